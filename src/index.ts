@@ -1,0 +1,14 @@
+/**
+ * fieldmesh: need-to-know access control for record APIs.
+ *
+ * @example
+ * import { loadPolicies } from 'fieldmesh';
+ * const policies = await loadPolicies('./policies');
+ */
+export { loadPolicies, policiesFromSources, PolicySet } from './policy-set.js';
+export type { PolicyOptions } from './policy-set.js';
+export type { RequestContext, UserClaims, Plan, Action } from './request.js';
+export type { Decision } from './decision.js';
+export type { Explanation, FieldExplanation, ExplainQuery } from './explain.js';
+export { FieldmeshError, PolicyError, AccessError, formatIssue, formatIssues } from './errors.js';
+export type { PolicyIssue, AccessCode } from './errors.js';

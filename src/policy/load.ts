@@ -1,0 +1,52 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PolicyError, type PolicyIssue } from '../errors.js';
+import { mergePolicyFiles, parsePolicyText } from './parse.js';
+import type { PolicyDocument, PolicyFile } from './schema.js';
+import { validatePolicies } from './validate.js';
+
+/** One policy file's text and the name it is reported under. */
+export interface PolicySource {
+  file: string;
+  text: string;
+}
+
+/**
+ * Read every `*.yaml` / `*.yml` file of a directory, sorted by name so the
+ * merge order never depends on the file system.
+ *
+ * @example
+ * const sources = await readPolicyDirectory('./policies');
+ */
+export async function readPolicyDirectory(dir: string): Promise<PolicySource[]> {
+  const info = await stat(dir).catch(() => undefined);
+  if (!info?.isDirectory()) {
+    throw new PolicyError([{ file: dir, path: '(directory)', message: 'no such policy directory: pass --policies DIR or create it', severity: 'error' }]);
+  }
+  const names = (await readdir(dir)).filter((n) => /\.ya?ml$/i.test(n)).sort();
+  if (names.length === 0) {
+    throw new PolicyError([{ file: dir, path: '(directory)', message: 'no *.yaml or *.yml policy files here', severity: 'error' }]);
+  }
+  return Promise.all(names.map(async (n) => ({ file: join(dir, n), text: await readFile(join(dir, n), 'utf8') })));
+}
+
+/**
+ * Parse, merge and check policy sources. Pure. Returns the document only when
+ * there is no error; warnings come back either way.
+ *
+ * @example
+ * const { document, issues } = analysePolicies(sources, new Date());
+ */
+export function analysePolicies(sources: PolicySource[], now: Date): { document?: PolicyDocument; issues: PolicyIssue[] } {
+  const parsed: { file: string; policy: PolicyFile }[] = [];
+  const issues: PolicyIssue[] = [];
+  for (const { file, text } of sources) {
+    const r = parsePolicyText(text, file);
+    issues.push(...r.issues);
+    if (r.policy) parsed.push({ file, policy: r.policy });
+  }
+  if (issues.length > 0) return { issues };
+  const merged = mergePolicyFiles(parsed);
+  issues.push(...merged.issues, ...validatePolicies(merged.document, now));
+  return issues.some((i) => i.severity === 'error') ? { issues } : { document: merged.document, issues };
+}

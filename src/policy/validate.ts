@@ -1,0 +1,140 @@
+import type { PolicyIssue } from '../errors.js';
+import { HOSTILE_KEYS, isWithin, longestPrefix } from '../paths.js';
+import { conditionProblems } from './conditions.js';
+import type { Condition, PolicyDocument, ResourceDef, ViewDef } from './schema.js';
+import { didYouMean } from './suggest.js';
+
+/**
+ * The semantic rules of the policy language, checked on the merged set.
+ * Returns every problem at once; `severity: 'warning'` ones (a purpose past
+ * its review date) do not stop a load.
+ *
+ * @example
+ * const issues = validatePolicies(document, new Date());
+ */
+export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] {
+  const issues: PolicyIssue[] = [];
+  const report = (section: string, path: string, message: string, severity: PolicyIssue['severity'] = 'error') =>
+    issues.push({ file: doc.sources.get(section) ?? '(policy set)', path, message, severity });
+
+  for (const [name, resource] of Object.entries(doc.resources)) {
+    for (const path of Object.keys(resource.fields)) {
+      if (path.split('.').some((s) => HOSTILE_KEYS.has(s))) report(`resources.${name}`, `resources.${name}.fields.${path}`, `"${path}" can never be a field: it would pollute objects`);
+    }
+  }
+
+  const today = now.toISOString().slice(0, 10);
+  for (const [name, purpose] of Object.entries(doc.purposes)) {
+    const at = `purposes.${name}`;
+    const say = (path: string, message: string, severity?: PolicyIssue['severity']) => report(at, `${at}${path}`, message, severity);
+    if (purpose.reviewBy < today) say('.reviewBy', `review date ${purpose.reviewBy} has passed: requests for this purpose are refused until the guardian reviews it`, 'warning');
+    for (const [resourceName, view] of Object.entries(purpose.views)) {
+      const resource = doc.resources[resourceName];
+      if (!resource) {
+        say(`.views.${resourceName}`, `unknown resource "${resourceName}"${didYouMean(resourceName, Object.keys(doc.resources))}`);
+        continue;
+      }
+      checkView(resource, view, `.views.${resourceName}`, say);
+      const subtree = view.fields.flatMap((f) => declaredWithin(resource, f).map((d) => ({ d, f })));
+      const transformOf = (path: string) => transformAt(view.transform, path);
+      if (!purpose.identifiable) {
+        for (const { d } of subtree) {
+          const cls = resource.fields[d];
+          if (cls === 'direct') say(`.views.${resourceName}.fields`, `"${d}" is a direct identifier and this purpose is not identifiable (identifiable: false): remove it`);
+          if (cls === 'identifier' && transformOf(d) !== 'pseudonym') say(`.views.${resourceName}.transform`, `"${d}" is an identifier: a non-identifiable purpose may carry it only as a pseudonym (transform: { ${d}: pseudonym })`);
+        }
+      }
+      if (!purpose.lawfulBasis.article9 && subtree.some(({ d }) => resource.fields[d] === 'special')) {
+        say('.lawfulBasis', `the view of ${resourceName} carries special category data: add lawfulBasis.article9 (GDPR Article 9 condition)`);
+      }
+      if (purpose.consent === 'required' && !resource.consent) say('.consent', `consent is required but resource ${resourceName} declares no consent path (resources.${resourceName}.consent)`);
+      if (purpose.optOut === 'respect' && !resource.optOut) say('.optOut', `opt-out is respected but resource ${resourceName} declares no optOut path (resources.${resourceName}.optOut)`);
+    }
+  }
+
+  const granted = new Set<string>();
+  for (const [roleName, role] of Object.entries(doc.roles)) {
+    const at = `roles.${roleName}`;
+    if (role.grants.length === 0) report(at, at, 'this role has no grants: its users will see nothing', 'warning');
+    role.grants.forEach((grant, i) => {
+      const g = `${at}.grants[${i}]`;
+      const purpose = doc.purposes[grant.purpose];
+      const resource = doc.resources[grant.resource];
+      if (!purpose) report(at, `${g}.purpose`, `unknown purpose "${grant.purpose}"${didYouMean(grant.purpose, Object.keys(doc.purposes))}`);
+      if (!resource) report(at, `${g}.resource`, `unknown resource "${grant.resource}"${didYouMean(grant.resource, Object.keys(doc.resources))}`);
+      if (!purpose || !resource) return;
+      granted.add(grant.purpose);
+      const view = purpose.views[grant.resource];
+      if (!view) {
+        report(at, `${g}.resource`, `purpose "${grant.purpose}" has no view of ${grant.resource}: add purposes.${grant.purpose}.views.${grant.resource} first`);
+        return;
+      }
+      if (grant.read === undefined && !grant.update && !grant.create) report(at, g, 'this grant gives nothing: add read, update or create');
+      for (const action of ['read', 'update', 'create'] as const) {
+        const fields = grant[action];
+        if (fields === undefined || fields === 'view') continue;
+        fields.forEach((field, j) => {
+          const path = `${g}.${action}[${j}]`;
+          if (!(field in resource.fields)) report(at, path, unknownField(grant.resource, field, resource));
+          else if (!view.fields.some((v) => isWithin(field, v))) report(at, path, `"${field}" is not in the view of ${grant.resource} for purpose "${grant.purpose}": a grant may not exceed its purpose's view`);
+        });
+      }
+      if (grant.where) conditionIssues(grant.where, `${g}.where`, (p, m) => report(at, p, m));
+    });
+  }
+
+  doc.restrictions.forEach((r, i) => {
+    const origin = doc.restrictionOrigins[i] ?? { file: '(policy set)', index: i };
+    const at = `restrictions[${origin.index}]`;
+    const say = (path: string, message: string) => issues.push({ file: origin.file, path: `${at}${path}`, message, severity: 'error' });
+    const resource = doc.resources[r.resource];
+    if (!resource) say('.resource', `unknown resource "${r.resource}"${didYouMean(r.resource, Object.keys(doc.resources))}`);
+    else if (r.withhold !== 'record') {
+      r.withhold.forEach((f, j) => {
+        if (f !== 'record' && !(f in resource.fields)) say(`.withhold[${j}]`, unknownField(r.resource, f, resource));
+      });
+    }
+    r.unless?.roles?.forEach((role, j) => {
+      if (!doc.roles[role]) say(`.unless.roles[${j}]`, `unknown role "${role}"${didYouMean(role, Object.keys(doc.roles))}`);
+    });
+    r.unless?.purposes?.forEach((p, j) => {
+      if (!doc.purposes[p]) say(`.unless.purposes[${j}]`, `unknown purpose "${p}"${didYouMean(p, Object.keys(doc.purposes))}`);
+    });
+    if (r.when) conditionIssues(r.when, `${at}.when`, (p, m) => issues.push({ file: origin.file, path: p, message: m, severity: 'error' }));
+  });
+
+  for (const name of Object.keys(doc.purposes)) {
+    if (!granted.has(name)) report(`purposes.${name}`, `purposes.${name}`, 'no role is granted this purpose', 'warning');
+  }
+  return issues;
+}
+
+function checkView(resource: ResourceDef, view: ViewDef, at: string, say: (path: string, message: string) => void): void {
+  const resourceName = at.split('.').pop()!;
+  view.fields.forEach((f, j) => {
+    if (!(f in resource.fields)) say(`${at}.fields[${j}]`, unknownField(resourceName, f, resource));
+  });
+  for (const [f, t] of Object.entries(view.transform)) {
+    if (!(f in resource.fields)) say(`${at}.transform.${f}`, unknownField(resourceName, f, resource));
+    else if (!view.fields.some((v) => isWithin(f, v))) say(`${at}.transform.${f}`, `"${f}" is transformed (${t}) but not in the view's fields: add it to fields or remove the transform`);
+  }
+}
+
+/** The transform that applies to `path`: that of its longest transformed prefix (descendants inherit it). */
+export function transformAt<T>(transforms: Record<string, T>, path: string): T | undefined {
+  const key = longestPrefix(Object.keys(transforms), path);
+  return key === undefined ? undefined : transforms[key];
+}
+
+/** Declared paths inside the subtree of `field`, itself included. */
+function declaredWithin(resource: ResourceDef, field: string): string[] {
+  return Object.keys(resource.fields).filter((d) => isWithin(d, field));
+}
+
+function unknownField(resourceName: string, field: string, resource: ResourceDef): string {
+  return `unknown field "${field}" of ${resourceName}${didYouMean(field, Object.keys(resource.fields))}: declare it under resources.${resourceName}.fields`;
+}
+
+function conditionIssues(condition: Condition, at: string, say: (path: string, message: string) => void): void {
+  for (const [path, message] of conditionProblems(condition)) say(`${at}.${path}`, message);
+}

@@ -1,0 +1,109 @@
+import type { CompiledResource, TrieNode } from './compile.js';
+import { HOSTILE_KEYS, isPlainObject } from './paths.js';
+import { DROP, type Transform } from './transforms.js';
+
+/** Copies the permitted part of one record into a fresh object. `undefined` = nothing permitted. */
+export type Projector = (record: unknown) => unknown;
+
+interface Built {
+  fn: Projector;
+  /** The whole subtree is disclosed under one transform: copy it as it is. */
+  full: boolean;
+  transform: Transform | undefined;
+}
+
+/**
+ * Compile the projection for one set of permitted declared paths. Built once
+ * per distinct mask and cached by the caller, so per record there is only the
+ * copy itself. Deny by default: a key is copied only when it lies under a
+ * permitted declared path; hostile keys are never copied; values are copied,
+ * never shared, so the input is never mutated through the output.
+ *
+ * @example
+ * const project = compileProjector(resource, mask, (path) => undefined);
+ * project({ id: 'p1', secret: 'x' }); // { id: 'p1' }
+ */
+export function compileProjector(resource: CompiledResource, mask: bigint, transformOf: (path: string) => Transform | undefined): Projector {
+  const root = build(resource.trie, false, undefined);
+  return root ? root.fn : () => undefined;
+
+  function build(node: TrieNode, inheritedInclude: boolean, inheritedTransform: Transform | undefined): Built | undefined {
+    const include = node.path !== undefined ? (mask & resource.bits.get(node.path)!) !== 0n : inheritedInclude;
+    const transform = node.path !== undefined ? transformOf(node.path) : inheritedTransform;
+    // Every declared child is kept, the excluded ones as EXCLUDED: an excluded
+    // child must never fall back to its parent's copy.
+    const children = new Map<string, Built>();
+    let childrenFull = true;
+    let anyChild = false;
+    for (const [segment, child] of node.children) {
+      const built = build(child, include, transform);
+      children.set(segment, built ?? EXCLUDED);
+      if (built) anyChild = true;
+      if (!built || !built.full || built.transform !== transform) childrenFull = false;
+    }
+    if (include && childrenFull) return { fn: copier(transform), full: true, transform };
+    if (!include && !anyChild) return undefined;
+    const rest = include ? copier(transform) : undefined;
+    return { fn: partial(children, rest), full: false, transform };
+  }
+}
+
+const EXCLUDED: Built = { fn: () => undefined, full: false, transform: undefined };
+
+/** Copies an object key by key: declared children by their own projector, the rest only if included. */
+function partial(children: Map<string, Built>, rest: Projector | undefined): Projector {
+  const project: Projector = (value) => {
+    if (Array.isArray(value)) return projectArray(value, project);
+    if (isPlainObject(value)) {
+      const out: Record<string, unknown> = {};
+      let any = false;
+      for (const key of Object.keys(value)) {
+        if (HOSTILE_KEYS.has(key)) continue;
+        const fn = children.get(key)?.fn ?? rest;
+        if (!fn) continue;
+        const r = fn(value[key]);
+        if (r !== undefined) {
+          out[key] = r;
+          any = true;
+        }
+      }
+      return any || (rest !== undefined && Object.keys(value).length === 0) ? out : undefined;
+    }
+    return rest ? rest(value) : undefined;
+  };
+  return project;
+}
+
+/** A deep copy, with the transform applied to every leaf. */
+function copier(transform: Transform | undefined): Projector {
+  const copy: Projector = (value) => {
+    if (value === null) return null;
+    if (Array.isArray(value)) return projectArray(value, copy);
+    if (isPlainObject(value)) {
+      const out: Record<string, unknown> = {};
+      for (const key of Object.keys(value)) {
+        if (HOSTILE_KEYS.has(key)) continue;
+        const r = copy(value[key]);
+        if (r !== undefined) out[key] = r;
+      }
+      return out;
+    }
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+      if (!transform) return value;
+      const t = transform(value);
+      return t === DROP ? undefined : t;
+    }
+    // Functions, symbols, class instances: not record data this engine can vouch for.
+    return undefined;
+  };
+  return copy;
+}
+
+function projectArray(values: unknown[], fn: Projector): unknown[] {
+  const out: unknown[] = [];
+  for (const v of values) {
+    const r = fn(v);
+    if (r !== undefined) out.push(r);
+  }
+  return out;
+}

@@ -1,0 +1,169 @@
+import { pathsOf, type CompiledView } from './compile.js';
+import type { Decision } from './decision.js';
+import { AccessError, FieldmeshError } from './errors.js';
+import { getPath, isPlainObject } from './paths.js';
+import { compileProjector, type Projector } from './project.js';
+import type { Plan } from './request.js';
+import { makeTransform, type Transform } from './transforms.js';
+
+/** The projection for one permitted mask: the copy function and its names for the decision. */
+interface Projection {
+  project: Projector;
+  disclosed: string[];
+  withheld: string[];
+  transforms: [string, string][];
+}
+
+/**
+ * Projections compiled on first use and kept: there are only as many as there
+ * are distinct combinations of matching grants and firing restrictions.
+ * Keyed by day as well, because age bands depend on the date.
+ */
+export class ProjectionCache {
+  private readonly cache = new Map<CompiledView, Map<string, Projection>>();
+  constructor(private readonly pseudonymKey: string | Buffer | undefined) {}
+
+  get(view: CompiledView, mask: bigint, purpose: string, now: Date): Projection {
+    let byMask = this.cache.get(view);
+    if (!byMask) this.cache.set(view, (byMask = new Map()));
+    const day = now.toISOString().slice(0, 10);
+    const key = `${mask}:${day}`;
+    let p = byMask.get(key);
+    if (!p) {
+      if (byMask.size > 4096) byMask.clear();
+      p = this.build(view, mask, purpose, new Date(`${day}T00:00:00Z`));
+      byMask.set(key, p);
+    }
+    return p;
+  }
+
+  private build(view: CompiledView, mask: bigint, purpose: string, now: Date): Projection {
+    const { resource } = view;
+    const leaf = new Map<string, Transform>();
+    for (const [path, name] of view.transforms) {
+      if (name === 'pseudonym' && (this.pseudonymKey === undefined || this.pseudonymKey.length === 0)) {
+        throw new FieldmeshError('pseudonym_key_missing', 500, `purpose "${purpose}" pseudonymises ${path} but no pseudonym key is configured (FIELDMESH_PSEUDONYM_KEY)`);
+      }
+      leaf.set(path, makeTransform(name, { purpose, pseudonymKey: this.pseudonymKey, now }));
+    }
+    const disclosed = pathsOf(resource, mask);
+    return {
+      project: compileProjector(resource, mask, (path) => leaf.get(path)),
+      disclosed,
+      withheld: resource.paths.filter((p) => !disclosed.includes(p)),
+      transforms: disclosed.flatMap((p) => (view.transforms.has(p) ? [[p, view.transforms.get(p)!] as [string, string]] : [])),
+    };
+  }
+}
+
+/**
+ * Apply a request plan to one record or a list. Per row, only the row
+ * conditions are evaluated: which grants match, which restrictions fire,
+ * opt-out and consent. The fields follow from precompiled masks.
+ *
+ * A single record that the user may not see is a refusal (`record_withheld`,
+ * 404 over HTTP); a list never refuses, it drops rows.
+ *
+ * @example
+ * const { data, decision } = redactWithPlan(plan, projections, record);
+ */
+export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: unknown): { data: unknown; decision: Decision } {
+  const single = !Array.isArray(input);
+  if (single && !isPlainObject(input)) {
+    throw new FieldmeshError('unredactable_body', 500, 'the input is neither a record (object) nor a list of records');
+  }
+  const rows: unknown[] = single ? [input] : (input as unknown[]);
+  const { purpose, view, resource, ctx } = plan;
+  const idPath = resource.def.id;
+  const disclosed = new Set<string>();
+  const withheld = new Set<string>();
+  const transforms: Record<string, string> = {};
+  const fired = new Set<string>();
+  const grantsUsed = new Set<string>();
+  const decision: Decision = {
+    outcome: 'disclosed', action: plan.action, resource: resource.name, purpose: purpose.name, roles: plan.roles,
+    disclosed: [], withheld: [], transforms, restrictions: [], grants: [], recordIds: [], withheldRecordIds: [],
+    rowsReturned: 0, rowsWithheld: 0, rowReasons: {}, policyVersion: plan.policyVersion,
+  };
+  if (ctx.breakGlass !== undefined) decision.breakGlass = ctx.breakGlass.trim();
+  const withhold = (row: unknown, reason: string) => {
+    decision.rowsWithheld++;
+    decision.rowReasons[reason] = (decision.rowReasons[reason] ?? 0) + 1;
+    const id = idOf(row, idPath);
+    if (id !== undefined) decision.withheldRecordIds.push(id);
+  };
+
+  const out: unknown[] = [];
+  for (const row of rows) {
+    if (!isPlainObject(row)) {
+      withhold(row, 'not-a-record');
+      continue;
+    }
+    if (purpose.def.optOut === 'respect' && optedOut(getPath(row, resource.def.optOut!))) {
+      withhold(row, 'opt-out');
+      continue;
+    }
+    if (purpose.def.consent === 'required' && !consented(getPath(row, resource.def.consent!), purpose.name)) {
+      withhold(row, 'consent');
+      continue;
+    }
+    let mask = 0n;
+    const matched: string[] = [];
+    for (const g of plan.grants) {
+      if (g.matches(row)) {
+        mask |= g.grant.read;
+        matched.push(g.grant.label);
+      }
+    }
+    if (matched.length === 0) {
+      withhold(row, 'no-grant');
+      continue;
+    }
+    mask &= view.mask;
+    let wholeRecord: string | undefined;
+    for (const r of plan.restrictions) {
+      if (!r.matches(row)) continue;
+      fired.add(r.restriction.name);
+      if (r.restriction.record) wholeRecord ??= r.restriction.name;
+      else mask &= ~r.restriction.mask;
+    }
+    if (wholeRecord !== undefined) {
+      withhold(row, `restriction:${wholeRecord}`);
+      continue;
+    }
+    for (const label of matched) grantsUsed.add(label);
+    const projection = projections.get(view, mask, purpose.name, plan.now);
+    out.push(projection.project(row) ?? {});
+    for (const p of projection.disclosed) disclosed.add(p);
+    for (const p of projection.withheld) withheld.add(p);
+    for (const [p, t] of projection.transforms) transforms[p] = t;
+    const id = idOf(row, idPath);
+    if (id !== undefined) decision.recordIds.push(id);
+    decision.rowsReturned++;
+  }
+  decision.disclosed = [...disclosed];
+  decision.withheld = [...withheld];
+  decision.restrictions = [...fired];
+  decision.grants = [...grantsUsed];
+  if (single && out.length === 0) {
+    decision.outcome = 'refused';
+    decision.code = 'record_withheld';
+    throw new AccessError('record_withheld', `No ${resource.name} record you may see for purpose "${purpose.name}"`, decision);
+  }
+  return { data: single ? out[0] : out, decision };
+}
+
+/** National data opt-out: only an explicit `false` (or no marker at all) lets a row through. */
+function optedOut(marker: unknown): boolean {
+  return !(marker === false || marker === undefined || marker === null);
+}
+
+/** Consent-based purposes need an explicit grant for this purpose: absent means no. */
+function consented(consent: unknown, purpose: string): boolean {
+  return isPlainObject(consent) && Object.hasOwn(consent, purpose) && consent[purpose] === 'granted';
+}
+
+function idOf(row: unknown, idPath: string): string | undefined {
+  const id = getPath(row, idPath);
+  return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined;
+}
