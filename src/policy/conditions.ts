@@ -65,7 +65,7 @@ function fieldProblems(value: unknown, here: string): [string, string][] {
     else if (op === '$elemMatch' && !isObject(arg)) problems.push([opAt, '$elemMatch takes a condition']);
     else if (op === '$elemMatch') {
       // `{ $elemMatch: { $gt: 5 } }` matches scalar elements; `{ $elemMatch: { code: 'x' } }` object ones.
-      const scalar = Object.keys(arg).every((k) => k.startsWith('$') && !TOP_LEVEL_OPERATORS.has(k));
+      const scalar = Object.keys(arg as Record<string, unknown>).every((k) => k.startsWith('$') && !TOP_LEVEL_OPERATORS.has(k));
       problems.push(...(scalar ? fieldProblems(arg, opAt) : conditionProblems(arg as Condition, opAt)));
     }
   }

@@ -1,0 +1,84 @@
+import { existsSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import { DEFAULT_SQLITE_FILE } from '../audit/sqlite.js';
+import { openAuditStore, resolveTarget, type AuditStore } from '../audit/store.js';
+
+/**
+ * `--audit`: the flag, else $FIELDMESH_AUDIT, else the default file (flags win over the environment).
+ *
+ * @example
+ * cmd.addOption(auditOption());
+ */
+export function auditOption(): Option {
+  return new Option('--audit <path|url>', 'the audit trail: a SQLite file or a postgres:// URL')
+    .env('FIELDMESH_AUDIT')
+    .default(DEFAULT_SQLITE_FILE);
+}
+
+/**
+ * Opens the trail for one command and always closes it. Reading never
+ * creates a file or tables: a mistyped path is reported, not made.
+ *
+ * @example
+ * await withStore(opts.audit, 'read', async (store) => print(await store.query({})));
+ */
+export async function withStore(target: string, mode: 'read' | 'write', fn: (store: AuditStore) => Promise<void>): Promise<void> {
+  const resolved = resolveTarget(target);
+  if (resolved.kind === 'sqlite' && !existsSync(resolved.path)) {
+    throw new Error(`no audit trail at ${resolved.path} (pass --audit PATH|URL or set FIELDMESH_AUDIT)`);
+  }
+  const key = process.env.FIELDMESH_AUDIT_RECORD_KEY;
+  const store = await openAuditStore(target, { readonly: mode === 'read', recordIdKey: key === '' ? undefined : key });
+  try {
+    await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * Any failure becomes one line on stderr and exit 2; stacks are for developers, not guardians.
+ *
+ * @example
+ * cmd.action(guard('query', async (opts) => { … }));
+ */
+export function guard<A extends unknown[]>(name: string, fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args) => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      process.stderr.write(`fieldmesh audit ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 2;
+    }
+  };
+}
+
+/**
+ * Usage errors exit 2, not commander's 1, which `verify` uses to say the chain is broken.
+ *
+ * @example
+ * usageErrorsExit2(program.command('audit'));
+ */
+export function usageErrorsExit2(cmd: Command): Command {
+  return cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+}
+
+/**
+ * One line to stdout.
+ *
+ * @example
+ * out('intact: 3 events in 1 chain');
+ */
+export function out(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+/**
+ * `s` unless there is exactly one.
+ *
+ * @example
+ * `${n} event${plural(n)}`
+ */
+export function plural(n: number): string {
+  return n === 1 ? '' : 's';
+}

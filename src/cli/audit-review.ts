@@ -1,0 +1,139 @@
+import type { Command } from 'commander';
+import { pseudonymiseRecordId, type AuditEvent } from '../audit/event.js';
+import type { AuditStore } from '../audit/store.js';
+import { auditOption, guard, out, plural, usageErrorsExit2, withStore } from './audit-common.js';
+import { brief, renderTable, shortTime, styles, timeOption, type Cell } from './audit-format.js';
+
+/**
+ * Adds `audit review`: the guardian's queue of break-glass events, and
+ * `--ack ID --by NAME --note TEXT` to acknowledge one with a chained event.
+ *
+ * @example
+ * registerAuditReview(program.command('audit'));
+ */
+export function registerAuditReview(audit: Command): void {
+  usageErrorsExit2(audit.command('review'))
+    .description('list break-glass events awaiting review, or acknowledge one with --ack')
+    .addOption(auditOption())
+    .option('--ack <id>', 'acknowledge this event (its full id, or a unique prefix of 8 or more characters)')
+    .option('--by <name>', 'who reviewed it (with --ack)')
+    .option('--note <text>', 'the finding (with --ack)')
+    .option('--json', 'print as JSON')
+    .addHelpText('after', '\nExamples:\n  $ fieldmesh audit review\n'
+      + '  EVENT                                 TIME                  USER    ROLES          PURPOSE    RESOURCE  RECORDS  DECISION   REASON\n'
+      + '  0b6f…                                 2026-03-02 03:12:44Z  u-9001  ed-consultant  emergency  Patient   p-1002   disclosed  Unconscious, no consent possible\n'
+      + '  1 break-glass event awaiting review\n\n'
+      + '  $ fieldmesh audit review --ack 0b6f3c2e --by "Dr A Guardian" --note "Justified: cardiac arrest"')
+    .action(guard('review', async (opts: { audit: string; ack?: string; by?: string; note?: string; json?: true }) => {
+      if (opts.ack === undefined) {
+        await withStore(opts.audit, 'read', async (store) => listPending(await store.pendingReviews(), opts.json === true));
+        return;
+      }
+      if (opts.by === undefined || opts.note === undefined) throw new Error('--ack needs --by NAME and --note TEXT');
+      const { by, note } = opts;
+      await withStore(opts.audit, 'write', async (store) => {
+        const id = await resolveId(store, opts.ack as string);
+        const review = await store.acknowledge(id, by, note);
+        if (opts.json) out(JSON.stringify(review, null, 2));
+        else out(`Acknowledged ${id} by ${by} (review event ${review.id}, seq ${review.seq})`);
+      });
+    }));
+}
+
+function listPending(events: AuditEvent[], json: boolean): void {
+  if (json) return out(JSON.stringify(events, null, 2));
+  if (events.length === 0) return out('No break-glass events awaiting review.');
+  const s = styles(process.stdout);
+  const rows: Cell[][] = events.map((e) => [
+    e.id, shortTime(e.time), e.user, e.roles.join(', '), e.purpose, e.resource, brief(e.recordIds),
+    e.decision === 'refused' ? { text: 'refused', paint: s.red } : e.decision,
+    { text: e.breakGlass ?? '', paint: s.yellow },
+  ]);
+  out(renderTable(['EVENT', 'TIME', 'USER', 'ROLES', 'PURPOSE', 'RESOURCE', 'RECORDS', 'DECISION', 'REASON'], rows, s));
+  out(`${events.length} break-glass event${plural(events.length)} awaiting review`);
+}
+
+/** A full id is taken as given; a prefix must name exactly one pending event. */
+async function resolveId(store: AuditStore, given: string): Promise<string> {
+  if (given.length >= 36) return given;
+  if (given.length < 8) throw new Error('--ack needs the event id, or at least its first 8 characters');
+  const matches = (await store.pendingReviews()).filter((e) => e.id.startsWith(given));
+  if (matches.length === 1) return (matches[0] as AuditEvent).id;
+  throw new Error(matches.length === 0 ? `no event awaiting review starts with ${given}` : `${given} names ${matches.length} events; give more of the id`);
+}
+
+/**
+ * Adds `audit report --record ID`: the subject access request view, who
+ * accessed this person's record, when, for which purpose and which fields.
+ *
+ * @example
+ * registerAuditReport(program.command('audit'));
+ */
+export function registerAuditReport(audit: Command): void {
+  usageErrorsExit2(audit.command('report'))
+    .description('subject access report: who accessed a record, when, for which purpose, which fields')
+    .addOption(auditOption())
+    .requiredOption('--record <id>', 'the record id (as the record API knows it)')
+    .option('--since <time>', 'from this time', timeOption('since'))
+    .option('--until <time>', 'before this time (a bare date includes that whole day)', timeOption('until'))
+    .option('--json', 'print as JSON')
+    .addHelpText('after', '\nExample:\n  $ fieldmesh audit report --record p-1002\n  Access to record p-1002: 2 events by 2 users, 2026-03-01 14:02:11Z to 2026-03-02 03:12:44Z\n'
+      + '  TIME                  USER    ROLES          PURPOSE      ACTION  OUTCOME    FIELDS                             NOTE\n'
+      + '  2026-03-01 14:02:11Z  u-4411  nurse          direct-care  read    disclosed  dateOfBirth, id, name, ward\n'
+      + '  2026-03-02 03:12:44Z  u-9001  ed-consultant  emergency    read    disclosed  diagnoses, id, name                 break-glass, awaiting review')
+    .action(guard('report', async (opts: { audit: string; record: string; since?: string; until?: string; json?: true }) => {
+      await withStore(opts.audit, 'read', async (store) => {
+        const events = await store.query({ recordId: opts.record, since: opts.since, until: opts.until });
+        const pending = new Set((await store.pendingReviews()).map((e) => e.id));
+        const key = process.env.FIELDMESH_AUDIT_RECORD_KEY;
+        const storedId = key === undefined || key === '' ? opts.record : pseudonymiseRecordId(opts.record, key);
+        const lines = events.map((e) => reportLine(e, storedId, pending));
+        if (opts.json) return out(JSON.stringify({ record: opts.record, events: lines }, null, 2));
+        printReport(opts.record, lines);
+      });
+    }));
+}
+
+interface ReportLine {
+  eventId: string; time: string; user: string; roles: string[]; purpose: string; action: string;
+  outcome: 'disclosed' | 'withheld' | 'refused'; code?: string; fields: string[]; transforms: Record<string, string>;
+  breakGlass?: string; review?: 'awaiting' | 'done';
+}
+
+/**
+ * One row of the report. Fields are those the response disclosed (the event
+ * records them per response, not per row); a withheld or refused record was
+ * disclosed nothing.
+ */
+function reportLine(e: AuditEvent, storedId: string, pending: Set<string>): ReportLine {
+  const outcome = e.decision === 'refused' ? 'refused' : e.recordIds.includes(storedId) ? 'disclosed' : 'withheld';
+  const line: ReportLine = {
+    eventId: e.id, time: e.time, user: e.user, roles: e.roles, purpose: e.purpose, action: e.action, outcome,
+    fields: outcome === 'disclosed' ? e.fieldsDisclosed : [], transforms: outcome === 'disclosed' ? e.transforms : {},
+  };
+  if (e.code !== undefined) line.code = e.code;
+  if (e.breakGlass !== undefined) {
+    line.breakGlass = e.breakGlass;
+    line.review = pending.has(e.id) ? 'awaiting' : 'done';
+  }
+  return line;
+}
+
+function printReport(record: string, lines: ReportLine[]): void {
+  const s = styles(process.stdout);
+  if (lines.length === 0) {
+    out(`No access to record ${record} is recorded.`);
+    if (process.env.FIELDMESH_AUDIT_RECORD_KEY === undefined) out('(If this trail stores record ids as pseudonyms, set FIELDMESH_AUDIT_RECORD_KEY.)');
+    return;
+  }
+  const users = new Set(lines.map((l) => l.user)).size;
+  const span = `${shortTime((lines[0] as ReportLine).time)} to ${shortTime((lines[lines.length - 1] as ReportLine).time)}`;
+  out(s.bold(`Access to record ${record}: ${lines.length} event${plural(lines.length)} by ${users} user${plural(users)}, ${span}`));
+  const rows: Cell[][] = lines.map((l) => [
+    shortTime(l.time), l.user, l.roles.join(', '), l.purpose, l.action,
+    l.outcome === 'disclosed' ? l.outcome : { text: l.code === undefined ? l.outcome : `${l.outcome} (${l.code})`, paint: s.dim },
+    l.fields.map((f) => (l.transforms[f] === undefined ? f : `${f} (${l.transforms[f]})`)).join(', '),
+    l.breakGlass === undefined ? '' : { text: `break-glass, ${l.review === 'awaiting' ? 'awaiting review' : 'reviewed'}`, paint: s.yellow },
+  ]);
+  out(renderTable(['TIME', 'USER', 'ROLES', 'PURPOSE', 'ACTION', 'OUTCOME', 'FIELDS', 'NOTE'], rows, s));
+}

@@ -1,0 +1,113 @@
+import { Option, type Command } from 'commander';
+import type { AuditEvent } from '../audit/event.js';
+import type { AuditFilter } from '../audit/store.js';
+import { auditOption, guard, out, plural, usageErrorsExit2, withStore } from './audit-common.js';
+import { brief, positiveInt, progressBar, renderTable, shortTime, styles, timeOption, type Cell } from './audit-format.js';
+import { registerAuditReport, registerAuditReview } from './audit-review.js';
+
+/** Verifying fewer events than this is quick enough that a bar would only flicker. */
+const PROGRESS_FROM = 10_000;
+const DEFAULT_QUERY_LIMIT = 1000;
+
+/**
+ * Adds `fieldmesh audit verify | query | review | report`. Exit codes: 0 done,
+ * 1 (verify) the chain is broken, 2 the command could not run (bad option,
+ * trail unreachable), so a script can tell tampering from a typo.
+ *
+ * @example
+ * const program = new Command('fieldmesh');
+ * registerAudit(program);
+ * await program.parseAsync(process.argv);
+ */
+export function registerAudit(program: Command): Command {
+  const audit = usageErrorsExit2(program.command('audit'))
+    .description('check, search and review the audit trail of disclosures')
+    .addHelpText('after', '\nThe trail is a SQLite file or a postgres:// URL: --audit, else $FIELDMESH_AUDIT, else ./fieldmesh-audit.db.\n'
+      + 'Set FIELDMESH_AUDIT_RECORD_KEY when the trail stores record ids as keyed pseudonyms.');
+
+  usageErrorsExit2(audit.command('verify'))
+    .description('check the hash chain: exit 0 intact, 1 broken (naming the first broken event and why)')
+    .addOption(auditOption())
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExample:\n  $ fieldmesh audit verify\n  intact: 1204 events in 1 chain\n'
+      + '    chain main  head seq 1204  hash 9f2c…\n\n'
+      + 'Keep the head hash somewhere else: a trail rewritten from its start verifies, but not to the same head.')
+    .action(guard('verify', async (opts: { audit: string; json?: true }) => {
+      await withStore(opts.audit, 'read', async (store) => {
+        const bar = progressBar(process.stderr, opts.json ? Number.POSITIVE_INFINITY : PROGRESS_FROM);
+        const result = await store.verify(bar.update);
+        bar.done();
+        const s = styles(process.stdout);
+        if (opts.json) out(JSON.stringify(result, null, 2));
+        else if (result.ok) {
+          out(`${s.green('intact')}: ${result.events} event${plural(result.events)} in ${result.chains} chain${plural(result.chains)}`);
+          for (const h of result.heads) out(`  chain ${h.chain}  head seq ${h.seq}  hash ${h.hash}`);
+        } else {
+          out(`${s.red('BROKEN')} at event ${result.eventId} (chain ${result.chain}, seq ${result.seq}): ${result.reason}`);
+        }
+        process.exitCode = result.ok ? 0 : 1;
+      });
+    }));
+
+  usageErrorsExit2(audit.command('query'))
+    .description('list events, oldest first (the latest --limit of those that match)')
+    .addOption(auditOption())
+    .option('--user <sub>', 'only this user')
+    .option('--purpose <purpose>', 'only this purpose')
+    .option('--resource <type>', 'only this resource type')
+    .option('--record <id>', 'only events that disclosed or withheld this record')
+    .option('--since <time>', 'from this time (2026-03-01, 2026-03-01T14:00Z, or an age: 7d, 12h)', timeOption('since'))
+    .option('--until <time>', 'before this time (a bare date includes that whole day)', timeOption('until'))
+    .addOption(new Option('--decision <decision>', 'only disclosed or refused').choices(['disclosed', 'refused']))
+    .option('--break-glass', 'only break-glass events')
+    .option('--no-break-glass', 'no break-glass events')
+    .option('--limit <n>', `at most this many, the most recent (default ${DEFAULT_QUERY_LIMIT})`, positiveInt)
+    .option('--json', 'print the events as a JSON array')
+    .addHelpText('after', '\nExample:\n  $ fieldmesh audit query --user u-4411 --since 7d\n'
+      + '  TIME                  EVENT     USER    PURPOSE      RESOURCE  ACTION  DECISION   RECORDS  BREAK-GLASS\n'
+      + '  2026-03-02 09:14:03Z  5c1e07aa  u-4411  direct-care  Patient   read    disclosed  p-1002\n  1 event')
+    .action(guard('query', async (opts: QueryOptions) => {
+      await withStore(opts.audit, 'read', async (store) => {
+        const limit = opts.limit ?? DEFAULT_QUERY_LIMIT;
+        const events = await store.query({ ...filterFrom(opts), limit });
+        if (opts.json) out(JSON.stringify(events, null, 2));
+        else out(events.length === 0 ? 'No matching events.' : `${eventTable(events)}\n${events.length} event${plural(events.length)}`);
+        if (opts.limit === undefined && events.length === limit) {
+          process.stderr.write(`(showing the latest ${limit} events; narrow the filters or pass --limit)\n`);
+        }
+      });
+    }));
+
+  registerAuditReview(audit);
+  registerAuditReport(audit);
+  return audit;
+}
+
+interface QueryOptions {
+  audit: string;
+  user?: string; purpose?: string; resource?: string; record?: string; since?: string; until?: string;
+  decision?: 'disclosed' | 'refused'; breakGlass?: boolean; limit?: number; json?: true;
+}
+
+function filterFrom(o: QueryOptions): AuditFilter {
+  return {
+    user: o.user, purpose: o.purpose, resource: o.resource, recordId: o.record,
+    since: o.since, until: o.until, decision: o.decision, breakGlass: o.breakGlass,
+  };
+}
+
+function eventTable(events: AuditEvent[]): string {
+  const s = styles(process.stdout);
+  const rows: Cell[][] = events.map((e) => [
+    shortTime(e.time),
+    e.id.slice(0, 8),
+    e.user,
+    e.purpose,
+    e.resource,
+    e.action,
+    e.decision === 'refused' ? { text: `refused${e.code === undefined ? '' : ` (${e.code})`}`, paint: s.red } : e.decision,
+    brief([...e.recordIds, ...e.withheldRecordIds.map((id) => `${id} (withheld)`)]),
+    e.breakGlass === undefined ? '' : { text: e.breakGlass.length > 40 ? `${e.breakGlass.slice(0, 39)}…` : e.breakGlass, paint: s.yellow },
+  ]);
+  return renderTable(['TIME', 'EVENT', 'USER', 'PURPOSE', 'RESOURCE', 'ACTION', 'DECISION', 'RECORDS', 'BREAK-GLASS'], rows, s);
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { FieldmeshError, PolicyError } from '../errors.js';
+import { registerCheck } from './check.js';
+import { CliExit, EXIT } from './common.js';
+import { registerExplain } from './explain.js';
+import { registerRedact } from './redact.js';
+import { registerTest } from './test.js';
+
+/**
+ * The `fieldmesh` command: thin shells over the engine, one file per command.
+ *
+ * @example
+ * await main(['node', 'fieldmesh', 'check', '--policies', './policies']);
+ */
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('fieldmesh')
+    .description('need-to-know access control for record APIs holding personal confidential data')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .exitOverride();
+  registerCheck(program);
+  registerRedact(program);
+  registerExplain(program);
+  registerTest(program);
+  try {
+    await program.parseAsync(argv);
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof CliExit) {
+      if (e.message) process.stderr.write(e.message + '\n');
+      return e.exitCode;
+    }
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (e instanceof PolicyError) {
+      process.stderr.write(e.format() + '\n');
+      return EXIT.failed;
+    }
+    if (e instanceof FieldmeshError) {
+      process.stderr.write(`${e.code}: ${e.message}\n`);
+      return EXIT.usage;
+    }
+    process.stderr.write(`fieldmesh: ${(e as Error).message}\n`);
+    return EXIT.usage;
+  }
+}
+
+process.exitCode = await main(process.argv);

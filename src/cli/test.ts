@@ -1,0 +1,65 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { loadRecords, parseCaseFile, runCase, type CaseResult } from '../cases.js';
+import { FieldmeshError } from '../errors.js';
+import type { PolicySet } from '../policy-set.js';
+import { CliExit, EXIT, loadForCli, paint, withPolicies } from './common.js';
+
+/**
+ * `fieldmesh test [CASES...]`: run fixture cases and end with `N passed, N failed`.
+ *
+ * @example
+ * registerTest(program); // fieldmesh test fixtures/cases --records fixtures/records
+ */
+export function registerTest(program: Command): void {
+  withPolicies(program.command('test'))
+    .description('run fixture cases (record + user + purpose → expected output or refusal)')
+    .argument('[cases...]', 'case files or directories of *.yaml', ['./fixtures/cases'])
+    .option('--records <dir>', 'directory of <Resource>.json record files for ref/refs', './fixtures/records')
+    .option('--quiet', 'print failures and the summary only')
+    .action(async (paths: string[], opts: { policies: string; records: string; quiet?: boolean }) => {
+      const files = (await Promise.all(paths.map(caseFiles))).flat();
+      if (files.length === 0) throw new CliExit(EXIT.usage, `no case files found in ${paths.join(', ')}`);
+      const records = await loadRecords(opts.records);
+      const sets = new Map<string, PolicySet>();
+      const policiesFor = async (key: string | undefined) => {
+        const k = key ?? process.env['FIELDMESH_PSEUDONYM_KEY'] ?? '';
+        if (!sets.has(k)) sets.set(k, await loadForCli(opts.policies, { pseudonymKey: k || undefined }));
+        return sets.get(k)!;
+      };
+      const results: CaseResult[] = [];
+      for (const file of files) {
+        let parsed;
+        try {
+          parsed = parseCaseFile(await readFile(file, 'utf8'), file);
+        } catch (e) {
+          if (!(e instanceof FieldmeshError)) throw e;
+          results.push({ file, name: '(case file)', passed: false, message: e.message });
+          process.stdout.write(`${paint('red', '✗')} ${file}\n${indent(e.message)}\n`);
+          continue;
+        }
+        const policies = await policiesFor(parsed.pseudonymKey);
+        for (const c of parsed.cases) {
+          const r = runCase(policies, records, parsed, c, file);
+          results.push(r);
+          if (r.passed && !opts.quiet) process.stdout.write(`${paint('green', '✓')} ${file} › ${r.name}\n`);
+          if (!r.passed) process.stdout.write(`${paint('red', '✗')} ${file} › ${r.name}\n${indent(r.message ?? '')}\n`);
+        }
+      }
+      const failed = results.filter((r) => !r.passed).length;
+      process.stdout.write(`${results.length - failed} passed, ${failed} failed\n`);
+      if (failed > 0) throw new CliExit(EXIT.failed);
+    });
+}
+
+async function caseFiles(path: string): Promise<string[]> {
+  const info = await stat(path).catch(() => undefined);
+  if (!info) throw new CliExit(EXIT.usage, `no such case file or directory: ${path}`);
+  if (!info.isDirectory()) return [path];
+  return (await readdir(path)).filter((n) => /\.ya?ml$/i.test(n)).sort().map((n) => join(path, n));
+}
+
+function indent(text: string): string {
+  return text.split('\n').map((l) => `    ${l}`).join('\n');
+}

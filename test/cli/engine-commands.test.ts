@@ -1,0 +1,167 @@
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { stringify } from 'yaml';
+import { patient } from '../helpers.js';
+import { fieldmesh } from './run.js';
+
+const VALID = 'test/fixtures/policies/valid';
+const NOW = ['--now', '2026-11-24'];
+
+function tmp(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-cli-'));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  return dir;
+}
+
+describe('fieldmesh check', () => {
+  it('passes a valid set, printing a summary and the version; warnings do not fail it', () => {
+    const r = fieldmesh(['check', '--policies', VALID, ...NOW]);
+    expect(r.code).to.equal(0);
+    expect(r.stdout).to.match(/OK .*1 resource, 5 purposes, 4 roles, 2 restrictions; version [0-9a-f]{16}; 1 warning/);
+    expect(r.stdout).to.include('warning').and.include('purposes.old-flow.reviewBy');
+  });
+
+  it('fails on warnings with --strict', () => {
+    expect(fieldmesh(['check', '--policies', VALID, ...NOW, '--strict']).code).to.equal(1);
+  });
+
+  it('exits 1 listing every error with file, path and a suggestion', () => {
+    const dir = tmp({ 'p.yaml': 'resources:\n  R:\n    fields: { id: identifier }\nroles:\n  a:\n    grants:\n      - { purpose: dirct-care, resource: R, read: [id], wher: {} }\n' });
+    const r = fieldmesh(['check', '--policies', dir]);
+    expect(r.code).to.equal(1);
+    expect(r.stdout).to.include('p.yaml › roles.a.grants[0].wher: unknown key "wher" (did you mean "where"?)');
+  });
+
+  it('prints JSON with --json', () => {
+    const out = JSON.parse(fieldmesh(['check', '--policies', VALID, ...NOW, '--json']).stdout);
+    expect(out).to.include({ ok: true, errors: 0, warnings: 1 });
+  });
+
+  it('says so when the directory is missing', () => {
+    const r = fieldmesh(['check', '--policies', '/nonexistent/policies']);
+    expect(r.code).to.equal(1);
+    expect(r.stdout + r.stderr).to.include('no such policy directory');
+  });
+});
+
+describe('fieldmesh redact', () => {
+  const input = JSON.stringify(patient({ flags: ['dv-risk'] }));
+
+  it('prints the redacted record for a role', () => {
+    const r = fieldmesh(['redact', '--policies', VALID, ...NOW, '--role', 'safeguarding-lead', '--purpose', 'direct-care', '--resource', 'Patient', '-'], { input: JSON.stringify(patient()) });
+    expect(r.code).to.equal(0, r.stderr);
+    expect(JSON.parse(r.stdout)).to.deep.equal({ id: 'p1', name: [{ family: 'Doe', given: ['Jan'] }], address: [{ line: ['1 High St'], postcode: 'LS1 4AP', geo: { lat: 53.8 } }] });
+  });
+
+  it('refuses a single record a role-only user cannot match (no team claim): the missing claim never matches', () => {
+    const r = fieldmesh(['redact', '--policies', VALID, ...NOW, '--role', 'nurse', '--purpose', 'direct-care', '--resource', 'Patient'], { input: JSON.stringify(patient()) });
+    expect(r.code).to.equal(3);
+    expect(JSON.parse(r.stderr).error.code).to.equal('record_withheld');
+  });
+
+  it('uses the claims of --user, so row conditions see them', () => {
+    const dir = tmp({ 'user.json': JSON.stringify({ sub: 'n1', roles: ['nurse'], team: 'ward-9', training: '2026-06-01' }), 'rec.json': input });
+    const r = fieldmesh(['redact', '--policies', VALID, ...NOW, '--user', join(dir, 'user.json'), '--purpose', 'direct-care', '--resource', 'Patient', join(dir, 'rec.json')]);
+    expect(r.code).to.equal(3);
+    expect(JSON.parse(r.stderr)).to.deep.equal({ error: { code: 'record_withheld', message: 'No Patient record you may see for purpose "direct-care"' } });
+    expect(r.stdout).to.equal('');
+  });
+
+  it('prints only the permitted rows of a list, and never refuses a list', () => {
+    const rows = JSON.stringify([patient({ id: 'a' }), patient({ id: 'b', careTeam: 'x' })]);
+    const dir = tmp({ 'user.json': JSON.stringify({ sub: 'n1', roles: ['nurse'], team: 'ward-7', training: '2026-06-01' }) });
+    const r = fieldmesh(['redact', '--policies', VALID, ...NOW, '--user', join(dir, 'user.json'), '--purpose', 'direct-care', '--resource', 'Patient'], { input: rows });
+    expect(r.code).to.equal(0);
+    expect(JSON.parse(r.stdout).map((x: { id: string }) => x.id)).to.deep.equal(['a']);
+  });
+
+  it('exits 3 with the JSON error for a refused purpose or break-glass', () => {
+    const r = fieldmesh(['redact', '--policies', VALID, ...NOW, '--role', 'nurse', '--purpose', 'emergency', '--resource', 'Patient', '--break-glass', 'short'], { input });
+    expect(r.code).to.equal(3);
+    expect(JSON.parse(r.stderr).error.code).to.equal('break_glass_refused');
+  });
+
+  it('pseudonymises with FIELDMESH_PSEUDONYM_KEY and refuses without it', () => {
+    const args = ['redact', '--policies', VALID, ...NOW, '--role', 'analyst', '--purpose', 'service-planning', '--resource', 'Patient'];
+    const withKey = fieldmesh(args, { input, env: { FIELDMESH_PSEUDONYM_KEY: 'k1' } });
+    expect(withKey.code).to.equal(0);
+    expect(JSON.parse(withKey.stdout).id).to.match(/^[0-9a-f]{32}$/);
+    const without = fieldmesh(args, { input, env: { FIELDMESH_PSEUDONYM_KEY: '' } });
+    expect(without.code).to.equal(3);
+    expect(JSON.parse(without.stderr).error.code).to.equal('pseudonym_key_missing');
+  });
+
+  it('exits 2 on bad usage or input that is not JSON, without echoing the input', () => {
+    const bad = fieldmesh(['redact', '--policies', VALID, '--role', 'gp', '--purpose', 'direct-care', '--resource', 'Patient'], { input: '{"nhsNumber": "9990000018", oops' });
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.include('not valid JSON').and.not.include('9990000018');
+    expect(fieldmesh(['redact', '--policies', VALID, '--purpose', 'direct-care', '--resource', 'Patient'], { input }).code).to.equal(2);
+    expect(fieldmesh(['redact', '--policies', VALID, '--role', 'gp', '--resource', 'Patient'], { input }).code).to.equal(2);
+  });
+
+  it('has --help', () => {
+    const r = fieldmesh(['redact', '--help']);
+    expect(r.code).to.equal(0);
+    expect(r.stdout).to.include('--break-glass').and.include('Exit codes');
+  });
+});
+
+describe('fieldmesh explain', () => {
+  it('prints every field with its outcome and the rule that decided', () => {
+    const r = fieldmesh(['explain', '--policies', VALID, '--role', 'analyst', '--purpose', 'service-planning', '--resource', 'Patient']);
+    expect(r.code).to.equal(0);
+    expect(r.stdout).to.match(/^dateOfBirth\s+quasi\s+transformed \(year\)\s+grant analyst#0, view transform year$/m);
+    expect(r.stdout).to.match(/^name\s+direct\s+withheld\s+not in the view of purpose service-planning$/m);
+  });
+
+  it('prints JSON with --json, including conditional restrictions', () => {
+    const out = JSON.parse(fieldmesh(['explain', '--policies', VALID, '--role', 'nurse', '--purpose', 'direct-care', '--resource', 'Patient', '--json']).stdout);
+    const address = out.fields.find((f: { field: string }) => f.field === 'address');
+    expect(address.status).to.equal('disclosed');
+    expect(address.conditions.join('\n')).to.include('restriction dv-address');
+  });
+
+  it('exits 2 naming an unknown role', () => {
+    const r = fieldmesh(['explain', '--policies', VALID, '--role', 'nurce', '--purpose', 'direct-care', '--resource', 'Patient']);
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.include('did you mean "nurse"');
+  });
+});
+
+describe('fieldmesh test', () => {
+  const caseFile = (expectName: unknown) => stringify({
+    now: '2026-11-24T12:00:00Z',
+    user: { training: '2026-06-01' },
+    cases: [
+      { name: 'gp sees the name', resource: 'Patient', purpose: 'direct-care', user: { sub: 'g', roles: ['gp'] }, record: { id: 'p', name: 'Ann', internal: 'x' }, expect: { id: 'p', name: expectName } },
+      { name: 'nurse outside the team is refused', resource: 'Patient', purpose: 'direct-care', user: { sub: 'n', roles: ['nurse'], team: 'w1' }, record: { id: 'p', careTeam: 'w2' }, expectRefusal: 'record_withheld' },
+    ],
+  });
+
+  it('runs passing cases and ends with the summary line', () => {
+    const dir = tmp({ 'cases/a.yaml': caseFile('Ann') });
+    const r = fieldmesh(['test', '--policies', VALID, join(dir, 'cases')]);
+    expect(r.code).to.equal(0, r.stdout);
+    expect(r.stdout.trim().split('\n').pop()).to.equal('2 passed, 0 failed');
+  });
+
+  it('shows a readable diff for a failing case and exits 1', () => {
+    const dir = tmp({ 'a.yaml': caseFile('Bob') });
+    const r = fieldmesh(['test', '--policies', VALID, join(dir, 'a.yaml')]);
+    expect(r.code).to.equal(1);
+    expect(r.stdout).to.include('✗').and.include('-   "name": "Bob"').and.include('+   "name": "Ann"');
+    expect(r.stdout.trim().split('\n').pop()).to.equal('1 passed, 1 failed');
+  });
+
+  it('reports a malformed case file as a failure with its path', () => {
+    const dir = tmp({ 'a.yaml': 'cases:\n  - name: x\n    resource: Patient\n    purpose: direct-care\n    record: {}\n' });
+    const r = fieldmesh(['test', '--policies', VALID, join(dir, 'a.yaml')]);
+    expect(r.code).to.equal(1);
+    expect(r.stdout).to.include('cases[0]').and.include('expect');
+  });
+});

@@ -1,0 +1,256 @@
+import { expect } from 'chai';
+import { AccessError } from '../src/errors.js';
+import type { Decision } from '../src/decision.js';
+import { readFileSync } from 'node:fs';
+import { parse, stringify } from 'yaml';
+import { policiesFromSources } from '../src/policy-set.js';
+import { NOW, patient, user, VALID_POLICY, validPolicies } from './helpers.js';
+
+function setup() {
+  const policies = validPolicies();
+  const read = (input: unknown, roles: string[], purpose: string, extra: { user?: Record<string, unknown>; breakGlass?: string; now?: Date } = {}) =>
+    policies.redact(input, { resource: 'Patient', purpose, user: user(roles, extra.user), breakGlass: extra.breakGlass, now: extra.now ?? NOW });
+  const refusal = (fn: () => unknown): AccessError => {
+    try {
+      fn();
+    } catch (e) {
+      expect(e).to.be.instanceOf(AccessError);
+      return e as AccessError;
+    }
+    throw new Error('expected a refusal');
+  };
+  return { policies, read, refusal };
+}
+
+describe('redact', () => {
+  it('discloses only the fields a ward nurse is granted for direct care, whole subtrees included', () => {
+    const { read } = setup();
+    const { data } = read(patient(), ['nurse'], 'direct-care');
+    expect(data).to.deep.equal({
+      id: 'p1',
+      name: [{ family: 'Doe', given: ['Jan'] }],
+      address: [{ line: ['1 High St'], postcode: 'LS1 4AP', geo: { lat: 53.8 } }],
+      telecom: [{ value: '0113 496 0000' }],
+      dateOfBirth: '1980-05-02',
+      ward: 'W7',
+    });
+  });
+
+  it('never discloses a field the resource does not declare, even one the upstream adds later', () => {
+    const { read } = setup();
+    const { data } = read(patient({ newUpstreamField: 'x', name: [{ family: 'Doe', extra: 'kept: inside a granted subtree' }] }), ['gp'], 'direct-care');
+    expect(data).to.not.have.property('newUpstreamField');
+    expect(data).to.not.have.property('internalNotes');
+    expect((data as { name: unknown[] }).name).to.deep.equal([{ family: 'Doe', extra: 'kept: inside a granted subtree' }]);
+  });
+
+  it('keeps only value in every element of telecom: arrays are transparent', () => {
+    const { read } = setup();
+    const { data } = read(patient({ telecom: [{ system: 'phone', value: 'a' }, { system: 'email', value: 'b' }, { system: 'fax' }] }), ['nurse'], 'direct-care');
+    expect((data as { telecom: unknown }).telecom).to.deep.equal([{ value: 'a' }, { value: 'b' }]);
+  });
+
+  it('withholds the address and telecom of a person flagged dv-risk from a ward nurse', () => {
+    const { read } = setup();
+    const { data, decision } = read(patient({ flags: ['dv-risk'] }), ['nurse'], 'direct-care');
+    expect(data).to.not.have.any.keys('address', 'telecom', 'flags');
+    expect(decision.restrictions).to.deep.equal(['dv-address']);
+    expect(decision.withheld).to.include.members(['address', 'telecom.value']);
+  });
+
+  it('lets the safeguarding lead see the address of a person flagged dv-risk (unless)', () => {
+    const { read } = setup();
+    const { data, decision } = read(patient({ flags: ['dv-risk'] }), ['safeguarding-lead'], 'direct-care');
+    expect(data).to.have.property('address');
+    expect(decision.restrictions).to.deep.equal([]);
+  });
+
+  it('withholds a single record outside the nurse care team as record_withheld, with the reason in the decision', () => {
+    const { read, refusal } = setup();
+    const e = refusal(() => read(patient({ careTeam: 'ward-9' }), ['nurse'], 'direct-care'));
+    expect(e.code).to.equal('record_withheld');
+    expect(e.status).to.equal(404);
+    expect(e.message).to.not.include('ward-9');
+    expect((e.decision as Decision).rowReasons).to.deep.equal({ 'no-grant': 1 });
+  });
+
+  it('drops hidden rows from a list and keeps the order of the rest', () => {
+    const { read } = setup();
+    const rows = [patient({ id: 'a' }), patient({ id: 'b', careTeam: 'ward-9' }), patient({ id: 'c' })];
+    const { data, decision } = read(rows, ['nurse'], 'direct-care');
+    expect((data as { id: string }[]).map((r) => r.id)).to.deep.equal(['a', 'c']);
+    expect(decision.rowsWithheld).to.equal(1);
+    expect(decision.withheldRecordIds).to.deep.equal(['b']);
+    expect(decision.recordIds).to.deep.equal(['a', 'c']);
+  });
+
+  it('returns an empty list, not a refusal, when every row is hidden', () => {
+    const { read } = setup();
+    expect(read([patient({ careTeam: 'x' })], ['nurse'], 'direct-care').data).to.deep.equal([]);
+  });
+
+  it('unites the grants of all the user roles per row', () => {
+    const { read } = setup();
+    const { data } = read(patient({ careTeam: 'ward-9' }), ['nurse', 'safeguarding-lead'], 'direct-care');
+    expect(data).to.have.all.keys('id', 'name', 'address');
+  });
+
+  it('withholds a sealed record from everyone but the GP for direct care (unless roles and purposes together)', () => {
+    const { read, refusal } = setup();
+    expect(refusal(() => read(patient({ sealed: true }), ['nurse'], 'direct-care')).code).to.equal('record_withheld');
+    expect(read(patient({ sealed: true }), ['gp'], 'direct-care').data).to.have.property('diagnoses');
+    expect(refusal(() => read(patient({ sealed: true }), ['gp', 'nurse'], 'emergency', { breakGlass: 'cardiac arrest in A&E' })).code).to.equal('record_withheld');
+  });
+
+  it('withholds a record labelled restricted in meta.security (FHIR security labels)', () => {
+    const { read, refusal } = setup();
+    expect(refusal(() => read(patient({ meta: { security: [{ code: 'R' }] } }), ['nurse'], 'direct-care')).code).to.equal('record_withheld');
+  });
+
+  it('pseudonymises, generalises and respects opt-out for service planning', () => {
+    const { read } = setup();
+    const rows = [patient({ id: 'a', optOut: false }), patient({ id: 'b', optOut: true }), patient({ id: 'c' })];
+    const { data, decision } = read(rows, ['analyst'], 'service-planning');
+    const out = data as Record<string, unknown>[];
+    expect(out).to.have.length(2);
+    expect(out[0]).to.deep.equal({ id: out[0]!['id'], address: [{ postcode: 'LS1' }], dateOfBirth: 1980, diagnoses: [{ code: 'E11', display: 'Type 2 diabetes' }] });
+    expect(out[0]!['id']).to.match(/^[0-9a-f]{32}$/).and.not.equal('a');
+    expect(decision.rowReasons).to.deep.equal({ 'opt-out': 1 });
+    expect(decision.transforms).to.deep.equal({ id: 'pseudonym', dateOfBirth: 'year', 'address.postcode': 'district' });
+  });
+
+  it('gives the same pseudonym within a purpose and unlinkable ones across purposes', () => {
+    const { read } = setup();
+    const planning = (read(patient({ consent: { research: 'granted' } }), ['analyst'], 'service-planning').data as { id: string }).id;
+    const again = (read(patient({ consent: { research: 'granted' } }), ['analyst'], 'service-planning').data as { id: string }).id;
+    const research = (read(patient({ consent: { research: 'granted' } }), ['analyst'], 'research').data as { id: string }).id;
+    expect(planning).to.equal(again);
+    expect(research).to.not.equal(planning);
+  });
+
+  it('requires granted consent for research: refused and absent consent withhold the row', () => {
+    const { read } = setup();
+    const rows = [patient({ id: 'yes', consent: { research: 'granted' } }), patient({ id: 'no', consent: { research: 'refused' } }), patient({ id: 'none' })];
+    const { data, decision } = read(rows, ['analyst'], 'research');
+    expect(data).to.have.length(1);
+    expect((data as { dateOfBirth: string }[])[0]!.dateOfBirth).to.equal('45-49');
+    expect(decision.rowReasons).to.deep.equal({ consent: 2 });
+  });
+
+  it('refuses an expired data flow (reviewBy past)', () => {
+    const { read, refusal } = setup();
+    expect(refusal(() => read(patient(), ['analyst'], 'old-flow')).code).to.equal('purpose_expired');
+  });
+
+  it('refuses unknown and ungranted purposes', () => {
+    const { read, refusal } = setup();
+    const unknown = refusal(() => read(patient(), ['nurse'], 'dirct-care'));
+    expect(unknown.code).to.equal('purpose_unknown');
+    expect(unknown.message).to.include('did you mean "direct-care"');
+    expect(refusal(() => read(patient(), ['nurse'], 'research')).code).to.equal('purpose_not_granted');
+    expect(refusal(() => read(patient(), [], 'direct-care')).code).to.equal('purpose_not_granted');
+    expect(refusal(() => read(patient(), ['nurse'], '')).code).to.equal('purpose_required');
+  });
+
+  it('allows break-glass only with a reason of 10 characters or more and only for roles granted it', () => {
+    const { read, refusal } = setup();
+    expect(refusal(() => read(patient(), ['nurse'], 'emergency')).code).to.equal('break_glass_required');
+    expect(refusal(() => read(patient(), ['nurse'], 'emergency', { breakGlass: 'too short' })).code).to.equal('break_glass_refused');
+    expect(refusal(() => read(patient(), ['analyst'], 'emergency', { breakGlass: 'patient collapsed on ward' })).code).to.equal('break_glass_refused');
+    const { data, decision } = read(patient({ careTeam: 'elsewhere' }), ['nurse'], 'emergency', { breakGlass: 'patient collapsed on ward' });
+    expect(data).to.have.all.keys('id', 'name', 'dateOfBirth', 'diagnoses');
+    expect(decision.breakGlass).to.equal('patient collapsed on ward');
+    expect(refusal(() => read(patient(), ['nurse'], 'direct-care', { breakGlass: 'patient collapsed on ward' })).code).to.equal('bad_request');
+  });
+
+  it('gives no personal data to users whose confidentiality training is missing or too old', () => {
+    const { read, refusal } = setup();
+    expect(refusal(() => read(patient(), ['gp'], 'direct-care', { user: { training: undefined } })).code).to.equal('training_missing');
+    expect(refusal(() => read(patient(), ['gp'], 'direct-care', { user: { training: 'yesterday' } })).code).to.equal('training_missing');
+    expect(refusal(() => read(patient(), ['gp'], 'direct-care', { user: { training: '2025-11-01' } })).code).to.equal('training_expired');
+    expect(read(patient(), ['gp'], 'direct-care', { user: { training: '2025-11-30' } }).data).to.have.property('id');
+  });
+
+  it('honours a configured training limit', () => {
+    const policies = validPolicies({ trainingMaxAgeDays: 30 });
+    expect(() => policies.redact(patient(), { resource: 'Patient', purpose: 'direct-care', user: user(['gp']), now: NOW })).to.throw(AccessError).with.property('code', 'training_expired');
+  });
+
+  it('never copies hostile keys and never pollutes prototypes', () => {
+    const { read } = setup();
+    const hostile = JSON.parse('{"id":"p1","careTeam":"ward-7","__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"name":[{"family":"D","__proto__":{"polluted":true}}]}');
+    const { data } = read(hostile, ['gp'], 'direct-care');
+    expect(JSON.stringify(data)).to.not.match(/polluted|__proto__|constructor/);
+    expect(({} as Record<string, unknown>)['polluted']).to.equal(undefined);
+    expect(Object.getPrototypeOf(data)).to.equal(Object.prototype);
+  });
+
+  it('never mutates its input and never shares objects with it', () => {
+    const { read } = setup();
+    const input = patient();
+    const before = structuredClone(input);
+    const { data } = read(input, ['gp'], 'direct-care');
+    expect(input).to.deep.equal(before);
+    (data as { name: { family: string }[] }).name[0]!.family = 'changed';
+    expect((input['name'] as { family: string }[])[0]!.family).to.equal('Doe');
+  });
+
+  it('keeps null and empty values of a disclosed field, and drops undisclosed ones', () => {
+    const { read } = setup();
+    const { data } = read(patient({ name: null, telecom: [], address: undefined, diagnoses: null }), ['nurse'], 'direct-care');
+    expect(data).to.include({ name: null });
+    expect(data).to.have.property('telecom').that.deep.equals([]);
+    expect(data).to.not.have.property('diagnoses');
+  });
+
+  it('refuses input that is not a record or a list of records', () => {
+    const { read } = setup();
+    for (const bad of ['text', 42, null, true]) expect(() => read(bad, ['gp'], 'direct-care')).to.throw().with.property('code', 'unredactable_body');
+    const { data, decision } = read([patient(), 'text', null], ['gp'], 'direct-care');
+    expect(data).to.have.length(1);
+    expect(decision.rowReasons).to.deep.equal({ 'not-a-record': 2 });
+  });
+
+  it('refuses to pseudonymise without a key rather than disclose the raw identifier', () => {
+    const policies = validPolicies({ pseudonymKey: undefined });
+    expect(() => policies.redact(patient(), { resource: 'Patient', purpose: 'service-planning', user: user(['analyst']), now: NOW }))
+      .to.throw().with.property('code', 'pseudonym_key_missing');
+  });
+
+  it('records in the decision the grants, version and disclosed field names, never values', () => {
+    const { read, policies } = setup();
+    const { decision } = read(patient(), ['nurse'], 'direct-care');
+    expect(decision).to.include({ outcome: 'disclosed', resource: 'Patient', purpose: 'direct-care', policyVersion: policies.version, rowsReturned: 1 });
+    expect(decision.grants).to.deep.equal(['nurse#0']);
+    expect(JSON.stringify(decision)).to.not.match(/Doe|LS1 4AP|0113|1980-05-02/);
+  });
+
+  it('computes the same version for the same rules whatever the key order or file layout, and a new one when a rule changes', () => {
+    const a = validPolicies();
+    expect(a.version).to.match(/^[0-9a-f]{16}$/);
+    const doc = parse(readFileSync(VALID_POLICY, 'utf8')) as Record<string, Record<string, unknown>>;
+    const reversed = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).reverse());
+    const split = [
+      { file: 'b.yaml', text: stringify({ roles: reversed(doc['roles']!), restrictions: doc['restrictions'] }) },
+      { file: 'a.yaml', text: stringify({ purposes: reversed(doc['purposes']!), resources: doc['resources'] }) },
+    ];
+    expect(policiesFromSources(split).version).to.equal(a.version);
+    (doc['roles']!['gp'] as { grants: { read: unknown }[] }).grants[0]!.read = ['id'];
+    expect(policiesFromSources([{ file: 'c.yaml', text: stringify(doc) }]).version).to.not.equal(a.version);
+  });
+});
+
+describe('filters', () => {
+  it('allows filtering only by fields readable untransformed in every visible row and never restricted', () => {
+    const policies = validPolicies();
+    const nurse = policies.plan({ resource: 'Patient', purpose: 'direct-care', user: user(['nurse']), now: NOW });
+    expect(policies.mayFilterBy(nurse, 'name')).to.equal(true);
+    expect(policies.mayFilterBy(nurse, 'name.family')).to.equal(true);
+    expect(policies.mayFilterBy(nurse, 'nhsNumber')).to.equal(false);
+    expect(policies.mayFilterBy(nurse, 'address')).to.equal(false);
+    expect(policies.mayFilterBy(nurse, 'flags')).to.equal(false);
+    const analyst = policies.plan({ resource: 'Patient', purpose: 'service-planning', user: user(['analyst']), now: NOW });
+    expect(policies.mayFilterBy(analyst, 'dateOfBirth')).to.equal(false);
+    expect(policies.mayFilterBy(analyst, 'diagnoses')).to.equal(true);
+  });
+});
