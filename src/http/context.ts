@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { AccessError } from '../errors.js';
+import type { User } from './claims.js';
+
+/**
+ * Request headers as node and express give them (names in any case here).
+ *
+ * @example
+ * const headers: RequestHeaders = req.headers;
+ */
+export type RequestHeaders = Record<string, string | string[] | undefined>;
+
+/**
+ * What one request declares, checked: the purpose, any break-glass reason, and who acts.
+ *
+ * @example
+ * const { purpose, breakGlass, user } = readRequestContext(req.headers, verified.user);
+ */
+export interface RequestContext {
+  purpose: string;
+  breakGlass?: string;
+  /** The role named by `X-Acting-Role`, when the user chose to act in one role only. */
+  actingRole?: string;
+  /** The user, with `roles` narrowed to the acting role when one was named. */
+  user: User;
+}
+
+const DAY_MS = 86_400_000;
+const PURPOSE = /^[a-z0-9][a-z0-9._-]{0,63}$/i;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const MIN_REASON = 10;
+const MAX_REASON = 1000;
+
+const contextOptionsSchema = z
+  .object({
+    /** Confidentiality training older than this many days withholds all personal data. */
+    trainingMaxAgeDays: z.number().int().positive().default(365),
+    /** The clock (tests inject one). */
+    now: z.custom<() => Date>((v) => typeof v === 'function', 'must be a function returning a Date').optional(),
+  })
+  .strict();
+/**
+ * Options of `readRequestContext`.
+ *
+ * @example
+ * const opts: ContextOptions = { trainingMaxAgeDays: Number(process.env.FIELDMESH_TRAINING_MAX_AGE_DAYS ?? 365) };
+ */
+export type ContextOptions = z.input<typeof contextOptionsSchema>;
+
+const headerValue = z
+  .union([z.string(), z.array(z.string())])
+  .optional()
+  // node joins repeated headers with ", "; an array can only come from a hand-built object.
+  .transform((v) => (Array.isArray(v) ? v.join(', ') : v)?.trim());
+const declaredHeaders = z.object({
+  'x-purpose': headerValue,
+  'x-break-glass': headerValue,
+  'x-acting-role': headerValue,
+});
+const trainingDate = z.union([z.iso.date(), z.iso.datetime({ offset: true })]);
+
+/**
+ * Read and check what a request declares about itself (Caldicott principles
+ * 1, 4, 5 and 7): why it wants the data, whether it breaks glass and why,
+ * which of the user's roles it acts in, and whether the user's
+ * confidentiality training is current. Refusals are AccessErrors; messages
+ * never repeat header values.
+ *
+ * @example
+ * const ctx = readRequestContext(req.headers, verified.user, { trainingMaxAgeDays: 365 });
+ * policies.redact(rows, { resource: 'Patient', purpose: ctx.purpose, user: ctx.user, breakGlass: ctx.breakGlass });
+ */
+export function readRequestContext(headers: RequestHeaders, user: User, opts: ContextOptions = {}): RequestContext {
+  const parsedOpts = contextOptionsSchema.safeParse(opts);
+  if (!parsedOpts.success) throw new TypeError(`Invalid request context options: ${z.prettifyError(parsedOpts.error)}`);
+  const { trainingMaxAgeDays, now } = parsedOpts.data;
+  const declared = declaredHeaders.safeParse(lowerCased(headers));
+  if (!declared.success) throw new AccessError('bad_request', 'Request headers must be strings');
+  const h = declared.data;
+
+  const purpose = h['x-purpose'];
+  if (purpose === undefined || purpose === '') {
+    throw new AccessError('purpose_required', 'Declare why you need this data in the X-Purpose header (for example X-Purpose: direct-care)');
+  }
+  if (!PURPOSE.test(purpose)) {
+    throw new AccessError('purpose_malformed', "X-Purpose must be a purpose name: letters, digits, '.', '_' or '-', at most 64 characters");
+  }
+
+  const reason = h['x-break-glass'];
+  if (reason !== undefined && reason.length < MIN_REASON) {
+    throw new AccessError('break_glass_refused', `X-Break-Glass needs a reason of at least ${MIN_REASON} characters saying why emergency access is needed`);
+  }
+  if (reason !== undefined && reason.length > MAX_REASON) {
+    throw new AccessError('break_glass_refused', `X-Break-Glass reason must be at most ${MAX_REASON} characters`);
+  }
+
+  const actingRole = h['x-acting-role'];
+  if (actingRole !== undefined && !user.roles.includes(actingRole)) {
+    const held = user.roles.length > 0 ? user.roles.join(', ') : 'none';
+    throw new AccessError('role_not_held', `X-Acting-Role names a role you do not hold (you hold: ${held})`);
+  }
+
+  checkTraining(user.training, trainingMaxAgeDays, now?.() ?? new Date());
+
+  return {
+    purpose,
+    ...(reason === undefined ? {} : { breakGlass: reason }),
+    ...(actingRole === undefined ? {} : { actingRole }),
+    // A new object: the verifier's user (perhaps cached) is never narrowed in place.
+    user: { ...user, roles: actingRole === undefined ? [...user.roles] : [actingRole] },
+  };
+}
+
+/**
+ * Principle 5: only people aware of their responsibilities see personal data.
+ * Age is counted in whole UTC days, so training on 2025-06-01 with a limit of
+ * 365 days holds through 2026-06-01 and has expired on 2026-06-02.
+ */
+function checkTraining(claim: unknown, maxAgeDays: number, now: Date): void {
+  const parsed = trainingDate.safeParse(claim);
+  if (!parsed.success) {
+    throw new AccessError('training_missing', 'Your token carries no valid confidentiality training date (claim "training", an ISO date)');
+  }
+  const days = utcDay(now) - utcDay(new Date(parsed.data));
+  // A day's grace for time zones; an attestation further in the future attests nothing.
+  if (days < -1) {
+    throw new AccessError('training_missing', 'Your confidentiality training date lies in the future; ask your identity provider to correct it');
+  }
+  if (days > maxAgeDays) {
+    throw new AccessError('training_expired', `Your confidentiality training is older than ${maxAgeDays} days: renew it to see personal data`);
+  }
+}
+
+function utcDay(d: Date): number {
+  return Math.floor(d.getTime() / DAY_MS);
+}
+
+/**
+ * The request's id: the caller's `X-Request-Id` when it is a safe token
+ * (it is echoed in headers, logs and the audit trail), otherwise a new UUID.
+ *
+ * @example
+ * const requestId = requestIdFrom(req.headers); // 'b1946ac9-…' or the caller's id
+ */
+export function requestIdFrom(headers: RequestHeaders): string {
+  const value = lowerCased(headers)['x-request-id'];
+  return typeof value === 'string' && REQUEST_ID.test(value) ? value : randomUUID();
+}
+
+function lowerCased(headers: RequestHeaders): RequestHeaders {
+  const out: RequestHeaders = {};
+  for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = value;
+  return out;
+}
