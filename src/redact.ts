@@ -93,6 +93,8 @@ export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: 
     if (id !== undefined) decision.withheldRecordIds.push(id);
   };
 
+  // Per call, a projection is looked up once per distinct mask, not per row.
+  const local = new Map<bigint, ReturnType<ProjectionCache['get']>>();
   const out: unknown[] = [];
   for (const row of rows) {
     if (!isPlainObject(row)) {
@@ -132,7 +134,8 @@ export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: 
       continue;
     }
     for (const label of matched) grantsUsed.add(label);
-    const projection = projections.get(view, mask, purpose.name, plan.now);
+    let projection = local.get(mask);
+    if (!projection) local.set(mask, (projection = projections.get(view, mask, purpose.name, plan.now)));
     out.push(projection.project(row) ?? {});
     for (const p of projection.disclosed) disclosed.add(p);
     for (const p of projection.withheld) withheld.add(p);

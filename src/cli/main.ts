@@ -4,6 +4,7 @@ import { FieldmeshError, PolicyError } from '../errors.js';
 import { registerCheck } from './check.js';
 import { CliExit, EXIT } from './common.js';
 import { registerExplain } from './explain.js';
+import { registerMatrix } from './matrix.js';
 import { registerRedact } from './redact.js';
 import { registerTest } from './test.js';
 
@@ -23,6 +24,7 @@ export async function main(argv: string[]): Promise<number> {
   registerRedact(program);
   registerExplain(program);
   registerTest(program);
+  registerMatrix(program);
   try {
     await program.parseAsync(argv);
     return EXIT.ok;
