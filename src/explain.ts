@@ -2,6 +2,7 @@ import { grantKey, type CompiledPolicies } from './compile.js';
 import { FieldmeshError } from './errors.js';
 import type { FieldClass } from './policy/schema.js';
 import { didYouMean } from './policy/suggest.js';
+import { own } from './paths.js';
 
 export interface ExplainQuery {
   roles: string[];
@@ -44,7 +45,7 @@ export function explainView(compiled: CompiledPolicies, q: ExplainQuery): Explan
   const purpose = compiled.purposes.get(q.purpose);
   if (!purpose) throw new FieldmeshError('purpose_unknown', 400, `unknown purpose "${q.purpose}"${didYouMean(q.purpose, compiled.purposes.keys())}`);
   for (const role of q.roles) {
-    if (!(role in compiled.document.roles)) throw new FieldmeshError('role_unknown', 400, `unknown role "${role}"${didYouMean(role, Object.keys(compiled.document.roles))}`);
+    if (!Object.hasOwn(compiled.document.roles, role)) throw new FieldmeshError('role_unknown', 400, `unknown role "${role}"${didYouMean(role, Object.keys(compiled.document.roles))}`);
   }
   const def = purpose.def;
   const notes = [
@@ -58,7 +59,7 @@ export function explainView(compiled: CompiledPolicies, q: ExplainQuery): Explan
   const grants = q.roles.flatMap((role) => compiled.grants.get(grantKey(role, q.purpose, q.resource)) ?? []).filter((g) => g.read !== 0n);
   const whereOf = (label: string) => {
     const [role, i] = label.split('#');
-    return compiled.document.roles[role!]?.grants[Number(i)]?.where;
+    return own(compiled.document.roles, role!)?.grants[Number(i)]?.where;
   };
   const restrictions = (compiled.restrictions.get(q.resource) ?? []).filter(
     (r) => !((r.unlessRoles || r.unlessPurposes) && (!r.unlessRoles || q.roles.some((x) => r.unlessRoles!.has(x))) && (!r.unlessPurposes || r.unlessPurposes.has(q.purpose))),

@@ -43,3 +43,13 @@ export function longestPrefix(prefixes: Iterable<string>, path: string): string 
   for (const p of prefixes) if (isWithin(path, p) && (best === undefined || p.length > best.length)) best = p;
   return best;
 }
+
+/**
+ * A dictionary entry by name, own keys only: a name such as `toString` or
+ * `constructor` in a policy must never find a built-in property.
+ *
+ * @example own({ a: 1 }, 'toString') // undefined
+ */
+export function own<T>(dict: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(dict, key) ? dict[key] : undefined;
+}

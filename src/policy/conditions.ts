@@ -1,4 +1,4 @@
-import { buildMongoQueryMatcher } from '@casl/ability';
+import { buildMongoQueryMatcher, type ConditionsMatcher, type MongoQuery } from '@casl/ability';
 import { $and, $nor, $not, $or, and, nor, not, or } from '@ucast/mongo2js';
 import { getPath, HOSTILE_KEYS } from '../paths.js';
 import type { Condition } from './schema.js';
@@ -12,7 +12,7 @@ import type { Condition } from './schema.js';
  * the logical operators properly by giving CASL a matcher that knows them,
  * and refuse every other unknown operator when the policy is loaded.
  */
-export const conditionsMatcher = buildMongoQueryMatcher({ $and, $or, $nor, $not }, { and, or, nor, not });
+export const conditionsMatcher: ConditionsMatcher<MongoQuery> = buildMongoQueryMatcher({ $and, $or, $nor, $not }, { and, or, nor, not });
 
 const FIELD_OPERATORS = new Set([
   '$eq', '$ne', '$lt', '$lte', '$gt', '$gte', '$in', '$nin', '$all', '$size', '$regex', '$options', '$elemMatch', '$exists', '$not',

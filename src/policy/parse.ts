@@ -1,6 +1,7 @@
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import type { PolicyIssue } from '../errors.js';
+import { HOSTILE_KEYS } from '../paths.js';
 import { KNOWN_KEYS, policyFileSchema, type PolicyDocument, type PolicyFile } from './schema.js';
 import { didYouMean } from './suggest.js';
 
@@ -12,22 +13,46 @@ import { didYouMean } from './suggest.js';
  * const { policy, issues } = parsePolicyText('roles: {}', 'policies/roles.yaml');
  */
 export function parsePolicyText(text: string, file: string): { policy?: PolicyFile; issues: PolicyIssue[] } {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
   if (doc.errors.length > 0) {
     return {
       issues: doc.errors.map((e) => ({
         file,
-        path: `line ${e.linePos?.[0]?.line ?? '?'}`,
+        path: `line ${lineCounter.linePos(e.pos[0]).line}`,
         message: `YAML syntax error: ${e.message.split('\n')[0]}`,
         severity: 'error' as const,
       })),
     };
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  // Mappings come back as Maps so that a key such as `__proto__` is seen,
+  // reported, and never assigned to an object (where it would set the
+  // prototype and vanish, silently widening a condition).
+  const issues: PolicyIssue[] = [];
+  const raw = toPlain(doc.toJS({ maxAliasCount: 100, mapAsMap: true }) ?? new Map(), [], (path, key) =>
+    issues.push({ file, path: formatPath([...path, key]), message: `"${key}" can never be a field or key: it would pollute objects`, severity: 'error' }),
+  );
+  if (issues.length > 0) return { issues };
   const parsed = policyFileSchema.safeParse(raw);
   if (!parsed.success) return { issues: parsed.error.issues.flatMap((i) => zodIssue(i, file)) };
   return { policy: parsed.data, issues: [] };
 }
+
+/** Maps to plain objects, refusing hostile keys at any depth. */
+function toPlain(value: unknown, path: PropertyKey[], hostile: (path: PropertyKey[], key: string) => void): unknown {
+  if (value instanceof Map) {
+    const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+    for (const [k, v] of value) {
+      const key = String(k);
+      if (HOSTILE_KEYS.has(key)) hostile(path, key);
+      else out[key] = toPlain(v, [...path, key], hostile);
+    }
+    return { ...out };
+  }
+  if (Array.isArray(value)) return value.map((v, i) => toPlain(v, [...path, i], hostile));
+  return value;
+}
+
 
 function zodIssue(issue: z.core.$ZodIssue, file: string): PolicyIssue[] {
   const at = formatPath(issue.path);
@@ -35,7 +60,7 @@ function zodIssue(issue: z.core.$ZodIssue, file: string): PolicyIssue[] {
     return issue.keys.map((key) => ({
       file,
       path: at ? `${at}.${key}` : key,
-      message: `unknown key "${key}"${didYouMean(key, KNOWN_KEYS)}`,
+      message: `unknown key "${key}"${didYouMean(key, KNOWN_KEYS.filter((k) => k !== key))}`,
       severity: 'error' as const,
     }));
   }
@@ -57,7 +82,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
  * const { document, issues } = mergePolicyFiles([{ file: 'a.yaml', policy }]);
  */
 export function mergePolicyFiles(files: { file: string; policy: PolicyFile }[]): { document: PolicyDocument; issues: PolicyIssue[] } {
-  const document: PolicyDocument = { resources: {}, purposes: {}, roles: {}, restrictions: [], sources: new Map(), restrictionOrigins: [] };
+  const document: PolicyDocument = { resources: Object.create(null), purposes: Object.create(null), roles: Object.create(null), restrictions: [], sources: new Map(), restrictionOrigins: [] };
   const issues: PolicyIssue[] = [];
   const restrictionFiles = new Map<string, string>();
   for (const { file, policy } of files) {

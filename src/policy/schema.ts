@@ -71,7 +71,7 @@ export const restrictionSchema = z.strictObject({
   when: conditionSchema.optional(),
   withhold: z.union([z.literal('record'), z.array(z.union([z.literal('record'), fieldPath])).min(1)]),
   unless: z.strictObject({ roles: z.array(name).optional(), purposes: z.array(name).optional() }).optional(),
-  because: z.string().min(1, 'say why: the reason is recorded with every decision'),
+  because: z.string({ error: 'say why (because: …): the reason is recorded with every decision' }).min(1, 'say why: the reason is recorded with every decision'),
 });
 
 /** One policy file: any of the four sections. */

@@ -1,5 +1,5 @@
 import type { PolicyIssue } from '../errors.js';
-import { HOSTILE_KEYS, isWithin, longestPrefix } from '../paths.js';
+import { HOSTILE_KEYS, isWithin, longestPrefix, own } from '../paths.js';
 import { conditionProblems } from './conditions.js';
 import type { Condition, PolicyDocument, ResourceDef, ViewDef } from './schema.js';
 import { didYouMean } from './suggest.js';
@@ -29,7 +29,7 @@ export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] 
     const say = (path: string, message: string, severity?: PolicyIssue['severity']) => report(at, `${at}${path}`, message, severity);
     if (purpose.reviewBy < today) say('.reviewBy', `review date ${purpose.reviewBy} has passed: requests for this purpose are refused until the guardian reviews it`, 'warning');
     for (const [resourceName, view] of Object.entries(purpose.views)) {
-      const resource = doc.resources[resourceName];
+      const resource = own(doc.resources, resourceName);
       if (!resource) {
         say(`.views.${resourceName}`, `unknown resource "${resourceName}"${didYouMean(resourceName, Object.keys(doc.resources))}`);
         continue;
@@ -39,12 +39,12 @@ export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] 
       const transformOf = (path: string) => transformAt(view.transform, path);
       if (!purpose.identifiable) {
         for (const { d } of subtree) {
-          const cls = resource.fields[d];
+          const cls = own(resource.fields, d);
           if (cls === 'direct') say(`.views.${resourceName}.fields`, `"${d}" is a direct identifier and this purpose is not identifiable (identifiable: false): remove it`);
           if (cls === 'identifier' && transformOf(d) !== 'pseudonym') say(`.views.${resourceName}.transform`, `"${d}" is an identifier: a non-identifiable purpose may carry it only as a pseudonym (transform: { ${d}: pseudonym })`);
         }
       }
-      if (!purpose.lawfulBasis.article9 && subtree.some(({ d }) => resource.fields[d] === 'special')) {
+      if (!purpose.lawfulBasis.article9 && subtree.some(({ d }) => own(resource.fields, d) === 'special')) {
         say('.lawfulBasis', `the view of ${resourceName} carries special category data: add lawfulBasis.article9 (GDPR Article 9 condition)`);
       }
       if (purpose.consent === 'required' && !resource.consent) say('.consent', `consent is required but resource ${resourceName} declares no consent path (resources.${resourceName}.consent)`);
@@ -58,13 +58,13 @@ export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] 
     if (role.grants.length === 0) report(at, at, 'this role has no grants: its users will see nothing', 'warning');
     role.grants.forEach((grant, i) => {
       const g = `${at}.grants[${i}]`;
-      const purpose = doc.purposes[grant.purpose];
-      const resource = doc.resources[grant.resource];
+      const purpose = own(doc.purposes, grant.purpose);
+      const resource = own(doc.resources, grant.resource);
       if (!purpose) report(at, `${g}.purpose`, `unknown purpose "${grant.purpose}"${didYouMean(grant.purpose, Object.keys(doc.purposes))}`);
       if (!resource) report(at, `${g}.resource`, `unknown resource "${grant.resource}"${didYouMean(grant.resource, Object.keys(doc.resources))}`);
       if (!purpose || !resource) return;
       granted.add(grant.purpose);
-      const view = purpose.views[grant.resource];
+      const view = own(purpose.views, grant.resource);
       if (!view) {
         report(at, `${g}.resource`, `purpose "${grant.purpose}" has no view of ${grant.resource}: add purposes.${grant.purpose}.views.${grant.resource} first`);
         return;
@@ -75,7 +75,7 @@ export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] 
         if (fields === undefined || fields === 'view') continue;
         fields.forEach((field, j) => {
           const path = `${g}.${action}[${j}]`;
-          if (!(field in resource.fields)) report(at, path, unknownField(grant.resource, field, resource));
+          if (!Object.hasOwn(resource.fields, field)) report(at, path, unknownField(grant.resource, field, resource));
           else if (!view.fields.some((v) => isWithin(field, v))) report(at, path, `"${field}" is not in the view of ${grant.resource} for purpose "${grant.purpose}": a grant may not exceed its purpose's view`);
         });
       }
@@ -87,18 +87,18 @@ export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] 
     const origin = doc.restrictionOrigins[i] ?? { file: '(policy set)', index: i };
     const at = `restrictions[${origin.index}]`;
     const say = (path: string, message: string) => issues.push({ file: origin.file, path: `${at}${path}`, message, severity: 'error' });
-    const resource = doc.resources[r.resource];
+    const resource = own(doc.resources, r.resource);
     if (!resource) say('.resource', `unknown resource "${r.resource}"${didYouMean(r.resource, Object.keys(doc.resources))}`);
     else if (r.withhold !== 'record') {
       r.withhold.forEach((f, j) => {
-        if (f !== 'record' && !(f in resource.fields)) say(`.withhold[${j}]`, unknownField(r.resource, f, resource));
+        if (f !== 'record' && !Object.hasOwn(resource.fields, f)) say(`.withhold[${j}]`, unknownField(r.resource, f, resource));
       });
     }
     r.unless?.roles?.forEach((role, j) => {
-      if (!doc.roles[role]) say(`.unless.roles[${j}]`, `unknown role "${role}"${didYouMean(role, Object.keys(doc.roles))}`);
+      if (!own(doc.roles, role)) say(`.unless.roles[${j}]`, `unknown role "${role}"${didYouMean(role, Object.keys(doc.roles))}`);
     });
     r.unless?.purposes?.forEach((p, j) => {
-      if (!doc.purposes[p]) say(`.unless.purposes[${j}]`, `unknown purpose "${p}"${didYouMean(p, Object.keys(doc.purposes))}`);
+      if (!own(doc.purposes, p)) say(`.unless.purposes[${j}]`, `unknown purpose "${p}"${didYouMean(p, Object.keys(doc.purposes))}`);
     });
     if (r.when) conditionIssues(r.when, `${at}.when`, (p, m) => issues.push({ file: origin.file, path: p, message: m, severity: 'error' }));
   });
@@ -112,10 +112,10 @@ export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] 
 function checkView(resource: ResourceDef, view: ViewDef, at: string, say: (path: string, message: string) => void): void {
   const resourceName = at.split('.').pop()!;
   view.fields.forEach((f, j) => {
-    if (!(f in resource.fields)) say(`${at}.fields[${j}]`, unknownField(resourceName, f, resource));
+    if (!Object.hasOwn(resource.fields, f)) say(`${at}.fields[${j}]`, unknownField(resourceName, f, resource));
   });
   for (const [f, t] of Object.entries(view.transform)) {
-    if (!(f in resource.fields)) say(`${at}.transform.${f}`, unknownField(resourceName, f, resource));
+    if (!Object.hasOwn(resource.fields, f)) say(`${at}.transform.${f}`, unknownField(resourceName, f, resource));
     else if (!view.fields.some((v) => isWithin(f, v))) say(`${at}.transform.${f}`, `"${f}" is transformed (${t}) but not in the view's fields: add it to fields or remove the transform`);
   }
 }

@@ -1,0 +1,510 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { AccessError } from '../src/errors.js';
+import { policiesFromSources } from '../src/policy-set.js';
+
+/**
+ * The engine's central promise, checked against generated policies and
+ * records: nothing leaves that the policy does not permit. What "permits"
+ * means is computed here a second time, by a deliberately naive reading of
+ * SPEC "Policy language": view ∩ union of the matching grants − firing
+ * restrictions, a field's subtree following its longest declared prefix.
+ */
+
+const NOW = new Date('2026-06-01T12:00:00Z');
+const TRAINED = '2026-01-15';
+const SEGMENTS = ['id', 'name', 'address', 'postcode', 'line', 'telecom', 'value', 'code'] as const;
+const UNDECLARED = ['extra', 'note', 'geo'] as const;
+const HOSTILE = ['__proto__', 'constructor', 'prototype'] as const;
+const CLASSES = ['identifier', 'direct', 'quasi', 'special', 'operational'] as const;
+const FLAGS = ['a', 'b', 'c'] as const;
+const ROLES = ['r0', 'r1', 'r2'] as const;
+const PURPOSES = ['p0', 'p1'] as const;
+type PurposeName = (typeof PURPOSES)[number];
+const MARKER = /M\d+Z/g;
+
+// ---------------------------------------------------------------- conditions on the marker field `flag`
+
+type Cond =
+  | { kind: 'eq'; v: string }
+  | { kind: 'in'; vs: string[] }
+  | { kind: 'ne'; v: string }
+  | { kind: 'or'; vs: [string, string] }
+  | { kind: 'nor'; v: string }
+  | { kind: 'claim' };
+
+const flagArb = fc.constantFrom(...FLAGS);
+const condArb: fc.Arbitrary<Cond> = fc.oneof(
+  flagArb.map((v) => ({ kind: 'eq' as const, v })),
+  fc.subarray([...FLAGS], { minLength: 1 }).map((vs) => ({ kind: 'in' as const, vs })),
+  flagArb.map((v) => ({ kind: 'ne' as const, v })),
+  fc.tuple(flagArb, flagArb).map((vs) => ({ kind: 'or' as const, vs })),
+  flagArb.map((v) => ({ kind: 'nor' as const, v })),
+  fc.constant({ kind: 'claim' as const }),
+);
+
+function conditionOf(c: Cond): Record<string, unknown> {
+  switch (c.kind) {
+    case 'eq': return { flag: c.v };
+    case 'in': return { flag: { $in: c.vs } };
+    case 'ne': return { flag: { $ne: c.v } };
+    case 'or': return { $or: [{ flag: c.vs[0] }, { flag: c.vs[1] }] };
+    case 'nor': return { $nor: [{ flag: c.v }] };
+    case 'claim': return { flag: '${user.flag}' };
+  }
+}
+
+/** MongoDB equality on a field that may hold a list: any element counts. */
+const has = (flag: unknown, v: string) => flag === v || (Array.isArray(flag) && flag.includes(v));
+
+/** Whether a condition holds; `undefined` when it needs a claim the user lacks. */
+function holds(c: Cond, flag: unknown, claim: string | undefined): boolean | undefined {
+  switch (c.kind) {
+    case 'eq': return has(flag, c.v);
+    case 'in': return c.vs.some((v) => has(flag, v));
+    case 'ne': return !has(flag, c.v);
+    case 'or': return has(flag, c.vs[0]) || has(flag, c.vs[1]);
+    case 'nor': return !has(flag, c.v);
+    case 'claim': return claim === undefined ? undefined : has(flag, claim);
+  }
+}
+
+// ---------------------------------------------------------------- generated policies
+
+interface GrantModel { purpose: PurposeName; read: 'view' | string[]; where?: Cond | undefined }
+interface RestrictionModel {
+  withhold: 'record' | string[];
+  when?: Cond | undefined;
+  unless?: { roles?: string[] | undefined; purposes?: string[] | undefined } | undefined;
+}
+interface Model {
+  fields: Record<string, (typeof CLASSES)[number]>;
+  paths: string[];
+  views: Record<PurposeName, string[]>;
+  consent: boolean;
+  optOut: boolean;
+  roles: Record<string, GrantModel[]>;
+  restrictions: RestrictionModel[];
+}
+
+const within = (path: string, prefix: string) => path === prefix || path.startsWith(prefix + '.');
+
+// Few segments per level, so that declared paths often nest (address, address.line, address.line.code).
+const LEVELS = [['id', 'name', 'address', 'telecom'], ['value', 'line', 'code'], ['postcode', 'code']] as const;
+const pathArb = fc
+  .integer({ min: 1, max: 3 })
+  .chain((depth) => fc.tuple(...LEVELS.slice(0, depth).map((level) => fc.constantFrom(...level))))
+  .map((s) => s.join('.'));
+
+const modelArb: fc.Arbitrary<Model> = fc.uniqueArray(pathArb, { minLength: 1, maxLength: 8 }).chain((paths) =>
+  fc
+    .tuple(
+      fc.array(fc.constantFrom(...CLASSES), { minLength: paths.length, maxLength: paths.length }),
+      fc.subarray(paths, { minLength: 1 }),
+      fc.subarray(paths),
+      fc.boolean(),
+      fc.boolean(),
+    )
+    .chain(([classes, v0, v1, consent, optOut]) => {
+      const views: Record<PurposeName, string[]> = { p0: v0, p1: v1 };
+      const grantArb: fc.Arbitrary<GrantModel> = fc.constantFrom(...PURPOSES).chain((purpose) => {
+        const candidates = paths.filter((d) => views[purpose].some((v) => within(d, v)));
+        return fc.record({
+          purpose: fc.constant(purpose),
+          read: fc.oneof({ weight: 2, arbitrary: fc.constant('view' as const) }, { weight: 3, arbitrary: fc.subarray(candidates, { minLength: Math.min(1, candidates.length) }) }),
+          where: fc.option(condArb, { nil: undefined }),
+        });
+      });
+      const restrictionArb: fc.Arbitrary<RestrictionModel> = fc.record({
+        withhold: fc.oneof({ weight: 1, arbitrary: fc.constant('record' as const) }, { weight: 4, arbitrary: fc.subarray(paths, { minLength: 1 }) }),
+        when: fc.option(condArb, { nil: undefined }),
+        unless: fc.option(
+          fc.record({
+            roles: fc.option(fc.subarray([...ROLES], { minLength: 1 }), { nil: undefined }),
+            purposes: fc.option(fc.subarray([...PURPOSES], { minLength: 1 }), { nil: undefined }),
+          }),
+          { nil: undefined, freq: 3 },
+        ),
+      });
+      const grantsArb = fc.array(grantArb, { minLength: 1, maxLength: 3 });
+      return fc.record({ grants: fc.tuple(grantsArb, grantsArb, grantsArb), restrictions: fc.array(restrictionArb, { maxLength: 3 }) }).map(
+        ({ grants, restrictions }): Model => ({
+          fields: Object.fromEntries(paths.map((p, i) => [p, classes[i]!])),
+          paths,
+          views,
+          consent,
+          optOut,
+          roles: { r0: grants[0], r1: grants[1], r2: grants[2] },
+          restrictions,
+        }),
+      );
+    }),
+);
+
+/** The policy set as text: JSON is YAML too. */
+function policyText(m: Model): string {
+  const purpose = (name: PurposeName) => ({
+    lawfulBasis: { article6: '6(1)(e)', article9: '9(2)(h)' },
+    reviewBy: '2099-12-31',
+    ...(name === 'p1' && m.consent ? { consent: 'required' } : {}),
+    ...(name === 'p1' && m.optOut ? { optOut: 'respect' } : {}),
+    views: { R: { fields: m.views[name] } },
+  });
+  return JSON.stringify({
+    resources: { R: { consent: 'consent', optOut: 'optOut', fields: m.fields } },
+    purposes: { p0: purpose('p0'), p1: purpose('p1') },
+    roles: Object.fromEntries(
+      Object.entries(m.roles).map(([role, grants]) => [
+        role,
+        { grants: grants.map((g) => ({ purpose: g.purpose, resource: 'R', read: g.read, ...(g.where ? { where: conditionOf(g.where) } : {}) })) },
+      ]),
+    ),
+    restrictions: m.restrictions.map((r, i) => ({
+      name: `x${i}`,
+      resource: 'R',
+      withhold: r.withhold,
+      ...(r.when ? { when: conditionOf(r.when) } : {}),
+      ...(r.unless ? { unless: r.unless } : {}),
+      because: 'generated',
+    })),
+  });
+}
+
+// ---------------------------------------------------------------- generated records
+
+type Tree = { t: 'marker' } | { t: 'null' } | { t: 'num'; n: number } | { t: 'obj'; entries: [string, Tree][] } | { t: 'arr'; items: Tree[] };
+
+const leafArb: fc.Arbitrary<Tree> = fc.oneof(
+  { weight: 6, arbitrary: fc.constant({ t: 'marker' as const }) },
+  { weight: 1, arbitrary: fc.constant({ t: 'null' as const }) },
+  { weight: 1, arbitrary: fc.integer().map((n) => ({ t: 'num' as const, n })) },
+);
+
+/**
+ * Records shaped like the policy: at each level the keys are mostly the next
+ * segments of declared paths, mixed with undeclared and hostile keys, so that
+ * declared, undeclared and hostile data sit side by side at every depth.
+ */
+function recordShapes(paths: string[]) {
+  const declared = paths.map((p) => p.split('.'));
+  const nextSegments = (at: string[]) => [
+    ...new Set(declared.filter((d) => d.length > at.length && at.every((s, i) => d[i] === s)).map((d) => d[at.length]!)),
+  ];
+  const keyAt = (at: string[]): fc.Arbitrary<string> => {
+    const next = nextSegments(at);
+    return fc.oneof(
+      ...(next.length > 0 ? [{ weight: 10, arbitrary: fc.constantFrom(...next) }] : []),
+      { weight: 1, arbitrary: fc.constantFrom<string>(...SEGMENTS) },
+      { weight: 1, arbitrary: fc.constantFrom<string>(...UNDECLARED) },
+      { weight: 1, arbitrary: fc.constantFrom<string>(...HOSTILE) },
+    );
+  };
+  const entriesAt = (at: string[], depth: number, minLength = 0): fc.Arbitrary<[string, Tree][]> =>
+    fc
+      .uniqueArray(keyAt(at), { minLength, maxLength: 5 })
+      .chain((keys) => fc.tuple(...keys.map((k) => valueAt([...at, k], depth - 1))).map((values) => keys.map((k, i): [string, Tree] => [k, values[i]!])));
+  const objectAt = (at: string[], depth: number): fc.Arbitrary<Tree> => entriesAt(at, depth).map((entries) => ({ t: 'obj' as const, entries }));
+  const valueAt = (at: string[], depth: number): fc.Arbitrary<Tree> => {
+    if (depth <= 0) return leafArb;
+    // Where declared paths go deeper, mostly objects; elsewhere, mostly values.
+    const deeper = nextSegments(at).length > 0;
+    return fc.oneof(
+      { weight: deeper ? 1 : 4, arbitrary: leafArb },
+      { weight: deeper ? 4 : 1, arbitrary: objectAt(at, depth) },
+      { weight: 1, arbitrary: fc.array(fc.oneof(objectAt(at, depth - 1), leafArb), { maxLength: 3 }).map((items) => ({ t: 'arr' as const, items })) },
+    );
+  };
+  return { entries: entriesAt([], 4, 1) };
+}
+
+interface RecordModel {
+  entries: [string, Tree][];
+  flag: string | string[] | null | undefined;
+  optOut: boolean | undefined;
+  consent: Partial<Record<PurposeName, string>> | undefined;
+}
+const recordArb = (paths: string[]): fc.Arbitrary<RecordModel> =>
+  fc.record({
+    entries: recordShapes(paths).entries,
+    flag: fc.option(fc.oneof(flagArb, fc.subarray([...FLAGS]), fc.constant(null)), { nil: undefined }),
+    optOut: fc.option(fc.boolean(), { nil: undefined, freq: 2 }),
+    consent: fc.option(fc.dictionary(fc.constantFrom(...PURPOSES), fc.constantFrom('granted', 'granted', 'refused')), { nil: undefined, freq: 3 }),
+  });
+
+/**
+ * The record as JSON text, each marker a unique `M<n>Z`, then parsed: as a
+ * record API's JSON body would be, with `__proto__` an own key.
+ */
+function render(records: RecordModel[]): unknown[] {
+  let n = 0;
+  const json = (t: Tree): string => {
+    switch (t.t) {
+      case 'marker': return JSON.stringify(`M${n++}Z`);
+      case 'null': return 'null';
+      case 'num': return String(t.n);
+      case 'arr': return `[${t.items.map(json).join(',')}]`;
+      case 'obj': return `{${t.entries.map(([k, v]) => `${JSON.stringify(k)}:${json(v)}`).join(',')}}`;
+    }
+  };
+  const rows = records.map((r) => {
+    const extra = [
+      ...(r.flag !== undefined ? [`"flag":${JSON.stringify(r.flag)}`] : []),
+      ...(r.optOut !== undefined ? [`"optOut":${r.optOut}`] : []),
+      ...(r.consent !== undefined ? [`"consent":${JSON.stringify(r.consent)}`] : []),
+    ];
+    return `{${[...r.entries.map(([k, v]) => `${JSON.stringify(k)}:${json(v)}`), ...extra].join(',')}}`;
+  });
+  return JSON.parse(`[${rows.join(',')}]`) as unknown[];
+}
+
+// ---------------------------------------------------------------- the reference reading of the spec
+
+interface UserModel { roles: string[]; flag: string | undefined; purpose: PurposeName }
+const userArb: fc.Arbitrary<UserModel> = fc.record({
+  roles: fc.subarray([...ROLES, 'ghost'], { minLength: 1 }),
+  flag: fc.option(flagArb, { nil: undefined }),
+  purpose: fc.constantFrom(...PURPOSES),
+});
+
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+class Reference {
+  private readonly declared: string[][];
+  constructor(private readonly m: Model, private readonly u: UserModel) {
+    this.declared = m.paths.map((p) => p.split('.'));
+  }
+
+  /** Declared paths inside the subtrees of `fields`. */
+  private subtree(fields: string[]): Set<string> {
+    return new Set(this.m.paths.filter((d) => fields.some((f) => within(d, f))));
+  }
+  private get view(): Set<string> {
+    return this.subtree(this.m.views[this.u.purpose]);
+  }
+  private readOf(g: GrantModel): Set<string> {
+    const view = this.view;
+    return g.read === 'view' ? view : new Set([...this.subtree(g.read)].filter((d) => view.has(d)));
+  }
+  /** The user's grants for the purpose that give something to read. */
+  grants(): GrantModel[] {
+    return this.u.roles.flatMap((r) => this.m.roles[r] ?? []).filter((g) => g.purpose === this.u.purpose && this.readOf(g).size > 0);
+  }
+  private exempt(r: RestrictionModel): boolean {
+    if (!r.unless || (r.unless.roles === undefined && r.unless.purposes === undefined)) return false;
+    const byRole = r.unless.roles === undefined || this.u.roles.some((x) => r.unless!.roles!.includes(x));
+    const byPurpose = r.unless.purposes === undefined || r.unless.purposes.includes(this.u.purpose);
+    return byRole && byPurpose;
+  }
+
+  /** The declared paths permitted in one row, or `undefined` when the row is withheld whole. */
+  permitted(row: Record<string, unknown>): Set<string> | undefined {
+    const { u, m } = this;
+    if (u.purpose === 'p1' && m.optOut && !(row['optOut'] === false || row['optOut'] === undefined || row['optOut'] === null)) return undefined;
+    if (u.purpose === 'p1' && m.consent && !(isRecord(row['consent']) && row['consent'][u.purpose] === 'granted')) return undefined;
+    const flag = row['flag'];
+    const matched = this.grants().filter((g) => !g.where || holds(g.where, flag, u.flag) === true);
+    if (matched.length === 0) return undefined;
+    const firing = m.restrictions.filter((r) => !this.exempt(r) && (!r.when || holds(r.when, flag, u.flag) !== false));
+    if (firing.some((r) => r.withhold === 'record')) return undefined;
+    const withheld = this.subtree(firing.flatMap((r) => (r.withhold === 'record' ? [] : r.withhold)));
+    const view = this.view;
+    return new Set(matched.flatMap((g) => [...this.readOf(g)]).filter((d) => view.has(d) && !withheld.has(d)));
+  }
+
+  /** The longest declared path that `segments` lies within. */
+  unit(segments: string[]): string | undefined {
+    let best: string[] | undefined;
+    for (const d of this.declared) {
+      if (d.length <= segments.length && d.every((s, i) => segments[i] === s) && (!best || d.length > best.length)) best = d;
+    }
+    return best?.join('.');
+  }
+
+  /** Whether `segments` leads towards a permitted declared path without being inside one. */
+  leadsTo(segments: string[], permitted: Set<string>): boolean {
+    return [...permitted].some((p) => {
+      const d = p.split('.');
+      return d.length > segments.length && segments.every((s, i) => d[i] === s);
+    });
+  }
+
+  /** Markers of a row, split by whether the spec lets them out. */
+  markers(row: unknown, permitted: Set<string> | undefined): { disclosed: Set<string>; hidden: Set<string> } {
+    const disclosed = new Set<string>();
+    const hidden = new Set<string>();
+    const walk = (v: unknown, at: string[], hostile: boolean) => {
+      if (Array.isArray(v)) v.forEach((x) => walk(x, at, hostile));
+      else if (isRecord(v)) for (const k of Object.keys(v)) walk(v[k], [...at, k], hostile || (HOSTILE as readonly string[]).includes(k));
+      else if (typeof v === 'string' && /^M\d+Z$/.test(v)) {
+        const unit = this.unit(at);
+        const out = !hostile && permitted !== undefined && unit !== undefined && permitted.has(unit);
+        (out ? disclosed : hidden).add(v);
+      }
+    };
+    walk(row, [], false);
+    return { disclosed, hidden };
+  }
+}
+
+// ---------------------------------------------------------------- checks on an output
+
+const markersIn = (value: unknown) => new Set(JSON.stringify(value)?.match(MARKER) ?? []);
+
+/**
+ * (a) every value lies within a permitted declared path (arrays transparent);
+ * keys on the way to one (`address` above a permitted `address.postcode`)
+ * and lists emptied of every element may remain, as structure without a value.
+ * (c) no hostile key and no foreign prototype anywhere.
+ */
+function checkShape(ref: Reference, out: unknown, permitted: Set<string>): void {
+  const walk = (v: unknown, at: string[]) => {
+    const unit = ref.unit(at);
+    const inside = unit !== undefined && permitted.has(unit);
+    if (Array.isArray(v)) {
+      expect(inside || v.length === 0 || at.length === 0 || ref.leadsTo(at, permitted), `array at ${at.join('.')}`).to.equal(true);
+      v.forEach((x) => walk(x, at));
+      return;
+    }
+    if (v !== null && typeof v === 'object') {
+      expect(Object.getPrototypeOf(v), `prototype of the object at ${at.join('.')}`).to.equal(Object.prototype);
+      const keys = Reflect.ownKeys(v);
+      for (const k of keys) {
+        expect(k).to.be.a('string');
+        expect(HOSTILE as readonly unknown[], `hostile key at ${at.join('.')}`).not.to.include(k);
+        const path = [...at, k as string];
+        const u = ref.unit(path);
+        expect((u !== undefined && permitted.has(u)) || ref.leadsTo(path, permitted), `path ${path.join('.')} is not permitted`).to.equal(true);
+        walk((v as Record<string, unknown>)[k as string], path);
+      }
+      if (keys.length === 0 && at.length > 0) expect(inside, `empty object at ${at.join('.')}`).to.equal(true);
+      return;
+    }
+    expect(inside, `value at ${at.join('.')} is not permitted`).to.equal(true);
+  };
+  walk(out, []);
+}
+
+/** Markers a decision may carry: the ids of the records it names, never any other value. */
+function checkDecision(decision: unknown, rows: unknown[]): void {
+  const ids = new Set(rows.flatMap((r) => (isRecord(r) && typeof r['id'] === 'string' ? [r['id']] : [])));
+  for (const marker of markersIn(decision)) expect(ids.has(marker), `decision carries the value ${marker}`).to.equal(true);
+}
+
+const scenarioArb = modelArb.chain((model) =>
+  fc.record({ model: fc.constant(model), user: userArb, records: fc.array(recordArb(model.paths), { minLength: 1, maxLength: 5 }) }),
+);
+
+const PROTOTYPE_KEYS = Object.getOwnPropertyNames(Object.prototype).sort();
+
+describe('never leak (property)', () => {
+  afterEach(() => {
+    expect(Object.getOwnPropertyNames(Object.prototype).sort()).to.deep.equal(PROTOTYPE_KEYS);
+  });
+
+  it('discloses exactly what view ∩ matching grants − firing restrictions permits, for lists and single records', () => {
+    fc.assert(
+      fc.property(scenarioArb, ({ model, user: u, records }) => {
+        const policies = policiesFromSources([{ file: 'generated.yaml', text: policyText(model) }], { now: NOW });
+        const rows = render(records);
+        const before = structuredClone(rows);
+        const ref = new Reference(model, u);
+        const ctx = { resource: 'R', purpose: u.purpose, user: { sub: 'u1', roles: u.roles, training: TRAINED, ...(u.flag ? { flag: u.flag } : {}) }, now: NOW };
+
+        if (ref.grants().length === 0) {
+          // No grant of the user's roles gives anything to read for this purpose: refused before any row.
+          expect(() => policies.redact(rows, ctx)).to.throw(AccessError).with.property('code', 'purpose_not_granted');
+          expect(() => policies.redact(rows[0], ctx)).to.throw(AccessError).with.property('code', 'purpose_not_granted');
+          expect(rows).to.deep.equal(before);
+          return;
+        }
+
+        // A list: exactly the permitted rows, in order, each with exactly its permitted values.
+        const { data, decision } = policies.redact(rows, ctx);
+        expect(rows, 'the input is never mutated').to.deep.equal(before);
+        const expected = rows.map((row) => ({ row, permitted: ref.permitted(row as Record<string, unknown>) })).filter((e) => e.permitted !== undefined);
+        expect(data).to.be.an('array').with.length(expected.length);
+        const out = data as unknown[];
+        const text = JSON.stringify(out);
+        expected.forEach(({ row, permitted }, i) => {
+          const { disclosed } = ref.markers(row, permitted);
+          expect(markersIn(out[i]), `the values of row ${i}`).to.deep.equal(disclosed);
+          checkShape(ref, out[i], permitted!);
+        });
+        for (const row of rows) {
+          for (const marker of ref.markers(row, ref.permitted(row as Record<string, unknown>)).hidden) expect(text).not.to.include(marker);
+        }
+        checkDecision(decision, rows);
+        expect(decision.rowsReturned + decision.rowsWithheld).to.equal(rows.length);
+
+        // The same rows one by one: a withheld record is a refusal that carries no value.
+        for (const row of rows) {
+          const permitted = ref.permitted(row as Record<string, unknown>);
+          if (permitted === undefined) {
+            let error: unknown;
+            try {
+              policies.redact(row, ctx);
+            } catch (e) {
+              error = e;
+            }
+            expect(error).to.be.instanceOf(AccessError).with.property('code', 'record_withheld');
+            checkDecision((error as AccessError).decision, [row]);
+            continue;
+          }
+          const one = policies.redact(row, ctx);
+          expect(markersIn(one.data)).to.deep.equal(ref.markers(row, permitted).disclosed);
+          checkShape(ref, one.data, permitted);
+          checkDecision(one.decision, [row]);
+        }
+        expect(rows, 'the input is never mutated').to.deep.equal(before);
+      }),
+      { numRuns: 600 }, // 600 generated policy sets, each with 1–5 records read as a list and one by one
+    );
+  });
+
+  it('never lets the raw value of a pseudonymised field out, however it is nested', () => {
+    const text = JSON.stringify({
+      resources: { R: { fields: { id: 'identifier', ids: 'identifier', 'ids.system': 'operational', ward: 'operational' } } },
+      purposes: Object.fromEntries(
+        ['planning', 'research'].map((p) => [
+          p,
+          {
+            lawfulBasis: { article6: '6(1)(e)' },
+            reviewBy: '2099-12-31',
+            identifiable: false,
+            views: { R: { fields: ['id', 'ids', 'ward'], transform: { id: 'pseudonym', ids: 'pseudonym' } } },
+          },
+        ]),
+      ),
+      roles: { analyst: { grants: [{ purpose: 'planning', resource: 'R', read: 'view' }, { purpose: 'research', resource: 'R', read: 'view' }] } },
+    });
+    const policies = policiesFromSources([{ file: 'pseudonyms.yaml', text }], { now: NOW, pseudonymKey: 'property-key' });
+    const user = { sub: 'u1', roles: ['analyst'], training: TRAINED };
+    const raw = fc.oneof(
+      fc.string({ minLength: 1 }).map((s) => `R${s}Q`),
+      fc.integer({ min: 1_000_000_000 }),
+    );
+    const nested = fc.letrec<{ v: unknown }>((tie) => ({
+      v: fc.oneof({ maxDepth: 3 }, raw, fc.array(tie('v'), { maxLength: 3 }), fc.dictionary(fc.constantFrom('value', 'system', 'code'), tie('v'), { maxKeys: 3 })),
+    }));
+    const leaves = (v: unknown): (string | number)[] =>
+      Array.isArray(v) ? v.flatMap(leaves) : isRecord(v) ? Object.values(v).flatMap(leaves) : typeof v === 'string' || typeof v === 'number' ? [v] : [];
+
+    fc.assert(
+      fc.property(raw, nested.v, raw, (id, ids, ward) => {
+        const record = { id, ids, ward };
+        const planning = policies.redact(record, { resource: 'R', purpose: 'planning', user, now: NOW }).data as Record<string, unknown>;
+        const research = policies.redact(record, { resource: 'R', purpose: 'research', user, now: NOW }).data as Record<string, unknown>;
+        // Only the pseudonymised fields are searched: ward may hold the same raw value, in clear, by design.
+        const out = JSON.stringify({ id: planning['id'], ids: planning['ids'], research: [research['id'], research['ids']] });
+        for (const value of [id, ...leaves(ids)]) expect(out).not.to.include(typeof value === 'number' ? String(value) : JSON.stringify(value).slice(1, -1));
+        expect(planning['ward'], 'an untransformed field passes as it is').to.equal(ward);
+        expect(planning['id']).to.match(/^[0-9a-f]{32}$/);
+        for (const leaf of leaves(planning['ids'])) expect(String(leaf)).to.match(/^[0-9a-f]{32}$/);
+        // Within a purpose the same value gives the same pseudonym; across purposes they cannot be linked.
+        expect(policies.redact({ id }, { resource: 'R', purpose: 'planning', user, now: NOW }).data).to.deep.equal({ id: planning['id'] });
+        expect(research['id']).to.match(/^[0-9a-f]{32}$/).and.not.equal(planning['id']);
+      }),
+      { numRuns: 300 }, // 300 records with nested identifiers
+    );
+  });
+});

@@ -1,0 +1,284 @@
+import { expect } from 'chai';
+import { stringify } from 'yaml';
+import { AccessError, PolicyError } from '../../src/errors.js';
+import { policiesFromSources } from '../../src/policy-set.js';
+import type { UserClaims } from '../../src/request.js';
+
+const NOW = new Date('2026-06-01T12:00:00Z');
+const TRAINED = '2026-01-15';
+
+type Condition = Record<string, unknown>;
+type Row = Record<string, unknown>;
+
+/**
+ * A receptionist reads Patient records for administration. `where` goes on
+ * her one grant, `when` on one restriction that withholds the address.
+ */
+function setup({ where, when, withhold = ['address'] }: { where?: Condition; when?: Condition; withhold?: string[] | 'record' } = {}) {
+  const policy = {
+    resources: { Patient: { fields: { id: 'identifier', name: 'direct', address: 'direct', ward: 'operational' } } },
+    purposes: {
+      administration: { lawfulBasis: { article6: '6(1)(e)' }, reviewBy: '2099-12-31', views: { Patient: { fields: ['id', 'name', 'address', 'ward'] } } },
+    },
+    roles: { receptionist: { grants: [{ purpose: 'administration', resource: 'Patient', read: 'view', ...(where ? { where } : {}) }] } },
+    ...(when ? { restrictions: [{ name: 'sensitive', resource: 'Patient', when, withhold, because: 'Disclosing it can put the person in danger' }] } : {}),
+  };
+  const policies = policiesFromSources([{ file: 'conditions.yaml', text: stringify(policy) }], { now: NOW });
+  const ctx = (claims: UserClaims) => ({ resource: 'Patient', purpose: 'administration', user: { sub: 'u1', roles: ['receptionist'], training: TRAINED, ...claims }, now: NOW });
+  return {
+    /** The redacted record, or `undefined` when it is withheld whole. */
+    one(record: Row, claims: UserClaims = {}): Row | undefined {
+      try {
+        return policies.redact(record, ctx(claims)).data as Row;
+      } catch (e) {
+        if (e instanceof AccessError && e.code === 'record_withheld') return undefined;
+        throw e;
+      }
+    },
+    /** The ids of the rows of a list that come back. */
+    ids(records: Row[], claims: UserClaims = {}): unknown[] {
+      return (policies.redact(records, ctx(claims)).data as Row[]).map((r) => r['id']);
+    },
+  };
+}
+
+/** The issues of a policy set that must not load. */
+function loadIssues(opts: { where?: Condition; when?: Condition }): { path: string; message: string }[] {
+  try {
+    setup(opts);
+  } catch (e) {
+    expect(e).to.be.instanceOf(PolicyError);
+    return (e as PolicyError).issues.filter((i) => i.severity === 'error');
+  }
+  expect.fail('the policy set loaded, but its condition should have been refused');
+}
+
+const person = (id: string, extra: Row = {}): Row => ({ id, name: `Name ${id}`, address: `Address of ${id}`, ward: 'ward-1', ...extra });
+
+describe('row conditions', () => {
+  describe('$or', () => {
+    it('shows a receptionist the patients of either ward her grant names, and no other', () => {
+      const { one, ids } = setup({ where: { $or: [{ ward: 'ward-7' }, { ward: 'ward-9' }] } });
+      expect(ids([person('p7', { ward: 'ward-7' }), person('p1'), person('p9', { ward: 'ward-9' })])).to.deep.equal(['p7', 'p9']);
+      expect(one(person('p9', { ward: 'ward-9' }))).to.deep.equal(person('p9', { ward: 'ward-9' }));
+      expect(one(person('p1'))).to.equal(undefined);
+    });
+
+    it('withholds the address of a person flagged dv-risk or hate-crime from a receptionist, and not of one flagged neither', () => {
+      const { one } = setup({ when: { $or: [{ flags: 'dv-risk' }, { flags: 'hate-crime' }] } });
+      expect(one(person('a', { flags: ['dv-risk'] }))).to.deep.equal({ id: 'a', name: 'Name a', ward: 'ward-1' });
+      expect(one(person('b', { flags: ['hate-crime'] }))).to.deep.equal({ id: 'b', name: 'Name b', ward: 'ward-1' });
+      expect(one(person('c', { flags: ['falls-risk'] }))).to.deep.equal({ id: 'c', name: 'Name c', address: 'Address of c', ward: 'ward-1' });
+      expect(one(person('d'))).to.have.property('address', 'Address of d');
+    });
+  });
+
+  describe('$and', () => {
+    it('shows a receptionist only patients who match every part of her grant\'s condition', () => {
+      const { ids } = setup({ where: { $and: [{ ward: 'ward-7' }, { careTeam: 'red' }] } });
+      const rows = [person('both', { ward: 'ward-7', careTeam: 'red' }), person('ward', { ward: 'ward-7', careTeam: 'blue' }), person('team', { careTeam: 'red' })];
+      expect(ids(rows)).to.deep.equal(['both']);
+    });
+
+    it('withholds the address only when every part of the restriction\'s condition holds', () => {
+      const { one } = setup({ when: { $and: [{ flags: 'dv-risk' }, { ward: 'ward-7' }] } });
+      expect(one(person('both', { ward: 'ward-7', flags: 'dv-risk' }))).not.to.have.property('address');
+      expect(one(person('flag', { flags: 'dv-risk' }))).to.have.property('address', 'Address of flag');
+      expect(one(person('ward', { ward: 'ward-7' }))).to.have.property('address', 'Address of ward');
+    });
+  });
+
+  describe('$nor', () => {
+    it('shows a receptionist no patient of a ward her grant excludes', () => {
+      const { ids, one } = setup({ where: { $nor: [{ ward: 'ward-secure' }, { ward: 'ward-forensic' }] } });
+      expect(ids([person('a', { ward: 'ward-secure' }), person('b'), person('c', { ward: 'ward-forensic' })])).to.deep.equal(['b']);
+      expect(one(person('c', { ward: 'ward-forensic' }))).to.equal(undefined);
+    });
+
+    it('withholds the address of every person not flagged shareable', () => {
+      const { one } = setup({ when: { $nor: [{ flags: 'shareable' }, { flags: 'consented-to-share' }] } });
+      expect(one(person('a'))).not.to.have.property('address');
+      expect(one(person('b', { flags: ['other'] }))).not.to.have.property('address');
+      expect(one(person('c', { flags: ['shareable'] }))).to.have.property('address', 'Address of c');
+      expect(one(person('d', { flags: 'consented-to-share' }))).to.have.property('address', 'Address of d');
+    });
+  });
+
+  describe('$not', () => {
+    it('shows a receptionist no patient of the ward her grant negates', () => {
+      const { ids } = setup({ where: { ward: { $not: { $eq: 'ward-secure' } } } });
+      expect(ids([person('a', { ward: 'ward-secure' }), person('b'), person('c', { ward: 'ward-3' })])).to.deep.equal(['b', 'c']);
+    });
+
+    it('withholds the address of a person whose status is not active, including one with no status', () => {
+      const { one } = setup({ when: { status: { $not: { $in: ['active', 'inpatient'] } } } });
+      expect(one(person('a', { status: 'active' }))).to.have.property('address', 'Address of a');
+      expect(one(person('b', { status: 'inpatient' }))).to.have.property('address', 'Address of b');
+      expect(one(person('c', { status: 'deceased' }))).not.to.have.property('address');
+      expect(one(person('d'))).not.to.have.property('address');
+    });
+  });
+
+  describe('markers', () => {
+    it('reads a marker field the resource never declares, and never discloses it', () => {
+      const { one } = setup({ where: { careTeam: 'red' }, when: { flags: 'dv-risk' } });
+      const out = one(person('a', { careTeam: 'red', flags: ['dv-risk'] }));
+      expect(out).to.deep.equal({ id: 'a', name: 'Name a', ward: 'ward-1' });
+    });
+
+    it('matches a nested path through an array of objects (meta.security.code)', () => {
+      const { one } = setup({ when: { 'meta.security.code': 'R' }, withhold: 'record' });
+      expect(one(person('sealed', { meta: { security: [{ code: 'N' }, { code: 'R' }] } }))).to.equal(undefined);
+      expect(one(person('normal', { meta: { security: [{ code: 'N' }] } }))).to.deep.equal(person('normal'));
+      expect(one(person('none', { meta: { security: [] } }))).to.deep.equal(person('none'));
+    });
+
+    it('matches a grant\'s nested array path only on the elements that carry it', () => {
+      const { ids } = setup({ where: { 'identifier.system': 'local-mrn' } });
+      const rows = [person('a', { identifier: [{ system: 'nhs' }, { system: 'local-mrn' }] }), person('b', { identifier: [{ system: 'nhs' }] }), person('c')];
+      expect(ids(rows)).to.deep.equal(['a']);
+    });
+  });
+
+  describe('unknown operators are refused at load', () => {
+    const cases: [string, Condition, string, string][] = [
+      ['$where', { $where: 'this.ward == "ward-7"' }, '$where', 'unsupported operator "$where"'],
+      ['$foo', { $foo: [{ ward: 'ward-7' }] }, '$foo', 'unsupported operator "$foo"'],
+      ['$expr', { $expr: { $eq: ['$ward', 'ward-7'] } }, '$expr', 'unsupported operator "$expr"'],
+      ['a field-level $bar', { ward: { $bar: 'ward-7' } }, 'ward.$bar', 'unsupported operator "$bar"'],
+      ['$mod', { age: { $mod: [2, 0] } }, 'age.$mod', 'unsupported operator "$mod"'],
+      ['a top-level $not (MongoDB has none)', { $not: { ward: 'ward-7' } }, '$not', 'unsupported operator "$not"'],
+      ['$where inside $or', { $or: [{ ward: 'ward-7' }, { $where: 'true' }] }, '$or[1].$where', 'unsupported operator "$where"'],
+      ['$bar inside $not', { ward: { $not: { $bar: 1 } } }, 'ward.$not.$bar', 'unsupported operator "$bar"'],
+      ['$where inside $elemMatch', { tags: { $elemMatch: { $or: [{ $where: 'x' }] } } }, 'tags.$elemMatch.$or[0].$where', 'unsupported operator "$where"'],
+    ];
+    for (const [name, condition, at, message] of cases) {
+      it(`refuses ${name} in a grant's where`, () => {
+        const issues = loadIssues({ where: condition });
+        expect(issues.map((i) => i.path)).to.deep.equal([`roles.receptionist.grants[0].where.${at}`]);
+        expect(issues[0]!.message).to.include(message);
+      });
+      it(`refuses ${name} in a restriction's when`, () => {
+        const issues = loadIssues({ when: condition });
+        expect(issues.map((i) => i.path)).to.deep.equal([`restrictions[0].when.${at}`]);
+        expect(issues[0]!.message).to.include(message);
+      });
+    }
+
+    it('names the operators that may be used', () => {
+      const [issue] = loadIssues({ where: { ward: { $bar: 1 } } });
+      expect(issue!.message).to.include('$in').and.include('$elemMatch');
+    });
+
+    it('refuses a logical operator that is not given a list of conditions', () => {
+      expect(loadIssues({ where: { $or: { ward: 'ward-7' } } })[0]!.message).to.include('$or takes a non-empty list');
+      expect(loadIssues({ when: { $and: [] } })[0]!.message).to.include('$and takes a non-empty list');
+    });
+
+    it('refuses $in given a single value instead of a list', () => {
+      expect(loadIssues({ where: { ward: { $in: 'ward-7' } } })[0]!.path).to.equal('roles.receptionist.grants[0].where.ward.$in');
+    });
+  });
+
+  describe('hostile field names in conditions are refused at load', () => {
+    for (const key of ['constructor', 'prototype', 'meta.__proto__.x']) {
+      it(`refuses "${key}" as a field in a where and a when`, () => {
+        // A bare hostile key is refused as the YAML is read; a dotted path holding one by the condition check.
+        expect(loadIssues({ where: { [key]: 'x' } })[0]!.message).to.match(/is not a usable field path|can never be a field/);
+        expect(loadIssues({ when: { [key]: 'x' } })[0]!.message).to.match(/is not a usable field path|can never be a field/);
+      });
+    }
+
+    it('refuses "__proto__" as a field in a where, rather than dropping the condition and granting every row', () => {
+      // The policy text has `__proto__` as an own key, as YAML and JSON.parse make it.
+      const where = JSON.parse('{ "__proto__": { "ward": "ward-7" } }') as Condition;
+      expect(Object.keys(where)).to.deep.equal(['__proto__']);
+      const issues = loadIssues({ where });
+      expect(issues.map((i) => i.path)).to.deep.equal(['roles.receptionist.grants[0].where.__proto__']);
+    });
+
+    it('never lets a where written with "__proto__" grant a row that fails its condition', () => {
+      const where = JSON.parse('{ "__proto__": { "ward": "ward-7" } }') as Condition;
+      let shown: unknown[] = [];
+      try {
+        shown = setup({ where }).ids([person('p7', { ward: 'ward-7' }), person('p1')]);
+      } catch (e) {
+        expect(e).to.be.instanceOf(PolicyError); // refusing the policy is the other safe outcome
+      }
+      expect(shown).not.to.include('p1');
+    });
+
+    it('refuses "__proto__" as a field in a when', () => {
+      const when = JSON.parse('{ "__proto__": { "flags": "dv-risk" } }') as Condition;
+      expect(loadIssues({ when }).map((i) => i.path)).to.deep.equal(['restrictions[0].when.__proto__']);
+    });
+  });
+
+  describe('${user.x} claims', () => {
+    it('fills a nested claim path (${user.org.team})', () => {
+      const { ids } = setup({ where: { careTeam: '${user.org.team}' } });
+      const rows = [person('red', { careTeam: 'red' }), person('blue', { careTeam: 'blue' })];
+      expect(ids(rows, { org: { team: 'red' } })).to.deep.equal(['red']);
+      expect(ids(rows, { org: { team: 'blue' } })).to.deep.equal(['blue']);
+    });
+
+    it('fills a list claim into $in', () => {
+      const { ids } = setup({ where: { ward: { $in: '${user.wards}' } } });
+      const rows = [person('a', { ward: 'ward-7' }), person('b', { ward: 'ward-8' }), person('c', { ward: 'ward-9' })];
+      expect(ids(rows, { wards: ['ward-7', 'ward-9'] })).to.deep.equal(['a', 'c']);
+      expect(ids(rows, { wards: ['ward-8'] })).to.deep.equal(['b']);
+    });
+
+    it('fills a claim embedded in a longer string ("ward-${user.n}")', () => {
+      const { ids } = setup({ where: { ward: 'ward-${user.n}' } });
+      const rows = [person('a', { ward: 'ward-7' }), person('b', { ward: 'ward-8' })];
+      expect(ids(rows, { n: 7 })).to.deep.equal(['a']);
+      expect(ids(rows, { n: '8' })).to.deep.equal(['b']);
+    });
+
+    it('never matches when a claim the grant needs is missing, not even a record that lacks the field too', () => {
+      const { one, ids } = setup({ where: { careTeam: '${user.team}' } });
+      expect(one(person('a', { careTeam: 'red' }))).to.equal(undefined);
+      expect(one(person('b'))).to.equal(undefined);
+      expect(one(person('c', { careTeam: null }))).to.equal(undefined);
+      expect(ids([person('a', { careTeam: 'red' }), person('b')])).to.deep.equal([]);
+      expect(ids([person('a', { careTeam: 'red' }), person('b')], { team: 'red' })).to.deep.equal(['a']);
+    });
+
+    it('never matches when a claim embedded in a string is missing', () => {
+      const { ids } = setup({ where: { ward: 'ward-${user.n}' } });
+      expect(ids([person('a', { ward: 'ward-' }), person('b', { ward: 'ward-undefined' })])).to.deep.equal([]);
+    });
+
+    it('treats a claim that is an object as missing, so it cannot smuggle in an operator', () => {
+      const { one, ids } = setup({ where: { careTeam: '${user.team}' } });
+      expect(one(person('a', { careTeam: 'red' }), { team: { $ne: null } })).to.equal(undefined);
+      expect(ids([person('a', { careTeam: 'red' }), person('b', { careTeam: 'blue' })], { team: { $exists: true } })).to.deep.equal([]);
+      expect(ids([person('a', { careTeam: 'red' })], { team: [{ $ne: null }] })).to.deep.equal([]);
+    });
+
+    it('treats an object claim in $in as missing', () => {
+      const { ids } = setup({ where: { ward: { $in: '${user.wards}' } } });
+      expect(ids([person('a', { ward: 'ward-7' })], { wards: { $exists: true } })).to.deep.equal([]);
+    });
+
+    it('never reads a claim through a prototype (${user.constructor.name})', () => {
+      const { ids } = setup({ where: { ward: '${user.constructor.name}' } });
+      expect(ids([person('a', { ward: 'Object' }), person('b', { ward: 'Function' })])).to.deep.equal([]);
+    });
+
+    it('withholds the address when a restriction\'s claim is missing (fail closed)', () => {
+      const { one } = setup({ when: { careTeam: { $ne: '${user.team}' } } });
+      expect(one(person('a', { careTeam: 'red' }), { team: 'red' })).to.have.property('address', 'Address of a');
+      expect(one(person('a', { careTeam: 'red' }), { team: 'blue' })).not.to.have.property('address');
+      expect(one(person('a', { careTeam: 'red' }))).not.to.have.property('address');
+      expect(one(person('a', { careTeam: 'red' }), { team: { $exists: true } })).not.to.have.property('address');
+    });
+
+    it('withholds the whole record when a record restriction\'s claim is missing', () => {
+      const { one } = setup({ when: { 'meta.owner': { $ne: '${user.sub}' } }, withhold: 'record' });
+      expect(one(person('a', { meta: { owner: 'u1' } }))).to.have.property('id', 'a');
+      expect(one(person('a', { meta: { owner: 'u1' } }), { sub: undefined })).to.equal(undefined);
+    });
+  });
+});
