@@ -1,6 +1,11 @@
 import { InvalidArgumentError } from 'commander';
 
-/** Text styles; identity functions when the stream is not a terminal. */
+/**
+ * Text styles; identity functions when the stream is not a terminal.
+ *
+ * @example
+ * const s: Styles = styles(process.stdout);
+ */
 export interface Styles {
   bold(s: string): string;
   dim(s: string): string;
@@ -23,7 +28,12 @@ export function styles(stream: { isTTY?: boolean }): Styles {
   return { bold: sgr(1, 22), dim: sgr(2, 22), red: sgr(31, 39), green: sgr(32, 39), yellow: sgr(33, 39) };
 }
 
-/** A table cell: its text and, optionally, how to paint it once padded. */
+/**
+ * A table cell: its text and, optionally, how to paint it once padded.
+ *
+ * @example
+ * const cell: Cell = { text: 'refused', paint: s.red };
+ */
 export type Cell = string | { text: string; paint: (s: string) => string };
 
 /**

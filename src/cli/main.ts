@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { FieldmeshError, PolicyError } from '../errors.js';
+import { registerAudit } from './audit.js';
 import { registerCheck } from './check.js';
 import { CliExit, EXIT } from './common.js';
 import { registerExplain } from './explain.js';
@@ -25,6 +26,7 @@ export async function main(argv: string[]): Promise<number> {
   registerExplain(program);
   registerTest(program);
   registerMatrix(program);
+  registerAudit(program);
   try {
     await program.parseAsync(argv);
     return EXIT.ok;

@@ -1,0 +1,203 @@
+import { createHash, createHmac } from 'node:crypto';
+import { z } from 'zod';
+import type { Decision } from '../decision.js';
+
+/**
+ * prevHash of the first event of a chain: nothing comes before it.
+ *
+ * @example
+ * events[0].prevHash === GENESIS_HASH; // '000…0' (64 zeros)
+ */
+export const GENESIS_HASH = '0'.repeat(64);
+
+const names = z.array(z.string());
+const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO date-time');
+
+/**
+ * What a caller hands to `AuditStore.append`: one decision about one request.
+ * Names of fields only, never their values (Caldicott 3: nothing more is
+ * recorded than is needed to account for the disclosure).
+ *
+ * @example
+ * auditEntrySchema.parse({ requestId: 'r1', user: 'u1', roles: ['nurse'], purpose: 'direct-care', ... });
+ */
+export const auditEntrySchema = z.strictObject({
+  /** When the decision was made; the store fills in now when absent. */
+  time: isoTime.optional(),
+  requestId: z.string(),
+  /** The user's `sub`, or the reviewer's name for a review event. */
+  user: z.string(),
+  roles: names,
+  purpose: z.string(),
+  resource: z.string(),
+  action: z.enum(['read', 'create', 'update', 'review']),
+  decision: z.enum(['disclosed', 'refused']),
+  /** The refusal's error code. */
+  code: z.string().optional(),
+  /** The HTTP status answered. */
+  status: z.number().int(),
+  recordIds: names,
+  withheldRecordIds: names,
+  fieldsDisclosed: names,
+  fieldsWithheld: names,
+  /** Field path → transform applied (pseudonym, year, …). */
+  transforms: z.record(z.string(), z.string()),
+  /** Names of the restrictions that fired. */
+  restrictions: names,
+  /** Grants that matched, as `role#index`. */
+  grants: names,
+  /** The break-glass reason the user declared. */
+  breakGlass: z.string().optional(),
+  /** Hash of the policy set that decided. */
+  policyVersion: z.string(),
+  /** A guardian's acknowledgement of an earlier (break-glass) event. */
+  review: z.strictObject({ of: z.string(), by: z.string(), note: z.string() }).optional(),
+});
+
+/** @example const entry: AuditEntry = entryFromDecision(decision, { requestId, user: 'u1', status: 200 }); */
+export type AuditEntry = z.infer<typeof auditEntrySchema>;
+
+/**
+ * An event as stored: the entry plus its place in a hash chain.
+ *
+ * @example
+ * const event: AuditEvent = await store.append(entry);
+ * event.seq; // 42
+ */
+export type AuditEvent = Omit<AuditEntry, 'time'> & {
+  id: string;
+  chain: string;
+  /** 1-based position within its chain. */
+  seq: number;
+  time: string;
+  /** `hash` of the previous event of the chain, GENESIS_HASH for the first. */
+  prevHash: string;
+  /** SHA-256 hex of the canonical JSON of every other field. */
+  hash: string;
+};
+
+/**
+ * JSON with object keys sorted and undefined members left out, so the same
+ * event always serialises to the same bytes whichever store read it back.
+ *
+ * @example
+ * canonicalJson({ b: 1, a: [true, 'x'], c: undefined }); // '{"a":[true,"x"],"b":1}'
+ */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+  }
+  if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError('canonicalJson: non-finite number');
+  return JSON.stringify(value) ?? 'null';
+}
+
+/**
+ * The hash an event must carry: SHA-256 over every field except `hash`.
+ *
+ * @example
+ * hashEvent(event) === event.hash; // true unless the event was changed
+ */
+export function hashEvent(event: Omit<AuditEvent, 'hash'> & { hash?: string }): string {
+  const { hash: _ignored, ...rest } = event;
+  return createHash('sha256').update(canonicalJson(rest)).digest('hex');
+}
+
+/**
+ * A keyed pseudonym of a record id, so the trail can answer "who saw record
+ * X" (given the key) without itself being a list of who is under care.
+ * Domain-separated so reusing the transform key never yields the same value.
+ *
+ * @example
+ * pseudonymiseRecordId('p-123', process.env.FIELDMESH_AUDIT_RECORD_KEY!); // '5f1c…' (32 hex)
+ */
+export function pseudonymiseRecordId(id: string, key: string | Buffer): string {
+  return createHmac('sha256', key).update(`fieldmesh-audit-record-id\u0000${id}`).digest('hex').slice(0, 32);
+}
+
+/**
+ * Validates an entry at the store's boundary, normalises its time and
+ * pseudonymises record ids when a key is configured.
+ *
+ * @example
+ * const ready = prepareEntry(entry, { recordIdKey: 'secret' });
+ */
+export function prepareEntry(entry: AuditEntry, opts: { recordIdKey?: string | Buffer | undefined } = {}): AuditEntry & { time: string } {
+  const parsed = auditEntrySchema.safeParse(entry);
+  if (!parsed.success) {
+    throw new TypeError(`Invalid audit entry: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const e = parsed.data;
+  const key = opts.recordIdKey;
+  const ids = (list: string[]): string[] => (key === undefined ? list : list.map((id) => pseudonymiseRecordId(id, key)));
+  return {
+    ...e,
+    time: new Date(e.time ?? Date.now()).toISOString(),
+    recordIds: ids(e.recordIds),
+    withheldRecordIds: ids(e.withheldRecordIds),
+  };
+}
+
+/**
+ * Places prepared entries after `head` in `chain`: the one step both stores
+ * run inside their write transaction, after reading the chain's last event.
+ *
+ * @example
+ * const events = sealEntries([entry], 'main', { seq: 41, hash: 'ab…' }, randomUUID);
+ */
+export function sealEntries(
+  entries: (AuditEntry & { time: string })[],
+  chain: string,
+  head: { seq: number; hash: string } | undefined,
+  newId: () => string,
+): AuditEvent[] {
+  let seq = head?.seq ?? 0;
+  let prevHash = head?.hash ?? GENESIS_HASH;
+  return entries.map((entry) => {
+    seq += 1;
+    const unsealed = { ...dropUndefined(entry), id: newId(), chain, seq, prevHash };
+    const event = { ...unsealed, hash: hashEvent(unsealed) } as AuditEvent;
+    prevHash = event.hash;
+    return event;
+  });
+}
+
+function dropUndefined<T extends object>(obj: T): T {
+  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as T;
+}
+
+/**
+ * Maps the engine's Decision to an audit entry. The caller adds what only
+ * the HTTP layer knows: request id, user, the status it answered.
+ *
+ * @example
+ * await store.append(entryFromDecision(decision, { requestId: req.id, user: claims.sub, status: 200 }));
+ */
+export function entryFromDecision(
+  decision: Decision,
+  extra: { requestId: string; user: string; status: number; breakGlass?: string | undefined; time?: string | undefined },
+): AuditEntry {
+  return {
+    time: extra.time,
+    requestId: extra.requestId,
+    user: extra.user,
+    roles: [...decision.roles],
+    purpose: decision.purpose,
+    resource: decision.resource,
+    action: decision.action,
+    decision: decision.outcome,
+    code: decision.code,
+    status: extra.status,
+    recordIds: [...decision.recordIds],
+    withheldRecordIds: [...decision.withheldRecordIds],
+    fieldsDisclosed: [...decision.disclosed],
+    fieldsWithheld: [...decision.withheld],
+    transforms: { ...decision.transforms },
+    restrictions: [...decision.restrictions],
+    grants: [...decision.grants],
+    breakGlass: extra.breakGlass ?? decision.breakGlass,
+    policyVersion: decision.policyVersion,
+  };
+}

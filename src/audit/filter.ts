@@ -1,0 +1,66 @@
+import { pseudonymiseRecordId } from './event.js';
+import type { AuditFilter } from './store.js';
+
+/**
+ * What differs between the two SQL dialects when filtering events.
+ *
+ * @example
+ * const sqlite: FilterDialect = { param: () => '?', arrayHas: (c, p) => `EXISTS (SELECT 1 FROM json_each(${c}) WHERE value = ${p})`, arrayValue: (id) => id, time: (p) => p };
+ */
+export interface FilterDialect {
+  /** Placeholder for the n-th (1-based) parameter. */
+  param(n: number): string;
+  /** SQL true when the JSON array `column` contains the string at placeholder `p`. */
+  arrayHas(column: string, p: string): string;
+  /** The parameter value arrayHas compares with. */
+  arrayValue(id: string): unknown;
+  /** Placeholder cast for a timestamp parameter. */
+  time(p: string): string;
+}
+
+/**
+ * Builds `WHERE …` and its parameters for a filter. Record ids are
+ * pseudonymised with the store's key first so callers always pass raw ids.
+ *
+ * @example
+ * const { where, params } = whereClause({ user: 'u1' }, sqliteDialect, undefined);
+ */
+export function whereClause(
+  filter: AuditFilter,
+  dialect: FilterDialect,
+  recordIdKey: string | Buffer | undefined,
+): { where: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const clauses: string[] = [];
+  const p = (value: unknown): string => {
+    params.push(value);
+    return dialect.param(params.length);
+  };
+  const eq = (column: string, value: string | undefined): void => {
+    if (value !== undefined) clauses.push(`${column} = ${p(value)}`);
+  };
+  eq('user_sub', filter.user);
+  eq('purpose', filter.purpose);
+  eq('resource', filter.resource);
+  eq('decision', filter.decision);
+  eq('action', filter.action);
+  if (filter.recordId !== undefined) {
+    const id = recordIdKey === undefined ? filter.recordId : pseudonymiseRecordId(filter.recordId, recordIdKey);
+    const value = dialect.arrayValue(id);
+    clauses.push(`(${dialect.arrayHas('record_ids', p(value))} OR ${dialect.arrayHas('withheld_record_ids', p(value))})`);
+  }
+  if (filter.since !== undefined) clauses.push(`time >= ${dialect.time(p(isoTime(filter.since, 'since')))}`);
+  if (filter.until !== undefined) clauses.push(`time < ${dialect.time(p(isoTime(filter.until, 'until')))}`);
+  if (filter.breakGlass !== undefined) clauses.push(filter.breakGlass ? 'break_glass IS NOT NULL' : 'break_glass IS NULL');
+  if (filter.limit !== undefined && (!Number.isInteger(filter.limit) || filter.limit < 1)) {
+    throw new TypeError('AuditFilter.limit must be a positive integer');
+  }
+  return { where: clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '', params };
+}
+
+/** Times are stored as `toISOString()` text (SQLite) so bounds must be in the same form to compare. */
+function isoTime(value: string | Date, name: string): string {
+  const ms = value instanceof Date ? value.getTime() : Date.parse(value);
+  if (Number.isNaN(ms)) throw new TypeError(`AuditFilter.${name} is not a date: ${String(value)}`);
+  return new Date(ms).toISOString();
+}

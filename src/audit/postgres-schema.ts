@@ -1,0 +1,78 @@
+import { createHash } from 'node:crypto';
+import type { PoolClient } from 'pg';
+
+/**
+ * Qualified table names for a schema (or the search_path's when none).
+ *
+ * @example
+ * tableNames('audit').events; // '"audit".fieldmesh_audit_events'
+ */
+export function tableNames(schema: string | undefined): { prefix: string; events: string; version: string } {
+  const prefix = schema === undefined ? '' : `${quoteIdent(schema)}.`;
+  return { prefix, events: `${prefix}fieldmesh_audit_events`, version: `${prefix}fieldmesh_audit_schema` };
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/**
+ * A 64-bit advisory lock key for a name. Computed here rather than with
+ * hashtext() so it can be sent as a literal with BEGIN in one round trip.
+ *
+ * @example
+ * advisoryKey('fieldmesh_audit::main'); // '4866513213528242877'
+ */
+export function advisoryKey(name: string): string {
+  return createHash('sha256').update(name).digest().readBigInt64BE(0).toString();
+}
+
+/** Schema versions in order; index + 1 is the version. Never edit a released one, append. */
+const MIGRATIONS = (t: ReturnType<typeof tableNames>): string[] => [
+  `CREATE TABLE ${t.events} (
+    id text PRIMARY KEY, chain text NOT NULL, seq bigint NOT NULL, time timestamptz NOT NULL,
+    request_id text NOT NULL, user_sub text NOT NULL, roles jsonb NOT NULL, purpose text NOT NULL,
+    resource text NOT NULL, action text NOT NULL, decision text NOT NULL, code text, status integer NOT NULL,
+    record_ids jsonb NOT NULL, withheld_record_ids jsonb NOT NULL, fields_disclosed jsonb NOT NULL,
+    fields_withheld jsonb NOT NULL, transforms jsonb NOT NULL, restrictions jsonb NOT NULL, grants jsonb NOT NULL,
+    break_glass text, policy_version text NOT NULL, review_of text, review_by text, review_note text,
+    prev_hash text NOT NULL, hash text NOT NULL,
+    UNIQUE (chain, seq)
+  );
+  CREATE INDEX fieldmesh_audit_events_time ON ${t.events} (time);
+  CREATE INDEX fieldmesh_audit_events_user ON ${t.events} (user_sub, time);
+  CREATE INDEX fieldmesh_audit_events_review_of ON ${t.events} (review_of) WHERE review_of IS NOT NULL;
+  CREATE INDEX fieldmesh_audit_events_break_glass ON ${t.events} (time) WHERE break_glass IS NOT NULL;
+  CREATE INDEX fieldmesh_audit_events_records ON ${t.events} USING gin (record_ids jsonb_path_ops);
+  CREATE INDEX fieldmesh_audit_events_withheld ON ${t.events} USING gin (withheld_record_ids jsonb_path_ops);`,
+];
+
+/**
+ * Creates or upgrades the schema, under an advisory lock so instances
+ * starting together do not race to create the same tables.
+ *
+ * @example
+ * await migratePostgres(await pool.connect(), 'audit');
+ */
+export async function migratePostgres(client: PoolClient, schema: string | undefined): Promise<void> {
+  const t = tableNames(schema);
+  const migrations = MIGRATIONS(t);
+  await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${advisoryKey(`fieldmesh_audit_migrate:${schema ?? ''}`)})`);
+  try {
+    if (schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS ${t.prefix.slice(0, -1)}`);
+    await client.query(`CREATE TABLE IF NOT EXISTS ${t.version} (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+    const { rows } = await client.query<{ v: number | null }>(`SELECT MAX(version) AS v FROM ${t.version}`);
+    const current = rows[0]?.v ?? 0;
+    if (current > migrations.length) {
+      throw new Error(`the database has audit schema version ${current}, newer than this fieldmesh knows (${migrations.length})`);
+    }
+    for (const [i, sql] of migrations.slice(current).entries()) {
+      await client.query(sql);
+      await client.query(`INSERT INTO ${t.version} (version) VALUES ($1)`, [current + i + 1]);
+    }
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,214 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { prepareEntry, sealEntries, type AuditEntry, type AuditEvent } from './event.js';
+import { whereClause, type FilterDialect } from './filter.js';
+import { GroupCommit } from './group-commit.js';
+import { advisoryKey, migratePostgres, tableNames } from './postgres-schema.js';
+import { reviewEntry } from './review.js';
+import { COLUMNS, fromRow, toRow, type AuditRow } from './row.js';
+import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyResult } from './store.js';
+import { auditUnavailable, describePostgres } from './unavailable.js';
+import { verifyRows } from './verify.js';
+
+const dialect: FilterDialect = {
+  param: (n) => `$${n}`,
+  arrayHas: (column, p) => `${column} @> ${p}::jsonb`,
+  arrayValue: (id) => JSON.stringify([id]),
+  time: (p) => `${p}::timestamptz`,
+};
+const PAGE = 1000;
+type Batch = (AuditEntry & { time: string })[];
+
+/**
+ * The shared trail: several fieldmesh instances append to one PostgreSQL
+ * table and one chain. Each batch takes a transaction-scoped advisory lock
+ * before reading the chain head, so instances take turns and the chain never
+ * forks; group commit keeps the turns few. Commits use synchronous_commit=on
+ * whatever the server default, so a resolved append is on disk.
+ *
+ * @example
+ * const store = await openPostgresStore('postgres://audit@db:5432/fieldmesh');
+ */
+export async function openPostgresStore(url: string, options: AuditStoreOptions = {}): Promise<AuditStore> {
+  const store = new PostgresAuditStore(url, options);
+  await store.healthy(); // creates the schema when the server is there; appends retry it when it was not
+  return store;
+}
+
+class PostgresAuditStore implements AuditStore {
+  readonly #pool: pg.Pool;
+  readonly #opts: AuditStoreOptions;
+  readonly #where: string;
+  readonly #t: ReturnType<typeof tableNames>;
+  readonly #chain: string;
+  readonly #begin: string;
+  readonly #commit: GroupCommit<AuditEntry & { time: string }, AuditEvent>;
+  #ready: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(url: string, opts: AuditStoreOptions) {
+    const timeout = opts.timeoutMs ?? 5000;
+    this.#opts = opts;
+    this.#where = describePostgres(url);
+    this.#t = tableNames(opts.schema);
+    this.#chain = opts.chain ?? 'main';
+    this.#pool = new pg.Pool({
+      connectionString: url,
+      max: 4,
+      connectionTimeoutMillis: timeout,
+      query_timeout: timeout * 2,
+      keepAlive: true,
+      application_name: 'fieldmesh-audit',
+    });
+    // An idle client whose server went away: the pool discards it; the next append reports the outage.
+    this.#pool.on('error', () => undefined);
+    const lock = advisoryKey(`fieldmesh_audit:${opts.schema ?? ''}:${this.#chain}`);
+    this.#begin = `BEGIN; SET LOCAL synchronous_commit = on; SET LOCAL lock_timeout = ${timeout}; SELECT pg_advisory_xact_lock(${lock})`;
+    this.#commit = new GroupCommit((batch) => this.#write(batch), opts.maxBatch ?? 500);
+  }
+
+  /** Read-only stores never create or change the schema (a mistyped URL must not grow tables). */
+  #ensureSchema(): Promise<void> {
+    if (this.#opts.readonly === true) return Promise.resolve();
+    this.#ready ??= (async () => {
+      const { client, done } = await this.#checkout();
+      try {
+        await migratePostgres(client, this.#opts.schema);
+        done(false);
+      } catch (err) {
+        done(true);
+        throw err;
+      }
+    })().catch((err: unknown) => {
+      this.#ready = undefined;
+      throw err;
+    });
+    return this.#ready;
+  }
+
+  /**
+   * A pooled client, listened to while checked out: a connection that drops
+   * rejects the query in flight, and also emits an error that would crash the
+   * process if nobody heard it. A broken client is destroyed, never pooled.
+   */
+  async #checkout(): Promise<{ client: pg.PoolClient; done: (broken: boolean) => void }> {
+    const client = await this.#pool.connect();
+    const ignore = (): void => undefined;
+    client.on('error', ignore);
+    return {
+      client,
+      done: (broken) => {
+        // A broken client is being destroyed and may still emit while it closes: keep listening.
+        if (!broken) client.off('error', ignore);
+        client.release(broken);
+      },
+    };
+  }
+
+  /**
+   * One transaction per batch. A failure before COMMIT left nothing behind,
+   * so it is retried once on a fresh connection (the usual cause is a pooled
+   * connection the server dropped while idle); a failure during COMMIT may
+   * or may not have committed, so it is reported, never repeated.
+   */
+  async #write(batch: Batch): Promise<AuditEvent[]> {
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      let done: ((broken: boolean) => void) | undefined;
+      let committing = false;
+      try {
+        if (this.#opts.readonly === true) throw new Error('the store was opened read-only');
+        await this.#ensureSchema();
+        const checkedOut = await this.#checkout();
+        const { client } = checkedOut;
+        done = checkedOut.done;
+        await client.query(this.#begin);
+        const head = await client.query<{ seq: string; hash: string }>(
+          `SELECT seq, hash FROM ${this.#t.events} WHERE chain = $1 ORDER BY seq DESC LIMIT 1`, [this.#chain]);
+        const last = head.rows[0];
+        const events = sealEntries(batch, this.#chain, last && { seq: Number(last.seq), hash: last.hash }, randomUUID);
+        const values = events.map((_, r) => `(${COLUMNS.map((_c, c) => `$${r * COLUMNS.length + c + 1}`).join(', ')})`);
+        await client.query(`INSERT INTO ${this.#t.events} (${COLUMNS.join(', ')}) VALUES ${values.join(', ')}`, events.flatMap(toRow));
+        committing = true;
+        await client.query('COMMIT');
+        done(false);
+        return events;
+      } catch (err) {
+        // Destroyed rather than pooled: its transaction state is unknown.
+        done?.(true);
+        lastError = err;
+        if (committing || done === undefined) break;
+      }
+    }
+    throw auditUnavailable(this.#where, lastError);
+  }
+
+  async #read<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+    try {
+      await this.#ensureSchema();
+      return (await this.#pool.query<R>(sql, params)).rows;
+    } catch (err) {
+      throw auditUnavailable(this.#where, err, 'read');
+    }
+  }
+
+  async append(entry: AuditEntry): Promise<AuditEvent> {
+    if (this.#closed) throw auditUnavailable(this.#where, new Error('the store is closed'));
+    return this.#commit.submit(prepareEntry(entry, { recordIdKey: this.#opts.recordIdKey }));
+  }
+
+  async query(filter: AuditFilter = {}): Promise<AuditEvent[]> {
+    const { where, params } = whereClause(filter, dialect, this.#opts.recordIdKey);
+    const limit = filter.limit === undefined ? '' : ` LIMIT ${filter.limit}`;
+    const rows = await this.#read<AuditRow>(`SELECT * FROM ${this.#t.events} ${where} ORDER BY time DESC, chain DESC, seq DESC${limit}`, params);
+    return rows.map(fromRow).reverse();
+  }
+
+  async verify(onProgress?: (done: number, total: number) => void): Promise<VerifyResult> {
+    const [count] = await this.#read<{ n: string }>(`SELECT COUNT(*) AS n FROM ${this.#t.events}`);
+    return verifyRows(this.#pages(), Number(count?.n ?? 0), onProgress);
+  }
+
+  async *#pages(): AsyncGenerator<AuditRow[]> {
+    let after: AuditRow | undefined;
+    for (;;) {
+      const rows = after === undefined
+        ? await this.#read<AuditRow>(`SELECT * FROM ${this.#t.events} ORDER BY chain, seq LIMIT ${PAGE}`)
+        : await this.#read<AuditRow>(`SELECT * FROM ${this.#t.events} WHERE (chain, seq) > ($1, $2) ORDER BY chain, seq LIMIT ${PAGE}`,
+          [after.chain, after.seq]);
+      if (rows.length === 0) return;
+      yield rows;
+      after = rows[rows.length - 1];
+    }
+  }
+
+  async pendingReviews(): Promise<AuditEvent[]> {
+    const t = this.#t.events;
+    const rows = await this.#read<AuditRow>(`SELECT * FROM ${t} e WHERE e.break_glass IS NOT NULL AND e.action <> 'review'
+      AND NOT EXISTS (SELECT 1 FROM ${t} r WHERE r.review_of = e.id) ORDER BY e.time, e.chain, e.seq`);
+    return rows.map(fromRow);
+  }
+
+  async acknowledge(eventId: string, by: string, note: string): Promise<AuditEvent> {
+    const [row] = await this.#read<AuditRow>(`SELECT * FROM ${this.#t.events} WHERE id = $1`, [eventId]);
+    const reviews = await this.#read(`SELECT 1 FROM ${this.#t.events} WHERE review_of = $1 LIMIT 1`, [eventId]);
+    return this.append(reviewEntry(row === undefined ? undefined : fromRow(row), eventId, reviews.length > 0, by, note));
+  }
+
+  async healthy(): Promise<boolean> {
+    if (this.#closed) return false;
+    try {
+      await this.#ensureSchema();
+      await this.#pool.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#commit.idle();
+    await this.#pool.end();
+  }
+}

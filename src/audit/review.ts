@@ -1,0 +1,42 @@
+import { FieldmeshError } from '../errors.js';
+import type { AuditEntry, AuditEvent } from './event.js';
+
+/**
+ * The entry that records a guardian's acknowledgement of a break-glass event
+ * (Caldicott 7: emergency access is allowed at once, then reviewed). It is
+ * chained like any other event, so a review cannot be forged or removed
+ * without `verify` noticing. It names no records and no fields: the guardian
+ * saw the audit event, not the record.
+ *
+ * @example
+ * const entry = reviewEntry(await getEvent(id), id, false, 'Dr Guardian', 'Cardiac arrest on ward 7; justified');
+ */
+export function reviewEntry(target: AuditEvent | undefined, eventId: string, alreadyReviewed: boolean, by: string, note: string): AuditEntry {
+  if (by.trim() === '' || note.trim() === '') {
+    throw new FieldmeshError('audit_review_invalid', 400, 'A review needs the reviewer\'s name (by) and a note');
+  }
+  if (target === undefined) throw new FieldmeshError('audit_event_unknown', 404, `No audit event has id ${eventId}`);
+  if (target.breakGlass === undefined || target.action === 'review') {
+    throw new FieldmeshError('audit_review_not_needed', 409, `Event ${eventId} is not a break-glass event`);
+  }
+  if (alreadyReviewed) throw new FieldmeshError('audit_review_duplicate', 409, `Event ${eventId} has already been reviewed`);
+  return {
+    requestId: target.requestId,
+    user: by.trim(),
+    roles: [],
+    purpose: target.purpose,
+    resource: target.resource,
+    action: 'review',
+    decision: 'disclosed',
+    status: 200,
+    recordIds: [],
+    withheldRecordIds: [],
+    fieldsDisclosed: [],
+    fieldsWithheld: [],
+    transforms: {},
+    restrictions: [],
+    grants: [],
+    policyVersion: target.policyVersion,
+    review: { of: target.id, by: by.trim(), note: note.trim() },
+  };
+}

@@ -1,0 +1,94 @@
+import type { AuditEvent } from './event.js';
+
+/**
+ * Table columns, in insert order. Every event field has its own column and
+ * the event is rebuilt from them when read, so there is no second copy that
+ * could be altered without the hash noticing.
+ *
+ * @example
+ * `INSERT INTO t (${COLUMNS.join(', ')}) VALUES (…)`
+ */
+export const COLUMNS = [
+  'id', 'chain', 'seq', 'time', 'request_id', 'user_sub', 'roles', 'purpose', 'resource', 'action', 'decision',
+  'code', 'status', 'record_ids', 'withheld_record_ids', 'fields_disclosed', 'fields_withheld', 'transforms',
+  'restrictions', 'grants', 'break_glass', 'policy_version', 'review_of', 'review_by', 'review_note', 'prev_hash', 'hash',
+] as const;
+
+/**
+ * JSON-valued columns: TEXT in SQLite, jsonb in PostgreSQL.
+ *
+ * @example
+ * JSON_COLUMNS.has('record_ids'); // true
+ */
+export const JSON_COLUMNS = new Set<string>([
+  'roles', 'record_ids', 'withheld_record_ids', 'fields_disclosed', 'fields_withheld', 'transforms', 'restrictions', 'grants',
+]);
+
+/**
+ * A row as a driver returns it (SQLite: JSON as text; pg: jsonb parsed, bigint as string, timestamptz as Date).
+ *
+ * @example
+ * const row = db.prepare('SELECT * FROM fieldmesh_audit_events LIMIT 1').get() as AuditRow;
+ */
+export type AuditRow = Record<(typeof COLUMNS)[number], unknown>;
+
+/**
+ * The values to insert for an event, in COLUMNS order; JSON columns serialised.
+ *
+ * @example
+ * insert.run(...toRow(event));
+ */
+export function toRow(e: AuditEvent): (string | number | null)[] {
+  const values: Record<(typeof COLUMNS)[number], unknown> = {
+    id: e.id, chain: e.chain, seq: e.seq, time: e.time, request_id: e.requestId, user_sub: e.user, roles: e.roles,
+    purpose: e.purpose, resource: e.resource, action: e.action, decision: e.decision, code: e.code ?? null, status: e.status,
+    record_ids: e.recordIds, withheld_record_ids: e.withheldRecordIds, fields_disclosed: e.fieldsDisclosed,
+    fields_withheld: e.fieldsWithheld, transforms: e.transforms, restrictions: e.restrictions, grants: e.grants,
+    break_glass: e.breakGlass ?? null, policy_version: e.policyVersion, review_of: e.review?.of ?? null,
+    review_by: e.review?.by ?? null, review_note: e.review?.note ?? null, prev_hash: e.prevHash, hash: e.hash,
+  };
+  return COLUMNS.map((c) => (JSON_COLUMNS.has(c) ? JSON.stringify(values[c]) : (values[c] as string | number | null)));
+}
+
+/**
+ * Rebuilds the event a row holds, exactly as it was hashed. Throws when a
+ * JSON column no longer parses (verify reports that as tampering).
+ *
+ * @example
+ * const event = fromRow(db.prepare('SELECT * FROM fieldmesh_audit_events WHERE id = ?').get(id));
+ */
+export function fromRow(r: AuditRow): AuditEvent {
+  const json = (v: unknown): unknown => (typeof v === 'string' ? JSON.parse(v) : v);
+  const opt = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));
+  const event: Record<string, unknown> = {
+    id: String(r.id),
+    chain: String(r.chain),
+    seq: Number(r.seq),
+    time: r.time instanceof Date ? r.time.toISOString() : String(r.time),
+    requestId: String(r.request_id),
+    user: String(r.user_sub),
+    roles: json(r.roles),
+    purpose: String(r.purpose),
+    resource: String(r.resource),
+    action: String(r.action),
+    decision: String(r.decision),
+    code: opt(r.code),
+    status: Number(r.status),
+    recordIds: json(r.record_ids),
+    withheldRecordIds: json(r.withheld_record_ids),
+    fieldsDisclosed: json(r.fields_disclosed),
+    fieldsWithheld: json(r.fields_withheld),
+    transforms: json(r.transforms),
+    restrictions: json(r.restrictions),
+    grants: json(r.grants),
+    breakGlass: opt(r.break_glass),
+    policyVersion: String(r.policy_version),
+    review: r.review_of === null || r.review_of === undefined
+      ? undefined
+      : { of: String(r.review_of), by: opt(r.review_by), note: opt(r.review_note) },
+    prevHash: String(r.prev_hash),
+    hash: String(r.hash),
+  };
+  for (const k of Object.keys(event)) if (event[k] === undefined) delete event[k];
+  return event as AuditEvent;
+}

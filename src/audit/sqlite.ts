@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import { prepareEntry, sealEntries, type AuditEntry, type AuditEvent } from './event.js';
+import { whereClause, type FilterDialect } from './filter.js';
+import { GroupCommit } from './group-commit.js';
+import { reviewEntry } from './review.js';
+import { COLUMNS, fromRow, toRow, type AuditRow } from './row.js';
+import { migrateSqlite, SQLITE_TABLE as T } from './sqlite-schema.js';
+import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyResult } from './store.js';
+import { auditUnavailable } from './unavailable.js';
+import { verifyRows } from './verify.js';
+
+/**
+ * Where the trail lives when nothing is configured.
+ *
+ * @example
+ * openSqliteStore(process.env.FIELDMESH_AUDIT ?? DEFAULT_SQLITE_FILE);
+ */
+export const DEFAULT_SQLITE_FILE = './fieldmesh-audit.db';
+
+const dialect: FilterDialect = {
+  param: () => '?',
+  arrayHas: (column, p) => `EXISTS (SELECT 1 FROM json_each(${column}) WHERE value = ${p})`,
+  arrayValue: (id) => id,
+  time: (p) => p,
+};
+const PAGE = 1000;
+type Head = { seq: number; hash: string } | undefined;
+
+/**
+ * The embedded trail: one SQLite file, WAL, `synchronous=FULL` so a committed
+ * event survives power loss. Appends are group-committed: one transaction,
+ * one fsync per batch. The chain head is read inside `BEGIN IMMEDIATE`, which
+ * holds the file's write lock, so two processes sharing a file extend one
+ * chain instead of forking it.
+ *
+ * @example
+ * const store = openSqliteStore('./fieldmesh-audit.db');
+ */
+export function openSqliteStore(file: string = DEFAULT_SQLITE_FILE, options: AuditStoreOptions = {}): AuditStore {
+  return new SqliteAuditStore(file, options);
+}
+
+class SqliteAuditStore implements AuditStore {
+  readonly #file: string;
+  readonly #opts: AuditStoreOptions;
+  readonly #chain: string;
+  readonly #commit: GroupCommit<AuditEntry & { time: string }, AuditEvent>;
+  #db: Database.Database | undefined;
+  #appendTx: Database.Transaction<(batch: (AuditEntry & { time: string })[]) => AuditEvent[]> | undefined;
+  /** Once a trail has been opened, a vanished file is an incident, not a cue to start an empty one. */
+  #opened = false;
+  /** device:inode of the file the handle has open. */
+  #identity: string | undefined;
+  #closed = false;
+
+  constructor(file: string, opts: AuditStoreOptions) {
+    this.#file = file;
+    this.#opts = opts;
+    this.#chain = opts.chain ?? 'main';
+    this.#commit = new GroupCommit((batch) => this.#write(batch), opts.maxBatch ?? 500);
+    try {
+      this.#open();
+    } catch {
+      // Not there yet (unwritable, missing directory): appends reject until it is, then recover.
+    }
+  }
+
+  #open(): Database.Database {
+    if (this.#db !== undefined) return this.#db;
+    if (this.#closed) throw new Error('the store is closed');
+    const readonly = this.#opts.readonly === true;
+    const db = new Database(this.#file, { readonly, fileMustExist: readonly || this.#opened, timeout: 5000 });
+    try {
+      if (!readonly) {
+        db.pragma('journal_mode = WAL');
+        migrateSqlite(db);
+      }
+      db.pragma('synchronous = FULL');
+      const head = db.prepare(`SELECT seq, hash FROM ${T} WHERE chain = ? ORDER BY seq DESC LIMIT 1`);
+      const insert = db.prepare(`INSERT INTO ${T} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`);
+      this.#appendTx = readonly ? undefined : db.transaction((batch: (AuditEntry & { time: string })[]) => {
+        const events = sealEntries(batch, this.#chain, head.get(this.#chain) as Head, randomUUID);
+        for (const event of events) insert.run(toRow(event));
+        return events;
+      });
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    this.#db = db;
+    this.#opened = true;
+    this.#identity = fileIdentity(this.#file);
+    return db;
+  }
+
+  /**
+   * The open handle, provided it is still the file at the path. A handle
+   * keeps writing to a file that was deleted or moved away (an unmounted
+   * volume), and those events would be lost with it: such a write must fail.
+   */
+  #writable(): Database.Database {
+    const db = this.#open();
+    const now = fileIdentity(this.#file);
+    if (now === undefined || now !== this.#identity) throw new Error('the file was moved or deleted since it was opened');
+    return db;
+  }
+
+  /** Drops the handle after a failure so the next call reopens the file as it now is. */
+  #drop(): void {
+    try {
+      this.#db?.close();
+    } catch {
+      // Closing a handle whose file went away can fail; the handle is dropped either way.
+    }
+    this.#db = undefined;
+    this.#appendTx = undefined;
+  }
+
+  #write(batch: (AuditEntry & { time: string })[]): AuditEvent[] {
+    try {
+      this.#writable();
+      if (this.#appendTx === undefined) throw new Error('the store was opened read-only');
+      return this.#appendTx.immediate(batch);
+    } catch (err) {
+      this.#drop();
+      throw auditUnavailable(this.#file, err);
+    }
+  }
+
+  #read<R>(fn: (db: Database.Database) => R): R {
+    try {
+      return fn(this.#open());
+    } catch (err) {
+      this.#drop();
+      throw auditUnavailable(this.#file, err, 'read');
+    }
+  }
+
+  async append(entry: AuditEntry): Promise<AuditEvent> {
+    if (this.#closed) throw auditUnavailable(this.#file, new Error('the store is closed'));
+    return this.#commit.submit(prepareEntry(entry, { recordIdKey: this.#opts.recordIdKey }));
+  }
+
+  async query(filter: AuditFilter = {}): Promise<AuditEvent[]> {
+    const { where, params } = whereClause(filter, dialect, this.#opts.recordIdKey);
+    const limit = filter.limit === undefined ? '' : ` LIMIT ${filter.limit}`;
+    const sql = `SELECT * FROM ${T} ${where} ORDER BY time DESC, chain DESC, seq DESC${limit}`;
+    const rows = this.#read((db) => db.prepare(sql).all(...params) as AuditRow[]);
+    return rows.map(fromRow).reverse();
+  }
+
+  async verify(onProgress?: (done: number, total: number) => void): Promise<VerifyResult> {
+    const total = this.#read((db) => (db.prepare(`SELECT COUNT(*) AS n FROM ${T}`).get() as { n: number }).n);
+    return verifyRows(this.#pages(), total, onProgress);
+  }
+
+  /** Keyset pages in chain order, yielding between pages so a long verify does not hold the event loop. */
+  async *#pages(): AsyncGenerator<AuditRow[]> {
+    let after: AuditRow | undefined;
+    for (;;) {
+      const rows = this.#read((db) => (after === undefined
+        ? db.prepare(`SELECT * FROM ${T} ORDER BY chain, seq LIMIT ${PAGE}`).all()
+        : db.prepare(`SELECT * FROM ${T} WHERE (chain, seq) > (?, ?) ORDER BY chain, seq LIMIT ${PAGE}`).all(after.chain, after.seq)) as AuditRow[]);
+      if (rows.length === 0) return;
+      yield rows;
+      after = rows[rows.length - 1];
+      await nextTurn();
+    }
+  }
+
+  async pendingReviews(): Promise<AuditEvent[]> {
+    const sql = `SELECT * FROM ${T} e WHERE e.break_glass IS NOT NULL AND e.action <> 'review'
+      AND NOT EXISTS (SELECT 1 FROM ${T} r WHERE r.review_of = e.id) ORDER BY e.time, e.chain, e.seq`;
+    return this.#read((db) => db.prepare(sql).all() as AuditRow[]).map(fromRow);
+  }
+
+  async acknowledge(eventId: string, by: string, note: string): Promise<AuditEvent> {
+    const [row, reviewed] = this.#read((db) => [
+      db.prepare(`SELECT * FROM ${T} WHERE id = ?`).get(eventId) as AuditRow | undefined,
+      db.prepare(`SELECT 1 FROM ${T} WHERE review_of = ? LIMIT 1`).get(eventId) !== undefined,
+    ] as const);
+    return this.append(reviewEntry(row === undefined ? undefined : fromRow(row), eventId, reviewed, by, note));
+  }
+
+  /** A real committed write: an open handle says nothing about whether the disk still takes writes. */
+  async healthy(): Promise<boolean> {
+    if (this.#closed) return false;
+    try {
+      const db = this.#opts.readonly === true ? this.#open() : this.#writable();
+      if (this.#opts.readonly === true) db.prepare(`SELECT 1 FROM ${T} LIMIT 1`).get();
+      else db.prepare('INSERT OR REPLACE INTO fieldmesh_audit_health (id, checked_at) VALUES (1, ?)').run(new Date().toISOString());
+      return true;
+    } catch {
+      this.#drop();
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#commit.idle();
+    this.#drop();
+  }
+}
+
+function fileIdentity(file: string): string | undefined {
+  try {
+    const st = statSync(file);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,124 @@
+import type { AuditEntry, AuditEvent } from './event.js';
+import { openPostgresStore } from './postgres.js';
+import { openSqliteStore } from './sqlite.js';
+
+/**
+ * Which events to list. Every member narrows; none lists everything.
+ *
+ * @example
+ * await store.query({ user: 'u1', since: '2026-01-01', breakGlass: true, limit: 50 });
+ */
+export interface AuditFilter {
+  user?: string | undefined;
+  purpose?: string | undefined;
+  resource?: string | undefined;
+  /** Events that disclosed or withheld this record (the raw id: the store pseudonymises it when configured to). */
+  recordId?: string | undefined;
+  /** Inclusive lower bound on `time`. */
+  since?: string | Date | undefined;
+  /** Exclusive upper bound on `time`. */
+  until?: string | Date | undefined;
+  decision?: 'disclosed' | 'refused' | undefined;
+  action?: AuditEvent['action'] | undefined;
+  /** true: only break-glass events; false: none of them. */
+  breakGlass?: boolean | undefined;
+  /** The most recent `limit` matching events (still listed oldest first). */
+  limit?: number | undefined;
+}
+
+/**
+ * What `verify` found. `reason` says what broke; `kind` is the same for machines:
+ * `changed` (hash mismatch), `gap` (seq gap: events deleted), `link` (prevHash
+ * mismatch: deleted, inserted or reordered), `unreadable` (a stored field cannot be parsed).
+ *
+ * @example
+ * const r = await store.verify();
+ * if (!r.ok) console.error(`event ${r.eventId} (chain ${r.chain}, seq ${r.seq}): ${r.reason}`);
+ */
+export type VerifyResult =
+  | { ok: true; events: number; chains: number; heads: { chain: string; seq: number; hash: string }[] }
+  | { ok: false; eventId: string; chain: string; seq: number; kind: 'changed' | 'gap' | 'link' | 'unreadable'; reason: string };
+
+/**
+ * The audit trail. `append` resolves only once the event is durable, so a
+ * caller that awaits it before responding never discloses without a record.
+ *
+ * @example
+ * const store = await openAuditStore(process.env.FIELDMESH_AUDIT ?? './fieldmesh-audit.db');
+ * await store.append(entry);
+ */
+export interface AuditStore {
+  /** Rejects with AccessError('audit_unavailable') when the trail cannot be written. */
+  append(entry: AuditEntry): Promise<AuditEvent>;
+  query(filter?: AuditFilter): Promise<AuditEvent[]>;
+  verify(onProgress?: (done: number, total: number) => void): Promise<VerifyResult>;
+  /** Break-glass events (disclosed or refused) that no review event acknowledges yet, oldest first. */
+  pendingReviews(): Promise<AuditEvent[]>;
+  /** Appends a chained `review` event acknowledging break-glass event `eventId`. */
+  acknowledge(eventId: string, by: string, note: string): Promise<AuditEvent>;
+  /** Whether an event could be written now. */
+  healthy(): Promise<boolean>;
+  /** Waits for appends in flight, then releases the file or pool. */
+  close(): Promise<void>;
+}
+
+/**
+ * Options common to both stores.
+ *
+ * @example
+ * await openAuditStore({ sqlite: './audit.db' }, { recordIdKey: process.env.FIELDMESH_AUDIT_RECORD_KEY });
+ */
+export interface AuditStoreOptions {
+  /** Store HMAC pseudonyms of record ids instead of the ids themselves. */
+  recordIdKey?: string | Buffer | undefined;
+  /** Chain id (default `main`): every writer of one trail shares it. */
+  chain?: string | undefined;
+  /** Open for reading only (SQLite: the file must exist and is never created). */
+  readonly?: boolean | undefined;
+  /** Most events written in one transaction (default 500). */
+  maxBatch?: number | undefined;
+  /** PostgreSQL schema holding the tables (created when missing; default: the search_path's). */
+  schema?: string | undefined;
+  /** PostgreSQL: connection, query and lock wait limit in ms (default 5000). */
+  timeoutMs?: number | undefined;
+}
+
+/**
+ * `./fieldmesh-audit.db`, `{ sqlite: path }`, `postgres://…` or `{ postgres: url }`.
+ *
+ * @example
+ * const target: AuditTarget = process.env.FIELDMESH_AUDIT ?? { sqlite: './fieldmesh-audit.db' };
+ */
+export type AuditTarget = string | { sqlite: string } | { postgres: string };
+
+/**
+ * Opens the trail a target names: a `postgres://` or `postgresql://` URL is
+ * PostgreSQL, anything else a SQLite file. Never rejects because the trail is
+ * unreachable (appends reject with `audit_unavailable` until it is back; call
+ * `healthy()` to check at start-up); a malformed target is a TypeError.
+ *
+ * @example
+ * const store = await openAuditStore(process.env.FIELDMESH_AUDIT ?? './fieldmesh-audit.db');
+ */
+export async function openAuditStore(target: AuditTarget, options: AuditStoreOptions = {}): Promise<AuditStore> {
+  const resolved = resolveTarget(target);
+  return resolved.kind === 'postgres' ? openPostgresStore(resolved.url, options) : openSqliteStore(resolved.path, options);
+}
+
+/**
+ * Which store a target names.
+ *
+ * @example
+ * resolveTarget('postgresql://db/audit'); // { kind: 'postgres', url: 'postgresql://db/audit' }
+ */
+export function resolveTarget(target: AuditTarget): { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string } {
+  if (typeof target === 'string') {
+    if (target.trim() === '') throw new TypeError('openAuditStore: empty audit target');
+    return /^postgres(ql)?:\/\//i.test(target) ? { kind: 'postgres', url: target } : { kind: 'sqlite', path: target };
+  }
+  if (target !== null && typeof target === 'object') {
+    if ('postgres' in target && typeof target.postgres === 'string') return { kind: 'postgres', url: target.postgres };
+    if ('sqlite' in target && typeof target.sqlite === 'string') return { kind: 'sqlite', path: target.sqlite };
+  }
+  throw new TypeError('openAuditStore: target must be a path, a postgres:// URL, { sqlite: path } or { postgres: url }');
+}

@@ -1,0 +1,95 @@
+import { expect } from 'chai';
+import { randomUUID } from 'node:crypto';
+import type { Decision } from '../../src/decision.js';
+import {
+  canonicalJson, entryFromDecision, GENESIS_HASH, hashEvent, prepareEntry, pseudonymiseRecordId, sealEntries,
+} from '../../src/audit/event.js';
+import { sampleEntry } from './entries.js';
+
+describe('audit/event', () => {
+  describe('canonicalJson', () => {
+    it('sorts keys at every depth and leaves out undefined members', () => {
+      expect(canonicalJson({ b: 1, a: { d: [2, { y: 1, x: undefined }], c: 'x' }, e: undefined }))
+        .to.equal('{"a":{"c":"x","d":[2,{"y":1}]},"b":1}');
+    });
+
+    it('gives the same text for the same event whatever the key order', () => {
+      expect(canonicalJson({ purpose: 'p', user: 'u' })).to.equal(canonicalJson({ user: 'u', purpose: 'p' }));
+    });
+
+    it('refuses numbers JSON cannot carry', () => {
+      expect(() => canonicalJson({ n: Number.NaN })).to.throw(TypeError);
+    });
+  });
+
+  describe('sealEntries', () => {
+    it('starts a chain from the genesis hash and links each event to the one before', () => {
+      const entries = [sampleEntry(), sampleEntry({ requestId: 'req-2' })].map((e) => prepareEntry(e));
+      const [first, second] = sealEntries(entries, 'main', undefined, randomUUID);
+      expect(first?.seq).to.equal(1);
+      expect(first?.prevHash).to.equal(GENESIS_HASH);
+      expect(second?.seq).to.equal(2);
+      expect(second?.prevHash).to.equal(first?.hash);
+    });
+
+    it('hashes every field but the hash, so changing any field changes the hash', () => {
+      const [event] = sealEntries([prepareEntry(sampleEntry())], 'main', { seq: 9, hash: 'a'.repeat(64) }, randomUUID);
+      if (event === undefined) throw new Error('no event');
+      expect(event.seq).to.equal(10);
+      expect(hashEvent(event)).to.equal(event.hash);
+      expect(event.hash).to.match(/^[0-9a-f]{64}$/);
+      expect(hashEvent({ ...event, fieldsDisclosed: [...event.fieldsDisclosed, 'address'] })).to.not.equal(event.hash);
+      expect(hashEvent({ ...event, time: '2020-01-01T00:00:00.000Z' })).to.not.equal(event.hash);
+    });
+  });
+
+  describe('prepareEntry', () => {
+    it('normalises the time to ISO UTC with milliseconds, so stores round-trip it exactly', () => {
+      expect(prepareEntry(sampleEntry({ time: '2026-03-01T14:02:11+01:00' })).time).to.equal('2026-03-01T13:02:11.000Z');
+    });
+
+    it('rejects an entry with a missing field or an unknown key as a programming error', () => {
+      const { purpose: _p, ...noPurpose } = sampleEntry();
+      expect(() => prepareEntry(noPurpose as never)).to.throw(TypeError, /purpose/);
+      expect(() => prepareEntry({ ...sampleEntry(), patientName: 'x' } as never)).to.throw(TypeError, /patientName/);
+    });
+
+    it('replaces record ids by keyed pseudonyms when a key is configured', () => {
+      const e = prepareEntry(sampleEntry({ recordIds: ['p-1'], withheldRecordIds: ['p-2'] }), { recordIdKey: 'k1' });
+      expect(e.recordIds).to.deep.equal([pseudonymiseRecordId('p-1', 'k1')]);
+      expect(e.withheldRecordIds).to.deep.equal([pseudonymiseRecordId('p-2', 'k1')]);
+      expect(e.recordIds[0]).to.match(/^[0-9a-f]{32}$/);
+      expect(pseudonymiseRecordId('p-1', 'k2')).to.not.equal(pseudonymiseRecordId('p-1', 'k1'));
+    });
+  });
+
+  describe('entryFromDecision', () => {
+    function setup(overrides: Partial<Decision> = {}): Decision {
+      return {
+        outcome: 'disclosed', action: 'read', resource: 'Patient', purpose: 'direct-care', roles: ['nurse'],
+        disclosed: ['id', 'name'], withheld: ['address'], transforms: { dateOfBirth: 'year' }, restrictions: ['dv-address'],
+        grants: ['nurse#0'], recordIds: ['p-1'], withheldRecordIds: ['p-2'], rowsReturned: 1, rowsWithheld: 1,
+        rowReasons: { 'no-grant': 1 }, policyVersion: 'sha256:abc', ...overrides,
+      };
+    }
+
+    it('maps every decision field to its audit field, names only', () => {
+      const entry = entryFromDecision(setup(), { requestId: 'r-9', user: 'u1', status: 200 });
+      expect(entry).to.deep.include({
+        requestId: 'r-9', user: 'u1', roles: ['nurse'], purpose: 'direct-care', resource: 'Patient', action: 'read',
+        decision: 'disclosed', status: 200, recordIds: ['p-1'], withheldRecordIds: ['p-2'], fieldsDisclosed: ['id', 'name'],
+        fieldsWithheld: ['address'], transforms: { dateOfBirth: 'year' }, restrictions: ['dv-address'], grants: ['nurse#0'],
+        policyVersion: 'sha256:abc',
+      });
+      expect(() => prepareEntry(entry)).to.not.throw();
+    });
+
+    it('keeps the refusal code and the break-glass reason', () => {
+      const entry = entryFromDecision(setup({ outcome: 'refused', code: 'break_glass_refused' }),
+        { requestId: 'r', user: 'u', status: 403, breakGlass: 'Collapsed in clinic, unresponsive' });
+      expect(entry.decision).to.equal('refused');
+      expect(entry.code).to.equal('break_glass_refused');
+      expect(entry.breakGlass).to.equal('Collapsed in clinic, unresponsive');
+    });
+  });
+});

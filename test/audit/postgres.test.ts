@@ -1,0 +1,170 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { COLUMNS, toRow } from '../../src/audit/row.js';
+import { openAuditStore } from '../../src/audit/store.js';
+import { AccessError } from '../../src/errors.js';
+import { sampleEntry } from './entries.js';
+import { storeContract, type Trail } from './store-contract.js';
+
+const PG_URL = process.env.FIELDMESH_TEST_PG_URL;
+const run = promisify(execFile);
+const schemas: string[] = [];
+
+/** Each trail lives in its own schema, dropped at the end, so runs never meet. */
+function newSchema(): string {
+  const schema = `fm_audit_test_${randomBytes(6).toString('hex')}`;
+  schemas.push(schema);
+  return schema;
+}
+
+async function raw<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    return (await client.query<R>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function unavailable(p: Promise<unknown>): Promise<AccessError | string> {
+  return p.then(() => 'resolved', (e: unknown) => (e instanceof AccessError ? e : `unexpected: ${String(e)}`));
+}
+
+/** A TCP relay to the server that can be cut and restored on the same port: the database going away and coming back. */
+async function relay(target: URL): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 5432), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => { client.destroy(); upstream.destroy(); });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  const listen = (port: number) => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  await listen(0);
+  const port = (server.address() as AddressInfo).port;
+  const cut = async () => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of sockets) s.destroy();
+    await closed;
+  };
+  return { port, cut, restore: () => listen(port), close: cut };
+}
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('audit/postgres', function () {
+  before(function () {
+    if (PG_URL === undefined) {
+      console.log('    (skipped: needs PostgreSQL: FIELDMESH_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/test npm test)');
+      this.skip();
+    }
+  });
+  after(async () => {
+    if (PG_URL === undefined) return;
+    for (const schema of schemas) await raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  });
+
+  storeContract(async (): Promise<Trail> => {
+    const schema = newSchema();
+    const table = `"${schema}".fieldmesh_audit_events`;
+    return {
+      open: (opts) => openAuditStore({ postgres: PG_URL as string }, { ...opts, schema }),
+      async sql(statements) {
+        await raw(statements.replaceAll('$T', table));
+      },
+      rows: (statement) => raw(statement.replaceAll('$T', table)),
+      async insert(event) {
+        await raw(`INSERT INTO ${table} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`, toRow(event));
+      },
+    };
+  });
+
+  describe('shared by several instances', () => {
+    it('lets two processes append at once to one chain with no event lost', async () => {
+      const schema = newSchema();
+      const worker = (label: string) =>
+        run(process.execPath, ['--import', 'tsx', 'test/audit/append-worker.ts', PG_URL as string, schema, label, '150']);
+      const outputs = await Promise.all([worker('a'), worker('b')]);
+      expect(outputs.map((o) => o.stdout.trim())).to.deep.equal(['150', '150']);
+      const [count] = await raw<{ n: string }>(`SELECT COUNT(DISTINCT request_id) AS n FROM "${schema}".fieldmesh_audit_events`);
+      expect(Number(count?.n)).to.equal(300);
+      const store = await openAuditStore(PG_URL as string, { schema });
+      expect(await store.verify()).to.deep.include({ ok: true, events: 300, chains: 1 });
+      await store.close();
+    });
+
+    it('creates the schema and records its version', async () => {
+      const schema = newSchema();
+      const store = await openAuditStore(PG_URL as string, { schema });
+      const versions = await raw<{ version: number }>(`SELECT version FROM "${schema}".fieldmesh_audit_schema`);
+      expect(versions.map((v) => v.version)).to.deep.equal([1]);
+      await store.close();
+    });
+  });
+
+  describe('when the server cannot be reached', () => {
+    it('rejects appends with audit_unavailable, naming no credentials', async () => {
+      const url = new URL(PG_URL as string);
+      url.username = 'fm';
+      url.password = 's3cret';
+      url.port = String(await closedPort());
+      const store = await openAuditStore(url.toString(), { schema: newSchema() });
+      const err = await unavailable(store.append(sampleEntry()));
+      expect(err).to.be.instanceOf(AccessError);
+      expect((err as AccessError).code).to.equal('audit_unavailable');
+      expect((err as AccessError).status).to.equal(503);
+      expect((err as AccessError).message).to.not.include('s3cret');
+      expect(await store.healthy()).to.equal(false);
+      await store.close();
+    });
+
+    it('recovers by itself when the server comes back', async () => {
+      const target = new URL(PG_URL as string);
+      const link = await relay(target);
+      const url = new URL(PG_URL as string);
+      url.hostname = '127.0.0.1';
+      url.port = String(link.port);
+      const store = await openAuditStore(url.toString(), { schema: newSchema() });
+      try {
+        await store.append(sampleEntry({ requestId: 'before' }));
+        await link.cut();
+        const err = await unavailable(store.append(sampleEntry({ requestId: 'during' })));
+        expect((err as AccessError).code).to.equal('audit_unavailable');
+        await link.restore();
+        await store.append(sampleEntry({ requestId: 'after' }));
+        expect((await store.query({})).map((e) => e.requestId)).to.deep.equal(['before', 'after']);
+        expect(await store.verify()).to.deep.include({ ok: true, events: 2 });
+      } finally {
+        await store.close();
+        await link.close();
+      }
+    });
+
+    it('replaces connections the server terminated instead of failing on them', async () => {
+      const appName = `fm-audit-test-${randomBytes(4).toString('hex')}`;
+      const url = new URL(PG_URL as string);
+      url.searchParams.set('application_name', appName);
+      const store = await openAuditStore(url.toString(), { schema: newSchema() });
+      await store.append(sampleEntry({ requestId: 'before' }));
+      const killed = await raw<{ t: boolean }>('SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity WHERE application_name = $1', [appName]);
+      expect(killed.length).to.be.greaterThan(0);
+      await store.append(sampleEntry({ requestId: 'after' }));
+      expect(await store.verify()).to.deep.include({ ok: true, events: 2 });
+      await store.close();
+    });
+  });
+});

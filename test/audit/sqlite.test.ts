@@ -1,0 +1,166 @@
+import { expect } from 'chai';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
+import { openAuditStore } from '../../src/audit/store.js';
+import { COLUMNS, toRow } from '../../src/audit/row.js';
+import { AccessError } from '../../src/errors.js';
+import { sampleEntry } from './entries.js';
+import { storeContract, type Trail } from './store-contract.js';
+
+const run = promisify(execFile);
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-audit-'));
+  dirs.push(dir);
+  return dir;
+}
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+async function unavailable(p: Promise<unknown>): Promise<string> {
+  return p.then(() => 'resolved', (e: unknown) => (e instanceof AccessError ? e.code : `unexpected: ${String(e)}`));
+}
+
+describe('audit/sqlite', () => {
+  storeContract(async (): Promise<Trail> => {
+    const file = join(tempDir(), 'audit.db');
+    const raw = () => new Database(file);
+    return {
+      open: (opts) => openAuditStore({ sqlite: file }, opts),
+      async sql(statements) {
+        const db = raw();
+        db.exec(statements.replaceAll('$T', 'fieldmesh_audit_events'));
+        db.close();
+      },
+      async rows(statement) {
+        const db = raw();
+        const rows = db.prepare(statement.replaceAll('$T', 'fieldmesh_audit_events')).all() as Record<string, unknown>[];
+        db.close();
+        return rows;
+      },
+      async insert(event) {
+        const db = raw();
+        db.prepare(`INSERT INTO fieldmesh_audit_events (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`).run(toRow(event));
+        db.close();
+      },
+    };
+  });
+
+  describe('durability', () => {
+    it('keeps the trail in WAL mode', async () => {
+      const file = join(tempDir(), 'audit.db');
+      const store = await openAuditStore(file);
+      await store.append(sampleEntry());
+      const db = new Database(file, { readonly: true });
+      expect(db.pragma('journal_mode', { simple: true })).to.equal('wal');
+      db.close();
+      await store.close();
+    });
+
+    it('lets two processes append to one file without forking the chain or losing an event', async () => {
+      const file = join(tempDir(), 'audit.db');
+      const worker = (label: string) => run(process.execPath, ['--import', 'tsx', 'test/audit/append-worker.ts', file, '-', label, '100']);
+      const outputs = await Promise.all([worker('a'), worker('b')]);
+      expect(outputs.map((o) => o.stdout.trim())).to.deep.equal(['100', '100']);
+      const store = await openAuditStore(file);
+      expect(await store.verify()).to.deep.include({ ok: true, events: 200, chains: 1 });
+      expect(new Set((await store.query({})).map((e) => e.requestId)).size).to.equal(200);
+      await store.close();
+    });
+  });
+
+  describe('when the file cannot be written', () => {
+    it('rejects appends with audit_unavailable while the path is a directory, and recovers once it is not', async () => {
+      const file = join(tempDir(), 'audit.db');
+      mkdirSync(file);
+      const store = await openAuditStore(file);
+      expect(await unavailable(store.append(sampleEntry()))).to.equal('audit_unavailable');
+      expect(await store.healthy()).to.equal(false);
+      rmdirSync(file);
+      const event = await store.append(sampleEntry());
+      expect(event.seq).to.equal(1);
+      expect(await store.healthy()).to.equal(true);
+      await store.close();
+    });
+
+    it('rejects appends with audit_unavailable while its directory is missing, and recovers once it exists', async () => {
+      const dir = join(tempDir(), 'not-yet-mounted');
+      const store = await openAuditStore(join(dir, 'audit.db'));
+      expect(await unavailable(store.append(sampleEntry()))).to.equal('audit_unavailable');
+      mkdirSync(dir);
+      expect((await store.append(sampleEntry())).seq).to.equal(1);
+      await store.close();
+    });
+
+    it('rejects appends with audit_unavailable when writes fail on disk, and continues the same chain after', async function () {
+      const file = join(tempDir(), 'audit.db');
+      const store = await openAuditStore(file);
+      await store.append(sampleEntry({ requestId: 'before' }));
+      // The immutable attribute stops even root from writing (file modes do not); it needs ext4 or similar.
+      const immutable = [file, `${file}-wal`];
+      try {
+        execFileSync('chattr', ['+i', ...immutable], { stdio: 'ignore' });
+      } catch {
+        this.skip();
+      }
+      try {
+        expect(await unavailable(store.append(sampleEntry({ requestId: 'during' })))).to.equal('audit_unavailable');
+        expect(await store.healthy()).to.equal(false);
+      } finally {
+        execFileSync('chattr', ['-i', ...immutable]);
+      }
+      const after = await store.append(sampleEntry({ requestId: 'after' }));
+      expect(after.seq).to.equal(2);
+      expect((await store.query({})).map((e) => e.requestId)).to.deep.equal(['before', 'after']);
+      expect(await store.verify()).to.deep.include({ ok: true, events: 2 });
+      await store.close();
+    });
+
+    it('refuses to write into a file moved away (an unmounted volume), and continues the chain once it is back', async () => {
+      const dir = join(tempDir(), 'volume');
+      mkdirSync(dir);
+      const store = await openAuditStore(join(dir, 'audit.db'));
+      await store.append(sampleEntry({ requestId: 'before' }));
+      renameSync(dir, `${dir}.away`);
+      expect(await unavailable(store.append(sampleEntry({ requestId: 'during' })))).to.equal('audit_unavailable');
+      expect(existsSync(join(dir, 'audit.db'))).to.equal(false);
+      renameSync(`${dir}.away`, dir);
+      expect((await store.append(sampleEntry({ requestId: 'after' }))).seq).to.equal(2);
+      expect((await store.query({})).map((e) => e.requestId)).to.deep.equal(['before', 'after']);
+      expect(await store.verify()).to.deep.include({ ok: true, events: 2 });
+      await store.close();
+    });
+
+    it('does not start an empty trail in place of one deleted while open', async () => {
+      const file = join(tempDir(), 'audit.db');
+      const store = await openAuditStore(file);
+      await store.append(sampleEntry());
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+      expect(await unavailable(store.append(sampleEntry()))).to.equal('audit_unavailable');
+      expect(await unavailable(store.append(sampleEntry()))).to.equal('audit_unavailable');
+      expect(existsSync(file)).to.equal(false);
+      await store.close();
+    });
+
+    it('never writes through a read-only store, and reading a missing file creates nothing', async () => {
+      const file = join(tempDir(), 'audit.db');
+      const writer = await openAuditStore(file);
+      await writer.append(sampleEntry());
+      await writer.close();
+      const reader = await openAuditStore(file, { readonly: true });
+      expect(await unavailable(reader.append(sampleEntry()))).to.equal('audit_unavailable');
+      expect(await reader.query({})).to.have.length(1);
+      await reader.close();
+      const missing = join(tempDir(), 'missing.db');
+      const ghost = await openAuditStore(missing, { readonly: true });
+      expect(await unavailable(ghost.query({}))).to.equal('audit_unavailable');
+      await ghost.close();
+      expect(existsSync(missing)).to.equal(false);
+    });
+  });
+});

@@ -1,0 +1,234 @@
+import { expect } from 'chai';
+import { randomUUID } from 'node:crypto';
+import { hashEvent, type AuditEvent } from '../../src/audit/event.js';
+import type { AuditStore, AuditStoreOptions } from '../../src/audit/store.js';
+import { AccessError, FieldmeshError } from '../../src/errors.js';
+import { breakGlassEntry, sampleEntry } from './entries.js';
+
+/** One fresh, empty trail and raw SQL access to it, bypassing the store. */
+export interface Trail {
+  open(opts?: AuditStoreOptions): Promise<AuditStore>;
+  /** Runs statements as given (no parameters); `$T` is replaced by the events table. */
+  sql(statements: string): Promise<void>;
+  /** Raw SELECT returning rows, `$T` replaced. */
+  rows(statement: string): Promise<Record<string, unknown>[]>;
+  /** Inserts an event row exactly as given, as an attacker with database access could. */
+  insert(event: AuditEvent): Promise<void>;
+}
+
+/**
+ * The rules every AuditStore keeps, run against a real database. Each test
+ * gets its own empty trail from `newTrail`.
+ */
+export function storeContract(newTrail: () => Promise<Trail>): void {
+  async function setup(n = 0, opts: AuditStoreOptions = {}) {
+    const trail = await newTrail();
+    const store = await trail.open(opts);
+    const events: AuditEvent[] = [];
+    for (let i = 1; i <= n; i++) events.push(await store.append(sampleEntry({ requestId: `req-${i}` })));
+    return { trail, store, events };
+  }
+
+  describe('chain', () => {
+    it('chains events from the genesis hash and verifies them', async () => {
+      const { store, events } = await setup(5);
+      expect(events.map((e) => e.seq)).to.deep.equal([1, 2, 3, 4, 5]);
+      expect(events[0]?.prevHash).to.equal('0'.repeat(64));
+      events.slice(1).forEach((e, i) => expect(e.prevHash).to.equal(events[i]?.hash));
+      const result = await store.verify();
+      expect(result).to.deep.include({ ok: true, events: 5, chains: 1 });
+      if (result.ok) expect(result.heads).to.deep.equal([{ chain: 'main', seq: 5, hash: events[4]?.hash }]);
+      await store.close();
+    });
+
+    it('keeps an appended event once the store is closed and opened again, exactly as it was hashed', async () => {
+      const { trail, store } = await setup();
+      const written = await store.append(breakGlassEntry({ transforms: { dateOfBirth: 'year' }, code: undefined }));
+      await store.close();
+      const again = await trail.open();
+      const [read] = await again.query({});
+      expect(read).to.deep.equal(written);
+      expect(hashEvent(read as AuditEvent)).to.equal(written.hash);
+      await again.close();
+    });
+
+    it('writes 200 concurrent appends exactly once each, in one unbroken chain', async () => {
+      const { store } = await setup();
+      const appended = await Promise.all(Array.from({ length: 200 }, (_, i) => store.append(sampleEntry({ requestId: `c-${i}` }))));
+      expect(appended.map((e) => e.seq).sort((a, b) => a - b)).to.deep.equal(Array.from({ length: 200 }, (_, i) => i + 1));
+      const stored = await store.query({});
+      expect(stored).to.have.length(200);
+      expect(new Set(stored.map((e) => e.requestId)).size).to.equal(200);
+      expect(await store.verify()).to.deep.include({ ok: true, events: 200, chains: 1 });
+      await store.close();
+    });
+
+    it('rejects a malformed entry and writes nothing', async () => {
+      const { store } = await setup();
+      const { purpose: _p, ...bad } = sampleEntry();
+      let caught: unknown;
+      await store.append(bad as never).catch((e: unknown) => { caught = e; });
+      expect(caught).to.be.instanceOf(TypeError);
+      expect(await store.query({})).to.have.length(0);
+      await store.close();
+    });
+  });
+
+  describe('tampering', () => {
+    it('detects a changed field, naming the event', async () => {
+      const { trail, store, events } = await setup(5);
+      await trail.sql(`UPDATE $T SET purpose = 'research' WHERE seq = 3`);
+      expect(await store.verify()).to.deep.include({ ok: false, eventId: events[2]?.id, seq: 3, kind: 'changed' });
+      await store.close();
+    });
+
+    it('detects a changed list of disclosed fields', async () => {
+      const { trail, store } = await setup(5);
+      await trail.sql(`UPDATE $T SET fields_disclosed = '["id"]' WHERE seq = 2`);
+      expect(await store.verify()).to.deep.include({ ok: false, seq: 2, kind: 'changed' });
+      await store.close();
+    });
+
+    it('detects a deleted event at the event after the gap', async () => {
+      const { trail, store, events } = await setup(5);
+      await trail.sql('DELETE FROM $T WHERE seq = 3');
+      const result = await store.verify();
+      expect(result).to.deep.include({ ok: false, eventId: events[3]?.id, seq: 4, kind: 'gap' });
+      if (!result.ok) expect(result.reason).to.match(/deleted/);
+      await store.close();
+    });
+
+    it('detects deletion of the first event', async () => {
+      const { trail, store } = await setup(3);
+      await trail.sql('DELETE FROM $T WHERE seq = 1');
+      expect(await store.verify()).to.deep.include({ ok: false, seq: 2, kind: 'gap' });
+      await store.close();
+    });
+
+    it('detects an inserted event even when the forger renumbers the chain and hashes it correctly', async () => {
+      const { trail, store, events } = await setup(5);
+      await trail.sql('UPDATE $T SET seq = seq + 1000 WHERE seq >= 3; UPDATE $T SET seq = seq - 999 WHERE seq >= 1000');
+      const forged = { ...(events[2] as AuditEvent), id: randomUUID(), user: 'u-cover-story', seq: 3, prevHash: events[1]?.hash as string };
+      await trail.insert({ ...forged, hash: hashEvent(forged) });
+      const result = await store.verify();
+      expect(result).to.deep.include({ ok: false, eventId: events[2]?.id, seq: 4, kind: 'link' });
+      if (!result.ok) expect(result.reason).to.match(/inserted/);
+      await store.close();
+    });
+
+    it('detects two events swapped', async () => {
+      const { trail, store, events } = await setup(5);
+      await trail.sql('UPDATE $T SET seq = -3 WHERE seq = 3; UPDATE $T SET seq = 3 WHERE seq = 4; UPDATE $T SET seq = 4 WHERE seq = -3');
+      const result = await store.verify();
+      expect(result).to.deep.include({ ok: false, eventId: events[3]?.id, seq: 3, kind: 'link' });
+      if (!result.ok) expect(result.reason).to.match(/reordered/);
+      await store.close();
+    });
+
+    it('detects a forged acknowledgement', async () => {
+      const { trail, store } = await setup();
+      const bg = await store.append(breakGlassEntry());
+      await store.acknowledge(bg.id, 'Dr A Guardian', 'Justified');
+      await trail.sql(`UPDATE $T SET review_by = 'someone else' WHERE action = 'review'`);
+      expect(await store.verify()).to.deep.include({ ok: false, seq: 2, kind: 'changed' });
+      await store.close();
+    });
+  });
+
+  describe('query', () => {
+    async function populated() {
+      const s = await setup();
+      const at = (t: string) => `2026-03-0${t}Z`;
+      await s.store.append(sampleEntry({ time: at('1T09:00:00'), recordIds: ['p-1'] }));
+      await s.store.append(sampleEntry({ time: at('2T09:00:00'), user: 'u-2', purpose: 'service-planning', recordIds: ['p-2'] }));
+      await s.store.append(sampleEntry({ time: at('3T09:00:00'), resource: 'Encounter', recordIds: ['e-1'] }));
+      await s.store.append(sampleEntry({ time: at('4T09:00:00'), decision: 'refused', code: 'purpose_not_granted', status: 403,
+        recordIds: [], withheldRecordIds: ['p-1'], fieldsDisclosed: [] }));
+      await s.store.append(breakGlassEntry({ time: at('5T09:00:00'), recordIds: ['p-1'] }));
+      return s;
+    }
+    const users = (events: AuditEvent[]) => events.map((e) => `${e.user}@${e.time.slice(8, 10)}`);
+
+    it('filters by user, purpose, resource and decision', async () => {
+      const { store } = await populated();
+      expect(users(await store.query({ user: 'u-2' }))).to.deep.equal(['u-2@02']);
+      expect(users(await store.query({ purpose: 'emergency' }))).to.deep.equal(['u-9001@05']);
+      expect(users(await store.query({ resource: 'Encounter' }))).to.deep.equal(['u-4411@03']);
+      expect(users(await store.query({ decision: 'refused' }))).to.deep.equal(['u-4411@04']);
+      await store.close();
+    });
+
+    it('finds every event that disclosed or withheld a record', async () => {
+      const { store } = await populated();
+      expect(users(await store.query({ recordId: 'p-1' }))).to.deep.equal(['u-4411@01', 'u-4411@04', 'u-9001@05']);
+      expect(await store.query({ recordId: 'p-404' })).to.deep.equal([]);
+      await store.close();
+    });
+
+    it('filters by time (since inclusive, until exclusive) and by break-glass', async () => {
+      const { store } = await populated();
+      expect(users(await store.query({ since: '2026-03-02T09:00:00Z', until: new Date('2026-03-04T09:00:00Z') })))
+        .to.deep.equal(['u-2@02', 'u-4411@03']);
+      expect(users(await store.query({ breakGlass: true }))).to.deep.equal(['u-9001@05']);
+      expect(await store.query({ breakGlass: false })).to.have.length(4);
+      await store.close();
+    });
+
+    it('limits to the most recent events, listed oldest first', async () => {
+      const { store } = await populated();
+      expect(users(await store.query({ limit: 2 }))).to.deep.equal(['u-4411@04', 'u-9001@05']);
+      await store.close();
+    });
+
+    it('stores only keyed pseudonyms of record ids when configured, and still finds a record by its id', async () => {
+      const { trail, store } = await setup(0, { recordIdKey: 'audit-key' });
+      await store.append(sampleEntry({ recordIds: ['p-1002'], withheldRecordIds: ['p-1003'] }));
+      const raw = await trail.rows('SELECT record_ids, withheld_record_ids FROM $T');
+      expect(JSON.stringify(raw)).to.not.include('p-100');
+      expect(await store.query({ recordId: 'p-1002' })).to.have.length(1);
+      expect(await store.query({ recordId: 'p-1003' })).to.have.length(1);
+      expect(await store.verify()).to.deep.include({ ok: true });
+      await store.close();
+    });
+  });
+
+  describe('review', () => {
+    it('lists break-glass events, disclosed or refused, until a guardian acknowledges them with a chained event', async () => {
+      const { store } = await setup(2);
+      const bg = await store.append(breakGlassEntry());
+      const refused = await store.append(breakGlassEntry({ decision: 'refused', code: 'break_glass_refused', status: 403, recordIds: [] }));
+      expect((await store.pendingReviews()).map((e) => e.id)).to.deep.equal([bg.id, refused.id]);
+      const review = await store.acknowledge(bg.id, 'Dr A Guardian', 'Justified: cardiac arrest');
+      expect(review).to.deep.include({ action: 'review', seq: 5, prevHash: refused.hash, user: 'Dr A Guardian' });
+      expect(review.review).to.deep.equal({ of: bg.id, by: 'Dr A Guardian', note: 'Justified: cardiac arrest' });
+      expect((await store.pendingReviews()).map((e) => e.id)).to.deep.equal([refused.id]);
+      expect(await store.verify()).to.deep.include({ ok: true, events: 5 });
+      await store.close();
+    });
+
+    it('refuses to acknowledge twice, an event that is not break-glass, an unknown event, or without a note', async () => {
+      const { store, events } = await setup(1);
+      const bg = await store.append(breakGlassEntry());
+      await store.acknowledge(bg.id, 'G', 'ok');
+      const code = (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) => (e instanceof FieldmeshError ? e.code : String(e)));
+      expect(await code(store.acknowledge(bg.id, 'G', 'again'))).to.equal('audit_review_duplicate');
+      expect(await code(store.acknowledge(events[0]?.id as string, 'G', 'n'))).to.equal('audit_review_not_needed');
+      expect(await code(store.acknowledge(randomUUID(), 'G', 'n'))).to.equal('audit_event_unknown');
+      expect(await code(store.acknowledge(bg.id, 'G', '  '))).to.equal('audit_review_invalid');
+      expect(await store.query({ action: 'review' })).to.have.length(1);
+      await store.close();
+    });
+  });
+
+  describe('availability', () => {
+    it('reports healthy when an event can be written, and unavailable once closed', async () => {
+      const { store } = await setup();
+      expect(await store.healthy()).to.equal(true);
+      await store.close();
+      expect(await store.healthy()).to.equal(false);
+      const err = await store.append(sampleEntry()).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(AccessError);
+      expect((err as AccessError).code).to.equal('audit_unavailable');
+    });
+  });
+}
