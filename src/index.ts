@@ -18,3 +18,8 @@ export { entryFromDecision } from './audit/event.js';
 export type { AuditEntry, AuditEvent } from './audit/event.js';
 export { withBreakGlassAlert } from './audit/alert.js';
 export type { BreakGlassAlertOptions } from './audit/alert.js';
+export { fieldmesh } from './middleware/mesh.js';
+export type { Mesh } from './middleware/mesh.js';
+export type { MeshOptions, ReadOptions, WriteOptions } from './middleware/options.js';
+export { redactBody } from './shape.js';
+export type { ListKey } from './shape.js';

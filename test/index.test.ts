@@ -3,6 +3,6 @@ import * as api from '../src/index.js';
 
 describe('public surface', () => {
   it('exports exactly the documented names', () => {
-    expect(Object.keys(api).sort()).to.deep.equal(['AccessError', 'FieldmeshError', 'PolicyError', 'PolicySet', 'entryFromDecision', 'formatIssue', 'formatIssues', 'loadPolicies', 'openAuditStore', 'policiesFromSources', 'withBreakGlassAlert']);
+    expect(Object.keys(api).sort()).to.deep.equal(['AccessError', 'FieldmeshError', 'PolicyError', 'PolicySet', 'entryFromDecision', 'fieldmesh', 'formatIssue', 'formatIssues', 'loadPolicies', 'openAuditStore', 'policiesFromSources', 'redactBody', 'withBreakGlassAlert']);
   });
 });

@@ -1,0 +1,201 @@
+import { STATUS_CODES } from 'node:http';
+import type { Response } from 'express';
+import type { AuditEntry } from '../audit/event.js';
+import type { AuditStore } from '../audit/store.js';
+import type { Decision } from '../decision.js';
+import { AccessError, FieldmeshError } from '../errors.js';
+import { disclosureEntry, refusalEntry, type RequestFacts } from '../http/guard.js';
+import { securityHeaders, sendError } from '../http/respond.js';
+import { isPlainObject } from '../paths.js';
+import type { PolicySet } from '../policy-set.js';
+import type { Plan } from '../request.js';
+import { redactBody, type ListKey } from '../shape.js';
+import type { Captured } from './capture.js';
+
+/**
+ * Headers computed from the body the handler meant to send. They would
+ * describe (or fingerprint) the unredacted body, or count hidden rows
+ * (json-server's X-Total-Count); express recomputes length and ETag from the
+ * redacted body.
+ */
+const REWRITTEN = [
+  'content-length', 'content-encoding', 'content-md5', 'content-digest', 'repr-digest', 'digest',
+  'etag', 'last-modified', 'content-range', 'transfer-encoding', 'x-total-count',
+];
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+const NO_BODY = new Set([204, 205, 304]);
+
+/**
+ * Everything the back half of a request needs.
+ *
+ * @example
+ * const out: Outbound = { res, release, policies, plan, facts, audit, list: undefined, write: false };
+ */
+export interface Outbound {
+  res: Response;
+  /** Puts the response's own methods back (see captureResponse). */
+  release: () => void;
+  policies: PolicySet;
+  plan: Plan;
+  facts: RequestFacts;
+  audit: AuditStore;
+  /** `null`: infer (an array is a list, an object one record). */
+  list: ListKey | null;
+  /** The answer to a write: a record the user may not see is answered 204, since the write itself was done. */
+  write: boolean;
+}
+
+/**
+ * Redact what the handler answered, record the decision, and only then send
+ * it. A handler's 4xx/5xx answer becomes a generic JSON error with the same
+ * status and a 3xx loses its body (either may carry record data). Anything
+ * that cannot be redacted is a 500 with nothing of it sent.
+ *
+ * @example
+ * captureResponse(res, max, (answer) => void sendAnswer(answer, out));
+ */
+export async function sendAnswer(answer: Captured, out: Outbound): Promise<void> {
+  const { res, facts } = out;
+  const status = res.statusCode;
+  try {
+    if (status < 200 || status >= 300 || NO_BODY.has(status)) return await sendBare(out, status);
+    const value = bodyValue(answer);
+    if (value === undefined) return await sendBare(out, status);
+    let redacted: { body: unknown; decision: Decision };
+    try {
+      redacted = redactBody(out.policies, out.plan, value, out.list === null ? (Array.isArray(value) ? '' : undefined) : out.list);
+    } catch (err) {
+      if (!(out.write && err instanceof AccessError && err.code === 'record_withheld')) throw err;
+      // The write was done and recorded; its result is simply not for this user to see.
+      if (await record(out, disclosureEntry(err.decision as Decision, facts, 204))) finishBare(out, 204);
+      return;
+    }
+    if (!(await record(out, disclosureEntry(redacted.decision, facts, status)))) return;
+    out.release();
+    for (const name of REWRITTEN) res.removeHeader(name);
+    prepare(res, facts.requestId);
+    if (!JSON_TYPE.test(String(res.getHeader('content-type') ?? ''))) res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.json(redacted.body);
+  } catch (err) {
+    await refuse(out, err);
+  }
+}
+
+/**
+ * Answer a refusal: audited first (with the engine's decision when there is
+ * one), then sent as JSON through `sendError`. If the refusal cannot be
+ * recorded the answer is 503: the trail is down and nothing is disclosed.
+ *
+ * @example
+ * await refuse(out, new AccessError('bad_request', '…'));
+ */
+export async function refuse(out: Pick<Outbound, 'res' | 'release' | 'facts' | 'audit'>, err: unknown, entry?: AuditEntry): Promise<void> {
+  let answer = err;
+  try {
+    await out.audit.append(entry ?? refusalEntry(err, out.facts));
+  } catch (auditErr) {
+    answer = trailDown(auditErr);
+  }
+  out.release();
+  sendError(out.res, answer, out.facts.requestId);
+}
+
+/** Appends and waits until the event is durable. A failure is answered (503) here: false, send nothing more. */
+async function record(out: Outbound, entry: AuditEntry): Promise<boolean> {
+  try {
+    await out.audit.append(entry);
+    return true;
+  } catch (err) {
+    out.release();
+    sendError(out.res, trailDown(err), out.facts.requestId);
+    return false;
+  }
+}
+
+/**
+ * The error to answer when an append failed: the store's own (`audit_unavailable`, 503),
+ * or one made for anything else it threw. Either way nothing is disclosed.
+ *
+ * @example
+ * try { await audit.append(entry) } catch (err) { sendError(res, trailDown(err), requestId) }
+ */
+export function trailDown(err: unknown): FieldmeshError {
+  return err instanceof FieldmeshError ? err : new AccessError('audit_unavailable', 'The audit trail cannot be written');
+}
+
+/** A handler answer with no body to redact: a 2xx without one, or a non-2xx whose body is replaced. */
+async function sendBare(out: Outbound, status: number): Promise<void> {
+  const nothing = out.policies.redactWith(out.plan, []).decision;
+  if (await record(out, disclosureEntry(nothing, out.facts, status))) finishBare(out, status);
+}
+
+/**
+ * Send a status with no handler body: a 4xx or 5xx as a generic JSON error
+ * (through `sendError`, so a 5xx says nothing of its cause), anything else
+ * empty (a redirect keeps its Location).
+ */
+function finishBare(out: Outbound, status: number): void {
+  const { res } = out;
+  out.release();
+  if (status >= 400 && status <= 599) {
+    sendError(res, new FieldmeshError(genericCode(status), status, STATUS_CODES[status] ?? 'Error'), out.facts.requestId);
+    return;
+  }
+  for (const name of [...REWRITTEN, 'content-type']) res.removeHeader(name);
+  prepare(res, out.facts.requestId);
+  res.statusCode = status;
+  res.end();
+}
+
+function prepare(res: Response, requestId: string): void {
+  securityHeaders(res);
+  res.setHeader('X-Request-Id', requestId);
+}
+
+/** The value to redact, `undefined` for an empty body; throws when the body cannot be read as JSON. */
+function bodyValue(answer: Captured): unknown {
+  if (answer.kind === 'refused') throw unredactable(answer.why);
+  if (answer.kind === 'value') return plain(answer.value);
+  if (answer.bytes.length === 0) return undefined;
+  const type = answer.contentType;
+  if (type !== undefined ? !JSON_TYPE.test(type) : !answer.fromSend) throw unredactable('the answer is not declared as JSON');
+  if (type !== undefined && /charset=(?!"?utf-8)/i.test(type)) throw unredactable('the answer is not UTF-8');
+  try {
+    return JSON.parse(answer.bytes.toString('utf8').replace(/^\uFEFF/, ''));
+  } catch {
+    throw unredactable('the answer is not valid JSON');
+  }
+}
+
+/**
+ * What JSON.stringify would send. Plain data is used as it is; anything with
+ * class instances (Dates, ORM documents, toJSON) goes through JSON first, so
+ * a Date field is redacted as the string the client would have received
+ * rather than dropped.
+ */
+function plain(value: unknown): unknown {
+  if (isJsonData(value)) return value;
+  try {
+    const text = JSON.stringify(value);
+    return text === undefined ? undefined : JSON.parse(text);
+  } catch {
+    throw unredactable('the answer cannot be serialised as JSON');
+  }
+}
+
+function isJsonData(value: unknown): boolean {
+  if (value === null || value === undefined) return true;
+  const type = typeof value;
+  if (type === 'string' || type === 'number' || type === 'boolean') return true;
+  if (Array.isArray(value)) return value.every(isJsonData);
+  return isPlainObject(value) && typeof value['toJSON'] !== 'function' && Object.values(value).every(isJsonData);
+}
+
+function genericCode(status: number): string {
+  const codes: Record<number, string> = { 400: 'bad_request', 401: 'unauthenticated', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed', 409: 'conflict', 410: 'gone', 412: 'precondition_failed', 413: 'payload_too_large', 415: 'unsupported_media_type', 422: 'unprocessable', 429: 'too_many_requests' };
+  return codes[status] ?? (status >= 500 ? 'handler_error' : 'request_error');
+}
+
+function unredactable(why: string): FieldmeshError {
+  return new FieldmeshError('unredactable_body', 500, `The handler's answer cannot be redacted: ${why}`);
+}

@@ -1,0 +1,69 @@
+import type { RequestHandler } from 'express';
+import type { AuditStore } from '../audit/store.js';
+import { AccessError, FieldmeshError } from '../errors.js';
+import { admit, type Admitted, type GuardDeps } from '../http/guard.js';
+import { securityHeaders } from '../http/respond.js';
+import type { PolicySet } from '../policy-set.js';
+import type { ListKey } from '../shape.js';
+import { refuse, sendAnswer, type Outbound } from './answer.js';
+import { captureResponse } from './capture.js';
+
+/**
+ * What every handler of one mesh shares, built once by `fieldmesh()`.
+ *
+ * @example
+ * const handler = readHandler(runtime, 'Patient', null);
+ */
+export interface MeshRuntime {
+  policies: PolicySet;
+  audit: AuditStore;
+  guard: GuardDeps;
+  maxBodyBytes: number;
+  maxResponseBytes: number;
+}
+
+/**
+ * The middleware of `mesh.read()`: admit the request, then let the handler
+ * answer as it likes and redact, audit and send what it answered. Only GET
+ * and HEAD pass: any other method is refused (405) before the handler runs.
+ *
+ * @example
+ * app.get('/patients', readHandler(runtime, 'Patient', null), listPatients);
+ */
+export function readHandler(rt: MeshRuntime, resource: string, list: ListKey | null): RequestHandler {
+  return async function fieldmeshRead(req, res, next) {
+    const admitted = await admit({ headers: req.headers, query: req.query }, resource, 'read', rt.guard);
+    const base = { res, release: noop, facts: admitted, audit: rt.audit };
+    if (!admitted.ok) return refuse(base, admitted.error);
+    // A body sent to a read route would reach the handler unchecked: writes go through mesh.write().
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return refuse(base, new AccessError('method_not_allowed', `${req.method} is not a read: put mesh.write() in front of writes`));
+    }
+    if (!redirectAnswer(rt, admitted, list, false, res)) return;
+    next();
+  };
+}
+
+/**
+ * Hold back whatever the handler answers until it is redacted with the
+ * request's read plan and audited. False when the response has already
+ * begun (another middleware flushed it): nothing can be redacted any more.
+ *
+ * @example
+ * if (redirectAnswer(rt, admitted, null, true, res)) next();
+ */
+export function redirectAnswer(rt: MeshRuntime, admitted: Admitted, list: ListKey | null, write: boolean, res: Parameters<RequestHandler>[1]): boolean {
+  const out: Outbound = { res, release: noop, policies: rt.policies, plan: admitted.plan, facts: admitted, audit: rt.audit, list, write };
+  if (res.headersSent) {
+    void refuse(out, new FieldmeshError('unredactable_body', 500, 'The response had begun before fieldmesh could redact it'));
+    return false;
+  }
+  securityHeaders(res);
+  res.setHeader('X-Request-Id', admitted.requestId);
+  out.release = captureResponse(res, rt.maxResponseBytes, (answer) => {
+    sendAnswer(answer, out).catch(() => res.destroy());
+  });
+  return true;
+}
+
+function noop(): void {}

@@ -1,0 +1,94 @@
+import { expect } from 'chai';
+import { AccessError, FieldmeshError } from '../../src/errors.js';
+import { admit, checkQuery, DEFAULT_PAGING_KEYS, refusalEntry, type GuardDeps } from '../../src/http/guard.js';
+import { createVerifier } from '../../src/http/identity.js';
+import { examplePolicies, NOW, SECRET, token, USERS } from '../middleware/harness.js';
+
+async function setup() {
+  const policies = await examplePolicies();
+  const deps: GuardDeps = { policies, verifier: createVerifier({ secret: SECRET, now: () => NOW }), now: () => NOW };
+  const headers = (claims: Record<string, unknown>, purpose: string) => ({ authorization: `Bearer ${token(claims)}`, 'x-purpose': purpose });
+  const planFor = (user: Record<string, unknown>, purpose: string) => policies.plan({ resource: 'Patient', purpose, user, now: NOW }, 'read');
+  return { policies, deps, headers, planFor };
+}
+
+function refusedKeys(fn: () => void): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).to.be.instanceOf(AccessError);
+    expect((err as AccessError).code).to.equal('filter_forbidden');
+    return (err as AccessError).message;
+  }
+  return expect.fail('the query was allowed');
+}
+
+describe('guard', () => {
+  describe('admit', () => {
+    it('admits a request with its plans, and a write with its write plan', async () => {
+      const { deps, headers } = await setup();
+      const read = await admit({ headers: headers(USERS.gp, 'direct-care') }, 'Patient', 'read', deps);
+      expect(read.ok).to.equal(true);
+      const write = await admit({ headers: headers(USERS.gp, 'direct-care') }, 'Patient', 'update', deps);
+      if (!write.ok) return expect.fail('refused');
+      expect(write.writePlan?.action).to.equal('update');
+      expect(write.plan.action).to.equal('read');
+    });
+
+    it('never throws: a refusal carries its error and what was known (the verified user)', async () => {
+      const { deps, headers } = await setup();
+      const a = await admit({ headers: headers(USERS.gp, 'research') }, 'Patient', 'read', deps);
+      if (a.ok) return expect.fail('admitted');
+      expect(a.error).to.be.instanceOf(AccessError).with.property('code', 'purpose_not_granted');
+      expect(a.verified?.sub).to.equal('gp-1');
+      expect(refusalEntry(a.error, a)).to.include({ user: 'gp-1', purpose: 'research', decision: 'refused', status: 403 });
+    });
+
+    it('checks the query of a raw URL as a gateway passes it', async () => {
+      const { deps, headers } = await setup();
+      const a = await admit({ headers: headers(USERS.receptionist, 'administration'), query: 'nhsNumber=9990000018&_page=2' }, 'Patient', 'read', deps);
+      expect(a.ok).to.equal(false);
+      expect((a as { error: AccessError }).error.code).to.equal('filter_forbidden');
+    });
+  });
+
+  describe('checkQuery', () => {
+    it('accepts paging keys and readable fields in every form a query comes in', async () => {
+      const { policies, planFor } = await setup();
+      const plan = planFor(USERS.receptionist, 'administration');
+      for (const query of [{ gp: 'B86001', _page: '2' }, new URLSearchParams('gp=B86001&gp=B86002&limit=5'), 'name=x&_sort=gp'] as const) {
+        expect(() => checkQuery(policies, plan, query, DEFAULT_PAGING_KEYS)).not.to.throw();
+      }
+    });
+
+    it('names every refused key once, and never a value', async () => {
+      const { policies, planFor } = await setup();
+      const plan = planFor(USERS.receptionist, 'administration');
+      const message = refusedKeys(() => checkQuery(policies, plan, 'nhsNumber=9990000018&nhsNumber_ne=1&diagnoses.code=J45&q=Testwood', DEFAULT_PAGING_KEYS));
+      expect(message).to.include('"nhsNumber"').and.include('"nhsNumber_ne"').and.include('"diagnoses.code"').and.include('"q"');
+      expect(message).not.to.include('9990000018').and.not.include('J45').and.not.include('Testwood');
+    });
+
+    it('reads every field of a sort: lists, +/- prefixes and :desc suffixes', async () => {
+      const { policies, planFor } = await setup();
+      const plan = planFor(USERS.analyst, 'service-planning');
+      expect(() => checkQuery(policies, plan, { _sort: 'gender,-careTeam', _order: 'asc,desc' }, DEFAULT_PAGING_KEYS)).not.to.throw();
+      expect(refusedKeys(() => checkQuery(policies, plan, { sort: 'gender:asc,dateOfBirth:desc' }, DEFAULT_PAGING_KEYS))).to.include('sort=dateOfBirth');
+      expect(refusedKeys(() => checkQuery(policies, plan, { _order: 'id' }, DEFAULT_PAGING_KEYS))).to.include('_order=id');
+    });
+  });
+
+  describe('refusalEntry', () => {
+    it('records an unauthenticated caller as anonymous, with the code and status', async () => {
+      const { policies } = await setup();
+      const entry = refusalEntry(new AccessError('unauthenticated', 'token expired'), { requestId: 'r1', resource: 'Patient', action: 'read', policyVersion: policies.version });
+      expect(entry).to.include({ user: 'anonymous', code: 'unauthenticated', status: 401, decision: 'refused', purpose: '' });
+    });
+    it('records an unexpected error as a 500 internal refusal', async () => {
+      const entry = refusalEntry(new Error('boom'), { requestId: 'r1', resource: 'Patient', action: 'read', policyVersion: 'v' });
+      expect(entry).to.include({ code: 'internal', status: 500 });
+      const known = refusalEntry(new FieldmeshError('unredactable_body', 500, 'x'), { requestId: 'r1', resource: 'Patient', action: 'read', policyVersion: 'v' });
+      expect(known.code).to.equal('unredactable_body');
+    });
+  });
+});

@@ -1,0 +1,77 @@
+import { expect } from 'chai';
+import request from 'supertest';
+import { as, cleanup, patientsHandler, setup, USERS } from './harness.js';
+
+/** A list route whose handler would filter by anything it is given. */
+async function listApp(options = {}) {
+  let calls = 0;
+  const h = await setup((app, mesh) => {
+    app.get('/patients', mesh.read('Patient'), (req, res) => {
+      calls += 1;
+      patientsHandler(req, res);
+    });
+  }, options);
+  return { ...h, calls: () => calls };
+}
+
+describe('mesh.read query filters', () => {
+  afterEach(cleanup);
+
+  it('refuses a receptionist filtering by NHS number, which they only see masked', async () => {
+    const { app, events, calls } = await listApp();
+    const res = await request(app).get('/patients?nhsNumber=9990000018').set(as(USERS.receptionist, 'administration'));
+    expect(res.status).to.equal(403);
+    expect(res.body.error.code).to.equal('filter_forbidden');
+    expect(res.body.error.message).to.include('"nhsNumber"');
+    expect(res.body.error.message).not.to.include('9990000018');
+    expect(calls()).to.equal(0);
+    const [event] = await events();
+    expect(event).to.include({ decision: 'refused', code: 'filter_forbidden', status: 403, user: 'rec-1', purpose: 'administration' });
+  });
+
+  it('lets a receptionist filter by a field they read in every row', async () => {
+    const { app, calls } = await listApp();
+    const res = await request(app).get('/patients?gp=B86001&_page=1&_limit=10').set(as(USERS.receptionist, 'administration'));
+    expect(res.status).to.equal(200);
+    expect(calls()).to.equal(1);
+  });
+
+  it('refuses a filter on a field a restriction withholds from some rows (the address of a person at risk)', async () => {
+    const { app } = await listApp();
+    const res = await request(app).get('/patients?address.city=Leeds').set(as(USERS.receptionist, 'administration'));
+    expect(res.status).to.equal(403);
+  });
+
+  it('refuses an analyst sorting by date of birth, which planning only sees as an age band', async () => {
+    const { app } = await listApp();
+    const res = await request(app).get('/patients?_sort=dateOfBirth').set(as(USERS.analyst, 'service-planning'));
+    expect(res.status).to.equal(403);
+    expect(res.body.error.message).to.include('_sort=dateOfBirth');
+  });
+
+  it('lets an analyst sort by gender, in either direction', async () => {
+    const { app } = await listApp();
+    const res = await request(app).get('/patients?_sort=-gender&_order=desc').set(as(USERS.analyst, 'service-planning'));
+    expect(res.status).to.equal(200);
+  });
+
+  it('reads json-server operators as filters on their field', async () => {
+    const { app } = await listApp();
+    const nurse = await request(app).get('/patients?dateOfBirth_gte=1980-01-01').set(as(USERS.nurse));
+    expect(nurse.status).to.equal(200);
+    const analyst = await request(app).get('/patients?dateOfBirth_gte=1980-01-01').set(as(USERS.analyst, 'service-planning'));
+    expect(analyst.status).to.equal(403);
+  });
+
+  it('refuses keys that are neither paging nor a field (full-text search)', async () => {
+    const { app } = await listApp();
+    const res = await request(app).get('/patients?q=Testwood').set(as(USERS.gp));
+    expect(res.status).to.equal(403);
+  });
+
+  it('takes the paging keys it is configured with', async () => {
+    const { app } = await listApp({ pagingKeys: ['pageToken'] });
+    expect((await request(app).get('/patients?pageToken=abc').set(as(USERS.gp))).status).to.equal(200);
+    expect((await request(app).get('/patients?_page=2').set(as(USERS.gp))).status).to.equal(403);
+  });
+});
