@@ -16,9 +16,17 @@ export class FieldmeshError extends Error {
     this.status = status;
   }
   toJSON(): { error: { code: string; message: string } } {
+    if (this.code === 'record_withheld') return { error: { ...NO_SUCH_RECORD } };
     return { error: { code: this.code, message: this.status >= 500 ? publicMessage(this) : this.message } };
   }
 }
+
+/**
+ * A record hidden from the caller answers exactly as a record that does not
+ * exist: that a person has a record at all (a sealed one, a safeguarding
+ * concern) is itself confidential. The audit trail keeps the real reason.
+ */
+export const NO_SUCH_RECORD = { code: 'not_found', message: 'No such record' } as const;
 
 /** Messages of 5xx errors may name internals; callers see a fixed text per code. */
 function publicMessage(err: FieldmeshError): string {
@@ -28,6 +36,7 @@ const PUBLIC_5XX: Record<string, string> = {
   upstream_invalid: 'The record API answered something that cannot be redacted: nothing was disclosed',
   upstream_unreachable: 'The record API could not be reached',
   upstream_timeout: 'The record API did not answer in time',
+  upstream_error: 'The record API answered with an error: nothing was disclosed',
   audit_unavailable: 'The audit trail cannot be written, so nothing is disclosed',
   pseudonym_key_missing: 'This purpose needs pseudonyms but no pseudonym key is configured',
   unredactable_body: 'The response could not be redacted: nothing was disclosed',

@@ -3,10 +3,12 @@ import { Command, CommanderError } from 'commander';
 import { FieldmeshError, PolicyError } from '../errors.js';
 import { registerAudit } from './audit.js';
 import { registerCheck } from './check.js';
+import { registerDemo } from './demo.js';
 import { CliExit, EXIT } from './common.js';
 import { registerExplain } from './explain.js';
 import { registerMatrix } from './matrix.js';
 import { registerRedact } from './redact.js';
+import { registerServe } from './serve.js';
 import { registerTest } from './test.js';
 
 /**
@@ -27,6 +29,8 @@ export async function main(argv: string[]): Promise<number> {
   registerTest(program);
   registerMatrix(program);
   registerAudit(program);
+  registerServe(program);
+  registerDemo(program);
   try {
     await program.parseAsync(argv);
     return EXIT.ok;

@@ -3,7 +3,7 @@ import type { Response } from 'express';
 import type { AuditEntry } from '../audit/event.js';
 import type { AuditStore } from '../audit/store.js';
 import type { Decision } from '../decision.js';
-import { AccessError, FieldmeshError } from '../errors.js';
+import { AccessError, FieldmeshError, NO_SUCH_RECORD } from '../errors.js';
 import { disclosureEntry, refusalEntry, type RequestFacts } from '../http/guard.js';
 import { securityHeaders, sendError } from '../http/respond.js';
 import { isPlainObject } from '../paths.js';
@@ -138,7 +138,7 @@ function finishBare(out: Outbound, status: number): void {
   const { res } = out;
   out.release();
   if (status >= 400 && status <= 599) {
-    sendError(res, new FieldmeshError(genericCode(status), status, STATUS_CODES[status] ?? 'Error'), out.facts.requestId);
+    sendError(res, new FieldmeshError(genericCode(status), status, status === 404 ? NO_SUCH_RECORD.message : STATUS_CODES[status] ?? 'Error'), out.facts.requestId);
     return;
   }
   for (const name of [...REWRITTEN, 'content-type']) res.removeHeader(name);

@@ -144,12 +144,15 @@ describe('mesh.read', () => {
       expect(res.text).not.to.include('Exampleton'); // pat-003, ward-9
     });
 
-    it('answers 404 record_withheld for a single record the row condition hides', async () => {
+    it('answers 404 for a single record the row condition hides, exactly as for a record that does not exist', async () => {
       const { app } = await setup((a, mesh) => a.get('/patients/:id', mesh.read('Patient'), patientsHandler));
       const res = await request(app).get('/patients/pat-003').set(as(USERS.nurse));
       expect(res.status).to.equal(404);
-      expect(res.body.error.code).to.equal('record_withheld');
+      expect(res.body).to.deep.equal({ error: { code: 'not_found', message: 'No such record' } });
       expectNothingOf(res.text, ['Exampleton', 'pat-003', 'BD1 1HY']);
+      const missing = await request(app).get('/patients/pat-999').set(as(USERS.nurse));
+      expect(missing.status).to.equal(404);
+      expect(missing.body).to.deep.equal(res.body);
     });
 
     it('pseudonymises and drops opted-out rows for service planning', async () => {

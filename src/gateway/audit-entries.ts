@@ -1,0 +1,42 @@
+import type { AuditEntry } from '../audit/event.js';
+import type { Decision } from '../decision.js';
+import { AccessError } from '../errors.js';
+import { disclosureEntry, refusalEntry, type RequestFacts } from '../http/guard.js';
+import { isPlainObject, isWithin } from '../paths.js';
+
+/**
+ * The audit entry of a permitted write, recorded before the upstream sees
+ * it (no change without a record): the field names written go in
+ * `fieldsDisclosed`, `action` tells them apart from a read. Status 0: not
+ * answered yet; the answer is the next event with the same request id.
+ * The Express middleware records writes the same way.
+ *
+ * @example
+ * await audit.append(writeEntry(decision, admitted));
+ */
+export function writeEntry(decision: Decision, facts: RequestFacts): AuditEntry {
+  return { ...disclosureEntry(decision, facts, 0), fieldsDisclosed: [...(decision.written ?? [])], fieldsWithheld: [] };
+}
+
+/**
+ * The audit entry of a refusal. A refused write names the body's refused
+ * fields (names only, bounded: the caller chose them) in `fieldsWithheld`.
+ *
+ * @example
+ * await audit.append(refusalFor(err, admitted, body));
+ */
+export function refusalFor(error: unknown, facts: RequestFacts, body?: unknown): AuditEntry {
+  const entry = refusalEntry(error, facts);
+  if (!(error instanceof AccessError) || error.code !== 'write_forbidden') return entry;
+  const written = (error.decision as Decision | undefined)?.written ?? [];
+  const refused = bodyPaths(body).filter((p) => !written.some((w) => isWithin(p, w))).slice(0, 50).map((p) => p.slice(0, 200));
+  return { ...entry, fieldsDisclosed: [], fieldsWithheld: refused };
+}
+
+/** The paths of a body down to its leaves, arrays transparent, each once. */
+function bodyPaths(value: unknown, at = '', out: string[] = []): string[] {
+  if (Array.isArray(value)) for (const v of value) bodyPaths(v, at, out);
+  else if (isPlainObject(value) && Object.keys(value).length > 0) for (const [k, v] of Object.entries(value)) bodyPaths(v, at ? `${at}.${k}` : k, out);
+  else if (at !== '' && !out.includes(at)) out.push(at);
+  return out;
+}

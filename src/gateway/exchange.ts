@@ -1,0 +1,142 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { AuditEntry } from '../audit/event.js';
+import type { AuditStore } from '../audit/store.js';
+import type { Decision } from '../decision.js';
+import { AccessError, FieldmeshError, NO_SUCH_RECORD } from '../errors.js';
+import { disclosureEntry, type Admitted } from '../http/guard.js';
+import { getPath } from '../paths.js';
+import type { PolicySet } from '../policy-set.js';
+import { redactBody } from '../shape.js';
+import { writeEntry } from './audit-entries.js';
+import { answerContentType, upstreamHeaders, writeContentType } from './headers.js';
+import type { Route, RouteMethod } from './routes.js';
+import type { Upstream, UpstreamAnswer } from './upstream.js';
+import { invalid } from './upstream-body.js';
+
+/**
+ * One admitted request on its way to the upstream.
+ *
+ * @example
+ * const call: Call = { policies, upstream, audit, admitted, route, method: 'GET', path: '/patients?gp=B86001', headers: req.headers };
+ */
+export interface Call {
+  policies: PolicySet;
+  upstream: Upstream;
+  audit: AuditStore;
+  admitted: Admitted;
+  route: Route;
+  method: RouteMethod;
+  /** Path and query as checked, forwarded as is. */
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** A write's parsed body. */
+  body?: unknown;
+}
+
+/**
+ * What the caller gets, and the audit entry to make durable before it is
+ * sent: a redacted body, no body, or (`error`) a generic error in place of
+ * the upstream's own error answer.
+ *
+ * @example
+ * const { status, body, entry } = await readThrough(call);
+ */
+export interface Outcome {
+  status: number;
+  body?: unknown;
+  contentType: string;
+  entry: AuditEntry;
+  error?: FieldmeshError;
+}
+
+/**
+ * A read: forward, then redact the answer with the request's read plan.
+ *
+ * @example
+ * const outcome = await readThrough(call);
+ */
+export async function readThrough(call: Call): Promise<Outcome> {
+  const answer = await call.upstream.send({ method: 'GET', path: call.path, headers: upstreamHeaders(call.headers, call.admitted.requestId) });
+  return redactAnswer(call, answer, call.route.list);
+}
+
+/**
+ * A write: check the body with the engine before the upstream sees it
+ * (refused → `write_forbidden`, never forwarded), record the permitted write,
+ * forward it, and redact the answer as a read of one record. Update grants
+ * with a row condition are checked against the record as it is now,
+ * fetched from the upstream first.
+ *
+ * @example
+ * const outcome = await writeThrough({ ...call, method: 'PATCH', body: { ward: 'Ward 9' } });
+ */
+export async function writeThrough(call: Call): Promise<Outcome> {
+  const { admitted, policies } = call;
+  const action = call.method === 'POST' ? 'create' : 'update';
+  const conditional = action === 'update' && (admitted.writePlan?.grants ?? []).some((g) => g.grant.where !== undefined);
+  const existing = conditional ? await fetchExisting(call) : undefined;
+  const decision = policies.checkWrite(call.body, { ...admitted.ctx, action, existing });
+  const id = getPath(action === 'create' ? call.body : existing, admitted.plan.resource.def.id);
+  if (typeof id === 'string' || typeof id === 'number') decision.recordIds = [String(id)];
+  // No change without a record: the write is in the trail before the upstream can perform it.
+  await call.audit.append(writeEntry(decision, admitted));
+  const json = Buffer.from(JSON.stringify(call.body), 'utf8');
+  const headers = upstreamHeaders(call.headers, admitted.requestId, writeContentType(call.headers) ?? 'application/json');
+  const answer = await call.upstream.send({ method: call.method, path: call.path, headers, body: json });
+  try {
+    return redactAnswer(call, answer, undefined);
+  } catch (e) {
+    // The write was done and recorded; its result is simply not for this user to see.
+    if (!(e instanceof AccessError && e.code === 'record_withheld')) throw e;
+    return { status: 204, contentType: answerContentType(answer.headers), entry: disclosureEntry(e.decision as Decision, admitted, 204) };
+  }
+}
+
+/** The record as the upstream holds it now, for update grants whose `where` reads it. */
+async function fetchExisting(call: Call): Promise<unknown> {
+  const path = call.path.split('?')[0]!;
+  const answer = await call.upstream.send({ method: 'GET', path, headers: upstreamHeaders(call.headers, call.admitted.requestId) });
+  if (answer.body === undefined) throw upstreamStatus(answer.status);
+  if (answer.body === null || typeof answer.body !== 'object' || Array.isArray(answer.body)) throw invalid('the record to update is not a JSON object');
+  return answer.body;
+}
+
+function redactAnswer(call: Call, answer: UpstreamAnswer, list: string | undefined): Outcome {
+  const contentType = answerContentType(answer.headers);
+  if (answer.body === undefined) {
+    // Nothing to redact: a 204, or an error status whose body was dropped unread.
+    const entry = disclosureEntry(emptyRead(call), call.admitted, answer.status);
+    if (answer.status === 204) return { status: 204, contentType, entry };
+    const error = upstreamStatus(answer.status);
+    // The gateway's own fault (a rejected upstream credential) is a refusal like any other upstream failure.
+    if (error.status !== answer.status) throw error;
+    return { status: answer.status, contentType, entry, error };
+  }
+  try {
+    const { body, decision } = redactBody(call.policies, call.admitted.plan, answer.body, list);
+    return { status: answer.status, body, contentType, entry: disclosureEntry(decision, call.admitted, answer.status) };
+  } catch (e) {
+    // The route said where the rows are and the upstream answered another shape: its fault, not the caller's.
+    if (e instanceof FieldmeshError && e.code === 'unredactable_body') throw invalid(`the body does not have the route's shape (${e.message})`);
+    throw e;
+  }
+}
+
+/** The decision of a read that returned no rows at all. */
+function emptyRead(call: Call): Decision {
+  return call.policies.redactWith(call.admitted.plan, []).decision;
+}
+
+/**
+ * An upstream error status, passed on without the upstream's body (which may
+ * hold record data or internals). 401 and 407 concern the gateway's own
+ * credential, not the caller's token: they become 502.
+ *
+ * @example
+ * throw upstreamStatus(404); // 404 not_found
+ */
+export function upstreamStatus(status: number): FieldmeshError {
+  if (status === 404) return new AccessError('not_found', NO_SUCH_RECORD.message);
+  if (status === 401 || status === 407 || status < 400 || status > 599) return invalid(`the record API answered ${status}`);
+  return new FieldmeshError('upstream_error', status, `The record API answered ${status}: nothing was disclosed`);
+}

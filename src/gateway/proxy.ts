@@ -1,0 +1,161 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { AuditEntry } from '../audit/event.js';
+import type { AuditStore } from '../audit/store.js';
+import type { Decision } from '../decision.js';
+import { AccessError, FieldmeshError } from '../errors.js';
+import { requestIdFrom } from '../http/context.js';
+import { admit, refusalEntry, type RequestFacts } from '../http/guard.js';
+import type { Verifier } from '../http/identity.js';
+import { securityHeaders, sendError } from '../http/respond.js';
+import type { PolicySet } from '../policy-set.js';
+import type { Action } from '../request.js';
+import { refusalFor } from './audit-entries.js';
+import { readThrough, writeThrough, type Call, type Outcome } from './exchange.js';
+import { safePath } from './headers.js';
+import { logRequest, type RequestLog } from './log.js';
+import { readWriteBody } from './request-body.js';
+import type { RouteMethod, RouteTable } from './routes.js';
+import type { Upstream } from './upstream.js';
+
+/**
+ * What the proxy works with. `policies` is read once per request, so a
+ * reload never changes the set in the middle of a decision.
+ *
+ * @example
+ * const deps: ProxyDeps = { routes, policies: () => holder.current, verifier, audit, upstream, logger, trainingMaxAgeDays: 365, maxBodyBytes: 10_485_760 };
+ */
+export interface ProxyDeps {
+  routes: RouteTable;
+  policies: () => PolicySet;
+  verifier: Verifier;
+  audit: AuditStore;
+  upstream: Upstream;
+  logger: Logger;
+  trainingMaxAgeDays: number;
+  maxBodyBytes: number;
+  /** The clock (tests inject one). */
+  now?: (() => Date) | undefined;
+}
+
+const ACTIONS: Record<RouteMethod, Action> = { GET: 'read', POST: 'create', PUT: 'update', PATCH: 'update' };
+
+/**
+ * The gateway's request handler: route, admit (token, purpose, training,
+ * hidden filters), forward, redact, audit durably, then answer. Nothing
+ * reaches the caller that was not redacted and recorded first; nothing
+ * reaches the upstream that matches no route, carries a hidden filter or a
+ * forbidden write.
+ *
+ * @example
+ * const server = http.createServer(createProxy(deps));
+ */
+export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  return async function fieldmeshGateway(req, res) {
+    const started = performance.now();
+    const line: RequestLog = { requestId: requestIdFrom(req.headers), method: req.method ?? '', route: '(no route)', status: 0, durationMs: 0, outcome: 'none' };
+    const finish = (status: number, decision?: Partial<Decision>, code?: string) => {
+      Object.assign(line, { status, durationMs: Math.round((performance.now() - started) * 10) / 10, code });
+      if (decision !== undefined) Object.assign(line, { outcome: decision.outcome, rowsReturned: decision.rowsReturned, rowsWithheld: decision.rowsWithheld });
+      logRequest(deps.logger, line);
+    };
+    const [rawPath = '/', ...rest] = (req.url ?? '/').split('?');
+    const search = rest.join('?');
+    const path = safePath(rawPath);
+    const found = path === undefined ? undefined : deps.routes.find(path);
+    const method = (req.method ?? '').toUpperCase() as RouteMethod;
+    if (method === 'GET') req.resume();
+    if (found === undefined) {
+      // Deny by default: a path the routes file does not name is never forwarded.
+      return fail(res, req, new AccessError('not_found', 'No route for this path: the gateway forwards only the paths its routes file names'), line.requestId, finish);
+    }
+    const { route } = found;
+    line.route = route.path;
+    line.resource = route.resource;
+    if (!route.methods.includes(method)) {
+      res.setHeader('Allow', route.methods.join(', '));
+      return fail(res, req, new AccessError('method_not_allowed', `This route allows ${route.methods.join(', ')}`), line.requestId, finish);
+    }
+    const policies = deps.policies();
+    const admitted = await admit({ headers: req.headers, query: search }, route.resource, ACTIONS[method], {
+      policies, verifier: deps.verifier, trainingMaxAgeDays: deps.trainingMaxAgeDays, now: deps.now,
+    });
+    line.requestId = admitted.requestId;
+    line.purpose = admitted.ctx?.purpose;
+    if (!admitted.ok) return refuse(deps, res, req, admitted.error, refusalEntry(admitted.error, admitted), admitted, finish);
+    const call: Call = { policies, upstream: deps.upstream, audit: deps.audit, admitted, route, method, path: search === '' ? rawPath : `${rawPath}?${search}`, headers: req.headers };
+    try {
+      if (method !== 'GET') call.body = await readWriteBody(req, deps.maxBodyBytes);
+      const outcome = method === 'GET' ? await readThrough(call) : await writeThrough(call);
+      // No disclosure without a record: the event is durable before a byte is sent.
+      await deps.audit.append(outcome.entry);
+      if (outcome.error !== undefined) return fail(res, req, outcome.error, admitted.requestId, finish, { outcome: 'disclosed', rowsReturned: 0 });
+      send(res, outcome, admitted.requestId);
+      finish(outcome.status, { outcome: outcome.entry.decision, rowsReturned: outcome.entry.recordIds.length, rowsWithheld: outcome.entry.withheldRecordIds.length });
+    } catch (e) {
+      await refuse(deps, res, req, e, refusalFor(e, admitted, call.body), admitted, finish);
+    }
+  };
+}
+
+/** Audit a refusal, then answer it. If even the refusal cannot be recorded, the answer is 503. */
+async function refuse(deps: ProxyDeps, res: ServerResponse, req: IncomingMessage, error: unknown, entry: AuditEntry, facts: RequestFacts, finish: Finish): Promise<void> {
+  let answer = error;
+  if (!isAuditFailure(error)) {
+    try {
+      await deps.audit.append(entry);
+    } catch (auditError) {
+      answer = auditError instanceof FieldmeshError ? auditError : new AccessError('audit_unavailable', 'The audit trail cannot be written');
+    }
+  }
+  if (!(answer instanceof FieldmeshError)) {
+    deps.logger.error({ requestId: facts.requestId, err: faultOf(answer) }, 'unexpected error');
+  } else if (answer.status >= 500) {
+    deps.logger.warn({ requestId: facts.requestId, code: answer.code, reason: answer.message }, 'request failed');
+  }
+  fail(res, req, answer, facts.requestId, finish, { outcome: 'refused' });
+}
+
+type Finish = (status: number, decision?: Partial<Decision>, code?: string) => void;
+
+function fail(res: ServerResponse, req: IncomingMessage, error: unknown, requestId: string, finish: Finish, decision?: Partial<Decision>): void {
+  // A body left unread (a refused write) is not drained: the connection closes after the answer.
+  if (!req.complete) res.setHeader('Connection', 'close');
+  sendError(res, error, requestId);
+  const code = error instanceof FieldmeshError ? error.code : 'internal';
+  finish(res.statusCode, decision ?? { outcome: 'refused' }, code);
+}
+
+/**
+ * A fault as it may be logged: its kind and where it happened. Not its
+ * message: a runtime error's message can quote the data it choked on.
+ *
+ * @example
+ * logger.error({ err: faultOf(e) }, 'unexpected error');
+ */
+export function faultOf(e: unknown): { name: string; code?: string; at: string[] } {
+  const err = e instanceof Error ? e : new Error('non-error thrown');
+  const code = (err as NodeJS.ErrnoException).code;
+  const at = (err.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l)).slice(0, 5).map((l) => l.trim());
+  return { name: err.name, ...(typeof code === 'string' ? { code } : {}), at };
+}
+
+function isAuditFailure(e: unknown): boolean {
+  return e instanceof FieldmeshError && e.code === 'audit_unavailable';
+}
+
+function send(res: ServerResponse, outcome: Outcome, requestId: string): void {
+  securityHeaders(res);
+  res.setHeader('X-Request-Id', requestId);
+  res.statusCode = outcome.status;
+  if (outcome.body === undefined) {
+    // RFC 9110 §8.6: no Content-Length on a 204.
+    if (outcome.status !== 204) res.setHeader('Content-Length', 0);
+    res.end();
+    return;
+  }
+  const body = Buffer.from(JSON.stringify(outcome.body), 'utf8');
+  res.setHeader('Content-Type', outcome.contentType);
+  res.setHeader('Content-Length', body.length);
+  res.end(body);
+}

@@ -1,0 +1,176 @@
+import { readFile } from 'node:fs/promises';
+import { match, type MatchFunction } from 'path-to-regexp';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { FieldmeshError } from '../errors.js';
+import { parseListKey } from '../shape.js';
+
+/**
+ * Methods a route may allow: each maps to a policy action (read, create, update).
+ *
+ * @example
+ * ROUTE_METHODS.includes('DELETE' as RouteMethod); // false: no policy action says who may delete
+ */
+export const ROUTE_METHODS = ['GET', 'POST', 'PUT', 'PATCH'] as const;
+/**
+ * One of ROUTE_METHODS.
+ *
+ * @example
+ * const method: RouteMethod = 'PATCH';
+ */
+export type RouteMethod = (typeof ROUTE_METHODS)[number];
+
+const routeSchema = z.strictObject({
+  path: z
+    .string()
+    .startsWith('/', 'must start with "/"')
+    .refine(compiles, 'is not a valid express-style path pattern (e.g. /patients/:id)'),
+  resource: z.string().min(1),
+  list: z
+    .string()
+    .refine(listKeyValid, 'must be "" (the body is the array), a dotted key such as "items", or "entry.resource" (a FHIR Bundle); leave it out for one record')
+    .optional(),
+  methods: z
+    .array(
+      z.string().transform((m) => m.toUpperCase()).pipe(
+        // DELETE and others have no policy action: fieldmesh cannot say who may do them, so it never forwards them.
+        z.enum(ROUTE_METHODS, { message: `must be one of ${ROUTE_METHODS.join(', ')} (no other method has a policy action)` }),
+      ),
+    )
+    .min(1)
+    .default(['GET']),
+});
+const routesFileSchema = z.strictObject({ routes: z.array(routeSchema).min(1, 'at least one route is needed') });
+
+/**
+ * One route of the routes file (SPEC "Gateway routes file"), checked.
+ *
+ * @example
+ * const route: RouteDef = { path: '/patients/:id', resource: 'Patient', methods: ['GET', 'PATCH'] };
+ */
+export type RouteDef = z.output<typeof routeSchema>;
+
+/**
+ * A route ready to match request paths.
+ *
+ * @example
+ * const found = routes.find(pathname); // { route, params } or undefined
+ */
+export interface Route extends RouteDef {
+  matches: MatchFunction<Record<string, string | string[]>>;
+}
+
+/**
+ * The routes of a gateway, matched in file order.
+ *
+ * @example
+ * const table = parseRoutes(yamlText, 'routes.yaml', policies.resourceNames());
+ * table.find('/patients/pat-001')?.route.resource; // 'Patient'
+ */
+export interface RouteTable {
+  routes: Route[];
+  find(pathname: string): { route: Route; params: Record<string, string | string[]> } | undefined;
+}
+
+function listKeyValid(list: string): boolean {
+  try {
+    parseListKey(list);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// Exact paths: a route covers what its pattern says, with no case folding or
+// trailing slash that the upstream might read as a different endpoint.
+const MATCH_OPTIONS = { sensitive: true, trailing: false } as const;
+
+function compiles(path: string): boolean {
+  try {
+    match(path, MATCH_OPTIONS);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Parse and check a routes file. Every route's resource must exist in the
+ * policy set: a route to a resource with no policy could only ever refuse,
+ * and a typo must not go unnoticed until the first request. Throws a
+ * FieldmeshError (`routes_invalid`) listing every problem with its place.
+ *
+ * @example
+ * const table = parseRoutes('routes:\n  - { path: /patients, resource: Patient, list: "" }', 'routes.yaml', ['Patient']);
+ */
+export function parseRoutes(text: string, file: string, resources: readonly string[]): RouteTable {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw routesError(file, [`not valid YAML: ${(e as Error).message.split('\n')[0]}`]);
+  }
+  const parsed = routesFileSchema.safeParse(doc);
+  if (!parsed.success) {
+    throw routesError(file, parsed.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(file)'}: ${i.message}`));
+  }
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  parsed.data.routes.forEach((r, i) => {
+    if (!resources.includes(r.resource)) problems.push(`routes.${i}.resource: unknown resource "${r.resource}" (the policies define: ${resources.join(', ')})`);
+    if (seen.has(r.path)) problems.push(`routes.${i}.path: "${r.path}" is defined twice`);
+    seen.add(r.path);
+  });
+  if (problems.length > 0) throw routesError(file, problems);
+  return routeTable(parsed.data.routes);
+}
+
+/**
+ * Check that every route still names a resource of a (reloaded) policy set.
+ *
+ * @example
+ * unknownResources(table, policies.resourceNames()); // ['Observation'] when the new set dropped it
+ */
+export function unknownResources(table: RouteTable, resources: readonly string[]): string[] {
+  return [...new Set(table.routes.map((r) => r.resource).filter((r) => !resources.includes(r)))];
+}
+
+/**
+ * Read and check a routes file.
+ *
+ * @example
+ * const table = await loadRoutes('./examples/gateway/routes.yaml', policies.resourceNames());
+ */
+export async function loadRoutes(file: string, resources: readonly string[]): Promise<RouteTable> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw routesError(file, [`cannot read the file (${(e as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  return parseRoutes(text, file, resources);
+}
+
+/**
+ * A route table from routes already checked.
+ *
+ * @example
+ * const table = routeTable([{ path: '/patients', resource: 'Patient', list: '', methods: ['GET'] }]);
+ */
+export function routeTable(defs: RouteDef[]): RouteTable {
+  const routes = defs.map((d) => ({ ...d, matches: match<Record<string, string | string[]>>(d.path, MATCH_OPTIONS) }));
+  return {
+    routes,
+    find(pathname) {
+      for (const route of routes) {
+        const m = route.matches(pathname);
+        if (m) return { route, params: m.params };
+      }
+      return undefined;
+    },
+  };
+}
+
+function routesError(file: string, problems: string[]): FieldmeshError {
+  return new FieldmeshError('routes_invalid', 500, `${problems.length} problem${problems.length === 1 ? '' : 's'} in the routes file:\n${problems.map((p) => `${file} › ${p}`).join('\n')}`);
+}

@@ -1,0 +1,147 @@
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { AuditStore } from '../audit/store.js';
+import type { Verifier } from '../http/identity.js';
+import { securityHeaders } from '../http/respond.js';
+import type { PolicyHolder } from './policy-holder.js';
+import { createProxy, faultOf } from './proxy.js';
+import type { RouteTable } from './routes.js';
+import type { Upstream } from './upstream.js';
+
+/**
+ * The parts a gateway is built from (`startGateway` makes them from a Config;
+ * tests hand in their own).
+ *
+ * @example
+ * const gw = await listenGateway({ routes, holder, verifier, audit, upstream, logger, trainingMaxAgeDays: 365, maxBodyBytes: 10_485_760 }, { port: 0 });
+ */
+export interface GatewayParts {
+  routes: RouteTable;
+  holder: PolicyHolder;
+  verifier: Verifier;
+  audit: AuditStore;
+  upstream: Upstream;
+  logger: Logger;
+  trainingMaxAgeDays: number;
+  maxBodyBytes: number;
+  now?: (() => Date) | undefined;
+}
+
+/**
+ * A listening gateway.
+ *
+ * @example
+ * const gw = await startGateway(config); console.log(gw.url); await gw.close();
+ */
+export interface Gateway {
+  url: string;
+  port: number;
+  server: Server;
+  holder: PolicyHolder;
+  /** Load the policies again, keeping the current set if the new one fails. */
+  reload(why?: string): Promise<boolean>;
+  /** Stop accepting, let requests in flight finish, then close the upstream pool and the audit trail. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serve the gateway: `/healthz` (the process is up), `/readyz` (policies
+ * loaded and the audit trail writable; 503 otherwise, and while shutting
+ * down), every other path through the proxy.
+ *
+ * @example
+ * const gw = await listenGateway(parts, { port: 8080, host: '127.0.0.1' });
+ */
+export async function listenGateway(parts: GatewayParts, opts: { port: number; host?: string; shutdownGraceMs?: number }): Promise<Gateway> {
+  const proxy = createProxy({ ...parts, policies: () => parts.holder.current });
+  let closing: Promise<void> | undefined;
+  const server = createServer((req, res) => {
+    // While shutting down, answers still go out but connections are not kept.
+    if (closing !== undefined) res.setHeader('Connection', 'close');
+    // A request that was in flight when shutdown began leaves a kept-alive connection behind: close it once idle.
+    res.once('finish', () => {
+      if (closing !== undefined) setImmediate(() => server.closeIdleConnections());
+    });
+    if (req.url === '/healthz' && req.method === 'GET') return probe(res, 200, { status: 'ok' });
+    if (req.url === '/readyz' && req.method === 'GET') return void ready(parts, closing !== undefined).then(([status, body]) => probe(res, status, body));
+    proxy(req, res).catch((e: unknown) => {
+      parts.logger.error({ err: faultOf(e) }, 'unhandled gateway error');
+      if (!res.headersSent) res.writeHead(500).end();
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port, address } = server.address() as AddressInfo;
+  const host = address.includes(':') ? `[${address}]` : address;
+  const gateway: Gateway = {
+    url: `http://${host}:${port}`,
+    port,
+    server,
+    holder: parts.holder,
+    reload: (why = 'requested') => parts.holder.reload(why),
+    close() {
+      closing ??= shutdown(server, parts, opts.shutdownGraceMs ?? 10_000);
+      return closing;
+    },
+  };
+  parts.logger.info({ event: 'listening', url: gateway.url, policyVersion: parts.holder.current.version, routes: parts.routes.routes.length }, 'gateway listening');
+  return gateway;
+}
+
+async function ready(parts: GatewayParts, closing: boolean): Promise<[number, object]> {
+  const audit = await parts.audit.healthy().catch(() => false);
+  const checks = { policies: parts.holder.current !== undefined, audit, shuttingDown: closing };
+  const ok = checks.policies && audit && !closing;
+  return [ok ? 200 : 503, { status: ok ? 'ready' : 'not ready', policyVersion: parts.holder.current.version, checks }];
+}
+
+function probe(res: ServerResponse, status: number, body: object): void {
+  const text = JSON.stringify(body);
+  securityHeaders(res);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function shutdown(server: Server, parts: GatewayParts, graceMs: number): Promise<void> {
+  parts.logger.info({ event: 'shutdown' }, 'shutting down: finishing requests in flight');
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  // Requests still running after the grace period are cut rather than held forever.
+  const grace = setTimeout(() => server.closeAllConnections(), graceMs);
+  grace.unref();
+  await closed;
+  clearTimeout(grace);
+  parts.holder.close();
+  await parts.upstream.close().catch(() => undefined);
+  await parts.audit.close();
+  parts.logger.info({ event: 'stopped' }, 'gateway stopped');
+}
+
+/**
+ * Wire process signals: SIGTERM and SIGINT close the gateway gracefully and
+ * exit; SIGHUP reloads the policies. Returns a function that unwires them.
+ *
+ * @example
+ * const unwire = onSignals(gateway, () => process.exit(0));
+ */
+export function onSignals(gateway: Gateway, exit: (code: number) => void = (code) => process.exit(code)): () => void {
+  const stop = () => {
+    gateway.close().then(() => exit(0), () => exit(1));
+  };
+  const hup = () => void gateway.reload('SIGHUP');
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  process.on('SIGHUP', hup);
+  return () => {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+    process.off('SIGHUP', hup);
+  };
+}

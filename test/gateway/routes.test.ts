@@ -1,0 +1,69 @@
+import { expect } from 'chai';
+import { FieldmeshError } from '../../src/errors.js';
+import { loadRoutes, parseRoutes, routeTable, unknownResources } from '../../src/gateway/routes.js';
+import { ROUTES } from './helpers.js';
+
+const RESOURCES = ['Patient', 'CaseNote'];
+
+function problemsOf(text: string): string {
+  try {
+    parseRoutes(text, 'routes.yaml', RESOURCES);
+  } catch (e) {
+    expect(e).to.be.instanceOf(FieldmeshError);
+    expect((e as FieldmeshError).code).to.equal('routes_invalid');
+    return (e as FieldmeshError).message;
+  }
+  return expect.fail('the routes file was accepted');
+}
+
+describe('gateway › routes file', () => {
+  it('reads the demo routes file, methods defaulting to GET', async () => {
+    const table = await loadRoutes(ROUTES, ['Patient', 'SafeguardingConcern', 'CaseNote']);
+    expect(table.routes.map((r) => [r.path, r.resource, r.list, r.methods])).to.deep.include.members([
+      ['/patients', 'Patient', '', ['GET']],
+      ['/patients/:id', 'Patient', undefined, ['GET', 'PATCH']],
+    ]);
+  });
+
+  it('matches exactly: no case folding, no trailing slash, one segment per parameter', () => {
+    const table = routeTable([{ path: '/patients/:id', resource: 'Patient', methods: ['GET'] }]);
+    expect(table.find('/patients/pat-001')?.params).to.deep.equal({ id: 'pat-001' });
+    expect(table.find('/Patients/pat-001')).to.equal(undefined);
+    expect(table.find('/patients/pat-001/')).to.equal(undefined);
+    expect(table.find('/patients/a/b')).to.equal(undefined);
+    expect(table.find('/patients')).to.equal(undefined);
+  });
+
+  it('refuses a route to a resource the policies do not define, naming what they define', () => {
+    expect(problemsOf('routes:\n  - { path: /obs, resource: Observation }')).to.include('routes.yaml › routes.0.resource: unknown resource "Observation" (the policies define: Patient, CaseNote)');
+  });
+
+  it('refuses DELETE: it has no policy action', () => {
+    expect(problemsOf('routes:\n  - { path: /patients/:id, resource: Patient, methods: [GET, DELETE] }')).to.include('routes.0.methods.1');
+  });
+
+  it('refuses unknown keys, so a typo never silently changes a route', () => {
+    expect(problemsOf('routes:\n  - { path: /patients, resource: Patient, lists: "" }')).to.match(/lists/);
+  });
+
+  it('refuses a bad list key and a bad path, both at once', () => {
+    const message = problemsOf('routes:\n  - { path: /patients, resource: Patient, list: "entry..resource" }\n  - { path: patients, resource: Patient }');
+    expect(message).to.include('routes.yaml › routes.0.list');
+    expect(message).to.include('routes.yaml › routes.1.path');
+  });
+
+  it('refuses a path defined twice', () => {
+    expect(problemsOf('routes:\n  - { path: /patients, resource: Patient }\n  - { path: /patients, resource: CaseNote }')).to.include('routes.1.path: "/patients" is defined twice');
+  });
+
+  it('refuses an empty file and one that is not YAML', () => {
+    expect(problemsOf('routes: []')).to.include('at least one route');
+    expect(problemsOf('routes: [')).to.include('not valid YAML');
+  });
+
+  it('names the resources a new policy set no longer has', () => {
+    const table = routeTable([{ path: '/notes', resource: 'CaseNote', methods: ['GET'] }]);
+    expect(unknownResources(table, ['Patient'])).to.deep.equal(['CaseNote']);
+    expect(unknownResources(table, RESOURCES)).to.deep.equal([]);
+  });
+});
