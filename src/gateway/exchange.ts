@@ -7,7 +7,7 @@ import { disclosureEntry, type Admitted } from '../http/guard.js';
 import { getPath } from '../paths.js';
 import type { PolicySet } from '../policy-set.js';
 import { redactBody } from '../shape.js';
-import { writeEntry } from './audit-entries.js';
+import { writeEntry } from '../http/write-audit.js';
 import { answerContentType, upstreamHeaders, writeContentType } from './headers.js';
 import type { Route, RouteMethod } from './routes.js';
 import type { Upstream, UpstreamAnswer } from './upstream.js';

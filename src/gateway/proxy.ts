@@ -10,7 +10,7 @@ import type { Verifier } from '../http/identity.js';
 import { securityHeaders, sendError } from '../http/respond.js';
 import type { PolicySet } from '../policy-set.js';
 import type { Action } from '../request.js';
-import { refusalFor } from './audit-entries.js';
+import { refusalFor } from '../http/write-audit.js';
 import { readThrough, writeThrough, type Call, type Outcome } from './exchange.js';
 import { safePath } from './headers.js';
 import { logRequest, type RequestLog } from './log.js';

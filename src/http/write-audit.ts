@@ -9,13 +9,13 @@ import { isPlainObject, isWithin } from '../paths.js';
  * it (no change without a record): the field names written go in
  * `fieldsDisclosed`, `action` tells them apart from a read. Status 0: not
  * answered yet; the answer is the next event with the same request id.
- * The Express middleware records writes the same way.
+ * The Express middleware and the gateway both record writes this way.
  *
  * @example
  * await audit.append(writeEntry(decision, admitted));
  */
-export function writeEntry(decision: Decision, facts: RequestFacts): AuditEntry {
-  return { ...disclosureEntry(decision, facts, 0), fieldsDisclosed: [...(decision.written ?? [])], fieldsWithheld: [] };
+export function writeEntry(decision: Decision, facts: RequestFacts, status = 0): AuditEntry {
+  return { ...disclosureEntry(decision, facts, status), fieldsDisclosed: [...(decision.written ?? [])], fieldsWithheld: [] };
 }
 
 /**
@@ -29,6 +29,7 @@ export function refusalFor(error: unknown, facts: RequestFacts, body?: unknown):
   const entry = refusalEntry(error, facts);
   if (!(error instanceof AccessError) || error.code !== 'write_forbidden') return entry;
   const written = (error.decision as Decision | undefined)?.written ?? [];
+  // Names chosen by the caller: bounded, so a hostile body cannot bloat the trail.
   const refused = bodyPaths(body).filter((p) => !written.some((w) => isWithin(p, w))).slice(0, 50).map((p) => p.slice(0, 200));
   return { ...entry, fieldsDisclosed: [], fieldsWithheld: refused };
 }
