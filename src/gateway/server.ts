@@ -1,13 +1,8 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from 'pino';
-import type { AuditStore } from '../audit/store.js';
-import type { Verifier } from '../http/identity.js';
 import { securityHeaders } from '../http/respond.js';
 import type { PolicyHolder } from './policy-holder.js';
-import { createProxy, faultOf } from './proxy.js';
-import type { RouteTable } from './routes.js';
-import type { Upstream } from './upstream.js';
+import { createProxy, faultOf, type ProxyDeps } from './proxy.js';
 
 /**
  * The parts a gateway is built from (`startGateway` makes them from a Config;
@@ -16,17 +11,7 @@ import type { Upstream } from './upstream.js';
  * @example
  * const gw = await listenGateway({ routes, holder, verifier, audit, upstream, logger, trainingMaxAgeDays: 365, maxBodyBytes: 10_485_760 }, { port: 0 });
  */
-export interface GatewayParts {
-  routes: RouteTable;
-  holder: PolicyHolder;
-  verifier: Verifier;
-  audit: AuditStore;
-  upstream: Upstream;
-  logger: Logger;
-  trainingMaxAgeDays: number;
-  maxBodyBytes: number;
-  now?: (() => Date) | undefined;
-}
+export type GatewayParts = Omit<ProxyDeps, 'policies'> & { holder: PolicyHolder };
 
 /**
  * A listening gateway.
