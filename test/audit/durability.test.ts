@@ -34,7 +34,8 @@ const KINDS = [
   { role: 'gp', path: '/patients/pat-001', status: 200, code: undefined },
   { role: 'gp', path: '/patients/pat-002', status: 200, code: undefined },
   { role: 'gp', path: '/patients/pat-001', status: 200, code: undefined },
-  { role: 'gp', path: '/patients/pat-003', status: 404, code: 'record_withheld' },
+  // Hidden: answered exactly as a missing record (the trail records record_withheld).
+  { role: 'gp', path: '/patients/pat-003', status: 404, code: 'not_found' },
   { role: 'analyst', path: '/patients/pat-001', status: 403, code: 'purpose_not_granted' },
   { role: undefined, path: '/patients/pat-002', status: 401, code: 'unauthenticated' },
 ] as const;
