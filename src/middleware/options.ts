@@ -30,6 +30,8 @@ export const meshOptionsSchema = z.strictObject({
       error: 'audit must be a path, a postgres:// URL, { sqlite: path }, { postgres: url } or an AuditStore',
     })
     .optional(),
+  /** When set, the trail stores keyed pseudonyms of record ids instead of the ids (the audit CLI reads FIELDMESH_AUDIT_RECORD_KEY to search them). */
+  auditRecordIdKey: z.union([z.string().min(16, 'auditRecordIdKey must be at least 16 characters'), z.instanceof(Buffer)]).optional(),
   /** Key of the `pseudonym` transform; required when a purpose uses it (at least 16 characters). */
   pseudonymKey: z.union([z.string().min(16, 'pseudonymKey must be at least 16 characters'), z.instanceof(Buffer)]).optional(),
   /** Caldicott 5: training older than this many days gets no personal data. */

@@ -57,6 +57,15 @@ describe('mesh audit trail', () => {
     expect(event!.policyVersion).to.equal((await examplePolicies()).version);
   });
 
+  it('stores keyed pseudonyms of record ids when auditRecordIdKey is set', async () => {
+    const { app, events } = await setup((a, mesh) => a.get('/patients/:id', mesh.read('Patient'), patientsHandler), { auditRecordIdKey: 'audit-record-key-0123456789' });
+    await request(app).get('/patients/pat-002').set(as(USERS.nurse));
+    const [event] = await events();
+    expect(event!.recordIds).to.have.length(1);
+    expect(event!.recordIds[0]).to.match(/^[0-9a-f]{32}$/);
+    expect(event!.recordIds[0]).to.not.equal('pat-002');
+  });
+
   it('records the rows a list withheld, by id', async () => {
     const { app, events } = await setup((a, mesh) => a.get('/patients', mesh.read('Patient'), patientsHandler));
     await request(app).get('/patients').set(as(USERS.nurse));
