@@ -66,8 +66,14 @@ export async function loadRecords(dir: string): Promise<RecordStore> {
   const store: RecordStore = new Map();
   const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.json')).sort();
   for (const name of names) {
-    const rows: unknown = JSON.parse(await readFile(join(dir, name), 'utf8'));
-    if (!Array.isArray(rows)) throw new TypeError(`${join(dir, name)}: expected a JSON array of records`);
+    let rows: unknown;
+    try {
+      rows = JSON.parse(await readFile(join(dir, name), 'utf8'));
+    } catch {
+      // The parser's message quotes the text around the fault: a record's values. Say where, not what.
+      throw new FieldmeshError('records_invalid', 400, `${join(dir, name)} is not valid JSON`);
+    }
+    if (!Array.isArray(rows)) throw new FieldmeshError('records_invalid', 400, `${join(dir, name)}: expected a JSON array of records`);
     const resource = name.replace(/\.json$/, '');
     for (const row of rows) {
       const id = (row as Record<string, unknown> | null)?.['id'];

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { compileCondition, type ConditionTemplate } from './policy/conditions.js';
+import { compileShapeGuard } from './policy/marker-shape.js';
 import type { FieldClass, PolicyDocument, PurposeDef, ResourceDef, TransformName } from './policy/schema.js';
 import { transformAt } from './policy/validate.js';
 import { isWithin, splitPath } from './paths.js';
@@ -69,6 +70,8 @@ export interface CompiledRestriction {
   mask: bigint;
   fields: string[];
   when?: ConditionTemplate;
+  /** True when a record holds a marker in a shape `when` does not expect: the restriction then fires. */
+  oddShape?: (record: object) => boolean;
   unlessRoles?: ReadonlySet<string>;
   unlessPurposes?: ReadonlySet<string>;
 }
@@ -122,6 +125,8 @@ export function compilePolicies(doc: PolicyDocument): CompiledPolicies {
     const fields = list.filter((f) => f !== 'record');
     const compiled: CompiledRestriction = { name: r.name, because: r.because, record: list.includes('record'), mask: maskOf(resource, fields), fields };
     if (r.when) compiled.when = compileCondition(r.when);
+    const oddShape = r.when ? compileShapeGuard(r.when) : undefined;
+    if (oddShape) compiled.oddShape = oddShape;
     if (r.unless?.roles) compiled.unlessRoles = new Set(r.unless.roles);
     if (r.unless?.purposes) compiled.unlessPurposes = new Set(r.unless.purposes);
     restrictions.set(r.resource, [...(restrictions.get(r.resource) ?? []), compiled]);

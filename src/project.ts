@@ -80,6 +80,9 @@ function copier(transform: Transform | undefined): Projector {
     if (value === null) return null;
     if (Array.isArray(value)) return projectArray(value, copy);
     if (isPlainObject(value)) {
+      // Under a transform only values are transformed, never keys: an object
+      // such as { "9990000018": "verified" } would carry the raw value in a key.
+      if (transform) return undefined;
       const out: Record<string, unknown> = {};
       for (const key of Object.keys(value)) {
         if (HOSTILE_KEYS.has(key)) continue;

@@ -124,7 +124,7 @@ export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: 
     mask &= view.mask;
     let wholeRecord: string | undefined;
     for (const r of plan.restrictions) {
-      if (!r.matches(row)) continue;
+      if (!r.matches(row) && !r.restriction.oddShape?.(row)) continue;
       fired.add(r.restriction.name);
       if (r.restriction.record) wholeRecord ??= r.restriction.name;
       else mask &= ~r.restriction.mask;
