@@ -18,16 +18,6 @@ import type { Plan } from './request.js';
 export type ListKey = string | undefined;
 
 /**
- * Envelope fields that count rows. Left as the record API sent them they
- * would say how many rows were hidden (and so that they exist), which is
- * itself a disclosure: they are removed from every object on the way to the rows.
- *
- * @example
- * COUNT_KEYS.includes('totalCount'); // true
- */
-export const COUNT_KEYS: readonly string[] = ['total', 'count', 'totalCount'];
-
-/**
  * Check a list key once, where it is configured. A bad key is a programming
  * error (TypeError), never a per-request failure.
  *
@@ -47,18 +37,19 @@ export function parseListKey(list: string): string[] {
 
 /**
  * Redact the rows of a response body with a request's plan, wherever the
- * rows are. The input is never mutated: objects on the way to the rows are
- * copied, the rest of the envelope is kept as the record API sent it, except:
- * - count fields (`total`, `count`, `totalCount`) on the way to the rows are
- *   removed, so hidden rows cannot be counted;
- * - wrapped rows (`entry.resource`): an element whose row is withheld is
- *   removed whole; an element whose row id is not disclosed as is keeps only
- *   its row and `search` (`fullUrl`, `request`, `response` name the id);
- * - a FHIR Bundle keeps `total` when it had one, set to the number of entries
- *   returned; its `link`s (the caller's own query) are kept.
+ * rows are. Deny by default, for the envelope as for the rows: the record
+ * API may put anything beside the rows (an `included` list of other
+ * records, a count of all rows, debugging data), so the answer keeps only
+ * the keys on the way to the rows. A FHIR Bundle also keeps `resourceType`,
+ * `type`, its `self`/`first`/`next`/`previous` links (not `last`, which
+ * counts pages), and `total` when it had one, set to the entries returned.
+ * Wrapped rows (`entry.resource`) keep their row, `search.mode`, and
+ * `fullUrl` only when it names the row's disclosed id; an element whose row
+ * is withheld is removed whole.
  *
  * A single record withheld throws `record_withheld` (404); a body that does
  * not have the expected shape throws `unredactable_body` (500): fail closed.
+ * The input is never mutated.
  *
  * @example
  * const { body, decision } = redactBody(policies, plan, bundle, 'entry.resource');
@@ -72,7 +63,7 @@ export function redactBody(policies: PolicySet, plan: Plan, body: unknown, list?
   const steps = parseListKey(list);
   const state: Walk = { policies, plan, steps, list, decision: undefined, returned: 0 };
   const out = rebuild(body, 0, state);
-  if (isPlainObject(out) && out['resourceType'] === 'Bundle' && Object.hasOwn(out, 'total')) out['total'] = state.returned;
+  if (isBundle(body) && Object.hasOwn(body, 'total')) (out as Record<string, unknown>)['total'] = state.returned;
   return { body: out, decision: state.decision! };
 }
 
@@ -90,17 +81,33 @@ function rebuild(node: unknown, at: number, w: Walk): unknown {
   if (Array.isArray(node) && (at > 0 || w.steps.length === 0)) return at === w.steps.length ? plainRows(node, w) : wrappedRows(node, w.steps.slice(at), w);
   if (at === w.steps.length) throw unredactable(`a list was expected at "${w.list || '(the body)'}"`);
   const key = w.steps[at]!;
-  const bundle = at === 0 && isPlainObject(node) && node['resourceType'] === 'Bundle';
+  const bundle = at === 0 && isBundle(node);
   if (!isPlainObject(node) || !Object.hasOwn(node, key)) {
     // A FHIR search that matched nothing has no `entry` at all: no rows, not another shape.
     if (!bundle) throw unredactable(`a list was expected at "${w.list}"`);
     w.decision = w.policies.redactWith(w.plan, []).decision;
-    return { ...node };
+    return bundleEnvelope(node);
   }
-  const copy: Record<string, unknown> = { ...node };
-  copy[key] = rebuild(node[key], at + 1, w);
-  for (const count of COUNT_KEYS) if (!(bundle && count === 'total')) delete copy[count];
-  return copy;
+  const out: Record<string, unknown> = bundle ? bundleEnvelope(node) : {};
+  out[key] = rebuild(node[key], at + 1, w);
+  return out;
+}
+
+const BUNDLE_LINKS = new Set(['self', 'first', 'next', 'previous', 'prev']);
+
+/** What a FHIR Bundle keeps besides its entries. */
+function bundleEnvelope(node: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { resourceType: 'Bundle' };
+  if (typeof node['type'] === 'string') out['type'] = node['type'];
+  const links = Array.isArray(node['link'])
+    ? node['link'].filter((l): l is Record<string, unknown> => isPlainObject(l) && typeof l['relation'] === 'string' && BUNDLE_LINKS.has(l['relation']) && typeof l['url'] === 'string')
+    : [];
+  if (links.length > 0) out['link'] = links.map((l) => ({ relation: l['relation'], url: l['url'] }));
+  return out;
+}
+
+function isBundle(node: unknown): node is Record<string, unknown> {
+  return isPlainObject(node) && node['resourceType'] === 'Bundle';
 }
 
 function plainRows(rows: unknown[], w: Walk): unknown[] {
@@ -122,9 +129,13 @@ function wrappedRows(elements: unknown[], rest: string[], w: Walk): unknown[] {
     const [kept] = data as unknown[];
     if (kept === undefined) continue;
     const source = element as Record<string, unknown>;
-    const idShown = getPath(kept, idPath) !== undefined && getPath(kept, idPath) === getPath(row, idPath);
-    const head = rest[0]!;
-    const base: Record<string, unknown> = idShown ? { ...source } : pick(source, [head, 'search']);
+    const base: Record<string, unknown> = {};
+    const id = getPath(kept, idPath);
+    const fullUrl = source['fullUrl'];
+    // fullUrl names the row's id: kept only when it names the disclosed id, as given.
+    if ((typeof id === 'string' || typeof id === 'number') && id === getPath(row, idPath) && typeof fullUrl === 'string' && fullUrl.endsWith(`/${id}`)) base['fullUrl'] = fullUrl;
+    const search = source['search'];
+    if (isPlainObject(search) && typeof search['mode'] === 'string') base['search'] = { mode: search['mode'] };
     out.push(setAt(base, rest, kept));
   }
   w.decision = merged;
@@ -132,17 +143,10 @@ function wrappedRows(elements: unknown[], rest: string[], w: Walk): unknown[] {
   return out;
 }
 
-function pick(obj: Record<string, unknown>, keys: string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k of keys) if (Object.hasOwn(obj, k)) out[k] = obj[k];
-  return out;
-}
-
-/** A copy of `obj` with `value` at `path` (objects on the way copied, never mutated). */
+/** `obj` with `value` at `path`, through fresh objects: nothing else of the element is carried along. */
 function setAt(obj: Record<string, unknown>, path: string[], value: unknown): Record<string, unknown> {
   const [key, ...rest] = path as [string, ...string[]];
-  const child = obj[key];
-  return { ...obj, [key]: rest.length === 0 ? value : setAt(isPlainObject(child) ? child : {}, rest, value) };
+  return { ...obj, [key]: rest.length === 0 ? value : setAt({}, rest, value) };
 }
 
 /** Fold one row's decision into the list's: unions of names, sums of counts. */

@@ -70,17 +70,15 @@ describe('redactBody', () => {
     unredactable(() => redact('pat-001'));
   });
 
-  it('redacts the rows of an envelope, keeps its other keys, and removes its row counts', async () => {
+  it('redacts the rows of an envelope and keeps nothing else of it: deny by default, counts included', async () => {
     const { redact } = await setup();
-    const input = { data: { items: PATIENTS, totalCount: 24, cursor: 'c2' }, total: 24, count: 24, links: { next: '/p?cursor=c2' } };
+    const input = { data: { items: PATIENTS, totalCount: 24, cursor: 'c2' }, total: 24, count: 24, links: { next: '/p?cursor=c2' }, included: [PATIENTS[2]] };
     const before = structuredClone(input);
     const { body } = redact(input, 'data.items');
-    const out = body as { data: { items: { id: string }[]; cursor: string }; links: unknown };
+    const out = body as { data: { items: { id: string }[] } };
     expect(ids(out.data.items)).to.deep.equal(NURSE_ROWS);
-    expect(out.data).to.deep.include({ cursor: 'c2' });
-    expect(out.data).not.to.have.property('totalCount');
-    expect(out).not.to.have.any.keys('total', 'count');
-    expect(out.links).to.deep.equal({ next: '/p?cursor=c2' });
+    expect(out).to.have.all.keys('data');
+    expect(out.data).to.have.all.keys('items');
     expect(input).to.deep.equal(before);
   });
 

@@ -168,16 +168,14 @@ describe('mesh.read', () => {
       }
     });
 
-    it('reads rows under a key of an envelope and removes the counts that would reveal hidden rows', async () => {
+    it('reads rows under a key of an envelope and keeps nothing else of it (counts would reveal hidden rows)', async () => {
       const { app } = await setup((a, mesh) =>
         a.get('/patients', mesh.read('Patient', { list: 'items' }), (_req, res) => {
           res.json({ items: PATIENTS, total: 24, count: 24, page: 1, next: '/patients?page=2' });
         }));
       const res = await request(app).get('/patients').set(as(USERS.nurse));
       expect(res.body.items.map((r: { id: string }) => r.id)).to.deep.equal(NURSE_ROWS);
-      expect(res.body).not.to.have.any.keys('total', 'count');
-      expect(res.body.page).to.equal(1);
-      expect(res.body.next).to.equal('/patients?page=2');
+      expect(res.body).to.have.all.keys('items');
     });
 
     it('reads a FHIR Bundle: withheld entries removed, total set to what is returned, links kept', async () => {
