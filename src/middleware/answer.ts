@@ -13,15 +13,16 @@ import { redactBody, type ListKey } from '../shape.js';
 import type { Captured } from './capture.js';
 
 /**
- * Headers computed from the body the handler meant to send. They would
- * describe (or fingerprint) the unredacted body, or count hidden rows
- * (json-server's X-Total-Count); express recomputes length and ETag from the
- * redacted body.
+ * Headers a handler may set on an answer that fieldmesh redacts. Deny by
+ * default: headers computed from the unredacted body (length, ETag, digests,
+ * X-Total-Count) describe or count what was withheld, and any other header (Content-Disposition with a file name, Location,
+ * a pagination Link counting pages, a custom X- header) could carry a record
+ * value or count hidden rows, and is removed.
  */
-const REWRITTEN = [
-  'content-length', 'content-encoding', 'content-md5', 'content-digest', 'repr-digest', 'digest',
-  'etag', 'last-modified', 'content-range', 'transfer-encoding', 'x-total-count',
-];
+const SAFE_HEADERS = new Set([
+  'content-type', 'cache-control', 'vary', 'x-request-id', 'x-powered-by',
+  'x-content-type-options', 'strict-transport-security', 'x-frame-options', 'content-security-policy', 'referrer-policy',
+]);
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 const NO_BODY = new Set([204, 205, 304]);
 
@@ -72,7 +73,6 @@ export async function sendAnswer(answer: Captured, out: Outbound): Promise<void>
     }
     if (!(await record(out, disclosureEntry(redacted.decision, facts, status)))) return;
     out.release();
-    for (const name of REWRITTEN) res.removeHeader(name);
     prepare(res, facts.requestId);
     if (!JSON_TYPE.test(String(res.getHeader('content-type') ?? ''))) res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.json(redacted.body);
@@ -138,18 +138,27 @@ function finishBare(out: Outbound, status: number): void {
   const { res } = out;
   out.release();
   if (status >= 400 && status <= 599) {
+    keepSafeHeaders(res);
     sendError(res, new FieldmeshError(genericCode(status), status, status === 404 ? NO_SUCH_RECORD.message : STATUS_CODES[status] ?? 'Error'), out.facts.requestId);
     return;
   }
-  for (const name of [...REWRITTEN, 'content-type']) res.removeHeader(name);
+  // A redirect keeps its Location: the client follows it to a route that is guarded in turn.
+  const location = status >= 300 && status < 400 ? res.getHeader('location') : undefined;
   prepare(res, out.facts.requestId);
+  res.removeHeader('content-type');
+  if (location !== undefined) res.setHeader('Location', location);
   res.statusCode = status;
   res.end();
 }
 
 function prepare(res: Response, requestId: string): void {
+  keepSafeHeaders(res);
   securityHeaders(res);
   res.setHeader('X-Request-Id', requestId);
+}
+
+function keepSafeHeaders(res: Response): void {
+  for (const name of res.getHeaderNames()) if (!SAFE_HEADERS.has(name) && !name.startsWith('access-control-')) res.removeHeader(name);
 }
 
 /** The value to redact, `undefined` for an empty body; throws when the body cannot be read as JSON. */
