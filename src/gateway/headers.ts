@@ -60,14 +60,17 @@ export function safePath(rawPath: string): string | undefined {
   for (const [i, segment] of segments.entries()) {
     if (segment === '' && i !== segments.length - 1) return undefined;
     if (!/^[A-Za-z0-9\-._~!$&'()*+,;=:@%]*$/.test(segment)) return undefined;
-    if (/%(2f|5c|2e|00)/i.test(segment)) return undefined;
+    // Encoded separators and dots, also double-encoded (%252e) for upstreams that decode twice.
+    if (/%(25)*(2f|5c|2e|00)/i.test(segment)) return undefined;
     let decoded: string;
     try {
       decoded = decodeURIComponent(segment);
     } catch {
       return undefined;
     }
-    if (decoded === '.' || decoded === '..') return undefined;
+    // Path parameters (`..;x`) are stripped by some servers (Tomcat, Spring) before they resolve dot segments.
+    const bare = decoded.split(';')[0];
+    if (bare === '.' || bare === '..') return undefined;
   }
   return rawPath;
 }

@@ -83,7 +83,10 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
     line.requestId = admitted.requestId;
     line.purpose = admitted.ctx?.purpose;
     if (!admitted.ok) return refuse(deps, res, req, admitted.error, refusalEntry(admitted.error, admitted), admitted, finish);
-    const call: Call = { policies, upstream: deps.upstream, audit: deps.audit, admitted, route, method, path: search === '' ? rawPath : `${rawPath}?${search}`, headers: req.headers };
+    // Forward exactly the parameters that were checked, serialised anew: the raw
+    // string could mean more to an upstream that also splits on ';'.
+    const checked = new URLSearchParams(search).toString();
+    const call: Call = { policies, upstream: deps.upstream, audit: deps.audit, admitted, route, method, path: checked === '' ? rawPath : `${rawPath}?${checked}`, headers: req.headers };
     try {
       if (method !== 'GET') call.body = await readWriteBody(req, deps.maxBodyBytes);
       const outcome = method === 'GET' ? await readThrough(call) : await writeThrough(call);
