@@ -75,6 +75,8 @@ export async function writeThrough(call: Call): Promise<Outcome> {
   const action = call.method === 'POST' ? 'create' : 'update';
   const conditional = action === 'update' && (admitted.writePlan?.grants ?? []).some((g) => g.grant.where !== undefined);
   const existing = conditional ? await fetchExisting(call) : undefined;
+  // A record the user may not read answers as a missing one, never as a refused write.
+  if (existing !== undefined) policies.redactWith(admitted.plan, existing);
   const decision = policies.checkWrite(call.body, { ...admitted.ctx, action, existing });
   const id = getPath(action === 'create' ? call.body : existing, admitted.plan.resource.def.id);
   if (typeof id === 'string' || typeof id === 'number') decision.recordIds = [String(id)];

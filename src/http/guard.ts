@@ -144,11 +144,29 @@ export function checkQuery(policies: PolicySet, plan: Plan, query: GuardRequest[
       forbidden.push(key);
     }
   }
-  if (forbidden.length === 0) return;
-  const named = [...new Set(forbidden)].slice(0, 10).map((k) => JSON.stringify(k.slice(0, 80))).join(', ');
   const code = 'filter_forbidden';
-  const decision = refusedDecision(policies.compiled, plan.ctx, plan.action, plan.roles, code);
-  throw new AccessError(code, `You may not filter or sort by ${named}: only fields you may read in every row can be queried`, decision);
+  const refuse = (message: string): never => {
+    throw new AccessError(code, message, refusedDecision(policies.compiled, plan.ctx, plan.action, plan.roles, code));
+  };
+  if (forbidden.length === 0) {
+    // The record API pages before fieldmesh drops hidden rows: with a filter or
+    // a sort, an empty or short page would show that a hidden row matched.
+    const keys = entries(query).map(([k]) => k);
+    if (mayHideRows(plan) && keys.some((k) => pagingKeys.includes(k)) && keys.some((k) => !pagingKeys.includes(k))) {
+      refuse('Paging cannot be combined with filters or sorting here: some rows are hidden from you, and a page cut before they are removed would show that they matched. Filter without paging, or page without filters.');
+    }
+    return;
+  }
+  const named = [...new Set(forbidden)].slice(0, 10).map((k) => JSON.stringify(k.slice(0, 80))).join(', ');
+  refuse(`You may not filter or sort by ${named}: only fields you may read in every row can be queried`);
+}
+
+/** Whether some rows of this request may be withheld whole: conditional grants only, whole-record restrictions, consent or opt-out. */
+function mayHideRows(plan: Plan): boolean {
+  const { consent, optOut } = plan.purpose.def;
+  if (consent === 'required' || optOut === 'respect') return true;
+  if (plan.restrictions.some((r) => r.restriction.record)) return true;
+  return !plan.grants.some((g) => g.grant.where === undefined);
 }
 
 /** Field names in sort values: `a,-b`, `+c`, `d:desc`. `_order` also takes the directions asc and desc. */

@@ -1,6 +1,6 @@
 import type { Request, RequestHandler } from 'express';
 import type { Decision } from '../decision.js';
-import { AccessError } from '../errors.js';
+import { AccessError, NO_SUCH_RECORD } from '../errors.js';
 import { admit } from '../http/guard.js';
 import { sendError } from '../http/respond.js';
 import { getPath } from '../paths.js';
@@ -35,6 +35,9 @@ export function writeHandler(rt: MeshRuntime, resource: string, list: ListKey | 
     try {
       body = await readJsonBody(req, rt.maxBodyBytes);
       const existing = action === 'update' && load ? await load(req) : undefined;
+      if (action === 'update' && load && existing === undefined) throw new AccessError('not_found', NO_SUCH_RECORD.message);
+      // A record the user may not read answers as a missing one, never as a refused write.
+      if (existing !== undefined) rt.policies.redactWith(admitted.plan, existing);
       decision = checkWriteWithPlan(admitted.writePlan!, body, existing);
       const id = getPath(action === 'create' ? body : existing, admitted.plan.resource.def.id);
       if (typeof id === 'string' || typeof id === 'number') decision.recordIds = [String(id)];

@@ -128,12 +128,22 @@ describe('gateway › reads in front of json-server', () => {
       });
     }
 
-    it('forwards a filter on a field the user may read, and paging keys', async () => {
+    it('forwards a filter on a field the user may read, and paging keys, each alone', async () => {
+      const { upstream, get } = await setup();
+      const filtered = await get('/patients?gp=B86001', as(USERS.gp, 'direct-care'));
+      expect(filtered.status).to.equal(200);
+      const paged = await get('/patients?_limit=2', as(USERS.gp, 'direct-care'));
+      expect(paged.status).to.equal(200);
+      expect(upstream.seen.map((s) => s.url)).to.deep.equal(['/patients?gp=B86001', '/patients?_limit=2']);
+      expect(paged.json.length).to.be.at.most(2);
+    });
+
+    it('refuses paging together with a filter when rows may be hidden, and never forwards it', async () => {
       const { upstream, get } = await setup();
       const res = await get('/patients?gp=B86001&_limit=2', as(USERS.gp, 'direct-care'));
-      expect(res.status).to.equal(200);
-      expect(upstream.seen.map((s) => s.url)).to.deep.equal(['/patients?gp=B86001&_limit=2']);
-      expect(res.json).to.have.length(2);
+      expect(res.status).to.equal(403);
+      expect(res.json.error.code).to.equal('filter_forbidden');
+      expect(upstream.seen).to.have.length(0);
     });
   });
 

@@ -40,7 +40,9 @@ describe('gateway › writes in front of json-server', () => {
   it("refuses a nurse updating a patient of another team: the row condition is checked on the stored record", async () => {
     const { upstream, gw } = await setup();
     const res = await call(`${gw.url}/patients/pat-003`, { method: 'PATCH', headers: as(USERS.nurse, 'direct-care'), body: { ward: 'Ward 7 (Respiratory)' } });
-    expect(res.status).to.equal(403);
+    // The nurse may not read it either: it answers exactly as a record that does not exist.
+    expect(res.status).to.equal(404);
+    expect(res.json).to.deep.equal({ error: { code: 'not_found', message: 'No such record' } });
     expect(writesSeen(upstream)).to.have.length(0);
   });
 

@@ -56,7 +56,8 @@ describe('guard', () => {
     it('accepts paging keys and readable fields in every form a query comes in', async () => {
       const { policies, planFor } = await setup();
       const plan = planFor(USERS.receptionist, 'administration');
-      for (const query of [{ gp: 'B86001', _page: '2' }, new URLSearchParams('gp=B86001&gp=B86002&limit=5'), 'name=x&_sort=gp'] as const) {
+      // Filters and paging each alone: together they are refused where rows may be hidden (sealed records here).
+      for (const query of [{ gp: 'B86001' }, { _page: '2' }, new URLSearchParams('gp=B86001&gp=B86002'), new URLSearchParams('limit=5'), 'name=x&_sort=gp'] as const) {
         expect(() => checkQuery(policies, plan, query, DEFAULT_PAGING_KEYS)).not.to.throw();
       }
     });
@@ -90,5 +91,25 @@ describe('guard', () => {
       const known = refusalEntry(new FieldmeshError('unredactable_body', 500, 'x'), { requestId: 'r1', resource: 'Patient', action: 'read', policyVersion: 'v' });
       expect(known.code).to.equal('unredactable_body');
     });
+  });
+});
+
+describe('checkQuery with paging', () => {
+  it('refuses paging combined with a filter or a sort when rows may be hidden, and allows either alone', async () => {
+    const { loadPolicies } = await import('../../src/policy-set.js');
+    const { checkQuery, DEFAULT_PAGING_KEYS } = await import('../../src/http/guard.js');
+    const policies = await loadPolicies('policies');
+    const now = new Date('2026-11-24T12:00:00Z');
+    const nurse = policies.plan({ resource: 'Patient', purpose: 'direct-care', user: { sub: 'n', roles: ['ward-nurse'], team: 'ward-7', training: '2026-06-01' }, now });
+    expect(() => checkQuery(policies, nurse, 'id=pat-001&_limit=1', DEFAULT_PAGING_KEYS)).to.throw().with.property('code', 'filter_forbidden');
+    expect(() => checkQuery(policies, nurse, '_sort=id&_page=2', DEFAULT_PAGING_KEYS)).to.throw().with.property('code', 'filter_forbidden');
+    expect(() => checkQuery(policies, nurse, 'id=pat-001', DEFAULT_PAGING_KEYS)).to.not.throw();
+    expect(() => checkQuery(policies, nurse, '_page=2&_limit=10', DEFAULT_PAGING_KEYS)).to.not.throw();
+    const receptionist = policies.plan({ resource: 'Patient', purpose: 'administration', user: { sub: 'r', roles: ['receptionist'], training: '2026-06-01' }, now });
+    // Receptionists see every row (unconditional grant), unless a sealed record is withheld whole.
+    const sealedWithheld = receptionist.restrictions.some((r) => r.restriction.record);
+    const attempt = () => checkQuery(policies, receptionist, 'gp=B86001&_limit=5', DEFAULT_PAGING_KEYS);
+    if (sealedWithheld) expect(attempt).to.throw().with.property('code', 'filter_forbidden');
+    else expect(attempt).to.not.throw();
   });
 });

@@ -31,9 +31,19 @@ describe('mesh.read query filters', () => {
 
   it('lets a receptionist filter by a field they read in every row', async () => {
     const { app, calls } = await listApp();
-    const res = await request(app).get('/patients?gp=B86001&_page=1&_limit=10').set(as(USERS.receptionist, 'administration'));
+    const res = await request(app).get('/patients?gp=B86001').set(as(USERS.receptionist, 'administration'));
     expect(res.status).to.equal(200);
     expect(calls()).to.equal(1);
+  });
+
+  it('refuses paging together with a filter where rows may be hidden (a page cut before they are dropped would show they matched)', async () => {
+    const { app, calls } = await listApp();
+    const res = await request(app).get('/patients?gp=B86001&_page=1&_limit=10').set(as(USERS.receptionist, 'administration'));
+    expect(res.status).to.equal(403);
+    expect(res.body.error.code).to.equal('filter_forbidden');
+    expect(res.body.error.message).to.include('Paging cannot be combined');
+    expect(calls()).to.equal(0);
+    expect((await request(app).get('/patients?_page=1&_limit=10').set(as(USERS.receptionist, 'administration'))).status).to.equal(200);
   });
 
   it('refuses a filter on a field a restriction withholds from some rows (the address of a person at risk)', async () => {

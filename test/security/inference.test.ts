@@ -1,0 +1,85 @@
+import { expect } from 'chai';
+import express from 'express';
+import request from 'supertest';
+import { as as mwAs, cleanup, patient, setup as mwSetup, USERS as MW_USERS } from '../middleware/harness.js';
+import { as, call, startJsonServer, startTestGateway, USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
+
+/**
+ * A record hidden from the caller must answer exactly as a record that does
+ * not exist (SPEC "Requests": 404 for a hidden record; errors.ts NO_SUCH_RECORD).
+ * pat-003 exists on ward-9, hidden from a ward-7 nurse; pat-999 does not exist.
+ */
+describe('security › hidden and missing records look the same', () => {
+  const open: { close(): Promise<void> }[] = [];
+  afterEach(async () => {
+    for (const c of open.splice(0).reverse()) await c.close();
+  });
+  async function setup(): Promise<{ upstream: TestUpstream; gw: TestGateway }> {
+    const upstream = await startJsonServer();
+    open.push(upstream);
+    const gw = await startTestGateway(upstream.url);
+    open.push(gw);
+    return { upstream, gw };
+  }
+  const nurse = () => as(USERS.nurse, 'direct-care');
+
+  it('holds for a plain read: both answer 404 not_found with the same message', async () => {
+    const { gw } = await setup();
+    const hidden = await call(`${gw.url}/patients/pat-003`, { headers: nurse() });
+    const missing = await call(`${gw.url}/patients/pat-999`, { headers: nurse() });
+    expect([hidden.status, hidden.json]).to.deep.equal([missing.status, missing.json]);
+  });
+
+  it('holds for a PATCH: a hidden record must not answer 403 where a missing one answers 404', async () => {
+    // The nurse's update grant has a row condition, so the gateway reads the
+    // record first: a hidden record then fails the condition (403
+    // write_forbidden) while a missing one is the upstream's 404. The status
+    // tells the nurse that pat-003 exists.
+    const { gw } = await setup();
+    const body = { ward: 'Ward 7 (Respiratory)' };
+    const hidden = await call(`${gw.url}/patients/pat-003`, { method: 'PATCH', headers: nurse(), body });
+    const missing = await call(`${gw.url}/patients/pat-999`, { method: 'PATCH', headers: nurse(), body });
+    expect(missing.status).to.equal(404);
+    expect({ status: hidden.status, code: hidden.json?.error?.code }).to.deep.equal({ status: missing.status, code: missing.json?.error?.code });
+  });
+
+  it('holds for a paged list: a page limit must not reveal that a hidden row matched the filter', async () => {
+    // id is readable by the nurse, so `id_like`, `_sort=id` and `_limit` all pass
+    // the query check. The upstream applies them to every row, hidden ones
+    // included, and the page is cut before fieldmesh drops the hidden row: the
+    // first row in descending order is pat-003 when it exists, so the page
+    // comes back empty; with pat-999 (missing) the visible pat-001 comes back.
+    const { gw } = await setup();
+    const page = (other: string) => call(`${gw.url}/patients?id_like=${encodeURIComponent(`^pat-(001|${other})$`)}&_sort=id&_order=desc&_limit=1`, { headers: nurse() });
+    const hidden = await page('003');
+    const missing = await page('999');
+    // Answered the same whether or not the hidden row exists (today: paging with a filter is refused for such a request).
+    expect(hidden.status, 'the status for a hidden id differs from the status for a missing id').to.equal(missing.status);
+    expect(hidden.json, 'the answer for a hidden id differs from the answer for a missing id').to.deep.equal(missing.json);
+  });
+
+  it('holds for a paged list filtered by name: "is someone called Doubleflag a patient on another ward?"', async () => {
+    // `name` is readable by the nurse, so a filter on it passes; the upstream
+    // applies it to the rows of every ward. pat-016 (ward-9, flagged dv-risk
+    // and hate-crime) sorts before pat-001, so its mere existence empties the page.
+    const { gw } = await setup();
+    const page = (family: string) =>
+      call(`${gw.url}/patients?${new URLSearchParams({ 'name.0.family_like': `^(Testwood|${family})$`, _sort: 'id', _order: 'desc', _limit: '1' })}`, { headers: nurse() });
+    const hidden = await page('Doubleflag');
+    const missing = await page('Nosuchname');
+    expect(hidden.status, 'whether a hidden patient has this name shows in the status').to.equal(missing.status);
+    expect(hidden.json, 'whether a hidden patient has this name shows in the answer').to.deep.equal(missing.json);
+  });
+
+  it('holds for a middleware write whose update grant reads the stored record (load)', async () => {
+    // load() answers undefined for a record that does not exist, as a lookup does.
+    const h = await mwSetup((app, mesh) => {
+      app.patch('/patients/:id', express.json(), mesh.write('Patient', { load: (req) => (req.params['id'] === 'pat-003' ? patient('pat-003') : undefined) }), (_req, res) => res.status(404).end());
+    });
+    const send = (id: string) => request(h.app).patch(`/patients/${id}`).set(mwAs(MW_USERS.nurse)).send({ ward: 'Ward 7 (Respiratory)' });
+    const hidden = await send('pat-003');
+    const missing = await send('pat-999');
+    await cleanup();
+    expect({ status: hidden.status, body: hidden.body }).to.deep.equal({ status: missing.status, body: missing.body });
+  });
+});
