@@ -107,6 +107,8 @@ function tokenHeader(token: string, algorithms: string[]): { alg: string; kid: s
   }
   if (decoded === null || typeof decoded.header !== 'object') throw unauthenticated('token malformed: expected a JWT');
   const { alg, kid } = decoded.header as { alg?: unknown; kid?: unknown };
+  // RFC 7515 §4.1.11: a critical extension we do not understand makes the token invalid.
+  if (Object.hasOwn(decoded.header, 'crit')) throw unauthenticated('token header names critical extensions (crit) that are not supported');
   // Checked before any key is looked up: an unsigned or HMAC token never reaches a public key.
   if (typeof alg !== 'string' || !algorithms.includes(alg)) {
     throw unauthenticated(`token algorithm is not accepted (accepted: ${algorithms.join(', ')})`);
