@@ -176,7 +176,7 @@ function sortFields(key: string, values: string[]): string[] {
 }
 
 function entries(query: GuardRequest['query']): [string, string[]][] {
-  if (query === undefined) return [];
+  if (query === undefined || query === '') return [];
   const params = typeof query === 'string' ? new URLSearchParams(query) : query;
   if (params instanceof URLSearchParams) {
     const out = new Map<string, string[]>();
@@ -188,7 +188,16 @@ function entries(query: GuardRequest['query']): [string, string[]][] {
 }
 
 function header(headers: RequestHeaders, name: string): string | undefined {
-  const value = headers[name] ?? Object.entries(headers).find(([k]) => k.toLowerCase() === name)?.[1];
+  let value = headers[name];
+  // node and express give lower-case names; only a hand-built object needs the search (without a copy per miss).
+  if (value === undefined) {
+    for (const key of Object.keys(headers)) {
+      if (key.toLowerCase() === name) {
+        value = headers[key];
+        break;
+      }
+    }
+  }
   return typeof value === 'string' ? value : undefined;
 }
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * One verified token, remembered until `expiresAt` (epoch ms).
@@ -62,5 +62,6 @@ export class TokenCache<T> {
 }
 
 function digest(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  // One-shot: about half the cost of createHash().update().digest() for a token-sized input.
+  return hash('sha256', token, 'base64url');
 }

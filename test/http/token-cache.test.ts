@@ -103,4 +103,26 @@ describe('createVerifier token cache', () => {
     expect(second.roles).to.deep.equal(['nurse']);
     expect(second.user.roles).to.deep.equal(['nurse']);
   });
+
+  it('copies nested claims too, and keeps a claim named __proto__ a claim, never the prototype of the copy', async () => {
+    const { verifier } = setup();
+    // jsonwebtoken signs a payload given as a string as it is, so the JSON can carry an own "__proto__" key.
+    const payload = `{"sub":"u1","roles":["nurse"],"iat":${T},"exp":${T + 300},"org":{"teams":["ward-7"]},"__proto__":{"practice":"B86001"}}`;
+    const header = `Bearer ${jwt.sign(payload, SECRET)}`;
+    const first = await verifier.verify(header);
+    (first.user['org'] as { teams: string[] }).teams.push('ward-9');
+    // The second comes from the cache: changing it must not reach the third either.
+    const second = await verifier.verify(header);
+    expect(second.user['org']).to.deep.equal({ teams: ['ward-7'] });
+    (second.claims['org'] as { teams: string[] }).teams.push('ward-9');
+    second.user.roles.push('admin');
+    const third = await verifier.verify(header);
+    expect(third.claims['org']).to.deep.equal({ teams: ['ward-7'] });
+    expect(third.user.roles).to.deep.equal(['nurse']);
+    for (const user of [first.user, second.user, third.user]) {
+      expect(Object.getPrototypeOf(user)).to.equal(Object.prototype);
+      expect(user['practice']).to.equal(undefined);
+      expect(Object.hasOwn(user, '__proto__')).to.equal(true);
+    }
+  });
 });
