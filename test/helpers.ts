@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { AccessError } from '../src/errors.js';
 import { policiesFromSources, type PolicyOptions } from '../src/policy-set.js';
 
 /** The small, complete policy set most engine tests use. */
@@ -30,4 +32,15 @@ export function patient(extra: Record<string, unknown> = {}): Record<string, unk
     internalNotes: 'never disclosed',
     ...extra,
   };
+}
+
+/** The AccessError that `fn` throws; fails the test when it throws anything else or nothing. */
+export function refusal(fn: () => unknown): AccessError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).to.be.instanceOf(AccessError);
+    return e as AccessError;
+  }
+  throw new Error('expected a refusal');
 }

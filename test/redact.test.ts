@@ -4,21 +4,12 @@ import type { Decision } from '../src/decision.js';
 import { readFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { policiesFromSources } from '../src/policy-set.js';
-import { NOW, patient, user, VALID_POLICY, validPolicies } from './helpers.js';
+import { NOW, patient, refusal, user, VALID_POLICY, validPolicies } from './helpers.js';
 
 function setup() {
   const policies = validPolicies();
   const read = (input: unknown, roles: string[], purpose: string, extra: { user?: Record<string, unknown>; breakGlass?: string; now?: Date } = {}) =>
     policies.redact(input, { resource: 'Patient', purpose, user: user(roles, extra.user), breakGlass: extra.breakGlass, now: extra.now ?? NOW });
-  const refusal = (fn: () => unknown): AccessError => {
-    try {
-      fn();
-    } catch (e) {
-      expect(e).to.be.instanceOf(AccessError);
-      return e as AccessError;
-    }
-    throw new Error('expected a refusal');
-  };
   return { policies, read, refusal };
 }
 

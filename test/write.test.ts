@@ -1,21 +1,11 @@
 import { expect } from 'chai';
-import { AccessError } from '../src/errors.js';
-import { NOW, patient, user, validPolicies } from './helpers.js';
+import { NOW, patient, refusal, user, validPolicies } from './helpers.js';
 
 function setup() {
   const policies = validPolicies();
   const write = (body: unknown, roles: string[], action: 'update' | 'create', existing?: unknown) =>
     policies.checkWrite(body, { resource: 'Patient', purpose: 'direct-care', user: user(roles), now: NOW, action, existing });
-  const code = (fn: () => unknown) => {
-    try {
-      fn();
-    } catch (e) {
-      expect(e).to.be.instanceOf(AccessError);
-      return e as AccessError;
-    }
-    throw new Error('expected a refusal');
-  };
-  return { write, code };
+  return { write, code: refusal };
 }
 
 describe('checkWrite', () => {
