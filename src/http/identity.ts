@@ -166,6 +166,8 @@ function checkToken(token: string, key: KeyObject, o: ResolvedIdentity, at: numb
   }
   const claims = payload as Record<string, unknown>;
   if (typeof claims.sub !== 'string' || claims.sub === '') throw unauthenticated('token has no subject (sub)');
+  // The audit trail records unauthenticated callers under this name: a token may not claim it.
+  if (claims.sub === UNAUTHENTICATED_USER) throw unauthenticated(`token subject "${UNAUTHENTICATED_USER}" is reserved for unauthenticated requests`);
   if (o.requireExpiry && typeof claims.exp !== 'number') throw unauthenticated('token has no expiry (exp)');
   const roles = rolesAt(claims, o.rolesClaim);
   if (roles === undefined) throw unauthenticated(`token claim "${o.rolesClaim}" must be a string or an array of strings`);
@@ -187,6 +189,15 @@ function describe(err: unknown): string {
   if (message === 'jwt malformed' || message === 'invalid token') return 'token malformed: expected a JWT';
   return 'token invalid';
 }
+
+/**
+ * The user the audit trail names for a request whose token was missing or refused.
+ * Reserved: a token whose `sub` is this name is refused, so the two can never be confused.
+ *
+ * @example
+ * entry.user === UNAUTHENTICATED_USER; // the caller never proved who they are
+ */
+export const UNAUTHENTICATED_USER = 'anonymous';
 
 function unauthenticated(message: string): AccessError {
   return new AccessError('unauthenticated', message);

@@ -147,6 +147,11 @@ describe('createVerifier with a secret (HS256)', () => {
     expect((await refusal(verifier.verify(bearer(sign(noSub))))).message).to.match(/no subject \(sub\)/);
   });
 
+  it('refuses a token whose subject is the name the trail gives unauthenticated callers', async () => {
+    const { verifier, sign, bearer } = setup();
+    expect((await refusal(verifier.verify(bearer(sign(claims({ sub: 'anonymous' })))))).message).to.match(/reserved for unauthenticated/);
+  });
+
   it('refuses a token without an expiry unless told not to', async () => {
     const { exp: _exp, ...noExp } = claims();
     const strict = setup();
