@@ -2,6 +2,7 @@ import type { Request, RequestHandler } from 'express';
 import type { Decision } from '../decision.js';
 import { AccessError, FieldmeshError } from '../errors.js';
 import { admit } from '../http/guard.js';
+import { isPlainObject } from '../paths.js';
 import { sendError } from '../http/respond.js';
 import type { Action } from '../request.js';
 import type { ListKey } from '../shape.js';
@@ -39,7 +40,7 @@ export function writeHandler(rt: MeshRuntime, resource: string, list: ListKey | 
     let decision: Decision;
     try {
       body = await readJsonBody(req, rt.maxBodyBytes);
-      const existing = action === 'update' ? await load!(req) : undefined;
+      const existing = action === 'update' ? asData(await load!(req)) : undefined;
       decision = rt.policies.checkWriteWith(admitted.writePlan!, body, { existing, readPlan: admitted.plan, replace: req.method === 'PUT' });
     } catch (err) {
       return refuse(base, err, refusalFor(err, admitted, body));
@@ -53,4 +54,15 @@ export function writeHandler(rt: MeshRuntime, resource: string, list: ListKey | 
     }
     if (redirectAnswer(rt, admitted, list, true, res)) next();
   };
+}
+
+/**
+ * The loaded record as the handler would send it: an ORM document or a
+ * record with Dates is read through JSON, as its answer is (answer.ts), so
+ * it is checked with the same values the caller could see.
+ */
+function asData(loaded: unknown): unknown {
+  if (loaded === undefined || loaded === null || isPlainObject(loaded)) return loaded;
+  const text = JSON.stringify(loaded);
+  return text === undefined ? undefined : JSON.parse(text);
 }

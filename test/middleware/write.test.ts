@@ -157,6 +157,27 @@ describe('mesh.write', () => {
     expect(calls).to.have.length(1);
   });
 
+  it('reads a loaded document that is not plain data (an ORM model) through JSON, as its answer is', async () => {
+    class Model {
+      constructor(data: Record<string, unknown>) {
+        Object.assign(this, data);
+      }
+      toJSON(): Record<string, unknown> {
+        return { ...this };
+      }
+    }
+    let handled = 0;
+    const { app } = await setup((a, mesh) => {
+      a.patch('/patients/:id', mesh.write('Patient', { load: (req) => new Model(patient(String(req.params['id']))) }), (_req, res) => {
+        handled++;
+        res.status(204).end();
+      });
+    });
+    expect((await request(app).patch('/patients/pat-001').set(as(USERS.receptionist, 'administration')).send({ telecom: [] })).status).to.equal(204);
+    expect((await request(app).patch('/patients/pat-004').set(as(USERS.receptionist, 'administration')).send({ telecom: [] })).status).to.equal(404);
+    expect(handled).to.equal(1);
+  });
+
   it('refuses a role with no update grant for the purpose', async () => {
     const { app, calls, events } = await writeApp();
     const res = await request(app).patch('/patients/pat-001').set(as(USERS.analyst, 'service-planning')).send({ gender: 'x' });
