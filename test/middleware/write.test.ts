@@ -163,7 +163,7 @@ describe('mesh.write', () => {
         Object.assign(this, data);
       }
       toJSON(): Record<string, unknown> {
-        return { ...this };
+        return { ...(this as object) } as Record<string, unknown>;
       }
     }
     let handled = 0;
