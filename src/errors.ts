@@ -40,6 +40,7 @@ const PUBLIC_5XX: Record<string, string> = {
   audit_unavailable: 'The audit trail cannot be written, so nothing is disclosed',
   pseudonym_key_missing: 'This purpose needs pseudonyms but no pseudonym key is configured',
   unredactable_body: 'The response could not be redacted: nothing was disclosed',
+  write_needs_load: 'This update route cannot load the stored record (mesh.write() needs a load option): nothing was written',
 };
 
 /** One problem in a policy set, as a person fixes it: file, path in the file, message. */

@@ -67,9 +67,30 @@ export class PolicySet {
     return redactWithPlan(plan, this.projections, input);
   }
 
-  /** Check a write body; throws `write_forbidden` naming the fields the user may not write. */
-  checkWrite(body: unknown, ctx: RequestContext & { action: 'create' | 'update'; existing?: unknown }): Decision {
-    return checkWriteWithPlan(this.plan(ctx, ctx.action), body, ctx.existing);
+  /**
+   * Check a write body; throws `write_forbidden` naming the fields the user
+   * may not write. An update needs `existing`, the stored record: a missing
+   * or hidden one refuses as "No such record" (see checkWriteWith).
+   */
+  checkWrite(body: unknown, ctx: RequestContext & { action: 'create' | 'update'; existing?: unknown; replace?: boolean }): Decision {
+    const readPlan = ctx.action === 'update' ? this.plan(ctx, 'read') : undefined;
+    return this.checkWriteWith(this.plan(ctx, ctx.action), body, { existing: ctx.existing, readPlan, replace: ctx.replace });
+  }
+
+  /**
+   * Check a write with plans made by `plan()` (SPEC "Writes"): both shells
+   * call this. An update reads the stored record with the request's read
+   * plan exactly as a read would, so a record the caller may not see
+   * answers as a missing one and fields a restriction withholds on it cannot
+   * be written; a replace (PUT) needs update rights on every declared field.
+   *
+   * @example
+   * const decision = policies.checkWriteWith(admitted.writePlan, body, { existing, readPlan: admitted.plan, replace: method === 'PUT' });
+   */
+  checkWriteWith(plan: Plan, body: unknown, opts: { existing?: unknown; readPlan?: Plan | undefined; replace?: boolean | undefined } = {}): Decision {
+    const { readPlan } = opts;
+    const read = readPlan === undefined ? undefined : (record: unknown) => this.redactWith(readPlan, record).decision;
+    return checkWriteWithPlan(plan, body, { existing: opts.existing, read, replace: opts.replace });
   }
 
   /**

@@ -96,20 +96,22 @@ export function registerAuditReport(audit: Command): void {
 
 interface ReportLine {
   eventId: string; time: string; user: string; roles: string[]; purpose: string; action: string;
-  outcome: 'disclosed' | 'withheld' | 'refused'; code?: string; fields: string[]; transforms: Record<string, string>;
+  outcome: 'disclosed' | 'written' | 'withheld' | 'refused'; code?: string; fields: string[]; transforms: Record<string, string>;
   breakGlass?: string; review?: 'awaiting' | 'done';
 }
 
 /**
  * One row of the report. Fields are those the response disclosed (the event
- * records them per response, not per row); a withheld or refused record was
- * disclosed nothing.
+ * records them per response, not per row), or for a write's own event those
+ * it wrote; a withheld or refused record was disclosed nothing.
  */
 function reportLine(e: AuditEvent, storedId: string, pending: Set<string>): ReportLine {
-  const outcome = e.decision === 'refused' ? 'refused' : e.recordIds.includes(storedId) ? 'disclosed' : 'withheld';
+  // A write's own event (status 0, before the answer) records the fields written, not disclosed.
+  const shown = e.action !== 'read' && e.action !== 'review' && e.status === 0 ? 'written' : 'disclosed';
+  const outcome = e.decision === 'refused' ? 'refused' : e.recordIds.includes(storedId) ? shown : 'withheld';
   const line: ReportLine = {
     eventId: e.id, time: e.time, user: e.user, roles: e.roles, purpose: e.purpose, action: e.action, outcome,
-    fields: outcome === 'disclosed' ? e.fieldsDisclosed : [], transforms: outcome === 'disclosed' ? e.transforms : {},
+    fields: outcome === 'disclosed' || outcome === 'written' ? e.fieldsDisclosed : [], transforms: outcome === 'disclosed' ? e.transforms : {},
   };
   if (e.code !== undefined) line.code = e.code;
   if (e.breakGlass !== undefined) {
@@ -131,7 +133,7 @@ function printReport(record: string, lines: ReportLine[]): void {
   out(s.bold(`Access to record ${record}: ${lines.length} event${plural(lines.length)} by ${users} user${plural(users)}, ${span}`));
   const rows: Cell[][] = lines.map((l) => [
     shortTime(l.time), l.user, l.roles.join(', '), l.purpose, l.action,
-    l.outcome === 'disclosed' ? l.outcome : { text: l.code === undefined ? l.outcome : `${l.outcome} (${l.code})`, paint: s.dim },
+    l.outcome === 'disclosed' || l.outcome === 'written' ? l.outcome : { text: l.code === undefined ? l.outcome : `${l.outcome} (${l.code})`, paint: s.dim },
     l.fields.map((f) => (l.transforms[f] === undefined ? f : `${f} (${l.transforms[f]})`)).join(', '),
     l.breakGlass === undefined ? '' : { text: `break-glass, ${l.review === 'awaiting' ? 'awaiting review' : 'reviewed'}`, paint: s.yellow },
   ]);

@@ -4,10 +4,9 @@ import type { AuditStore } from '../audit/store.js';
 import type { Decision } from '../decision.js';
 import { AccessError, FieldmeshError, NO_SUCH_RECORD } from '../errors.js';
 import { disclosureEntry, type Admitted } from '../http/guard.js';
-import { getPath } from '../paths.js';
 import type { PolicySet } from '../policy-set.js';
 import { redactBody } from '../shape.js';
-import { writeEntry } from '../http/write-audit.js';
+import { writeAnswerEntry, writeEntry } from '../http/write-audit.js';
 import { answerContentType, upstreamHeaders, writeContentType } from './headers.js';
 import type { Route, RouteMethod } from './routes.js';
 import type { Upstream, UpstreamAnswer } from './upstream.js';
@@ -61,11 +60,13 @@ export async function readThrough(call: Call): Promise<Outcome> {
 }
 
 /**
- * A write: check the body with the engine before the upstream sees it
- * (refused → `write_forbidden`, never forwarded), record the permitted write,
- * forward it, and redact the answer as a read of one record. Update grants
- * with a row condition are checked against the record as it is now,
- * fetched from the upstream first.
+ * A write: check it with the engine before the upstream sees it (refused →
+ * never forwarded), record the permitted write, forward it, and redact the
+ * answer as a read of one record, recorded as the write it is. An update
+ * (PUT, PATCH) first GETs the record as the upstream holds it now: a
+ * missing record, or one the caller may not see, answers alike (404 "No
+ * such record") and nothing is forwarded; update grants with a row
+ * condition and field restrictions are evaluated on it.
  *
  * @example
  * const outcome = await writeThrough({ ...call, method: 'PATCH', body: { ward: 'Ward 9' } });
@@ -73,28 +74,24 @@ export async function readThrough(call: Call): Promise<Outcome> {
 export async function writeThrough(call: Call): Promise<Outcome> {
   const { admitted, policies } = call;
   const action = call.method === 'POST' ? 'create' : 'update';
-  const conditional = action === 'update' && (admitted.writePlan?.grants ?? []).some((g) => g.grant.where !== undefined);
-  const existing = conditional ? await fetchExisting(call) : undefined;
-  // A record the user may not read answers as a missing one, never as a refused write.
-  if (existing !== undefined) policies.redactWith(admitted.plan, existing);
-  const decision = policies.checkWrite(call.body, { ...admitted.ctx, action, existing });
-  const id = getPath(action === 'create' ? call.body : existing, admitted.plan.resource.def.id);
-  if (typeof id === 'string' || typeof id === 'number') decision.recordIds = [String(id)];
+  const existing = action === 'update' ? await fetchExisting(call) : undefined;
+  const decision = policies.checkWriteWith(admitted.writePlan!, call.body, { existing, readPlan: admitted.plan, replace: call.method === 'PUT' });
   // No change without a record: the write is in the trail before the upstream can perform it.
   await call.audit.append(writeEntry(decision, admitted));
   const json = Buffer.from(JSON.stringify(call.body), 'utf8');
   const headers = upstreamHeaders(call.headers, admitted.requestId, writeContentType(call.headers) ?? 'application/json');
   const answer = await call.upstream.send({ method: call.method, path: call.path, headers, body: json });
   try {
-    return redactAnswer(call, answer, undefined);
+    const outcome = redactAnswer(call, answer, undefined);
+    return { ...outcome, entry: { ...outcome.entry, action } };
   } catch (e) {
     // The write was done and recorded; its result is simply not for this user to see.
     if (!(e instanceof AccessError && e.code === 'record_withheld')) throw e;
-    return { status: 204, contentType: answerContentType(answer.headers), entry: disclosureEntry(e.decision as Decision, admitted, 204) };
+    return { status: 204, contentType: answerContentType(answer.headers), entry: writeAnswerEntry(e.decision as Decision, admitted, 204) };
   }
 }
 
-/** The record as the upstream holds it now, for update grants whose `where` reads it. */
+/** The record as the upstream holds it now: every update is checked against it. */
 async function fetchExisting(call: Call): Promise<unknown> {
   const path = call.path.split('?')[0]!;
   const answer = await call.upstream.send({ method: 'GET', path, headers: upstreamHeaders(call.headers, call.admitted.requestId) });

@@ -19,8 +19,27 @@ export function writeEntry(decision: Decision, facts: RequestFacts, status = 0):
 }
 
 /**
+ * The audit entry of a write's answer, after the handler or the upstream
+ * answered: recorded as the write it is (`create`/`update`, with the status
+ * sent and the fields the answer disclosed), never as a read. A result the
+ * caller may not see (answered 204) is a withheld record of a done write,
+ * not a refusal.
+ *
+ * @example
+ * await audit.append(writeAnswerEntry(redacted.decision, admitted, 200));
+ */
+export function writeAnswerEntry(decision: Decision, facts: RequestFacts, status: number): AuditEntry {
+  const { code, ...rest } = decision;
+  const hidden = decision.outcome === 'refused' && code === 'record_withheld';
+  const answered: Decision = hidden ? { ...rest, outcome: 'disclosed' } : decision;
+  return disclosureEntry({ ...answered, action: facts.action }, facts, status);
+}
+
+/**
  * The audit entry of a refusal. A refused write names the body's refused
- * fields (names only, bounded: the caller chose them) in `fieldsWithheld`.
+ * fields (names only, bounded: the caller chose them) in `fieldsWithheld`;
+ * a refused PUT that sent only writable fields names the fields it may not
+ * replace.
  *
  * @example
  * await audit.append(refusalFor(err, admitted, body));
@@ -31,7 +50,9 @@ export function refusalFor(error: unknown, facts: RequestFacts, body?: unknown):
   const written = (error.decision as Decision | undefined)?.written ?? [];
   // Names chosen by the caller: bounded, so a hostile body cannot bloat the trail.
   const refused = bodyPaths(body).filter((p) => !written.some((w) => isWithin(p, w))).slice(0, 50).map((p) => p.slice(0, 200));
-  return { ...entry, fieldsDisclosed: [], fieldsWithheld: refused };
+  // A refused PUT sent only writable fields: what it lacks rights to erase is the refusal's reason.
+  const lacking = refused.length === 0 ? ((error.decision as Decision | undefined)?.withheld ?? []) : refused;
+  return { ...entry, fieldsDisclosed: [], fieldsWithheld: lacking };
 }
 
 /** The paths of a body down to its leaves, arrays transparent, each once. */

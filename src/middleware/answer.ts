@@ -11,6 +11,7 @@ import type { PolicySet } from '../policy-set.js';
 import type { Plan } from '../request.js';
 import { redactBody, type ListKey } from '../shape.js';
 import type { Captured } from './capture.js';
+import { writeAnswerEntry } from '../http/write-audit.js';
 
 /**
  * Headers a handler may set on an answer that fieldmesh redacts. Deny by
@@ -68,10 +69,10 @@ export async function sendAnswer(answer: Captured, out: Outbound): Promise<void>
     } catch (err) {
       if (!(out.write && err instanceof AccessError && err.code === 'record_withheld')) throw err;
       // The write was done and recorded; its result is simply not for this user to see.
-      if (await record(out, disclosureEntry(err.decision as Decision, facts, 204))) finishBare(out, 204);
+      if (await record(out, writeAnswerEntry(err.decision as Decision, facts, 204))) finishBare(out, 204);
       return;
     }
-    if (!(await record(out, disclosureEntry(redacted.decision, facts, status)))) return;
+    if (!(await record(out, answerEntry(out, redacted.decision, status)))) return;
     out.release();
     prepare(res, facts.requestId);
     if (!JSON_TYPE.test(String(res.getHeader('content-type') ?? ''))) res.setHeader('Content-Type', 'application/json; charset=utf-8');
@@ -100,6 +101,11 @@ export async function refuse(out: Pick<Outbound, 'res' | 'release' | 'facts' | '
   sendError(out.res, answer, out.facts.requestId);
 }
 
+/** The event of an answer: a read's, or (after mesh.write()) the write's, recorded as the write it is. */
+function answerEntry(out: Outbound, decision: Decision, status: number): AuditEntry {
+  return out.write ? writeAnswerEntry(decision, out.facts, status) : disclosureEntry(decision, out.facts, status);
+}
+
 /** Appends and waits until the event is durable. A failure is answered (503) here: false, send nothing more. */
 async function record(out: Outbound, entry: AuditEntry): Promise<boolean> {
   try {
@@ -126,7 +132,7 @@ export function trailDown(err: unknown): FieldmeshError {
 /** A handler answer with no body to redact: a 2xx without one, or a non-2xx whose body is replaced. */
 async function sendBare(out: Outbound, status: number): Promise<void> {
   const nothing = out.policies.redactWith(out.plan, []).decision;
-  if (await record(out, disclosureEntry(nothing, out.facts, status))) finishBare(out, status);
+  if (await record(out, answerEntry(out, nothing, status))) finishBare(out, status);
 }
 
 /**

@@ -16,12 +16,12 @@ import { writeHandler } from './write.js';
  *
  * @example
  * app.get('/patients/:id', mesh.read('Patient'), getPatient);
- * app.patch('/patients/:id', mesh.write('Patient'), updatePatient);
+ * app.patch('/patients/:id', mesh.write('Patient', { load: (req) => db.patients.get(req.params.id) }), updatePatient);
  */
 export interface Mesh {
   /** Middleware that redacts whatever the route's handler answers. Throws a TypeError for an unknown resource. */
   read(resource: string, opts?: ReadOptions): RequestHandler;
-  /** Middleware that checks a POST (create) or PUT/PATCH (update) body before the handler runs, and redacts its answer. */
+  /** Middleware that checks a POST (create) or PUT/PATCH (update) body before the handler runs, and redacts its answer. Updates need `load`. */
   write(resource: string, opts?: WriteOptions): RequestHandler;
   /** Closes the audit trail if fieldmesh opened it (a store passed in stays open). */
   close(): Promise<void>;

@@ -107,7 +107,10 @@ export type ReadOptions = z.input<typeof readOptionsSchema>;
  * app.patch('/patients/:id', mesh.write('Patient', { load: (req) => db.patients.get(req.params.id) }), update);
  */
 export const writeOptionsSchema = readOptionsSchema.extend({
-  /** The record as it is before an update, for update grants with row conditions (`where`). */
+  /**
+   * The record as it is before an update (`undefined` or `null`: no such record). Required for PUT and
+   * PATCH: the caller must be able to see the record to change it; without it every update is refused (500 `write_needs_load`).
+   */
   load: z.custom<(req: Request) => Promise<unknown> | unknown>(isFunction, 'load must be a function').optional(),
 });
 /** @example const opts: WriteOptions = { load: (req) => db.patients.get(req.params.id) }; */

@@ -1,12 +1,11 @@
 import type { Request, RequestHandler } from 'express';
 import type { Decision } from '../decision.js';
-import { AccessError, NO_SUCH_RECORD } from '../errors.js';
+import { AccessError, FieldmeshError } from '../errors.js';
 import { admit } from '../http/guard.js';
+import { isPlainObject } from '../paths.js';
 import { sendError } from '../http/respond.js';
-import { getPath } from '../paths.js';
 import type { Action } from '../request.js';
 import type { ListKey } from '../shape.js';
-import { checkWriteWithPlan } from '../write.js';
 import { refuse, trailDown } from './answer.js';
 import { readJsonBody } from './body.js';
 import { redirectAnswer, type MeshRuntime } from './read.js';
@@ -19,6 +18,9 @@ const ACTIONS: Record<string, Exclude<Action, 'read'>> = { POST: 'create', PUT: 
  * before the handler runs (SPEC "Writes": a field the user may not write
  * refuses the whole body), the permitted write is recorded before the
  * handler may perform it, and the handler's answer is redacted as a read.
+ * An update (PUT, PATCH) first loads the stored record with `load` and
+ * needs it to be visible to the caller; a route without `load` refuses
+ * every update (500 `write_needs_load`) rather than check it blind.
  *
  * @example
  * app.patch('/patients/:id', writeHandler(runtime, 'Patient', null, (req) => db.get(req.params.id)), update);
@@ -30,17 +32,16 @@ export function writeHandler(rt: MeshRuntime, resource: string, list: ListKey | 
     const base = { res, release: () => undefined, facts: admitted, audit: rt.audit };
     if (!admitted.ok) return refuse(base, admitted.error);
     if (action === undefined) return refuse(base, new AccessError('method_not_allowed', `${req.method} is not a write: use POST, PUT or PATCH, or mesh.read()`));
+    // The same write() may serve POST, which needs no record: so this is known only now, per request.
+    if (action === 'update' && load === undefined) {
+      return refuse(base, new FieldmeshError('write_needs_load', 500, `mesh.write('${resource}') serves ${req.method} without a load option: an update needs the stored record to check that the caller may see it`));
+    }
     let body: unknown;
     let decision: Decision;
     try {
       body = await readJsonBody(req, rt.maxBodyBytes);
-      const existing = action === 'update' && load ? await load(req) : undefined;
-      if (action === 'update' && load && existing === undefined) throw new AccessError('not_found', NO_SUCH_RECORD.message);
-      // A record the user may not read answers as a missing one, never as a refused write.
-      if (existing !== undefined) rt.policies.redactWith(admitted.plan, existing);
-      decision = checkWriteWithPlan(admitted.writePlan!, body, existing);
-      const id = getPath(action === 'create' ? body : existing, admitted.plan.resource.def.id);
-      if (typeof id === 'string' || typeof id === 'number') decision.recordIds = [String(id)];
+      const existing = action === 'update' ? asData(await load!(req)) : undefined;
+      decision = rt.policies.checkWriteWith(admitted.writePlan!, body, { existing, readPlan: admitted.plan, replace: req.method === 'PUT' });
     } catch (err) {
       return refuse(base, err, refusalFor(err, admitted, body));
     }
@@ -53,4 +54,15 @@ export function writeHandler(rt: MeshRuntime, resource: string, list: ListKey | 
     }
     if (redirectAnswer(rt, admitted, list, true, res)) next();
   };
+}
+
+/**
+ * The loaded record as the handler would send it: an ORM document or a
+ * record with Dates is read through JSON, as its answer is (answer.ts), so
+ * it is checked with the same values the caller could see.
+ */
+function asData(loaded: unknown): unknown {
+  if (loaded === undefined || loaded === null || isPlainObject(loaded)) return loaded;
+  const text = JSON.stringify(loaded);
+  return text === undefined ? undefined : JSON.parse(text);
 }

@@ -86,7 +86,7 @@ describe('mesh audit trail', () => {
     const { app, auditFile, mesh } = await setup((a, m) => {
       a.get('/patients', m.read('Patient'), patientsHandler);
       a.get('/patients/:id', m.read('Patient'), patientsHandler);
-      a.patch('/patients/:id', m.write('Patient'), (req, res) => res.json({ id: 'pat-001', ...(req.body as object) }));
+      a.patch('/patients/:id', m.write('Patient', { load: (req) => patient(String(req.params['id'])) }), (req, res) => res.json({ id: 'pat-001', ...(req.body as object) }));
     });
     await request(app).get('/patients').set(as(USERS.gp));
     await request(app).get('/patients/pat-001').set(as(USERS.receptionist, 'administration'));

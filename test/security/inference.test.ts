@@ -82,4 +82,28 @@ describe('security › hidden and missing records look the same', () => {
     await cleanup();
     expect({ status: hidden.status, body: hidden.body }).to.deep.equal({ status: missing.status, body: missing.body });
   });
+
+  it('holds for a write under an unconditional update grant: a receptionist and a sealed record, in both shells, nothing written', async () => {
+    // The receptionist's update grant has no row condition: the record must be read all the same.
+    const body = { address: [{ line: ['1 Overwritten Road'] }] };
+    const { upstream, gw } = await setup();
+    const gwSend = (id: string) => call(`${gw.url}/patients/${id}`, { method: 'PATCH', headers: as(USERS.receptionist, 'administration'), body });
+    const [gwHidden, gwMissing] = [await gwSend('pat-004'), await gwSend('pat-999')];
+    expect(gwMissing.status).to.equal(404);
+    expect([gwHidden.status, gwHidden.text]).to.deep.equal([gwMissing.status, gwMissing.text]);
+    expect(upstream.seen.filter((s) => s.method !== 'GET')).to.have.length(0);
+    let handled = 0;
+    const h = await mwSetup((app, mesh) => {
+      app.patch('/patients/:id', mesh.write('Patient', { load: (req) => (req.params['id'] === 'pat-004' ? patient('pat-004') : undefined) }), (_req, res) => {
+        handled++;
+        res.status(204).end();
+      });
+    });
+    const mwSend = (id: string) => request(h.app).patch(`/patients/${id}`).set(mwAs(MW_USERS.receptionist, 'administration')).send(body);
+    const [mwHidden, mwMissing] = [await mwSend('pat-004'), await mwSend('pat-999')];
+    await cleanup();
+    expect(mwMissing.status).to.equal(404);
+    expect([mwHidden.status, mwHidden.text]).to.deep.equal([mwMissing.status, mwMissing.text]);
+    expect(handled).to.equal(0);
+  });
 });
