@@ -37,7 +37,7 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       events.slice(1).forEach((e, i) => expect(e.prevHash).to.equal(events[i]?.hash));
       const result = await store.verify();
       expect(result).to.deep.include({ ok: true, events: 5, chains: 1 });
-      if (result.ok) expect(result.heads).to.deep.equal([{ chain: 'main', seq: 5, hash: events[4]?.hash }]);
+      if (result.ok) expect(result.heads).to.deep.equal([{ chain: 'main', seq: 5, hash: events[4]?.hash, events: 5 }]);
       await store.close();
     });
 
