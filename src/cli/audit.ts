@@ -13,7 +13,7 @@ const PROGRESS_FROM = 10_000;
 const DEFAULT_QUERY_LIMIT = 1000;
 
 /**
- * Adds `fieldmesh audit verify | query | review | report`. Exit codes: 0 done,
+ * Adds `fieldmesh audit verify | head | query | review | report`. Exit codes: 0 done,
  * 1 (verify) the chain is broken, 2 the command could not run (bad option,
  * trail unreachable), so a script can tell tampering from a typo.
  *
