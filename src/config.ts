@@ -33,6 +33,7 @@ const SETTINGS = {
   pseudonymKey: setting({ env: 'FIELDMESH_PSEUDONYM_KEY', schema: text.optional() }),
   audit: setting({ flag: '--audit', env: 'FIELDMESH_AUDIT', schema: text.default('./fieldmesh-audit.db') }),
   auditRecordIdKey: setting({ env: 'FIELDMESH_AUDIT_RECORD_KEY', schema: text.optional() }),
+  auditChainKey: setting({ env: 'FIELDMESH_AUDIT_CHAIN_KEY', schema: text.min(16, 'must be at least 16 characters').optional() }),
   trainingMaxAgeDays: setting({ flag: '--training-max-age-days', env: 'FIELDMESH_TRAINING_MAX_AGE_DAYS', schema: int(1, 3650).default(365) }),
   port: setting({ flag: '--port', env: 'PORT', schema: int(0, 65535).default(8080) }),
   host: setting({ flag: '--host', env: 'FIELDMESH_HOST', schema: text.default('127.0.0.1') }),

@@ -13,7 +13,7 @@ export type { Explanation, FieldExplanation, ExplainQuery } from './explain.js';
 export { FieldmeshError, PolicyError, AccessError, formatIssue, formatIssues } from './errors.js';
 export type { PolicyIssue, AccessCode } from './errors.js';
 export { openAuditStore } from './audit/store.js';
-export type { AuditStore, AuditFilter, VerifyResult, AuditStoreOptions, AuditTarget } from './audit/store.js';
+export type { AuditStore, AuditFilter, VerifyResult, VerifyOptions, ChainHead, AuditStoreOptions, AuditTarget } from './audit/store.js';
 export { entryFromDecision } from './audit/event.js';
 export type { AuditEntry, AuditEvent } from './audit/event.js';
 export { withBreakGlassAlert } from './audit/alert.js';

@@ -33,6 +33,11 @@ describe('config', () => {
     expect(c).to.deep.include({ jwtIssuer: 'https://idp.example/', jwtAudience: 'records', pseudonymKey: 'k', audit: 'postgres://db/audit', auditRecordIdKey: 'record-key', trainingMaxAgeDays: 180, port: 9000, upstreamAuthorization: 'Bearer svc' });
   });
 
+  it('takes the audit chain key from FIELDMESH_AUDIT_CHAIN_KEY only, and refuses one shorter than 16 characters', () => {
+    expect(resolveConfig({}, { FIELDMESH_JWT_SECRET: SECRET, FIELDMESH_AUDIT_CHAIN_KEY: 'chain-key-0123456789' }).auditChainKey).to.equal('chain-key-0123456789');
+    expect(problems({}, { FIELDMESH_JWT_SECRET: SECRET, FIELDMESH_AUDIT_CHAIN_KEY: 'short' })).to.deep.equal(['FIELDMESH_AUDIT_CHAIN_KEY: must be at least 16 characters']);
+  });
+
   it('lets a flag win over its variable', () => {
     const c = resolveConfig({ port: '0', audit: './other.db', upstreamAuthorization: 'Bearer flag' }, { FIELDMESH_JWT_SECRET: SECRET, PORT: '9000', FIELDMESH_AUDIT: './env.db', FIELDMESH_UPSTREAM_AUTHORIZATION: 'Bearer env' });
     expect(c).to.deep.include({ port: 0, audit: './other.db', upstreamAuthorization: 'Bearer flag' });

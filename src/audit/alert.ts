@@ -69,7 +69,7 @@ export function withBreakGlassAlert(store: AuditStore, opts: BreakGlassAlertOpti
       return event;
     },
     query: (filter) => store.query(filter),
-    verify: (onProgress) => store.verify(onProgress),
+    verify: (onProgress, options) => store.verify(onProgress, options),
     pendingReviews: () => store.pendingReviews(),
     acknowledge: (eventId, by, note) => store.acknowledge(eventId, by, note),
     healthy: () => store.healthy(),

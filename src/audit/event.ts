@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { z } from 'zod';
 import type { Decision } from '../decision.js';
+import { printable } from './text.js';
 
 /**
  * prevHash of the first event of a chain: nothing comes before it.
@@ -72,7 +73,7 @@ export type AuditEvent = Omit<AuditEntry, 'time'> & {
   time: string;
   /** `hash` of the previous event of the chain, GENESIS_HASH for the first. */
   prevHash: string;
-  /** SHA-256 hex of the canonical JSON of every other field. */
+  /** SHA-256 hex (HMAC-SHA256 with the chain key, when the trail is keyed) of the canonical JSON of every other field. */
   hash: string;
 };
 
@@ -95,14 +96,19 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * The hash an event must carry: SHA-256 over every field except `hash`.
+ * The hash an event must carry: SHA-256 over every field except `hash`, or
+ * HMAC-SHA256 under the chain key when the trail is keyed, so that someone
+ * who can write the database but does not hold the key cannot forge an
+ * event that verifies.
  *
  * @example
  * hashEvent(event) === event.hash; // true unless the event was changed
+ * hashEvent(event, process.env.FIELDMESH_AUDIT_CHAIN_KEY); // on a keyed trail
  */
-export function hashEvent(event: Omit<AuditEvent, 'hash'> & { hash?: string }): string {
+export function hashEvent(event: Omit<AuditEvent, 'hash'> & { hash?: string }, chainKey?: string | Buffer): string {
   const { hash: _ignored, ...rest } = event;
-  return createHash('sha256').update(canonicalJson(rest)).digest('hex');
+  const h = chainKey === undefined ? createHash('sha256') : createHmac('sha256', chainKey);
+  return h.update(canonicalJson(rest)).digest('hex');
 }
 
 /**
@@ -118,8 +124,11 @@ export function pseudonymiseRecordId(id: string, key: string | Buffer): string {
 }
 
 /**
- * Validates an entry at the store's boundary, normalises its time and
- * pseudonymises record ids when a key is configured.
+ * Validates an entry at the store's boundary, normalises its time, makes
+ * every text printable (a break-glass reason or a review note cannot carry
+ * control characters into the trail, see `printable`) and pseudonymises
+ * record ids when a key is configured. This runs before the event is
+ * hashed; events already stored are never rewritten, so they still verify.
  *
  * @example
  * const ready = prepareEntry(entry, { recordIdKey: 'secret' });
@@ -129,7 +138,7 @@ export function prepareEntry(entry: AuditEntry, opts: { recordIdKey?: string | B
   if (!parsed.success) {
     throw new TypeError(`Invalid audit entry: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }
-  const e = parsed.data;
+  const e = printableTexts(parsed.data);
   const key = opts.recordIdKey;
   const ids = (list: string[]): string[] => (key === undefined ? list : list.map((id) => pseudonymiseRecordId(id, key)));
   return {
@@ -138,6 +147,16 @@ export function prepareEntry(entry: AuditEntry, opts: { recordIdKey?: string | B
     recordIds: ids(e.recordIds),
     withheldRecordIds: ids(e.withheldRecordIds),
   };
+}
+
+/** Every string in an entry (list items, map keys and values included) through `printable`. */
+function printableTexts<T>(value: T): T {
+  if (typeof value === 'string') return printable(value) as T;
+  if (Array.isArray(value)) return value.map(printableTexts) as T;
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [printable(k), printableTexts(v)])) as T;
+  }
+  return value;
 }
 
 /**
@@ -152,13 +171,14 @@ export function sealEntries(
   chain: string,
   head: { seq: number; hash: string } | undefined,
   newId: () => string,
+  chainKey?: string | Buffer,
 ): AuditEvent[] {
   let seq = head?.seq ?? 0;
   let prevHash = head?.hash ?? GENESIS_HASH;
   return entries.map((entry) => {
     seq += 1;
     const unsealed = { ...dropUndefined(entry), id: newId(), chain, seq, prevHash };
-    const event = { ...unsealed, hash: hashEvent(unsealed) } as AuditEvent;
+    const event = { ...unsealed, hash: hashEvent(unsealed, chainKey) } as AuditEvent;
     prevHash = event.hash;
     return event;
   });

@@ -1,5 +1,6 @@
 import { pseudonymiseRecordId } from './event.js';
 import type { AuditFilter } from './store.js';
+import { printable } from './text.js';
 
 /**
  * What differs between the two SQL dialects when filtering events.
@@ -19,8 +20,9 @@ export interface FilterDialect {
 }
 
 /**
- * Builds `WHERE …` and its parameters for a filter. Record ids are
- * pseudonymised with the store's key first so callers always pass raw ids.
+ * Builds `WHERE …` and its parameters for a filter. Texts go through
+ * `printable`, as they did when stored; record ids are then pseudonymised
+ * with the store's key so callers always pass raw ids.
  *
  * @example
  * const { where, params } = whereClause({ user: 'u1' }, sqliteDialect, undefined);
@@ -37,7 +39,7 @@ export function whereClause(
     return dialect.param(params.length);
   };
   const eq = (column: string, value: string | undefined): void => {
-    if (value !== undefined) clauses.push(`${column} = ${p(value)}`);
+    if (value !== undefined) clauses.push(`${column} = ${p(printable(value))}`);
   };
   eq('user_sub', filter.user);
   eq('purpose', filter.purpose);
@@ -45,7 +47,8 @@ export function whereClause(
   eq('decision', filter.decision);
   eq('action', filter.action);
   if (filter.recordId !== undefined) {
-    const id = recordIdKey === undefined ? filter.recordId : pseudonymiseRecordId(filter.recordId, recordIdKey);
+    const raw = printable(filter.recordId);
+    const id = recordIdKey === undefined ? raw : pseudonymiseRecordId(raw, recordIdKey);
     const value = dialect.arrayValue(id);
     clauses.push(`(${dialect.arrayHas('record_ids', p(value))} OR ${dialect.arrayHas('withheld_record_ids', p(value))})`);
   }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
+import { claimMode, type TrailMode } from './trail-mode.js';
 
 /**
  * Qualified table names for a schema (or the search_path's when none).
@@ -7,9 +8,9 @@ import type { PoolClient } from 'pg';
  * @example
  * tableNames('audit').events; // '"audit".fieldmesh_audit_events'
  */
-export function tableNames(schema: string | undefined): { prefix: string; events: string; version: string } {
+export function tableNames(schema: string | undefined): { prefix: string; events: string; version: string; trail: string } {
   const prefix = schema === undefined ? '' : `${quoteIdent(schema)}.`;
-  return { prefix, events: `${prefix}fieldmesh_audit_events`, version: `${prefix}fieldmesh_audit_schema` };
+  return { prefix, events: `${prefix}fieldmesh_audit_events`, version: `${prefix}fieldmesh_audit_schema`, trail: `${prefix}fieldmesh_audit_trail` };
 }
 
 function quoteIdent(name: string): string {
@@ -45,16 +46,23 @@ const MIGRATIONS = (t: ReturnType<typeof tableNames>): string[] => [
   CREATE INDEX fieldmesh_audit_events_break_glass ON ${t.events} (time) WHERE break_glass IS NOT NULL;
   CREATE INDEX fieldmesh_audit_events_records ON ${t.events} USING gin (record_ids jsonb_path_ops);
   CREATE INDEX fieldmesh_audit_events_withheld ON ${t.events} USING gin (withheld_record_ids jsonb_path_ops);`,
+  `CREATE TABLE ${t.trail} (
+    id integer PRIMARY KEY CHECK (id = 1), chain text NOT NULL, keyed boolean NOT NULL, key_check text,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+  );`,
 ];
 
 /**
  * Creates or upgrades the schema, under an advisory lock so instances
- * starting together do not race to create the same tables.
+ * starting together do not race to create the same tables, then records the
+ * writer's mode on a new trail (see `claimMode`). Resolves with why this
+ * writer may not extend the trail (another chain, a missing or wrong chain
+ * key), or undefined when it may.
  *
  * @example
- * await migratePostgres(await pool.connect(), 'audit');
+ * const problem = await migratePostgres(await pool.connect(), 'audit', wantedMode('main', key));
  */
-export async function migratePostgres(client: PoolClient, schema: string | undefined): Promise<void> {
+export async function migratePostgres(client: PoolClient, schema: string | undefined, wanted: TrailMode): Promise<string | undefined> {
   const t = tableNames(schema);
   const migrations = MIGRATIONS(t);
   await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${advisoryKey(`fieldmesh_audit_migrate:${schema ?? ''}`)})`);
@@ -70,9 +78,34 @@ export async function migratePostgres(client: PoolClient, schema: string | undef
       await client.query(sql);
       await client.query(`INSERT INTO ${t.version} (version) VALUES ($1)`, [current + i + 1]);
     }
+    const events = await client.query(`SELECT 1 FROM ${t.events} LIMIT 1`);
+    const { record, problem } = claimMode(await readPostgresMode(client, schema), events.rows.length > 0, wanted);
+    if (record !== undefined) {
+      await client.query(`INSERT INTO ${t.trail} (id, chain, keyed, key_check) VALUES (1, $1, $2, $3)
+        ON CONFLICT (id) DO UPDATE SET chain = excluded.chain, keyed = excluded.keyed, key_check = excluded.key_check, recorded_at = now()`,
+      [record.chain, record.keyed, record.keyCheck]);
+    }
     await client.query('COMMIT');
+    return problem;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * The mode the trail records, or undefined when none is (tables created
+ * before modes were recorded, or not created at all).
+ *
+ * @example
+ * (await readPostgresMode(pool, 'audit')) ?? { chain: 'main', keyed: false, keyCheck: null };
+ */
+export async function readPostgresMode(db: Pool | PoolClient, schema: string | undefined): Promise<TrailMode | undefined> {
+  const t = tableNames(schema);
+  const exists = await db.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [t.trail]);
+  if (exists.rows[0]?.t === null || exists.rows[0] === undefined) return undefined;
+  const { rows } = await db.query<{ chain: string; keyed: boolean; key_check: string | null }>(
+    `SELECT chain, keyed, key_check FROM ${t.trail} WHERE id = 1`);
+  const row = rows[0];
+  return row === undefined ? undefined : { chain: row.chain, keyed: row.keyed, keyCheck: row.key_check };
 }

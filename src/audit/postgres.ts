@@ -3,10 +3,11 @@ import pg from 'pg';
 import { prepareEntry, sealEntries, type AuditEntry, type AuditEvent } from './event.js';
 import { whereClause, type FilterDialect } from './filter.js';
 import { GroupCommit } from './group-commit.js';
-import { advisoryKey, migratePostgres, tableNames } from './postgres-schema.js';
-import { reviewEntry } from './review.js';
+import { advisoryKey, migratePostgres, readPostgresMode, tableNames } from './postgres-schema.js';
+import { reviewedSql, reviewEntry } from './review.js';
 import { COLUMNS, fromRow, toRow, type AuditRow } from './row.js';
-import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyResult } from './store.js';
+import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from './store.js';
+import { chainKeyFrom, wantedMode } from './trail-mode.js';
 import { auditUnavailable, describePostgres } from './unavailable.js';
 import { verifyRows } from './verify.js';
 
@@ -41,9 +42,12 @@ class PostgresAuditStore implements AuditStore {
   readonly #where: string;
   readonly #t: ReturnType<typeof tableNames>;
   readonly #chain: string;
+  readonly #chainKey: string | Buffer | undefined;
   readonly #begin: string;
   readonly #commit: GroupCommit<AuditEntry & { time: string }, AuditEvent>;
   #ready: Promise<void> | undefined;
+  /** Why this store may not write to the trail (another chain, a missing or wrong chain key). */
+  #cannotWrite: string | undefined;
   #closed = false;
 
   constructor(url: string, opts: AuditStoreOptions) {
@@ -52,6 +56,7 @@ class PostgresAuditStore implements AuditStore {
     this.#where = describePostgres(url);
     this.#t = tableNames(opts.schema);
     this.#chain = opts.chain ?? 'main';
+    this.#chainKey = chainKeyFrom(opts);
     this.#pool = new pg.Pool({
       connectionString: url,
       max: 4,
@@ -73,7 +78,7 @@ class PostgresAuditStore implements AuditStore {
     this.#ready ??= (async () => {
       const { client, done } = await this.#checkout();
       try {
-        await migratePostgres(client, this.#opts.schema);
+        this.#cannotWrite = await migratePostgres(client, this.#opts.schema, wantedMode(this.#chain, this.#chainKey));
         done(false);
       } catch (err) {
         done(true);
@@ -119,6 +124,7 @@ class PostgresAuditStore implements AuditStore {
       try {
         if (this.#opts.readonly === true) throw new Error('the store was opened read-only');
         await this.#ensureSchema();
+        if (this.#cannotWrite !== undefined) throw new Error(this.#cannotWrite);
         const checkedOut = await this.#checkout();
         const { client } = checkedOut;
         done = checkedOut.done;
@@ -126,7 +132,7 @@ class PostgresAuditStore implements AuditStore {
         const head = await client.query<{ seq: string; hash: string }>(
           `SELECT seq, hash FROM ${this.#t.events} WHERE chain = $1 ORDER BY seq DESC LIMIT 1`, [this.#chain]);
         const last = head.rows[0];
-        const events = sealEntries(batch, this.#chain, last && { seq: Number(last.seq), hash: last.hash }, randomUUID);
+        const events = sealEntries(batch, this.#chain, last && { seq: Number(last.seq), hash: last.hash }, randomUUID, this.#chainKey);
         const values = events.map((_, r) => `(${COLUMNS.map((_c, c) => `$${r * COLUMNS.length + c + 1}`).join(', ')})`);
         await client.query(`INSERT INTO ${this.#t.events} (${COLUMNS.join(', ')}) VALUES ${values.join(', ')}`, events.flatMap(toRow));
         committing = true;
@@ -164,9 +170,16 @@ class PostgresAuditStore implements AuditStore {
     return rows.map(fromRow).reverse();
   }
 
-  async verify(onProgress?: (done: number, total: number) => void): Promise<VerifyResult> {
-    const [count] = await this.#read<{ n: string }>(`SELECT COUNT(*) AS n FROM ${this.#t.events}`);
-    return verifyRows(this.#pages(), Number(count?.n ?? 0), onProgress);
+  async verify(onProgress?: (done: number, total: number) => void, options: VerifyOptions = {}): Promise<VerifyResult> {
+    const counts = await this.#read<{ chain: string; n: string }>(`SELECT chain, COUNT(*) AS n FROM ${this.#t.events} GROUP BY chain`);
+    let mode;
+    try {
+      mode = (await readPostgresMode(this.#pool, this.#opts.schema)) ?? { chain: this.#chain, keyed: false, keyCheck: null };
+    } catch (err) {
+      throw auditUnavailable(this.#where, err, 'read');
+    }
+    const ctx = { mode, chainKey: this.#chainKey, counts: Object.fromEntries(counts.map((r) => [r.chain, Number(r.n)])), expectHead: options.expectHead };
+    return verifyRows(this.#pages(), ctx, onProgress);
   }
 
   async *#pages(): AsyncGenerator<AuditRow[]> {
@@ -185,13 +198,13 @@ class PostgresAuditStore implements AuditStore {
   async pendingReviews(): Promise<AuditEvent[]> {
     const t = this.#t.events;
     const rows = await this.#read<AuditRow>(`SELECT * FROM ${t} e WHERE e.break_glass IS NOT NULL AND e.action <> 'review'
-      AND NOT EXISTS (SELECT 1 FROM ${t} r WHERE r.review_of = e.id) ORDER BY e.time, e.chain, e.seq`);
+      AND NOT ${reviewedSql(t)} ORDER BY e.time, e.chain, e.seq`);
     return rows.map(fromRow);
   }
 
   async acknowledge(eventId: string, by: string, note: string): Promise<AuditEvent> {
     const [row] = await this.#read<AuditRow>(`SELECT * FROM ${this.#t.events} WHERE id = $1`, [eventId]);
-    const reviews = await this.#read(`SELECT 1 FROM ${this.#t.events} WHERE review_of = $1 LIMIT 1`, [eventId]);
+    const reviews = await this.#read(`SELECT 1 FROM ${this.#t.events} e WHERE e.id = $1 AND ${reviewedSql(this.#t.events)}`, [eventId]);
     return this.append(reviewEntry(row === undefined ? undefined : fromRow(row), eventId, reviews.length > 0, by, note));
   }
 
@@ -200,7 +213,7 @@ class PostgresAuditStore implements AuditStore {
     try {
       await this.#ensureSchema();
       await this.#pool.query('SELECT 1');
-      return true;
+      return this.#cannotWrite === undefined; // reachable, but this store may not extend the trail
     } catch {
       return false;
     }

@@ -40,3 +40,17 @@ export function reviewEntry(target: AuditEvent | undefined, eventId: string, alr
     review: { of: target.id, by: by.trim(), note: note.trim() },
   };
 }
+
+/**
+ * SQL true when the event aliased `e` has been reviewed: a `review` event
+ * names it, in the same chain, at a later position. A row naming it from
+ * another chain, or from before it, was not written by `acknowledge` (which
+ * appends after the event it reviews) and must not empty the guardian's queue.
+ * Both dialects; `table` is the events table.
+ *
+ * @example
+ * `SELECT * FROM ${t} e WHERE e.break_glass IS NOT NULL AND NOT ${reviewedSql(t)}`
+ */
+export function reviewedSql(table: string): string {
+  return `EXISTS (SELECT 1 FROM ${table} r WHERE r.review_of = e.id AND r.action = 'review' AND r.chain = e.chain AND r.seq > e.seq)`;
+}

@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3';
+import { claimMode, type TrailMode } from './trail-mode.js';
 
 /**
  * The events table; an event lives in one row, one column per field.
@@ -25,6 +26,9 @@ const MIGRATIONS: string[] = [
   CREATE INDEX fieldmesh_audit_events_review_of ON fieldmesh_audit_events (review_of) WHERE review_of IS NOT NULL;
   CREATE INDEX fieldmesh_audit_events_break_glass ON fieldmesh_audit_events (time) WHERE break_glass IS NOT NULL;
   CREATE TABLE fieldmesh_audit_health (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at TEXT NOT NULL);`,
+  `CREATE TABLE fieldmesh_audit_trail (
+    id INTEGER PRIMARY KEY CHECK (id = 1), chain TEXT NOT NULL, keyed INTEGER NOT NULL, key_check TEXT, recorded_at TEXT NOT NULL
+  );`,
 ];
 
 /**
@@ -46,5 +50,40 @@ export function migrateSqlite(db: Database): void {
       db.exec(sql);
       db.prepare('INSERT INTO fieldmesh_audit_schema (version, applied_at) VALUES (?, ?)').run(current + i + 1, new Date().toISOString());
     });
+  }).immediate();
+}
+
+/**
+ * The mode the file records, or undefined when none is (a file written
+ * before modes were recorded, or never written).
+ *
+ * @example
+ * readSqliteMode(db) ?? { chain: 'main', keyed: false, keyCheck: null };
+ */
+export function readSqliteMode(db: Database): TrailMode | undefined {
+  const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fieldmesh_audit_trail'").get();
+  if (table === undefined) return undefined;
+  const row = db.prepare('SELECT chain, keyed, key_check FROM fieldmesh_audit_trail WHERE id = 1').get() as
+    { chain: string; keyed: number; key_check: string | null } | undefined;
+  return row === undefined ? undefined : { chain: row.chain, keyed: row.keyed === 1, keyCheck: row.key_check };
+}
+
+/**
+ * Records the writer's mode on a new trail (see `claimMode`), under the
+ * write lock, and says why this writer may not extend the trail (another
+ * chain, a missing or wrong chain key), if it may not.
+ *
+ * @example
+ * const problem = claimSqliteMode(db, wantedMode('main', key)); // undefined: may write
+ */
+export function claimSqliteMode(db: Database, wanted: TrailMode): string | undefined {
+  return db.transaction(() => {
+    const hasEvents = db.prepare(`SELECT 1 FROM ${SQLITE_TABLE} LIMIT 1`).get() !== undefined;
+    const { record, problem } = claimMode(readSqliteMode(db), hasEvents, wanted);
+    if (record !== undefined) {
+      db.prepare('INSERT OR REPLACE INTO fieldmesh_audit_trail (id, chain, keyed, key_check, recorded_at) VALUES (1, ?, ?, ?, ?)')
+        .run(record.chain, record.keyed ? 1 : 0, record.keyCheck, new Date().toISOString());
+    }
+    return problem;
   }).immediate();
 }

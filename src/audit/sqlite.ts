@@ -5,10 +5,11 @@ import Database from 'better-sqlite3';
 import { prepareEntry, sealEntries, type AuditEntry, type AuditEvent } from './event.js';
 import { whereClause, type FilterDialect } from './filter.js';
 import { GroupCommit } from './group-commit.js';
-import { reviewEntry } from './review.js';
+import { reviewedSql, reviewEntry } from './review.js';
 import { COLUMNS, fromRow, toRow, type AuditRow } from './row.js';
-import { migrateSqlite, SQLITE_TABLE as T } from './sqlite-schema.js';
-import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyResult } from './store.js';
+import { claimSqliteMode, migrateSqlite, readSqliteMode, SQLITE_TABLE as T } from './sqlite-schema.js';
+import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from './store.js';
+import { chainKeyFrom, wantedMode } from './trail-mode.js';
 import { auditUnavailable } from './unavailable.js';
 import { verifyRows } from './verify.js';
 
@@ -47,6 +48,7 @@ class SqliteAuditStore implements AuditStore {
   readonly #file: string;
   readonly #opts: AuditStoreOptions;
   readonly #chain: string;
+  readonly #chainKey: string | Buffer | undefined;
   readonly #commit: GroupCommit<AuditEntry & { time: string }, AuditEvent>;
   #db: Database.Database | undefined;
   #appendTx: Database.Transaction<(batch: (AuditEntry & { time: string })[]) => AuditEvent[]> | undefined;
@@ -55,11 +57,14 @@ class SqliteAuditStore implements AuditStore {
   /** device:inode of the file the handle has open. */
   #identity: string | undefined;
   #closed = false;
+  /** Why this store may not write to the trail (another chain, a missing or wrong chain key). */
+  #cannotWrite: string | undefined;
 
   constructor(file: string, opts: AuditStoreOptions) {
     this.#file = file;
     this.#opts = opts;
     this.#chain = opts.chain ?? 'main';
+    this.#chainKey = chainKeyFrom(opts);
     this.#commit = new GroupCommit((batch) => this.#write(batch), opts.maxBatch ?? 500);
     try {
       this.#open();
@@ -72,17 +77,19 @@ class SqliteAuditStore implements AuditStore {
     if (this.#db !== undefined) return this.#db;
     if (this.#closed) throw new Error('the store is closed');
     const readonly = this.#opts.readonly === true;
+    let cannotWrite = readonly ? 'the store was opened read-only' : undefined;
     const db = new Database(this.#file, { readonly, fileMustExist: readonly || this.#opened, timeout: 5000 });
     try {
       if (!readonly) {
         db.pragma('journal_mode = WAL');
         migrateSqlite(db);
+        cannotWrite = claimSqliteMode(db, wantedMode(this.#chain, this.#chainKey));
       }
       db.pragma('synchronous = FULL');
       const head = db.prepare(`SELECT seq, hash FROM ${T} WHERE chain = ? ORDER BY seq DESC LIMIT 1`);
       const insert = db.prepare(`INSERT INTO ${T} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`);
-      this.#appendTx = readonly ? undefined : db.transaction((batch: (AuditEntry & { time: string })[]) => {
-        const events = sealEntries(batch, this.#chain, head.get(this.#chain) as Head, randomUUID);
+      this.#appendTx = cannotWrite !== undefined ? undefined : db.transaction((batch: (AuditEntry & { time: string })[]) => {
+        const events = sealEntries(batch, this.#chain, head.get(this.#chain) as Head, randomUUID, this.#chainKey);
         for (const event of events) insert.run(toRow(event));
         return events;
       });
@@ -91,6 +98,7 @@ class SqliteAuditStore implements AuditStore {
       throw err;
     }
     this.#db = db;
+    this.#cannotWrite = cannotWrite;
     this.#opened = true;
     this.#identity = fileIdentity(this.#file);
     return db;
@@ -122,7 +130,7 @@ class SqliteAuditStore implements AuditStore {
   #write(batch: (AuditEntry & { time: string })[]): AuditEvent[] {
     try {
       this.#writable();
-      if (this.#appendTx === undefined) throw new Error('the store was opened read-only');
+      if (this.#appendTx === undefined) throw new Error(this.#cannotWrite ?? 'the store cannot write');
       return this.#appendTx.immediate(batch);
     } catch (err) {
       this.#drop();
@@ -152,9 +160,13 @@ class SqliteAuditStore implements AuditStore {
     return rows.map(fromRow).reverse();
   }
 
-  async verify(onProgress?: (done: number, total: number) => void): Promise<VerifyResult> {
-    const total = this.#read((db) => (db.prepare(`SELECT COUNT(*) AS n FROM ${T}`).get() as { n: number }).n);
-    return verifyRows(this.#pages(), total, onProgress);
+  async verify(onProgress?: (done: number, total: number) => void, options: VerifyOptions = {}): Promise<VerifyResult> {
+    const [mode, counts] = this.#read((db) => [
+      readSqliteMode(db) ?? { chain: this.#chain, keyed: false, keyCheck: null },
+      Object.fromEntries((db.prepare(`SELECT chain, COUNT(*) AS n FROM ${T} GROUP BY chain`).all() as { chain: string; n: number }[])
+        .map((r) => [r.chain, r.n])),
+    ] as const);
+    return verifyRows(this.#pages(), { mode, chainKey: this.#chainKey, counts, expectHead: options.expectHead }, onProgress);
   }
 
   /** Keyset pages in chain order, yielding between pages so a long verify does not hold the event loop. */
@@ -173,14 +185,14 @@ class SqliteAuditStore implements AuditStore {
 
   async pendingReviews(): Promise<AuditEvent[]> {
     const sql = `SELECT * FROM ${T} e WHERE e.break_glass IS NOT NULL AND e.action <> 'review'
-      AND NOT EXISTS (SELECT 1 FROM ${T} r WHERE r.review_of = e.id) ORDER BY e.time, e.chain, e.seq`;
+      AND NOT ${reviewedSql(T)} ORDER BY e.time, e.chain, e.seq`;
     return this.#read((db) => db.prepare(sql).all() as AuditRow[]).map(fromRow);
   }
 
   async acknowledge(eventId: string, by: string, note: string): Promise<AuditEvent> {
     const [row, reviewed] = this.#read((db) => [
       db.prepare(`SELECT * FROM ${T} WHERE id = ?`).get(eventId) as AuditRow | undefined,
-      db.prepare(`SELECT 1 FROM ${T} WHERE review_of = ? LIMIT 1`).get(eventId) !== undefined,
+      db.prepare(`SELECT 1 FROM ${T} e WHERE e.id = ? AND ${reviewedSql(T)}`).get(eventId) !== undefined,
     ] as const);
     return this.append(reviewEntry(row === undefined ? undefined : fromRow(row), eventId, reviewed, by, note));
   }
@@ -191,6 +203,7 @@ class SqliteAuditStore implements AuditStore {
     try {
       const db = this.#opts.readonly === true ? this.#open() : this.#writable();
       if (this.#opts.readonly === true) db.prepare(`SELECT 1 FROM ${T} LIMIT 1`).get();
+      else if (this.#appendTx === undefined) return false; // the trail is there, but this store may not extend it
       else db.prepare('INSERT OR REPLACE INTO fieldmesh_audit_health (id, checked_at) VALUES (1, ?)').run(new Date().toISOString());
       return true;
     } catch {

@@ -27,17 +27,50 @@ export interface AuditFilter {
 }
 
 /**
+ * A chain's head: its last event's seq and hash (seq 0 and the genesis hash
+ * when empty). Recorded somewhere else, it lets `verify` detect a trail cut
+ * short or rewritten since.
+ *
+ * @example
+ * const head: ChainHead = { seq: 1204, hash: '9f2c…' };
+ */
+export interface ChainHead {
+  seq: number;
+  hash: string;
+}
+
+/**
  * What `verify` found. `reason` says what broke; `kind` is the same for machines:
  * `changed` (hash mismatch), `gap` (seq gap: events deleted), `link` (prevHash
- * mismatch: deleted, inserted or reordered), `unreadable` (a stored field cannot be parsed).
+ * mismatch: deleted, inserted or reordered), `unreadable` (a stored field cannot
+ * be parsed), `foreign` (a chain this trail's store never writes), `rewritten`
+ * (the event at the expected head's seq has another hash), and, naming no
+ * event, `truncated` (the chain ends before the expected head) and `key`
+ * (the chain key is missing, wrong, or given for a trail that is not keyed).
+ * An intact trail lists each chain's head and number of events.
  *
  * @example
  * const r = await store.verify();
- * if (!r.ok) console.error(`event ${r.eventId} (chain ${r.chain}, seq ${r.seq}): ${r.reason}`);
+ * if (!r.ok) console.error('eventId' in r ? `event ${r.eventId} (chain ${r.chain}, seq ${r.seq}): ${r.reason}` : r.reason);
  */
 export type VerifyResult =
-  | { ok: true; events: number; chains: number; heads: { chain: string; seq: number; hash: string }[] }
-  | { ok: false; eventId: string; chain: string; seq: number; kind: 'changed' | 'gap' | 'link' | 'unreadable'; reason: string };
+  | { ok: true; events: number; chains: number; heads: { chain: string; seq: number; hash: string; events: number }[] }
+  | {
+    ok: false; eventId: string; chain: string; seq: number;
+    kind: 'changed' | 'gap' | 'link' | 'unreadable' | 'foreign' | 'rewritten'; reason: string;
+  }
+  | { ok: false; chain: string; kind: 'truncated' | 'key'; reason: string };
+
+/**
+ * What else `verify` checks.
+ *
+ * @example
+ * await store.verify(undefined, { expectHead: { seq: 1204, hash: '9f2c…' } });
+ */
+export interface VerifyOptions {
+  /** A head recorded earlier: the chain must still hold this event with this hash (it may have grown since). */
+  expectHead?: ChainHead | undefined;
+}
 
 /**
  * The audit trail. `append` resolves only once the event is durable, so a
@@ -51,8 +84,16 @@ export interface AuditStore {
   /** Rejects with AccessError('audit_unavailable') when the trail cannot be written. */
   append(entry: AuditEntry): Promise<AuditEvent>;
   query(filter?: AuditFilter): Promise<AuditEvent[]>;
-  verify(onProgress?: (done: number, total: number) => void): Promise<VerifyResult>;
-  /** Break-glass events (disclosed or refused) that no review event acknowledges yet, oldest first. */
+  /**
+   * Checks the chain. The trail has one chain, the one its store records on
+   * first write (`chain`); events under any other name fail. On a keyed trail
+   * it needs the same `chainKey`.
+   */
+  verify(onProgress?: (done: number, total: number) => void, options?: VerifyOptions): Promise<VerifyResult>;
+  /**
+   * Break-glass events (disclosed or refused) that no review acknowledges yet, oldest first.
+   * A review counts only in the same chain, after the event it reviews.
+   */
   pendingReviews(): Promise<AuditEvent[]>;
   /** Appends a chained `review` event acknowledging break-glass event `eventId`. */
   acknowledge(eventId: string, by: string, note: string): Promise<AuditEvent>;
@@ -71,8 +112,14 @@ export interface AuditStore {
 export interface AuditStoreOptions {
   /** Store HMAC pseudonyms of record ids instead of the ids themselves. */
   recordIdKey?: string | Buffer | undefined;
-  /** Chain id (default `main`): every writer of one trail shares it. */
+  /** Chain id (default `main`), recorded when the trail is first written: every writer of one trail shares it. */
   chain?: string | undefined;
+  /**
+   * Key the chain with HMAC-SHA256 instead of SHA-256 (at least 16 characters):
+   * writing an event that verifies then needs the key, not just access to the
+   * database. A trail is keyed or not from its first event on.
+   */
+  chainKey?: string | Buffer | undefined;
   /** Open for reading only (SQLite: the file must exist and is never created). */
   readonly?: boolean | undefined;
   /** Most events written in one transaction (default 500). */

@@ -1,30 +1,62 @@
 import { GENESIS_HASH, hashEvent } from './event.js';
 import { fromRow, type AuditRow } from './row.js';
-import type { VerifyResult } from './store.js';
+import type { ChainHead, VerifyResult } from './store.js';
+import { chainKeyCheck, keyProblem, type TrailMode } from './trail-mode.js';
+
+/**
+ * What verifying one trail needs besides its rows.
+ *
+ * @example
+ * const ctx: VerifyContext = { mode, chainKey, counts: { main: 1204 }, expectHead: { seq: 1200, hash: '…' } };
+ */
+export interface VerifyContext {
+  /** The trail's own chain and hash mode, as recorded by its store. */
+  mode: TrailMode;
+  chainKey: string | Buffer | undefined;
+  /** Events per chain, as stored. */
+  counts: Record<string, number>;
+  expectHead?: ChainHead | undefined;
+}
 
 /**
  * Walks rows ordered by (chain, seq) and reports the first one that breaks
- * its chain. Checks run in the order that names the cause best: a seq gap
- * means events were deleted; a prevHash that does not match the event before
- * means one was inserted, deleted or moved; an event whose own hash does not
- * match its fields was changed.
+ * its chain. The set of chains is closed: a trail has the one chain its
+ * store records, and a chain under any other name was put there by someone
+ * else, however well its hashes are computed. Checks run in the order that
+ * names the cause best: a seq gap means events were deleted; a prevHash that
+ * does not match the event before means one was inserted, deleted or moved;
+ * an event whose own hash does not match its fields was changed.
+ *
+ * Deleting the newest events leaves a chain that is consistent with itself:
+ * only `expectHead`, a head recorded elsewhere earlier, detects that.
  *
  * @example
- * const result = await verifyRows(pagesOfRows(db), total, (done, total) => bar.update(done / total));
+ * const result = await verifyRows(pagesOfRows(db), ctx, (done, total) => bar.update(done / total));
  */
 export async function verifyRows(
   pages: AsyncIterable<AuditRow[]>,
-  total: number,
+  ctx: VerifyContext,
   onProgress?: (done: number, total: number) => void,
 ): Promise<VerifyResult> {
+  const own = ctx.mode.chain;
+  const problem = keyProblem(ctx.mode, ctx.chainKey === undefined ? null : chainKeyCheck(ctx.chainKey));
+  if (problem !== undefined) return { ok: false, chain: own, kind: 'key', reason: problem };
+  const total = Object.values(ctx.counts).reduce((a, b) => a + b, 0);
+  const expect = ctx.expectHead;
   let chain: string | undefined;
   let expectedSeq = 1;
   let prevHash = GENESIS_HASH;
   let events = 0;
-  const heads: { chain: string; seq: number; hash: string }[] = [];
+  const heads: { chain: string; seq: number; hash: string; events: number }[] = [];
   for await (const rows of pages) {
     for (const row of rows) {
       const where = { eventId: String(row.id), chain: String(row.chain), seq: Number(row.seq) };
+      if (where.chain !== own) {
+        const n = ctx.counts[where.chain] ?? 0;
+        const reason = `chain "${where.chain}" (${n} event${n === 1 ? '' : 's'}) is not this trail's: its store writes only chain "${own}", `
+          + 'so these events were put there by something else';
+        return { ok: false, ...where, kind: 'foreign', reason };
+      }
       let event;
       try {
         event = fromRow(row);
@@ -35,7 +67,7 @@ export async function verifyRows(
         chain = event.chain;
         expectedSeq = 1;
         prevHash = GENESIS_HASH;
-        heads.push({ chain, seq: 0, hash: GENESIS_HASH });
+        heads.push({ chain, seq: 0, hash: GENESIS_HASH, events: 0 });
       }
       if (event.seq !== expectedSeq) {
         const reason = event.seq > expectedSeq
@@ -49,17 +81,42 @@ export async function verifyRows(
           : `prevHash mismatch: it is not chained to the event at seq ${event.seq - 1} (an event was deleted, inserted or reordered)`;
         return { ok: false, ...where, kind: 'link', reason };
       }
-      if (hashEvent(event) !== event.hash) {
+      if (hashEvent(event, ctx.chainKey) !== event.hash) {
         return { ok: false, ...where, kind: 'changed', reason: 'hash mismatch: the event was changed after it was written' };
+      }
+      if (expect !== undefined && event.seq === expect.seq && event.hash !== expect.hash) {
+        const reason = `not the expected head: seq ${expect.seq} should have hash ${expect.hash}, found ${event.hash}: `
+          + 'the chain was rewritten from this event or an earlier one';
+        return { ok: false, ...where, kind: 'rewritten', reason };
       }
       prevHash = event.hash;
       expectedSeq += 1;
       events += 1;
-      heads[heads.length - 1] = { chain, seq: event.seq, hash: event.hash };
+      heads[heads.length - 1] = { chain, seq: event.seq, hash: event.hash, events: event.seq };
       onProgress?.(events, Math.max(total, events));
     }
   }
+  const last = heads.find((h) => h.chain === own)?.seq ?? 0;
+  if (expect !== undefined && last < expect.seq) {
+    const cut = expect.seq - last;
+    const reason = `truncated: chain "${own}" ends at seq ${last}, before the expected head at seq ${expect.seq}: `
+      + `${gapText(cut)} deleted from its end`;
+    return { ok: false, chain: own, kind: 'truncated', reason };
+  }
   return { ok: true, events, chains: heads.length, heads };
+}
+
+/**
+ * Parses a head as `audit head` prints it: `SEQ:HASH`.
+ *
+ * @example
+ * parseChainHead('1204:9f2c…'); // { seq: 1204, hash: '9f2c…' }
+ */
+export function parseChainHead(text: string): ChainHead | undefined {
+  const m = /^(\d{1,15}):([0-9a-f]{64})$/.exec(text.trim());
+  if (m === null) return undefined;
+  const head = { seq: Number(m[1]), hash: m[2] as string };
+  return head.seq === 0 && head.hash !== GENESIS_HASH ? undefined : head;
 }
 
 function gapText(n: number): string {

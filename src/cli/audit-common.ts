@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { DEFAULT_SQLITE_FILE } from '../audit/sqlite.js';
 import { openAuditStore, resolveTarget, type AuditStore } from '../audit/store.js';
+import { CliExit } from './common.js';
 
 /**
  * `--audit`: the flag, else $FIELDMESH_AUDIT, else the default file (flags win over the environment).
@@ -28,7 +29,11 @@ export async function withStore(target: string, mode: 'read' | 'write', fn: (sto
     throw new Error(`no audit trail at ${resolved.path} (pass --audit PATH|URL or set FIELDMESH_AUDIT)`);
   }
   const key = process.env.FIELDMESH_AUDIT_RECORD_KEY;
-  const store = await openAuditStore(target, { readonly: mode === 'read', recordIdKey: key === '' ? undefined : key });
+  // The chain key only from the environment: on the command line it would show in `ps` and shell history.
+  const chainKey = process.env.FIELDMESH_AUDIT_CHAIN_KEY;
+  const store = await openAuditStore(target, {
+    readonly: mode === 'read', recordIdKey: key === '' ? undefined : key, chainKey: chainKey === '' ? undefined : chainKey,
+  });
   try {
     await fn(store);
   } finally {
@@ -47,6 +52,7 @@ export function guard<A extends unknown[]>(name: string, fn: (...args: A) => Pro
     try {
       await fn(...args);
     } catch (err) {
+      if (err instanceof CliExit) throw err; // a command's own verdict (verify: exit 1), printed by main
       process.stderr.write(`fieldmesh audit ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exitCode = 2;
     }

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { printable } from '../audit/text.js';
 
 /**
  * Text styles; identity functions when the stream is not a terminal.
@@ -38,13 +39,14 @@ export type Cell = string | { text: string; paint: (s: string) => string };
 
 /**
  * An aligned plain-text table. Cells are padded before they are painted so
- * colour codes never upset the alignment.
+ * colour codes never upset the alignment, and made printable first: a cell
+ * comes from the trail, where an old event may hold raw control characters.
  *
  * @example
  * renderTable(['USER', 'PURPOSE'], [['u1', 'direct-care']], styles(process.stdout));
  */
 export function renderTable(headers: string[], rows: Cell[][], s: Styles): string {
-  const text = (c: Cell | undefined): string => (c === undefined ? '' : typeof c === 'string' ? c : c.text);
+  const text = (c: Cell | undefined): string => printable(c === undefined ? '' : typeof c === 'string' ? c : c.text);
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => text(r[i]).length)));
   const line = (cells: Cell[], head: boolean): string => cells
     .map((c, i) => {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { pseudonymiseRecordId, type AuditEvent } from '../audit/event.js';
 import type { AuditStore } from '../audit/store.js';
+import { printable, printableJson } from '../audit/text.js';
 import { auditOption, guard, out, plural, usageErrorsExit2, withStore } from './audit-common.js';
 import { brief, renderTable, shortTime, styles, timeOption, type Cell } from './audit-format.js';
 
@@ -34,14 +35,14 @@ export function registerAuditReview(audit: Command): void {
       await withStore(opts.audit, 'write', async (store) => {
         const id = await resolveId(store, opts.ack as string);
         const review = await store.acknowledge(id, by, note);
-        if (opts.json) out(JSON.stringify(review, null, 2));
-        else out(`Acknowledged ${id} by ${by} (review event ${review.id}, seq ${review.seq})`);
+        if (opts.json) out(printableJson(review));
+        else out(printable(`Acknowledged ${id} by ${review.user} (review event ${review.id}, seq ${review.seq})`));
       });
     }));
 }
 
 function listPending(events: AuditEvent[], json: boolean): void {
-  if (json) return out(JSON.stringify(events, null, 2));
+  if (json) return out(printableJson(events));
   if (events.length === 0) return out('No break-glass events awaiting review.');
   const s = styles(process.stdout);
   const rows: Cell[][] = events.map((e) => [
@@ -86,9 +87,9 @@ export function registerAuditReport(audit: Command): void {
         const events = await store.query({ recordId: opts.record, since: opts.since, until: opts.until });
         const pending = new Set((await store.pendingReviews()).map((e) => e.id));
         const key = process.env.FIELDMESH_AUDIT_RECORD_KEY;
-        const storedId = key === undefined || key === '' ? opts.record : pseudonymiseRecordId(opts.record, key);
+        const storedId = key === undefined || key === '' ? printable(opts.record) : pseudonymiseRecordId(printable(opts.record), key);
         const lines = events.map((e) => reportLine(e, storedId, pending));
-        if (opts.json) return out(JSON.stringify({ record: opts.record, events: lines }, null, 2));
+        if (opts.json) return out(printableJson({ record: opts.record, events: lines }));
         printReport(opts.record, lines);
       });
     }));
@@ -124,13 +125,13 @@ function reportLine(e: AuditEvent, storedId: string, pending: Set<string>): Repo
 function printReport(record: string, lines: ReportLine[]): void {
   const s = styles(process.stdout);
   if (lines.length === 0) {
-    out(`No access to record ${record} is recorded.`);
+    out(printable(`No access to record ${record} is recorded.`));
     if (process.env.FIELDMESH_AUDIT_RECORD_KEY === undefined) out('(If this trail stores record ids as pseudonyms, set FIELDMESH_AUDIT_RECORD_KEY.)');
     return;
   }
   const users = new Set(lines.map((l) => l.user)).size;
   const span = `${shortTime((lines[0] as ReportLine).time)} to ${shortTime((lines[lines.length - 1] as ReportLine).time)}`;
-  out(s.bold(`Access to record ${record}: ${lines.length} event${plural(lines.length)} by ${users} user${plural(users)}, ${span}`));
+  out(s.bold(printable(`Access to record ${record}: ${lines.length} event${plural(lines.length)} by ${users} user${plural(users)}, ${span}`)));
   const rows: Cell[][] = lines.map((l) => [
     shortTime(l.time), l.user, l.roles.join(', '), l.purpose, l.action,
     l.outcome === 'disclosed' || l.outcome === 'written' ? l.outcome : { text: l.code === undefined ? l.outcome : `${l.outcome} (${l.code})`, paint: s.dim },

@@ -1,16 +1,19 @@
-import { Option, type Command } from 'commander';
-import type { AuditEvent } from '../audit/event.js';
-import type { AuditFilter } from '../audit/store.js';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { GENESIS_HASH, type AuditEvent } from '../audit/event.js';
+import type { AuditFilter, AuditStore, ChainHead, VerifyResult } from '../audit/store.js';
+import { printable, printableJson } from '../audit/text.js';
+import { parseChainHead } from '../audit/verify.js';
 import { auditOption, guard, out, plural, usageErrorsExit2, withStore } from './audit-common.js';
 import { brief, positiveInt, progressBar, renderTable, shortTime, styles, timeOption, type Cell } from './audit-format.js';
 import { registerAuditReport, registerAuditReview } from './audit-review.js';
+import { CliExit, EXIT } from './common.js';
 
 /** Verifying fewer events than this is quick enough that a bar would only flicker. */
 const PROGRESS_FROM = 10_000;
 const DEFAULT_QUERY_LIMIT = 1000;
 
 /**
- * Adds `fieldmesh audit verify | query | review | report`. Exit codes: 0 done,
+ * Adds `fieldmesh audit verify | head | query | review | report`. Exit codes: 0 done,
  * 1 (verify) the chain is broken, 2 the command could not run (bad option,
  * trail unreachable), so a script can tell tampering from a typo.
  *
@@ -23,29 +26,50 @@ export function registerAudit(program: Command): Command {
   const audit = usageErrorsExit2(program.command('audit'))
     .description('check, search and review the audit trail of disclosures')
     .addHelpText('after', '\nThe trail is a SQLite file or a postgres:// URL: --audit, else $FIELDMESH_AUDIT, else ./fieldmesh-audit.db.\n'
-      + 'Set FIELDMESH_AUDIT_RECORD_KEY when the trail stores record ids as keyed pseudonyms.');
+      + 'Set FIELDMESH_AUDIT_RECORD_KEY when the trail stores record ids as keyed pseudonyms,\n'
+      + 'and FIELDMESH_AUDIT_CHAIN_KEY when its chain is keyed (verify, head and review --ack need it).');
 
   usageErrorsExit2(audit.command('verify'))
     .description('check the hash chain: exit 0 intact, 1 broken (naming the first broken event and why)')
     .addOption(auditOption())
     .option('--json', 'print the result as JSON')
+    .option('--expect-head <seq:hash>', 'fail unless the chain still holds this head, recorded earlier with `audit head`', headOption)
     .addHelpText('after', '\nExample:\n  $ fieldmesh audit verify\n  intact: 1204 events in 1 chain\n'
-      + '    chain main  head seq 1204  hash 9f2c…\n\n'
-      + 'Keep the head hash somewhere else: a trail rewritten from its start verifies, but not to the same head.')
-    .action(guard('verify', async (opts: { audit: string; json?: true }) => {
+      + '    chain main  head seq 1204  hash 9f2c…  (1204 events)\n\n'
+      + 'Deleting the newest events leaves a chain that verifies: record `fieldmesh audit head` somewhere else\n'
+      + 'from time to time and pass the last one with --expect-head, which fails when the trail was cut short or rewritten.')
+    .action(guard('verify', async (opts: { audit: string; json?: true; expectHead?: ChainHead }) => {
       await withStore(opts.audit, 'read', async (store) => {
-        const bar = progressBar(process.stderr, opts.json ? Number.POSITIVE_INFINITY : PROGRESS_FROM);
-        const result = await store.verify(bar.update);
-        bar.done();
+        const result = await verifyWithBar(store, opts.json === true, opts.expectHead);
         const s = styles(process.stdout);
-        if (opts.json) out(JSON.stringify(result, null, 2));
+        if (opts.json) out(printableJson(result));
         else if (result.ok) {
           out(`${s.green('intact')}: ${result.events} event${plural(result.events)} in ${result.chains} chain${plural(result.chains)}`);
-          for (const h of result.heads) out(`  chain ${h.chain}  head seq ${h.seq}  hash ${h.hash}`);
+          for (const h of result.heads) out(printable(`  chain ${h.chain}  head seq ${h.seq}  hash ${h.hash}  (${h.events} event${plural(h.events)})`));
         } else {
-          out(`${s.red('BROKEN')} at event ${result.eventId} (chain ${result.chain}, seq ${result.seq}): ${result.reason}`);
+          out(brokenLine(result));
         }
-        process.exitCode = result.ok ? 0 : 1;
+        if (!result.ok) throw new CliExit(EXIT.failed);
+      });
+    }));
+
+  usageErrorsExit2(audit.command('head'))
+    .description('verify the chain, then print its head as SEQ:HASH to record somewhere else (for verify --expect-head)')
+    .addOption(auditOption())
+    .option('--json', 'print { chain, seq, hash, head } as JSON')
+    .addHelpText('after', '\nExample:\n  $ fieldmesh audit head >> /secure/elsewhere/fieldmesh-heads.txt\n'
+      + '  $ fieldmesh audit verify --expect-head "$(tail -n 1 /secure/elsewhere/fieldmesh-heads.txt)"\n\n'
+      + 'A broken chain has no head worth recording: it exits 1 as verify does.')
+    .action(guard('head', async (opts: { audit: string; json?: true }) => {
+      await withStore(opts.audit, 'read', async (store) => {
+        const result = await verifyWithBar(store, opts.json === true, undefined);
+        if (!result.ok) {
+          out(brokenLine(result));
+          throw new CliExit(EXIT.failed);
+        }
+        const h = result.heads[0] ?? { chain: null, seq: 0, hash: GENESIS_HASH };
+        if (opts.json) out(printableJson({ chain: h.chain, seq: h.seq, hash: h.hash, head: `${h.seq}:${h.hash}` }));
+        else out(`${h.seq}:${h.hash}`);
       });
     }));
 
@@ -70,7 +94,7 @@ export function registerAudit(program: Command): Command {
       await withStore(opts.audit, 'read', async (store) => {
         const limit = opts.limit ?? DEFAULT_QUERY_LIMIT;
         const events = await store.query({ ...filterFrom(opts), limit });
-        if (opts.json) out(JSON.stringify(events, null, 2));
+        if (opts.json) out(printableJson(events));
         else out(events.length === 0 ? 'No matching events.' : `${eventTable(events)}\n${events.length} event${plural(events.length)}`);
         if (opts.limit === undefined && events.length === limit) {
           process.stderr.write(`(showing the latest ${limit} events; narrow the filters or pass --limit)\n`);
@@ -110,4 +134,25 @@ function eventTable(events: AuditEvent[]): string {
     e.breakGlass === undefined ? '' : { text: e.breakGlass.length > 40 ? `${e.breakGlass.slice(0, 39)}…` : e.breakGlass, paint: s.yellow },
   ]);
   return renderTable(['TIME', 'EVENT', 'USER', 'PURPOSE', 'RESOURCE', 'ACTION', 'DECISION', 'RECORDS', 'BREAK-GLASS'], rows, s);
+}
+
+/** Verifies with a progress bar on a terminal (never with --json, whose reader is a program). */
+async function verifyWithBar(store: AuditStore, json: boolean, expectHead: ChainHead | undefined): Promise<VerifyResult> {
+  const bar = progressBar(process.stderr, json ? Number.POSITIVE_INFINITY : PROGRESS_FROM);
+  const result = await store.verify(bar.update, { expectHead });
+  bar.done();
+  return result;
+}
+
+/** The one line that says what broke. Chain names, ids and reasons come from the trail, so they are made printable. */
+function brokenLine(result: Exclude<VerifyResult, { ok: true }>): string {
+  const where = 'eventId' in result ? ` at event ${result.eventId} (chain ${result.chain}, seq ${result.seq})` : '';
+  return `${styles(process.stdout).red('BROKEN')}${printable(`${where}: ${result.reason}`)}`;
+}
+
+/** `--expect-head SEQ:HASH`, as `audit head` prints it. */
+function headOption(value: string): ChainHead {
+  const head = parseChainHead(value);
+  if (head === undefined) throw new InvalidArgumentError('expected SEQ:HASH as `fieldmesh audit head` prints it (e.g. 1204:9f2c…, 64 hex digits)');
+  return head;
 }

@@ -52,7 +52,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     },
   );
   routes = await loadRoutes(config.routes, holder.current.resourceNames());
-  const audit = opts.audit ?? (await openAuditStore(config.audit, { recordIdKey: config.auditRecordIdKey }));
+  const audit = opts.audit ?? (await openAuditStore(config.audit, { recordIdKey: config.auditRecordIdKey, chainKey: config.auditChainKey }));
   if (!(await audit.healthy())) logger.error({ event: 'audit_unavailable' }, 'the audit trail cannot be written: every request will be refused (503) until it can');
   const upstream = createUpstream({ url: config.upstream, authorization: config.upstreamAuthorization, timeoutMs: config.timeoutMs, maxBodyBytes: config.maxBodyBytes });
   const gateway = await listenGateway(

@@ -55,7 +55,7 @@ export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
     throw new TypeError('fieldmesh: invalid options:\n  pseudonymKey: the policies pseudonymise fields (transform: pseudonym); configure a pseudonym key (FIELDMESH_PSEUDONYM_KEY)');
   }
   const owned = typeof o.audit === 'string' || o.audit === undefined || 'sqlite' in o.audit || 'postgres' in o.audit;
-  const store = owned ? await openAuditStore((o.audit as string | { sqlite: string } | { postgres: string } | undefined) ?? DEFAULT_SQLITE_FILE, { recordIdKey: o.auditRecordIdKey }) : (o.audit as AuditStore);
+  const store = owned ? await openAuditStore((o.audit as string | { sqlite: string } | { postgres: string } | undefined) ?? DEFAULT_SQLITE_FILE, { recordIdKey: o.auditRecordIdKey, chainKey: o.auditChainKey }) : (o.audit as AuditStore);
   const audit = withBreakGlassAlert(store, { onBreakGlass: o.onBreakGlass, breakGlassWebhook: o.breakGlassWebhook });
   const rt: MeshRuntime = {
     policies,

@@ -32,6 +32,8 @@ export const meshOptionsSchema = z.strictObject({
     .optional(),
   /** When set, the trail stores keyed pseudonyms of record ids instead of the ids (the audit CLI reads FIELDMESH_AUDIT_RECORD_KEY to search them). */
   auditRecordIdKey: z.union([z.string().min(16, 'auditRecordIdKey must be at least 16 characters'), z.instanceof(Buffer)]).optional(),
+  /** When set, the trail's chain is HMAC-SHA256 under this key, so events cannot be forged without it (see docs/audit.md; the CLI reads FIELDMESH_AUDIT_CHAIN_KEY). */
+  auditChainKey: z.union([z.string().min(16, 'auditChainKey must be at least 16 characters'), z.instanceof(Buffer)]).optional(),
   /** Key of the `pseudonym` transform; required when a purpose uses it (at least 16 characters). */
   pseudonymKey: z.union([z.string().min(16, 'pseudonymKey must be at least 16 characters'), z.instanceof(Buffer)]).optional(),
   /** Caldicott 5: training older than this many days gets no personal data. */

@@ -51,7 +51,7 @@ describe('cli/audit', () => {
       const { file, events } = await setup();
       const r = await cli(['verify', '--audit', file]);
       expect(r.code).to.equal(0);
-      expect(r.stdout).to.equal(`intact: 4 events in 1 chain\n  chain main  head seq 4  hash ${events[3]?.hash}\n`);
+      expect(r.stdout).to.equal(`intact: 4 events in 1 chain\n  chain main  head seq 4  hash ${events[3]?.hash}  (4 events)\n`);
     });
 
     it('exits 1 naming the first broken event and why', async () => {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import type { Decision } from '../../src/decision.js';
 import {
-  canonicalJson, entryFromDecision, GENESIS_HASH, hashEvent, prepareEntry, pseudonymiseRecordId, sealEntries,
+  canonicalJson, entryFromDecision, GENESIS_HASH, hashEvent, prepareEntry, pseudonymiseRecordId, sealEntries, type AuditEvent,
 } from '../../src/audit/event.js';
 import { sampleEntry } from './entries.js';
 
@@ -19,6 +19,16 @@ describe('audit/event', () => {
 
     it('refuses numbers JSON cannot carry', () => {
       expect(() => canonicalJson({ n: Number.NaN })).to.throw(TypeError);
+    });
+  });
+
+  describe('hashEvent', () => {
+    it('is HMAC-SHA256 under the chain key when one is given, so the plain SHA-256 of the same event differs', () => {
+      const [event] = sealEntries([prepareEntry(sampleEntry())], 'main', undefined, randomUUID, 'chain-key-0123456789');
+      const { hash, ...rest } = event as AuditEvent;
+      expect(hash).to.equal(hashEvent(rest, 'chain-key-0123456789'));
+      expect(hash).to.not.equal(hashEvent(rest));
+      expect(hash).to.not.equal(hashEvent(rest, 'chain-key-0123456789-other'));
     });
   });
 
@@ -44,6 +54,19 @@ describe('audit/event', () => {
   });
 
   describe('prepareEntry', () => {
+    it('escapes control characters in every text of the entry before it is hashed, lists and maps included', () => {
+      const c1 = '\u0085';
+      const e = prepareEntry(sampleEntry({
+        user: `u${c1}`, purpose: `p\t`, requestId: 'r\n', roles: [`nurse${c1}`], fieldsDisclosed: [`name\u001b[2J`],
+        transforms: { [`dob${c1}`]: `year\u009b` }, breakGlass: `reason\u007f`, review: { of: 'e1', by: `G${c1}`, note: `n\r` },
+      }));
+      expect(e).to.deep.include({ user: 'u\\u0085', purpose: 'p\\u0009', requestId: 'r\\u000a', breakGlass: 'reason\\u007f' });
+      expect(e.roles).to.deep.equal(['nurse\\u0085']);
+      expect(e.fieldsDisclosed).to.deep.equal(['name\\u001b[2J']);
+      expect(e.transforms).to.deep.equal({ 'dob\\u0085': 'year\\u009b' });
+      expect(e.review).to.deep.equal({ of: 'e1', by: 'G\\u0085', note: 'n\\u000d' });
+    });
+
     it('normalises the time to ISO UTC with milliseconds, so stores round-trip it exactly', () => {
       expect(prepareEntry(sampleEntry({ time: '2026-03-01T14:02:11+01:00' })).time).to.equal('2026-03-01T13:02:11.000Z');
     });

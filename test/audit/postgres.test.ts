@@ -81,12 +81,13 @@ describe('audit/postgres', function () {
   storeContract(async (): Promise<Trail> => {
     const schema = newSchema();
     const table = `"${schema}".fieldmesh_audit_events`;
+    const tables = (sql: string) => sql.replaceAll('$M', `"${schema}".fieldmesh_audit_trail`).replaceAll('$T', table);
     return {
       open: (opts) => openAuditStore({ postgres: PG_URL as string }, { ...opts, schema }),
       async sql(statements) {
-        await raw(statements.replaceAll('$T', table));
+        await raw(tables(statements));
       },
-      rows: (statement) => raw(statement.replaceAll('$T', table)),
+      rows: (statement) => raw(tables(statement)),
       async insert(event) {
         await raw(`INSERT INTO ${table} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`, toRow(event));
       },
@@ -111,7 +112,7 @@ describe('audit/postgres', function () {
       const schema = newSchema();
       const store = await openAuditStore(PG_URL as string, { schema });
       const versions = await raw<{ version: number }>(`SELECT version FROM "${schema}".fieldmesh_audit_schema`);
-      expect(versions.map((v) => v.version)).to.deep.equal([1]);
+      expect(versions.map((v) => v.version)).to.deep.equal([1, 2]);
       await store.close();
     });
   });

@@ -30,16 +30,17 @@ describe('audit/sqlite', () => {
   storeContract(async (): Promise<Trail> => {
     const file = join(tempDir(), 'audit.db');
     const raw = () => new Database(file);
+    const tables = (sql: string) => sql.replaceAll('$M', 'fieldmesh_audit_trail').replaceAll('$T', 'fieldmesh_audit_events');
     return {
       open: (opts) => openAuditStore({ sqlite: file }, opts),
       async sql(statements) {
         const db = raw();
-        db.exec(statements.replaceAll('$T', 'fieldmesh_audit_events'));
+        db.exec(tables(statements));
         db.close();
       },
       async rows(statement) {
         const db = raw();
-        const rows = db.prepare(statement.replaceAll('$T', 'fieldmesh_audit_events')).all() as Record<string, unknown>[];
+        const rows = db.prepare(tables(statement)).all() as Record<string, unknown>[];
         db.close();
         return rows;
       },
@@ -49,6 +50,31 @@ describe('audit/sqlite', () => {
         db.close();
       },
     };
+  });
+
+  describe('a trail written before the chain mode was recorded', () => {
+    it('verifies as unkeyed read-only, is recorded as unkeyed on the next write, and refuses a chain key', async () => {
+      const file = join(tempDir(), 'audit.db');
+      const store = await openAuditStore(file);
+      await store.append(sampleEntry());
+      await store.close();
+      const db = new Database(file);
+      db.exec('DROP TABLE fieldmesh_audit_trail; DELETE FROM fieldmesh_audit_schema WHERE version = 2');
+      db.close();
+      const reader = await openAuditStore(file, { readonly: true });
+      expect(await reader.verify()).to.deep.include({ ok: true, events: 1 });
+      await reader.close();
+      const keyed = await openAuditStore(file, { chainKey: 'chain-key-0123456789' });
+      expect(await unavailable(keyed.append(sampleEntry()))).to.equal('audit_unavailable');
+      await keyed.close();
+      const check = new Database(file, { readonly: true });
+      expect(check.prepare('SELECT chain, keyed, key_check FROM fieldmesh_audit_trail').all()).to.deep.equal([{ chain: 'main', keyed: 0, key_check: null }]);
+      check.close();
+      const writer = await openAuditStore(file);
+      await writer.append(sampleEntry());
+      expect(await writer.verify()).to.deep.include({ ok: true, events: 2 });
+      await writer.close();
+    });
   });
 
   describe('durability', () => {

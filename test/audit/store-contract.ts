@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { hashEvent, type AuditEvent } from '../../src/audit/event.js';
+import { GENESIS_HASH, hashEvent, type AuditEvent } from '../../src/audit/event.js';
 import type { AuditStore, AuditStoreOptions } from '../../src/audit/store.js';
 import { AccessError, FieldmeshError } from '../../src/errors.js';
 import { breakGlassEntry, sampleEntry } from './entries.js';
@@ -8,9 +8,9 @@ import { breakGlassEntry, sampleEntry } from './entries.js';
 /** One fresh, empty trail and raw SQL access to it, bypassing the store. */
 export interface Trail {
   open(opts?: AuditStoreOptions): Promise<AuditStore>;
-  /** Runs statements as given (no parameters); `$T` is replaced by the events table. */
+  /** Runs statements as given (no parameters); `$T` is replaced by the events table, `$M` by the table recording the trail's chain and mode. */
   sql(statements: string): Promise<void>;
-  /** Raw SELECT returning rows, `$T` replaced. */
+  /** Raw SELECT returning rows, `$T` and `$M` replaced. */
   rows(statement: string): Promise<Record<string, unknown>[]>;
   /** Inserts an event row exactly as given, as an attacker with database access could. */
   insert(event: AuditEvent): Promise<void>;
@@ -37,7 +37,7 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       events.slice(1).forEach((e, i) => expect(e.prevHash).to.equal(events[i]?.hash));
       const result = await store.verify();
       expect(result).to.deep.include({ ok: true, events: 5, chains: 1 });
-      if (result.ok) expect(result.heads).to.deep.equal([{ chain: 'main', seq: 5, hash: events[4]?.hash }]);
+      if (result.ok) expect(result.heads).to.deep.equal([{ chain: 'main', seq: 5, hash: events[4]?.hash, events: 5 }]);
       await store.close();
     });
 
@@ -135,6 +135,186 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
     });
   });
 
+  describe('closed chain set', () => {
+    /** An event under another chain name, hashed and linked exactly as the store would have. */
+    function foreignEvent(template: AuditEvent, chain: string, overrides: Partial<AuditEvent> = {}): AuditEvent {
+      const unsealed = { ...template, id: randomUUID(), chain, seq: 1, prevHash: GENESIS_HASH, ...overrides };
+      const { hash: _h, ...rest } = unsealed;
+      return { ...unsealed, hash: hashEvent(rest) };
+    }
+
+    it('fails on an event inserted under a new chain name, however correctly it is hashed, naming the chain and its count', async () => {
+      const { trail, store, events } = await setup(3);
+      const forged = foreignEvent(events[0] as AuditEvent, 'side', { user: 'u-cover-story' });
+      await trail.insert(forged);
+      const result = await store.verify();
+      expect(result).to.deep.include({ ok: false, kind: 'foreign', chain: 'side', eventId: forged.id, seq: 1 });
+      if (!result.ok) expect(result.reason).to.equal('chain "side" (1 event) is not this trail\'s: its store writes only chain "main", so these events were put there by something else');
+      const head = (await store.query({})).filter((e) => e.chain === 'main').at(-1);
+      expect(head?.hash).to.equal(events[2]?.hash);
+      await store.close();
+    });
+
+    it('fails on a foreign chain even when it sorts after the trail\'s own', async () => {
+      const { trail, store, events } = await setup(2);
+      await trail.insert(foreignEvent(events[0] as AuditEvent, 'zzz'));
+      await trail.insert(foreignEvent(events[0] as AuditEvent, 'zzz', { seq: 2, id: randomUUID() }));
+      const result = await store.verify();
+      expect(result).to.deep.include({ ok: false, kind: 'foreign', chain: 'zzz' });
+      if (!result.ok) expect(result.reason).to.match(/^chain "zzz" \(2 events\)/);
+      await store.close();
+    });
+
+    it('counts the events of the trail\'s chain when intact', async () => {
+      const { store, events } = await setup(3);
+      expect(await store.verify()).to.deep.equal({
+        ok: true, events: 3, chains: 1, heads: [{ chain: 'main', seq: 3, hash: events[2]?.hash, events: 3 }],
+      });
+      await store.close();
+    });
+
+    it('records the chain on first write: a writer configured for another chain may not extend the trail', async () => {
+      const { trail, store } = await setup(1);
+      await store.close();
+      const other = await trail.open({ chain: 'ward-7' });
+      const err = await other.append(sampleEntry()).catch((e: unknown) => e);
+      expect((err as AccessError).code).to.equal('audit_unavailable');
+      expect((err as AccessError).message).to.include('this trail\'s chain is "main", not "ward-7"');
+      expect(await other.healthy()).to.equal(false);
+      expect(await other.verify()).to.deep.include({ ok: true, events: 1 });
+      await other.close();
+    });
+  });
+
+  describe('anchored head', () => {
+    it('passes when the trail still holds the expected head, and when it has grown beyond it', async () => {
+      const { store, events } = await setup(3);
+      const head = { seq: 3, hash: events[2]?.hash as string };
+      expect(await store.verify(undefined, { expectHead: head })).to.deep.include({ ok: true, events: 3 });
+      await store.append(sampleEntry());
+      expect(await store.verify(undefined, { expectHead: head })).to.deep.include({ ok: true, events: 4 });
+      await store.close();
+    });
+
+    it('verifies a trail whose newest events were deleted, unless given the head recorded before', async () => {
+      const { trail, store, events } = await setup(5);
+      await trail.sql('DELETE FROM $T WHERE seq >= 4');
+      expect(await store.verify()).to.deep.include({ ok: true, events: 3 });
+      const result = await store.verify(undefined, { expectHead: { seq: 5, hash: events[4]?.hash as string } });
+      expect(result).to.deep.include({ ok: false, kind: 'truncated', chain: 'main' });
+      if (!result.ok) expect(result.reason).to.match(/ends at seq 3, before the expected head at seq 5: 2 events were deleted from its end/);
+      await store.close();
+    });
+
+    it('fails when the event at the expected head was rewritten with recomputed hashes', async () => {
+      const { trail, store, events } = await setup(3);
+      const last = events[2] as AuditEvent;
+      const { hash: _h, ...rest } = { ...last, purpose: 'research' };
+      await trail.sql('DELETE FROM $T WHERE seq = 3');
+      await trail.insert({ ...rest, hash: hashEvent(rest) });
+      expect(await store.verify()).to.deep.include({ ok: true, events: 3 });
+      expect(await store.verify(undefined, { expectHead: { seq: 3, hash: last.hash } }))
+        .to.deep.include({ ok: false, kind: 'rewritten', seq: 3, eventId: last.id });
+      await store.close();
+    });
+  });
+
+  describe('chain key', () => {
+    const KEY = 'chain-key-0123456789abcdef';
+
+    it('hashes with HMAC-SHA256 under the key, and verifies only with it', async () => {
+      const { trail, store, events } = await setup(3, { chainKey: KEY });
+      const { hash, ...rest } = events[0] as AuditEvent;
+      expect(hash).to.equal(hashEvent(rest, KEY)).and.not.equal(hashEvent(rest));
+      expect(await store.verify()).to.deep.include({ ok: true, events: 3 });
+      await store.close();
+      const keyless = await trail.open({ readonly: true });
+      const result = await keyless.verify();
+      expect(result).to.deep.include({ ok: false, kind: 'key' });
+      if (!result.ok) expect(result.reason).to.match(/^this trail is keyed: set FIELDMESH_AUDIT_CHAIN_KEY/);
+      await keyless.close();
+      const wrong = await trail.open({ readonly: true, chainKey: 'another-key-0123456789' });
+      const wrongResult = await wrong.verify();
+      expect(wrongResult).to.deep.include({ ok: false, kind: 'key' });
+      if (!wrongResult.ok) expect(wrongResult.reason).to.match(/not the key this trail was started with/);
+      await wrong.close();
+    });
+
+    it('detects an event forged by someone who can write the database but lacks the key', async () => {
+      const { trail, store, events } = await setup(3, { chainKey: KEY });
+      const last = events[2] as AuditEvent;
+      const forged = { ...last, id: randomUUID(), seq: 4, prevHash: last.hash, user: 'u-cover-story' };
+      const { hash: _h, ...rest } = forged;
+      await trail.insert({ ...rest, hash: hashEvent(rest) });
+      expect(await store.verify()).to.deep.include({ ok: false, kind: 'changed', seq: 4, eventId: forged.id });
+      await store.close();
+    });
+
+    it('fails when the record of the key is removed to pass SHA-256 forgeries off as an unkeyed trail', async () => {
+      const { trail, store } = await setup(2, { chainKey: KEY });
+      await trail.sql('DELETE FROM $M');
+      const result = await store.verify();
+      expect(result).to.deep.include({ ok: false, kind: 'key' });
+      if (!result.ok) expect(result.reason).to.match(/^this trail is not keyed, but a chain key/);
+      await store.close();
+    });
+
+    it('will not extend a keyed trail without the key or with another, nor key an unkeyed one', async () => {
+      const keyed = await setup(1, { chainKey: KEY });
+      await keyed.store.close();
+      for (const opts of [{}, { chainKey: 'another-key-0123456789' }]) {
+        const store = await keyed.trail.open(opts);
+        const err = await store.append(sampleEntry()).catch((e: unknown) => e);
+        expect((err as AccessError).code).to.equal('audit_unavailable');
+        expect(await store.healthy()).to.equal(false);
+        await store.close();
+      }
+      const plain = await setup(1);
+      await plain.store.close();
+      const store = await plain.trail.open({ chainKey: KEY });
+      const err = await store.append(sampleEntry()).catch((e: unknown) => e);
+      expect((err as AccessError).message).to.include('this trail is not keyed');
+      await store.close();
+      const again = await keyed.trail.open({ chainKey: KEY });
+      expect(await again.verify()).to.deep.include({ ok: true, events: 1 });
+      await again.close();
+    });
+
+    it('refuses a key shorter than 16 characters when the store is opened', async () => {
+      const trail = await newTrail();
+      const err = await trail.open({ chainKey: 'short' }).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(TypeError);
+    });
+  });
+
+  describe('control characters', () => {
+    it('stores texts with C0, C1, DEL and tab escaped, and still verifies', async () => {
+      const { trail, store } = await setup();
+      const reason = 'Unconscious\ton arrival\u009b2J\u0085\u001b[31m\u007f, no consent';
+      const event = await store.append(breakGlassEntry({ breakGlass: reason, user: 'u\u0090x' }));
+      expect(event.breakGlass).to.equal('Unconscious\\u0009on arrival\\u009b2J\\u0085\\u001b[31m\\u007f, no consent');
+      expect(event.user).to.equal('u\\u0090x');
+      const [raw] = await trail.rows('SELECT break_glass FROM $T');
+      expect(raw?.break_glass).to.equal(event.breakGlass);
+      const review = await store.acknowledge(event.id, 'Dr\u0085 G', 'ok\u009b then\nforged line');
+      expect(review.review).to.deep.equal({ of: event.id, by: 'Dr\\u0085 G', note: 'ok\\u009b then\\u000aforged line' });
+      expect(await store.verify()).to.deep.include({ ok: true, events: 2 });
+      await store.close();
+    });
+
+    it('still verifies an event stored with raw control characters before they were escaped', async () => {
+      const { trail, store, events } = await setup(1);
+      const first = events[0] as AuditEvent;
+      const old = { ...first, id: randomUUID(), seq: 2, prevHash: first.hash, breakGlass: 'raw\u0085reason\there' };
+      const { hash: _h, ...rest } = old;
+      await trail.insert({ ...rest, hash: hashEvent(rest) });
+      expect(await store.verify()).to.deep.include({ ok: true, events: 2 });
+      const [stored] = await store.query({ breakGlass: true });
+      expect(stored?.breakGlass).to.equal('raw\u0085reason\there');
+      await store.close();
+    });
+  });
+
   describe('query', () => {
     async function populated() {
       const s = await setup();
@@ -203,6 +383,28 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       expect(review.review).to.deep.equal({ of: bg.id, by: 'Dr A Guardian', note: 'Justified: cardiac arrest' });
       expect((await store.pendingReviews()).map((e) => e.id)).to.deep.equal([refused.id]);
       expect(await store.verify()).to.deep.include({ ok: true, events: 5 });
+      await store.close();
+    });
+
+    it('does not count a forged review placed in another chain', async () => {
+      const { trail, store } = await setup(1);
+      const bg = await store.append(breakGlassEntry());
+      const review = await store.acknowledge(bg.id, 'Dr A Guardian', 'Justified');
+      await trail.sql("DELETE FROM $T WHERE action = 'review'");
+      const { hash: _h, ...rest } = { ...review, id: randomUUID(), chain: 'side', seq: 1, prevHash: GENESIS_HASH };
+      await trail.insert({ ...rest, hash: hashEvent(rest) });
+      expect((await store.pendingReviews()).map((e) => e.id)).to.deep.equal([bg.id]);
+      const real = await store.acknowledge(bg.id, 'Dr A Guardian', 'Justified');
+      expect(real).to.deep.include({ chain: 'main', seq: 3 });
+      expect(await store.pendingReviews()).to.deep.equal([]);
+      await store.close();
+    });
+
+    it('does not count a review placed before the event it reviews', async () => {
+      const { trail, store } = await setup(1);
+      const bg = await store.append(breakGlassEntry());
+      await trail.sql(`UPDATE $T SET action = 'review', review_of = '${bg.id}', review_by = 'G', review_note = 'n' WHERE seq = 1`);
+      expect((await store.pendingReviews()).map((e) => e.id)).to.deep.equal([bg.id]);
       await store.close();
     });
 

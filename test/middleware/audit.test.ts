@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import request from 'supertest';
 import type { AuditEntry, AuditEvent } from '../../src/audit/event.js';
-import type { AuditStore } from '../../src/audit/store.js';
+import { openAuditStore, type AuditStore } from '../../src/audit/store.js';
 import { AccessError } from '../../src/errors.js';
 import type { MeshOptions } from '../../src/middleware/options.js';
 import { as, cleanup, examplePolicies, onCleanup, patient, patientsHandler, setup, USERS } from './harness.js';
@@ -64,6 +64,16 @@ describe('mesh audit trail', () => {
     expect(event!.recordIds).to.have.length(1);
     expect(event!.recordIds[0]).to.match(/^[0-9a-f]{32}$/);
     expect(event!.recordIds[0]).to.not.equal('pat-002');
+  });
+
+  it('keys the audit chain when auditChainKey is set: the trail verifies with the key only', async () => {
+    const key = 'audit-chain-key-0123456789';
+    const { app, mesh, auditFile } = await setup((a, m) => a.get('/patients/:id', m.read('Patient'), patientsHandler), { auditChainKey: key });
+    expect((await request(app).get('/patients/pat-002').set(as(USERS.nurse))).status).to.equal(200);
+    expect(await mesh.audit.verify()).to.deep.include({ ok: true, events: 1 });
+    const keyless = await openAuditStore(auditFile, { readonly: true });
+    onCleanup(() => keyless.close());
+    expect(await keyless.verify()).to.deep.include({ ok: false, kind: 'key' });
   });
 
   it('records the rows a list withheld, by id', async () => {

@@ -1,0 +1,237 @@
+/**
+ * `fieldmesh audit` as it ships: the BUILT binary (dist/cli/main.js, built
+ * by `npm test` before mocha runs; run `npm run build` first when running
+ * this file alone), spawned with real SQLite files.
+ */
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { GENESIS_HASH, hashEvent, type AuditEvent } from '../../src/audit/event.js';
+import { COLUMNS, toRow } from '../../src/audit/row.js';
+import { openAuditStore, type AuditStoreOptions } from '../../src/audit/store.js';
+import { breakGlassEntry, sampleEntry } from './entries.js';
+
+const BIN = 'dist/cli/main.js';
+const KEY = 'chain-key-0123456789abcdef';
+/** Anything a terminal may act on rather than show (newlines between lines of output aside). */
+const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+interface Run { code: number; stdout: string; stderr: string }
+
+function fieldmesh(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const base = { ...process.env };
+  for (const name of ['FIELDMESH_AUDIT', 'FIELDMESH_AUDIT_RECORD_KEY', 'FIELDMESH_AUDIT_CHAIN_KEY']) delete base[name];
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { ...base, ...env } },
+      (err, stdout, stderr) => resolve({ code: err === null ? 0 : Number(err.code), stdout, stderr }));
+  });
+}
+
+/** Writes a row exactly as given, as someone with access to the file could. */
+function insertRaw(file: string, event: AuditEvent): void {
+  const db = new Database(file);
+  db.prepare(`INSERT INTO fieldmesh_audit_events (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`).run(toRow(event));
+  db.close();
+}
+
+function sealed<T extends Omit<AuditEvent, 'hash'> & { hash?: string }>(event: T, key?: string): AuditEvent {
+  const { hash: _h, ...rest } = event;
+  return { ...rest, hash: hashEvent(rest, key) } as AuditEvent;
+}
+
+describe('fieldmesh audit (built binary): closed chain, head anchoring, chain key, printable output', () => {
+  const dirs: string[] = [];
+  before(function () {
+    if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run npm run build first (npm test does)`);
+  });
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  async function setup(n: number, opts: AuditStoreOptions = {}) {
+    const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-cli-chain-'));
+    dirs.push(dir);
+    const file = join(dir, 'audit.db');
+    const store = await openAuditStore(file, opts);
+    const events: AuditEvent[] = [];
+    for (let i = 1; i <= n; i++) events.push(await store.append(sampleEntry({ requestId: `req-${i}` })));
+    await store.close();
+    return { file, events };
+  }
+
+  describe('audit head and verify --expect-head', () => {
+    it('prints the head as SEQ:HASH, and as JSON', async () => {
+      const { file, events } = await setup(3);
+      const r = await fieldmesh(['audit', 'head', '--audit', file]);
+      expect(r.code).to.equal(0);
+      expect(r.stdout).to.equal(`3:${events[2]?.hash}\n`);
+      const json = await fieldmesh(['audit', 'head', '--audit', file, '--json']);
+      expect(JSON.parse(json.stdout)).to.deep.equal({ chain: 'main', seq: 3, hash: events[2]?.hash, head: `3:${events[2]?.hash}` });
+    });
+
+    it('passes while the trail holds the recorded head, also once it has grown', async () => {
+      const { file } = await setup(3);
+      const head = (await fieldmesh(['audit', 'head', '--audit', file])).stdout.trim();
+      expect((await fieldmesh(['audit', 'verify', '--audit', file, '--expect-head', head])).code).to.equal(0);
+      const store = await openAuditStore(file);
+      await store.append(sampleEntry());
+      await store.close();
+      const r = await fieldmesh(['audit', 'verify', '--audit', file, '--expect-head', head]);
+      expect(r.code).to.equal(0);
+      expect(r.stdout).to.match(/^intact: 4 events in 1 chain\n/);
+    });
+
+    it('exits 0 after the newest events were deleted, but 1 given the head recorded before', async () => {
+      const { file } = await setup(5);
+      const head = (await fieldmesh(['audit', 'head', '--audit', file])).stdout.trim();
+      const db = new Database(file);
+      db.exec('DELETE FROM fieldmesh_audit_events WHERE seq >= 4');
+      db.close();
+      const plain = await fieldmesh(['audit', 'verify', '--audit', file]);
+      expect(plain.code).to.equal(0);
+      expect(plain.stdout).to.match(/^intact: 3 events in 1 chain\n/);
+      const anchored = await fieldmesh(['audit', 'verify', '--audit', file, '--expect-head', head]);
+      expect(anchored.code).to.equal(1);
+      expect(anchored.stdout).to.equal('BROKEN: truncated: chain "main" ends at seq 3, before the expected head at seq 5: 2 events were deleted from its end\n');
+      const json = await fieldmesh(['audit', 'verify', '--audit', file, '--expect-head', head, '--json']);
+      expect(json.code).to.equal(1);
+      expect(JSON.parse(json.stdout)).to.deep.include({ ok: false, kind: 'truncated', chain: 'main' });
+    });
+
+    it('prints no head for a broken trail, exiting 1', async () => {
+      const { file } = await setup(3);
+      const db = new Database(file);
+      db.exec("UPDATE fieldmesh_audit_events SET purpose = 'research' WHERE seq = 2");
+      db.close();
+      const r = await fieldmesh(['audit', 'head', '--audit', file]);
+      expect(r.code).to.equal(1);
+      expect(r.stdout).to.match(/^BROKEN at event .* \(chain main, seq 2\): hash mismatch/);
+      expect(r.stdout).to.not.match(/^\d+:[0-9a-f]{64}$/m);
+    });
+
+    it('exits 2 on an --expect-head that is not SEQ:HASH', async () => {
+      const { file } = await setup(1);
+      const r = await fieldmesh(['audit', 'verify', '--audit', file, '--expect-head', '3:abc']);
+      expect(r.code).to.equal(2);
+      expect(r.stderr).to.include('expected SEQ:HASH');
+    });
+  });
+
+  describe('closed chain set', () => {
+    it('exits 1 naming a chain inserted with correctly computed hashes', async () => {
+      const { file, events } = await setup(2);
+      insertRaw(file, sealed({ ...(events[0] as AuditEvent), id: randomUUID(), chain: 'side', seq: 1, prevHash: GENESIS_HASH }));
+      const r = await fieldmesh(['audit', 'verify', '--audit', file]);
+      expect(r.code).to.equal(1);
+      expect(r.stdout).to.include('(chain side, seq 1): chain "side" (1 event) is not this trail\'s: its store writes only chain "main"');
+    });
+
+    it('keeps a break-glass event in the guardian\'s queue when a review is forged in another chain', async () => {
+      const { file } = await setup(1);
+      const store = await openAuditStore(file);
+      const bg = await store.append(breakGlassEntry());
+      await store.close();
+      const review = {
+        ...bg, id: randomUUID(), chain: 'side', seq: 1, prevHash: GENESIS_HASH, action: 'review' as const, breakGlass: undefined,
+        review: { of: bg.id, by: 'Someone', note: 'nothing to see' },
+      };
+      insertRaw(file, sealed(review));
+      const r = await fieldmesh(['audit', 'review', '--audit', file, '--json']);
+      expect(r.code).to.equal(0);
+      expect((JSON.parse(r.stdout) as AuditEvent[]).map((e) => e.id)).to.deep.equal([bg.id]);
+    });
+  });
+
+  describe('chain key', () => {
+    it('verifies a keyed trail only with its key: missing and wrong keys are said as such, exiting 1', async () => {
+      const { file, events } = await setup(2, { chainKey: KEY });
+      const ok = await fieldmesh(['audit', 'verify', '--audit', file], { FIELDMESH_AUDIT_CHAIN_KEY: KEY });
+      expect(ok.code).to.equal(0);
+      expect(ok.stdout).to.match(/^intact: 2 events in 1 chain\n/);
+      const missing = await fieldmesh(['audit', 'verify', '--audit', file]);
+      expect(missing.code).to.equal(1);
+      expect(missing.stdout).to.equal('BROKEN: this trail is keyed: set FIELDMESH_AUDIT_CHAIN_KEY (option chainKey) to the key it was started with\n');
+      const wrong = await fieldmesh(['audit', 'verify', '--audit', file], { FIELDMESH_AUDIT_CHAIN_KEY: 'another-key-0123456789' });
+      expect(wrong.code).to.equal(1);
+      expect(wrong.stdout).to.include('is not the key this trail was started with');
+      const head = await fieldmesh(['audit', 'head', '--audit', file], { FIELDMESH_AUDIT_CHAIN_KEY: KEY });
+      expect(head.stdout).to.equal(`2:${events[1]?.hash}\n`);
+    });
+
+    it('fails on an event forged with a plain SHA-256 hash by someone without the key', async () => {
+      const { file, events } = await setup(2, { chainKey: KEY });
+      const last = events[1] as AuditEvent;
+      const forged = sealed({ ...last, id: randomUUID(), seq: 3, prevHash: last.hash, user: 'u-cover-story' });
+      insertRaw(file, forged);
+      const r = await fieldmesh(['audit', 'verify', '--audit', file], { FIELDMESH_AUDIT_CHAIN_KEY: KEY });
+      expect(r.code).to.equal(1);
+      expect(r.stdout).to.equal(`BROKEN at event ${forged.id} (chain main, seq 3): hash mismatch: the event was changed after it was written\n`);
+    });
+
+    it('acknowledges on a keyed trail with the key from the environment, and refuses without it', async () => {
+      const { file } = await setup(0, { chainKey: KEY });
+      const store = await openAuditStore(file, { chainKey: KEY });
+      const bg = await store.append(breakGlassEntry());
+      await store.close();
+      const args = ['audit', 'review', '--audit', file, '--ack', bg.id, '--by', 'Dr A Guardian', '--note', 'Justified'];
+      // Only what the store decides is asserted here: the exit status of a command that cannot run is the CLI's (one place, main).
+      const refused = await fieldmesh(args);
+      expect(refused.stderr).to.include('fieldmesh audit review: The audit trail');
+      expect(refused.stderr).to.include('cannot be written: this trail is keyed: set FIELDMESH_AUDIT_CHAIN_KEY');
+      expect((await fieldmesh(['audit', 'review', '--audit', file, '--json'])).stdout).to.include(bg.id);
+      const done = await fieldmesh(args, { FIELDMESH_AUDIT_CHAIN_KEY: KEY });
+      expect(done.code).to.equal(0);
+      expect((await fieldmesh(['audit', 'verify', '--audit', file], { FIELDMESH_AUDIT_CHAIN_KEY: KEY })).stdout).to.match(/^intact: 2 events/);
+    });
+  });
+
+  describe('control characters', () => {
+    const RAW_REASON = 'Arrest\tward 7\u009b2J\u0085\u001b[31mred\u202eevil';
+
+    /** A sanitised event written now, and one written raw as an older trail could hold it (still correctly chained). */
+    async function hostileTrail() {
+      const { file } = await setup(0);
+      const store = await openAuditStore(file);
+      const fresh = await store.append(breakGlassEntry({ breakGlass: RAW_REASON }));
+      await store.close();
+      const old = sealed({ ...fresh, id: randomUUID(), seq: 2, prevHash: fresh.hash, time: '2026-03-05T00:00:00.000Z', user: 'u\u0085x' });
+      insertRaw(file, old);
+      return { file, fresh, old };
+    }
+
+    it('stores a break-glass reason with its controls escaped, and an old raw trail still verifies', async () => {
+      const { file, fresh } = await hostileTrail();
+      expect(fresh.breakGlass).to.equal('Arrest\\u0009ward 7\\u009b2J\\u0085\\u001b[31mred\\u202eevil');
+      expect((await fieldmesh(['audit', 'verify', '--audit', file])).code).to.equal(0);
+    });
+
+    for (const args of [
+      ['query'], ['query', '--json'], ['query', '--break-glass'],
+      ['review'], ['review', '--json'],
+      ['report', '--record', 'p-1002'], ['report', '--record', 'p-1002', '--json'],
+    ]) {
+      it(`prints controls escaped with audit ${args.join(' ')}`, async () => {
+        const { file } = await hostileTrail();
+        const r = await fieldmesh(['audit', ...args, '--audit', file]);
+        expect(r.code).to.equal(0);
+        expect(r.stdout).to.not.match(CONTROL);
+        expect(r.stdout).to.include('\\u0085');
+        if (args.includes('--json')) expect(JSON.stringify(JSON.parse(r.stdout))).to.include('\u0085');
+      });
+    }
+
+    it('stores and prints a review note and reviewer name escaped', async () => {
+      const { file, fresh } = await hostileTrail();
+      const r = await fieldmesh(['audit', 'review', '--audit', file, '--ack', fresh.id, '--by', 'Dr\u0085 G', '--note', 'ok\u009b2J\nforged line', '--json']);
+      expect(r.code).to.equal(0);
+      expect(r.stdout).to.not.match(CONTROL);
+      expect((JSON.parse(r.stdout) as AuditEvent).review).to.deep.equal({ of: fresh.id, by: 'Dr\\u0085 G', note: 'ok\\u009b2J\\u000aforged line' });
+      const text = await fieldmesh(['audit', 'query', '--audit', file, '--json']);
+      expect(text.stdout).to.not.match(CONTROL);
+    });
+  });
+});
