@@ -1,4 +1,4 @@
-import type { Decision } from './decision.js';
+import { emptyDecision, type Decision } from './decision.js';
 import { AccessError } from './errors.js';
 import { HOSTILE_KEYS, isPlainObject, isWithin } from './paths.js';
 import { pathsOf } from './compile.js';
@@ -66,11 +66,9 @@ function walk(value: unknown, at: string, writable: string[], written: string[],
 }
 
 function decisionOf(plan: Plan, written: string[]): Decision {
-  const d: Decision = {
+  const d = emptyDecision({
     outcome: 'disclosed', action: plan.action, resource: plan.resource.name, purpose: plan.purpose.name, roles: plan.roles,
-    disclosed: [], withheld: [], written, transforms: {}, restrictions: [], grants: [], recordIds: [], withheldRecordIds: [],
-    rowsReturned: 0, rowsWithheld: 0, rowReasons: {}, policyVersion: plan.policyVersion,
-  };
-  if (plan.ctx.breakGlass !== undefined) d.breakGlass = plan.ctx.breakGlass.trim();
-  return d;
+    policyVersion: plan.policyVersion, breakGlass: plan.ctx.breakGlass,
+  });
+  return { ...d, written };
 }
