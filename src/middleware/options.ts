@@ -4,6 +4,7 @@ import type { AuditEvent } from '../audit/event.js';
 import type { AuditStore } from '../audit/store.js';
 import type { IdentityOptions } from '../http/identity.js';
 import { PolicySet } from '../policy-set.js';
+import { pseudonymKeyProblem } from '../transforms.js';
 
 const isFunction = (v: unknown): boolean => typeof v === 'function';
 const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -33,7 +34,13 @@ export const meshOptionsSchema = z.strictObject({
   /** When set, the trail stores keyed pseudonyms of record ids instead of the ids (the audit CLI reads FIELDMESH_AUDIT_RECORD_KEY to search them). */
   auditRecordIdKey: z.union([z.string().min(16, 'auditRecordIdKey must be at least 16 characters'), z.instanceof(Buffer)]).optional(),
   /** Key of the `pseudonym` transform; required when a purpose uses it (at least 16 characters). */
-  pseudonymKey: z.union([z.string().min(16, 'pseudonymKey must be at least 16 characters'), z.instanceof(Buffer)]).optional(),
+  pseudonymKey: z
+    .union([z.string(), z.instanceof(Buffer)])
+    .superRefine((key, ctx) => {
+      const problem = pseudonymKeyProblem(key, false);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `pseudonymKey ${problem}` });
+    })
+    .optional(),
   /** Caldicott 5: training older than this many days gets no personal data. */
   trainingMaxAgeDays: z.number().int().positive().default(365),
   /** Query keys allowed without a field check (default DEFAULT_PAGING_KEYS). */
