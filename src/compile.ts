@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from './audit/event.js';
 import { compileCondition, type ConditionTemplate } from './policy/conditions.js';
 import { compileShapeGuard } from './policy/marker-shape.js';
 import type { FieldClass, PolicyDocument, PurposeDef, ResourceDef, TransformName } from './policy/schema.js';
@@ -164,18 +165,13 @@ export function pathsOf(resource: CompiledResource, mask: bigint): string[] {
   return resource.paths.filter((p) => (mask & resource.bits.get(p)!) !== 0n);
 }
 
-/** A stable hash of the normalised policy set: the same rules give the same version, whatever the files' layout. */
+/**
+ * A stable hash of the normalised policy set: the same rules give the same
+ * version, whatever the files' layout or key order. It uses the audit
+ * trail's canonical JSON, so the version an event records and the bytes it
+ * is chained by follow one serialisation.
+ */
 function versionOf(doc: PolicyDocument): string {
   const normal = { resources: doc.resources, purposes: doc.purposes, roles: doc.roles, restrictions: doc.restrictions };
   return createHash('sha256').update(canonicalJson(normal)).digest('hex').slice(0, 16);
-}
-
-/** JSON with sorted keys, so key order in the files never changes the version. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
 }

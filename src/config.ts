@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { FieldmeshError } from './errors.js';
+import { pseudonymKeyProblem } from './transforms.js';
 
 /**
  * One setting: its flag, its environment variable and its schema. Flags win
@@ -21,6 +22,11 @@ const int = (min: number, max: number) =>
     .regex(/^\d+$/, 'must be a whole number')
     .transform(Number)
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+/** A pseudonym key, when given, is checked by the one rule every entry point shares. */
+const keyRule = (key: string | undefined, ctx: z.RefinementCtx): void => {
+  const problem = pseudonymKeyProblem(key, false);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+};
 const httpUrl = text.refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL');
 
 const SETTINGS = {
@@ -30,7 +36,7 @@ const SETTINGS = {
   jwtIssuer: setting({ flag: '--jwt-issuer', env: 'FIELDMESH_JWT_ISSUER', schema: text.optional() }),
   jwtAudience: setting({ flag: '--jwt-audience', env: 'FIELDMESH_JWT_AUDIENCE', schema: text.optional() }),
   jwtRolesClaim: setting({ flag: '--jwt-roles-claim', env: 'FIELDMESH_JWT_ROLES_CLAIM', schema: text.default('roles') }),
-  pseudonymKey: setting({ env: 'FIELDMESH_PSEUDONYM_KEY', schema: text.optional() }),
+  pseudonymKey: setting({ env: 'FIELDMESH_PSEUDONYM_KEY', schema: text.optional().superRefine(keyRule) }),
   audit: setting({ flag: '--audit', env: 'FIELDMESH_AUDIT', schema: text.default('./fieldmesh-audit.db') }),
   auditRecordIdKey: setting({ env: 'FIELDMESH_AUDIT_RECORD_KEY', schema: text.optional() }),
   auditChainKey: setting({ env: 'FIELDMESH_AUDIT_CHAIN_KEY', schema: text.min(16, 'must be at least 16 characters').optional() }),

@@ -38,3 +38,31 @@ export interface Decision {
   breakGlass?: string;
   policyVersion: string;
 }
+
+/**
+ * What every decision starts from before a row is looked at: nothing
+ * disclosed, nothing withheld. The engine's refusals, its reads and writes,
+ * and the HTTP shells' refusals all build on it, so a decision has one shape
+ * wherever it was made. A break-glass reason is kept trimmed, as declared.
+ *
+ * @example
+ * emptyDecision({ outcome: 'refused', code: 'purpose_unknown', action: 'read', resource: 'Patient', purpose: 'x', roles: ['gp'], policyVersion: 'a1b2' });
+ */
+export function emptyDecision(d: {
+  outcome: Decision['outcome'];
+  code?: string | undefined;
+  action: Decision['action'];
+  resource: string;
+  purpose: string;
+  roles: string[];
+  policyVersion: string;
+  breakGlass?: unknown;
+}): Decision {
+  const decision: Decision = {
+    outcome: d.outcome, ...(d.code === undefined ? {} : { code: d.code }), action: d.action, resource: d.resource, purpose: d.purpose, roles: d.roles,
+    disclosed: [], withheld: [], transforms: {}, restrictions: [], grants: [], recordIds: [], withheldRecordIds: [],
+    rowsReturned: 0, rowsWithheld: 0, rowReasons: {}, policyVersion: d.policyVersion,
+  };
+  if (typeof d.breakGlass === 'string') decision.breakGlass = d.breakGlass.trim();
+  return decision;
+}

@@ -3,6 +3,7 @@ import { FieldmeshError } from './errors.js';
 import type { FieldClass } from './policy/schema.js';
 import { didYouMean } from './policy/suggest.js';
 import { own } from './paths.js';
+import { isExempt } from './request.js';
 
 export interface ExplainQuery {
   roles: string[];
@@ -61,9 +62,7 @@ export function explainView(compiled: CompiledPolicies, q: ExplainQuery): Explan
     const [role, i] = label.split('#');
     return own(compiled.document.roles, role!)?.grants[Number(i)]?.where;
   };
-  const restrictions = (compiled.restrictions.get(q.resource) ?? []).filter(
-    (r) => !((r.unlessRoles || r.unlessPurposes) && (!r.unlessRoles || q.roles.some((x) => r.unlessRoles!.has(x))) && (!r.unlessPurposes || r.unlessPurposes.has(q.purpose))),
-  );
+  const restrictions = (compiled.restrictions.get(q.resource) ?? []).filter((r) => !isExempt(r, q.roles, q.purpose));
   const whenOf = (name: string) => compiled.document.restrictions.find((r) => r.name === name)?.when;
   const recordRestrictions = restrictions.filter((r) => r.record).map((r) => `whole record withheld ${when(whenOf(r.name))} (restriction ${r.name})`);
 

@@ -1,5 +1,5 @@
 import { pathsOf, type CompiledView } from './compile.js';
-import type { Decision } from './decision.js';
+import { emptyDecision, type Decision } from './decision.js';
 import { AccessError, FieldmeshError } from './errors.js';
 import { getPath, isPlainObject } from './paths.js';
 import { compileProjector, type Projector } from './project.js';
@@ -77,15 +77,13 @@ export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: 
   const idPath = resource.def.id;
   const disclosed = new Set<string>();
   const withheld = new Set<string>();
-  const transforms: Record<string, string> = {};
   const fired = new Set<string>();
   const grantsUsed = new Set<string>();
-  const decision: Decision = {
+  const decision = emptyDecision({
     outcome: 'disclosed', action: plan.action, resource: resource.name, purpose: purpose.name, roles: plan.roles,
-    disclosed: [], withheld: [], transforms, restrictions: [], grants: [], recordIds: [], withheldRecordIds: [],
-    rowsReturned: 0, rowsWithheld: 0, rowReasons: {}, policyVersion: plan.policyVersion,
-  };
-  if (ctx.breakGlass !== undefined) decision.breakGlass = ctx.breakGlass.trim();
+    policyVersion: plan.policyVersion, breakGlass: ctx.breakGlass,
+  });
+  const transforms = decision.transforms;
   const withhold = (row: unknown, reason: string) => {
     decision.rowsWithheld++;
     decision.rowReasons[reason] = (decision.rowReasons[reason] ?? 0) + 1;

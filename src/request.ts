@@ -1,7 +1,8 @@
 import { createMongoAbility, type RawRuleOf, type MongoAbility } from '@casl/ability';
+import { z } from 'zod';
 import type { CompiledGrant, CompiledPolicies, CompiledPurpose, CompiledResource, CompiledRestriction, CompiledView } from './compile.js';
 import { grantKey } from './compile.js';
-import type { Decision } from './decision.js';
+import { emptyDecision, type Decision } from './decision.js';
 import { AccessError, FieldmeshError, type AccessCode } from './errors.js';
 import { conditionsMatcher } from './policy/conditions.js';
 import { didYouMean } from './policy/suggest.js';
@@ -50,8 +51,23 @@ export interface Plan {
   policyVersion: string;
 }
 
+/** Fewest characters of a break-glass reason, after trimming: enough to say why. */
 export const BREAK_GLASS_MIN_REASON = 10;
+/** Most characters of a break-glass reason: it is stored in every audit event of the request. */
+export const BREAK_GLASS_MAX_REASON = 1000;
 const DAY_MS = 86_400_000;
+
+/**
+ * Why a request is refused, as data: the stable code and the message the
+ * user sees. The rule functions below return one; each shell throws it its own way.
+ *
+ * @example
+ * const r: Refusal = { code: 'training_expired', message: 'Your confidentiality training is older than 365 days' };
+ */
+export interface Refusal {
+  code: AccessCode;
+  message: string;
+}
 
 /**
  * Check a request against the policy set and build its CASL ability: grants
@@ -64,13 +80,23 @@ const DAY_MS = 86_400_000;
  */
 export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, action: Action, opts: PlanOptions): Plan {
   const now = ctx.now ?? new Date();
-  const roles = rolesOf(ctx.user);
+  const declaredRoles = rolesFrom(ctx.user['roles']);
+  const roles = declaredRoles ?? [];
   const refuse = (code: AccessCode, message: string): never => {
     throw new AccessError(code, message, refusedDecision(compiled, ctx, action, roles, code));
   };
   const resource = compiled.resources.get(ctx.resource);
   if (!resource) throw new FieldmeshError('resource_unknown', 500, `unknown resource "${ctx.resource}"${didYouMean(ctx.resource, compiled.resources.keys())}`);
+  if (declaredRoles === undefined) refuse('unauthenticated', 'claim "roles" must be a string or an array of strings');
   if (typeof ctx.purpose !== 'string' || ctx.purpose === '') refuse('purpose_required', 'Declare a purpose (X-Purpose): every disclosure needs one');
+  // Who asks and how is checked before what they ask for, in the same order
+  // as the HTTP shells (docs/identity.md), so every entry point gives the same answer.
+  if (ctx.breakGlass !== undefined && typeof ctx.breakGlass !== 'string') refuse('bad_request', 'a break-glass reason must be text');
+  const reason = ctx.breakGlass?.trim();
+  const badReason = reason === undefined ? undefined : breakGlassReasonRefusal(reason);
+  if (badReason) refuse(badReason.code, badReason.message);
+  const badTraining = trainingRefusal(ctx.user['training'], now, opts.trainingMaxAgeDays);
+  if (badTraining) refuse(badTraining.code, badTraining.message);
   const purpose = compiled.purposes.get(ctx.purpose);
   if (!purpose) return refuse('purpose_unknown', `unknown purpose "${ctx.purpose}"${didYouMean(ctx.purpose, compiled.purposes.keys())}`);
   const view = purpose.views.get(ctx.resource);
@@ -78,14 +104,11 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
   if (purpose.def.reviewBy < now.toISOString().slice(0, 10)) {
     refuse('purpose_expired', `purpose "${ctx.purpose}" passed its review date (${purpose.def.reviewBy}): the data flow is stopped until the Caldicott Guardian reviews it`);
   }
-  const reason = ctx.breakGlass?.trim();
-  if (purpose.def.breakGlass) {
-    if (reason === undefined || reason === '') refuse('break_glass_required', `purpose "${ctx.purpose}" is break-glass only: declare a reason (X-Break-Glass)`);
-    else if (reason.length < BREAK_GLASS_MIN_REASON) refuse('break_glass_refused', `a break-glass reason needs at least ${BREAK_GLASS_MIN_REASON} characters`);
-  } else if (ctx.breakGlass !== undefined) {
+  if (purpose.def.breakGlass && reason === undefined) {
+    refuse('break_glass_required', `purpose "${ctx.purpose}" is break-glass only: declare a reason (X-Break-Glass)`);
+  } else if (!purpose.def.breakGlass && reason !== undefined) {
     refuse('bad_request', `purpose "${ctx.purpose}" is not a break-glass purpose: remove the break-glass declaration`);
   }
-  checkTraining(ctx.user, now, opts.trainingMaxAgeDays, refuse);
 
   const mask = (g: CompiledGrant) => (action === 'read' ? g.read : action === 'update' ? g.update : g.create);
   const grants = roles.flatMap((role) => compiled.grants.get(grantKey(role, ctx.purpose, ctx.resource)) ?? []).filter((g) => mask(g) !== 0n);
@@ -93,7 +116,7 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
     const verb = action === 'read' ? 'read' : action === 'update' ? 'update' : 'create';
     refuse(purpose.def.breakGlass ? 'break_glass_refused' : 'purpose_not_granted', `none of your roles may ${verb} ${ctx.resource} records for purpose "${ctx.purpose}"`);
   }
-  const restrictions = (compiled.restrictions.get(ctx.resource) ?? []).filter((r) => !exempt(r, roles, ctx.purpose));
+  const restrictions = (compiled.restrictions.get(ctx.resource) ?? []).filter((r) => !isExempt(r, roles, ctx.purpose));
 
   // One CASL rule per grant and per restriction. A grant whose condition needs
   // a claim the user lacks gets no rule: it never matches. A restriction
@@ -126,36 +149,108 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
   return planned;
 }
 
-/** The user's roles: a list of strings, or one string. Anything else counts as none. */
-export function rolesOf(user: UserClaims): string[] {
-  const roles = user['roles'];
-  if (typeof roles === 'string') return [roles];
-  return Array.isArray(roles) ? roles.filter((r): r is string => typeof r === 'string') : [];
+/**
+ * The roles a roles claim grants: an array of strings or one string; none
+ * when it is missing. Any other shape (a number, an empty name, a list with
+ * a non-string) is `undefined`, refused by every entry point, because
+ * guessing at a malformed roles claim could widen access.
+ *
+ * @example
+ * rolesFrom('nurse'); // ['nurse']
+ * rolesFrom(['nurse', 7]); // undefined
+ */
+export function rolesFrom(value: unknown): string[] | undefined {
+  if (value === undefined) return [];
+  const list: unknown[] = Array.isArray(value) ? value : [value];
+  if (!list.every((r): r is string => typeof r === 'string' && r.length > 0)) return undefined;
+  return [...new Set(list)];
 }
 
-/** `unless` covers the user when every key it gives is satisfied: roles and purposes together narrow it. */
-function exempt(r: CompiledRestriction, roles: string[], purpose: string): boolean {
+/**
+ * The user's roles as `rolesFrom` reads the `roles` claim; a malformed claim counts as none.
+ *
+ * @example
+ * rolesOf({ sub: 'u1', roles: 'gp' }); // ['gp']
+ */
+export function rolesOf(user: UserClaims): string[] {
+  return rolesFrom(user['roles']) ?? [];
+}
+
+/**
+ * Whether a restriction's `unless` covers the user and purpose: every key it
+ * gives must be satisfied, so roles and purposes together narrow it. The
+ * engine and `explain` both ask this, so what `explain` shows is what happens.
+ *
+ * @example
+ * isExempt(dvAddress, ['safeguarding-lead'], 'safeguarding'); // true
+ */
+export function isExempt(r: CompiledRestriction, roles: readonly string[], purpose: string): boolean {
   if (!r.unlessRoles && !r.unlessPurposes) return false;
   const byRole = !r.unlessRoles || roles.some((role) => r.unlessRoles!.has(role));
   const byPurpose = !r.unlessPurposes || r.unlessPurposes.has(purpose);
   return byRole && byPurpose;
 }
 
-/** Caldicott 5: no personal data for a user whose confidentiality training is missing or too old. */
-function checkTraining(user: UserClaims, now: Date, maxAgeDays: number, refuse: (code: AccessCode, message: string) => never): void {
-  const claim = user['training'];
-  const at = typeof claim === 'string' && /^\d{4}-\d{2}-\d{2}/.test(claim) ? Date.parse(claim) : NaN;
-  if (Number.isNaN(at)) refuse('training_missing', 'No confidentiality training attestation (claim "training"): no personal data can be disclosed');
-  if (now.getTime() - at > maxAgeDays * DAY_MS) refuse('training_expired', `Your confidentiality training is older than ${maxAgeDays} days: renew it to see personal data`);
+const trainingDate = z.union([z.iso.date(), z.iso.datetime({ offset: true })]);
+
+/**
+ * Caldicott 5: only people aware of their responsibilities see personal
+ * data. The `training` claim must be an ISO date or timestamp, not older than
+ * `maxAgeDays` and not in the future: a date still to come attests nothing
+ * (one day of grace for time zones). Age is counted in whole UTC days, so
+ * training on 2025-06-01 with a limit of 365 days holds through 2026-06-01
+ * and has expired on 2026-06-02. See docs/identity.md.
+ *
+ * @example
+ * trainingRefusal('2020-01-01', new Date('2026-06-01'), 365); // { code: 'training_expired', … }
+ * trainingRefusal('2026-01-15', new Date('2026-06-01'), 365); // undefined
+ */
+export function trainingRefusal(claim: unknown, now: Date, maxAgeDays: number): Refusal | undefined {
+  const parsed = trainingDate.safeParse(claim);
+  if (!parsed.success) {
+    return { code: 'training_missing', message: 'Your token carries no valid confidentiality training date (claim "training", an ISO date)' };
+  }
+  const days = utcDay(now) - utcDay(new Date(parsed.data));
+  if (days < -1) {
+    return { code: 'training_missing', message: 'Your confidentiality training date lies in the future; ask your identity provider to correct it' };
+  }
+  if (days > maxAgeDays) {
+    return { code: 'training_expired', message: `Your confidentiality training is older than ${maxAgeDays} days: renew it to see personal data` };
+  }
+  return undefined;
 }
 
-/** The decision for a request refused before any record was looked at. */
+function utcDay(d: Date): number {
+  return Math.floor(d.getTime() / DAY_MS);
+}
+
+/**
+ * Caldicott 7: a break-glass declaration must say why, in 10 to 1000
+ * characters after trimming. A declaration present but empty is refused too:
+ * the caller tried to break glass without a reason.
+ *
+ * @example
+ * breakGlassReasonRefusal('urgent'); // { code: 'break_glass_refused', … }
+ */
+export function breakGlassReasonRefusal(trimmedReason: string): Refusal | undefined {
+  if (trimmedReason.length < BREAK_GLASS_MIN_REASON) {
+    return { code: 'break_glass_refused', message: `A break-glass declaration (X-Break-Glass) needs a reason of at least ${BREAK_GLASS_MIN_REASON} characters saying why emergency access is needed` };
+  }
+  if (trimmedReason.length > BREAK_GLASS_MAX_REASON) {
+    return { code: 'break_glass_refused', message: `A break-glass reason (X-Break-Glass) must be at most ${BREAK_GLASS_MAX_REASON} characters` };
+  }
+  return undefined;
+}
+
+/**
+ * The decision for a request refused before any record was looked at.
+ *
+ * @example
+ * throw new AccessError('filter_forbidden', message, refusedDecision(compiled, plan.ctx, plan.action, plan.roles, 'filter_forbidden'));
+ */
 export function refusedDecision(compiled: CompiledPolicies, ctx: RequestContext, action: Action, roles: string[], code: string): Decision {
-  const decision: Decision = {
+  return emptyDecision({
     outcome: 'refused', code, action, resource: String(ctx.resource), purpose: String(ctx.purpose), roles,
-    disclosed: [], withheld: [], transforms: {}, restrictions: [], grants: [], recordIds: [], withheldRecordIds: [],
-    rowsReturned: 0, rowsWithheld: 0, rowReasons: {}, policyVersion: compiled.version,
-  };
-  if (ctx.breakGlass !== undefined) decision.breakGlass = ctx.breakGlass;
-  return decision;
+    policyVersion: compiled.version, breakGlass: ctx.breakGlass,
+  });
 }

@@ -43,6 +43,25 @@ export function makeTransform(name: TransformName, ctx: TransformContext): Trans
   }
 }
 
+/** Fewest characters (bytes for a Buffer) of a pseudonym key: a short key could be guessed, and every pseudonym reversed with it. */
+export const PSEUDONYM_KEY_MIN_LENGTH = 16;
+
+/**
+ * What is wrong with a configured pseudonym key, or `undefined`: none is
+ * needed unless the policies pseudonymise (Caldicott 2), and one that is
+ * given must be long enough. The middleware, the gateway and the CLI all ask
+ * this, so a key one of them accepts none of them refuses.
+ *
+ * @example
+ * pseudonymKeyProblem(undefined, true); // 'required, since a purpose pseudonymises fields (transform: pseudonym)'
+ * pseudonymKeyProblem('k', false);      // 'must be at least 16 characters'
+ */
+export function pseudonymKeyProblem(key: string | Buffer | undefined, usesPseudonyms: boolean): string | undefined {
+  if (key === undefined || key.length === 0) return usesPseudonyms ? 'required, since a purpose pseudonymises fields (transform: pseudonym)' : undefined;
+  if (key.length < PSEUDONYM_KEY_MIN_LENGTH) return `must be at least ${PSEUDONYM_KEY_MIN_LENGTH} characters`;
+  return undefined;
+}
+
 /** k = HMAC-SHA256(key, "fieldmesh:pseudonym:" + purpose): one key per purpose. */
 export function purposeKey(key: string | Buffer, purpose: string): Buffer {
   return createHmac('sha256', key).update(`fieldmesh:pseudonym:${purpose}`).digest();

@@ -1,4 +1,4 @@
-import type { Decision } from './decision.js';
+import { emptyDecision, type Decision } from './decision.js';
 import { AccessError, FieldmeshError, NO_SUCH_RECORD } from './errors.js';
 import { getPath, HOSTILE_KEYS, isPlainObject, isWithin } from './paths.js';
 import { pathsOf } from './compile.js';
@@ -140,11 +140,9 @@ function idsOf(record: unknown, idPath: string): string[] {
 }
 
 function decisionOf(plan: Plan, written: string[], recordIds: string[]): Decision {
-  const d: Decision = {
+  const d = emptyDecision({
     outcome: 'disclosed', action: plan.action, resource: plan.resource.name, purpose: plan.purpose.name, roles: plan.roles,
-    disclosed: [], withheld: [], written, transforms: {}, restrictions: [], grants: [], recordIds: [...recordIds], withheldRecordIds: [],
-    rowsReturned: 0, rowsWithheld: 0, rowReasons: {}, policyVersion: plan.policyVersion,
-  };
-  if (plan.ctx.breakGlass !== undefined) d.breakGlass = plan.ctx.breakGlass.trim();
-  return d;
+    policyVersion: plan.policyVersion, breakGlass: plan.ctx.breakGlass,
+  });
+  return { ...d, written, recordIds: [...recordIds] };
 }

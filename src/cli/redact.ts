@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { FieldmeshError } from '../errors.js';
+import { pseudonymKeyProblem } from '../transforms.js';
 import { CliExit, EXIT, loadForCli, parseNow, withPolicies } from './common.js';
 
 interface RedactOptions {
@@ -38,7 +39,10 @@ export function registerRedact(program: Command): void {
       const user = opts.user !== undefined ? await readJson(opts.user, 'user claims') : { sub: 'cli', roles: [opts.role], training: now.toISOString().slice(0, 10) };
       if (user === null || typeof user !== 'object' || Array.isArray(user)) throw new CliExit(EXIT.usage, '--user: the claims file must hold a JSON object');
       const input = await readJson(file, 'input');
-      const policies = await loadForCli(opts.policies, { pseudonymKey: process.env['FIELDMESH_PSEUDONYM_KEY'] });
+      const pseudonymKey = process.env['FIELDMESH_PSEUDONYM_KEY'] || undefined;
+      const keyProblem = pseudonymKeyProblem(pseudonymKey, false);
+      if (keyProblem !== undefined) throw new CliExit(EXIT.usage, `FIELDMESH_PSEUDONYM_KEY: ${keyProblem}`);
+      const policies = await loadForCli(opts.policies, { pseudonymKey });
       try {
         const { data } = policies.redact(input, { resource: opts.resource, purpose: opts.purpose, user: user as Record<string, unknown>, breakGlass: opts.breakGlass, now });
         process.stdout.write(JSON.stringify(data, null, 2) + '\n');

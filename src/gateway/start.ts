@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { openAuditStore, type AuditStore } from '../audit/store.js';
 import { ConfigError, type Config } from '../config.js';
 import { createVerifier, type IdentityOptions, type Verifier } from '../http/identity.js';
+import { pseudonymKeyProblem } from '../transforms.js';
 import { gatewayLogger } from './log.js';
 import { holdPolicies } from './policy-holder.js';
 import { loadRoutes, unknownResources, type RouteTable } from './routes.js';
@@ -44,7 +45,8 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       check: (set) => {
         const problems: string[] = [];
         // Principle 2: a pseudonym without a configured key would be a refusal on every planning request; say so now.
-        if (set.usesPseudonyms && config.pseudonymKey === undefined) problems.push('FIELDMESH_PSEUDONYM_KEY: required, since a purpose pseudonymises fields');
+        const keyProblem = pseudonymKeyProblem(config.pseudonymKey, set.usesPseudonyms);
+        if (keyProblem !== undefined) problems.push(`FIELDMESH_PSEUDONYM_KEY: ${keyProblem}`);
         const missing = routes === undefined ? [] : unknownResources(routes, set.resourceNames());
         if (missing.length > 0) problems.push(`the routes name resources this policy set does not define: ${missing.join(', ')}`);
         return problems;

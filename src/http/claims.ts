@@ -1,3 +1,5 @@
+import { rolesFrom } from '../request.js';
+
 /**
  * The user a request acts for: the verified token's claims, with `sub` and
  * the roles the token grants. Conditions such as `${user.team}` read it.
@@ -40,9 +42,5 @@ export function claimAt(claims: Record<string, unknown>, path: string): unknown 
  * rolesAt({ roles: 'nurse' }, 'roles'); // ['nurse']
  */
 export function rolesAt(claims: Record<string, unknown>, path: string): string[] | undefined {
-  const value = claimAt(claims, path);
-  if (value === undefined) return [];
-  const list: unknown[] = Array.isArray(value) ? value : [value];
-  if (!list.every((r): r is string => typeof r === 'string' && r.length > 0)) return undefined;
-  return [...new Set(list)];
+  return rolesFrom(claimAt(claims, path));
 }

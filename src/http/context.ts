@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AccessError } from '../errors.js';
+import { breakGlassReasonRefusal, trainingRefusal } from '../request.js';
 import type { User } from './claims.js';
 
 /**
@@ -26,11 +27,8 @@ export interface RequestContext {
   user: User;
 }
 
-const DAY_MS = 86_400_000;
 const PURPOSE = /^[a-z0-9][a-z0-9._-]{0,63}$/i;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const MIN_REASON = 10;
-const MAX_REASON = 1000;
 
 const contextOptionsSchema = z
   .object({
@@ -58,7 +56,6 @@ const declaredHeaders = z.object({
   'x-break-glass': headerValue,
   'x-acting-role': headerValue,
 });
-const trainingDate = z.union([z.iso.date(), z.iso.datetime({ offset: true })]);
 
 /**
  * Read and check what a request declares about itself (Caldicott principles
@@ -88,12 +85,8 @@ export function readRequestContext(headers: RequestHeaders, user: User, opts: Co
   }
 
   const reason = h['x-break-glass'];
-  if (reason !== undefined && reason.length < MIN_REASON) {
-    throw new AccessError('break_glass_refused', `X-Break-Glass needs a reason of at least ${MIN_REASON} characters saying why emergency access is needed`);
-  }
-  if (reason !== undefined && reason.length > MAX_REASON) {
-    throw new AccessError('break_glass_refused', `X-Break-Glass reason must be at most ${MAX_REASON} characters`);
-  }
+  const badReason = reason === undefined ? undefined : breakGlassReasonRefusal(reason);
+  if (badReason) throw new AccessError(badReason.code, badReason.message);
 
   const actingRole = h['x-acting-role'];
   if (actingRole !== undefined && !user.roles.includes(actingRole)) {
@@ -101,7 +94,8 @@ export function readRequestContext(headers: RequestHeaders, user: User, opts: Co
     throw new AccessError('role_not_held', `X-Acting-Role names a role you do not hold (you hold: ${held})`);
   }
 
-  checkTraining(user.training, trainingMaxAgeDays, now?.() ?? new Date());
+  const badTraining = trainingRefusal(user.training, now?.() ?? new Date(), trainingMaxAgeDays);
+  if (badTraining) throw new AccessError(badTraining.code, badTraining.message);
 
   return {
     purpose,
@@ -110,30 +104,6 @@ export function readRequestContext(headers: RequestHeaders, user: User, opts: Co
     // A new object: the verifier's user (perhaps cached) is never narrowed in place.
     user: { ...user, roles: actingRole === undefined ? [...user.roles] : [actingRole] },
   };
-}
-
-/**
- * Principle 5: only people aware of their responsibilities see personal data.
- * Age is counted in whole UTC days, so training on 2025-06-01 with a limit of
- * 365 days holds through 2026-06-01 and has expired on 2026-06-02.
- */
-function checkTraining(claim: unknown, maxAgeDays: number, now: Date): void {
-  const parsed = trainingDate.safeParse(claim);
-  if (!parsed.success) {
-    throw new AccessError('training_missing', 'Your token carries no valid confidentiality training date (claim "training", an ISO date)');
-  }
-  const days = utcDay(now) - utcDay(new Date(parsed.data));
-  // A day's grace for time zones; an attestation further in the future attests nothing.
-  if (days < -1) {
-    throw new AccessError('training_missing', 'Your confidentiality training date lies in the future; ask your identity provider to correct it');
-  }
-  if (days > maxAgeDays) {
-    throw new AccessError('training_expired', `Your confidentiality training is older than ${maxAgeDays} days: renew it to see personal data`);
-  }
-}
-
-function utcDay(d: Date): number {
-  return Math.floor(d.getTime() / DAY_MS);
 }
 
 /**

@@ -1,9 +1,9 @@
 import type { AuditEntry } from '../audit/event.js';
 import { entryFromDecision } from '../audit/event.js';
-import type { Decision } from '../decision.js';
+import { emptyDecision, type Decision } from '../decision.js';
 import { AccessError, FieldmeshError } from '../errors.js';
 import type { PolicySet } from '../policy-set.js';
-import { refusedDecision, type Action, type Plan, type RequestContext } from '../request.js';
+import { BREAK_GLASS_MAX_REASON, refusedDecision, rolesOf, type Action, type Plan, type RequestContext } from '../request.js';
 import { readRequestContext, requestIdFrom, type RequestHeaders } from './context.js';
 import type { VerifiedUser, Verifier } from './identity.js';
 
@@ -105,7 +105,7 @@ export async function admit(req: GuardRequest, resource: string, action: Action,
   const { policies } = deps;
   const facts: RequestFacts = { requestId: requestIdFrom(req.headers), resource, action, policyVersion: policies.version };
   const declared = header(req.headers, 'x-break-glass')?.trim();
-  if (declared !== undefined && declared !== '') facts.breakGlass = declared.slice(0, 1000);
+  if (declared !== undefined && declared !== '') facts.breakGlass = declared.slice(0, BREAK_GLASS_MAX_REASON);
   try {
     facts.verified = await deps.verifier.verify(header(req.headers, 'authorization'));
     const now = deps.now?.();
@@ -226,12 +226,10 @@ export function refusalEntry(error: unknown, facts: RequestFacts): AuditEntry {
   const carried = error instanceof AccessError && isDecision(error.decision) ? error.decision : undefined;
   const decision: Decision = carried
     ? { ...carried, outcome: 'refused', code: carried.code ?? code }
-    : {
+    : emptyDecision({
         outcome: 'refused', code, action: facts.action, resource: facts.resource, purpose: facts.ctx?.purpose ?? '',
-        roles: [...((facts.ctx?.user['roles'] as string[] | undefined) ?? facts.verified?.roles ?? [])],
-        disclosed: [], withheld: [], transforms: {}, restrictions: [], grants: [], recordIds: [], withheldRecordIds: [],
-        rowsReturned: 0, rowsWithheld: 0, rowReasons: {}, policyVersion: facts.policyVersion,
-      };
+        roles: facts.ctx ? rolesOf(facts.ctx.user) : [...(facts.verified?.roles ?? [])], policyVersion: facts.policyVersion,
+      });
   return entryFromDecision(decision, { requestId: facts.requestId, user: facts.verified?.sub ?? 'anonymous', status, breakGlass: facts.breakGlass });
 }
 

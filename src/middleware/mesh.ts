@@ -6,6 +6,7 @@ import { createVerifier, type Verifier } from '../http/identity.js';
 import { loadPolicies, PolicySet } from '../policy-set.js';
 import { didYouMean } from '../policy/suggest.js';
 import { parseListKey } from '../shape.js';
+import { pseudonymKeyProblem } from '../transforms.js';
 import { readOptionsSchema, resolveMeshOptions, writeOptionsSchema, type MeshOptions, type ReadOptions, type ResolvedMeshOptions, type WriteOptions } from './options.js';
 import { readHandler, type MeshRuntime } from './read.js';
 import { writeHandler } from './write.js';
@@ -51,8 +52,9 @@ export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
     ? o.policies
     : await loadPolicies(o.policies, { pseudonymKey: o.pseudonymKey, trainingMaxAgeDays: o.trainingMaxAgeDays, now: o.now?.() });
   // Principle 2: without the key, pseudonymised purposes could only fail per request; say so now.
-  if (!given && policies.usesPseudonyms && o.pseudonymKey === undefined) {
-    throw new TypeError('fieldmesh: invalid options:\n  pseudonymKey: the policies pseudonymise fields (transform: pseudonym); configure a pseudonym key (FIELDMESH_PSEUDONYM_KEY)');
+  const keyProblem = given ? undefined : pseudonymKeyProblem(o.pseudonymKey, policies.usesPseudonyms);
+  if (keyProblem !== undefined) {
+    throw new TypeError(`fieldmesh: invalid options:\n  pseudonymKey: ${keyProblem}; configure a pseudonym key (FIELDMESH_PSEUDONYM_KEY)`);
   }
   const owned = typeof o.audit === 'string' || o.audit === undefined || 'sqlite' in o.audit || 'postgres' in o.audit;
   const store = owned ? await openAuditStore((o.audit as string | { sqlite: string } | { postgres: string } | undefined) ?? DEFAULT_SQLITE_FILE, { recordIdKey: o.auditRecordIdKey, chainKey: o.auditChainKey }) : (o.audit as AuditStore);

@@ -4,6 +4,7 @@ import type { AuditEvent } from '../audit/event.js';
 import type { AuditStore } from '../audit/store.js';
 import type { IdentityOptions } from '../http/identity.js';
 import { PolicySet } from '../policy-set.js';
+import { pseudonymKeyProblem } from '../transforms.js';
 
 const isFunction = (v: unknown): boolean => typeof v === 'function';
 const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -35,7 +36,13 @@ export const meshOptionsSchema = z.strictObject({
   /** When set, the trail's chain is HMAC-SHA256 under this key, so events cannot be forged without it (see docs/audit.md; the CLI reads FIELDMESH_AUDIT_CHAIN_KEY). */
   auditChainKey: z.union([z.string().min(16, 'auditChainKey must be at least 16 characters'), z.instanceof(Buffer)]).optional(),
   /** Key of the `pseudonym` transform; required when a purpose uses it (at least 16 characters). */
-  pseudonymKey: z.union([z.string().min(16, 'pseudonymKey must be at least 16 characters'), z.instanceof(Buffer)]).optional(),
+  pseudonymKey: z
+    .union([z.string(), z.instanceof(Buffer)])
+    .superRefine((key, ctx) => {
+      const problem = pseudonymKeyProblem(key, false);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `pseudonymKey ${problem}` });
+    })
+    .optional(),
   /** Caldicott 5: training older than this many days gets no personal data. */
   trainingMaxAgeDays: z.number().int().positive().default(365),
   /** Query keys allowed without a field check (default DEFAULT_PAGING_KEYS). */

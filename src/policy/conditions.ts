@@ -29,7 +29,8 @@ const WHOLE_TEMPLATE = /^\$\{user\.([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)\}$/;
  * conditionProblems({ $where: 'x' }); // [['$where', 'unsupported operator "$where" …']]
  */
 export function conditionProblems(condition: Condition, at = ''): [string, string][] {
-  const problems: [string, string][] = [];
+  // YAML reads .inf and .nan as numbers that JSON, the policy version and the audit trail cannot hold.
+  const problems: [string, string][] = at === '' ? nonFiniteNumbers(condition, '') : [];
   for (const [key, value] of Object.entries(condition)) {
     const here = at ? `${at}.${key}` : key;
     if (key.startsWith('$')) {
@@ -50,6 +51,13 @@ export function conditionProblems(condition: Condition, at = ''): [string, strin
     problems.push(...fieldProblems(value, here));
   }
   return problems;
+}
+
+function nonFiniteNumbers(value: unknown, here: string): [string, string][] {
+  if (typeof value === 'number') return Number.isFinite(value) ? [] : [[here, 'a number must be finite (.inf and .nan cannot be compared or recorded)']];
+  if (Array.isArray(value)) return value.flatMap((v, i) => nonFiniteNumbers(v, `${here}[${i}]`));
+  if (isObject(value)) return Object.entries(value).flatMap(([k, v]) => nonFiniteNumbers(v, here ? `${here}.${k}` : k));
+  return [];
 }
 
 function fieldProblems(value: unknown, here: string): [string, string][] {

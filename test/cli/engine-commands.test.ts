@@ -88,7 +88,7 @@ describe('fieldmesh redact', () => {
 
   it('pseudonymises with FIELDMESH_PSEUDONYM_KEY and refuses without it', () => {
     const args = ['redact', '--policies', VALID, ...NOW, '--role', 'analyst', '--purpose', 'service-planning', '--resource', 'Patient'];
-    const withKey = fieldmesh(args, { input, env: { FIELDMESH_PSEUDONYM_KEY: 'k1' } });
+    const withKey = fieldmesh(args, { input, env: { FIELDMESH_PSEUDONYM_KEY: 'cli-test-pseudonym-key' } });
     expect(withKey.code).to.equal(0);
     expect(JSON.parse(withKey.stdout).id).to.match(/^[0-9a-f]{32}$/);
     const without = fieldmesh(args, { input, env: { FIELDMESH_PSEUDONYM_KEY: '' } });

@@ -44,7 +44,7 @@ describe('gateway › start-up checks', () => {
   it('refuses to start when a route names a resource the policies do not define', async () => {
     const routes = join(mkdtempSync(join(tmpdir(), 'fieldmesh-start-')), 'routes.yaml');
     writeFileSync(routes, 'routes:\n  - { path: /observations, resource: Observation, list: "" }\n');
-    const e = await startError({ routes }, { FIELDMESH_PSEUDONYM_KEY: 'k' });
+    const e = await startError({ routes }, { FIELDMESH_PSEUDONYM_KEY: 'start-test-pseudonym-key' });
     expect(e.code).to.equal('routes_invalid');
     expect(e.message).to.include('unknown resource "Observation"');
   });

@@ -178,6 +178,12 @@ describe('row conditions', () => {
     it('refuses $in given a single value instead of a list', () => {
       expect(loadIssues({ where: { ward: { $in: 'ward-7' } } })[0]!.path).to.equal('roles.receptionist.grants[0].where.ward.$in');
     });
+
+    it('refuses .inf and .nan, which the policy version and the audit trail cannot hold, as policy problems', () => {
+      const issues = loadIssues({ where: { age: { $lt: Infinity } }, when: { $or: [{ score: Number.NaN }] } });
+      expect(issues.map((i) => i.path)).to.have.members(['roles.receptionist.grants[0].where.age.$lt', 'restrictions[0].when.$or[0].score']);
+      expect(issues[0]!.message).to.include('finite');
+    });
   });
 
   describe('hostile field names in conditions are refused at load', () => {
