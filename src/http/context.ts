@@ -31,6 +31,12 @@ const PURPOSE = /^[a-z0-9][a-z0-9._-]{0,63}$/i;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const MIN_REASON = 10;
 const MAX_REASON = 1000;
+/**
+ * C0 controls (tab included), DEL, C1 controls, and the Unicode line
+ * separators and bidirectional overrides: characters that rewrite a terminal
+ * or a log line when a reason is printed in a review.
+ */
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 const contextOptionsSchema = z
   .object({
@@ -88,6 +94,10 @@ export function readRequestContext(headers: RequestHeaders, user: User, opts: Co
   }
 
   const reason = h['x-break-glass'];
+  // Refused, not cleaned: the reason is the user's own account for the guardian, kept as written or not at all.
+  if (reason !== undefined && withoutControls(reason) !== reason) {
+    throw new AccessError('break_glass_malformed', 'X-Break-Glass must be plain text on one line: no tabs or control characters');
+  }
   if (reason !== undefined && reason.length < MIN_REASON) {
     throw new AccessError('break_glass_refused', `X-Break-Glass needs a reason of at least ${MIN_REASON} characters saying why emergency access is needed`);
   }
@@ -110,6 +120,17 @@ export function readRequestContext(headers: RequestHeaders, user: User, opts: Co
     // A new object: the verifier's user (perhaps cached) is never narrowed in place.
     user: { ...user, roles: actingRole === undefined ? [...user.roles] : [actingRole] },
   };
+}
+
+/**
+ * A text with every control character removed (see CONTROLS): what may be
+ * kept of a declared reason whatever else happens to the request.
+ *
+ * @example
+ * withoutControls('Unconscious\tpatient\u0085'); // 'Unconsciouspatient'
+ */
+export function withoutControls(text: string): string {
+  return text.replace(CONTROLS, '');
 }
 
 /**
