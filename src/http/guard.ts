@@ -24,6 +24,9 @@ const OPERATOR = /_(like|ne|gte|lte)$/;
  * The most query parameters a request may carry: express's parsers (node's
  * querystring and qs) keep the first 1,000 and silently drop the rest, so a
  * longer query would be checked in one form and read by a handler in another.
+ *
+ * @example
+ * checkQuery(policies, plan, '_page=1&'.repeat(MAX_QUERY_PARAMETERS), DEFAULT_PAGING_KEYS); // throws 414 query_too_long
  */
 export const MAX_QUERY_PARAMETERS = 1000;
 
