@@ -106,6 +106,7 @@ export const ACCESS_STATUS = {
   training_expired: 403,
   break_glass_required: 403,
   break_glass_refused: 403,
+  break_glass_malformed: 400,
   filter_forbidden: 403,
   write_forbidden: 403,
   not_found: 404,

@@ -43,13 +43,19 @@ export function parseListKey(list: string): string[] {
  * the keys on the way to the rows. A FHIR Bundle also keeps `resourceType`,
  * `type`, its `self`/`first`/`next`/`previous` links (not `last`, which
  * counts pages), and `total` when it had one, set to the entries returned.
- * Wrapped rows (`entry.resource`) keep their row, `search.mode`, and
- * `fullUrl` only when it names the row's disclosed id; an element whose row
- * is withheld is removed whole.
+ * Wrapped rows (`entry.resource`) keep their row, `search.mode` when it is
+ * one of FHIR's codes, and `fullUrl` only when it names the row's disclosed
+ * id; an element whose row is withheld is removed whole.
+ *
+ * A row is redacted only as the resource it is: a row whose `resourceType`
+ * is not the plan's resource (a `RelatedPerson` in a `Patient` search, an
+ * `OperationOutcome`), and in a FHIR Bundle a row with no `resourceType` at
+ * all, is removed (counted as withheld, reason `other-resource-type`): the
+ * policy never declared its fields.
  *
  * A single record withheld throws `record_withheld` (404); a body that does
- * not have the expected shape throws `unredactable_body` (500): fail closed.
- * The input is never mutated.
+ * not have the expected shape, or a single record of another resourceType,
+ * throws `unredactable_body` (500): fail closed. The input is never mutated.
  *
  * @example
  * const { body, decision } = redactBody(policies, plan, bundle, 'entry.resource');
@@ -57,11 +63,13 @@ export function parseListKey(list: string): string[] {
 export function redactBody(policies: PolicySet, plan: Plan, body: unknown, list?: ListKey): { body: unknown; decision: Decision } {
   if (list === undefined) {
     if (!isPlainObject(body)) throw unredactable('one record (a JSON object) was expected');
+    // The type is not named: it is the upstream's data.
+    if (otherType(body, plan.resource.name, false)) throw unredactable(`the record's resourceType is not ${plan.resource.name}`);
     const { data, decision } = policies.redactWith(plan, body);
     return { body: data, decision };
   }
   const steps = parseListKey(list);
-  const state: Walk = { policies, plan, steps, list, decision: undefined, returned: 0 };
+  const state: Walk = { policies, plan, steps, list, decision: undefined, returned: 0, fhir: isBundle(body) };
   const out = rebuild(body, 0, state);
   if (isBundle(body) && Object.hasOwn(body, 'total')) (out as Record<string, unknown>)['total'] = state.returned;
   return { body: out, decision: state.decision! };
@@ -74,6 +82,29 @@ interface Walk {
   list: string;
   decision: Decision | undefined;
   returned: number;
+  /** The body is a FHIR Bundle: every row must say it is the plan's resource. */
+  fhir: boolean;
+}
+
+/** FHIR's Bundle.entry.search.mode codes; anything else is free text and is not passed on. */
+const SEARCH_MODES = new Set(['match', 'include', 'outcome']);
+const OTHER_TYPE = 'other-resource-type';
+
+/**
+ * Whether a row is of another resource than the one being redacted: its
+ * `resourceType` names another, or it is in a FHIR Bundle (`fhir`) and names
+ * none. A row without the key outside a Bundle is a plain JSON record.
+ */
+function otherType(row: unknown, resource: string, fhir: boolean): boolean {
+  if (!isPlainObject(row)) return false;
+  return Object.hasOwn(row, 'resourceType') ? row['resourceType'] !== resource : fhir;
+}
+
+/** Count rows removed for their type as withheld, without ids: an id of another resource names nothing here. */
+function countOtherType(decision: Decision, n: number): void {
+  if (n === 0) return;
+  decision.rowsWithheld += n;
+  decision.rowReasons[OTHER_TYPE] = (decision.rowReasons[OTHER_TYPE] ?? 0) + n;
 }
 
 function rebuild(node: unknown, at: number, w: Walk): unknown {
@@ -111,7 +142,9 @@ function isBundle(node: unknown): node is Record<string, unknown> {
 }
 
 function plainRows(rows: unknown[], w: Walk): unknown[] {
-  const { data, decision } = w.policies.redactWith(w.plan, rows);
+  const own = rows.filter((row) => !otherType(row, w.plan.resource.name, w.fhir));
+  const { data, decision } = w.policies.redactWith(w.plan, own);
+  countOtherType(decision, rows.length - own.length);
   w.decision = decision;
   w.returned = decision.rowsReturned;
   return data as unknown[];
@@ -124,6 +157,10 @@ function wrappedRows(elements: unknown[], rest: string[], w: Walk): unknown[] {
   const out: unknown[] = [];
   for (const element of elements) {
     const row = isPlainObject(element) ? getPath(element, rest.join('.')) : undefined;
+    if (otherType(row, w.plan.resource.name, w.fhir)) {
+      countOtherType(merged, 1);
+      continue;
+    }
     const { data, decision } = w.policies.redactWith(w.plan, [row]);
     mergeInto(merged, decision);
     const [kept] = data as unknown[];
@@ -135,7 +172,7 @@ function wrappedRows(elements: unknown[], rest: string[], w: Walk): unknown[] {
     // fullUrl names the row's id: kept only when it names the disclosed id, as given.
     if ((typeof id === 'string' || typeof id === 'number') && id === getPath(row, idPath) && typeof fullUrl === 'string' && fullUrl.endsWith(`/${id}`)) base['fullUrl'] = fullUrl;
     const search = source['search'];
-    if (isPlainObject(search) && typeof search['mode'] === 'string') base['search'] = { mode: search['mode'] };
+    if (isPlainObject(search) && typeof search['mode'] === 'string' && SEARCH_MODES.has(search['mode'])) base['search'] = { mode: search['mode'] };
     out.push(setAt(base, rest, kept));
   }
   w.decision = merged;

@@ -86,7 +86,8 @@ describe('redactBody', () => {
     const bundle = (extra: Record<string, unknown> = {}) => ({
       resourceType: 'Bundle', type: 'searchset', total: 24,
       link: [{ relation: 'next', url: 'https://fhir.example/Patient?_count=24&_page=2' }],
-      entry: PATIENTS.map((p) => ({ fullUrl: `https://fhir.example/Patient/${String(p['id'])}`, resource: p, search: { mode: 'match' } })),
+      // A FHIR Bundle's rows say what they are: a row without resourceType is not a Patient.
+      entry: PATIENTS.map((p) => ({ fullUrl: `https://fhir.example/Patient/${String(p['id'])}`, resource: { resourceType: 'Patient', ...p } as Record<string, unknown>, search: { mode: 'match' } })),
       ...extra,
     });
 
@@ -116,7 +117,7 @@ describe('redactBody', () => {
 
     it('does not invent a total, and drops entries without a resource', async () => {
       const { redact } = await setup();
-      const input = { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: patient('pat-001') }, { fullUrl: 'urn:x' }] };
+      const input = { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: { resourceType: 'Patient', ...patient('pat-001') } }, { fullUrl: 'urn:x' }] };
       const { body, decision } = redact(input, 'entry.resource');
       expect(body).not.to.have.property('total');
       expect((body as { entry: unknown[] }).entry).to.have.length(1);

@@ -26,15 +26,27 @@ export interface BreakGlassAlertOptions {
   breakGlassWebhook?: string | undefined;
   /** Webhook time limit in ms (default 5000). */
   webhookTimeoutMs?: number | undefined;
-  /** Where failed alerts are reported (default: pino on stderr). */
+  /** Where failed and dropped alerts are reported (default: pino on stderr). */
   logger?: AlertLogger | undefined;
+  /** Most alerts per user in one minute (default 5); more are dropped, counted and logged. */
+  perUserPerMinute?: number | undefined;
+  /** Most alerts in one minute for everyone together (default 30). */
+  perMinute?: number | undefined;
+  /** The clock, in ms (tests inject one). */
+  now?: (() => number) | undefined;
 }
+
+const MINUTE_MS = 60_000;
 
 /**
  * Wraps a store so that every break-glass event (Caldicott 7: shared at once,
  * reviewed after) also alerts the guardian. The alert starts after the event
  * is durable and is never awaited: a slow or failing hook is logged and can
- * neither delay nor fail the request it records.
+ * neither delay nor fail the request it records. Only a verified caller's
+ * declaration alerts (an unauthenticated refusal never does), and alerts are
+ * rate-limited per user and overall, per minute: one user, or many, cannot
+ * flood the guardian's channel. Every event is still in the trail and its
+ * review queue; a dropped alert is counted and logged with its event id only.
  *
  * @example
  * const store = withBreakGlassAlert(await openAuditStore(target), {
@@ -49,8 +61,18 @@ export function withBreakGlassAlert(store: AuditStore, opts: BreakGlassAlertOpti
   }
   const logger = opts.logger ?? pino({ name: 'fieldmesh-audit' }, pino.destination(2));
   const timeout = opts.webhookTimeoutMs ?? 5000;
+  const admit = rateLimit(opts.perUserPerMinute ?? 5, opts.perMinute ?? 30, opts.now ?? Date.now);
+  let dropped = 0;
 
   const alert = (event: AuditEvent): void => {
+    // Defence in depth: the guard never records a stranger's reason, and an unauthenticated refusal never alerts.
+    if (event.code === 'unauthenticated') return;
+    const limited = admit(event.user);
+    if (limited !== undefined) {
+      dropped += 1;
+      logger.warn({ eventId: event.id, channel: 'rate-limit', limit: limited, dropped }, 'break-glass alert dropped: too many this minute (the event is in the trail)');
+      return;
+    }
     const report = (channel: string) => (err: unknown): void => {
       logger.warn({ eventId: event.id, channel, err: err instanceof Error ? err.message : String(err) }, 'break-glass alert failed');
     };
@@ -74,6 +96,31 @@ export function withBreakGlassAlert(store: AuditStore, opts: BreakGlassAlertOpti
     acknowledge: (eventId, by, note) => store.acknowledge(eventId, by, note),
     healthy: () => store.healthy(),
     close: () => store.close(),
+  };
+}
+
+/**
+ * Fixed one-minute windows: undefined when an alert may go, otherwise which
+ * limit it hit. Counts reset with each window, so memory stays bounded by
+ * the users alerting within one minute.
+ */
+function rateLimit(perUser: number, overall: number, now: () => number): (user: string) => 'user' | 'global' | undefined {
+  let window = -1;
+  let total = 0;
+  const byUser = new Map<string, number>();
+  return (user) => {
+    const current = Math.floor(now() / MINUTE_MS);
+    if (current !== window) {
+      window = current;
+      total = 0;
+      byUser.clear();
+    }
+    const mine = byUser.get(user) ?? 0;
+    if (mine >= perUser) return 'user';
+    if (total >= overall) return 'global';
+    byUser.set(user, mine + 1);
+    total += 1;
+    return undefined;
   };
 }
 

@@ -37,3 +37,14 @@ export function printable(text: string): string {
 export function printableJson(value: unknown, space = 2): string {
   return JSON.stringify(value, null, space).replace(UNSAFE_IN_JSON, escape);
 }
+
+/**
+ * A text with every control character (the same set as `printable`) removed:
+ * what may be kept of a declared reason whatever else happens to the request.
+ *
+ * @example
+ * withoutControls('Unconscious\tpatient\u0085'); // 'Unconsciouspatient'
+ */
+export function withoutControls(text: string): string {
+  return text.replace(UNSAFE, '');
+}

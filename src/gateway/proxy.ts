@@ -5,7 +5,7 @@ import type { AuditStore } from '../audit/store.js';
 import type { Decision } from '../decision.js';
 import { AccessError, FieldmeshError } from '../errors.js';
 import { requestIdFrom } from '../http/context.js';
-import { admit, refusalEntry, type RequestFacts } from '../http/guard.js';
+import { admit, refusalEntry, type GuardCounters, type RequestFacts } from '../http/guard.js';
 import type { Verifier } from '../http/identity.js';
 import { securityHeaders, sendError } from '../http/respond.js';
 import type { PolicySet } from '../policy-set.js';
@@ -15,7 +15,7 @@ import { readThrough, writeThrough, type Call, type Outcome } from './exchange.j
 import { safePath } from './headers.js';
 import { logRequest, type RequestLog } from './log.js';
 import { readWriteBody } from './request-body.js';
-import type { RouteMethod, RouteTable } from './routes.js';
+import { fieldOf, type RouteMethod, type RouteTable } from './routes.js';
 import type { Upstream } from './upstream.js';
 
 /**
@@ -51,6 +51,7 @@ const ACTIONS: Record<RouteMethod, Action> = { GET: 'read', POST: 'create', PUT:
  * const server = http.createServer(createProxy(deps));
  */
 export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const counters: GuardCounters = { unverifiedBreakGlass: 0 };
   return async function fieldmeshGateway(req, res) {
     const started = performance.now();
     const line: RequestLog = { requestId: requestIdFrom(req.headers), method: req.method ?? '', route: '(no route)', status: 0, durationMs: 0, outcome: 'none' };
@@ -77,10 +78,16 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
       return fail(res, req, new AccessError('method_not_allowed', `This route allows ${route.methods.join(', ')}`), line.requestId, finish);
     }
     const policies = deps.policies();
-    const admitted = await admit({ headers: req.headers, query: search }, route.resource, ACTIONS[method], {
-      policies, verifier: deps.verifier, trainingMaxAgeDays: deps.trainingMaxAgeDays, now: deps.now,
+    // Each path parameter selects records by a field (SPEC): checked like a query filter.
+    const params = Object.keys(found.params).map((name) => ({ name, field: fieldOf(route, name) }));
+    const admitted = await admit({ headers: req.headers, query: search, params }, route.resource, ACTIONS[method], {
+      policies, verifier: deps.verifier, trainingMaxAgeDays: deps.trainingMaxAgeDays, now: deps.now, counters,
     });
     line.requestId = admitted.requestId;
+    if (admitted.unverifiedBreakGlass) {
+      // Counted and logged, never its text: a stranger's reason is not a break-glass event.
+      deps.logger.warn({ requestId: admitted.requestId, event: 'break_glass_unverified', count: counters.unverifiedBreakGlass }, 'break-glass declared without a verified token: not recorded as break-glass');
+    }
     line.purpose = admitted.ctx?.purpose;
     if (!admitted.ok) return refuse(deps, res, req, admitted.error, refusalEntry(admitted.error, admitted), admitted, finish);
     // Forward exactly the parameters that were checked, serialised anew: the raw

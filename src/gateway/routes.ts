@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { match, type MatchFunction } from 'path-to-regexp';
+import { match, parse, type MatchFunction, type Token } from 'path-to-regexp';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { FieldmeshError } from '../errors.js';
+import { selectableField } from '../http/guard.js';
+import type { PolicySet } from '../policy-set.js';
 import { parseListKey } from '../shape.js';
 
 /**
@@ -39,6 +41,8 @@ const routeSchema = z.strictObject({
     )
     .min(1)
     .default(['GET']),
+  /** The field each path parameter selects records by (`nhs: nhsNumber`); `id` defaults to the resource's id path. */
+  params: z.record(z.string(), z.string().min(1)).optional(),
 });
 const routesFileSchema = z.strictObject({ routes: z.array(routeSchema).min(1, 'at least one route is needed') });
 
@@ -97,13 +101,16 @@ function compiles(path: string): boolean {
 /**
  * Parse and check a routes file. Every route's resource must exist in the
  * policy set: a route to a resource with no policy could only ever refuse,
- * and a typo must not go unnoticed until the first request. Throws a
- * FieldmeshError (`routes_invalid`) listing every problem with its place.
+ * and a typo must not go unnoticed until the first request. Every path
+ * parameter must name the field it selects by (`id` selects by the id path
+ * unless mapped); given the policy set, each named field must be declared.
+ * Throws a FieldmeshError (`routes_invalid`) listing every problem with its place.
  *
  * @example
  * const table = parseRoutes('routes:\n  - { path: /patients, resource: Patient, list: "" }', 'routes.yaml', ['Patient']);
+ * parseRoutes('routes:\n  - { path: /by-nhs/:nhs, resource: Patient, params: { nhs: nhsNumber } }', 'routes.yaml', ['Patient'], policies);
  */
-export function parseRoutes(text: string, file: string, resources: readonly string[]): RouteTable {
+export function parseRoutes(text: string, file: string, resources: readonly string[], policies?: PolicySet): RouteTable {
   let doc: unknown;
   try {
     doc = parseYaml(text);
@@ -120,9 +127,44 @@ export function parseRoutes(text: string, file: string, resources: readonly stri
     if (!resources.includes(r.resource)) problems.push(`routes.${i}.resource: unknown resource "${r.resource}" (the policies define: ${resources.join(', ')})`);
     if (seen.has(r.path)) problems.push(`routes.${i}.path: "${r.path}" is defined twice`);
     seen.add(r.path);
+    problems.push(...paramProblems(r, `routes.${i}`, resources.includes(r.resource) ? policies : undefined));
   });
   if (problems.length > 0) throw routesError(file, problems);
   return routeTable(parsed.data.routes);
+}
+
+/**
+ * A path parameter selects records, so it is a filter (SPEC): each must say
+ * which field it selects by, `id` by default, and that field must be one the
+ * resource declares. A parameter nobody mapped could select by any field.
+ */
+function paramProblems(r: RouteDef, at: string, policies: PolicySet | undefined): string[] {
+  const names = paramNames(parse(r.path).tokens);
+  const problems: string[] = [];
+  for (const name of names) {
+    if (name !== 'id' && fieldOf(r, name) === undefined) {
+      problems.push(`${at}.path: parameter ":${name}" selects records by no named field; say which under params (params: { ${name}: <field> })`);
+    }
+  }
+  for (const [name, field] of Object.entries(r.params ?? {})) {
+    if (!names.includes(name)) problems.push(`${at}.params.${name}: the path "${r.path}" has no parameter ":${name}"`);
+    else if (policies !== undefined && !selectableField(policies, r.resource, field)) problems.push(`${at}.params.${name}: unknown field "${field}" of resource "${r.resource}"`);
+  }
+  return problems;
+}
+
+/**
+ * The field a route's parameter selects by, when the routes file names one.
+ *
+ * @example
+ * fieldOf(route, 'nhs'); // 'nhsNumber'
+ */
+export function fieldOf(route: RouteDef, name: string): string | undefined {
+  return route.params !== undefined && Object.hasOwn(route.params, name) ? route.params[name] : undefined;
+}
+
+function paramNames(tokens: Token[]): string[] {
+  return tokens.flatMap((t) => (t.type === 'param' || t.type === 'wildcard' ? [t.name] : t.type === 'group' ? paramNames(t.tokens) : []));
 }
 
 /**
@@ -139,16 +181,16 @@ export function unknownResources(table: RouteTable, resources: readonly string[]
  * Read and check a routes file.
  *
  * @example
- * const table = await loadRoutes('./examples/gateway/routes.yaml', policies.resourceNames());
+ * const table = await loadRoutes('./examples/gateway/routes.yaml', policies.resourceNames(), policies);
  */
-export async function loadRoutes(file: string, resources: readonly string[]): Promise<RouteTable> {
+export async function loadRoutes(file: string, resources: readonly string[], policies?: PolicySet): Promise<RouteTable> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
     throw routesError(file, [`cannot read the file (${(e as NodeJS.ErrnoException).code ?? 'error'})`]);
   }
-  return parseRoutes(text, file, resources);
+  return parseRoutes(text, file, resources, policies);
 }
 
 /**

@@ -53,7 +53,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       },
     },
   );
-  routes = await loadRoutes(config.routes, holder.current.resourceNames());
+  routes = await loadRoutes(config.routes, holder.current.resourceNames(), holder.current);
   const audit = opts.audit ?? (await openAuditStore(config.audit, { recordIdKey: config.auditRecordIdKey, chainKey: config.auditChainKey }));
   if (!(await audit.healthy())) logger.error({ event: 'audit_unavailable' }, 'the audit trail cannot be written: every request will be refused (503) until it can');
   const upstream = createUpstream({ url: config.upstream, authorization: config.upstreamAuthorization, timeoutMs: config.timeoutMs, maxBodyBytes: config.maxBodyBytes });

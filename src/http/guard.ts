@@ -2,8 +2,10 @@ import type { AuditEntry } from '../audit/event.js';
 import { entryFromDecision } from '../audit/event.js';
 import { emptyDecision, type Decision } from '../decision.js';
 import { AccessError, FieldmeshError } from '../errors.js';
+import { longestPrefix } from '../paths.js';
 import type { PolicySet } from '../policy-set.js';
 import { BREAK_GLASS_MAX_REASON, refusedDecision, rolesOf, type Action, type Plan, type RequestContext } from '../request.js';
+import { withoutControls } from '../audit/text.js';
 import { readRequestContext, requestIdFrom, type RequestHeaders } from './context.js';
 import type { VerifiedUser, Verifier } from './identity.js';
 
@@ -19,6 +21,15 @@ export const DEFAULT_PAGING_KEYS: readonly string[] = ['_page', '_limit', '_coun
 const SORT_KEYS = new Set(['_sort', 'sort', '_order']);
 /** json-server operators: `dateOfBirth_gte` filters by `dateOfBirth`. */
 const OPERATOR = /_(like|ne|gte|lte)$/;
+/**
+ * The most query parameters a request may carry: express's parsers (node's
+ * querystring and qs) keep the first 1,000 and silently drop the rest, so a
+ * longer query would be checked in one form and read by a handler in another.
+ *
+ * @example
+ * checkQuery(policies, plan, '_page=1&'.repeat(MAX_QUERY_PARAMETERS), DEFAULT_PAGING_KEYS); // throws 414 query_too_long
+ */
+export const MAX_QUERY_PARAMETERS = 1000;
 
 /**
  * What the guard needs: the engine, a verifier and the request-context settings.
@@ -34,17 +45,48 @@ export interface GuardDeps {
   pagingKeys?: readonly string[] | undefined;
   /** The clock (tests inject one). */
   now?: (() => Date) | undefined;
+  /** Counts what the guard refuses to record as such (see GuardCounters). */
+  counters?: GuardCounters | undefined;
 }
 
 /**
- * A request as both shells see it: headers, and the query as parsed (express) or raw (a gateway).
+ * What the guard counts instead of recording: a break-glass declaration
+ * from a caller whose token did not verify is not a break-glass event (it
+ * would fill the guardian's review queue and fire alerts with any text), so
+ * only its number is kept, never its text.
  *
  * @example
- * const req: GuardRequest = { headers: req.headers, query: new URL(req.url!, 'http://x').searchParams };
+ * const counters: GuardCounters = { unverifiedBreakGlass: 0 };
+ */
+export interface GuardCounters {
+  unverifiedBreakGlass: number;
+}
+
+/**
+ * A route parameter present in a request, with the field it selects records
+ * by when the route names one. A parameter called `id` with no field selects
+ * by the resource's id path; any other parameter without a field is refused.
+ *
+ * @example
+ * const param: RouteParam = { name: 'nhs', field: 'nhsNumber' }; // GET /patients/by-nhs/:nhs
+ */
+export interface RouteParam {
+  name: string;
+  field?: string | undefined;
+}
+
+/**
+ * A request as both shells see it: headers, the query as parsed (express) or
+ * raw (both shells pass the raw string), and the route parameters that
+ * select records.
+ *
+ * @example
+ * const req: GuardRequest = { headers: req.headers, query: 'gp=B86001', params: [{ name: 'id' }] };
  */
 export interface GuardRequest {
   headers: RequestHeaders;
   query?: URLSearchParams | Record<string, unknown> | string | undefined;
+  params?: readonly RouteParam[] | undefined;
 }
 
 /**
@@ -60,8 +102,10 @@ export interface RequestFacts {
   policyVersion: string;
   verified?: VerifiedUser | undefined;
   ctx?: RequestContext | undefined;
-  /** The declared break-glass reason, kept even when the declaration was refused. */
+  /** The declared break-glass reason of a verified caller, kept even when the declaration was refused (control characters removed). */
   breakGlass?: string | undefined;
+  /** A break-glass header came with a token that did not verify: counted, never recorded as break-glass. */
+  unverifiedBreakGlass?: true | undefined;
 }
 
 /**
@@ -94,8 +138,11 @@ export interface Refused extends RequestFacts {
  * The front half of every request, in one place for the middleware and the
  * gateway: verify the token, read the declared purpose, break-glass reason,
  * acting role and training, plan with the engine, and refuse any query key
- * that filters or sorts by a field the user may not read (a filter on a
- * hidden field would reveal it through which rows come back). Never throws.
+ * or route parameter that filters, sorts or looks up by a field the user may
+ * not read (a filter on a hidden field would reveal it through which rows
+ * come back). A break-glass reason is kept for the audit trail only once the
+ * token has verified: a stranger's text never reaches the guardian's review
+ * queue or the alerts. Never throws.
  *
  * @example
  * const a = await admit({ headers: req.headers, query: req.query }, 'Patient', 'read', deps);
@@ -105,9 +152,18 @@ export async function admit(req: GuardRequest, resource: string, action: Action,
   const { policies } = deps;
   const facts: RequestFacts = { requestId: requestIdFrom(req.headers), resource, action, policyVersion: policies.version };
   const declared = header(req.headers, 'x-break-glass')?.trim();
-  if (declared !== undefined && declared !== '') facts.breakGlass = declared.slice(0, BREAK_GLASS_MAX_REASON);
   try {
-    facts.verified = await deps.verifier.verify(header(req.headers, 'authorization'));
+    try {
+      facts.verified = await deps.verifier.verify(header(req.headers, 'authorization'));
+    } catch (error) {
+      if (declared !== undefined && declared !== '') {
+        facts.unverifiedBreakGlass = true;
+        if (deps.counters !== undefined) deps.counters.unverifiedBreakGlass += 1;
+      }
+      throw error;
+    }
+    // Control characters could rewrite a terminal or a log line when the reason is shown: never kept.
+    if (declared !== undefined && declared !== '') facts.breakGlass = withoutControls(declared).slice(0, BREAK_GLASS_MAX_REASON);
     const now = deps.now?.();
     const declaredCtx = readRequestContext(req.headers, facts.verified.user, {
       ...(deps.trainingMaxAgeDays === undefined ? {} : { trainingMaxAgeDays: deps.trainingMaxAgeDays }),
@@ -117,7 +173,7 @@ export async function admit(req: GuardRequest, resource: string, action: Action,
     facts.ctx = ctx;
     const writePlan = action === 'read' ? undefined : policies.plan(ctx, action);
     const plan = policies.plan(ctx, 'read');
-    checkQuery(policies, plan, req.query, deps.pagingKeys ?? DEFAULT_PAGING_KEYS);
+    checkQuery(policies, plan, req.query, deps.pagingKeys ?? DEFAULT_PAGING_KEYS, req.params);
     return { ...facts, ok: true, verified: facts.verified, ctx, plan, writePlan };
   } catch (error) {
     return { ...facts, ok: false, error };
@@ -126,23 +182,35 @@ export async function admit(req: GuardRequest, resource: string, action: Action,
 
 /**
  * Refuse (403 `filter_forbidden`) every query key that is neither a paging
- * key nor a field the user may filter by, and every sort naming such a field.
- * Keys outside the policy (`q`, `_embed`) are refused too: deny by default.
- * The message names keys, never their values.
+ * key nor a field the user may filter by, every sort naming such a field,
+ * and every route parameter that looks records up by such a field (SPEC: a
+ * path parameter that selects records is a filter). Keys outside the policy
+ * (`q`, `_embed`) and parameters that name no field are refused too: deny by
+ * default. A raw query is read as URLSearchParams reads it and, where it
+ * holds a `;`, also as a parser splitting on `;` would: both readings are
+ * checked. More than MAX_QUERY_PARAMETERS parameters is 414 `query_too_long`.
+ * Messages name keys, never their values.
  *
  * @example
  * checkQuery(policies, plan, { nhsNumber: '9990000018' }, DEFAULT_PAGING_KEYS); // throws for a receptionist
+ * checkQuery(policies, plan, '', DEFAULT_PAGING_KEYS, [{ name: 'id' }]);         // throws for an analyst (id is pseudonymised)
  */
-export function checkQuery(policies: PolicySet, plan: Plan, query: GuardRequest['query'], pagingKeys: readonly string[]): void {
+export function checkQuery(policies: PolicySet, plan: Plan, query: GuardRequest['query'], pagingKeys: readonly string[], params: readonly RouteParam[] = []): void {
   const forbidden: string[] = [];
+  // The one rule for every way of choosing rows: only a field the user may read, untransformed, in every row.
   const mayUse = (field: string) => policies.mayFilterBy(plan, field);
-  for (const [key, values] of entries(query)) {
+  const keys = entries(query);
+  for (const [key, values] of keys) {
     if (pagingKeys.includes(key)) continue;
     if (SORT_KEYS.has(key)) {
       for (const field of sortFields(key, values)) if (!mayUse(field)) forbidden.push(`${key}=${field}`);
     } else if (!mayUse(key.replace(OPERATOR, ''))) {
       forbidden.push(key);
     }
+  }
+  for (const param of params) {
+    const field = param.field ?? (param.name === 'id' ? plan.resource.def.id : undefined);
+    if (field === undefined || !mayUse(field)) forbidden.push(`:${param.name}${field === undefined || field === param.name ? '' : ` (${field})`}`);
   }
   const code = 'filter_forbidden';
   const refuse = (message: string): never => {
@@ -151,14 +219,29 @@ export function checkQuery(policies: PolicySet, plan: Plan, query: GuardRequest[
   if (forbidden.length === 0) {
     // The record API pages before fieldmesh drops hidden rows: with a filter or
     // a sort, an empty or short page would show that a hidden row matched.
-    const keys = entries(query).map(([k]) => k);
-    if (mayHideRows(plan) && keys.some((k) => pagingKeys.includes(k)) && keys.some((k) => !pagingKeys.includes(k))) {
+    const names = keys.map(([k]) => k);
+    const filtered = params.length > 0 || names.some((k) => !pagingKeys.includes(k));
+    if (mayHideRows(plan) && names.some((k) => pagingKeys.includes(k)) && filtered) {
       refuse('Paging cannot be combined with filters or sorting here: some rows are hidden from you, and a page cut before they are removed would show that they matched. Filter without paging, or page without filters.');
     }
     return;
   }
   const named = [...new Set(forbidden)].slice(0, 10).map((k) => JSON.stringify(k.slice(0, 80))).join(', ');
-  refuse(`You may not filter or sort by ${named}: only fields you may read in every row can be queried`);
+  refuse(`You may not filter, sort or look records up by ${named}: only fields you may read in every row can be queried`);
+}
+
+/**
+ * Whether a route may name `field` as what a parameter selects records by:
+ * the resource's id path, or a declared field or a path under one. Checked
+ * where routes are declared, so a typo fails at load, not per request.
+ *
+ * @example
+ * selectableField(policies, 'Patient', 'nhsNumber'); // true
+ * selectableField(policies, 'Patient', 'nhs');       // false
+ */
+export function selectableField(policies: PolicySet, resource: string, field: string): boolean {
+  const r = policies.compiled.resources.get(resource);
+  return r !== undefined && (field === r.def.id || longestPrefix(r.paths, field) !== undefined);
 }
 
 /** Whether some rows of this request may be withheld whole: conditional grants only, whole-record restrictions, consent or opt-out. */
@@ -177,14 +260,34 @@ function sortFields(key: string, values: string[]): string[] {
 
 function entries(query: GuardRequest['query']): [string, string[]][] {
   if (query === undefined || query === '') return [];
-  const params = typeof query === 'string' ? new URLSearchParams(query) : query;
+  const params = typeof query === 'string' ? rawParams(query) : query;
   if (params instanceof URLSearchParams) {
+    if (typeof query !== 'string' && params.size > MAX_QUERY_PARAMETERS) throw tooLong();
     const out = new Map<string, string[]>();
     for (const [k, v] of params) out.set(k, [...(out.get(k) ?? []), v]);
     return [...out];
   }
   // A nested value (`a[b]=1` with an extended parser) has no field name to check: its key is checked whole.
-  return Object.entries(params).map(([k, v]) => [k, (Array.isArray(v) ? v : [v]).map((x) => (typeof x === 'string' ? x : ''))]);
+  const out = Object.entries(params).map(([k, v]): [string, string[]] => [k, (Array.isArray(v) ? v : [v]).map((x) => (typeof x === 'string' ? x : ''))]);
+  if (out.reduce((n, [, v]) => n + Math.max(v.length, 1), 0) > MAX_QUERY_PARAMETERS) throw tooLong();
+  return out;
+}
+
+/**
+ * A raw query string as URLSearchParams reads it, plus, where it holds a
+ * `;`, the pairs a parser that also splits on `;` would see: a handler that
+ * reads the raw string with such a parser must find nothing unchecked.
+ */
+function rawParams(raw: string): URLSearchParams {
+  // Counted as qs counts (empty pieces too), and with `;` as a separator: the most any parser could see.
+  if (raw.split(/[&;]/).length > MAX_QUERY_PARAMETERS) throw tooLong();
+  const params = new URLSearchParams(raw);
+  if (raw.includes(';')) for (const [k, v] of new URLSearchParams(raw.replaceAll(';', '&'))) params.append(k, v);
+  return params;
+}
+
+function tooLong(): FieldmeshError {
+  return new FieldmeshError('query_too_long', 414, `The query has more than ${MAX_QUERY_PARAMETERS} parameters: the record API would read only part of what fieldmesh checked`);
 }
 
 function header(headers: RequestHeaders, name: string): string | undefined {

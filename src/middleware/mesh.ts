@@ -2,6 +2,7 @@ import type { RequestHandler } from 'express';
 import { withBreakGlassAlert } from '../audit/alert.js';
 import { DEFAULT_SQLITE_FILE } from '../audit/sqlite.js';
 import { openAuditStore, type AuditStore } from '../audit/store.js';
+import { selectableField, type GuardCounters } from '../http/guard.js';
 import { createVerifier, type Verifier } from '../http/identity.js';
 import { loadPolicies, PolicySet } from '../policy-set.js';
 import { didYouMean } from '../policy/suggest.js';
@@ -28,6 +29,8 @@ export interface Mesh {
   close(): Promise<void>;
   readonly policies: PolicySet;
   readonly audit: AuditStore;
+  /** Break-glass declarations that came without a verified token: counted here, never recorded as break-glass. */
+  readonly counters: Readonly<GuardCounters>;
 }
 
 /**
@@ -58,11 +61,13 @@ export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
   }
   const owned = typeof o.audit === 'string' || o.audit === undefined || 'sqlite' in o.audit || 'postgres' in o.audit;
   const store = owned ? await openAuditStore((o.audit as string | { sqlite: string } | { postgres: string } | undefined) ?? DEFAULT_SQLITE_FILE, { recordIdKey: o.auditRecordIdKey, chainKey: o.auditChainKey }) : (o.audit as AuditStore);
-  const audit = withBreakGlassAlert(store, { onBreakGlass: o.onBreakGlass, breakGlassWebhook: o.breakGlassWebhook });
+  const clock = o.now;
+  const audit = withBreakGlassAlert(store, { onBreakGlass: o.onBreakGlass, breakGlassWebhook: o.breakGlassWebhook, now: clock === undefined ? undefined : () => clock().getTime() });
+  const counters: GuardCounters = { unverifiedBreakGlass: 0 };
   const rt: MeshRuntime = {
     policies,
     audit,
-    guard: { policies, verifier, trainingMaxAgeDays: o.trainingMaxAgeDays, pagingKeys: o.pagingKeys, now: o.now },
+    guard: { policies, verifier, trainingMaxAgeDays: o.trainingMaxAgeDays, pagingKeys: o.pagingKeys, now: o.now, counters },
     maxBodyBytes: o.maxBodyBytes,
     maxResponseBytes: o.maxResponseBytes,
   };
@@ -71,11 +76,17 @@ export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
   return {
     policies,
     audit,
+    counters,
     read(resource, opts = {}) {
-      const { list } = checked('read', resource, readOptionsSchema.safeParse(opts), policies);
-      return readHandler(rt, resource, list === undefined ? null : list);
+      const { list, params = {} } = checked('read', resource, readOptionsSchema.safeParse(opts), policies);
+      for (const [name, field] of Object.entries(params)) {
+        if (!selectableField(policies, resource, field)) throw new TypeError(`fieldmesh: mesh.read('${resource}'): params.${name}: unknown field "${field}" of resource "${resource}"`);
+      }
+      return readHandler(rt, resource, list === undefined ? null : list, params);
     },
     write(resource, opts = {}) {
+      // Route parameters of writes are checked with their default reading (`id`); a mapping is for reads.
+      if ((opts as { params?: unknown }).params !== undefined) throw new TypeError(`fieldmesh: mesh.write('${resource}'): params is an option of mesh.read()`);
       const { list, load } = checked('write', resource, writeOptionsSchema.safeParse(opts), policies);
       return writeHandler(rt, resource, list === undefined ? null : list, load);
     },

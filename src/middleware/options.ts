@@ -105,6 +105,8 @@ function unknownKeys(issue: z.core.$ZodIssue): string | undefined {
 export const readOptionsSchema = z.strictObject({
   /** Where the rows are (see ListKey in shape.ts). Default: an array body is a list, an object body one record. */
   list: z.string().optional(),
+  /** The field each route parameter selects records by (`{ nhs: 'nhsNumber' }`); `id` defaults to the id path, any other parameter must be named. */
+  params: z.record(z.string(), z.string().min(1)).optional(),
 });
 /** @example const opts: ReadOptions = { list: 'items' }; */
 export type ReadOptions = z.input<typeof readOptionsSchema>;

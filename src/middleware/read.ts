@@ -1,7 +1,7 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { AuditStore } from '../audit/store.js';
 import { AccessError, FieldmeshError } from '../errors.js';
-import { admit, type Admitted, type GuardDeps } from '../http/guard.js';
+import { admit, type Admitted, type GuardDeps, type GuardRequest } from '../http/guard.js';
 import { securityHeaders } from '../http/respond.js';
 import type { PolicySet } from '../policy-set.js';
 import type { ListKey } from '../shape.js';
@@ -23,6 +23,25 @@ export interface MeshRuntime {
 }
 
 /**
+ * What the guard checks of an express request: the query as the raw string
+ * of `req.originalUrl` (what a handler may read for itself, uncut; express's
+ * parsed `req.query` stops at 1,000 parameters and reads `a[b]` its own
+ * way), and each route parameter with the field `params` says it selects by.
+ *
+ * @example
+ * await admit(guardRequest(req, { nhs: 'nhsNumber' }), 'Patient', 'read', deps);
+ */
+export function guardRequest(req: Request, params: Readonly<Record<string, string>> = {}): GuardRequest {
+  const url = req.originalUrl ?? req.url;
+  const at = url.indexOf('?');
+  return {
+    headers: req.headers,
+    query: at === -1 ? '' : url.slice(at + 1),
+    params: Object.keys(req.params ?? {}).map((name) => ({ name, field: Object.hasOwn(params, name) ? params[name] : undefined })),
+  };
+}
+
+/**
  * The middleware of `mesh.read()`: admit the request, then let the handler
  * answer as it likes and redact, audit and send what it answered. Only GET
  * and HEAD pass: any other method is refused (405) before the handler runs.
@@ -30,9 +49,9 @@ export interface MeshRuntime {
  * @example
  * app.get('/patients', readHandler(runtime, 'Patient', null), listPatients);
  */
-export function readHandler(rt: MeshRuntime, resource: string, list: ListKey | null): RequestHandler {
+export function readHandler(rt: MeshRuntime, resource: string, list: ListKey | null, params: Readonly<Record<string, string>> = {}): RequestHandler {
   return async function fieldmeshRead(req, res, next) {
-    const admitted = await admit({ headers: req.headers, query: req.query }, resource, 'read', rt.guard);
+    const admitted = await admit(guardRequest(req, params), resource, 'read', rt.guard);
     const base = { res, release: noop, facts: admitted, audit: rt.audit };
     if (!admitted.ok) return refuse(base, admitted.error);
     // A body sent to a read route would reach the handler unchecked: writes go through mesh.write().

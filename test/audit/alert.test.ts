@@ -97,6 +97,42 @@ describe('audit/alert', () => {
     await alerting.close();
   });
 
+  it('rate-limits alerts per user and overall per minute, counting and logging each dropped one by event id only', async () => {
+    const { store, logger, warnings } = await setup();
+    let clock = Date.parse('2026-11-24T12:00:00Z');
+    const seen: string[] = [];
+    const alerting = withBreakGlassAlert(store, { onBreakGlass: (e) => void seen.push(e.user), logger, perUserPerMinute: 2, perMinute: 3, now: () => clock });
+    const reason = 'Unconscious on arrival, no consent possible';
+    for (const user of ['a', 'a', 'a', 'b', 'c', 'd']) await alerting.append(breakGlassEntry({ user, breakGlass: reason }));
+    await Promise.resolve();
+    // a, a pass; the third a hits the per-user limit; b passes; c and d hit the global limit of 3.
+    expect(seen).to.deep.equal(['a', 'a', 'b']);
+    const dropped = warnings.filter((w) => w.msg.startsWith('break-glass alert dropped'));
+    expect(dropped.map((w) => (w.obj as { limit: string }).limit)).to.deep.equal(['user', 'global', 'global']);
+    expect(dropped.map((w) => (w.obj as { dropped: number }).dropped)).to.deep.equal([1, 2, 3]);
+    for (const w of dropped) expect(JSON.stringify(w.obj)).not.to.include(reason);
+    // Every event is in the trail and the review queue, alerted or not.
+    expect(await alerting.pendingReviews()).to.have.length(6);
+    clock += 60_000;
+    await alerting.append(breakGlassEntry({ user: 'a', breakGlass: reason }));
+    await Promise.resolve();
+    expect(seen).to.deep.equal(['a', 'a', 'b', 'a']);
+    await alerting.close();
+  });
+
+  it('never alerts for an unauthenticated refusal, whatever it carries', async () => {
+    const { store } = await setup();
+    const hook = await webhook(204);
+    const seen: string[] = [];
+    const alerting = withBreakGlassAlert(store, { onBreakGlass: (e) => void seen.push(e.requestId), breakGlassWebhook: hook.url });
+    await alerting.append(breakGlassEntry({ requestId: 'stranger', user: 'anonymous', roles: [], decision: 'refused', code: 'unauthenticated', status: 401 }));
+    await alerting.append(breakGlassEntry({ requestId: 'nurse' }));
+    expect((await hook.first as { json: { requestId: string } }).json.requestId).to.equal('nurse');
+    expect(seen).to.deep.equal(['nurse']);
+    expect(hook.bodies).to.have.length(1);
+    await alerting.close();
+  });
+
   it('refuses a webhook that is not an http(s) URL when it is configured, not when it first fires', async () => {
     const { store } = await setup();
     expect(() => withBreakGlassAlert(store, { breakGlassWebhook: 'guardian.example/hook' })).to.throw(TypeError, /http/);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { parse } from 'yaml';
 import { ACCESS_STATUS, type AccessCode } from '../../src/errors.js';
+import { examplePolicies } from '../middleware/harness.js';
 import { call, NOW, ROOT, startJsonServer, startTestGateway, token, type TestGateway, type TestUpstream } from './helpers.js';
 
 /**
@@ -10,8 +11,25 @@ import { call, NOW, ROOT, startJsonServer, startTestGateway, token, type TestGat
  * a real json-server: every case that reads one stored record (`ref:`) must
  * come back exactly as the engine's expected output, or refused with the
  * expected code. Same semantics in the shell as in the engine.
+ *
+ * A user who may not read the id untransformed (a purpose that pseudonymises
+ * it, a role that is not granted it) may not look a record up by it: a path
+ * parameter is a filter. Such a case is refused on `/:id` with
+ * `filter_forbidden` and is played through the list instead, where the row
+ * must be among the rows, or withheld, as the audit event of the list says.
  */
 const COLLECTION: Record<string, string> = { Patient: 'patients', SafeguardingConcern: 'concerns', CaseNote: 'notes' };
+
+/** Whether the engine lets this user look records up by id for this purpose (false when the plan itself is refused). */
+async function mayLookUp(resource: string, purpose: string, user: Record<string, unknown>): Promise<boolean> {
+  const policies = await examplePolicies();
+  try {
+    const plan = policies.plan({ resource, purpose, user: { sub: 'case-user', roles: [], ...user } as never, now: NOW }, 'read');
+    return policies.mayFilterBy(plan, plan.resource.def.id);
+  } catch {
+    return true;
+  }
+}
 
 interface Case {
   name: string;
@@ -65,6 +83,22 @@ describe('gateway › fixture cases through json-server', () => {
       };
       if (c.breakGlass !== undefined) headers['x-break-glass'] = c.breakGlass;
       const res = await call(`${gw.url}/${COLLECTION[resource]}/${encodeURIComponent(id)}`, { headers });
+      if (!(await mayLookUp(resource, c.purpose, user)) && (c.expectRefusal === undefined || c.expectRefusal === 'record_withheld')) {
+        expect(res.json?.error?.code, res.text).to.equal('filter_forbidden');
+        // The expected output agrees: it never shows this user the id as stored.
+        if (c.expectRefusal === undefined) expect((c.expect as Record<string, unknown>)['id']).not.to.equal(id);
+        const list = await call(`${gw.url}/${COLLECTION[resource]}`, { headers });
+        expect(list.status, list.text).to.equal(200);
+        const [event] = (await gw.audit.query({ limit: 1 })).slice(-1);
+        if (c.expectRefusal === undefined) {
+          expect(list.json).to.deep.include(c.expect);
+          expect(event?.recordIds).to.include(id);
+        } else {
+          expect(event?.withheldRecordIds).to.include(id);
+          expect(event?.recordIds).not.to.include(id);
+        }
+        return;
+      }
       if (c.expectRefusal !== undefined) {
         // Over HTTP a withheld record answers exactly as a missing one.
         expect(res.json?.error?.code, res.text).to.equal(c.expectRefusal === 'record_withheld' ? 'not_found' : c.expectRefusal);

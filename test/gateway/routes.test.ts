@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { FieldmeshError } from '../../src/errors.js';
 import { loadRoutes, parseRoutes, routeTable, unknownResources } from '../../src/gateway/routes.js';
+import { examplePolicies } from '../middleware/harness.js';
 import { ROUTES } from './helpers.js';
 
 const RESOURCES = ['Patient', 'CaseNote'];
@@ -59,6 +60,24 @@ describe('gateway › routes file', () => {
   it('refuses an empty file and one that is not YAML', () => {
     expect(problemsOf('routes: []')).to.include('at least one route');
     expect(problemsOf('routes: [')).to.include('not valid YAML');
+  });
+
+  it('requires every path parameter but id to name the field it selects by, and that field to exist', async () => {
+    expect(problemsOf('routes:\n  - { path: /patients/by-nhs/:nhs, resource: Patient }')).to.include('routes.0.path: parameter ":nhs" selects records by no named field');
+    expect(problemsOf('routes:\n  - { path: /patients/:id, resource: Patient, params: { nhs: nhsNumber } }')).to.include('routes.0.params.nhs: the path "/patients/:id" has no parameter ":nhs"');
+    const policies = await examplePolicies();
+    const text = 'routes:\n  - { path: /patients/by-nhs/:nhs, resource: Patient, params: { nhs: nhsNumbr } }';
+    let message = '';
+    try {
+      parseRoutes(text, 'routes.yaml', policies.resourceNames(), policies);
+    } catch (e) {
+      message = (e as FieldmeshError).message;
+    }
+    expect(message).to.include('routes.yaml › routes.0.params.nhs: unknown field "nhsNumbr" of resource "Patient"');
+    const table = parseRoutes(text.replace('nhsNumbr', 'nhsNumber'), 'routes.yaml', policies.resourceNames(), policies);
+    expect(table.routes[0]?.params).to.deep.equal({ nhs: 'nhsNumber' });
+    // A name the object prototype has is not a mapping.
+    expect(problemsOf('routes:\n  - { path: /patients/:constructor, resource: Patient, params: { id: id } }')).to.include('":constructor"');
   });
 
   it('names the resources a new policy set no longer has', () => {

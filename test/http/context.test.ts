@@ -1,6 +1,8 @@
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { AccessError } from '../../src/errors.js';
 import type { User } from '../../src/http/claims.js';
+import { withoutControls } from '../../src/audit/text.js';
 import { readRequestContext, requestIdFrom, type ContextOptions, type RequestHeaders } from '../../src/http/context.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
@@ -87,6 +89,27 @@ describe('readRequestContext', () => {
     it('accepts a reason of exactly 10 characters', () => {
       const { read } = setup();
       expect(read({ 'x-purpose': 'emergency', 'x-break-glass': '1234567890' }).breakGlass).to.equal('1234567890');
+    });
+
+    it('refuses a reason with a tab, DEL, a C0 or C1 control, or a line separator with 400 break_glass_malformed', () => {
+      const { refused } = setup();
+      for (const c of ['\t', '\u0000', '\u001b', '\u007f', '\u0085', '\u009b', '\u2028', '\u202e']) {
+        const e = refused({ 'x-purpose': 'emergency', 'x-break-glass': `Unconscious${c} patient in A&E` });
+        expect(e.code).to.equal('break_glass_malformed');
+        expect(e.status).to.equal(400);
+        expect(e.message).not.to.include('Unconscious');
+      }
+    });
+
+    it('keeps nothing of a control character in any text (property)', () => {
+      fc.assert(
+        fc.property(fc.string({ unit: 'binary' }), (text) => {
+          const clean = withoutControls(text);
+          expect(clean).not.to.match(/[\u0000-\u001f\u007f-\u009f]/);
+          // Removing is all it does: the other characters stay, in order.
+          expect(withoutControls(clean)).to.equal(clean);
+        }),
+      );
     });
 
     it('refuses a reason longer than 1000 characters', () => {

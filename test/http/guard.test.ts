@@ -52,6 +52,32 @@ describe('guard', () => {
     });
   });
 
+  describe('route parameters', () => {
+    it('checks a parameter like a query filter: id by default, a named field, and refuses a parameter with no field', async () => {
+      const { policies, planFor } = await setup();
+      const analyst = planFor(USERS.analyst, 'service-planning');
+      const receptionist = planFor(USERS.receptionist, 'administration');
+      const gp = planFor(USERS.gp, 'direct-care');
+      expect(refusedKeys(() => checkQuery(policies, analyst, '', DEFAULT_PAGING_KEYS, [{ name: 'id' }]))).to.include('":id"');
+      expect(refusedKeys(() => checkQuery(policies, receptionist, '', DEFAULT_PAGING_KEYS, [{ name: 'nhs', field: 'nhsNumber' }]))).to.include('":nhs (nhsNumber)"');
+      expect(refusedKeys(() => checkQuery(policies, gp, '', DEFAULT_PAGING_KEYS, [{ name: 'nhs' }]))).to.include('":nhs"');
+      expect(() => checkQuery(policies, gp, '', DEFAULT_PAGING_KEYS, [{ name: 'id' }, { name: 'nhs', field: 'nhsNumber' }])).not.to.throw();
+    });
+  });
+
+  describe('unauthenticated break-glass', () => {
+    it('keeps no reason from a caller whose token did not verify, and counts the declaration', async () => {
+      const { deps } = await setup();
+      const counters = { unverifiedBreakGlass: 0 };
+      const a = await admit({ headers: { 'x-purpose': 'emergency', 'x-break-glass': 'Anyone can write here' } }, 'Patient', 'read', { ...deps, counters });
+      if (a.ok) return expect.fail('admitted');
+      expect(a.breakGlass).to.equal(undefined);
+      expect(a.unverifiedBreakGlass).to.equal(true);
+      expect(counters.unverifiedBreakGlass).to.equal(1);
+      expect(refusalEntry(a.error, a).breakGlass).to.equal(undefined);
+    });
+  });
+
   describe('checkQuery', () => {
     it('accepts paging keys and readable fields in every form a query comes in', async () => {
       const { policies, planFor } = await setup();
@@ -68,6 +94,16 @@ describe('guard', () => {
       const message = refusedKeys(() => checkQuery(policies, plan, 'nhsNumber=9990000018&nhsNumber_ne=1&diagnoses.code=J45&q=Testwood', DEFAULT_PAGING_KEYS));
       expect(message).to.include('"nhsNumber"').and.include('"nhsNumber_ne"').and.include('"diagnoses.code"').and.include('"q"');
       expect(message).not.to.include('9990000018').and.not.include('J45').and.not.include('Testwood');
+    });
+
+    it("refuses a raw query of more than 1,000 pieces with 414 query_too_long, and reads ';' as a separator too", async () => {
+      const { policies, planFor } = await setup();
+      const gp = planFor(USERS.gp, 'direct-care');
+      const long = Array.from({ length: 1001 }, () => 'gp=B86001').join('&');
+      expect(() => checkQuery(policies, gp, long, DEFAULT_PAGING_KEYS)).to.throw(FieldmeshError).with.property('status', 414);
+      expect(() => checkQuery(policies, gp, long.replaceAll('&', ';'), DEFAULT_PAGING_KEYS)).to.throw(FieldmeshError).with.property('code', 'query_too_long');
+      const receptionist = planFor(USERS.receptionist, 'administration');
+      expect(refusedKeys(() => checkQuery(policies, receptionist, 'gp=B86001;nhsNumber=9990000018', DEFAULT_PAGING_KEYS))).to.include('"nhsNumber"');
     });
 
     it('reads every field of a sort: lists, +/- prefixes and :desc suffixes', async () => {

@@ -182,7 +182,7 @@ describe('mesh.read', () => {
       const bundle = {
         resourceType: 'Bundle', type: 'searchset', total: 24,
         link: [{ relation: 'self', url: 'https://records.example/Patient?_count=24' }],
-        entry: PATIENTS.map((p) => ({ fullUrl: `https://records.example/Patient/${String(p['id'])}`, resource: p, search: { mode: 'match' } })),
+        entry: PATIENTS.map((p) => ({ fullUrl: `https://records.example/Patient/${String(p['id'])}`, resource: { resourceType: 'Patient', ...p }, search: { mode: 'match' } })),
       };
       const { app } = await setup((a, mesh) => a.get('/fhir/Patient', mesh.read('Patient', { list: 'entry.resource' }), (_req, res) => res.json(bundle)));
       const res = await request(app).get('/fhir/Patient').set(as(USERS.nurse));

@@ -49,7 +49,7 @@ describe('security › list envelopes', () => {
   it('does not pass the other keys of a FHIR Bundle entry (a response outcome naming the patient)', async () => {
     const h = await setup((app, mesh) => {
       app.get('/fhir/Patient', mesh.read('Patient', { list: 'entry.resource' }), (_req, res) => {
-        const p = patient('pat-001');
+        const p: Record<string, unknown> = { resourceType: 'Patient', ...patient('pat-001') };
         res.json({
           resourceType: 'Bundle',
           type: 'searchset',
