@@ -242,14 +242,15 @@ function scalar(arg: unknown, here: string, field: string, ctx: Ctx, use: 'eq' |
   if (typeof arg === 'string' || typeof arg === 'boolean' || arg === null) return { value: arg };
   if (typeof arg === 'number') return Number.isFinite(arg) ? { value: arg } : say('a condition compares with finite numbers only');
   if (Array.isArray(arg)) {
-    const shown = arg.slice(0, 2).map((x) => (isPlainObject(x) || Array.isArray(x) ? '…' : String(x))).join(', ');
+    const shown = arg.length > 0 && !isPlainObject(arg[0]) && !Array.isArray(arg[0]) ? String(arg[0]) : '';
     if (use === 'list') return say(`a list inside a list compares whole and matches only an identical list: list plain values (strings, numbers, true, false, null)`);
     return say(`comparing ${field} with a whole list matches only a list exactly equal to it: use { ${field}: ${shown || '…'} } (matches when any element equals it), { ${field}: { $in: [...] } } (any of them) or { ${field}: { $all: [...] } } (all of them)`);
   }
   if (isPlainObject(arg)) {
-    const keys = Object.keys(arg);
-    const first = keys[0] ?? 'code';
-    return say(`comparing ${field} with a whole object matches only an identical object (same keys in the same order): use a dotted path ({ "${field}.${first}": … }) or $elemMatch for a list of objects ({ ${field}: { $elemMatch: { ${keys.join(': …, ') || 'code'}: … } } })`);
+    const keys = Object.keys(arg).length > 0 ? Object.keys(arg) : ['code'];
+    const elem = keys.map((k) => `${k}: …`).join(', ');
+    const dotted = keys.map((k) => `"${field}.${k}": …`).join(', ');
+    return say(`comparing ${field} with a whole object matches only an identical object (same keys in the same order): use $elemMatch to match an element of a list that holds all of them ({ ${field}: { $elemMatch: { ${elem} } } }), or dotted paths ({ ${dotted} })`);
   }
   return say('a condition compares with strings, numbers, true, false or null');
 }
@@ -289,7 +290,7 @@ function pattern(arg: unknown, options: unknown, here: string, field: string, ct
   if (ctx.templates && arg.includes(TEMPLATE)) return say(`a claim cannot be part of a pattern: compare with { ${field}: "\${user.x}" } or $in`);
   try {
     return new RegExp(arg, (options as string | undefined) ?? '');
-  } catch {
-    return say(`$regex: not a valid (JavaScript) regular expression`);
+  } catch (e) {
+    return say(`$regex: not a valid JavaScript regular expression (${(e as Error).message})`);
   }
 }
