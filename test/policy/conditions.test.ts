@@ -345,6 +345,18 @@ describe('row conditions', () => {
       expect(records.one(person('split', { meta: { security: [{ system: 'conf', code: 'N' }, { system: 'x', code: 'R' }] } }))).to.deep.equal(person('split'));
     });
 
+    it('tests $elemMatch value operators on each element as it is, without opening a list inside the list', () => {
+      const rows = [person('flat', { scores: [4] }), person('nested', { scores: [[4]] })];
+      expect(setup({ where: { scores: { $elemMatch: { $eq: 4 } } } }).ids(rows)).to.deep.equal(['flat']);
+      expect(setup({ where: { scores: { $elemMatch: { $size: 1 } } } }).ids(rows)).to.deep.equal(['nested']);
+      expect(setup({ where: { scores: 4 } }).ids(rows)).to.deep.equal(['flat']);
+    });
+
+    it('orders strings by Unicode code point, as MongoDB does (U+1F600 after U+FFFD)', () => {
+      const { ids } = setup({ where: { mark: { $gt: '\uFFFD' } } });
+      expect(ids([person('emoji', { mark: '\u{1F600}' }), person('replacement', { mark: '\uFFFD' }), person('a', { mark: 'a' })])).to.deep.equal(['emoji']);
+    });
+
     it('withholds the record whose marker arrives in another type than the restriction compares with', () => {
       const { one } = setup({ when: { riskLevel: { $gte: 3 } } });
       expect(one(person('a', { riskLevel: 4 }))).not.to.have.property('address');
