@@ -71,7 +71,8 @@ function kindOf(v: unknown): Kind | undefined {
 function valuesAt(value: unknown, segments: string[]): unknown[] {
   if (Array.isArray(value)) return value.flatMap((v) => (Array.isArray(v) ? [v] : valuesAt(v, segments)));
   if (segments.length === 0) return [value];
-  if (!isPlainObject(value)) return [];
+  // A class instance, Date or Map on the way is not JSON record data: an odd shape, not an absent marker.
+  if (!isPlainObject(value)) return value !== null && typeof value === 'object' ? [value] : [];
   const [head, ...rest] = segments;
   if (HOSTILE_KEYS.has(head!) || !Object.hasOwn(value, head!)) return [];
   return valuesAt(value[head!], rest);

@@ -22,7 +22,6 @@ type Cond = Record<string, unknown>;
 
 const MISSING = Symbol('missing');
 const isObj = (v: unknown): v is Doc => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isPlain = (v: unknown) => v === null || ['string', 'number', 'boolean'].includes(typeof v);
 
 /** "A dotted path walks into objects; a list met on the way is entered element by element (objects only)." */
 function at(v: unknown, path: string[]): unknown[] {
