@@ -1,4 +1,5 @@
 import { HOSTILE_KEYS, isPlainObject } from '../paths.js';
+import { listOperand, regexOperand, scalarOperand, type Scalar } from './operands.js';
 
 /**
  * Our own evaluator of row conditions, with MongoDB's query semantics for
@@ -34,7 +35,6 @@ export const FIELD_OPERATORS: readonly string[] = [
 ];
 const FIELD_OPERATOR_SET = new Set(FIELD_OPERATORS);
 const RANGE = new Set(['$lt', '$lte', '$gt', '$gte']);
-const TEMPLATE = '${user.';
 
 /**
  * Compile a condition into a predicate, or list every problem that stops it.
@@ -123,7 +123,7 @@ function isOperatorObject(value: unknown): value is Record<string, unknown> {
 
 function fieldTest(value: unknown, here: string, field: string, ctx: Ctx): ValueTest {
   if (isOperatorObject(value)) return operators(value, here, field, ctx);
-  const operand = scalar(value, here, field, ctx, 'eq');
+  const operand = scalarOperand(value, here, field, ctx.problems, 'eq');
   return operand === undefined ? never : (values, leaf) => some(values, leaf, (v) => equals(v, operand.value));
 }
 
@@ -137,10 +137,10 @@ function operators(ops: Record<string, unknown>, here: string, field: string, ct
     } else if (!FIELD_OPERATOR_SET.has(op)) {
       say(`unsupported operator "${op}": use one of ${FIELD_OPERATORS.join(' ')}`);
     } else if (op === '$eq' || op === '$ne') {
-      const o = scalar(arg, opAt, field, ctx, 'eq');
+      const o = scalarOperand(arg, opAt, field, ctx.problems, 'eq');
       if (o) tests.push(op === '$eq' ? (vs, leaf) => some(vs, leaf, (v) => equals(v, o.value)) : (vs, leaf) => !some(vs, leaf, (v) => equals(v, o.value)));
     } else if (RANGE.has(op)) {
-      const o = scalar(arg, opAt, field, ctx, 'range');
+      const o = scalarOperand(arg, opAt, field, ctx.problems, 'range');
       if (o) tests.push(range(op, o.value as string | number));
     } else if (op === '$in' || op === '$nin' || op === '$all') {
       const list = listOperand(op, arg, opAt, field, ctx);
@@ -155,7 +155,7 @@ function operators(ops: Record<string, unknown>, here: string, field: string, ct
       if (typeof arg !== 'boolean') say(`$exists takes true or false, such as { ${field}: { $exists: true } }`);
       else tests.push((vs) => vs.some((v) => v !== MISSING) === arg);
     } else if (op === '$regex') {
-      const re = pattern(arg, ops['$options'], opAt, field, ctx);
+      const re = regexOperand(arg, ops['$options'], opAt, field, ctx);
       if (re) tests.push((vs, leaf) => some(vs, leaf, (v) => typeof v === 'string' && re.test(v)));
     } else if (op === '$options') {
       if (!Object.hasOwn(ops, '$regex')) say('$options goes with $regex, in the same object');
@@ -218,79 +218,6 @@ function codePointRank(unit: number): number {
 }
 
 /** Equality of a record value with a plain operand: `null` also matches a missing field. */
-function equals(v: unknown, o: string | number | boolean | null): boolean {
+function equals(v: unknown, o: Scalar): boolean {
   return o === null ? v === null || v === MISSING : v === o;
-}
-
-type Scalar = string | number | boolean | null;
-
-/**
- * The operand of an equality or a comparison: a plain value. A list or object
- * operand would compare whole (MongoDB) and almost never mean what its author
- * meant, so it is refused with the form that works.
- */
-function scalar(arg: unknown, here: string, field: string, ctx: Ctx, use: 'eq' | 'range' | 'list'): { value: Scalar } | undefined {
-  const say = (message: string) => {
-    ctx.problems.push([here, message]);
-    return undefined;
-  };
-  if (use === 'range') {
-    if (typeof arg === 'string' || (typeof arg === 'number' && Number.isFinite(arg))) return { value: arg };
-    if (typeof arg === 'number') return say(`${lastOp(here)} takes a finite number`);
-    return say(`${lastOp(here)} compares numbers with numbers and strings with strings (dates as ISO strings): give it a number or a string; a missing, null or differently typed value never matches it`);
-  }
-  if (typeof arg === 'string' || typeof arg === 'boolean' || arg === null) return { value: arg };
-  if (typeof arg === 'number') return Number.isFinite(arg) ? { value: arg } : say('a condition compares with finite numbers only');
-  if (Array.isArray(arg)) {
-    const shown = arg.length > 0 && !isPlainObject(arg[0]) && !Array.isArray(arg[0]) ? String(arg[0]) : '';
-    if (use === 'list') return say(`a list inside a list compares whole and matches only an identical list: list plain values (strings, numbers, true, false, null)`);
-    return say(`comparing ${field} with a whole list matches only a list exactly equal to it: use { ${field}: ${shown || '…'} } (matches when any element equals it), { ${field}: { $in: [...] } } (any of them) or { ${field}: { $all: [...] } } (all of them)`);
-  }
-  if (isPlainObject(arg)) {
-    const keys = Object.keys(arg).length > 0 ? Object.keys(arg) : ['code'];
-    const elem = keys.map((k) => `${k}: …`).join(', ');
-    const dotted = keys.map((k) => `"${field}.${k}": …`).join(', ');
-    return say(`comparing ${field} with a whole object matches only an identical object (same keys in the same order): use $elemMatch to match an element of a list that holds all of them ({ ${field}: { $elemMatch: { ${elem} } } }), or dotted paths ({ ${dotted} })`);
-  }
-  return say('a condition compares with strings, numbers, true, false or null');
-}
-
-function lastOp(here: string): string {
-  return here.slice(here.lastIndexOf('.') + 1);
-}
-
-function listOperand(op: string, arg: unknown, here: string, field: string, ctx: Ctx): Scalar[] | undefined {
-  if (!Array.isArray(arg)) {
-    // At load, a whole `${user.x}` claim stands for a list (a single value counts as a list of one).
-    if (ctx.templates && typeof arg === 'string' && /^\$\{user\.[^}]+\}$/.test(arg)) return [];
-    ctx.problems.push([here, `${op} takes a list, such as { ${field}: { ${op}: [a, b] } }`]);
-    return undefined;
-  }
-  if (op === '$all' && arg.length === 0) {
-    ctx.problems.push([here, `$all takes a non-empty list (MongoDB's $all: [] matches nothing)`]);
-    return undefined;
-  }
-  const before = ctx.problems.length;
-  const list = arg.map((x, i) => scalar(x, `${here}[${i}]`, field, ctx, 'list')?.value ?? null);
-  return ctx.problems.length === before ? list : undefined;
-}
-
-const REGEX_FLAGS = /^[ims]*$/;
-
-function pattern(arg: unknown, options: unknown, here: string, field: string, ctx: Ctx): RegExp | undefined {
-  const say = (message: string) => {
-    ctx.problems.push([here, message]);
-    return undefined;
-  };
-  if (typeof arg !== 'string') return say(`$regex takes a pattern string, such as { ${field}: { $regex: "^ward-" } }`);
-  if (options !== undefined && (typeof options !== 'string' || !REGEX_FLAGS.test(options))) {
-    return say('$options takes any of the letters i, m, s');
-  }
-  // A claim spliced into a pattern would let a token's contents become regular-expression syntax.
-  if (ctx.templates && arg.includes(TEMPLATE)) return say(`a claim cannot be part of a pattern: compare with { ${field}: "\${user.x}" } or $in`);
-  try {
-    return new RegExp(arg, (options as string | undefined) ?? '');
-  } catch (e) {
-    return say(`$regex: not a valid JavaScript regular expression (${(e as Error).message})`);
-  }
 }
