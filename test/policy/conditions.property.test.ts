@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
+import { PolicyError } from '../../src/errors.js';
 import { policiesFromSources } from '../../src/policy-set.js';
 import { compileShapeGuard } from '../../src/policy/marker-shape.js';
 
@@ -213,6 +214,42 @@ describe('conditions (differential, generated)', () => {
       );
     });
   }
+
+  it('a condition either is refused at load or answers every request without throwing, whatever the claims and records', () => {
+    // Mostly near-valid shapes, with every kind of wrong operand mixed in.
+    const operators = ['$eq', '$ne', '$lt', '$gte', '$in', '$nin', '$all', '$size', '$exists', '$regex', '$options', '$not', '$elemMatch'];
+    const fields = ['f', 'n.x', '$and', '$or', '$nor', '$eq'];
+    const { condition } = fc.letrec((tie) => ({
+      anything: fc.oneof(
+        { depthSize: 'small' },
+        { weight: 4, arbitrary: plainArb },
+        { weight: 1, arbitrary: fc.constantFrom(CLAIM, 'ward-${user.c}', '(', 1e400, 3.5) },
+        { weight: 1, arbitrary: fc.array(tie('anything'), { maxLength: 3 }) },
+        { weight: 2, arbitrary: tie('operators') },
+        { weight: 1, arbitrary: tie('condition') },
+      ),
+      operators: fc.dictionary(fc.constantFrom(...operators), tie('anything'), { minKeys: 1, maxKeys: 2 }),
+      condition: fc.dictionary(fc.constantFrom(...fields), tie('anything'), { minKeys: 1, maxKeys: 2 }),
+    }));
+    const claims = fc.oneof(claimArb, fc.constant({ $ne: null }), fc.constant([['x']]));
+    let loaded = 0;
+    fc.assert(
+      fc.property(condition as fc.Arbitrary<Cond>, recordsArb, claims, (cond, rows, claim) => {
+        let run: ReturnType<typeof engine>;
+        try {
+          run = engine(cond, cond);
+        } catch (e) {
+          expect(e).to.be.instanceOf(PolicyError);
+          return;
+        }
+        loaded++;
+        run.granted(rows, claim);
+        run.withheld(rows, claim);
+      }),
+      { numRuns: 1000 },
+    );
+    expect(loaded, 'some generated conditions load').to.be.greaterThan(50);
+  });
 
   it('generates every operator the loader accepts', () => {
     const seen = new Set<string>();
