@@ -118,9 +118,10 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
   }
   const restrictions = (compiled.restrictions.get(ctx.resource) ?? []).filter((r) => !isExempt(r, roles, ctx.purpose));
 
-  // One CASL rule per grant and per restriction. A grant whose condition needs
-  // a claim the user lacks gets no rule: it never matches. A restriction
-  // whose condition needs a missing claim fires unconditionally: fail closed.
+  // One CASL rule per grant and per restriction. A grant whose condition is
+  // unusable for this user (a claim missing, or one it cannot compare with)
+  // gets no rule: it never matches. A restriction whose condition is unusable
+  // fires unconditionally: fail closed. CASL evaluates with our matcher.
   const rules: RawRuleOf<MongoAbility>[] = [];
   const origins = new Map<object, PlannedGrant['grant'] | CompiledRestriction>();
   for (const grant of grants) {

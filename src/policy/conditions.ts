@@ -1,56 +1,47 @@
-import { buildMongoQueryMatcher, type ConditionsMatcher, type MongoQuery } from '@casl/ability';
-import { $and, $nor, $not, $or, and, nor, not, or } from '@ucast/mongo2js';
-import { getPath, HOSTILE_KEYS } from '../paths.js';
+import type { ConditionsMatcher, MongoQuery } from '@casl/ability';
+import { getPath } from '../paths.js';
+import { compileQuery, type RecordPredicate } from './evaluate.js';
 import type { Condition } from './schema.js';
 
 /**
- * Row conditions (`where`, `when`) in CASL's MongoDB syntax.
- *
- * CASL's default matcher treats an operator it does not know (`$or`, `$and`,
- * `$not`, `$nor`, any `$x`) as a literal field name that never matches, so a
- * restriction written with one would never fire and would leak. We support
- * the logical operators properly by giving CASL a matcher that knows them,
- * and refuse every other unknown operator when the policy is loaded.
+ * Row conditions (`where`, `when`) in MongoDB query syntax, with MongoDB's
+ * semantics (docs/policy-language.md "Conditions"), evaluated by our own
+ * evaluator (`evaluate.ts`) rather than CASL's default one, which compares
+ * values of different types and ignores operators it does not know.
  */
-export const conditionsMatcher: ConditionsMatcher<MongoQuery> = buildMongoQueryMatcher({ $and, $or, $nor, $not }, { and, or, nor, not });
 
-const FIELD_OPERATORS = new Set([
-  '$eq', '$ne', '$lt', '$lte', '$gt', '$gte', '$in', '$nin', '$all', '$size', '$regex', '$options', '$elemMatch', '$exists', '$not',
-]);
+/** Predicates of the conditions handed to CASL, compiled before CASL sees them. */
+const compiled = new WeakMap<object, RecordPredicate>();
+
+/**
+ * The matcher CASL calls for each rule's conditions. Every condition a plan
+ * hands CASL went through `compileCondition`, which compiled it already; one
+ * that did not is a programming error, refused rather than guessed at.
+ *
+ * @example
+ * createMongoAbility(rules, { conditionsMatcher });
+ */
+export const conditionsMatcher: ConditionsMatcher<MongoQuery> = (conditions) => {
+  const match = compiled.get(conditions) ?? compileQuery(conditions as Condition, { templates: false }).match;
+  if (!match) throw new TypeError('conditionsMatcher: a condition that was never validated reached the engine');
+  return match;
+};
+
 const LIST_OPERATORS = new Set(['$in', '$nin', '$all']);
-const TOP_LEVEL_OPERATORS = new Set(['$and', '$or', '$nor']);
 const TEMPLATE = /\$\{user\.([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)\}/g;
 const WHOLE_TEMPLATE = /^\$\{user\.([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)\}$/;
 
 /**
  * Every problem in a condition, as `[path, message]` pairs, relative to it.
+ * A `${user.x}` claim may stand where its value will be usable; what the claim
+ * turns out to hold is checked again per request (`compileCondition`).
  *
  * @example
  * conditionProblems({ $where: 'x' }); // [['$where', 'unsupported operator "$where" …']]
  */
-export function conditionProblems(condition: Condition, at = ''): [string, string][] {
+export function conditionProblems(condition: Condition): [string, string][] {
   // YAML reads .inf and .nan as numbers that JSON, the policy version and the audit trail cannot hold.
-  const problems: [string, string][] = at === '' ? nonFiniteNumbers(condition, '') : [];
-  for (const [key, value] of Object.entries(condition)) {
-    const here = at ? `${at}.${key}` : key;
-    if (key.startsWith('$')) {
-      if (!TOP_LEVEL_OPERATORS.has(key)) {
-        problems.push([here, `unsupported operator "${key}" at the top of a condition: use $and, $or, $nor, or a field name`]);
-      } else if (!Array.isArray(value) || value.length === 0 || !value.every(isObject)) {
-        problems.push([here, `${key} takes a non-empty list of conditions`]);
-      } else {
-        value.forEach((c, i) => problems.push(...conditionProblems(c as Condition, `${here}[${i}]`)));
-      }
-      continue;
-    }
-    const segments = key.split('.');
-    if (segments.some((s) => s === '' || HOSTILE_KEYS.has(s) || s.includes('${'))) {
-      problems.push([here, `"${key}" is not a usable field path`]);
-      continue;
-    }
-    problems.push(...fieldProblems(value, here));
-  }
-  return problems;
+  return [...nonFiniteNumbers(condition, ''), ...compileQuery(condition, { templates: true }).problems];
 }
 
 function nonFiniteNumbers(value: unknown, here: string): [string, string][] {
@@ -60,44 +51,47 @@ function nonFiniteNumbers(value: unknown, here: string): [string, string][] {
   return [];
 }
 
-function fieldProblems(value: unknown, here: string): [string, string][] {
-  if (!isObject(value) || !Object.keys(value).some((k) => k.startsWith('$'))) return [];
-  const problems: [string, string][] = [];
-  for (const [op, arg] of Object.entries(value)) {
-    const opAt = `${here}.${op}`;
-    if (!op.startsWith('$')) problems.push([opAt, `do not mix operators and field names in one object`]);
-    else if (!FIELD_OPERATORS.has(op)) problems.push([opAt, `unsupported operator "${op}": use one of ${[...FIELD_OPERATORS].join(' ')}`]);
-    else if (LIST_OPERATORS.has(op) && !Array.isArray(arg) && !isWholeTemplate(arg)) problems.push([opAt, `${op} takes a list`]);
-    else if (op === '$not' && !isObject(arg)) problems.push([opAt, '$not takes an operator object such as { $eq: 1 }']);
-    else if (op === '$not') problems.push(...fieldProblems(arg, opAt));
-    else if (op === '$elemMatch' && !isObject(arg)) problems.push([opAt, '$elemMatch takes a condition']);
-    else if (op === '$elemMatch') {
-      // `{ $elemMatch: { $gt: 5 } }` matches scalar elements; `{ $elemMatch: { code: 'x' } }` object ones.
-      const scalar = Object.keys(arg as Record<string, unknown>).every((k) => k.startsWith('$') && !TOP_LEVEL_OPERATORS.has(k));
-      problems.push(...(scalar ? fieldProblems(arg, opAt) : conditionProblems(arg as Condition, opAt)));
-    }
-  }
-  return problems;
-}
-
 /** A condition with `${user.x}` claims still to fill in. */
 export interface ConditionTemplate {
-  /** The condition for this user, or `undefined` when a claim it needs is missing. */
+  /**
+   * The condition for this user, compiled and ready for `conditionsMatcher`;
+   * `undefined` when it is unusable: a claim it needs is missing, or holds a
+   * value the condition cannot compare with (a list where one value belongs).
+   */
   resolve(user: Readonly<Record<string, unknown>>): Condition | undefined;
 }
 
 /**
  * Compile a condition once, at policy load. A condition without claims
- * resolves to the same object every time; one with claims is filled per user.
- * A missing claim, or one that is not a plain value, never becomes
- * `undefined` that matches a missing field: the whole condition is unusable.
+ * resolves to the same object every time; one with claims is filled per user
+ * and compiled again. A missing claim, or one that is not a plain value,
+ * never becomes `undefined` that matches a missing field: the whole condition
+ * is unusable, and the plan fails closed (a grant never matches, a
+ * restriction always fires). Nothing here throws at request time.
  *
  * @example
  * compileCondition({ careTeam: '${user.team}' }).resolve({ team: 'ward-7' }); // { careTeam: 'ward-7' }
+ * compileCondition({ ward: { $in: '${user.wards}' } }).resolve({ wards: 'ward-7' }); // { ward: { $in: ['ward-7'] } }
  */
 export function compileCondition(condition: Condition): ConditionTemplate {
-  if (!JSON.stringify(condition).includes('${user.')) return { resolve: () => condition };
-  return { resolve: (user) => fill(condition, user) as Condition | undefined };
+  if (!JSON.stringify(condition).includes('${user.')) {
+    const usable = usableCondition(condition);
+    return { resolve: () => usable };
+  }
+  return {
+    resolve: (user) => {
+      const filled = fill(condition, user) as Condition | undefined;
+      return filled && usableCondition(filled);
+    },
+  };
+}
+
+/** The condition, once its predicate is compiled for CASL; `undefined` when it cannot be evaluated. */
+function usableCondition(condition: Condition): Condition | undefined {
+  const { match } = compileQuery(condition, { templates: false });
+  if (!match) return undefined;
+  compiled.set(condition, match);
+  return condition;
 }
 
 const MISSING = Symbol('missing');
@@ -116,7 +110,8 @@ function fillValue(value: unknown, user: Readonly<Record<string, unknown>>): unk
   if (isObject(value)) {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
-      const filled = fillValue(v, user);
+      // `$in: "${user.teams}"` with a single team claimed means a list of one.
+      const filled = LIST_OPERATORS.has(k) && isWholeTemplate(v) ? asList(fillValue(v, user)) : fillValue(v, user);
       if (filled === MISSING) return MISSING;
       out[k] = filled;
     }
@@ -145,6 +140,10 @@ function claim(user: Readonly<Record<string, unknown>>, path: string): unknown {
   if (plain(v)) return v;
   if (Array.isArray(v) && v.length > 0 && v.every(plain)) return v;
   return undefined;
+}
+
+function asList(value: unknown): unknown {
+  return value === MISSING || Array.isArray(value) ? value : [value];
 }
 
 function isWholeTemplate(value: unknown): boolean {

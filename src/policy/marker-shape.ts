@@ -5,10 +5,13 @@ type Kind = 'string' | 'number' | 'boolean';
 
 /**
  * A restriction must not be dodged by a marker in a shape its condition does
- * not expect: `sealed: "true"` where the policy says `sealed: true`, or
- * `flags: [["dv-risk"]]` where it says `flags: dv-risk`. The condition would
- * simply not match and the restriction would not fire; an upstream in
- * another language sends such shapes without meaning any harm.
+ * not expect: `sealed: "true"` where the policy says `sealed: true`,
+ * `riskLevel: "4"` where it says `{ $gte: 3 }`, or `flags: [["dv-risk"]]`
+ * where it says `flags: dv-risk`. Under MongoDB semantics (`evaluate.ts`)
+ * the condition rightly does not match, so the restriction would not fire;
+ * an upstream in another language sends such shapes without meaning any
+ * harm. Conditions answer what the query says; this guard is the separate,
+ * fail-closed rule that a marker in the wrong shape still counts.
  *
  * From a restriction's `when`, at policy load, this derives the scalar types
  * each field is compared with, and returns a check that is true when a
@@ -43,7 +46,7 @@ function field(path: string, value: unknown, out: Map<string, Set<Kind> | 'any'>
     const kind = kindOf(v);
     const current = out.get(path);
     if (current === 'any') return;
-    // A template's type is the claim's; a literal list or object is compared whole: neither is checked.
+    // A template's type is the claim's, and `null` says nothing of a type: neither is checked.
     if (!kind || (typeof v === 'string' && v.includes('${user.'))) out.set(path, 'any');
     else out.set(path, (current ?? new Set<Kind>()).add(kind));
   };
@@ -68,7 +71,8 @@ function kindOf(v: unknown): Kind | undefined {
 function valuesAt(value: unknown, segments: string[]): unknown[] {
   if (Array.isArray(value)) return value.flatMap((v) => (Array.isArray(v) ? [v] : valuesAt(v, segments)));
   if (segments.length === 0) return [value];
-  if (!isPlainObject(value)) return [];
+  // A class instance, Date or Map on the way is not JSON record data: an odd shape, not an absent marker.
+  if (!isPlainObject(value)) return value !== null && typeof value === 'object' ? [value] : [];
   const [head, ...rest] = segments;
   if (HOSTILE_KEYS.has(head!) || !Object.hasOwn(value, head!)) return [];
   return valuesAt(value[head!], rest);

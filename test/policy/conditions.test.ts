@@ -1,5 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import { stringify } from 'yaml';
+import { fieldmesh } from '../cli/run.js';
 import { AccessError, PolicyError } from '../../src/errors.js';
 import { policiesFromSources } from '../../src/policy-set.js';
 import type { UserClaims } from '../../src/request.js';
@@ -285,6 +289,167 @@ describe('row conditions', () => {
       const { one } = setup({ when: { 'meta.owner': { $ne: '${user.sub}' } }, withhold: 'record' });
       expect(one(person('a', { meta: { owner: 'u1' } }))).to.have.property('id', 'a');
       expect(one(person('a', { meta: { owner: 'u1' } }), { sub: undefined })).to.equal(undefined);
+    });
+  });
+  describe('MongoDB semantics', () => {
+    it('never lets a comparison match a missing, null, differently typed or object value', () => {
+      const { ids } = setup({ where: { riskLevel: { $lte: 2 } } });
+      const rows = [
+        person('one', { riskLevel: 1 }), person('two', { riskLevel: 2 }), person('three', { riskLevel: 3 }), person('missing'),
+        person('null', { riskLevel: null }), person('high', { riskLevel: 'high' }), person('text', { riskLevel: '1' }),
+        person('object', { riskLevel: { value: 1 } }), person('bool', { riskLevel: false }), person('list', { riskLevel: [5, 1] }),
+      ];
+      expect(ids(rows)).to.deep.equal(['one', 'two', 'list']);
+    });
+
+    it('compares strings with strings, so ISO dates compare by date', () => {
+      const { ids } = setup({ where: { reviewed: { $gte: '2026-01-01', $lt: '2027-01-01' } } });
+      const rows = [person('in', { reviewed: '2026-05-02' }), person('before', { reviewed: '2025-12-31' }), person('after', { reviewed: '2027-01-01' }), person('number', { reviewed: 20260502 })];
+      expect(ids(rows)).to.deep.equal(['in']);
+    });
+
+    it('matches null against a missing field in $eq and $in, and $ne and $nin exclude it', () => {
+      const rows = [person('missing'), person('null', { team: null }), person('red', { team: 'red' }), person('list', { team: ['red', null] })];
+      expect(setup({ where: { team: null } }).ids(rows)).to.deep.equal(['missing', 'null', 'list']);
+      expect(setup({ where: { team: { $in: [null, 'blue'] } } }).ids(rows)).to.deep.equal(['missing', 'null', 'list']);
+      expect(setup({ where: { team: { $ne: null } } }).ids(rows)).to.deep.equal(['red']);
+      expect(setup({ where: { team: { $nin: [null] } } }).ids(rows)).to.deep.equal(['red']);
+      expect(setup({ where: { team: { $ne: 'red' } } }).ids(rows)).to.deep.equal(['missing', 'null']);
+    });
+
+    it('walks a dotted path through a list as MongoDB does for null (an object element without the field counts, a scalar one does not)', () => {
+      const { ids } = setup({ where: { 'a.b': null } });
+      const rows = [person('1', { a: [{ b: 5 }] }), person('2', { a: [{}] }), person('3', { a: [] }), person('4', { a: [{}, { b: 5 }] }), person('5', { a: [5, { b: 5 }] }), person('6', { a: 4 })];
+      expect(ids(rows)).to.deep.equal(['2', '4', '6']);
+    });
+
+    it('fires $nor and $not for a record that lacks the field', () => {
+      expect(setup({ when: { $nor: [{ consentToShare: true }] } }).one(person('a'))).not.to.have.property('address');
+      expect(setup({ when: { riskLevel: { $not: { $lt: 3 } } } }).one(person('a'))).not.to.have.property('address');
+      expect(setup({ when: { riskLevel: { $not: { $lt: 3 } } } }).one(person('b', { riskLevel: 1 }))).to.have.property('address');
+    });
+
+    it('reads $all as every value present, $size as the list length, $exists as the path reaching anything', () => {
+      const rows = [person('both', { flags: ['x', 'y', 'z'] }), person('one', { flags: ['x'] }), person('scalar', { flags: 'x' }), person('none'), person('null', { flags: null })];
+      expect(setup({ where: { flags: { $all: ['x', 'y'] } } }).ids(rows)).to.deep.equal(['both']);
+      expect(setup({ where: { flags: { $all: ['x'] } } }).ids(rows)).to.deep.equal(['both', 'one', 'scalar']);
+      expect(setup({ where: { flags: { $size: 1 } } }).ids(rows)).to.deep.equal(['one']);
+      expect(setup({ where: { flags: { $exists: true } } }).ids(rows)).to.deep.equal(['both', 'one', 'scalar', 'null']);
+      expect(setup({ where: { flags: { $exists: false } } }).ids(rows)).to.deep.equal(['none']);
+    });
+
+    it('matches $regex with $options on strings only, including list elements', () => {
+      const { ids } = setup({ where: { ward: { $regex: '^WARD-7', $options: 'i' } } });
+      expect(ids([person('a', { ward: 'ward-7' }), person('b', { ward: ['x', 'Ward-71'] }), person('c', { ward: 7 }), person('d', { ward: 'ward-8' })])).to.deep.equal(['a', 'b']);
+    });
+
+    it('matches $elemMatch on one element satisfying every part, as values or as records', () => {
+      const values = setup({ where: { scores: { $elemMatch: { $gte: 3, $lt: 5 } } } });
+      expect(values.ids([person('a', { scores: [1, 4] }), person('b', { scores: [2, 6] }), person('c', { scores: 4 })])).to.deep.equal(['a']);
+      const records = setup({ when: { 'meta.security': { $elemMatch: { system: 'conf', code: 'R' } } }, withhold: 'record' });
+      expect(records.one(person('same', { meta: { security: [{ code: 'N', system: 'x' }, { system: 'conf', code: 'R', display: 'restricted' }] } }))).to.equal(undefined);
+      expect(records.one(person('split', { meta: { security: [{ system: 'conf', code: 'N' }, { system: 'x', code: 'R' }] } }))).to.deep.equal(person('split'));
+    });
+
+    it('tests $elemMatch value operators on each element as it is, without opening a list inside the list', () => {
+      const rows = [person('flat', { scores: [4] }), person('nested', { scores: [[4]] })];
+      expect(setup({ where: { scores: { $elemMatch: { $eq: 4 } } } }).ids(rows)).to.deep.equal(['flat']);
+      expect(setup({ where: { scores: { $elemMatch: { $size: 1 } } } }).ids(rows)).to.deep.equal(['nested']);
+      expect(setup({ where: { scores: 4 } }).ids(rows)).to.deep.equal(['flat']);
+    });
+
+    it('orders strings by Unicode code point, as MongoDB does (U+1F600 after U+FFFD)', () => {
+      const { ids } = setup({ where: { mark: { $gt: '\uFFFD' } } });
+      expect(ids([person('emoji', { mark: '\u{1F600}' }), person('replacement', { mark: '\uFFFD' }), person('a', { mark: 'a' })])).to.deep.equal(['emoji']);
+    });
+
+    it('withholds the record whose marker arrives in another type than the restriction compares with', () => {
+      const { one } = setup({ when: { riskLevel: { $gte: 3 } } });
+      expect(one(person('a', { riskLevel: 4 }))).not.to.have.property('address');
+      expect(one(person('b', { riskLevel: 1 }))).to.have.property('address');
+      expect(one(person('c', { riskLevel: '4' }))).not.to.have.property('address');
+      expect(one(person('d'))).to.have.property('address');
+    });
+  });
+
+  describe('operands that would not mean what they say are refused at load, naming the working form', () => {
+    const cases: [string, Condition, string, string[]][] = [
+      ['a list in implicit equality', { flags: ['dv-risk'] }, 'flags', ['{ flags: dv-risk }', '$all', '$in']],
+      ['an object in implicit equality', { 'meta.security': { system: 's', code: 'R' } }, 'meta.security', ['$elemMatch: { system: …, code: … }', '"meta.security.code"']],
+      ['a list in $eq', { flags: { $eq: ['a', 'b'] } }, 'flags.$eq', ['{ flags: a }']],
+      ['an object in $ne', { meta: { $ne: { code: 'R' } } }, 'meta.$ne', ['$elemMatch']],
+      ['a list inside $in', { flags: { $in: [['a']] } }, 'flags.$in[0]', ['list plain values']],
+      ['an object inside $nin', { 'meta.security': { $nin: [{ code: 'R' }] } }, 'meta.security.$nin[0]', ['$elemMatch']],
+      ['$gt: true', { sealed: { $gt: true } }, 'sealed.$gt', ['numbers with numbers and strings with strings']],
+      ['$gte: null', { riskLevel: { $gte: null } }, 'riskLevel.$gte', ['give it a number or a string']],
+      ['$lt: a list', { riskLevel: { $lt: [3] } }, 'riskLevel.$lt', ['give it a number or a string']],
+      ['an infinite number', { riskLevel: { $lte: Infinity } }, 'riskLevel.$lte', ['finite number']],
+      ['$size: -1', { flags: { $size: -1 } }, 'flags.$size', ['whole number']],
+      ['$size: 1.5', { flags: { $size: 1.5 } }, 'flags.$size', ['whole number']],
+      ['$exists: "yes"', { flags: { $exists: 'yes' } }, 'flags.$exists', ['true or false']],
+      ['an invalid $regex', { ward: { $regex: '(' } }, 'ward.$regex', ['not a valid JavaScript regular expression']],
+      ['$options with a stateful flag', { ward: { $regex: 'x', $options: 'g' } }, 'ward.$regex', ['i, m, s']],
+      ['$options without $regex', { ward: { $options: 'i' } }, 'ward.$options', ['goes with $regex']],
+      ['a claim in a pattern', { ward: { $regex: '^${user.team}' } }, 'ward.$regex', ['cannot be part of a pattern']],
+      ['$all: []', { flags: { $all: [] } }, 'flags.$all', ['non-empty list']],
+      ['a position in a path', { 'identifier.0.system': 'nhs' }, 'identifier.0.system', ['{ "identifier": { $elemMatch']],
+      ['an empty $not', { ward: { $not: {} } }, 'ward.$not', ['operator object']],
+    ];
+    for (const [name, condition, at, fragments] of cases) {
+      it(`refuses ${name} in a grant's where and in a restriction's when`, () => {
+        for (const [opts, prefix] of [[{ where: condition }, 'roles.receptionist.grants[0].where'], [{ when: condition }, 'restrictions[0].when']] as const) {
+          const issues = loadIssues(opts);
+          expect(issues.map((i) => i.path)).to.deep.equal([`${prefix}.${at}`]);
+          for (const f of fragments) expect(issues[0]!.message).to.include(f);
+        }
+      });
+    }
+
+    it('fieldmesh check refuses the restrictions that used to load and never fire, naming the working form', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-conditions-'));
+      const policy = {
+        resources: { Patient: { fields: { id: 'identifier', address: 'direct', riskLevel: 'operational' } } },
+        purposes: { administration: { lawfulBasis: { article6: '6(1)(e)' }, reviewBy: '2099-12-31', views: { Patient: { fields: ['id', 'address', 'riskLevel'] } } } },
+        roles: {
+          receptionist: { grants: [
+            { purpose: 'administration', resource: 'Patient', read: 'view', where: { riskLevel: { $gte: null } } },
+            { purpose: 'administration', resource: 'Patient', read: 'view', where: { riskLevel: { $gt: true } } },
+          ] },
+        },
+        restrictions: [
+          { name: 'dv', resource: 'Patient', when: { flags: ['dv-risk'] }, withhold: ['address'], because: 'Disclosing it can put the person in danger' },
+          { name: 'sealed', resource: 'Patient', when: { 'meta.security': { system: 'conf', code: 'R' } }, withhold: 'record', because: 'Restricted record' },
+        ],
+      };
+      writeFileSync(join(dir, 'policy.yaml'), stringify(policy));
+      const r = fieldmesh(['check', '--policies', dir]);
+      expect(r.code).to.equal(1);
+      expect(r.stdout).to.include('policy.yaml › restrictions[0].when.flags: comparing flags with a whole list').and.include('use { flags: dv-risk }');
+      expect(r.stdout).to.include('policy.yaml › restrictions[1].when.meta.security: comparing meta.security with a whole object').and.include('$elemMatch');
+      expect(r.stdout).to.include('roles.receptionist.grants[0].where.riskLevel.$gte: $gte compares numbers with numbers');
+      expect(r.stdout).to.include('roles.receptionist.grants[1].where.riskLevel.$gt: $gt compares numbers with numbers');
+    });
+  });
+
+  describe('a condition that loads never fails a request', () => {
+    it('reads a single claimed team in $in as a list of one', () => {
+      const { ids } = setup({ where: { careTeam: { $in: '${user.teams}' } } });
+      const rows = [person('red', { careTeam: 'red' }), person('blue', { careTeam: 'blue' })];
+      expect(ids(rows, { teams: 'red' })).to.deep.equal(['red']);
+      expect(ids(rows, { teams: ['red', 'blue'] })).to.deep.equal(['red', 'blue']);
+      expect(setup({ when: { careTeam: { $nin: '${user.teams}' } } }).one(person('blue', { careTeam: 'blue' }), { teams: 'red' })).not.to.have.property('address');
+    });
+
+    it('makes a condition unusable when a claim holds a kind its operator cannot take: the grant never matches, the restriction fires', () => {
+      const grant = setup({ where: { riskLevel: { $lte: '${user.maxRisk}' } } });
+      expect(grant.ids([person('a', { riskLevel: 1 })], { maxRisk: 2 })).to.deep.equal(['a']);
+      expect(grant.ids([person('a', { riskLevel: 1 })], { maxRisk: true })).to.deep.equal([]);
+      const list = setup({ where: { careTeam: '${user.teams}' } });
+      expect(list.ids([person('a', { careTeam: 'red' }), person('b', { careTeam: ['red', 'blue'] })], { teams: ['red', 'blue'] })).to.deep.equal([]);
+      const restriction = setup({ when: { riskLevel: { $gt: '${user.maxRisk}' } } });
+      expect(restriction.one(person('a', { riskLevel: 1 }), { maxRisk: 2 })).to.have.property('address');
+      expect(restriction.one(person('a', { riskLevel: 1 }), { maxRisk: false })).not.to.have.property('address');
+      expect(restriction.one(person('a', { riskLevel: 1 }), { maxRisk: [5] })).not.to.have.property('address');
     });
   });
 });

@@ -23,6 +23,14 @@ describe('marker shapes', () => {
     expect(nested({ meta: { security: [{ code: 7 }] } })).to.equal(true);
   });
 
+  it('flags a path that passes through something other than JSON data (a class instance, a Date)', () => {
+    const nested = compileShapeGuard({ 'meta.security.code': 'R' })!;
+    expect(nested({ meta: new Map([['security', [{ code: 'R' }]]]) })).to.equal(true);
+    expect(nested({ meta: new Date(0) })).to.equal(true);
+    expect(nested({ meta: 'text' })).to.equal(false);
+    expect(nested({ meta: null })).to.equal(false);
+  });
+
   it('collects types through operators and logical combinations', () => {
     const odd = compileShapeGuard({ $or: [{ flags: { $in: ['dv-risk', 'hate-crime'] } }, { riskLevel: { $gte: 3 } }] })!;
     expect(odd({ flags: ['hate-crime'], riskLevel: 4 })).to.equal(false);
