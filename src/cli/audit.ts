@@ -4,6 +4,7 @@ import type { AuditFilter } from '../audit/store.js';
 import { auditOption, guard, out, plural, usageErrorsExit2, withStore } from './audit-common.js';
 import { brief, positiveInt, progressBar, renderTable, shortTime, styles, timeOption, type Cell } from './audit-format.js';
 import { registerAuditReport, registerAuditReview } from './audit-review.js';
+import { CliExit, EXIT } from './common.js';
 
 /** Verifying fewer events than this is quick enough that a bar would only flicker. */
 const PROGRESS_FROM = 10_000;
@@ -45,7 +46,7 @@ export function registerAudit(program: Command): Command {
         } else {
           out(`${s.red('BROKEN')} at event ${result.eventId} (chain ${result.chain}, seq ${result.seq}): ${result.reason}`);
         }
-        process.exitCode = result.ok ? 0 : 1;
+        if (!result.ok) throw new CliExit(EXIT.failed);
       });
     }));
 
