@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { FieldmeshError } from '../errors.js';
 import { CliExit, EXIT, loadForCli, parseNow, withPolicies } from './common.js';
+import { explainForCli } from './explain.js';
 
 interface RedactOptions {
   policies: string;
@@ -31,7 +32,7 @@ export function registerRedact(program: Command): void {
     .requiredOption('--resource <resource>', 'the resource type of the input')
     .option('--break-glass <reason>', 'break-glass reason (break-glass purposes only)')
     .option('--now <date>', 'the clock for review dates, training and age bands')
-    .addHelpText('after', '\nExit codes: 0 disclosed, 1 policy errors, 2 usage or input errors, 3 refused.\nThe pseudonym key comes from FIELDMESH_PSEUDONYM_KEY.')
+    .addHelpText('after', '\nExit codes: 0 disclosed, 1 policy errors, 2 usage or input errors (an unknown --resource, --purpose or --role\nincluded), 3 refused. The pseudonym key comes from FIELDMESH_PSEUDONYM_KEY.')
     .action(async (file: string, opts: RedactOptions) => {
       if ((opts.role === undefined) === (opts.user === undefined)) throw new CliExit(EXIT.usage, 'give exactly one of --role or --user');
       const now = parseNow(opts.now) ?? new Date();
@@ -39,11 +40,15 @@ export function registerRedact(program: Command): void {
       if (user === null || typeof user !== 'object' || Array.isArray(user)) throw new CliExit(EXIT.usage, '--user: the claims file must hold a JSON object');
       const input = await readJson(file, 'input');
       const policies = await loadForCli(opts.policies, { pseudonymKey: process.env['FIELDMESH_PSEUDONYM_KEY'] });
+      // Names typed here are checked as explain checks them; the roles of a --user claims file are data, for the policy to decide.
+      explainForCli(policies, { roles: opts.role === undefined ? [] : [opts.role], purpose: opts.purpose, resource: opts.resource });
       try {
         const { data } = policies.redact(input, { resource: opts.resource, purpose: opts.purpose, user: user as Record<string, unknown>, breakGlass: opts.breakGlass, now });
         process.stdout.write(JSON.stringify(data, null, 2) + '\n');
       } catch (e) {
         if (!(e instanceof FieldmeshError)) throw e;
+        // A number or a string is not a record: the input is wrong, nothing was refused.
+        if (e.code === 'unredactable_body') throw new CliExit(EXIT.usage, `input ${file === '-' ? '(stdin)' : file} is neither a record (a JSON object) nor a list (an array)`);
         process.stderr.write(JSON.stringify({ error: { code: e.code, message: e.message } }) + '\n');
         throw new CliExit(EXIT.refused);
       }
