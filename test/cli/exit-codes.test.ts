@@ -1,4 +1,4 @@
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -237,6 +237,15 @@ describe('fieldmesh exit codes (the built binary)', () => {
       if (row.stderr) expect(r.stderr).to.match(row.stderr);
     });
   }
+
+  it('has commands signal failure only by throwing: bin.ts alone hands a code to the process', () => {
+    // bin.ts sets process.exitCode from main's answer, so a code a command set itself would be overwritten with 0.
+    const dir = join(ROOT, 'src', 'cli');
+    const offenders = readdirSync(dir)
+      .filter((f) => f.endsWith('.ts') && f !== 'bin.ts')
+      .filter((f) => /process\.exit(Code)?\b/.test(readFileSync(join(dir, f), 'utf8')));
+    expect(offenders).to.deep.equal([]);
+  });
 
   it('covers every exit code docs/cli.md documents, and documents every code covered here', () => {
     const covered = [...new Set(ROWS.map((r) => `${commandOf(r.args)} ${r.code}`))].sort();
