@@ -8,7 +8,7 @@
  * with the compiler's errors) rather than testing a stale binary.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -113,6 +113,8 @@ function ensureBuilt(): void {
   try {
     execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
   } catch (e) {
+    // tsc writes its output even when it fails: remove the binary so no later load takes it for a good build.
+    rmSync(BIN, { force: true });
     const out = e as { stdout?: Buffer; stderr?: Buffer };
     throw new Error(`The CLI tests spawn the built binary, and building it (npm run build) failed:\n${out.stdout?.toString() ?? ''}${out.stderr?.toString() ?? ''}`);
   }
