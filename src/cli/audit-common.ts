@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { DEFAULT_SQLITE_FILE } from '../audit/sqlite.js';
 import { openAuditStore, resolveTarget, type AuditStore } from '../audit/store.js';
-import { CliExit } from './common.js';
+import { CliExit, EXIT } from './common.js';
 
 /**
  * `--audit`: the flag, else $FIELDMESH_AUDIT, else the default file (flags win over the environment).
@@ -42,7 +42,10 @@ export async function withStore(target: string, mode: 'read' | 'write', fn: (sto
 }
 
 /**
- * Any failure becomes one line on stderr and exit 2; stacks are for developers, not guardians.
+ * Any failure becomes one line on stderr and exit 2 (the command could not
+ * run); stacks are for developers, not guardians. A `CliExit` (verify's
+ * broken chain) passes through with its own code. Failure is thrown, never
+ * set on the process, so `main` alone decides the exit code.
  *
  * @example
  * cmd.action(guard('query', async (opts) => { … }));
@@ -52,21 +55,21 @@ export function guard<A extends unknown[]>(name: string, fn: (...args: A) => Pro
     try {
       await fn(...args);
     } catch (err) {
-      if (err instanceof CliExit) throw err; // a command's own verdict (verify: exit 1), printed by main
-      process.stderr.write(`fieldmesh audit ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = 2;
+      if (err instanceof CliExit) throw err;
+      throw new CliExit(EXIT.usage, `fieldmesh audit ${name}: ${err instanceof Error ? err.message : String(err)}`);
     }
   };
 }
 
 /**
- * Usage errors exit 2, not commander's 1, which `verify` uses to say the chain is broken.
+ * Usage errors are thrown to `main`, which exits 2, not commander's 1, which
+ * `verify` uses to say the chain is broken.
  *
  * @example
  * usageErrorsExit2(program.command('audit'));
  */
 export function usageErrorsExit2(cmd: Command): Command {
-  return cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+  return cmd.exitOverride();
 }
 
 /**

@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import { ConfigError, resolveConfig } from '../config.js';
+import { resolveConfig } from '../config.js';
 import { startDemoApi } from '../gateway/demo-api.js';
 import { DEMO_JWT_SECRET, DEMO_PSEUDONYM_KEY, demoGuide } from '../gateway/demo-guide.js';
 import { gatewayLogger } from '../gateway/log.js';
-import { onSignals } from '../gateway/server.js';
 import { startGateway } from '../gateway/start.js';
 import { CliExit, EXIT } from './common.js';
+import { untilStopped } from './serve.js';
 
 /** The package root: two levels above this file, in src/cli and in dist/cli alike. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -41,27 +41,30 @@ export function registerDemo(program: Command): void {
       const routes = join(ROOT, 'examples', 'gateway', 'routes.yaml');
       const policies = join(ROOT, 'policies');
       for (const needed of [records, routes, policies]) {
-        if (!existsSync(needed)) throw new CliExit(EXIT.failed, `fieldmesh demo needs ${needed}: run it from a checkout of the fieldmesh repository`);
+        if (!existsSync(needed)) throw new CliExit(EXIT.usage, `fieldmesh demo needs ${needed}: run it from a checkout of the fieldmesh repository`);
       }
       const api = await startDemoApi(records, { host: opts.host ?? '127.0.0.1' });
-      const config = resolveConfig(
-        { upstream: api.url, routes, policies, jwtSecret: DEMO_JWT_SECRET, port: opts.port, host: opts.host, audit: opts.audit },
-        { PORT: process.env['PORT'], FIELDMESH_PSEUDONYM_KEY: DEMO_PSEUDONYM_KEY },
-      );
-      // Logs go to stderr so the guide on stdout stays readable.
-      const logger = gatewayLogger({ destination: pino.destination(2) });
-      let gateway;
+      let gateway, config;
       try {
+        config = resolveConfig(
+          { upstream: api.url, routes, policies, jwtSecret: DEMO_JWT_SECRET, port: opts.port, host: opts.host, audit: opts.audit },
+          { PORT: process.env['PORT'], FIELDMESH_PSEUDONYM_KEY: DEMO_PSEUDONYM_KEY },
+        );
+        // Logs go to stderr so the guide on stdout stays readable.
+        const logger = gatewayLogger({ destination: pino.destination(2) });
         gateway = await startGateway(config, { logger });
       } catch (e) {
+        // The demo API would keep the process alive: a demo that cannot start stops whole.
         await api.close();
-        if (e instanceof ConfigError) throw new CliExit(EXIT.failed, `fieldmesh demo: ${e.problems.join('; ')}`);
         throw e;
       }
-      const stopApi = async () => api.close();
-      onSignals(gateway, (code) => {
-        void stopApi().finally(() => process.exit(code));
-      });
+      // Signals are wired before the guide says Ctrl-C stops it, so a Ctrl-C at once still stops it cleanly.
+      const stopped = untilStopped(gateway);
       process.stdout.write(demoGuide({ gatewayUrl: gateway.url, apiUrl: api.url, audit: config.audit }));
+      try {
+        await stopped;
+      } finally {
+        await api.close();
+      }
     });
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { FieldmeshError } from '../errors.js';
-import type { Explanation } from '../explain.js';
+import type { Explanation, ExplainQuery } from '../explain.js';
+import type { PolicySet } from '../policy-set.js';
 import { CliExit, EXIT, loadForCli, paint, withPolicies } from './common.js';
 
 /**
@@ -19,15 +20,28 @@ export function registerExplain(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { policies: string; role: string; purpose: string; resource: string; json?: boolean }) => {
       const policies = await loadForCli(opts.policies);
-      let explanation: Explanation;
-      try {
-        explanation = policies.explain({ roles: opts.role.split(',').map((r) => r.trim()).filter(Boolean), purpose: opts.purpose, resource: opts.resource });
-      } catch (e) {
-        if (e instanceof FieldmeshError) throw new CliExit(EXIT.usage, e.message);
-        throw e;
-      }
+      const explanation = explainForCli(policies, { roles: opts.role.split(',').map((r) => r.trim()).filter(Boolean), purpose: opts.purpose, resource: opts.resource });
       process.stdout.write(opts.json ? JSON.stringify(explanation, null, 2) + '\n' : formatExplanation(explanation));
     });
+}
+
+/**
+ * Explain, or stop with exit 2 when a resource, purpose or role typed on the
+ * command line is not in the policy set (with a suggestion): a typo is the
+ * user's mistake to fix, not a refusal by the policy. `redact` makes the same
+ * check through this function, so both commands name the same typo the same way.
+ *
+ * @example
+ * explainForCli(policies, { roles: ['nurce'], purpose: 'direct-care', resource: 'Patient' });
+ * // throws CliExit(2, 'unknown role "nurce" (did you mean "nurse"?)')
+ */
+export function explainForCli(policies: PolicySet, query: ExplainQuery): Explanation {
+  try {
+    return policies.explain(query);
+  } catch (e) {
+    if (e instanceof FieldmeshError) throw new CliExit(EXIT.usage, e.message);
+    throw e;
+  }
 }
 
 /** A readable table: FIELD, CLASS, OUTCOME, RULE, with conditions beneath. */

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { FieldmeshError, PolicyError } from '../errors.js';
 import { registerAudit } from './audit.js';
@@ -13,9 +12,15 @@ import { registerTest } from './test.js';
 
 /**
  * The `fieldmesh` command: thin shells over the engine, one file per command.
+ * Returns the exit code; `bin.ts` is the only place that hands it to the
+ * process. Commands signal failure one way, by throwing, and this is the one
+ * place that turns what they throw into a code (docs/cli.md lists them):
+ * `CliExit` carries its own; a usage error of commander, 2; a PolicyError, 1;
+ * anything else (a missing file, an unreachable store, a bad configuration), 2.
+ * Importing this module does nothing by itself.
  *
  * @example
- * await main(['node', 'fieldmesh', 'check', '--policies', './policies']);
+ * const code = await main(['node', 'fieldmesh', 'check', '--policies', './policies']);
  */
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('fieldmesh')
@@ -52,5 +57,3 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.usage;
   }
 }
-
-process.exitCode = await main(process.argv);

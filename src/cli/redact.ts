@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { FieldmeshError } from '../errors.js';
 import { pseudonymKeyProblem } from '../transforms.js';
 import { CliExit, EXIT, loadForCli, parseNow, withPolicies } from './common.js';
+import { explainForCli } from './explain.js';
 
 interface RedactOptions {
   policies: string;
@@ -32,7 +33,7 @@ export function registerRedact(program: Command): void {
     .requiredOption('--resource <resource>', 'the resource type of the input')
     .option('--break-glass <reason>', 'break-glass reason (break-glass purposes only)')
     .option('--now <date>', 'the clock for review dates, training and age bands')
-    .addHelpText('after', '\nExit codes: 0 disclosed, 1 policy errors, 2 usage or input errors, 3 refused.\nThe pseudonym key comes from FIELDMESH_PSEUDONYM_KEY.')
+    .addHelpText('after', '\nExit codes: 0 disclosed, 1 policy errors, 2 usage or input errors (an unknown --resource, --purpose or --role\nincluded), 3 refused. The pseudonym key comes from FIELDMESH_PSEUDONYM_KEY.')
     .action(async (file: string, opts: RedactOptions) => {
       if ((opts.role === undefined) === (opts.user === undefined)) throw new CliExit(EXIT.usage, 'give exactly one of --role or --user');
       const now = parseNow(opts.now) ?? new Date();
@@ -43,11 +44,15 @@ export function registerRedact(program: Command): void {
       const keyProblem = pseudonymKeyProblem(pseudonymKey, false);
       if (keyProblem !== undefined) throw new CliExit(EXIT.usage, `FIELDMESH_PSEUDONYM_KEY: ${keyProblem}`);
       const policies = await loadForCli(opts.policies, { pseudonymKey });
+      // Names typed here are checked as explain checks them; the roles of a --user claims file are data, for the policy to decide.
+      explainForCli(policies, { roles: opts.role === undefined ? [] : [opts.role], purpose: opts.purpose, resource: opts.resource });
       try {
         const { data } = policies.redact(input, { resource: opts.resource, purpose: opts.purpose, user: user as Record<string, unknown>, breakGlass: opts.breakGlass, now });
         process.stdout.write(JSON.stringify(data, null, 2) + '\n');
       } catch (e) {
         if (!(e instanceof FieldmeshError)) throw e;
+        // A number or a string is not a record: the input is wrong, nothing was refused.
+        if (e.code === 'unredactable_body') throw new CliExit(EXIT.usage, `input ${file === '-' ? '(stdin)' : file} is neither a record (a JSON object) nor a list (an array)`);
         process.stderr.write(JSON.stringify({ error: { code: e.code, message: e.message } }) + '\n');
         throw new CliExit(EXIT.refused);
       }

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { CONFIG_OPTIONS, resolveConfig, type ConfigFlags } from '../config.js';
-import { onSignals } from '../gateway/server.js';
+import { onSignals, type Gateway } from '../gateway/server.js';
 import { startGateway } from '../gateway/start.js';
+import { CliExit, EXIT } from './common.js';
 
 const HELP = `
 Every option can also come from the environment (shown in brackets); a flag
@@ -28,6 +29,26 @@ export function registerServe(program: Command): void {
   cmd.addHelpText('after', HELP).action(async (opts: ConfigFlags) => {
     const config = resolveConfig(opts, process.env, { requireUpstream: true });
     const gateway = await startGateway(config);
-    onSignals(gateway);
+    await untilStopped(gateway);
+  });
+}
+
+/**
+ * Resolves once SIGTERM or SIGINT has closed the gateway (requests in flight
+ * finished, the trail closed), so the command returns and `main` gives the
+ * exit code, rather than the process being ended from inside a command. A
+ * close that failed is exit 1: the supervisor should hear that the stop was
+ * not clean.
+ *
+ * @example
+ * await untilStopped(await startGateway(config)); // returns after Ctrl-C
+ */
+export function untilStopped(gateway: Gateway): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const unwire = onSignals(gateway, (code) => {
+      unwire();
+      if (code === 0) resolve();
+      else reject(new CliExit(EXIT.failed, 'fieldmesh: the gateway did not stop cleanly'));
+    });
   });
 }

@@ -1,24 +1,16 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { openAuditStore, type AuditStoreOptions } from '../../src/audit/store.js';
+import { fieldmeshAsync, type Run } from '../cli/run.js';
 import { breakGlassEntry, sampleEntry } from './entries.js';
 
-interface Run { code: number; stdout: string; stderr: string }
-
-/** Runs `fieldmesh audit …` in a child process: real exit codes, real stdout (not a TTY). */
+/** Runs the built `fieldmesh audit …` in a child process: real exit codes, real stdout (not a TTY). */
 function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const base = { ...process.env };
-  delete base.FIELDMESH_AUDIT;
-  delete base.FIELDMESH_AUDIT_RECORD_KEY;
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'test/audit/cli-harness.ts', 'audit', ...args], { env: { ...base, ...env } },
-      (err, stdout, stderr) => resolve({ code: err === null ? 0 : Number(err.code), stdout, stderr }));
-  });
+  return fieldmeshAsync(['audit', ...args], { env });
 }
 
 describe('cli/audit', () => {

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -6,38 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { openAuditStore } from '../../src/audit/store.js';
-import { as, call, POLICIES, PSEUDONYM_KEY, ROOT, ROUTES, SECRET, startJsonServer, USERS } from './helpers.js';
+import { startFieldmesh } from '../cli/run.js';
+import { as, call, POLICIES, PSEUDONYM_KEY, ROUTES, SECRET, startJsonServer, USERS } from './helpers.js';
 
-const HARNESS = join(ROOT, 'test', 'gateway', 'cli-harness.ts');
+/** The built CLI as a child process, its output collected as it comes. */
+const run = (args: string[], env: Record<string, string> = {}) => startFieldmesh(args, { env });
 
-/** The CLI as a child process, its output collected as it comes. */
-function run(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', HARNESS, ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env['PATH'] ?? '', NO_COLOR: '1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const out = { stdout: '', stderr: '' };
-  child.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out.stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, out, exited };
-}
-
-/** Resolves when the output holds `text`; rejects with the output if the process exits first. */
-function waitFor(p: ReturnType<typeof run>, text: string, stream: 'stdout' | 'stderr' = 'stdout'): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (p.out[stream].includes(text)) {
-        p.child[stream]!.off('data', check);
-        resolve();
-      }
-    };
-    p.child[stream]!.on('data', check);
-    void p.exited.then((code) => reject(new Error(`exited ${code} before "${text}":\n${p.out.stdout}\n${p.out.stderr}`)));
-    check();
-  });
-}
+/** Its exit code, once it has exited. */
+const exitCode = async (p: ReturnType<typeof run>): Promise<number | null> => (await p.exited).code;
 
 /** The URL and headers of a printed curl command. */
 function parseCurl(line: string): { url: string; headers: Record<string, string> } {
@@ -46,14 +21,10 @@ function parseCurl(line: string): { url: string; headers: Record<string, string>
   return { url: url!, headers: Object.fromEntries(headers.map((h) => [h.slice(0, h.indexOf(':')).toLowerCase(), h.slice(h.indexOf(':') + 1).trim()])) };
 }
 
-function stop(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.exitCode === null) child.kill(signal);
-}
-
 describe('gateway › CLI', () => {
   it('serve --help lists the flags and their variables', async () => {
     const p = run(['serve', '--help']);
-    expect(await p.exited).to.equal(0);
+    expect(await exitCode(p)).to.equal(0);
     for (const text of ['--upstream <url>', '--routes <file>', '--policies <dir>', '--port <n>', 'FIELDMESH_UPSTREAM_AUTHORIZATION', '/readyz', 'SIGHUP']) {
       expect(p.out.stdout).to.include(text);
     }
@@ -61,7 +32,7 @@ describe('gateway › CLI', () => {
 
   it('serve without an upstream or routes exits 2 naming both', async () => {
     const p = run(['serve'], { FIELDMESH_JWT_SECRET: SECRET });
-    expect(await p.exited).to.equal(2);
+    expect(await exitCode(p)).to.equal(2);
     expect(p.out.stderr).to.include('--upstream / FIELDMESH_UPSTREAM: required');
     expect(p.out.stderr).to.include('--routes / FIELDMESH_ROUTES: required');
   });
@@ -73,16 +44,16 @@ describe('gateway › CLI', () => {
       FIELDMESH_JWT_SECRET: SECRET, FIELDMESH_PSEUDONYM_KEY: PSEUDONYM_KEY,
     });
     try {
-      await waitFor(p, '"gateway listening"');
+      await p.waitFor('"gateway listening"');
       const { url } = JSON.parse(p.out.stdout.split('\n').find((l) => l.includes('"gateway listening"'))!) as { url: string };
       const res = await call(`${url}/patients/pat-001`, { headers: as(USERS.receptionist, 'administration') });
       expect(res.status).to.equal(200);
       expect(res.json.nhsNumber).to.equal('******0018');
-      stop(p.child, 'SIGTERM');
-      expect(await p.exited).to.equal(0);
+      p.stop('SIGTERM');
+      expect(await exitCode(p)).to.equal(0);
       expect(p.out.stdout).to.include('"gateway stopped"');
     } finally {
-      stop(p.child, 'SIGKILL');
+      p.stop('SIGKILL');
       await upstream.close();
     }
   });
@@ -92,7 +63,7 @@ describe('gateway › CLI', () => {
       const audit = join(mkdtempSync(join(tmpdir(), 'fieldmesh-demo-')), 'audit.db');
       const p = run(['demo', '--port', '0', '--audit', audit]);
       try {
-        await waitFor(p, 'Press Ctrl-C');
+        await p.waitFor('Press Ctrl-C');
         expect(p.out.stdout).to.include('DEMO ONLY');
         expect(p.out.stdout).to.include(`npx fieldmesh audit query --audit ${audit}`);
         const curls = p.out.stdout.split('\n').filter((l) => l.startsWith('curl '));
@@ -108,25 +79,25 @@ describe('gateway › CLI', () => {
         expect(planning.text).not.to.include('pat-0');
         expect((await call(hiddenFilter!.url, { headers: hiddenFilter!.headers })).status).to.equal(403);
         expect((await call(breakGlass!.url, { headers: breakGlass!.headers })).status).to.equal(200);
-        stop(p.child, 'SIGINT');
-        expect(await p.exited).to.equal(0);
+        p.stop('SIGINT');
+        expect(await exitCode(p)).to.equal(0);
         const store = await openAuditStore(audit, { readonly: true });
         const events = await store.query();
         await store.close();
         expect(events.map((e) => e.decision)).to.deep.equal(['disclosed', 'disclosed', 'disclosed', 'refused', 'disclosed']);
         expect(events.filter((e) => e.breakGlass !== undefined)).to.have.length(1);
       } finally {
-        stop(p.child, 'SIGKILL');
+        p.stop('SIGKILL');
       }
     });
 
-    it('says clearly that the port is taken, and exits 1', async () => {
+    it('says clearly that the port is taken, and exits 2, as serve does', async () => {
       const busy = createServer();
       await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', () => resolve()));
       const port = (busy.address() as AddressInfo).port;
       try {
         const p = run(['demo', '--port', String(port), '--audit', join(mkdtempSync(join(tmpdir(), 'fieldmesh-demo-')), 'audit.db')]);
-        expect(await p.exited).to.equal(1);
+        expect(await exitCode(p)).to.equal(2);
         expect(p.out.stderr).to.include(`port ${port} on 127.0.0.1 is already in use`);
         expect(p.out.stderr).to.include('--port 0');
       } finally {

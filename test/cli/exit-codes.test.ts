@@ -1,0 +1,283 @@
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import Database from 'better-sqlite3';
+import { expect } from 'chai';
+import { openAuditStore } from '../../src/audit/store.js';
+import { breakGlassEntry, sampleEntry } from '../audit/entries.js';
+import { BIN, fieldmeshAsync, ROOT, startFieldmesh, type Run } from './run.js';
+
+/**
+ * Every exit code docs/cli.md documents, for every command, from the built
+ * binary a user runs. `{name}` in an argument stands for a file or value made
+ * in `before` (see `setup`).
+ */
+interface Row {
+  args: string[];
+  code: 0 | 1 | 2 | 3;
+  /** What the code means for this row. */
+  why: string;
+  input?: string;
+  env?: Record<string, string>;
+  stdout?: RegExp;
+  stderr?: RegExp;
+  /**
+   * A server: once stdout holds `after` (and, with `probe`, once the gateway
+   * that line names has answered /healthz), send `signal`, then expect the code.
+   */
+  stop?: { after: string; signal: NodeJS.Signals; probe?: true };
+  /** Run a copy of the built binary inside this package root instead (a `{name}`). */
+  root?: string;
+}
+
+const VALID = 'test/fixtures/policies/valid';
+const NOW = ['--now', '2026-11-24'];
+const RECORD = JSON.stringify({ id: 'p1', name: 'Ann', nhsNumber: '9990000018', diagnoses: ['J45'] });
+const GATEWAY_ENV = { FIELDMESH_JWT_SECRET: 'exit-code-test-secret-of-at-least-32-bytes', FIELDMESH_PSEUDONYM_KEY: 'exit-code-test-key' };
+const ROUTES = 'examples/gateway/routes.yaml';
+const UNREACHABLE_PG = 'postgres://postgres@127.0.0.1:1/x';
+const UNKNOWN_EVENT = '00000000-0000-4000-8000-000000000000';
+const redact = (...args: string[]) => ['redact', ...args, '--resource', 'Patient', '-'];
+
+const ROWS: Row[] = [
+  { args: [], code: 2, why: 'no command', stderr: /Usage: fieldmesh/ },
+  { args: ['--help'], code: 0, why: 'help', stdout: /Usage: fieldmesh/ },
+  { args: ['--version'], code: 0, why: 'version', stdout: /^0\.1\.0$/m },
+  { args: ['frobnicate'], code: 2, why: 'unknown command', stderr: /unknown command 'frobnicate'/ },
+  { args: ['--frobnicate'], code: 2, why: 'unknown option', stderr: /unknown option '--frobnicate'/ },
+  { args: ['audit'], code: 2, why: 'audit needs a subcommand', stderr: /Usage: fieldmesh audit/ },
+  { args: ['audit', 'frobnicate'], code: 2, why: 'unknown audit subcommand', stderr: /unknown command 'frobnicate'/ },
+
+  { args: ['check', '--policies', VALID, ...NOW], code: 0, why: 'valid, one warning', stdout: /^OK .*1 warning$/m },
+  { args: ['check', '--policies', VALID, ...NOW, '--strict'], code: 1, why: 'a warning with --strict', stdout: /^FAIL /m },
+  { args: ['check', '--policies', '{invalid}'], code: 1, why: 'policy errors', stdout: /unknown purpose "dirct-care"/ },
+  { args: ['check', '--policies', '{tmp}/no-such-dir'], code: 1, why: 'no policy directory', stdout: /no such policy directory/ },
+  { args: ['check', '--policies', VALID, '--now', 'someday'], code: 2, why: 'a bad --now', stderr: /--now: "someday" is not a date/ },
+  { args: ['check', '--frobnicate'], code: 2, why: 'unknown option', stderr: /unknown option/ },
+
+  { args: redact('--role', 'receptionist', '--purpose', 'administration'), input: RECORD, code: 0, why: 'disclosed', stdout: /"nhsNumber": "\*{6}0018"/ },
+  { args: redact('--role', 'receptionist', '--purpose', 'direct-care'), input: RECORD, code: 3, why: 'refused', stderr: /^\{"error":\{"code":"purpose_not_granted"/ },
+  { args: redact('--user', '{unknownRoleClaims}', '--purpose', 'administration'), input: RECORD, code: 3, why: 'roles in a claims file are data: refused', stderr: /"code":"purpose_not_granted"/ },
+  { args: redact('--policies', '{invalid}', '--role', 'nurse', '--purpose', 'direct-care'), input: RECORD, code: 1, why: 'policy errors', stderr: /unknown purpose "dirct-care"/ },
+  { args: ['redact', '--role', 'receptionist', '--purpose', 'administration', '--resource', 'Patint', '-'], input: RECORD, code: 2, why: 'unknown resource', stderr: /^unknown resource "Patint" \(did you mean "Patient"\?\)$/m },
+  { args: redact('--role', 'receptionist', '--purpose', 'adminstration'), input: RECORD, code: 2, why: 'unknown purpose', stderr: /^unknown purpose "adminstration" \(did you mean "administration"\?\)$/m },
+  { args: redact('--role', 'recepshionist', '--purpose', 'administration'), input: RECORD, code: 2, why: 'unknown role', stderr: /^unknown role "recepshionist"/m },
+  { args: redact('--purpose', 'administration'), input: RECORD, code: 2, why: 'neither --role nor --user', stderr: /give exactly one of --role or --user/ },
+  { args: ['redact', '--role', 'receptionist', '--resource', 'Patient', '-'], input: RECORD, code: 2, why: 'no --purpose', stderr: /required option '--purpose <purpose>' not specified/ },
+  { args: redact('--role', 'receptionist', '--purpose', 'administration'), input: '{"nhsNumber": "9990000018", oops', code: 2, why: 'input not JSON', stderr: /input \(stdin\) is not valid JSON/ },
+  { args: redact('--role', 'receptionist', '--purpose', 'administration'), input: '42', code: 2, why: 'input neither record nor list', stderr: /neither a record/ },
+  { args: ['redact', '--role', 'receptionist', '--purpose', 'administration', '--resource', 'Patient', '{tmp}/no-such.json'], code: 2, why: 'input unreadable', stderr: /cannot read input .*no-such\.json: ENOENT/ },
+
+  { args: ['explain', '--role', 'receptionist', '--purpose', 'administration', '--resource', 'Patient'], code: 0, why: 'explained', stdout: /^nhsNumber\s+identifier\s+transformed \(mask\)/m },
+  { args: ['explain', '--policies', '{invalid}', '--role', 'nurse', '--purpose', 'direct-care', '--resource', 'Patient'], code: 1, why: 'policy errors', stderr: /unknown purpose "dirct-care"/ },
+  { args: ['explain', '--role', 'recepshionist', '--purpose', 'administration', '--resource', 'Patient'], code: 2, why: 'unknown role', stderr: /unknown role "recepshionist"/ },
+  { args: ['explain', '--role', 'receptionist', '--purpose', 'administration'], code: 2, why: 'no --resource', stderr: /required option '--resource <resource>'/ },
+
+  { args: ['test', 'fixtures/cases/administration.yaml'], code: 0, why: 'every case passed', stdout: /^\d+ passed, 0 failed$/m },
+  { args: ['test', '--policies', VALID, '{failingCase}'], code: 1, why: 'a case failed', stdout: /^0 passed, 1 failed$/m },
+  { args: ['test', '--policies', '{invalid}', 'fixtures/cases/administration.yaml'], code: 1, why: 'policy errors', stderr: /unknown purpose "dirct-care"/ },
+  { args: ['test', '{tmp}/no-such-cases'], code: 2, why: 'no such path', stderr: /no such case file or directory/ },
+  { args: ['test', '{emptyDir}'], code: 2, why: 'no case files', stderr: /no case files found/ },
+  { args: ['test', 'fixtures/cases/administration.yaml', '--records', '{badRecords}'], code: 2, why: 'records not JSON', stderr: /Patient\.json is not valid JSON/ },
+
+  { args: ['matrix', '--out', '{tmp}/matrix.html'], code: 0, why: 'written', stdout: /^wrote .*matrix\.html/ },
+  { args: ['matrix', '--policies', '{invalid}', '--out', '{tmp}/never.html'], code: 1, why: 'policy errors', stderr: /unknown purpose "dirct-care"/ },
+  { args: ['matrix'], code: 2, why: 'no --out', stderr: /required option '--out <file>'/ },
+  { args: ['matrix', '--out', '{tmp}/no/such/dir/matrix.html'], code: 2, why: 'cannot write', stderr: /ENOENT/ },
+
+  { args: ['audit', 'verify', '--audit', '{intact}'], code: 0, why: 'intact', stdout: /^intact: 4 events in 1 chain$/m },
+  { args: ['audit', 'verify'], env: { FIELDMESH_AUDIT: '{intact}' }, code: 0, why: 'intact, named by FIELDMESH_AUDIT', stdout: /^intact: 4 events/ },
+  { args: ['audit', 'verify', '--audit', '{tampered}'], code: 1, why: 'a row was edited', stdout: /^BROKEN at event [0-9a-f-]{36} \(chain main, seq 2\)/ },
+  { args: ['audit', 'verify', '--audit', '{tampered}', '--json'], code: 1, why: 'broken, as JSON', stdout: /"ok": false/ },
+  { args: ['audit', 'verify', '--audit', '{tmp}/no-such.db'], code: 2, why: 'no trail file', stderr: /^fieldmesh audit verify: no audit trail at .*no-such\.db/ },
+  { args: ['audit', 'verify', '--audit', UNREACHABLE_PG], code: 2, why: 'PostgreSQL unreachable', stderr: /^fieldmesh audit verify: The audit trail postgres:\/\/127\.0\.0\.1:1\/x cannot be read/ },
+  { args: ['audit', 'verify', '--audit', '{intact}', '--frobnicate'], code: 2, why: 'unknown option', stderr: /unknown option '--frobnicate'/ },
+
+  { args: ['audit', 'query', '--audit', '{intact}'], code: 0, why: 'listed', stdout: /^4 events$/m },
+  { args: ['audit', 'query', '--audit', '{intact}', '--user', 'nobody'], code: 0, why: 'nothing matches', stdout: /^No matching events\.$/m },
+  { args: ['audit', 'query', '--audit', '{tmp}/no-such.db'], code: 2, why: 'no trail file', stderr: /no audit trail at/ },
+  { args: ['audit', 'query', '--audit', UNREACHABLE_PG], code: 2, why: 'PostgreSQL unreachable', stderr: /cannot be read/ },
+  { args: ['audit', 'query', '--audit', '{intact}', '--decision', 'maybe'], code: 2, why: 'bad --decision', stderr: /--decision <decision>' argument 'maybe' is invalid/ },
+
+  { args: ['audit', 'review', '--audit', '{intact}'], code: 0, why: 'listed', stdout: /^1 break-glass event awaiting review$/m },
+  { args: ['audit', 'review', '--audit', '{acked}', '--ack', '{ackedBreakGlassId}', '--by', 'Dr A Guardian', '--note', 'Justified'], code: 0, why: 'acknowledged', stdout: /^Acknowledged [0-9a-f-]{36} by Dr A Guardian/ },
+  { args: ['audit', 'review', '--audit', '{intact}', '--ack', UNKNOWN_EVENT, '--by', 'G', '--note', 'n'], code: 2, why: 'unknown event id', stderr: new RegExp(`^fieldmesh audit review: No audit event has id ${UNKNOWN_EVENT}$`, 'm') },
+  { args: ['audit', 'review', '--audit', '{intact}', '--ack', 'ffffffff', '--by', 'G', '--note', 'n'], code: 2, why: 'unknown id prefix', stderr: /no event awaiting review starts with ffffffff/ },
+  { args: ['audit', 'review', '--audit', '{intact}', '--ack', '{plainId}', '--by', 'G', '--note', 'n'], code: 2, why: 'not break-glass', stderr: /is not a break-glass event/ },
+  { args: ['audit', 'review', '--audit', '{intact}', '--ack', '{breakGlassId}', '--by', 'G'], code: 2, why: '--ack without --note', stderr: /--ack needs --by NAME and --note TEXT/ },
+  { args: ['audit', 'review', '--audit', '{tmp}/no-such.db'], code: 2, why: 'no trail file', stderr: /no audit trail at/ },
+  { args: ['audit', 'review', '--audit', UNREACHABLE_PG], code: 2, why: 'PostgreSQL unreachable', stderr: /cannot be read/ },
+
+  { args: ['audit', 'report', '--audit', '{intact}', '--record', 'p-1002'], code: 0, why: 'reported', stdout: /^Access to record p-1002: 3 events by 3 users/ },
+  { args: ['audit', 'report', '--audit', '{intact}'], code: 2, why: 'no --record', stderr: /required option '--record <id>'/ },
+  { args: ['audit', 'report', '--audit', '{tmp}/no-such.db', '--record', 'p-1002'], code: 2, why: 'no trail file', stderr: /no audit trail at/ },
+  { args: ['audit', 'report', '--audit', UNREACHABLE_PG, '--record', 'p-1002'], code: 2, why: 'PostgreSQL unreachable', stderr: /cannot be read/ },
+
+  {
+    args: ['serve', '--upstream', 'http://127.0.0.1:1', '--routes', ROUTES, '--port', '0', '--audit', '{tmp}/serve.db'], env: GATEWAY_ENV,
+    stop: { after: '"gateway listening"', signal: 'SIGTERM', probe: true }, code: 0, why: 'stopped by SIGTERM', stdout: /"gateway stopped"/,
+  },
+  { args: ['serve', '--upstream', 'http://127.0.0.1:1', '--routes', ROUTES, '--policies', '{invalid}', '--port', '0', '--audit', '{tmp}/serve.db'], env: GATEWAY_ENV, code: 1, why: 'policy errors', stderr: /unknown purpose "dirct-care"/ },
+  { args: ['serve', '--bogus'], code: 2, why: 'unknown option', stderr: /unknown option '--bogus'/ },
+  { args: ['serve', '--routes', ROUTES], env: GATEWAY_ENV, code: 2, why: 'no upstream', stderr: /--upstream \/ FIELDMESH_UPSTREAM: required/ },
+  { args: ['serve', '--upstream', 'http://127.0.0.1:1', '--routes', '{tmp}/no-such-routes.yaml'], env: GATEWAY_ENV, code: 2, why: 'routes file unreadable', stderr: /no-such-routes\.yaml › cannot read the file \(ENOENT\)/ },
+  { args: ['serve', '--upstream', 'http://127.0.0.1:1', '--routes', ROUTES, '--port', '{busyPort}', '--audit', '{tmp}/serve.db'], env: GATEWAY_ENV, code: 2, why: 'port in use', stderr: /is already in use/ },
+
+  { args: ['demo', '--port', '0', '--audit', '{tmp}/demo.db'], stop: { after: 'Press Ctrl-C', signal: 'SIGINT' }, code: 0, why: 'stopped by Ctrl-C', stdout: /DEMO ONLY/ },
+  { args: ['demo', '--port', '0', '--audit', '{tmp}/demo-broken.db'], root: '{brokenDemo}', code: 1, why: 'the example policies have errors', stderr: /unknown purpose "dirct-care"/ },
+  { args: ['demo', '--bogus'], code: 2, why: 'unknown option', stderr: /unknown option '--bogus'/ },
+  { args: ['demo', '--port', '{busyPort}', '--audit', '{tmp}/demo-busy.db'], code: 2, why: 'port in use', stderr: /port \d+ on 127\.0\.0\.1 is already in use/ },
+  { args: ['demo', '--port', '0', '--audit', '{tmp}/demo-installed.db'], root: '{installed}', code: 2, why: 'not run from a checkout', stderr: /^fieldmesh demo needs .*fixtures.records: run it from a checkout/ },
+];
+
+/** The command a row runs, as docs/cli.md names it. */
+function commandOf(args: string[]): string {
+  const [first, second] = args;
+  if (first === 'audit') return ['verify', 'query', 'review', 'report'].includes(second ?? '') ? `audit ${second}` : 'fieldmesh';
+  return ['check', 'redact', 'explain', 'test', 'matrix', 'serve', 'demo'].includes(first ?? '') ? (first as string) : 'fieldmesh';
+}
+
+/** The (command, code) pairs the table in docs/cli.md documents: every cell that is not a dash. */
+function documented(): string[] {
+  const doc = readFileSync(join(ROOT, 'docs', 'cli.md'), 'utf8');
+  const section = doc.slice(doc.indexOf('## Exit codes'), doc.indexOf('\n## ', doc.indexOf('## Exit codes') + 1));
+  const pairs: string[] = [];
+  for (const line of section.split('\n').filter((l) => l.startsWith('| `'))) {
+    const [command, ...cells] = line.split('|').slice(1, -1).map((c) => c.trim());
+    cells.forEach((cell, code) => {
+      if (cell !== '—') pairs.push(`${/`([^`]+)`/.exec(command ?? '')?.[1]} ${code}`);
+    });
+  }
+  return pairs;
+}
+
+describe('fieldmesh exit codes (the built binary)', () => {
+  const values: Record<string, string> = {};
+  const fill = (text: string) => text.replace(/\{(\w+)\}/g, (m, name: string) => values[name] ?? m);
+  let busy: Server;
+
+  before(async function () {
+    this.timeout(60_000);
+    const tmp = mkdtempSync(join(tmpdir(), 'fieldmesh-exit-'));
+    values['tmp'] = tmp;
+
+    values['invalid'] = mkdirIn(tmp, 'invalid-policies');
+    copyFileSync(join(ROOT, 'test/fixtures/policies/invalid/unknown-purpose.yaml'), join(values['invalid'], 'policies.yaml'));
+    values['emptyDir'] = mkdirIn(tmp, 'no-cases');
+    values['badRecords'] = mkdirIn(tmp, 'bad-records');
+    writeFileSync(join(values['badRecords'], 'Patient.json'), '[{"id": "pat-001", "name": Jane}]');
+    values['unknownRoleClaims'] = join(tmp, 'claims.json');
+    writeFileSync(values['unknownRoleClaims'], JSON.stringify({ sub: 'u1', roles: ['recepshionist'], training: '2026-06-01' }));
+    values['failingCase'] = join(tmp, 'failing.yaml');
+    writeFileSync(values['failingCase'], [
+      'now: 2026-11-24T12:00:00Z', 'user: { training: 2026-06-01 }', 'cases:',
+      '  - name: expects a name the GP is shown differently', '    resource: Patient', '    purpose: direct-care',
+      '    user: { sub: g, roles: [gp] }', '    record: { id: p, name: Ann }', '    expect: { id: p, name: Bob }', '',
+    ].join('\n'));
+
+    // Trails: one intact, one with an edited row, one to acknowledge in.
+    const intact = await trail(join(tmp, 'intact.db'));
+    values['intact'] = intact.file;
+    values['plainId'] = intact.plainId;
+    values['breakGlassId'] = intact.breakGlassId;
+    const tampered = await trail(join(tmp, 'tampered.db'));
+    const db = new Database(tampered.file);
+    db.prepare("UPDATE fieldmesh_audit_events SET purpose = 'research' WHERE seq = 2").run();
+    db.close();
+    values['tampered'] = tampered.file;
+    const acked = await trail(join(tmp, 'acked.db'));
+    values['acked'] = acked.file;
+    values['ackedBreakGlassId'] = acked.breakGlassId;
+
+    // The package as npm installs it (dist, no fixtures), and a checkout whose example policies are broken.
+    values['installed'] = packageCopy(join(tmp, 'installed'));
+    values['brokenDemo'] = packageCopy(join(tmp, 'broken-demo'));
+    for (const dir of ['fixtures', 'examples']) symlinkSync(join(ROOT, dir), join(values['brokenDemo'], dir), 'dir');
+    cpSync(values['invalid'], join(values['brokenDemo'], 'policies'), { recursive: true });
+
+    busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', () => resolve()));
+    values['busyPort'] = String((busy.address() as AddressInfo).port);
+  });
+
+  after(() => {
+    busy?.close();
+    if (values['tmp'] !== undefined) rmSync(values['tmp'], { recursive: true, force: true });
+  });
+
+  for (const row of ROWS) {
+    const title = `${row.root === undefined ? '' : `(in ${row.root}) `}${commandOf(row.args)}: ${row.args.join(' ')} → ${row.code} (${row.why})`;
+    it(title, async () => {
+      const env = Object.fromEntries(Object.entries(row.env ?? {}).map(([k, v]) => [k, fill(v)]));
+      const opts = { env, ...(row.input === undefined ? {} : { input: row.input }), ...(row.root === undefined ? {} : { bin: join(fill(row.root), relative(ROOT, BIN)) }) };
+      const args = row.args.map(fill);
+      let r: Run;
+      if (row.stop) {
+        const p = startFieldmesh(args, opts);
+        try {
+          await p.waitFor(row.stop.after);
+          if (row.stop.probe) {
+            // The line is logged as the server starts listening; the signal handlers are wired in the same
+            // turn of the event loop, so once a request has been answered they are in place.
+            const line = p.out.stdout.split('\n').find((l) => l.includes(row.stop!.after)) ?? '';
+            expect((await fetch(`${(JSON.parse(line) as { url: string }).url}/healthz`)).status).to.equal(200);
+          }
+          p.stop(row.stop.signal);
+          r = { ...(await p.exited), ...p.out };
+        } finally {
+          p.stop('SIGKILL');
+        }
+      } else {
+        r = await fieldmeshAsync(args, opts);
+      }
+      expect(r.code, `exit code\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`).to.equal(row.code);
+      if (row.stdout) expect(r.stdout).to.match(row.stdout);
+      if (row.stderr) expect(r.stderr).to.match(row.stderr);
+    });
+  }
+
+  it('has commands signal failure only by throwing: bin.ts alone hands a code to the process', () => {
+    // bin.ts sets process.exitCode from main's answer, so a code a command set itself would be overwritten with 0.
+    const dir = join(ROOT, 'src', 'cli');
+    const offenders = readdirSync(dir)
+      .filter((f) => f.endsWith('.ts') && f !== 'bin.ts')
+      .filter((f) => /process\.exit(Code)?\b/.test(readFileSync(join(dir, f), 'utf8')));
+    expect(offenders).to.deep.equal([]);
+  });
+
+  it('covers every exit code docs/cli.md documents, and documents every code covered here', () => {
+    const covered = [...new Set(ROWS.map((r) => `${commandOf(r.args)} ${r.code}`))].sort();
+    expect(covered).to.deep.equal([...new Set(documented())].sort());
+  });
+});
+
+function mkdirIn(parent: string, name: string): string {
+  const dir = join(parent, name);
+  mkdirSync(dir);
+  return dir;
+}
+
+/** A trail where a nurse read p-1002, a consultant broke glass for it, a porter was refused it, and p-2000 was read. */
+async function trail(file: string): Promise<{ file: string; plainId: string; breakGlassId: string }> {
+  const store = await openAuditStore(file);
+  const plain = await store.append(sampleEntry({ time: '2026-03-01T14:02:11Z' }));
+  const breakGlass = await store.append(breakGlassEntry({ time: '2026-03-02T03:12:44Z' }));
+  await store.append(sampleEntry({
+    time: '2026-03-03T10:00:00Z', user: 'u-7', roles: ['porter'], decision: 'refused', code: 'purpose_not_granted',
+    status: 403, recordIds: [], withheldRecordIds: ['p-1002'], fieldsDisclosed: [],
+  }));
+  await store.append(sampleEntry({ time: '2026-03-04T08:00:00Z', recordIds: ['p-2000'] }));
+  await store.close();
+  return { file, plainId: plain.id, breakGlassId: breakGlass.id };
+}
+
+/** The built package copied to `dir`, as npm installs it: dist and package.json, its dependencies beside it. */
+function packageCopy(dir: string): string {
+  mkdirSync(dir);
+  cpSync(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true });
+  copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  return dir;
+}
