@@ -151,7 +151,8 @@ function policyText(m: Model): string {
     views: { R: { fields: m.views[name] } },
   });
   return JSON.stringify({
-    resources: { R: { consent: 'consent', optOut: 'optOut', fields: m.fields } },
+    // The opt-out marker sits inside a list of preferences as often as not: the path walks it.
+    resources: { R: { consent: 'consent', optOut: 'prefs.optOut', fields: m.fields } },
     purposes: { p0: purpose('p0'), p1: purpose('p1') },
     roles: Object.fromEntries(
       Object.entries(m.roles).map(([role, grants]) => [
@@ -217,17 +218,20 @@ function recordShapes(paths: string[]) {
   return { entries: entriesAt([], 4, 1) };
 }
 
+/** `prefs` as one object or a list of them, each with an opt-out marker, null, or none. */
+type Pref = { optOut?: boolean | null };
 interface RecordModel {
   entries: [string, Tree][];
   flag: string | string[] | null | undefined;
-  optOut: boolean | undefined;
+  prefs: Pref | Pref[] | undefined;
   consent: Partial<Record<PurposeName, string>> | undefined;
 }
+const prefArb: fc.Arbitrary<Pref> = fc.oneof(fc.boolean().map((b) => ({ optOut: b })), fc.constant({}), fc.constant({ optOut: null }));
 const recordArb = (paths: string[]): fc.Arbitrary<RecordModel> =>
   fc.record({
     entries: recordShapes(paths).entries,
     flag: fc.option(fc.oneof(flagArb, fc.subarray([...FLAGS]), fc.constant(null)), { nil: undefined }),
-    optOut: fc.option(fc.boolean(), { nil: undefined, freq: 2 }),
+    prefs: fc.option(fc.oneof(prefArb, fc.array(prefArb, { maxLength: 4 })), { nil: undefined, freq: 2 }),
     consent: fc.option(fc.dictionary(fc.constantFrom(...PURPOSES), fc.constantFrom('granted', 'granted', 'refused')), { nil: undefined, freq: 3 }),
   });
 
@@ -249,7 +253,7 @@ function render(records: RecordModel[]): unknown[] {
   const rows = records.map((r) => {
     const extra = [
       ...(r.flag !== undefined ? [`"flag":${JSON.stringify(r.flag)}`] : []),
-      ...(r.optOut !== undefined ? [`"optOut":${r.optOut}`] : []),
+      ...(r.prefs !== undefined ? [`"prefs":${JSON.stringify(r.prefs)}`] : []),
       ...(r.consent !== undefined ? [`"consent":${JSON.stringify(r.consent)}`] : []),
     ];
     return `{${[...r.entries.map(([k, v]) => `${JSON.stringify(k)}:${json(v)}`), ...extra].join(',')}}`;
@@ -267,6 +271,12 @@ const userArb: fc.Arbitrary<UserModel> = fc.record({
 });
 
 const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** National data opt-out read naively: any marker in the preferences that is not false or null. */
+function optedOut(prefs: unknown): boolean {
+  const list = Array.isArray(prefs) ? prefs : prefs === undefined ? [] : [prefs];
+  return list.some((p) => isRecord(p) && p['optOut'] !== undefined && p['optOut'] !== null && p['optOut'] !== false);
+}
 
 class Reference {
   private readonly declared: string[][];
@@ -299,7 +309,7 @@ class Reference {
   /** The declared paths permitted in one row, or `undefined` when the row is withheld whole. */
   permitted(row: Record<string, unknown>): Set<string> | undefined {
     const { u, m } = this;
-    if (u.purpose === 'p1' && m.optOut && !(row['optOut'] === false || row['optOut'] === undefined || row['optOut'] === null)) return undefined;
+    if (u.purpose === 'p1' && m.optOut && optedOut(row['prefs'])) return undefined;
     if (u.purpose === 'p1' && m.consent && !(isRecord(row['consent']) && row['consent'][u.purpose] === 'granted')) return undefined;
     const flag = row['flag'];
     const matched = this.grants().filter((g) => !g.where || holds(g.where, flag, u.flag) === true);
@@ -384,9 +394,10 @@ function checkShape(ref: Reference, out: unknown, permitted: Set<string>): void 
   walk(out, []);
 }
 
-/** Markers a decision may carry: the ids of the records it names, never any other value. */
+/** Markers a decision may carry: the ids of the records it names (a list of ids walked), never any other value. */
 function checkDecision(decision: unknown, rows: unknown[]): void {
-  const ids = new Set(rows.flatMap((r) => (isRecord(r) && typeof r['id'] === 'string' ? [r['id']] : [])));
+  const flat = (v: unknown): unknown[] => (Array.isArray(v) ? v.flatMap(flat) : [v]);
+  const ids = new Set(rows.flatMap((r) => (isRecord(r) ? flat(r['id']).filter((v): v is string => typeof v === 'string') : [])));
   for (const marker of markersIn(decision)) expect(ids.has(marker), `decision carries the value ${marker}`).to.equal(true);
 }
 
@@ -458,6 +469,51 @@ describe('never leak (property)', () => {
         expect(rows, 'the input is never mutated').to.deep.equal(before);
       }),
       { numRuns: 600 }, // 600 generated policy sets, each with 1–5 records read as a list and one by one
+    );
+  });
+
+  it('withholds a row with an opt-out marker anywhere on its path, however deep in lists, and only then', () => {
+    // The path's segments, and at each of them whether the value is wrapped in a list (or a list of lists).
+    const levelArb = fc.record({ segment: fc.constantFrom('prefs', 'optOut', 'national', 'flags'), wrap: fc.constantFrom(0, 1, 2) });
+    const scenario = fc.record({
+      levels: fc.array(levelArb, { minLength: 1, maxLength: 3 }),
+      // An opt-out marker: anything but false and null opts out, whatever its type.
+      marker: fc.oneof(fc.constant<unknown>(true), fc.constant<unknown>('yes'), fc.constant<unknown>(1), fc.constant<unknown>({})),
+      // Siblings on every level that do not opt out: false, null, or no marker at all.
+      quiet: fc.array(fc.constantFrom<unknown>(false, null, undefined), { maxLength: 3 }),
+      at: fc.nat(),
+    });
+    const build = (levels: { segment: string; wrap: number }[], leaf: unknown, quiet: unknown[], at: number): Record<string, unknown> => {
+      const [level, ...rest] = levels;
+      const inner = rest.length === 0 ? leaf : build(rest, leaf, quiet, at);
+      const sibling = (q: unknown) => (rest.length === 0 ? q : build(rest, q, [], at));
+      let value: unknown = inner;
+      if (level!.wrap > 0) {
+        const list = quiet.map(sibling);
+        list.splice(at % (list.length + 1), 0, inner);
+        value = level!.wrap === 2 ? [[], list] : list;
+      }
+      return value === undefined ? {} : { [level!.segment]: value };
+    };
+    fc.assert(
+      fc.property(scenario, ({ levels, marker, quiet, at }) => {
+        const path = levels.map((l) => l.segment).join('.');
+        const text = JSON.stringify({
+          resources: { R: { optOut: path, fields: { id: 'operational', ward: 'operational' } } },
+          purposes: { p: { lawfulBasis: { article6: '6(1)(e)' }, reviewBy: '2099-12-31', optOut: 'respect', views: { R: { fields: ['id', 'ward'] } } } },
+          roles: { r: { grants: [{ purpose: 'p', resource: 'R', read: 'view' }] } },
+        });
+        const policies = policiesFromSources([{ file: 'opt-out.yaml', text }], { now: NOW });
+        const ctx = { resource: 'R', purpose: 'p', user: { sub: 'u1', roles: ['r'], training: TRAINED }, now: NOW };
+        const out = { id: 'out', ward: 'M1Z', ...build(levels, marker, quiet, at) };
+        const stay = { id: 'stay', ward: 'M2Z', ...build(levels, false, quiet, at) };
+        const { data, decision } = policies.redact([out, stay], ctx);
+        expect(data).to.deep.equal([{ id: 'stay', ward: 'M2Z' }]);
+        expect(decision.withheldRecordIds).to.deep.equal(['out']);
+        expect(decision.rowReasons).to.deep.equal({ 'opt-out': 1 });
+        expect(() => policies.redact(out, ctx)).to.throw(AccessError).with.property('code', 'record_withheld');
+      }),
+      { numRuns: 300 }, // 300 opt-out paths up to three levels deep, lists at any level
     );
   });
 

@@ -6,6 +6,23 @@ import { parse, stringify } from 'yaml';
 import { policiesFromSources } from '../src/policy-set.js';
 import { NOW, patient, refusal, user, VALID_POLICY, validPolicies } from './helpers.js';
 
+/** The test policy as data, to change one thing per test. */
+interface Doc {
+  resources: { Patient: { id?: string; consent?: string; optOut?: string; fields: Record<string, string> } };
+  purposes: Record<string, { identifiable?: boolean; views: { Patient: { fields: string[]; transform?: Record<string, string> } } }>;
+  roles: Record<string, { grants: { purpose: string; read?: unknown; update?: string[] }[] }>;
+  restrictions: { name: string; withhold: unknown }[];
+}
+
+/** The test policy with one change, loaded through the real engine. */
+function changed(change: (doc: Doc) => void) {
+  const doc = parse(readFileSync(VALID_POLICY, 'utf8')) as Doc;
+  change(doc);
+  const policies = policiesFromSources([{ file: 'policy.yaml', text: stringify(doc) }], { pseudonymKey: 'test-key', now: NOW });
+  const read = (input: unknown, roles: string[], purpose: string) => policies.redact(input, { resource: 'Patient', purpose, user: user(roles), now: NOW });
+  return { policies, read };
+}
+
 function setup() {
   const policies = validPolicies();
   const read = (input: unknown, roles: string[], purpose: string, extra: { user?: Record<string, unknown>; breakGlass?: string; now?: Date } = {}) =>
@@ -243,5 +260,62 @@ describe('filters', () => {
     const analyst = policies.plan({ resource: 'Patient', purpose: 'service-planning', user: user(['analyst']), now: NOW });
     expect(policies.mayFilterBy(analyst, 'dateOfBirth')).to.equal(false);
     expect(policies.mayFilterBy(analyst, 'diagnoses')).to.equal(true);
+  });
+});
+
+describe('paths the engine reads walk arrays', () => {
+  const prefs = () => changed((d) => {
+    d.resources.Patient.optOut = 'prefs.dataOptOut';
+    d.resources.Patient.consent = 'consents';
+  });
+
+  it('withholds a row whose opt-out marker sits inside a list, wherever it is in the list', () => {
+    const { read } = prefs();
+    const rows = [
+      patient({ id: 'one', prefs: [{ dataOptOut: true }] }),
+      patient({ id: 'second', prefs: [{ dataOptOut: false }, { dataOptOut: true }] }),
+      patient({ id: 'deep', prefs: [[{ dataOptOut: 'yes' }]] }),
+      patient({ id: 'no', prefs: [{ dataOptOut: false }, {}, { dataOptOut: null }] }),
+      patient({ id: 'none', prefs: [] }),
+      patient({ id: 'absent' }),
+    ];
+    const { data, decision } = read(rows, ['analyst'], 'service-planning');
+    expect(data).to.have.length(3);
+    expect(decision.withheldRecordIds).to.deep.equal(['one', 'second', 'deep']);
+    expect(decision.rowReasons).to.deep.equal({ 'opt-out': 3 });
+  });
+
+  it('fails closed when the opt-out path cannot be walked (a value where an object belongs)', () => {
+    const { read } = prefs();
+    const rows = [patient({ id: 'text', prefs: 'opted out' }), patient({ id: 'mixed', prefs: [{ dataOptOut: false }, 7] }), patient({ id: 'null', prefs: null })];
+    const { decision } = read(rows, ['analyst'], 'service-planning');
+    expect(decision.withheldRecordIds).to.deep.equal(['text', 'mixed']);
+    expect(decision.recordIds).to.deep.equal(['null']);
+  });
+
+  it('needs an explicit grant wherever consent appears in a list, and at least one', () => {
+    const { read } = prefs();
+    const rows = [
+      patient({ id: 'granted', consents: [{ research: 'granted' }, { planning: 'refused' }] }),
+      patient({ id: 'refused-too', consents: [{ research: 'granted' }, { research: 'refused' }] }),
+      patient({ id: 'empty', consents: [] }),
+      patient({ id: 'other-purpose', consents: [{ planning: 'granted' }] }),
+      patient({ id: 'malformed', consents: [{ research: 'granted' }, 'granted'] }),
+      patient({ id: 'listed', consents: { research: ['granted', 'granted'] } }),
+      patient({ id: 'half', consents: { research: ['granted', 'withdrawn'] } }),
+    ];
+    const { decision } = read(rows, ['analyst'], 'research');
+    expect(decision.recordIds).to.deep.equal(['granted', 'listed']);
+    expect(decision.rowReasons).to.deep.equal({ consent: 5 });
+  });
+
+  it('records every id a row holds when the id path walks a list, for returned and withheld rows alike', () => {
+    const { read } = changed((d) => {
+      d.resources.Patient.id = 'identifier.value';
+    });
+    const two = { identifier: [{ system: 'nhs', value: '9990000018' }, { system: 'local', value: 'L-1' }, { system: 'dup', value: 'L-1' }] };
+    const { decision } = read([patient(two), patient({ ...two, identifier: [{ value: 42 }], careTeam: 'ward-9' })], ['nurse'], 'direct-care');
+    expect(decision.recordIds).to.deep.equal(['9990000018', 'L-1']);
+    expect(decision.withheldRecordIds).to.deep.equal(['42']);
   });
 });

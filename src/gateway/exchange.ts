@@ -4,7 +4,7 @@ import type { AuditStore } from '../audit/store.js';
 import type { Decision } from '../decision.js';
 import { AccessError, FieldmeshError, NO_SUCH_RECORD } from '../errors.js';
 import { disclosureEntry, type Admitted } from '../http/guard.js';
-import { getPath } from '../paths.js';
+import { recordIdsOf } from '../redact.js';
 import type { PolicySet } from '../policy-set.js';
 import { redactBody } from '../shape.js';
 import { writeEntry } from '../http/write-audit.js';
@@ -78,8 +78,7 @@ export async function writeThrough(call: Call): Promise<Outcome> {
   // A record the user may not read answers as a missing one, never as a refused write.
   if (existing !== undefined) policies.redactWith(admitted.plan, existing);
   const decision = policies.checkWrite(call.body, { ...admitted.ctx, action, existing });
-  const id = getPath(action === 'create' ? call.body : existing, admitted.plan.resource.def.id);
-  if (typeof id === 'string' || typeof id === 'number') decision.recordIds = [String(id)];
+  decision.recordIds = recordIdsOf(action === 'create' ? call.body : existing, admitted.plan.resource.def.id);
   // No change without a record: the write is in the trail before the upstream can perform it.
   await call.audit.append(writeEntry(decision, admitted));
   const json = Buffer.from(JSON.stringify(call.body), 'utf8');

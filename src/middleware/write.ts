@@ -3,7 +3,7 @@ import type { Decision } from '../decision.js';
 import { AccessError, NO_SUCH_RECORD } from '../errors.js';
 import { admit } from '../http/guard.js';
 import { sendError } from '../http/respond.js';
-import { getPath } from '../paths.js';
+import { recordIdsOf } from '../redact.js';
 import type { Action } from '../request.js';
 import type { ListKey } from '../shape.js';
 import { checkWriteWithPlan } from '../write.js';
@@ -39,8 +39,7 @@ export function writeHandler(rt: MeshRuntime, resource: string, list: ListKey | 
       // A record the user may not read answers as a missing one, never as a refused write.
       if (existing !== undefined) rt.policies.redactWith(admitted.plan, existing);
       decision = checkWriteWithPlan(admitted.writePlan!, body, existing);
-      const id = getPath(action === 'create' ? body : existing, admitted.plan.resource.def.id);
-      if (typeof id === 'string' || typeof id === 'number') decision.recordIds = [String(id)];
+      decision.recordIds = recordIdsOf(action === 'create' ? body : existing, admitted.plan.resource.def.id);
     } catch (err) {
       return refuse(base, err, refusalFor(err, admitted, body));
     }
