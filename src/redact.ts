@@ -48,7 +48,7 @@ export class ProjectionCache {
     }
     const disclosed = pathsOf(resource, mask);
     return {
-      project: compileProjector(resource, mask, (path) => leaf.get(path)),
+      project: compileProjector(resource, mask, (path) => leaf.get(path), view.declaredOnly),
       disclosed,
       withheld: resource.paths.filter((p) => !disclosed.includes(p)),
       transforms: disclosed.flatMap((p) => (view.transforms.has(p) ? [[p, view.transforms.get(p)!] as [string, string]] : [])),

@@ -121,7 +121,9 @@ describe('redact', () => {
     const { data, decision } = read(rows, ['analyst'], 'service-planning');
     const out = data as Record<string, unknown>[];
     expect(out).to.have.length(2);
-    expect(out[0]).to.deep.equal({ id: out[0]!['id'], address: [{ postcode: 'LS1' }], dateOfBirth: 1980, diagnoses: [{ code: 'E11', display: 'Type 2 diabetes' }] });
+    // A non-identifiable purpose copies declared paths only: code and display
+    // are not declared under diagnoses, so no element of it has anything left.
+    expect(out[0]).to.deep.equal({ id: out[0]!['id'], address: [{ postcode: 'LS1' }], dateOfBirth: 1980, diagnoses: [] });
     expect(out[0]!['id']).to.match(/^[0-9a-f]{32}$/).and.not.equal('a');
     expect(decision.rowReasons).to.deep.equal({ 'opt-out': 1 });
     expect(decision.transforms).to.deep.equal({ id: 'pseudonym', dateOfBirth: 'year', 'address.postcode': 'district' });
@@ -317,5 +319,103 @@ describe('paths the engine reads walk arrays', () => {
     const { decision } = read([patient(two), patient({ ...two, identifier: [{ value: 42 }], careTeam: 'ward-9' })], ['nurse'], 'direct-care');
     expect(decision.recordIds).to.deep.equal(['9990000018', 'L-1']);
     expect(decision.withheldRecordIds).to.deep.equal(['42']);
+  });
+});
+
+describe('non-identifiable purposes copy declared paths only', () => {
+  const planning = () => changed((d) => {
+    Object.assign(d.resources.Patient.fields, { 'diagnoses.code': 'special' });
+    d.purposes['service-planning']!.views.Patient.fields = ['id', 'dateOfBirth', 'address.postcode', 'diagnoses.code', 'diagnoses.display'];
+  });
+
+  it('drops free text that the record API nests inside a granted object (clinicianNotes)', () => {
+    const { read } = planning();
+    const record = patient({ diagnoses: [{ code: 'E11', display: 'Type 2 diabetes', clinicianNotes: 'lives alone with her son', status: { text: 'worse' } }] });
+    const { data } = read(record, ['analyst'], 'service-planning');
+    expect((data as { diagnoses: unknown }).diagnoses).to.deep.equal([{ code: 'E11', display: 'Type 2 diabetes' }]);
+    expect(JSON.stringify(data)).not.to.match(/lives alone|worse/);
+  });
+
+  it('passes the values of a declared path, lists of them included, and drops objects under it', () => {
+    const { read } = planning();
+    const record = patient({ diagnoses: [{ code: ['E11', 'E11.9'], display: { text: 'Type 2 diabetes' } }], address: [{ postcode: 'LS1 4AP', line: ['1 High St'] }] });
+    const { data } = read(record, ['analyst'], 'service-planning');
+    expect(data).to.deep.include({ diagnoses: [{ code: ['E11', 'E11.9'] }], address: [{ postcode: 'LS1' }] });
+  });
+
+  it('never copies a path that only another purpose names, even under a field its view names', () => {
+    const { read, policies } = changed((d) => {
+      d.roles['gp']!.grants[0]!.read = ['id', 'diagnoses.clinicianNotes'];
+      d.purposes['service-planning']!.views.Patient.fields.push('diagnoses.code');
+    });
+    const record = patient({ diagnoses: [{ code: 'E11', clinicianNotes: 'lives alone with her son' }] });
+    expect((read(record, ['gp'], 'direct-care').data as { diagnoses: unknown }).diagnoses).to.deep.equal([{ clinicianNotes: 'lives alone with her son' }]);
+    expect((read(record, ['analyst'], 'service-planning').data as { diagnoses: unknown }).diagnoses).to.deep.equal([{ code: 'E11' }]);
+    // The subtree warning names what passes: diagnoses.code, which planning names, and not the note.
+    expect(policies.warnings.map((w) => w.message).join('\n')).to.include('(diagnoses, diagnoses.code)');
+  });
+
+  it('still copies the whole subtree in an identifiable purpose', () => {
+    const { read } = planning();
+    const record = patient({ diagnoses: [{ code: 'E11', clinicianNotes: 'note for the care team' }] });
+    expect((read(record, ['gp'], 'direct-care').data as { diagnoses: unknown }).diagnoses).to.deep.equal([{ code: 'E11', clinicianNotes: 'note for the care team' }]);
+  });
+});
+
+describe('paths under a declared field', () => {
+  it('discloses only family inside each name when a grant names name.family', () => {
+    const { read, policies } = changed((d) => {
+      d.roles['nurse']!.grants[0]!.read = ['id', 'name.family'];
+    });
+    const { data, decision } = read(patient({ name: [{ family: 'Doe', given: ['Jan'], prefix: 'Ms' }, { given: ['J'] }] }), ['nurse'], 'direct-care');
+    expect(data).to.deep.equal({ id: 'p1', name: [{ family: 'Doe' }] });
+    expect(decision.disclosed).to.deep.equal(['id', 'name.family']);
+    expect(decision.withheld).to.include('name');
+    const field = policies.explain({ roles: ['nurse'], purpose: 'direct-care', resource: 'Patient' }).fields.find((f) => f.field === 'name.family');
+    expect(field).to.include({ class: 'direct', status: 'disclosed' });
+  });
+
+  it('removes value from each element of telecom when a restriction withholds telecom.value', () => {
+    const { read } = changed((d) => {
+      d.resources.Patient.fields = { ...d.resources.Patient.fields, telecom: 'direct' };
+      delete d.resources.Patient.fields['telecom.value'];
+      d.purposes['direct-care']!.views.Patient.fields.push('telecom');
+      d.restrictions[0]!.withhold = ['address', 'telecom.value'];
+    });
+    const record = patient({ flags: ['dv-risk'], telecom: [{ system: 'phone', value: '0113 496 0000' }, { system: 'email', value: 'j@example.org', use: 'home' }] });
+    const { data, decision } = read(record, ['gp'], 'direct-care');
+    expect((data as { telecom: unknown }).telecom).to.deep.equal([{ system: 'phone' }, { system: 'email', use: 'home' }]);
+    expect(JSON.stringify(data)).not.to.match(/0113|example\.org/);
+    expect(decision.withheld).to.include('telecom.value');
+    const lead = read(record, ['safeguarding-lead'], 'direct-care');
+    expect(JSON.stringify(lead.data)).not.to.include('0113');
+  });
+
+  it('transforms name.family and nothing else of name', () => {
+    const { read } = changed((d) => {
+      d.purposes['direct-care']!.views.Patient.transform = { 'name.family': 'mask' };
+    });
+    const { data, decision } = read(patient({ name: [{ family: 'Doelittle', given: ['Jan'] }] }), ['nurse'], 'direct-care');
+    expect((data as { name: unknown }).name).to.deep.equal([{ family: '*****ttle', given: ['Jan'] }]);
+    expect(decision.transforms).to.deep.equal({ 'name.family': 'mask' });
+  });
+
+  it('lets a request filter by a granted path under a declared field, and not by its untransformed siblings', () => {
+    const { policies } = changed((d) => {
+      d.roles['nurse']!.grants[0]!.read = ['id', 'name.family'];
+    });
+    const plan = policies.plan({ resource: 'Patient', purpose: 'direct-care', user: user(['nurse']), now: NOW });
+    expect(policies.mayFilterBy(plan, 'name.family')).to.equal(true);
+    expect(policies.mayFilterBy(plan, 'name')).to.equal(false);
+    expect(policies.mayFilterBy(plan, 'name.given')).to.equal(false);
+  });
+
+  it('writes a path under a declared field when an update grant names it, and refuses its siblings', () => {
+    const { policies } = changed((d) => {
+      d.roles['nurse']!.grants[0]!.update = ['ward', 'name.given'];
+    });
+    const ctx = { resource: 'Patient', purpose: 'direct-care', user: user(['nurse']), now: NOW, action: 'update' as const, existing: patient() };
+    expect(policies.checkWrite({ name: [{ given: ['Janet'] }] }, ctx).written).to.deep.equal(['name.given']);
+    expect(() => policies.checkWrite({ name: [{ family: 'Roe' }] }, ctx)).to.throw(AccessError).with.property('code', 'write_forbidden');
   });
 });
