@@ -3,6 +3,7 @@ import { canonicalJson } from './audit/event.js';
 import { compileCondition, type ConditionTemplate } from './policy/conditions.js';
 import { compileShapeGuard } from './policy/marker-shape.js';
 import type { FieldClass, PolicyDocument, PurposeDef, ResourceDef, TransformName } from './policy/schema.js';
+import { fieldsOf, ownFieldsOf } from './policy/fields.js';
 import { transformAt } from './policy/validate.js';
 import { isWithin, splitPath } from './paths.js';
 
@@ -32,7 +33,12 @@ export interface TrieNode {
 export interface CompiledResource {
   name: string;
   def: ResourceDef;
-  /** Declared field paths, sorted; a path's bit is `1n << index`. */
+  /**
+   * Field paths, sorted; a path's bit is `1n << index`. The declared ones and
+   * every path the policy names under one (`name.family`), which inherits its
+   * class: then masks, projections, explain, the matrix and filters treat
+   * both alike.
+   */
   paths: string[];
   bits: Map<string, bigint>;
   classes: Map<string, FieldClass>;
@@ -45,6 +51,12 @@ export interface CompiledView {
   mask: bigint;
   /** Declared path → the transform that applies to it (inherited from a transformed ancestor). */
   transforms: Map<string, TransformName>;
+  /**
+   * The view of a non-identifiable purpose: only field paths are copied,
+   * never keys a record holds under them (SPEC: undeclared keys under a
+   * granted subtree are dropped), so free text cannot ride along.
+   */
+  declaredOnly: boolean;
 }
 
 export interface CompiledPurpose {
@@ -87,21 +99,23 @@ export const grantKey = (role: string, purpose: string, resource: string): strin
  * compiled.version; // 'a1b2c3d4e5f60718'
  */
 export function compilePolicies(doc: PolicyDocument): CompiledPolicies {
-  const resources = new Map(Object.entries(doc.resources).map(([name, def]) => [name, compileResource(name, def)]));
+  const resources = new Map(Object.keys(doc.resources).map((name) => [name, compileResource(name, doc.resources[name]!, fieldsOf(doc, name))]));
   const purposes = new Map<string, CompiledPurpose>();
   let usesPseudonyms = false;
   for (const [name, def] of Object.entries(doc.purposes)) {
     const views = new Map<string, CompiledView>();
     for (const [resourceName, view] of Object.entries(def.views)) {
       const resource = resources.get(resourceName)!;
-      const mask = maskOf(resource, view.fields);
+      let mask = maskOf(resource, view.fields);
+      // Not identifiable: only paths declared, or named by this purpose itself, may pass.
+      if (!def.identifiable) mask &= exactMaskOf(resource, ownFieldsOf(doc, resourceName, name));
       const transforms = new Map<string, TransformName>();
       for (const path of resource.paths) {
         const t = transformAt(view.transform, path);
         if (t !== undefined && (mask & resource.bits.get(path)!) !== 0n) transforms.set(path, t);
       }
       if ([...transforms.values()].includes('pseudonym')) usesPseudonyms = true;
-      views.set(resourceName, { resource, mask, transforms });
+      views.set(resourceName, { resource, mask, transforms, declaredOnly: !def.identifiable });
     }
     purposes.set(name, { name, def, views });
   }
@@ -136,8 +150,8 @@ export function compilePolicies(doc: PolicyDocument): CompiledPolicies {
   return { version: versionOf(doc), document: doc, resources, purposes, grants, restrictions, usesPseudonyms };
 }
 
-function compileResource(name: string, def: ResourceDef): CompiledResource {
-  const paths = Object.keys(def.fields).sort();
+function compileResource(name: string, def: ResourceDef, classes: Map<string, FieldClass>): CompiledResource {
+  const paths = [...classes.keys()].sort();
   const bits = new Map(paths.map((p, i) => [p, 1n << BigInt(i)]));
   const trie: TrieNode = { children: new Map() };
   for (const path of paths) {
@@ -150,17 +164,24 @@ function compileResource(name: string, def: ResourceDef): CompiledResource {
     node.path = path;
   }
   const all = paths.reduce((m, p) => m | bits.get(p)!, 0n);
-  return { name, def, paths, bits, classes: new Map(Object.entries(def.fields)), trie, all };
+  return { name, def, paths, bits, classes, trie, all };
 }
 
-/** The bits of every declared path in the subtrees of `fields`: a field path grants its whole subtree. */
+/** The bits of every field path in the subtrees of `fields`: a field path grants its whole subtree. */
 export function maskOf(resource: CompiledResource, fields: readonly string[]): bigint {
   let mask = 0n;
   for (const path of resource.paths) if (fields.some((f) => isWithin(path, f))) mask |= resource.bits.get(path)!;
   return mask;
 }
 
-/** Declared paths whose bits are set. */
+/** The bits of exactly these field paths, nothing below them. */
+function exactMaskOf(resource: CompiledResource, paths: Iterable<string>): bigint {
+  let mask = 0n;
+  for (const p of paths) mask |= resource.bits.get(p) ?? 0n;
+  return mask;
+}
+
+/** Field paths whose bits are set. */
 export function pathsOf(resource: CompiledResource, mask: bigint): string[] {
   return resource.paths.filter((p) => (mask & resource.bits.get(p)!) !== 0n);
 }

@@ -27,7 +27,10 @@ export interface Decision {
   restrictions: string[];
   /** Grants that matched, as `role#index`. */
   grants: string[];
-  /** Ids of the rows returned, as found at the resource's id path. */
+  /**
+   * Ids of the rows returned, as found at the resource's id path (arrays
+   * walked: a row whose id path holds several ids contributes each of them).
+   */
   recordIds: string[];
   /** Ids of the rows withheld whole. */
   withheldRecordIds: string[];

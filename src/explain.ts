@@ -51,7 +51,7 @@ export function explainView(compiled: CompiledPolicies, q: ExplainQuery): Explan
   const def = purpose.def;
   const notes = [
     `review by ${def.reviewBy}`,
-    def.identifiable ? 'identifiable' : 'not identifiable: direct identifiers never, identifiers only as pseudonyms',
+    def.identifiable ? 'identifiable' : 'not identifiable: direct identifiers never, identifiers only as pseudonyms, undeclared keys under a field dropped',
     ...(def.breakGlass ? ['break-glass only: needs a reason, flagged for review'] : []),
     ...(def.consent === 'required' ? ['consent required: rows without granted consent are withheld'] : []),
     ...(def.optOut === 'respect' ? ['national data opt-out respected: opted-out rows are withheld'] : []),

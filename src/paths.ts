@@ -24,7 +24,8 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 
 /**
  * The value at a dotted path of a plain object, without walking arrays and
- * never through a hostile key or an inherited property.
+ * never through a hostile key or an inherited property: for claims and
+ * envelopes. What the engine reads from a record goes through `valuesAt`.
  *
  * @example getPath({ consent: { research: 'granted' } }, 'consent') // { research: 'granted' }
  */
@@ -35,6 +36,55 @@ export function getPath(record: unknown, path: string): unknown {
     value = value[key];
   }
   return value;
+}
+
+/** What a path holds in one record, arrays walked: see `valuesAt`. */
+export interface PathValues {
+  /** Every value found at the end of the path (null included, absent keys not), arrays flattened. */
+  values: unknown[];
+  /**
+   * True when the walk met, before the path ended, something it cannot walk
+   * into (a string, a number, a class instance) or a hostile key: the record
+   * does not have the shape the policy declares, and a reader that must fail
+   * closed takes the worst case.
+   */
+  malformed: boolean;
+}
+
+/**
+ * Every value at a dotted path (or a list of segments), walking into each
+ * element of every array met on the way and of an array found at the end:
+ * arrays are transparent for every path the engine reads (id, opt-out,
+ * consent), as they are for fields (SPEC "Policy language"). Own keys only;
+ * `null` or a missing key ends a branch without a value.
+ *
+ * @example
+ * valuesAt({ prefs: [{ dataOptOut: false }, { dataOptOut: true }] }, 'prefs.dataOptOut');
+ * // { values: [false, true], malformed: false }
+ */
+export function valuesAt(record: unknown, path: string | readonly string[]): PathValues {
+  const segments = typeof path === 'string' ? splitPath(path) : path;
+  const out: PathValues = { values: [], malformed: false };
+  const walk = (value: unknown, depth: number): void => {
+    if (value === undefined) return;
+    if (Array.isArray(value)) {
+      for (const element of value) walk(element, depth);
+      return;
+    }
+    if (depth === segments.length) {
+      out.values.push(value);
+      return;
+    }
+    if (value === null) return;
+    const key = segments[depth]!;
+    if (!isPlainObject(value) || HOSTILE_KEYS.has(key)) {
+      out.malformed = true;
+      return;
+    }
+    if (Object.hasOwn(value, key)) walk(value[key], depth + 1);
+  };
+  walk(record, 0);
+  return out;
 }
 
 /** The longest of `prefixes` that `path` lies within. @example longestPrefix(['address', 'address.postcode'], 'address.postcode.x') // 'address.postcode' */

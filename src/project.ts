@@ -13,17 +13,22 @@ interface Built {
 }
 
 /**
- * Compile the projection for one set of permitted declared paths. Built once
+ * Compile the projection for one set of permitted field paths. Built once
  * per distinct mask and cached by the caller, so per record there is only the
  * copy itself. Deny by default: a key is copied only when it lies under a
- * permitted declared path; hostile keys are never copied; values are copied,
+ * permitted field path; hostile keys are never copied; values are copied,
  * never shared, so the input is never mutated through the output.
+ *
+ * `declaredOnly` (the views of non-identifiable purposes, Caldicott 2): a
+ * permitted path passes its values (lists walked) and the field paths below
+ * it, never any other key under it, so free text that a record API nests
+ * inside a granted object (`diagnoses[].clinicianNotes`) is dropped.
  *
  * @example
  * const project = compileProjector(resource, mask, (path) => undefined);
  * project({ id: 'p1', secret: 'x' }); // { id: 'p1' }
  */
-export function compileProjector(resource: CompiledResource, mask: bigint, transformOf: (path: string) => Transform | undefined): Projector {
+export function compileProjector(resource: CompiledResource, mask: bigint, transformOf: (path: string) => Transform | undefined, declaredOnly = false): Projector {
   const root = build(resource.trie, false, undefined);
   return root ? root.fn : () => undefined;
 
@@ -41,17 +46,24 @@ export function compileProjector(resource: CompiledResource, mask: bigint, trans
       if (built) anyChild = true;
       if (!built || !built.full || built.transform !== transform) childrenFull = false;
     }
-    if (include && childrenFull) return { fn: copier(transform), full: true, transform };
-    if (!include && !anyChild) return undefined;
-    const rest = include ? copier(transform) : undefined;
-    return { fn: partial(children, rest), full: false, transform };
+    // declaredOnly: a key on the way to a field path (telecom.code above a
+    // declared telecom.code.postcode) is not a field, so it copies nothing itself.
+    const copiesOwn = include && (!declaredOnly || node.path !== undefined);
+    if (copiesOwn && childrenFull && !declaredOnly) return { fn: copier(transform), full: true, transform };
+    if (!copiesOwn && !anyChild) return undefined;
+    const rest = copiesOwn ? copier(transform) : undefined;
+    return { fn: partial(children, rest, !declaredOnly), full: false, transform };
   }
 }
 
 const EXCLUDED: Built = { fn: () => undefined, full: false, transform: undefined };
 
-/** Copies an object key by key: declared children by their own projector, the rest only if included. */
-function partial(children: Map<string, Built>, rest: Projector | undefined): Projector {
+/**
+ * Copies an object key by key: field children by their own projector, the
+ * other keys only if included and `otherKeys`; a value that is not an object
+ * by `rest` when included.
+ */
+function partial(children: Map<string, Built>, rest: Projector | undefined, otherKeys: boolean): Projector {
   const project: Projector = (value) => {
     if (Array.isArray(value)) return projectArray(value, project);
     if (isPlainObject(value)) {
@@ -59,7 +71,7 @@ function partial(children: Map<string, Built>, rest: Projector | undefined): Pro
       let any = false;
       for (const key of Object.keys(value)) {
         if (HOSTILE_KEYS.has(key)) continue;
-        const fn = children.get(key)?.fn ?? rest;
+        const fn = children.get(key)?.fn ?? (otherKeys ? rest : undefined);
         if (!fn) continue;
         const r = fn(value[key]);
         if (r !== undefined) {

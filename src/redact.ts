@@ -1,7 +1,7 @@
 import { pathsOf, type CompiledView } from './compile.js';
 import { emptyDecision, type Decision } from './decision.js';
 import { AccessError, FieldmeshError } from './errors.js';
-import { getPath, isPlainObject } from './paths.js';
+import { isPlainObject, splitPath, valuesAt } from './paths.js';
 import { compileProjector, type Projector } from './project.js';
 import type { Plan } from './request.js';
 import { makeTransform, type Transform } from './transforms.js';
@@ -48,7 +48,7 @@ export class ProjectionCache {
     }
     const disclosed = pathsOf(resource, mask);
     return {
-      project: compileProjector(resource, mask, (path) => leaf.get(path)),
+      project: compileProjector(resource, mask, (path) => leaf.get(path), view.declaredOnly),
       disclosed,
       withheld: resource.paths.filter((p) => !disclosed.includes(p)),
       transforms: disclosed.flatMap((p) => (view.transforms.has(p) ? [[p, view.transforms.get(p)!] as [string, string]] : [])),
@@ -87,8 +87,7 @@ export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: 
   const withhold = (row: unknown, reason: string) => {
     decision.rowsWithheld++;
     decision.rowReasons[reason] = (decision.rowReasons[reason] ?? 0) + 1;
-    const id = idOf(row, idPath);
-    if (id !== undefined) decision.withheldRecordIds.push(id);
+    decision.withheldRecordIds.push(...recordIdsOf(row, idPath));
   };
 
   // Per call, a projection is looked up once per distinct mask, not per row.
@@ -99,11 +98,11 @@ export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: 
       withhold(row, 'not-a-record');
       continue;
     }
-    if (purpose.def.optOut === 'respect' && optedOut(getPath(row, resource.def.optOut!))) {
+    if (purpose.def.optOut === 'respect' && optedOut(row, resource.def.optOut!)) {
       withhold(row, 'opt-out');
       continue;
     }
-    if (purpose.def.consent === 'required' && !consented(getPath(row, resource.def.consent!), purpose.name)) {
+    if (purpose.def.consent === 'required' && !consented(row, resource.def.consent!, purpose.name)) {
       withhold(row, 'consent');
       continue;
     }
@@ -138,8 +137,7 @@ export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: 
     for (const p of projection.disclosed) disclosed.add(p);
     for (const p of projection.withheld) withheld.add(p);
     for (const [p, t] of projection.transforms) transforms[p] = t;
-    const id = idOf(row, idPath);
-    if (id !== undefined) decision.recordIds.push(id);
+    decision.recordIds.push(...recordIdsOf(row, idPath));
     decision.rowsReturned++;
   }
   decision.disclosed = [...disclosed];
@@ -154,17 +152,44 @@ export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: 
   return { data: single ? out[0] : out, decision };
 }
 
-/** National data opt-out: only an explicit `false` (or no marker at all) lets a row through. */
-function optedOut(marker: unknown): boolean {
-  return !(marker === false || marker === undefined || marker === null);
+/**
+ * National data opt-out (Caldicott 6), failing closed: the path walks arrays,
+ * and one marker anywhere on it that is not `false` or `null` opts the row
+ * out (`prefs: [{ dataOptOut: false }, { dataOptOut: true }]` is opted out),
+ * as does a record whose shape the path cannot walk. No marker at all lets it through.
+ */
+function optedOut(row: unknown, path: string): boolean {
+  const { values, malformed } = valuesAt(row, path);
+  return malformed || values.some((v) => v !== false && v !== null);
 }
 
-/** Consent-based purposes need an explicit grant for this purpose: absent means no. */
-function consented(consent: unknown, purpose: string): boolean {
-  return isPlainObject(consent) && Object.hasOwn(consent, purpose) && consent[purpose] === 'granted';
+/**
+ * Consent-based purposes need an explicit grant for this purpose, and no
+ * other answer anywhere: every `<consent path>.<purpose>` found (arrays
+ * walked) must be exactly `granted`, and at least one must be. Absent means
+ * no; a refusal beside a grant means no.
+ */
+function consented(row: unknown, path: string, purpose: string): boolean {
+  // The purpose name is one segment, even if it holds a dot.
+  const { values, malformed } = valuesAt(row, [...splitPath(path), purpose]);
+  return !malformed && values.length > 0 && values.every((v) => v === 'granted');
 }
 
-function idOf(row: unknown, idPath: string): string | undefined {
-  const id = getPath(row, idPath);
-  return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined;
+/**
+ * The ids of a row for the audit trail: every string or number at the id
+ * path, arrays walked, each once. A row whose id path yields several values
+ * (`identifier: [{ value: a }, { value: b }]`) is recorded under all of them,
+ * so a search of the trail by any of them finds the disclosure.
+ *
+ * @example
+ * recordIdsOf({ identifier: [{ value: 'a' }, { value: 'b' }] }, 'identifier.value'); // ['a', 'b']
+ */
+export function recordIdsOf(row: unknown, idPath: string): string[] {
+  const ids: string[] = [];
+  for (const v of valuesAt(row, idPath).values) {
+    if (typeof v !== 'string' && typeof v !== 'number') continue;
+    const id = String(v);
+    if (!ids.includes(id)) ids.push(id);
+  }
+  return ids;
 }

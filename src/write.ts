@@ -1,7 +1,8 @@
 import { emptyDecision, type Decision } from './decision.js';
 import { AccessError, FieldmeshError, NO_SUCH_RECORD } from './errors.js';
-import { getPath, HOSTILE_KEYS, isPlainObject, isWithin } from './paths.js';
+import { HOSTILE_KEYS, isPlainObject, isWithin } from './paths.js';
 import { pathsOf } from './compile.js';
+import { recordIdsOf } from './redact.js';
 import type { Plan } from './request.js';
 
 /**
@@ -46,7 +47,7 @@ export interface WriteTarget {
 export function checkWriteWithPlan(plan: Plan, body: unknown, target: WriteTarget = {}): Decision {
   const { resource, view, ctx } = plan;
   const update = plan.action === 'update';
-  const recordIds = idsOf(update ? target.existing : body, resource.def.id);
+  const recordIds = recordIdsOf(update ? target.existing : body, resource.def.id);
   const refuse = (code: 'write_forbidden' | 'invalid_body', message: string, fields: string[] = [], withheld: string[] = []): never => {
     throw new AccessError(code, message, { ...decisionOf(plan, fields, recordIds), withheld, outcome: 'refused', code });
   };
@@ -132,11 +133,6 @@ function topmost(paths: string[]): string[] {
 
 function quoted(paths: string[]): string {
   return paths.map((f) => `"${f}"`).join(', ');
-}
-
-function idsOf(record: unknown, idPath: string): string[] {
-  const id = getPath(record, idPath);
-  return typeof id === 'string' || typeof id === 'number' ? [String(id)] : [];
 }
 
 function decisionOf(plan: Plan, written: string[], recordIds: string[]): Decision {

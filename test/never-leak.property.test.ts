@@ -79,10 +79,15 @@ interface RestrictionModel {
 }
 interface Model {
   fields: Record<string, (typeof CLASSES)[number]>;
+  /** The field paths: the declared ones and those named under them somewhere in the policy. */
   paths: string[];
+  /** The field paths p1 may carry when strict: declared, or named by p1's view or grants. */
+  ownP1: string[];
   views: Record<PurposeName, string[]>;
   consent: boolean;
   optOut: boolean;
+  /** p1 is not identifiable: only declared paths may leave, never keys nested under them. */
+  strict: boolean;
   roles: Record<string, GrantModel[]>;
   restrictions: RestrictionModel[];
 }
@@ -96,16 +101,19 @@ const pathArb = fc
   .chain((depth) => fc.tuple(...LEVELS.slice(0, depth).map((level) => fc.constantFrom(...level))))
   .map((s) => s.join('.'));
 
-const modelArb: fc.Arbitrary<Model> = fc.uniqueArray(pathArb, { minLength: 1, maxLength: 8 }).chain((paths) =>
+/** Paths one level under a declared one that are not declared themselves: a policy may name them as fields. */
+const under = (declared: string[]) => [...new Set(declared.flatMap((d) => ['value', 'code', 'note'].map((s) => `${d}.${s}`)))].filter((p) => !declared.includes(p));
+
+// A non-identifiable purpose may carry no direct field and no clear identifier:
+// strict models draw only classes that such a view may hold.
+const modelArb: fc.Arbitrary<Model> = fc.tuple(fc.uniqueArray(pathArb, { minLength: 1, maxLength: 8 }), fc.boolean()).chain(([declared, strict]) =>
   fc
     .tuple(
-      fc.array(fc.constantFrom(...CLASSES), { minLength: paths.length, maxLength: paths.length }),
-      fc.subarray(paths, { minLength: 1 }),
-      fc.subarray(paths),
-      fc.boolean(),
-      fc.boolean(),
+      fc.array(fc.constantFrom(...(strict ? CLASSES.filter((c) => c !== 'direct' && c !== 'identifier') : CLASSES)), { minLength: declared.length, maxLength: declared.length }),
+      fc.subarray(under(declared), { maxLength: 3 }),
     )
-    .chain(([classes, v0, v1, consent, optOut]) => {
+    .chain(([classes, subs]) => fc.tuple(fc.constant(classes), fc.constant([...declared, ...subs]), fc.subarray([...declared, ...subs], { minLength: 1 }), fc.subarray([...declared, ...subs]), fc.boolean(), fc.boolean()))
+    .chain(([classes, paths, v0, v1, consent, optOut]) => {
       const views: Record<PurposeName, string[]> = { p0: v0, p1: v1 };
       const grantArb: fc.Arbitrary<GrantModel> = fc.constantFrom(...PURPOSES).chain((purpose) => {
         const candidates = paths.filter((d) => views[purpose].some((v) => within(d, v)));
@@ -116,7 +124,7 @@ const modelArb: fc.Arbitrary<Model> = fc.uniqueArray(pathArb, { minLength: 1, ma
         });
       });
       const restrictionArb: fc.Arbitrary<RestrictionModel> = fc.record({
-        withhold: fc.oneof({ weight: 1, arbitrary: fc.constant('record' as const) }, { weight: 4, arbitrary: fc.subarray(paths, { minLength: 1 }) }),
+        withhold: fc.oneof({ weight: 1, arbitrary: fc.constant('record' as const) }, { weight: 4, arbitrary: fc.subarray([...paths], { minLength: 1 }) }),
         when: fc.option(condArb, { nil: undefined }),
         unless: fc.option(
           fc.record({
@@ -128,15 +136,24 @@ const modelArb: fc.Arbitrary<Model> = fc.uniqueArray(pathArb, { minLength: 1, ma
       });
       const grantsArb = fc.array(grantArb, { minLength: 1, maxLength: 3 });
       return fc.record({ grants: fc.tuple(grantsArb, grantsArb, grantsArb), restrictions: fc.array(restrictionArb, { maxLength: 3 }) }).map(
-        ({ grants, restrictions }): Model => ({
-          fields: Object.fromEntries(paths.map((p, i) => [p, classes[i]!])),
-          paths,
+        ({ grants, restrictions }): Model => {
+          // A path under a declared field is a field only where the policy names it.
+          const lists = (gs: GrantModel[]) => gs.flatMap((g) => (g.read === 'view' ? [] : g.read));
+          const named = new Set([...v0, ...v1, ...grants.flatMap(lists), ...restrictions.flatMap((r) => (r.withhold === 'record' ? [] : r.withhold))]);
+          const byP1 = new Set([...v1, ...lists(grants.flat().filter((g) => g.purpose === 'p1'))]);
+          const fields = paths.filter((p) => declared.includes(p) || named.has(p));
+          return {
+          fields: Object.fromEntries(declared.map((p, i) => [p, classes[i]!])),
+          paths: fields,
+          ownP1: fields.filter((p) => declared.includes(p) || byP1.has(p)),
           views,
           consent,
           optOut,
+          strict,
           roles: { r0: grants[0], r1: grants[1], r2: grants[2] },
           restrictions,
-        }),
+          };
+        },
       );
     }),
 );
@@ -148,10 +165,12 @@ function policyText(m: Model): string {
     reviewBy: '2099-12-31',
     ...(name === 'p1' && m.consent ? { consent: 'required' } : {}),
     ...(name === 'p1' && m.optOut ? { optOut: 'respect' } : {}),
+    ...(name === 'p1' && m.strict ? { identifiable: false } : {}),
     views: { R: { fields: m.views[name] } },
   });
   return JSON.stringify({
-    resources: { R: { consent: 'consent', optOut: 'optOut', fields: m.fields } },
+    // The opt-out marker sits inside a list of preferences as often as not: the path walks it.
+    resources: { R: { consent: 'consent', optOut: 'prefs.optOut', fields: m.fields } },
     purposes: { p0: purpose('p0'), p1: purpose('p1') },
     roles: Object.fromEntries(
       Object.entries(m.roles).map(([role, grants]) => [
@@ -217,17 +236,20 @@ function recordShapes(paths: string[]) {
   return { entries: entriesAt([], 4, 1) };
 }
 
+/** `prefs` as one object or a list of them, each with an opt-out marker, null, or none. */
+type Pref = { optOut?: boolean | null };
 interface RecordModel {
   entries: [string, Tree][];
   flag: string | string[] | null | undefined;
-  optOut: boolean | undefined;
+  prefs: Pref | Pref[] | undefined;
   consent: Partial<Record<PurposeName, string>> | undefined;
 }
+const prefArb: fc.Arbitrary<Pref> = fc.oneof(fc.boolean().map((b) => ({ optOut: b })), fc.constant({}), fc.constant({ optOut: null }));
 const recordArb = (paths: string[]): fc.Arbitrary<RecordModel> =>
   fc.record({
     entries: recordShapes(paths).entries,
     flag: fc.option(fc.oneof(flagArb, fc.subarray([...FLAGS]), fc.constant(null)), { nil: undefined }),
-    optOut: fc.option(fc.boolean(), { nil: undefined, freq: 2 }),
+    prefs: fc.option(fc.oneof(prefArb, fc.array(prefArb, { maxLength: 4 })), { nil: undefined, freq: 2 }),
     consent: fc.option(fc.dictionary(fc.constantFrom(...PURPOSES), fc.constantFrom('granted', 'granted', 'refused')), { nil: undefined, freq: 3 }),
   });
 
@@ -249,7 +271,7 @@ function render(records: RecordModel[]): unknown[] {
   const rows = records.map((r) => {
     const extra = [
       ...(r.flag !== undefined ? [`"flag":${JSON.stringify(r.flag)}`] : []),
-      ...(r.optOut !== undefined ? [`"optOut":${r.optOut}`] : []),
+      ...(r.prefs !== undefined ? [`"prefs":${JSON.stringify(r.prefs)}`] : []),
       ...(r.consent !== undefined ? [`"consent":${JSON.stringify(r.consent)}`] : []),
     ];
     return `{${[...r.entries.map(([k, v]) => `${JSON.stringify(k)}:${json(v)}`), ...extra].join(',')}}`;
@@ -268,6 +290,12 @@ const userArb: fc.Arbitrary<UserModel> = fc.record({
 
 const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
+/** National data opt-out read naively: any marker in the preferences that is not false or null. */
+function optedOut(prefs: unknown): boolean {
+  const list = Array.isArray(prefs) ? prefs : prefs === undefined ? [] : [prefs];
+  return list.some((p) => isRecord(p) && p['optOut'] !== undefined && p['optOut'] !== null && p['optOut'] !== false);
+}
+
 class Reference {
   private readonly declared: string[][];
   constructor(private readonly m: Model, private readonly u: UserModel) {
@@ -278,8 +306,10 @@ class Reference {
   private subtree(fields: string[]): Set<string> {
     return new Set(this.m.paths.filter((d) => fields.some((f) => within(d, f))));
   }
+  /** The view's field paths; a strict purpose's only those declared or named by itself. */
   private get view(): Set<string> {
-    return this.subtree(this.m.views[this.u.purpose]);
+    const view = this.subtree(this.m.views[this.u.purpose]);
+    return this.strict ? new Set([...view].filter((d) => this.m.ownP1.includes(d))) : view;
   }
   private readOf(g: GrantModel): Set<string> {
     const view = this.view;
@@ -299,7 +329,7 @@ class Reference {
   /** The declared paths permitted in one row, or `undefined` when the row is withheld whole. */
   permitted(row: Record<string, unknown>): Set<string> | undefined {
     const { u, m } = this;
-    if (u.purpose === 'p1' && m.optOut && !(row['optOut'] === false || row['optOut'] === undefined || row['optOut'] === null)) return undefined;
+    if (u.purpose === 'p1' && m.optOut && optedOut(row['prefs'])) return undefined;
     if (u.purpose === 'p1' && m.consent && !(isRecord(row['consent']) && row['consent'][u.purpose] === 'granted')) return undefined;
     const flag = row['flag'];
     const matched = this.grants().filter((g) => !g.where || holds(g.where, flag, u.flag) === true);
@@ -328,6 +358,18 @@ class Reference {
     });
   }
 
+  /** Whether the purpose copies only declared paths (not identifiable). */
+  get strict(): boolean {
+    return this.u.purpose === 'p1' && this.m.strict;
+  }
+
+  /** Whether a value at `segments` lies within a permitted path: exactly on one when strict. */
+  allowed(segments: string[], permitted: Set<string>): boolean {
+    if (this.strict) return permitted.has(segments.join('.'));
+    const unit = this.unit(segments);
+    return unit !== undefined && permitted.has(unit);
+  }
+
   /** Markers of a row, split by whether the spec lets them out. */
   markers(row: unknown, permitted: Set<string> | undefined): { disclosed: Set<string>; hidden: Set<string> } {
     const disclosed = new Set<string>();
@@ -336,8 +378,7 @@ class Reference {
       if (Array.isArray(v)) v.forEach((x) => walk(x, at, hostile));
       else if (isRecord(v)) for (const k of Object.keys(v)) walk(v[k], [...at, k], hostile || (HOSTILE as readonly string[]).includes(k));
       else if (typeof v === 'string' && /^M\d+Z$/.test(v)) {
-        const unit = this.unit(at);
-        const out = !hostile && permitted !== undefined && unit !== undefined && permitted.has(unit);
+        const out = !hostile && permitted !== undefined && this.allowed(at, permitted);
         (out ? disclosed : hidden).add(v);
       }
     };
@@ -358,8 +399,7 @@ const markersIn = (value: unknown) => new Set(JSON.stringify(value)?.match(MARKE
  */
 function checkShape(ref: Reference, out: unknown, permitted: Set<string>): void {
   const walk = (v: unknown, at: string[]) => {
-    const unit = ref.unit(at);
-    const inside = unit !== undefined && permitted.has(unit);
+    const inside = ref.allowed(at, permitted);
     if (Array.isArray(v)) {
       expect(inside || v.length === 0 || at.length === 0 || ref.leadsTo(at, permitted), `array at ${at.join('.')}`).to.equal(true);
       v.forEach((x) => walk(x, at));
@@ -372,8 +412,7 @@ function checkShape(ref: Reference, out: unknown, permitted: Set<string>): void 
         expect(k).to.be.a('string');
         expect(HOSTILE as readonly unknown[], `hostile key at ${at.join('.')}`).not.to.include(k);
         const path = [...at, k as string];
-        const u = ref.unit(path);
-        expect((u !== undefined && permitted.has(u)) || ref.leadsTo(path, permitted), `path ${path.join('.')} is not permitted`).to.equal(true);
+        expect(ref.allowed(path, permitted) || ref.leadsTo(path, permitted), `path ${path.join('.')} is not permitted`).to.equal(true);
         walk((v as Record<string, unknown>)[k as string], path);
       }
       if (keys.length === 0 && at.length > 0) expect(inside, `empty object at ${at.join('.')}`).to.equal(true);
@@ -384,9 +423,10 @@ function checkShape(ref: Reference, out: unknown, permitted: Set<string>): void 
   walk(out, []);
 }
 
-/** Markers a decision may carry: the ids of the records it names, never any other value. */
+/** Markers a decision may carry: the ids of the records it names (a list of ids walked), never any other value. */
 function checkDecision(decision: unknown, rows: unknown[]): void {
-  const ids = new Set(rows.flatMap((r) => (isRecord(r) && typeof r['id'] === 'string' ? [r['id']] : [])));
+  const flat = (v: unknown): unknown[] => (Array.isArray(v) ? v.flatMap(flat) : [v]);
+  const ids = new Set(rows.flatMap((r) => (isRecord(r) ? flat(r['id']).filter((v): v is string => typeof v === 'string') : [])));
   for (const marker of markersIn(decision)) expect(ids.has(marker), `decision carries the value ${marker}`).to.equal(true);
 }
 
@@ -458,6 +498,101 @@ describe('never leak (property)', () => {
         expect(rows, 'the input is never mutated').to.deep.equal(before);
       }),
       { numRuns: 600 }, // 600 generated policy sets, each with 1–5 records read as a list and one by one
+    );
+  });
+
+  it('never outputs from a non-identifiable purpose a path that is neither declared nor named by that purpose', () => {
+    const KEYS = ['code', 'display', 'note', 'text'] as const;
+    const subArb = fc.tuple(fc.constantFrom('dx', 'meds'), fc.constantFrom(...KEYS)).map(([a, b]) => `${a}.${b}`);
+    const scenario = fc.record({
+      // Paths under declared fields that other purposes (and restrictions) name: fields, but not planning's.
+      elsewhere: fc.uniqueArray(subArb, { maxLength: 4 }),
+      // Paths under declared fields that planning names itself.
+      own: fc.uniqueArray(subArb, { maxLength: 2 }),
+      record: fc.letrec<{ v: unknown }>((tie) => ({
+        v: fc.oneof({ maxDepth: 4 }, fc.constant('M0Z'), fc.integer(), fc.array(tie('v'), { maxLength: 3 }), fc.dictionary(fc.constantFrom(...KEYS), tie('v'), { maxKeys: 4 })),
+      })).v,
+    });
+    fc.assert(
+      fc.property(scenario, ({ elsewhere, own, record }) => {
+        const text = JSON.stringify({
+          resources: { R: { fields: { id: 'operational', dx: 'special', 'dx.code': 'special', meds: 'special' } } },
+          purposes: {
+            care: { lawfulBasis: { article6: '6(1)(e)', article9: '9(2)(h)' }, reviewBy: '2099-12-31', views: { R: { fields: ['id', 'dx', 'meds'] } } },
+            planning: { lawfulBasis: { article6: '6(1)(e)', article9: '9(2)(h)' }, reviewBy: '2099-12-31', identifiable: false, views: { R: { fields: ['id', 'dx', 'meds', ...own] } } },
+          },
+          roles: {
+            clinician: { grants: [{ purpose: 'care', resource: 'R', read: ['id', ...elsewhere] }] },
+            analyst: { grants: [{ purpose: 'planning', resource: 'R', read: 'view' }] },
+          },
+          restrictions: elsewhere.length > 0 ? [{ name: 'x', resource: 'R', when: { never: true }, withhold: elsewhere, because: 'generated' }] : [],
+        });
+        const policies = policiesFromSources([{ file: 'planning.yaml', text }], { now: NOW });
+        const row = { id: 'r1', dx: record, meds: record, extra: record };
+        const { data } = policies.redact(row, { resource: 'R', purpose: 'planning', user: { sub: 'u1', roles: ['analyst'], training: TRAINED }, now: NOW });
+        const allowed = new Set(['id', 'dx', 'dx.code', 'meds', ...own]);
+        // Every value leaves at exactly an allowed path (lists walked); keys only on the way to one.
+        const walk = (v: unknown, at: string[]): void => {
+          if (Array.isArray(v)) return v.forEach((x) => walk(x, at));
+          const path = at.join('.');
+          if (isRecord(v)) {
+            for (const [k, x] of Object.entries(v)) {
+              const next = [...at, k].join('.');
+              expect([...allowed].some((a) => within(a, next)), `key ${next}`).to.equal(true);
+              walk(x, [...at, k]);
+            }
+            return;
+          }
+          expect(allowed.has(path), `value at ${path}`).to.equal(true);
+        };
+        walk(data, []);
+      }),
+      { numRuns: 300 }, // 300 planning views beside other purposes naming paths under the same fields
+    );
+  });
+
+  it('withholds a row with an opt-out marker anywhere on its path, however deep in lists, and only then', () => {
+    // The path's segments, and at each of them whether the value is wrapped in a list (or a list of lists).
+    const levelArb = fc.record({ segment: fc.constantFrom('prefs', 'optOut', 'national', 'flags'), wrap: fc.constantFrom(0, 1, 2) });
+    const scenario = fc.record({
+      levels: fc.array(levelArb, { minLength: 1, maxLength: 3 }),
+      // An opt-out marker: anything but false and null opts out, whatever its type.
+      marker: fc.oneof(fc.constant<unknown>(true), fc.constant<unknown>('yes'), fc.constant<unknown>(1), fc.constant<unknown>({})),
+      // Siblings on every level that do not opt out: false, null, or no marker at all.
+      quiet: fc.array(fc.constantFrom<unknown>(false, null, undefined), { maxLength: 3 }),
+      at: fc.nat(),
+    });
+    const build = (levels: { segment: string; wrap: number }[], leaf: unknown, quiet: unknown[], at: number): Record<string, unknown> => {
+      const [level, ...rest] = levels;
+      const inner = rest.length === 0 ? leaf : build(rest, leaf, quiet, at);
+      const sibling = (q: unknown) => (rest.length === 0 ? q : build(rest, q, [], at));
+      let value: unknown = inner;
+      if (level!.wrap > 0) {
+        const list = quiet.map(sibling);
+        list.splice(at % (list.length + 1), 0, inner);
+        value = level!.wrap === 2 ? [[], list] : list;
+      }
+      return value === undefined ? {} : { [level!.segment]: value };
+    };
+    fc.assert(
+      fc.property(scenario, ({ levels, marker, quiet, at }) => {
+        const path = levels.map((l) => l.segment).join('.');
+        const text = JSON.stringify({
+          resources: { R: { optOut: path, fields: { id: 'operational', ward: 'operational' } } },
+          purposes: { p: { lawfulBasis: { article6: '6(1)(e)' }, reviewBy: '2099-12-31', optOut: 'respect', views: { R: { fields: ['id', 'ward'] } } } },
+          roles: { r: { grants: [{ purpose: 'p', resource: 'R', read: 'view' }] } },
+        });
+        const policies = policiesFromSources([{ file: 'opt-out.yaml', text }], { now: NOW });
+        const ctx = { resource: 'R', purpose: 'p', user: { sub: 'u1', roles: ['r'], training: TRAINED }, now: NOW };
+        const out = { id: 'out', ward: 'M1Z', ...build(levels, marker, quiet, at) };
+        const stay = { id: 'stay', ward: 'M2Z', ...build(levels, false, quiet, at) };
+        const { data, decision } = policies.redact([out, stay], ctx);
+        expect(data).to.deep.equal([{ id: 'stay', ward: 'M2Z' }]);
+        expect(decision.withheldRecordIds).to.deep.equal(['out']);
+        expect(decision.rowReasons).to.deep.equal({ 'opt-out': 1 });
+        expect(() => policies.redact(out, ctx)).to.throw(AccessError).with.property('code', 'record_withheld');
+      }),
+      { numRuns: 300 }, // 300 opt-out paths up to three levels deep, lists at any level
     );
   });
 

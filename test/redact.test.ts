@@ -6,6 +6,23 @@ import { parse, stringify } from 'yaml';
 import { policiesFromSources } from '../src/policy-set.js';
 import { NOW, patient, refusal, user, VALID_POLICY, validPolicies } from './helpers.js';
 
+/** The test policy as data, to change one thing per test. */
+interface Doc {
+  resources: { Patient: { id?: string; consent?: string; optOut?: string; fields: Record<string, string> } };
+  purposes: Record<string, { identifiable?: boolean; views: { Patient: { fields: string[]; transform?: Record<string, string> } } }>;
+  roles: Record<string, { grants: { purpose: string; read?: unknown; update?: string[] }[] }>;
+  restrictions: { name: string; withhold: unknown }[];
+}
+
+/** The test policy with one change, loaded through the real engine. */
+function changed(change: (doc: Doc) => void) {
+  const doc = parse(readFileSync(VALID_POLICY, 'utf8')) as Doc;
+  change(doc);
+  const policies = policiesFromSources([{ file: 'policy.yaml', text: stringify(doc) }], { pseudonymKey: 'test-key', now: NOW });
+  const read = (input: unknown, roles: string[], purpose: string) => policies.redact(input, { resource: 'Patient', purpose, user: user(roles), now: NOW });
+  return { policies, read };
+}
+
 function setup() {
   const policies = validPolicies();
   const read = (input: unknown, roles: string[], purpose: string, extra: { user?: Record<string, unknown>; breakGlass?: string; now?: Date } = {}) =>
@@ -104,7 +121,9 @@ describe('redact', () => {
     const { data, decision } = read(rows, ['analyst'], 'service-planning');
     const out = data as Record<string, unknown>[];
     expect(out).to.have.length(2);
-    expect(out[0]).to.deep.equal({ id: out[0]!['id'], address: [{ postcode: 'LS1' }], dateOfBirth: 1980, diagnoses: [{ code: 'E11', display: 'Type 2 diabetes' }] });
+    // A non-identifiable purpose copies declared paths only: code and display
+    // are not declared under diagnoses, so no element of it has anything left.
+    expect(out[0]).to.deep.equal({ id: out[0]!['id'], address: [{ postcode: 'LS1' }], dateOfBirth: 1980, diagnoses: [] });
     expect(out[0]!['id']).to.match(/^[0-9a-f]{32}$/).and.not.equal('a');
     expect(decision.rowReasons).to.deep.equal({ 'opt-out': 1 });
     expect(decision.transforms).to.deep.equal({ id: 'pseudonym', dateOfBirth: 'year', 'address.postcode': 'district' });
@@ -243,5 +262,160 @@ describe('filters', () => {
     const analyst = policies.plan({ resource: 'Patient', purpose: 'service-planning', user: user(['analyst']), now: NOW });
     expect(policies.mayFilterBy(analyst, 'dateOfBirth')).to.equal(false);
     expect(policies.mayFilterBy(analyst, 'diagnoses')).to.equal(true);
+  });
+});
+
+describe('paths the engine reads walk arrays', () => {
+  const prefs = () => changed((d) => {
+    d.resources.Patient.optOut = 'prefs.dataOptOut';
+    d.resources.Patient.consent = 'consents';
+  });
+
+  it('withholds a row whose opt-out marker sits inside a list, wherever it is in the list', () => {
+    const { read } = prefs();
+    const rows = [
+      patient({ id: 'one', prefs: [{ dataOptOut: true }] }),
+      patient({ id: 'second', prefs: [{ dataOptOut: false }, { dataOptOut: true }] }),
+      patient({ id: 'deep', prefs: [[{ dataOptOut: 'yes' }]] }),
+      patient({ id: 'no', prefs: [{ dataOptOut: false }, {}, { dataOptOut: null }] }),
+      patient({ id: 'none', prefs: [] }),
+      patient({ id: 'absent' }),
+    ];
+    const { data, decision } = read(rows, ['analyst'], 'service-planning');
+    expect(data).to.have.length(3);
+    expect(decision.withheldRecordIds).to.deep.equal(['one', 'second', 'deep']);
+    expect(decision.rowReasons).to.deep.equal({ 'opt-out': 3 });
+  });
+
+  it('fails closed when the opt-out path cannot be walked (a value where an object belongs)', () => {
+    const { read } = prefs();
+    const rows = [patient({ id: 'text', prefs: 'opted out' }), patient({ id: 'mixed', prefs: [{ dataOptOut: false }, 7] }), patient({ id: 'null', prefs: null })];
+    const { decision } = read(rows, ['analyst'], 'service-planning');
+    expect(decision.withheldRecordIds).to.deep.equal(['text', 'mixed']);
+    expect(decision.recordIds).to.deep.equal(['null']);
+  });
+
+  it('needs an explicit grant wherever consent appears in a list, and at least one', () => {
+    const { read } = prefs();
+    const rows = [
+      patient({ id: 'granted', consents: [{ research: 'granted' }, { planning: 'refused' }] }),
+      patient({ id: 'refused-too', consents: [{ research: 'granted' }, { research: 'refused' }] }),
+      patient({ id: 'empty', consents: [] }),
+      patient({ id: 'other-purpose', consents: [{ planning: 'granted' }] }),
+      patient({ id: 'malformed', consents: [{ research: 'granted' }, 'granted'] }),
+      patient({ id: 'listed', consents: { research: ['granted', 'granted'] } }),
+      patient({ id: 'half', consents: { research: ['granted', 'withdrawn'] } }),
+    ];
+    const { decision } = read(rows, ['analyst'], 'research');
+    expect(decision.recordIds).to.deep.equal(['granted', 'listed']);
+    expect(decision.rowReasons).to.deep.equal({ consent: 5 });
+  });
+
+  it('records every id a row holds when the id path walks a list, for returned and withheld rows alike', () => {
+    const { read } = changed((d) => {
+      d.resources.Patient.id = 'identifier.value';
+    });
+    const two = { identifier: [{ system: 'nhs', value: '9990000018' }, { system: 'local', value: 'L-1' }, { system: 'dup', value: 'L-1' }] };
+    const { decision } = read([patient(two), patient({ ...two, identifier: [{ value: 42 }], careTeam: 'ward-9' })], ['nurse'], 'direct-care');
+    expect(decision.recordIds).to.deep.equal(['9990000018', 'L-1']);
+    expect(decision.withheldRecordIds).to.deep.equal(['42']);
+  });
+});
+
+describe('non-identifiable purposes copy declared paths only', () => {
+  const planning = () => changed((d) => {
+    Object.assign(d.resources.Patient.fields, { 'diagnoses.code': 'special' });
+    d.purposes['service-planning']!.views.Patient.fields = ['id', 'dateOfBirth', 'address.postcode', 'diagnoses.code', 'diagnoses.display'];
+  });
+
+  it('drops free text that the record API nests inside a granted object (clinicianNotes)', () => {
+    const { read } = planning();
+    const record = patient({ diagnoses: [{ code: 'E11', display: 'Type 2 diabetes', clinicianNotes: 'lives alone with her son', status: { text: 'worse' } }] });
+    const { data } = read(record, ['analyst'], 'service-planning');
+    expect((data as { diagnoses: unknown }).diagnoses).to.deep.equal([{ code: 'E11', display: 'Type 2 diabetes' }]);
+    expect(JSON.stringify(data)).not.to.match(/lives alone|worse/);
+  });
+
+  it('passes the values of a declared path, lists of them included, and drops objects under it', () => {
+    const { read } = planning();
+    const record = patient({ diagnoses: [{ code: ['E11', 'E11.9'], display: { text: 'Type 2 diabetes' } }], address: [{ postcode: 'LS1 4AP', line: ['1 High St'] }] });
+    const { data } = read(record, ['analyst'], 'service-planning');
+    expect(data).to.deep.include({ diagnoses: [{ code: ['E11', 'E11.9'] }], address: [{ postcode: 'LS1' }] });
+  });
+
+  it('never copies a path that only another purpose names, even under a field its view names', () => {
+    const { read, policies } = changed((d) => {
+      d.roles['gp']!.grants[0]!.read = ['id', 'diagnoses.clinicianNotes'];
+      d.purposes['service-planning']!.views.Patient.fields.push('diagnoses.code');
+    });
+    const record = patient({ diagnoses: [{ code: 'E11', clinicianNotes: 'lives alone with her son' }] });
+    expect((read(record, ['gp'], 'direct-care').data as { diagnoses: unknown }).diagnoses).to.deep.equal([{ clinicianNotes: 'lives alone with her son' }]);
+    expect((read(record, ['analyst'], 'service-planning').data as { diagnoses: unknown }).diagnoses).to.deep.equal([{ code: 'E11' }]);
+    // The subtree warning names what passes: diagnoses.code, which planning names, and not the note.
+    expect(policies.warnings.map((w) => w.message).join('\n')).to.include('(diagnoses, diagnoses.code)');
+  });
+
+  it('still copies the whole subtree in an identifiable purpose', () => {
+    const { read } = planning();
+    const record = patient({ diagnoses: [{ code: 'E11', clinicianNotes: 'note for the care team' }] });
+    expect((read(record, ['gp'], 'direct-care').data as { diagnoses: unknown }).diagnoses).to.deep.equal([{ code: 'E11', clinicianNotes: 'note for the care team' }]);
+  });
+});
+
+describe('paths under a declared field', () => {
+  it('discloses only family inside each name when a grant names name.family', () => {
+    const { read, policies } = changed((d) => {
+      d.roles['nurse']!.grants[0]!.read = ['id', 'name.family'];
+    });
+    const { data, decision } = read(patient({ name: [{ family: 'Doe', given: ['Jan'], prefix: 'Ms' }, { given: ['J'] }] }), ['nurse'], 'direct-care');
+    expect(data).to.deep.equal({ id: 'p1', name: [{ family: 'Doe' }] });
+    expect(decision.disclosed).to.deep.equal(['id', 'name.family']);
+    expect(decision.withheld).to.include('name');
+    const field = policies.explain({ roles: ['nurse'], purpose: 'direct-care', resource: 'Patient' }).fields.find((f) => f.field === 'name.family');
+    expect(field).to.include({ class: 'direct', status: 'disclosed' });
+  });
+
+  it('removes value from each element of telecom when a restriction withholds telecom.value', () => {
+    const { read } = changed((d) => {
+      d.resources.Patient.fields = { ...d.resources.Patient.fields, telecom: 'direct' };
+      delete d.resources.Patient.fields['telecom.value'];
+      d.purposes['direct-care']!.views.Patient.fields.push('telecom');
+      d.restrictions[0]!.withhold = ['address', 'telecom.value'];
+    });
+    const record = patient({ flags: ['dv-risk'], telecom: [{ system: 'phone', value: '0113 496 0000' }, { system: 'email', value: 'j@example.org', use: 'home' }] });
+    const { data, decision } = read(record, ['gp'], 'direct-care');
+    expect((data as { telecom: unknown }).telecom).to.deep.equal([{ system: 'phone' }, { system: 'email', use: 'home' }]);
+    expect(JSON.stringify(data)).not.to.match(/0113|example\.org/);
+    expect(decision.withheld).to.include('telecom.value');
+    const lead = read(record, ['safeguarding-lead'], 'direct-care');
+    expect(JSON.stringify(lead.data)).not.to.include('0113');
+  });
+
+  it('transforms name.family and nothing else of name', () => {
+    const { read } = changed((d) => {
+      d.purposes['direct-care']!.views.Patient.transform = { 'name.family': 'mask' };
+    });
+    const { data, decision } = read(patient({ name: [{ family: 'Doelittle', given: ['Jan'] }] }), ['nurse'], 'direct-care');
+    expect((data as { name: unknown }).name).to.deep.equal([{ family: '*****ttle', given: ['Jan'] }]);
+    expect(decision.transforms).to.deep.equal({ 'name.family': 'mask' });
+  });
+
+  it('lets a request filter by a granted path under a declared field, and not by its untransformed siblings', () => {
+    const { policies } = changed((d) => {
+      d.roles['nurse']!.grants[0]!.read = ['id', 'name.family'];
+    });
+    const plan = policies.plan({ resource: 'Patient', purpose: 'direct-care', user: user(['nurse']), now: NOW });
+    expect(policies.mayFilterBy(plan, 'name.family')).to.equal(true);
+    expect(policies.mayFilterBy(plan, 'name')).to.equal(false);
+    expect(policies.mayFilterBy(plan, 'name.given')).to.equal(false);
+  });
+
+  it('writes a path under a declared field when an update grant names it, and refuses its siblings', () => {
+    const { policies } = changed((d) => {
+      d.roles['nurse']!.grants[0]!.update = ['ward', 'name.given'];
+    });
+    const ctx = { resource: 'Patient', purpose: 'direct-care', user: user(['nurse']), now: NOW, action: 'update' as const, existing: patient() };
+    expect(policies.checkWrite({ name: [{ given: ['Janet'] }] }, ctx).written).to.deep.equal(['name.given']);
+    expect(() => policies.checkWrite({ name: [{ family: 'Roe' }] }, ctx)).to.throw(AccessError).with.property('code', 'write_forbidden');
   });
 });

@@ -1,7 +1,8 @@
 import type { PolicyIssue } from '../errors.js';
-import { HOSTILE_KEYS, isWithin, longestPrefix, own } from '../paths.js';
+import { isWithin, longestPrefix, own } from '../paths.js';
 import { conditionProblems } from './conditions.js';
-import type { Condition, PolicyDocument, ResourceDef, ViewDef } from './schema.js';
+import { fieldsOf, isHostile, ownFieldsOf } from './fields.js';
+import type { Condition, FieldClass, PolicyDocument, ResourceDef, ViewDef } from './schema.js';
 import { didYouMean } from './suggest.js';
 
 /**
@@ -17,9 +18,21 @@ export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] 
   const report = (section: string, path: string, message: string, severity: PolicyIssue['severity'] = 'error') =>
     issues.push({ file: doc.sources.get(section) ?? '(policy set)', path, message, severity });
 
+  // Declared fields and the paths named under them (SPEC: a path under a declared field is a field).
+  const fieldsByResource = new Map<string, Map<string, FieldClass>>();
+  const fieldsOfResource = (name: string) => {
+    let fields = fieldsByResource.get(name);
+    if (!fields) fieldsByResource.set(name, (fields = fieldsOf(doc, name)));
+    return fields;
+  };
   for (const [name, resource] of Object.entries(doc.resources)) {
     for (const path of Object.keys(resource.fields)) {
-      if (path.split('.').some((s) => HOSTILE_KEYS.has(s))) report(`resources.${name}`, `resources.${name}.fields.${path}`, `"${path}" can never be a field: it would pollute objects`);
+      if (isHostile(path)) report(`resources.${name}`, `resources.${name}.fields.${path}`, `"${path}" can never be a field: it would pollute objects`);
+    }
+    // The engine reads these paths in every row: a hostile segment would walk into a prototype.
+    for (const key of ['id', 'consent', 'optOut'] as const) {
+      const path = resource[key];
+      if (path !== undefined && isHostile(path)) report(`resources.${name}`, `resources.${name}.${key}`, `"${path}" can never be a path the engine reads: it would reach a prototype`);
     }
   }
 
@@ -34,17 +47,29 @@ export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] 
         say(`.views.${resourceName}`, `unknown resource "${resourceName}"${didYouMean(resourceName, Object.keys(doc.resources))}`);
         continue;
       }
-      checkView(resource, view, `.views.${resourceName}`, say);
-      const subtree = view.fields.flatMap((f) => declaredWithin(resource, f).map((d) => ({ d, f })));
+      const fields = fieldsOfResource(resourceName);
+      checkView(resource, fields, view, `.views.${resourceName}`, say);
+      const subtree = view.fields.flatMap((f) => fieldsWithin(fields, f).map((d) => ({ d, f })));
       const transformOf = (path: string) => transformAt(view.transform, path);
       if (!purpose.identifiable) {
-        for (const { d } of subtree) {
-          const cls = own(resource.fields, d);
+        // Only paths declared or named by this purpose reach it (compile.ts), so only
+        // they are checked. Classes are inherited: `name.family` under `name` is direct.
+        const passing = ownFieldsOf(doc, resourceName, name);
+        for (const { d } of subtree.filter(({ d }) => passing.has(d))) {
+          const cls = fields.get(d);
           if (cls === 'direct') say(`.views.${resourceName}.fields`, `"${d}" is a direct identifier and this purpose is not identifiable (identifiable: false): remove it`);
           if (cls === 'identifier' && transformOf(d) !== 'pseudonym') say(`.views.${resourceName}.transform`, `"${d}" is an identifier: a non-identifiable purpose may carry it only as a pseudonym (transform: { ${d}: pseudonym })`);
         }
+        // Keys the record API adds under a field (free text such as clinicianNotes)
+        // are dropped here: say so where the view looks as if it granted them.
+        view.fields.forEach((f, j) => {
+          const below = fieldsWithin(fields, f).filter((d) => d !== f && passing.has(d));
+          if (below.length > 0) {
+            say(`.views.${resourceName}.fields[${j}]`, `"${f}" grants a subtree, but this purpose is not identifiable (identifiable: false): only its field paths (${[f, ...below].join(', ')}) are copied and any other key under it is dropped; name the paths this purpose needs instead`, 'warning');
+          }
+        });
       }
-      if (!purpose.lawfulBasis.article9 && subtree.some(({ d }) => own(resource.fields, d) === 'special')) {
+      if (!purpose.lawfulBasis.article9 && subtree.some(({ d }) => fields.get(d) === 'special')) {
         say('.lawfulBasis', `the view of ${resourceName} carries special category data: add lawfulBasis.article9 (GDPR Article 9 condition)`);
       }
       if (purpose.consent === 'required' && !resource.consent) say('.consent', `consent is required but resource ${resourceName} declares no consent path (resources.${resourceName}.consent)`);
@@ -75,7 +100,7 @@ export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] 
         if (fields === undefined || fields === 'view') continue;
         fields.forEach((field, j) => {
           const path = `${g}.${action}[${j}]`;
-          if (!Object.hasOwn(resource.fields, field)) report(at, path, unknownField(grant.resource, field, resource));
+          if (!fieldsOfResource(grant.resource).has(field)) report(at, path, unknownField(grant.resource, field, resource));
           else if (!view.fields.some((v) => isWithin(field, v))) report(at, path, `"${field}" is not in the view of ${grant.resource} for purpose "${grant.purpose}": a grant may not exceed its purpose's view`);
         });
       }
@@ -91,7 +116,7 @@ export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] 
     if (!resource) say('.resource', `unknown resource "${r.resource}"${didYouMean(r.resource, Object.keys(doc.resources))}`);
     else if (r.withhold !== 'record') {
       r.withhold.forEach((f, j) => {
-        if (f !== 'record' && !Object.hasOwn(resource.fields, f)) say(`.withhold[${j}]`, unknownField(r.resource, f, resource));
+        if (f !== 'record' && !fieldsOfResource(r.resource).has(f)) say(`.withhold[${j}]`, unknownField(r.resource, f, resource));
       });
     }
     r.unless?.roles?.forEach((role, j) => {
@@ -109,13 +134,13 @@ export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] 
   return issues;
 }
 
-function checkView(resource: ResourceDef, view: ViewDef, at: string, say: (path: string, message: string) => void): void {
+function checkView(resource: ResourceDef, fields: Map<string, FieldClass>, view: ViewDef, at: string, say: (path: string, message: string) => void): void {
   const resourceName = at.split('.').pop()!;
   view.fields.forEach((f, j) => {
-    if (!Object.hasOwn(resource.fields, f)) say(`${at}.fields[${j}]`, unknownField(resourceName, f, resource));
+    if (!fields.has(f)) say(`${at}.fields[${j}]`, unknownField(resourceName, f, resource));
   });
   for (const [f, t] of Object.entries(view.transform)) {
-    if (!Object.hasOwn(resource.fields, f)) say(`${at}.transform.${f}`, unknownField(resourceName, f, resource));
+    if (!fields.has(f)) say(`${at}.transform.${f}`, unknownField(resourceName, f, resource));
     else if (!view.fields.some((v) => isWithin(f, v))) say(`${at}.transform.${f}`, `"${f}" is transformed (${t}) but not in the view's fields: add it to fields or remove the transform`);
   }
 }
@@ -126,13 +151,29 @@ export function transformAt<T>(transforms: Record<string, T>, path: string): T |
   return key === undefined ? undefined : transforms[key];
 }
 
-/** Declared paths inside the subtree of `field`, itself included. */
-function declaredWithin(resource: ResourceDef, field: string): string[] {
-  return Object.keys(resource.fields).filter((d) => isWithin(d, field));
+/** Field paths inside the subtree of `field`, itself included. */
+function fieldsWithin(fields: Map<string, FieldClass>, field: string): string[] {
+  return [...fields.keys()].filter((d) => isWithin(d, field));
 }
 
+/** Why a named path is not a field: hostile, or under no declared field (then a typo, most likely). */
 function unknownField(resourceName: string, field: string, resource: ResourceDef): string {
-  return `unknown field "${field}" of ${resourceName}${didYouMean(field, Object.keys(resource.fields))}: declare it under resources.${resourceName}.fields`;
+  if (isHostile(field) && longestPrefix(Object.keys(resource.fields), field) !== undefined) return `"${field}" can never be a field: it would pollute objects`;
+  return `unknown field "${field}" of ${resourceName}${didYouMean(field, nearPaths(field, Object.keys(resource.fields)))}: declare it under resources.${resourceName}.fields`;
+}
+
+/**
+ * What a misspelt path may have meant: every declared field, and the path
+ * with its head replaced by each declared field (`adress.line` → `address.line`).
+ */
+function nearPaths(field: string, declared: string[]): string[] {
+  const segments = field.split('.');
+  const near = new Set(declared);
+  for (const d of declared) {
+    const k = d.split('.').length;
+    if (k < segments.length) near.add([d, ...segments.slice(k)].join('.'));
+  }
+  return [...near];
 }
 
 function conditionIssues(condition: Condition, at: string, say: (path: string, message: string) => void): void {

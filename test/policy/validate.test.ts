@@ -1,3 +1,8 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { stringify } from 'yaml';
 import type { z } from 'zod';
@@ -94,6 +99,14 @@ describe('validatePolicies', () => {
   });
 
   describe('declared fields', () => {
+    for (const key of ['id', 'consent', 'optOut'] as const) {
+      it(`refuses a hostile segment in the ${key} path the engine reads`, () => {
+        const p = base();
+        patient(p)[key] = 'prefs.__proto__';
+        expect(refusedAt(p, `resources.Patient.${key}`)).to.include('would reach a prototype');
+      });
+    }
+
     for (const path of ['constructor', 'prototype', 'address.__proto__', 'address.constructor.name']) {
       it(`refuses "${path}" as a field: it would pollute objects`, () => {
         const p = base();
@@ -133,20 +146,31 @@ describe('validatePolicies', () => {
       expect(refusedAt(p, 'purposes.direct-care.views.Pateint')).to.include('did you mean "Patient"?');
     });
 
-    it('refuses an undeclared field in a view, and accepts a nested declared one', () => {
+    it('refuses a field under no declared field in a view, and accepts a nested declared one and one under a declared field', () => {
       const bad = base();
-      view(bad, 'direct-care').fields.push('address.line');
-      expect(refusedAt(bad, 'purposes.direct-care.views.Patient.fields[7]')).to.include('unknown field "address.line"');
+      view(bad, 'direct-care').fields.push('adress.line');
+      expect(refusedAt(bad, 'purposes.direct-care.views.Patient.fields[7]')).to.include('unknown field "adress.line"').and.include('did you mean "address.line"?');
       const good = base();
-      view(good, 'direct-care').fields = ['id', 'name', 'ward', 'address.postcode'];
+      view(good, 'direct-care').fields = ['id', 'name', 'ward', 'address.postcode', 'address.line', 'name.family'];
       loadsCleanly(good);
     });
 
-    it('refuses a transform of an undeclared field', () => {
-      const p = base();
-      view(p, 'planning').transform = { ...view(p, 'planning').transform, 'address.line': 'mask' };
-      expect(refusedAt(p, 'purposes.planning.views.Patient.transform.address.line')).to.include('unknown field "address.line"');
+    it('refuses a transform of a field under no declared field, and accepts one under a declared field', () => {
+      const bad = base();
+      view(bad, 'planning').transform = { ...view(bad, 'planning').transform, 'postcode.line': 'mask' };
+      expect(refusedAt(bad, 'purposes.planning.views.Patient.transform.postcode.line')).to.include('unknown field "postcode.line"');
+      const good = base();
+      view(good, 'direct-care').transform = { 'name.family': 'mask' };
+      loadsCleanly(good);
     });
+
+    for (const path of ['address.__proto__', 'name.constructor', 'name.prototype.x']) {
+      it(`refuses "${path}" under a declared field: it would pollute objects`, () => {
+        const p = base();
+        view(p, 'direct-care').fields.push(path);
+        expect(refusedAt(p, 'purposes.direct-care.views.Patient.fields[7]')).to.include('can never be a field');
+      });
+    }
 
     it('refuses a transform of a field outside the view, and accepts one nested under a view field', () => {
       const bad = base();
@@ -206,8 +230,58 @@ describe('validatePolicies', () => {
       Object.assign(patient(p).fields, { ids: 'quasi', 'ids.local': 'identifier' });
       view(p, 'planning').fields.push('nhsNumber', 'ids');
       view(p, 'planning').transform = { ...view(p, 'planning').transform, nhsNumber: 'pseudonym', ids: 'pseudonym' };
-      const policies = loadsCleanly(p);
-      expect(policies.usesPseudonyms).to.equal(true);
+      const { errors, warnings, policies } = check(p);
+      expect(errors).to.deep.equal([]);
+      // ids names a subtree: the warning below is the only thing said about it.
+      expect(warnings.map((w) => w.path)).to.deep.equal(['purposes.planning.views.Patient.fields[4]']);
+      expect(policies!.usesPseudonyms).to.equal(true);
+    });
+
+    it('refuses a path under a direct field by its inherited class (name.family is direct)', () => {
+      const p = base();
+      view(p, 'planning').fields.push('name.family');
+      expect(refusedAt(p, 'purposes.planning.views.Patient.fields')).to.include('"name.family" is a direct identifier');
+    });
+
+    it('refuses a path under an identifier carried in clear, and accepts it as a pseudonym', () => {
+      const bad = base();
+      patient(bad).fields['identifier'] = 'identifier';
+      view(bad, 'planning').fields.push('identifier.value');
+      expect(refusedAt(bad, 'purposes.planning.views.Patient.transform')).to.include('"identifier.value" is an identifier');
+      const good = base();
+      patient(good).fields['identifier'] = 'identifier';
+      view(good, 'planning').fields.push('identifier.value');
+      view(good, 'planning').transform = { ...view(good, 'planning').transform, 'identifier.value': 'pseudonym' };
+      loadsCleanly(good);
+    });
+
+    it('refuses a path named by a restriction under a direct field (address.line is direct, as address is)', () => {
+      const p = base();
+      // The restriction names address.line: it is a field, direct like address, and planning may not carry it.
+      restriction(p).withhold = ['address', 'address.line'];
+      view(p, 'planning').fields.push('address.line');
+      expect(refusedAt(p, 'purposes.planning.views.Patient.fields')).to.include('"address.line" is a direct identifier');
+    });
+
+    it('warns where the view of a non-identifiable purpose grants a subtree, naming the paths that still pass', () => {
+      const p = base();
+      Object.assign(patient(p).fields, { 'diagnoses.code': 'special' });
+      view(p, 'planning').fields.push('diagnoses');
+      const { errors, warnings } = check(p);
+      expect(errors).to.deep.equal([]);
+      expect(warnings).to.have.length(1);
+      expect(warnings[0]).to.include({ path: 'purposes.planning.views.Patient.fields[3]', file: 'policy.yaml', severity: 'warning' });
+      expect(warnings[0]!.message).to.include('"diagnoses" grants a subtree').and.include('(diagnoses, diagnoses.code)').and.include('dropped');
+    });
+
+    it('does not warn where the view names the paths themselves, nor for an identifiable purpose', () => {
+      const named = base();
+      Object.assign(patient(named).fields, { 'diagnoses.code': 'special' });
+      view(named, 'planning').fields.push('diagnoses.code', 'diagnoses.display');
+      loadsCleanly(named);
+      const identifiable = base();
+      Object.assign(patient(identifiable).fields, { 'diagnoses.code': 'special' });
+      loadsCleanly(identifiable);
     });
 
     it('accepts direct fields and clear identifiers in an identifiable purpose', () => {
@@ -320,6 +394,16 @@ describe('validatePolicies', () => {
       loadsCleanly(p);
     });
 
+    it('accepts a grant of a path under a declared field, and refuses one under no declared field', () => {
+      const good = base();
+      grant(good, 'nurse').read = ['id', 'name.family', 'address.line'];
+      grant(good, 'nurse').update = ['name.given'];
+      loadsCleanly(good);
+      const bad = base();
+      grant(bad, 'nurse').read = ['id', 'nmae.family'];
+      expect(refusedAt(bad, 'roles.nurse.grants[0].read[1]')).to.include('unknown field "nmae.family"').and.include('did you mean "name.family"?');
+    });
+
     it('refuses an unsupported operator in a where, and accepts the supported ones', () => {
       const bad = base();
       grant(bad, 'nurse').where = { ward: { $regexp: 'x' } };
@@ -343,12 +427,12 @@ describe('validatePolicies', () => {
       expect(refusedAt(p, 'restrictions[0].resource')).to.include('did you mean "Patient"?');
     });
 
-    it('refuses an undeclared field in withhold, and accepts nested fields and record', () => {
+    it('refuses an undeclared field in withhold, and accepts nested fields, paths under declared fields and record', () => {
       const bad = base();
       restriction(bad).withhold = ['address', 'telecom'];
       expect(refusedAt(bad, 'restrictions[0].withhold[1]')).to.include('unknown field "telecom"');
       const good = base();
-      restriction(good).withhold = ['address.postcode', 'name'];
+      restriction(good).withhold = ['address.postcode', 'name', 'address.line'];
       p2(good).withhold = 'record';
       loadsCleanly(good);
       const list = base();
@@ -390,5 +474,39 @@ describe('validatePolicies', () => {
       expect(errors).to.deep.equal([]);
       expect(warnings.map((w) => w.path)).to.deep.equal(['purposes.planning']);
     });
+  });
+});
+
+describe('fieldmesh check (the built binary)', () => {
+  // npm test builds first; run `npm run build` before running this file alone.
+  const BIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+  const checkDir = (policy: Policy, ...flags: string[]) => {
+    const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-validate-'));
+    writeFileSync(join(dir, 'policy.yaml'), stringify(policy));
+    const r = spawnSync(process.execPath, [BIN, 'check', '--policies', dir, '--now', '2026-06-01', ...flags], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    return { code: r.status, stdout: r.stdout, dir };
+  };
+
+  it('warns where the view of a non-identifiable purpose grants a subtree, and fails only with --strict', () => {
+    const p = base();
+    Object.assign(patient(p).fields, { 'diagnoses.code': 'special' });
+    view(p, 'planning').fields.push('diagnoses');
+    const r = checkDir(p);
+    expect(r.code).to.equal(0);
+    expect(r.stdout).to.include(`warning ${join(r.dir, 'policy.yaml')} › purposes.planning.views.Patient.fields[3]: "diagnoses" grants a subtree`);
+    expect(r.stdout).to.include('1 warning');
+    expect(checkDir(p, '--strict').code).to.equal(1);
+  });
+
+  it('accepts paths under declared fields and refuses a typo under none, with a suggestion', () => {
+    const good = base();
+    grant(good, 'nurse').read = ['id', 'name.family'];
+    restriction(good).withhold = ['address.line'];
+    expect(checkDir(good, '--strict').code).to.equal(0);
+    const bad = base();
+    grant(bad, 'nurse').read = ['id', 'nmae.family'];
+    const r = checkDir(bad);
+    expect(r.code).to.equal(1);
+    expect(r.stdout).to.include('roles.nurse.grants[0].read[1]: unknown field "nmae.family" of Patient (did you mean "name.family"?)');
   });
 });
