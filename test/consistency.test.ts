@@ -11,6 +11,7 @@ import { AccessError, fieldmesh, loadPolicies, type Decision, type Mesh, type Po
 import { ACCESS_STATUS, type AccessCode } from '../src/errors.js';
 import type { AuditEvent } from '../src/audit/event.js';
 import { call, POLICIES, ROOT, ROUTES, SECRET as GATEWAY_SECRET, startRawUpstream, startTestGateway, type TestGateway, type TestUpstream } from './gateway/helpers.js';
+import { BIN } from './cli/run.js';
 
 /**
  * One rule, one place: the same request must get the same answer from every
@@ -22,7 +23,7 @@ import { call, POLICIES, ROOT, ROUTES, SECRET as GATEWAY_SECRET, startRawUpstrea
 const NOW = new Date('2026-11-24T12:00:00Z');
 const PSEUDONYM_KEY = 'fixture-pseudonym-key';
 const MIDDLEWARE_SECRET = 'consistency-test-secret-of-at-least-32-bytes';
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const CLI = BIN;
 const REASON = 'Patient collapsed in the corridor, ward-9 team cannot be reached';
 
 interface Case {
@@ -148,7 +149,8 @@ function viaCli(dir: string, c: Case, i: number): Answer {
 async function viaHttp(url: string, token: string, c: Case, requestId: string, events: () => Promise<AuditEvent[]>): Promise<Answer & { status: number }> {
   const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'x-purpose': c.purpose, 'x-request-id': requestId };
   if (c.breakGlass !== undefined) headers['x-break-glass'] = c.breakGlass;
-  const res = await call(`${url}/patients/${String(c.record['id'])}`, { headers });
+  // Each record at a literal path: a path parameter would be a lookup by id, itself refused where ids are pseudonymised.
+  const res = await call(`${url}/records/${String(c.record['id'])}`, { headers });
   const event = (await events()).find((e) => e.requestId === requestId);
   const fields = event?.fieldsDisclosed;
   if (res.status === 200) return { status: res.status, outcome: 'disclosed', data: res.json, fields };
@@ -180,15 +182,17 @@ describe('one rule, one place: every entry point gives the same decision', funct
     policies = await loadPolicies(POLICIES, { pseudonymKey: PSEUDONYM_KEY, now: NOW });
     mesh = await fieldmesh({ policies: POLICIES, pseudonymKey: PSEUDONYM_KEY, jwt: { secret: MIDDLEWARE_SECRET }, audit: { sqlite: join(dir, 'mw-audit.db') }, now: () => NOW });
     const web = express();
-    web.get('/patients/:id', mesh.read('Patient'), (req, res) => void res.json(byId.get(String(req.params['id'])) ?? {}));
+    for (const [id, record] of byId) web.get(`/records/${id}`, mesh.read('Patient'), (_req, res) => void res.json(record));
     app = createServer(web);
     appUrl = await listen(app);
     upstream = await startRawUpstream((req, res) => {
-      const record = byId.get(decodeURIComponent((req.url ?? '').replace(/^\/patients\//, '').replace(/\?.*$/, '')));
+      const record = byId.get(decodeURIComponent((req.url ?? '').replace(/^\/records\//, '').replace(/\?.*$/, '')));
       res.writeHead(record ? 200 : 404, { 'content-type': 'application/json' });
       res.end(JSON.stringify(record ?? { error: 'not found' }));
     });
-    gateway = await startTestGateway(upstream.url);
+    const routes = join(dir, 'routes.yaml');
+    writeFileSync(routes, `routes:\n${[...byId.keys()].map((id) => `  - { path: /records/${id}, resource: Patient }\n`).join('')}`);
+    gateway = await startTestGateway(upstream.url, { routes });
   });
 
   after(async () => {

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { FieldmeshError } from '../errors.js';
+import { didYouMean } from '../policy/suggest.js';
 import { pseudonymKeyProblem } from '../transforms.js';
 import { CliExit, EXIT, loadForCli, parseNow, withPolicies } from './common.js';
-import { explainForCli } from './explain.js';
 
 interface RedactOptions {
   policies: string;
@@ -33,7 +33,7 @@ export function registerRedact(program: Command): void {
     .requiredOption('--resource <resource>', 'the resource type of the input')
     .option('--break-glass <reason>', 'break-glass reason (break-glass purposes only)')
     .option('--now <date>', 'the clock for review dates, training and age bands')
-    .addHelpText('after', '\nExit codes: 0 disclosed, 1 policy errors, 2 usage or input errors (an unknown --resource, --purpose or --role\nincluded), 3 refused. The pseudonym key comes from FIELDMESH_PSEUDONYM_KEY.')
+    .addHelpText('after', '\nExit codes: 0 disclosed, 1 policy errors, 2 usage or input errors (an unknown --resource or --role\nincluded), 3 refused. The pseudonym key comes from FIELDMESH_PSEUDONYM_KEY.')
     .action(async (file: string, opts: RedactOptions) => {
       if ((opts.role === undefined) === (opts.user === undefined)) throw new CliExit(EXIT.usage, 'give exactly one of --role or --user');
       const now = parseNow(opts.now) ?? new Date();
@@ -44,8 +44,11 @@ export function registerRedact(program: Command): void {
       const keyProblem = pseudonymKeyProblem(pseudonymKey, false);
       if (keyProblem !== undefined) throw new CliExit(EXIT.usage, `FIELDMESH_PSEUDONYM_KEY: ${keyProblem}`);
       const policies = await loadForCli(opts.policies, { pseudonymKey });
-      // Names typed here are checked as explain checks them; the roles of a --user claims file are data, for the policy to decide.
-      explainForCli(policies, { roles: opts.role === undefined ? [] : [opts.role], purpose: opts.purpose, resource: opts.resource });
+      // Which policy to apply and a role typed here are the command's own words: a typo is a usage error.
+      // The purpose is the request's declaration, refused by the engine as over HTTP (purpose_unknown, exit 3);
+      // the roles of a --user claims file are data, for the policy to decide.
+      knownName('resource', opts.resource, policies.resourceNames());
+      if (opts.role !== undefined) knownName('role', opts.role, Object.keys(policies.compiled.document.roles));
       try {
         const { data } = policies.redact(input, { resource: opts.resource, purpose: opts.purpose, user: user as Record<string, unknown>, breakGlass: opts.breakGlass, now });
         process.stdout.write(JSON.stringify(data, null, 2) + '\n');
@@ -78,4 +81,8 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+function knownName(kind: string, name: string, names: string[]): void {
+  if (!names.includes(name)) throw new CliExit(EXIT.usage, `unknown ${kind} "${name}"${didYouMean(name, names)}`);
 }

@@ -79,22 +79,26 @@ export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
     counters,
     read(resource, opts = {}) {
       const { list, params = {} } = checked('read', resource, readOptionsSchema.safeParse(opts), policies);
-      for (const [name, field] of Object.entries(params)) {
-        if (!selectableField(policies, resource, field)) throw new TypeError(`fieldmesh: mesh.read('${resource}'): params.${name}: unknown field "${field}" of resource "${resource}"`);
-      }
+      checkParams('read', resource, params, policies);
       return readHandler(rt, resource, list === undefined ? null : list, params);
     },
     write(resource, opts = {}) {
-      // Route parameters of writes are checked with their default reading (`id`); a mapping is for reads.
-      if ((opts as { params?: unknown }).params !== undefined) throw new TypeError(`fieldmesh: mesh.write('${resource}'): params is an option of mesh.read()`);
-      const { list, load } = checked('write', resource, writeOptionsSchema.safeParse(opts), policies);
-      return writeHandler(rt, resource, list === undefined ? null : list, load);
+      const { list, load, params = {} } = checked('write', resource, writeOptionsSchema.safeParse(opts), policies);
+      checkParams('write', resource, params, policies);
+      return writeHandler(rt, resource, list === undefined ? null : list, load, params);
     },
     close() {
       closed ??= owned ? store.close() : Promise.resolve();
       return closed;
     },
   };
+}
+
+/** A route parameter mapped to a field that is not one: a programmer's mistake, said at creation. */
+function checkParams(kind: 'read' | 'write', resource: string, params: Readonly<Record<string, string>>, policies: PolicySet): void {
+  for (const [name, field] of Object.entries(params)) {
+    if (!selectableField(policies, resource, field)) throw new TypeError(`fieldmesh: mesh.${kind}('${resource}'): params.${name}: unknown field "${field}" of resource "${resource}"`);
+  }
 }
 
 function verifierFor(o: ResolvedMeshOptions): Verifier {

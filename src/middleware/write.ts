@@ -8,7 +8,7 @@ import type { Action } from '../request.js';
 import type { ListKey } from '../shape.js';
 import { refuse, trailDown } from './answer.js';
 import { readJsonBody } from './body.js';
-import { redirectAnswer, type MeshRuntime } from './read.js';
+import { guardRequest, redirectAnswer, type MeshRuntime } from './read.js';
 import { refusalFor, writeEntry } from '../http/write-audit.js';
 
 const ACTIONS: Record<string, Exclude<Action, 'read'>> = { POST: 'create', PUT: 'update', PATCH: 'update' };
@@ -25,10 +25,11 @@ const ACTIONS: Record<string, Exclude<Action, 'read'>> = { POST: 'create', PUT: 
  * @example
  * app.patch('/patients/:id', writeHandler(runtime, 'Patient', null, (req) => db.get(req.params.id)), update);
  */
-export function writeHandler(rt: MeshRuntime, resource: string, list: ListKey | null, load?: (req: Request) => unknown): RequestHandler {
+export function writeHandler(rt: MeshRuntime, resource: string, list: ListKey | null, load?: (req: Request) => unknown, params: Readonly<Record<string, string>> = {}): RequestHandler {
   return async function fieldmeshWrite(req, res, next) {
     const action = ACTIONS[req.method];
-    const admitted = await admit({ headers: req.headers, query: req.query }, resource, action ?? 'read', rt.guard);
+    // The same checks as a read: the raw query the handler can read, and route parameters as filters.
+    const admitted = await admit(guardRequest(req, params), resource, action ?? 'read', rt.guard);
     const base = { res, release: () => undefined, facts: admitted, audit: rt.audit };
     if (!admitted.ok) return refuse(base, admitted.error);
     if (action === undefined) return refuse(base, new AccessError('method_not_allowed', `${req.method} is not a write: use POST, PUT or PATCH, or mesh.read()`));

@@ -40,15 +40,7 @@ const WHOLE_TEMPLATE = /^\$\{user\.([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)\}$/;
  * conditionProblems({ $where: 'x' }); // [['$where', 'unsupported operator "$where" …']]
  */
 export function conditionProblems(condition: Condition): [string, string][] {
-  // YAML reads .inf and .nan as numbers that JSON, the policy version and the audit trail cannot hold.
-  return [...nonFiniteNumbers(condition, ''), ...compileQuery(condition, { templates: true }).problems];
-}
-
-function nonFiniteNumbers(value: unknown, here: string): [string, string][] {
-  if (typeof value === 'number') return Number.isFinite(value) ? [] : [[here, 'a number must be finite (.inf and .nan cannot be compared or recorded)']];
-  if (Array.isArray(value)) return value.flatMap((v, i) => nonFiniteNumbers(v, `${here}[${i}]`));
-  if (isObject(value)) return Object.entries(value).flatMap(([k, v]) => nonFiniteNumbers(v, here ? `${here}.${k}` : k));
-  return [];
+  return compileQuery(condition, { templates: true }).problems;
 }
 
 /** A condition with `${user.x}` claims still to fill in. */

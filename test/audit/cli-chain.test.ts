@@ -1,5 +1,5 @@
 /**
- * `fieldmesh audit` as it ships: the BUILT binary (dist/cli/main.js, built
+ * `fieldmesh audit` as it ships: the BUILT binary (the file package.json `bin` names, built
  * by `npm test` before mocha runs; run `npm run build` first when running
  * this file alone), spawned with real SQLite files.
  */
@@ -14,8 +14,8 @@ import { GENESIS_HASH, hashEvent, type AuditEvent } from '../../src/audit/event.
 import { COLUMNS, toRow } from '../../src/audit/row.js';
 import { openAuditStore, type AuditStoreOptions } from '../../src/audit/store.js';
 import { breakGlassEntry, sampleEntry } from './entries.js';
+import { BIN } from '../cli/run.js';
 
-const BIN = 'dist/cli/main.js';
 const KEY = 'chain-key-0123456789abcdef';
 /** Anything a terminal may act on rather than show (newlines between lines of output aside). */
 const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { as, call, POLICIES, ROOT, startJsonServer, startTestGateway, USERS, type TestGateway, type TestUpstream } from './helpers.js';
+import { BIN } from '../cli/run.js';
 
 const REGISTRAR = { sub: 'reg-1', roles: ['registrar'] };
 
@@ -224,7 +225,7 @@ describe('gateway › writes in front of json-server', () => {
     expect(write).to.include({ action: 'update', status: 0 });
     expect(write!.recordIds).to.deep.equal(['pat-001']);
     expect(answer).to.include({ action: 'update', decision: 'disclosed', status: 200 });
-    const run = spawnSync(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'audit', 'report', '--record', 'pat-001', '--audit', fx.audit], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', FIELDMESH_AUDIT_RECORD_KEY: '' } });
+    const run = spawnSync(process.execPath, [BIN, 'audit', 'report', '--record', 'pat-001', '--audit', fx.audit], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', FIELDMESH_AUDIT_RECORD_KEY: '' } });
     expect(run.status, run.stderr).to.equal(0);
     const lines = run.stdout.split('\n').filter((l) => l.includes('rec-1'));
     expect(lines).to.have.length(2);

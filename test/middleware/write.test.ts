@@ -10,6 +10,7 @@ import type { MeshOptions } from '../../src/middleware/options.js';
 import { readPolicyDirectory } from '../../src/policy/load.js';
 import { policiesFromSources } from '../../src/policy-set.js';
 import { as, cleanup, NOW, patient, PATIENTS, POLICIES, PSEUDONYM_KEY, setup, USERS } from './harness.js';
+import { BIN } from '../cli/run.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const REGISTRAR = { sub: 'reg-1', roles: ['registrar'], training: '2026-06-01' };
@@ -205,7 +206,7 @@ describe('mesh.write', () => {
     const { app, auditFile } = await writeApp();
     const res = await request(app).patch('/patients/pat-001').set(as(USERS.receptionist, 'administration')).send({ telecom: [{ system: 'phone', value: '07700 900111' }] });
     expect(res.status).to.equal(200);
-    const run = spawnSync(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'audit', 'report', '--record', 'pat-001', '--audit', auditFile, '--json'], { encoding: 'utf8', env: { ...process.env, FIELDMESH_AUDIT_RECORD_KEY: '' } });
+    const run = spawnSync(process.execPath, [BIN, 'audit', 'report', '--record', 'pat-001', '--audit', auditFile, '--json'], { encoding: 'utf8', env: { ...process.env, FIELDMESH_AUDIT_RECORD_KEY: '' } });
     expect(run.status, run.stderr).to.equal(0);
     const report = JSON.parse(run.stdout) as { events: { user: string; action: string; outcome: string; fields: string[] }[] };
     expect(report.events.map((e) => [e.user, e.action, e.outcome])).to.deep.equal([['rec-1', 'update', 'written'], ['rec-1', 'update', 'disclosed']]);

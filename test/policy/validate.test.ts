@@ -2,13 +2,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { stringify } from 'yaml';
 import type { z } from 'zod';
 import { PolicyError, type PolicyIssue } from '../../src/errors.js';
 import type { policyFileSchema } from '../../src/policy/schema.js';
 import { policiesFromSources, type PolicySet } from '../../src/policy-set.js';
+import { BIN } from '../cli/run.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 
@@ -478,8 +478,6 @@ describe('validatePolicies', () => {
 });
 
 describe('fieldmesh check (the built binary)', () => {
-  // npm test builds first; run `npm run build` before running this file alone.
-  const BIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
   const checkDir = (policy: Policy, ...flags: string[]) => {
     const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-validate-'));
     writeFileSync(join(dir, 'policy.yaml'), stringify(policy));

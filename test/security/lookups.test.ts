@@ -68,9 +68,32 @@ describe('security › lookups and queries (middleware)', () => {
   it('refuses a params mapping to a field the resource does not declare when the route is declared', async () => {
     await setup((app, mesh) => {
       expect(() => mesh.read('Patient', { params: { nhs: 'nhsNumbr' } })).to.throw(TypeError, /unknown field "nhsNumbr"/);
-      expect(() => mesh.write('Patient', { params: { id: 'id' } } as never)).to.throw(TypeError, /params/);
+      expect(() => mesh.write('Patient', { params: { nhs: 'nhsNumbr' }, load: () => undefined })).to.throw(TypeError, /unknown field "nhsNumbr"/);
       app.get('/x', (_req, res) => res.end());
     });
+  });
+
+  it('checks an update the same way: a lookup by a masked field and a padded hidden filter are refused before load runs', async () => {
+    let loaded = 0;
+    let handled = 0;
+    const load = (req: { params: Record<string, unknown> }) => {
+      loaded += 1;
+      return byNhs(req);
+    };
+    const h = await setup((app, mesh) => {
+      app.patch('/patients/by-nhs/:nhs', mesh.write('Patient', { params: { nhs: 'nhsNumber' }, load }), (_req, res) => {
+        handled += 1;
+        res.status(204).end();
+      });
+    });
+    const byMasked = await request(h.app).patch('/patients/by-nhs/9990000018').set(as(USERS.receptionist, 'administration')).send({ phone: '01234' });
+    expect(byMasked.status).to.equal(403);
+    expect(byMasked.body.error.code).to.equal('filter_forbidden');
+    const padded = await request(h.app).patch(`/patients/by-nhs/9990000018?${PAD}&nhsNumber=9990000018`).set(as(USERS.gp)).send({ phone: '01234' });
+    expect(padded.status).to.equal(414);
+    expect(padded.body.error.code).to.equal('query_too_long');
+    expect(loaded).to.equal(0);
+    expect(handled).to.equal(0);
   });
 
   it('checks the raw query: a hidden-field filter after 1,000 padding parameters is refused, not cut off', async () => {
