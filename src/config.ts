@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { FieldmeshError } from './errors.js';
-import { pseudonymKeyProblem } from './transforms.js';
+import { keyProblem } from './keys.js';
 
 /**
  * One setting: its flag, its environment variable and its schema. Flags win
@@ -22,11 +22,14 @@ const int = (min: number, max: number) =>
     .regex(/^\d+$/, 'must be a whole number')
     .transform(Number)
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
-/** A pseudonym key, when given, is checked by the one rule every entry point shares. */
-const keyRule = (key: string | undefined, ctx: z.RefinementCtx): void => {
-  const problem = pseudonymKeyProblem(key, false);
-  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-};
+/** A secret key, when given, is checked by the one rule every entry point shares (src/keys.ts): never trimmed. */
+const secretKey = z
+  .string()
+  .superRefine((key, ctx) => {
+    const problem = keyProblem(key);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .optional();
 const httpUrl = text.refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL');
 
 const SETTINGS = {
@@ -36,10 +39,10 @@ const SETTINGS = {
   jwtIssuer: setting({ flag: '--jwt-issuer', env: 'FIELDMESH_JWT_ISSUER', schema: text.optional() }),
   jwtAudience: setting({ flag: '--jwt-audience', env: 'FIELDMESH_JWT_AUDIENCE', schema: text.optional() }),
   jwtRolesClaim: setting({ flag: '--jwt-roles-claim', env: 'FIELDMESH_JWT_ROLES_CLAIM', schema: text.default('roles') }),
-  pseudonymKey: setting({ env: 'FIELDMESH_PSEUDONYM_KEY', schema: text.optional().superRefine(keyRule) }),
+  pseudonymKey: setting({ env: 'FIELDMESH_PSEUDONYM_KEY', schema: secretKey }),
   audit: setting({ flag: '--audit', env: 'FIELDMESH_AUDIT', schema: text.default('./fieldmesh-audit.db') }),
-  auditRecordIdKey: setting({ env: 'FIELDMESH_AUDIT_RECORD_KEY', schema: text.optional() }),
-  auditChainKey: setting({ env: 'FIELDMESH_AUDIT_CHAIN_KEY', schema: text.min(16, 'must be at least 16 characters').optional() }),
+  auditRecordIdKey: setting({ env: 'FIELDMESH_AUDIT_RECORD_KEY', schema: secretKey }),
+  auditChainKey: setting({ env: 'FIELDMESH_AUDIT_CHAIN_KEY', schema: secretKey }),
   trainingMaxAgeDays: setting({ flag: '--training-max-age-days', env: 'FIELDMESH_TRAINING_MAX_AGE_DAYS', schema: int(1, 3650).default(365) }),
   port: setting({ flag: '--port', env: 'PORT', schema: int(0, 65535).default(8080) }),
   host: setting({ flag: '--host', env: 'FIELDMESH_HOST', schema: text.default('127.0.0.1') }),

@@ -7,6 +7,7 @@ import { isWithin, longestPrefix } from './paths.js';
 import { ProjectionCache, redactWithPlan } from './redact.js';
 import { planRequest, type Action, type Plan, type RequestContext } from './request.js';
 import { checkWriteWithPlan } from './write.js';
+import { checkedKey } from './keys.js';
 
 export interface PolicyOptions {
   /** Key of the `pseudonym` transform (configuration, never policy files). */
@@ -143,6 +144,8 @@ export async function loadPolicies(dir: string, opts: PolicyOptions = {}): Promi
  * const policies = policiesFromSources([{ file: 'inline.yaml', text }]);
  */
 export function policiesFromSources(sources: PolicySource[], opts: PolicyOptions = {}): PolicySet {
+  // A key that is given is checked by the rule every entry point shares, before anything is pseudonymised with it.
+  checkedKey('loadPolicies: pseudonymKey', opts.pseudonymKey === '' ? undefined : opts.pseudonymKey);
   const { document, issues } = analysePolicies(sources, opts.now ?? new Date());
   if (!document) throw new PolicyError(issues);
   return new PolicySet(compilePolicies(document), issues, opts);

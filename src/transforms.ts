@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { TransformName } from './policy/schema.js';
+import { keyProblem } from './keys.js';
 
 /**
  * The least identifying form of a value that still serves the purpose
@@ -43,8 +44,6 @@ export function makeTransform(name: TransformName, ctx: TransformContext): Trans
   }
 }
 
-/** Fewest characters (bytes for a Buffer) of a pseudonym key: a short key could be guessed, and every pseudonym reversed with it. */
-export const PSEUDONYM_KEY_MIN_LENGTH = 16;
 
 /**
  * What is wrong with a configured pseudonym key, or `undefined`: none is
@@ -58,8 +57,7 @@ export const PSEUDONYM_KEY_MIN_LENGTH = 16;
  */
 export function pseudonymKeyProblem(key: string | Buffer | undefined, usesPseudonyms: boolean): string | undefined {
   if (key === undefined || key.length === 0) return usesPseudonyms ? 'required, since a purpose pseudonymises fields (transform: pseudonym)' : undefined;
-  if (key.length < PSEUDONYM_KEY_MIN_LENGTH) return `must be at least ${PSEUDONYM_KEY_MIN_LENGTH} characters`;
-  return undefined;
+  return keyProblem(key);
 }
 
 /** k = HMAC-SHA256(key, "fieldmesh:pseudonym:" + purpose): one key per purpose. */

@@ -28,9 +28,9 @@ describe('config', () => {
     const c = resolveConfig({}, {
       FIELDMESH_JWT_SECRET: SECRET, FIELDMESH_JWT_ISSUER: 'https://idp.example/', FIELDMESH_JWT_AUDIENCE: 'records',
       FIELDMESH_PSEUDONYM_KEY: 'config-pseudonym-key', FIELDMESH_AUDIT: 'postgres://db/audit', FIELDMESH_TRAINING_MAX_AGE_DAYS: '180', PORT: '9000',
-      FIELDMESH_UPSTREAM_AUTHORIZATION: 'Bearer svc', FIELDMESH_AUDIT_RECORD_KEY: 'record-key',
+      FIELDMESH_UPSTREAM_AUTHORIZATION: 'Bearer svc', FIELDMESH_AUDIT_RECORD_KEY: 'record-key-of-16-chars+',
     });
-    expect(c).to.deep.include({ jwtIssuer: 'https://idp.example/', jwtAudience: 'records', pseudonymKey: 'config-pseudonym-key', audit: 'postgres://db/audit', auditRecordIdKey: 'record-key', trainingMaxAgeDays: 180, port: 9000, upstreamAuthorization: 'Bearer svc' });
+    expect(c).to.deep.include({ jwtIssuer: 'https://idp.example/', jwtAudience: 'records', pseudonymKey: 'config-pseudonym-key', audit: 'postgres://db/audit', auditRecordIdKey: 'record-key-of-16-chars+', trainingMaxAgeDays: 180, port: 9000, upstreamAuthorization: 'Bearer svc' });
   });
 
   it('takes the audit chain key from FIELDMESH_AUDIT_CHAIN_KEY only, and refuses one shorter than 16 characters', () => {

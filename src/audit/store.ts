@@ -1,6 +1,7 @@
 import type { AuditEntry, AuditEvent } from './event.js';
 import { openPostgresStore } from './postgres.js';
 import { openSqliteStore } from './sqlite.js';
+import { checkedKey } from '../keys.js';
 
 /**
  * Which events to list. Every member narrows; none lists everything.
@@ -149,6 +150,7 @@ export type AuditTarget = string | { sqlite: string } | { postgres: string };
  */
 export async function openAuditStore(target: AuditTarget, options: AuditStoreOptions = {}): Promise<AuditStore> {
   const resolved = resolveTarget(target);
+  checkedKey('openAuditStore: recordIdKey', options.recordIdKey);
   return resolved.kind === 'postgres' ? openPostgresStore(resolved.url, options) : openSqliteStore(resolved.path, options);
 }
 

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { checkedKey } from '../keys.js';
 
 /**
  * What a trail records about itself when it is first written: its one chain
@@ -16,9 +17,6 @@ export interface TrailMode {
   keyCheck: string | null;
 }
 
-/** Shortest chain key accepted: a guessable key would let a forger recompute the chain. */
-export const MIN_CHAIN_KEY_LENGTH = 16;
-
 /**
  * The chain key from the options, checked: at least 16 characters (or bytes).
  * Misuse is a TypeError when the store is opened, not a surprise at the first append.
@@ -27,12 +25,7 @@ export const MIN_CHAIN_KEY_LENGTH = 16;
  * chainKeyFrom({ chainKey: process.env.FIELDMESH_AUDIT_CHAIN_KEY }); // the key, or undefined
  */
 export function chainKeyFrom(opts: { chainKey?: string | Buffer | undefined }): string | Buffer | undefined {
-  const key = opts.chainKey;
-  if (key === undefined) return undefined;
-  if (!(typeof key === 'string' || Buffer.isBuffer(key)) || key.length < MIN_CHAIN_KEY_LENGTH) {
-    throw new TypeError(`openAuditStore: chainKey must be a string or Buffer of at least ${MIN_CHAIN_KEY_LENGTH} characters`);
-  }
-  return key;
+  return checkedKey('openAuditStore: chainKey', opts.chainKey);
 }
 
 /**

@@ -5,6 +5,7 @@ import type { AuditStore } from '../audit/store.js';
 import type { IdentityOptions } from '../http/identity.js';
 import { PolicySet } from '../policy-set.js';
 import { pseudonymKeyProblem } from '../transforms.js';
+import { keyProblem } from '../keys.js';
 
 const isFunction = (v: unknown): boolean => typeof v === 'function';
 const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -18,6 +19,16 @@ const isStore = (v: unknown): boolean =>
  * @example
  * meshOptionsSchema.parse({ policies: './policies', jwt: { secret }, audit: { sqlite: './audit.db' } });
  */
+/** A secret key option, checked by the one rule every entry point shares (src/keys.ts). */
+const secretKey = (name: string) =>
+  z
+    .union([z.string(), z.instanceof(Buffer)])
+    .superRefine((key, ctx) => {
+      const problem = keyProblem(key);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `${name} ${problem}` });
+    })
+    .optional();
+
 export const meshOptionsSchema = z.strictObject({
   /** A policy directory, or a policy set already loaded. */
   policies: z.union([z.string().min(1), z.instanceof(PolicySet)], {
@@ -32,9 +43,9 @@ export const meshOptionsSchema = z.strictObject({
     })
     .optional(),
   /** When set, the trail stores keyed pseudonyms of record ids instead of the ids (the audit CLI reads FIELDMESH_AUDIT_RECORD_KEY to search them). */
-  auditRecordIdKey: z.union([z.string().min(16, 'auditRecordIdKey must be at least 16 characters'), z.instanceof(Buffer)]).optional(),
+  auditRecordIdKey: secretKey('auditRecordIdKey'),
   /** When set, the trail's chain is HMAC-SHA256 under this key, so events cannot be forged without it (see docs/audit.md; the CLI reads FIELDMESH_AUDIT_CHAIN_KEY). */
-  auditChainKey: z.union([z.string().min(16, 'auditChainKey must be at least 16 characters'), z.instanceof(Buffer)]).optional(),
+  auditChainKey: secretKey('auditChainKey'),
   /** Key of the `pseudonym` transform; required when a purpose uses it (at least 16 characters). */
   pseudonymKey: z
     .union([z.string(), z.instanceof(Buffer)])

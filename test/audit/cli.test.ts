@@ -158,8 +158,8 @@ describe('cli/audit', () => {
     });
 
     it('finds a record in a pseudonymised trail given the key, and hints at the key without it', async () => {
-      const { file } = await setup({ recordIdKey: 'audit-key' });
-      const keyed = await cli(['report', '--audit', file, '--record', 'p-1002', '--json'], { FIELDMESH_AUDIT_RECORD_KEY: 'audit-key' });
+      const { file } = await setup({ recordIdKey: 'audit-key-of-16-chars+' });
+      const keyed = await cli(['report', '--audit', file, '--record', 'p-1002', '--json'], { FIELDMESH_AUDIT_RECORD_KEY: 'audit-key-of-16-chars+' });
       const report = JSON.parse(keyed.stdout) as { events: { outcome: string; user: string }[] };
       expect(report.events.map((e) => `${e.user}:${e.outcome}`)).to.deep.equal(['u-4411:disclosed', 'u-9001:disclosed', 'u-7:refused']);
       const unkeyed = await cli(['report', '--audit', file, '--record', 'p-1002']);

@@ -361,7 +361,7 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
     });
 
     it('stores only keyed pseudonyms of record ids when configured, and still finds a record by its id', async () => {
-      const { trail, store } = await setup(0, { recordIdKey: 'audit-key' });
+      const { trail, store } = await setup(0, { recordIdKey: 'audit-key-of-16-chars+' });
       await store.append(sampleEntry({ recordIds: ['p-1002'], withheldRecordIds: ['p-1003'] }));
       const raw = await trail.rows('SELECT record_ids, withheld_record_ids FROM $T');
       expect(JSON.stringify(raw)).to.not.include('p-100');
