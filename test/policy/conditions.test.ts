@@ -137,6 +137,16 @@ describe('row conditions', () => {
       expect(one(person('none', { meta: { security: [] } }))).to.deep.equal(person('none'));
     });
 
+    it('fires on untidy markers (case, spaces) only when written as the pattern docs/security.md gives', () => {
+      const exact = setup({ when: { flags: 'dv-risk' } });
+      const pattern = setup({ when: { flags: { $regex: '^\\s*dv-risk\\s*$', $options: 'i' } } });
+      for (const flags of [['DV-RISK'], ['dv-risk '], [' Dv-Risk']]) {
+        expect(exact.one(person('a', { flags })), JSON.stringify(flags)).to.have.property('address');
+        expect(pattern.one(person('a', { flags })), JSON.stringify(flags)).not.to.have.property('address');
+      }
+      expect(pattern.one(person('a', { flags: ['no-dv-risk'] }))).to.have.property('address');
+    });
+
     it('matches a grant\'s nested array path only on the elements that carry it', () => {
       const { ids } = setup({ where: { 'identifier.system': 'local-mrn' } });
       const rows = [person('a', { identifier: [{ system: 'nhs' }, { system: 'local-mrn' }] }), person('b', { identifier: [{ system: 'nhs' }] }), person('c')];
