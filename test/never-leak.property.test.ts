@@ -612,7 +612,7 @@ describe('never leak (property)', () => {
       ),
       roles: { analyst: { grants: [{ purpose: 'planning', resource: 'R', read: 'view' }, { purpose: 'research', resource: 'R', read: 'view' }] } },
     });
-    const policies = policiesFromSources([{ file: 'pseudonyms.yaml', text }], { now: NOW, pseudonymKey: 'property-key' });
+    const policies = policiesFromSources([{ file: 'pseudonyms.yaml', text }], { now: NOW, pseudonymKey: 'property-pseudonym-key' });
     const user = { sub: 'u1', roles: ['analyst'], training: TRAINED };
     const raw = fc.oneof(
       fc.string({ minLength: 1 }).map((s) => `R${s}Q`),

@@ -18,7 +18,7 @@ interface Doc {
 function changed(change: (doc: Doc) => void) {
   const doc = parse(readFileSync(VALID_POLICY, 'utf8')) as Doc;
   change(doc);
-  const policies = policiesFromSources([{ file: 'policy.yaml', text: stringify(doc) }], { pseudonymKey: 'test-key', now: NOW });
+  const policies = policiesFromSources([{ file: 'policy.yaml', text: stringify(doc) }], { pseudonymKey: 'test-pseudonym-key', now: NOW });
   const read = (input: unknown, roles: string[], purpose: string) => policies.redact(input, { resource: 'Patient', purpose, user: user(roles), now: NOW });
   return { policies, read };
 }

@@ -21,7 +21,7 @@ const EXTRA_ROLES = `roles:
 
 function setup() {
   const text = readFileSync(VALID_POLICY, 'utf8').replace(/^roles:\n/m, EXTRA_ROLES);
-  const policies = policiesFromSources([{ file: 'policy.yaml', text }], { pseudonymKey: 'test-key' });
+  const policies = policiesFromSources([{ file: 'policy.yaml', text }], { pseudonymKey: 'test-pseudonym-key' });
   const write = (body: unknown, roles: string[], action: 'update' | 'create', existing?: unknown, replace = false) =>
     policies.checkWrite(body, { resource: 'Patient', purpose: 'direct-care', user: user(roles), now: NOW, action, existing, replace });
   return { write, code: refusal };
@@ -95,7 +95,7 @@ describe('checkWrite', () => {
         read: view
         update: [diagnoses]
 `);
-    const policies = policiesFromSources([{ file: 'policy.yaml', text }], { pseudonymKey: 'test-key' });
+    const policies = policiesFromSources([{ file: 'policy.yaml', text }], { pseudonymKey: 'test-pseudonym-key' });
     const write = (existing: unknown) =>
       policies.checkWrite({ diagnoses: [] }, { resource: 'Patient', purpose: 'service-planning', user: user(['planner']), now: NOW, action: 'update', existing });
     expect(refusal(() => write(patient({ optOut: true }))).code).to.equal('record_withheld');

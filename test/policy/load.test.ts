@@ -369,7 +369,7 @@ describe('loading a policy set', () => {
     });
 
     it('loads the valid fixture directory', async () => {
-      const policies = await loadPolicies(VALID, { now: NOW, pseudonymKey: 'k' });
+      const policies = await loadPolicies(VALID, { now: NOW, pseudonymKey: 'test-pseudonym-key' });
       expect(policies.resourceNames()).to.deep.equal(['Patient']);
       expect(policies.version).to.match(/^[0-9a-f]{16}$/);
     });

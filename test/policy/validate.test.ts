@@ -63,7 +63,7 @@ function base(): Policy {
 /** Load a policy: its errors and warnings, and the set when it loads. */
 function check(policy: Policy, now = NOW): { errors: PolicyIssue[]; warnings: PolicyIssue[]; policies?: PolicySet } {
   try {
-    const policies = policiesFromSources([{ file: 'policy.yaml', text: stringify(policy) }], { now, pseudonymKey: 'k' });
+    const policies = policiesFromSources([{ file: 'policy.yaml', text: stringify(policy) }], { now, pseudonymKey: 'test-pseudonym-key' });
     return { errors: [], warnings: policies.warnings, policies };
   } catch (e) {
     if (!(e instanceof PolicyError)) throw e;
