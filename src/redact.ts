@@ -149,6 +149,7 @@ export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: 
     decision.code = 'record_withheld';
     throw new AccessError('record_withheld', `No ${resource.name} record you may see for purpose "${purpose.name}"`, decision);
   }
+  if (!single && purpose.def.identifiable === false) deidentifiedOrder(out);
   return { data: single ? out[0] : out, decision };
 }
 
@@ -192,4 +193,20 @@ export function recordIdsOf(row: unknown, idPath: string): string[] {
     if (!ids.includes(id)) ids.push(id);
   }
   return ids;
+}
+
+/**
+ * De-identified rows in an order that says nothing about who they are: by
+ * their own content (their pseudonyms included), not the record API's order,
+ * which is often by id and would let a caller pair the n-th pseudonym with the
+ * n-th id (Caldicott 2). Sorts in place and returns the rows.
+ *
+ * @example
+ * deidentifiedOrder([{ id: 'f3…' }, { id: '0a…' }]); // [{ id: '0a…' }, { id: 'f3…' }]
+ */
+export function deidentifiedOrder<T>(rows: T[]): T[] {
+  const keyed = rows.map((row) => [JSON.stringify(row) ?? '', row] as const);
+  keyed.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  keyed.forEach(([, row], i) => (rows[i] = row));
+  return rows;
 }

@@ -49,6 +49,12 @@ export interface Plan {
   restrictions: PlannedRestriction[];
   ability: MongoAbility;
   policyVersion: string;
+  /**
+   * Whether some rows may be withheld whole (conditional grants only,
+   * whole-record restrictions, consent or opt-out): then a page the record
+   * API cut before fieldmesh removed hidden rows could show that they matched.
+   */
+  mayHideRows: boolean;
 }
 
 /** Fewest characters of a break-glass reason, after trimming: enough to say why. */
@@ -140,14 +146,22 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
     rules.push(rule);
   }
   const ability = createMongoAbility(rules, { conditionsMatcher });
-  const planned: Plan = { action, ctx, now, roles, purpose, view, resource, grants: [], restrictions: [], ability, policyVersion: compiled.version };
+  const planned: Plan = { action, ctx, now, roles, purpose, view, resource, grants: [], restrictions: [], ability, policyVersion: compiled.version, mayHideRows: false };
   for (const rule of ability.possibleRulesFor(action, ctx.resource)) {
     const origin = origins.get(rule.origin);
     const matches = (record: object) => rule.matchesConditions(record);
     if (rule.inverted) planned.restrictions.push({ restriction: origin as CompiledRestriction, matches });
     else planned.grants.push({ grant: origin as CompiledGrant, matches });
   }
+  planned.mayHideRows = mayHideRows(planned);
   return planned;
+}
+
+function mayHideRows(plan: Plan): boolean {
+  const { consent, optOut } = plan.purpose.def;
+  if (consent === 'required' || optOut === 'respect') return true;
+  if (plan.restrictions.some((r) => r.restriction.record)) return true;
+  return !plan.grants.some((g) => g.grant.where === undefined);
 }
 
 /**

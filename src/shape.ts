@@ -1,5 +1,6 @@
 import type { Decision } from './decision.js';
-import { FieldmeshError } from './errors.js';
+import { AccessError, FieldmeshError } from './errors.js';
+import { deidentifiedOrder } from './redact.js';
 import { getPath, HOSTILE_KEYS, isPlainObject } from './paths.js';
 import type { PolicySet } from './policy-set.js';
 import type { Plan } from './request.js';
@@ -60,7 +61,10 @@ export function parseListKey(list: string): string[] {
  * @example
  * const { body, decision } = redactBody(policies, plan, bundle, 'entry.resource');
  */
-export function redactBody(policies: PolicySet, plan: Plan, body: unknown, list?: ListKey): { body: unknown; decision: Decision } {
+export function redactBody(policies: PolicySet, plan: Plan, body: unknown, list?: ListKey, opts: RedactBodyOptions = {}): { body: unknown; decision: Decision } {
+  if (opts.pagedAllowed === false && isBundle(body) && pagedByUpstream(body)) {
+    throw new AccessError('filter_forbidden', 'The record API answered one page of this search: some rows are hidden from you (or de-identified), and a page cut before they are removed would show where they were or which matched. Ask the record API for the whole result (a larger page size), or search without filters.');
+  }
   if (list === undefined) {
     if (!isPlainObject(body)) throw unredactable('one record (a JSON object) was expected');
     // The type is not named: it is the upstream's data.
@@ -73,6 +77,23 @@ export function redactBody(policies: PolicySet, plan: Plan, body: unknown, list?
   const out = rebuild(body, 0, state);
   if (isBundle(body) && Object.hasOwn(body, 'total')) (out as Record<string, unknown>)['total'] = state.returned;
   return { body: out, decision: state.decision! };
+}
+
+/**
+ * How the caller's request may be answered.
+ *
+ * @example
+ * const opts: RedactBodyOptions = { pagedAllowed: admitted.pagedAnswerAllowed };
+ */
+export interface RedactBodyOptions {
+  /** false: a FHIR Bundle the record API paged by itself (a `next` or `previous` link) is refused (403 `filter_forbidden`). Default true. */
+  pagedAllowed?: boolean | undefined;
+}
+
+/** A Bundle that is one page of more: it links to the next or the previous page. */
+function pagedByUpstream(bundle: Record<string, unknown>): boolean {
+  const links = bundle['link'];
+  return Array.isArray(links) && links.some((l) => isPlainObject(l) && (l['relation'] === 'next' || l['relation'] === 'previous' || l['relation'] === 'prev'));
 }
 
 interface Walk {
@@ -177,7 +198,7 @@ function wrappedRows(elements: unknown[], rest: string[], w: Walk): unknown[] {
   }
   w.decision = merged;
   w.returned = merged.rowsReturned;
-  return out;
+  return w.plan.purpose.def.identifiable === false ? deidentifiedOrder(out) : out;
 }
 
 /** `obj` with `value` at `path`, through fresh objects: nothing else of the element is carried along. */

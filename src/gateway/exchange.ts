@@ -112,7 +112,7 @@ function redactAnswer(call: Call, answer: UpstreamAnswer, list: string | undefin
     return { status: answer.status, contentType, entry, error };
   }
   try {
-    const { body, decision } = redactBody(call.policies, call.admitted.plan, answer.body, list);
+    const { body, decision } = redactBody(call.policies, call.admitted.plan, answer.body, list, { pagedAllowed: call.admitted.pagedAnswerAllowed });
     return { status: answer.status, body, contentType, entry: disclosureEntry(decision, call.admitted, answer.status) };
   } catch (e) {
     // The route said where the rows are and the upstream answered another shape: its fault, not the caller's.

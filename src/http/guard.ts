@@ -122,6 +122,12 @@ export interface Admitted extends RequestFacts {
   plan: Plan;
   /** For a write, the plan its body is checked against. */
   writePlan?: Plan | undefined;
+  /**
+   * Whether an answer the record API paged by itself (a FHIR Bundle with a
+   * `next` link) may be passed on: not when rows may be hidden and the
+   * request filters, sorts or looks up, nor for a de-identified purpose (see `pagedAnswerAllowed`).
+   */
+  pagedAnswerAllowed: boolean;
 }
 /**
  * A refused request: the error to answer with and what is known for its audit event.
@@ -173,8 +179,8 @@ export async function admit(req: GuardRequest, resource: string, action: Action,
     facts.ctx = ctx;
     const writePlan = action === 'read' ? undefined : policies.plan(ctx, action);
     const plan = policies.plan(ctx, 'read');
-    checkQuery(policies, plan, req.query, deps.pagingKeys ?? DEFAULT_PAGING_KEYS, req.params);
-    return { ...facts, ok: true, verified: facts.verified, ctx, plan, writePlan };
+    const { filtered } = checkQuery(policies, plan, req.query, deps.pagingKeys ?? DEFAULT_PAGING_KEYS, req.params);
+    return { ...facts, ok: true, verified: facts.verified, ctx, plan, writePlan, pagedAnswerAllowed: pagedAnswerAllowed(plan, filtered) };
   } catch (error) {
     return { ...facts, ok: false, error };
   }
@@ -195,7 +201,7 @@ export async function admit(req: GuardRequest, resource: string, action: Action,
  * checkQuery(policies, plan, { nhsNumber: '9990000018' }, DEFAULT_PAGING_KEYS); // throws for a receptionist
  * checkQuery(policies, plan, '', DEFAULT_PAGING_KEYS, [{ name: 'id' }]);         // throws for an analyst (id is pseudonymised)
  */
-export function checkQuery(policies: PolicySet, plan: Plan, query: GuardRequest['query'], pagingKeys: readonly string[], params: readonly RouteParam[] = []): void {
+export function checkQuery(policies: PolicySet, plan: Plan, query: GuardRequest['query'], pagingKeys: readonly string[], params: readonly RouteParam[] = []): { filtered: boolean } {
   const forbidden: string[] = [];
   // The one rule for every way of choosing rows: only a field the user may read, untransformed, in every row.
   const mayUse = (field: string) => policies.mayFilterBy(plan, field);
@@ -221,13 +227,17 @@ export function checkQuery(policies: PolicySet, plan: Plan, query: GuardRequest[
     // a sort, an empty or short page would show that a hidden row matched.
     const names = keys.map(([k]) => k);
     const filtered = params.length > 0 || names.some((k) => !pagingKeys.includes(k));
-    if (mayHideRows(plan) && names.some((k) => pagingKeys.includes(k)) && filtered) {
+    // De-identified rows come in the record API's order (often by id): a page's position would name its row.
+    if (plan.purpose.def.identifiable === false && names.some((k) => pagingKeys.includes(k))) {
+      refuse(`Paging is not available for purpose "${plan.purpose.name}": its rows are de-identified, and a row's position in the record API's order (often by id) would identify it. Ask for the whole list.`);
+    }
+    if (plan.mayHideRows && names.some((k) => pagingKeys.includes(k)) && filtered) {
       refuse('Paging cannot be combined with filters or sorting here: some rows are hidden from you, and a page cut before they are removed would show that they matched. Filter without paging, or page without filters.');
     }
-    return;
+    return { filtered };
   }
   const named = [...new Set(forbidden)].slice(0, 10).map((k) => JSON.stringify(k.slice(0, 80))).join(', ');
-  refuse(`You may not filter, sort or look records up by ${named}: only fields you may read in every row can be queried`);
+  return refuse(`You may not filter, sort or look records up by ${named}: only fields you may read in every row can be queried`);
 }
 
 /**
@@ -244,12 +254,18 @@ export function selectableField(policies: PolicySet, resource: string, field: st
   return r !== undefined && (field === r.def.id || longestPrefix(r.paths, field) !== undefined);
 }
 
-/** Whether some rows of this request may be withheld whole: conditional grants only, whole-record restrictions, consent or opt-out. */
-function mayHideRows(plan: Plan): boolean {
-  const { consent, optOut } = plan.purpose.def;
-  if (consent === 'required' || optOut === 'respect') return true;
-  if (plan.restrictions.some((r) => r.restriction.record)) return true;
-  return !plan.grants.some((g) => g.grant.where === undefined);
+/**
+ * Whether an answer the record API paged by itself may be passed on. A FHIR
+ * server pages a search even when nobody asked (a default page size): with a
+ * filter and rows that may be hidden, a short page with a `next` link shows
+ * that hidden rows matched, exactly as explicit paging would; and a
+ * de-identified purpose's page is a window on the record API's order.
+ *
+ * @example
+ * redactBody(policies, admitted.plan, bundle, 'entry.resource', { pagedAllowed: admitted.pagedAnswerAllowed });
+ */
+export function pagedAnswerAllowed(plan: Plan, filtered: boolean): boolean {
+  return plan.purpose.def.identifiable !== false && !(filtered && plan.mayHideRows);
 }
 
 /** Field names in sort values: `a,-b`, `+c`, `d:desc`. `_order` also takes the directions asc and desc. */

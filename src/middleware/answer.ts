@@ -41,6 +41,8 @@ export interface Outbound {
   plan: Plan;
   facts: RequestFacts;
   audit: AuditStore;
+  /** Whether a FHIR Bundle the handler paged by itself may be sent (see `pagedAnswerAllowed` in http/guard.ts). */
+  pagedAllowed?: boolean | undefined;
   /** `null`: infer (an array is a list, an object one record). */
   list: ListKey | null;
   /** The answer to a write: a record the user may not see is answered 204, since the write itself was done. */
@@ -65,7 +67,7 @@ export async function sendAnswer(answer: Captured, out: Outbound): Promise<void>
     if (value === undefined) return await sendBare(out, status);
     let redacted: { body: unknown; decision: Decision };
     try {
-      redacted = redactBody(out.policies, out.plan, value, out.list === null ? (Array.isArray(value) ? '' : undefined) : out.list);
+      redacted = redactBody(out.policies, out.plan, value, out.list === null ? (Array.isArray(value) ? '' : undefined) : out.list, { pagedAllowed: out.pagedAllowed });
     } catch (err) {
       if (!(out.write && err instanceof AccessError && err.code === 'record_withheld')) throw err;
       // The write was done and recorded; its result is simply not for this user to see.

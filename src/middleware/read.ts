@@ -72,7 +72,7 @@ export function readHandler(rt: MeshRuntime, resource: string, list: ListKey | n
  * if (redirectAnswer(rt, admitted, null, true, res)) next();
  */
 export function redirectAnswer(rt: MeshRuntime, admitted: Admitted, list: ListKey | null, write: boolean, res: Parameters<RequestHandler>[1]): boolean {
-  const out: Outbound = { res, release: noop, policies: rt.policies, plan: admitted.plan, facts: admitted, audit: rt.audit, list, write };
+  const out: Outbound = { res, release: noop, policies: rt.policies, plan: admitted.plan, facts: admitted, audit: rt.audit, list, write, pagedAllowed: admitted.pagedAnswerAllowed };
   if (res.headersSent) {
     void refuse(out, new FieldmeshError('unredactable_body', 500, 'The response had begun before fieldmesh could redact it'));
     return false;
