@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import express from 'express';
 import request from 'supertest';
 import { as as mwAs, cleanup, patient, setup as mwSetup, USERS as MW_USERS } from '../middleware/harness.js';
-import { as, call, startJsonServer, startTestGateway, USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
+import { as, call, records, startJsonServer, startRawUpstream, startTestGateway, USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
+import { UPSTREAM_ACCEPT } from '../../src/gateway/headers.js';
 
 /**
  * A record hidden from the caller must answer exactly as a record that does
@@ -105,5 +106,36 @@ describe('security › hidden and missing records look the same', () => {
     expect(mwMissing.status).to.equal(404);
     expect([mwHidden.status, mwHidden.text]).to.deep.equal([mwMissing.status, mwMissing.text]);
     expect(handled).to.equal(0);
+  });
+
+  it('holds whatever Accept the caller sends, for an upstream that negotiates content (a FHIR server answering XML)', async () => {
+    // Forwarding the caller's Accept: application/fhir+xml got an existing record in XML (502,
+    // cannot be redacted) and a missing one 404: "this id exists" for anyone who asks in XML.
+    const patients = records('Patient').map((p) => ({ resourceType: 'Patient', ...p }));
+    const upstream = await startRawUpstream((req, res) => {
+      const xml = /xml|html/.test(req.headers.accept ?? '');
+      const type = xml ? 'application/fhir+xml' : 'application/fhir+json';
+      const found = req.method === 'GET' ? patients.find((p) => p['id'] === req.url?.split('/')[2]) : undefined;
+      res.writeHead(found === undefined ? 404 : 200, { 'content-type': type });
+      if (found === undefined) res.end(xml ? '<OperationOutcome/>' : '{"resourceType":"OperationOutcome"}');
+      else res.end(xml ? `<Patient><id value="${String(found['id'])}"/></Patient>` : JSON.stringify(found));
+    });
+    open.push(upstream);
+    const gw = await startTestGateway(upstream.url);
+    open.push(gw);
+    for (const accept of ['application/fhir+xml', 'application/xml', 'text/html', '*/*', 'application/json']) {
+      const headers = { ...nurse(), accept };
+      const visible = await call(`${gw.url}/patients/pat-001`, { headers });
+      expect(visible.status, accept).to.equal(200);
+      expect(visible.json.id).to.equal('pat-001');
+      for (const method of ['GET', 'PATCH'] as const) {
+        const send = (id: string) => call(`${gw.url}/patients/${id}`, { method, headers, ...(method === 'PATCH' ? { body: { ward: 'Ward 7 (Respiratory)' } } : {}) });
+        const [hidden, missing] = [await send('pat-003'), await send('pat-999')];
+        expect(missing.status, `${method} ${accept}`).to.equal(404);
+        expect([hidden.status, hidden.text], `${method} ${accept}`).to.deep.equal([missing.status, missing.text]);
+      }
+    }
+    expect(upstream.seen.filter((s) => s.method !== 'GET')).to.have.length(0);
+    expect([...new Set(upstream.seen.map((s) => s.headers.accept))]).to.deep.equal([UPSTREAM_ACCEPT]);
   });
 });
