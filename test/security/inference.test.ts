@@ -138,4 +138,48 @@ describe('security › hidden and missing records look the same', () => {
     expect(upstream.seen.filter((s) => s.method !== 'GET')).to.have.length(0);
     expect([...new Set(upstream.seen.map((s) => s.headers.accept))]).to.deep.equal([UPSTREAM_ACCEPT]);
   });
+
+  describe('for a middleware write whose load throws on a missing record (Prisma findUniqueOrThrow, Mongoose orFail)', () => {
+    const notFound: [string, () => Error][] = [
+      ['Prisma P2025', () => Object.assign(new Error('No record was found for a query.'), { name: 'PrismaClientKnownRequestError', code: 'P2025' })],
+      ['Prisma NotFoundError', () => Object.assign(new Error('No Patient found'), { name: 'NotFoundError' })],
+      ['Mongoose DocumentNotFoundError', () => Object.assign(new Error('No document found for query "{ _id: \'pat-999\' }"'), { name: 'DocumentNotFoundError' })],
+      ['status 404', () => Object.assign(new Error('Not Found'), { status: 404 })],
+      ['statusCode 404', () => Object.assign(new Error('Not Found'), { statusCode: 404 })],
+    ];
+    for (const [name, error] of notFound) {
+      it(`answers the 404 of a hidden record when load throws ${name}`, async () => {
+        let handled = 0;
+        const h = await mwSetup((app, mesh) => {
+          const load = (req: express.Request) => {
+            if (req.params['id'] === 'pat-003') return patient('pat-003');
+            throw error();
+          };
+          app.patch('/patients/:id', express.json(), mesh.write('Patient', { load }), (_req, res) => {
+            handled++;
+            res.status(204).end();
+          });
+        });
+        const send = (id: string) => request(h.app).patch(`/patients/${id}`).set(mwAs(MW_USERS.nurse)).send({ ward: 'Ward 7 (Respiratory)' });
+        const [hidden, missing] = [await send('pat-003'), await send('pat-999')];
+        const events = await h.events();
+        await cleanup();
+        expect(missing.status).to.equal(404);
+        expect([hidden.status, hidden.text]).to.deep.equal([missing.status, missing.text]);
+        expect(handled).to.equal(0);
+        expect(events.map((e) => [e.decision, e.code])).to.deep.equal([['refused', 'record_withheld'], ['refused', 'not_found']]);
+      });
+    }
+
+    it('answers any other error thrown by load with a 500 that says nothing of it', async () => {
+      const h = await mwSetup((app, mesh) => {
+        app.patch('/patients/:id', express.json(), mesh.write('Patient', { load: () => { throw Object.assign(new Error('connect ECONNREFUSED db-secret-host:5432'), { status: 503 }); } }), (_req, res) => res.status(204).end());
+      });
+      const res = await request(h.app).patch('/patients/pat-001').set(mwAs(MW_USERS.nurse)).send({ ward: 'Ward 7 (Respiratory)' });
+      await cleanup();
+      expect(res.status).to.equal(500);
+      expect(res.body.error.code).to.equal('internal');
+      expect(res.text).not.to.include('db-secret-host');
+    });
+  });
 });
