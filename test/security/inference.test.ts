@@ -111,7 +111,7 @@ describe('security › hidden and missing records look the same', () => {
   it('holds whatever Accept the caller sends, for an upstream that negotiates content (a FHIR server answering XML)', async () => {
     // Forwarding the caller's Accept: application/fhir+xml got an existing record in XML (502,
     // cannot be redacted) and a missing one 404: "this id exists" for anyone who asks in XML.
-    const patients = records('Patient').map((p) => ({ resourceType: 'Patient', ...p }));
+    const patients = records('Patient').map((p): Record<string, unknown> => ({ resourceType: 'Patient', ...p }));
     const upstream = await startRawUpstream((req, res) => {
       const xml = /xml|html/.test(req.headers.accept ?? '');
       const type = xml ? 'application/fhir+xml' : 'application/fhir+json';
