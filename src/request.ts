@@ -248,7 +248,8 @@ function utcDay(d: Date): number {
  * breakGlassReasonRefusal('urgent'); // { code: 'break_glass_refused', … }
  */
 export function breakGlassReasonRefusal(trimmedReason: string): Refusal | undefined {
-  if (trimmedReason.length < BREAK_GLASS_MIN_REASON) {
+  // Only what a reader sees counts: twelve soft hyphens (U+00AD) or zero-width spaces say nothing.
+  if (trimmedReason.replace(/[\p{Cf}\p{Cc}\p{Z}]/gu, '').length < BREAK_GLASS_MIN_REASON) {
     return { code: 'break_glass_refused', message: `A break-glass declaration (X-Break-Glass) needs a reason of at least ${BREAK_GLASS_MIN_REASON} characters saying why emergency access is needed` };
   }
   if (trimmedReason.length > BREAK_GLASS_MAX_REASON) {

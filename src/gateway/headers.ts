@@ -9,16 +9,27 @@ import { isJsonType } from './upstream-body.js';
  * unredacted body, so a 304 or 206 would answer a question about data the
  * caller may not see.
  */
-const FORWARDED = ['accept', 'accept-language'] as const;
+const FORWARDED = ['accept-language'] as const;
 
 /**
- * The headers sent upstream for a caller's request.
+ * What the gateway asks the upstream for, whatever the caller's `Accept`
+ * says: JSON, the only thing it can redact. A record API that negotiates
+ * content (a FHIR server answers `Accept: application/fhir+xml` in XML)
+ * would otherwise answer an existing record in a form the gateway refuses
+ * (502) and a missing one 404: a hidden record would not look missing.
+ * FHIR servers take `application/fhir+json`, plain JSON APIs `application/json`.
+ */
+export const UPSTREAM_ACCEPT = 'application/fhir+json, application/json';
+
+/**
+ * The headers sent upstream for a caller's request: always `Accept:
+ * UPSTREAM_ACCEPT`, never the caller's.
  *
  * @example
- * upstreamHeaders(req.headers, 'req-1', 'application/json'); // { accept: …, 'x-request-id': 'req-1', 'content-type': 'application/json' }
+ * upstreamHeaders(req.headers, 'req-1', 'application/json'); // { accept: UPSTREAM_ACCEPT, 'x-request-id': 'req-1', 'content-type': 'application/json' }
  */
 export function upstreamHeaders(incoming: IncomingHttpHeaders, requestId: string, contentType?: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = { accept: UPSTREAM_ACCEPT };
   for (const name of FORWARDED) {
     const value = incoming[name];
     if (typeof value === 'string' && value.length <= 1024) out[name] = value;

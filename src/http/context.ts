@@ -81,7 +81,7 @@ export function readRequestContext(headers: RequestHeaders, user: User, opts: Co
   if (purpose === undefined || purpose === '') {
     throw new AccessError('purpose_required', 'Declare why you need this data in the X-Purpose header (for example X-Purpose: direct-care)');
   }
-  if (!PURPOSE.test(purpose)) {
+  if (!isPurposeName(purpose)) {
     throw new AccessError('purpose_malformed', "X-Purpose must be a purpose name: letters, digits, '.', '_' or '-', at most 64 characters");
   }
 
@@ -109,6 +109,19 @@ export function readRequestContext(headers: RequestHeaders, user: User, opts: Co
     // A new object: the verifier's user (perhaps cached) is never narrowed in place.
     user: { ...user, roles: actingRole === undefined ? [...user.roles] : [actingRole] },
   };
+}
+
+/**
+ * Whether a declared X-Purpose is a purpose name: letters, digits, `.`, `_`
+ * or `-`, at most 64 characters. Only such a name is ever recorded, even
+ * for a request refused before its purpose was checked any further.
+ *
+ * @example
+ * isPurposeName('direct-care'); // true
+ * isPurposeName('direct care; DROP'); // false
+ */
+export function isPurposeName(value: string): boolean {
+  return PURPOSE.test(value);
 }
 
 /**

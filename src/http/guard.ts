@@ -6,7 +6,7 @@ import { longestPrefix } from '../paths.js';
 import type { PolicySet } from '../policy-set.js';
 import { BREAK_GLASS_MAX_REASON, refusedDecision, rolesOf, type Action, type Plan, type RequestContext } from '../request.js';
 import { withoutControls } from '../audit/text.js';
-import { readRequestContext, requestIdFrom, type RequestHeaders } from './context.js';
+import { isPurposeName, readRequestContext, requestIdFrom, type RequestHeaders } from './context.js';
 import type { VerifiedUser, Verifier } from './identity.js';
 
 /**
@@ -102,6 +102,8 @@ export interface RequestFacts {
   policyVersion: string;
   verified?: VerifiedUser | undefined;
   ctx?: RequestContext | undefined;
+  /** The X-Purpose a verified caller declared, when it is a purpose name: recorded even when the request context is refused. */
+  purpose?: string | undefined;
   /** The declared break-glass reason of a verified caller, kept even when the declaration was refused (control characters removed). */
   breakGlass?: string | undefined;
   /** A break-glass header came with a token that did not verify: counted, never recorded as break-glass. */
@@ -170,6 +172,9 @@ export async function admit(req: GuardRequest, resource: string, action: Action,
     }
     // Control characters could rewrite a terminal or a log line when the reason is shown: never kept.
     if (declared !== undefined && declared !== '') facts.breakGlass = withoutControls(declared).slice(0, BREAK_GLASS_MAX_REASON);
+    // Why the data was wanted belongs in the trail even when the request is refused (a malformed break-glass reason).
+    const purpose = header(req.headers, 'x-purpose')?.trim();
+    if (purpose !== undefined && isPurposeName(purpose)) facts.purpose = purpose;
     const now = deps.now?.();
     const declaredCtx = readRequestContext(req.headers, facts.verified.user, {
       ...(deps.trainingMaxAgeDays === undefined ? {} : { trainingMaxAgeDays: deps.trainingMaxAgeDays }),
@@ -346,7 +351,7 @@ export function refusalEntry(error: unknown, facts: RequestFacts): AuditEntry {
   const decision: Decision = carried
     ? { ...carried, outcome: 'refused', code: carried.code ?? code }
     : emptyDecision({
-        outcome: 'refused', code, action: facts.action, resource: facts.resource, purpose: facts.ctx?.purpose ?? '',
+        outcome: 'refused', code, action: facts.action, resource: facts.resource, purpose: facts.ctx?.purpose ?? facts.purpose ?? '',
         roles: facts.ctx ? rolesOf(facts.ctx.user) : [...(facts.verified?.roles ?? [])], policyVersion: facts.policyVersion,
       });
   return entryFromDecision(decision, { requestId: facts.requestId, user: facts.verified?.sub ?? 'anonymous', status, breakGlass: facts.breakGlass });

@@ -10,7 +10,8 @@ import { isPlainObject } from '../paths.js';
 import type { PolicySet } from '../policy-set.js';
 import type { Plan } from '../request.js';
 import { redactBody, type ListKey } from '../shape.js';
-import type { Captured } from './capture.js';
+import type { Captured, Release } from './capture.js';
+import { answerContentType } from '../gateway/headers.js';
 import { writeAnswerEntry } from '../http/write-audit.js';
 
 /**
@@ -35,8 +36,8 @@ const NO_BODY = new Set([204, 205, 304]);
  */
 export interface Outbound {
   res: Response;
-  /** Puts the response's own methods back (see captureResponse). */
-  release: () => void;
+  /** Puts the response's own methods back, and with `true` its headers as before the handler (see captureResponse). */
+  release: Release;
   policies: PolicySet;
   plan: Plan;
   facts: RequestFacts;
@@ -77,7 +78,8 @@ export async function sendAnswer(answer: Captured, out: Outbound): Promise<void>
     if (!(await record(out, answerEntry(out, redacted.decision, status)))) return;
     out.release();
     prepare(res, facts.requestId);
-    if (!JSON_TYPE.test(String(res.getHeader('content-type') ?? ''))) res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    // The media type only, as the gateway sends it: a parameter (`; patient="…"`) is the handler's free text.
+    res.setHeader('Content-Type', answerContentType({ 'content-type': contentTypeOf(res) }));
     res.json(redacted.body);
   } catch (err) {
     await refuse(out, err);
@@ -86,8 +88,9 @@ export async function sendAnswer(answer: Captured, out: Outbound): Promise<void>
 
 /**
  * Answer a refusal: audited first (with the engine's decision when there is
- * one), then sent as JSON through `sendError`. If the refusal cannot be
- * recorded the answer is 503: the trail is down and nothing is disclosed.
+ * one), then sent as JSON through `sendError` in place of anything the
+ * handler began (see `sendInstead`). If the refusal cannot be recorded the
+ * answer is 503: the trail is down and nothing is disclosed.
  *
  * @example
  * await refuse(out, new AccessError('bad_request', '…'));
@@ -99,8 +102,21 @@ export async function refuse(out: Pick<Outbound, 'res' | 'release' | 'facts' | '
   } catch (auditErr) {
     answer = trailDown(auditErr);
   }
-  out.release();
-  sendError(out.res, answer, out.facts.requestId);
+  sendInstead(out, answer);
+}
+
+/**
+ * The one way the middleware sends an error in place of the handler's
+ * answer (a refusal, a withheld record, an unredactable body, the handler's
+ * own 4xx/5xx, a trail that is down): every header the handler set is
+ * dropped first. A Location, a cookie, a Link or an X- header computed from
+ * a record would otherwise travel on the 404 of a hidden record and not on
+ * that of a missing one. What remains is what the response had before the
+ * handler ran, then sendError's own headers.
+ */
+function sendInstead(out: Pick<Outbound, 'res' | 'release' | 'facts'>, err: unknown): void {
+  out.release(true);
+  sendError(out.res, err, out.facts.requestId);
 }
 
 /** The event of an answer: a read's, or (after mesh.write()) the write's, recorded as the write it is. */
@@ -114,8 +130,7 @@ async function record(out: Outbound, entry: AuditEntry): Promise<boolean> {
     await out.audit.append(entry);
     return true;
   } catch (err) {
-    out.release();
-    sendError(out.res, trailDown(err), out.facts.requestId);
+    sendInstead(out, trailDown(err));
     return false;
   }
 }
@@ -144,12 +159,11 @@ async function sendBare(out: Outbound, status: number): Promise<void> {
  */
 function finishBare(out: Outbound, status: number): void {
   const { res } = out;
-  out.release();
   if (status >= 400 && status <= 599) {
-    keepSafeHeaders(res);
-    sendError(res, new FieldmeshError(genericCode(status), status, status === 404 ? NO_SUCH_RECORD.message : STATUS_CODES[status] ?? 'Error'), out.facts.requestId);
+    sendInstead(out, new FieldmeshError(genericCode(status), status, status === 404 ? NO_SUCH_RECORD.message : STATUS_CODES[status] ?? 'Error'));
     return;
   }
+  out.release();
   // A redirect keeps its Location: the client follows it to a route that is guarded in turn.
   const location = status >= 300 && status < 400 ? res.getHeader('location') : undefined;
   prepare(res, out.facts.requestId);
@@ -163,6 +177,11 @@ function prepare(res: Response, requestId: string): void {
   keepSafeHeaders(res);
   securityHeaders(res);
   res.setHeader('X-Request-Id', requestId);
+}
+
+function contentTypeOf(res: Response): string | undefined {
+  const value = res.getHeader('content-type');
+  return typeof value === 'string' ? value : undefined;
 }
 
 function keepSafeHeaders(res: Response): void {

@@ -15,23 +15,38 @@ export type Captured =
   | { kind: 'bytes'; bytes: Buffer; contentType: string | undefined; fromSend: boolean }
   | { kind: 'refused'; why: string };
 
-type Method = 'json' | 'send' | 'sendFile' | 'write' | 'end' | 'writeHead' | 'flushHeaders';
-const METHODS: Method[] = ['json', 'send', 'sendFile', 'write', 'end', 'writeHead', 'flushHeaders'];
+type Method = 'json' | 'send' | 'sendFile' | 'write' | 'end' | 'writeHead' | 'flushHeaders' | 'writeEarlyHints';
+const METHODS: Method[] = ['json', 'send', 'sendFile', 'write', 'end', 'writeHead', 'flushHeaders', 'writeEarlyHints'];
 type Callback = (err?: Error | null) => void;
+
+/**
+ * Puts the response's own methods back. With `dropHandlerHeaders`, the
+ * response also gets back exactly the headers (and status line) it had when
+ * the handler was called: what fieldmesh then sends replaces the handler's
+ * answer, and nothing the handler set may travel with it.
+ *
+ * @example
+ * release(true); sendError(res, err, requestId);
+ */
+export type Release = (dropHandlerHeaders?: boolean) => void;
 
 /**
  * Intercept every way an express response can send a body, so that not a
  * byte reaches the client before fieldmesh has redacted and audited it (no
  * disclosure without a record; fail closed). The first complete answer is
  * handed to `onAnswer` once; later calls are ignored. Returns `release`,
- * which puts the response's own methods back so the redacted answer can be sent.
+ * which puts the response's own methods back so the redacted answer can be
+ * sent, or the handler's headers dropped with them so an error can be sent
+ * in place of the answer.
  *
  * @example
  * const release = captureResponse(res, maxBytes, (answer) => void finish(answer, release));
  */
-export function captureResponse(res: Response, maxBytes: number, onAnswer: (answer: Captured) => void): () => void {
+export function captureResponse(res: Response, maxBytes: number, onAnswer: (answer: Captured) => void): Release {
   const target = res as unknown as Record<Method, unknown>;
   const saved = Object.fromEntries(METHODS.map((m) => [m, target[m]])) as Record<Method, unknown>;
+  // Headers set before the handler (express, earlier middleware, fieldmesh's own) are the same for every record.
+  const before = Object.entries(res.getHeaders()).map(([k, v]): [string, unknown] => [k, Array.isArray(v) ? [...v] : v]);
   const chunks: Buffer[] = [];
   let size = 0;
   let done = false;
@@ -72,15 +87,19 @@ export function captureResponse(res: Response, maxBytes: number, onAnswer: (answ
     if (cb) setImmediate(() => cb(new Error('fieldmesh: res.sendFile cannot be redacted; nothing was sent')));
   };
   // Headers wait for the redacted body: flushing them now would commit the status and length.
+  // A reason phrase (`writeHead(200, text)`) is the handler's free text on the status line: never kept.
   target.writeHead = function writeHead(status: number, ...rest: unknown[]) {
     res.statusCode = status;
     for (const part of rest) {
-      if (typeof part === 'string') res.statusMessage = part;
-      else if (part !== undefined && part !== null) for (const [k, v] of headerPairs(part)) res.setHeader(k, v);
+      if (typeof part !== 'string' && part !== undefined && part !== null) for (const [k, v] of headerPairs(part)) res.setHeader(k, v);
     }
     return res;
   };
   target.flushHeaders = function flushHeaders() {};
+  // 103 Early Hints would send the handler's headers (a Link naming the record) before any decision: dropped.
+  target.writeEarlyHints = function writeEarlyHints(_hints: unknown, cb?: unknown) {
+    if (typeof cb === 'function') process.nextTick(cb as Callback);
+  };
   target.write = function write(chunk: unknown, encoding?: unknown, cb?: unknown) {
     if (!done) add(chunk, encoding);
     const callback = [encoding, cb].find((x): x is Callback => typeof x === 'function');
@@ -97,8 +116,13 @@ export function captureResponse(res: Response, maxBytes: number, onAnswer: (answ
     return res;
   };
 
-  return function release() {
+  return function release(dropHandlerHeaders = false) {
     for (const m of METHODS) target[m] = saved[m];
+    // Node then sends the standard reason phrase, whatever the handler assigned to statusMessage.
+    res.statusMessage = undefined as unknown as string;
+    if (!dropHandlerHeaders) return;
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    for (const [name, value] of before) res.setHeader(name, value as string | number | readonly string[]);
   };
 }
 

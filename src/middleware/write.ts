@@ -41,7 +41,7 @@ export function writeHandler(rt: MeshRuntime, resource: string, list: ListKey | 
     let decision: Decision;
     try {
       body = await readJsonBody(req, rt.maxBodyBytes);
-      const existing = action === 'update' ? asData(await load!(req)) : undefined;
+      const existing = action === 'update' ? asData(await loadStored(load!, req)) : undefined;
       decision = rt.policies.checkWriteWith(admitted.writePlan!, body, { existing, readPlan: admitted.plan, replace: req.method === 'PUT' });
     } catch (err) {
       return refuse(base, err, refusalFor(err, admitted, body));
@@ -55,6 +55,30 @@ export function writeHandler(rt: MeshRuntime, resource: string, list: ListKey | 
     }
     if (redirectAnswer(rt, admitted, list, true, res)) next();
   };
+}
+
+/**
+ * The stored record, `undefined` when there is none. A `load` may say "no
+ * such record" by returning undefined or null, or by throwing as the ORMs'
+ * "OrThrow" lookups do (Prisma's findUniqueOrThrow: code P2025 or a
+ * NotFoundError; Mongoose's orFail: DocumentNotFoundError; an HTTP client or
+ * http-errors: status 404): either way the answer is the 404 of a hidden
+ * record, so the two cannot be told apart. Any other error stays a 500 that
+ * says nothing of its cause.
+ */
+async function loadStored(load: (req: Request) => unknown, req: Request): Promise<unknown> {
+  try {
+    return await load(req);
+  } catch (err) {
+    if (saysNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+function saysNotFound(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as Record<string, unknown>;
+  return e['status'] === 404 || e['statusCode'] === 404 || e['code'] === 'P2025' || e['name'] === 'NotFoundError' || e['name'] === 'DocumentNotFoundError';
 }
 
 /**

@@ -123,6 +123,7 @@ describe('gateway › FHIR R4 server (medplum) read with fhir-kit-client', () =>
     const res = await call(`${gw.url}/Patient/pt-01`, { headers: { authorization: `Bearer ${token(clinicianA)}`, 'x-purpose': 'direct-care', accept: 'application/fhir+json' } });
     expect(res.status).to.equal(200);
     expect(res.headers['content-type']).to.equal('application/fhir+json; charset=utf-8');
-    expect(fhir.seen.at(-1)?.headers['accept']).to.equal('application/fhir+json');
+    // The gateway's own Accept (JSON only), not the caller's.
+    expect(fhir.seen.at(-1)?.headers['accept']).to.equal('application/fhir+json, application/json');
   });
 });

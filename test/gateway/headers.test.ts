@@ -1,14 +1,16 @@
 import { expect } from 'chai';
-import { answerContentType, safePath, upstreamHeaders, writeContentType } from '../../src/gateway/headers.js';
+import { answerContentType, safePath, UPSTREAM_ACCEPT, upstreamHeaders, writeContentType } from '../../src/gateway/headers.js';
 
 describe('gateway › headers and paths', () => {
-  it('forwards only Accept and Accept-Language, plus the request id and a write content type', () => {
+  it('forwards only Accept-Language, plus its own JSON Accept, the request id and a write content type', () => {
     const out = upstreamHeaders(
-      { accept: 'application/json', 'accept-language': 'en-GB', authorization: 'Bearer t', cookie: 'a=b', 'if-none-match': '"x"', 'if-modified-since': 'x', range: 'bytes=0-1', 'x-purpose': 'direct-care', 'x-forwarded-for': '10.0.0.1' },
+      { accept: 'application/fhir+xml', 'accept-language': 'en-GB', authorization: 'Bearer t', cookie: 'a=b', 'if-none-match': '"x"', 'if-modified-since': 'x', range: 'bytes=0-1', 'x-purpose': 'direct-care', 'x-forwarded-for': '10.0.0.1' },
       'req-1',
       'application/json',
     );
-    expect(out).to.deep.equal({ accept: 'application/json', 'accept-language': 'en-GB', 'x-request-id': 'req-1', 'content-type': 'application/json' });
+    // Never the caller's Accept: an upstream answering XML for records that exist and 404 for others would tell them apart.
+    expect(out).to.deep.equal({ accept: UPSTREAM_ACCEPT, 'accept-language': 'en-GB', 'x-request-id': 'req-1', 'content-type': 'application/json' });
+    expect(UPSTREAM_ACCEPT).to.equal('application/fhir+json, application/json');
   });
 
   it('labels a redacted answer with the upstream JSON media type, in UTF-8', () => {

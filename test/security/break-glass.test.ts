@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import request from 'supertest';
 import type { AuditEvent } from '../../src/audit/event.js';
-import { as, cleanup, onCleanup, patientsHandler, setup, USERS } from '../middleware/harness.js';
+import { as, cleanup, examplePolicies, NOW, onCleanup, patient, patientsHandler, setup, USERS } from '../middleware/harness.js';
 import { as as gwAs, call, startJsonServer, startTestGateway, USERS as GW_USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
 
 /**
@@ -135,5 +135,86 @@ describe('security › break-glass from strangers (gateway)', () => {
     }
     expect(upstream.seen.length).to.equal(before);
     for (const e of await gw.audit.pendingReviews()) expect(e.breakGlass).not.to.match(CONTROLS);
+  });
+});
+
+/**
+ * A reason is for the guardian to read: only visible characters count
+ * towards its 10-character minimum, in every entry point (one rule:
+ * request.ts breakGlassReasonRefusal). And a refused declaration still
+ * records the purpose the caller declared.
+ */
+describe('security › break-glass reasons that say nothing, and the purpose of refused ones', () => {
+  const INVISIBLE = [
+    ['12 soft hyphens (U+00AD)', '\u00ad'.repeat(12)],
+    ['soft hyphens around 3 letters', '\u00adA\u00ad\u00adB\u00ad\u00adC\u00ad\u00ad\u00ad\u00ad'],
+  ] as const;
+  let upstream: TestUpstream;
+  let gw: TestGateway;
+  before(async () => {
+    upstream = await startJsonServer();
+    gw = await startTestGateway(upstream.url);
+  });
+  after(async () => {
+    await gw.close();
+    await upstream.close();
+  });
+  afterEach(cleanup);
+
+  for (const [name, reason] of INVISIBLE) {
+    it(`refuses a reason of ${name} (break_glass_refused) in the engine, the middleware and the gateway: nothing disclosed`, async () => {
+      const policies = await examplePolicies();
+      const engine = (() => {
+        try {
+          policies.redact(patient('pat-003'), { resource: 'Patient', purpose: 'emergency', user: USERS.nurse, breakGlass: reason, now: NOW });
+          return 'disclosed';
+        } catch (e) {
+          return (e as { code?: string }).code;
+        }
+      })();
+      expect(engine).to.equal('break_glass_refused');
+      // Zero-width and other format characters cannot travel in a header, but the engine sees them from the library.
+      expect(() => policies.redact(patient('pat-003'), { resource: 'Patient', purpose: 'emergency', user: USERS.nurse, breakGlass: '\u200b'.repeat(12), now: NOW })).to.throw().with.property('code', 'break_glass_refused');
+
+      const h = await setup((app, mesh) => app.get('/patients/:id', mesh.read('Patient'), patientsHandler));
+      const mw = await request(h.app).get('/patients/pat-003').set({ ...as(USERS.nurse, 'emergency'), 'X-Break-Glass': reason });
+      expect(mw.body.error?.code).to.equal('break_glass_refused');
+      expect(mw.body).not.to.have.property('id');
+      // The guardian learns of an attempt, never of an access: the one event is a refusal.
+      expect((await h.events()).map((e) => [e.decision, e.code])).to.deep.equal([['refused', 'break_glass_refused']]);
+
+      const seen = upstream.seen.length;
+      const res = await call(`${gw.url}/patients/pat-003`, { headers: { ...gwAs(GW_USERS.nurse, 'emergency'), 'x-break-glass': reason } });
+      expect(res.json?.error?.code).to.equal('break_glass_refused');
+      expect(res.status).to.equal(mw.status);
+      expect(upstream.seen.length).to.equal(seen);
+    });
+  }
+
+  for (const [name, reason, code] of [
+    ['too short', 'urgent', 'break_glass_refused'],
+    ['with a tab', 'Collapsed in\toutpatients, team unreachable', 'break_glass_malformed'],
+  ] as const) {
+    it(`records the declared purpose of a break-glass refused as ${name} (${code}), in both shells`, async () => {
+      const h = await setup((app, mesh) => app.get('/patients/:id', mesh.read('Patient'), patientsHandler));
+      const mw = await request(h.app).get('/patients/pat-003').set({ ...as(USERS.nurse, 'emergency'), 'X-Break-Glass': reason });
+      expect(mw.body.error.code).to.equal(code);
+      const [event] = await h.events();
+      expect(event).to.include({ user: 'nurse-1', decision: 'refused', code, purpose: 'emergency' });
+
+      const res = await call(`${gw.url}/patients/pat-003`, { headers: { ...gwAs(GW_USERS.nurse, 'emergency'), 'x-break-glass': reason } });
+      expect(res.json.error.code).to.equal(code);
+      const [last] = (await gw.audit.query({})).slice(-1);
+      expect(last).to.include({ user: 'nurse-1', decision: 'refused', code, purpose: 'emergency' });
+    });
+  }
+
+  it('records no purpose that is not a purpose name, and none for a caller whose token did not verify', async () => {
+    const h = await setup((app, mesh) => app.get('/patients/:id', mesh.read('Patient'), patientsHandler));
+    const malformed = await request(h.app).get('/patients/pat-003').set({ ...as(USERS.nurse, 'emergency'), 'X-Purpose': 'emergency; see ward 9', 'X-Break-Glass': 'urgent' });
+    expect(malformed.body.error.code).to.equal('purpose_malformed');
+    const stranger = await request(h.app).get('/patients/pat-003').set({ Authorization: 'Bearer not.a.token', 'X-Purpose': 'emergency', 'X-Break-Glass': 'urgent' });
+    expect(stranger.status).to.equal(401);
+    expect((await h.events()).map((e) => e.purpose)).to.deep.equal(['', '']);
   });
 });

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import express from 'express';
 import request from 'supertest';
 import { as as mwAs, cleanup, patient, setup as mwSetup, USERS as MW_USERS } from '../middleware/harness.js';
-import { as, call, startJsonServer, startTestGateway, USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
+import { as, call, records, startJsonServer, startRawUpstream, startTestGateway, USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
+import { UPSTREAM_ACCEPT } from '../../src/gateway/headers.js';
 
 /**
  * A record hidden from the caller must answer exactly as a record that does
@@ -105,5 +106,80 @@ describe('security › hidden and missing records look the same', () => {
     expect(mwMissing.status).to.equal(404);
     expect([mwHidden.status, mwHidden.text]).to.deep.equal([mwMissing.status, mwMissing.text]);
     expect(handled).to.equal(0);
+  });
+
+  it('holds whatever Accept the caller sends, for an upstream that negotiates content (a FHIR server answering XML)', async () => {
+    // Forwarding the caller's Accept: application/fhir+xml got an existing record in XML (502,
+    // cannot be redacted) and a missing one 404: "this id exists" for anyone who asks in XML.
+    const patients = records('Patient').map((p): Record<string, unknown> => ({ resourceType: 'Patient', ...p }));
+    const upstream = await startRawUpstream((req, res) => {
+      const xml = /xml|html/.test(req.headers.accept ?? '');
+      const type = xml ? 'application/fhir+xml' : 'application/fhir+json';
+      const found = req.method === 'GET' ? patients.find((p) => p['id'] === req.url?.split('/')[2]) : undefined;
+      res.writeHead(found === undefined ? 404 : 200, { 'content-type': type });
+      if (found === undefined) res.end(xml ? '<OperationOutcome/>' : '{"resourceType":"OperationOutcome"}');
+      else res.end(xml ? `<Patient><id value="${String(found['id'])}"/></Patient>` : JSON.stringify(found));
+    });
+    open.push(upstream);
+    const gw = await startTestGateway(upstream.url);
+    open.push(gw);
+    for (const accept of ['application/fhir+xml', 'application/xml', 'text/html', '*/*', 'application/json']) {
+      const headers = { ...nurse(), accept };
+      const visible = await call(`${gw.url}/patients/pat-001`, { headers });
+      expect(visible.status, accept).to.equal(200);
+      expect(visible.json.id).to.equal('pat-001');
+      for (const method of ['GET', 'PATCH'] as const) {
+        const send = (id: string) => call(`${gw.url}/patients/${id}`, { method, headers, ...(method === 'PATCH' ? { body: { ward: 'Ward 7 (Respiratory)' } } : {}) });
+        const [hidden, missing] = [await send('pat-003'), await send('pat-999')];
+        expect(missing.status, `${method} ${accept}`).to.equal(404);
+        expect([hidden.status, hidden.text], `${method} ${accept}`).to.deep.equal([missing.status, missing.text]);
+      }
+    }
+    expect(upstream.seen.filter((s) => s.method !== 'GET')).to.have.length(0);
+    expect([...new Set(upstream.seen.map((s) => s.headers.accept))]).to.deep.equal([UPSTREAM_ACCEPT]);
+  });
+
+  describe('for a middleware write whose load throws on a missing record (Prisma findUniqueOrThrow, Mongoose orFail)', () => {
+    const notFound: [string, () => Error][] = [
+      ['Prisma P2025', () => Object.assign(new Error('No record was found for a query.'), { name: 'PrismaClientKnownRequestError', code: 'P2025' })],
+      ['Prisma NotFoundError', () => Object.assign(new Error('No Patient found'), { name: 'NotFoundError' })],
+      ['Mongoose DocumentNotFoundError', () => Object.assign(new Error('No document found for query "{ _id: \'pat-999\' }"'), { name: 'DocumentNotFoundError' })],
+      ['status 404', () => Object.assign(new Error('Not Found'), { status: 404 })],
+      ['statusCode 404', () => Object.assign(new Error('Not Found'), { statusCode: 404 })],
+    ];
+    for (const [name, error] of notFound) {
+      it(`answers the 404 of a hidden record when load throws ${name}`, async () => {
+        let handled = 0;
+        const h = await mwSetup((app, mesh) => {
+          const load = (req: express.Request) => {
+            if (req.params['id'] === 'pat-003') return patient('pat-003');
+            throw error();
+          };
+          app.patch('/patients/:id', express.json(), mesh.write('Patient', { load }), (_req, res) => {
+            handled++;
+            res.status(204).end();
+          });
+        });
+        const send = (id: string) => request(h.app).patch(`/patients/${id}`).set(mwAs(MW_USERS.nurse)).send({ ward: 'Ward 7 (Respiratory)' });
+        const [hidden, missing] = [await send('pat-003'), await send('pat-999')];
+        const events = await h.events();
+        await cleanup();
+        expect(missing.status).to.equal(404);
+        expect([hidden.status, hidden.text]).to.deep.equal([missing.status, missing.text]);
+        expect(handled).to.equal(0);
+        expect(events.map((e) => [e.decision, e.code])).to.deep.equal([['refused', 'record_withheld'], ['refused', 'not_found']]);
+      });
+    }
+
+    it('answers any other error thrown by load with a 500 that says nothing of it', async () => {
+      const h = await mwSetup((app, mesh) => {
+        app.patch('/patients/:id', express.json(), mesh.write('Patient', { load: () => { throw Object.assign(new Error('connect ECONNREFUSED db-secret-host:5432'), { status: 503 }); } }), (_req, res) => res.status(204).end());
+      });
+      const res = await request(h.app).patch('/patients/pat-001').set(mwAs(MW_USERS.nurse)).send({ ward: 'Ward 7 (Respiratory)' });
+      await cleanup();
+      expect(res.status).to.equal(500);
+      expect(res.body.error.code).to.equal('internal');
+      expect(res.text).not.to.include('db-secret-host');
+    });
   });
 });
