@@ -27,7 +27,7 @@ export function registerAudit(program: Command): Command {
     .description('check, search and review the audit trail of disclosures')
     .addHelpText('after', '\nThe trail is a SQLite file or a postgres:// URL: --audit, else $FIELDMESH_AUDIT, else ./fieldmesh-audit.db.\n'
       + 'Set FIELDMESH_AUDIT_RECORD_KEY when the trail stores record ids as keyed pseudonyms,\n'
-      + 'and FIELDMESH_AUDIT_CHAIN_KEY when its chain is keyed (verify, head and review --ack need it).');
+      + 'and FIELDMESH_AUDIT_CHAIN_KEY when its chain is keyed (verify, head and review need it).');
 
   usageErrorsExit2(audit.command('verify'))
     .description('check the hash chain: exit 0 intact, 1 broken (naming the first broken event and why)')
