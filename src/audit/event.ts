@@ -162,6 +162,7 @@ function printableTexts<T>(value: T): T {
 /**
  * Places prepared entries after `head` in `chain`: the one step both stores
  * run inside their write transaction, after reading the chain's last event.
+ * An empty chain starts from `genesis` (see `genesisHash`: a keyed trail's own).
  *
  * @example
  * const events = sealEntries([entry], 'main', { seq: 41, hash: 'ab…' }, randomUUID);
@@ -172,9 +173,10 @@ export function sealEntries(
   head: { seq: number; hash: string } | undefined,
   newId: () => string,
   chainKey?: string | Buffer,
+  genesis: string = GENESIS_HASH,
 ): AuditEvent[] {
   let seq = head?.seq ?? 0;
-  let prevHash = head?.hash ?? GENESIS_HASH;
+  let prevHash = head?.hash ?? genesis;
   return entries.map((entry) => {
     seq += 1;
     const unsealed = { ...dropUndefined(entry), id: newId(), chain, seq, prevHash };

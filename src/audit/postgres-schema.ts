@@ -50,6 +50,7 @@ const MIGRATIONS = (t: ReturnType<typeof tableNames>): string[] => [
     id integer PRIMARY KEY CHECK (id = 1), chain text NOT NULL, keyed boolean NOT NULL, key_check text,
     recorded_at timestamptz NOT NULL DEFAULT now()
   );`,
+  `ALTER TABLE ${t.trail} ADD COLUMN trail_id text, ADD COLUMN record_key text;`,
 ];
 
 /**
@@ -81,9 +82,10 @@ export async function migratePostgres(client: PoolClient, schema: string | undef
     const events = await client.query(`SELECT 1 FROM ${t.events} LIMIT 1`);
     const { record, problem } = claimMode(await readPostgresMode(client, schema), events.rows.length > 0, wanted);
     if (record !== undefined) {
-      await client.query(`INSERT INTO ${t.trail} (id, chain, keyed, key_check) VALUES (1, $1, $2, $3)
-        ON CONFLICT (id) DO UPDATE SET chain = excluded.chain, keyed = excluded.keyed, key_check = excluded.key_check, recorded_at = now()`,
-      [record.chain, record.keyed, record.keyCheck]);
+      await client.query(`INSERT INTO ${t.trail} (id, chain, keyed, key_check, trail_id, record_key) VALUES (1, $1, $2, $3, $4, $5)
+        ON CONFLICT (id) DO UPDATE SET chain = excluded.chain, keyed = excluded.keyed, key_check = excluded.key_check,
+        trail_id = excluded.trail_id, record_key = excluded.record_key, recorded_at = now()`,
+      [record.chain, record.keyed, record.keyCheck, record.trailId ?? null, record.recordKey ?? null]);
     }
     await client.query('COMMIT');
     return problem;
@@ -104,8 +106,10 @@ export async function readPostgresMode(db: Pool | PoolClient, schema: string | u
   const t = tableNames(schema);
   const exists = await db.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [t.trail]);
   if (exists.rows[0]?.t === null || exists.rows[0] === undefined) return undefined;
-  const { rows } = await db.query<{ chain: string; keyed: boolean; key_check: string | null }>(
-    `SELECT chain, keyed, key_check FROM ${t.trail} WHERE id = 1`);
+  // SELECT *: a read-only store does not migrate, so older tables lack the later columns.
+  const { rows } = await db.query<{ chain: string; keyed: boolean; key_check: string | null; trail_id?: string | null; record_key?: string | null }>(
+    `SELECT * FROM ${t.trail} WHERE id = 1`);
   const row = rows[0];
-  return row === undefined ? undefined : { chain: row.chain, keyed: row.keyed, keyCheck: row.key_check };
+  if (row === undefined) return undefined;
+  return { chain: String(row.chain), keyed: row.keyed, keyCheck: row.key_check, trailId: row.trail_id ?? null, recordKey: row.record_key ?? null };
 }

@@ -5,9 +5,10 @@ import { whereClause, type FilterDialect } from './filter.js';
 import { GroupCommit } from './group-commit.js';
 import { advisoryKey, migratePostgres, readPostgresMode, tableNames } from './postgres-schema.js';
 import { reviewedSql, reviewEntry } from './review.js';
+import { FieldmeshError } from '../errors.js';
 import { COLUMNS, fromRow, toRow, type AuditRow } from './row.js';
 import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from './store.js';
-import { chainKeyFrom, wantedMode } from './trail-mode.js';
+import { chainFrom, chainKeyFrom, genesisHash, recordKeyCheck, recordKeyProblem, wantedMode } from './trail-mode.js';
 import { auditUnavailable, describePostgres } from './unavailable.js';
 import { verifyRows } from './verify.js';
 
@@ -18,6 +19,11 @@ const dialect: FilterDialect = {
   time: (p) => `${p}::timestamptz`,
 };
 const PAGE = 1000;
+/**
+ * timestamptz keeps microseconds and a JS Date only milliseconds: the part
+ * below the millisecond (always 0 as written) is read too, so verify sees it changed.
+ */
+const VERIFY_COLUMNS = '*, (EXTRACT(MICROSECONDS FROM time)::bigint % 1000)::int AS time_sub_ms';
 type Batch = (AuditEntry & { time: string })[];
 
 /**
@@ -55,7 +61,7 @@ class PostgresAuditStore implements AuditStore {
     this.#opts = opts;
     this.#where = describePostgres(url);
     this.#t = tableNames(opts.schema);
-    this.#chain = opts.chain ?? 'main';
+    this.#chain = chainFrom(opts);
     this.#chainKey = chainKeyFrom(opts);
     this.#pool = new pg.Pool({
       connectionString: url,
@@ -78,7 +84,7 @@ class PostgresAuditStore implements AuditStore {
     this.#ready ??= (async () => {
       const { client, done } = await this.#checkout();
       try {
-        this.#cannotWrite = await migratePostgres(client, this.#opts.schema, wantedMode(this.#chain, this.#chainKey));
+        this.#cannotWrite = await migratePostgres(client, this.#opts.schema, wantedMode(this.#chain, this.#chainKey, this.#opts.recordIdKey));
         done(false);
       } catch (err) {
         done(true);
@@ -129,12 +135,7 @@ class PostgresAuditStore implements AuditStore {
         const { client } = checkedOut;
         done = checkedOut.done;
         await client.query(this.#begin);
-        const head = await client.query<{ seq: string; hash: string }>(
-          `SELECT seq, hash FROM ${this.#t.events} WHERE chain = $1 ORDER BY seq DESC LIMIT 1`, [this.#chain]);
-        const last = head.rows[0];
-        const events = sealEntries(batch, this.#chain, last && { seq: Number(last.seq), hash: last.hash }, randomUUID, this.#chainKey);
-        const values = events.map((_, r) => `(${COLUMNS.map((_c, c) => `$${r * COLUMNS.length + c + 1}`).join(', ')})`);
-        await client.query(`INSERT INTO ${this.#t.events} (${COLUMNS.join(', ')}) VALUES ${values.join(', ')}`, events.flatMap(toRow));
+        const events = await this.#sealAndInsert(client, batch);
         committing = true;
         await client.query('COMMIT');
         done(false);
@@ -147,6 +148,21 @@ class PostgresAuditStore implements AuditStore {
       }
     }
     throw auditUnavailable(this.#where, lastError);
+  }
+
+  /** Inside the transaction, holding the chain's advisory lock: reads the head, chains the batch after it, inserts it. */
+  async #sealAndInsert(client: pg.PoolClient, batch: Batch): Promise<AuditEvent[]> {
+    const head = await client.query<{ seq: string; hash: string }>(
+      `SELECT seq, hash FROM ${this.#t.events} WHERE chain = $1 ORDER BY seq DESC LIMIT 1`, [this.#chain]);
+    const last = head.rows[0];
+    // A keyed chain's first event starts from the trail's own genesis, read under the lock.
+    const genesis = last === undefined
+      ? genesisHash((await readPostgresMode(client, this.#opts.schema)) ?? wantedMode(this.#chain, undefined), this.#chainKey)
+      : undefined;
+    const events = sealEntries(batch, this.#chain, last && { seq: Number(last.seq), hash: last.hash }, randomUUID, this.#chainKey, genesis);
+    const values = events.map((_, r) => `(${COLUMNS.map((_c, c) => `$${r * COLUMNS.length + c + 1}`).join(', ')})`);
+    await client.query(`INSERT INTO ${this.#t.events} (${COLUMNS.join(', ')}) VALUES ${values.join(', ')}`, events.flatMap(toRow));
+    return events;
   }
 
   async #read<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
@@ -164,6 +180,16 @@ class PostgresAuditStore implements AuditStore {
   }
 
   async query(filter: AuditFilter = {}): Promise<AuditEvent[]> {
+    if (filter.recordId !== undefined) {
+      let recorded;
+      try {
+        recorded = (await readPostgresMode(this.#pool, this.#opts.schema))?.recordKey;
+      } catch (err) {
+        throw auditUnavailable(this.#where, err, 'read');
+      }
+      const problem = recordKeyProblem(recorded, recordKeyCheck(this.#opts.recordIdKey));
+      if (problem !== undefined) throw new FieldmeshError('audit_record_key', 409, `Cannot search the trail by record id: ${problem}`);
+    }
     const { where, params } = whereClause(filter, dialect, this.#opts.recordIdKey);
     const limit = filter.limit === undefined ? '' : ` LIMIT ${filter.limit}`;
     const rows = await this.#read<AuditRow>(`SELECT * FROM ${this.#t.events} ${where} ORDER BY time DESC, chain DESC, seq DESC${limit}`, params);
@@ -186,8 +212,8 @@ class PostgresAuditStore implements AuditStore {
     let after: AuditRow | undefined;
     for (;;) {
       const rows = after === undefined
-        ? await this.#read<AuditRow>(`SELECT * FROM ${this.#t.events} ORDER BY chain, seq LIMIT ${PAGE}`)
-        : await this.#read<AuditRow>(`SELECT * FROM ${this.#t.events} WHERE (chain, seq) > ($1, $2) ORDER BY chain, seq LIMIT ${PAGE}`,
+        ? await this.#read<AuditRow>(`SELECT ${VERIFY_COLUMNS} FROM ${this.#t.events} ORDER BY chain, seq LIMIT ${PAGE}`)
+        : await this.#read<AuditRow>(`SELECT ${VERIFY_COLUMNS} FROM ${this.#t.events} WHERE (chain, seq) > ($1, $2) ORDER BY chain, seq LIMIT ${PAGE}`,
           [after.chain, after.seq]);
       if (rows.length === 0) return;
       yield rows;
@@ -195,6 +221,7 @@ class PostgresAuditStore implements AuditStore {
     }
   }
 
+  /** Trusts the rows as stored: verify the trail first (`audit review` does). */
   async pendingReviews(): Promise<AuditEvent[]> {
     const t = this.#t.events;
     const rows = await this.#read<AuditRow>(`SELECT * FROM ${t} e WHERE e.break_glass IS NOT NULL AND e.action <> 'review'
@@ -202,10 +229,36 @@ class PostgresAuditStore implements AuditStore {
     return rows.map(fromRow);
   }
 
+  /**
+   * The duplicate check runs in the transaction that inserts the review,
+   * under the chain's advisory lock, so two guardians (or two instances)
+   * acknowledging at once write one review, and the other is told so.
+   */
   async acknowledge(eventId: string, by: string, note: string): Promise<AuditEvent> {
-    const [row] = await this.#read<AuditRow>(`SELECT * FROM ${this.#t.events} WHERE id = $1`, [eventId]);
-    const reviews = await this.#read(`SELECT 1 FROM ${this.#t.events} e WHERE e.id = $1 AND ${reviewedSql(this.#t.events)}`, [eventId]);
-    return this.append(reviewEntry(row === undefined ? undefined : fromRow(row), eventId, reviews.length > 0, by, note));
+    if (this.#closed) throw auditUnavailable(this.#where, new Error('the store is closed'));
+    let done: ((broken: boolean) => void) | undefined;
+    try {
+      if (this.#opts.readonly === true) throw new Error('the store was opened read-only');
+      await this.#ensureSchema();
+      if (this.#cannotWrite !== undefined) throw new Error(this.#cannotWrite);
+      const checkedOut = await this.#checkout();
+      done = checkedOut.done;
+      const { client } = checkedOut;
+      await client.query(this.#begin);
+      const t = this.#t.events;
+      const [row] = (await client.query<AuditRow>(`SELECT * FROM ${t} WHERE id = $1`, [eventId])).rows;
+      const reviewed = (await client.query(`SELECT 1 FROM ${t} e WHERE e.id = $1 AND ${reviewedSql(t)}`, [eventId])).rows.length > 0;
+      const entry = reviewEntry(row === undefined ? undefined : fromRow(row), eventId, reviewed, by, note);
+      const [event] = await this.#sealAndInsert(client, [prepareEntry(entry, { recordIdKey: this.#opts.recordIdKey })]);
+      await client.query('COMMIT');
+      done(false);
+      return event as AuditEvent;
+    } catch (err) {
+      // Destroyed rather than pooled: its transaction state is unknown.
+      done?.(true);
+      if (err instanceof FieldmeshError) throw err; // the review itself was refused; nothing was written
+      throw auditUnavailable(this.#where, err);
+    }
   }
 
   async healthy(): Promise<boolean> {

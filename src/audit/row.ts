@@ -50,6 +50,33 @@ export function toRow(e: AuditEvent): (string | number | null)[] {
   return COLUMNS.map((c) => (JSON_COLUMNS.has(c) ? JSON.stringify(values[c]) : (values[c] as string | number | null)));
 }
 
+const TEXT = ['id', 'chain', 'request_id', 'user_sub', 'purpose', 'resource', 'action', 'decision', 'policy_version', 'prev_hash', 'hash'] as const;
+const OPTIONAL_TEXT = ['code', 'break_glass', 'review_of', 'review_by', 'review_note'] as const;
+
+/**
+ * The first column of a row whose value is not of the type the store writes,
+ * or undefined. SQLite keeps whatever type a value is given (a BLOB where text
+ * was written, say), and an event rebuilt with String() from it still hashes
+ * the same while filters and ordering no longer see it as it was: verify must
+ * fail on it. pg returns bigint as text, timestamptz as Date and jsonb parsed.
+ *
+ * @example
+ * storedTypeProblem(row); // 'user_sub' when user_sub was cast to a BLOB
+ */
+export function storedTypeProblem(r: AuditRow): string | undefined {
+  for (const c of TEXT) if (typeof r[c] !== 'string') return c;
+  for (const c of OPTIONAL_TEXT) if (r[c] !== null && typeof r[c] !== 'string') return c;
+  if (typeof r.time !== 'string' && !(r.time instanceof Date)) return 'time';
+  const seq = r.seq;
+  if (!(typeof seq === 'number' ? Number.isSafeInteger(seq) : typeof seq === 'bigint' || (typeof seq === 'string' && /^\d{1,15}$/.test(seq)))) return 'seq';
+  if (typeof r.status !== 'number' || !Number.isInteger(r.status)) return 'status';
+  for (const c of JSON_COLUMNS) {
+    const v = r[c as (typeof COLUMNS)[number]];
+    if (typeof v !== 'string' && (v === null || typeof v !== 'object' || Buffer.isBuffer(v))) return c;
+  }
+  return undefined;
+}
+
 /**
  * Rebuilds the event a row holds, exactly as it was hashed. Throws when a
  * JSON column no longer parses (verify reports that as tampering).

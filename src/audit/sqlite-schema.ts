@@ -29,6 +29,8 @@ const MIGRATIONS: string[] = [
   `CREATE TABLE fieldmesh_audit_trail (
     id INTEGER PRIMARY KEY CHECK (id = 1), chain TEXT NOT NULL, keyed INTEGER NOT NULL, key_check TEXT, recorded_at TEXT NOT NULL
   );`,
+  `ALTER TABLE fieldmesh_audit_trail ADD COLUMN trail_id TEXT;
+  ALTER TABLE fieldmesh_audit_trail ADD COLUMN record_key TEXT;`,
 ];
 
 /**
@@ -63,9 +65,11 @@ export function migrateSqlite(db: Database): void {
 export function readSqliteMode(db: Database): TrailMode | undefined {
   const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fieldmesh_audit_trail'").get();
   if (table === undefined) return undefined;
-  const row = db.prepare('SELECT chain, keyed, key_check FROM fieldmesh_audit_trail WHERE id = 1').get() as
-    { chain: string; keyed: number; key_check: string | null } | undefined;
-  return row === undefined ? undefined : { chain: row.chain, keyed: row.keyed === 1, keyCheck: row.key_check };
+  // SELECT *: a read-only store does not migrate, so an older file lacks the later columns.
+  const row = db.prepare('SELECT * FROM fieldmesh_audit_trail WHERE id = 1').get() as
+    { chain: unknown; keyed: number; key_check: string | null; trail_id?: string | null; record_key?: string | null } | undefined;
+  if (row === undefined) return undefined;
+  return { chain: String(row.chain), keyed: row.keyed === 1, keyCheck: row.key_check, trailId: row.trail_id ?? null, recordKey: row.record_key ?? null };
 }
 
 /**
@@ -81,8 +85,9 @@ export function claimSqliteMode(db: Database, wanted: TrailMode): string | undef
     const hasEvents = db.prepare(`SELECT 1 FROM ${SQLITE_TABLE} LIMIT 1`).get() !== undefined;
     const { record, problem } = claimMode(readSqliteMode(db), hasEvents, wanted);
     if (record !== undefined) {
-      db.prepare('INSERT OR REPLACE INTO fieldmesh_audit_trail (id, chain, keyed, key_check, recorded_at) VALUES (1, ?, ?, ?, ?)')
-        .run(record.chain, record.keyed ? 1 : 0, record.keyCheck, new Date().toISOString());
+      db.prepare(`INSERT OR REPLACE INTO fieldmesh_audit_trail (id, chain, keyed, key_check, recorded_at, trail_id, record_key)
+        VALUES (1, ?, ?, ?, ?, ?, ?)`)
+        .run(record.chain, record.keyed ? 1 : 0, record.keyCheck, new Date().toISOString(), record.trailId ?? null, record.recordKey ?? null);
     }
     return problem;
   }).immediate();

@@ -6,10 +6,11 @@ import { prepareEntry, sealEntries, type AuditEntry, type AuditEvent } from './e
 import { whereClause, type FilterDialect } from './filter.js';
 import { GroupCommit } from './group-commit.js';
 import { reviewedSql, reviewEntry } from './review.js';
+import { FieldmeshError } from '../errors.js';
 import { COLUMNS, fromRow, toRow, type AuditRow } from './row.js';
 import { claimSqliteMode, migrateSqlite, readSqliteMode, SQLITE_TABLE as T } from './sqlite-schema.js';
 import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from './store.js';
-import { chainKeyFrom, wantedMode } from './trail-mode.js';
+import { chainFrom, chainKeyFrom, genesisHash, recordKeyCheck, recordKeyProblem, wantedMode } from './trail-mode.js';
 import { auditUnavailable } from './unavailable.js';
 import { verifyRows } from './verify.js';
 
@@ -52,6 +53,7 @@ class SqliteAuditStore implements AuditStore {
   readonly #commit: GroupCommit<AuditEntry & { time: string }, AuditEvent>;
   #db: Database.Database | undefined;
   #appendTx: Database.Transaction<(batch: (AuditEntry & { time: string })[]) => AuditEvent[]> | undefined;
+  #reviewTx: Database.Transaction<(eventId: string, by: string, note: string) => AuditEvent> | undefined;
   /** Once a trail has been opened, a vanished file is an incident, not a cue to start an empty one. */
   #opened = false;
   /** device:inode of the file the handle has open. */
@@ -63,7 +65,7 @@ class SqliteAuditStore implements AuditStore {
   constructor(file: string, opts: AuditStoreOptions) {
     this.#file = file;
     this.#opts = opts;
-    this.#chain = opts.chain ?? 'main';
+    this.#chain = chainFrom(opts);
     this.#chainKey = chainKeyFrom(opts);
     this.#commit = new GroupCommit((batch) => this.#write(batch), opts.maxBatch ?? 500);
     try {
@@ -83,15 +85,27 @@ class SqliteAuditStore implements AuditStore {
       if (!readonly) {
         db.pragma('journal_mode = WAL');
         migrateSqlite(db);
-        cannotWrite = claimSqliteMode(db, wantedMode(this.#chain, this.#chainKey));
+        cannotWrite = claimSqliteMode(db, wantedMode(this.#chain, this.#chainKey, this.#opts.recordIdKey));
       }
       db.pragma('synchronous = FULL');
       const head = db.prepare(`SELECT seq, hash FROM ${T} WHERE chain = ? ORDER BY seq DESC LIMIT 1`);
       const insert = db.prepare(`INSERT INTO ${T} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`);
-      this.#appendTx = cannotWrite !== undefined ? undefined : db.transaction((batch: (AuditEntry & { time: string })[]) => {
-        const events = sealEntries(batch, this.#chain, head.get(this.#chain) as Head, randomUUID, this.#chainKey);
+      const seal = (batch: (AuditEntry & { time: string })[]): AuditEvent[] => {
+        const last = head.get(this.#chain) as Head;
+        // Read under the write lock: a keyed chain's first event starts from the trail's own genesis.
+        const genesis = last === undefined ? genesisHash(readSqliteMode(db) ?? wantedMode(this.#chain, undefined), this.#chainKey) : undefined;
+        const events = sealEntries(batch, this.#chain, last, randomUUID, this.#chainKey, genesis);
         for (const event of events) insert.run(toRow(event));
         return events;
+      };
+      const byId = db.prepare(`SELECT * FROM ${T} WHERE id = ?`);
+      const reviewed = db.prepare(`SELECT 1 FROM ${T} e WHERE e.id = ? AND ${reviewedSql(T)}`);
+      this.#appendTx = cannotWrite !== undefined ? undefined : db.transaction(seal);
+      // The duplicate check and the insert in one transaction under the write lock: two guardians acknowledging at once write one review.
+      this.#reviewTx = cannotWrite !== undefined ? undefined : db.transaction((eventId: string, by: string, note: string) => {
+        const row = byId.get(eventId) as AuditRow | undefined;
+        const entry = reviewEntry(row === undefined ? undefined : fromRow(row), eventId, reviewed.get(eventId) !== undefined, by, note);
+        return seal([prepareEntry(entry, { recordIdKey: this.#opts.recordIdKey })])[0] as AuditEvent;
       });
     } catch (err) {
       db.close();
@@ -125,6 +139,7 @@ class SqliteAuditStore implements AuditStore {
     }
     this.#db = undefined;
     this.#appendTx = undefined;
+    this.#reviewTx = undefined;
   }
 
   #write(batch: (AuditEntry & { time: string })[]): AuditEvent[] {
@@ -153,6 +168,10 @@ class SqliteAuditStore implements AuditStore {
   }
 
   async query(filter: AuditFilter = {}): Promise<AuditEvent[]> {
+    if (filter.recordId !== undefined) {
+      const problem = recordKeyProblem(this.#read((db) => readSqliteMode(db))?.recordKey, recordKeyCheck(this.#opts.recordIdKey));
+      if (problem !== undefined) throw new FieldmeshError('audit_record_key', 409, `Cannot search the trail by record id: ${problem}`);
+    }
     const { where, params } = whereClause(filter, dialect, this.#opts.recordIdKey);
     const limit = filter.limit === undefined ? '' : ` LIMIT ${filter.limit}`;
     const sql = `SELECT * FROM ${T} ${where} ORDER BY time DESC, chain DESC, seq DESC${limit}`;
@@ -183,6 +202,7 @@ class SqliteAuditStore implements AuditStore {
     }
   }
 
+  /** Trusts the rows as stored: verify the trail first (`audit review` does). */
   async pendingReviews(): Promise<AuditEvent[]> {
     const sql = `SELECT * FROM ${T} e WHERE e.break_glass IS NOT NULL AND e.action <> 'review'
       AND NOT ${reviewedSql(T)} ORDER BY e.time, e.chain, e.seq`;
@@ -190,11 +210,16 @@ class SqliteAuditStore implements AuditStore {
   }
 
   async acknowledge(eventId: string, by: string, note: string): Promise<AuditEvent> {
-    const [row, reviewed] = this.#read((db) => [
-      db.prepare(`SELECT * FROM ${T} WHERE id = ?`).get(eventId) as AuditRow | undefined,
-      db.prepare(`SELECT 1 FROM ${T} e WHERE e.id = ? AND ${reviewedSql(T)}`).get(eventId) !== undefined,
-    ] as const);
-    return this.append(reviewEntry(row === undefined ? undefined : fromRow(row), eventId, reviewed, by, note));
+    if (this.#closed) throw auditUnavailable(this.#file, new Error('the store is closed'));
+    try {
+      this.#writable();
+      if (this.#reviewTx === undefined) throw new Error(this.#cannotWrite ?? 'the store cannot write');
+      return this.#reviewTx.immediate(eventId, by, note);
+    } catch (err) {
+      if (err instanceof FieldmeshError) throw err; // the review itself was refused; nothing was written
+      this.#drop();
+      throw auditUnavailable(this.#file, err);
+    }
   }
 
   /** A real committed write: an open handle says nothing about whether the disk still takes writes. */

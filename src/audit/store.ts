@@ -46,8 +46,11 @@ export interface ChainHead {
  * mismatch: deleted, inserted or reordered), `unreadable` (a stored field cannot
  * be parsed), `foreign` (a chain this trail's store never writes), `rewritten`
  * (the event at the expected head's seq has another hash), and, naming no
- * event, `truncated` (the chain ends before the expected head) and `key`
- * (the chain key is missing, wrong, or given for a trail that is not keyed).
+ * event, `truncated` (the chain ends before the expected head), `key`
+ * (the chain key is missing, wrong, or given for a trail that is not keyed)
+ * and `trail` (the trail's own record names a chain no store writes).
+ * `unreadable` also covers a value stored with another type than the store
+ * writes (a BLOB where text was written).
  * An intact trail lists each chain's head and number of events.
  *
  * @example
@@ -60,7 +63,7 @@ export type VerifyResult =
     ok: false; eventId: string; chain: string; seq: number;
     kind: 'changed' | 'gap' | 'link' | 'unreadable' | 'foreign' | 'rewritten'; reason: string;
   }
-  | { ok: false; chain: string; kind: 'truncated' | 'key'; reason: string };
+  | { ok: false; chain: string; kind: 'truncated' | 'key' | 'trail'; reason: string };
 
 /**
  * What else `verify` checks.

@@ -1,5 +1,6 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { checkedKey } from '../keys.js';
+import { GENESIS_HASH } from './event.js';
 
 /**
  * What a trail records about itself when it is first written: its one chain
@@ -15,6 +16,87 @@ export interface TrailMode {
   keyed: boolean;
   /** HMAC of a fixed text under the key (keyed trails only). */
   keyCheck: string | null;
+  /**
+   * A random id given to the trail when its mode is first recorded. A keyed
+   * chain starts from a genesis derived from it (see `genesisHash`), so events
+   * moved over from another trail under the same key do not verify. null: a
+   * record written before trail ids existed.
+   */
+  trailId?: string | null | undefined;
+  /**
+   * How the trail stores record ids: `none` (as they are), the check value of
+   * the record-id key (see `recordKeyCheck`), or null when not recorded yet
+   * (a trail written before this was recorded: its next writer claims it).
+   */
+  recordKey?: string | null | undefined;
+}
+
+/**
+ * Chain names a store accepts: they are written into every event and printed
+ * by the CLI, so nothing a terminal could act on, and short.
+ *
+ * @example
+ * CHAIN_NAME.test('ward-7'); // true
+ */
+export const CHAIN_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * The chain option, checked: a name matching CHAIN_NAME (default `main`).
+ * Anything else is a TypeError when the store is opened.
+ *
+ * @example
+ * chainFrom({ chain: 'ward-7' }); // 'ward-7'
+ */
+export function chainFrom(opts: { chain?: string | undefined }): string {
+  const chain = opts.chain ?? 'main';
+  if (typeof chain !== 'string' || !CHAIN_NAME.test(chain)) {
+    throw new TypeError('openAuditStore: chain must be 1 to 64 characters of A-Z, a-z, 0-9, ".", "_" or "-"');
+  }
+  return chain;
+}
+
+/**
+ * The prevHash of a chain's first event. SHA-256 trails start from
+ * GENESIS_HASH, as they always have; a keyed trail with a trail id starts
+ * from an HMAC of that id under the chain key, which binds its events to
+ * this trail: a copy of another trail's events, keyed alike, fails at seq 1.
+ *
+ * @example
+ * genesisHash({ chain: 'main', keyed: true, keyCheck: '…', trailId: 'a1…' }, key); // 64 hex, not zeros
+ */
+export function genesisHash(mode: TrailMode, chainKey: string | Buffer | undefined): string {
+  if (!mode.keyed || chainKey === undefined || mode.trailId === null || mode.trailId === undefined) return GENESIS_HASH;
+  return createHmac('sha256', chainKey).update(`fieldmesh:genesis:${mode.trailId}`).digest('hex');
+}
+
+/**
+ * The value stored to recognise the record-id key (`none` without one).
+ * Domain-separated from the pseudonyms it checks.
+ *
+ * @example
+ * recordKeyCheck(undefined); // 'none'
+ */
+export function recordKeyCheck(key: string | Buffer | undefined): string {
+  return key === undefined ? 'none' : createHmac('sha256', key).update('fieldmesh-audit-record-key-check').digest('hex');
+}
+
+/**
+ * Why a store whose record-id key has check value `wanted` would find the
+ * wrong events (or write ids no query finds) on a trail that records
+ * `recorded`, or undefined when it would not (or the trail records nothing).
+ *
+ * @example
+ * recordKeyProblem('none', recordKeyCheck('a-record-key-0123')); // 'this trail stores record ids as they are …'
+ */
+export function recordKeyProblem(recorded: string | null | undefined, wanted: string): string | undefined {
+  if (recorded === null || recorded === undefined || recorded === wanted) return undefined;
+  if (recorded === 'none') {
+    return 'this trail stores record ids as they are, but a record-id key (FIELDMESH_AUDIT_RECORD_KEY) is set';
+  }
+  if (wanted === 'none') {
+    return 'this trail stores record ids as keyed pseudonyms: set FIELDMESH_AUDIT_RECORD_KEY (option recordIdKey) to the key it was started with';
+  }
+  return 'the record-id key (FIELDMESH_AUDIT_RECORD_KEY) is not the key this trail was started with';
 }
 
 /**
@@ -45,8 +127,9 @@ export function chainKeyCheck(key: string | Buffer): string {
  * @example
  * wantedMode('main', undefined); // { chain: 'main', keyed: false, keyCheck: null }
  */
-export function wantedMode(chain: string, key: string | Buffer | undefined): TrailMode {
-  return key === undefined ? { chain, keyed: false, keyCheck: null } : { chain, keyed: true, keyCheck: chainKeyCheck(key) };
+export function wantedMode(chain: string, key: string | Buffer | undefined, recordIdKey?: string | Buffer | undefined): TrailMode {
+  const recordKey = recordKeyCheck(recordIdKey);
+  return key === undefined ? { chain, keyed: false, keyCheck: null, recordKey } : { chain, keyed: true, keyCheck: chainKeyCheck(key), recordKey };
 }
 
 /**
@@ -74,9 +157,11 @@ export function keyProblem(mode: TrailMode, keyCheck: string | null): string | u
 
 /**
  * What a writer records when it opens a trail, and whether it may write.
- * A new trail takes the writer's mode. A trail written before modes were
- * recorded holds SHA-256 events, so it is recorded as not keyed. An empty
- * trail takes the mode of the writer (nothing yet depends on the old one).
+ * A new trail takes the writer's mode and a new trail id. A trail written
+ * before modes were recorded holds SHA-256 events, so it is recorded as not
+ * keyed. An empty trail takes the mode of the writer (nothing yet depends on
+ * the old one). A trail that does not record its record-id key yet records
+ * the writer's; a writer with another record-id key may not write.
  *
  * @example
  * const { record, problem } = claimMode(recorded, eventCount > 0, wantedMode('main', key));
@@ -88,15 +173,20 @@ export function claimMode(
 ): { record: TrailMode | undefined; problem: string | undefined } {
   let mode = recorded;
   let record: TrailMode | undefined;
+  const fresh = { ...wanted, trailId: randomUUID() };
   if (mode === undefined) {
-    mode = hasEvents ? { chain: wanted.chain, keyed: false, keyCheck: null } : wanted;
+    mode = hasEvents ? { chain: wanted.chain, keyed: false, keyCheck: null, trailId: null, recordKey: wanted.recordKey } : fresh;
     record = mode;
-  } else if (!hasEvents && (mode.chain !== wanted.chain || mode.keyed !== wanted.keyed || mode.keyCheck !== wanted.keyCheck)) {
-    mode = wanted;
+  } else if (!hasEvents && (mode.chain !== wanted.chain || mode.keyed !== wanted.keyed || mode.keyCheck !== wanted.keyCheck
+    || mode.recordKey !== wanted.recordKey || (mode.keyed && (mode.trailId === null || mode.trailId === undefined)))) {
+    mode = fresh;
+    record = mode;
+  } else if ((mode.recordKey === null || mode.recordKey === undefined) && wanted.recordKey !== undefined) {
+    mode = { ...mode, recordKey: wanted.recordKey };
     record = mode;
   }
   const problem = mode.chain !== wanted.chain
     ? `this trail's chain is "${mode.chain}", not "${wanted.chain}"`
-    : keyProblem(mode, wanted.keyCheck);
+    : keyProblem(mode, wanted.keyCheck) ?? recordKeyProblem(mode.recordKey, wanted.recordKey ?? 'none');
   return { record, problem };
 }

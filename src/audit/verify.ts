@@ -1,7 +1,7 @@
 import { GENESIS_HASH, hashEvent } from './event.js';
-import { fromRow, type AuditRow } from './row.js';
+import { fromRow, storedTypeProblem, type AuditRow } from './row.js';
 import type { ChainHead, VerifyResult } from './store.js';
-import { chainKeyCheck, keyProblem, type TrailMode } from './trail-mode.js';
+import { CHAIN_NAME, chainKeyCheck, genesisHash, keyProblem, type TrailMode } from './trail-mode.js';
 
 /**
  * What verifying one trail needs besides its rows.
@@ -39,13 +39,18 @@ export async function verifyRows(
   onProgress?: (done: number, total: number) => void,
 ): Promise<VerifyResult> {
   const own = ctx.mode.chain;
+  if (!CHAIN_NAME.test(own)) {
+    // No store records such a name: the record was changed (perhaps to reach a terminal through it).
+    return { ok: false, chain: own, kind: 'trail', reason: 'the trail\'s record names a chain no store writes: it was changed after it was written' };
+  }
   const problem = keyProblem(ctx.mode, ctx.chainKey === undefined ? null : chainKeyCheck(ctx.chainKey));
   if (problem !== undefined) return { ok: false, chain: own, kind: 'key', reason: problem };
+  const genesis = genesisHash(ctx.mode, ctx.chainKey);
   const total = Object.values(ctx.counts).reduce((a, b) => a + b, 0);
   const expect = ctx.expectHead;
   let chain: string | undefined;
   let expectedSeq = 1;
-  let prevHash = GENESIS_HASH;
+  let prevHash = genesis;
   let events = 0;
   const heads: { chain: string; seq: number; hash: string; events: number }[] = [];
   for await (const rows of pages) {
@@ -57,6 +62,13 @@ export async function verifyRows(
           + 'so these events were put there by something else';
         return { ok: false, ...where, kind: 'foreign', reason };
       }
+      const badType = storedTypeProblem(row);
+      if (badType !== undefined) {
+        return { ok: false, ...where, kind: 'unreadable', reason: `${badType} is not stored as the type the store writes: the event was changed after it was written` };
+      }
+      if (Number((row as Record<string, unknown>).time_sub_ms ?? 0) !== 0) {
+        return { ok: false, ...where, kind: 'changed', reason: 'time was changed below the millisecond the store writes: the event was changed after it was written' };
+      }
       let event;
       try {
         event = fromRow(row);
@@ -66,7 +78,7 @@ export async function verifyRows(
       if (event.chain !== chain) {
         chain = event.chain;
         expectedSeq = 1;
-        prevHash = GENESIS_HASH;
+        prevHash = genesis;
         heads.push({ chain, seq: 0, hash: GENESIS_HASH, events: 0 });
       }
       if (event.seq !== expectedSeq) {
@@ -77,7 +89,8 @@ export async function verifyRows(
       }
       if (event.prevHash !== prevHash) {
         const reason = event.seq === 1
-          ? 'prevHash mismatch: the first event of the chain does not start from the genesis hash (events before it were deleted, or it was inserted)'
+          ? 'prevHash mismatch: the first event of the chain does not start from this trail\'s genesis hash '
+            + '(events before it were deleted, it was inserted, or the events were copied from another trail)'
           : `prevHash mismatch: it is not chained to the event at seq ${event.seq - 1} (an event was deleted, inserted or reordered)`;
         return { ok: false, ...where, kind: 'link', reason };
       }

@@ -18,12 +18,15 @@ export function auditOption(): Option {
 
 /**
  * Opens the trail for one command and always closes it. Reading never
- * creates a file or tables: a mistyped path is reported, not made.
+ * creates a file or tables: a mistyped path is reported, not made. A writer
+ * is given the chain the trail records (`chain`, from its verify result).
  *
  * @example
  * await withStore(opts.audit, 'read', async (store) => print(await store.query({})));
  */
-export async function withStore(target: string, mode: 'read' | 'write', fn: (store: AuditStore) => Promise<void>): Promise<void> {
+export async function withStore(
+  target: string, mode: 'read' | 'write', fn: (store: AuditStore) => Promise<void>, chain?: string,
+): Promise<void> {
   const resolved = resolveTarget(target);
   if (resolved.kind === 'sqlite' && !existsSync(resolved.path)) {
     throw new Error(`no audit trail at ${resolved.path} (pass --audit PATH|URL or set FIELDMESH_AUDIT)`);
@@ -32,7 +35,7 @@ export async function withStore(target: string, mode: 'read' | 'write', fn: (sto
   // The chain key only from the environment: on the command line it would show in `ps` and shell history.
   const chainKey = process.env.FIELDMESH_AUDIT_CHAIN_KEY;
   const store = await openAuditStore(target, {
-    readonly: mode === 'read', recordIdKey: key === '' ? undefined : key, chainKey: chainKey === '' ? undefined : chainKey,
+    readonly: mode === 'read', recordIdKey: key === '' ? undefined : key, chainKey: chainKey === '' ? undefined : chainKey, chain,
   });
   try {
     await fn(store);

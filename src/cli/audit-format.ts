@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import { printable } from '../audit/text.js';
+import type { VerifyResult } from '../audit/store.js';
 
 /**
  * Text styles; identity functions when the stream is not a terminal.
@@ -139,4 +140,16 @@ export function progressBar(stream: NodeJS.WriteStream, minTotal: number): { upd
     if (shown >= 0) stream.write('\r\u001b[2K');
   };
   return { update, done };
+}
+
+/**
+ * The one line that says what broke. Chain names, ids and reasons come from
+ * the trail, so they are made printable.
+ *
+ * @example
+ * if (!result.ok) out(brokenLine(result)); // 'BROKEN at event 0b6f… (chain main, seq 3): hash mismatch: …'
+ */
+export function brokenLine(result: Exclude<VerifyResult, { ok: true }>): string {
+  const where = 'eventId' in result ? ` at event ${result.eventId} (chain ${result.chain}, seq ${result.seq})` : '';
+  return `${styles(process.stdout).red('BROKEN')}${printable(`${where}: ${result.reason}`)}`;
 }

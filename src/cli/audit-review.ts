@@ -3,7 +3,8 @@ import { pseudonymiseRecordId, type AuditEvent } from '../audit/event.js';
 import type { AuditStore } from '../audit/store.js';
 import { printable, printableJson } from '../audit/text.js';
 import { auditOption, guard, out, plural, usageErrorsExit2, withStore } from './audit-common.js';
-import { brief, renderTable, shortTime, styles, timeOption, type Cell } from './audit-format.js';
+import { brief, brokenLine, renderTable, shortTime, styles, timeOption, type Cell } from './audit-format.js';
+import { CliExit, EXIT } from './common.js';
 
 /**
  * Adds `audit review`: the guardian's queue of break-glass events, and
@@ -24,20 +25,30 @@ export function registerAuditReview(audit: Command): void {
       + '  EVENT                                 TIME                  USER    ROLES          PURPOSE    RESOURCE  RECORDS  DECISION   REASON\n'
       + '  0b6f…                                 2026-03-02 03:12:44Z  u-9001  ed-consultant  emergency  Patient   p-1002   disclosed  Unconscious, no consent possible\n'
       + '  1 break-glass event awaiting review\n\n'
-      + '  $ fieldmesh audit review --ack 0b6f3c2e --by "Dr A Guardian" --note "Justified: cardiac arrest"')
+      + '  $ fieldmesh audit review --ack 0b6f3c2e --by "Dr A Guardian" --note "Justified: cardiac arrest"\n\n'
+      + 'The queue is read from rows verify accepts: on a broken chain it prints the BROKEN line and exits 1.')
     .action(guard('review', async (opts: { audit: string; ack?: string; by?: string; note?: string; json?: true }) => {
-      if (opts.ack === undefined) {
-        await withStore(opts.audit, 'read', async (store) => listPending(await store.pendingReviews(), opts.json === true));
-        return;
-      }
-      if (opts.by === undefined || opts.note === undefined) throw new Error('--ack needs --by NAME and --note TEXT');
-      const { by, note } = opts;
+      if (opts.ack !== undefined && (opts.by === undefined || opts.note === undefined)) throw new Error('--ack needs --by NAME and --note TEXT');
+      // A forged review row (or a deleted one) would change the queue: trust it only on a chain that verifies.
+      let chain: string | undefined;
+      await withStore(opts.audit, 'read', async (store) => {
+        const result = await store.verify();
+        if (!result.ok) {
+          out(opts.json ? printableJson(result) : brokenLine(result));
+          throw new CliExit(EXIT.failed);
+        }
+        chain = result.heads[0]?.chain;
+        if (opts.ack === undefined) listPending(await store.pendingReviews(), opts.json === true);
+      });
+      if (opts.ack === undefined) return;
+      const { by, note } = opts as { by: string; note: string };
+      // The review goes into the chain the trail records, whatever it is called.
       await withStore(opts.audit, 'write', async (store) => {
         const id = await resolveId(store, opts.ack as string);
         const review = await store.acknowledge(id, by, note);
         if (opts.json) out(printableJson(review));
         else out(printable(`Acknowledged ${id} by ${review.user} (review event ${review.id}, seq ${review.seq})`));
-      });
+      }, chain);
     }));
 }
 

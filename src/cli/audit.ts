@@ -4,7 +4,7 @@ import type { AuditFilter, AuditStore, ChainHead, VerifyResult } from '../audit/
 import { printable, printableJson } from '../audit/text.js';
 import { parseChainHead } from '../audit/verify.js';
 import { auditOption, guard, out, plural, usageErrorsExit2, withStore } from './audit-common.js';
-import { brief, positiveInt, progressBar, renderTable, shortTime, styles, timeOption, type Cell } from './audit-format.js';
+import { brief, brokenLine, positiveInt, progressBar, renderTable, shortTime, styles, timeOption, type Cell } from './audit-format.js';
 import { registerAuditReport, registerAuditReview } from './audit-review.js';
 import { CliExit, EXIT } from './common.js';
 
@@ -27,7 +27,7 @@ export function registerAudit(program: Command): Command {
     .description('check, search and review the audit trail of disclosures')
     .addHelpText('after', '\nThe trail is a SQLite file or a postgres:// URL: --audit, else $FIELDMESH_AUDIT, else ./fieldmesh-audit.db.\n'
       + 'Set FIELDMESH_AUDIT_RECORD_KEY when the trail stores record ids as keyed pseudonyms,\n'
-      + 'and FIELDMESH_AUDIT_CHAIN_KEY when its chain is keyed (verify, head and review --ack need it).');
+      + 'and FIELDMESH_AUDIT_CHAIN_KEY when its chain is keyed (verify, head and review need it).');
 
   usageErrorsExit2(audit.command('verify'))
     .description('check the hash chain: exit 0 intact, 1 broken (naming the first broken event and why)')
@@ -59,12 +59,12 @@ export function registerAudit(program: Command): Command {
     .option('--json', 'print { chain, seq, hash, head } as JSON')
     .addHelpText('after', '\nExample:\n  $ fieldmesh audit head >> /secure/elsewhere/fieldmesh-heads.txt\n'
       + '  $ fieldmesh audit verify --expect-head "$(tail -n 1 /secure/elsewhere/fieldmesh-heads.txt)"\n\n'
-      + 'A broken chain has no head worth recording: it exits 1 as verify does.')
+      + 'A broken chain has no head worth recording: it exits 1 as verify does (with --json, printing verify\'s JSON result).')
     .action(guard('head', async (opts: { audit: string; json?: true }) => {
       await withStore(opts.audit, 'read', async (store) => {
         const result = await verifyWithBar(store, opts.json === true, undefined);
         if (!result.ok) {
-          out(brokenLine(result));
+          out(opts.json ? printableJson(result) : brokenLine(result));
           throw new CliExit(EXIT.failed);
         }
         const h = result.heads[0] ?? { chain: null, seq: 0, hash: GENESIS_HASH };
@@ -142,12 +142,6 @@ async function verifyWithBar(store: AuditStore, json: boolean, expectHead: Chain
   const result = await store.verify(bar.update, { expectHead });
   bar.done();
   return result;
-}
-
-/** The one line that says what broke. Chain names, ids and reasons come from the trail, so they are made printable. */
-function brokenLine(result: Exclude<VerifyResult, { ok: true }>): string {
-  const where = 'eventId' in result ? ` at event ${result.eventId} (chain ${result.chain}, seq ${result.seq})` : '';
-  return `${styles(process.stdout).red('BROKEN')}${printable(`${where}: ${result.reason}`)}`;
 }
 
 /** `--expect-head SEQ:HASH`, as `audit head` prints it. */

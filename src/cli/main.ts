@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { printable } from '../audit/text.js';
 import { FieldmeshError, PolicyError } from '../errors.js';
 import { registerAudit } from './audit.js';
 import { registerCheck } from './check.js';
@@ -27,6 +28,7 @@ export async function main(argv: string[]): Promise<number> {
     .description('need-to-know access control for record APIs holding personal confidential data')
     .version('0.1.0')
     .showHelpAfterError()
+    .configureOutput({ writeErr: (text) => process.stderr.write(forStderr(text)) }) // commander's own errors; subcommands inherit it
     .exitOverride();
   registerCheck(program);
   registerRedact(program);
@@ -41,19 +43,37 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   } catch (e) {
     if (e instanceof CliExit) {
-      if (e.message) process.stderr.write(e.message + '\n');
+      if (e.message) process.stderr.write(forStderr(e.message + '\n'));
       return e.exitCode;
     }
     if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     if (e instanceof PolicyError) {
-      process.stderr.write(e.format() + '\n');
+      process.stderr.write(forStderr(e.format() + '\n'));
       return EXIT.failed;
     }
     if (e instanceof FieldmeshError) {
-      process.stderr.write(`${e.code}: ${e.message}\n`);
+      process.stderr.write(forStderr(`${e.code}: ${e.message}\n`));
       return EXIT.usage;
     }
-    process.stderr.write(`fieldmesh: ${(e as Error).message}\n`);
+    process.stderr.write(forStderr(`fieldmesh: ${(e as Error).message}\n`));
     return EXIT.usage;
   }
+}
+
+/** The colour and weight changes `paint` writes (never conceal, cursor moves or anything else). */
+const OUR_STYLES = /(\u001b\[(?:1|2|22|3[0-79]|9[0-7])m)/;
+
+/**
+ * A message made safe for the terminal, the one place every error line the
+ * CLI prints passes: messages quote what users and trails supplied (a chain
+ * name, a path, an id), and a control character in it must not move the
+ * cursor, clear the screen or forge a line. Line breaks stay; each line goes
+ * through `printable`. On a colour terminal the few styles `paint` itself
+ * writes are kept, so policy errors stay red.
+ */
+function forStderr(text: string): string {
+  const colour = process.stderr.isTTY === true && !process.env['NO_COLOR'];
+  return text.split('\n').map((line) => (colour
+    ? line.split(OUR_STYLES).map((part, i) => (i % 2 === 1 ? part : printable(part))).join('')
+    : printable(line))).join('\n');
 }

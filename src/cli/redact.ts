@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { printableJson } from '../audit/text.js';
 import { FieldmeshError } from '../errors.js';
 import { didYouMean } from '../policy/suggest.js';
 import { pseudonymKeyProblem } from '../transforms.js';
@@ -56,7 +57,7 @@ export function registerRedact(program: Command): void {
         if (!(e instanceof FieldmeshError)) throw e;
         // A number or a string is not a record: the input is wrong, nothing was refused.
         if (e.code === 'unredactable_body') throw new CliExit(EXIT.usage, `input ${file === '-' ? '(stdin)' : file} is neither a record (a JSON object) nor a list (an array)`);
-        process.stderr.write(JSON.stringify({ error: { code: e.code, message: e.message } }) + '\n');
+        process.stderr.write(printableJson({ error: { code: e.code, message: e.message } }, 0) + '\n');
         throw new CliExit(EXIT.refused);
       }
     });

@@ -73,6 +73,8 @@ export interface GuardCounters {
 export interface RouteParam {
   name: string;
   field?: string | undefined;
+  /** The value in this request: one on the id path names the record a refusal is about. */
+  value?: string | undefined;
 }
 
 /**
@@ -108,6 +110,8 @@ export interface RequestFacts {
   breakGlass?: string | undefined;
   /** A break-glass header came with a token that did not verify: counted, never recorded as break-glass. */
   unverifiedBreakGlass?: true | undefined;
+  /** Ids the route parameters select by the resource's id path: a refusal names them, read or not, so a subject access report lists the attempt. */
+  targetIds?: string[] | undefined;
 }
 
 /**
@@ -159,6 +163,10 @@ export interface Refused extends RequestFacts {
 export async function admit(req: GuardRequest, resource: string, action: Action, deps: GuardDeps): Promise<Admitted | Refused> {
   const { policies } = deps;
   const facts: RequestFacts = { requestId: requestIdFrom(req.headers), resource, action, policyVersion: policies.version };
+  const idPath = policies.compiled.resources.get(resource)?.def.id;
+  const targetIds = (req.params ?? []).filter((p) => idPath !== undefined && (p.field ?? (p.name === 'id' ? idPath : undefined)) === idPath)
+    .flatMap((p) => (p.value === undefined ? [] : [p.value]));
+  if (targetIds.length > 0) facts.targetIds = targetIds;
   const declared = header(req.headers, 'x-break-glass')?.trim();
   try {
     try {
@@ -338,7 +346,9 @@ export function disclosureEntry(decision: Decision, facts: RequestFacts, status:
 /**
  * The audit entry of any failure: the engine's refused decision when the
  * error carries one, otherwise what the facts say (an unauthenticated caller
- * is `anonymous`). Field names only, never values.
+ * is `anonymous`). The record a route parameter selects by id is named
+ * among the withheld ids even when the refusal came before it was read.
+ * Field names only, never values.
  *
  * @example
  * await audit.append(refusalEntry(err, facts));
@@ -354,7 +364,9 @@ export function refusalEntry(error: unknown, facts: RequestFacts): AuditEntry {
         outcome: 'refused', code, action: facts.action, resource: facts.resource, purpose: facts.ctx?.purpose ?? facts.purpose ?? '',
         roles: facts.ctx ? rolesOf(facts.ctx.user) : [...(facts.verified?.roles ?? [])], policyVersion: facts.policyVersion,
       });
-  return entryFromDecision(decision, { requestId: facts.requestId, user: facts.verified?.sub ?? 'anonymous', status, breakGlass: facts.breakGlass });
+  const entry = entryFromDecision(decision, { requestId: facts.requestId, user: facts.verified?.sub ?? 'anonymous', status, breakGlass: facts.breakGlass });
+  for (const id of facts.targetIds ?? []) if (!entry.recordIds.includes(id) && !entry.withheldRecordIds.includes(id)) entry.withheldRecordIds.push(id);
+  return entry;
 }
 
 function isDecision(value: unknown): value is Decision {

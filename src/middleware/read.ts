@@ -37,7 +37,9 @@ export function guardRequest(req: Request, params: Readonly<Record<string, strin
   return {
     headers: req.headers,
     query: at === -1 ? '' : url.slice(at + 1),
-    params: Object.keys(req.params ?? {}).map((name) => ({ name, field: Object.hasOwn(params, name) ? params[name] : undefined })),
+    params: Object.entries(req.params ?? {}).map(([name, value]) => ({
+      name, field: Object.hasOwn(params, name) ? params[name] : undefined, value: typeof value === 'string' ? value : undefined,
+    })),
   };
 }
 

@@ -111,6 +111,9 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
       expect(r.code).to.equal(1);
       expect(r.stdout).to.match(/^BROKEN at event .* \(chain main, seq 2\): hash mismatch/);
       expect(r.stdout).to.not.match(/^\d+:[0-9a-f]{64}$/m);
+      const json = await fieldmesh(['audit', 'head', '--audit', file, '--json']);
+      expect(json.code).to.equal(1);
+      expect(JSON.parse(json.stdout)).to.deep.include({ ok: false, kind: 'changed', chain: 'main', seq: 2 });
     });
 
     it('exits 2 on an --expect-head that is not SEQ:HASH', async () => {
@@ -140,9 +143,10 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
         review: { of: bg.id, by: 'Someone', note: 'nothing to see' },
       };
       insertRaw(file, sealed(review));
+      // The queue is read only from a chain that verifies: this one does not.
       const r = await fieldmesh(['audit', 'review', '--audit', file, '--json']);
-      expect(r.code).to.equal(0);
-      expect((JSON.parse(r.stdout) as AuditEvent[]).map((e) => e.id)).to.deep.equal([bg.id]);
+      expect(r.code).to.equal(1);
+      expect(JSON.parse(r.stdout)).to.deep.include({ ok: false, kind: 'foreign', chain: 'side' });
     });
   });
 
@@ -179,10 +183,11 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
       await store.close();
       const args = ['audit', 'review', '--audit', file, '--ack', bg.id, '--by', 'Dr A Guardian', '--note', 'Justified'];
       // Only what the store decides is asserted here: the exit status of a command that cannot run is the CLI's (one place, main).
+      // Without the key the chain cannot be verified, so the queue is not trusted: exit 1, nothing written.
       const refused = await fieldmesh(args);
-      expect(refused.stderr).to.include('fieldmesh audit review: The audit trail');
-      expect(refused.stderr).to.include('cannot be written: this trail is keyed: set FIELDMESH_AUDIT_CHAIN_KEY');
-      expect((await fieldmesh(['audit', 'review', '--audit', file, '--json'])).stdout).to.include(bg.id);
+      expect(refused.code).to.equal(1);
+      expect(refused.stdout).to.equal('BROKEN: this trail is keyed: set FIELDMESH_AUDIT_CHAIN_KEY (option chainKey) to the key it was started with\n');
+      expect((await fieldmesh(['audit', 'review', '--audit', file, '--json'], { FIELDMESH_AUDIT_CHAIN_KEY: KEY })).stdout).to.include(bg.id);
       const done = await fieldmesh(args, { FIELDMESH_AUDIT_CHAIN_KEY: KEY });
       expect(done.code).to.equal(0);
       expect((await fieldmesh(['audit', 'verify', '--audit', file], { FIELDMESH_AUDIT_CHAIN_KEY: KEY })).stdout).to.match(/^intact: 2 events/);
@@ -232,6 +237,145 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
       expect((JSON.parse(r.stdout) as AuditEvent).review).to.deep.equal({ of: fresh.id, by: 'Dr\\u0085 G', note: 'ok\\u009b2J\\u000aforged line' });
       const text = await fieldmesh(['audit', 'query', '--audit', file, '--json']);
       expect(text.stdout).to.not.match(CONTROL);
+    });
+  });
+
+  describe('review trusts only a chain that verifies', () => {
+    /** A break-glass event followed by a review row that names it, written with a hash that does not match. */
+    async function forgedReviewTrail() {
+      const { file } = await setup(1);
+      const store = await openAuditStore(file);
+      const bg = await store.append(breakGlassEntry());
+      await store.close();
+      const review = sealed({
+        ...bg, id: randomUUID(), seq: 3, prevHash: bg.hash, action: 'review' as const, breakGlass: undefined,
+        review: { of: bg.id, by: 'Someone', note: 'nothing to see' },
+      });
+      insertRaw(file, { ...review, hash: 'f'.repeat(64) });
+      return { file, bg };
+    }
+
+    it('refuses to list the queue when a review row was forged, exiting 1 with the BROKEN line', async () => {
+      const { file } = await forgedReviewTrail();
+      const r = await fieldmesh(['audit', 'review', '--audit', file]);
+      expect(r.code).to.equal(1);
+      expect(r.stdout).to.match(/^BROKEN at event .* \(chain main, seq 3\): hash mismatch/);
+      expect(r.stdout).to.not.include('No break-glass events awaiting review');
+    });
+
+    it('refuses to acknowledge on a broken chain, writing nothing', async () => {
+      const { file, bg } = await forgedReviewTrail();
+      const r = await fieldmesh(['audit', 'review', '--audit', file, '--ack', bg.id, '--by', 'G', '--note', 'ok']);
+      expect(r.code).to.equal(1);
+      expect(r.stdout).to.match(/^BROKEN/);
+      const db = new Database(file, { readonly: true });
+      expect(db.prepare('SELECT COUNT(*) AS n FROM fieldmesh_audit_events').get()).to.deep.equal({ n: 3 });
+      db.close();
+    });
+
+    it('writes one review when two guardians acknowledge the same event at once', async () => {
+      const { file } = await setup(1);
+      const store = await openAuditStore(file);
+      const bg = await store.append(breakGlassEntry());
+      await store.close();
+      const ack = (by: string) => fieldmesh(['audit', 'review', '--audit', file, '--ack', bg.id, '--by', by, '--note', 'ok']);
+      const runs = await Promise.all([ack('G1'), ack('G2'), ack('G3'), ack('G4')]);
+      expect(runs.filter((r) => r.code === 0)).to.have.length(1);
+      for (const r of runs.filter((x) => x.code !== 0)) expect(r.stderr).to.include('has already been reviewed');
+      const db = new Database(file, { readonly: true });
+      expect(db.prepare("SELECT COUNT(*) AS n FROM fieldmesh_audit_events WHERE action = 'review'").get()).to.deep.equal({ n: 1 });
+      db.close();
+      expect((await fieldmesh(['audit', 'verify', '--audit', file])).code).to.equal(0);
+    });
+
+    it('acknowledges into the chain the trail records, whatever it is called', async () => {
+      const { file } = await setup(0, { chain: 'ward-7' });
+      const store = await openAuditStore(file, { chain: 'ward-7' });
+      const bg = await store.append(breakGlassEntry());
+      await store.close();
+      const r = await fieldmesh(['audit', 'review', '--audit', file, '--ack', bg.id, '--by', 'G', '--note', 'ok', '--json']);
+      expect(r.stderr).to.equal('');
+      expect(r.code).to.equal(0);
+      expect(JSON.parse(r.stdout)).to.deep.include({ chain: 'ward-7', seq: 2, action: 'review' });
+      expect((await fieldmesh(['audit', 'verify', '--audit', file])).stdout).to.match(/^intact: 2 events in 1 chain/);
+    });
+  });
+
+  describe('terminal safety of everything on stderr', () => {
+    it('fails verify (and review) when the trail record names a chain with control characters, printing none of them', async () => {
+      const { file, events } = await setup(0);
+      const store = await openAuditStore(file);
+      const bg = await store.append(breakGlassEntry());
+      await store.close();
+      const db = new Database(file);
+      db.prepare('UPDATE fieldmesh_audit_trail SET chain = ?').run('main\u001b]0;owned\u0007\u009b2J');
+      db.prepare('UPDATE fieldmesh_audit_events SET chain = ?').run('main\u001b]0;owned\u0007\u009b2J');
+      db.close();
+      for (const args of [['verify'], ['review'], ['review', '--ack', bg.id, '--by', 'G', '--note', 'ok']]) {
+        const r = await fieldmesh(['audit', ...args, '--audit', file]);
+        expect(r.code, args.join(' ')).to.equal(1);
+        expect(r.stdout + r.stderr, args.join(' ')).to.not.match(CONTROL);
+        expect(r.stdout, args.join(' ')).to.include("BROKEN: the trail's record names a chain no store writes");
+      }
+      void events;
+    });
+
+    it('escapes control characters in error messages, the CLI\'s own and commander\'s', async () => {
+      const missing = await fieldmesh(['audit', 'verify', '--audit', '/nonexistent/\u001b[2J\u009b1mx.db']);
+      expect(missing.code).to.equal(2);
+      expect(missing.stderr).to.include('no audit trail at /nonexistent/\\u001b[2J\\u009b1mx.db');
+      expect(missing.stderr).to.not.match(CONTROL);
+      const bad = await fieldmesh(['audit', 'query', '--decision', 'x\u001b[2J\u0007']);
+      expect(bad.code).to.equal(2);
+      expect(bad.stderr).to.include('\\u001b[2J\\u0007');
+      expect(bad.stderr).to.not.match(CONTROL);
+    });
+  });
+
+  describe('integrity through the CLI', () => {
+    it('exits 1 when values were cast to BLOBs, even on a keyed trail', async () => {
+      const { file } = await setup(3, { chainKey: KEY });
+      const db = new Database(file);
+      db.exec('UPDATE fieldmesh_audit_events SET user_sub = CAST(user_sub AS BLOB), purpose = CAST(purpose AS BLOB), '
+        + 'time = CAST(time AS BLOB), decision = CAST(decision AS BLOB) WHERE seq = 2');
+      db.close();
+      const r = await fieldmesh(['audit', 'verify', '--audit', file], { FIELDMESH_AUDIT_CHAIN_KEY: KEY });
+      expect(r.code).to.equal(1);
+      expect(r.stdout).to.match(/\(chain main, seq 2\): user_sub is not stored as the type the store writes/);
+    });
+
+    it('exits 1 when a keyed trail\'s events were replaced by another trail\'s under the same key', async () => {
+      const a = await setup(2, { chainKey: KEY });
+      const b = await setup(3, { chainKey: KEY });
+      const db = new Database(a.file);
+      db.exec(`ATTACH '${b.file}' AS b; DELETE FROM fieldmesh_audit_events; INSERT INTO fieldmesh_audit_events SELECT * FROM b.fieldmesh_audit_events`);
+      db.close();
+      const r = await fieldmesh(['audit', 'verify', '--audit', a.file], { FIELDMESH_AUDIT_CHAIN_KEY: KEY });
+      expect(r.code).to.equal(1);
+      expect(r.stdout).to.include('(chain main, seq 1): prevHash mismatch');
+      expect(r.stdout).to.include('copied from another trail');
+      expect((await fieldmesh(['audit', 'verify', '--audit', b.file], { FIELDMESH_AUDIT_CHAIN_KEY: KEY })).code).to.equal(0);
+    });
+  });
+
+  describe('record-id key', () => {
+    const RK = 'record-key-0123456789abc';
+
+    it('report and query --record exit non-zero, saying why, when the record-id key is missing or not the trail\'s', async () => {
+      const plain = await setup(2);
+      const withKey = await fieldmesh(['audit', 'report', '--audit', plain.file, '--record', 'p-1002'], { FIELDMESH_AUDIT_RECORD_KEY: RK });
+      expect(withKey.code).to.equal(2);
+      expect(withKey.stderr).to.include('this trail stores record ids as they are, but a record-id key (FIELDMESH_AUDIT_RECORD_KEY) is set');
+      expect((await fieldmesh(['audit', 'report', '--audit', plain.file, '--record', 'p-1002'])).stdout).to.match(/2 events/);
+      const keyed = await setup(2, { recordIdKey: RK });
+      for (const env of [{}, { FIELDMESH_AUDIT_RECORD_KEY: 'another-record-key-012345' }]) {
+        for (const cmd of [['report', '--record', 'p-1002'], ['query', '--record', 'p-1002']]) {
+          const r = await fieldmesh(['audit', ...cmd, '--audit', keyed.file], env);
+          expect(r.code, cmd.join(' ')).to.equal(2);
+          expect(r.stderr).to.match(/set FIELDMESH_AUDIT_RECORD_KEY|not the key this trail was started with/);
+        }
+      }
+      expect((await fieldmesh(['audit', 'report', '--audit', keyed.file, '--record', 'p-1002'], { FIELDMESH_AUDIT_RECORD_KEY: RK })).stdout).to.match(/2 events/);
     });
   });
 });

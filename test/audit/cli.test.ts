@@ -157,14 +157,15 @@ describe('cli/audit', () => {
       expect(r.stdout).to.not.include('p-2000');
     });
 
-    it('finds a record in a pseudonymised trail given the key, and hints at the key without it', async () => {
+    it('finds a record in a pseudonymised trail given the key, and refuses (exit 2) without it rather than report nothing', async () => {
       const { file } = await setup({ recordIdKey: 'audit-key-of-16-chars+' });
       const keyed = await cli(['report', '--audit', file, '--record', 'p-1002', '--json'], { FIELDMESH_AUDIT_RECORD_KEY: 'audit-key-of-16-chars+' });
       const report = JSON.parse(keyed.stdout) as { events: { outcome: string; user: string }[] };
       expect(report.events.map((e) => `${e.user}:${e.outcome}`)).to.deep.equal(['u-4411:disclosed', 'u-9001:disclosed', 'u-7:refused']);
       const unkeyed = await cli(['report', '--audit', file, '--record', 'p-1002']);
-      expect(unkeyed.stdout).to.include('No access to record p-1002 is recorded.');
-      expect(unkeyed.stdout).to.include('FIELDMESH_AUDIT_RECORD_KEY');
+      expect(unkeyed.code).to.equal(2);
+      expect(unkeyed.stdout).to.equal('');
+      expect(unkeyed.stderr).to.include('this trail stores record ids as keyed pseudonyms: set FIELDMESH_AUDIT_RECORD_KEY');
     });
 
     it('requires --record', async () => {

@@ -108,11 +108,20 @@ describe('audit/postgres', function () {
       await store.close();
     });
 
+    it('fails verify when time is changed below the millisecond (PostgreSQL keeps microseconds)', async () => {
+      const schema = newSchema();
+      const store = await openAuditStore(PG_URL as string, { schema });
+      for (let i = 0; i < 3; i++) await store.append(sampleEntry({ requestId: `r-${i}` }));
+      await raw(`UPDATE "${schema}".fieldmesh_audit_events SET time = time + interval '1 microsecond' WHERE seq = 2`);
+      expect(await store.verify()).to.deep.include({ ok: false, kind: 'changed', seq: 2 });
+      await store.close();
+    });
+
     it('creates the schema and records its version', async () => {
       const schema = newSchema();
       const store = await openAuditStore(PG_URL as string, { schema });
       const versions = await raw<{ version: number }>(`SELECT version FROM "${schema}".fieldmesh_audit_schema`);
-      expect(versions.map((v) => v.version)).to.deep.equal([1, 2]);
+      expect(versions.map((v) => v.version)).to.deep.equal([1, 2, 3]);
       await store.close();
     });
   });

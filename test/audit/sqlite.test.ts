@@ -52,6 +52,36 @@ describe('audit/sqlite', () => {
     };
   });
 
+  describe('stored types', () => {
+    it('fails verify when a value is stored as a BLOB (or another type) where the store writes text, even on a keyed trail', async () => {
+      const cases = [
+        'user_sub = CAST(user_sub AS BLOB), purpose = CAST(purpose AS BLOB), time = CAST(time AS BLOB), decision = CAST(decision AS BLOB)',
+        'time = CAST(time AS BLOB)',
+        'chain = CAST(chain AS BLOB)',
+        'record_ids = CAST(record_ids AS BLOB)',
+        'status = CAST(status AS BLOB)',
+        'seq = 2.5',
+      ];
+      for (const set of cases) {
+        const file = join(tempDir(), 'audit.db');
+        const store = await openAuditStore(file, { chainKey: 'chain-key-0123456789' });
+        for (let i = 0; i < 3; i++) await store.append(sampleEntry({ requestId: `r-${i}`, user: `u-${i}` }));
+        expect(await store.query({ user: 'u-1' }), set).to.have.length(1);
+        const db = new Database(file);
+        db.exec(`UPDATE fieldmesh_audit_events SET ${set} WHERE seq = 2`);
+        db.close();
+        const result = await store.verify();
+        expect(result, set).to.deep.include({ ok: false });
+        // A BLOB chain sorts after every text, so the walk meets seq 3 first: a gap, which fails just as well.
+        if (!set.startsWith('chain')) {
+          expect(result, set).to.deep.include({ kind: 'unreadable', seq: set.startsWith('seq') ? 2.5 : 2 });
+          if (!result.ok) expect(result.reason, set).to.match(/is not stored as the type the store writes/);
+        }
+        await store.close();
+      }
+    });
+  });
+
   describe('a trail written before the chain mode was recorded', () => {
     it('verifies as unkeyed read-only, is recorded as unkeyed on the next write, and refuses a chain key', async () => {
       const file = join(tempDir(), 'audit.db');
@@ -59,7 +89,7 @@ describe('audit/sqlite', () => {
       await store.append(sampleEntry());
       await store.close();
       const db = new Database(file);
-      db.exec('DROP TABLE fieldmesh_audit_trail; DELETE FROM fieldmesh_audit_schema WHERE version = 2');
+      db.exec('DROP TABLE fieldmesh_audit_trail; DELETE FROM fieldmesh_audit_schema WHERE version >= 2');
       db.close();
       const reader = await openAuditStore(file, { readonly: true });
       expect(await reader.verify()).to.deep.include({ ok: true, events: 1 });

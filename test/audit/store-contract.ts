@@ -280,10 +280,53 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       await again.close();
     });
 
+    it('binds a keyed chain to its trail: events copied over from another trail under the same key do not verify', async () => {
+      const a = await setup(2, { chainKey: KEY });
+      const bg = await a.store.append(breakGlassEntry());
+      const b = await setup(3, { chainKey: KEY });
+      expect(a.events[0]?.prevHash).to.not.equal(GENESIS_HASH).and.not.equal(b.events[0]?.prevHash);
+      const copied = await b.store.query({});
+      await a.trail.sql('DELETE FROM $T');
+      for (const event of copied) await a.trail.insert(event);
+      expect((await a.store.pendingReviews()).map((e) => e.id)).to.not.include(bg.id);
+      const result = await a.store.verify();
+      expect(result).to.deep.include({ ok: false, kind: 'link', seq: 1, eventId: copied[0]?.id });
+      if (!result.ok) expect(result.reason).to.include('copied from another trail');
+      expect(await b.store.verify()).to.deep.include({ ok: true, events: 3 });
+      await a.store.close();
+      await b.store.close();
+    });
+
+    it('starts an unkeyed chain from the all-zero genesis, as trails always have', async () => {
+      const { events } = await setup(1);
+      expect(events[0]?.prevHash).to.equal(GENESIS_HASH);
+    });
+
     it('refuses a key shorter than 16 characters when the store is opened', async () => {
       const trail = await newTrail();
       const err = await trail.open({ chainKey: 'short' }).catch((e: unknown) => e);
       expect(err).to.be.instanceOf(TypeError);
+    });
+  });
+
+  describe('chain names', () => {
+    it('refuses a chain name a terminal could act on, or any outside A-Z a-z 0-9 . _ -, when the store is opened', async () => {
+      const trail = await newTrail();
+      for (const chain of ['ward\u001b[2J', 'a\u0007', 'x\u009b1m', '', 'two words', 'x'.repeat(65)]) {
+        const err = await trail.open({ chain }).catch((e: unknown) => e);
+        expect(err, JSON.stringify(chain)).to.be.instanceOf(TypeError);
+      }
+      const ok = await trail.open({ chain: 'ward-7.b_2' });
+      expect(await ok.append(sampleEntry())).to.deep.include({ chain: 'ward-7.b_2' });
+      await ok.close();
+    });
+
+    it('fails verify when the trail record was changed to a chain name no store writes', async () => {
+      const { trail, store } = await setup(1);
+      await trail.sql("UPDATE $M SET chain = 'main; echo'");
+      await trail.sql("UPDATE $T SET chain = 'main; echo'");
+      expect(await store.verify()).to.deep.include({ ok: false, kind: 'trail', chain: 'main; echo' });
+      await store.close();
     });
   });
 
@@ -408,6 +451,22 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       await store.close();
     });
 
+    it('writes one review when two acknowledgements of the same event race, on one store or two', async () => {
+      const { trail, store } = await setup(1);
+      const other = await trail.open();
+      for (const [first, second] of [[store, store], [store, other]] as const) {
+        const bg = await store.append(breakGlassEntry());
+        const results = await Promise.allSettled([first.acknowledge(bg.id, 'G1', 'ok'), second.acknowledge(bg.id, 'G2', 'ok')]);
+        expect(results.filter((r) => r.status === 'fulfilled')).to.have.length(1);
+        const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+        expect((rejected.reason as FieldmeshError).code).to.equal('audit_review_duplicate');
+        expect((await store.query({ action: 'review' })).filter((e) => e.review?.of === bg.id)).to.have.length(1);
+      }
+      expect(await store.verify()).to.deep.include({ ok: true, events: 5 });
+      await other.close();
+      await store.close();
+    });
+
     it('refuses to acknowledge twice, an event that is not break-glass, an unknown event, or without a note', async () => {
       const { store, events } = await setup(1);
       const bg = await store.append(breakGlassEntry());
@@ -419,6 +478,58 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       expect(await code(store.acknowledge(bg.id, 'G', '  '))).to.equal('audit_review_invalid');
       expect(await store.query({ action: 'review' })).to.have.length(1);
       await store.close();
+    });
+  });
+
+  describe('record-id key', () => {
+    const K1 = 'record-key-one-0123456789';
+    const K2 = 'record-key-two-0123456789';
+
+    it('records the record-id key (or that there is none) on first write: a writer with another may not write', async () => {
+      const { trail, store } = await setup(1);
+      await store.close();
+      for (const recordIdKey of [K1, K2]) {
+        const other = await trail.open({ recordIdKey });
+        const err = await other.append(sampleEntry()).catch((e: unknown) => e);
+        expect((err as AccessError).code).to.equal('audit_unavailable');
+        expect((err as AccessError).message).to.include('this trail stores record ids as they are, but a record-id key');
+        expect(await other.healthy()).to.equal(false);
+        await other.close();
+      }
+      const keyed = await setup(1, { recordIdKey: K1 });
+      await keyed.store.close();
+      for (const [opts, text] of [[{}, 'set FIELDMESH_AUDIT_RECORD_KEY'], [{ recordIdKey: K2 }, 'not the key this trail was started with']] as const) {
+        const other = await keyed.trail.open(opts);
+        const err = await other.append(sampleEntry()).catch((e: unknown) => e);
+        expect((err as AccessError).message).to.include(text);
+        await other.close();
+      }
+    });
+
+    it('refuses to search by record id with a missing or different key instead of silently finding nothing', async () => {
+      const { trail, store } = await setup(2, { recordIdKey: K1 });
+      expect(await store.query({ recordId: 'p-1002' })).to.have.length(2);
+      await store.close();
+      for (const opts of [{ readonly: true }, { readonly: true, recordIdKey: K2 }]) {
+        const reader = await trail.open(opts);
+        const err = await reader.query({ recordId: 'p-1002' }).catch((e: unknown) => e);
+        expect((err as FieldmeshError).code).to.equal('audit_record_key');
+        expect(await reader.query({})).to.have.length(2);
+        await reader.close();
+      }
+    });
+
+    it('lets the first writer claim a trail that does not record its record-id key yet', async () => {
+      const { trail, store } = await setup(1);
+      await store.close();
+      await trail.sql('UPDATE $M SET record_key = NULL');
+      const keyed = await trail.open({ recordIdKey: K1 });
+      await keyed.append(sampleEntry({ recordIds: ['p-9'] }));
+      expect(await keyed.query({ recordId: 'p-9' })).to.have.length(1);
+      await keyed.close();
+      const plain = await trail.open();
+      expect((await plain.append(sampleEntry()).catch((e: unknown) => e) as AccessError).code).to.equal('audit_unavailable');
+      await plain.close();
     });
   });
 

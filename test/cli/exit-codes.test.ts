@@ -107,12 +107,15 @@ const ROWS: Row[] = [
   { args: ['audit', 'review', '--audit', '{intact}', '--ack', 'ffffffff', '--by', 'G', '--note', 'n'], code: 2, why: 'unknown id prefix', stderr: /no event awaiting review starts with ffffffff/ },
   { args: ['audit', 'review', '--audit', '{intact}', '--ack', '{plainId}', '--by', 'G', '--note', 'n'], code: 2, why: 'not break-glass', stderr: /is not a break-glass event/ },
   { args: ['audit', 'review', '--audit', '{intact}', '--ack', '{breakGlassId}', '--by', 'G'], code: 2, why: '--ack without --note', stderr: /--ack needs --by NAME and --note TEXT/ },
+  { args: ['audit', 'review', '--audit', '{tampered}'], code: 1, why: 'the chain is broken: its queue is not trusted', stdout: /^BROKEN at event [0-9a-f-]{36} \(chain main, seq 2\)/ },
+  { args: ['audit', 'review', '--audit', '{tampered}', '--ack', '{breakGlassId}', '--by', 'G', '--note', 'n'], code: 1, why: 'the chain is broken: nothing acknowledged', stdout: /^BROKEN/ },
   { args: ['audit', 'review', '--audit', '{tmp}/no-such.db'], code: 2, why: 'no trail file', stderr: /no audit trail at/ },
   { args: ['audit', 'review', '--audit', UNREACHABLE_PG], code: 2, why: 'PostgreSQL unreachable', stderr: /cannot be read/ },
 
   { args: ['audit', 'report', '--audit', '{intact}', '--record', 'p-1002'], code: 0, why: 'reported', stdout: /^Access to record p-1002: 3 events by 3 users/ },
   { args: ['audit', 'report', '--audit', '{intact}'], code: 2, why: 'no --record', stderr: /required option '--record <id>'/ },
   { args: ['audit', 'report', '--audit', '{tmp}/no-such.db', '--record', 'p-1002'], code: 2, why: 'no trail file', stderr: /no audit trail at/ },
+  { args: ['audit', 'report', '--audit', '{intact}', '--record', 'p-1002'], env: { FIELDMESH_AUDIT_RECORD_KEY: 'not-this-trails-record-key' }, code: 2, why: 'a record-id key the trail was not written with', stderr: /this trail stores record ids as they are, but a record-id key/ },
   { args: ['audit', 'report', '--audit', UNREACHABLE_PG, '--record', 'p-1002'], code: 2, why: 'PostgreSQL unreachable', stderr: /cannot be read/ },
 
   {

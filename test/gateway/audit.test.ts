@@ -62,6 +62,24 @@ describe('gateway › audit trail', () => {
     }
   });
 
+  it('names the record a route selects by id in refusals that came before any record was read', async () => {
+    const { gw, get, close } = await setup();
+    try {
+      await get('/patients/pat-017', as(USERS.receptionist, 'nonsense'));
+      await get('/patients/pat-002', { 'x-purpose': 'direct-care' });
+      await get('/patients/pat-019', as(USERS.receptionist, 'direct-care'));
+      const events = await gw.audit.query();
+      expect(events.map((e) => [e.decision, e.code, e.recordIds, e.withheldRecordIds])).to.deep.equal([
+        ['refused', 'purpose_unknown', [], ['pat-017']],
+        ['refused', 'unauthenticated', [], ['pat-002']],
+        ['refused', 'purpose_not_granted', [], ['pat-019']],
+      ]);
+      expect((await gw.audit.query({ recordId: 'pat-019' })).map((e) => e.code)).to.deep.equal(['purpose_not_granted']);
+    } finally {
+      await close();
+    }
+  });
+
   it('logs one line per request without tokens, paths or record values', async () => {
     const { gw, get, close } = await setup();
     try {

@@ -7,6 +7,8 @@ import type { AuditEntry, AuditEvent } from '../../src/audit/event.js';
 import { openAuditStore, type AuditStore } from '../../src/audit/store.js';
 import { AccessError } from '../../src/errors.js';
 import type { MeshOptions } from '../../src/middleware/options.js';
+import { pseudonymiseRecordId } from '../../src/audit/event.js';
+import { fieldmeshAsync } from '../cli/run.js';
 import { as, cleanup, examplePolicies, onCleanup, patient, patientsHandler, setup, USERS } from './harness.js';
 
 /** A store that holds every append until the test lets it through. */
@@ -90,6 +92,34 @@ describe('mesh audit trail', () => {
     const [event] = await events();
     expect(event).to.include({ decision: 'refused', code: 'record_withheld', status: 404 });
     expect(event!.withheldRecordIds).to.deep.equal(['pat-003']);
+  });
+
+  it('names the record a route selects by id in a refusal that came before any record was read, so a subject access report lists it', async () => {
+    const key = 'audit-record-key-0123456789';
+    const { app, auditFile, mesh } = await setup((a, m) => {
+      a.get('/patients/:id', m.read('Patient'), patientsHandler);
+      a.patch('/patients/:id', m.write('Patient', { load: (req) => patient(String(req.params['id'])) }), (req, res) => res.json(req.body));
+    }, { auditRecordIdKey: key, maxBodyBytes: 256 });
+    await request(app).get('/patients/pat-019').set(as(USERS.receptionist, 'direct-care'));
+    await request(app).get('/patients/pat-017').set(as(USERS.receptionist, 'nonsense'));
+    await request(app).patch('/patients/pat-007').set(as(USERS.nurse)).set('Content-Type', 'application/json').send('{"ward": [');
+    await request(app).patch('/patients/pat-015').set(as(USERS.nurse)).send({ ward: 'W'.repeat(1000) });
+    const events = await mesh.audit.query({});
+    expect(events.map((e) => [e.code, e.recordIds, e.withheldRecordIds])).to.deep.equal([
+      ['purpose_not_granted', [], [pseudonymiseRecordId('pat-019', key)]],
+      ['purpose_unknown', [], [pseudonymiseRecordId('pat-017', key)]],
+      ['invalid_body', [], [pseudonymiseRecordId('pat-007', key)]],
+      ['payload_too_large', [], [pseudonymiseRecordId('pat-015', key)]],
+    ]);
+    await mesh.close();
+    const expected = { 'pat-019': 'purpose_not_granted', 'pat-017': 'purpose_unknown', 'pat-007': 'invalid_body', 'pat-015': 'payload_too_large' };
+    for (const [id, code] of Object.entries(expected)) {
+      const r = await fieldmeshAsync(['audit', 'report', '--audit', auditFile, '--record', id, '--json'], { env: { FIELDMESH_AUDIT_RECORD_KEY: key, FIELDMESH_AUDIT_CHAIN_KEY: undefined } });
+      expect(r.code, id).to.equal(0);
+      const report = JSON.parse(r.stdout) as { events: { outcome: string; code: string }[] };
+      expect(report.events, id).to.have.length(1);
+      expect(report.events[0], id).to.include({ outcome: 'refused', code });
+    }
   });
 
   it('never writes a record value to the trail file, whatever was asked, refused or disclosed', async () => {
