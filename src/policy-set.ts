@@ -108,11 +108,23 @@ export class PolicySet {
     return pathsOf(plan.resource, mask);
   }
 
-  /** Whether a query key (a field path) may be used to filter this request's rows. */
+  /**
+   * Whether a query key (a field path) may be used to filter this request's
+   * rows: only when the value at exactly that key is disclosed untransformed
+   * in every row the request can see. For an identifiable purpose that
+   * includes keys a record holds under a granted field (`name.text` under
+   * `name`); a non-identifiable purpose's projection copies only declared
+   * field paths (`careTeam.lead` under `careTeam` is dropped), so only those
+   * may filter. Both shells ask this for query keys and route parameters.
+   *
+   * @example
+   * policies.mayFilterBy(analystPlan, 'careTeam.lead'); // false: the output never shows it
+   */
   mayFilterBy(plan: Plan, key: string): boolean {
     const allowed = this.filterableFields(plan);
     const unit = longestPrefix(plan.resource.paths, key);
     if (unit === undefined || !allowed.includes(unit)) return false;
+    if (unit !== key && plan.view.declaredOnly) return false;
     return plan.resource.paths.filter((p) => isWithin(p, key)).every((p) => allowed.includes(p));
   }
 
