@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { AccessError } from '../src/errors.js';
+import { AccessError, FieldmeshError } from '../src/errors.js';
 import type { Decision } from '../src/decision.js';
 import { readFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
@@ -462,5 +462,24 @@ describe('redact at the edges', () => {
       expect(research, dateOfBirth).not.to.have.property('dateOfBirth');
     }
     expect((read(patient({ dateOfBirth: '1987-05-12' }), ['analyst'], 'service-planning').data as Record<string, unknown>)['dateOfBirth']).to.equal(1987);
+  });
+
+  it('refuses a record nested deeper than 100 levels whole (unredactable_body), never a RangeError', () => {
+    const { read } = setup();
+    const deep = JSON.parse(`${'['.repeat(6000)}"x"${']'.repeat(6000)}`) as unknown;
+    for (const input of [patient({ allergies: deep }), [patient(), patient({ flags: deep })], patient({ optOut: deep })]) {
+      let thrown: unknown;
+      try {
+        read(input, ['gp'], 'direct-care');
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown).to.be.instanceOf(FieldmeshError);
+      expect((thrown as FieldmeshError).code).to.equal('unredactable_body');
+      expect((thrown as FieldmeshError).message).to.include('deeper than 100 levels');
+    }
+    // 100 levels (the record and 99 below it) are still records.
+    const nested = JSON.parse(`${'['.repeat(98)}"x"${']'.repeat(98)}`) as unknown;
+    expect(() => read(patient({ allergies: nested }), ['gp'], 'direct-care')).not.to.throw();
   });
 });
