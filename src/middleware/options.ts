@@ -57,11 +57,7 @@ export const meshOptionsSchema = z.strictObject({
     .optional(),
   /** Caldicott 5: training older than this many days gets no personal data. */
   trainingMaxAgeDays: z
-    .number()
-    .superRefine((days, ctx) => {
-      const problem = trainingMaxAgeProblem(days);
-      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `trainingMaxAgeDays ${problem}` });
-    })
+    .custom<number>((days) => trainingMaxAgeProblem(days) === undefined, { error: (issue) => `trainingMaxAgeDays ${trainingMaxAgeProblem(issue.input)}` })
     .default(365),
   /** Query keys allowed without a field check (default DEFAULT_PAGING_KEYS). */
   pagingKeys: z.array(z.string().min(1)).optional(),
