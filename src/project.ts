@@ -53,7 +53,8 @@ export function compileProjector(resource: CompiledResource, mask: bigint, trans
     // declaredOnly: a key on the way to a field path (telecom.code above a
     // declared telecom.code.postcode) is not a field, so it copies nothing itself.
     const copiesOwn = include && (!declaredOnly || node.path !== undefined);
-    const whole = copiesOwn && childrenWhole;
+    // A key on the way to field paths (declaredOnly) withholds nothing itself: only excluded paths break wholeness.
+    const whole = include && childrenWhole;
     if (copiesOwn && childrenFull && !declaredOnly) return { fn: copier(transform), full: true, transform, whole };
     if (!copiesOwn && !anyChild) return undefined;
     const rest = copiesOwn ? copier(transform) : undefined;
