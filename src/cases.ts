@@ -15,7 +15,10 @@ import { formatPath } from './policy/parse.js';
  * CLI (`fieldmesh test`) or from their own test suites.
  */
 const claims = z.record(z.string(), z.unknown());
-const when = z.union([z.string(), z.date().transform((d) => d.toISOString())]);
+// The clock of a case: an ISO date or timestamp. Anything else is a malformed case, never an Invalid Date run.
+const when = z.union([z.iso.date(), z.iso.datetime({ offset: true }), z.date().transform((d) => d.toISOString())], {
+  error: 'an ISO date or timestamp, such as 2026-11-24T12:00:00Z',
+});
 
 export const caseSchema = z
   .strictObject({

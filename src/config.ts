@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { FieldmeshError } from './errors.js';
 import { keyProblem } from './keys.js';
+import { TRAINING_MAX_AGE_DAYS_LIMIT } from './request.js';
 
 /**
  * One setting: its flag, its environment variable and its schema. Flags win
@@ -43,7 +44,7 @@ const SETTINGS = {
   audit: setting({ flag: '--audit', env: 'FIELDMESH_AUDIT', schema: text.default('./fieldmesh-audit.db') }),
   auditRecordIdKey: setting({ env: 'FIELDMESH_AUDIT_RECORD_KEY', schema: secretKey }),
   auditChainKey: setting({ env: 'FIELDMESH_AUDIT_CHAIN_KEY', schema: secretKey }),
-  trainingMaxAgeDays: setting({ flag: '--training-max-age-days', env: 'FIELDMESH_TRAINING_MAX_AGE_DAYS', schema: int(1, 3650).default(365) }),
+  trainingMaxAgeDays: setting({ flag: '--training-max-age-days', env: 'FIELDMESH_TRAINING_MAX_AGE_DAYS', schema: int(1, TRAINING_MAX_AGE_DAYS_LIMIT).default(365) }),
   port: setting({ flag: '--port', env: 'PORT', schema: int(0, 65535).default(8080) }),
   host: setting({ flag: '--host', env: 'FIELDMESH_HOST', schema: text.default('127.0.0.1') }),
   upstream: setting({ flag: '--upstream', env: 'FIELDMESH_UPSTREAM', schema: httpUrl.optional() }),

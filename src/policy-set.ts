@@ -5,7 +5,7 @@ import { explainView, type Explanation, type ExplainQuery } from './explain.js';
 import { analysePolicies, readPolicyDirectory, type PolicySource } from './policy/load.js';
 import { isWithin, longestPrefix } from './paths.js';
 import { ProjectionCache, redactWithPlan } from './redact.js';
-import { planRequest, type Action, type Plan, type RequestContext } from './request.js';
+import { isValidDate, planRequest, trainingMaxAgeProblem, type Action, type Plan, type RequestContext } from './request.js';
 import { checkWriteWithPlan } from './write.js';
 import { checkedKey } from './keys.js';
 
@@ -38,6 +38,7 @@ export class PolicySet {
     this.version = compiled.version;
     this.warnings = warnings;
     this.projections = new ProjectionCache(opts.pseudonymKey);
+    checkedPolicyOptions(opts);
     this.trainingMaxAgeDays = opts.trainingMaxAgeDays ?? 365;
   }
 
@@ -107,11 +108,23 @@ export class PolicySet {
     return pathsOf(plan.resource, mask);
   }
 
-  /** Whether a query key (a field path) may be used to filter this request's rows. */
+  /**
+   * Whether a query key (a field path) may be used to filter this request's
+   * rows: only when the value at exactly that key is disclosed untransformed
+   * in every row the request can see. For an identifiable purpose that
+   * includes keys a record holds under a granted field (`name.text` under
+   * `name`); a non-identifiable purpose's projection copies only declared
+   * field paths (`careTeam.lead` under `careTeam` is dropped), so only those
+   * may filter. Both shells ask this for query keys and route parameters.
+   *
+   * @example
+   * policies.mayFilterBy(analystPlan, 'careTeam.lead'); // false: the output never shows it
+   */
   mayFilterBy(plan: Plan, key: string): boolean {
     const allowed = this.filterableFields(plan);
     const unit = longestPrefix(plan.resource.paths, key);
     if (unit === undefined || !allowed.includes(unit)) return false;
+    if (unit !== key && plan.view.declaredOnly) return false;
     return plan.resource.paths.filter((p) => isWithin(p, key)).every((p) => allowed.includes(p));
   }
 
@@ -146,7 +159,25 @@ export async function loadPolicies(dir: string, opts: PolicyOptions = {}): Promi
 export function policiesFromSources(sources: PolicySource[], opts: PolicyOptions = {}): PolicySet {
   // A key that is given is checked by the rule every entry point shares, before anything is pseudonymised with it.
   checkedKey('loadPolicies: pseudonymKey', opts.pseudonymKey === '' ? undefined : opts.pseudonymKey);
+  checkedPolicyOptions(opts);
   const { document, issues } = analysePolicies(sources, opts.now ?? new Date());
   if (!document) throw new PolicyError(issues);
   return new PolicySet(compilePolicies(document), issues, opts);
+}
+
+/**
+ * Refuse options that would make a rule answer at random: a training age that
+ * is not a whole number of days from 1 to 3650 (NaN or Infinity would pass
+ * training from any year) or a clock that is not a valid Date. The same rule
+ * as the middleware's and the gateway's configuration (`trainingMaxAgeProblem`).
+ *
+ * @example
+ * checkedPolicyOptions({ trainingMaxAgeDays: Number.NaN }); // throws TypeError
+ */
+function checkedPolicyOptions(opts: PolicyOptions): void {
+  if (opts.trainingMaxAgeDays !== undefined) {
+    const problem = trainingMaxAgeProblem(opts.trainingMaxAgeDays);
+    if (problem !== undefined) throw new TypeError(`loadPolicies: trainingMaxAgeDays ${problem}`);
+  }
+  if (opts.now !== undefined && !isValidDate(opts.now)) throw new TypeError('loadPolicies: now must be a valid Date');
 }

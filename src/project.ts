@@ -10,6 +10,8 @@ interface Built {
   /** The whole subtree is disclosed under one transform: copy it as it is. */
   full: boolean;
   transform: Transform | undefined;
+  /** Every declared path in the subtree is included, under the node's own transform. */
+  whole: boolean;
 }
 
 /**
@@ -39,31 +41,38 @@ export function compileProjector(resource: CompiledResource, mask: bigint, trans
     // child must never fall back to its parent's copy.
     const children = new Map<string, Built>();
     let childrenFull = true;
+    let childrenWhole = true;
     let anyChild = false;
     for (const [segment, child] of node.children) {
       const built = build(child, include, transform);
       children.set(segment, built ?? EXCLUDED);
       if (built) anyChild = true;
       if (!built || !built.full || built.transform !== transform) childrenFull = false;
+      if (!built || !built.whole || built.transform !== transform) childrenWhole = false;
     }
     // declaredOnly: a key on the way to a field path (telecom.code above a
     // declared telecom.code.postcode) is not a field, so it copies nothing itself.
     const copiesOwn = include && (!declaredOnly || node.path !== undefined);
-    if (copiesOwn && childrenFull && !declaredOnly) return { fn: copier(transform), full: true, transform };
+    // A key on the way to field paths (declaredOnly) withholds nothing itself: only excluded paths break wholeness.
+    const whole = include && childrenWhole;
+    if (copiesOwn && childrenFull && !declaredOnly) return { fn: copier(transform), full: true, transform, whole };
     if (!copiesOwn && !anyChild) return undefined;
     const rest = copiesOwn ? copier(transform) : undefined;
-    return { fn: partial(children, rest, !declaredOnly), full: false, transform };
+    // A scalar where declared fields below are withheld or transformed otherwise
+    // (telecom: ["07700 900001"] with telecom.value withheld) cannot be told
+    // apart from them: dropped, never copied under the parent's rule.
+    return { fn: partial(children, rest, !declaredOnly, whole ? rest : undefined), full: false, transform, whole };
   }
 }
 
-const EXCLUDED: Built = { fn: () => undefined, full: false, transform: undefined };
+const EXCLUDED: Built = { fn: () => undefined, full: false, transform: undefined, whole: false };
 
 /**
  * Copies an object key by key: field children by their own projector, the
  * other keys only if included and `otherKeys`; a value that is not an object
- * by `rest` when included.
+ * by `scalar`, given only when nothing declared below is withheld.
  */
-function partial(children: Map<string, Built>, rest: Projector | undefined, otherKeys: boolean): Projector {
+function partial(children: Map<string, Built>, rest: Projector | undefined, otherKeys: boolean, scalar: Projector | undefined): Projector {
   const project: Projector = (value) => {
     if (Array.isArray(value)) return projectArray(value, project);
     if (isPlainObject(value)) {
@@ -81,7 +90,7 @@ function partial(children: Map<string, Built>, rest: Projector | undefined, othe
       }
       return any || (rest !== undefined && Object.keys(value).length === 0) ? out : undefined;
     }
-    return rest ? rest(value) : undefined;
+    return scalar ? scalar(value) : undefined;
   };
   return project;
 }

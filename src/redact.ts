@@ -1,3 +1,4 @@
+import { MAX_RECORD_DEPTH, nestedDeeperThan } from './depth.js';
 import { pathsOf, type CompiledView } from './compile.js';
 import { emptyDecision, type Decision } from './decision.js';
 import { AccessError, FieldmeshError } from './errors.js';
@@ -71,6 +72,10 @@ export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: 
   const single = !Array.isArray(input);
   if (single && !isPlainObject(input)) {
     throw new FieldmeshError('unredactable_body', 500, 'the input is neither a record (object) nor a list of records');
+  }
+  // Every walk below recurses: a body nested deeper than any record is refused whole, never half-walked.
+  if (nestedDeeperThan(input, MAX_RECORD_DEPTH + (single ? 0 : 1))) {
+    throw new FieldmeshError('unredactable_body', 500, `the input nests lists and objects deeper than ${MAX_RECORD_DEPTH} levels`);
   }
   const rows: unknown[] = single ? [input] : (input as unknown[]);
   const { purpose, view, resource, ctx } = plan;

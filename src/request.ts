@@ -6,6 +6,7 @@ import { emptyDecision, type Decision } from './decision.js';
 import { AccessError, FieldmeshError, type AccessCode } from './errors.js';
 import { conditionsMatcher } from './policy/conditions.js';
 import { didYouMean } from './policy/suggest.js';
+import { withoutControls } from './audit/text.js';
 
 /** Claims of the user on whose behalf records are disclosed (a verified token's payload). */
 export type UserClaims = Readonly<Record<string, unknown>>;
@@ -86,6 +87,8 @@ export interface Refusal {
  */
 export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, action: Action, opts: PlanOptions): Plan {
   const now = ctx.now ?? new Date();
+  // An invalid clock would make every date rule (training, review, age bands) answer at random: refused, never guessed.
+  if (!isValidDate(now)) throw new TypeError('RequestContext.now must be a valid Date');
   const declaredRoles = rolesFrom(ctx.user['roles']);
   const roles = declaredRoles ?? [];
   const refuse = (code: AccessCode, message: string): never => {
@@ -99,7 +102,7 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
   // as the HTTP shells (docs/identity.md), so every entry point gives the same answer.
   if (ctx.breakGlass !== undefined && typeof ctx.breakGlass !== 'string') refuse('bad_request', 'a break-glass reason must be text');
   const reason = ctx.breakGlass?.trim();
-  const badReason = reason === undefined ? undefined : breakGlassReasonRefusal(reason);
+  const badReason = ctx.breakGlass === undefined ? undefined : breakGlassReasonRefusal(ctx.breakGlass);
   if (badReason) refuse(badReason.code, badReason.message);
   const badTraining = trainingRefusal(ctx.user['training'], now, opts.trainingMaxAgeDays);
   if (badTraining) refuse(badTraining.code, badTraining.message);
@@ -235,19 +238,57 @@ export function trainingRefusal(claim: unknown, now: Date, maxAgeDays: number): 
   return undefined;
 }
 
+/**
+ * Whether a value is a Date holding a real instant (`new Date('nope')` does not).
+ *
+ * @example
+ * isValidDate(new Date('nope')); // false
+ */
+export function isValidDate(d: unknown): d is Date {
+  return d instanceof Date && !Number.isNaN(d.getTime());
+}
+
+/** Longest confidentiality-training age any entry point accepts: ten years. */
+export const TRAINING_MAX_AGE_DAYS_LIMIT = 3650;
+
+/**
+ * What is wrong with a training-age limit, or `undefined`: a whole number of
+ * days from 1 to 3650. NaN or Infinity would let training from any year pass
+ * (Caldicott 5). The engine, the middleware and the gateway configuration all ask this.
+ *
+ * @example
+ * trainingMaxAgeProblem(Number.NaN); // 'must be a whole number of days from 1 to 3650'
+ */
+export function trainingMaxAgeProblem(days: unknown): string | undefined {
+  return typeof days === 'number' && Number.isInteger(days) && days >= 1 && days <= TRAINING_MAX_AGE_DAYS_LIMIT
+    ? undefined
+    : `must be a whole number of days from 1 to ${TRAINING_MAX_AGE_DAYS_LIMIT}`;
+}
+
 function utcDay(d: Date): number {
   return Math.floor(d.getTime() / DAY_MS);
 }
 
 /**
- * Caldicott 7: a break-glass declaration must say why, in 10 to 1000
- * characters after trimming. A declaration present but empty is refused too:
- * the caller tried to break glass without a reason.
+ * Caldicott 7: a break-glass declaration must say why, in at least 10
+ * visible characters (invisible format characters and spaces do not count)
+ * and at most 1000 after trimming, as plain text on one line. A declaration
+ * present but empty is refused too: the caller tried to break glass without
+ * a reason. A reason with a control character (a tab, a newline, U+0085,
+ * U+2028, a bidirectional override: the set of `withoutControls`) is refused,
+ * not cleaned: it is the user's own account for the guardian, kept as
+ * written or not at all. Every entry point (engine, CLI, middleware, gateway)
+ * asks this one function.
  *
  * @example
  * breakGlassReasonRefusal('urgent'); // { code: 'break_glass_refused', … }
+ * breakGlassReasonRefusal('Unconscious\npatient in A&E'); // { code: 'break_glass_malformed', … }
  */
-export function breakGlassReasonRefusal(trimmedReason: string): Refusal | undefined {
+export function breakGlassReasonRefusal(reason: string): Refusal | undefined {
+  if (withoutControls(reason) !== reason) {
+    return { code: 'break_glass_malformed', message: 'A break-glass reason (X-Break-Glass) must be plain text on one line: no tabs or control characters' };
+  }
+  const trimmedReason = reason.trim();
   // Only what a reader sees counts: twelve soft hyphens (U+00AD) or zero-width spaces say nothing.
   if (trimmedReason.replace(/[\p{Cf}\p{Cc}\p{Z}]/gu, '').length < BREAK_GLASS_MIN_REASON) {
     return { code: 'break_glass_refused', message: `A break-glass declaration (X-Break-Glass) needs a reason of at least ${BREAK_GLASS_MIN_REASON} characters saying why emergency access is needed` };

@@ -102,14 +102,24 @@ function ageBand(v: unknown, now: Date): unknown {
   return `${low}-${low + 4}`;
 }
 
-const DATE = /^(\d{4})-(\d{2})-(\d{2})(?:$|T)/;
+const DATE = /^(\d{4})-(\d{2})-(\d{2})(?:$|T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?$)/;
+/** Before this year a date of birth is a typo or a placeholder (0001-01-01), not a person's. */
+const EARLIEST_YEAR = 1800;
 
+/**
+ * A real ISO calendar date, or `undefined`: never a plausible wrong one.
+ * `Date.UTC` maps years 0-99 to 1900-1999 (0087 would become 1987), so the
+ * year is set on its own; impossible days (02-30) and years before 1800 are refused.
+ */
 function parseDate(v: unknown): Date | undefined {
   if (typeof v !== 'string') return undefined;
   const m = DATE.exec(v);
   if (!m) return undefined;
-  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
-  return d.getUTCMonth() === Number(m[2]) - 1 && d.getUTCDate() === Number(m[3]) ? d : undefined;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (year < EARLIEST_YEAR) return undefined;
+  const d = new Date(0);
+  d.setUTCFullYear(year, month - 1, day);
+  return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day ? d : undefined;
 }
 
 function isScalar(v: unknown): v is string | number | boolean {

@@ -87,6 +87,8 @@ const CASES: Case[] = [
   { name: 'break-glass reason too short', user: nurse(), purpose: 'emergency', breakGlass: 'urgent', record: patient(), refusal: 'break_glass_refused' },
   { name: 'break-glass reason of blanks', user: nurse(), purpose: 'emergency', breakGlass: '   ', record: patient(), refusal: 'break_glass_refused' },
   { name: 'break-glass reason too long', user: nurse(), purpose: 'emergency', breakGlass: 'x'.repeat(1001), record: patient(), refusal: 'break_glass_refused' },
+  { name: 'break-glass reason with a tab', user: nurse(), purpose: 'emergency', breakGlass: 'Unconscious\tpatient in A&E', record: patient(), refusal: 'break_glass_malformed' },
+  { name: 'break-glass reason with a C1 control (U+0085)', user: nurse(), purpose: 'emergency', breakGlass: 'Unconscious patient\u0085in A&E', record: patient(), refusal: 'break_glass_malformed' },
   { name: 'break-glass purpose without a reason', user: nurse(), purpose: 'emergency', record: patient(), refusal: 'break_glass_required' },
   { name: 'break-glass on a purpose that is not break-glass', user: gp(), purpose: 'direct-care', breakGlass: REASON, record: patient(), refusal: 'bad_request' },
   { name: 'break-glass by a role without the grant', user: receptionist, purpose: 'emergency', breakGlass: REASON, record: patient(), refusal: 'break_glass_refused' },

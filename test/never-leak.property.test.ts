@@ -370,6 +370,14 @@ class Reference {
     return unit !== undefined && permitted.has(unit);
   }
 
+  /**
+   * Whether every declared path below `segments` is permitted: a scalar where
+   * a declared field below is withheld cannot be told apart from it, so it is dropped.
+   */
+  wholeBelow(segments: string[], permitted: Set<string>): boolean {
+    return this.declared.every((d) => d.length <= segments.length || !segments.every((s, i) => d[i] === s) || permitted.has(d.join('.')));
+  }
+
   /** Markers of a row, split by whether the spec lets them out. */
   markers(row: unknown, permitted: Set<string> | undefined): { disclosed: Set<string>; hidden: Set<string> } {
     const disclosed = new Set<string>();
@@ -378,7 +386,7 @@ class Reference {
       if (Array.isArray(v)) v.forEach((x) => walk(x, at, hostile));
       else if (isRecord(v)) for (const k of Object.keys(v)) walk(v[k], [...at, k], hostile || (HOSTILE as readonly string[]).includes(k));
       else if (typeof v === 'string' && /^M\d+Z$/.test(v)) {
-        const out = !hostile && permitted !== undefined && this.allowed(at, permitted);
+        const out = !hostile && permitted !== undefined && this.allowed(at, permitted) && this.wholeBelow(at, permitted);
         (out ? disclosed : hidden).add(v);
       }
     };

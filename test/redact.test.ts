@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { AccessError } from '../src/errors.js';
+import { AccessError, FieldmeshError } from '../src/errors.js';
 import type { Decision } from '../src/decision.js';
 import { readFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
@@ -417,5 +417,69 @@ describe('paths under a declared field', () => {
     const ctx = { resource: 'Patient', purpose: 'direct-care', user: user(['nurse']), now: NOW, action: 'update' as const, existing: patient() };
     expect(policies.checkWrite({ name: [{ given: ['Janet'] }] }, ctx).written).to.deep.equal(['name.given']);
     expect(() => policies.checkWrite({ name: [{ family: 'Roe' }] }, ctx)).to.throw(AccessError).with.property('code', 'write_forbidden');
+  });
+});
+
+describe('redact at the edges', () => {
+  it('drops a scalar where a declared field below is withheld (telecom.value by a restriction)', () => {
+    const { read } = changed((doc) => {
+      doc.resources.Patient.fields['telecom'] = 'direct';
+      doc.purposes['direct-care']!.views.Patient.fields.push('telecom');
+      doc.roles['gp']!.grants[0]!.read = ['id', 'telecom'];
+      doc.restrictions = [{ name: 'phone', withhold: ['telecom.value'], when: { flags: 'x' }, resource: 'Patient', because: 'x' } as never];
+    });
+    const data = read(patient({ flags: ['x'], telecom: '07700 900001' }), ['gp'], 'direct-care').data as Record<string, unknown>;
+    expect(data).not.to.have.property('telecom');
+    const list = read(patient({ flags: ['x'], telecom: ['07700 900001', { system: 'phone', value: '07700 900002' }] }), ['gp'], 'direct-care').data as Record<string, unknown>;
+    expect(list['telecom']).to.deep.equal([{ system: 'phone' }]);
+    // Without the restriction nothing below telecom is withheld: the scalar is disclosed as granted.
+    const plain = read(patient({ telecom: ['07700 900001'] }), ['gp'], 'direct-care').data as Record<string, unknown>;
+    expect(plain['telecom']).to.deep.equal(['07700 900001']);
+  });
+
+  it('refuses an invalid now with a TypeError, never a RangeError or a disclosure', () => {
+    const { read } = setup();
+    for (const now of [new Date('nope'), new Date(Number.NaN)]) {
+      expect(() => read(patient(), ['gp'], 'direct-care', { now })).to.throw(TypeError, /now must be a valid Date/);
+    }
+    expect(() => validPolicies({ now: new Date('nope') })).to.throw(TypeError, /now must be a valid Date/);
+  });
+
+  it('refuses a training age that is not a whole number of days from 1 to 3650 at load', () => {
+    for (const days of [Number.NaN, Number.POSITIVE_INFINITY, -1, 0, 1.5, 3651]) {
+      expect(() => validPolicies({ trainingMaxAgeDays: days }), String(days)).to.throw(TypeError, /trainingMaxAgeDays must be a whole number of days from 1 to 3650/);
+    }
+    const policies = validPolicies({ trainingMaxAgeDays: 3650 });
+    expect(() => policies.redact(patient(), { resource: 'Patient', purpose: 'direct-care', user: user(['gp'], { training: '1990-01-01' }), now: NOW })).to.throw(AccessError, /older than 3650 days/);
+  });
+
+  it('drops a date of birth that is not a real calendar date rather than map it to a plausible year', () => {
+    const { read } = setup();
+    for (const dateOfBirth of ['0087-05-12', '0001-01-01', '1799-12-31', '1987-02-30', '1987-05-12Tnonsense']) {
+      const planning = read(patient({ dateOfBirth }), ['analyst'], 'service-planning').data as Record<string, unknown>;
+      expect(planning, dateOfBirth).not.to.have.property('dateOfBirth');
+      const research = read(patient({ dateOfBirth, consent: { research: 'granted' } }), ['analyst'], 'research').data as Record<string, unknown>;
+      expect(research, dateOfBirth).not.to.have.property('dateOfBirth');
+    }
+    expect((read(patient({ dateOfBirth: '1987-05-12' }), ['analyst'], 'service-planning').data as Record<string, unknown>)['dateOfBirth']).to.equal(1987);
+  });
+
+  it('refuses a record nested deeper than 100 levels whole (unredactable_body), never a RangeError', () => {
+    const { read } = setup();
+    const deep = JSON.parse(`${'['.repeat(6000)}"x"${']'.repeat(6000)}`) as unknown;
+    for (const input of [patient({ allergies: deep }), [patient(), patient({ flags: deep })], patient({ optOut: deep })]) {
+      let thrown: unknown;
+      try {
+        read(input, ['gp'], 'direct-care');
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown).to.be.instanceOf(FieldmeshError);
+      expect((thrown as FieldmeshError).code).to.equal('unredactable_body');
+      expect((thrown as FieldmeshError).message).to.include('deeper than 100 levels');
+    }
+    // 100 levels (the record and 99 below it) are still records.
+    const nested = JSON.parse(`${'['.repeat(98)}"x"${']'.repeat(98)}`) as unknown;
+    expect(() => read(patient({ allergies: nested }), ['gp'], 'direct-care')).not.to.throw();
   });
 });

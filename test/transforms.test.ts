@@ -25,7 +25,8 @@ describe('transforms', () => {
     const y = makeTransform('year', ctx);
     expect(y('1984-02-29')).to.equal(1984);
     expect(y('1984-07-01T10:00:00Z')).to.equal(1984);
-    for (const bad of ['1984-02-30', '02/03/1984', 'unknown', 1984, '']) expect(y(bad)).to.equal(DROP);
+    for (const bad of ['1984-02-30', '02/03/1984', 'unknown', 1984, '', '0087-05-12', '0001-01-01', '1799-12-31', '1984-07-01Tlater']) expect(y(bad), String(bad)).to.equal(DROP);
+    expect(y('1800-01-01')).to.equal(1800);
   });
 
   it('district: the outward code of a UK postcode, uppercased', () => {
@@ -54,6 +55,6 @@ describe('transforms', () => {
     expect(a('1981-11-25')).to.equal('40-44');
     expect(a('2026-01-01')).to.equal('0-4');
     expect(a('1936-11-24')).to.equal('90+');
-    for (const bad of ['2027-01-01', 'soon', null]) expect(a(bad)).to.equal(DROP);
+    for (const bad of ['2027-01-01', 'soon', null, '0087-05-12', '0001-01-01', '1987-02-30']) expect(a(bad), String(bad)).to.equal(DROP);
   });
 });

@@ -18,9 +18,11 @@ export function registerTest(program: Command): void {
     .argument('[cases...]', 'case files or directories of *.yaml', ['./fixtures/cases'])
     .option('--records <dir>', 'directory of <Resource>.json record files for ref/refs', './fixtures/records')
     .option('--quiet', 'print failures and the summary only')
-    .action(async (paths: string[], opts: { policies: string; records: string; quiet?: boolean }) => {
+    .action(async (paths: string[], opts: { policies: string; records: string; quiet?: boolean }, command: Command) => {
       const files = (await Promise.all(paths.map(caseFiles))).flat();
       if (files.length === 0) throw new CliExit(EXIT.usage, `no case files found in ${paths.join(', ')}`);
+      // A records directory the user names must exist: otherwise every ref case fails for a typo, not for the policies.
+      if (command.getOptionValueSource('records') !== 'default') await readableDirectory(opts.records);
       const records = await loadRecords(opts.records);
       const sets = new Map<string, PolicySet>();
       const policiesFor = async (key: string | undefined) => {
@@ -58,6 +60,12 @@ async function caseFiles(path: string): Promise<string[]> {
   if (!info) throw new CliExit(EXIT.usage, `no such case file or directory: ${path}`);
   if (!info.isDirectory()) return [path];
   return (await readdir(path)).filter((n) => /\.ya?ml$/i.test(n)).sort().map((n) => join(path, n));
+}
+
+async function readableDirectory(dir: string): Promise<void> {
+  const info = await stat(dir).catch((e: NodeJS.ErrnoException) => e);
+  if (info instanceof Error) throw new CliExit(EXIT.usage, `cannot read --records directory ${dir}: ${info.code ?? info.message}`);
+  if (!info.isDirectory()) throw new CliExit(EXIT.usage, `cannot read --records directory ${dir}: not a directory`);
 }
 
 function indent(text: string): string {

@@ -6,6 +6,7 @@ import type { IdentityOptions } from '../http/identity.js';
 import { PolicySet } from '../policy-set.js';
 import { pseudonymKeyProblem } from '../transforms.js';
 import { keyProblem } from '../keys.js';
+import { trainingMaxAgeProblem } from '../request.js';
 
 const isFunction = (v: unknown): boolean => typeof v === 'function';
 const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -55,7 +56,9 @@ export const meshOptionsSchema = z.strictObject({
     })
     .optional(),
   /** Caldicott 5: training older than this many days gets no personal data. */
-  trainingMaxAgeDays: z.number().int().positive().default(365),
+  trainingMaxAgeDays: z
+    .custom<number>((days) => trainingMaxAgeProblem(days) === undefined, { error: (issue) => `trainingMaxAgeDays ${trainingMaxAgeProblem(issue.input)}` })
+    .default(365),
   /** Query keys allowed without a field check (default DEFAULT_PAGING_KEYS). */
   pagingKeys: z.array(z.string().min(1)).optional(),
   /** Called with each break-glass event once it is durable. */

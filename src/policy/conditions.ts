@@ -1,5 +1,5 @@
 import type { ConditionsMatcher, MongoQuery } from '@casl/ability';
-import { getPath } from '../paths.js';
+import { claimOf, isMalformedTemplate, isWholeTemplate, TEMPLATE, TEMPLATE_FORM, WHOLE_TEMPLATE } from './templates.js';
 import { compileQuery, type RecordPredicate } from './evaluate.js';
 import type { Condition } from './schema.js';
 
@@ -28,8 +28,6 @@ export const conditionsMatcher: ConditionsMatcher<MongoQuery> = (conditions) => 
 };
 
 const LIST_OPERATORS = new Set(['$in', '$nin', '$all']);
-const TEMPLATE = /\$\{user\.([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)\}/g;
-const WHOLE_TEMPLATE = /^\$\{user\.([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)\}$/;
 
 /**
  * Every problem in a condition, as `[path, message]` pairs, relative to it.
@@ -40,7 +38,17 @@ const WHOLE_TEMPLATE = /^\$\{user\.([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)\}$/;
  * conditionProblems({ $where: 'x' }); // [['$where', 'unsupported operator "$where" …']]
  */
 export function conditionProblems(condition: Condition): [string, string][] {
-  return compileQuery(condition, { templates: true }).problems;
+  return [...malformedTemplates(condition, ''), ...compileQuery(condition, { templates: true }).problems];
+}
+
+/** Every string holding `${` that is not a well-formed claim template, as a problem naming the accepted form. */
+function malformedTemplates(value: unknown, here: string): [string, string][] {
+  if (typeof value === 'string') {
+    return isMalformedTemplate(value) ? [[here, `not a claim template: write ${TEMPLATE_FORM}`]] : [];
+  }
+  if (Array.isArray(value)) return value.flatMap((v, i) => malformedTemplates(v, `${here}[${i}]`));
+  if (isObject(value)) return Object.entries(value).flatMap(([k, v]) => malformedTemplates(v, here ? `${here}.${k}` : k));
+  return [];
 }
 
 /** A condition with `${user.x}` claims still to fill in. */
@@ -66,7 +74,7 @@ export interface ConditionTemplate {
  * compileCondition({ ward: { $in: '${user.wards}' } }).resolve({ wards: 'ward-7' }); // { ward: { $in: ['ward-7'] } }
  */
 export function compileCondition(condition: Condition): ConditionTemplate {
-  if (!JSON.stringify(condition).includes('${user.')) {
+  if (!JSON.stringify(condition).includes('${user')) {
     const usable = usableCondition(condition);
     return { resolve: () => usable };
   }
@@ -114,10 +122,10 @@ function fillValue(value: unknown, user: Readonly<Record<string, unknown>>): unk
 
 function fillString(text: string, user: Readonly<Record<string, unknown>>): unknown {
   const whole = WHOLE_TEMPLATE.exec(text);
-  if (whole) return claim(user, whole[1]!) ?? MISSING;
+  if (whole) return claim(user, whole) ?? MISSING;
   let missing = false;
-  const out = text.replace(TEMPLATE, (_, path: string) => {
-    const v = claim(user, path);
+  const out = text.replace(TEMPLATE, (...match: (string | undefined)[]) => {
+    const v = claim(user, match);
     if (typeof v === 'string' || typeof v === 'number') return String(v);
     missing = true;
     return '';
@@ -126,8 +134,8 @@ function fillString(text: string, user: Readonly<Record<string, unknown>>): unkn
 }
 
 /** A claim usable in a condition: a plain value or a list of them. An object could smuggle operators in. */
-function claim(user: Readonly<Record<string, unknown>>, path: string): unknown {
-  const v = getPath(user, path);
+function claim(user: Readonly<Record<string, unknown>>, match: readonly (string | undefined)[]): unknown {
+  const v = claimOf(user, match);
   const plain = (x: unknown) => typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean';
   if (plain(v)) return v;
   if (Array.isArray(v) && v.length > 0 && v.every(plain)) return v;
@@ -136,10 +144,6 @@ function claim(user: Readonly<Record<string, unknown>>, path: string): unknown {
 
 function asList(value: unknown): unknown {
   return value === MISSING || Array.isArray(value) ? value : [value];
-}
-
-function isWholeTemplate(value: unknown): boolean {
-  return typeof value === 'string' && WHOLE_TEMPLATE.test(value);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

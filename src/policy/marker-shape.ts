@@ -3,6 +3,18 @@ import type { Condition } from './schema.js';
 
 type Kind = 'string' | 'number' | 'boolean';
 
+/** What a restriction's `when` lets a field hold, from every form it is compared with. */
+interface Expected {
+  /** Types of the plain values the field is compared with: a field with none is not checked. */
+  kinds: Set<Kind>;
+  /** Types `$elemMatch` compares list elements with (value form): accepted inside a list only. */
+  elementKinds: Set<Kind>;
+  /** `$elemMatch` in record form: a list of objects is expected, objects accepted inside a list only. */
+  elementObjects: boolean;
+}
+
+const LOGICAL = new Set(['$and', '$or', '$nor']);
+
 /**
  * A restriction must not be dodged by a marker in a shape its condition does
  * not expect: `sealed: "true"` where the policy says `sealed: true`,
@@ -13,42 +25,64 @@ type Kind = 'string' | 'number' | 'boolean';
  * harm. Conditions answer what the query says; this guard is the separate,
  * fail-closed rule that a marker in the wrong shape still counts.
  *
- * From a restriction's `when`, at policy load, this derives the scalar types
- * each field is compared with, and returns a check that is true when a
+ * From a restriction's `when`, at policy load, this derives per field the
+ * scalar types it is compared with, and returns a check that is true when a
  * record holds a field of another shape (then the restriction fires: fail
- * closed). Fields compared only through templates, `$exists`, `$size` or
- * `$elemMatch` are not checked.
+ * closed). A field compared with any plain value is checked, whatever else
+ * it is compared with; other forms on the same field only widen what it may
+ * hold as far as they imply: `$elemMatch` on records accepts objects inside
+ * a list, `$elemMatch` on values accepts its operands' types inside a list,
+ * `null` accepts null or missing. Claims, `$exists` and `$size` widen
+ * nothing. A scalar met where the path goes on (`meta: "R"` for
+ * `meta.security.code`) is an odd shape too. Fields compared only through
+ * claims, `null`, `$exists`, `$size` or `$elemMatch` are not checked; the
+ * fields inside an `$elemMatch` on records are checked as any other.
  *
  * @example
  * const odd = compileShapeGuard({ sealed: true });
  * odd?.({ sealed: 'true' }); // true: fire the restriction
  */
 export function compileShapeGuard(condition: Condition): ((record: object) => boolean) | undefined {
-  const expected = new Map<string, Set<Kind> | 'any'>();
-  collect(condition, expected);
-  const checks = [...expected].filter((e): e is [string, Set<Kind>] => e[1] !== 'any' && e[1].size > 0);
+  const expected = new Map<string, Expected>();
+  collect(condition, '', expected);
+  const checks = [...expected].filter(([, e]) => e.kinds.size > 0);
   if (checks.length === 0) return undefined;
-  return (record) => checks.some(([path, kinds]) => valuesAt(record, path.split('.')).some((v) => !fits(v, kinds)));
+  // A scalar where a path goes on is judged by the field it sits at, when that field is checked itself
+  // (`flags: other` for both `flags: dv-risk` and `flags.code: …`); otherwise it is an odd shape.
+  const judgedAt = (found: Found, segments: string[]) => (found.stuck ? expected.get(segments.slice(0, found.depth).join('.')) : undefined);
+  return (record) =>
+    checks.some(([path, e]) => {
+      const segments = path.split('.');
+      return valuesAt(record, segments, false, 0).some((found) => {
+        const owner = judgedAt(found, segments);
+        return owner !== undefined && owner.kinds.size > 0 ? !fits({ value: found.value, inList: found.inList, depth: found.depth }, owner) : !fits(found, e);
+      });
+    });
 }
 
-function collect(condition: Condition, out: Map<string, Set<Kind> | 'any'>): void {
+function collect(condition: Condition, prefix: string, out: Map<string, Expected>): void {
   for (const [key, value] of Object.entries(condition)) {
-    if (key === '$and' || key === '$or' || key === '$nor') {
-      if (Array.isArray(value)) for (const c of value) if (isPlainObject(c)) collect(c, out);
+    if (LOGICAL.has(key)) {
+      if (Array.isArray(value)) for (const c of value) if (isPlainObject(c)) collect(c, prefix, out);
     } else if (!key.startsWith('$')) {
-      field(key, value, out);
+      field(prefix + key, value, out);
     }
   }
 }
 
-function field(path: string, value: unknown, out: Map<string, Set<Kind> | 'any'>): void {
+function expectedAt(path: string, out: Map<string, Expected>): Expected {
+  let e = out.get(path);
+  if (!e) out.set(path, (e = { kinds: new Set(), elementKinds: new Set(), elementObjects: false }));
+  return e;
+}
+
+function field(path: string, value: unknown, out: Map<string, Expected>, element = false): void {
   const add = (v: unknown): void => {
     const kind = kindOf(v);
-    const current = out.get(path);
-    if (current === 'any') return;
-    // A template's type is the claim's, and `null` says nothing of a type: neither is checked.
-    if (!kind || (typeof v === 'string' && v.includes('${user.'))) out.set(path, 'any');
-    else out.set(path, (current ?? new Set<Kind>()).add(kind));
+    // A claim's type is the token's and `null` says nothing of a type: neither widens what the field may hold.
+    if (!kind || (typeof v === 'string' && v.includes('${'))) return;
+    const e = expectedAt(path, out);
+    (element ? e.elementKinds : e.kinds).add(kind);
   };
   if (!isPlainObject(value) || !Object.keys(value).some((k) => k.startsWith('$'))) {
     add(value);
@@ -58,8 +92,18 @@ function field(path: string, value: unknown, out: Map<string, Set<Kind> | 'any'>
     if (['$eq', '$ne', '$lt', '$lte', '$gt', '$gte'].includes(op)) add(arg);
     else if (['$in', '$nin', '$all'].includes(op)) (Array.isArray(arg) ? arg : [arg]).forEach(add);
     else if (op === '$regex') add('');
-    else if (op === '$not') field(path, arg, out);
-    else if (op === '$elemMatch' || op === '$size') out.set(path, 'any');
+    else if (op === '$not') field(path, arg, out, element);
+    else if (op === '$elemMatch' && isPlainObject(arg)) {
+      const keys = Object.keys(arg);
+      if (keys.length > 0 && keys.every((k) => k.startsWith('$') && !LOGICAL.has(k))) {
+        // On values ({ $gte: 3 }): the elements are compared with the operands.
+        field(path, arg, out, true);
+      } else {
+        // On records ({ code: x }): the elements are objects, whose fields are compared as any other.
+        expectedAt(path, out).elementObjects = true;
+        collect(arg, `${path}.`, out);
+      }
+    }
   }
 }
 
@@ -67,21 +111,36 @@ function kindOf(v: unknown): Kind | undefined {
   return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? typeof v as Kind : undefined;
 }
 
-/** Every value at a path, walking into arrays as MongoDB does. */
-function valuesAt(value: unknown, segments: string[]): unknown[] {
-  if (Array.isArray(value)) return value.flatMap((v) => (Array.isArray(v) ? [v] : valuesAt(v, segments)));
-  if (segments.length === 0) return [value];
-  // A class instance, Date or Map on the way is not JSON record data: an odd shape, not an absent marker.
-  if (!isPlainObject(value)) return value !== null && typeof value === 'object' ? [value] : [];
-  const [head, ...rest] = segments;
-  if (HOSTILE_KEYS.has(head!) || !Object.hasOwn(value, head!)) return [];
-  return valuesAt(value[head!], rest);
+/** A value met at the path, whether it sat inside a list, and whether the path could not be walked to it. */
+interface Found {
+  value: unknown;
+  inList: boolean;
+  /** How many segments of the path lead to it. */
+  depth: number;
+  /** The path goes on, but this is not an object to walk into (`meta: "R"` for `meta.security.code`). */
+  stuck?: true;
 }
 
-/** Absent and null markers say nothing; a nested array or another type is an odd shape. */
-function fits(v: unknown, kinds: Set<Kind>): boolean {
-  if (v === undefined || v === null) return true;
-  if (Array.isArray(v)) return false;
-  const kind = kindOf(v);
-  return kind !== undefined && kinds.has(kind);
+/** Every value at a path, walking into arrays as MongoDB does. */
+function valuesAt(value: unknown, segments: string[], inList: boolean, depth: number): Found[] {
+  if (Array.isArray(value)) return value.flatMap((v) => (Array.isArray(v) ? [{ value: v, inList: true, depth }] : valuesAt(v, segments, true, depth)));
+  if (segments.length === depth) return [{ value, inList, depth }];
+  if (value === null || value === undefined) return [];
+  // A scalar where the path goes on, or a class instance, Date or Map on the way (not JSON record data):
+  // an odd shape, not an absent marker.
+  if (!isPlainObject(value)) return [{ value, inList, depth, stuck: true }];
+  const head = segments[depth]!;
+  if (HOSTILE_KEYS.has(head) || !Object.hasOwn(value, head)) return [];
+  return valuesAt(value[head], segments, inList, depth + 1);
+}
+
+/** Absent and null markers say nothing; a nested array, an unwalkable path or another type is an odd shape. */
+function fits(found: Found, e: Expected): boolean {
+  const { value, inList } = found;
+  if (found.stuck) return false;
+  if (value === undefined || value === null) return true;
+  if (Array.isArray(value)) return false;
+  if (isPlainObject(value)) return inList && e.elementObjects;
+  const kind = kindOf(value);
+  return kind !== undefined && (e.kinds.has(kind) || (inList && e.elementKinds.has(kind)));
 }

@@ -1,5 +1,6 @@
 import { isPlainObject } from '../paths.js';
 import type { ConditionProblem } from './evaluate.js';
+import { isWholeTemplate } from './templates.js';
 
 /**
  * What each condition operator may take, and the refusal, naming the form
@@ -8,7 +9,6 @@ import type { ConditionProblem } from './evaluate.js';
  * mean, or fail when evaluated.
  */
 
-const TEMPLATE = '${user.';
 
 /** A plain value a condition compares with. */
 export type Scalar = string | number | boolean | null;
@@ -58,7 +58,7 @@ function lastOp(here: string): string {
 export function listOperand(op: string, arg: unknown, here: string, field: string, ctx: { problems: ConditionProblem[]; templates: boolean }): Scalar[] | undefined {
   if (!Array.isArray(arg)) {
     // At load, a whole `${user.x}` claim stands for a list (a single value counts as a list of one).
-    if (ctx.templates && typeof arg === 'string' && /^\$\{user\.[^}]+\}$/.test(arg)) return [];
+    if (ctx.templates && isWholeTemplate(arg)) return [];
     ctx.problems.push([here, `${op} takes a list, such as { ${field}: { ${op}: [a, b] } }`]);
     return undefined;
   }
@@ -90,7 +90,7 @@ export function regexOperand(arg: unknown, options: unknown, here: string, field
     return say('$options takes any of the letters i, m, s');
   }
   // A claim spliced into a pattern would let a token's contents become regular-expression syntax.
-  if (ctx.templates && arg.includes(TEMPLATE)) return say(`a claim cannot be part of a pattern: compare with { ${field}: "\${user.x}" } or $in`);
+  if (ctx.templates && arg.includes('${')) return say(`a claim cannot be part of a pattern: compare with { ${field}: "\${user.x}" } or $in`);
   try {
     return new RegExp(arg, (options as string | undefined) ?? '');
   } catch (e) {

@@ -10,7 +10,8 @@ const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digi
 /** A dotted field path: `address.postcode`. Hostile segments are refused at load. */
 const fieldPath = z.string().regex(/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, 'a dotted field path such as "address.postcode"');
 const isoDate = z.union([
-  z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date such as 2027-03-31'),
+  // A calendar date that exists: 2026-99-99 or 2026-02-30 is refused, never rolled over.
+  z.iso.date({ error: 'a real calendar date such as 2027-03-31' }),
   z.date().transform((d) => d.toISOString().slice(0, 10)),
 ]);
 

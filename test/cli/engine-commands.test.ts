@@ -86,14 +86,15 @@ describe('fieldmesh redact', () => {
     expect(JSON.parse(r.stderr).error.code).to.equal('break_glass_refused');
   });
 
-  it('pseudonymises with FIELDMESH_PSEUDONYM_KEY and refuses without it', () => {
+  it('pseudonymises with FIELDMESH_PSEUDONYM_KEY and, without it, exits 2 naming the missing configuration', () => {
     const args = ['redact', '--policies', VALID, ...NOW, '--role', 'analyst', '--purpose', 'service-planning', '--resource', 'Patient'];
     const withKey = fieldmesh(args, { input, env: { FIELDMESH_PSEUDONYM_KEY: 'cli-test-pseudonym-key' } });
     expect(withKey.code).to.equal(0);
     expect(JSON.parse(withKey.stdout).id).to.match(/^[0-9a-f]{32}$/);
     const without = fieldmesh(args, { input, env: { FIELDMESH_PSEUDONYM_KEY: '' } });
-    expect(without.code).to.equal(3);
-    expect(JSON.parse(without.stderr).error.code).to.equal('pseudonym_key_missing');
+    expect(without.code).to.equal(2);
+    expect(without.stderr).to.match(/^FIELDMESH_PSEUDONYM_KEY: required, since purpose "service-planning" pseudonymises fields/);
+    expect(without.stdout).to.equal('');
   });
 
   it('exits 2 on bad usage or input that is not JSON, without echoing the input', () => {

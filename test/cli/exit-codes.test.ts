@@ -69,6 +69,8 @@ const ROWS: Row[] = [
   { args: redact('--role', 'receptionist', '--purpose', 'administration'), input: '{"nhsNumber": "9990000018", oops', code: 2, why: 'input not JSON', stderr: /input \(stdin\) is not valid JSON/ },
   { args: redact('--role', 'receptionist', '--purpose', 'administration'), input: '42', code: 2, why: 'input neither record nor list', stderr: /neither a record/ },
   { args: ['redact', '--role', 'receptionist', '--purpose', 'administration', '--resource', 'Patient', '{tmp}/no-such.json'], code: 2, why: 'input unreadable', stderr: /cannot read input .*no-such\.json: ENOENT/ },
+  { args: redact('--policies', VALID, '--role', 'analyst', '--purpose', 'service-planning', ...NOW), input: RECORD, code: 2, why: 'no pseudonym key configured', stderr: /^FIELDMESH_PSEUDONYM_KEY: required, since purpose "service-planning" pseudonymises fields/m },
+  { args: redact('--role', 'receptionist', '--purpose', 'administration', '--break-glass', 'line one\nline two of it'), input: RECORD, code: 3, why: 'a reason with a control character', stderr: /"code":"break_glass_malformed"/ },
 
   { args: ['explain', '--role', 'receptionist', '--purpose', 'administration', '--resource', 'Patient'], code: 0, why: 'explained', stdout: /^nhsNumber\s+identifier\s+transformed \(mask\)/m },
   { args: ['explain', '--policies', '{invalid}', '--role', 'nurse', '--purpose', 'direct-care', '--resource', 'Patient'], code: 1, why: 'policy errors', stderr: /unknown purpose "dirct-care"/ },
@@ -81,6 +83,8 @@ const ROWS: Row[] = [
   { args: ['test', '{tmp}/no-such-cases'], code: 2, why: 'no such path', stderr: /no such case file or directory/ },
   { args: ['test', '{emptyDir}'], code: 2, why: 'no case files', stderr: /no case files found/ },
   { args: ['test', 'fixtures/cases/administration.yaml', '--records', '{badRecords}'], code: 2, why: 'records not JSON', stderr: /Patient\.json is not valid JSON/ },
+  { args: ['test', 'fixtures/cases/administration.yaml', '--records', '{tmp}/no-such-records'], code: 2, why: 'no such records directory', stderr: /^cannot read --records directory .*no-such-records: ENOENT/m },
+  { args: ['test', '--policies', VALID, '{badNowCase}'], code: 1, why: 'a case file whose now is not a date', stdout: /now: an ISO date or timestamp[\s\S]*^0 passed, 1 failed$/m },
 
   { args: ['matrix', '--out', '{tmp}/matrix.html'], code: 0, why: 'written', stdout: /^wrote .*matrix\.html/ },
   { args: ['matrix', '--policies', '{invalid}', '--out', '{tmp}/never.html'], code: 1, why: 'policy errors', stderr: /unknown purpose "dirct-care"/ },
@@ -173,6 +177,12 @@ describe('fieldmesh exit codes (the built binary)', () => {
     writeFileSync(join(values['badRecords'], 'Patient.json'), '[{"id": "pat-001", "name": Jane}]');
     values['unknownRoleClaims'] = join(tmp, 'claims.json');
     writeFileSync(values['unknownRoleClaims'], JSON.stringify({ sub: 'u1', roles: ['recepshionist'], training: '2026-06-01' }));
+    values['badNowCase'] = join(tmp, 'bad-now.yaml');
+    writeFileSync(values['badNowCase'], [
+      'now: someday', 'user: { training: 2026-06-01 }', 'cases:',
+      '  - name: any', '    resource: Patient', '    purpose: direct-care',
+      '    user: { sub: g, roles: [gp] }', '    record: { id: p, name: Ann }', '    expect: { id: p, name: Ann }', '',
+    ].join('\n'));
     values['failingCase'] = join(tmp, 'failing.yaml');
     writeFileSync(values['failingCase'], [
       'now: 2026-11-24T12:00:00Z', 'user: { training: 2026-06-01 }', 'cases:',

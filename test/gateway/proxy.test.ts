@@ -128,6 +128,23 @@ describe('gateway › reads in front of json-server', () => {
       });
     }
 
+    for (const query of ['careTeam.lead=Dr%20Jane%20Roe', 'gender.text=female', 'diagnoses.code.text=Asthma']) {
+      it(`refuses ?${query} from an analyst for planning, whose output never shows that key, without forwarding it`, async () => {
+        const { upstream, get } = await setup();
+        const res = await get(`/patients?${query}`, as(USERS.analyst, 'service-planning'));
+        expect(res.status).to.equal(403);
+        expect(res.json.error.code).to.equal('filter_forbidden');
+        expect(upstream.seen).to.have.length(0);
+      });
+    }
+
+    it('forwards an analyst filter on a field path planning discloses untransformed (careTeam)', async () => {
+      const { upstream, get } = await setup();
+      const res = await get('/patients?careTeam=ward-7', as(USERS.analyst, 'service-planning'));
+      expect(res.status).to.equal(200);
+      expect(upstream.seen.map((s) => s.url)).to.deep.equal(['/patients?careTeam=ward-7']);
+    });
+
     it('forwards a filter on a field the user may read, and paging keys, each alone', async () => {
       const { upstream, get } = await setup();
       const filtered = await get('/patients?gp=B86001', as(USERS.gp, 'direct-care'));

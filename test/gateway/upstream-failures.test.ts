@@ -57,6 +57,16 @@ describe('gateway › an upstream that cannot be trusted', () => {
     expectNothingPassed(res);
   });
 
+  it('refuses a record nested 6000 levels deep (502) and passes none of it on', async () => {
+    const deep = `${JSON.stringify(PATIENT).slice(0, -1)},"allergies":${'['.repeat(6000)}"x"${']'.repeat(6000)}}`;
+    const { gw } = await setup((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(deep));
+    const res = await read(gw);
+    expect(res.status).to.equal(502);
+    expect(res.json.error.code).to.equal('upstream_invalid');
+    expectNothingPassed(res);
+    await expectAudited(gw, 'upstream_invalid', 502);
+  });
+
   it('refuses a list route answered with an object (502): the rows are not where the route says', async () => {
     const { gw } = await setup((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: [PATIENT] })));
     const res = await read(gw, '/patients');

@@ -59,6 +59,24 @@ describe('mesh.read query filters', () => {
     expect(res.body.error.message).to.include('_sort=dateOfBirth');
   });
 
+  for (const key of ['careTeam.lead', 'gender.text', 'diagnoses.code.text']) {
+    it(`refuses an analyst filtering by ${key}, a key under a planning field that the output always drops`, async () => {
+      const { app, calls } = await listApp();
+      const res = await request(app).get(`/patients?${key}=Dr%20Jane%20Roe`).set(as(USERS.analyst, 'service-planning'));
+      expect(res.status).to.equal(403);
+      expect(res.body.error.code).to.equal('filter_forbidden');
+      expect(res.body.error.message).not.to.include('Jane');
+      expect(calls()).to.equal(0);
+    });
+  }
+
+  it('lets an analyst filter by a field path planning discloses untransformed (careTeam), and a GP by a key under a granted field (careTeam.lead)', async () => {
+    const { app, calls } = await listApp();
+    expect((await request(app).get('/patients?careTeam=ward-7').set(as(USERS.analyst, 'service-planning'))).status).to.equal(200);
+    expect((await request(app).get('/patients?careTeam.lead=Dr%20Jane%20Roe').set(as(USERS.gp, 'direct-care'))).status).to.equal(200);
+    expect(calls()).to.equal(2);
+  });
+
   it('lets an analyst sort by gender, in either direction', async () => {
     const { app } = await listApp();
     const res = await request(app).get('/patients?_sort=-gender&_order=desc').set(as(USERS.analyst, 'service-planning'));

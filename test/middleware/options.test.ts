@@ -65,6 +65,9 @@ describe('fieldmesh() options', () => {
     ['an audit target of the wrong type', { audit: 42 }, /audit must be/],
     ['a webhook that is not http(s)', { breakGlassWebhook: 'ftp://guardian.example/hook' }, /breakGlassWebhook/],
     ['a negative body limit', { maxBodyBytes: -1 }, /maxBodyBytes/],
+    ['a training age of NaN days', { trainingMaxAgeDays: Number.NaN }, /trainingMaxAgeDays must be a whole number of days from 1 to 3650/],
+    ['a training age of Infinity days', { trainingMaxAgeDays: Number.POSITIVE_INFINITY }, /trainingMaxAgeDays must be a whole number of days from 1 to 3650/],
+    ['a training age over ten years', { trainingMaxAgeDays: 3651 }, /trainingMaxAgeDays must be a whole number of days from 1 to 3650/],
     ['a policies value that is neither a path nor a PolicySet', { policies: { dir: './policies' } }, /policies must be/],
   ];
   for (const [what, extra, message] of bad) {

@@ -98,6 +98,7 @@ describe('mesh.read', () => {
       ['res.sendFile', (res) => res.sendFile(fileURLToPath(new URL('../../fixtures/records/Patient.json', import.meta.url)))],
       ['a JSON value that is not a record', (res) => res.json('Testwood, 1 Example Street')],
       ['res.json after res.write', (res) => { res.write('Testwood'); res.json(patient('pat-001')); }],
+      ['a record nested 6000 levels deep', (res) => res.type('json').send(`${JSON.stringify(patient('pat-001')).slice(0, -1)},"allergies":${'['.repeat(6000)}"x"${']'.repeat(6000)}}`)],
     ];
     for (const [what, answer] of cases) {
       it(`${what} → 500 unredactable_body, and nothing of the record`, async () => {

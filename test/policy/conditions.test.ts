@@ -235,6 +235,41 @@ describe('row conditions', () => {
   });
 
   describe('${user.x} claims', () => {
+    describe('a string holding ${ that is not a well-formed template is refused at load, naming the form', () => {
+      const bad: [string, Condition, string][] = [
+        ['a namespaced claim written dotted', { excludedStaff: '${user.https://idp.example/staff_id}' }, 'excludedStaff'],
+        ['spaces inside', { excludedStaff: '${ user.staff }' }, 'excludedStaff'],
+        ['a space in the name', { excludedStaff: '${user.staff id}' }, 'excludedStaff'],
+        ['no user.', { excludedStaff: '${staff}' }, 'excludedStaff'],
+        ['an unclosed template', { excludedStaff: 'x-${user.staff' }, 'excludedStaff'],
+        ['a bad template in $in', { excludedStaff: { $in: ['a', '${ user.staff }'] } }, 'excludedStaff.$in[1]'],
+        ['a bad list template', { excludedStaff: { $in: '${user.staff }' } }, 'excludedStaff.$in'],
+      ];
+      for (const [name, condition, at] of bad) {
+        for (const where of ['where', 'when'] as const) {
+          it(`${name} in a ${where === 'where' ? "grant's where" : "restriction's when"}`, () => {
+            const issues = loadIssues({ [where]: condition });
+            const path = where === 'where' ? `roles.receptionist.grants[0].where.${at}` : `restrictions[0].when.${at}`;
+            const found = issues.find((i) => i.path === path);
+            expect(found, JSON.stringify(issues)).to.not.equal(undefined);
+            expect(found!.message).to.include('not a claim template: write ${user.claim}');
+            expect(found!.message).to.include('${user["https://idp.example/staff_id"]}');
+          });
+        }
+      }
+    });
+
+    it('reads a namespaced claim written quoted (${user["https://idp.example/staff_id"]}), and fires the restriction for it', () => {
+      const { one } = setup({ when: { excludedStaff: '${user["https://idp.example/staff_id"]}' } });
+      const record = person('a', { excludedStaff: 'u1' });
+      expect(one(record, { 'https://idp.example/staff_id': 'u1' })).to.not.have.property('address');
+      expect(one(record, { 'https://idp.example/staff_id': 'u2' })).to.have.property('address');
+      // A missing claim makes the restriction unusable: it fires.
+      expect(one(record)).to.not.have.property('address');
+      const spliced = setup({ where: { ward: 'ward-${user["urn:org:ward"]}' } });
+      expect(spliced.ids([person('a', { ward: 'ward-7' }), person('b', { ward: 'ward-8' })], { 'urn:org:ward': 7 })).to.deep.equal(['a']);
+    });
+
     it('fills a nested claim path (${user.org.team})', () => {
       const { ids } = setup({ where: { careTeam: '${user.org.team}' } });
       const rows = [person('red', { careTeam: 'red' }), person('blue', { careTeam: 'blue' })];

@@ -228,6 +228,14 @@ describe('loading a policy set', () => {
     });
   });
 
+  it('refuses a review date that is not a real calendar date', () => {
+    for (const reviewBy of ['2026-99-99', '2026-02-30', '2027-13-01']) {
+      const purposes = { 'direct-care': { lawfulBasis: { article6: '6(1)(e)' }, reviewBy, views: { Patient: { fields: ['id', 'name'] } } } };
+      const error = refusal(() => policiesFromSources([{ file: 'p.yaml', text: minimal({ purposes }) }], { now: NOW }));
+      expect(issueAt(error, 'purposes.direct-care.reviewBy').message).to.match(/a real calendar date such as 2027-03-31/);
+    }
+  });
+
   describe('reports every problem at once', () => {
     it('lists all five faults of one file in the same error', () => {
       const { error } = faultOf('several-faults.yaml');
