@@ -1,3 +1,4 @@
+import { MAX_RECORD_DEPTH, nestedDeeperThan } from './depth.js';
 import { emptyDecision, type Decision } from './decision.js';
 import { AccessError, FieldmeshError, NO_SUCH_RECORD } from './errors.js';
 import { HOSTILE_KEYS, isPlainObject, isWithin } from './paths.js';
@@ -55,6 +56,7 @@ export function checkWriteWithPlan(plan: Plan, body: unknown, target: WriteTarge
   // exactly as a missing one whatever the body holds.
   const seen = update ? readStored(plan, target) : undefined;
   if (!isPlainObject(body)) refuse('invalid_body', `the body must be a JSON object (a ${ctx.resource} record or part of one)`);
+  if (nestedDeeperThan(body)) refuse('invalid_body', `the body nests lists and objects deeper than ${MAX_RECORD_DEPTH} levels`);
   const subject = update ? target.existing : body;
   let mask = 0n;
   const grants: string[] = [];

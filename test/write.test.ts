@@ -140,4 +140,11 @@ describe('checkWrite', () => {
     expect(code(() => write(['ward'], ['nurse'], 'update', patient())).code).to.equal('invalid_body');
     expect(code(() => write({ ward: 'W9' }, ['nurse'], 'create')).code).to.equal('purpose_not_granted');
   });
+
+  it('refuses a body nested deeper than records may be (invalid_body), without overflowing the stack', () => {
+    const { write, code } = setup();
+    let deep: unknown = 'W9';
+    for (let i = 0; i < 6000; i++) deep = [deep];
+    expect(code(() => write({ ward: deep }, ['nurse'], 'update', patient())).code).to.equal('invalid_body');
+  });
 });
