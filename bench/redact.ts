@@ -16,7 +16,7 @@ const N = Number(process.env['BENCH_RECORDS'] ?? 10_000);
 const base = JSON.parse(readFileSync(new URL('../fixtures/records/Patient.json', import.meta.url), 'utf8')) as Record<string, unknown>[];
 // Every record in the GP's practice, so the GP's row condition matches and rows are really copied.
 const records = Array.from({ length: N }, (_, i) => ({ ...structuredClone(base[i % base.length]!), id: `pat-${i}`, gp: 'B86001' }));
-const policies = await loadPolicies(new URL('../policies', import.meta.url).pathname, { pseudonymKey: 'bench-key' });
+const policies = await loadPolicies(new URL('../policies', import.meta.url).pathname, { pseudonymKey: 'bench-pseudonym-key' });
 const training = new Date().toISOString().slice(0, 10);
 
 const scenarios = [
