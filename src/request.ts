@@ -270,6 +270,13 @@ function utcDay(d: Date): number {
 }
 
 /**
+ * Characters a reader does not see: format and control characters, spaces,
+ * combining marks (accents and variation selectors over nothing), and the
+ * blank letters and symbols (Hangul fillers, the blank braille pattern).
+ */
+const INVISIBLE = /[\p{Cf}\p{Cc}\p{Z}\p{M}\u115F\u1160\u3164\uFFA0\u2800]/gu;
+
+/**
  * Caldicott 7: a break-glass declaration must say why, in at least 10
  * visible characters (invisible format characters and spaces do not count)
  * and at most 1000 after trimming, as plain text on one line. A declaration
@@ -290,7 +297,7 @@ export function breakGlassReasonRefusal(reason: string): Refusal | undefined {
   }
   const trimmedReason = reason.trim();
   // Only what a reader sees counts: twelve soft hyphens (U+00AD) or zero-width spaces say nothing.
-  if (trimmedReason.replace(/[\p{Cf}\p{Cc}\p{Z}]/gu, '').length < BREAK_GLASS_MIN_REASON) {
+  if (trimmedReason.replace(INVISIBLE, '').length < BREAK_GLASS_MIN_REASON) {
     return { code: 'break_glass_refused', message: `A break-glass declaration (X-Break-Glass) needs a reason of at least ${BREAK_GLASS_MIN_REASON} characters saying why emergency access is needed` };
   }
   if (trimmedReason.length > BREAK_GLASS_MAX_REASON) {

@@ -190,8 +190,9 @@ function wrappedRows(elements: unknown[], rest: string[], w: Walk): unknown[] {
     const base: Record<string, unknown> = {};
     const id = getPath(kept, idPath);
     const fullUrl = source['fullUrl'];
-    // fullUrl names the row's id: kept only when it names the disclosed id, as given.
-    if ((typeof id === 'string' || typeof id === 'number') && id === getPath(row, idPath) && typeof fullUrl === 'string' && fullUrl.endsWith(`/${id}`)) base['fullUrl'] = fullUrl;
+    // fullUrl names the row's id: kept only when it is a plain URL of the disclosed id (`http://host/base/Patient/pat-001`):
+    // any other text the record API put there (a name, a number, a whole address) could carry what the row withholds.
+    if ((typeof id === 'string' || typeof id === 'number') && id === getPath(row, idPath) && typeof fullUrl === 'string' && isPlainFullUrl(fullUrl, w.plan.resource.name, String(id))) base['fullUrl'] = fullUrl;
     const search = source['search'];
     if (isPlainObject(search) && typeof search['mode'] === 'string' && SEARCH_MODES.has(search['mode'])) base['search'] = { mode: search['mode'] };
     out.push(setAt(base, rest, kept));
@@ -199,6 +200,14 @@ function wrappedRows(elements: unknown[], rest: string[], w: Walk): unknown[] {
   w.decision = merged;
   w.returned = merged.rowsReturned;
   return w.plan.purpose.def.identifiable === false ? deidentifiedOrder(out) : out;
+}
+
+/** An http(s) URL of host, port and plain path segments, ending in `/<Type>/<id>` with a FHIR id. */
+const PLAIN_URL = /^https?:\/\/[A-Za-z0-9.-]+(?::\d{1,5})?(?:\/[A-Za-z0-9._~-]+)*$/;
+const FHIR_ID = /^[A-Za-z0-9.-]{1,64}$/;
+
+function isPlainFullUrl(url: string, type: string, id: string): boolean {
+  return FHIR_ID.test(id) && PLAIN_URL.test(url) && url.endsWith(`/${type}/${id}`);
 }
 
 /** `obj` with `value` at `path`, through fresh objects: nothing else of the element is carried along. */

@@ -11,6 +11,7 @@ import { answerContentType, upstreamHeaders, writeContentType } from './headers.
 import type { Route, RouteMethod } from './routes.js';
 import type { Upstream, UpstreamAnswer } from './upstream.js';
 import { invalid } from './upstream-body.js';
+import { recordIdsOf } from '../redact.js';
 
 /**
  * One admitted request on its way to the upstream.
@@ -95,9 +96,16 @@ export async function writeThrough(call: Call): Promise<Outcome> {
 async function fetchExisting(call: Call): Promise<unknown> {
   const path = call.path.split('?')[0]!;
   const answer = await call.upstream.send({ method: 'GET', path, headers: upstreamHeaders(call.headers, call.admitted.requestId) });
-  if (answer.body === undefined) throw upstreamStatus(answer.status);
-  if (answer.body === null || typeof answer.body !== 'object' || Array.isArray(answer.body)) throw invalid('the record to update is not a JSON object');
-  return answer.body;
+  if (answer.body === undefined) throw upstreamStatus(answer.status, true);
+  const record = answer.body;
+  if (record === null || typeof record !== 'object' || Array.isArray(record)) throw invalid('the record to update is not a JSON object');
+  // The record read must be the one the write names: one record of the route's resource, with the id the path gives.
+  const { resource } = call.admitted.plan;
+  const type = (record as Record<string, unknown>)['resourceType'];
+  if (type !== undefined && type !== resource.name) throw invalid(`the record to update is not a ${resource.name}`);
+  const ids = recordIdsOf(record, resource.def.id);
+  for (const id of call.admitted.targetIds ?? []) if (!ids.includes(id)) throw invalid('the record to update does not carry the id its path names');
+  return record;
 }
 
 function redactAnswer(call: Call, answer: UpstreamAnswer, list: string | undefined): Outcome {
@@ -106,7 +114,9 @@ function redactAnswer(call: Call, answer: UpstreamAnswer, list: string | undefin
     // Nothing to redact: a 204, or an error status whose body was dropped unread.
     const entry = disclosureEntry(emptyRead(call), call.admitted, answer.status);
     if (answer.status === 204) return { status: 204, contentType, entry };
-    const error = upstreamStatus(answer.status);
+    const error = upstreamStatus(answer.status, list === undefined);
+    // A redirect for one record answers as a missing record, recorded with the status the caller gets.
+    if (error.code === 'not_found') return { status: 404, contentType, entry: { ...entry, status: 404 }, error };
     // The gateway's own fault (a rejected upstream credential) is a refusal like any other upstream failure.
     if (error.status !== answer.status) throw error;
     return { status: answer.status, contentType, entry, error };
@@ -129,13 +139,16 @@ function emptyRead(call: Call): Decision {
 /**
  * An upstream error status, passed on without the upstream's body (which may
  * hold record data or internals). 401 and 407 concern the gateway's own
- * credential, not the caller's token: they become 502.
+ * credential, not the caller's token: they become 502. A redirect for one
+ * record (`single`) is a missing record: a record API that redirects a lookup
+ * only for records it has (by NHS number to the canonical URL, say) would
+ * otherwise tell a hidden record from none; for a list it is 502.
  *
  * @example
  * throw upstreamStatus(404); // 404 not_found
  */
-export function upstreamStatus(status: number): FieldmeshError {
-  if (status === 404) return new AccessError('not_found', NO_SUCH_RECORD.message);
+export function upstreamStatus(status: number, single = false): FieldmeshError {
+  if (status === 404 || (single && status >= 300 && status < 400)) return new AccessError('not_found', NO_SUCH_RECORD.message);
   if (status === 401 || status === 407 || status < 400 || status > 599) return invalid(`the record API answered ${status}`);
   return new FieldmeshError('upstream_error', status, `The record API answered ${status}: nothing was disclosed`);
 }

@@ -128,6 +128,7 @@ export function parseRoutes(text: string, file: string, resources: readonly stri
     if (seen.has(r.path)) problems.push(`routes.${i}.path: "${r.path}" is defined twice`);
     seen.add(r.path);
     problems.push(...paramProblems(r, `routes.${i}`, resources.includes(r.resource) ? policies : undefined));
+    problems.push(...writeProblems(r, `routes.${i}`, resources.includes(r.resource) ? policies : undefined));
   });
   if (problems.length > 0) throw routesError(file, problems);
   return routeTable(parsed.data.routes);
@@ -149,6 +150,29 @@ function paramProblems(r: RouteDef, at: string, policies: PolicySet | undefined)
   for (const [name, field] of Object.entries(r.params ?? {})) {
     if (!names.includes(name)) problems.push(`${at}.params.${name}: the path "${r.path}" has no parameter ":${name}"`);
     else if (policies !== undefined && !selectableField(policies, r.resource, field)) problems.push(`${at}.params.${name}: unknown field "${field}" of resource "${r.resource}"`);
+  }
+  return problems;
+}
+
+/**
+ * Writes must name what they write. An update (PUT, PATCH) addresses one
+ * record, which the gateway reads first to check the caller may see it: on a
+ * list route the record API would pick the records (a conditional update by
+ * query) and the gateway could read none of them. A create (POST) on a path
+ * that names the record by id could replace one the caller may not see, on a
+ * record API that creates or replaces by id (an upsert).
+ */
+function writeProblems(r: RouteDef, at: string, policies: PolicySet | undefined): string[] {
+  const problems: string[] = [];
+  const updates = r.methods.filter((m) => m === 'PUT' || m === 'PATCH');
+  if (updates.length > 0 && r.list !== undefined) {
+    problems.push(`${at}.methods: ${updates.join(' and ')} update one record, which the gateway must read first: put them on a single-record route (no list key), such as /patients/:id`);
+  }
+  const idPath = policies?.compiled.resources.get(r.resource)?.def.id ?? 'id';
+  const names = paramNames(parse(r.path).tokens);
+  const byId = names.filter((name) => (fieldOf(r, name) ?? (name === 'id' ? idPath : undefined)) === idPath);
+  if (r.methods.includes('POST') && byId.length > 0) {
+    problems.push(`${at}.methods: POST creates a record, and this path names one by its id (:${byId[0]}): a record API that creates or replaces by id could overwrite a record the caller may not see; use PUT or PATCH to change a record`);
   }
   return problems;
 }

@@ -89,11 +89,8 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
       } catch (e) {
         throw failure(e, signal, 'before');
       }
-      // A redirect is never followed nor passed on: its Location would point past the gateway.
-      if (res.statusCode >= 300 && res.statusCode < 400) {
-        discard(res);
-        throw invalid(`the record API redirected (${res.statusCode})`);
-      }
+      // A redirect is never followed nor passed on (its Location would point past the gateway): like an
+      // error status, only its status goes back, and the exchange decides what it means (exchange.ts).
       if (res.statusCode < 200 || res.statusCode >= 300 || res.statusCode === 204) {
         discard(res);
         return { status: res.statusCode, headers: res.headers };

@@ -166,7 +166,10 @@ export async function admit(req: GuardRequest, resource: string, action: Action,
   const idPath = policies.compiled.resources.get(resource)?.def.id;
   const targetIds = (req.params ?? []).filter((p) => idPath !== undefined && (p.field ?? (p.name === 'id' ? idPath : undefined)) === idPath)
     .flatMap((p) => (p.value === undefined ? [] : [p.value]));
-  if (targetIds.length > 0) facts.targetIds = targetIds;
+  // A lookup by id in the query (`?id=pat-001`) names its record as surely as the path does:
+  // a refusal is listed in that record's subject access report too (bounded: the caller chose them).
+  targetIds.push(...queryIds(req.query, idPath));
+  if (targetIds.length > 0) facts.targetIds = [...new Set(targetIds)];
   const declared = header(req.headers, 'x-break-glass')?.trim();
   try {
     try {
@@ -192,6 +195,10 @@ export async function admit(req: GuardRequest, resource: string, action: Action,
     facts.ctx = ctx;
     const writePlan = action === 'read' ? undefined : policies.plan(ctx, action);
     const plan = policies.plan(ctx, 'read');
+    // A write names its record in the path; a query could make the record API pick others (a conditional update).
+    if (action !== 'read' && entries(req.query).length > 0) {
+      throw new AccessError('bad_request', 'A write takes no query string: name the record in the path (a query could let the record API choose which records to change)', refusedDecision(policies.compiled, ctx, action, plan.roles, 'bad_request'));
+    }
     const { filtered } = checkQuery(policies, plan, req.query, deps.pagingKeys ?? DEFAULT_PAGING_KEYS, req.params);
     return { ...facts, ok: true, verified: facts.verified, ctx, plan, writePlan, pagedAnswerAllowed: pagedAnswerAllowed(plan, filtered) };
   } catch (error) {
@@ -285,6 +292,15 @@ export function pagedAnswerAllowed(plan: Plan, filtered: boolean): boolean {
 function sortFields(key: string, values: string[]): string[] {
   const fields = values.flatMap((v) => v.split(',')).map((f) => f.trim().replace(/^[+-]/, '').replace(/[: ](asc|desc)$/i, ''));
   return fields.filter((f) => f !== '' && !(key === '_order' && /^(asc|desc)$/i.test(f)));
+}
+
+function queryIds(query: GuardRequest['query'], idPath: string | undefined): string[] {
+  if (idPath === undefined) return [];
+  try {
+    return entries(query).filter(([key]) => key === idPath).flatMap(([, values]) => values).filter((v) => v !== '').slice(0, 10).map((v) => v.slice(0, 200));
+  } catch {
+    return []; // a query too long to read names nothing; it is refused on its own account
+  }
 }
 
 function entries(query: GuardRequest['query']): [string, string[]][] {

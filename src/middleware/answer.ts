@@ -63,6 +63,12 @@ export async function sendAnswer(answer: Captured, out: Outbound): Promise<void>
   const { res, facts } = out;
   const status = res.statusCode;
   try {
+    if (!out.write && status >= 300 && status < 400) {
+      // A redirect or a 304 on a read was decided by the handler from a record fieldmesh never saw: its
+      // Location or its freshness could name or confirm a hidden record, so it answers as a missing one.
+      const withheld = new AccessError('not_found', NO_SUCH_RECORD.message);
+      return await refuse(out, withheld, { ...refusalEntry(withheld, facts), code: 'redirect_withheld' });
+    }
     if (status < 200 || status >= 300 || NO_BODY.has(status)) return await sendBare(out, status);
     const value = bodyValue(answer);
     if (value === undefined) return await sendBare(out, status);

@@ -43,6 +43,17 @@ export function guardRequest(req: Request, params: Readonly<Record<string, strin
   };
 }
 
+/** Whether a request carries a body: announced by its headers, or already parsed by a body parser. */
+function hasBody(req: Request): boolean {
+  const length = req.headers['content-length'];
+  if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) return true;
+  const body: unknown = req.body;
+  return body !== undefined && body !== null && !(typeof body === 'object' && Object.keys(body).length === 0) && body !== '';
+}
+
+/** Request headers that let a handler answer from a record without sending it (304, 206, 412). */
+const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'];
+
 /**
  * The middleware of `mesh.read()`: admit the request, then let the handler
  * answer as it likes and redact, audit and send what it answered. Only GET
@@ -60,7 +71,12 @@ export function readHandler(rt: MeshRuntime, resource: string, list: ListKey | n
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return refuse(base, new AccessError('method_not_allowed', `${req.method} is not a read: put mesh.write() in front of writes`));
     }
+    // A read's body would reach the handler unchecked (a search handler merging body and query, say).
+    if (hasBody(req)) return refuse(base, new AccessError('bad_request', 'A read takes no body: send filters in the query string, where they are checked'));
     if (!redirectAnswer(rt, admitted, list, false, res)) return;
+    // A handler asked "is it fresh?" answers 304 from a record fieldmesh never sees, hidden or not: the
+    // conditions go, as the gateway drops them, and every read is answered whole and redacted.
+    for (const name of CONDITIONAL_HEADERS) delete req.headers[name];
     next();
   };
 }

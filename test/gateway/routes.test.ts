@@ -80,6 +80,15 @@ describe('gateway › routes file', () => {
     expect(problemsOf('routes:\n  - { path: /patients/:constructor, resource: Patient, params: { id: id } }')).to.include('":constructor"');
   });
 
+  it('refuses updates on a list route and creates on a path that names a record by id', () => {
+    // A conditional update (PATCH /Patient?id=…) would let the record API pick records the gateway never read.
+    expect(problemsOf('routes:\n  - { path: /patients, resource: Patient, list: "", methods: [GET, PATCH] }')).to.include('routes.0.methods: PATCH update one record, which the gateway must read first: put them on a single-record route');
+    expect(problemsOf('routes:\n  - { path: /Patient, resource: Patient, list: entry.resource, methods: [PUT] }')).to.include('routes.0.methods: PUT update one record');
+    // An upserting record API would let POST /patients/:id replace a record the caller may not see.
+    expect(problemsOf('routes:\n  - { path: /patients/:id, resource: Patient, methods: [GET, POST] }')).to.include('routes.0.methods: POST creates a record, and this path names one by its id (:id)');
+    expect(parseRoutes('routes:\n  - { path: /patients, resource: Patient, list: "", methods: [GET, POST] }\n  - { path: /patients/:id, resource: Patient, methods: [GET, PUT, PATCH] }', 'routes.yaml', RESOURCES).routes).to.have.length(2);
+  });
+
   it('names the resources a new policy set no longer has', () => {
     const table = routeTable([{ path: '/notes', resource: 'CaseNote', methods: ['GET'] }]);
     expect(unknownResources(table, ['Patient'])).to.deep.equal(['CaseNote']);

@@ -175,6 +175,10 @@ describe('security › break-glass reasons that say nothing, and the purpose of 
       expect(engine).to.equal('break_glass_refused');
       // Zero-width and other format characters cannot travel in a header, but the engine sees them from the library.
       expect(() => policies.redact(patient('pat-003'), { resource: 'Patient', purpose: 'emergency', user: USERS.nurse, breakGlass: '\u200b'.repeat(12), now: NOW })).to.throw().with.property('code', 'break_glass_refused');
+      // Blank letters and symbols, and marks over nothing, say nothing either.
+      for (const blank of ['\u3164'.repeat(12), '\u2800'.repeat(12), `x${'\ufe0f'.repeat(12)}`, `a${'\u0301'.repeat(12)}`]) {
+        expect(() => policies.redact(patient('pat-003'), { resource: 'Patient', purpose: 'emergency', user: USERS.nurse, breakGlass: blank, now: NOW }), JSON.stringify(blank)).to.throw().with.property('code', 'break_glass_refused');
+      }
 
       const h = await setup((app, mesh) => app.get('/patients/:id', mesh.read('Patient'), patientsHandler));
       const mw = await request(h.app).get('/patients/pat-003').set({ ...as(USERS.nurse, 'emergency'), 'X-Break-Glass': reason });
