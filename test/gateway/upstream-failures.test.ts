@@ -141,10 +141,11 @@ describe('gateway › an upstream that cannot be trusted', () => {
     expect((await read(gw)).status).to.equal(502);
   });
 
-  it('never follows nor passes on a redirect (502, no Location)', async () => {
+  it('never follows nor passes on a redirect: for one record it answers as a missing one (404, no Location)', async () => {
     const { upstream, gw } = await setup((_req, res) => res.writeHead(302, { location: 'http://127.0.0.1:1/patients/pat-001' }).end());
     const res = await read(gw);
-    expect(res.status).to.equal(502);
+    expect(res.status).to.equal(404);
+    expect(res.json.error.code).to.equal('not_found');
     expectNothingPassed(res);
     expect(upstream.seen).to.have.length(1);
   });
