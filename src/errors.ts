@@ -41,6 +41,8 @@ const PUBLIC_5XX: Record<string, string> = {
   pseudonym_key_missing: 'This purpose needs pseudonyms but no pseudonym key is configured',
   unredactable_body: 'The response could not be redacted: nothing was disclosed',
   write_needs_load: 'This update route cannot load the stored record (mesh.write() needs a load option): nothing was written',
+  mesh_unrouted: 'fieldmesh runs here before a route matched, so this request cannot be checked: nothing was disclosed',
+  create_names_record: 'This route creates a record at a path that names one by its id: nothing was written',
 };
 
 /** One problem in a policy set, as a person fixes it: file, path in the file, message. */

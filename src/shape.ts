@@ -42,11 +42,11 @@ export function parseListKey(list: string): string[] {
  * API may put anything beside the rows (an `included` list of other
  * records, a count of all rows, debugging data), so the answer keeps only
  * the keys on the way to the rows. A FHIR Bundle also keeps `resourceType`,
- * `type`, its `self`/`first`/`next`/`previous` links (not `last`, which
- * counts pages), and `total` when it had one, set to the entries returned.
- * Wrapped rows (`entry.resource`) keep their row, `search.mode` when it is
- * one of FHIR's codes, and `fullUrl` only when it names the row's disclosed
- * id; an element whose row is withheld is removed whole.
+ * `type` when it is one of FHIR's codes, its `self`/`first`/`next`/`previous`
+ * links (not `last`, which counts pages), and `total` when it had one, set to
+ * the entries returned. Wrapped rows (`entry.resource`) keep their row and
+ * `search.mode` when it is one of FHIR's codes, never `fullUrl`; an element
+ * whose row is withheld is removed whole.
  *
  * A row is redacted only as the resource it is: a row whose `resourceType`
  * is not the plan's resource (a `RelatedPerson` in a `Patient` search, an
@@ -150,7 +150,7 @@ const BUNDLE_LINKS = new Set(['self', 'first', 'next', 'previous', 'prev']);
 /** What a FHIR Bundle keeps besides its entries. */
 function bundleEnvelope(node: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { resourceType: 'Bundle' };
-  if (typeof node['type'] === 'string') out['type'] = node['type'];
+  if (typeof node['type'] === 'string' && BUNDLE_TYPES.has(node['type'])) out['type'] = node['type'];
   const links = Array.isArray(node['link'])
     ? node['link'].filter((l): l is Record<string, unknown> => isPlainObject(l) && typeof l['relation'] === 'string' && BUNDLE_LINKS.has(l['relation']) && typeof l['url'] === 'string')
     : [];
@@ -173,7 +173,6 @@ function plainRows(rows: unknown[], w: Walk): unknown[] {
 
 /** Each element holds its row at `rest`: rows are redacted one by one so each element keeps or loses its own row. */
 function wrappedRows(elements: unknown[], rest: string[], w: Walk): unknown[] {
-  const idPath = w.plan.resource.def.id;
   const merged = w.policies.redactWith(w.plan, []).decision;
   const out: unknown[] = [];
   for (const element of elements) {
@@ -188,11 +187,7 @@ function wrappedRows(elements: unknown[], rest: string[], w: Walk): unknown[] {
     if (kept === undefined) continue;
     const source = element as Record<string, unknown>;
     const base: Record<string, unknown> = {};
-    const id = getPath(kept, idPath);
-    const fullUrl = source['fullUrl'];
-    // fullUrl names the row's id: kept only when it is a plain URL of the disclosed id (`http://host/base/Patient/pat-001`):
-    // any other text the record API put there (a name, a number, a whole address) could carry what the row withholds.
-    if ((typeof id === 'string' || typeof id === 'number') && id === getPath(row, idPath) && typeof fullUrl === 'string' && isPlainFullUrl(fullUrl, w.plan.resource.name, String(id))) base['fullUrl'] = fullUrl;
+    // fullUrl is dropped: the record API's text, and any text fits in a URL (`https://host/nhs-9990000026/Patient/pat-002`).
     const search = source['search'];
     if (isPlainObject(search) && typeof search['mode'] === 'string' && SEARCH_MODES.has(search['mode'])) base['search'] = { mode: search['mode'] };
     out.push(setAt(base, rest, kept));
@@ -202,13 +197,8 @@ function wrappedRows(elements: unknown[], rest: string[], w: Walk): unknown[] {
   return w.plan.purpose.def.identifiable === false ? deidentifiedOrder(out) : out;
 }
 
-/** An http(s) URL of host, port and plain path segments, ending in `/<Type>/<id>` with a FHIR id. */
-const PLAIN_URL = /^https?:\/\/[A-Za-z0-9.-]+(?::\d{1,5})?(?:\/[A-Za-z0-9._~-]+)*$/;
-const FHIR_ID = /^[A-Za-z0-9.-]{1,64}$/;
-
-function isPlainFullUrl(url: string, type: string, id: string): boolean {
-  return FHIR_ID.test(id) && PLAIN_URL.test(url) && url.endsWith(`/${type}/${id}`);
-}
+/** FHIR R4's Bundle.type codes: anything else is free text and is not passed on. */
+const BUNDLE_TYPES = new Set(['document', 'message', 'transaction', 'transaction-response', 'batch', 'batch-response', 'history', 'searchset', 'collection']);
 
 /** `obj` with `value` at `path`, through fresh objects: nothing else of the element is carried along. */
 function setAt(obj: Record<string, unknown>, path: string[], value: unknown): Record<string, unknown> {

@@ -104,7 +104,9 @@ async function fetchExisting(call: Call): Promise<unknown> {
   const type = (record as Record<string, unknown>)['resourceType'];
   if (type !== undefined && type !== resource.name) throw invalid(`the record to update is not a ${resource.name}`);
   const ids = recordIdsOf(record, resource.def.id);
-  for (const id of call.admitted.targetIds ?? []) if (!ids.includes(id)) throw invalid('the record to update does not carry the id its path names');
+  // Another record than the path names (`/patients/0004` read as record 4) is, for this write, no such record:
+  // answered before visibility is checked, it must look like a missing record whether or not the caller may see it.
+  for (const id of call.admitted.targetIds ?? []) if (!ids.includes(id)) throw new AccessError('not_found', NO_SUCH_RECORD.message);
   return record;
 }
 

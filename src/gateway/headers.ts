@@ -50,7 +50,8 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, requestId: string
  */
 export function answerContentType(headers: IncomingHttpHeaders): string {
   const type = headers['content-type'];
-  const media = typeof type === 'string' && isJsonType(type) ? type.split(';')[0]!.trim().toLowerCase() : 'application/json';
+  // Two media types only: a vendor subtype (`application/vnd.<anything>+json`) is free text the upstream chose.
+  const media = typeof type === 'string' && type.split(';')[0]!.trim().toLowerCase() === 'application/fhir+json' ? 'application/fhir+json' : 'application/json';
   return `${media}; charset=utf-8`;
 }
 

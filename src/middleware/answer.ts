@@ -69,6 +69,9 @@ export async function sendAnswer(answer: Captured, out: Outbound): Promise<void>
       const withheld = new AccessError('not_found', NO_SUCH_RECORD.message);
       return await refuse(out, withheld, { ...refusalEntry(withheld, facts), code: 'redirect_withheld' });
     }
+    // After a write, a redirect's Location could carry what the caller may not see (`/by-nhs/<NHS number>`):
+    // the write is done, and answered as done, with nothing to follow.
+    if (out.write && status >= 300 && status < 400) return await sendBare(out, 204);
     if (status < 200 || status >= 300 || NO_BODY.has(status)) return await sendBare(out, status);
     const value = bodyValue(answer);
     if (value === undefined) return await sendBare(out, status);
@@ -161,7 +164,7 @@ async function sendBare(out: Outbound, status: number): Promise<void> {
 /**
  * Send a status with no handler body: a 4xx or 5xx as a generic JSON error
  * (through `sendError`, so a 5xx says nothing of its cause), anything else
- * empty (a redirect keeps its Location).
+ * empty (redirects never reach here: see sendAnswer).
  */
 function finishBare(out: Outbound, status: number): void {
   const { res } = out;
@@ -170,11 +173,8 @@ function finishBare(out: Outbound, status: number): void {
     return;
   }
   out.release();
-  // A redirect keeps its Location: the client follows it to a route that is guarded in turn.
-  const location = status >= 300 && status < 400 ? res.getHeader('location') : undefined;
   prepare(res, out.facts.requestId);
   res.removeHeader('content-type');
-  if (location !== undefined) res.setHeader('Location', location);
   res.statusCode = status;
   res.end();
 }

@@ -43,6 +43,20 @@ export function guardRequest(req: Request, params: Readonly<Record<string, strin
   };
 }
 
+/**
+ * Mounted with `app.use()` or `router.use()` in front of a router, the
+ * middleware runs before the route's parameters are known: `/patients/pat-001`
+ * would pass unchecked as a lookup by id. Refused (500, a programming error)
+ * unless nothing of the path is left for a later route to read.
+ *
+ * @example
+ * app.use('/patients', mesh.read('Patient'), router); // GET /patients/pat-001 → 500 mesh_unrouted
+ */
+export function unroutedError(req: Request, kind: 'read' | 'write'): FieldmeshError | undefined {
+  if (req.route !== undefined || req.path === '/' || req.path === '') return undefined;
+  return new FieldmeshError('mesh_unrouted', 500, `mesh.${kind}() runs before a route matched (app.use or router.use), so the path's parameters cannot be checked: put it on the route, as in app.get('/patients/:id', mesh.${kind}('…'), handler)`);
+}
+
 /** Whether a request carries a body: announced by its headers, or already parsed by a body parser. */
 function hasBody(req: Request): boolean {
   const length = req.headers['content-length'];
@@ -50,6 +64,9 @@ function hasBody(req: Request): boolean {
   const body: unknown = req.body;
   return body !== undefined && body !== null && !(typeof body === 'object' && Object.keys(body).length === 0) && body !== '';
 }
+
+/** What a guarded handler is told the caller accepts: JSON, which fieldmesh can redact. */
+export const JSON_ACCEPT = 'application/json, application/fhir+json';
 
 /** Request headers that let a handler answer from a record without sending it (304, 206, 412). */
 const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'];
@@ -67,6 +84,8 @@ export function readHandler(rt: MeshRuntime, resource: string, list: ListKey | n
     const admitted = await admit(guardRequest(req, params), resource, 'read', rt.guard);
     const base = { res, release: noop, facts: admitted, audit: rt.audit };
     if (!admitted.ok) return refuse(base, admitted.error);
+    const unrouted = unroutedError(req, 'read');
+    if (unrouted) return refuse(base, unrouted);
     // A body sent to a read route would reach the handler unchecked: writes go through mesh.write().
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return refuse(base, new AccessError('method_not_allowed', `${req.method} is not a read: put mesh.write() in front of writes`));
@@ -74,6 +93,9 @@ export function readHandler(rt: MeshRuntime, resource: string, list: ListKey | n
     // A read's body would reach the handler unchecked (a search handler merging body and query, say).
     if (hasBody(req)) return refuse(base, new AccessError('bad_request', 'A read takes no body: send filters in the query string, where they are checked'));
     if (!redirectAnswer(rt, admitted, list, false, res)) return;
+    // The handler answers JSON, whatever the caller accepts: a handler that negotiates (res.format) would
+    // otherwise answer 406 or another type for records that exist and 404 for none.
+    req.headers.accept = JSON_ACCEPT;
     // A handler asked "is it fresh?" answers 304 from a record fieldmesh never sees, hidden or not: the
     // conditions go, as the gateway drops them, and every read is answered whole and redacted.
     for (const name of CONDITIONAL_HEADERS) delete req.headers[name];

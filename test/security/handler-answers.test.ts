@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import express from 'express';
 import request from 'supertest';
 import { as, cleanup, patient, PATIENTS, setup, USERS } from '../middleware/harness.js';
 import { as as gwAs, call, records, startRawUpstream, startTestGateway, USERS as GW_USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
@@ -55,6 +56,67 @@ describe('security › answers without a record (middleware)', () => {
     expect(await ask('pat-999')).to.equal(404);
     expect(await ask('pat-001')).to.equal(200);
     expect(sawCondition).to.equal(false);
+  });
+
+  it('tells a negotiating handler the caller accepts JSON, so a hidden record answers as a missing one whatever Accept says', async () => {
+    const h = await setup((app, mesh) => {
+      app.get('/patients/:id', mesh.read('Patient'), (req, res) => {
+        const p = PATIENTS.find((x) => x['id'] === req.params['id']);
+        if (!p) return void res.status(404).json({ error: 'none' });
+        res.format({ json: () => res.json(p) });
+      });
+    });
+    for (const accept of ['image/png', 'application/xml', 'text/html']) {
+      const hidden = await request(h.app).get('/patients/pat-004').set(as(USERS.nurse)).set('accept', accept);
+      const missing = await request(h.app).get('/patients/pat-999').set(as(USERS.nurse)).set('accept', accept);
+      expect([hidden.status, hidden.body], accept).to.deep.equal([missing.status, missing.body]);
+      const own = await request(h.app).get('/patients/pat-001').set(as(USERS.nurse)).set('accept', accept);
+      expect(own.status, accept).to.equal(200);
+    }
+  });
+
+  it('refuses to run before a route matched (app.use in front of a router), where path parameters cannot be checked', async () => {
+    let reached = 0;
+    const h = await setup((app, mesh) => {
+      const router = express.Router();
+      router.get('/', (_req, res) => void res.json(PATIENTS));
+      router.get('/:id', (req, res) => {
+        reached += 1;
+        res.json(PATIENTS.find((x) => x['id'] === req.params['id']) ?? {});
+      });
+      app.use('/patients', mesh.read('Patient'), router);
+    });
+    const lookup = await request(h.app).get('/patients/pat-001').set(as(USERS.analyst, 'service-planning'));
+    expect(lookup.status).to.equal(500);
+    expect(lookup.body.error.code).to.equal('mesh_unrouted');
+    expect(reached).to.equal(0);
+    const list = await request(h.app).get('/patients').set(as(USERS.analyst, 'service-planning'));
+    expect(list.status).to.equal(200);
+  });
+
+  it('refuses a create at a path that names a record by id (an upsert could overwrite a hidden one)', async () => {
+    let handled = 0;
+    const h = await setup((app, mesh) => {
+      app.post('/notes/:id', mesh.write('CaseNote'), (_req, res) => void (handled++, res.status(201).json({})));
+    });
+    // cn-002 is a safeguarding note the GP may not read; a record API that upserts by id would overwrite it.
+    const res = await request(h.app).post('/notes/cn-002').set(as(USERS.gp)).send({ subjectId: 'pat-001', kind: 'clinical', text: 'x', careTeam: 'ward-7' });
+    expect(res.status).to.equal(500);
+    expect(res.body.error.code).to.equal('create_names_record');
+    expect(handled).to.equal(0);
+  });
+
+  it("answers a write's redirect as done (204), without its Location", async () => {
+    const h = await setup((app, mesh) => {
+      app.patch('/patients/:id', mesh.write('Patient', { load: (req) => patient(String(req.params['id'])) }), (req, res) => {
+        const p = patient(String(req.params['id']));
+        res.redirect(303, `/patients/by-nhs/${String(p['nhsNumber'])}`);
+      });
+    });
+    const res = await request(h.app).patch('/patients/pat-001').set(as(USERS.receptionist, 'administration')).send({ telecom: [{ system: 'phone', value: '0113 496 0000' }] }).redirects(0);
+    expect(res.status).to.equal(204);
+    expect(res.headers).not.to.have.property('location');
+    expect(res.text).to.equal('');
   });
 
   it('refuses a read that carries a body, before the handler can merge it into a search', async () => {
@@ -123,20 +185,21 @@ describe('security › answers without a record (gateway)', () => {
       const id = /^\/patients\/(.+)$/.exec(url.pathname)?.[1];
       if (id !== undefined) {
         // Answers the same record whatever id is asked for: the gateway must notice.
-        const p = id === 'pat-777' ? patients.find((x) => x['id'] === 'pat-001') : patients.find((x) => x['id'] === id);
+        const aliases: Record<string, string> = { 'pat-777': 'pat-001', 'pat-778': 'pat-004' };
+        const p = patients.find((x) => x['id'] === (aliases[id] ?? id));
         if (req.method === 'PATCH') return void res.writeHead(204).end();
         res.writeHead(p ? 200 : 404, { 'content-type': 'application/json' }).end(p ? JSON.stringify(p) : '{}');
         return;
       }
       const p2 = patients.find((x) => x['id'] === 'pat-002')!;
       const bundle = {
-        resourceType: 'Bundle', type: 'searchset',
+        resourceType: 'Bundle', type: `searchset ${String(p2['nhsNumber'])}`,
         entry: [
           { fullUrl: `urn:x:${String(p2['nhsNumber'])}:${JSON.stringify(p2['address'])}/pat-002`, resource: { resourceType: 'Patient', ...p2 } },
           { fullUrl: 'http://fhir.example/base/Patient/pat-001', resource: { resourceType: 'Patient', ...patients.find((x) => x['id'] === 'pat-001')! } },
         ],
       };
-      res.writeHead(200, { 'content-type': 'application/fhir+json' }).end(JSON.stringify(bundle));
+      res.writeHead(200, { 'content-type': `application/vnd.nhs-${String(p2['nhsNumber'])}+json` }).end(JSON.stringify(bundle));
     });
     gateway = await startTestGateway(upstream.url, { routes });
   });
@@ -156,24 +219,35 @@ describe('security › answers without a record (gateway)', () => {
     expect(hidden.headers).not.to.have.property('location');
   });
 
-  it('refuses an update whose stored record does not carry the id its path names, and a write with a query', async () => {
+  it('refuses a write with a query', async () => {
     const before = upstream.seen.length;
-    const wrongRecord = await call(`${gateway.url}/patients/pat-777`, { method: 'PATCH', headers: gwAs(GW_USERS.receptionist, 'administration'), body: { telecom: [] } });
-    expect(wrongRecord.status).to.equal(502);
-    expect(wrongRecord.json.error.code).to.equal('upstream_invalid');
     const withQuery = await call(`${gateway.url}/patients/pat-001?id=pat-004`, { method: 'PATCH', headers: gwAs(GW_USERS.receptionist, 'administration'), body: { telecom: [] } });
     expect(withQuery.status).to.equal(400);
     expect(withQuery.json.error.code).to.equal('bad_request');
     expect(upstream.seen.slice(before).filter((s) => s.method === 'PATCH')).to.have.length(0);
   });
 
-  it('keeps a Bundle entry fullUrl only when it is a plain URL of the disclosed id', async () => {
+  it("drops a Bundle's free text: every entry's fullUrl, and a type that is not a FHIR code; sends only a JSON media type", async () => {
     const res = await call(`${gateway.url}/Patient`, { headers: gwAs(GW_USERS.receptionist, 'administration') });
     expect(res.status).to.equal(200);
     const p2 = patients.find((x) => x['id'] === 'pat-002')!;
     expect(res.text).not.to.include(String(p2['nhsNumber']));
     expect(res.text).not.to.include('urn:x');
-    const urls = (res.json.entry as { fullUrl?: string }[]).map((e) => e.fullUrl);
-    expect(urls).to.include('http://fhir.example/base/Patient/pat-001');
+    expect(res.text).not.to.include('fhir.example');
+    expect((res.json.entry as unknown[]).length).to.equal(2);
+    expect(res.json).not.to.have.property('type');
+    expect(res.headers['content-type']).to.equal('application/json; charset=utf-8');
+  });
+
+  it('answers an update of a record named another way than its id (/patients/0001 read as record 1) as a missing record', async () => {
+    const before = upstream.seen.length;
+    const headers = gwAs(GW_USERS.receptionist, 'administration');
+    const visible = await call(`${gateway.url}/patients/pat-777`, { method: 'PATCH', headers, body: { telecom: [] } });
+    const sealed = await call(`${gateway.url}/patients/pat-778`, { method: 'PATCH', headers, body: { telecom: [] } });
+    const missing = await call(`${gateway.url}/patients/pat-999`, { method: 'PATCH', headers, body: { telecom: [] } });
+    expect(sealed.status).to.equal(404);
+    expect([sealed.status, sealed.json]).to.deep.equal([missing.status, missing.json]);
+    expect([visible.status, visible.json]).to.deep.equal([missing.status, missing.json]);
+    expect(upstream.seen.slice(before).filter((s) => s.method === 'PATCH')).to.have.length(0);
   });
 });
