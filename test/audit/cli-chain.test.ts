@@ -426,7 +426,7 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
       const ack = 'abcdefgh\u001b[30m\u001b[8mSECRET\u001b[2m';
       const cmd = [process.execPath, BIN, 'audit', 'review', '--audit', file, '--ack', ack, '--by', 'x', '--note', 'y']
         .map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
-      const env = { ...process.env, TERM: 'xterm-256color' };
+      const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color' };
       delete env['NO_COLOR'];
       const child = spawn('script', ['-qec', cmd, '/dev/null'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
