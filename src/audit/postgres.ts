@@ -306,7 +306,11 @@ class PostgresAuditStore implements AuditStore {
     try {
       await this.#ensureSchema();
       await this.#pool.query('SELECT 1');
-      return (this.#cannotWrite ?? this.#cannotRecord) === undefined; // reachable, but this store may not extend the trail
+      if ((this.#cannotWrite ?? this.#cannotRecord) !== undefined) return false; // reachable, but this store may not extend the trail
+      if (this.#opts.readonly === true) return true;
+      // As an append would: another writer may have recorded other keys since this one opened the trail.
+      const problems = writeProblems(await readPostgresMode(this.#pool, this.#opts.schema), this.#wanted());
+      return (problems.chain ?? problems.records) === undefined;
     } catch {
       return false;
     }

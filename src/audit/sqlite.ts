@@ -250,7 +250,12 @@ class SqliteAuditStore implements AuditStore {
       const db = this.#opts.readonly === true ? this.#open() : this.#writable();
       if (this.#opts.readonly === true) db.prepare(`SELECT 1 FROM ${T} LIMIT 1`).get();
       else if (this.#appendTx === undefined) return false; // the trail is there, but this store may not extend it
-      else db.prepare('INSERT OR REPLACE INTO fieldmesh_audit_health (id, checked_at) VALUES (1, ?)').run(new Date().toISOString());
+      else {
+        // As an append would: another writer may have recorded other keys since this one opened the trail.
+        const problems = writeProblems(readSqliteMode(db), wantedMode(this.#chain, this.#chainKey, this.#opts.recordIdKey));
+        if ((problems.chain ?? problems.records) !== undefined) return false;
+        db.prepare('INSERT OR REPLACE INTO fieldmesh_audit_health (id, checked_at) VALUES (1, ?)').run(new Date().toISOString());
+      }
       return true;
     } catch {
       this.#drop();

@@ -603,6 +603,7 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       expect(await a.healthy()).to.equal(true);
       const b = await trail.open({ chainKey: 'chain-key-BBBBBBBBBBBB' });
       expect(await b.healthy()).to.equal(true);
+      expect(await a.healthy()).to.equal(false);
       const err = await a.append(sampleEntry()).catch((e: unknown) => e);
       expect((err as AccessError).code).to.equal('audit_unavailable');
       expect((err as AccessError).message).to.include('the chain key (FIELDMESH_AUDIT_CHAIN_KEY) is not the key this trail was started with');
