@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
-import { claimMode, type TrailMode } from './trail-mode.js';
+import { claimMode, type TrailMode, type WriteProblems } from './trail-mode.js';
 
 /**
  * Qualified table names for a schema (or the search_path's when none).
@@ -58,12 +58,14 @@ const MIGRATIONS = (t: ReturnType<typeof tableNames>): string[] => [
  * starting together do not race to create the same tables, then records the
  * writer's mode on a new trail (see `claimMode`). Resolves with why this
  * writer may not extend the trail (another chain, a missing or wrong chain
- * key), or undefined when it may.
+ * key, another record-id key); both undefined when it may.
  *
  * @example
- * const problem = await migratePostgres(await pool.connect(), 'audit', wantedMode('main', key));
+ * const { chain, records } = await migratePostgres(await pool.connect(), 'audit', wantedMode('main', key));
  */
-export async function migratePostgres(client: PoolClient, schema: string | undefined, wanted: TrailMode): Promise<string | undefined> {
+export async function migratePostgres(
+  client: PoolClient, schema: string | undefined, wanted: TrailMode,
+): Promise<WriteProblems> {
   const t = tableNames(schema);
   const migrations = MIGRATIONS(t);
   await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${advisoryKey(`fieldmesh_audit_migrate:${schema ?? ''}`)})`);
@@ -80,7 +82,7 @@ export async function migratePostgres(client: PoolClient, schema: string | undef
       await client.query(`INSERT INTO ${t.version} (version) VALUES ($1)`, [current + i + 1]);
     }
     const events = await client.query(`SELECT 1 FROM ${t.events} LIMIT 1`);
-    const { record, problem } = claimMode(await readPostgresMode(client, schema), events.rows.length > 0, wanted);
+    const { record, problems } = claimMode(await readPostgresMode(client, schema), events.rows.length > 0, wanted);
     if (record !== undefined) {
       await client.query(`INSERT INTO ${t.trail} (id, chain, keyed, key_check, trail_id, record_key) VALUES (1, $1, $2, $3, $4, $5)
         ON CONFLICT (id) DO UPDATE SET chain = excluded.chain, keyed = excluded.keyed, key_check = excluded.key_check,
@@ -88,7 +90,7 @@ export async function migratePostgres(client: PoolClient, schema: string | undef
       [record.chain, record.keyed, record.keyCheck, record.trailId ?? null, record.recordKey ?? null]);
     }
     await client.query('COMMIT');
-    return problem;
+    return problems;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;

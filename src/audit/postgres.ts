@@ -8,9 +8,9 @@ import { reviewedSql, reviewEntry } from './review.js';
 import { FieldmeshError } from '../errors.js';
 import { COLUMNS, fromRow, toRow, type AuditRow } from './row.js';
 import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from './store.js';
-import { chainFrom, chainKeyFrom, genesisHash, recordKeyCheck, recordKeyProblem, wantedMode } from './trail-mode.js';
+import { chainFrom, chainKeyFrom, genesisHash, recordKeyCheck, recordKeyProblem, wantedMode, writeProblems } from './trail-mode.js';
 import { auditUnavailable, describePostgres } from './unavailable.js';
-import { verifyRows } from './verify.js';
+import { verifyRows, type StoredRows } from './verify.js';
 
 const dialect: FilterDialect = {
   param: (n) => `$${n}`,
@@ -19,6 +19,16 @@ const dialect: FilterDialect = {
   time: (p) => `${p}::timestamptz`,
 };
 const PAGE = 1000;
+/**
+ * jsonb as the text PostgreSQL holds, as SQLite gives it: parsed by pg, a
+ * JSON string that holds a list reads as that list's text, and verify
+ * could not tell it from the list the store wrote.
+ */
+const JSONB_AS_TEXT = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === pg.types.builtins.JSONB || oid === pg.types.builtins.JSON
+    ? (v: string) => v
+    : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+};
 /**
  * timestamptz keeps microseconds and a JS Date only milliseconds: the part
  * below the millisecond (always 0 as written) is read too, so verify sees it changed.
@@ -54,6 +64,8 @@ class PostgresAuditStore implements AuditStore {
   #ready: Promise<void> | undefined;
   /** Why this store may not write to the trail (another chain, a missing or wrong chain key). */
   #cannotWrite: string | undefined;
+  /** Why this store may not write events that name records (another record-id key); a review names none. */
+  #cannotRecord: string | undefined;
   #closed = false;
 
   constructor(url: string, opts: AuditStoreOptions) {
@@ -70,6 +82,7 @@ class PostgresAuditStore implements AuditStore {
       query_timeout: timeout * 2,
       keepAlive: true,
       application_name: 'fieldmesh-audit',
+      types: JSONB_AS_TEXT,
     });
     // An idle client whose server went away: the pool discards it; the next append reports the outage.
     this.#pool.on('error', () => undefined);
@@ -78,13 +91,17 @@ class PostgresAuditStore implements AuditStore {
     this.#commit = new GroupCommit((batch) => this.#write(batch), opts.maxBatch ?? 500);
   }
 
+  #wanted(): ReturnType<typeof wantedMode> {
+    return wantedMode(this.#chain, this.#chainKey, this.#opts.recordIdKey);
+  }
+
   /** Read-only stores never create or change the schema (a mistyped URL must not grow tables). */
   #ensureSchema(): Promise<void> {
     if (this.#opts.readonly === true) return Promise.resolve();
     this.#ready ??= (async () => {
       const { client, done } = await this.#checkout();
       try {
-        this.#cannotWrite = await migratePostgres(client, this.#opts.schema, wantedMode(this.#chain, this.#chainKey, this.#opts.recordIdKey));
+        ({ chain: this.#cannotWrite, records: this.#cannotRecord } = await migratePostgres(client, this.#opts.schema, this.#wanted()));
         done(false);
       } catch (err) {
         done(true);
@@ -130,12 +147,13 @@ class PostgresAuditStore implements AuditStore {
       try {
         if (this.#opts.readonly === true) throw new Error('the store was opened read-only');
         await this.#ensureSchema();
-        if (this.#cannotWrite !== undefined) throw new Error(this.#cannotWrite);
+        const cannot = this.#cannotWrite ?? this.#cannotRecord;
+        if (cannot !== undefined) throw new Error(cannot);
         const checkedOut = await this.#checkout();
         const { client } = checkedOut;
         done = checkedOut.done;
         await client.query(this.#begin);
-        const events = await this.#sealAndInsert(client, batch);
+        const events = await this.#sealAndInsert(client, batch, false);
         committing = true;
         await client.query('COMMIT');
         done(false);
@@ -150,15 +168,22 @@ class PostgresAuditStore implements AuditStore {
     throw auditUnavailable(this.#where, lastError);
   }
 
-  /** Inside the transaction, holding the chain's advisory lock: reads the head, chains the batch after it, inserts it. */
-  async #sealAndInsert(client: pg.PoolClient, batch: Batch): Promise<AuditEvent[]> {
+  /**
+   * Inside the transaction, holding the chain's advisory lock: checks the
+   * trail's record still takes this writer (another writer may have recorded
+   * other keys since this one opened it), reads the head, chains the batch
+   * after it, inserts it. A review names no records, so `review` skips the record-id key.
+   */
+  async #sealAndInsert(client: pg.PoolClient, batch: Batch, review: boolean): Promise<AuditEvent[]> {
+    const mode = await readPostgresMode(client, this.#opts.schema);
+    const problems = writeProblems(mode, this.#wanted());
+    const refused = problems.chain ?? (review ? undefined : problems.records);
+    if (refused !== undefined) throw new Error(refused);
     const head = await client.query<{ seq: string; hash: string }>(
       `SELECT seq, hash FROM ${this.#t.events} WHERE chain = $1 ORDER BY seq DESC LIMIT 1`, [this.#chain]);
     const last = head.rows[0];
-    // A keyed chain's first event starts from the trail's own genesis, read under the lock.
-    const genesis = last === undefined
-      ? genesisHash((await readPostgresMode(client, this.#opts.schema)) ?? wantedMode(this.#chain, undefined), this.#chainKey)
-      : undefined;
+    // A keyed chain's first event starts from the trail's own genesis.
+    const genesis = last === undefined ? genesisHash(mode ?? this.#wanted(), this.#chainKey) : undefined;
     const events = sealEntries(batch, this.#chain, last && { seq: Number(last.seq), hash: last.hash }, randomUUID, this.#chainKey, genesis);
     const values = events.map((_, r) => `(${COLUMNS.map((_c, c) => `$${r * COLUMNS.length + c + 1}`).join(', ')})`);
     await client.query(`INSERT INTO ${this.#t.events} (${COLUMNS.join(', ')}) VALUES ${values.join(', ')}`, events.flatMap(toRow));
@@ -204,7 +229,22 @@ class PostgresAuditStore implements AuditStore {
     } catch (err) {
       throw auditUnavailable(this.#where, err, 'read');
     }
-    const ctx = { mode, chainKey: this.#chainKey, counts: Object.fromEntries(counts.map((r) => [r.chain, Number(r.n)])), expectHead: options.expectHead };
+    const t = this.#t.events;
+    const [unique] = await this.#read<{ ok: boolean }>(`SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass($1)
+      AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indnatts = 2
+      AND (SELECT array_agg(a.attname::text ORDER BY k.n) FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) = ARRAY['chain', 'seq']) AS ok`, [t]);
+    const stored = async (chain: string, upTo: number): Promise<StoredRows> => {
+      const [row] = await this.#read<{ placed: string; unplaced: string; dup: string | null }>(`SELECT
+        (SELECT COUNT(*) FROM ${t} WHERE chain = $1 AND seq <= $2) AS placed,
+        (SELECT COUNT(*) FROM ${t} WHERE chain IS NULL OR seq IS NULL) AS unplaced,
+        (SELECT seq FROM ${t} WHERE chain = $1 AND seq <= $2 GROUP BY seq HAVING COUNT(*) > 1 ORDER BY seq LIMIT 1) AS dup`, [chain, upTo]);
+      return { placed: Number(row?.placed), unplaced: Number(row?.unplaced), duplicateSeq: row?.dup === null || row?.dup === undefined ? undefined : Number(row.dup) };
+    };
+    const ctx = {
+      mode, chainKey: this.#chainKey, counts: Object.fromEntries(counts.map((r) => [r.chain, Number(r.n)])), expectHead: options.expectHead,
+      uniqueSeq: unique?.ok === true, stored,
+    };
     return verifyRows(this.#pages(), ctx, onProgress);
   }
 
@@ -249,7 +289,7 @@ class PostgresAuditStore implements AuditStore {
       const [row] = (await client.query<AuditRow>(`SELECT * FROM ${t} WHERE id = $1`, [eventId])).rows;
       const reviewed = (await client.query(`SELECT 1 FROM ${t} e WHERE e.id = $1 AND ${reviewedSql(t)}`, [eventId])).rows.length > 0;
       const entry = reviewEntry(row === undefined ? undefined : fromRow(row), eventId, reviewed, by, note);
-      const [event] = await this.#sealAndInsert(client, [prepareEntry(entry, { recordIdKey: this.#opts.recordIdKey })]);
+      const [event] = await this.#sealAndInsert(client, [prepareEntry(entry, { recordIdKey: this.#opts.recordIdKey })], true);
       await client.query('COMMIT');
       done(false);
       return event as AuditEvent;
@@ -266,7 +306,11 @@ class PostgresAuditStore implements AuditStore {
     try {
       await this.#ensureSchema();
       await this.#pool.query('SELECT 1');
-      return this.#cannotWrite === undefined; // reachable, but this store may not extend the trail
+      if ((this.#cannotWrite ?? this.#cannotRecord) !== undefined) return false; // reachable, but this store may not extend the trail
+      if (this.#opts.readonly === true) return true;
+      // As an append would: another writer may have recorded other keys since this one opened the trail.
+      const problems = writeProblems(await readPostgresMode(this.#pool, this.#opts.schema), this.#wanted());
+      return (problems.chain ?? problems.records) === undefined;
     } catch {
       return false;
     }

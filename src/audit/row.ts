@@ -52,27 +52,46 @@ export function toRow(e: AuditEvent): (string | number | null)[] {
 
 const TEXT = ['id', 'chain', 'request_id', 'user_sub', 'purpose', 'resource', 'action', 'decision', 'policy_version', 'prev_hash', 'hash'] as const;
 const OPTIONAL_TEXT = ['code', 'break_glass', 'review_of', 'review_by', 'review_note'] as const;
+/** JSON columns holding a list of strings; `transforms` holds an object of strings. */
+const STRING_LISTS = ['roles', 'record_ids', 'withheld_record_ids', 'fields_disclosed', 'fields_withheld', 'restrictions', 'grants'] as const;
 
 /**
- * The first column of a row whose value is not of the type the store writes,
- * or undefined. SQLite keeps whatever type a value is given (a BLOB where text
- * was written, say), and an event rebuilt with String() from it still hashes
- * the same while filters and ordering no longer see it as it was: verify must
- * fail on it. pg returns bigint as text, timestamptz as Date and jsonb parsed.
+ * Why a row cannot be an event the store wrote (a value of another type than
+ * the store writes, or a column set that the store never sets), or undefined.
+ * SQLite keeps whatever type a value is given (a BLOB where text was written,
+ * say), and an event rebuilt with String() from it still hashes the same
+ * while filters and ordering no longer see it as it was: verify must fail on
+ * it. JSON columns arrive as text from both stores (the PostgreSQL store
+ * reads jsonb as text) and must hold the JSON type the store writes: a list
+ * turned into a JSON string would still rebuild the same event, but no
+ * record search would find it. pg returns bigint as text and timestamptz as Date.
  *
  * @example
- * storedTypeProblem(row); // 'user_sub' when user_sub was cast to a BLOB
+ * storedTypeProblem(row); // 'user_sub is not stored as the type the store writes' when user_sub was cast to a BLOB
  */
 export function storedTypeProblem(r: AuditRow): string | undefined {
-  for (const c of TEXT) if (typeof r[c] !== 'string') return c;
-  for (const c of OPTIONAL_TEXT) if (r[c] !== null && typeof r[c] !== 'string') return c;
-  if (typeof r.time !== 'string' && !(r.time instanceof Date)) return 'time';
+  const bad = (c: string): string => `${c} is not stored as the type the store writes`;
+  for (const c of TEXT) if (typeof r[c] !== 'string') return bad(c);
+  for (const c of OPTIONAL_TEXT) if (r[c] !== null && typeof r[c] !== 'string') return bad(c);
+  if (typeof r.time !== 'string' && !(r.time instanceof Date)) return bad('time');
   const seq = r.seq;
-  if (!(typeof seq === 'number' ? Number.isSafeInteger(seq) : typeof seq === 'bigint' || (typeof seq === 'string' && /^\d{1,15}$/.test(seq)))) return 'seq';
-  if (typeof r.status !== 'number' || !Number.isInteger(r.status)) return 'status';
-  for (const c of JSON_COLUMNS) {
-    const v = r[c as (typeof COLUMNS)[number]];
-    if (typeof v !== 'string' && (v === null || typeof v !== 'object' || Buffer.isBuffer(v))) return c;
+  if (!(typeof seq === 'number' ? Number.isSafeInteger(seq) : typeof seq === 'bigint' || (typeof seq === 'string' && /^\d{1,15}$/.test(seq)))) return bad('seq');
+  if (typeof r.status !== 'number' || !Number.isInteger(r.status)) return bad('status');
+  for (const c of [...STRING_LISTS, 'transforms'] as const) {
+    let value: unknown;
+    try {
+      value = typeof r[c] === 'string' ? JSON.parse(r[c] as string) : undefined;
+    } catch {
+      return `${c} does not hold valid JSON`;
+    }
+    const strings = c === 'transforms'
+      ? value !== null && typeof value === 'object' && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string')
+      : Array.isArray(value) && value.every((v) => typeof v === 'string');
+    if (!strings) return `${bad(c)} (${c === 'transforms' ? 'an object of strings' : 'a list of strings'})`;
+  }
+  // The event is rebuilt without them when review_of is NULL, so the hash would not cover them.
+  for (const c of ['review_by', 'review_note'] as const) {
+    if (r.review_of === null && r[c] !== null) return `${c} is set on an event that reviews nothing (review_of is empty), which the store never writes`;
   }
   return undefined;
 }

@@ -1,5 +1,5 @@
 import type { Database } from 'better-sqlite3';
-import { claimMode, type TrailMode } from './trail-mode.js';
+import { claimMode, type TrailMode, type WriteProblems } from './trail-mode.js';
 
 /**
  * The events table; an event lives in one row, one column per field.
@@ -75,20 +75,20 @@ export function readSqliteMode(db: Database): TrailMode | undefined {
 /**
  * Records the writer's mode on a new trail (see `claimMode`), under the
  * write lock, and says why this writer may not extend the trail (another
- * chain, a missing or wrong chain key), if it may not.
+ * chain, a missing or wrong chain key, another record-id key), if it may not.
  *
  * @example
- * const problem = claimSqliteMode(db, wantedMode('main', key)); // undefined: may write
+ * const { chain, records } = claimSqliteMode(db, wantedMode('main', key)); // both undefined: may write
  */
-export function claimSqliteMode(db: Database, wanted: TrailMode): string | undefined {
+export function claimSqliteMode(db: Database, wanted: TrailMode): WriteProblems {
   return db.transaction(() => {
     const hasEvents = db.prepare(`SELECT 1 FROM ${SQLITE_TABLE} LIMIT 1`).get() !== undefined;
-    const { record, problem } = claimMode(readSqliteMode(db), hasEvents, wanted);
+    const { record, problems } = claimMode(readSqliteMode(db), hasEvents, wanted);
     if (record !== undefined) {
       db.prepare(`INSERT OR REPLACE INTO fieldmesh_audit_trail (id, chain, keyed, key_check, recorded_at, trail_id, record_key)
         VALUES (1, ?, ?, ?, ?, ?, ?)`)
         .run(record.chain, record.keyed ? 1 : 0, record.keyCheck, new Date().toISOString(), record.trailId ?? null, record.recordKey ?? null);
     }
-    return problem;
+    return problems;
   }).immediate();
 }

@@ -10,9 +10,9 @@ import { FieldmeshError } from '../errors.js';
 import { COLUMNS, fromRow, toRow, type AuditRow } from './row.js';
 import { claimSqliteMode, migrateSqlite, readSqliteMode, SQLITE_TABLE as T } from './sqlite-schema.js';
 import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from './store.js';
-import { chainFrom, chainKeyFrom, genesisHash, recordKeyCheck, recordKeyProblem, wantedMode } from './trail-mode.js';
+import { chainFrom, chainKeyFrom, genesisHash, recordKeyCheck, recordKeyProblem, wantedMode, writeProblems } from './trail-mode.js';
 import { auditUnavailable } from './unavailable.js';
-import { verifyRows } from './verify.js';
+import { verifyRows, type StoredRows } from './verify.js';
 
 /**
  * Where the trail lives when nothing is configured.
@@ -61,6 +61,8 @@ class SqliteAuditStore implements AuditStore {
   #closed = false;
   /** Why this store may not write to the trail (another chain, a missing or wrong chain key). */
   #cannotWrite: string | undefined;
+  /** Why this store may not write events that name records (another record-id key); a review names none. */
+  #cannotRecord: string | undefined;
 
   constructor(file: string, opts: AuditStoreOptions) {
     this.#file = file;
@@ -80,32 +82,39 @@ class SqliteAuditStore implements AuditStore {
     if (this.#closed) throw new Error('the store is closed');
     const readonly = this.#opts.readonly === true;
     let cannotWrite = readonly ? 'the store was opened read-only' : undefined;
+    let cannotRecord: string | undefined;
+    const wanted = wantedMode(this.#chain, this.#chainKey, this.#opts.recordIdKey);
     const db = new Database(this.#file, { readonly, fileMustExist: readonly || this.#opened, timeout: 5000 });
     try {
       if (!readonly) {
         db.pragma('journal_mode = WAL');
         migrateSqlite(db);
-        cannotWrite = claimSqliteMode(db, wantedMode(this.#chain, this.#chainKey, this.#opts.recordIdKey));
+        ({ chain: cannotWrite, records: cannotRecord } = claimSqliteMode(db, wanted));
       }
       db.pragma('synchronous = FULL');
       const head = db.prepare(`SELECT seq, hash FROM ${T} WHERE chain = ? ORDER BY seq DESC LIMIT 1`);
       const insert = db.prepare(`INSERT INTO ${T} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`);
-      const seal = (batch: (AuditEntry & { time: string })[]): AuditEvent[] => {
+      const seal = (batch: (AuditEntry & { time: string })[], review = false): AuditEvent[] => {
+        // Under the write lock, every batch: another writer may have recorded other keys since this one opened the trail.
+        const mode = readSqliteMode(db);
+        const problems = writeProblems(mode, wanted);
+        const refused = problems.chain ?? (review ? undefined : problems.records);
+        if (refused !== undefined) throw new Error(refused);
         const last = head.get(this.#chain) as Head;
-        // Read under the write lock: a keyed chain's first event starts from the trail's own genesis.
-        const genesis = last === undefined ? genesisHash(readSqliteMode(db) ?? wantedMode(this.#chain, undefined), this.#chainKey) : undefined;
+        // A keyed chain's first event starts from the trail's own genesis.
+        const genesis = last === undefined ? genesisHash(mode ?? wanted, this.#chainKey) : undefined;
         const events = sealEntries(batch, this.#chain, last, randomUUID, this.#chainKey, genesis);
         for (const event of events) insert.run(toRow(event));
         return events;
       };
       const byId = db.prepare(`SELECT * FROM ${T} WHERE id = ?`);
       const reviewed = db.prepare(`SELECT 1 FROM ${T} e WHERE e.id = ? AND ${reviewedSql(T)}`);
-      this.#appendTx = cannotWrite !== undefined ? undefined : db.transaction(seal);
+      this.#appendTx = (cannotWrite ?? cannotRecord) !== undefined ? undefined : db.transaction((batch: (AuditEntry & { time: string })[]) => seal(batch));
       // The duplicate check and the insert in one transaction under the write lock: two guardians acknowledging at once write one review.
       this.#reviewTx = cannotWrite !== undefined ? undefined : db.transaction((eventId: string, by: string, note: string) => {
         const row = byId.get(eventId) as AuditRow | undefined;
         const entry = reviewEntry(row === undefined ? undefined : fromRow(row), eventId, reviewed.get(eventId) !== undefined, by, note);
-        return seal([prepareEntry(entry, { recordIdKey: this.#opts.recordIdKey })])[0] as AuditEvent;
+        return seal([prepareEntry(entry, { recordIdKey: this.#opts.recordIdKey })], true)[0] as AuditEvent;
       });
     } catch (err) {
       db.close();
@@ -113,6 +122,7 @@ class SqliteAuditStore implements AuditStore {
     }
     this.#db = db;
     this.#cannotWrite = cannotWrite;
+    this.#cannotRecord = cannotRecord;
     this.#opened = true;
     this.#identity = fileIdentity(this.#file);
     return db;
@@ -145,7 +155,7 @@ class SqliteAuditStore implements AuditStore {
   #write(batch: (AuditEntry & { time: string })[]): AuditEvent[] {
     try {
       this.#writable();
-      if (this.#appendTx === undefined) throw new Error(this.#cannotWrite ?? 'the store cannot write');
+      if (this.#appendTx === undefined) throw new Error(this.#cannotWrite ?? this.#cannotRecord ?? 'the store cannot write');
       return this.#appendTx.immediate(batch);
     } catch (err) {
       this.#drop();
@@ -180,12 +190,23 @@ class SqliteAuditStore implements AuditStore {
   }
 
   async verify(onProgress?: (done: number, total: number) => void, options: VerifyOptions = {}): Promise<VerifyResult> {
-    const [mode, counts] = this.#read((db) => [
+    const [mode, counts, uniqueSeq] = this.#read((db) => [
       readSqliteMode(db) ?? { chain: this.#chain, keyed: false, keyCheck: null },
       Object.fromEntries((db.prepare(`SELECT chain, COUNT(*) AS n FROM ${T} GROUP BY chain`).all() as { chain: string; n: number }[])
         .map((r) => [r.chain, r.n])),
+      hasUniqueSeq(db),
     ] as const);
-    return verifyRows(this.#pages(), { mode, chainKey: this.#chainKey, counts, expectHead: options.expectHead }, onProgress);
+    const stored = (chain: string, upTo: number): Promise<StoredRows> => Promise.resolve(this.#read((db) => {
+      const count = (sql: string, ...params: unknown[]): number => (db.prepare(sql).get(...params) as { n: number }).n;
+      const dup = db.prepare(`SELECT seq FROM ${T} WHERE chain = ? AND seq <= ? GROUP BY seq HAVING COUNT(*) > 1 ORDER BY seq LIMIT 1`)
+        .get(chain, upTo) as { seq: number } | undefined;
+      return {
+        placed: count(`SELECT COUNT(*) AS n FROM ${T} WHERE chain = ? AND seq <= ?`, chain, upTo),
+        unplaced: count(`SELECT COUNT(*) AS n FROM ${T} WHERE chain IS NULL OR seq IS NULL`),
+        duplicateSeq: dup === undefined ? undefined : Number(dup.seq),
+      };
+    }));
+    return verifyRows(this.#pages(), { mode, chainKey: this.#chainKey, counts, expectHead: options.expectHead, uniqueSeq, stored }, onProgress);
   }
 
   /** Keyset pages in chain order, yielding between pages so a long verify does not hold the event loop. */
@@ -229,7 +250,12 @@ class SqliteAuditStore implements AuditStore {
       const db = this.#opts.readonly === true ? this.#open() : this.#writable();
       if (this.#opts.readonly === true) db.prepare(`SELECT 1 FROM ${T} LIMIT 1`).get();
       else if (this.#appendTx === undefined) return false; // the trail is there, but this store may not extend it
-      else db.prepare('INSERT OR REPLACE INTO fieldmesh_audit_health (id, checked_at) VALUES (1, ?)').run(new Date().toISOString());
+      else {
+        // As an append would: another writer may have recorded other keys since this one opened the trail.
+        const problems = writeProblems(readSqliteMode(db), wantedMode(this.#chain, this.#chainKey, this.#opts.recordIdKey));
+        if ((problems.chain ?? problems.records) !== undefined) return false;
+        db.prepare('INSERT OR REPLACE INTO fieldmesh_audit_health (id, checked_at) VALUES (1, ?)').run(new Date().toISOString());
+      }
       return true;
     } catch {
       this.#drop();
@@ -242,6 +268,13 @@ class SqliteAuditStore implements AuditStore {
     await this.#commit.idle();
     this.#drop();
   }
+}
+
+/** Whether the events table still has a UNIQUE index on exactly (chain, seq), as the store created it. */
+function hasUniqueSeq(db: Database.Database): boolean {
+  const indexes = db.pragma(`index_list(${T})`) as { name: string; unique: number; partial: number }[];
+  return indexes.some((i) => i.unique === 1 && i.partial === 0
+    && (db.pragma(`index_info("${i.name.replaceAll('"', '""')}")`) as { name: string | null }[]).map((c) => c.name).join(',') === 'chain,seq');
 }
 
 function fileIdentity(file: string): string | undefined {

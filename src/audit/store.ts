@@ -48,9 +48,13 @@ export interface ChainHead {
  * (the event at the expected head's seq has another hash), and, naming no
  * event, `truncated` (the chain ends before the expected head), `key`
  * (the chain key is missing, wrong, or given for a trail that is not keyed)
- * and `trail` (the trail's own record names a chain no store writes).
+ * `trail` (the trail's own record names a chain no store writes, or the table
+ * lost its UNIQUE (chain, seq) constraint) and `hidden` (the table holds rows
+ * the walk did not reach: a second row at a seq, or a row with no chain or seq).
  * `unreadable` also covers a value stored with another type than the store
- * writes (a BLOB where text was written).
+ * writes (a BLOB where text was written, a JSON string where a list was),
+ * review columns set on an event that reviews nothing, and any value the
+ * event cannot be rebuilt or hashed from.
  * An intact trail lists each chain's head and number of events.
  *
  * @example
@@ -63,7 +67,7 @@ export type VerifyResult =
     ok: false; eventId: string; chain: string; seq: number;
     kind: 'changed' | 'gap' | 'link' | 'unreadable' | 'foreign' | 'rewritten'; reason: string;
   }
-  | { ok: false; chain: string; kind: 'truncated' | 'key' | 'trail'; reason: string };
+  | { ok: false; chain: string; kind: 'truncated' | 'key' | 'trail' | 'hidden'; reason: string };
 
 /**
  * What else `verify` checks.

@@ -58,15 +58,18 @@ export function chainFrom(opts: { chain?: string | undefined }): string {
 /**
  * The prevHash of a chain's first event. SHA-256 trails start from
  * GENESIS_HASH, as they always have; a keyed trail with a trail id starts
- * from an HMAC of that id under the chain key, which binds its events to
- * this trail: a copy of another trail's events, keyed alike, fails at seq 1.
+ * from an HMAC of that id and of its record-id key check under the chain
+ * key. That binds its events to this trail (a copy of another trail's
+ * events, keyed alike, fails at seq 1) and the trail's record to its chain:
+ * changing how it says record ids are stored (to make `report --record`
+ * search for raw ids and find nothing) fails verify at seq 1 too.
  *
  * @example
- * genesisHash({ chain: 'main', keyed: true, keyCheck: '…', trailId: 'a1…' }, key); // 64 hex, not zeros
+ * genesisHash({ chain: 'main', keyed: true, keyCheck: '…', trailId: 'a1…', recordKey: 'none' }, key); // 64 hex, not zeros
  */
 export function genesisHash(mode: TrailMode, chainKey: string | Buffer | undefined): string {
   if (!mode.keyed || chainKey === undefined || mode.trailId === null || mode.trailId === undefined) return GENESIS_HASH;
-  return createHmac('sha256', chainKey).update(`fieldmesh:genesis:${mode.trailId}`).digest('hex');
+  return createHmac('sha256', chainKey).update(`fieldmesh:genesis:${mode.trailId}:${mode.recordKey ?? ''}`).digest('hex');
 }
 
 /**
@@ -156,37 +159,68 @@ export function keyProblem(mode: TrailMode, keyCheck: string | null): string | u
 }
 
 /**
+ * Why a writer may not extend a trail (see `writeProblems`); undefined members: it may.
+ *
+ * @example
+ * const { chain, records }: WriteProblems = claimSqliteMode(db, wanted);
+ */
+export interface WriteProblems {
+  chain: string | undefined;
+  records: string | undefined;
+}
+
+/**
+ * Why a writer in mode `wanted` may not extend a trail recorded as `mode`:
+ * `chain` (another chain name, a missing or wrong chain key) stops every
+ * write; `records` (another record-id key) stops events that name records,
+ * not a review, which names none. The one rule both a writer opening the
+ * trail and every append (under the write lock) apply.
+ *
+ * @example
+ * writeProblems(recorded, wantedMode('main', key, recordKey)); // { chain: undefined, records: undefined }
+ */
+export function writeProblems(mode: TrailMode | undefined, wanted: TrailMode): WriteProblems {
+  if (mode === undefined) {
+    return { chain: 'the trail\'s record of its chain and keys was removed after this store opened it', records: undefined };
+  }
+  const chain = mode.chain !== wanted.chain
+    ? `this trail's chain is "${mode.chain}", not "${wanted.chain}"`
+    : keyProblem(mode, wanted.keyCheck);
+  return { chain, records: recordKeyProblem(mode.recordKey, wanted.recordKey ?? 'none') };
+}
+
+/**
  * What a writer records when it opens a trail, and whether it may write.
  * A new trail takes the writer's mode and a new trail id. A trail written
  * before modes were recorded holds SHA-256 events, so it is recorded as not
- * keyed. An empty trail takes the mode of the writer (nothing yet depends on
- * the old one). A trail that does not record its record-id key yet records
- * the writer's; a writer with another record-id key may not write.
+ * keyed. An empty trail takes the chain and chain key of the writer (nothing
+ * yet depends on the old ones), but never another record-id key once one is
+ * recorded: two writers opening a new trail with different record-id keys
+ * would otherwise each believe the trail theirs. A trail that does not record
+ * its record-id key yet records the writer's.
  *
  * @example
- * const { record, problem } = claimMode(recorded, eventCount > 0, wantedMode('main', key));
+ * const { record, problems } = claimMode(recorded, eventCount > 0, wantedMode('main', key));
  */
 export function claimMode(
   recorded: TrailMode | undefined,
   hasEvents: boolean,
   wanted: TrailMode,
-): { record: TrailMode | undefined; problem: string | undefined } {
+): { record: TrailMode | undefined; problems: WriteProblems } {
   let mode = recorded;
   let record: TrailMode | undefined;
-  const fresh = { ...wanted, trailId: randomUUID() };
   if (mode === undefined) {
-    mode = hasEvents ? { chain: wanted.chain, keyed: false, keyCheck: null, trailId: null, recordKey: wanted.recordKey } : fresh;
+    mode = hasEvents
+      ? { chain: wanted.chain, keyed: false, keyCheck: null, trailId: null, recordKey: wanted.recordKey }
+      : { ...wanted, trailId: randomUUID() };
     record = mode;
   } else if (!hasEvents && (mode.chain !== wanted.chain || mode.keyed !== wanted.keyed || mode.keyCheck !== wanted.keyCheck
-    || mode.recordKey !== wanted.recordKey || (mode.keyed && (mode.trailId === null || mode.trailId === undefined)))) {
-    mode = fresh;
+    || (mode.keyed && (mode.trailId === null || mode.trailId === undefined)))) {
+    mode = { ...wanted, trailId: randomUUID(), recordKey: mode.recordKey ?? wanted.recordKey };
     record = mode;
   } else if ((mode.recordKey === null || mode.recordKey === undefined) && wanted.recordKey !== undefined) {
     mode = { ...mode, recordKey: wanted.recordKey };
     record = mode;
   }
-  const problem = mode.chain !== wanted.chain
-    ? `this trail's chain is "${mode.chain}", not "${wanted.chain}"`
-    : keyProblem(mode, wanted.keyCheck) ?? recordKeyProblem(mode.recordKey, wanted.recordKey ?? 'none');
-  return { record, problem };
+  return { record, problems: writeProblems(mode, wanted) };
 }

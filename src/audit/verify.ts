@@ -16,6 +16,28 @@ export interface VerifyContext {
   /** Events per chain, as stored. */
   counts: Record<string, number>;
   expectHead?: ChainHead | undefined;
+  /** Whether the table still allows one row per (chain, seq): its UNIQUE constraint is there. */
+  uniqueSeq: boolean;
+  /** Counts the rows as stored, to compare with the rows walked (see `StoredRows`). */
+  stored: (chain: string, upTo: number) => Promise<StoredRows>;
+}
+
+/**
+ * The rows a store holds, counted apart from the walk: a walk in keyset
+ * pages never sees a second row at a seq where a page ended, nor a row with
+ * no chain or seq (PostgreSQL sorts NULL last and no keyset compares with
+ * it), so such rows could empty the review queue while verify says intact.
+ *
+ * @example
+ * const stored: StoredRows = { placed: 1204, unplaced: 0, duplicateSeq: undefined };
+ */
+export interface StoredRows {
+  /** Rows of the chain at seq `upTo` or below. */
+  placed: number;
+  /** Rows whose chain or seq is NULL. */
+  unplaced: number;
+  /** The lowest seq of the chain held by more than one row. */
+  duplicateSeq: number | undefined;
 }
 
 /**
@@ -45,6 +67,11 @@ export async function verifyRows(
   }
   const problem = keyProblem(ctx.mode, ctx.chainKey === undefined ? null : chainKeyCheck(ctx.chainKey));
   if (problem !== undefined) return { ok: false, chain: own, kind: 'key', reason: problem };
+  if (!ctx.uniqueSeq) {
+    const reason = 'the events table no longer has its UNIQUE (chain, seq) constraint: it was removed after the store created it, '
+      + 'which lets a second event share a seq with another';
+    return { ok: false, chain: own, kind: 'trail', reason };
+  }
   const genesis = genesisHash(ctx.mode, ctx.chainKey);
   const total = Object.values(ctx.counts).reduce((a, b) => a + b, 0);
   const expect = ctx.expectHead;
@@ -64,14 +91,17 @@ export async function verifyRows(
       }
       const badType = storedTypeProblem(row);
       if (badType !== undefined) {
-        return { ok: false, ...where, kind: 'unreadable', reason: `${badType} is not stored as the type the store writes: the event was changed after it was written` };
+        return { ok: false, ...where, kind: 'unreadable', reason: `${badType}: the event was changed after it was written` };
       }
       if (Number((row as Record<string, unknown>).time_sub_ms ?? 0) !== 0) {
         return { ok: false, ...where, kind: 'changed', reason: 'time was changed below the millisecond the store writes: the event was changed after it was written' };
       }
       let event;
+      let hash;
       try {
         event = fromRow(row);
+        // Inside the try: whatever a stored value does to rebuilding or hashing (a number too large, nesting too deep) names this event.
+        hash = hashEvent(event, ctx.chainKey);
       } catch {
         return { ok: false, ...where, kind: 'unreadable', reason: 'a stored field cannot be read: the event was changed after it was written' };
       }
@@ -94,7 +124,7 @@ export async function verifyRows(
           : `prevHash mismatch: it is not chained to the event at seq ${event.seq - 1} (an event was deleted, inserted or reordered)`;
         return { ok: false, ...where, kind: 'link', reason };
       }
-      if (hashEvent(event, ctx.chainKey) !== event.hash) {
+      if (hash !== event.hash) {
         return { ok: false, ...where, kind: 'changed', reason: 'hash mismatch: the event was changed after it was written' };
       }
       if (expect !== undefined && event.seq === expect.seq && event.hash !== expect.hash) {
@@ -110,6 +140,16 @@ export async function verifyRows(
     }
   }
   const last = heads.find((h) => h.chain === own)?.seq ?? 0;
+  const stored = await ctx.stored(own, last);
+  if (stored.placed !== events || stored.unplaced > 0 || stored.duplicateSeq !== undefined) {
+    const found: string[] = [];
+    if (stored.duplicateSeq !== undefined) found.push(`a second row at seq ${stored.duplicateSeq}`);
+    if (stored.unplaced > 0) found.push(`${stored.unplaced} row${stored.unplaced === 1 ? '' : 's'} with no chain or seq`);
+    if (found.length === 0) found.push(`${stored.placed} rows at seq 1 to ${last}`);
+    const reason = `${events} event${events === 1 ? '' : 's'} of chain "${own}" were walked, but the table holds ${found.join(' and ')}: `
+      + 'rows were added beside the chain where the walk does not reach them';
+    return { ok: false, chain: own, kind: 'hidden', reason };
+  }
   if (expect !== undefined && last < expect.seq) {
     const cut = expect.seq - last;
     const reason = `truncated: chain "${own}" ends at seq ${last}, before the expected head at seq ${expect.seq}: `

@@ -33,9 +33,9 @@ export async function loadForCli(dir: string, opts: PolicyOptions = {}): Promise
   }
 }
 
-/** Colour only on a terminal, and never when NO_COLOR is set. */
+/** Colour only on a terminal, never when NO_COLOR is set, and never on stderr (main escapes every ESC written there). */
 export function paint(style: Parameters<typeof styleText>[0], text: string, stream: NodeJS.WriteStream = process.stdout): string {
-  return stream.isTTY && !process.env['NO_COLOR'] ? styleText(style, text) : text;
+  return stream !== process.stderr && stream.isTTY && !process.env['NO_COLOR'] ? styleText(style, text) : text;
 }
 
 export function printIssue(issue: PolicyIssue, stream: NodeJS.WriteStream = process.stdout): string {

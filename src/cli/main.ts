@@ -60,20 +60,15 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** The colour and weight changes `paint` writes (never conceal, cursor moves or anything else). */
-const OUR_STYLES = /(\u001b\[(?:1|2|22|3[0-79]|9[0-7])m)/;
-
 /**
  * A message made safe for the terminal, the one place every error line the
  * CLI prints passes: messages quote what users and trails supplied (a chain
- * name, a path, an id), and a control character in it must not move the
- * cursor, clear the screen or forge a line. Line breaks stay; each line goes
- * through `printable`. On a colour terminal the few styles `paint` itself
- * writes are kept, so policy errors stay red.
+ * name, a path, an id, a database's own error text), and a control
+ * character in it must not move the cursor, clear the screen, forge a line,
+ * or recolour or hide text. Line breaks stay; every other control character,
+ * ESC included, is escaped by `printable`. stderr is never coloured, so no
+ * style needs to pass: the simple rule leaves nothing to smuggle one through.
  */
 function forStderr(text: string): string {
-  const colour = process.stderr.isTTY === true && !process.env['NO_COLOR'];
-  return text.split('\n').map((line) => (colour
-    ? line.split(OUR_STYLES).map((part, i) => (i % 2 === 1 ? part : printable(part))).join('')
-    : printable(line))).join('\n');
+  return text.split('\n').map(printable).join('\n');
 }

@@ -4,7 +4,7 @@
  * this file alone), spawned with real SQLite files.
  */
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -355,6 +355,86 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
       expect(r.stdout).to.include('(chain main, seq 1): prevHash mismatch');
       expect(r.stdout).to.include('copied from another trail');
       expect((await fieldmesh(['audit', 'verify', '--audit', b.file], { FIELDMESH_AUDIT_CHAIN_KEY: KEY })).code).to.equal(0);
+    });
+  });
+
+  describe('second review of the trail', () => {
+    const RK = 'record-key-0123456789abc';
+
+    it('names the event (exit 1, BROKEN, JSON with --json) whose stored value cannot be rebuilt or hashed, in verify, head and review', async () => {
+      const deep = `{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+      for (const set of [`roles = '[1e999]'`, `transforms = '${deep}'`]) {
+        const { file, events } = await setup(3, { chainKey: KEY });
+        const db = new Database(file);
+        db.exec(`UPDATE fieldmesh_audit_events SET ${set} WHERE seq = 2`);
+        db.close();
+        for (const cmd of ['verify', 'head', 'review']) {
+          const r = await fieldmesh(['audit', cmd, '--audit', file], { FIELDMESH_AUDIT_CHAIN_KEY: KEY });
+          const what = `${cmd} ${set.slice(0, 20)}`;
+          expect(r.code, what).to.equal(1);
+          expect(r.stdout, what).to.include(`BROKEN at event ${events[1]?.id} (chain main, seq 2)`);
+          expect(r.stderr, what).to.equal('');
+          const json = await fieldmesh(['audit', cmd, '--audit', file, '--json'], { FIELDMESH_AUDIT_CHAIN_KEY: KEY });
+          expect(json.code, what).to.equal(1);
+          expect(JSON.parse(json.stdout), what).to.deep.include({ ok: false, kind: 'unreadable', seq: 2, eventId: events[1]?.id });
+        }
+      }
+    });
+
+    it('fails verify when a keyed trail\'s record-id key record was changed to make report --record find nothing', async () => {
+      const { file } = await setup(3, { chainKey: KEY, recordIdKey: RK });
+      const db = new Database(file);
+      db.exec("UPDATE fieldmesh_audit_trail SET record_key = 'none'");
+      db.close();
+      const r = await fieldmesh(['audit', 'verify', '--audit', file], { FIELDMESH_AUDIT_CHAIN_KEY: KEY });
+      expect(r.code).to.equal(1);
+      expect(r.stdout).to.include('(chain main, seq 1): prevHash mismatch');
+    });
+
+    it('lets a guardian acknowledge on a pseudonymised trail without FIELDMESH_AUDIT_RECORD_KEY (a review names no record)', async () => {
+      const { file } = await setup(1, { recordIdKey: RK });
+      const store = await openAuditStore(file, { recordIdKey: RK });
+      const bg = await store.append(breakGlassEntry());
+      await store.close();
+      const r = await fieldmesh(['audit', 'review', '--audit', file, '--ack', bg.id, '--by', 'Dr A Guardian', '--note', 'Justified']);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout).to.include(`Acknowledged ${bg.id} by Dr A Guardian`);
+      const report = await fieldmesh(['audit', 'report', '--audit', file, '--record', 'p-1002'], { FIELDMESH_AUDIT_RECORD_KEY: RK });
+      expect(report.stdout).to.match(/2 events/).and.to.include('reviewed');
+    });
+
+    it('ends quietly with 0 when the reader closes stdout early (audit query | head -1)', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-cli-chain-'));
+      dirs.push(dir);
+      const file = join(dir, 'audit.db');
+      const store = await openAuditStore(file);
+      await Promise.all(Array.from({ length: 3000 }, (_, i) => store.append(sampleEntry({ requestId: `r-${i}` }))));
+      await store.close();
+      const child = spawn(process.execPath, [BIN, 'audit', 'query', '--audit', file, '--limit', '3000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      child.stdout.once('data', () => child.stdout.destroy());
+      const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+      expect(stderr).to.equal('');
+      expect(code).to.equal(0);
+    });
+
+    it('escapes every ESC on stderr, also on a colour terminal: an --ack argument cannot recolour or hide text', async function () {
+      const probe = await new Promise<number | null>((resolve) => spawn('script', ['--version']).on('close', resolve).on('error', () => resolve(null)));
+      if (probe !== 0) this.skip(); // needs util-linux `script` for a pseudo-terminal
+      const { file } = await setup(1);
+      const ack = 'abcdefgh\u001b[30m\u001b[8mSECRET\u001b[2m';
+      const cmd = [process.execPath, BIN, 'audit', 'review', '--audit', file, '--ack', ack, '--by', 'x', '--note', 'y']
+        .map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+      const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color' };
+      delete env['NO_COLOR'];
+      const child = spawn('script', ['-qec', cmd, '/dev/null'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(code).to.equal(2);
+      expect(output).to.include('abcdefgh\\u001b[30m\\u001b[8mSECRET\\u001b[2m');
+      expect(output).to.not.include('\u001b');
     });
   });
 

@@ -117,6 +117,34 @@ describe('audit/postgres', function () {
       await store.close();
     });
 
+    it('fails verify when the table holds rows the keyset walk never reaches: a NULL seq, a second row at a page\'s last seq', async () => {
+      const KEY = 'chain-key-0123456789abcdef';
+      const schema = newSchema();
+      const t = `"${schema}".fieldmesh_audit_events`;
+      const store = await openAuditStore(PG_URL as string, { schema, chainKey: KEY });
+      await Promise.all(Array.from({ length: 1200 }, (_, i) => store.append(sampleEntry({ requestId: `r-${i}` }))));
+      expect(await store.verify()).to.deep.include({ ok: true, events: 1200 });
+      // UNIQUE (chain, seq) allows any number of NULL seqs: only counting the rows notices this one.
+      await raw(`ALTER TABLE ${t} ALTER COLUMN seq DROP NOT NULL`);
+      await raw(`INSERT INTO ${t} SELECT 'forged-1', chain, NULL, time, 'forged', 'u-666', roles, purpose, resource, action, decision, code,
+        status, record_ids, withheld_record_ids, fields_disclosed, fields_withheld, transforms, restrictions, grants, NULL, policy_version,
+        NULL, NULL, NULL, 'x', 'x' FROM ${t} WHERE seq = 2`);
+      const nullSeq = await store.verify();
+      expect(nullSeq).to.deep.include({ ok: false, kind: 'hidden' });
+      if (!nullSeq.ok) expect(nullSeq.reason).to.include('1200 events of chain "main" were walked, but the table holds 1 row with no chain or seq');
+      await raw(`DELETE FROM ${t} WHERE id = 'forged-1'`);
+      expect(await store.verify()).to.deep.include({ ok: true, events: 1200 });
+      // Dropping the constraint (and keeping an index for speed) lets a forged review sit at seq 1000, where the first page ends.
+      const [constraint] = await raw<{ conname: string }>(`SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'u'`, [t]);
+      await raw(`ALTER TABLE ${t} DROP CONSTRAINT "${constraint?.conname}"; CREATE INDEX ON ${t} (chain, seq)`);
+      await raw(`INSERT INTO ${t} SELECT 'forged-2', chain, 1000, time, request_id, 'Dr Nobody', '[]', purpose, resource, 'review', 'disclosed',
+        NULL, 200, '[]', '[]', '[]', '[]', '{}', '[]', '[]', NULL, policy_version, id, 'Dr Nobody', 'fine', 'x', 'x' FROM ${t} WHERE seq = 1`);
+      const dup = await store.verify();
+      expect(dup).to.deep.include({ ok: false, kind: 'trail' });
+      if (!dup.ok) expect(dup.reason).to.include('no longer has its UNIQUE (chain, seq) constraint');
+      await store.close();
+    });
+
     it('creates the schema and records its version', async () => {
       const schema = newSchema();
       const store = await openAuditStore(PG_URL as string, { schema });

@@ -82,6 +82,35 @@ describe('audit/sqlite', () => {
     });
   });
 
+  describe('rows the keyset walk does not reach', () => {
+    it('fails verify when UNIQUE (chain, seq) was dropped to hide a second row at a page\'s last seq, or a row has no seq', async () => {
+      const file = join(tempDir(), 'audit.db');
+      const store = await openAuditStore(file, { chainKey: 'chain-key-0123456789' });
+      await Promise.all(Array.from({ length: 1000 }, (_, i) => store.append(sampleEntry({ requestId: `r-${i}` }))));
+      const db = new Database(file);
+      const ddl = (db.prepare("SELECT sql FROM sqlite_master WHERE name = 'fieldmesh_audit_events'").get() as { sql: string }).sql;
+      const rebuild = (sql: string) => db.exec(`ALTER TABLE fieldmesh_audit_events RENAME TO old; ${sql};
+        INSERT INTO fieldmesh_audit_events SELECT * FROM old; DROP TABLE old`);
+      rebuild(ddl.replace(/,\s*UNIQUE \(chain, seq\)/, ''));
+      db.exec(`INSERT INTO fieldmesh_audit_events SELECT 'forged', chain, 1000, time, request_id, 'Dr Nobody', '[]', purpose, resource, 'review',
+        'disclosed', NULL, 200, '[]', '[]', '[]', '[]', '{}', '[]', '[]', NULL, policy_version, id, 'Dr Nobody', 'fine', 'x', 'x'
+        FROM fieldmesh_audit_events WHERE seq = 1`);
+      const dup = await store.verify();
+      expect(dup).to.deep.include({ ok: false, kind: 'trail' });
+      if (!dup.ok) expect(dup.reason).to.include('no longer has its UNIQUE (chain, seq) constraint');
+      db.exec("DELETE FROM fieldmesh_audit_events WHERE id = 'forged'");
+      rebuild(ddl.replace('seq INTEGER NOT NULL', 'seq INTEGER'));
+      expect(await store.verify()).to.deep.include({ ok: true, events: 1000 });
+      db.exec(`INSERT INTO fieldmesh_audit_events SELECT 'forged', chain, NULL, time, request_id, 'u-666', roles, purpose, resource, action,
+        decision, code, status, record_ids, withheld_record_ids, fields_disclosed, fields_withheld, transforms, restrictions, grants, NULL,
+        policy_version, NULL, NULL, NULL, 'x', 'x' FROM fieldmesh_audit_events WHERE seq = 2`);
+      db.close();
+      // SQLite sorts NULL first, so the walk meets it at once; PostgreSQL sorts it last, where only the count finds it.
+      expect(await store.verify()).to.deep.include({ ok: false, kind: 'unreadable', eventId: 'forged' });
+      await store.close();
+    });
+  });
+
   describe('a trail written before the chain mode was recorded', () => {
     it('verifies as unkeyed read-only, is recorded as unkeyed on the next write, and refuses a chain key', async () => {
       const file = join(tempDir(), 'audit.db');

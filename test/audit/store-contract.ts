@@ -533,6 +533,113 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
     });
   });
 
+  describe('every stored value verify relies on', () => {
+    const KEY = 'chain-key-0123456789abcdef';
+
+    it('fails on a list stored as a JSON string, which rebuilds the same event but hides it from record searches', async () => {
+      for (const opts of [{}, { chainKey: KEY }]) {
+        const { trail, store, events } = await setup(3, opts);
+        await trail.sql(`UPDATE $T SET record_ids = '"[\\"p-1002\\"]"' WHERE seq = 2`);
+        const result = await store.verify();
+        expect(result, JSON.stringify(opts)).to.deep.include({ ok: false, eventId: events[1]?.id, seq: 2, kind: 'unreadable' });
+        if (!result.ok) expect(result.reason).to.include('record_ids is not stored as the type the store writes (a list of strings)');
+        await store.close();
+      }
+    });
+
+    it('names the event, as unreadable, whose values cannot be rebuilt or hashed: a number too large, nesting too deep', async () => {
+      const deep = `${'{"a":'.repeat(5000)}"x"${'}'.repeat(5000)}`;
+      for (const set of ["roles = '[1e999]'", "grants = '[\"nurse#0\", 2]'", `transforms = '{"a":${deep}}'`]) {
+        const { trail, store, events } = await setup(3, { chainKey: KEY });
+        await trail.sql(`UPDATE $T SET ${set} WHERE seq = 2`);
+        expect(await store.verify(), set.slice(0, 30)).to.deep.include({ ok: false, eventId: events[1]?.id, seq: 2, kind: 'unreadable' });
+        await store.close();
+      }
+    });
+
+    it('fails on review columns set on an event that reviews nothing (the hash does not cover them there)', async () => {
+      const { trail, store } = await setup(1);
+      const bg = await store.append(breakGlassEntry());
+      await store.append(sampleEntry());
+      await trail.sql("UPDATE $T SET review_note = 'reviewed, fine' WHERE seq = 2");
+      const result = await store.verify();
+      expect(result).to.deep.include({ ok: false, eventId: bg.id, seq: 2, kind: 'unreadable' });
+      if (!result.ok) expect(result.reason).to.include('review_note is set on an event that reviews nothing');
+      await store.close();
+    });
+
+    it('binds a keyed trail\'s record of its record-id key to the chain: changing it fails verify', async () => {
+      const { trail, store } = await setup(2, { chainKey: KEY, recordIdKey: 'record-key-0123456789abc' });
+      expect(await store.verify()).to.deep.include({ ok: true, events: 2 });
+      await trail.sql("UPDATE $M SET record_key = 'none'");
+      expect(await store.verify()).to.deep.include({ ok: false, seq: 1, kind: 'link' });
+      await store.close();
+    });
+  });
+
+  describe('two writers opening one new trail', () => {
+    const KA = 'record-key-AAAAAAAAAAAA';
+    const KB = 'record-key-BBBBBBBBBBBB';
+
+    it('never re-claims a recorded record-id key, even on an empty trail: the second writer is refused', async () => {
+      const trail = await newTrail();
+      const a = await trail.open({ recordIdKey: KA });
+      expect(await a.healthy()).to.equal(true);
+      const b = await trail.open({ recordIdKey: KB });
+      expect(await b.healthy()).to.equal(false);
+      await a.append(sampleEntry({ recordIds: ['p-1002'] }));
+      const err = await b.append(sampleEntry({ recordIds: ['p-2000'] })).catch((e: unknown) => e);
+      expect((err as AccessError).code).to.equal('audit_unavailable');
+      expect((err as AccessError).message).to.include('not the key this trail was started with');
+      expect(await a.query({ recordId: 'p-1002' })).to.have.length(1);
+      expect(await a.query({})).to.have.length(1);
+      await a.close();
+      await b.close();
+    });
+
+    it('checks the trail\'s keys at every append: a writer whose chain key was replaced on the empty trail is refused', async () => {
+      const trail = await newTrail();
+      const a = await trail.open({ chainKey: 'chain-key-AAAAAAAAAAAA' });
+      expect(await a.healthy()).to.equal(true);
+      const b = await trail.open({ chainKey: 'chain-key-BBBBBBBBBBBB' });
+      expect(await b.healthy()).to.equal(true);
+      expect(await a.healthy()).to.equal(false);
+      const err = await a.append(sampleEntry()).catch((e: unknown) => e);
+      expect((err as AccessError).code).to.equal('audit_unavailable');
+      expect((err as AccessError).message).to.include('the chain key (FIELDMESH_AUDIT_CHAIN_KEY) is not the key this trail was started with');
+      await b.append(sampleEntry());
+      expect(await b.verify()).to.deep.include({ ok: true, events: 1 });
+      await a.close();
+      await b.close();
+    });
+
+    it('refuses an append once the trail\'s record-id key was changed after the writer opened it', async () => {
+      const { trail, store } = await setup(1, { recordIdKey: KA });
+      await trail.sql("UPDATE $M SET record_key = 'none'");
+      const err = await store.append(sampleEntry()).catch((e: unknown) => e);
+      expect((err as AccessError).code).to.equal('audit_unavailable');
+      expect((err as AccessError).message).to.include('this trail stores record ids as they are');
+      await store.close();
+    });
+
+    it('lets a guardian without the record-id key review (a review names no record), but not append', async () => {
+      const { trail, store } = await setup(1, { recordIdKey: KA });
+      const bg = await store.append(breakGlassEntry());
+      await store.close();
+      const guardian = await trail.open();
+      const review = await guardian.acknowledge(bg.id, 'Dr A Guardian', 'Justified');
+      expect(review).to.deep.include({ action: 'review', recordIds: [] });
+      const err = await guardian.append(sampleEntry()).catch((e: unknown) => e);
+      expect((err as AccessError).message).to.include('set FIELDMESH_AUDIT_RECORD_KEY');
+      await guardian.close();
+      const keyed = await trail.open({ recordIdKey: KA });
+      expect(await keyed.verify()).to.deep.include({ ok: true, events: 3 });
+      expect(await keyed.query({ recordId: 'p-1002' })).to.have.length(2);
+      expect(await keyed.pendingReviews()).to.deep.equal([]);
+      await keyed.close();
+    });
+  });
+
   describe('availability', () => {
     it('reports healthy when an event can be written, and unavailable once closed', async () => {
       const { store } = await setup();

@@ -99,6 +99,13 @@ const ROWS: Row[] = [
   { args: ['audit', 'verify', '--audit', UNREACHABLE_PG], code: 2, why: 'PostgreSQL unreachable', stderr: /^fieldmesh audit verify: The audit trail postgres:\/\/127\.0\.0\.1:1\/x cannot be read/ },
   { args: ['audit', 'verify', '--audit', '{intact}', '--frobnicate'], code: 2, why: 'unknown option', stderr: /unknown option '--frobnicate'/ },
 
+  { args: ['audit', 'head', '--audit', '{intact}'], code: 0, why: 'the head of an intact chain', stdout: /^4:[0-9a-f]{64}$/m },
+  { args: ['audit', 'head', '--audit', '{tampered}'], code: 1, why: 'a broken chain has no head', stdout: /^BROKEN at event [0-9a-f-]{36} \(chain main, seq 2\)/ },
+  { args: ['audit', 'head', '--audit', '{tampered}', '--json'], code: 1, why: 'broken, as JSON', stdout: /"ok": false/ },
+  { args: ['audit', 'head', '--audit', '{tmp}/no-such.db'], code: 2, why: 'no trail file', stderr: /^fieldmesh audit head: no audit trail at .*no-such\.db/ },
+  { args: ['audit', 'head', '--audit', UNREACHABLE_PG], code: 2, why: 'PostgreSQL unreachable', stderr: /cannot be read/ },
+  { args: ['audit', 'head', '--audit', '{intact}', '--frobnicate'], code: 2, why: 'unknown option', stderr: /unknown option '--frobnicate'/ },
+
   { args: ['audit', 'query', '--audit', '{intact}'], code: 0, why: 'listed', stdout: /^4 events$/m },
   { args: ['audit', 'query', '--audit', '{intact}', '--user', 'nobody'], code: 0, why: 'nothing matches', stdout: /^No matching events\.$/m },
   { args: ['audit', 'query', '--audit', '{tmp}/no-such.db'], code: 2, why: 'no trail file', stderr: /no audit trail at/ },
@@ -142,7 +149,7 @@ const ROWS: Row[] = [
 /** The command a row runs, as docs/cli.md names it. */
 function commandOf(args: string[]): string {
   const [first, second] = args;
-  if (first === 'audit') return ['verify', 'query', 'review', 'report'].includes(second ?? '') ? `audit ${second}` : 'fieldmesh';
+  if (first === 'audit') return ['verify', 'head', 'query', 'review', 'report'].includes(second ?? '') ? `audit ${second}` : 'fieldmesh';
   return ['check', 'redact', 'explain', 'test', 'matrix', 'serve', 'demo'].includes(first ?? '') ? (first as string) : 'fieldmesh';
 }
 
