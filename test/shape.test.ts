@@ -97,7 +97,8 @@ describe('redactBody', () => {
       const { body, decision } = redact(input, 'entry.resource');
       const out = body as ReturnType<typeof bundle>;
       expect(out.entry.map((e) => e.resource['id'])).to.deep.equal(NURSE_ROWS);
-      expect(out.entry[0]).to.deep.include({ fullUrl: 'https://fhir.example/Patient/pat-001', search: { mode: 'match' } });
+      expect(out.entry[0]).to.deep.include({ search: { mode: 'match' } });
+      expect(out.entry[0]).not.to.have.property('fullUrl');
       expect(out.total).to.equal(NURSE_ROWS.length);
       expect(out.link).to.deep.equal(input.link);
       expect(decision.rowsReturned).to.equal(NURSE_ROWS.length);

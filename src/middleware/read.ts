@@ -84,14 +84,14 @@ export function readHandler(rt: MeshRuntime, resource: string, list: ListKey | n
     const admitted = await admit(guardRequest(req, params), resource, 'read', rt.guard);
     const base = { res, release: noop, facts: admitted, audit: rt.audit };
     if (!admitted.ok) return refuse(base, admitted.error);
-    const unrouted = unroutedError(req, 'read');
-    if (unrouted) return refuse(base, unrouted);
     // A body sent to a read route would reach the handler unchecked: writes go through mesh.write().
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return refuse(base, new AccessError('method_not_allowed', `${req.method} is not a read: put mesh.write() in front of writes`));
     }
     // A read's body would reach the handler unchecked (a search handler merging body and query, say).
     if (hasBody(req)) return refuse(base, new AccessError('bad_request', 'A read takes no body: send filters in the query string, where they are checked'));
+    const unrouted = unroutedError(req, 'read');
+    if (unrouted) return refuse(base, unrouted);
     if (!redirectAnswer(rt, admitted, list, false, res)) return;
     // The handler answers JSON, whatever the caller accepts: a handler that negotiates (res.format) would
     // otherwise answer 406 or another type for records that exist and 404 for none.
