@@ -62,7 +62,9 @@ export function explainView(compiled: CompiledPolicies, q: ExplainQuery): Explan
     const [role, i] = label.split('#');
     return own(compiled.document.roles, role!)?.grants[Number(i)]?.where;
   };
-  const restrictions = (compiled.restrictions.get(q.resource) ?? []).filter((r) => !isExempt(r, q.roles, q.purpose));
+  // A role exempts only through its own grants: one with no grant here exempts no one (request.ts isExempt).
+  const grantingRoles = q.roles.filter((role) => (compiled.grants.get(grantKey(role, q.purpose, q.resource)) ?? []).some((g) => g.read !== 0n));
+  const restrictions = (compiled.restrictions.get(q.resource) ?? []).filter((r) => !isExempt(r, grantingRoles, q.purpose));
   const whenOf = (name: string) => compiled.document.restrictions.find((r) => r.name === name)?.when;
   const recordRestrictions = restrictions.filter((r) => r.record).map((r) => `whole record withheld ${when(whenOf(r.name))} (restriction ${r.name})`);
 

@@ -4,7 +4,7 @@ import { emptyDecision, type Decision } from './decision.js';
 import { AccessError, FieldmeshError } from './errors.js';
 import { isPlainObject, splitPath, valuesAt } from './paths.js';
 import { compileProjector, type Projector } from './project.js';
-import type { Plan } from './request.js';
+import { isExempt, type Plan } from './request.js';
 import { makeTransform, type Transform } from './transforms.js';
 
 /** The projection for one permitted mask: the copy function and its names for the decision. */
@@ -113,10 +113,12 @@ export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: 
     }
     let mask = 0n;
     const matched: string[] = [];
+    const matchedRoles: string[] = [];
     for (const g of plan.grants) {
       if (g.matches(row)) {
         mask |= g.grant.read;
         matched.push(g.grant.label);
+        matchedRoles.push(g.grant.role);
       }
     }
     if (matched.length === 0) {
@@ -126,6 +128,8 @@ export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: 
     mask &= view.mask;
     let wholeRecord: string | undefined;
     for (const r of plan.restrictions) {
+      // Exempt only through a role whose grant let the caller see this row.
+      if (r.restriction.unlessRoles !== undefined && isExempt(r.restriction, matchedRoles, purpose.name)) continue;
       if (!r.matches(row) && !r.restriction.oddShape?.(row)) continue;
       fired.add(r.restriction.name);
       if (r.restriction.record) wholeRecord ??= r.restriction.name;

@@ -125,7 +125,9 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
     const verb = action === 'read' ? 'read' : action === 'update' ? 'update' : 'create';
     refuse(purpose.def.breakGlass ? 'break_glass_refused' : 'purpose_not_granted', `none of your roles may ${verb} ${ctx.resource} records for purpose "${ctx.purpose}"`);
   }
-  const restrictions = (compiled.restrictions.get(ctx.resource) ?? []).filter((r) => !isExempt(r, roles, ctx.purpose));
+  // Exempt for every row: an `unless` of purposes alone. An exemption by role depends on the row: only a
+  // role whose grant let the caller see that row counts (redact.ts), never one merely held.
+  const restrictions = (compiled.restrictions.get(ctx.resource) ?? []).filter((r) => r.unlessRoles !== undefined || !isExempt(r, roles, ctx.purpose));
 
   // One CASL rule per grant and per restriction. A grant whose condition is
   // unusable for this user (a claim missing, or one it cannot compare with)
@@ -195,9 +197,13 @@ export function rolesOf(user: UserClaims): string[] {
 }
 
 /**
- * Whether a restriction's `unless` covers the user and purpose: every key it
+ * Whether a restriction's `unless` covers the roles and purpose: every key it
  * gives must be satisfied, so roles and purposes together narrow it. The
- * engine and `explain` both ask this, so what `explain` shows is what happens.
+ * roles are those whose grants apply: for a record, the roles whose grants
+ * matched it (a safeguarding lead's exemption does not follow a GP's grant
+ * because the same person also holds the lead's role); for `explain`, the
+ * roles with a grant for the purpose and resource. The engine and `explain`
+ * both ask this, so what `explain` shows is what happens.
  *
  * @example
  * isExempt(dvAddress, ['safeguarding-lead'], 'safeguarding'); // true

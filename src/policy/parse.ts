@@ -25,6 +25,11 @@ export function parsePolicyText(text: string, file: string): { policy?: PolicyFi
       })),
     };
   }
+  // An empty file is a deploy caught halfway (truncated, then written) far more often than a
+  // wish: read as nothing, it would drop every rule it held, restrictions included.
+  if (doc.contents === null || (doc.toJS() as unknown) == null) {
+    return { issues: [{ file, path: '(file)', message: 'the file is empty: give it content or remove it (an empty file would silently drop the rules it held)', severity: 'error' }] };
+  }
   // Mappings come back as Maps so that a key such as `__proto__` is seen,
   // reported, and never assigned to an object (where it would set the
   // prototype and vanish, silently widening a condition).

@@ -111,6 +111,22 @@ describe('gateway › operations', () => {
       expect(JSON.stringify(failure?.['problems'])).to.include('zz-broken.yaml');
     });
 
+    it('keeps the last good set when a file is caught empty mid-deploy, so restrictions keep firing', async () => {
+      const { gw, dir } = await setup();
+      const before = gw.gw.holder.current.version;
+      const gp = () => call(`${gw.url}/patients/pat-002`, { headers: as(USERS.gp, 'direct-care') });
+      expect((await gp()).json).not.to.have.property('address');
+      for (const text of ['', '# being replaced\n', '---\n']) {
+        writeFileSync(join(dir, 'restrictions.yaml'), text);
+        expect(await gw.gw.reload('test'), JSON.stringify(text)).to.equal(false);
+        expect(gw.gw.holder.current.version).to.equal(before);
+        // dv-address still withholds the address of a person at risk of domestic violence.
+        expect((await gp()).json).not.to.have.property('address');
+      }
+      const failure = gw.logs.find((l) => l['event'] === 'policy_reload_failed');
+      expect(JSON.stringify(failure?.['problems'])).to.include('the file is empty');
+    });
+
     it('switches to a good new set and its version', async () => {
       const { gw, dir } = await setup();
       const before = gw.gw.holder.current.version;
