@@ -316,12 +316,13 @@ class Reference {
     return g.read === 'view' ? view : new Set([...this.subtree(g.read)].filter((d) => view.has(d)));
   }
   /** The user's grants for the purpose that give something to read. */
-  grants(): GrantModel[] {
-    return this.u.roles.flatMap((r) => this.m.roles[r] ?? []).filter((g) => g.purpose === this.u.purpose && this.readOf(g).size > 0);
+  grants(): (GrantModel & { role: string })[] {
+    return this.u.roles.flatMap((r) => (this.m.roles[r] ?? []).map((g) => ({ ...g, role: r }))).filter((g) => g.purpose === this.u.purpose && this.readOf(g).size > 0);
   }
-  private exempt(r: RestrictionModel): boolean {
+  /** Exempt through the roles whose grants matched the row, never through a role merely held (docs/policy-language.md). */
+  private exempt(r: RestrictionModel, matchedRoles: string[]): boolean {
     if (!r.unless || (r.unless.roles === undefined && r.unless.purposes === undefined)) return false;
-    const byRole = r.unless.roles === undefined || this.u.roles.some((x) => r.unless!.roles!.includes(x));
+    const byRole = r.unless.roles === undefined || matchedRoles.some((x) => r.unless!.roles!.includes(x));
     const byPurpose = r.unless.purposes === undefined || r.unless.purposes.includes(this.u.purpose);
     return byRole && byPurpose;
   }
@@ -334,7 +335,8 @@ class Reference {
     const flag = row['flag'];
     const matched = this.grants().filter((g) => !g.where || holds(g.where, flag, u.flag) === true);
     if (matched.length === 0) return undefined;
-    const firing = m.restrictions.filter((r) => !this.exempt(r) && (!r.when || holds(r.when, flag, u.flag) !== false));
+    const matchedRoles = matched.map((g) => g.role);
+    const firing = m.restrictions.filter((r) => !this.exempt(r, matchedRoles) && (!r.when || holds(r.when, flag, u.flag) !== false));
     if (firing.some((r) => r.withhold === 'record')) return undefined;
     const withheld = this.subtree(firing.flatMap((r) => (r.withhold === 'record' ? [] : r.withhold)));
     const view = this.view;
