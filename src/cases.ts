@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { diffLines } from 'diff';
-import { parse } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { AccessError, FieldmeshError } from './errors.js';
 import type { Decision } from './decision.js';
@@ -93,11 +93,20 @@ export async function loadRecords(dir: string): Promise<RecordStore> {
  * const file = parseCaseFile(text, 'fixtures/cases/refusals.yaml');
  */
 export function parseCaseFile(text: string, file: string): CaseFile {
+  // Errors and warnings alike are said by their place only: the library's own text quotes the source
+  // line (a record's values) and would reach the terminal raw.
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, logLevel: 'silent' });
+  const problems = [...doc.errors.map((p) => ['syntax error', p] as const), ...doc.warnings.map((p) => ['warning', p] as const)];
+  if (problems.length > 0) {
+    const where = problems.map(([kind, p]) => `${file} › line ${lineCounter.linePos(p.pos[0]).line}: YAML ${kind} (${p.code})`);
+    throw new FieldmeshError('cases_invalid', 400, where.join('\n'));
+  }
   let raw: unknown;
   try {
-    raw = parse(text);
-  } catch (e) {
-    throw new FieldmeshError('cases_invalid', 400, `${file}: YAML syntax error: ${(e as Error).message.split('\n')[0]}`);
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch {
+    throw new FieldmeshError('cases_invalid', 400, `${file}: the YAML cannot be read (too many aliases)`);
   }
   const parsed = caseFileSchema.safeParse(raw);
   if (!parsed.success) {

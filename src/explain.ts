@@ -62,9 +62,10 @@ export function explainView(compiled: CompiledPolicies, q: ExplainQuery): Explan
     const [role, i] = label.split('#');
     return own(compiled.document.roles, role!)?.grants[Number(i)]?.where;
   };
-  // A role exempts only through its own grants: one with no grant here exempts no one (request.ts isExempt).
+  // A role exempts a record only through its own grant (request.ts isExempt). Without a record it is not
+  // known which grant will match, so a restriction is shown as exempt only when every granting role is.
   const grantingRoles = q.roles.filter((role) => (compiled.grants.get(grantKey(role, q.purpose, q.resource)) ?? []).some((g) => g.read !== 0n));
-  const restrictions = (compiled.restrictions.get(q.resource) ?? []).filter((r) => !isExempt(r, grantingRoles, q.purpose));
+  const restrictions = (compiled.restrictions.get(q.resource) ?? []).filter((r) => !(grantingRoles.length > 0 && grantingRoles.every((role) => isExempt(r, [role], q.purpose))));
   const whenOf = (name: string) => compiled.document.restrictions.find((r) => r.name === name)?.when;
   const recordRestrictions = restrictions.filter((r) => r.record).map((r) => `whole record withheld ${when(whenOf(r.name))} (restriction ${r.name})`);
 

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { AccessError } from '../../src/errors.js';
 import { examplePolicies, NOW, patient } from '../middleware/harness.js';
 import { as, call, startJsonServer, startTestGateway } from '../gateway/helpers.js';
+import { fieldmesh as cli } from '../cli/run.js';
 
 /**
  * A restriction's `unless: { roles }` exempts a row only through a role
@@ -42,6 +43,17 @@ describe('security › several roles at once', () => {
     expect(data).not.to.have.property('address');
     expect(data).not.to.have.property('telecom');
     expect((both as { decision: { restrictions: string[] } }).decision.restrictions).to.include('dv-address');
+  });
+
+  it('shows in explain a restriction that one of the roles is not exempt from (the built CLI and the library)', async () => {
+    const policies = await examplePolicies();
+    const both = policies.explain({ roles: ['gp', 'ward-nurse'], purpose: 'direct-care', resource: 'Patient' });
+    expect(JSON.stringify(both)).to.include('sealed-record');
+    const gpOnly = policies.explain({ roles: ['gp'], purpose: 'direct-care', resource: 'Patient' });
+    expect(JSON.stringify(gpOnly)).not.to.include('sealed-record');
+    const cliRun = cli(['explain', '--role', 'gp,ward-nurse', '--purpose', 'direct-care', '--resource', 'Patient']);
+    expect(cliRun.code).to.equal(0);
+    expect(cliRun.stdout).to.include('restriction sealed-record');
   });
 
   it('holds through the gateway, and for an update', async () => {
