@@ -163,12 +163,19 @@ export interface Refused extends RequestFacts {
 export async function admit(req: GuardRequest, resource: string, action: Action, deps: GuardDeps): Promise<Admitted | Refused> {
   const { policies } = deps;
   const facts: RequestFacts = { requestId: requestIdFrom(req.headers), resource, action, policyVersion: policies.version };
+  // The query is read once: its keys are checked, and a lookup by id in it names its record.
+  let query: QueryEntries | FieldmeshError;
+  try {
+    query = entries(req.query);
+  } catch (e) {
+    query = e as FieldmeshError; // too long to read: refused below, once the caller is known
+  }
   const idPath = policies.compiled.resources.get(resource)?.def.id;
   const targetIds = (req.params ?? []).filter((p) => idPath !== undefined && (p.field ?? (p.name === 'id' ? idPath : undefined)) === idPath)
     .flatMap((p) => (p.value === undefined ? [] : [p.value]));
   // A lookup by id in the query (`?id=pat-001`) names its record as surely as the path does:
   // a refusal is listed in that record's subject access report too (bounded: the caller chose them).
-  targetIds.push(...queryIds(req.query, idPath));
+  if (Array.isArray(query)) targetIds.push(...queryIds(query, idPath));
   if (targetIds.length > 0) facts.targetIds = [...new Set(targetIds)];
   const declared = header(req.headers, 'x-break-glass')?.trim();
   try {
@@ -195,11 +202,12 @@ export async function admit(req: GuardRequest, resource: string, action: Action,
     facts.ctx = ctx;
     const writePlan = action === 'read' ? undefined : policies.plan(ctx, action);
     const plan = policies.plan(ctx, 'read');
+    if (!Array.isArray(query)) throw query;
     // A write names its record in the path; a query could make the record API pick others (a conditional update).
-    if (action !== 'read' && entries(req.query).length > 0) {
+    if (action !== 'read' && query.length > 0) {
       throw new AccessError('bad_request', 'A write takes no query string: name the record in the path (a query could let the record API choose which records to change)', refusedDecision(policies.compiled, ctx, action, plan.roles, 'bad_request'));
     }
-    const { filtered } = checkQuery(policies, plan, req.query, deps.pagingKeys ?? DEFAULT_PAGING_KEYS, req.params);
+    const { filtered } = checkEntries(policies, plan, query, deps.pagingKeys ?? DEFAULT_PAGING_KEYS, req.params ?? []);
     return { ...facts, ok: true, verified: facts.verified, ctx, plan, writePlan, pagedAnswerAllowed: pagedAnswerAllowed(plan, filtered) };
   } catch (error) {
     return { ...facts, ok: false, error };
@@ -222,10 +230,16 @@ export async function admit(req: GuardRequest, resource: string, action: Action,
  * checkQuery(policies, plan, '', DEFAULT_PAGING_KEYS, [{ name: 'id' }]);         // throws for an analyst (id is pseudonymised)
  */
 export function checkQuery(policies: PolicySet, plan: Plan, query: GuardRequest['query'], pagingKeys: readonly string[], params: readonly RouteParam[] = []): { filtered: boolean } {
+  return checkEntries(policies, plan, entries(query), pagingKeys, params);
+}
+
+/** A query read into keys and their values (see `entries`). */
+type QueryEntries = [string, string[]][];
+
+function checkEntries(policies: PolicySet, plan: Plan, keys: QueryEntries, pagingKeys: readonly string[], params: readonly RouteParam[]): { filtered: boolean } {
   const forbidden: string[] = [];
   // The one rule for every way of choosing rows: only a field the user may read, untransformed, in every row.
   const mayUse = (field: string) => policies.mayFilterBy(plan, field);
-  const keys = entries(query);
   for (const [key, values] of keys) {
     if (pagingKeys.includes(key)) continue;
     if (SORT_KEYS.has(key)) {
@@ -294,16 +308,12 @@ function sortFields(key: string, values: string[]): string[] {
   return fields.filter((f) => f !== '' && !(key === '_order' && /^(asc|desc)$/i.test(f)));
 }
 
-function queryIds(query: GuardRequest['query'], idPath: string | undefined): string[] {
+function queryIds(query: QueryEntries, idPath: string | undefined): string[] {
   if (idPath === undefined) return [];
-  try {
-    return entries(query).filter(([key]) => key === idPath).flatMap(([, values]) => values).filter((v) => v !== '').slice(0, 10).map((v) => v.slice(0, 200));
-  } catch {
-    return []; // a query too long to read names nothing; it is refused on its own account
-  }
+  return query.filter(([key]) => key === idPath).flatMap(([, values]) => values).filter((v) => v !== '').slice(0, 10).map((v) => v.slice(0, 200));
 }
 
-function entries(query: GuardRequest['query']): [string, string[]][] {
+function entries(query: GuardRequest['query']): QueryEntries {
   if (query === undefined || query === '') return [];
   const params = typeof query === 'string' ? rawParams(query) : query;
   if (params instanceof URLSearchParams) {
