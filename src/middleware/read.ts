@@ -7,6 +7,7 @@ import type { PolicySet } from '../policy-set.js';
 import type { ListKey } from '../shape.js';
 import { refuse, sendAnswer, type Outbound } from './answer.js';
 import { captureResponse } from './capture.js';
+import { UPSTREAM_ACCEPT } from '../gateway/headers.js';
 
 /**
  * What every handler of one mesh shares, built once by `fieldmesh()`.
@@ -65,9 +66,6 @@ function hasBody(req: Request): boolean {
   return body !== undefined && body !== null && !(typeof body === 'object' && Object.keys(body).length === 0) && body !== '';
 }
 
-/** What a guarded handler is told the caller accepts: JSON, which fieldmesh can redact. */
-export const JSON_ACCEPT = 'application/json, application/fhir+json';
-
 /** Request headers that let a handler answer from a record without sending it (304, 206, 412). */
 const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'];
 
@@ -93,9 +91,6 @@ export function readHandler(rt: MeshRuntime, resource: string, list: ListKey | n
     const unrouted = unroutedError(req, 'read');
     if (unrouted) return refuse(base, unrouted);
     if (!redirectAnswer(rt, admitted, list, false, res)) return;
-    // The handler answers JSON, whatever the caller accepts: a handler that negotiates (res.format) would
-    // otherwise answer 406 or another type for records that exist and 404 for none.
-    req.headers.accept = JSON_ACCEPT;
     // A handler asked "is it fresh?" answers 304 from a record fieldmesh never sees, hidden or not: the
     // conditions go, as the gateway drops them, and every read is answered whole and redacted.
     for (const name of CONDITIONAL_HEADERS) delete req.headers[name];
@@ -119,6 +114,9 @@ export function redirectAnswer(rt: MeshRuntime, admitted: Admitted, list: ListKe
   }
   securityHeaders(res);
   res.setHeader('X-Request-Id', admitted.requestId);
+  // The handler answers JSON, whatever the caller accepts, as the gateway asks its upstream: a handler that
+  // negotiates (res.format) would otherwise answer 406 or another type for records that exist and 404 for none.
+  res.req.headers.accept = UPSTREAM_ACCEPT;
   out.release = captureResponse(res, rt.maxResponseBytes, (answer) => {
     sendAnswer(answer, out).catch(() => res.destroy());
   });

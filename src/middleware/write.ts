@@ -8,7 +8,7 @@ import type { Action } from '../request.js';
 import type { ListKey } from '../shape.js';
 import { refuse, trailDown } from './answer.js';
 import { readJsonBody } from './body.js';
-import { guardRequest, JSON_ACCEPT, redirectAnswer, unroutedError, type MeshRuntime } from './read.js';
+import { guardRequest, redirectAnswer, unroutedError, type MeshRuntime } from './read.js';
 import { refusalFor, writeEntry } from '../http/write-audit.js';
 
 const ACTIONS: Record<string, Exclude<Action, 'read'>> = { POST: 'create', PUT: 'update', PATCH: 'update' };
@@ -39,7 +39,6 @@ export function writeHandler(rt: MeshRuntime, resource: string, list: ListKey | 
     if (action === 'create' && (admitted.targetIds ?? []).length > 0) {
       return refuse(base, new FieldmeshError('create_names_record', 500, `mesh.write('${resource}') serves POST at a path that names a record by its id: an upsert could overwrite a record the caller may not see; create at a path without the id, or update with PUT or PATCH and load`));
     }
-    req.headers.accept = JSON_ACCEPT;
     // The same write() may serve POST, which needs no record: so this is known only now, per request.
     if (action === 'update' && load === undefined) {
       return refuse(base, new FieldmeshError('write_needs_load', 500, `mesh.write('${resource}') serves ${req.method} without a load option: an update needs the stored record to check that the caller may see it`));
