@@ -17,9 +17,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
 import { pino } from 'pino';
-import { resolveConfig } from '../src/config.js';
-import { startDemoApi } from '../src/gateway/demo-api.js';
-import { DEMO_JWT_SECRET, DEMO_PSEUDONYM_KEY } from '../src/gateway/demo-guide.js';
+import { resolveConfig } from '../src/gateway/config.js';
+import { startDemoApi } from '../src/demo/api.js';
+import { DEMO_JWT_SECRET, DEMO_PSEUDONYM_KEY } from '../src/demo/guide.js';
 import { gatewayLogger } from '../src/gateway/log.js';
 import { startGateway } from '../src/gateway/start.js';
 

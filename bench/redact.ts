@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { createMongoAbility, subject } from '@casl/ability';
 import { permittedFieldsOf } from '@casl/ability/extra';
-import { loadPolicies } from '../src/policy-set.js';
+import { loadPolicies } from '../src/engine/policy-set.js';
 
 const N = Number(process.env['BENCH_RECORDS'] ?? 10_000);
 const base = JSON.parse(readFileSync(new URL('../fixtures/records/Patient.json', import.meta.url), 'utf8')) as Record<string, unknown>[];

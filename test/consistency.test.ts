@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import express from 'express';
 import jwt from 'jsonwebtoken';
 import { AccessError, fieldmesh, loadPolicies, type Decision, type Mesh, type PolicySet } from '../src/index.js';
-import { ACCESS_STATUS, type AccessCode } from '../src/errors.js';
+import { ACCESS_STATUS, type AccessCode } from '../src/lib/errors.js';
 import type { AuditEvent } from '../src/audit/event.js';
 import { call, POLICIES, ROOT, ROUTES, SECRET as GATEWAY_SECRET, startRawUpstream, startTestGateway, type TestGateway, type TestUpstream } from './gateway/helpers.js';
 import { BIN } from './cli/run.js';

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { AccessError } from '../src/errors.js';
-import { policiesFromSources, type PolicyOptions } from '../src/policy-set.js';
+import { AccessError } from '../src/lib/errors.js';
+import { policiesFromSources, type PolicyOptions } from '../src/engine/policy-set.js';
 
 /** The small, complete policy set most engine tests use. */
 export const VALID_POLICY = fileURLToPath(new URL('./fixtures/policies/valid/policy.yaml', import.meta.url));

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { AccessError } from '../src/errors.js';
-import { policiesFromSources } from '../src/policy-set.js';
+import { AccessError } from '../src/lib/errors.js';
+import { policiesFromSources } from '../src/engine/policy-set.js';
 
 /**
  * The engine's central promise, checked against generated policies and

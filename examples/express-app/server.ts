@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
-import { fieldmesh } from '../../src/middleware/mesh.js';
+import { fieldmesh } from '../../src/express/mesh.js';
 import { findPatient, getPatient, listPatients, updatePatient } from './app.js';
 import { DEMO_AUDIENCE, DEMO_ISSUER, DEMO_SECRET, demoToken } from './token.js';
 

@@ -1,7 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { z } from 'zod';
-import type { Decision } from '../decision.js';
-import { printable } from './text.js';
+import type { Decision } from '../engine/decision.js';
+import { printable } from '../lib/text.js';
 
 /**
  * prevHash of the first event of a chain: nothing comes before it.

@@ -1,6 +1,6 @@
 import { pseudonymiseRecordId } from './event.js';
 import type { AuditFilter } from './store.js';
-import { printable } from './text.js';
+import { printable } from '../lib/text.js';
 
 /**
  * What differs between the two SQL dialects when filtering events.

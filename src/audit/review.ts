@@ -1,4 +1,4 @@
-import { FieldmeshError } from '../errors.js';
+import { FieldmeshError } from '../lib/errors.js';
 import type { AuditEntry, AuditEvent } from './event.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { AuditEntry, AuditEvent } from './event.js';
-import { openPostgresStore } from './postgres.js';
-import { openSqliteStore } from './sqlite.js';
-import { checkedKey } from '../keys.js';
+import { openPostgresStore } from './postgres/store.js';
+import { openSqliteStore } from './sqlite/store.js';
+import { checkedKey } from '../lib/keys.js';
 
 /**
  * Which events to list. Every member narrows; none lists everything.

@@ -1,5 +1,5 @@
 import { createHmac, randomUUID } from 'node:crypto';
-import { checkedKey } from '../keys.js';
+import { checkedKey } from '../lib/keys.js';
 import { GENESIS_HASH } from './event.js';
 
 /**

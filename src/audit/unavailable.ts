@@ -1,4 +1,4 @@
-import { AccessError } from '../errors.js';
+import { AccessError } from '../lib/errors.js';
 
 /**
  * The error every failed write becomes: 503, nothing disclosed (no disclosure

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { DEFAULT_SQLITE_FILE } from '../audit/sqlite.js';
+import { DEFAULT_SQLITE_FILE } from '../audit/sqlite/store.js';
 import { openAuditStore, resolveTarget, type AuditStore } from '../audit/store.js';
 import { CliExit, EXIT } from './common.js';
 

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { printable } from '../audit/text.js';
+import { printable } from '../lib/text.js';
 import type { VerifyResult } from '../audit/store.js';
 
 /**

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { GENESIS_HASH, type AuditEvent } from '../audit/event.js';
 import type { AuditFilter, AuditStore, ChainHead, VerifyResult } from '../audit/store.js';
-import { printable, printableJson } from '../audit/text.js';
+import { printable, printableJson } from '../lib/text.js';
 import { parseChainHead } from '../audit/verify.js';
 import { auditOption, guard, out, plural, usageErrorsExit2, withStore } from './audit-common.js';
 import { brief, brokenLine, positiveInt, progressBar, renderTable, shortTime, styles, timeOption, type Cell } from './audit-format.js';

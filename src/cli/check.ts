@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { compilePolicies } from '../compile.js';
+import { compilePolicies } from '../engine/compile.js';
 import { analysePolicies, readPolicyDirectory } from '../policy/load.js';
-import { PolicyError } from '../errors.js';
+import { PolicyError } from '../lib/errors.js';
 import { CliExit, EXIT, paint, parseNow, printIssue, withPolicies } from './common.js';
 
 /**

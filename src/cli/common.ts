@@ -1,7 +1,7 @@
 import { styleText } from 'node:util';
 import type { Command } from 'commander';
-import { PolicyError, formatIssue, type PolicyIssue } from '../errors.js';
-import { loadPolicies, type PolicyOptions, type PolicySet } from '../policy-set.js';
+import { PolicyError, formatIssue, type PolicyIssue } from '../lib/errors.js';
+import { loadPolicies, type PolicyOptions, type PolicySet } from '../engine/policy-set.js';
 
 /** Exit codes shared by every command. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, refused: 3 } as const;

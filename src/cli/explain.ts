@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { FieldmeshError } from '../errors.js';
-import type { Explanation, ExplainQuery } from '../explain.js';
-import type { PolicySet } from '../policy-set.js';
+import { FieldmeshError } from '../lib/errors.js';
+import type { Explanation, ExplainQuery } from '../engine/explain.js';
+import type { PolicySet } from '../engine/policy-set.js';
 import { CliExit, EXIT, loadForCli, paint, withPolicies } from './common.js';
 
 /**

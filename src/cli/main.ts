@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { printable } from '../audit/text.js';
-import { FieldmeshError, PolicyError } from '../errors.js';
+import { printable } from '../lib/text.js';
+import { FieldmeshError, PolicyError } from '../lib/errors.js';
 import { registerAudit } from './audit.js';
 import { registerCheck } from './check.js';
 import { registerDemo } from './demo.js';

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { disclosureMatrix } from '../matrix.js';
+import { disclosureMatrix } from '../engine/matrix.js';
 import { loadForCli, parseNow, withPolicies } from './common.js';
 
 /**

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { printableJson } from '../audit/text.js';
-import { FieldmeshError } from '../errors.js';
-import { didYouMean } from '../policy/suggest.js';
-import { pseudonymKeyProblem } from '../transforms.js';
+import { printableJson } from '../lib/text.js';
+import { FieldmeshError } from '../lib/errors.js';
+import { didYouMean } from '../lib/suggest.js';
+import { pseudonymKeyProblem } from '../engine/transforms.js';
 import { CliExit, EXIT, loadForCli, parseNow, withPolicies } from './common.js';
 
 interface RedactOptions {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { CONFIG_OPTIONS, resolveConfig, type ConfigFlags } from '../config.js';
+import { CONFIG_OPTIONS, resolveConfig, type ConfigFlags } from '../gateway/config.js';
 import { onSignals, type Gateway } from '../gateway/server.js';
 import { startGateway } from '../gateway/start.js';
 import { CliExit, EXIT } from './common.js';

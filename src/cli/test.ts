@@ -1,9 +1,9 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { loadRecords, parseCaseFile, runCase, type CaseResult } from '../cases.js';
-import { FieldmeshError } from '../errors.js';
-import type { PolicySet } from '../policy-set.js';
+import { loadRecords, parseCaseFile, runCase, type CaseResult } from '../testing/cases.js';
+import { FieldmeshError } from '../lib/errors.js';
+import type { PolicySet } from '../engine/policy-set.js';
 import { CliExit, EXIT, loadForCli, paint, withPolicies } from './common.js';
 
 /**

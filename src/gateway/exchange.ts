@@ -1,17 +1,17 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AuditEntry } from '../audit/event.js';
 import type { AuditStore } from '../audit/store.js';
-import type { Decision } from '../decision.js';
-import { AccessError, FieldmeshError, NO_SUCH_RECORD } from '../errors.js';
-import { disclosureEntry, type Admitted } from '../http/guard.js';
-import type { PolicySet } from '../policy-set.js';
-import { redactBody } from '../shape.js';
+import type { Decision } from '../engine/decision.js';
+import { AccessError, FieldmeshError, NO_SUCH_RECORD } from '../lib/errors.js';
+import { disclosureEntry, type Admitted } from '../http/admit.js';
+import type { PolicySet } from '../engine/policy-set.js';
+import { redactBody } from '../engine/body-shape.js';
 import { writeAnswerEntry, writeEntry } from '../http/write-audit.js';
 import { answerContentType, upstreamHeaders, writeContentType } from './headers.js';
 import type { Route, RouteMethod } from './routes.js';
 import type { Upstream, UpstreamAnswer } from './upstream.js';
 import { invalid } from './upstream-body.js';
-import { recordIdsOf } from '../redact.js';
+import { recordIdsOf } from '../engine/redact.js';
 
 /**
  * One admitted request on its way to the upstream.

@@ -1,6 +1,6 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { FieldmeshError, PolicyError } from '../errors.js';
-import { loadPolicies, type PolicyOptions, type PolicySet } from '../policy-set.js';
+import { FieldmeshError, PolicyError } from '../lib/errors.js';
+import { loadPolicies, type PolicyOptions, type PolicySet } from '../engine/policy-set.js';
 
 /**
  * The part of a pino logger the holder reports to.

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { AccessError } from '../errors.js';
+import { AccessError } from '../lib/errors.js';
 import { isJsonType } from './upstream-body.js';
 
 /**

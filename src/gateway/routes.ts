@@ -2,10 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { match, parse, type MatchFunction, type Token } from 'path-to-regexp';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { FieldmeshError } from '../errors.js';
-import { selectableField } from '../http/guard.js';
-import type { PolicySet } from '../policy-set.js';
-import { parseListKey } from '../shape.js';
+import { FieldmeshError } from '../lib/errors.js';
+import { selectableField } from '../http/admit.js';
+import type { PolicySet } from '../engine/policy-set.js';
+import { parseListKey } from '../engine/body-shape.js';
 
 /**
  * Methods a route may allow: each maps to a policy action (read, create, update).

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import { openAuditStore, type AuditStore } from '../audit/store.js';
-import { ConfigError, type Config } from '../config.js';
+import { ConfigError, type Config } from './config.js';
 import { createVerifier, type IdentityOptions, type Verifier } from '../http/identity.js';
-import { pseudonymKeyProblem } from '../transforms.js';
+import { pseudonymKeyProblem } from '../engine/transforms.js';
 import { gatewayLogger } from './log.js';
 import { holdPolicies } from './policy-holder.js';
 import { loadRoutes, unknownResources, type RouteTable } from './routes.js';

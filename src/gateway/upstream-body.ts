@@ -1,6 +1,6 @@
 import { promisify } from 'node:util';
 import { brotliDecompress, gunzip, inflate, inflateRaw, type ZlibOptions } from 'node:zlib';
-import { AccessError } from '../errors.js';
+import { AccessError } from '../lib/errors.js';
 
 const DECODERS: Record<string, (buf: Buffer, opts: ZlibOptions) => Promise<Buffer>> = {
   gzip: promisify(gunzip),

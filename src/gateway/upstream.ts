@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
-import { AccessError } from '../errors.js';
+import { AccessError } from '../lib/errors.js';
 import { decodeBody, invalid, parseJsonBody } from './upstream-body.js';
 
 /**

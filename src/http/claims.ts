@@ -1,4 +1,4 @@
-import { rolesFrom } from '../request.js';
+import { rolesFrom } from '../engine/plan.js';
 
 /**
  * The user a request acts for: the verified token's claims, with `sub` and

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { AccessError } from '../errors.js';
-import { breakGlassReasonRefusal, trainingRefusal } from '../request.js';
+import { AccessError } from '../lib/errors.js';
+import { breakGlassReasonRefusal, trainingRefusal } from '../engine/plan.js';
 import type { User } from './claims.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { AccessError } from '../errors.js';
+import { AccessError } from '../lib/errors.js';
 import { rolesAt, type User } from './claims.js';
 import { resolveIdentityOptions, type IdentityEvent, type IdentityOptions, type ResolvedIdentity } from './identity-options.js';
 import { createKeySet, type KeySet } from './jwks.js';

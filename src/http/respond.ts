@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Response as ExpressResponse } from 'express';
-import { FieldmeshError } from '../errors.js';
+import { FieldmeshError } from '../lib/errors.js';
 
 /**
  * Either response object: express's Response is a node ServerResponse underneath.

@@ -1,8 +1,8 @@
 import type { AuditEntry } from '../audit/event.js';
-import type { Decision } from '../decision.js';
-import { AccessError } from '../errors.js';
-import { disclosureEntry, refusalEntry, type RequestFacts } from '../http/guard.js';
-import { isPlainObject, isWithin } from '../paths.js';
+import type { Decision } from '../engine/decision.js';
+import { AccessError } from '../lib/errors.js';
+import { disclosureEntry, refusalEntry, type RequestFacts } from './admit.js';
+import { isPlainObject, isWithin } from '../lib/paths.js';
 
 /**
  * The audit entry of a permitted write, recorded before the upstream sees

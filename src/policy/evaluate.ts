@@ -1,4 +1,4 @@
-import { HOSTILE_KEYS, isPlainObject } from '../paths.js';
+import { HOSTILE_KEYS, isPlainObject } from '../lib/paths.js';
 import { listOperand, regexOperand, scalarOperand, type Scalar } from './operands.js';
 
 /**

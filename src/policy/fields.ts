@@ -1,4 +1,4 @@
-import { HOSTILE_KEYS, longestPrefix, own, splitPath } from '../paths.js';
+import { HOSTILE_KEYS, longestPrefix, own, splitPath } from '../lib/paths.js';
 import type { FieldClass, PolicyDocument } from './schema.js';
 
 /**

@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PolicyError, type PolicyIssue } from '../errors.js';
+import { PolicyError, type PolicyIssue } from '../lib/errors.js';
 import { mergePolicyFiles, parsePolicyText } from './parse.js';
 import type { PolicyDocument, PolicyFile } from './schema.js';
 import { validatePolicies } from './validate.js';

@@ -1,4 +1,4 @@
-import { HOSTILE_KEYS, isPlainObject } from '../paths.js';
+import { HOSTILE_KEYS, isPlainObject } from '../lib/paths.js';
 import type { Condition } from './schema.js';
 
 type Kind = 'string' | 'number' | 'boolean';

@@ -1,4 +1,4 @@
-import { isPlainObject } from '../paths.js';
+import { isPlainObject } from '../lib/paths.js';
 import type { ConditionProblem } from './evaluate.js';
 import { isWholeTemplate } from './templates.js';
 

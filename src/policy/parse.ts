@@ -1,9 +1,9 @@
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
-import type { PolicyIssue } from '../errors.js';
-import { HOSTILE_KEYS } from '../paths.js';
+import type { PolicyIssue } from '../lib/errors.js';
+import { HOSTILE_KEYS } from '../lib/paths.js';
 import { KNOWN_KEYS, policyFileSchema, type PolicyDocument, type PolicyFile } from './schema.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean } from '../lib/suggest.js';
 
 /**
  * Parse one policy file's text. Pure: no file system. YAML syntax errors are

@@ -1,4 +1,4 @@
-import { HOSTILE_KEYS, isPlainObject } from '../paths.js';
+import { HOSTILE_KEYS, isPlainObject } from '../lib/paths.js';
 
 /**
  * The grammar of a claim in a condition (docs/policy-language.md "Claims"):

@@ -1,9 +1,9 @@
-import type { PolicyIssue } from '../errors.js';
-import { isWithin, longestPrefix, own } from '../paths.js';
+import type { PolicyIssue } from '../lib/errors.js';
+import { isWithin, longestPrefix, own } from '../lib/paths.js';
 import { conditionProblems } from './conditions.js';
 import { fieldsOf, isHostile, ownFieldsOf } from './fields.js';
 import type { Condition, FieldClass, PolicyDocument, ResourceDef, ViewDef } from './schema.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean } from '../lib/suggest.js';
 
 /**
  * The semantic rules of the policy language, checked on the merged set.

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import type { Decision } from '../../src/decision.js';
+import type { Decision } from '../../src/engine/decision.js';
 import {
   canonicalJson, entryFromDecision, GENESIS_HASH, hashEvent, prepareEntry, pseudonymiseRecordId, sealEntries, type AuditEvent,
 } from '../../src/audit/event.js';

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { GENESIS_HASH, hashEvent, type AuditEvent } from '../../src/audit/event.js';
 import type { AuditStore, AuditStoreOptions } from '../../src/audit/store.js';
-import { AccessError, FieldmeshError } from '../../src/errors.js';
+import { AccessError, FieldmeshError } from '../../src/lib/errors.js';
 import { breakGlassEntry, sampleEntry } from './entries.js';
 
 /** One fresh, empty trail and raw SQL access to it, bypassing the store. */

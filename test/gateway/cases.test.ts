@@ -2,8 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { parse } from 'yaml';
-import { ACCESS_STATUS, type AccessCode } from '../../src/errors.js';
-import { examplePolicies } from '../middleware/harness.js';
+import { ACCESS_STATUS, type AccessCode } from '../../src/lib/errors.js';
+import { examplePolicies } from '../express/harness.js';
 import { call, NOW, ROOT, startJsonServer, startTestGateway, token, type TestGateway, type TestUpstream } from './helpers.js';
 
 /**

@@ -9,7 +9,7 @@ import jsonServer from 'json-server';
 import { pino, type Logger } from 'pino';
 import { request } from 'undici';
 import { openAuditStore, type AuditStore } from '../../src/audit/store.js';
-import { resolveConfig, type ConfigFlags } from '../../src/config.js';
+import { resolveConfig, type ConfigFlags } from '../../src/gateway/config.js';
 import type { Gateway } from '../../src/gateway/server.js';
 import { startGateway } from '../../src/gateway/start.js';
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { loadPolicies } from '../../src/policy-set.js';
+import { loadPolicies } from '../../src/engine/policy-set.js';
 import { as, call, NOW, POLICIES, PSEUDONYM_KEY, records, startJsonServer, startTestGateway, USERS, type TestGateway, type TestUpstream } from './helpers.js';
 
 describe('gateway › reads in front of json-server', () => {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { FieldmeshError } from '../../src/errors.js';
+import { FieldmeshError } from '../../src/lib/errors.js';
 import { loadRoutes, parseRoutes, routeTable, unknownResources } from '../../src/gateway/routes.js';
-import { examplePolicies } from '../middleware/harness.js';
+import { examplePolicies } from '../express/harness.js';
 import { ROUTES } from './helpers.js';
 
 const RESOURCES = ['Patient', 'CaseNote'];

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { ConfigError, resolveConfig } from '../../src/config.js';
-import { FieldmeshError } from '../../src/errors.js';
+import { ConfigError, resolveConfig } from '../../src/gateway/config.js';
+import { FieldmeshError } from '../../src/lib/errors.js';
 import { makeVerifier, startGateway } from '../../src/gateway/start.js';
 import { POLICIES, ROUTES, SECRET } from './helpers.js';
 

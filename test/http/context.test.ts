@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { AccessError } from '../../src/errors.js';
+import { AccessError } from '../../src/lib/errors.js';
 import type { User } from '../../src/http/claims.js';
-import { withoutControls } from '../../src/audit/text.js';
+import { withoutControls } from '../../src/lib/text.js';
 import { readRequestContext, requestIdFrom, type ContextOptions, type RequestHeaders } from '../../src/http/context.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import express from 'express';
 import request from 'supertest';
-import { AccessError, FieldmeshError, PolicyError } from '../../src/errors.js';
+import { AccessError, FieldmeshError, PolicyError } from '../../src/lib/errors.js';
 import { securityHeaders, sendError } from '../../src/http/respond.js';
 
 /** An express app whose one route fails with `err`. */

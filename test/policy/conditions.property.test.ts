@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { PolicyError } from '../../src/errors.js';
-import { policiesFromSources } from '../../src/policy-set.js';
+import { PolicyError } from '../../src/lib/errors.js';
+import { policiesFromSources } from '../../src/engine/policy-set.js';
 import { compileShapeGuard } from '../../src/policy/marker-shape.js';
 
 /**

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { stringify } from 'yaml';
 import { fieldmesh } from '../cli/run.js';
-import { AccessError, PolicyError } from '../../src/errors.js';
-import { policiesFromSources } from '../../src/policy-set.js';
-import type { UserClaims } from '../../src/request.js';
+import { AccessError, PolicyError } from '../../src/lib/errors.js';
+import { policiesFromSources } from '../../src/engine/policy-set.js';
+import type { UserClaims } from '../../src/engine/plan.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 const TRAINED = '2026-01-15';

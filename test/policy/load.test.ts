@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { stringify } from 'yaml';
-import { PolicyError, type PolicyIssue } from '../../src/errors.js';
+import { PolicyError, type PolicyIssue } from '../../src/lib/errors.js';
 import { readPolicyDirectory } from '../../src/policy/load.js';
-import { loadPolicies, policiesFromSources, type PolicySet } from '../../src/policy-set.js';
+import { loadPolicies, policiesFromSources, type PolicySet } from '../../src/engine/policy-set.js';
 
 const INVALID = fileURLToPath(new URL('../fixtures/policies/invalid/', import.meta.url));
 const VALID = fileURLToPath(new URL('../fixtures/policies/valid/', import.meta.url));

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { compileShapeGuard } from '../../src/policy/marker-shape.js';
-import { policiesFromSources } from '../../src/policy-set.js';
+import { policiesFromSources } from '../../src/engine/policy-set.js';
 
 describe('marker shapes', () => {
   it('flags a marker of another type than the condition compares with', () => {

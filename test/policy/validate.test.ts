@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { stringify } from 'yaml';
 import type { z } from 'zod';
-import { PolicyError, type PolicyIssue } from '../../src/errors.js';
+import { PolicyError, type PolicyIssue } from '../../src/lib/errors.js';
 import type { policyFileSchema } from '../../src/policy/schema.js';
-import { policiesFromSources, type PolicySet } from '../../src/policy-set.js';
+import { policiesFromSources, type PolicySet } from '../../src/engine/policy-set.js';
 import { BIN } from '../cli/run.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import request from 'supertest';
 import type { AuditEvent } from '../../src/audit/event.js';
-import { as, cleanup, examplePolicies, NOW, onCleanup, patient, patientsHandler, setup, USERS } from '../middleware/harness.js';
+import { as, cleanup, examplePolicies, NOW, onCleanup, patient, patientsHandler, setup, USERS } from '../express/harness.js';
 import { as as gwAs, call, startJsonServer, startTestGateway, USERS as GW_USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
 
 /**

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { AccessError } from '../../src/errors.js';
-import { examplePolicies, NOW, patient, USERS } from '../middleware/harness.js';
+import { AccessError } from '../../src/lib/errors.js';
+import { examplePolicies, NOW, patient, USERS } from '../express/harness.js';
 
 /** The engine on its own, fed records an upstream in another language might send. */
 describe('security › engine on malformed records', () => {

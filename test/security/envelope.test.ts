@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import request from 'supertest';
-import { as, cleanup, patient, PATIENTS, setup, USERS } from '../middleware/harness.js';
+import { as, cleanup, patient, PATIENTS, setup, USERS } from '../express/harness.js';
 import { call, as as gwAs, startRawUpstream, startTestGateway, USERS as GW_USERS } from '../gateway/helpers.js';
 
 /**

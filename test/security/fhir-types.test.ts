@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { expect } from 'chai';
 import request from 'supertest';
-import { as, cleanup, patient, setup, USERS } from '../middleware/harness.js';
+import { as, cleanup, patient, setup, USERS } from '../express/harness.js';
 import { call, ROOT, startRawUpstream, startTestGateway, token, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
 
 /**

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import express from 'express';
 import request from 'supertest';
-import { as, cleanup, patient, PATIENTS, setup, USERS } from '../middleware/harness.js';
+import { as, cleanup, patient, PATIENTS, setup, USERS } from '../express/harness.js';
 import { as as gwAs, call, records, startRawUpstream, startTestGateway, USERS as GW_USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
 import { fieldmesh as cli } from '../cli/run.js';
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import express from 'express';
 import request from 'supertest';
-import { as as mwAs, cleanup, patient, setup as mwSetup, USERS as MW_USERS } from '../middleware/harness.js';
+import { as as mwAs, cleanup, patient, setup as mwSetup, USERS as MW_USERS } from '../express/harness.js';
 import { as, call, records, startJsonServer, startRawUpstream, startTestGateway, USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
 import { UPSTREAM_ACCEPT } from '../../src/gateway/headers.js';
 

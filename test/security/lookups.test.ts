@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import request from 'supertest';
-import { as, cleanup, patient, PATIENTS, setup, USERS } from '../middleware/harness.js';
+import { as, cleanup, patient, PATIENTS, setup, USERS } from '../express/harness.js';
 import { as as gwAs, call, startJsonServer, startRawUpstream, startTestGateway, USERS as GW_USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
 
 /**

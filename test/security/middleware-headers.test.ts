@@ -3,7 +3,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import type express from 'express';
 import request from 'supertest';
-import { as, cleanup, onCleanup, patient, PATIENTS, setup, USERS } from '../middleware/harness.js';
+import { as, cleanup, onCleanup, patient, PATIENTS, setup, USERS } from '../express/harness.js';
 
 /**
  * The middleware redacts the body a handler answers and drops headers computed

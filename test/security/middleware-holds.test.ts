@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import { as, cleanup, patient, setup, USERS } from '../middleware/harness.js';
+import { as, cleanup, patient, setup, USERS } from '../express/harness.js';
 
 /** Tricks the middleware already withstands: kept as guards. */
 describe('security › middleware tricks that are refused', () => {

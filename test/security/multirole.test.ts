@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { AccessError } from '../../src/errors.js';
-import { examplePolicies, NOW, patient } from '../middleware/harness.js';
+import { AccessError } from '../../src/lib/errors.js';
+import { examplePolicies, NOW, patient } from '../express/harness.js';
 import { as, call, startJsonServer, startTestGateway } from '../gateway/helpers.js';
 import { fieldmesh as cli } from '../cli/run.js';
 

@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import request from 'supertest';
 import { loadPolicies } from '../../src/index.js';
-import { as, cleanup, PATIENTS, setup, USERS } from '../middleware/harness.js';
+import { as, cleanup, PATIENTS, setup, USERS } from '../express/harness.js';
 import { as as gwAs, call, NOW, POLICIES, PSEUDONYM_KEY, records, startRawUpstream, startTestGateway, USERS as GW_USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
 
 /**

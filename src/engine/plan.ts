@@ -1,0 +1,326 @@
+import { createMongoAbility, type RawRuleOf, type MongoAbility } from '@casl/ability';
+import { z } from 'zod';
+import type { CompiledGrant, CompiledPolicies, CompiledPurpose, CompiledResource, CompiledRestriction, CompiledView } from './compile.js';
+import { grantKey } from './compile.js';
+import { emptyDecision, type Decision } from './decision.js';
+import { AccessError, FieldmeshError, type AccessCode } from '../lib/errors.js';
+import { conditionsMatcher } from '../policy/conditions.js';
+import { didYouMean } from '../lib/suggest.js';
+import { withoutControls } from '../lib/text.js';
+
+/** Claims of the user on whose behalf records are disclosed (a verified token's payload). */
+export type UserClaims = Readonly<Record<string, unknown>>;
+
+/**
+ * Who asks, for what, about which resource (SPEC "Library API").
+ *
+ * @example
+ * const ctx: RequestContext = { resource: 'Patient', purpose: 'direct-care', user: { sub: 'u1', roles: ['gp'], training: '2026-06-01' } };
+ */
+export interface RequestContext {
+  resource: string;
+  purpose: string;
+  user: UserClaims;
+  /** The break-glass reason, for `breakGlass: true` purposes only. */
+  breakGlass?: string | undefined;
+  /** The clock for review dates, training age and age bands (default: now). */
+  now?: Date | undefined;
+}
+
+export type Action = 'read' | 'create' | 'update';
+
+export interface PlanOptions {
+  trainingMaxAgeDays: number;
+}
+
+/** A rule of the request's CASL ability, with what it stands for. */
+export interface PlannedGrant { grant: CompiledGrant; matches: (record: object) => boolean }
+export interface PlannedRestriction { restriction: CompiledRestriction; matches: (record: object) => boolean }
+
+/** Everything about a request that does not depend on the record: built once per request. */
+export interface Plan {
+  action: Action;
+  ctx: RequestContext;
+  now: Date;
+  roles: string[];
+  purpose: CompiledPurpose;
+  view: CompiledView;
+  resource: CompiledResource;
+  grants: PlannedGrant[];
+  restrictions: PlannedRestriction[];
+  ability: MongoAbility;
+  policyVersion: string;
+  /**
+   * Whether some rows may be withheld whole (conditional grants only,
+   * whole-record restrictions, consent or opt-out): then a page the record
+   * API cut before fieldmesh removed hidden rows could show that they matched.
+   */
+  mayHideRows: boolean;
+}
+
+/** Fewest characters of a break-glass reason, after trimming: enough to say why. */
+export const BREAK_GLASS_MIN_REASON = 10;
+/** Most characters of a break-glass reason: it is stored in every audit event of the request. */
+export const BREAK_GLASS_MAX_REASON = 1000;
+const DAY_MS = 86_400_000;
+
+/**
+ * Why a request is refused, as data: the stable code and the message the
+ * user sees. The rule functions below return one; each shell throws it its own way.
+ *
+ * @example
+ * const r: Refusal = { code: 'training_expired', message: 'Your confidentiality training is older than 365 days' };
+ */
+export interface Refusal {
+  code: AccessCode;
+  message: string;
+}
+
+/**
+ * Check a request against the policy set and build its CASL ability: grants
+ * become rules with their conditions filled from the user's claims,
+ * restrictions become inverted rules. Throws an `AccessError` carrying a
+ * refused decision when the request may see nothing at all.
+ *
+ * @example
+ * const plan = planRequest(compiled, ctx, 'read', { trainingMaxAgeDays: 365 });
+ */
+export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, action: Action, opts: PlanOptions): Plan {
+  const now = ctx.now ?? new Date();
+  // An invalid clock would make every date rule (training, review, age bands) answer at random: refused, never guessed.
+  if (!isValidDate(now)) throw new TypeError('RequestContext.now must be a valid Date');
+  const declaredRoles = rolesFrom(ctx.user['roles']);
+  const roles = declaredRoles ?? [];
+  const refuse = (code: AccessCode, message: string): never => {
+    throw new AccessError(code, message, refusedDecision(compiled, ctx, action, roles, code));
+  };
+  const resource = compiled.resources.get(ctx.resource);
+  if (!resource) throw new FieldmeshError('resource_unknown', 500, `unknown resource "${ctx.resource}"${didYouMean(ctx.resource, compiled.resources.keys())}`);
+  if (declaredRoles === undefined) refuse('unauthenticated', 'claim "roles" must be a string or an array of strings');
+  if (typeof ctx.purpose !== 'string' || ctx.purpose === '') refuse('purpose_required', 'Declare a purpose (X-Purpose): every disclosure needs one');
+  // Who asks and how is checked before what they ask for, in the same order
+  // as the HTTP shells (docs/identity.md), so every entry point gives the same answer.
+  if (ctx.breakGlass !== undefined && typeof ctx.breakGlass !== 'string') refuse('bad_request', 'a break-glass reason must be text');
+  const reason = ctx.breakGlass?.trim();
+  const badReason = ctx.breakGlass === undefined ? undefined : breakGlassReasonRefusal(ctx.breakGlass);
+  if (badReason) refuse(badReason.code, badReason.message);
+  const badTraining = trainingRefusal(ctx.user['training'], now, opts.trainingMaxAgeDays);
+  if (badTraining) refuse(badTraining.code, badTraining.message);
+  const purpose = compiled.purposes.get(ctx.purpose);
+  if (!purpose) return refuse('purpose_unknown', `unknown purpose "${ctx.purpose}"${didYouMean(ctx.purpose, compiled.purposes.keys())}`);
+  const view = purpose.views.get(ctx.resource);
+  if (!view) return refuse('purpose_not_granted', `purpose "${ctx.purpose}" carries no ${ctx.resource} records`);
+  if (purpose.def.reviewBy < now.toISOString().slice(0, 10)) {
+    refuse('purpose_expired', `purpose "${ctx.purpose}" passed its review date (${purpose.def.reviewBy}): the data flow is stopped until the Caldicott Guardian reviews it`);
+  }
+  if (purpose.def.breakGlass && reason === undefined) {
+    refuse('break_glass_required', `purpose "${ctx.purpose}" is break-glass only: declare a reason (X-Break-Glass)`);
+  } else if (!purpose.def.breakGlass && reason !== undefined) {
+    refuse('bad_request', `purpose "${ctx.purpose}" is not a break-glass purpose: remove the break-glass declaration`);
+  }
+
+  const mask = (g: CompiledGrant) => (action === 'read' ? g.read : action === 'update' ? g.update : g.create);
+  const grants = roles.flatMap((role) => compiled.grants.get(grantKey(role, ctx.purpose, ctx.resource)) ?? []).filter((g) => mask(g) !== 0n);
+  if (grants.length === 0) {
+    const verb = action === 'read' ? 'read' : action === 'update' ? 'update' : 'create';
+    refuse(purpose.def.breakGlass ? 'break_glass_refused' : 'purpose_not_granted', `none of your roles may ${verb} ${ctx.resource} records for purpose "${ctx.purpose}"`);
+  }
+  // Exempt for every row: an `unless` of purposes alone. An exemption by role depends on the row: only a
+  // role whose grant let the caller see that row counts (redact.ts), never one merely held.
+  const restrictions = (compiled.restrictions.get(ctx.resource) ?? []).filter((r) => r.unlessRoles !== undefined || !isExempt(r, roles, ctx.purpose));
+
+  // One CASL rule per grant and per restriction. A grant whose condition is
+  // unusable for this user (a claim missing, or one it cannot compare with)
+  // gets no rule: it never matches. A restriction whose condition is unusable
+  // fires unconditionally: fail closed. CASL evaluates with our matcher.
+  const rules: RawRuleOf<MongoAbility>[] = [];
+  const origins = new Map<object, PlannedGrant['grant'] | CompiledRestriction>();
+  for (const grant of grants) {
+    const conditions = grant.where ? grant.where.resolve(ctx.user) : undefined;
+    if (grant.where && !conditions) continue;
+    const rule = conditions ? { action, subject: ctx.resource, conditions } : { action, subject: ctx.resource };
+    origins.set(rule, grant);
+    rules.push(rule);
+  }
+  for (const restriction of restrictions) {
+    const conditions = restriction.when?.resolve(ctx.user);
+    const rule: RawRuleOf<MongoAbility> = { action, subject: ctx.resource, inverted: true, reason: restriction.because };
+    if (conditions) rule.conditions = conditions;
+    if (!restriction.record) rule.fields = restriction.fields;
+    origins.set(rule, restriction);
+    rules.push(rule);
+  }
+  const ability = createMongoAbility(rules, { conditionsMatcher });
+  const planned: Plan = { action, ctx, now, roles, purpose, view, resource, grants: [], restrictions: [], ability, policyVersion: compiled.version, mayHideRows: false };
+  for (const rule of ability.possibleRulesFor(action, ctx.resource)) {
+    const origin = origins.get(rule.origin);
+    const matches = (record: object) => rule.matchesConditions(record);
+    if (rule.inverted) planned.restrictions.push({ restriction: origin as CompiledRestriction, matches });
+    else planned.grants.push({ grant: origin as CompiledGrant, matches });
+  }
+  planned.mayHideRows = mayHideRows(planned);
+  return planned;
+}
+
+function mayHideRows(plan: Plan): boolean {
+  const { consent, optOut } = plan.purpose.def;
+  if (consent === 'required' || optOut === 'respect') return true;
+  if (plan.restrictions.some((r) => r.restriction.record)) return true;
+  return !plan.grants.some((g) => g.grant.where === undefined);
+}
+
+/**
+ * The roles a roles claim grants: an array of strings or one string; none
+ * when it is missing. Any other shape (a number, an empty name, a list with
+ * a non-string) is `undefined`, refused by every entry point, because
+ * guessing at a malformed roles claim could widen access.
+ *
+ * @example
+ * rolesFrom('nurse'); // ['nurse']
+ * rolesFrom(['nurse', 7]); // undefined
+ */
+export function rolesFrom(value: unknown): string[] | undefined {
+  if (value === undefined) return [];
+  const list: unknown[] = Array.isArray(value) ? value : [value];
+  if (!list.every((r): r is string => typeof r === 'string' && r.length > 0)) return undefined;
+  return [...new Set(list)];
+}
+
+/**
+ * The user's roles as `rolesFrom` reads the `roles` claim; a malformed claim counts as none.
+ *
+ * @example
+ * rolesOf({ sub: 'u1', roles: 'gp' }); // ['gp']
+ */
+export function rolesOf(user: UserClaims): string[] {
+  return rolesFrom(user['roles']) ?? [];
+}
+
+/**
+ * Whether a restriction's `unless` covers the roles and purpose: every key it
+ * gives must be satisfied, so roles and purposes together narrow it. The
+ * roles are those whose grants apply: for a record, the roles whose grants
+ * matched it (a safeguarding lead's exemption does not follow a GP's grant
+ * because the same person also holds the lead's role); for `explain`, the
+ * roles with a grant for the purpose and resource. The engine and `explain`
+ * both ask this, so what `explain` shows is what happens.
+ *
+ * @example
+ * isExempt(dvAddress, ['safeguarding-lead'], 'safeguarding'); // true
+ */
+export function isExempt(r: CompiledRestriction, roles: readonly string[], purpose: string): boolean {
+  if (!r.unlessRoles && !r.unlessPurposes) return false;
+  const byRole = !r.unlessRoles || roles.some((role) => r.unlessRoles!.has(role));
+  const byPurpose = !r.unlessPurposes || r.unlessPurposes.has(purpose);
+  return byRole && byPurpose;
+}
+
+const trainingDate = z.union([z.iso.date(), z.iso.datetime({ offset: true })]);
+
+/**
+ * Caldicott 5: only people aware of their responsibilities see personal
+ * data. The `training` claim must be an ISO date or timestamp, not older than
+ * `maxAgeDays` and not in the future: a date still to come attests nothing
+ * (one day of grace for time zones). Age is counted in whole UTC days, so
+ * training on 2025-06-01 with a limit of 365 days holds through 2026-06-01
+ * and has expired on 2026-06-02. See docs/identity.md.
+ *
+ * @example
+ * trainingRefusal('2020-01-01', new Date('2026-06-01'), 365); // { code: 'training_expired', … }
+ * trainingRefusal('2026-01-15', new Date('2026-06-01'), 365); // undefined
+ */
+export function trainingRefusal(claim: unknown, now: Date, maxAgeDays: number): Refusal | undefined {
+  const parsed = trainingDate.safeParse(claim);
+  if (!parsed.success) {
+    return { code: 'training_missing', message: 'Your token carries no valid confidentiality training date (claim "training", an ISO date)' };
+  }
+  const days = utcDay(now) - utcDay(new Date(parsed.data));
+  if (days < -1) {
+    return { code: 'training_missing', message: 'Your confidentiality training date lies in the future; ask your identity provider to correct it' };
+  }
+  if (days > maxAgeDays) {
+    return { code: 'training_expired', message: `Your confidentiality training is older than ${maxAgeDays} days: renew it to see personal data` };
+  }
+  return undefined;
+}
+
+/**
+ * Whether a value is a Date holding a real instant (`new Date('nope')` does not).
+ *
+ * @example
+ * isValidDate(new Date('nope')); // false
+ */
+export function isValidDate(d: unknown): d is Date {
+  return d instanceof Date && !Number.isNaN(d.getTime());
+}
+
+/** Longest confidentiality-training age any entry point accepts: ten years. */
+export const TRAINING_MAX_AGE_DAYS_LIMIT = 3650;
+
+/**
+ * What is wrong with a training-age limit, or `undefined`: a whole number of
+ * days from 1 to 3650. NaN or Infinity would let training from any year pass
+ * (Caldicott 5). The engine, the middleware and the gateway configuration all ask this.
+ *
+ * @example
+ * trainingMaxAgeProblem(Number.NaN); // 'must be a whole number of days from 1 to 3650'
+ */
+export function trainingMaxAgeProblem(days: unknown): string | undefined {
+  return typeof days === 'number' && Number.isInteger(days) && days >= 1 && days <= TRAINING_MAX_AGE_DAYS_LIMIT
+    ? undefined
+    : `must be a whole number of days from 1 to ${TRAINING_MAX_AGE_DAYS_LIMIT}`;
+}
+
+function utcDay(d: Date): number {
+  return Math.floor(d.getTime() / DAY_MS);
+}
+
+/**
+ * Characters a reader does not see: format and control characters, spaces,
+ * combining marks (accents and variation selectors over nothing), and the
+ * blank letters and symbols (Hangul fillers, the blank braille pattern).
+ */
+const INVISIBLE = /[\p{Cf}\p{Cc}\p{Z}\p{M}\u115F\u1160\u3164\uFFA0\u2800]/gu;
+
+/**
+ * Caldicott 7: a break-glass declaration must say why, in at least 10
+ * visible characters (invisible format characters and spaces do not count)
+ * and at most 1000 after trimming, as plain text on one line. A declaration
+ * present but empty is refused too: the caller tried to break glass without
+ * a reason. A reason with a control character (a tab, a newline, U+0085,
+ * U+2028, a bidirectional override: the set of `withoutControls`) is refused,
+ * not cleaned: it is the user's own account for the guardian, kept as
+ * written or not at all. Every entry point (engine, CLI, middleware, gateway)
+ * asks this one function.
+ *
+ * @example
+ * breakGlassReasonRefusal('urgent'); // { code: 'break_glass_refused', … }
+ * breakGlassReasonRefusal('Unconscious\npatient in A&E'); // { code: 'break_glass_malformed', … }
+ */
+export function breakGlassReasonRefusal(reason: string): Refusal | undefined {
+  if (withoutControls(reason) !== reason) {
+    return { code: 'break_glass_malformed', message: 'A break-glass reason (X-Break-Glass) must be plain text on one line: no tabs or control characters' };
+  }
+  const trimmedReason = reason.trim();
+  // Only what a reader sees counts: twelve soft hyphens (U+00AD) or zero-width spaces say nothing.
+  if (trimmedReason.replace(INVISIBLE, '').length < BREAK_GLASS_MIN_REASON) {
+    return { code: 'break_glass_refused', message: `A break-glass declaration (X-Break-Glass) needs a reason of at least ${BREAK_GLASS_MIN_REASON} characters saying why emergency access is needed` };
+  }
+  if (trimmedReason.length > BREAK_GLASS_MAX_REASON) {
+    return { code: 'break_glass_refused', message: `A break-glass reason (X-Break-Glass) must be at most ${BREAK_GLASS_MAX_REASON} characters` };
+  }
+  return undefined;
+}
+
+/**
+ * The decision for a request refused before any record was looked at.
+ *
+ * @example
+ * throw new AccessError('filter_forbidden', message, refusedDecision(compiled, plan.ctx, plan.action, plan.roles, 'filter_forbidden'));
+ */
+export function refusedDecision(compiled: CompiledPolicies, ctx: RequestContext, action: Action, roles: string[], code: string): Decision {
+  return emptyDecision({
+    outcome: 'refused', code, action, resource: String(ctx.resource), purpose: String(ctx.purpose), roles,
+    policyVersion: compiled.version, breakGlass: ctx.breakGlass,
+  });
+}

@@ -1,0 +1,183 @@
+import { compilePolicies, maskOf, pathsOf, type CompiledPolicies } from './compile.js';
+import type { Decision } from './decision.js';
+import { PolicyError, type PolicyIssue } from '../lib/errors.js';
+import { explainView, type Explanation, type ExplainQuery } from './explain.js';
+import { analysePolicies, readPolicyDirectory, type PolicySource } from '../policy/load.js';
+import { isWithin, longestPrefix } from '../lib/paths.js';
+import { ProjectionCache, redactWithPlan } from './redact.js';
+import { isValidDate, planRequest, trainingMaxAgeProblem, type Action, type Plan, type RequestContext } from './plan.js';
+import { checkWriteWithPlan } from './write.js';
+import { checkedKey } from '../lib/keys.js';
+
+export interface PolicyOptions {
+  /** Key of the `pseudonym` transform (configuration, never policy files). */
+  pseudonymKey?: string | Buffer | undefined;
+  /** Caldicott 5: training older than this gets no personal data (default 365). */
+  trainingMaxAgeDays?: number | undefined;
+  /** The clock for load-time warnings such as a passed review date (default: now). */
+  now?: Date | undefined;
+}
+
+/**
+ * A loaded, checked and compiled policy set: the engine. Pure: it knows no
+ * HTTP, files or audit; every shell calls it.
+ *
+ * @example
+ * const policies = await loadPolicies('./policies', { pseudonymKey: process.env.FIELDMESH_PSEUDONYM_KEY });
+ * const { data, decision } = policies.redact(record, { resource: 'Patient', purpose: 'direct-care', user });
+ */
+export class PolicySet {
+  readonly version: string;
+  readonly warnings: PolicyIssue[];
+  readonly compiled: CompiledPolicies;
+  private readonly projections: ProjectionCache;
+  private readonly trainingMaxAgeDays: number;
+
+  constructor(compiled: CompiledPolicies, warnings: PolicyIssue[], opts: PolicyOptions = {}) {
+    this.compiled = compiled;
+    this.version = compiled.version;
+    this.warnings = warnings;
+    this.projections = new ProjectionCache(opts.pseudonymKey);
+    checkedPolicyOptions(opts);
+    this.trainingMaxAgeDays = opts.trainingMaxAgeDays ?? 365;
+  }
+
+  /** Whether some purpose pseudonymises a field: then a pseudonym key is required. */
+  get usesPseudonyms(): boolean {
+    return this.compiled.usesPseudonyms;
+  }
+
+  resourceNames(): string[] {
+    return [...this.compiled.resources.keys()];
+  }
+
+  /**
+   * Redact one record (an object) or a list (an array) for a request.
+   * Throws an `AccessError` (with its refused `decision`) when nothing may be disclosed.
+   */
+  redact(input: unknown, ctx: RequestContext): { data: unknown; decision: Decision } {
+    return this.redactWith(this.plan(ctx, 'read'), input);
+  }
+
+  /** Check a request once (purpose, training, break-glass, grants) and build its ability. */
+  plan(ctx: RequestContext, action: Action = 'read'): Plan {
+    return planRequest(this.compiled, ctx, action, { trainingMaxAgeDays: this.trainingMaxAgeDays });
+  }
+
+  /** Redact with a plan made by `plan()`: the middleware plans before the handler runs. */
+  redactWith(plan: Plan, input: unknown): { data: unknown; decision: Decision } {
+    return redactWithPlan(plan, this.projections, input);
+  }
+
+  /**
+   * Check a write body; throws `write_forbidden` naming the fields the user
+   * may not write. An update needs `existing`, the stored record: a missing
+   * or hidden one refuses as "No such record" (see checkWriteWith).
+   */
+  checkWrite(body: unknown, ctx: RequestContext & { action: 'create' | 'update'; existing?: unknown; replace?: boolean }): Decision {
+    const readPlan = ctx.action === 'update' ? this.plan(ctx, 'read') : undefined;
+    return this.checkWriteWith(this.plan(ctx, ctx.action), body, { existing: ctx.existing, readPlan, replace: ctx.replace });
+  }
+
+  /**
+   * Check a write with plans made by `plan()` (SPEC "Writes"): both shells
+   * call this. An update reads the stored record with the request's read
+   * plan exactly as a read would, so a record the caller may not see
+   * answers as a missing one and fields a restriction withholds on it cannot
+   * be written; a replace (PUT) needs update rights on every declared field.
+   *
+   * @example
+   * const decision = policies.checkWriteWith(admitted.writePlan, body, { existing, readPlan: admitted.plan, replace: method === 'PUT' });
+   */
+  checkWriteWith(plan: Plan, body: unknown, opts: { existing?: unknown; readPlan?: Plan | undefined; replace?: boolean | undefined } = {}): Decision {
+    const { readPlan } = opts;
+    const read = readPlan === undefined ? undefined : (record: unknown) => this.redactWith(readPlan, record).decision;
+    return checkWriteWithPlan(plan, body, { existing: opts.existing, read, replace: opts.replace });
+  }
+
+  /**
+   * Field paths a request may filter or sort by: readable in every row it can
+   * see, untransformed, and never withheld by a restriction. Filtering by any
+   * other field would let the caller infer a hidden value from which rows come back.
+   */
+  filterableFields(plan: Plan): string[] {
+    let mask = plan.view.mask;
+    for (const g of plan.grants) mask &= g.grant.read;
+    for (const r of plan.restrictions) if (!r.restriction.record) mask &= ~r.restriction.mask;
+    for (const path of plan.view.transforms.keys()) mask &= ~plan.resource.bits.get(path)!;
+    return pathsOf(plan.resource, mask);
+  }
+
+  /**
+   * Whether a query key (a field path) may be used to filter this request's
+   * rows: only when the value at exactly that key is disclosed untransformed
+   * in every row the request can see. For an identifiable purpose that
+   * includes keys a record holds under a granted field (`name.text` under
+   * `name`); a non-identifiable purpose's projection copies only declared
+   * field paths (`careTeam.lead` under `careTeam` is dropped), so only those
+   * may filter. Both shells ask this for query keys and route parameters.
+   *
+   * @example
+   * policies.mayFilterBy(analystPlan, 'careTeam.lead'); // false: the output never shows it
+   */
+  mayFilterBy(plan: Plan, key: string): boolean {
+    const allowed = this.filterableFields(plan);
+    const unit = longestPrefix(plan.resource.paths, key);
+    if (unit === undefined || !allowed.includes(unit)) return false;
+    if (unit !== key && plan.view.declaredOnly) return false;
+    return plan.resource.paths.filter((p) => isWithin(p, key)).every((p) => allowed.includes(p));
+  }
+
+  /** For every declared field: disclosed, transformed or withheld, and the rule that decided. */
+  explain(query: ExplainQuery): Explanation {
+    return explainView(this.compiled, query);
+  }
+
+  /** The bit mask of named fields of a resource (for tests and tools). */
+  maskOf(resource: string, fields: string[]): bigint {
+    return maskOf(this.compiled.resources.get(resource)!, fields);
+  }
+}
+
+/**
+ * Load a policy directory (SPEC "Library API"). Throws a `PolicyError` that
+ * lists every problem at once.
+ *
+ * @example
+ * const policies = await loadPolicies('./policies');
+ */
+export async function loadPolicies(dir: string, opts: PolicyOptions = {}): Promise<PolicySet> {
+  return policiesFromSources(await readPolicyDirectory(dir), opts);
+}
+
+/**
+ * Build a policy set from texts already read. Pure.
+ *
+ * @example
+ * const policies = policiesFromSources([{ file: 'inline.yaml', text }]);
+ */
+export function policiesFromSources(sources: PolicySource[], opts: PolicyOptions = {}): PolicySet {
+  // A key that is given is checked by the rule every entry point shares, before anything is pseudonymised with it.
+  checkedKey('loadPolicies: pseudonymKey', opts.pseudonymKey === '' ? undefined : opts.pseudonymKey);
+  checkedPolicyOptions(opts);
+  const { document, issues } = analysePolicies(sources, opts.now ?? new Date());
+  if (!document) throw new PolicyError(issues);
+  return new PolicySet(compilePolicies(document), issues, opts);
+}
+
+/**
+ * Refuse options that would make a rule answer at random: a training age that
+ * is not a whole number of days from 1 to 3650 (NaN or Infinity would pass
+ * training from any year) or a clock that is not a valid Date. The same rule
+ * as the middleware's and the gateway's configuration (`trainingMaxAgeProblem`).
+ *
+ * @example
+ * checkedPolicyOptions({ trainingMaxAgeDays: Number.NaN }); // throws TypeError
+ */
+function checkedPolicyOptions(opts: PolicyOptions): void {
+  if (opts.trainingMaxAgeDays !== undefined) {
+    const problem = trainingMaxAgeProblem(opts.trainingMaxAgeDays);
+    if (problem !== undefined) throw new TypeError(`loadPolicies: trainingMaxAgeDays ${problem}`);
+  }
+  if (opts.now !== undefined && !isValidDate(opts.now)) throw new TypeError('loadPolicies: now must be a valid Date');
+}

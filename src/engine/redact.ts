@@ -1,0 +1,221 @@
+import { MAX_RECORD_DEPTH, nestedDeeperThan } from '../lib/depth.js';
+import { pathsOf, type CompiledView } from './compile.js';
+import { emptyDecision, type Decision } from './decision.js';
+import { AccessError, FieldmeshError } from '../lib/errors.js';
+import { isPlainObject, splitPath, valuesAt } from '../lib/paths.js';
+import { compileProjector, type Projector } from './project.js';
+import { isExempt, type Plan } from './plan.js';
+import { makeTransform, type Transform } from './transforms.js';
+
+/** The projection for one permitted mask: the copy function and its names for the decision. */
+interface Projection {
+  project: Projector;
+  disclosed: string[];
+  withheld: string[];
+  transforms: [string, string][];
+}
+
+/**
+ * Projections compiled on first use and kept: there are only as many as there
+ * are distinct combinations of matching grants and firing restrictions.
+ * Keyed by day as well, because age bands depend on the date.
+ */
+export class ProjectionCache {
+  private readonly cache = new Map<CompiledView, Map<string, Projection>>();
+  constructor(private readonly pseudonymKey: string | Buffer | undefined) {}
+
+  get(view: CompiledView, mask: bigint, purpose: string, now: Date): Projection {
+    let byMask = this.cache.get(view);
+    if (!byMask) this.cache.set(view, (byMask = new Map()));
+    const day = now.toISOString().slice(0, 10);
+    const key = `${mask}:${day}`;
+    let p = byMask.get(key);
+    if (!p) {
+      if (byMask.size > 4096) byMask.clear();
+      p = this.build(view, mask, purpose, new Date(`${day}T00:00:00Z`));
+      byMask.set(key, p);
+    }
+    return p;
+  }
+
+  private build(view: CompiledView, mask: bigint, purpose: string, now: Date): Projection {
+    const { resource } = view;
+    const leaf = new Map<string, Transform>();
+    for (const [path, name] of view.transforms) {
+      if (name === 'pseudonym' && (this.pseudonymKey === undefined || this.pseudonymKey.length === 0)) {
+        throw new FieldmeshError('pseudonym_key_missing', 500, `purpose "${purpose}" pseudonymises ${path} but no pseudonym key is configured (FIELDMESH_PSEUDONYM_KEY)`);
+      }
+      leaf.set(path, makeTransform(name, { purpose, pseudonymKey: this.pseudonymKey, now }));
+    }
+    const disclosed = pathsOf(resource, mask);
+    return {
+      project: compileProjector(resource, mask, (path) => leaf.get(path), view.declaredOnly),
+      disclosed,
+      withheld: resource.paths.filter((p) => !disclosed.includes(p)),
+      transforms: disclosed.flatMap((p) => (view.transforms.has(p) ? [[p, view.transforms.get(p)!] as [string, string]] : [])),
+    };
+  }
+}
+
+/**
+ * Apply a request plan to one record or a list. Per row, only the row
+ * conditions are evaluated: which grants match, which restrictions fire,
+ * opt-out and consent. The fields follow from precompiled masks.
+ *
+ * A single record that the user may not see is a refusal (`record_withheld`,
+ * 404 over HTTP); a list never refuses, it drops rows.
+ *
+ * @example
+ * const { data, decision } = redactWithPlan(plan, projections, record);
+ */
+export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: unknown): { data: unknown; decision: Decision } {
+  const single = !Array.isArray(input);
+  if (single && !isPlainObject(input)) {
+    throw new FieldmeshError('unredactable_body', 500, 'the input is neither a record (object) nor a list of records');
+  }
+  // Every walk below recurses: a body nested deeper than any record is refused whole, never half-walked.
+  if (nestedDeeperThan(input, MAX_RECORD_DEPTH + (single ? 0 : 1))) {
+    throw new FieldmeshError('unredactable_body', 500, `the input nests lists and objects deeper than ${MAX_RECORD_DEPTH} levels`);
+  }
+  const rows: unknown[] = single ? [input] : (input as unknown[]);
+  const { purpose, view, resource, ctx } = plan;
+  const idPath = resource.def.id;
+  const disclosed = new Set<string>();
+  const withheld = new Set<string>();
+  const fired = new Set<string>();
+  const grantsUsed = new Set<string>();
+  const decision = emptyDecision({
+    outcome: 'disclosed', action: plan.action, resource: resource.name, purpose: purpose.name, roles: plan.roles,
+    policyVersion: plan.policyVersion, breakGlass: ctx.breakGlass,
+  });
+  const transforms = decision.transforms;
+  const withhold = (row: unknown, reason: string) => {
+    decision.rowsWithheld++;
+    decision.rowReasons[reason] = (decision.rowReasons[reason] ?? 0) + 1;
+    decision.withheldRecordIds.push(...recordIdsOf(row, idPath));
+  };
+
+  // Per call, a projection is looked up once per distinct mask, not per row.
+  const local = new Map<bigint, ReturnType<ProjectionCache['get']>>();
+  const out: unknown[] = [];
+  for (const row of rows) {
+    if (!isPlainObject(row)) {
+      withhold(row, 'not-a-record');
+      continue;
+    }
+    if (purpose.def.optOut === 'respect' && optedOut(row, resource.def.optOut!)) {
+      withhold(row, 'opt-out');
+      continue;
+    }
+    if (purpose.def.consent === 'required' && !consented(row, resource.def.consent!, purpose.name)) {
+      withhold(row, 'consent');
+      continue;
+    }
+    let mask = 0n;
+    const matched: string[] = [];
+    const matchedRoles: string[] = [];
+    for (const g of plan.grants) {
+      if (g.matches(row)) {
+        mask |= g.grant.read;
+        matched.push(g.grant.label);
+        matchedRoles.push(g.grant.role);
+      }
+    }
+    if (matched.length === 0) {
+      withhold(row, 'no-grant');
+      continue;
+    }
+    mask &= view.mask;
+    let wholeRecord: string | undefined;
+    for (const r of plan.restrictions) {
+      // Exempt only through a role whose grant let the caller see this row.
+      if (r.restriction.unlessRoles !== undefined && isExempt(r.restriction, matchedRoles, purpose.name)) continue;
+      if (!r.matches(row) && !r.restriction.oddShape?.(row)) continue;
+      fired.add(r.restriction.name);
+      if (r.restriction.record) wholeRecord ??= r.restriction.name;
+      else mask &= ~r.restriction.mask;
+    }
+    if (wholeRecord !== undefined) {
+      withhold(row, `restriction:${wholeRecord}`);
+      continue;
+    }
+    for (const label of matched) grantsUsed.add(label);
+    let projection = local.get(mask);
+    if (!projection) local.set(mask, (projection = projections.get(view, mask, purpose.name, plan.now)));
+    out.push(projection.project(row) ?? {});
+    for (const p of projection.disclosed) disclosed.add(p);
+    for (const p of projection.withheld) withheld.add(p);
+    for (const [p, t] of projection.transforms) transforms[p] = t;
+    decision.recordIds.push(...recordIdsOf(row, idPath));
+    decision.rowsReturned++;
+  }
+  decision.disclosed = [...disclosed];
+  decision.withheld = [...withheld];
+  decision.restrictions = [...fired];
+  decision.grants = [...grantsUsed];
+  if (single && out.length === 0) {
+    decision.outcome = 'refused';
+    decision.code = 'record_withheld';
+    throw new AccessError('record_withheld', `No ${resource.name} record you may see for purpose "${purpose.name}"`, decision);
+  }
+  if (!single && purpose.def.identifiable === false) deidentifiedOrder(out);
+  return { data: single ? out[0] : out, decision };
+}
+
+/**
+ * National data opt-out (Caldicott 6), failing closed: the path walks arrays,
+ * and one marker anywhere on it that is not `false` or `null` opts the row
+ * out (`prefs: [{ dataOptOut: false }, { dataOptOut: true }]` is opted out),
+ * as does a record whose shape the path cannot walk. No marker at all lets it through.
+ */
+function optedOut(row: unknown, path: string): boolean {
+  const { values, malformed } = valuesAt(row, path);
+  return malformed || values.some((v) => v !== false && v !== null);
+}
+
+/**
+ * Consent-based purposes need an explicit grant for this purpose, and no
+ * other answer anywhere: every `<consent path>.<purpose>` found (arrays
+ * walked) must be exactly `granted`, and at least one must be. Absent means
+ * no; a refusal beside a grant means no.
+ */
+function consented(row: unknown, path: string, purpose: string): boolean {
+  // The purpose name is one segment, even if it holds a dot.
+  const { values, malformed } = valuesAt(row, [...splitPath(path), purpose]);
+  return !malformed && values.length > 0 && values.every((v) => v === 'granted');
+}
+
+/**
+ * The ids of a row for the audit trail: every string or number at the id
+ * path, arrays walked, each once. A row whose id path yields several values
+ * (`identifier: [{ value: a }, { value: b }]`) is recorded under all of them,
+ * so a search of the trail by any of them finds the disclosure.
+ *
+ * @example
+ * recordIdsOf({ identifier: [{ value: 'a' }, { value: 'b' }] }, 'identifier.value'); // ['a', 'b']
+ */
+export function recordIdsOf(row: unknown, idPath: string): string[] {
+  const ids: string[] = [];
+  for (const v of valuesAt(row, idPath).values) {
+    if (typeof v !== 'string' && typeof v !== 'number') continue;
+    const id = String(v);
+    if (!ids.includes(id)) ids.push(id);
+  }
+  return ids;
+}
+
+/**
+ * De-identified rows in an order that says nothing about who they are: by
+ * their own content (their pseudonyms included), not the record API's order,
+ * which is often by id and would let a caller pair the n-th pseudonym with the
+ * n-th id (Caldicott 2). Sorts in place and returns the rows.
+ *
+ * @example
+ * deidentifiedOrder([{ id: 'f3…' }, { id: '0a…' }]); // [{ id: '0a…' }, { id: 'f3…' }]
+ */
+export function deidentifiedOrder<T>(rows: T[]): T[] {
+  const keyed = rows.map((row) => [JSON.stringify(row) ?? '', row] as const);
+  keyed.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  keyed.forEach(([, row], i) => (rows[i] = row));
+  return rows;
+}

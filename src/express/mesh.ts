@@ -1,0 +1,130 @@
+import type { RequestHandler } from 'express';
+import { withBreakGlassAlert } from '../audit/alert.js';
+import { DEFAULT_SQLITE_FILE } from '../audit/sqlite/store.js';
+import { openAuditStore, type AuditStore } from '../audit/store.js';
+import { selectableField, type GuardCounters } from '../http/admit.js';
+import { createVerifier, type Verifier } from '../http/identity.js';
+import { loadPolicies, PolicySet } from '../engine/policy-set.js';
+import { didYouMean } from '../lib/suggest.js';
+import { parseListKey } from '../engine/body-shape.js';
+import { pseudonymKeyProblem } from '../engine/transforms.js';
+import { readOptionsSchema, resolveMeshOptions, writeOptionsSchema, type MeshOptions, type ReadOptions, type ResolvedMeshOptions, type WriteOptions } from './options.js';
+import { readHandler, type MeshRuntime } from './read.js';
+import { writeHandler } from './write.js';
+
+/**
+ * Need-to-know enforcement for an existing express app: one mesh per app,
+ * one `read()` or `write()` in front of each record route.
+ *
+ * @example
+ * app.get('/patients/:id', mesh.read('Patient'), getPatient);
+ * app.patch('/patients/:id', mesh.write('Patient', { load: (req) => db.patients.get(req.params.id) }), updatePatient);
+ */
+export interface Mesh {
+  /** Middleware that redacts whatever the route's handler answers. Throws a TypeError for an unknown resource. */
+  read(resource: string, opts?: ReadOptions): RequestHandler;
+  /** Middleware that checks a POST (create) or PUT/PATCH (update) body before the handler runs, and redacts its answer. Updates need `load`. */
+  write(resource: string, opts?: WriteOptions): RequestHandler;
+  /** Closes the audit trail if fieldmesh opened it (a store passed in stays open). */
+  close(): Promise<void>;
+  readonly policies: PolicySet;
+  readonly audit: AuditStore;
+  /** Break-glass declarations that came without a verified token: counted here, never recorded as break-glass. */
+  readonly counters: Readonly<GuardCounters>;
+}
+
+/**
+ * Build the middleware (SPEC "Library API"). Every option is checked now:
+ * a mistake is a TypeError here, never a surprise on the first request; a
+ * policy set that does not load is a PolicyError listing every problem.
+ *
+ * @example
+ * const mesh = await fieldmesh({
+ *   policies: './policies',
+ *   jwt: { secret: process.env.FIELDMESH_JWT_SECRET!, issuer: 'https://idp.example/', audience: 'records' },
+ *   audit: { sqlite: './fieldmesh-audit.db' },
+ *   pseudonymKey: process.env.FIELDMESH_PSEUDONYM_KEY,
+ * });
+ * app.get('/patients', mesh.read('Patient'), listPatients);
+ */
+export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
+  const o = resolveMeshOptions(options);
+  const verifier = verifierFor(o);
+  const given = o.policies instanceof PolicySet;
+  const policies = o.policies instanceof PolicySet
+    ? o.policies
+    : await loadPolicies(o.policies, { pseudonymKey: o.pseudonymKey, trainingMaxAgeDays: o.trainingMaxAgeDays, now: o.now?.() });
+  // Principle 2: without the key, pseudonymised purposes could only fail per request; say so now.
+  const keyProblem = given ? undefined : pseudonymKeyProblem(o.pseudonymKey, policies.usesPseudonyms);
+  if (keyProblem !== undefined) {
+    throw new TypeError(`fieldmesh: invalid options:\n  pseudonymKey: ${keyProblem}; configure a pseudonym key (FIELDMESH_PSEUDONYM_KEY)`);
+  }
+  const owned = typeof o.audit === 'string' || o.audit === undefined || 'sqlite' in o.audit || 'postgres' in o.audit;
+  const store = owned ? await openAuditStore((o.audit as string | { sqlite: string } | { postgres: string } | undefined) ?? DEFAULT_SQLITE_FILE, { recordIdKey: o.auditRecordIdKey, chainKey: o.auditChainKey }) : (o.audit as AuditStore);
+  const clock = o.now;
+  const audit = withBreakGlassAlert(store, { onBreakGlass: o.onBreakGlass, breakGlassWebhook: o.breakGlassWebhook, now: clock === undefined ? undefined : () => clock().getTime() });
+  const counters: GuardCounters = { unverifiedBreakGlass: 0 };
+  const rt: MeshRuntime = {
+    policies,
+    audit,
+    guard: { policies, verifier, trainingMaxAgeDays: o.trainingMaxAgeDays, pagingKeys: o.pagingKeys, now: o.now, counters },
+    maxBodyBytes: o.maxBodyBytes,
+    maxResponseBytes: o.maxResponseBytes,
+  };
+  let closed: Promise<void> | undefined;
+
+  return {
+    policies,
+    audit,
+    counters,
+    read(resource, opts = {}) {
+      const { list, params = {} } = checked('read', resource, readOptionsSchema.safeParse(opts), policies);
+      checkParams('read', resource, params, policies);
+      return readHandler(rt, resource, list === undefined ? null : list, params);
+    },
+    write(resource, opts = {}) {
+      const { list, load, params = {} } = checked('write', resource, writeOptionsSchema.safeParse(opts), policies);
+      checkParams('write', resource, params, policies);
+      return writeHandler(rt, resource, list === undefined ? null : list, load, params);
+    },
+    close() {
+      closed ??= owned ? store.close() : Promise.resolve();
+      return closed;
+    },
+  };
+}
+
+/** A route parameter mapped to a field that is not one: a programmer's mistake, said at creation. */
+function checkParams(kind: 'read' | 'write', resource: string, params: Readonly<Record<string, string>>, policies: PolicySet): void {
+  for (const [name, field] of Object.entries(params)) {
+    if (!selectableField(policies, resource, field)) throw new TypeError(`fieldmesh: mesh.${kind}('${resource}'): params.${name}: unknown field "${field}" of resource "${resource}"`);
+  }
+}
+
+function verifierFor(o: ResolvedMeshOptions): Verifier {
+  const now = o.jwt.now ?? o.now;
+  try {
+    return createVerifier({ ...o.jwt, ...(now === undefined ? {} : { now }) });
+  } catch (err) {
+    throw err instanceof TypeError ? new TypeError(`fieldmesh: jwt: ${err.message}`) : err;
+  }
+}
+
+/** A route's options, checked when the route is declared: an unknown resource or option is a TypeError. */
+function checked<T extends { list?: string | undefined }>(
+  method: string,
+  resource: string,
+  parsed: { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } },
+  policies: PolicySet,
+): T {
+  const known = policies.resourceNames();
+  if (typeof resource !== 'string' || !known.includes(resource)) {
+    throw new TypeError(`fieldmesh: mesh.${method}(): unknown resource "${String(resource)}"${didYouMean(String(resource), known)} (known: ${known.join(', ')})`);
+  }
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.map(String).join('.') || 'options'}: ${i.message}`).join('; ');
+    throw new TypeError(`fieldmesh: mesh.${method}('${resource}'): ${problems}`);
+  }
+  if (parsed.data.list !== undefined) parseListKey(parsed.data.list);
+  return parsed.data;
+}

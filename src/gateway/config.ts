@@ -1,0 +1,182 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { FieldmeshError } from '../lib/errors.js';
+import { keyProblem } from '../lib/keys.js';
+import { TRAINING_MAX_AGE_DAYS_LIMIT } from '../engine/plan.js';
+
+/**
+ * One setting: its flag, its environment variable and its schema. Flags win
+ * over the environment (SPEC "Configuration"); secrets never live in policy files.
+ */
+interface Setting<S extends z.ZodType> {
+  flag?: string;
+  env?: string;
+  schema: S;
+}
+const setting = <S extends z.ZodType>(s: Setting<S>): Setting<S> => s;
+
+const text = z.string().trim().min(1, 'must not be empty');
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+/** A secret key, when given, is checked by the one rule every entry point shares (src/keys.ts): never trimmed. */
+const secretKey = z
+  .string()
+  .superRefine((key, ctx) => {
+    const problem = keyProblem(key);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .optional();
+const httpUrl = text.refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL');
+
+const SETTINGS = {
+  jwtSecret: setting({ flag: '--jwt-secret', env: 'FIELDMESH_JWT_SECRET', schema: text.optional() }),
+  jwtPublicKey: setting({ flag: '--jwt-public-key', env: 'FIELDMESH_JWT_PUBLIC_KEY', schema: text.optional() }),
+  jwtJwksUrl: setting({ flag: '--jwt-jwks-url', env: 'FIELDMESH_JWT_JWKS_URL', schema: httpUrl.optional() }),
+  jwtIssuer: setting({ flag: '--jwt-issuer', env: 'FIELDMESH_JWT_ISSUER', schema: text.optional() }),
+  jwtAudience: setting({ flag: '--jwt-audience', env: 'FIELDMESH_JWT_AUDIENCE', schema: text.optional() }),
+  jwtRolesClaim: setting({ flag: '--jwt-roles-claim', env: 'FIELDMESH_JWT_ROLES_CLAIM', schema: text.default('roles') }),
+  pseudonymKey: setting({ env: 'FIELDMESH_PSEUDONYM_KEY', schema: secretKey }),
+  audit: setting({ flag: '--audit', env: 'FIELDMESH_AUDIT', schema: text.default('./fieldmesh-audit.db') }),
+  auditRecordIdKey: setting({ env: 'FIELDMESH_AUDIT_RECORD_KEY', schema: secretKey }),
+  auditChainKey: setting({ env: 'FIELDMESH_AUDIT_CHAIN_KEY', schema: secretKey }),
+  trainingMaxAgeDays: setting({ flag: '--training-max-age-days', env: 'FIELDMESH_TRAINING_MAX_AGE_DAYS', schema: int(1, TRAINING_MAX_AGE_DAYS_LIMIT).default(365) }),
+  port: setting({ flag: '--port', env: 'PORT', schema: int(0, 65535).default(8080) }),
+  host: setting({ flag: '--host', env: 'FIELDMESH_HOST', schema: text.default('127.0.0.1') }),
+  upstream: setting({ flag: '--upstream', env: 'FIELDMESH_UPSTREAM', schema: httpUrl.optional() }),
+  routes: setting({ flag: '--routes', env: 'FIELDMESH_ROUTES', schema: text.optional() }),
+  policies: setting({ flag: '--policies', env: 'FIELDMESH_POLICIES', schema: text.default('./policies') }),
+  upstreamAuthorization: setting({ flag: '--upstream-credential', env: 'FIELDMESH_UPSTREAM_AUTHORIZATION', schema: text.optional() }),
+  timeoutMs: setting({ flag: '--timeout-ms', env: 'FIELDMESH_TIMEOUT_MS', schema: int(1, 600_000).default(10_000) }),
+  maxBodyBytes: setting({ flag: '--max-body-bytes', env: 'FIELDMESH_MAX_BODY_BYTES', schema: int(1024, 1_073_741_824).default(10_485_760) }),
+};
+type Settings = typeof SETTINGS;
+
+/**
+ * The gateway's configuration, resolved: every value parsed and defaulted,
+ * the PEM key read from its file.
+ *
+ * @example
+ * const config: Config = resolveConfig({ upstream: 'http://127.0.0.1:3000', routes: 'routes.yaml' }, process.env);
+ */
+export type Config = { [K in keyof Settings]: z.output<Settings[K]['schema']> };
+
+/**
+ * Flags as commander hands them over (camel-cased option names), all strings.
+ *
+ * @example
+ * const flags: ConfigFlags = { port: '0', jwtSecret: 'a-secret-of-at-least-32-bytes!!!!' };
+ */
+export type ConfigFlags = Partial<Record<keyof Settings, string | undefined>>;
+
+/**
+ * A configuration that cannot be used. Each problem names the flag or the
+ * variable it came from, never a secret's value.
+ *
+ * @example
+ * try { resolveConfig(flags, process.env) } catch (e) { if (e instanceof ConfigError) console.error(e.message) }
+ */
+export class ConfigError extends FieldmeshError {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super('config_invalid', 500, `invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.problems = problems;
+  }
+}
+
+/** What a problem is called: the flag when it was given, else the variable. */
+function sourceOf(s: Setting<z.ZodType>, fromFlag: boolean): string {
+  if (fromFlag && s.flag !== undefined) return s.flag;
+  if (s.env !== undefined) return s.env;
+  return s.flag ?? '';
+}
+function labelOf(s: Setting<z.ZodType>): string {
+  return [s.flag, s.env].filter((x) => x !== undefined).join(' / ');
+}
+
+/**
+ * Resolve the configuration from flags and environment (flags win). Throws a
+ * `ConfigError` listing every problem at once: a wrong value, more than one
+ * or no JWT key source, an unreadable public key file, a short HMAC secret.
+ *
+ * @example
+ * const config = resolveConfig(program.opts(), process.env);
+ */
+export function resolveConfig(flags: ConfigFlags, env: Record<string, string | undefined>, opts: { requireUpstream?: boolean } = {}): Config {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  const from: Record<string, string> = {};
+  const failed = new Set<string>();
+  for (const [key, s] of Object.entries(SETTINGS) as [keyof Settings, Setting<z.ZodType>][]) {
+    const flag = flags[key];
+    const fromFlag = flag !== undefined;
+    const raw = fromFlag ? flag : s.env !== undefined ? env[s.env] : undefined;
+    const parsed = s.schema.safeParse(raw === '' && !fromFlag ? undefined : raw);
+    from[key] = sourceOf(s, fromFlag);
+    if (parsed.success) out[key] = parsed.data;
+    else {
+      failed.add(key);
+      problems.push(`${from[key]}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    }
+  }
+  const config = out as Config;
+  checkIdentity(config, from, problems);
+  if (opts.requireUpstream === true) {
+    if (config.upstream === undefined && !failed.has('upstream')) problems.push(`${labelOf(SETTINGS.upstream)}: required (the record API to put need-to-know in front of)`);
+    if (config.routes === undefined && !failed.has('routes')) problems.push(`${labelOf(SETTINGS.routes)}: required (the routes file mapping paths to resources)`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** Exactly one key source, a strong enough HMAC secret, a readable public key file. */
+function checkIdentity(config: Config, from: Record<string, string>, problems: string[]): void {
+  const given = (['jwtSecret', 'jwtPublicKey', 'jwtJwksUrl'] as const).filter((k) => config[k] !== undefined);
+  if (given.length === 0) {
+    problems.push(`one of ${labelOf(SETTINGS.jwtSecret)}, ${labelOf(SETTINGS.jwtPublicKey)} or ${labelOf(SETTINGS.jwtJwksUrl)} is required: tokens must be verified`);
+  } else if (given.length > 1) {
+    problems.push(`only one JWT key source may be set, got ${given.map((k) => from[k]).join(' and ')}`);
+  }
+  // RFC 7518 §3.2: an HS256 key shorter than the hash output can be brute-forced.
+  if (config.jwtSecret !== undefined && Buffer.byteLength(config.jwtSecret) < 32) {
+    problems.push(`${from['jwtSecret']}: must be at least 32 bytes (RFC 7518 §3.2)`);
+  }
+  if (config.jwtPublicKey !== undefined) {
+    try {
+      config.jwtPublicKey = readFileSync(config.jwtPublicKey, 'utf8');
+    } catch (e) {
+      problems.push(`${from['jwtPublicKey']}: cannot read the PEM file ${config.jwtPublicKey} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+      return;
+    }
+    if (!/-----BEGIN (RSA )?PUBLIC KEY-----/.test(config.jwtPublicKey)) problems.push(`${from['jwtPublicKey']}: the file does not hold a PEM public key`);
+  }
+}
+
+/**
+ * The commander option definitions for every flag, with their help text.
+ *
+ * @example
+ * for (const [flags, help] of CONFIG_OPTIONS) cmd.option(flags, help);
+ */
+export const CONFIG_OPTIONS: [string, string][] = [
+  ['--upstream <url>', 'the record API to protect (FIELDMESH_UPSTREAM)'],
+  ['--routes <file>', 'routes file: paths → resources (FIELDMESH_ROUTES)'],
+  ['--policies <dir>', 'policy directory (FIELDMESH_POLICIES, default ./policies)'],
+  ['--port <n>', 'port to listen on, 0 for any free port (PORT, default 8080)'],
+  ['--host <host>', 'address to listen on (FIELDMESH_HOST, default 127.0.0.1)'],
+  ['--audit <path|url>', 'SQLite file or postgres:// URL (FIELDMESH_AUDIT, default ./fieldmesh-audit.db)'],
+  ['--jwt-secret <secret>', 'HMAC key for HS256 tokens, at least 32 bytes (FIELDMESH_JWT_SECRET)'],
+  ['--jwt-public-key <file>', 'PEM public key file for RS256/ES256 tokens (FIELDMESH_JWT_PUBLIC_KEY)'],
+  ['--jwt-jwks-url <url>', "an identity provider's key set (FIELDMESH_JWT_JWKS_URL)"],
+  ['--jwt-issuer <iss>', 'required token issuer (FIELDMESH_JWT_ISSUER)'],
+  ['--jwt-audience <aud>', 'required token audience (FIELDMESH_JWT_AUDIENCE)'],
+  ['--jwt-roles-claim <path>', 'claim holding the roles (FIELDMESH_JWT_ROLES_CLAIM, default roles)'],
+  ['--training-max-age-days <n>', 'confidentiality training limit (FIELDMESH_TRAINING_MAX_AGE_DAYS, default 365)'],
+  ['--upstream-credential <value>', 'Authorization header sent to the record API (FIELDMESH_UPSTREAM_AUTHORIZATION)'],
+  ['--timeout-ms <n>', 'upstream time limit in ms (FIELDMESH_TIMEOUT_MS, default 10000)'],
+  ['--max-body-bytes <n>', 'largest request or upstream body (FIELDMESH_MAX_BODY_BYTES, default 10485760)'],
+];
