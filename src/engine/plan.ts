@@ -56,6 +56,12 @@ export interface Plan {
    * API cut before fieldmesh removed hidden rows could show that they matched.
    */
   mayHideRows: boolean;
+  /**
+   * Whether the purpose discloses de-identified rows: then a row's position
+   * in the record API's order (often by id) could name it, so no page of
+   * them may be passed on.
+   */
+  deidentified: boolean;
 }
 
 /** Fewest characters of a break-glass reason, after trimming: enough to say why. */
@@ -151,7 +157,7 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
     rules.push(rule);
   }
   const ability = createMongoAbility(rules, { conditionsMatcher });
-  const planned: Plan = { action, ctx, now, roles, purpose, view, resource, grants: [], restrictions: [], ability, policyVersion: compiled.version, mayHideRows: false };
+  const planned: Plan = { action, ctx, now, roles, purpose, view, resource, grants: [], restrictions: [], ability, policyVersion: compiled.version, mayHideRows: false, deidentified: purpose.def.identifiable === false };
   for (const rule of ability.possibleRulesFor(action, ctx.resource)) {
     const origin = origins.get(rule.origin);
     const matches = (record: object) => rule.matchesConditions(record);

@@ -2,7 +2,8 @@ import type { RequestHandler } from 'express';
 import { withBreakGlassAlert } from '../audit/alert.js';
 import { DEFAULT_SQLITE_FILE } from '../audit/sqlite/store.js';
 import { openAuditStore, type AuditStore } from '../audit/store.js';
-import { selectableField, type GuardCounters } from '../http/admit.js';
+import type { AdmissionCounters } from '../http/admit.js';
+import { selectableField } from '../http/query.js';
 import { createVerifier, type Verifier } from '../http/identity.js';
 import { loadPolicies, PolicySet } from '../engine/policy-set.js';
 import { didYouMean } from '../lib/suggest.js';
@@ -30,7 +31,7 @@ export interface Mesh {
   readonly policies: PolicySet;
   readonly audit: AuditStore;
   /** Break-glass declarations that came without a verified token: counted here, never recorded as break-glass. */
-  readonly counters: Readonly<GuardCounters>;
+  readonly counters: Readonly<AdmissionCounters>;
 }
 
 /**
@@ -63,11 +64,11 @@ export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
   const store = owned ? await openAuditStore((o.audit as string | { sqlite: string } | { postgres: string } | undefined) ?? DEFAULT_SQLITE_FILE, { recordIdKey: o.auditRecordIdKey, chainKey: o.auditChainKey }) : (o.audit as AuditStore);
   const clock = o.now;
   const audit = withBreakGlassAlert(store, { onBreakGlass: o.onBreakGlass, breakGlassWebhook: o.breakGlassWebhook, now: clock === undefined ? undefined : () => clock().getTime() });
-  const counters: GuardCounters = { unverifiedBreakGlass: 0 };
+  const counters: AdmissionCounters = { unverifiedBreakGlass: 0 };
   const rt: MeshRuntime = {
     policies,
     audit,
-    guard: { policies, verifier, trainingMaxAgeDays: o.trainingMaxAgeDays, pagingKeys: o.pagingKeys, now: o.now, counters },
+    admission: { policies, verifier, trainingMaxAgeDays: o.trainingMaxAgeDays, pagingKeys: o.pagingKeys, now: o.now, counters },
     maxBodyBytes: o.maxBodyBytes,
     maxResponseBytes: o.maxResponseBytes,
   };

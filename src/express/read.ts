@@ -1,13 +1,13 @@
 import type { Request, RequestHandler } from 'express';
 import type { AuditStore } from '../audit/store.js';
 import { AccessError, FieldmeshError } from '../lib/errors.js';
-import { admit, type Admitted, type GuardDeps, type GuardRequest } from '../http/admit.js';
+import { admit, type Admitted, type AdmissionDeps, type AdmissionRequest } from '../http/admit.js';
+import { UPSTREAM_ACCEPT } from '../http/media-type.js';
 import { securityHeaders } from '../http/respond.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import type { ListKey } from '../engine/body-shape.js';
 import { refuse, sendAnswer, type Outbound } from './answer.js';
 import { captureResponse } from './capture.js';
-import { UPSTREAM_ACCEPT } from '../gateway/headers.js';
 
 /**
  * What every handler of one mesh shares, built once by `fieldmesh()`.
@@ -18,21 +18,21 @@ import { UPSTREAM_ACCEPT } from '../gateway/headers.js';
 export interface MeshRuntime {
   policies: PolicySet;
   audit: AuditStore;
-  guard: GuardDeps;
+  admission: AdmissionDeps;
   maxBodyBytes: number;
   maxResponseBytes: number;
 }
 
 /**
- * What the guard checks of an express request: the query as the raw string
+ * What admission checks of an express request: the query as the raw string
  * of `req.originalUrl` (what a handler may read for itself, uncut; express's
  * parsed `req.query` stops at 1,000 parameters and reads `a[b]` its own
  * way), and each route parameter with the field `params` says it selects by.
  *
  * @example
- * await admit(guardRequest(req, { nhs: 'nhsNumber' }), 'Patient', 'read', deps);
+ * await admit(admissionRequest(req, { nhs: 'nhsNumber' }), 'Patient', 'read', deps);
  */
-export function guardRequest(req: Request, params: Readonly<Record<string, string>> = {}): GuardRequest {
+export function admissionRequest(req: Request, params: Readonly<Record<string, string>> = {}): AdmissionRequest {
   const url = req.originalUrl ?? req.url;
   const at = url.indexOf('?');
   return {
@@ -79,7 +79,7 @@ const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', '
  */
 export function readHandler(rt: MeshRuntime, resource: string, list: ListKey | null, params: Readonly<Record<string, string>> = {}): RequestHandler {
   return async function fieldmeshRead(req, res, next) {
-    const admitted = await admit(guardRequest(req, params), resource, 'read', rt.guard);
+    const admitted = await admit(admissionRequest(req, params), resource, 'read', rt.admission);
     const base = { res, release: noop, facts: admitted, audit: rt.audit };
     if (!admitted.ok) return refuse(base, admitted.error);
     // A body sent to a read route would reach the handler unchecked: writes go through mesh.write().
@@ -107,7 +107,7 @@ export function readHandler(rt: MeshRuntime, resource: string, list: ListKey | n
  * if (redirectAnswer(rt, admitted, null, true, res)) next();
  */
 export function redirectAnswer(rt: MeshRuntime, admitted: Admitted, list: ListKey | null, write: boolean, res: Parameters<RequestHandler>[1]): boolean {
-  const out: Outbound = { res, release: noop, policies: rt.policies, plan: admitted.plan, facts: admitted, audit: rt.audit, list, write, pagedAllowed: admitted.pagedAnswerAllowed };
+  const out: Outbound = { res, release: noop, policies: rt.policies, facts: admitted, audit: rt.audit, list, write };
   if (res.headersSent) {
     void refuse(out, new FieldmeshError('unredactable_body', 500, 'The response had begun before fieldmesh could redact it'));
     return false;

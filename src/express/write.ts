@@ -1,15 +1,15 @@
 import type { Request, RequestHandler } from 'express';
-import type { Decision } from '../engine/decision.js';
 import { AccessError, FieldmeshError } from '../lib/errors.js';
 import { admit } from '../http/admit.js';
+import { refusalFor } from '../http/audit-entry.js';
+import { recordFirst } from '../http/refuse.js';
+import { checkWrite } from '../http/write-check.js';
 import { isPlainObject } from '../lib/paths.js';
-import { sendError } from '../http/respond.js';
 import type { Action } from '../engine/plan.js';
 import type { ListKey } from '../engine/body-shape.js';
-import { refuse, trailDown } from './answer.js';
+import { refuse } from './answer.js';
 import { readJsonBody } from './body.js';
-import { guardRequest, redirectAnswer, unroutedError, type MeshRuntime } from './read.js';
-import { refusalFor, writeEntry } from '../http/write-audit.js';
+import { admissionRequest, redirectAnswer, unroutedError, type MeshRuntime } from './read.js';
 
 const ACTIONS: Record<string, Exclude<Action, 'read'>> = { POST: 'create', PUT: 'update', PATCH: 'update' };
 
@@ -29,7 +29,7 @@ export function writeHandler(rt: MeshRuntime, resource: string, list: ListKey | 
   return async function fieldmeshWrite(req, res, next) {
     const action = ACTIONS[req.method];
     // The same checks as a read: the raw query the handler can read, and route parameters as filters.
-    const admitted = await admit(guardRequest(req, params), resource, action ?? 'read', rt.guard);
+    const admitted = await admit(admissionRequest(req, params), resource, action ?? 'read', rt.admission);
     const base = { res, release: () => undefined, facts: admitted, audit: rt.audit };
     if (!admitted.ok) return refuse(base, admitted.error);
     if (action === undefined) return refuse(base, new AccessError('method_not_allowed', `${req.method} is not a write: use POST, PUT or PATCH, or mesh.read()`));
@@ -44,20 +44,23 @@ export function writeHandler(rt: MeshRuntime, resource: string, list: ListKey | 
       return refuse(base, new FieldmeshError('write_needs_load', 500, `mesh.write('${resource}') serves ${req.method} without a load option: an update needs the stored record to check that the caller may see it`));
     }
     let body: unknown;
-    let decision: Decision;
+    let existing: unknown;
     try {
       body = await readJsonBody(req, rt.maxBodyBytes);
-      const existing = action === 'update' ? asData(await loadStored(load!, req)) : undefined;
-      decision = rt.policies.checkWriteWith(admitted.writePlan!, body, { existing, readPlan: admitted.plan, replace: req.method === 'PUT' });
+      existing = action === 'update' ? asData(await loadStored(load!, req)) : undefined;
     } catch (err) {
+      // A body left unread (too large) is not drained: the connection closes after the answer.
+      if (!req.complete) res.setHeader('Connection', 'close');
       return refuse(base, err, refusalFor(err, admitted, body));
     }
-    // Recorded before the handler runs: no change without a record. Status 0: not answered yet;
-    // the answer is the next event with the same request id.
+    const checked = checkWrite({ policies: rt.policies, admitted, body, existing, replace: req.method === 'PUT' });
+    if (checked.kind === 'refusal') return refuse(base, checked.error, checked.entry);
     try {
-      await rt.audit.append(writeEntry(decision, admitted, 0));
+      // Recorded before the handler runs: no change without a record. Status 0: not answered yet;
+      // the answer is the next event with the same request id.
+      await recordFirst(rt.audit, checked.entry);
     } catch (err) {
-      return sendError(res, trailDown(err), admitted.requestId);
+      return refuse(base, err);
     }
     if (redirectAnswer(rt, admitted, list, true, res)) next();
   };

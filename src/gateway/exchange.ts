@@ -1,17 +1,17 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { AuditEntry } from '../audit/event.js';
 import type { AuditStore } from '../audit/store.js';
-import type { Decision } from '../engine/decision.js';
-import { AccessError, FieldmeshError, NO_SUCH_RECORD } from '../lib/errors.js';
-import { disclosureEntry, type Admitted } from '../http/admit.js';
+import { AccessError, NO_SUCH_RECORD } from '../lib/errors.js';
+import type { Admitted } from '../http/admit.js';
+import { upstreamInvalid as invalid, upstreamStatus } from '../http/answer-status.js';
+import { answerContentType } from '../http/media-type.js';
+import { readOutcome, writeOutcome, type Outcome, type RefusedOutcome, type SourceAnswer } from '../http/outcome.js';
+import { recordFirst } from '../http/refuse.js';
+import { checkWrite } from '../http/write-check.js';
 import type { PolicySet } from '../engine/policy-set.js';
-import { redactBody } from '../engine/body-shape.js';
-import { writeAnswerEntry, writeEntry } from '../http/write-audit.js';
-import { answerContentType, upstreamHeaders, writeContentType } from './headers.js';
+import { recordIdsOf } from '../engine/redact.js';
+import { upstreamHeaders, writeContentType } from './headers.js';
 import type { Route, RouteMethod } from './routes.js';
 import type { Upstream, UpstreamAnswer } from './upstream.js';
-import { invalid } from './upstream-body.js';
-import { recordIdsOf } from '../engine/redact.js';
 
 /**
  * One admitted request on its way to the upstream.
@@ -34,30 +34,14 @@ export interface Call {
 }
 
 /**
- * What the caller gets, and the audit entry to make durable before it is
- * sent: a redacted body, no body, or (`error`) a generic error in place of
- * the upstream's own error answer.
- *
- * @example
- * const { status, body, entry } = await readThrough(call);
- */
-export interface Outcome {
-  status: number;
-  body?: unknown;
-  contentType: string;
-  entry: AuditEntry;
-  error?: FieldmeshError;
-}
-
-/**
  * A read: forward, then redact the answer with the request's read plan.
  *
  * @example
  * const outcome = await readThrough(call);
  */
-export async function readThrough(call: Call): Promise<Outcome> {
+export async function readThrough(call: Call): Promise<Outcome | RefusedOutcome> {
   const answer = await call.upstream.send({ method: 'GET', path: call.path, headers: upstreamHeaders(call.headers, call.admitted.requestId) });
-  return redactAnswer(call, answer, call.route.list);
+  return readOutcome({ policies: call.policies, admitted: call.admitted, answer: sourceAnswer(answer), list: call.route.list });
 }
 
 /**
@@ -72,24 +56,17 @@ export async function readThrough(call: Call): Promise<Outcome> {
  * @example
  * const outcome = await writeThrough({ ...call, method: 'PATCH', body: { ward: 'Ward 9' } });
  */
-export async function writeThrough(call: Call): Promise<Outcome> {
+export async function writeThrough(call: Call): Promise<Outcome | RefusedOutcome> {
   const { admitted, policies } = call;
-  const action = call.method === 'POST' ? 'create' : 'update';
-  const existing = action === 'update' ? await fetchExisting(call) : undefined;
-  const decision = policies.checkWriteWith(admitted.writePlan!, call.body, { existing, readPlan: admitted.plan, replace: call.method === 'PUT' });
+  const existing = call.method === 'POST' ? undefined : await fetchExisting(call);
+  const checked = checkWrite({ policies, admitted, body: call.body, existing, replace: call.method === 'PUT' });
+  if (checked.kind === 'refusal') return checked;
   // No change without a record: the write is in the trail before the upstream can perform it.
-  await call.audit.append(writeEntry(decision, admitted));
+  await recordFirst(call.audit, checked.entry);
   const json = Buffer.from(JSON.stringify(call.body), 'utf8');
   const headers = upstreamHeaders(call.headers, admitted.requestId, writeContentType(call.headers) ?? 'application/json');
   const answer = await call.upstream.send({ method: call.method, path: call.path, headers, body: json });
-  try {
-    const outcome = redactAnswer(call, answer, undefined);
-    return { ...outcome, entry: { ...outcome.entry, action } };
-  } catch (e) {
-    // The write was done and recorded; its result is simply not for this user to see.
-    if (!(e instanceof AccessError && e.code === 'record_withheld')) throw e;
-    return { status: 204, contentType: answerContentType(answer.headers), entry: writeAnswerEntry(e.decision as Decision, admitted, 204) };
-  }
+  return writeOutcome({ policies, admitted, answer: sourceAnswer(answer), list: undefined });
 }
 
 /** The record as the upstream holds it now: every update is checked against it. */
@@ -110,47 +87,7 @@ async function fetchExisting(call: Call): Promise<unknown> {
   return record;
 }
 
-function redactAnswer(call: Call, answer: UpstreamAnswer, list: string | undefined): Outcome {
-  const contentType = answerContentType(answer.headers);
-  if (answer.body === undefined) {
-    // Nothing to redact: a 204, or an error status whose body was dropped unread.
-    const entry = disclosureEntry(emptyRead(call), call.admitted, answer.status);
-    if (answer.status === 204) return { status: 204, contentType, entry };
-    const error = upstreamStatus(answer.status, list === undefined);
-    // A redirect for one record answers as a missing record, recorded with the status the caller gets.
-    if (error.code === 'not_found') return { status: 404, contentType, entry: { ...entry, status: 404 }, error };
-    // The gateway's own fault (a rejected upstream credential) is a refusal like any other upstream failure.
-    if (error.status !== answer.status) throw error;
-    return { status: answer.status, contentType, entry, error };
-  }
-  try {
-    const { body, decision } = redactBody(call.policies, call.admitted.plan, answer.body, list, { pagedAllowed: call.admitted.pagedAnswerAllowed });
-    return { status: answer.status, body, contentType, entry: disclosureEntry(decision, call.admitted, answer.status) };
-  } catch (e) {
-    // The route said where the rows are and the upstream answered another shape: its fault, not the caller's.
-    if (e instanceof FieldmeshError && e.code === 'unredactable_body') throw invalid(`the body does not have the route's shape (${e.message})`);
-    throw e;
-  }
-}
-
-/** The decision of a read that returned no rows at all. */
-function emptyRead(call: Call): Decision {
-  return call.policies.redactWith(call.admitted.plan, []).decision;
-}
-
-/**
- * An upstream error status, passed on without the upstream's body (which may
- * hold record data or internals). 401 and 407 concern the gateway's own
- * credential, not the caller's token: they become 502. A redirect for one
- * record (`single`) is a missing record: a record API that redirects a lookup
- * only for records it has (by NHS number to the canonical URL, say) would
- * otherwise tell a hidden record from none; for a list it is 502.
- *
- * @example
- * throw upstreamStatus(404); // 404 not_found
- */
-export function upstreamStatus(status: number, single = false): FieldmeshError {
-  if (status === 404 || (single && status >= 300 && status < 400)) return new AccessError('not_found', NO_SUCH_RECORD.message);
-  if (status === 401 || status === 407 || status < 400 || status > 599) return invalid(`the record API answered ${status}`);
-  return new FieldmeshError('upstream_error', status, `The record API answered ${status}: nothing was disclosed`);
+/** The upstream's answer as the lifecycle reads it. */
+function sourceAnswer(answer: UpstreamAnswer): SourceAnswer {
+  return { origin: 'upstream', status: answer.status, body: answer.body, contentType: answerContentType(answer.headers) };
 }

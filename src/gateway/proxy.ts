@@ -5,16 +5,18 @@ import type { AuditStore } from '../audit/store.js';
 import type { Decision } from '../engine/decision.js';
 import { AccessError, FieldmeshError } from '../lib/errors.js';
 import { requestIdFrom } from '../http/context.js';
-import { admit, refusalEntry, type GuardCounters, type RequestFacts } from '../http/admit.js';
+import { admit, type AdmissionCounters, type RequestFacts } from '../http/admit.js';
+import { refusalEntry, refusalFor } from '../http/audit-entry.js';
 import type { Verifier } from '../http/identity.js';
+import { readJsonRequest } from '../http/json-body.js';
+import type { Outcome } from '../http/outcome.js';
+import { recordFirst, refuseWithAudit } from '../http/refuse.js';
 import { securityHeaders, sendError } from '../http/respond.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import type { Action } from '../engine/plan.js';
-import { refusalFor } from '../http/write-audit.js';
-import { readThrough, writeThrough, type Call, type Outcome } from './exchange.js';
+import { readThrough, writeThrough, type Call } from './exchange.js';
 import { safePath } from './headers.js';
 import { logRequest, type RequestLog } from './log.js';
-import { readWriteBody } from './request-body.js';
 import { fieldOf, type RouteMethod, type RouteTable } from './routes.js';
 import type { Upstream } from './upstream.js';
 
@@ -51,7 +53,7 @@ const ACTIONS: Record<RouteMethod, Action> = { GET: 'read', POST: 'create', PUT:
  * const server = http.createServer(createProxy(deps));
  */
 export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  const counters: GuardCounters = { unverifiedBreakGlass: 0 };
+  const counters: AdmissionCounters = { unverifiedBreakGlass: 0 };
   return async function fieldmeshGateway(req, res) {
     const started = performance.now();
     const line: RequestLog = { requestId: requestIdFrom(req.headers), method: req.method ?? '', route: '(no route)', status: 0, durationMs: 0, outcome: 'none' };
@@ -95,10 +97,11 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
     const checked = new URLSearchParams(search).toString();
     const call: Call = { policies, upstream: deps.upstream, audit: deps.audit, admitted, route, method, path: checked === '' ? rawPath : `${rawPath}?${checked}`, headers: req.headers };
     try {
-      if (method !== 'GET') call.body = await readWriteBody(req, deps.maxBodyBytes);
+      if (method !== 'GET') call.body = await readJsonRequest(req, deps.maxBodyBytes);
       const outcome = method === 'GET' ? await readThrough(call) : await writeThrough(call);
+      if (outcome.kind === 'refusal') return await refuse(deps, res, req, outcome.error, outcome.entry, admitted, finish);
       // No disclosure without a record: the event is durable before a byte is sent.
-      await deps.audit.append(outcome.entry);
+      await recordFirst(deps.audit, outcome.entry);
       if (outcome.error !== undefined) return fail(res, req, outcome.error, admitted.requestId, finish, { outcome: 'disclosed', rowsReturned: 0 });
       send(res, outcome, admitted.requestId);
       finish(outcome.status, { outcome: outcome.entry.decision, rowsReturned: outcome.entry.recordIds.length, rowsWithheld: outcome.entry.withheldRecordIds.length });
@@ -108,16 +111,9 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
   };
 }
 
-/** Audit a refusal, then answer it. If even the refusal cannot be recorded, the answer is 503. */
+/** Audit a refusal, then answer it (see `refuseWithAudit`); a fault or a 5xx is logged, never its record data. */
 async function refuse(deps: ProxyDeps, res: ServerResponse, req: IncomingMessage, error: unknown, entry: AuditEntry, facts: RequestFacts, finish: Finish): Promise<void> {
-  let answer = error;
-  if (!isAuditFailure(error)) {
-    try {
-      await deps.audit.append(entry);
-    } catch (auditError) {
-      answer = auditError instanceof FieldmeshError ? auditError : new AccessError('audit_unavailable', 'The audit trail cannot be written');
-    }
-  }
+  const answer = await refuseWithAudit(deps.audit, error, entry);
   if (!(answer instanceof FieldmeshError)) {
     deps.logger.error({ requestId: facts.requestId, err: faultOf(answer) }, 'unexpected error');
   } else if (answer.status >= 500) {
@@ -148,10 +144,6 @@ export function faultOf(e: unknown): { name: string; code?: string; at: string[]
   const code = (err as NodeJS.ErrnoException).code;
   const at = (err.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l)).slice(0, 5).map((l) => l.trim());
   return { name: err.name, ...(typeof code === 'string' ? { code } : {}), at };
-}
-
-function isAuditFailure(e: unknown): boolean {
-  return e instanceof FieldmeshError && e.code === 'audit_unavailable';
 }
 
 function send(res: ServerResponse, outcome: Outcome, requestId: string): void {

@@ -3,7 +3,7 @@ import { match, parse, type MatchFunction, type Token } from 'path-to-regexp';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { FieldmeshError } from '../lib/errors.js';
-import { selectableField } from '../http/admit.js';
+import { selectableField } from '../http/query.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import { parseListKey } from '../engine/body-shape.js';
 

@@ -1,6 +1,7 @@
 import { promisify } from 'node:util';
 import { brotliDecompress, gunzip, inflate, inflateRaw, type ZlibOptions } from 'node:zlib';
-import { AccessError } from '../lib/errors.js';
+import { upstreamInvalid as invalid } from '../http/answer-status.js';
+import { JSON_FAULTS, parseJson } from '../http/json-body.js';
 
 const DECODERS: Record<string, (buf: Buffer, opts: ZlibOptions) => Promise<Buffer>> = {
   gzip: promisify(gunzip),
@@ -19,17 +20,6 @@ async function inflateEither(buf: Buffer, opts: ZlibOptions): Promise<Buffer> {
     if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw e;
     return inflateBare(buf, opts);
   }
-}
-
-/**
- * An upstream body that cannot be redacted. The reason is for logs (the
- * public message of `upstream_invalid` is fixed); it never quotes the body.
- *
- * @example
- * throw invalid('the body is not JSON');
- */
-export function invalid(reason: string): AccessError {
-  return new AccessError('upstream_invalid', `upstream answer rejected: ${reason}`);
 }
 
 /**
@@ -56,43 +46,19 @@ export async function decodeBody(raw: Buffer, contentEncoding: string | undefine
   return body;
 }
 
-const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
-
 /**
- * Whether a Content-Type names JSON: `application/json` or any `+json`
- * type such as `application/fhir+json` (RFC 6839 §3.1).
- *
- * @example
- * isJsonType('application/fhir+json; charset=utf-8'); // true
- */
-export function isJsonType(contentType: string | undefined): boolean {
-  return contentType !== undefined && JSON_TYPE.test(contentType.trim());
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
-
-/**
- * Parse a decoded body as JSON. Anything else (another type, broken UTF-8,
- * a parse error, a bare scalar) is `upstream_invalid`: a body fieldmesh cannot
- * read is a body it cannot redact, so none of it is passed on.
+ * Parse a decoded body as JSON, as `parseJson` reads every body. Anything
+ * else (another type or charset, broken UTF-8, a parse error, a bare scalar)
+ * is `upstream_invalid`: a body fieldmesh cannot read is a body it cannot
+ * redact, so none of it is passed on.
  *
  * @example
  * const record = parseJsonBody(plain, 'application/json');
  */
 export function parseJsonBody(body: Buffer, contentType: string | undefined): unknown {
-  if (!isJsonType(contentType)) throw invalid('the content type is not JSON');
-  let text: string;
-  try {
-    text = utf8.decode(body);
-  } catch {
-    throw invalid('the body is not valid UTF-8');
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw invalid('the body is not valid JSON');
-  }
+  const parsed = parseJson(body, contentType);
+  if (!parsed.ok) throw invalid(`the body is ${JSON_FAULTS[parsed.fault]}`);
+  const value = parsed.value;
   if (value === null || typeof value !== 'object') throw invalid('the body is a JSON scalar, not a record or a list');
   return value;
 }

@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
 import { AccessError } from '../lib/errors.js';
-import { decodeBody, invalid, parseJsonBody } from './upstream-body.js';
+import { upstreamInvalid as invalid } from '../http/answer-status.js';
+import { decodeBody, parseJsonBody } from './upstream-body.js';
 
 /**
  * How to reach the record API.

@@ -16,9 +16,9 @@ export type RequestHeaders = Record<string, string | string[] | undefined>;
  * What one request declares, checked: the purpose, any break-glass reason, and who acts.
  *
  * @example
- * const { purpose, breakGlass, user } = readRequestContext(req.headers, verified.user);
+ * const { purpose, breakGlass, user } = readDeclaredContext(req.headers, verified.user);
  */
-export interface RequestContext {
+export interface DeclaredContext {
   purpose: string;
   breakGlass?: string;
   /** The role named by `X-Acting-Role`, when the user chose to act in one role only. */
@@ -39,7 +39,7 @@ const contextOptionsSchema = z
   })
   .strict();
 /**
- * Options of `readRequestContext`.
+ * Options of `readDeclaredContext`.
  *
  * @example
  * const opts: ContextOptions = { trainingMaxAgeDays: Number(process.env.FIELDMESH_TRAINING_MAX_AGE_DAYS ?? 365) };
@@ -65,10 +65,10 @@ const declaredHeaders = z.object({
  * never repeat header values.
  *
  * @example
- * const ctx = readRequestContext(req.headers, verified.user, { trainingMaxAgeDays: 365 });
+ * const ctx = readDeclaredContext(req.headers, verified.user, { trainingMaxAgeDays: 365 });
  * policies.redact(rows, { resource: 'Patient', purpose: ctx.purpose, user: ctx.user, breakGlass: ctx.breakGlass });
  */
-export function readRequestContext(headers: RequestHeaders, user: User, opts: ContextOptions = {}): RequestContext {
+export function readDeclaredContext(headers: RequestHeaders, user: User, opts: ContextOptions = {}): DeclaredContext {
   const parsedOpts = contextOptionsSchema.safeParse(opts);
   if (!parsedOpts.success) throw new TypeError(`Invalid request context options: ${z.prettifyError(parsedOpts.error)}`);
   const { trainingMaxAgeDays, now } = parsedOpts.data;

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { emptyDecision } from '../../src/engine/decision.js';
-import { refusalEntry } from '../../src/http/admit.js';
+import { refusalEntry } from '../../src/http/audit-entry.js';
 import { AccessError } from '../../src/lib/errors.js';
 import { NOW, patient, refusal, user, validPolicies } from '../helpers.js';
 

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { answerContentType, safePath, UPSTREAM_ACCEPT, upstreamHeaders, writeContentType } from '../../src/gateway/headers.js';
+import { safePath, upstreamHeaders, writeContentType } from '../../src/gateway/headers.js';
+import { answerContentType, UPSTREAM_ACCEPT } from '../../src/http/media-type.js';
 
 describe('gateway › headers and paths', () => {
   it('forwards only Accept-Language, plus its own JSON Accept, the request id and a write content type', () => {

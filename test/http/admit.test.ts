@@ -1,12 +1,14 @@
 import { expect } from 'chai';
 import { AccessError, FieldmeshError } from '../../src/lib/errors.js';
-import { admit, checkQuery, DEFAULT_PAGING_KEYS, refusalEntry, type GuardDeps } from '../../src/http/admit.js';
+import { admit, type AdmissionDeps } from '../../src/http/admit.js';
+import { refusalEntry } from '../../src/http/audit-entry.js';
+import { checkQuery, DEFAULT_PAGING_KEYS } from '../../src/http/query.js';
 import { createVerifier } from '../../src/http/identity.js';
 import { examplePolicies, NOW, SECRET, token, USERS } from '../express/harness.js';
 
 async function setup() {
   const policies = await examplePolicies();
-  const deps: GuardDeps = { policies, verifier: createVerifier({ secret: SECRET, now: () => NOW }), now: () => NOW };
+  const deps: AdmissionDeps = { policies, verifier: createVerifier({ secret: SECRET, now: () => NOW }), now: () => NOW };
   const headers = (claims: Record<string, unknown>, purpose: string) => ({ authorization: `Bearer ${token(claims)}`, 'x-purpose': purpose });
   const planFor = (user: Record<string, unknown>, purpose: string) => policies.plan({ resource: 'Patient', purpose, user, now: NOW }, 'read');
   return { policies, deps, headers, planFor };
@@ -133,7 +135,7 @@ describe('guard', () => {
 describe('checkQuery with paging', () => {
   it('refuses paging combined with a filter or a sort when rows may be hidden, and allows either alone', async () => {
     const { loadPolicies } = await import('../../src/engine/policy-set.js');
-    const { checkQuery, DEFAULT_PAGING_KEYS } = await import('../../src/http/admit.js');
+    const { checkQuery, DEFAULT_PAGING_KEYS } = await import('../../src/http/query.js');
     const policies = await loadPolicies('policies');
     const now = new Date('2026-11-24T12:00:00Z');
     const nurse = policies.plan({ resource: 'Patient', purpose: 'direct-care', user: { sub: 'n', roles: ['ward-nurse'], team: 'ward-7', training: '2026-06-01' }, now });

@@ -3,13 +3,13 @@ import fc from 'fast-check';
 import { AccessError } from '../../src/lib/errors.js';
 import type { User } from '../../src/http/claims.js';
 import { withoutControls } from '../../src/lib/text.js';
-import { readRequestContext, requestIdFrom, type ContextOptions, type RequestHeaders } from '../../src/http/context.js';
+import { readDeclaredContext, requestIdFrom, type ContextOptions, type RequestHeaders } from '../../src/http/context.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 
 function setup(userClaims: Partial<User> = {}, opts: ContextOptions = {}) {
   const user: User = { sub: 'u1', roles: ['nurse', 'safeguarding-lead'], team: 'ward-7', training: '2026-01-15', ...userClaims };
-  const read = (headers: RequestHeaders) => readRequestContext(headers, user, { now: () => NOW, ...opts });
+  const read = (headers: RequestHeaders) => readDeclaredContext(headers, user, { now: () => NOW, ...opts });
   const refused = (headers: RequestHeaders): AccessError => {
     try {
       read(headers);
@@ -22,7 +22,7 @@ function setup(userClaims: Partial<User> = {}, opts: ContextOptions = {}) {
   return { user, read, refused };
 }
 
-describe('readRequestContext', () => {
+describe('readDeclaredContext', () => {
   describe('X-Purpose', () => {
     it('returns the declared purpose and the user with all their roles', () => {
       const { read } = setup();
@@ -189,8 +189,8 @@ describe('readRequestContext', () => {
 
   it('throws a TypeError for bad options', () => {
     const { user } = setup();
-    expect(() => readRequestContext({ 'x-purpose': 'direct-care' }, user, { trainingMaxAgeDays: 0 })).to.throw(TypeError);
-    expect(() => readRequestContext({ 'x-purpose': 'direct-care' }, user, { trainingMaxDays: 30 } as ContextOptions)).to.throw(TypeError);
+    expect(() => readDeclaredContext({ 'x-purpose': 'direct-care' }, user, { trainingMaxAgeDays: 0 })).to.throw(TypeError);
+    expect(() => readDeclaredContext({ 'x-purpose': 'direct-care' }, user, { trainingMaxDays: 30 } as ContextOptions)).to.throw(TypeError);
   });
 });
 

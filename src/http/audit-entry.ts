@@ -1,8 +1,50 @@
 import type { AuditEntry } from '../audit/event.js';
-import type { Decision } from '../engine/decision.js';
-import { AccessError } from '../lib/errors.js';
-import { disclosureEntry, refusalEntry, type RequestFacts } from './admit.js';
+import { entryFromDecision } from '../audit/event.js';
+import { emptyDecision, type Decision } from '../engine/decision.js';
+import { rolesOf } from '../engine/plan.js';
+import { AccessError, FieldmeshError } from '../lib/errors.js';
 import { isPlainObject, isWithin } from '../lib/paths.js';
+import type { RequestFacts } from './admit.js';
+
+/**
+ * The audit entry of a decision that disclosed (or wrote) something.
+ *
+ * @example
+ * await audit.append(disclosureEntry(decision, admitted, 200));
+ */
+export function disclosureEntry(decision: Decision, facts: RequestFacts, status: number): AuditEntry {
+  return entryFromDecision(decision, { requestId: facts.requestId, user: facts.verified?.sub ?? 'anonymous', status });
+}
+
+/**
+ * The audit entry of any failure: the engine's refused decision when the
+ * error carries one, otherwise what the facts say (an unauthenticated caller
+ * is `anonymous`). The record a route parameter selects by id is named
+ * among the withheld ids even when the refusal came before it was read.
+ * Field names only, never values.
+ *
+ * @example
+ * await audit.append(refusalEntry(err, facts));
+ */
+export function refusalEntry(error: unknown, facts: RequestFacts): AuditEntry {
+  const known = error instanceof FieldmeshError && error.status >= 400 && error.status <= 599;
+  const status = known ? error.status : 500;
+  const code = known ? error.code : 'internal';
+  const carried = error instanceof AccessError && isDecision(error.decision) ? error.decision : undefined;
+  const decision: Decision = carried
+    ? { ...carried, outcome: 'refused', code: carried.code ?? code }
+    : emptyDecision({
+        outcome: 'refused', code, action: facts.action, resource: facts.resource, purpose: facts.ctx?.purpose ?? facts.purpose ?? '',
+        roles: facts.ctx ? rolesOf(facts.ctx.user) : [...(facts.verified?.roles ?? [])], policyVersion: facts.policyVersion,
+      });
+  const entry = entryFromDecision(decision, { requestId: facts.requestId, user: facts.verified?.sub ?? 'anonymous', status, breakGlass: facts.breakGlass });
+  for (const id of facts.targetIds ?? []) if (!entry.recordIds.includes(id) && !entry.withheldRecordIds.includes(id)) entry.withheldRecordIds.push(id);
+  return entry;
+}
+
+function isDecision(value: unknown): value is Decision {
+  return typeof value === 'object' && value !== null && 'outcome' in value && 'policyVersion' in value && Array.isArray((value as Decision).disclosed);
+}
 
 /**
  * The audit entry of a permitted write, recorded before the upstream sees

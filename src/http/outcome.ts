@@ -1,0 +1,168 @@
+import type { AuditEntry } from '../audit/event.js';
+import type { Decision } from '../engine/decision.js';
+import { redactBody, type ListKey } from '../engine/body-shape.js';
+import type { PolicySet } from '../engine/policy-set.js';
+import { AccessError, FieldmeshError, NO_SUCH_RECORD } from '../lib/errors.js';
+import type { Admitted } from './admit.js';
+import { handlerStatus, upstreamInvalid, upstreamStatus } from './answer-status.js';
+import { disclosureEntry, refusalEntry, writeAnswerEntry } from './audit-entry.js';
+
+/**
+ * What a record source answered, as data. The gateway's source is its
+ * upstream, the middleware's the route's handler: their error statuses mean
+ * different things (an upstream's 401 is about the gateway's own credential).
+ *
+ * @example
+ * const answer: SourceAnswer = { origin: 'upstream', status: 200, body: [{ id: 'pat-001' }], contentType: 'application/json; charset=utf-8' };
+ */
+export interface SourceAnswer {
+  origin: 'upstream' | 'handler';
+  status: number;
+  /** The body's JSON value; `undefined` when there was none. */
+  body?: unknown;
+  /** Why the body could not be read as JSON: refused if the body would be redacted and sent. */
+  unreadable?: FieldmeshError | undefined;
+  /** The Content-Type of a redacted answer (see `answerContentType`). */
+  contentType: string;
+}
+
+/**
+ * Everything the back half of a request decides from.
+ *
+ * @example
+ * readOutcome({ policies, admitted, answer, list: route.list });
+ */
+export interface OutcomeInput {
+  policies: PolicySet;
+  admitted: Admitted;
+  answer: SourceAnswer;
+  /** Where the rows are (see `ListKey`); `undefined`: one record; `null`: an array is a list, anything else one record. */
+  list: ListKey | null | undefined;
+}
+
+/**
+ * What the caller gets, and the audit entry to make durable before it is
+ * sent: a redacted body, no body, or (`error`) a generic error in place of
+ * the source's own error answer (recorded as the empty answer it is).
+ *
+ * @example
+ * const outcome = readOutcome(input);
+ * if (outcome.kind === 'answer') { await recordFirst(audit, outcome.entry); send(res, outcome); }
+ */
+export interface Outcome {
+  kind: 'answer';
+  status: number;
+  body?: unknown;
+  contentType: string;
+  entry: AuditEntry;
+  error?: FieldmeshError | undefined;
+}
+
+/**
+ * A request refused after the source answered: the error to answer with and
+ * the entry to record first (see `refuseWithAudit`).
+ *
+ * @example
+ * if (outcome.kind === 'refusal') return refuseWithAudit(audit, outcome.error, outcome.entry);
+ */
+export interface RefusedOutcome {
+  kind: 'refusal';
+  error: unknown;
+  entry: AuditEntry;
+}
+
+const NO_BODY = new Set([204, 205, 304]);
+
+/**
+ * The outcome of a read: the source's answer redacted with the request's
+ * read plan, or refused. A handler's redirect (or 304) answers as a missing
+ * record: it was decided from a record fieldmesh never saw, and its Location
+ * or freshness could name or confirm a hidden one. Pure: no I/O.
+ *
+ * @example
+ * const outcome = readOutcome({ policies, admitted, answer: { origin: 'upstream', status: 200, body: rows, contentType }, list: '' });
+ */
+export function readOutcome(input: OutcomeInput): Outcome | RefusedOutcome {
+  const { answer, admitted } = input;
+  if (answer.origin === 'handler' && isRedirect(answer.status)) {
+    const withheld = new AccessError('not_found', NO_SUCH_RECORD.message);
+    return { kind: 'refusal', error: withheld, entry: { ...refusalEntry(withheld, admitted), code: 'redirect_withheld' } };
+  }
+  try {
+    return answered(input, (decision, status) => disclosureEntry(decision, admitted, status));
+  } catch (error) {
+    return { kind: 'refusal', error, entry: refusalEntry(error, admitted) };
+  }
+}
+
+/**
+ * The outcome of a permitted write, once the source performed it: its answer
+ * redacted as a read of one record and recorded as the write it is. A result
+ * the caller may not see, or a handler's redirect (whose Location could name
+ * it), is answered 204: the write was done, and nothing of it is shown.
+ * Pure: no I/O.
+ *
+ * @example
+ * const outcome = writeOutcome({ policies, admitted, answer: { origin: 'handler', status: 201, body: saved, contentType }, list: null });
+ */
+export function writeOutcome(input: OutcomeInput): Outcome | RefusedOutcome {
+  const { answer, admitted } = input;
+  const entryOf = (decision: Decision, status: number) => writeAnswerEntry(decision, admitted, status);
+  if (answer.origin === 'handler' && isRedirect(answer.status)) return bare(input, 204, entryOf);
+  try {
+    return answered(input, entryOf);
+  } catch (error) {
+    if (error instanceof AccessError && error.code === 'record_withheld') {
+      return { kind: 'answer', status: 204, contentType: answer.contentType, entry: entryOf(error.decision as Decision, 204) };
+    }
+    return { kind: 'refusal', error, entry: refusalEntry(error, admitted) };
+  }
+}
+
+type EntryOf = (decision: Decision, status: number) => AuditEntry;
+
+/** The answer redacted, or thrown as the refusal it is. */
+function answered(input: OutcomeInput, entryOf: EntryOf): Outcome {
+  const { answer, admitted, policies } = input;
+  const { status } = answer;
+  if (answer.origin === 'upstream' && answer.body === undefined) return upstreamBare(input, entryOf);
+  if (answer.origin === 'handler' && (status < 200 || status >= 300 || NO_BODY.has(status))) {
+    // The handler's own error answer may carry record data: a generic error with its status goes instead.
+    return bare(input, status, entryOf, status >= 400 && status <= 599 ? handlerStatus(status) : undefined);
+  }
+  if (answer.unreadable !== undefined) throw answer.unreadable;
+  if (answer.body === undefined) return bare(input, status, entryOf);
+  const list = input.list === null ? (Array.isArray(answer.body) ? '' : undefined) : input.list;
+  try {
+    const redacted = redactBody(policies, admitted.plan, answer.body, list, { pagedAllowed: admitted.pagedAnswerAllowed });
+    return { kind: 'answer', status, body: redacted.body, contentType: answer.contentType, entry: entryOf(redacted.decision, status) };
+  } catch (e) {
+    // The route said where the rows are and the upstream answered another shape: its fault, not the caller's.
+    if (answer.origin === 'upstream' && e instanceof FieldmeshError && e.code === 'unredactable_body') {
+      throw upstreamInvalid(`the body does not have the route's shape (${e.message})`);
+    }
+    throw e;
+  }
+}
+
+/** An upstream answer without a body: a 204, or an error status whose body was dropped unread. */
+function upstreamBare(input: OutcomeInput, entryOf: EntryOf): Outcome {
+  const { status } = input.answer;
+  if (status === 204) return bare(input, 204, entryOf);
+  const error = upstreamStatus(status, input.list === undefined);
+  // A redirect for one record answers as a missing record, recorded with the status the caller gets.
+  if (error.code === 'not_found') return bare(input, 404, entryOf, error);
+  // The gateway's own fault (a rejected upstream credential) is a refusal like any other upstream failure.
+  if (error.status !== status) throw error;
+  return bare(input, status, entryOf, error);
+}
+
+/** An answer with no body to redact, recorded as a read that returned no rows. */
+function bare(input: OutcomeInput, status: number, entryOf: EntryOf, error?: FieldmeshError): Outcome {
+  const nothing = input.policies.redactWith(input.admitted.plan, []).decision;
+  return { kind: 'answer', status, contentType: input.answer.contentType, entry: entryOf(nothing, status), ...(error === undefined ? {} : { error }) };
+}
+
+function isRedirect(status: number): boolean {
+  return status >= 300 && status < 400;
+}
