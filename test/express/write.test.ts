@@ -228,6 +228,8 @@ describe('mesh.write', () => {
     ['a form instead of JSON', (r) => r.set('Content-Type', 'text/plain').send('ward=Ward 8'), 400, 'invalid_body'],
     ['no body', (r) => r, 400, 'invalid_body'],
     ['a JSON array', (r) => r.send([{ ward: 'Ward 8' }]), 400, 'invalid_body'],
+    // Read as the gateway reads a caller's body (http/json-body.ts), before load() is called.
+    ['a body nested deeper than a record may be', (r) => r.set('Content-Type', 'application/json').send(`{"ward":${'['.repeat(150)}${']'.repeat(150)}}`), 400, 'invalid_body'],
   ];
   for (const [what, send, status, code] of badBodies) {
     it(`refuses ${what} (${status} ${code}) before the handler`, async () => {
@@ -244,6 +246,8 @@ describe('mesh.write', () => {
     const res = await request(app).patch('/patients/pat-001').set(as(USERS.nurse)).send({ ward: 'W'.repeat(200) });
     expect(res.status).to.equal(413);
     expect(res.body.error.code).to.equal('payload_too_large');
+    // The rest of the body is left unread, as the gateway leaves it: the connection closes after the answer.
+    expect(res.headers['connection']).to.equal('close');
     expect(calls).to.have.length(0);
   });
 

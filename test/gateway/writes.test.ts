@@ -181,6 +181,22 @@ describe('gateway › writes in front of json-server', () => {
     expect(writesSeen(upstream)).to.have.length(0);
   });
 
+  it('reads a write body as the middleware does: a byte-order mark is dropped; another charset or a body nested too deep is refused (400) before the upstream is asked', async () => {
+    const { upstream, gw } = await setup();
+    const headers = as(USERS.receptionist, 'administration');
+    const bom = await call(`${gw.url}/patients/pat-001`, { method: 'PATCH', headers, body: `\uFEFF${JSON.stringify({ telecom: [{ system: 'phone', value: '01632 960001' }] })}` });
+    expect(bom.status).to.equal(200);
+    expect(writesSeen(upstream)).to.have.length(1);
+    const latin = await call(`${gw.url}/patients/pat-001`, { method: 'PATCH', headers: { ...headers, 'content-type': 'application/json; charset=iso-8859-1' }, body: '{"telecom": []}' });
+    const deep = await call(`${gw.url}/patients/pat-001`, { method: 'PATCH', headers, body: `{"telecom":${'['.repeat(150)}${']'.repeat(150)}}` });
+    for (const res of [latin, deep]) {
+      expect(res.status).to.equal(400);
+      expect(res.json.error.code).to.equal('invalid_body');
+    }
+    expect(upstream.seen.filter((s) => s.method === 'GET')).to.have.length(1);
+    expect(writesSeen(upstream)).to.have.length(1);
+  });
+
   it('refuses a write on a route that allows only reads (405)', async () => {
     const { upstream, gw } = await setup();
     const res = await call(`${gw.url}/notes/cn-001`, { method: 'PATCH', headers: as(USERS.gp, 'direct-care'), body: { text: 'x' } });
