@@ -51,6 +51,15 @@ describe('engine/project', () => {
       expect(Object.getPrototypeOf((out['name'] as object[])[0])).to.equal(Object.prototype);
     });
 
+    it('never copies a hostile key where only part of an object is permitted', () => {
+      const record = JSON.parse('{"id":"p1","__proto__":{"admin":true},"address":[{"line":["1 High St"],"postcode":"LS1 4AP","__proto__":{"admin":true}}]}') as unknown;
+      const out = setup().projector(['id', 'address'])(record) as { address: object[] };
+      expect(out).to.deep.equal({ id: 'p1', address: [{ line: ['1 High St'] }] });
+      expect(Object.getPrototypeOf(out)).to.equal(Object.prototype);
+      expect(Object.getPrototypeOf(out.address[0])).to.equal(Object.prototype);
+      expect((out as { admin?: unknown }).admin).to.equal(undefined);
+    });
+
     it('applies a transform to every leaf value, drops what it drops, and never copies an object under it', () => {
       const project = setup().projector(['ward', 'careTeam', 'nhsNumber'], { ward: upper, careTeam: upper, nhsNumber: upper });
       expect(project(patient({ ward: 'w7', careTeam: 42, nhsNumber: { '9990000018': 'verified' } }))).to.deep.equal({ ward: 'W7' });
