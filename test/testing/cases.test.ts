@@ -47,7 +47,8 @@ describe('testing/cases', () => {
       expect(broken?.code).to.equal('records_invalid');
       expect(broken?.message).to.equal(`${join(dir, 'Patient.json')} is not valid JSON`);
       writeFileSync(join(dir, 'Patient.json'), '{"id":"p1"}');
-      expect((await loadRecords(dir).catch((e: Error) => e)).message).to.include('expected a JSON array of records');
+      const notList = await loadRecords(dir).then(() => undefined, (e: unknown) => e as FieldmeshError);
+      expect(notList?.message).to.include('expected a JSON array of records');
     });
 
     it('reads a missing directory as no records', async () => {
