@@ -70,6 +70,45 @@ export class ProjectionCache {
  */
 export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: unknown): { data: unknown; decision: Decision } {
   const single = !Array.isArray(input);
+  assertRedactable(input, single);
+  const rows: unknown[] = single ? [input] : (input as unknown[]);
+  const { purpose, view } = plan;
+  const tally = new RowTally(plan);
+  // Per call, a projection is looked up once per distinct mask, not per row.
+  const local = new Map<bigint, Projection>();
+  const out: unknown[] = [];
+  for (const row of rows) {
+    if (!isPlainObject(row)) {
+      tally.withhold(row, 'not-a-record');
+      continue;
+    }
+    const gate = gateReason(plan, row);
+    if (gate !== undefined) {
+      tally.withhold(row, gate);
+      continue;
+    }
+    const seen = visibleFields(plan, row, tally.fired);
+    if (typeof seen === 'string') {
+      tally.withhold(row, seen);
+      continue;
+    }
+    let projection = local.get(seen.mask);
+    if (!projection) local.set(seen.mask, (projection = projections.get(view, seen.mask, purpose.name, plan.now)));
+    out.push(projection.project(row) ?? {});
+    tally.disclose(row, projection, seen.grants);
+  }
+  const decision = tally.close();
+  if (single && out.length === 0) {
+    decision.outcome = 'refused';
+    decision.code = 'record_withheld';
+    throw new AccessError('record_withheld', `No ${plan.resource.name} record you may see for purpose "${purpose.name}"`, decision);
+  }
+  if (!single && purpose.def.identifiable === false) deidentifiedOrder(out);
+  return { data: single ? out[0] : out, decision };
+}
+
+/** Refuse, before any row is looked at, a body that is not a record or a list, or that nests too deep to walk. */
+function assertRedactable(input: unknown, single: boolean): void {
   if (single && !isPlainObject(input)) {
     throw new FieldmeshError('unredactable_body', 500, 'the input is neither a record (object) nor a list of records');
   }
@@ -77,89 +116,91 @@ export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: 
   if (nestedDeeperThan(input, MAX_RECORD_DEPTH + (single ? 0 : 1))) {
     throw new FieldmeshError('unredactable_body', 500, `the input nests lists and objects deeper than ${MAX_RECORD_DEPTH} levels`);
   }
-  const rows: unknown[] = single ? [input] : (input as unknown[]);
-  const { purpose, view, resource, ctx } = plan;
-  const idPath = resource.def.id;
-  const disclosed = new Set<string>();
-  const withheld = new Set<string>();
-  const fired = new Set<string>();
-  const grantsUsed = new Set<string>();
-  const decision = emptyDecision({
-    outcome: 'disclosed', action: plan.action, resource: resource.name, purpose: purpose.name, roles: plan.roles,
-    policyVersion: plan.policyVersion, breakGlass: ctx.breakGlass,
-  });
-  const transforms = decision.transforms;
-  const withhold = (row: unknown, reason: string) => {
-    decision.rowsWithheld++;
-    decision.rowReasons[reason] = (decision.rowReasons[reason] ?? 0) + 1;
-    decision.withheldRecordIds.push(...recordIdsOf(row, idPath));
-  };
+}
 
-  // Per call, a projection is looked up once per distinct mask, not per row.
-  const local = new Map<bigint, ReturnType<ProjectionCache['get']>>();
-  const out: unknown[] = [];
-  for (const row of rows) {
-    if (!isPlainObject(row)) {
-      withhold(row, 'not-a-record');
-      continue;
+/** Why a row is withheld before any grant is tried (opted out, no consent), or nothing. */
+function gateReason(plan: Plan, row: Record<string, unknown>): string | undefined {
+  const { purpose, resource } = plan;
+  if (purpose.def.optOut === 'respect' && optedOut(row, resource.def.optOut!)) return 'opt-out';
+  if (purpose.def.consent === 'required' && !consented(row, resource.def.consent!, purpose.name)) return 'consent';
+  return undefined;
+}
+
+/**
+ * The fields of one row the caller may see: the union of the masks of the
+ * grants that match it, within the view, less what the restrictions that
+ * fire withhold. Or why the whole row is withheld (`no-grant`,
+ * `restriction:<name>`). Each restriction that fires is added to `fired`,
+ * also when it withholds the whole row.
+ */
+function visibleFields(plan: Plan, row: Record<string, unknown>, fired: Set<string>): { mask: bigint; grants: string[] } | string {
+  let mask = 0n;
+  const grants: string[] = [];
+  const grantRoles: string[] = [];
+  for (const g of plan.grants) {
+    if (g.matches(row)) {
+      mask |= g.grant.read;
+      grants.push(g.grant.label);
+      grantRoles.push(g.grant.role);
     }
-    if (purpose.def.optOut === 'respect' && optedOut(row, resource.def.optOut!)) {
-      withhold(row, 'opt-out');
-      continue;
-    }
-    if (purpose.def.consent === 'required' && !consented(row, resource.def.consent!, purpose.name)) {
-      withhold(row, 'consent');
-      continue;
-    }
-    let mask = 0n;
-    const matched: string[] = [];
-    const matchedRoles: string[] = [];
-    for (const g of plan.grants) {
-      if (g.matches(row)) {
-        mask |= g.grant.read;
-        matched.push(g.grant.label);
-        matchedRoles.push(g.grant.role);
-      }
-    }
-    if (matched.length === 0) {
-      withhold(row, 'no-grant');
-      continue;
-    }
-    mask &= view.mask;
-    let wholeRecord: string | undefined;
-    for (const r of plan.restrictions) {
-      // Exempt only through a role whose grant let the caller see this row.
-      if (r.restriction.unlessRoles !== undefined && isExempt(r.restriction, matchedRoles, purpose.name)) continue;
-      if (!r.matches(row) && !r.restriction.oddShape?.(row)) continue;
-      fired.add(r.restriction.name);
-      if (r.restriction.record) wholeRecord ??= r.restriction.name;
-      else mask &= ~r.restriction.mask;
-    }
-    if (wholeRecord !== undefined) {
-      withhold(row, `restriction:${wholeRecord}`);
-      continue;
-    }
-    for (const label of matched) grantsUsed.add(label);
-    let projection = local.get(mask);
-    if (!projection) local.set(mask, (projection = projections.get(view, mask, purpose.name, plan.now)));
-    out.push(projection.project(row) ?? {});
-    for (const p of projection.disclosed) disclosed.add(p);
-    for (const p of projection.withheld) withheld.add(p);
-    for (const [p, t] of projection.transforms) transforms[p] = t;
-    decision.recordIds.push(...recordIdsOf(row, idPath));
-    decision.rowsReturned++;
   }
-  decision.disclosed = [...disclosed];
-  decision.withheld = [...withheld];
-  decision.restrictions = [...fired];
-  decision.grants = [...grantsUsed];
-  if (single && out.length === 0) {
-    decision.outcome = 'refused';
-    decision.code = 'record_withheld';
-    throw new AccessError('record_withheld', `No ${resource.name} record you may see for purpose "${purpose.name}"`, decision);
+  if (grants.length === 0) return 'no-grant';
+  mask &= plan.view.mask;
+  let wholeRecord: string | undefined;
+  for (const r of plan.restrictions) {
+    // Exempt only through a role whose grant let the caller see this row.
+    if (r.restriction.unlessRoles !== undefined && isExempt(r.restriction, grantRoles, plan.purpose.name)) continue;
+    if (!r.matches(row) && !r.restriction.oddShape?.(row)) continue;
+    fired.add(r.restriction.name);
+    if (r.restriction.record) wholeRecord ??= r.restriction.name;
+    else mask &= ~r.restriction.mask;
   }
-  if (!single && purpose.def.identifiable === false) deidentifiedOrder(out);
-  return { data: single ? out[0] : out, decision };
+  return wholeRecord === undefined ? { mask, grants } : `restriction:${wholeRecord}`;
+}
+
+/** The decision of one call, row by row: what was disclosed and withheld, and why, never a value. */
+class RowTally {
+  readonly fired = new Set<string>();
+  private readonly disclosed = new Set<string>();
+  private readonly withheld = new Set<string>();
+  private readonly grantsUsed = new Set<string>();
+  private readonly decision: Decision;
+  private readonly idPath: string;
+
+  constructor(plan: Plan) {
+    this.idPath = plan.resource.def.id;
+    this.decision = emptyDecision({
+      outcome: 'disclosed', action: plan.action, resource: plan.resource.name, purpose: plan.purpose.name, roles: plan.roles,
+      policyVersion: plan.policyVersion, breakGlass: plan.ctx.breakGlass,
+    });
+  }
+
+  withhold(row: unknown, reason: string): void {
+    const d = this.decision;
+    d.rowsWithheld++;
+    d.rowReasons[reason] = (d.rowReasons[reason] ?? 0) + 1;
+    d.withheldRecordIds.push(...recordIdsOf(row, this.idPath));
+  }
+
+  disclose(row: unknown, projection: Projection, grants: readonly string[]): void {
+    const d = this.decision;
+    for (const label of grants) this.grantsUsed.add(label);
+    for (const p of projection.disclosed) this.disclosed.add(p);
+    for (const p of projection.withheld) this.withheld.add(p);
+    for (const [p, t] of projection.transforms) d.transforms[p] = t;
+    d.recordIds.push(...recordIdsOf(row, this.idPath));
+    d.rowsReturned++;
+  }
+
+  /** The decision, with the names gathered over every row. */
+  close(): Decision {
+    const d = this.decision;
+    d.disclosed = [...this.disclosed];
+    d.withheld = [...this.withheld];
+    d.restrictions = [...this.fired];
+    d.grants = [...this.grantsUsed];
+    return d;
+  }
 }
 
 /**

@@ -2,7 +2,7 @@ import type { PolicyIssue } from '../lib/errors.js';
 import { isWithin, longestPrefix, own } from '../lib/paths.js';
 import { conditionProblems } from './conditions.js';
 import { fieldsOf, isHostile, ownFieldsOf } from './fields.js';
-import type { Condition, FieldClass, PolicyDocument, ResourceDef, ViewDef } from './schema.js';
+import type { Condition, FieldClass, GrantDef, PolicyDocument, PurposeDef, ResourceDef, RestrictionDef, RoleDef, ViewDef } from './schema.js';
 import { didYouMean } from '../lib/suggest.js';
 
 /**
@@ -15,16 +15,44 @@ import { didYouMean } from '../lib/suggest.js';
  */
 export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
-  const report = (section: string, path: string, message: string, severity: PolicyIssue['severity'] = 'error') =>
-    issues.push({ file: doc.sources.get(section) ?? '(policy set)', path, message, severity });
-
   // Declared fields and the paths named under them (SPEC: a path under a declared field is a field).
   const fieldsByResource = new Map<string, Map<string, FieldClass>>();
-  const fieldsOfResource = (name: string) => {
-    let fields = fieldsByResource.get(name);
-    if (!fields) fieldsByResource.set(name, (fields = fieldsOf(doc, name)));
-    return fields;
+  const check: Check = {
+    doc,
+    issues,
+    report: (section, path, message, severity = 'error') =>
+      issues.push({ file: doc.sources.get(section) ?? '(policy set)', path, message, severity }),
+    fieldsOf: (name) => {
+      let fields = fieldsByResource.get(name);
+      if (!fields) fieldsByResource.set(name, (fields = fieldsOf(doc, name)));
+      return fields;
+    },
   };
+  checkResourcePaths(check);
+  const today = now.toISOString().slice(0, 10);
+  for (const [name, purpose] of Object.entries(doc.purposes)) checkPurpose(check, name, purpose, today);
+  const granted = new Set<string>();
+  for (const [name, role] of Object.entries(doc.roles)) checkRole(check, name, role, granted);
+  doc.restrictions.forEach((r, i) => checkRestriction(check, r, i));
+  for (const name of Object.keys(doc.purposes)) {
+    if (!granted.has(name)) check.report(`purposes.${name}`, `purposes.${name}`, 'no role is granted this purpose', 'warning');
+  }
+  return issues;
+}
+
+/** What every check shares: the set, the issues found so far, and each resource's fields, worked out once. */
+interface Check {
+  doc: PolicyDocument;
+  issues: PolicyIssue[];
+  /** Report an issue in the file that defines `section` (`roles.nurse`). */
+  report: (section: string, path: string, message: string, severity?: PolicyIssue['severity']) => void;
+  fieldsOf: (resource: string) => Map<string, FieldClass>;
+}
+
+type Say = (path: string, message: string, severity?: PolicyIssue['severity']) => void;
+
+/** Paths a resource declares that would reach a prototype: its fields, and the id, consent and opt-out paths. */
+function checkResourcePaths({ doc, report }: Check): void {
   for (const [name, resource] of Object.entries(doc.resources)) {
     for (const path of Object.keys(resource.fields)) {
       if (isHostile(path)) report(`resources.${name}`, `resources.${name}.fields.${path}`, `"${path}" can never be a field: it would pollute objects`);
@@ -35,103 +63,108 @@ export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] 
       if (path !== undefined && isHostile(path)) report(`resources.${name}`, `resources.${name}.${key}`, `"${path}" can never be a path the engine reads: it would reach a prototype`);
     }
   }
+}
 
-  const today = now.toISOString().slice(0, 10);
-  for (const [name, purpose] of Object.entries(doc.purposes)) {
-    const at = `purposes.${name}`;
-    const say = (path: string, message: string, severity?: PolicyIssue['severity']) => report(at, `${at}${path}`, message, severity);
-    if (purpose.reviewBy < today) say('.reviewBy', `review date ${purpose.reviewBy} has passed: requests for this purpose are refused until the guardian reviews it`, 'warning');
-    for (const [resourceName, view] of Object.entries(purpose.views)) {
-      const resource = own(doc.resources, resourceName);
-      if (!resource) {
-        say(`.views.${resourceName}`, `unknown resource "${resourceName}"${didYouMean(resourceName, Object.keys(doc.resources))}`);
-        continue;
-      }
-      const fields = fieldsOfResource(resourceName);
-      checkView(resource, fields, view, `.views.${resourceName}`, say);
-      const subtree = view.fields.flatMap((f) => fieldsWithin(fields, f).map((d) => ({ d, f })));
-      const transformOf = (path: string) => transformAt(view.transform, path);
-      if (!purpose.identifiable) {
-        // Only paths declared or named by this purpose reach it (compile.ts), so only
-        // they are checked. Classes are inherited: `name.family` under `name` is direct.
-        const passing = ownFieldsOf(doc, resourceName, name);
-        for (const { d } of subtree.filter(({ d }) => passing.has(d))) {
-          const cls = fields.get(d);
-          if (cls === 'direct') say(`.views.${resourceName}.fields`, `"${d}" is a direct identifier and this purpose is not identifiable (identifiable: false): remove it`);
-          if (cls === 'identifier' && transformOf(d) !== 'pseudonym') say(`.views.${resourceName}.transform`, `"${d}" is an identifier: a non-identifiable purpose may carry it only as a pseudonym (transform: { ${d}: pseudonym })`);
-        }
-        // Keys the record API adds under a field (free text such as clinicianNotes)
-        // are dropped here: say so where the view looks as if it granted them.
-        view.fields.forEach((f, j) => {
-          const below = fieldsWithin(fields, f).filter((d) => d !== f && passing.has(d));
-          if (below.length > 0) {
-            say(`.views.${resourceName}.fields[${j}]`, `"${f}" grants a subtree, but this purpose is not identifiable (identifiable: false): only its field paths (${[f, ...below].join(', ')}) are copied and any other key under it is dropped; name the paths this purpose needs instead`, 'warning');
-          }
-        });
-      }
-      if (!purpose.lawfulBasis.article9 && subtree.some(({ d }) => fields.get(d) === 'special')) {
-        say('.lawfulBasis', `the view of ${resourceName} carries special category data: add lawfulBasis.article9 (GDPR Article 9 condition)`);
-      }
-      if (purpose.consent === 'required' && !resource.consent) say('.consent', `consent is required but resource ${resourceName} declares no consent path (resources.${resourceName}.consent)`);
-      if (purpose.optOut === 'respect' && !resource.optOut) say('.optOut', `opt-out is respected but resource ${resourceName} declares no optOut path (resources.${resourceName}.optOut)`);
+/** A purpose: its review date, and each of its views against the resource and the purpose's own terms. */
+function checkPurpose(check: Check, name: string, purpose: PurposeDef, today: string): void {
+  const at = `purposes.${name}`;
+  const say: Say = (path, message, severity) => check.report(at, `${at}${path}`, message, severity);
+  if (purpose.reviewBy < today) say('.reviewBy', `review date ${purpose.reviewBy} has passed: requests for this purpose are refused until the guardian reviews it`, 'warning');
+  for (const [resourceName, view] of Object.entries(purpose.views)) {
+    const resource = own(check.doc.resources, resourceName);
+    if (!resource) {
+      say(`.views.${resourceName}`, `unknown resource "${resourceName}"${didYouMean(resourceName, Object.keys(check.doc.resources))}`);
+      continue;
     }
-  }
-
-  const granted = new Set<string>();
-  for (const [roleName, role] of Object.entries(doc.roles)) {
-    const at = `roles.${roleName}`;
-    if (role.grants.length === 0) report(at, at, 'this role has no grants: its users will see nothing', 'warning');
-    role.grants.forEach((grant, i) => {
-      const g = `${at}.grants[${i}]`;
-      const purpose = own(doc.purposes, grant.purpose);
-      const resource = own(doc.resources, grant.resource);
-      if (!purpose) report(at, `${g}.purpose`, `unknown purpose "${grant.purpose}"${didYouMean(grant.purpose, Object.keys(doc.purposes))}`);
-      if (!resource) report(at, `${g}.resource`, `unknown resource "${grant.resource}"${didYouMean(grant.resource, Object.keys(doc.resources))}`);
-      if (!purpose || !resource) return;
-      granted.add(grant.purpose);
-      const view = own(purpose.views, grant.resource);
-      if (!view) {
-        report(at, `${g}.resource`, `purpose "${grant.purpose}" has no view of ${grant.resource}: add purposes.${grant.purpose}.views.${grant.resource} first`);
-        return;
-      }
-      if (grant.read === undefined && !grant.update && !grant.create) report(at, g, 'this grant gives nothing: add read, update or create');
-      for (const action of ['read', 'update', 'create'] as const) {
-        const fields = grant[action];
-        if (fields === undefined || fields === 'view') continue;
-        fields.forEach((field, j) => {
-          const path = `${g}.${action}[${j}]`;
-          if (!fieldsOfResource(grant.resource).has(field)) report(at, path, unknownField(grant.resource, field, resource));
-          else if (!view.fields.some((v) => isWithin(field, v))) report(at, path, `"${field}" is not in the view of ${grant.resource} for purpose "${grant.purpose}": a grant may not exceed its purpose's view`);
-        });
-      }
-      if (grant.where) conditionIssues(grant.where, `${g}.where`, (p, m) => report(at, p, m));
-    });
-  }
-
-  doc.restrictions.forEach((r, i) => {
-    const origin = doc.restrictionOrigins[i] ?? { file: '(policy set)', index: i };
-    const at = `restrictions[${origin.index}]`;
-    const say = (path: string, message: string) => issues.push({ file: origin.file, path: `${at}${path}`, message, severity: 'error' });
-    const resource = own(doc.resources, r.resource);
-    if (!resource) say('.resource', `unknown resource "${r.resource}"${didYouMean(r.resource, Object.keys(doc.resources))}`);
-    else if (r.withhold !== 'record') {
-      r.withhold.forEach((f, j) => {
-        if (f !== 'record' && !fieldsOfResource(r.resource).has(f)) say(`.withhold[${j}]`, unknownField(r.resource, f, resource));
-      });
+    const fields = check.fieldsOf(resourceName);
+    checkView(resource, fields, view, `.views.${resourceName}`, say);
+    const subtree = view.fields.flatMap((f) => fieldsWithin(fields, f));
+    if (!purpose.identifiable) checkDeidentifiedView(check, name, resourceName, view, subtree, say);
+    if (!purpose.lawfulBasis.article9 && subtree.some((d) => fields.get(d) === 'special')) {
+      say('.lawfulBasis', `the view of ${resourceName} carries special category data: add lawfulBasis.article9 (GDPR Article 9 condition)`);
     }
-    r.unless?.roles?.forEach((role, j) => {
-      if (!own(doc.roles, role)) say(`.unless.roles[${j}]`, `unknown role "${role}"${didYouMean(role, Object.keys(doc.roles))}`);
-    });
-    r.unless?.purposes?.forEach((p, j) => {
-      if (!own(doc.purposes, p)) say(`.unless.purposes[${j}]`, `unknown purpose "${p}"${didYouMean(p, Object.keys(doc.purposes))}`);
-    });
-    if (r.when) conditionIssues(r.when, `${at}.when`, (p, m) => issues.push({ file: origin.file, path: p, message: m, severity: 'error' }));
+    if (purpose.consent === 'required' && !resource.consent) say('.consent', `consent is required but resource ${resourceName} declares no consent path (resources.${resourceName}.consent)`);
+    if (purpose.optOut === 'respect' && !resource.optOut) say('.optOut', `opt-out is respected but resource ${resourceName} declares no optOut path (resources.${resourceName}.optOut)`);
+  }
+}
+
+/**
+ * The view of a purpose that is not identifiable (Caldicott 2): no direct
+ * identifier, identifiers only as pseudonyms, and a warning where a granted
+ * subtree would drop keys the record API adds under it.
+ */
+function checkDeidentifiedView(check: Check, purposeName: string, resourceName: string, view: ViewDef, subtree: string[], say: Say): void {
+  const fields = check.fieldsOf(resourceName);
+  // Only paths declared or named by this purpose reach it (compile.ts), so only
+  // they are checked. Classes are inherited: `name.family` under `name` is direct.
+  const passing = ownFieldsOf(check.doc, resourceName, purposeName);
+  for (const d of subtree.filter((d) => passing.has(d))) {
+    const cls = fields.get(d);
+    if (cls === 'direct') say(`.views.${resourceName}.fields`, `"${d}" is a direct identifier and this purpose is not identifiable (identifiable: false): remove it`);
+    if (cls === 'identifier' && transformAt(view.transform, d) !== 'pseudonym') say(`.views.${resourceName}.transform`, `"${d}" is an identifier: a non-identifiable purpose may carry it only as a pseudonym (transform: { ${d}: pseudonym })`);
+  }
+  // Keys the record API adds under a field (free text such as clinicianNotes)
+  // are dropped here: say so where the view looks as if it granted them.
+  view.fields.forEach((f, j) => {
+    const below = fieldsWithin(fields, f).filter((d) => d !== f && passing.has(d));
+    if (below.length > 0) {
+      say(`.views.${resourceName}.fields[${j}]`, `"${f}" grants a subtree, but this purpose is not identifiable (identifiable: false): only its field paths (${[f, ...below].join(', ')}) are copied and any other key under it is dropped; name the paths this purpose needs instead`, 'warning');
+    }
   });
+}
 
-  for (const name of Object.keys(doc.purposes)) {
-    if (!granted.has(name)) report(`purposes.${name}`, `purposes.${name}`, 'no role is granted this purpose', 'warning');
+/** A role: that it grants something, and each grant. Purposes a grant names are added to `granted`. */
+function checkRole(check: Check, roleName: string, role: RoleDef, granted: Set<string>): void {
+  const at = `roles.${roleName}`;
+  if (role.grants.length === 0) check.report(at, at, 'this role has no grants: its users will see nothing', 'warning');
+  role.grants.forEach((grant, i) => checkGrant(check, at, grant, `${at}.grants[${i}]`, granted));
+}
+
+/** A grant names a known purpose and resource, stays within the purpose's view, and has a usable condition. */
+function checkGrant({ doc, report, fieldsOf }: Check, at: string, grant: GrantDef, g: string, granted: Set<string>): void {
+  const purpose = own(doc.purposes, grant.purpose);
+  const resource = own(doc.resources, grant.resource);
+  if (!purpose) report(at, `${g}.purpose`, `unknown purpose "${grant.purpose}"${didYouMean(grant.purpose, Object.keys(doc.purposes))}`);
+  if (!resource) report(at, `${g}.resource`, `unknown resource "${grant.resource}"${didYouMean(grant.resource, Object.keys(doc.resources))}`);
+  if (!purpose || !resource) return;
+  granted.add(grant.purpose);
+  const view = own(purpose.views, grant.resource);
+  if (!view) {
+    report(at, `${g}.resource`, `purpose "${grant.purpose}" has no view of ${grant.resource}: add purposes.${grant.purpose}.views.${grant.resource} first`);
+    return;
   }
-  return issues;
+  if (grant.read === undefined && !grant.update && !grant.create) report(at, g, 'this grant gives nothing: add read, update or create');
+  for (const action of ['read', 'update', 'create'] as const) {
+    const fields = grant[action];
+    if (fields === undefined || fields === 'view') continue;
+    fields.forEach((field, j) => {
+      const path = `${g}.${action}[${j}]`;
+      if (!fieldsOf(grant.resource).has(field)) report(at, path, unknownField(grant.resource, field, resource));
+      else if (!view.fields.some((v) => isWithin(field, v))) report(at, path, `"${field}" is not in the view of ${grant.resource} for purpose "${grant.purpose}": a grant may not exceed its purpose's view`);
+    });
+  }
+  if (grant.where) conditionIssues(grant.where, `${g}.where`, (p, m) => report(at, p, m));
+}
+
+/** A restriction names a known resource, its fields, roles and purposes, and has a usable condition; reported where it was written. */
+function checkRestriction({ doc, issues, fieldsOf }: Check, r: RestrictionDef, i: number): void {
+  const origin = doc.restrictionOrigins[i] ?? { file: '(policy set)', index: i };
+  const at = `restrictions[${origin.index}]`;
+  const say = (path: string, message: string) => issues.push({ file: origin.file, path: `${at}${path}`, message, severity: 'error' });
+  const resource = own(doc.resources, r.resource);
+  if (!resource) say('.resource', `unknown resource "${r.resource}"${didYouMean(r.resource, Object.keys(doc.resources))}`);
+  else if (r.withhold !== 'record') {
+    r.withhold.forEach((f, j) => {
+      if (f !== 'record' && !fieldsOf(r.resource).has(f)) say(`.withhold[${j}]`, unknownField(r.resource, f, resource));
+    });
+  }
+  r.unless?.roles?.forEach((role, j) => {
+    if (!own(doc.roles, role)) say(`.unless.roles[${j}]`, `unknown role "${role}"${didYouMean(role, Object.keys(doc.roles))}`);
+  });
+  r.unless?.purposes?.forEach((p, j) => {
+    if (!own(doc.purposes, p)) say(`.unless.purposes[${j}]`, `unknown purpose "${p}"${didYouMean(p, Object.keys(doc.purposes))}`);
+  });
+  if (r.when) conditionIssues(r.when, `${at}.when`, (p, m) => issues.push({ file: origin.file, path: p, message: m, severity: 'error' }));
 }
 
 function checkView(resource: ResourceDef, fields: Map<string, FieldClass>, view: ViewDef, at: string, say: (path: string, message: string) => void): void {

@@ -1,0 +1,135 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { FieldmeshError } from '../../src/lib/errors.js';
+import { loadPolicies } from '../../src/engine/policy-set.js';
+import { lineDiff, loadRecords, parseCaseFile, runCase } from '../../src/testing/cases.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** The example policies and fixture records, and a runner for one inline case file. */
+async function setup() {
+  const policies = await loadPolicies(join(ROOT, 'policies'), { pseudonymKey: 'fixture-pseudonym-key' });
+  const records = await loadRecords(join(ROOT, 'fixtures', 'records'));
+  const run = (yaml: string) => {
+    const file = parseCaseFile(`now: 2026-11-24T12:00:00Z\nuser: { training: 2026-06-01 }\n${yaml}`, 'inline.yaml');
+    return file.cases.map((c) => runCase(policies, records, file, c, 'inline.yaml'));
+  };
+  return { records, run };
+}
+
+function thrown(fn: () => unknown): FieldmeshError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).to.be.instanceOf(FieldmeshError);
+    return e as FieldmeshError;
+  }
+  throw new Error('expected an error');
+}
+
+const RECEPTIONIST = 'resource: Patient\n    purpose: administration\n    user: { sub: rec-1, roles: [receptionist] }';
+
+describe('testing/cases', () => {
+  describe('loadRecords', () => {
+    it('keys every record of each <Resource>.json by Resource/id', async () => {
+      const { records } = await setup();
+      expect(records.get('Patient/pat-001')).to.deep.include({ id: 'pat-001', nhsNumber: '9990000018' });
+      expect([...records.keys()].some((k) => k.startsWith('CaseNote/'))).to.equal(true);
+    });
+
+    it('refuses a file that is not JSON, or not a list, saying where and never what', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-records-'));
+      writeFileSync(join(dir, 'Patient.json'), '[{"id":"p1","name":"Jan Doe",]');
+      const broken = await loadRecords(dir).then(() => undefined, (e: unknown) => e as FieldmeshError);
+      expect(broken?.code).to.equal('records_invalid');
+      expect(broken?.message).to.equal(`${join(dir, 'Patient.json')} is not valid JSON`);
+      writeFileSync(join(dir, 'Patient.json'), '{"id":"p1"}');
+      const notList = await loadRecords(dir).then(() => undefined, (e: unknown) => e as FieldmeshError);
+      expect(notList?.message).to.include('expected a JSON array of records');
+    });
+
+    it('reads a missing directory as no records', async () => {
+      expect((await loadRecords(join(tmpdir(), 'fieldmesh-no-such-dir'))).size).to.equal(0);
+    });
+  });
+
+  describe('parseCaseFile', () => {
+    it('names the line of a YAML problem and never quotes the text', () => {
+      const e = thrown(() => parseCaseFile('cases:\n  - name: "Jan Doe\n', 'secret.yaml'));
+      expect(e.code).to.equal('cases_invalid');
+      expect(e.message).to.match(/^secret\.yaml › line \d+: YAML syntax error \(\w+\)/);
+      expect(e.message).to.not.include('Jan');
+    });
+
+    it('names the path of every schema problem', () => {
+      const e = thrown(() => parseCaseFile('cases:\n  - { name: a, resource: Patient, purpose: x, ref: Patient/p1, record: {}, expect: {} }\n  - { name: b, resource: Patient, purpose: x, ref: p, now: tomorrow, expect: {} }\n', 'c.yaml'));
+      expect(e.message.split('\n')).to.deep.equal([
+        'c.yaml › cases[0]: give exactly one of ref, refs, record, records',
+        'c.yaml › cases[1].now: an ISO date or timestamp, such as 2026-11-24T12:00:00Z',
+      ]);
+    });
+  });
+
+  describe('runCase', () => {
+    it('passes when the output and the decision are as expected', async () => {
+      const [r] = (await setup()).run(`cases:\n  - name: no diagnoses\n    ${RECEPTIONIST}\n    record: { id: p1, gp: B86001, diagnoses: [{ code: J45 }] }\n    expect: { id: p1, gp: B86001 }\n    expectDecision: { rowsReturned: 1, restrictions: [] }\n`);
+      expect(r).to.deep.equal({ file: 'inline.yaml', name: 'no diagnoses', passed: true });
+    });
+
+    it('fails with a line diff when the output differs', async () => {
+      const [r] = (await setup()).run(`cases:\n  - name: wrong\n    ${RECEPTIONIST}\n    record: { id: p1, gp: B86001 }\n    expect: { id: p1 }\n`);
+      expect(r!.passed).to.equal(false);
+      expect(r!.message).to.include('+   "gp": "B86001"');
+    });
+
+    it('fails naming each decision key that differs, comparing lists in any order', async () => {
+      const [ok, wrong] = (await setup()).run(`cases:\n  - name: ok\n    ${RECEPTIONIST}\n    records: [{ id: p1 }, { id: p2 }]\n    expect: [{ id: p1 }, { id: p2 }]\n    expectDecision: { recordIds: [p2, p1] }\n  - name: wrong\n    ${RECEPTIONIST}\n    record: { id: p1 }\n    expect: { id: p1 }\n    expectDecision: { rowsReturned: 2 }\n`);
+      expect(ok!.passed).to.equal(true);
+      expect(wrong!.message).to.equal('decision.rowsReturned: expected 2, got 1');
+    });
+
+    it('passes an expected refusal by code, and fails a different one or a disclosure', async () => {
+      const results = (await setup()).run(`cases:
+  - name: expected
+    ${RECEPTIONIST.replace('administration', 'research')}
+    record: { id: p1 }
+    expectRefusal: purpose_not_granted
+  - name: other code
+    ${RECEPTIONIST.replace('administration', 'research')}
+    record: { id: p1 }
+    expectRefusal: purpose_unknown
+  - name: disclosed
+    ${RECEPTIONIST}
+    record: { id: p1 }
+    expectRefusal: purpose_not_granted
+`);
+      expect(results.map((r) => r.passed)).to.deep.equal([true, false, false]);
+      expect(results[1]!.message).to.match(/^refused with purpose_not_granted, expected purpose_unknown: /);
+      expect(results[2]!.message).to.match(/^expected refusal purpose_not_granted, but data was disclosed:\n/);
+    });
+
+    it('fails a case whose ref is not among the records', async () => {
+      const [one, many] = (await setup()).run(`cases:\n  - name: one\n    ${RECEPTIONIST}\n    ref: Patient/nobody\n    expect: {}\n  - name: many\n    ${RECEPTIONIST}\n    refs: [Patient/pat-001, Patient/x, Patient/y]\n    expect: []\n`);
+      expect(one!.message).to.equal('unknown ref Patient/nobody');
+      expect(many!.message).to.equal('unknown refs Patient/x, Patient/y');
+    });
+
+    it('never changes the stored record', async () => {
+      const { records, run } = await setup();
+      const before = structuredClone(records.get('Patient/pat-001'));
+      run(`cases:\n  - name: read\n    ${RECEPTIONIST}\n    ref: Patient/pat-001\n    expect: {}\n`);
+      expect(records.get('Patient/pat-001')).to.deep.equal(before);
+    });
+  });
+
+  describe('lineDiff', () => {
+    it('marks removed and added lines, with keys sorted so order never shows as a change', () => {
+      expect(lineDiff({ b: 1, a: 2 }, { a: 2, b: 1 })).to.not.match(/^[-+] /m);
+      expect(lineDiff({ a: 1 }, { a: 2 })).to.equal('  {\n-   "a": 1\n+   "a": 2\n  }');
+      expect(lineDiff(undefined, [])).to.equal('- (nothing)\n+ []');
+    });
+  });
+});
