@@ -1,0 +1,16 @@
+import { expect } from 'chai';
+import { isJsonType } from '../../src/http/media-type.js';
+
+describe('http/media-type', () => {
+  describe('isJsonType', () => {
+    it('accepts application/json and any +json type, with parameters', () => {
+      for (const t of ['application/json', 'application/fhir+json; charset=utf-8', ' Application/JSON;charset=utf-8', 'application/vnd.api+json']) expect(isJsonType(t), t).to.equal(true);
+    });
+
+    it('refuses every other type, and a missing one', () => {
+      for (const t of [undefined, 'text/html', 'application/jsonp', 'text/json', 'application/json-patch', 'multipart/form-data; boundary=application/json']) {
+        expect(isJsonType(t), String(t)).to.equal(false);
+      }
+    });
+  });
+});
