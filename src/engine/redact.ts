@@ -43,7 +43,7 @@ export class ProjectionCache {
     const leaf = new Map<string, Transform>();
     for (const [path, name] of view.transforms) {
       if (name === 'pseudonym' && (this.pseudonymKey === undefined || this.pseudonymKey.length === 0)) {
-        throw new FieldmeshError('pseudonym_key_missing', 500, `purpose "${purpose}" pseudonymises ${path} but no pseudonym key is configured (FIELDMESH_PSEUDONYM_KEY)`);
+        throw new FieldmeshError('pseudonym_key_missing', `purpose "${purpose}" pseudonymises ${path} but no pseudonym key is configured (FIELDMESH_PSEUDONYM_KEY)`);
       }
       leaf.set(path, makeTransform(name, { purpose, pseudonymKey: this.pseudonymKey, now }));
     }
@@ -71,11 +71,11 @@ export class ProjectionCache {
 export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: unknown): { data: unknown; decision: Decision } {
   const single = !Array.isArray(input);
   if (single && !isPlainObject(input)) {
-    throw new FieldmeshError('unredactable_body', 500, 'the input is neither a record (object) nor a list of records');
+    throw new FieldmeshError('unredactable_body', 'the input is neither a record (object) nor a list of records');
   }
   // Every walk below recurses: a body nested deeper than any record is refused whole, never half-walked.
   if (nestedDeeperThan(input, MAX_RECORD_DEPTH + (single ? 0 : 1))) {
-    throw new FieldmeshError('unredactable_body', 500, `the input nests lists and objects deeper than ${MAX_RECORD_DEPTH} levels`);
+    throw new FieldmeshError('unredactable_body', `the input nests lists and objects deeper than ${MAX_RECORD_DEPTH} levels`);
   }
   const rows: unknown[] = single ? [input] : (input as unknown[]);
   const { purpose, view, resource, ctx } = plan;
@@ -85,7 +85,7 @@ export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: 
   const fired = new Set<string>();
   const grantsUsed = new Set<string>();
   const decision = emptyDecision({
-    outcome: 'disclosed', action: plan.action, resource: resource.name, purpose: purpose.name, roles: plan.roles,
+    action: plan.action, resource: resource.name, purpose: purpose.name, roles: plan.roles,
     policyVersion: plan.policyVersion, breakGlass: ctx.breakGlass,
   });
   const transforms = decision.transforms;

@@ -3,7 +3,7 @@ import type { Response } from 'express';
 import type { AuditEntry } from '../audit/event.js';
 import type { AuditStore } from '../audit/store.js';
 import type { Decision } from '../engine/decision.js';
-import { AccessError, FieldmeshError, NO_SUCH_RECORD } from '../lib/errors.js';
+import { AccessError, FieldmeshError, NO_SUCH_RECORD, handlerStatusError, isWithheld } from '../lib/errors.js';
 import { disclosureEntry, refusalEntry, type RequestFacts } from '../http/admit.js';
 import { securityHeaders, sendError } from '../http/respond.js';
 import { isPlainObject } from '../lib/paths.js';
@@ -79,9 +79,9 @@ export async function sendAnswer(answer: Captured, out: Outbound): Promise<void>
     try {
       redacted = redactBody(out.policies, out.plan, value, out.list === null ? (Array.isArray(value) ? '' : undefined) : out.list, { pagedAllowed: out.pagedAllowed });
     } catch (err) {
-      if (!(out.write && err instanceof AccessError && err.code === 'record_withheld')) throw err;
+      if (!(out.write && isWithheld(err))) throw err;
       // The write was done and recorded; its result is simply not for this user to see.
-      if (await record(out, writeAnswerEntry(err.decision as Decision, facts, 204))) finishBare(out, 204);
+      if (await record(out, writeAnswerEntry(err.decision, facts, 204))) finishBare(out, 204);
       return;
     }
     if (!(await record(out, answerEntry(out, redacted.decision, status)))) return;
@@ -169,7 +169,7 @@ async function sendBare(out: Outbound, status: number): Promise<void> {
 function finishBare(out: Outbound, status: number): void {
   const { res } = out;
   if (status >= 400 && status <= 599) {
-    sendInstead(out, new FieldmeshError(genericCode(status), status, status === 404 ? NO_SUCH_RECORD.message : STATUS_CODES[status] ?? 'Error'));
+    sendInstead(out, handlerStatusError(status, status === 404 ? NO_SUCH_RECORD.message : STATUS_CODES[status] ?? 'Error'));
     return;
   }
   out.release();
@@ -233,11 +233,6 @@ function isJsonData(value: unknown): boolean {
   return isPlainObject(value) && typeof value['toJSON'] !== 'function' && Object.values(value).every(isJsonData);
 }
 
-function genericCode(status: number): string {
-  const codes: Record<number, string> = { 400: 'bad_request', 401: 'unauthenticated', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed', 409: 'conflict', 410: 'gone', 412: 'precondition_failed', 413: 'payload_too_large', 415: 'unsupported_media_type', 422: 'unprocessable', 429: 'too_many_requests' };
-  return codes[status] ?? (status >= 500 ? 'handler_error' : 'request_error');
-}
-
 function unredactable(why: string): FieldmeshError {
-  return new FieldmeshError('unredactable_body', 500, `The handler's answer cannot be redacted: ${why}`);
+  return new FieldmeshError('unredactable_body', `The handler's answer cannot be redacted: ${why}`);
 }

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { AuditEntry } from '../audit/event.js';
 import type { AuditStore } from '../audit/store.js';
 import type { Decision } from '../engine/decision.js';
-import { AccessError, FieldmeshError, NO_SUCH_RECORD } from '../lib/errors.js';
+import { AccessError, FieldmeshError, NO_SUCH_RECORD, isWithheld } from '../lib/errors.js';
 import { disclosureEntry, type Admitted } from '../http/admit.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import { redactBody } from '../engine/body-shape.js';
@@ -87,8 +87,8 @@ export async function writeThrough(call: Call): Promise<Outcome> {
     return { ...outcome, entry: { ...outcome.entry, action } };
   } catch (e) {
     // The write was done and recorded; its result is simply not for this user to see.
-    if (!(e instanceof AccessError && e.code === 'record_withheld')) throw e;
-    return { status: 204, contentType: answerContentType(answer.headers), entry: writeAnswerEntry(e.decision as Decision, admitted, 204) };
+    if (!isWithheld(e)) throw e;
+    return { status: 204, contentType: answerContentType(answer.headers), entry: writeAnswerEntry(e.decision, admitted, 204) };
   }
 }
 
@@ -152,5 +152,5 @@ function emptyRead(call: Call): Decision {
 export function upstreamStatus(status: number, single = false): FieldmeshError {
   if (status === 404 || (single && status >= 300 && status < 400)) return new AccessError('not_found', NO_SUCH_RECORD.message);
   if (status === 401 || status === 407 || status < 400 || status > 599) return invalid(`the record API answered ${status}`);
-  return new FieldmeshError('upstream_error', status, `The record API answered ${status}: nothing was disclosed`);
+  return new FieldmeshError('upstream_error', `The record API answered ${status}: nothing was disclosed`, { status });
 }

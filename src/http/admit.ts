@@ -1,6 +1,6 @@
 import type { AuditEntry } from '../audit/event.js';
 import { entryFromDecision } from '../audit/event.js';
-import { emptyDecision, type Decision } from '../engine/decision.js';
+import { asRefusal, type Decision } from '../engine/decision.js';
 import { AccessError, FieldmeshError } from '../lib/errors.js';
 import { longestPrefix } from '../lib/paths.js';
 import type { PolicySet } from '../engine/policy-set.js';
@@ -342,7 +342,7 @@ function rawParams(raw: string): URLSearchParams {
 }
 
 function tooLong(): FieldmeshError {
-  return new FieldmeshError('query_too_long', 414, `The query has more than ${MAX_QUERY_PARAMETERS} parameters: the record API would read only part of what fieldmesh checked`);
+  return new FieldmeshError('query_too_long', `The query has more than ${MAX_QUERY_PARAMETERS} parameters: the record API would read only part of what fieldmesh checked`);
 }
 
 function header(headers: RequestHeaders, name: string): string | undefined {
@@ -383,18 +383,12 @@ export function refusalEntry(error: unknown, facts: RequestFacts): AuditEntry {
   const known = error instanceof FieldmeshError && error.status >= 400 && error.status <= 599;
   const status = known ? error.status : 500;
   const code = known ? error.code : 'internal';
-  const carried = error instanceof AccessError && isDecision(error.decision) ? error.decision : undefined;
-  const decision: Decision = carried
-    ? { ...carried, outcome: 'refused', code: carried.code ?? code }
-    : emptyDecision({
-        outcome: 'refused', code, action: facts.action, resource: facts.resource, purpose: facts.ctx?.purpose ?? facts.purpose ?? '',
-        roles: facts.ctx ? rolesOf(facts.ctx.user) : [...(facts.verified?.roles ?? [])], policyVersion: facts.policyVersion,
-      });
+  const carried = error instanceof AccessError ? error.decision : undefined;
+  const decision: Decision = asRefusal(carried ?? {
+    action: facts.action, resource: facts.resource, purpose: facts.ctx?.purpose ?? facts.purpose ?? '',
+    roles: facts.ctx ? rolesOf(facts.ctx.user) : [...(facts.verified?.roles ?? [])], policyVersion: facts.policyVersion,
+  }, carried?.code ?? code);
   const entry = entryFromDecision(decision, { requestId: facts.requestId, user: facts.verified?.sub ?? 'anonymous', status, breakGlass: facts.breakGlass });
   for (const id of facts.targetIds ?? []) if (!entry.recordIds.includes(id) && !entry.withheldRecordIds.includes(id)) entry.withheldRecordIds.push(id);
   return entry;
-}
-
-function isDecision(value: unknown): value is Decision {
-  return typeof value === 'object' && value !== null && 'outcome' in value && 'policyVersion' in value && Array.isArray((value as Decision).disclosed);
 }

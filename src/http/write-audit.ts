@@ -47,11 +47,11 @@ export function writeAnswerEntry(decision: Decision, facts: RequestFacts, status
 export function refusalFor(error: unknown, facts: RequestFacts, body?: unknown): AuditEntry {
   const entry = refusalEntry(error, facts);
   if (!(error instanceof AccessError) || error.code !== 'write_forbidden') return entry;
-  const written = (error.decision as Decision | undefined)?.written ?? [];
+  const written = error.decision?.written ?? [];
   // Names chosen by the caller: bounded, so a hostile body cannot bloat the trail.
   const refused = bodyPaths(body).filter((p) => !written.some((w) => isWithin(p, w))).slice(0, 50).map((p) => p.slice(0, 200));
   // A refused PUT sent only writable fields: what it lacks rights to erase is the refusal's reason.
-  const lacking = refused.length === 0 ? ((error.decision as Decision | undefined)?.withheld ?? []) : refused;
+  const lacking = refused.length === 0 ? (error.decision?.withheld ?? []) : refused;
   return { ...entry, fieldsDisclosed: [], fieldsWithheld: lacking };
 }
 
