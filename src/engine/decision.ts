@@ -85,8 +85,8 @@ export function emptyDecision(d: DecisionStart): Decision {
  * asRefusal({ ...writeSoFar, withheld: ['nhsNumber'] }, 'write_forbidden');
  */
 export function asRefusal(from: DecisionStart | Decision, code: ErrorCode): Decision {
-  const base = isDecision(from) ? { ...from } : emptyDecision(from);
-  return { ...base, outcome: 'refused', code };
+  const { outcome: _outcome, code: _code, ...rest } = isDecision(from) ? from : emptyDecision(from);
+  return { outcome: 'refused', code, ...rest };
 }
 
 /**

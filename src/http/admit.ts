@@ -2,6 +2,7 @@ import type { AuditEntry } from '../audit/event.js';
 import { entryFromDecision } from '../audit/event.js';
 import { asRefusal, type Decision } from '../engine/decision.js';
 import { AccessError, FieldmeshError } from '../lib/errors.js';
+import { statusOf } from '../lib/error-codes.js';
 import { longestPrefix } from '../lib/paths.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import { BREAK_GLASS_MAX_REASON, refusedDecision, rolesOf, type Action, type Plan, type RequestContext } from '../engine/plan.js';
@@ -381,7 +382,7 @@ export function disclosureEntry(decision: Decision, facts: RequestFacts, status:
  */
 export function refusalEntry(error: unknown, facts: RequestFacts): AuditEntry {
   const known = error instanceof FieldmeshError && error.status >= 400 && error.status <= 599;
-  const status = known ? error.status : 500;
+  const status = known ? error.status : statusOf('internal');
   const code = known ? error.code : 'internal';
   const carried = error instanceof AccessError ? error.decision : undefined;
   const decision: Decision = asRefusal(carried ?? {
