@@ -118,7 +118,7 @@ function redactAnswer(call: Call, answer: UpstreamAnswer, list: string | undefin
     if (answer.status === 204) return { status: 204, contentType, entry };
     const error = upstreamStatus(answer.status, list === undefined);
     // A redirect for one record answers as a missing record, recorded with the status the caller gets.
-    if (error.code === 'not_found') return { status: 404, contentType, entry: { ...entry, status: 404 }, error };
+    if (error.code === 'not_found') return { status: error.status, contentType, entry: { ...entry, status: error.status }, error };
     // The gateway's own fault (a rejected upstream credential) is a refusal like any other upstream failure.
     if (error.status !== answer.status) throw error;
     return { status: answer.status, contentType, entry, error };
