@@ -128,10 +128,12 @@ export function isErrorCode(code: string): code is ErrorCode {
 /**
  * Whether a relayed status fits a relayed code's range; a status outside it
  * is a programming error, not something to pass on.
+ *
+ * @example
+ * fitsRelayed('4xx', 418); // true
  */
-export function fitsRelayed(code: RelayedCode, status: number): boolean {
+export function fitsRelayed(range: RelayedStatus, status: number): boolean {
   if (!Number.isInteger(status)) return false;
-  const range = ERROR_CODES[code].status;
   const fours = status >= 400 && status <= 499;
   const fives = status >= 500 && status <= 599;
   return range === '4xx' ? fours : range === '5xx' ? fives : fours || fives;

@@ -1,5 +1,5 @@
 import type { Decision } from '../engine/decision.js';
-import { ERROR_CODES, fitsRelayed, handlerStatusCode, publicText, type AccessCode, type ErrorCode, type FixedCode, type RelayedCode } from './error-codes.js';
+import { ERROR_CODES, fitsRelayed, handlerStatusCode, isErrorCode, publicText, type AccessCode, type ErrorCode, type FixedCode, type RelayedCode } from './error-codes.js';
 
 export type { AccessCode, ErrorCode } from './error-codes.js';
 
@@ -31,14 +31,14 @@ export class FieldmeshError extends Error {
 }
 
 /** The registry's status, or the relayed one when the code relays: a mismatch is a programming error, thrown now. */
-function statusFor(code: ErrorCode, relayed: number | undefined): number {
-  const status = ERROR_CODES[code]?.status;
+function statusFor(code: string, relayed: number | undefined): number {
+  if (!isErrorCode(code)) throw new TypeError(`unknown error code "${code}": add it to src/lib/error-codes.ts`);
+  const status = ERROR_CODES[code].status;
   if (typeof status === 'number') {
     if (relayed !== undefined) throw new TypeError(`error code "${code}" has its own status (${status}): pass none`);
     return status;
   }
-  if (status === undefined) throw new TypeError(`unknown error code "${code}": add it to src/lib/error-codes.ts`);
-  if (relayed === undefined || !fitsRelayed(code as RelayedCode, relayed)) throw new TypeError(`error code "${code}" relays a ${status} status, not ${String(relayed)}`);
+  if (relayed === undefined || !fitsRelayed(status, relayed)) throw new TypeError(`error code "${code}" relays a ${status} status, not ${String(relayed)}`);
   return relayed;
 }
 
