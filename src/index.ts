@@ -11,7 +11,7 @@ export type { RequestContext, UserClaims, Plan, Action } from './engine/plan.js'
 export type { Decision } from './engine/decision.js';
 export type { Explanation, FieldExplanation, ExplainQuery } from './engine/explain.js';
 export { FieldmeshError, PolicyError, AccessError, formatIssue, formatIssues } from './lib/errors.js';
-export type { PolicyIssue, AccessCode } from './lib/errors.js';
+export type { PolicyIssue, AccessCode, ErrorCode } from './lib/errors.js';
 export { openAuditStore } from './audit/store.js';
 export type { AuditStore, AuditFilter, VerifyResult, VerifyOptions, ChainHead, AuditStoreOptions, AuditTarget } from './audit/store.js';
 export { entryFromDecision } from './audit/event.js';

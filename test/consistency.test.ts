@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import express from 'express';
 import jwt from 'jsonwebtoken';
 import { AccessError, fieldmesh, loadPolicies, type Decision, type Mesh, type PolicySet } from '../src/index.js';
-import { ACCESS_STATUS, type AccessCode } from '../src/lib/errors.js';
+import { statusOf, type AccessCode } from '../src/lib/error-codes.js';
 import type { AuditEvent } from '../src/audit/event.js';
 import { call, POLICIES, ROOT, ROUTES, SECRET as GATEWAY_SECRET, startRawUpstream, startTestGateway, type TestGateway, type TestUpstream } from './gateway/helpers.js';
 import { BIN } from './cli/run.js';
@@ -224,8 +224,8 @@ describe('one rule, one place: every entry point gives the same decision', funct
           expect({ outcome: got.outcome, code: got.code }, `${name}: ${c.name}`).to.deep.equal({ outcome: 'refused', code: c.refusal });
         }
         // Over HTTP the status follows the code; a hidden record answers 404 like a missing one.
-        expect(mw.status).to.equal(ACCESS_STATUS[c.refusal]);
-        expect(gw.status).to.equal(ACCESS_STATUS[c.refusal]);
+        expect(mw.status).to.equal(statusOf(c.refusal));
+        expect(gw.status).to.equal(statusOf(c.refusal));
         return;
       }
       for (const [name, got] of [['engine', engine], ['cli', cli], ['middleware', mw], ['gateway', gw]] as const) {

@@ -13,13 +13,13 @@ import type { AuditEntry, AuditEvent } from './event.js';
  */
 export function reviewEntry(target: AuditEvent | undefined, eventId: string, alreadyReviewed: boolean, by: string, note: string): AuditEntry {
   if (by.trim() === '' || note.trim() === '') {
-    throw new FieldmeshError('audit_review_invalid', 400, 'A review needs the reviewer\'s name (by) and a note');
+    throw new FieldmeshError('audit_review_invalid', 'A review needs the reviewer\'s name (by) and a note');
   }
-  if (target === undefined) throw new FieldmeshError('audit_event_unknown', 404, `No audit event has id ${eventId}`);
+  if (target === undefined) throw new FieldmeshError('audit_event_unknown', `No audit event has id ${eventId}`);
   if (target.breakGlass === undefined || target.action === 'review') {
-    throw new FieldmeshError('audit_review_not_needed', 409, `Event ${eventId} is not a break-glass event`);
+    throw new FieldmeshError('audit_review_not_needed', `Event ${eventId} is not a break-glass event`);
   }
-  if (alreadyReviewed) throw new FieldmeshError('audit_review_duplicate', 409, `Event ${eventId} has already been reviewed`);
+  if (alreadyReviewed) throw new FieldmeshError('audit_review_duplicate', `Event ${eventId} has already been reviewed`);
   return {
     requestId: target.requestId,
     user: by.trim(),

@@ -1,4 +1,4 @@
-import type { Decision } from './decision.js';
+import { mergeDecision, type Decision } from './decision.js';
 import { AccessError, FieldmeshError } from '../lib/errors.js';
 import { deidentifiedOrder } from './redact.js';
 import { getPath, HOSTILE_KEYS, isPlainObject } from '../lib/paths.js';
@@ -182,7 +182,7 @@ function wrappedRows(elements: unknown[], rest: string[], w: Walk): unknown[] {
       continue;
     }
     const { data, decision } = w.policies.redactWith(w.plan, [row]);
-    mergeInto(merged, decision);
+    mergeDecision(merged, decision);
     const [kept] = data as unknown[];
     if (kept === undefined) continue;
     const source = element as Record<string, unknown>;
@@ -206,21 +206,6 @@ function setAt(obj: Record<string, unknown>, path: string[], value: unknown): Re
   return { ...obj, [key]: rest.length === 0 ? value : setAt({}, rest, value) };
 }
 
-/** Fold one row's decision into the list's: unions of names, sums of counts. */
-function mergeInto(into: Decision, d: Decision): void {
-  const union = (a: string[], b: string[]) => { for (const x of b) if (!a.includes(x)) a.push(x); };
-  union(into.disclosed, d.disclosed);
-  union(into.withheld, d.withheld);
-  union(into.restrictions, d.restrictions);
-  union(into.grants, d.grants);
-  Object.assign(into.transforms, d.transforms);
-  into.recordIds.push(...d.recordIds);
-  into.withheldRecordIds.push(...d.withheldRecordIds);
-  into.rowsReturned += d.rowsReturned;
-  into.rowsWithheld += d.rowsWithheld;
-  for (const [reason, n] of Object.entries(d.rowReasons)) into.rowReasons[reason] = (into.rowReasons[reason] ?? 0) + n;
-}
-
 function unredactable(why: string): FieldmeshError {
-  return new FieldmeshError('unredactable_body', 500, `The response body cannot be redacted: ${why}`);
+  return new FieldmeshError('unredactable_body', `The response body cannot be redacted: ${why}`);
 }

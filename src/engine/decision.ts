@@ -1,3 +1,5 @@
+import type { ErrorCode } from '../lib/error-codes.js';
+
 /**
  * What the engine decided for one request, with its reasoning, and never a
  * record value. The audit trail stores it; `explain` and `test` print it.
@@ -9,7 +11,7 @@
 export interface Decision {
   outcome: 'disclosed' | 'refused';
   /** The refusal's error code, when refused. */
-  code?: string;
+  code?: ErrorCode;
   action: 'read' | 'create' | 'update';
   resource: string;
   purpose: string;
@@ -42,30 +44,74 @@ export interface Decision {
   policyVersion: string;
 }
 
-/**
- * What every decision starts from before a row is looked at: nothing
- * disclosed, nothing withheld. The engine's refusals, its reads and writes,
- * and the HTTP shells' refusals all build on it, so a decision has one shape
- * wherever it was made. A break-glass reason is kept trimmed, as declared.
- *
- * @example
- * emptyDecision({ outcome: 'refused', code: 'purpose_unknown', action: 'read', resource: 'Patient', purpose: 'x', roles: ['gp'], policyVersion: 'a1b2' });
- */
-export function emptyDecision(d: {
-  outcome: Decision['outcome'];
-  code?: string | undefined;
+/** What a decision is about, before anything is decided. */
+export interface DecisionStart {
   action: Decision['action'];
   resource: string;
   purpose: string;
   roles: string[];
   policyVersion: string;
+  /** The declared break-glass reason, if any: kept trimmed, ignored unless text. */
   breakGlass?: unknown;
-}): Decision {
+}
+
+/**
+ * What every decision starts from before a row is looked at: nothing
+ * disclosed, nothing withheld. The engine's reads and writes and the HTTP
+ * shells' refusals all build on it, so a decision has one shape wherever it
+ * was made. A break-glass reason is kept trimmed, as declared. It is
+ * disclosed until something refuses it (`asRefusal`).
+ *
+ * @example
+ * emptyDecision({ action: 'read', resource: 'Patient', purpose: 'direct-care', roles: ['gp'], policyVersion: 'a1b2' });
+ */
+export function emptyDecision(d: DecisionStart): Decision {
   const decision: Decision = {
-    outcome: d.outcome, ...(d.code === undefined ? {} : { code: d.code }), action: d.action, resource: d.resource, purpose: d.purpose, roles: d.roles,
+    outcome: 'disclosed', action: d.action, resource: d.resource, purpose: d.purpose, roles: d.roles,
     disclosed: [], withheld: [], transforms: {}, restrictions: [], grants: [], recordIds: [], withheldRecordIds: [],
     rowsReturned: 0, rowsWithheld: 0, rowReasons: {}, policyVersion: d.policyVersion,
   };
   if (typeof d.breakGlass === 'string') decision.breakGlass = d.breakGlass.trim();
   return decision;
+}
+
+/**
+ * A refusal with `code`: from a start (refused before any record was looked
+ * at) or from a decision made so far (what the write named, the hidden
+ * record's ids), which keeps its reasoning and takes the refusal's outcome.
+ *
+ * @example
+ * asRefusal({ action: 'read', resource: 'Patient', purpose: 'x', roles: ['gp'], policyVersion: 'a1b2' }, 'purpose_unknown');
+ * asRefusal({ ...writeSoFar, withheld: ['nhsNumber'] }, 'write_forbidden');
+ */
+export function asRefusal(from: DecisionStart | Decision, code: ErrorCode): Decision {
+  const { outcome: _outcome, code: _code, ...rest } = isDecision(from) ? from : emptyDecision(from);
+  return { outcome: 'refused', code, ...rest };
+}
+
+/**
+ * Fold one row's decision into a list's (`into`, returned): unions of names,
+ * sums of counts, ids in row order. A list redacted row by row is recorded
+ * as one decision.
+ *
+ * @example
+ * const list = rows.reduce((into, row) => mergeDecision(into, redactWith(plan, [row]).decision), redactWith(plan, []).decision);
+ */
+export function mergeDecision(into: Decision, d: Decision): Decision {
+  const union = (a: string[], b: string[]) => { for (const x of b) if (!a.includes(x)) a.push(x); };
+  union(into.disclosed, d.disclosed);
+  union(into.withheld, d.withheld);
+  union(into.restrictions, d.restrictions);
+  union(into.grants, d.grants);
+  Object.assign(into.transforms, d.transforms);
+  into.recordIds.push(...d.recordIds);
+  into.withheldRecordIds.push(...d.withheldRecordIds);
+  into.rowsReturned += d.rowsReturned;
+  into.rowsWithheld += d.rowsWithheld;
+  for (const [reason, n] of Object.entries(d.rowReasons)) into.rowReasons[reason] = (into.rowReasons[reason] ?? 0) + n;
+  return into;
+}
+
+function isDecision(d: DecisionStart | Decision): d is Decision {
+  return 'outcome' in d && 'disclosed' in d;
 }

@@ -42,11 +42,11 @@ export interface Explanation {
  */
 export function explainView(compiled: CompiledPolicies, q: ExplainQuery): Explanation {
   const resource = compiled.resources.get(q.resource);
-  if (!resource) throw new FieldmeshError('resource_unknown', 400, `unknown resource "${q.resource}"${didYouMean(q.resource, compiled.resources.keys())}`);
+  if (!resource) throw new FieldmeshError('resource_unknown', `unknown resource "${q.resource}"${didYouMean(q.resource, compiled.resources.keys())}`);
   const purpose = compiled.purposes.get(q.purpose);
-  if (!purpose) throw new FieldmeshError('purpose_unknown', 400, `unknown purpose "${q.purpose}"${didYouMean(q.purpose, compiled.purposes.keys())}`);
+  if (!purpose) throw new FieldmeshError('purpose_unknown', `unknown purpose "${q.purpose}"${didYouMean(q.purpose, compiled.purposes.keys())}`);
   for (const role of q.roles) {
-    if (!Object.hasOwn(compiled.document.roles, role)) throw new FieldmeshError('role_unknown', 400, `unknown role "${role}"${didYouMean(role, Object.keys(compiled.document.roles))}`);
+    if (!Object.hasOwn(compiled.document.roles, role)) throw new FieldmeshError('role_unknown', `unknown role "${role}"${didYouMean(role, Object.keys(compiled.document.roles))}`);
   }
   const def = purpose.def;
   const notes = [

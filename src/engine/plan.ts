@@ -2,8 +2,8 @@ import { createMongoAbility, type RawRuleOf, type MongoAbility } from '@casl/abi
 import { z } from 'zod';
 import type { CompiledGrant, CompiledPolicies, CompiledPurpose, CompiledResource, CompiledRestriction, CompiledView } from './compile.js';
 import { grantKey } from './compile.js';
-import { emptyDecision, type Decision } from './decision.js';
-import { AccessError, FieldmeshError, type AccessCode } from '../lib/errors.js';
+import { asRefusal, type Decision } from './decision.js';
+import { AccessError, FieldmeshError, type AccessCode, type ErrorCode } from '../lib/errors.js';
 import { conditionsMatcher } from '../policy/conditions.js';
 import { didYouMean } from '../lib/suggest.js';
 import { withoutControls } from '../lib/text.js';
@@ -101,7 +101,7 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
     throw new AccessError(code, message, refusedDecision(compiled, ctx, action, roles, code));
   };
   const resource = compiled.resources.get(ctx.resource);
-  if (!resource) throw new FieldmeshError('resource_unknown', 500, `unknown resource "${ctx.resource}"${didYouMean(ctx.resource, compiled.resources.keys())}`);
+  if (!resource) throw new FieldmeshError('resource_unknown', `unknown resource "${ctx.resource}"${didYouMean(ctx.resource, compiled.resources.keys())}`);
   if (declaredRoles === undefined) refuse('unauthenticated', 'claim "roles" must be a string or an array of strings');
   if (typeof ctx.purpose !== 'string' || ctx.purpose === '') refuse('purpose_required', 'Declare a purpose (X-Purpose): every disclosure needs one');
   // Who asks and how is checked before what they ask for, in the same order
@@ -324,9 +324,9 @@ export function breakGlassReasonRefusal(reason: string): Refusal | undefined {
  * @example
  * throw new AccessError('filter_forbidden', message, refusedDecision(compiled, plan.ctx, plan.action, plan.roles, 'filter_forbidden'));
  */
-export function refusedDecision(compiled: CompiledPolicies, ctx: RequestContext, action: Action, roles: string[], code: string): Decision {
-  return emptyDecision({
-    outcome: 'refused', code, action, resource: String(ctx.resource), purpose: String(ctx.purpose), roles,
+export function refusedDecision(compiled: CompiledPolicies, ctx: RequestContext, action: Action, roles: string[], code: ErrorCode): Decision {
+  return asRefusal({
+    action, resource: String(ctx.resource), purpose: String(ctx.purpose), roles,
     policyVersion: compiled.version, breakGlass: ctx.breakGlass,
-  });
+  }, code);
 }

@@ -43,7 +43,7 @@ export class ProjectionCache {
     const leaf = new Map<string, Transform>();
     for (const [path, name] of view.transforms) {
       if (name === 'pseudonym' && (this.pseudonymKey === undefined || this.pseudonymKey.length === 0)) {
-        throw new FieldmeshError('pseudonym_key_missing', 500, `purpose "${purpose}" pseudonymises ${path} but no pseudonym key is configured (FIELDMESH_PSEUDONYM_KEY)`);
+        throw new FieldmeshError('pseudonym_key_missing', `purpose "${purpose}" pseudonymises ${path} but no pseudonym key is configured (FIELDMESH_PSEUDONYM_KEY)`);
       }
       leaf.set(path, makeTransform(name, { purpose, pseudonymKey: this.pseudonymKey, now }));
     }
@@ -110,11 +110,11 @@ export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: 
 /** Refuse, before any row is looked at, a body that is not a record or a list, or that nests too deep to walk. */
 function assertRedactable(input: unknown, single: boolean): void {
   if (single && !isPlainObject(input)) {
-    throw new FieldmeshError('unredactable_body', 500, 'the input is neither a record (object) nor a list of records');
+    throw new FieldmeshError('unredactable_body', 'the input is neither a record (object) nor a list of records');
   }
   // Every walk below recurses: a body nested deeper than any record is refused whole, never half-walked.
   if (nestedDeeperThan(input, MAX_RECORD_DEPTH + (single ? 0 : 1))) {
-    throw new FieldmeshError('unredactable_body', 500, `the input nests lists and objects deeper than ${MAX_RECORD_DEPTH} levels`);
+    throw new FieldmeshError('unredactable_body', `the input nests lists and objects deeper than ${MAX_RECORD_DEPTH} levels`);
   }
 }
 
@@ -170,7 +170,7 @@ class RowTally {
   constructor(plan: Plan) {
     this.idPath = plan.resource.def.id;
     this.decision = emptyDecision({
-      outcome: 'disclosed', action: plan.action, resource: plan.resource.name, purpose: plan.purpose.name, roles: plan.roles,
+      action: plan.action, resource: plan.resource.name, purpose: plan.purpose.name, roles: plan.roles,
       policyVersion: plan.policyVersion, breakGlass: plan.ctx.breakGlass,
     });
   }

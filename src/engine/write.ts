@@ -1,6 +1,6 @@
 import { MAX_RECORD_DEPTH, nestedDeeperThan } from '../lib/depth.js';
-import { emptyDecision, type Decision } from './decision.js';
-import { AccessError, FieldmeshError, NO_SUCH_RECORD } from '../lib/errors.js';
+import { asRefusal, emptyDecision, type Decision } from './decision.js';
+import { AccessError, FieldmeshError, NO_SUCH_RECORD, isWithheld } from '../lib/errors.js';
 import { HOSTILE_KEYS, isPlainObject, isWithin } from '../lib/paths.js';
 import { pathsOf } from './compile.js';
 import { recordIdsOf } from './redact.js';
@@ -50,7 +50,7 @@ export function checkWriteWithPlan(plan: Plan, body: unknown, target: WriteTarge
   const update = plan.action === 'update';
   const recordIds = recordIdsOf(update ? target.existing : body, resource.def.id);
   const refuse = (code: 'write_forbidden' | 'invalid_body', message: string, fields: string[] = [], withheld: string[] = []): never => {
-    throw new AccessError(code, message, { ...decisionOf(plan, fields, recordIds), withheld, outcome: 'refused', code });
+    throw new AccessError(code, message, asRefusal({ ...decisionOf(plan, fields, recordIds), withheld }, code));
   };
   // Visibility before anything about the body: a hidden record must answer
   // exactly as a missing one whatever the body holds.
@@ -96,16 +96,16 @@ export function checkWriteWithPlan(plan: Plan, body: unknown, target: WriteTarge
 /** The stored record, read as the caller would: missing or hidden refuses as "No such record". */
 function readStored(plan: Plan, target: WriteTarget): Decision {
   const { existing, read } = target;
-  if (read === undefined) throw new FieldmeshError('write_unchecked', 500, `an update of ${plan.ctx.resource} needs the stored record read with the request's read plan`);
+  if (read === undefined) throw new FieldmeshError('write_unchecked', `an update of ${plan.ctx.resource} needs the stored record read with the request's read plan`);
   if (existing === undefined || existing === null) {
-    throw new AccessError('not_found', NO_SUCH_RECORD.message, { ...decisionOf(plan, [], []), outcome: 'refused', code: 'not_found' });
+    throw new AccessError('not_found', NO_SUCH_RECORD.message, asRefusal(decisionOf(plan, [], []), 'not_found'));
   }
   try {
     return read(existing);
   } catch (e) {
-    if (!(e instanceof AccessError && e.code === 'record_withheld')) throw e;
+    if (!isWithheld(e)) throw e;
     // The refusal is the write's: recorded as an update, with the hidden record's id and the reason.
-    throw new AccessError('record_withheld', e.message, { ...(e.decision as Decision), action: plan.action, outcome: 'refused', code: 'record_withheld' });
+    throw new AccessError('record_withheld', e.message, asRefusal({ ...e.decision, action: plan.action }, 'record_withheld'));
   }
 }
 
@@ -139,7 +139,7 @@ function quoted(paths: string[]): string {
 
 function decisionOf(plan: Plan, written: string[], recordIds: string[]): Decision {
   const d = emptyDecision({
-    outcome: 'disclosed', action: plan.action, resource: plan.resource.name, purpose: plan.purpose.name, roles: plan.roles,
+    action: plan.action, resource: plan.resource.name, purpose: plan.purpose.name, roles: plan.roles,
     policyVersion: plan.policyVersion, breakGlass: plan.ctx.breakGlass,
   });
   return { ...d, written, recordIds: [...recordIds] };

@@ -184,5 +184,5 @@ function isJsonData(value: unknown): boolean {
 }
 
 function unredactable(why: string): FieldmeshError {
-  return new FieldmeshError('unredactable_body', 500, `The handler's answer cannot be redacted: ${why}`);
+  return new FieldmeshError('unredactable_body', `The handler's answer cannot be redacted: ${why}`);
 }

@@ -55,7 +55,7 @@ export function admissionRequest(req: Request, params: Readonly<Record<string, s
  */
 export function unroutedError(req: Request, kind: 'read' | 'write'): FieldmeshError | undefined {
   if (req.route !== undefined || req.path === '/' || req.path === '') return undefined;
-  return new FieldmeshError('mesh_unrouted', 500, `mesh.${kind}() runs before a route matched (app.use or router.use), so the path's parameters cannot be checked: put it on the route, as in app.get('/patients/:id', mesh.${kind}('…'), handler)`);
+  return new FieldmeshError('mesh_unrouted', `mesh.${kind}() runs before a route matched (app.use or router.use), so the path's parameters cannot be checked: put it on the route, as in app.get('/patients/:id', mesh.${kind}('…'), handler)`);
 }
 
 /** Whether a request carries a body: announced by its headers, or already parsed by a body parser. */
@@ -109,7 +109,7 @@ export function readHandler(rt: MeshRuntime, resource: string, list: ListKey | n
 export function redirectAnswer(rt: MeshRuntime, admitted: Admitted, list: ListKey | null, write: boolean, res: Parameters<RequestHandler>[1]): boolean {
   const out: Outbound = { res, release: noop, policies: rt.policies, facts: admitted, audit: rt.audit, list, write };
   if (res.headersSent) {
-    void refuse(out, new FieldmeshError('unredactable_body', 500, 'The response had begun before fieldmesh could redact it'));
+    void refuse(out, new FieldmeshError('unredactable_body', 'The response had begun before fieldmesh could redact it'));
     return false;
   }
   securityHeaders(res);

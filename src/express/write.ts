@@ -37,11 +37,11 @@ export function writeHandler(rt: MeshRuntime, resource: string, list: ListKey | 
     if (unrouted) return refuse(base, unrouted);
     // A create at a path naming a record by id could replace one the caller may not see (an upsert).
     if (action === 'create' && (admitted.targetIds ?? []).length > 0) {
-      return refuse(base, new FieldmeshError('create_names_record', 500, `mesh.write('${resource}') serves POST at a path that names a record by its id: an upsert could overwrite a record the caller may not see; create at a path without the id, or update with PUT or PATCH and load`));
+      return refuse(base, new FieldmeshError('create_names_record', `mesh.write('${resource}') serves POST at a path that names a record by its id: an upsert could overwrite a record the caller may not see; create at a path without the id, or update with PUT or PATCH and load`));
     }
     // The same write() may serve POST, which needs no record: so this is known only now, per request.
     if (action === 'update' && load === undefined) {
-      return refuse(base, new FieldmeshError('write_needs_load', 500, `mesh.write('${resource}') serves ${req.method} without a load option: an update needs the stored record to check that the caller may see it`));
+      return refuse(base, new FieldmeshError('write_needs_load', `mesh.write('${resource}') serves ${req.method} without a load option: an update needs the stored record to check that the caller may see it`));
     }
     let body: unknown;
     let existing: unknown;

@@ -83,7 +83,7 @@ export type ConfigFlags = Partial<Record<keyof Settings, string | undefined>>;
 export class ConfigError extends FieldmeshError {
   readonly problems: string[];
   constructor(problems: string[]) {
-    super('config_invalid', 500, `invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    super('config_invalid', `invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
     this.problems = problems;
   }
 }

@@ -48,7 +48,7 @@ export async function holdPolicies(
   const load = async (): Promise<PolicySet> => {
     const set = await loadPolicies(dir, opts);
     const problems = check(set);
-    if (problems.length > 0) throw new FieldmeshError('policy_rejected', 500, `the policy set in ${dir} cannot be used:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    if (problems.length > 0) throw new FieldmeshError('policy_rejected', `the policy set in ${dir} cannot be used:\n${problems.map((p) => `  ${p}`).join('\n')}`);
     return set;
   };
   let current = await load();

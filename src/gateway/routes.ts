@@ -238,5 +238,5 @@ export function routeTable(defs: RouteDef[]): RouteTable {
 }
 
 function routesError(file: string, problems: string[]): FieldmeshError {
-  return new FieldmeshError('routes_invalid', 500, `${problems.length} problem${problems.length === 1 ? '' : 's'} in the routes file:\n${problems.map((p) => `${file} › ${p}`).join('\n')}`);
+  return new FieldmeshError('routes_invalid', `${problems.length} problem${problems.length === 1 ? '' : 's'} in the routes file:\n${problems.map((p) => `${file} › ${p}`).join('\n')}`);
 }

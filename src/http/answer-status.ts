@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import { AccessError, FieldmeshError, NO_SUCH_RECORD } from '../lib/errors.js';
+import { AccessError, FieldmeshError, NO_SUCH_RECORD, handlerStatusError } from '../lib/errors.js';
 
 /**
  * An upstream answer that cannot be redacted. The reason is for logs (the
@@ -26,13 +26,8 @@ export function upstreamInvalid(reason: string): AccessError {
 export function upstreamStatus(status: number, single = false): FieldmeshError {
   if (status === 404 || (single && status >= 300 && status < 400)) return new AccessError('not_found', NO_SUCH_RECORD.message);
   if (status === 401 || status === 407 || status < 400 || status > 599) return upstreamInvalid(`the record API answered ${status}`);
-  return new FieldmeshError('upstream_error', status, `The record API answered ${status}: nothing was disclosed`);
+  return new FieldmeshError('upstream_error', `The record API answered ${status}: nothing was disclosed`, { status });
 }
-
-const HANDLER_CODES: Record<number, string> = {
-  400: 'bad_request', 401: 'unauthenticated', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed', 409: 'conflict', 410: 'gone',
-  412: 'precondition_failed', 413: 'payload_too_large', 415: 'unsupported_media_type', 422: 'unprocessable', 429: 'too_many_requests',
-};
 
 /**
  * A handler's own 4xx or 5xx, as the generic error sent in place of its body
@@ -43,6 +38,5 @@ const HANDLER_CODES: Record<number, string> = {
  * handlerStatus(409); // 409 conflict "Conflict"
  */
 export function handlerStatus(status: number): FieldmeshError {
-  const code = HANDLER_CODES[status] ?? (status >= 500 ? 'handler_error' : 'request_error');
-  return new FieldmeshError(code, status, status === 404 ? NO_SUCH_RECORD.message : STATUS_CODES[status] ?? 'Error');
+  return handlerStatusError(status, status === 404 ? NO_SUCH_RECORD.message : STATUS_CODES[status] ?? 'Error');
 }

@@ -1,8 +1,9 @@
 import type { AuditEntry } from '../audit/event.js';
 import { entryFromDecision } from '../audit/event.js';
-import { emptyDecision, type Decision } from '../engine/decision.js';
+import { asRefusal, type Decision } from '../engine/decision.js';
 import { rolesOf } from '../engine/plan.js';
 import { AccessError, FieldmeshError } from '../lib/errors.js';
+import { statusOf } from '../lib/error-codes.js';
 import { isPlainObject, isWithin } from '../lib/paths.js';
 import type { RequestFacts } from './admit.js';
 
@@ -28,22 +29,16 @@ export function disclosureEntry(decision: Decision, facts: RequestFacts, status:
  */
 export function refusalEntry(error: unknown, facts: RequestFacts): AuditEntry {
   const known = error instanceof FieldmeshError && error.status >= 400 && error.status <= 599;
-  const status = known ? error.status : 500;
+  const status = known ? error.status : statusOf('internal');
   const code = known ? error.code : 'internal';
-  const carried = error instanceof AccessError && isDecision(error.decision) ? error.decision : undefined;
-  const decision: Decision = carried
-    ? { ...carried, outcome: 'refused', code: carried.code ?? code }
-    : emptyDecision({
-        outcome: 'refused', code, action: facts.action, resource: facts.resource, purpose: facts.ctx?.purpose ?? facts.purpose ?? '',
-        roles: facts.ctx ? rolesOf(facts.ctx.user) : [...(facts.verified?.roles ?? [])], policyVersion: facts.policyVersion,
-      });
+  const carried = error instanceof AccessError ? error.decision : undefined;
+  const decision: Decision = asRefusal(carried ?? {
+    action: facts.action, resource: facts.resource, purpose: facts.ctx?.purpose ?? facts.purpose ?? '',
+    roles: facts.ctx ? rolesOf(facts.ctx.user) : [...(facts.verified?.roles ?? [])], policyVersion: facts.policyVersion,
+  }, carried?.code ?? code);
   const entry = entryFromDecision(decision, { requestId: facts.requestId, user: facts.verified?.sub ?? 'anonymous', status, breakGlass: facts.breakGlass });
   for (const id of facts.targetIds ?? []) if (!entry.recordIds.includes(id) && !entry.withheldRecordIds.includes(id)) entry.withheldRecordIds.push(id);
   return entry;
-}
-
-function isDecision(value: unknown): value is Decision {
-  return typeof value === 'object' && value !== null && 'outcome' in value && 'policyVersion' in value && Array.isArray((value as Decision).disclosed);
 }
 
 /**
@@ -89,11 +84,11 @@ export function writeAnswerEntry(decision: Decision, facts: RequestFacts, status
 export function refusalFor(error: unknown, facts: RequestFacts, body?: unknown): AuditEntry {
   const entry = refusalEntry(error, facts);
   if (!(error instanceof AccessError) || error.code !== 'write_forbidden') return entry;
-  const written = (error.decision as Decision | undefined)?.written ?? [];
+  const written = error.decision?.written ?? [];
   // Names chosen by the caller: bounded, so a hostile body cannot bloat the trail.
   const refused = bodyPaths(body).filter((p) => !written.some((w) => isWithin(p, w))).slice(0, 50).map((p) => p.slice(0, 200));
   // A refused PUT sent only writable fields: what it lacks rights to erase is the refusal's reason.
-  const lacking = refused.length === 0 ? ((error.decision as Decision | undefined)?.withheld ?? []) : refused;
+  const lacking = refused.length === 0 ? (error.decision?.withheld ?? []) : refused;
   return { ...entry, fieldsDisclosed: [], fieldsWithheld: lacking };
 }
 

@@ -2,7 +2,7 @@ import type { AuditEntry } from '../audit/event.js';
 import type { Decision } from '../engine/decision.js';
 import { redactBody, type ListKey } from '../engine/body-shape.js';
 import type { PolicySet } from '../engine/policy-set.js';
-import { AccessError, FieldmeshError, NO_SUCH_RECORD } from '../lib/errors.js';
+import { AccessError, FieldmeshError, NO_SUCH_RECORD, isWithheld } from '../lib/errors.js';
 import type { Admitted } from './admit.js';
 import { handlerStatus, upstreamInvalid, upstreamStatus } from './answer-status.js';
 import { disclosureEntry, refusalEntry, writeAnswerEntry } from './audit-entry.js';
@@ -112,8 +112,8 @@ export function writeOutcome(input: OutcomeInput): Outcome | RefusedOutcome {
   try {
     return answered(input, entryOf);
   } catch (error) {
-    if (error instanceof AccessError && error.code === 'record_withheld') {
-      return { kind: 'answer', status: 204, contentType: answer.contentType, entry: entryOf(error.decision as Decision, 204) };
+    if (isWithheld(error)) {
+      return { kind: 'answer', status: 204, contentType: answer.contentType, entry: entryOf(error.decision, 204) };
     }
     return { kind: 'refusal', error, entry: refusalEntry(error, admitted) };
   }
@@ -151,7 +151,7 @@ function upstreamBare(input: OutcomeInput, entryOf: EntryOf): Outcome {
   if (status === 204) return bare(input, 204, entryOf);
   const error = upstreamStatus(status, input.list === undefined);
   // A redirect for one record answers as a missing record, recorded with the status the caller gets.
-  if (error.code === 'not_found') return bare(input, 404, entryOf, error);
+  if (error.code === 'not_found') return bare(input, error.status, entryOf, error);
   // The gateway's own fault (a rejected upstream credential) is a refusal like any other upstream failure.
   if (error.status !== status) throw error;
   return bare(input, status, entryOf, error);

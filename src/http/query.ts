@@ -200,6 +200,6 @@ function rawParams(raw: string): URLSearchParams {
 }
 
 function tooLong(): FieldmeshError {
-  return new FieldmeshError('query_too_long', 414, `The query has more than ${MAX_QUERY_PARAMETERS} parameters: the record API would read only part of what fieldmesh checked`);
+  return new FieldmeshError('query_too_long', `The query has more than ${MAX_QUERY_PARAMETERS} parameters: the record API would read only part of what fieldmesh checked`);
 }
 

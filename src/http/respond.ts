@@ -10,7 +10,7 @@ import { FieldmeshError } from '../lib/errors.js';
  */
 export type HttpResponse = ExpressResponse | ServerResponse;
 
-const INTERNAL = { error: { code: 'internal', message: 'Internal error: nothing was disclosed' } };
+const INTERNAL = new FieldmeshError('internal', 'Internal error: nothing was disclosed');
 
 /**
  * Headers that describe a body that will no longer be sent. A shell may have
@@ -58,8 +58,8 @@ export function sendError(res: HttpResponse, err: unknown, requestId: string): v
     return;
   }
   const known = err instanceof FieldmeshError && err.status >= 400 && err.status <= 599;
-  const status = known ? err.status : 500;
-  const body = Buffer.from(JSON.stringify(known ? err.toJSON() : INTERNAL), 'utf8');
+  const status = known ? err.status : INTERNAL.status;
+  const body = Buffer.from(JSON.stringify(known ? err.toJSON() : INTERNAL.toJSON()), 'utf8');
   for (const name of BODY_HEADERS) res.removeHeader(name);
   securityHeaders(res);
   res.setHeader('Content-Type', 'application/json; charset=utf-8');

@@ -1,3 +1,8 @@
+import type { Decision } from '../engine/decision.js';
+import { ERROR_CODES, fitsRelayed, handlerStatusCode, isErrorCode, publicText, type AccessCode, type ErrorCode, type FixedCode, type RelayedCode } from './error-codes.js';
+
+export type { AccessCode, ErrorCode } from './error-codes.js';
+
 /**
  * Every failure fieldmesh reports is a FieldmeshError with a stable `code`
  * and the HTTP `status` it maps to. Messages say how to fix the request and
@@ -7,18 +12,34 @@
  * throw new AccessError('purpose_not_granted', 'No role of yours is granted purpose "research"');
  */
 export class FieldmeshError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly status: number;
-  constructor(code: string, status: number, message: string) {
+  /** A code with a status of its own (src/lib/error-codes.ts). */
+  constructor(code: FixedCode, message: string);
+  /** A code that relays a record API's or a handler's status, which must fit the code's range. */
+  constructor(code: RelayedCode, message: string, relayed: { status: number });
+  constructor(code: ErrorCode, message: string, relayed?: { status: number }) {
     super(message);
     this.name = new.target.name;
     this.code = code;
-    this.status = status;
+    this.status = statusFor(code, relayed?.status);
   }
   toJSON(): { error: { code: string; message: string } } {
     if (this.code === 'record_withheld') return { error: { ...NO_SUCH_RECORD } };
-    return { error: { code: this.code, message: this.status >= 500 ? publicMessage(this) : this.message } };
+    return { error: { code: this.code, message: this.status >= 500 ? publicText(this.code) : this.message } };
   }
+}
+
+/** The registry's status, or the relayed one when the code relays: a mismatch is a programming error, thrown now. */
+function statusFor(code: string, relayed: number | undefined): number {
+  if (!isErrorCode(code)) throw new TypeError(`unknown error code "${code}": add it to src/lib/error-codes.ts`);
+  const status = ERROR_CODES[code].status;
+  if (typeof status === 'number') {
+    if (relayed !== undefined) throw new TypeError(`error code "${code}" has its own status (${status}): pass none`);
+    return status;
+  }
+  if (relayed === undefined || !fitsRelayed(status, relayed)) throw new TypeError(`error code "${code}" relays a ${status} status, not ${String(relayed)}`);
+  return relayed;
 }
 
 /**
@@ -28,22 +49,18 @@ export class FieldmeshError extends Error {
  */
 export const NO_SUCH_RECORD = { code: 'not_found', message: 'No such record' } as const;
 
-/** Messages of 5xx errors may name internals; callers see a fixed text per code. */
-function publicMessage(err: FieldmeshError): string {
-  return PUBLIC_5XX[err.code] ?? 'Internal error: nothing was disclosed';
+/**
+ * A handler's own error status (400–599), its body replaced by a generic
+ * error: the registry's name for the status, else `request_error` (4xx) or
+ * `handler_error` (5xx) carrying it.
+ *
+ * @example
+ * handlerStatusError(409, 'Conflict').toJSON(); // { error: { code: 'conflict', message: 'Conflict' } }
+ */
+export function handlerStatusError(status: number, message: string): FieldmeshError {
+  const code = handlerStatusCode(status);
+  return code === 'request_error' || code === 'handler_error' ? new FieldmeshError(code, message, { status }) : new FieldmeshError(code, message);
 }
-const PUBLIC_5XX: Record<string, string> = {
-  upstream_invalid: 'The record API answered something that cannot be redacted: nothing was disclosed',
-  upstream_unreachable: 'The record API could not be reached',
-  upstream_timeout: 'The record API did not answer in time',
-  upstream_error: 'The record API answered with an error: nothing was disclosed',
-  audit_unavailable: 'The audit trail cannot be written, so nothing is disclosed',
-  pseudonym_key_missing: 'This purpose needs pseudonyms but no pseudonym key is configured',
-  unredactable_body: 'The response could not be redacted: nothing was disclosed',
-  write_needs_load: 'This update route cannot load the stored record (mesh.write() needs a load option): nothing was written',
-  mesh_unrouted: 'fieldmesh runs here before a route matched, so this request cannot be checked: nothing was disclosed',
-  create_names_record: 'This route creates a record at a path that names one by its id: nothing was written',
-};
 
 /** One problem in a policy set, as a person fixes it: file, path in the file, message. */
 export interface PolicyIssue {
@@ -63,7 +80,7 @@ export class PolicyError extends FieldmeshError {
   readonly issues: PolicyIssue[];
   constructor(issues: PolicyIssue[]) {
     const errors = issues.filter((i) => i.severity === 'error');
-    super('policy_invalid', 500, `${errors.length} problem${errors.length === 1 ? '' : 's'} in the policy set:\n${formatIssues(errors)}`);
+    super('policy_invalid', `${errors.length} problem${errors.length === 1 ? '' : 's'} in the policy set:\n${formatIssues(errors)}`);
     this.issues = issues;
   }
   format(): string {
@@ -87,39 +104,21 @@ export function formatIssues(issues: PolicyIssue[]): string {
  * new AccessError('training_expired', 'Your confidentiality training is older than 365 days')
  */
 export class AccessError extends FieldmeshError {
-  decision: unknown;
-  constructor(code: AccessCode, message: string, decision?: unknown) {
-    super(code, ACCESS_STATUS[code], message);
+  declare readonly code: AccessCode;
+  readonly decision: Decision | undefined;
+  constructor(code: AccessCode, message: string, decision?: Decision) {
+    super(code, message);
     this.decision = decision;
   }
 }
 
-export const ACCESS_STATUS = {
-  unauthenticated: 401,
-  purpose_required: 400,
-  purpose_malformed: 400,
-  bad_request: 400,
-  invalid_body: 400,
-  purpose_unknown: 403,
-  purpose_not_granted: 403,
-  purpose_expired: 403,
-  role_not_held: 403,
-  training_missing: 403,
-  training_expired: 403,
-  break_glass_required: 403,
-  break_glass_refused: 403,
-  break_glass_malformed: 400,
-  filter_forbidden: 403,
-  write_forbidden: 403,
-  not_found: 404,
-  record_withheld: 404,
-  method_not_allowed: 405,
-  payload_too_large: 413,
-  pseudonym_key_missing: 500,
-  unredactable_body: 500,
-  upstream_invalid: 502,
-  upstream_unreachable: 502,
-  upstream_timeout: 504,
-  audit_unavailable: 503,
-} as const;
-export type AccessCode = keyof typeof ACCESS_STATUS;
+/**
+ * Whether `e` is a hidden record's refusal with the engine's decision: what
+ * a write's answer records when its result is not for the caller to see.
+ *
+ * @example
+ * catch (e) { if (!isWithheld(e)) throw e; await audit.append(writeAnswerEntry(e.decision, facts, 204)); }
+ */
+export function isWithheld(e: unknown): e is AccessError & { readonly decision: Decision } {
+  return e instanceof AccessError && e.code === 'record_withheld' && e.decision !== undefined;
+}

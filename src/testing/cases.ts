@@ -74,9 +74,9 @@ export async function loadRecords(dir: string): Promise<RecordStore> {
       rows = JSON.parse(await readFile(join(dir, name), 'utf8'));
     } catch {
       // The parser's message quotes the text around the fault: a record's values. Say where, not what.
-      throw new FieldmeshError('records_invalid', 400, `${join(dir, name)} is not valid JSON`);
+      throw new FieldmeshError('records_invalid', `${join(dir, name)} is not valid JSON`);
     }
-    if (!Array.isArray(rows)) throw new FieldmeshError('records_invalid', 400, `${join(dir, name)}: expected a JSON array of records`);
+    if (!Array.isArray(rows)) throw new FieldmeshError('records_invalid', `${join(dir, name)}: expected a JSON array of records`);
     const resource = name.replace(/\.json$/, '');
     for (const row of rows) {
       const id = (row as Record<string, unknown> | null)?.['id'];
@@ -100,18 +100,18 @@ export function parseCaseFile(text: string, file: string): CaseFile {
   const problems = [...doc.errors.map((p) => ['syntax error', p] as const), ...doc.warnings.map((p) => ['warning', p] as const)];
   if (problems.length > 0) {
     const where = problems.map(([kind, p]) => `${file} › line ${lineCounter.linePos(p.pos[0]).line}: YAML ${kind} (${p.code})`);
-    throw new FieldmeshError('cases_invalid', 400, where.join('\n'));
+    throw new FieldmeshError('cases_invalid', where.join('\n'));
   }
   let raw: unknown;
   try {
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch {
-    throw new FieldmeshError('cases_invalid', 400, `${file}: the YAML cannot be read (too many aliases)`);
+    throw new FieldmeshError('cases_invalid', `${file}: the YAML cannot be read (too many aliases)`);
   }
   const parsed = caseFileSchema.safeParse(raw);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `${file} › ${formatPath(i.path) || '(top level)'}: ${i.message}`);
-    throw new FieldmeshError('cases_invalid', 400, lines.join('\n'));
+    throw new FieldmeshError('cases_invalid', lines.join('\n'));
   }
   return parsed.data;
 }
@@ -134,7 +134,7 @@ export function runCase(policies: PolicySet, records: RecordStore, file: CaseFil
     ({ data, decision } = policies.redact(structuredClone(input), ctx));
   } catch (e) {
     if (!(e instanceof FieldmeshError)) throw e;
-    if (c.expectRefusal === e.code) return checkDecision(c, e instanceof AccessError ? (e.decision as Decision) : undefined, result);
+    if (c.expectRefusal === e.code) return checkDecision(c, e instanceof AccessError ? e.decision : undefined, result);
     return result(false, c.expectRefusal ? `refused with ${e.code}, expected ${c.expectRefusal}: ${e.message}` : `refused with ${e.code}: ${e.message}`);
   }
   if (c.expectRefusal) return result(false, `expected refusal ${c.expectRefusal}, but data was disclosed:\n${lineDiff(undefined, data)}`);

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { parse } from 'yaml';
-import { ACCESS_STATUS, type AccessCode } from '../../src/lib/errors.js';
+import { statusOf, type AccessCode } from '../../src/lib/error-codes.js';
 import { examplePolicies } from '../express/harness.js';
 import { call, NOW, ROOT, startJsonServer, startTestGateway, token, type TestGateway, type TestUpstream } from './helpers.js';
 
@@ -102,7 +102,7 @@ describe('gateway › fixture cases through json-server', () => {
       if (c.expectRefusal !== undefined) {
         // Over HTTP a withheld record answers exactly as a missing one.
         expect(res.json?.error?.code, res.text).to.equal(c.expectRefusal === 'record_withheld' ? 'not_found' : c.expectRefusal);
-        expect(res.status).to.equal(ACCESS_STATUS[c.expectRefusal as AccessCode]);
+        expect(res.status).to.equal(statusOf(c.expectRefusal as AccessCode));
       } else {
         expect(res.status, res.text).to.equal(200);
         expect(res.json).to.deep.equal(c.expect);

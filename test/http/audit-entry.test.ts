@@ -17,7 +17,7 @@ describe('audit entries', () => {
     it('records an unexpected error as a 500 internal refusal', async () => {
       const entry = refusalEntry(new Error('boom'), { requestId: 'r1', resource: 'Patient', action: 'read', policyVersion: 'v' });
       expect(entry).to.include({ code: 'internal', status: 500 });
-      const known = refusalEntry(new FieldmeshError('unredactable_body', 500, 'x'), { requestId: 'r1', resource: 'Patient', action: 'read', policyVersion: 'v' });
+      const known = refusalEntry(new FieldmeshError('unredactable_body', 'x'), { requestId: 'r1', resource: 'Patient', action: 'read', policyVersion: 'v' });
       expect(known.code).to.equal('unredactable_body');
     });
   });

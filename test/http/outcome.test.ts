@@ -90,7 +90,7 @@ describe('outcome', () => {
       expect(conflict.body).to.equal(undefined);
       expect(conflict.error).to.include({ code: 'conflict', status: 409 });
       expect(conflict.entry.recordIds).to.deep.equal([]);
-      const unreadable = new FieldmeshError('unredactable_body', 500, 'not JSON');
+      const unreadable = new FieldmeshError('unredactable_body', 'not JSON');
       const refused = readOutcome(input({ origin: 'handler', status: 200, unreadable }, null));
       expect(refused).to.deep.include({ kind: 'refusal', error: unreadable });
     });

@@ -68,7 +68,7 @@ describe('refuse', () => {
       const own = new AccessError('audit_unavailable', 'SQLITE_BUSY');
       expect(trailDown(own)).to.equal(own);
       expect(trailDown(new Error('disk full'))).to.include({ code: 'audit_unavailable', status: 503 });
-      expect(trailDown(new FieldmeshError('internal', 500, 'x'))).to.include({ code: 'audit_unavailable' });
+      expect(trailDown(new FieldmeshError('internal', 'x'))).to.include({ code: 'audit_unavailable' });
     });
   });
 });

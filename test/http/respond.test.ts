@@ -65,7 +65,11 @@ describe('sendError', () => {
     });
 
     it('answers a FieldmeshError with a status outside 4xx/5xx as a 500', async () => {
-      const res = await request(expressApp(new FieldmeshError('odd', 200, 'fine'))).get('/patients');
+      // The registry allows no such status; a subclass can still set one, and sendError must not trust it.
+      class Odd extends FieldmeshError {
+        override readonly status = 200;
+      }
+      const res = await request(expressApp(new Odd('bad_request', 'fine'))).get('/patients');
       expect(res.status).to.equal(500);
       expect(res.body.error.code).to.equal('internal');
     });

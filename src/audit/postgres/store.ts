@@ -213,7 +213,7 @@ class PostgresAuditStore implements AuditStore {
         throw auditUnavailable(this.#where, err, 'read');
       }
       const problem = recordKeyProblem(recorded, recordKeyCheck(this.#opts.recordIdKey));
-      if (problem !== undefined) throw new FieldmeshError('audit_record_key', 409, `Cannot search the trail by record id: ${problem}`);
+      if (problem !== undefined) throw new FieldmeshError('audit_record_key', `Cannot search the trail by record id: ${problem}`);
     }
     const { where, params } = whereClause(filter, dialect, this.#opts.recordIdKey);
     const limit = filter.limit === undefined ? '' : ` LIMIT ${filter.limit}`;

@@ -180,7 +180,7 @@ class SqliteAuditStore implements AuditStore {
   async query(filter: AuditFilter = {}): Promise<AuditEvent[]> {
     if (filter.recordId !== undefined) {
       const problem = recordKeyProblem(this.#read((db) => readSqliteMode(db))?.recordKey, recordKeyCheck(this.#opts.recordIdKey));
-      if (problem !== undefined) throw new FieldmeshError('audit_record_key', 409, `Cannot search the trail by record id: ${problem}`);
+      if (problem !== undefined) throw new FieldmeshError('audit_record_key', `Cannot search the trail by record id: ${problem}`);
     }
     const { where, params } = whereClause(filter, dialect, this.#opts.recordIdKey);
     const limit = filter.limit === undefined ? '' : ` LIMIT ${filter.limit}`;
