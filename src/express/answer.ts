@@ -11,7 +11,7 @@ import type { PolicySet } from '../engine/policy-set.js';
 import type { Plan } from '../engine/plan.js';
 import { redactBody, type ListKey } from '../engine/body-shape.js';
 import type { Captured, Release } from './capture.js';
-import { answerContentType } from '../gateway/headers.js';
+import { answerContentType } from '../http/content-type.js';
 import { writeAnswerEntry } from '../http/write-audit.js';
 
 /**

@@ -7,7 +7,7 @@ import type { PolicySet } from '../engine/policy-set.js';
 import type { ListKey } from '../engine/body-shape.js';
 import { refuse, sendAnswer, type Outbound } from './answer.js';
 import { captureResponse } from './capture.js';
-import { UPSTREAM_ACCEPT } from '../gateway/headers.js';
+import { UPSTREAM_ACCEPT } from '../http/content-type.js';
 
 /**
  * What every handler of one mesh shares, built once by `fieldmesh()`.

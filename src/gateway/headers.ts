@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { UPSTREAM_ACCEPT } from '../http/content-type.js';
 import { isJsonType } from './upstream-body.js';
 
 /**
@@ -10,16 +11,6 @@ import { isJsonType } from './upstream-body.js';
  * caller may not see.
  */
 const FORWARDED = ['accept-language'] as const;
-
-/**
- * What the gateway asks the upstream for, whatever the caller's `Accept`
- * says: JSON, the only thing it can redact. A record API that negotiates
- * content (a FHIR server answers `Accept: application/fhir+xml` in XML)
- * would otherwise answer an existing record in a form the gateway refuses
- * (502) and a missing one 404: a hidden record would not look missing.
- * FHIR servers take `application/fhir+json`, plain JSON APIs `application/json`.
- */
-export const UPSTREAM_ACCEPT = 'application/fhir+json, application/json';
 
 /**
  * The headers sent upstream for a caller's request: always `Accept:
@@ -37,22 +28,6 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, requestId: string
   out['x-request-id'] = requestId;
   if (contentType !== undefined) out['content-type'] = contentType;
   return out;
-}
-
-/**
- * The Content-Type of a redacted answer: the upstream's JSON media type
- * (`application/fhir+json` stays FHIR), always UTF-8 since the body is
- * serialised anew. Nothing else of the upstream's headers describes the new
- * body: length, ETag, digests, encoding and dates are dropped or recomputed.
- *
- * @example
- * answerContentType({ 'content-type': 'application/fhir+json;charset=UTF-8' }); // 'application/fhir+json; charset=utf-8'
- */
-export function answerContentType(headers: IncomingHttpHeaders): string {
-  const type = headers['content-type'];
-  // Two media types only: a vendor subtype (`application/vnd.<anything>+json`) is free text the upstream chose.
-  const media = typeof type === 'string' && type.split(';')[0]!.trim().toLowerCase() === 'application/fhir+json' ? 'application/fhir+json' : 'application/json';
-  return `${media}; charset=utf-8`;
 }
 
 /**

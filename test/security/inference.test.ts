@@ -3,7 +3,7 @@ import express from 'express';
 import request from 'supertest';
 import { as as mwAs, cleanup, patient, setup as mwSetup, USERS as MW_USERS } from '../express/harness.js';
 import { as, call, records, startJsonServer, startRawUpstream, startTestGateway, USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
-import { UPSTREAM_ACCEPT } from '../../src/gateway/headers.js';
+import { UPSTREAM_ACCEPT } from '../../src/http/content-type.js';
 
 /**
  * A record hidden from the caller must answer exactly as a record that does
