@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { AccessError } from '../src/lib/errors.js';
+import { AccessError } from '../src/engine/access-error.js';
 import { policiesFromSources, type PolicyOptions } from '../src/engine/policy-set.js';
 
 /** The small, complete policy set most engine tests use. */

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { AccessError } from '../src/lib/errors.js';
+import { AccessError } from '../src/engine/access-error.js';
 import { policiesFromSources } from '../src/engine/policy-set.js';
 
 /**

@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { z } from 'zod';
 import type { Decision } from '../engine/decision.js';
+import { canonicalJson } from '../lib/canonical-json.js';
 import { printable } from '../lib/text.js';
 
 /**
@@ -76,24 +77,6 @@ export type AuditEvent = Omit<AuditEntry, 'time'> & {
   /** SHA-256 hex (HMAC-SHA256 with the chain key, when the trail is keyed) of the canonical JSON of every other field. */
   hash: string;
 };
-
-/**
- * JSON with object keys sorted and undefined members left out, so the same
- * event always serialises to the same bytes whichever store read it back.
- *
- * @example
- * canonicalJson({ b: 1, a: [true, 'x'], c: undefined }); // '{"a":[true,"x"],"b":1}'
- */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const obj = value as Record<string, unknown>;
-    const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
-  }
-  if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError('canonicalJson: non-finite number');
-  return JSON.stringify(value) ?? 'null';
-}
 
 /**
  * The hash an event must carry: SHA-256 over every field except `hash`, or

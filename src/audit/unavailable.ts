@@ -1,4 +1,4 @@
-import { AccessError } from '../lib/errors.js';
+import { FieldmeshError } from '../lib/errors.js';
 
 /**
  * The error every failed write becomes: 503, nothing disclosed (no disclosure
@@ -8,9 +8,9 @@ import { AccessError } from '../lib/errors.js';
  * @example
  * throw auditUnavailable('./fieldmesh-audit.db', err);
  */
-export function auditUnavailable(where: string, cause: unknown, doing: 'written' | 'read' = 'written'): AccessError {
+export function auditUnavailable(where: string, cause: unknown, doing: 'written' | 'read' = 'written'): FieldmeshError {
   const detail = cause instanceof Error ? cause.message : String(cause);
-  const err = new AccessError('audit_unavailable', `The audit trail ${where} cannot be ${doing}: ${detail}`);
+  const err = new FieldmeshError('audit_unavailable', `The audit trail ${where} cannot be ${doing}: ${detail}`);
   err.cause = cause;
   return err;
 }

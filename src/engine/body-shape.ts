@@ -1,5 +1,6 @@
 import { mergeDecision, type Decision } from './decision.js';
-import { AccessError, FieldmeshError } from '../lib/errors.js';
+import { FieldmeshError } from '../lib/errors.js';
+import { AccessError } from './access-error.js';
 import { deidentifiedOrder } from './redact.js';
 import { getPath, HOSTILE_KEYS, isPlainObject } from '../lib/paths.js';
 import type { PolicySet } from './policy-set.js';

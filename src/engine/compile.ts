@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson } from '../audit/event.js';
+import { canonicalJson } from '../lib/canonical-json.js';
 import { compileCondition, type ConditionTemplate } from '../policy/conditions.js';
 import { compileShapeGuard } from '../policy/marker-shape.js';
 import type { FieldClass, PolicyDocument, PurposeDef, ResourceDef, TransformName } from '../policy/schema.js';

@@ -1,7 +1,8 @@
 import { MAX_RECORD_DEPTH, nestedDeeperThan } from '../lib/depth.js';
 import { pathsOf, type CompiledView } from './compile.js';
 import { emptyDecision, type Decision } from './decision.js';
-import { AccessError, FieldmeshError } from '../lib/errors.js';
+import { FieldmeshError } from '../lib/errors.js';
+import { AccessError } from './access-error.js';
 import { isPlainObject, splitPath, valuesAt } from '../lib/paths.js';
 import { compileProjector, type Projector } from './project.js';
 import { isExempt, type Plan } from './plan.js';

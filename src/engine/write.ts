@@ -1,6 +1,7 @@
 import { MAX_RECORD_DEPTH, nestedDeeperThan } from '../lib/depth.js';
 import { asRefusal, emptyDecision, type Decision } from './decision.js';
-import { AccessError, FieldmeshError, NO_SUCH_RECORD, isWithheld } from '../lib/errors.js';
+import { FieldmeshError, NO_SUCH_RECORD } from '../lib/errors.js';
+import { AccessError, isWithheld } from './access-error.js';
 import { HOSTILE_KEYS, isPlainObject, isWithin } from '../lib/paths.js';
 import { pathsOf } from './compile.js';
 import { recordIdsOf } from './redact.js';

@@ -1,6 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 import type { AuditStore } from '../audit/store.js';
-import { AccessError, FieldmeshError } from '../lib/errors.js';
+import { FieldmeshError } from '../lib/errors.js';
+import { AccessError } from '../engine/access-error.js';
 import { admit, type Admitted, type AdmissionDeps, type AdmissionRequest } from '../http/admit.js';
 import { UPSTREAM_ACCEPT } from '../http/media-type.js';
 import { securityHeaders } from '../http/respond.js';

@@ -1,5 +1,6 @@
 import type { Request, RequestHandler } from 'express';
-import { AccessError, FieldmeshError } from '../lib/errors.js';
+import { FieldmeshError } from '../lib/errors.js';
+import { AccessError } from '../engine/access-error.js';
 import { admit } from '../http/admit.js';
 import { refusalFor } from '../http/audit-entry.js';
 import { recordFirst } from '../http/refuse.js';

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AuditStore } from '../audit/store.js';
-import { AccessError, NO_SUCH_RECORD } from '../lib/errors.js';
+import { NO_SUCH_RECORD } from '../lib/errors.js';
+import { AccessError } from '../engine/access-error.js';
 import type { Admitted } from '../http/admit.js';
 import { upstreamInvalid as invalid, upstreamStatus } from '../http/answer-status.js';
 import { answerContentType } from '../http/media-type.js';

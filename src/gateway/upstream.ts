@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
-import { AccessError } from '../lib/errors.js';
+import { AccessError } from '../engine/access-error.js';
 import { upstreamInvalid as invalid } from '../http/answer-status.js';
 import { decodeBody, parseJsonBody } from './upstream-body.js';
 

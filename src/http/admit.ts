@@ -1,4 +1,5 @@
-import { AccessError, type FieldmeshError } from '../lib/errors.js';
+import { type FieldmeshError } from '../lib/errors.js';
+import { AccessError } from '../engine/access-error.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import { BREAK_GLASS_MAX_REASON, refusedDecision, type Action, type Plan, type RequestContext } from '../engine/plan.js';
 import { withoutControls } from '../lib/text.js';

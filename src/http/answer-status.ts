@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
-import { AccessError, FieldmeshError, NO_SUCH_RECORD, handlerStatusError } from '../lib/errors.js';
+import { FieldmeshError, NO_SUCH_RECORD, handlerStatusError } from '../lib/errors.js';
+import { AccessError } from '../engine/access-error.js';
 
 /**
  * An upstream answer that cannot be redacted. The reason is for logs (the

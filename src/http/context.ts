@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { AccessError } from '../lib/errors.js';
+import { AccessError } from '../engine/access-error.js';
 import { breakGlassReasonRefusal, trainingRefusal } from '../engine/plan.js';
 import type { User } from './claims.js';
 

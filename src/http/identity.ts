@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { AccessError } from '../lib/errors.js';
+import { AccessError } from '../engine/access-error.js';
 import { rolesAt, type User } from './claims.js';
 import { resolveIdentityOptions, type IdentityEvent, type IdentityOptions, type ResolvedIdentity } from './identity-options.js';
 import { createKeySet, type KeySet } from './jwks.js';

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { MAX_RECORD_DEPTH, nestedDeeperThan } from '../lib/depth.js';
-import { AccessError } from '../lib/errors.js';
+import { AccessError } from '../engine/access-error.js';
 import { foreignCharset, isJsonType } from './media-type.js';
 
 /**

@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import jwksRsa from 'jwks-rsa';
-import { AccessError } from '../lib/errors.js';
+import { AccessError } from '../engine/access-error.js';
 
 /**
  * How a JWKS key set is fetched and kept.

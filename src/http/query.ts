@@ -1,4 +1,5 @@
-import { AccessError, FieldmeshError } from '../lib/errors.js';
+import { FieldmeshError } from '../lib/errors.js';
+import { AccessError } from '../engine/access-error.js';
 import { longestPrefix } from '../lib/paths.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import { refusedDecision, type Plan } from '../engine/plan.js';

@@ -1,6 +1,7 @@
 import type { AuditEntry } from '../audit/event.js';
 import type { AuditStore } from '../audit/store.js';
-import { AccessError, FieldmeshError } from '../lib/errors.js';
+import { FieldmeshError } from '../lib/errors.js';
+import { AccessError } from '../engine/access-error.js';
 
 /**
  * The error to answer when an append failed: the store's own

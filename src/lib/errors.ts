@@ -1,5 +1,4 @@
-import type { Decision } from '../engine/decision.js';
-import { ERROR_CODES, fitsRelayed, handlerStatusCode, isErrorCode, publicText, type AccessCode, type ErrorCode, type FixedCode, type RelayedCode } from './error-codes.js';
+import { ERROR_CODES, fitsRelayed, handlerStatusCode, isErrorCode, publicText, type ErrorCode, type FixedCode, type RelayedCode } from './error-codes.js';
 
 export type { AccessCode, ErrorCode } from './error-codes.js';
 
@@ -94,31 +93,4 @@ export function formatIssue(i: PolicyIssue): string {
 }
 export function formatIssues(issues: PolicyIssue[]): string {
   return issues.map(formatIssue).join('\n');
-}
-
-/**
- * A request that fieldmesh refuses: nothing of the record is disclosed.
- * Carries the decision (no record values) so the refusal can be audited.
- *
- * @example
- * new AccessError('training_expired', 'Your confidentiality training is older than 365 days')
- */
-export class AccessError extends FieldmeshError {
-  declare readonly code: AccessCode;
-  readonly decision: Decision | undefined;
-  constructor(code: AccessCode, message: string, decision?: Decision) {
-    super(code, message);
-    this.decision = decision;
-  }
-}
-
-/**
- * Whether `e` is a hidden record's refusal with the engine's decision: what
- * a write's answer records when its result is not for the caller to see.
- *
- * @example
- * catch (e) { if (!isWithheld(e)) throw e; await audit.append(writeAnswerEntry(e.decision, facts, 204)); }
- */
-export function isWithheld(e: unknown): e is AccessError & { readonly decision: Decision } {
-  return e instanceof AccessError && e.code === 'record_withheld' && e.decision !== undefined;
 }

@@ -1,5 +1,5 @@
 import { HOSTILE_KEYS, isPlainObject } from '../lib/paths.js';
-import { listOperand, regexOperand, scalarOperand, type Scalar } from './operands.js';
+import { listOperand, regexOperand, scalarOperand, type ConditionProblem, type Scalar } from './operands.js';
 
 /**
  * Our own evaluator of row conditions, with MongoDB's query semantics for
@@ -14,9 +14,6 @@ import { listOperand, regexOperand, scalarOperand, type Scalar } from './operand
 
 /** A compiled condition: true when the record matches it. Never throws. */
 export type RecordPredicate = (record: object) => boolean;
-
-/** A problem in a condition: its path relative to the condition, and how to fix it. */
-export type ConditionProblem = [path: string, message: string];
 
 export interface CompileOptions {
   /** At load, a string holding `${user.x}` stands for a claim that is filled in per request. */

@@ -1,5 +1,4 @@
 import { isPlainObject } from '../lib/paths.js';
-import type { ConditionProblem } from './evaluate.js';
 import { isWholeTemplate } from './templates.js';
 
 /**
@@ -9,6 +8,9 @@ import { isWholeTemplate } from './templates.js';
  * mean, or fail when evaluated.
  */
 
+
+/** A problem in a condition: its path relative to the condition, and how to fix it. */
+export type ConditionProblem = [path: string, message: string];
 
 /** A plain value a condition compares with. */
 export type Scalar = string | number | boolean | null;

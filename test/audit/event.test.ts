@@ -2,26 +2,11 @@ import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import type { Decision } from '../../src/engine/decision.js';
 import {
-  canonicalJson, entryFromDecision, GENESIS_HASH, hashEvent, prepareEntry, pseudonymiseRecordId, sealEntries, type AuditEvent,
+  entryFromDecision, GENESIS_HASH, hashEvent, prepareEntry, pseudonymiseRecordId, sealEntries, type AuditEvent,
 } from '../../src/audit/event.js';
 import { sampleEntry } from './entries.js';
 
 describe('audit/event', () => {
-  describe('canonicalJson', () => {
-    it('sorts keys at every depth and leaves out undefined members', () => {
-      expect(canonicalJson({ b: 1, a: { d: [2, { y: 1, x: undefined }], c: 'x' }, e: undefined }))
-        .to.equal('{"a":{"c":"x","d":[2,{"y":1}]},"b":1}');
-    });
-
-    it('gives the same text for the same event whatever the key order', () => {
-      expect(canonicalJson({ purpose: 'p', user: 'u' })).to.equal(canonicalJson({ user: 'u', purpose: 'p' }));
-    });
-
-    it('refuses numbers JSON cannot carry', () => {
-      expect(() => canonicalJson({ n: Number.NaN })).to.throw(TypeError);
-    });
-  });
-
   describe('hashEvent', () => {
     it('is HMAC-SHA256 under the chain key when one is given, so the plain SHA-256 of the same event differs', () => {
       const [event] = sealEntries([prepareEntry(sampleEntry())], 'main', undefined, randomUUID, 'chain-key-0123456789');

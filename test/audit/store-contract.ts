@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { GENESIS_HASH, hashEvent, type AuditEvent } from '../../src/audit/event.js';
 import type { AuditStore, AuditStoreOptions } from '../../src/audit/store.js';
-import { AccessError, FieldmeshError } from '../../src/lib/errors.js';
+import { FieldmeshError } from '../../src/lib/errors.js';
 import { breakGlassEntry, sampleEntry } from './entries.js';
 
 /** One fresh, empty trail and raw SQL access to it, bypassing the store. */
@@ -178,8 +178,8 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       await store.close();
       const other = await trail.open({ chain: 'ward-7' });
       const err = await other.append(sampleEntry()).catch((e: unknown) => e);
-      expect((err as AccessError).code).to.equal('audit_unavailable');
-      expect((err as AccessError).message).to.include('this trail\'s chain is "main", not "ward-7"');
+      expect((err as FieldmeshError).code).to.equal('audit_unavailable');
+      expect((err as FieldmeshError).message).to.include('this trail\'s chain is "main", not "ward-7"');
       expect(await other.healthy()).to.equal(false);
       expect(await other.verify()).to.deep.include({ ok: true, events: 1 });
       await other.close();
@@ -265,7 +265,7 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       for (const opts of [{}, { chainKey: 'another-key-0123456789' }]) {
         const store = await keyed.trail.open(opts);
         const err = await store.append(sampleEntry()).catch((e: unknown) => e);
-        expect((err as AccessError).code).to.equal('audit_unavailable');
+        expect((err as FieldmeshError).code).to.equal('audit_unavailable');
         expect(await store.healthy()).to.equal(false);
         await store.close();
       }
@@ -273,7 +273,7 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       await plain.store.close();
       const store = await plain.trail.open({ chainKey: KEY });
       const err = await store.append(sampleEntry()).catch((e: unknown) => e);
-      expect((err as AccessError).message).to.include('this trail is not keyed');
+      expect((err as FieldmeshError).message).to.include('this trail is not keyed');
       await store.close();
       const again = await keyed.trail.open({ chainKey: KEY });
       expect(await again.verify()).to.deep.include({ ok: true, events: 1 });
@@ -491,8 +491,8 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       for (const recordIdKey of [K1, K2]) {
         const other = await trail.open({ recordIdKey });
         const err = await other.append(sampleEntry()).catch((e: unknown) => e);
-        expect((err as AccessError).code).to.equal('audit_unavailable');
-        expect((err as AccessError).message).to.include('this trail stores record ids as they are, but a record-id key');
+        expect((err as FieldmeshError).code).to.equal('audit_unavailable');
+        expect((err as FieldmeshError).message).to.include('this trail stores record ids as they are, but a record-id key');
         expect(await other.healthy()).to.equal(false);
         await other.close();
       }
@@ -501,7 +501,7 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       for (const [opts, text] of [[{}, 'set FIELDMESH_AUDIT_RECORD_KEY'], [{ recordIdKey: K2 }, 'not the key this trail was started with']] as const) {
         const other = await keyed.trail.open(opts);
         const err = await other.append(sampleEntry()).catch((e: unknown) => e);
-        expect((err as AccessError).message).to.include(text);
+        expect((err as FieldmeshError).message).to.include(text);
         await other.close();
       }
     });
@@ -528,7 +528,7 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       expect(await keyed.query({ recordId: 'p-9' })).to.have.length(1);
       await keyed.close();
       const plain = await trail.open();
-      expect((await plain.append(sampleEntry()).catch((e: unknown) => e) as AccessError).code).to.equal('audit_unavailable');
+      expect((await plain.append(sampleEntry()).catch((e: unknown) => e) as FieldmeshError).code).to.equal('audit_unavailable');
       await plain.close();
     });
   });
@@ -589,8 +589,8 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       expect(await b.healthy()).to.equal(false);
       await a.append(sampleEntry({ recordIds: ['p-1002'] }));
       const err = await b.append(sampleEntry({ recordIds: ['p-2000'] })).catch((e: unknown) => e);
-      expect((err as AccessError).code).to.equal('audit_unavailable');
-      expect((err as AccessError).message).to.include('not the key this trail was started with');
+      expect((err as FieldmeshError).code).to.equal('audit_unavailable');
+      expect((err as FieldmeshError).message).to.include('not the key this trail was started with');
       expect(await a.query({ recordId: 'p-1002' })).to.have.length(1);
       expect(await a.query({})).to.have.length(1);
       await a.close();
@@ -605,8 +605,8 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       expect(await b.healthy()).to.equal(true);
       expect(await a.healthy()).to.equal(false);
       const err = await a.append(sampleEntry()).catch((e: unknown) => e);
-      expect((err as AccessError).code).to.equal('audit_unavailable');
-      expect((err as AccessError).message).to.include('the chain key (FIELDMESH_AUDIT_CHAIN_KEY) is not the key this trail was started with');
+      expect((err as FieldmeshError).code).to.equal('audit_unavailable');
+      expect((err as FieldmeshError).message).to.include('the chain key (FIELDMESH_AUDIT_CHAIN_KEY) is not the key this trail was started with');
       await b.append(sampleEntry());
       expect(await b.verify()).to.deep.include({ ok: true, events: 1 });
       await a.close();
@@ -617,8 +617,8 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       const { trail, store } = await setup(1, { recordIdKey: KA });
       await trail.sql("UPDATE $M SET record_key = 'none'");
       const err = await store.append(sampleEntry()).catch((e: unknown) => e);
-      expect((err as AccessError).code).to.equal('audit_unavailable');
-      expect((err as AccessError).message).to.include('this trail stores record ids as they are');
+      expect((err as FieldmeshError).code).to.equal('audit_unavailable');
+      expect((err as FieldmeshError).message).to.include('this trail stores record ids as they are');
       await store.close();
     });
 
@@ -630,7 +630,7 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       const review = await guardian.acknowledge(bg.id, 'Dr A Guardian', 'Justified');
       expect(review).to.deep.include({ action: 'review', recordIds: [] });
       const err = await guardian.append(sampleEntry()).catch((e: unknown) => e);
-      expect((err as AccessError).message).to.include('set FIELDMESH_AUDIT_RECORD_KEY');
+      expect((err as FieldmeshError).message).to.include('set FIELDMESH_AUDIT_RECORD_KEY');
       await guardian.close();
       const keyed = await trail.open({ recordIdKey: KA });
       expect(await keyed.verify()).to.deep.include({ ok: true, events: 3 });
@@ -647,8 +647,8 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       await store.close();
       expect(await store.healthy()).to.equal(false);
       const err = await store.append(sampleEntry()).catch((e: unknown) => e);
-      expect(err).to.be.instanceOf(AccessError);
-      expect((err as AccessError).code).to.equal('audit_unavailable');
+      expect(err).to.be.instanceOf(FieldmeshError);
+      expect((err as FieldmeshError).code).to.equal('audit_unavailable');
     });
   });
 }

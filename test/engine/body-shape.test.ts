@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { AccessError, FieldmeshError } from '../../src/lib/errors.js';
+import { FieldmeshError } from '../../src/lib/errors.js';
+import { AccessError } from '../../src/engine/access-error.js';
 import { parseListKey, redactBody } from '../../src/engine/body-shape.js';
 import { examplePolicies, NOW, PATIENTS, patient, USERS } from '../express/harness.js';
 

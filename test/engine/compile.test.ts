@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { parse, stringify } from 'yaml';
-import { canonicalJson } from '../../src/audit/event.js';
+import { canonicalJson } from '../../src/lib/canonical-json.js';
 import { compilePolicies } from '../../src/engine/compile.js';
 import { policiesFromSources } from '../../src/engine/policy-set.js';
 import { NOW, VALID_POLICY } from '../helpers.js';

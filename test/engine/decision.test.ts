@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { asRefusal, emptyDecision, mergeDecision, type Decision } from '../../src/engine/decision.js';
 import { refusalEntry } from '../../src/http/audit-entry.js';
-import { AccessError } from '../../src/lib/errors.js';
+import { AccessError } from '../../src/engine/access-error.js';
 import { NOW, patient, refusal, user, validPolicies } from '../helpers.js';
 
 const START = { action: 'read' as const, resource: 'Patient', purpose: 'x', roles: ['gp'], policyVersion: 'v1' };

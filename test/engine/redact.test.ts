@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { AccessError, FieldmeshError } from '../../src/lib/errors.js';
+import { FieldmeshError } from '../../src/lib/errors.js';
+import { AccessError } from '../../src/engine/access-error.js';
 import type { Decision } from '../../src/engine/decision.js';
 import { readFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';

@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import type { AuditEntry, AuditEvent } from '../../src/audit/event.js';
 import { openAuditStore, type AuditStore } from '../../src/audit/store.js';
-import { AccessError } from '../../src/lib/errors.js';
+import { AccessError } from '../../src/engine/access-error.js';
 import type { MeshOptions } from '../../src/express/options.js';
 import { pseudonymiseRecordId } from '../../src/audit/event.js';
 import { fieldmeshAsync } from '../cli/run.js';

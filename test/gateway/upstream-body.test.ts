@@ -1,6 +1,6 @@
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { expect } from 'chai';
-import { AccessError } from '../../src/lib/errors.js';
+import { AccessError } from '../../src/engine/access-error.js';
 import { decodeBody, parseJsonBody } from '../../src/gateway/upstream-body.js';
 
 const RECORD = Buffer.from(JSON.stringify({ id: 'pat-001', name: 'Jan Doe' }));

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
-import { AccessError } from '../../src/lib/errors.js';
+import { AccessError } from '../../src/engine/access-error.js';
 import { createUpstream, type Upstream, type UpstreamOptions } from '../../src/gateway/upstream.js';
 import { startRawUpstream, type TestUpstream } from './helpers.js';
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { AccessError } from '../../src/lib/errors.js';
+import { AccessError } from '../../src/engine/access-error.js';
 import { admit, type AdmissionDeps } from '../../src/http/admit.js';
 import { refusalEntry } from '../../src/http/audit-entry.js';
 import { createVerifier } from '../../src/http/identity.js';

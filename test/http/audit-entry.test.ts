@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { AccessError, FieldmeshError } from '../../src/lib/errors.js';
+import { FieldmeshError } from '../../src/lib/errors.js';
+import { AccessError } from '../../src/engine/access-error.js';
 import { refusalEntry } from '../../src/http/audit-entry.js';
 import { examplePolicies } from '../express/harness.js';
 

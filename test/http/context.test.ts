@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { AccessError } from '../../src/lib/errors.js';
+import { AccessError } from '../../src/engine/access-error.js';
 import type { User } from '../../src/http/claims.js';
 import { withoutControls } from '../../src/lib/text.js';
 import { readDeclaredContext, requestIdFrom, type ContextOptions, type RequestHeaders } from '../../src/http/context.js';

@@ -1,7 +1,7 @@
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
-import { AccessError } from '../../src/lib/errors.js';
+import { AccessError } from '../../src/engine/access-error.js';
 import { createVerifier, type IdentityEvent, type IdentityOptions } from '../../src/http/identity.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
-import { AccessError } from '../../src/lib/errors.js';
+import { AccessError } from '../../src/engine/access-error.js';
 import { createVerifier, type IdentityEvent, type IdentityOptions } from '../../src/http/identity.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');

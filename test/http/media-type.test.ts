@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { isJsonType } from '../../src/http/media-type.js';
+import { answerContentType, isJsonType, UPSTREAM_ACCEPT } from '../../src/http/media-type.js';
 
 describe('http/media-type', () => {
   describe('isJsonType', () => {
@@ -12,5 +12,16 @@ describe('http/media-type', () => {
         expect(isJsonType(t), String(t)).to.equal(false);
       }
     });
+  });
+});
+
+describe('http › content type', () => {
+  it('asks a record source for JSON only', () => {
+    expect(UPSTREAM_ACCEPT).to.equal('application/fhir+json, application/json');
+  });
+
+  it('labels a redacted answer with the upstream JSON media type, in UTF-8', () => {
+    expect(answerContentType({ 'content-type': 'application/fhir+json;charset=ISO-8859-1' })).to.equal('application/fhir+json; charset=utf-8');
+    expect(answerContentType({})).to.equal('application/json; charset=utf-8');
   });
 });

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { AccessError, FieldmeshError } from '../../src/lib/errors.js';
+import { FieldmeshError } from '../../src/lib/errors.js';
+import { AccessError } from '../../src/engine/access-error.js';
 import { checkQuery, DEFAULT_PAGING_KEYS, pagedAnswerAllowed } from '../../src/http/query.js';
 import { examplePolicies, NOW, USERS } from '../express/harness.js';
 

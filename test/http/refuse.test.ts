@@ -5,7 +5,8 @@ import { expect } from 'chai';
 import { openAuditStore, type AuditStore } from '../../src/audit/store.js';
 import { refusalEntry } from '../../src/http/audit-entry.js';
 import { recordFirst, refuseWithAudit, trailDown } from '../../src/http/refuse.js';
-import { AccessError, FieldmeshError } from '../../src/lib/errors.js';
+import { FieldmeshError } from '../../src/lib/errors.js';
+import { AccessError } from '../../src/engine/access-error.js';
 
 const FACTS = { requestId: 'req-1', resource: 'Patient', action: 'read', policyVersion: 'v1' } as const;
 

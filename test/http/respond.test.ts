@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import express from 'express';
 import request from 'supertest';
-import { AccessError, FieldmeshError, PolicyError } from '../../src/lib/errors.js';
+import { FieldmeshError, PolicyError } from '../../src/lib/errors.js';
+import { AccessError } from '../../src/engine/access-error.js';
 import { securityHeaders, sendError } from '../../src/http/respond.js';
 
 /** An express app whose one route fails with `err`. */

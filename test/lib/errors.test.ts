@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { asRefusal } from '../../src/engine/decision.js';
 import { ERROR_CODES, statusOf, type ErrorCode, type FixedCode } from '../../src/lib/error-codes.js';
-import { AccessError, FieldmeshError, NO_SUCH_RECORD, PolicyError, handlerStatusError, isWithheld } from '../../src/lib/errors.js';
+import { FieldmeshError, NO_SUCH_RECORD, PolicyError, handlerStatusError } from '../../src/lib/errors.js';
+import { AccessError, isWithheld } from '../../src/engine/access-error.js';
 
 const START = { action: 'read' as const, resource: 'Patient', purpose: 'direct-care', roles: ['gp'], policyVersion: 'v1' };
 

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { stringify } from 'yaml';
 import { fieldmesh } from '../cli/run.js';
-import { AccessError, PolicyError } from '../../src/lib/errors.js';
+import { PolicyError } from '../../src/lib/errors.js';
+import { AccessError } from '../../src/engine/access-error.js';
 import { policiesFromSources } from '../../src/engine/policy-set.js';
 import type { UserClaims } from '../../src/engine/plan.js';
 

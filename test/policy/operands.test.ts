@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { ConditionProblem } from '../../src/policy/evaluate.js';
+import type { ConditionProblem } from '../../src/policy/operands.js';
 import { listOperand, regexOperand, scalarOperand } from '../../src/policy/operands.js';
 
 function setup(templates = false) {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { AccessError } from '../../src/lib/errors.js';
+import { AccessError } from '../../src/engine/access-error.js';
 import { examplePolicies, NOW, patient, USERS } from '../express/harness.js';
 
 /** The engine on its own, fed records an upstream in another language might send. */

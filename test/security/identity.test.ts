@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
-import { AccessError } from '../../src/lib/errors.js';
+import { AccessError } from '../../src/engine/access-error.js';
 import { createVerifier } from '../../src/http/identity.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { AccessError } from '../../src/lib/errors.js';
+import { AccessError } from '../../src/engine/access-error.js';
 import { examplePolicies, NOW, patient } from '../express/harness.js';
 import { as, call, startJsonServer, startTestGateway } from '../gateway/helpers.js';
 import { fieldmesh as cli } from '../cli/run.js';

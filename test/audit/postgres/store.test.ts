@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { COLUMNS, toRow } from '../../../src/audit/row.js';
 import { openAuditStore } from '../../../src/audit/store.js';
-import { AccessError } from '../../../src/lib/errors.js';
+import { FieldmeshError } from '../../../src/lib/errors.js';
 import { sampleEntry } from '../entries.js';
 import { storeContract, type Trail } from '../store-contract.js';
 
@@ -31,8 +31,8 @@ async function raw<R extends pg.QueryResultRow>(sql: string, params: unknown[] =
   }
 }
 
-async function unavailable(p: Promise<unknown>): Promise<AccessError | string> {
-  return p.then(() => 'resolved', (e: unknown) => (e instanceof AccessError ? e : `unexpected: ${String(e)}`));
+async function unavailable(p: Promise<unknown>): Promise<FieldmeshError | string> {
+  return p.then(() => 'resolved', (e: unknown) => (e instanceof FieldmeshError ? e : `unexpected: ${String(e)}`));
 }
 
 /** A TCP relay to the server that can be cut and restored on the same port: the database going away and coming back. */
@@ -162,10 +162,10 @@ describe('audit/postgres', function () {
       url.port = String(await closedPort());
       const store = await openAuditStore(url.toString(), { schema: newSchema() });
       const err = await unavailable(store.append(sampleEntry()));
-      expect(err).to.be.instanceOf(AccessError);
-      expect((err as AccessError).code).to.equal('audit_unavailable');
-      expect((err as AccessError).status).to.equal(503);
-      expect((err as AccessError).message).to.not.include('s3cret');
+      expect(err).to.be.instanceOf(FieldmeshError);
+      expect((err as FieldmeshError).code).to.equal('audit_unavailable');
+      expect((err as FieldmeshError).status).to.equal(503);
+      expect((err as FieldmeshError).message).to.not.include('s3cret');
       expect(await store.healthy()).to.equal(false);
       await store.close();
     });
@@ -181,7 +181,7 @@ describe('audit/postgres', function () {
         await store.append(sampleEntry({ requestId: 'before' }));
         await link.cut();
         const err = await unavailable(store.append(sampleEntry({ requestId: 'during' })));
-        expect((err as AccessError).code).to.equal('audit_unavailable');
+        expect((err as FieldmeshError).code).to.equal('audit_unavailable');
         await link.restore();
         await store.append(sampleEntry({ requestId: 'after' }));
         expect((await store.query({})).map((e) => e.requestId)).to.deep.equal(['before', 'after']);

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { openAuditStore } from '../../../src/audit/store.js';
 import { COLUMNS, toRow } from '../../../src/audit/row.js';
-import { AccessError } from '../../../src/lib/errors.js';
+import { FieldmeshError } from '../../../src/lib/errors.js';
 import { sampleEntry } from '../entries.js';
 import { storeContract, type Trail } from '../store-contract.js';
 
@@ -23,7 +23,7 @@ after(() => {
 });
 
 async function unavailable(p: Promise<unknown>): Promise<string> {
-  return p.then(() => 'resolved', (e: unknown) => (e instanceof AccessError ? e.code : `unexpected: ${String(e)}`));
+  return p.then(() => 'resolved', (e: unknown) => (e instanceof FieldmeshError ? e.code : `unexpected: ${String(e)}`));
 }
 
 describe('audit/sqlite', () => {

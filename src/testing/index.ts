@@ -1,0 +1,13 @@
+/**
+ * `fieldmesh/testing`: the fixture-case runner behind `fieldmesh test`, to
+ * check a policy set against expected answers from your own test suite.
+ *
+ * @example
+ * import { loadPolicies } from 'fieldmesh';
+ * import { loadRecords, parseCaseFile, runCase } from 'fieldmesh/testing';
+ * const file = parseCaseFile(await readFile('cases/nurse.yaml', 'utf8'), 'cases/nurse.yaml');
+ * const records = await loadRecords('./fixtures');
+ * for (const c of file.cases) console.log(runCase(policies, records, file, c, 'cases/nurse.yaml'));
+ */
+export { caseSchema, caseFileSchema, loadRecords, parseCaseFile, runCase, lineDiff } from './cases.js';
+export type { FixtureCase, CaseFile, CaseResult, RecordStore } from './cases.js';

@@ -1,0 +1,206 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import ts from 'typescript';
+
+const SRC = fileURLToPath(new URL('../src/', import.meta.url));
+
+/**
+ * The layers, lowest first: what each folder of src/ may import besides
+ * itself. The engine (lib, policy, engine) knows nothing of HTTP, storage or
+ * the shells built on it; the audit sees the engine only through its types
+ * (a decision to record); the two HTTP shells share src/http and never reach
+ * into each other. `index.ts` at the root is the package entry: it may name
+ * anything a user imports from `fieldmesh`.
+ */
+const MAY_IMPORT: Record<string, readonly string[]> = {
+  lib: [],
+  policy: ['lib'],
+  engine: ['policy', 'lib'],
+  audit: ['lib'],
+  http: ['engine', 'policy', 'audit', 'lib'],
+  express: ['http', 'engine', 'policy', 'audit', 'lib'],
+  gateway: ['http', 'engine', 'policy', 'audit', 'lib'],
+  demo: ['express', 'gateway', 'http', 'engine', 'policy', 'audit', 'lib', 'testing'],
+  testing: ['engine', 'policy', 'lib'],
+  cli: ['demo', 'express', 'gateway', 'http', 'engine', 'policy', 'audit', 'lib', 'testing'],
+  '.': ['express', 'gateway', 'http', 'engine', 'policy', 'audit', 'lib', 'testing'],
+};
+
+/** Layers a folder may import types from (erased at runtime), beyond MAY_IMPORT. */
+const MAY_IMPORT_TYPES: Record<string, readonly string[]> = {
+  audit: ['engine'],
+};
+
+/**
+ * Import circles known today, each written as the sorted files of the
+ * strongly connected component they form. Removed when audit contract split
+ * lands (the store contract apart from its drivers): the test fails once an
+ * entry no longer happens, so it cannot outlive the circle. Nothing else may
+ * be added here.
+ */
+const KNOWN_AUDIT_CIRCLES: readonly string[][] = [
+  // audit/store.ts holds the contract and opens both drivers; the drivers, filter and verify import its types.
+  ['audit/filter.ts', 'audit/postgres/store.ts', 'audit/sqlite/store.ts', 'audit/store.ts', 'audit/verify.ts'],
+];
+
+interface Edge {
+  from: string;
+  to: string;
+  /** `import type` / `export type`, or every named binding type-only: gone at runtime. */
+  typeOnly: boolean;
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) return sourceFiles(path);
+    return e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [path] : [];
+  });
+}
+
+function isTypeOnly(clause: ts.ImportClause | undefined): boolean {
+  if (clause === undefined) return false; // `import './x.js'` runs the module
+  if (clause.isTypeOnly) return true;
+  if (clause.name !== undefined) return false;
+  const bindings = clause.namedBindings;
+  return bindings !== undefined && ts.isNamedImports(bindings) && bindings.elements.length > 0 && bindings.elements.every((e) => e.isTypeOnly);
+}
+
+/**
+ * Every relative import of a file, static or dynamic. The specifier list is
+ * TypeScript's own pre-processor's (`ts.preProcessFile`, which also finds
+ * `import()` and re-exports); the syntax tree is read only to learn which
+ * of them are type-only, which the pre-processor cannot tell.
+ */
+function importsOf(file: string): Edge[] {
+  const text = readFileSync(file, 'utf8');
+  const specifiers = ts.preProcessFile(text, true, true).importedFiles.map((f) => f.fileName);
+  const typeOnly = new Map<string, boolean>();
+  const tree = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, false, ts.ScriptKind.TS);
+  for (const statement of tree.statements) {
+    let spec: ts.Expression | undefined;
+    let types = false;
+    if (ts.isImportDeclaration(statement)) {
+      spec = statement.moduleSpecifier;
+      types = isTypeOnly(statement.importClause);
+    } else if (ts.isExportDeclaration(statement) && statement.moduleSpecifier !== undefined) {
+      spec = statement.moduleSpecifier;
+      const clause = statement.exportClause;
+      types = statement.isTypeOnly || (clause !== undefined && ts.isNamedExports(clause) && clause.elements.length > 0 && clause.elements.every((e) => e.isTypeOnly));
+    }
+    if (spec !== undefined && ts.isStringLiteral(spec)) typeOnly.set(spec.text, (typeOnly.get(spec.text) ?? true) && types);
+  }
+  return specifiers
+    .filter((s) => s.startsWith('.'))
+    .map((s) => ({ from: relative(SRC, file), to: relative(SRC, resolve(dirname(file), s.replace(/\.js$/, '.ts'))), typeOnly: typeOnly.get(s) ?? false }));
+}
+
+function layerOf(path: string): string {
+  const slash = path.indexOf('/');
+  return slash === -1 ? '.' : path.slice(0, slash);
+}
+
+function graph(): Map<string, Edge[]> {
+  return new Map(sourceFiles(SRC).map((f) => [relative(SRC, f), importsOf(f)]));
+}
+
+/** Every elementary circle's files, found by Tarjan's strongly connected components, each with one path around it. */
+function circles(g: Map<string, Edge[]>): { members: string[]; path: string[] }[] {
+  let counter = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const found: { members: string[]; path: string[] }[] = [];
+  const next = (v: string) => (g.get(v) ?? []).map((e) => e.to).filter((t) => g.has(t));
+
+  function connect(v: string): void {
+    index.set(v, counter);
+    low.set(v, counter);
+    counter += 1;
+    stack.push(v);
+    onStack.add(v);
+    for (const w of next(v)) {
+      if (!index.has(w)) {
+        connect(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) {
+        low.set(v, Math.min(low.get(v)!, index.get(w)!));
+      }
+    }
+    if (low.get(v) !== index.get(v)) return;
+    const members: string[] = [];
+    let w: string;
+    do {
+      w = stack.pop()!;
+      onStack.delete(w);
+      members.push(w);
+    } while (w !== v);
+    const selfLoop = next(v).includes(v);
+    if (members.length > 1 || selfLoop) found.push({ members: members.sort(), path: cyclePath(v, new Set(members)) });
+  }
+
+  /** A shortest way from `start` back to itself inside its component, for the failure message. */
+  function cyclePath(start: string, within: Set<string>): string[] {
+    const previous = new Map<string, string>();
+    const queue = [start];
+    while (queue.length > 0) {
+      const v = queue.shift()!;
+      for (const w of next(v)) {
+        if (!within.has(w)) continue;
+        if (w === start) {
+          const path = [start];
+          for (let u: string | undefined = v; u !== undefined && u !== start; u = previous.get(u)) path.unshift(u);
+          path.unshift(start);
+          return path;
+        }
+        if (!previous.has(w)) {
+          previous.set(w, v);
+          queue.push(w);
+        }
+      }
+    }
+    return [start];
+  }
+
+  for (const v of [...g.keys()].sort()) if (!index.has(v)) connect(v);
+  return found;
+}
+
+describe('architecture', () => {
+  it('reads every import of src/ (the rules below would pass vacuously otherwise)', () => {
+    const g = graph();
+    expect(g.size).to.be.greaterThan(80);
+    expect(g.get('engine/compile.ts')?.map((e) => e.to)).to.include('lib/canonical-json.ts');
+    expect(g.get('index.ts')?.find((e) => e.to === 'express/mesh.ts'), 'the dynamic import of the middleware').to.not.equal(undefined);
+    expect(g.get('express/mesh.ts')?.find((e) => e.to === 'express/options.ts')?.typeOnly).to.equal(false);
+    expect(g.get('audit/event.ts')?.find((e) => e.to === 'engine/decision.ts')?.typeOnly).to.equal(true);
+  });
+
+  it('has no import circle', () => {
+    const known = KNOWN_AUDIT_CIRCLES.map((c) => [...c].sort().join(' '));
+    const found = circles(graph());
+    const unexpected = found.filter((c) => !known.includes(c.members.join(' ')));
+    expect(unexpected.map((c) => `${c.path.join(' → ')} (component: ${c.members.join(', ')})`), 'import circles').to.deep.equal([]);
+    const gone = known.filter((k) => !found.some((c) => c.members.join(' ') === k));
+    expect(gone, 'known circles that no longer happen: remove them from KNOWN_AUDIT_CIRCLES').to.deep.equal([]);
+  });
+
+  it('imports only downward: lib → policy → engine → audit → http → express | gateway → demo → cli', () => {
+    const upward: string[] = [];
+    for (const [file, edges] of graph()) {
+      const layer = layerOf(file);
+      const allowed = MAY_IMPORT[layer];
+      expect(allowed, `a layer for src/${layer}/ in MAY_IMPORT`).to.not.equal(undefined);
+      for (const edge of edges) {
+        const target = layerOf(edge.to);
+        if (target === layer) continue;
+        const ok = allowed!.includes(target) || (edge.typeOnly && (MAY_IMPORT_TYPES[layer] ?? []).includes(target));
+        if (!ok) upward.push(`${file} → ${edge.to}${edge.typeOnly ? ' (types)' : ''}`);
+      }
+    }
+    expect(upward, 'imports against the layering').to.deep.equal([]);
+  });
+});
