@@ -1,5 +1,5 @@
 import { pseudonymiseRecordId } from './event.js';
-import type { AuditFilter } from './store.js';
+import type { AuditFilter } from './types.js';
 import { printable } from '../lib/text.js';
 
 /**

@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Response } from 'express';
 import type { AuditEntry } from '../audit/event.js';
-import type { AuditStore } from '../audit/store.js';
+import type { AuditStore } from '../audit/types.js';
 import type { Decision } from '../engine/decision.js';
 import { AccessError, FieldmeshError, NO_SUCH_RECORD } from '../lib/errors.js';
 import { disclosureEntry, refusalEntry, type RequestFacts } from '../http/admit.js';

@@ -1,5 +1,5 @@
 import type { Request, RequestHandler } from 'express';
-import type { AuditStore } from '../audit/store.js';
+import type { AuditStore } from '../audit/types.js';
 import { AccessError, FieldmeshError } from '../lib/errors.js';
 import { admit, type Admitted, type GuardDeps, type GuardRequest } from '../http/admit.js';
 import { securityHeaders } from '../http/respond.js';

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AuditEntry } from '../audit/event.js';
-import type { AuditStore } from '../audit/store.js';
+import type { AuditStore } from '../audit/types.js';
 import type { Decision } from '../engine/decision.js';
 import { AccessError, FieldmeshError, NO_SUCH_RECORD } from '../lib/errors.js';
 import { disclosureEntry, type Admitted } from '../http/admit.js';

@@ -7,7 +7,7 @@ import { advisoryKey, migratePostgres, readPostgresMode, tableNames } from './sc
 import { reviewedSql, reviewEntry } from '../review.js';
 import { FieldmeshError } from '../../lib/errors.js';
 import { COLUMNS, fromRow, toRow, type AuditRow } from '../row.js';
-import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from '../store.js';
+import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from '../types.js';
 import { chainFrom, chainKeyFrom, genesisHash, recordKeyCheck, recordKeyProblem, wantedMode, writeProblems } from '../trail-mode.js';
 import { auditUnavailable, describePostgres } from '../unavailable.js';
 import { verifyRows, type StoredRows } from '../verify.js';

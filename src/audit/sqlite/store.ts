@@ -9,18 +9,11 @@ import { reviewedSql, reviewEntry } from '../review.js';
 import { FieldmeshError } from '../../lib/errors.js';
 import { COLUMNS, fromRow, toRow, type AuditRow } from '../row.js';
 import { claimSqliteMode, migrateSqlite, readSqliteMode, SQLITE_TABLE as T } from './schema.js';
-import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from '../store.js';
+import { DEFAULT_SQLITE_FILE } from '../target.js';
+import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from '../types.js';
 import { chainFrom, chainKeyFrom, genesisHash, recordKeyCheck, recordKeyProblem, wantedMode, writeProblems } from '../trail-mode.js';
 import { auditUnavailable } from '../unavailable.js';
 import { verifyRows, type StoredRows } from '../verify.js';
-
-/**
- * Where the trail lives when nothing is configured.
- *
- * @example
- * openSqliteStore(process.env.FIELDMESH_AUDIT ?? DEFAULT_SQLITE_FILE);
- */
-export const DEFAULT_SQLITE_FILE = './fieldmesh-audit.db';
 
 const dialect: FilterDialect = {
   param: () => '?',
