@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { AuditEntry } from '../src/audit/event.js';
-import { openAuditStore, type AuditStore } from '../src/audit/store.js';
+import { openAuditStore } from '../src/audit/open.js';
+import type { AuditStore } from '../src/audit/types.js';
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 2000);
 const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 20000);

@@ -33,18 +33,6 @@ const MAY_IMPORT_TYPES: Record<string, readonly string[]> = {
   audit: ['engine'],
 };
 
-/**
- * Import circles known today, each written as the sorted files of the
- * strongly connected component they form. Removed when audit contract split
- * lands (the store contract apart from its drivers): the test fails once an
- * entry no longer happens, so it cannot outlive the circle. Nothing else may
- * be added here.
- */
-const KNOWN_AUDIT_CIRCLES: readonly string[][] = [
-  // audit/store.ts holds the contract and opens both drivers; the drivers, filter and verify import its types.
-  ['audit/filter.ts', 'audit/postgres/store.ts', 'audit/sqlite/store.ts', 'audit/store.ts', 'audit/verify.ts'],
-];
-
 interface Edge {
   from: string;
   to: string;
@@ -180,12 +168,8 @@ describe('architecture', () => {
   });
 
   it('has no import circle', () => {
-    const known = KNOWN_AUDIT_CIRCLES.map((c) => [...c].sort().join(' '));
     const found = circles(graph());
-    const unexpected = found.filter((c) => !known.includes(c.members.join(' ')));
-    expect(unexpected.map((c) => `${c.path.join(' → ')} (component: ${c.members.join(', ')})`), 'import circles').to.deep.equal([]);
-    const gone = known.filter((k) => !found.some((c) => c.members.join(' ') === k));
-    expect(gone, 'known circles that no longer happen: remove them from KNOWN_AUDIT_CIRCLES').to.deep.equal([]);
+    expect(found.map((c) => `${c.path.join(' → ')} (component: ${c.members.join(', ')})`), 'import circles').to.deep.equal([]);
   });
 
   it('imports only downward: lib → policy → engine → audit → http → express | gateway → demo → cli', () => {

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { request } from 'undici';
 import type { AuditEvent } from './event.js';
-import type { AuditStore } from './store.js';
+import type { AuditStore } from './types.js';
 
 /**
  * The part of a pino logger the alert uses.

@@ -1,23 +1,7 @@
+import { parameters, type SqlDialect } from './dialect.js';
 import { pseudonymiseRecordId } from './event.js';
-import type { AuditFilter } from './store.js';
+import type { AuditFilter } from './types.js';
 import { printable } from '../lib/text.js';
-
-/**
- * What differs between the two SQL dialects when filtering events.
- *
- * @example
- * const sqlite: FilterDialect = { param: () => '?', arrayHas: (c, p) => `EXISTS (SELECT 1 FROM json_each(${c}) WHERE value = ${p})`, arrayValue: (id) => id, time: (p) => p };
- */
-export interface FilterDialect {
-  /** Placeholder for the n-th (1-based) parameter. */
-  param(n: number): string;
-  /** SQL true when the JSON array `column` contains the string at placeholder `p`. */
-  arrayHas(column: string, p: string): string;
-  /** The parameter value arrayHas compares with. */
-  arrayValue(id: string): unknown;
-  /** Placeholder cast for a timestamp parameter. */
-  time(p: string): string;
-}
 
 /**
  * Builds `WHERE …` and its parameters for a filter. Texts go through
@@ -29,15 +13,11 @@ export interface FilterDialect {
  */
 export function whereClause(
   filter: AuditFilter,
-  dialect: FilterDialect,
+  dialect: SqlDialect,
   recordIdKey: string | Buffer | undefined,
 ): { where: string; params: unknown[] } {
-  const params: unknown[] = [];
+  const { p, params } = parameters(dialect);
   const clauses: string[] = [];
-  const p = (value: unknown): string => {
-    params.push(value);
-    return dialect.param(params.length);
-  };
   const eq = (column: string, value: string | undefined): void => {
     if (value !== undefined) clauses.push(`${column} = ${p(printable(value))}`);
   };

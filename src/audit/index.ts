@@ -1,14 +1,15 @@
 /**
- * fieldmesh/audit: the audit trail on its own: open a store, turn a decision
- * into an entry, alert on break-glass.
+ * fieldmesh/audit: the audit trail on its own. Importing it loads no
+ * database driver: `openAuditStore` imports the SQLite or PostgreSQL driver
+ * when a store of that kind is opened.
  *
  * @example
  * import { openAuditStore } from 'fieldmesh/audit';
  * const store = await openAuditStore(process.env.FIELDMESH_AUDIT ?? './fieldmesh-audit.db');
  * const result = await store.verify();
  */
-export { openAuditStore } from './store.js';
-export type { AuditStore, AuditFilter, AuditStoreOptions, AuditTarget, VerifyResult, VerifyOptions, ChainHead } from './store.js';
+export { openAuditStore } from './open.js';
+export type { AuditStore, AuditFilter, AuditStoreOptions, AuditTarget, VerifyResult, VerifyOptions, ChainHead } from './types.js';
 export { entryFromDecision } from './event.js';
 export type { AuditEntry, AuditEvent } from './event.js';
 export { withBreakGlassAlert } from './alert.js';

@@ -1,5 +1,8 @@
 import { FieldmeshError } from '../lib/errors.js';
-import type { AuditEntry, AuditEvent } from './event.js';
+import type { SqlDialect } from './dialect.js';
+import { prepareEntry, type AuditEntry, type AuditEvent } from './event.js';
+import { fromRow, type AuditRow } from './row.js';
+import type { Batch } from './seal.js';
 
 /**
  * The entry that records a guardian's acknowledgement of a break-glass event
@@ -53,4 +56,45 @@ export function reviewEntry(target: AuditEvent | undefined, eventId: string, alr
  */
 export function reviewedSql(table: string): string {
   return `EXISTS (SELECT 1 FROM ${table} r WHERE r.review_of = e.id AND r.action = 'review' AND r.chain = e.chain AND r.seq > e.seq)`;
+}
+
+/**
+ * The two reads `acknowledge` makes inside its write transaction, each with
+ * the event id as its one parameter: the event itself, and whether a review
+ * of it is already chained.
+ *
+ * @example
+ * const { event, reviewed } = reviewLookupSql(table, dialect);
+ */
+export function reviewLookupSql(table: string, dialect: SqlDialect): { event: string; reviewed: string } {
+  const id = dialect.param(1);
+  return { event: `SELECT * FROM ${table} WHERE id = ${id}`, reviewed: `SELECT 1 FROM ${table} e WHERE e.id = ${id} AND ${reviewedSql(table)}` };
+}
+
+/**
+ * The batch `acknowledge` seals, from what `reviewLookupSql` found: the
+ * event's row (undefined: no such event) and whether it is already
+ * reviewed. Throws the FieldmeshError `reviewEntry` gives when the review
+ * itself is refused; nothing has been written then.
+ *
+ * @example
+ * const batch = reviewBatch(byId.get(id), reviewed.get(id) !== undefined, id, by, note, recordIdKey);
+ */
+export function reviewBatch(
+  row: AuditRow | undefined, alreadyReviewed: boolean, eventId: string, by: string, note: string, recordIdKey: string | Buffer | undefined,
+): Batch {
+  const entry = reviewEntry(row === undefined ? undefined : fromRow(row), eventId, alreadyReviewed, by, note);
+  return [prepareEntry(entry, { recordIdKey })];
+}
+
+/**
+ * Break-glass events (disclosed or refused) no review acknowledges yet,
+ * oldest first. Trusts the rows as stored: verify the trail first (`audit review` does).
+ *
+ * @example
+ * const rows = db.prepare(pendingReviewsSql(table)).all();
+ */
+export function pendingReviewsSql(table: string): string {
+  return `SELECT * FROM ${table} e WHERE e.break_glass IS NOT NULL AND e.action <> 'review'
+      AND NOT ${reviewedSql(table)} ORDER BY e.time, e.chain, e.seq`;
 }

@@ -1,3 +1,4 @@
+import type { SqlDialect } from './dialect.js';
 import type { AuditEvent } from './event.js';
 
 /**
@@ -137,4 +138,17 @@ export function fromRow(r: AuditRow): AuditEvent {
   };
   for (const k of Object.keys(event)) if (event[k] === undefined) delete event[k];
   return event as AuditEvent;
+}
+
+/**
+ * `INSERT` of `rows` events into `table`, parameters in COLUMNS order row
+ * after row (the values `toRow` gives, concatenated).
+ *
+ * @example
+ * db.prepare(insertSql(table, 1, sqliteDialect)).run(toRow(event));
+ */
+export function insertSql(table: string, rows: number, dialect: SqlDialect): string {
+  let n = 0;
+  const values = Array.from({ length: rows }, () => `(${COLUMNS.map(() => dialect.param(++n)).join(', ')})`);
+  return `INSERT INTO ${table} (${COLUMNS.join(', ')}) VALUES ${values.join(', ')}`;
 }

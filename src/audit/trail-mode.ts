@@ -32,6 +32,26 @@ export interface TrailMode {
 }
 
 /**
+ * The trail's record as either store reads it (`SELECT *`: a read-only store
+ * does not migrate, so an older record lacks the later columns; SQLite
+ * stores `keyed` as 0 or 1, PostgreSQL as a boolean).
+ *
+ * @example
+ * const mode = modeFromRow(db.prepare('SELECT * FROM fieldmesh_audit_trail WHERE id = 1').get());
+ */
+export function modeFromRow(row: {
+  chain: unknown; keyed: unknown; key_check: string | null; trail_id?: string | null | undefined; record_key?: string | null | undefined;
+}): TrailMode {
+  return {
+    chain: String(row.chain),
+    keyed: row.keyed === true || row.keyed === 1,
+    keyCheck: row.key_check,
+    trailId: row.trail_id ?? null,
+    recordKey: row.record_key ?? null,
+  };
+}
+
+/**
  * Chain names a store accepts: they are written into every event and printed
  * by the CLI, so nothing a terminal could act on, and short.
  *

@@ -1,6 +1,6 @@
 import { GENESIS_HASH, hashEvent } from './event.js';
 import { fromRow, storedTypeProblem, type AuditRow } from './row.js';
-import type { ChainHead, VerifyResult } from './store.js';
+import type { ChainHead, VerifyResult } from './types.js';
 import { CHAIN_NAME, chainKeyCheck, genesisHash, keyProblem, type TrailMode } from './trail-mode.js';
 
 /**

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { DEFAULT_SQLITE_FILE } from '../audit/sqlite/store.js';
-import { openAuditStore, resolveTarget, type AuditStore } from '../audit/store.js';
+import { openAuditStore } from '../audit/open.js';
+import { DEFAULT_SQLITE_FILE, resolveTarget } from '../audit/target.js';
+import type { AuditStore } from '../audit/types.js';
 import { CliExit, EXIT } from './common.js';
 
 /**

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import { printable } from '../lib/text.js';
-import type { VerifyResult } from '../audit/store.js';
+import type { VerifyResult } from '../audit/types.js';
 
 /**
  * Text styles; identity functions when the stream is not a terminal.

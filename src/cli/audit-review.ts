@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { pseudonymiseRecordId, type AuditEvent } from '../audit/event.js';
-import type { AuditStore } from '../audit/store.js';
+import type { AuditStore } from '../audit/types.js';
 import { printable, printableJson } from '../lib/text.js';
 import { auditOption, guard, out, plural, usageErrorsExit2, withStore } from './audit-common.js';
 import { brief, brokenLine, renderTable, shortTime, styles, timeOption, type Cell } from './audit-format.js';

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { GENESIS_HASH, type AuditEvent } from '../audit/event.js';
-import type { AuditFilter, AuditStore, ChainHead, VerifyResult } from '../audit/store.js';
+import type { AuditFilter, AuditStore, ChainHead, VerifyResult } from '../audit/types.js';
 import { printable, printableJson } from '../lib/text.js';
 import { parseChainHead } from '../audit/verify.js';
 import { auditOption, guard, out, plural, usageErrorsExit2, withStore } from './audit-common.js';

@@ -1,6 +1,6 @@
 import type { Response } from 'express';
 import type { AuditEntry } from '../audit/event.js';
-import type { AuditStore } from '../audit/store.js';
+import type { AuditStore } from '../audit/types.js';
 import { FieldmeshError } from '../lib/errors.js';
 import type { Admitted, RequestFacts } from '../http/admit.js';
 import { refusalEntry } from '../http/audit-entry.js';

@@ -1,7 +1,8 @@
 import type { RequestHandler } from 'express';
 import { withBreakGlassAlert } from '../audit/alert.js';
-import { DEFAULT_SQLITE_FILE } from '../audit/sqlite/store.js';
-import { openAuditStore, type AuditStore } from '../audit/store.js';
+import { openAuditStore } from '../audit/open.js';
+import { DEFAULT_SQLITE_FILE } from '../audit/target.js';
+import type { AuditStore } from '../audit/types.js';
 import type { AdmissionCounters } from '../http/admit.js';
 import { selectableField } from '../http/query.js';
 import { createVerifier, type Verifier } from '../http/identity.js';

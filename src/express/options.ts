@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import { z } from 'zod';
 import type { AuditEvent } from '../audit/event.js';
-import type { AuditStore } from '../audit/store.js';
+import type { AuditStore } from '../audit/types.js';
 import type { IdentityOptions } from '../http/identity.js';
 import { PolicySet } from '../engine/policy-set.js';
 import { pseudonymKeyProblem } from '../engine/transforms.js';

@@ -1,5 +1,5 @@
 import type { Request, RequestHandler } from 'express';
-import type { AuditStore } from '../audit/store.js';
+import type { AuditStore } from '../audit/types.js';
 import { FieldmeshError } from '../lib/errors.js';
 import { AccessError } from '../engine/access-error.js';
 import { admit, type Admitted, type AdmissionDeps, type AdmissionRequest } from '../http/admit.js';

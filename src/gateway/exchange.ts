@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { AuditStore } from '../audit/store.js';
+import type { AuditStore } from '../audit/types.js';
 import { NO_SUCH_RECORD } from '../lib/errors.js';
 import { AccessError } from '../engine/access-error.js';
 import type { Admitted } from '../http/admit.js';

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditEntry } from '../audit/event.js';
-import type { AuditStore } from '../audit/store.js';
+import type { AuditStore } from '../audit/types.js';
 import type { Decision } from '../engine/decision.js';
 import { FieldmeshError } from '../lib/errors.js';
 import { AccessError } from '../engine/access-error.js';

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { openAuditStore, type AuditStore } from '../audit/store.js';
+import { openAuditStore } from '../audit/open.js';
+import type { AuditStore } from '../audit/types.js';
 import { ConfigError, type Config } from './config.js';
 import { createVerifier, type IdentityOptions, type Verifier } from '../http/identity.js';
 import { pseudonymKeyProblem } from '../engine/transforms.js';

@@ -1,5 +1,5 @@
 import type { AuditEntry } from '../audit/event.js';
-import type { AuditStore } from '../audit/store.js';
+import type { AuditStore } from '../audit/types.js';
 import { FieldmeshError } from '../lib/errors.js';
 import { AccessError } from '../engine/access-error.js';
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withBreakGlassAlert, type AlertLogger } from '../../src/audit/alert.js';
 import type { AuditEvent } from '../../src/audit/event.js';
-import { openAuditStore } from '../../src/audit/store.js';
+import { openAuditStore } from '../../src/audit/open.js';
 import { breakGlassEntry, sampleEntry } from './entries.js';
 
 describe('audit/alert', () => {

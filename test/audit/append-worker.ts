@@ -3,7 +3,7 @@
  * processes write at once. Usage: append-worker.ts TARGET SCHEMA|- LABEL COUNT
  * Prints the number of events appended.
  */
-import { openAuditStore } from '../../src/audit/store.js';
+import { openAuditStore } from '../../src/audit/open.js';
 import { sampleEntry } from './entries.js';
 
 const [target, schema, label, count] = process.argv.slice(2);

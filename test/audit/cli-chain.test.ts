@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { GENESIS_HASH, hashEvent, type AuditEvent } from '../../src/audit/event.js';
 import { COLUMNS, toRow } from '../../src/audit/row.js';
-import { openAuditStore, type AuditStoreOptions } from '../../src/audit/store.js';
+import { openAuditStore } from '../../src/audit/open.js';
+import type { AuditStoreOptions } from '../../src/audit/types.js';
 import { breakGlassEntry, sampleEntry } from './entries.js';
 import { BIN } from '../cli/run.js';
 

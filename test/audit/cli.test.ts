@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { AuditEvent } from '../../src/audit/event.js';
-import { openAuditStore, type AuditStoreOptions } from '../../src/audit/store.js';
+import { openAuditStore } from '../../src/audit/open.js';
+import type { AuditStoreOptions } from '../../src/audit/types.js';
 import { fieldmeshAsync, type Run } from '../cli/run.js';
 import { breakGlassEntry, sampleEntry } from './entries.js';
 

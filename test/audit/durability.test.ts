@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool } from 'undici';
-import { openAuditStore } from '../../src/audit/store.js';
+import { openAuditStore } from '../../src/audit/open.js';
 import { demoToken } from '../../examples/express-app/token.js';
 import { fieldmesh, ROOT } from '../cli/run.js';
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { GENESIS_HASH, hashEvent, type AuditEvent } from '../../src/audit/event.js';
-import type { AuditStore, AuditStoreOptions } from '../../src/audit/store.js';
+import type { AuditStore, AuditStoreOptions } from '../../src/audit/types.js';
 import { FieldmeshError } from '../../src/lib/errors.js';
 import { breakGlassEntry, sampleEntry } from './entries.js';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
-import { openAuditStore } from '../../src/audit/store.js';
+import { openAuditStore } from '../../src/audit/open.js';
 import { breakGlassEntry, sampleEntry } from '../audit/entries.js';
 import { BIN, fieldmeshAsync, ROOT, startFieldmesh, type Run } from './run.js';
 

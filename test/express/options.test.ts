@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { openAuditStore } from '../../src/audit/store.js';
+import { openAuditStore } from '../../src/audit/open.js';
 import { fieldmesh } from '../../src/express/mesh.js';
 import type { MeshOptions } from '../../src/express/options.js';
 import { cleanup, examplePolicies, onCleanup, POLICIES, PSEUDONYM_KEY, SECRET } from './harness.js';

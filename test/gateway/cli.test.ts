@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { openAuditStore } from '../../src/audit/store.js';
+import { openAuditStore } from '../../src/audit/open.js';
 import { startFieldmesh } from '../cli/run.js';
 import { as, call, POLICIES, PSEUDONYM_KEY, ROUTES, SECRET, startJsonServer, USERS } from './helpers.js';
 

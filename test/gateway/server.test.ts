@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { request } from 'undici';
-import { openAuditStore } from '../../src/audit/store.js';
+import { openAuditStore } from '../../src/audit/open.js';
 import { onSignals } from '../../src/gateway/server.js';
 import { as, call, POLICIES, records, startJsonServer, startRawUpstream, startTestGateway, USERS, type TestGateway } from './helpers.js';
 

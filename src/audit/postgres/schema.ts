@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
-import { claimMode, type TrailMode, type WriteProblems } from '../trail-mode.js';
+import { claimMode, modeFromRow, type TrailMode, type WriteProblems } from '../trail-mode.js';
 
 /**
  * Qualified table names for a schema (or the search_path's when none).
@@ -108,10 +108,6 @@ export async function readPostgresMode(db: Pool | PoolClient, schema: string | u
   const t = tableNames(schema);
   const exists = await db.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [t.trail]);
   if (exists.rows[0]?.t === null || exists.rows[0] === undefined) return undefined;
-  // SELECT *: a read-only store does not migrate, so older tables lack the later columns.
-  const { rows } = await db.query<{ chain: string; keyed: boolean; key_check: string | null; trail_id?: string | null; record_key?: string | null }>(
-    `SELECT * FROM ${t.trail} WHERE id = 1`);
-  const row = rows[0];
-  if (row === undefined) return undefined;
-  return { chain: String(row.chain), keyed: row.keyed, keyCheck: row.key_check, trailId: row.trail_id ?? null, recordKey: row.record_key ?? null };
+  const [row] = (await db.query<Parameters<typeof modeFromRow>[0]>(`SELECT * FROM ${t.trail} WHERE id = 1`)).rows;
+  return row === undefined ? undefined : modeFromRow(row);
 }

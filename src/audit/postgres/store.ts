@@ -1,24 +1,23 @@
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { prepareEntry, sealEntries, type AuditEntry, type AuditEvent } from '../event.js';
-import { whereClause, type FilterDialect } from '../filter.js';
-import { GroupCommit } from '../group-commit.js';
-import { advisoryKey, migratePostgres, readPostgresMode, tableNames } from './schema.js';
-import { reviewedSql, reviewEntry } from '../review.js';
 import { FieldmeshError } from '../../lib/errors.js';
-import { COLUMNS, fromRow, toRow, type AuditRow } from '../row.js';
-import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from '../store.js';
-import { chainFrom, chainKeyFrom, genesisHash, recordKeyCheck, recordKeyProblem, wantedMode, writeProblems } from '../trail-mode.js';
+import type { SqlDialect } from '../dialect.js';
+import { prepareEntry, type AuditEntry, type AuditEvent } from '../event.js';
+import { GroupCommit } from '../group-commit.js';
+import { pendingReviewEvents, queryEvents, verifyTrail, type TrailReader } from '../reads.js';
+import { reviewBatch, reviewLookupSql } from '../review.js';
+import { insertSql, toRow, type AuditRow } from '../row.js';
+import { headSql, sealBatch, writerFrom, type Batch, type Writer } from '../seal.js';
+import { writeProblems, type TrailMode } from '../trail-mode.js';
+import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from '../types.js';
 import { auditUnavailable, describePostgres } from '../unavailable.js';
-import { verifyRows, type StoredRows } from '../verify.js';
+import { advisoryKey, migratePostgres, readPostgresMode, tableNames } from './schema.js';
 
-const dialect: FilterDialect = {
+const dialect: SqlDialect = {
   param: (n) => `$${n}`,
   arrayHas: (column, p) => `${column} @> ${p}::jsonb`,
   arrayValue: (id) => JSON.stringify([id]),
   time: (p) => `${p}::timestamptz`,
 };
-const PAGE = 1000;
 /**
  * jsonb as the text PostgreSQL holds, as SQLite gives it: parsed by pg, a
  * JSON string that holds a list reads as that list's text, and verify
@@ -34,7 +33,6 @@ const JSONB_AS_TEXT = {
  * below the millisecond (always 0 as written) is read too, so verify sees it changed.
  */
 const VERIFY_COLUMNS = '*, (EXTRACT(MICROSECONDS FROM time)::bigint % 1000)::int AS time_sub_ms';
-type Batch = (AuditEntry & { time: string })[];
 
 /**
  * The shared trail: several fieldmesh instances append to one PostgreSQL
@@ -57,8 +55,8 @@ class PostgresAuditStore implements AuditStore {
   readonly #opts: AuditStoreOptions;
   readonly #where: string;
   readonly #t: ReturnType<typeof tableNames>;
-  readonly #chain: string;
-  readonly #chainKey: string | Buffer | undefined;
+  readonly #writer: Writer;
+  readonly #reader: TrailReader;
   readonly #begin: string;
   readonly #commit: GroupCommit<AuditEntry & { time: string }, AuditEvent>;
   #ready: Promise<void> | undefined;
@@ -73,8 +71,15 @@ class PostgresAuditStore implements AuditStore {
     this.#opts = opts;
     this.#where = describePostgres(url);
     this.#t = tableNames(opts.schema);
-    this.#chain = chainFrom(opts);
-    this.#chainKey = chainKeyFrom(opts);
+    this.#writer = writerFrom(opts);
+    this.#reader = {
+      table: this.#t.events,
+      dialect,
+      verifyColumns: VERIFY_COLUMNS,
+      all: <R>(sql: string, params: unknown[] = []) => this.#read<R & pg.QueryResultRow>(sql, params),
+      mode: () => this.#mode(),
+      uniqueSeq: () => this.#uniqueSeq(),
+    };
     this.#pool = new pg.Pool({
       connectionString: url,
       max: 4,
@@ -86,13 +91,27 @@ class PostgresAuditStore implements AuditStore {
     });
     // An idle client whose server went away: the pool discards it; the next append reports the outage.
     this.#pool.on('error', () => undefined);
-    const lock = advisoryKey(`fieldmesh_audit:${opts.schema ?? ''}:${this.#chain}`);
+    const lock = advisoryKey(`fieldmesh_audit:${opts.schema ?? ''}:${this.#writer.chain}`);
     this.#begin = `BEGIN; SET LOCAL synchronous_commit = on; SET LOCAL lock_timeout = ${timeout}; SELECT pg_advisory_xact_lock(${lock})`;
     this.#commit = new GroupCommit((batch) => this.#write(batch), opts.maxBatch ?? 500);
   }
 
-  #wanted(): ReturnType<typeof wantedMode> {
-    return wantedMode(this.#chain, this.#chainKey, this.#opts.recordIdKey);
+  /** The trail's record of its chain and keys. Read without creating the schema, as a read-only store must. */
+  async #mode(): Promise<TrailMode | undefined> {
+    try {
+      return await readPostgresMode(this.#pool, this.#opts.schema);
+    } catch (err) {
+      throw auditUnavailable(this.#where, err, 'read');
+    }
+  }
+
+  /** Whether the events table still has a valid, non-partial UNIQUE index on exactly (chain, seq), as the store created it. */
+  async #uniqueSeq(): Promise<boolean> {
+    const [unique] = await this.#read<{ ok: boolean }>(`SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass($1)
+      AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indnatts = 2
+      AND (SELECT array_agg(a.attname::text ORDER BY k.n) FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) = ARRAY['chain', 'seq']) AS ok`, [this.#t.events]);
+    return unique?.ok === true;
   }
 
   /** Read-only stores never create or change the schema (a mistyped URL must not grow tables). */
@@ -101,7 +120,7 @@ class PostgresAuditStore implements AuditStore {
     this.#ready ??= (async () => {
       const { client, done } = await this.#checkout();
       try {
-        ({ chain: this.#cannotWrite, records: this.#cannotRecord } = await migratePostgres(client, this.#opts.schema, this.#wanted()));
+        ({ chain: this.#cannotWrite, records: this.#cannotRecord } = await migratePostgres(client, this.#opts.schema, this.#writer.wanted));
         done(false);
       } catch (err) {
         done(true);
@@ -169,24 +188,16 @@ class PostgresAuditStore implements AuditStore {
   }
 
   /**
-   * Inside the transaction, holding the chain's advisory lock: checks the
-   * trail's record still takes this writer (another writer may have recorded
-   * other keys since this one opened it), reads the head, chains the batch
-   * after it, inserts it. A review names no records, so `review` skips the record-id key.
+   * Inside the transaction, holding the chain's advisory lock: reads the
+   * trail's record and the chain's head, seals the batch after it (see
+   * `sealBatch`), inserts it in one statement.
    */
   async #sealAndInsert(client: pg.PoolClient, batch: Batch, review: boolean): Promise<AuditEvent[]> {
     const mode = await readPostgresMode(client, this.#opts.schema);
-    const problems = writeProblems(mode, this.#wanted());
-    const refused = problems.chain ?? (review ? undefined : problems.records);
-    if (refused !== undefined) throw new Error(refused);
-    const head = await client.query<{ seq: string; hash: string }>(
-      `SELECT seq, hash FROM ${this.#t.events} WHERE chain = $1 ORDER BY seq DESC LIMIT 1`, [this.#chain]);
-    const last = head.rows[0];
-    // A keyed chain's first event starts from the trail's own genesis.
-    const genesis = last === undefined ? genesisHash(mode ?? this.#wanted(), this.#chainKey) : undefined;
-    const events = sealEntries(batch, this.#chain, last && { seq: Number(last.seq), hash: last.hash }, randomUUID, this.#chainKey, genesis);
-    const values = events.map((_, r) => `(${COLUMNS.map((_c, c) => `$${r * COLUMNS.length + c + 1}`).join(', ')})`);
-    await client.query(`INSERT INTO ${this.#t.events} (${COLUMNS.join(', ')}) VALUES ${values.join(', ')}`, events.flatMap(toRow));
+    const head = headSql(this.#t.events, dialect, this.#writer.chain);
+    const [last] = (await client.query<{ seq: string; hash: string }>(head.sql, head.params)).rows;
+    const events = sealBatch(batch, this.#writer, mode, last && { seq: Number(last.seq), hash: last.hash }, review);
+    await client.query(insertSql(this.#t.events, events.length, dialect), events.flatMap(toRow));
     return events;
   }
 
@@ -205,68 +216,15 @@ class PostgresAuditStore implements AuditStore {
   }
 
   async query(filter: AuditFilter = {}): Promise<AuditEvent[]> {
-    if (filter.recordId !== undefined) {
-      let recorded;
-      try {
-        recorded = (await readPostgresMode(this.#pool, this.#opts.schema))?.recordKey;
-      } catch (err) {
-        throw auditUnavailable(this.#where, err, 'read');
-      }
-      const problem = recordKeyProblem(recorded, recordKeyCheck(this.#opts.recordIdKey));
-      if (problem !== undefined) throw new FieldmeshError('audit_record_key', `Cannot search the trail by record id: ${problem}`);
-    }
-    const { where, params } = whereClause(filter, dialect, this.#opts.recordIdKey);
-    const limit = filter.limit === undefined ? '' : ` LIMIT ${filter.limit}`;
-    const rows = await this.#read<AuditRow>(`SELECT * FROM ${this.#t.events} ${where} ORDER BY time DESC, chain DESC, seq DESC${limit}`, params);
-    return rows.map(fromRow).reverse();
+    return queryEvents(this.#reader, filter, this.#opts.recordIdKey);
   }
 
   async verify(onProgress?: (done: number, total: number) => void, options: VerifyOptions = {}): Promise<VerifyResult> {
-    const counts = await this.#read<{ chain: string; n: string }>(`SELECT chain, COUNT(*) AS n FROM ${this.#t.events} GROUP BY chain`);
-    let mode;
-    try {
-      mode = (await readPostgresMode(this.#pool, this.#opts.schema)) ?? { chain: this.#chain, keyed: false, keyCheck: null };
-    } catch (err) {
-      throw auditUnavailable(this.#where, err, 'read');
-    }
-    const t = this.#t.events;
-    const [unique] = await this.#read<{ ok: boolean }>(`SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass($1)
-      AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indnatts = 2
-      AND (SELECT array_agg(a.attname::text ORDER BY k.n) FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
-        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) = ARRAY['chain', 'seq']) AS ok`, [t]);
-    const stored = async (chain: string, upTo: number): Promise<StoredRows> => {
-      const [row] = await this.#read<{ placed: string; unplaced: string; dup: string | null }>(`SELECT
-        (SELECT COUNT(*) FROM ${t} WHERE chain = $1 AND seq <= $2) AS placed,
-        (SELECT COUNT(*) FROM ${t} WHERE chain IS NULL OR seq IS NULL) AS unplaced,
-        (SELECT seq FROM ${t} WHERE chain = $1 AND seq <= $2 GROUP BY seq HAVING COUNT(*) > 1 ORDER BY seq LIMIT 1) AS dup`, [chain, upTo]);
-      return { placed: Number(row?.placed), unplaced: Number(row?.unplaced), duplicateSeq: row?.dup === null || row?.dup === undefined ? undefined : Number(row.dup) };
-    };
-    const ctx = {
-      mode, chainKey: this.#chainKey, counts: Object.fromEntries(counts.map((r) => [r.chain, Number(r.n)])), expectHead: options.expectHead,
-      uniqueSeq: unique?.ok === true, stored,
-    };
-    return verifyRows(this.#pages(), ctx, onProgress);
+    return verifyTrail(this.#reader, this.#writer, options, onProgress);
   }
 
-  async *#pages(): AsyncGenerator<AuditRow[]> {
-    let after: AuditRow | undefined;
-    for (;;) {
-      const rows = after === undefined
-        ? await this.#read<AuditRow>(`SELECT ${VERIFY_COLUMNS} FROM ${this.#t.events} ORDER BY chain, seq LIMIT ${PAGE}`)
-        : await this.#read<AuditRow>(`SELECT ${VERIFY_COLUMNS} FROM ${this.#t.events} WHERE (chain, seq) > ($1, $2) ORDER BY chain, seq LIMIT ${PAGE}`,
-          [after.chain, after.seq]);
-      if (rows.length === 0) return;
-      yield rows;
-      after = rows[rows.length - 1];
-    }
-  }
-
-  /** Trusts the rows as stored: verify the trail first (`audit review` does). */
   async pendingReviews(): Promise<AuditEvent[]> {
-    const t = this.#t.events;
-    const rows = await this.#read<AuditRow>(`SELECT * FROM ${t} e WHERE e.break_glass IS NOT NULL AND e.action <> 'review'
-      AND NOT ${reviewedSql(t)} ORDER BY e.time, e.chain, e.seq`);
-    return rows.map(fromRow);
+    return pendingReviewEvents(this.#reader);
   }
 
   /**
@@ -285,11 +243,10 @@ class PostgresAuditStore implements AuditStore {
       done = checkedOut.done;
       const { client } = checkedOut;
       await client.query(this.#begin);
-      const t = this.#t.events;
-      const [row] = (await client.query<AuditRow>(`SELECT * FROM ${t} WHERE id = $1`, [eventId])).rows;
-      const reviewed = (await client.query(`SELECT 1 FROM ${t} e WHERE e.id = $1 AND ${reviewedSql(t)}`, [eventId])).rows.length > 0;
-      const entry = reviewEntry(row === undefined ? undefined : fromRow(row), eventId, reviewed, by, note);
-      const [event] = await this.#sealAndInsert(client, [prepareEntry(entry, { recordIdKey: this.#opts.recordIdKey })], true);
+      const lookup = reviewLookupSql(this.#t.events, dialect);
+      const [row] = (await client.query<AuditRow>(lookup.event, [eventId])).rows;
+      const reviewed = (await client.query(lookup.reviewed, [eventId])).rows.length > 0;
+      const [event] = await this.#sealAndInsert(client, reviewBatch(row, reviewed, eventId, by, note, this.#opts.recordIdKey), true);
       await client.query('COMMIT');
       done(false);
       return event as AuditEvent;
@@ -309,7 +266,7 @@ class PostgresAuditStore implements AuditStore {
       if ((this.#cannotWrite ?? this.#cannotRecord) !== undefined) return false; // reachable, but this store may not extend the trail
       if (this.#opts.readonly === true) return true;
       // As an append would: another writer may have recorded other keys since this one opened the trail.
-      const problems = writeProblems(await readPostgresMode(this.#pool, this.#opts.schema), this.#wanted());
+      const problems = writeProblems(await readPostgresMode(this.#pool, this.#opts.schema), this.#writer.wanted);
       return (problems.chain ?? problems.records) === undefined;
     } catch {
       return false;

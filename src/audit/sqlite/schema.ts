@@ -1,5 +1,5 @@
 import type { Database } from 'better-sqlite3';
-import { claimMode, type TrailMode, type WriteProblems } from '../trail-mode.js';
+import { claimMode, modeFromRow, type TrailMode, type WriteProblems } from '../trail-mode.js';
 
 /**
  * The events table; an event lives in one row, one column per field.
@@ -65,11 +65,8 @@ export function migrateSqlite(db: Database): void {
 export function readSqliteMode(db: Database): TrailMode | undefined {
   const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fieldmesh_audit_trail'").get();
   if (table === undefined) return undefined;
-  // SELECT *: a read-only store does not migrate, so an older file lacks the later columns.
-  const row = db.prepare('SELECT * FROM fieldmesh_audit_trail WHERE id = 1').get() as
-    { chain: unknown; keyed: number; key_check: string | null; trail_id?: string | null; record_key?: string | null } | undefined;
-  if (row === undefined) return undefined;
-  return { chain: String(row.chain), keyed: row.keyed === 1, keyCheck: row.key_check, trailId: row.trail_id ?? null, recordKey: row.record_key ?? null };
+  const row = db.prepare('SELECT * FROM fieldmesh_audit_trail WHERE id = 1').get() as Parameters<typeof modeFromRow>[0] | undefined;
+  return row === undefined ? undefined : modeFromRow(row);
 }
 
 /**

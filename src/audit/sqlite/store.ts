@@ -1,34 +1,25 @@
-import { randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { prepareEntry, sealEntries, type AuditEntry, type AuditEvent } from '../event.js';
-import { whereClause, type FilterDialect } from '../filter.js';
-import { GroupCommit } from '../group-commit.js';
-import { reviewedSql, reviewEntry } from '../review.js';
 import { FieldmeshError } from '../../lib/errors.js';
-import { COLUMNS, fromRow, toRow, type AuditRow } from '../row.js';
-import { claimSqliteMode, migrateSqlite, readSqliteMode, SQLITE_TABLE as T } from './schema.js';
-import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from '../store.js';
-import { chainFrom, chainKeyFrom, genesisHash, recordKeyCheck, recordKeyProblem, wantedMode, writeProblems } from '../trail-mode.js';
+import type { SqlDialect } from '../dialect.js';
+import { prepareEntry, type AuditEntry, type AuditEvent } from '../event.js';
+import { GroupCommit } from '../group-commit.js';
+import { pendingReviewEvents, queryEvents, verifyTrail, type TrailReader } from '../reads.js';
+import { reviewBatch, reviewLookupSql } from '../review.js';
+import { insertSql, toRow, type AuditRow } from '../row.js';
+import { headSql, sealBatch, writerFrom, type Batch, type Writer } from '../seal.js';
+import { DEFAULT_SQLITE_FILE } from '../target.js';
+import { writeProblems } from '../trail-mode.js';
+import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from '../types.js';
 import { auditUnavailable } from '../unavailable.js';
-import { verifyRows, type StoredRows } from '../verify.js';
+import { claimSqliteMode, migrateSqlite, readSqliteMode, SQLITE_TABLE as T } from './schema.js';
 
-/**
- * Where the trail lives when nothing is configured.
- *
- * @example
- * openSqliteStore(process.env.FIELDMESH_AUDIT ?? DEFAULT_SQLITE_FILE);
- */
-export const DEFAULT_SQLITE_FILE = './fieldmesh-audit.db';
-
-const dialect: FilterDialect = {
+const dialect: SqlDialect = {
   param: () => '?',
   arrayHas: (column, p) => `EXISTS (SELECT 1 FROM json_each(${column}) WHERE value = ${p})`,
   arrayValue: (id) => id,
   time: (p) => p,
 };
-const PAGE = 1000;
 type Head = { seq: number; hash: string } | undefined;
 
 /**
@@ -48,11 +39,11 @@ export function openSqliteStore(file: string = DEFAULT_SQLITE_FILE, options: Aud
 class SqliteAuditStore implements AuditStore {
   readonly #file: string;
   readonly #opts: AuditStoreOptions;
-  readonly #chain: string;
-  readonly #chainKey: string | Buffer | undefined;
+  readonly #writer: Writer;
+  readonly #reader: TrailReader;
   readonly #commit: GroupCommit<AuditEntry & { time: string }, AuditEvent>;
   #db: Database.Database | undefined;
-  #appendTx: Database.Transaction<(batch: (AuditEntry & { time: string })[]) => AuditEvent[]> | undefined;
+  #appendTx: Database.Transaction<(batch: Batch) => AuditEvent[]> | undefined;
   #reviewTx: Database.Transaction<(eventId: string, by: string, note: string) => AuditEvent> | undefined;
   /** Once a trail has been opened, a vanished file is an incident, not a cue to start an empty one. */
   #opened = false;
@@ -67,8 +58,15 @@ class SqliteAuditStore implements AuditStore {
   constructor(file: string, opts: AuditStoreOptions) {
     this.#file = file;
     this.#opts = opts;
-    this.#chain = chainFrom(opts);
-    this.#chainKey = chainKeyFrom(opts);
+    this.#writer = writerFrom(opts);
+    this.#reader = {
+      table: T,
+      dialect,
+      verifyColumns: '*',
+      all: async <R>(sql: string, params: unknown[] = []) => this.#read((db) => db.prepare(sql).all(...params) as R[]),
+      mode: async () => this.#read((db) => readSqliteMode(db)),
+      uniqueSeq: async () => this.#read((db) => hasUniqueSeq(db)),
+    };
     this.#commit = new GroupCommit((batch) => this.#write(batch), opts.maxBatch ?? 500);
     try {
       this.#open();
@@ -83,7 +81,7 @@ class SqliteAuditStore implements AuditStore {
     const readonly = this.#opts.readonly === true;
     let cannotWrite = readonly ? 'the store was opened read-only' : undefined;
     let cannotRecord: string | undefined;
-    const wanted = wantedMode(this.#chain, this.#chainKey, this.#opts.recordIdKey);
+    const { wanted } = this.#writer;
     const db = new Database(this.#file, { readonly, fileMustExist: readonly || this.#opened, timeout: 5000 });
     try {
       if (!readonly) {
@@ -92,29 +90,23 @@ class SqliteAuditStore implements AuditStore {
         ({ chain: cannotWrite, records: cannotRecord } = claimSqliteMode(db, wanted));
       }
       db.pragma('synchronous = FULL');
-      const head = db.prepare(`SELECT seq, hash FROM ${T} WHERE chain = ? ORDER BY seq DESC LIMIT 1`);
-      const insert = db.prepare(`INSERT INTO ${T} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`);
-      const seal = (batch: (AuditEntry & { time: string })[], review = false): AuditEvent[] => {
-        // Under the write lock, every batch: another writer may have recorded other keys since this one opened the trail.
-        const mode = readSqliteMode(db);
-        const problems = writeProblems(mode, wanted);
-        const refused = problems.chain ?? (review ? undefined : problems.records);
-        if (refused !== undefined) throw new Error(refused);
-        const last = head.get(this.#chain) as Head;
-        // A keyed chain's first event starts from the trail's own genesis.
-        const genesis = last === undefined ? genesisHash(mode ?? wanted, this.#chainKey) : undefined;
-        const events = sealEntries(batch, this.#chain, last, randomUUID, this.#chainKey, genesis);
+      const head = headSql(T, dialect, this.#writer.chain);
+      const last = db.prepare(head.sql);
+      const insert = db.prepare(insertSql(T, 1, dialect));
+      // Inside BEGIN IMMEDIATE, every batch: the trail's record is read under the write lock.
+      const seal = (batch: Batch, review = false): AuditEvent[] => {
+        const events = sealBatch(batch, this.#writer, readSqliteMode(db), last.get(...head.params) as Head, review);
         for (const event of events) insert.run(toRow(event));
         return events;
       };
-      const byId = db.prepare(`SELECT * FROM ${T} WHERE id = ?`);
-      const reviewed = db.prepare(`SELECT 1 FROM ${T} e WHERE e.id = ? AND ${reviewedSql(T)}`);
-      this.#appendTx = (cannotWrite ?? cannotRecord) !== undefined ? undefined : db.transaction((batch: (AuditEntry & { time: string })[]) => seal(batch));
+      const lookup = reviewLookupSql(T, dialect);
+      const byId = db.prepare(lookup.event);
+      const reviewed = db.prepare(lookup.reviewed);
+      this.#appendTx = (cannotWrite ?? cannotRecord) !== undefined ? undefined : db.transaction((batch: Batch) => seal(batch));
       // The duplicate check and the insert in one transaction under the write lock: two guardians acknowledging at once write one review.
       this.#reviewTx = cannotWrite !== undefined ? undefined : db.transaction((eventId: string, by: string, note: string) => {
-        const row = byId.get(eventId) as AuditRow | undefined;
-        const entry = reviewEntry(row === undefined ? undefined : fromRow(row), eventId, reviewed.get(eventId) !== undefined, by, note);
-        return seal([prepareEntry(entry, { recordIdKey: this.#opts.recordIdKey })], true)[0] as AuditEvent;
+        const batch = reviewBatch(byId.get(eventId) as AuditRow | undefined, reviewed.get(eventId) !== undefined, eventId, by, note, this.#opts.recordIdKey);
+        return seal(batch, true)[0] as AuditEvent;
       });
     } catch (err) {
       db.close();
@@ -152,7 +144,7 @@ class SqliteAuditStore implements AuditStore {
     this.#reviewTx = undefined;
   }
 
-  #write(batch: (AuditEntry & { time: string })[]): AuditEvent[] {
+  #write(batch: Batch): AuditEvent[] {
     try {
       this.#writable();
       if (this.#appendTx === undefined) throw new Error(this.#cannotWrite ?? this.#cannotRecord ?? 'the store cannot write');
@@ -178,56 +170,15 @@ class SqliteAuditStore implements AuditStore {
   }
 
   async query(filter: AuditFilter = {}): Promise<AuditEvent[]> {
-    if (filter.recordId !== undefined) {
-      const problem = recordKeyProblem(this.#read((db) => readSqliteMode(db))?.recordKey, recordKeyCheck(this.#opts.recordIdKey));
-      if (problem !== undefined) throw new FieldmeshError('audit_record_key', `Cannot search the trail by record id: ${problem}`);
-    }
-    const { where, params } = whereClause(filter, dialect, this.#opts.recordIdKey);
-    const limit = filter.limit === undefined ? '' : ` LIMIT ${filter.limit}`;
-    const sql = `SELECT * FROM ${T} ${where} ORDER BY time DESC, chain DESC, seq DESC${limit}`;
-    const rows = this.#read((db) => db.prepare(sql).all(...params) as AuditRow[]);
-    return rows.map(fromRow).reverse();
+    return queryEvents(this.#reader, filter, this.#opts.recordIdKey);
   }
 
   async verify(onProgress?: (done: number, total: number) => void, options: VerifyOptions = {}): Promise<VerifyResult> {
-    const [mode, counts, uniqueSeq] = this.#read((db) => [
-      readSqliteMode(db) ?? { chain: this.#chain, keyed: false, keyCheck: null },
-      Object.fromEntries((db.prepare(`SELECT chain, COUNT(*) AS n FROM ${T} GROUP BY chain`).all() as { chain: string; n: number }[])
-        .map((r) => [r.chain, r.n])),
-      hasUniqueSeq(db),
-    ] as const);
-    const stored = (chain: string, upTo: number): Promise<StoredRows> => Promise.resolve(this.#read((db) => {
-      const count = (sql: string, ...params: unknown[]): number => (db.prepare(sql).get(...params) as { n: number }).n;
-      const dup = db.prepare(`SELECT seq FROM ${T} WHERE chain = ? AND seq <= ? GROUP BY seq HAVING COUNT(*) > 1 ORDER BY seq LIMIT 1`)
-        .get(chain, upTo) as { seq: number } | undefined;
-      return {
-        placed: count(`SELECT COUNT(*) AS n FROM ${T} WHERE chain = ? AND seq <= ?`, chain, upTo),
-        unplaced: count(`SELECT COUNT(*) AS n FROM ${T} WHERE chain IS NULL OR seq IS NULL`),
-        duplicateSeq: dup === undefined ? undefined : Number(dup.seq),
-      };
-    }));
-    return verifyRows(this.#pages(), { mode, chainKey: this.#chainKey, counts, expectHead: options.expectHead, uniqueSeq, stored }, onProgress);
+    return verifyTrail(this.#reader, this.#writer, options, onProgress);
   }
 
-  /** Keyset pages in chain order, yielding between pages so a long verify does not hold the event loop. */
-  async *#pages(): AsyncGenerator<AuditRow[]> {
-    let after: AuditRow | undefined;
-    for (;;) {
-      const rows = this.#read((db) => (after === undefined
-        ? db.prepare(`SELECT * FROM ${T} ORDER BY chain, seq LIMIT ${PAGE}`).all()
-        : db.prepare(`SELECT * FROM ${T} WHERE (chain, seq) > (?, ?) ORDER BY chain, seq LIMIT ${PAGE}`).all(after.chain, after.seq)) as AuditRow[]);
-      if (rows.length === 0) return;
-      yield rows;
-      after = rows[rows.length - 1];
-      await nextTurn();
-    }
-  }
-
-  /** Trusts the rows as stored: verify the trail first (`audit review` does). */
   async pendingReviews(): Promise<AuditEvent[]> {
-    const sql = `SELECT * FROM ${T} e WHERE e.break_glass IS NOT NULL AND e.action <> 'review'
-      AND NOT ${reviewedSql(T)} ORDER BY e.time, e.chain, e.seq`;
-    return this.#read((db) => db.prepare(sql).all() as AuditRow[]).map(fromRow);
+    return pendingReviewEvents(this.#reader);
   }
 
   async acknowledge(eventId: string, by: string, note: string): Promise<AuditEvent> {
@@ -252,7 +203,7 @@ class SqliteAuditStore implements AuditStore {
       else if (this.#appendTx === undefined) return false; // the trail is there, but this store may not extend it
       else {
         // As an append would: another writer may have recorded other keys since this one opened the trail.
-        const problems = writeProblems(readSqliteMode(db), wantedMode(this.#chain, this.#chainKey, this.#opts.recordIdKey));
+        const problems = writeProblems(readSqliteMode(db), this.#writer.wanted);
         if ((problems.chain ?? problems.records) !== undefined) return false;
         db.prepare('INSERT OR REPLACE INTO fieldmesh_audit_health (id, checked_at) VALUES (1, ?)').run(new Date().toISOString());
       }

@@ -5,7 +5,7 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { COLUMNS, toRow } from '../../../src/audit/row.js';
-import { openAuditStore } from '../../../src/audit/store.js';
+import { openAuditStore } from '../../../src/audit/open.js';
 import { FieldmeshError } from '../../../src/lib/errors.js';
 import { sampleEntry } from '../entries.js';
 import { storeContract, type Trail } from '../store-contract.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
-import { openAuditStore } from '../../../src/audit/store.js';
+import { openAuditStore } from '../../../src/audit/open.js';
 import { COLUMNS, toRow } from '../../../src/audit/row.js';
 import { FieldmeshError } from '../../../src/lib/errors.js';
 import { sampleEntry } from '../entries.js';

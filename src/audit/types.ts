@@ -1,7 +1,11 @@
 import type { AuditEntry, AuditEvent } from './event.js';
-import { openPostgresStore } from './postgres/store.js';
-import { openSqliteStore } from './sqlite/store.js';
-import { checkedKey } from '../lib/keys.js';
+
+/*
+ * The audit store contract: what every trail does, whatever holds it. It
+ * imports no driver, so code that only passes a store around (the shells,
+ * the CLI's formatting, the break-glass alert) loads neither SQLite nor
+ * PostgreSQL; `open.ts` loads the one a target names.
+ */
 
 /**
  * Which events to list. Every member narrows; none lists everything.
@@ -89,7 +93,7 @@ export interface VerifyOptions {
  * await store.append(entry);
  */
 export interface AuditStore {
-  /** Rejects with AccessError('audit_unavailable') when the trail cannot be written. */
+  /** Rejects with a FieldmeshError coded audit_unavailable (503) when the trail cannot be written. */
   append(entry: AuditEntry): Promise<AuditEvent>;
   query(filter?: AuditFilter): Promise<AuditEvent[]>;
   /**
@@ -145,36 +149,3 @@ export interface AuditStoreOptions {
  * const target: AuditTarget = process.env.FIELDMESH_AUDIT ?? { sqlite: './fieldmesh-audit.db' };
  */
 export type AuditTarget = string | { sqlite: string } | { postgres: string };
-
-/**
- * Opens the trail a target names: a `postgres://` or `postgresql://` URL is
- * PostgreSQL, anything else a SQLite file. Never rejects because the trail is
- * unreachable (appends reject with `audit_unavailable` until it is back; call
- * `healthy()` to check at start-up); a malformed target is a TypeError.
- *
- * @example
- * const store = await openAuditStore(process.env.FIELDMESH_AUDIT ?? './fieldmesh-audit.db');
- */
-export async function openAuditStore(target: AuditTarget, options: AuditStoreOptions = {}): Promise<AuditStore> {
-  const resolved = resolveTarget(target);
-  checkedKey('openAuditStore: recordIdKey', options.recordIdKey);
-  return resolved.kind === 'postgres' ? openPostgresStore(resolved.url, options) : openSqliteStore(resolved.path, options);
-}
-
-/**
- * Which store a target names.
- *
- * @example
- * resolveTarget('postgresql://db/audit'); // { kind: 'postgres', url: 'postgresql://db/audit' }
- */
-export function resolveTarget(target: AuditTarget): { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string } {
-  if (typeof target === 'string') {
-    if (target.trim() === '') throw new TypeError('openAuditStore: empty audit target');
-    return /^postgres(ql)?:\/\//i.test(target) ? { kind: 'postgres', url: target } : { kind: 'sqlite', path: target };
-  }
-  if (target !== null && typeof target === 'object') {
-    if ('postgres' in target && typeof target.postgres === 'string') return { kind: 'postgres', url: target.postgres };
-    if ('sqlite' in target && typeof target.sqlite === 'string') return { kind: 'sqlite', path: target.sqlite };
-  }
-  throw new TypeError('openAuditStore: target must be a path, a postgres:// URL, { sqlite: path } or { postgres: url }');
-}

@@ -1,0 +1,27 @@
+import { checkedKey } from '../lib/keys.js';
+import { resolveTarget } from './target.js';
+import type { AuditStore, AuditStoreOptions, AuditTarget } from './types.js';
+
+/**
+ * Opens the trail a target names: a `postgres://` or `postgresql://` URL is
+ * PostgreSQL, anything else a SQLite file. Never rejects because the trail is
+ * unreachable (appends reject with `audit_unavailable` until it is back; call
+ * `healthy()` to check at start-up); a malformed target is a TypeError.
+ *
+ * The driver is imported here, when a store of its kind is first opened:
+ * an application on PostgreSQL never loads the SQLite binding, one on
+ * SQLite never loads pg, and importing the contract loads neither.
+ *
+ * @example
+ * const store = await openAuditStore(process.env.FIELDMESH_AUDIT ?? './fieldmesh-audit.db');
+ */
+export async function openAuditStore(target: AuditTarget, options: AuditStoreOptions = {}): Promise<AuditStore> {
+  const resolved = resolveTarget(target);
+  checkedKey('openAuditStore: recordIdKey', options.recordIdKey);
+  if (resolved.kind === 'postgres') {
+    const { openPostgresStore } = await import('./postgres/store.js');
+    return openPostgresStore(resolved.url, options);
+  }
+  const { openSqliteStore } = await import('./sqlite/store.js');
+  return openSqliteStore(resolved.path, options);
+}

@@ -1,0 +1,117 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { FieldmeshError } from '../lib/errors.js';
+import { parameters, type SqlDialect } from './dialect.js';
+import type { AuditEvent } from './event.js';
+import { whereClause } from './filter.js';
+import { pendingReviewsSql } from './review.js';
+import { fromRow, type AuditRow } from './row.js';
+import { recordKeyCheck, recordKeyProblem, type TrailMode } from './trail-mode.js';
+import type { AuditFilter, VerifyOptions, VerifyResult } from './types.js';
+import { verifyRows, type StoredRows } from './verify.js';
+
+/**
+ * How a store reads its trail: what the reads both stores make need from a
+ * driver. Each member rejects with `audit_unavailable` (doing: read) when the
+ * trail cannot be read.
+ *
+ * @example
+ * const reader: TrailReader = { table, dialect, verifyColumns: '*', all: async (sql, params) => db.prepare(sql).all(...params), mode, uniqueSeq };
+ */
+export interface TrailReader {
+  /** The events table. */
+  table: string;
+  dialect: SqlDialect;
+  /** What the verify walk selects: every column, and whatever else the driver needs to see a changed value. */
+  verifyColumns: string;
+  /** The rows a SELECT returns. */
+  all<R>(sql: string, params?: unknown[]): Promise<R[]>;
+  /** The trail's record of its chain and keys, undefined when there is none. */
+  mode(): Promise<TrailMode | undefined>;
+  /** Whether the events table still has its UNIQUE (chain, seq) constraint. */
+  uniqueSeq(): Promise<boolean>;
+}
+
+/** Rows per page of the verify walk. */
+const PAGE = 1000;
+
+/**
+ * `AuditStore.query`: the most recent matching events, listed oldest first.
+ * A search by record id on a trail that stores ids under another record-id
+ * key would find nothing and say so as if there were nothing to find: it is
+ * refused (`audit_record_key`) instead.
+ *
+ * @example
+ * const events = await queryEvents(reader, { user: 'u1' }, opts.recordIdKey);
+ */
+export async function queryEvents(reader: TrailReader, filter: AuditFilter, recordIdKey: string | Buffer | undefined): Promise<AuditEvent[]> {
+  if (filter.recordId !== undefined) {
+    const problem = recordKeyProblem((await reader.mode())?.recordKey, recordKeyCheck(recordIdKey));
+    if (problem !== undefined) throw new FieldmeshError('audit_record_key', `Cannot search the trail by record id: ${problem}`);
+  }
+  const { where, params } = whereClause(filter, reader.dialect, recordIdKey);
+  const limit = filter.limit === undefined ? '' : ` LIMIT ${filter.limit}`;
+  const rows = await reader.all<AuditRow>(`SELECT * FROM ${reader.table} ${where} ORDER BY time DESC, chain DESC, seq DESC${limit}`, params);
+  return rows.map(fromRow).reverse();
+}
+
+/**
+ * `AuditStore.pendingReviews`. Trusts the rows as stored: verify the trail first (`audit review` does).
+ *
+ * @example
+ * const pending = await pendingReviewEvents(reader);
+ */
+export async function pendingReviewEvents(reader: TrailReader): Promise<AuditEvent[]> {
+  return (await reader.all<AuditRow>(pendingReviewsSql(reader.table))).map(fromRow);
+}
+
+/**
+ * `AuditStore.verify`: gathers what `verifyRows` needs (the trail's record,
+ * events per chain, the constraint, the rows counted apart from the walk)
+ * and walks the events in (chain, seq) order. A trail with no record yet is
+ * taken as this store's chain, not keyed.
+ *
+ * @example
+ * const result = await verifyTrail(reader, { chain: 'main', chainKey }, options, onProgress);
+ */
+export async function verifyTrail(
+  reader: TrailReader,
+  own: { chain: string; chainKey: string | Buffer | undefined },
+  options: VerifyOptions,
+  onProgress?: (done: number, total: number) => void,
+): Promise<VerifyResult> {
+  const t = reader.table;
+  const counts = await reader.all<{ chain: string; n: number | string }>(`SELECT chain, COUNT(*) AS n FROM ${t} GROUP BY chain`);
+  const mode = (await reader.mode()) ?? { chain: own.chain, keyed: false, keyCheck: null };
+  const uniqueSeq = await reader.uniqueSeq();
+  const stored = async (chain: string, upTo: number): Promise<StoredRows> => {
+    const { p, params } = parameters(reader.dialect);
+    const [row] = await reader.all<{ placed: number | string; unplaced: number | string; dup: number | string | null }>(`SELECT
+      (SELECT COUNT(*) FROM ${t} WHERE chain = ${p(chain)} AND seq <= ${p(upTo)}) AS placed,
+      (SELECT COUNT(*) FROM ${t} WHERE chain IS NULL OR seq IS NULL) AS unplaced,
+      (SELECT seq FROM ${t} WHERE chain = ${p(chain)} AND seq <= ${p(upTo)} GROUP BY seq HAVING COUNT(*) > 1 ORDER BY seq LIMIT 1) AS dup`, params);
+    return { placed: Number(row?.placed), unplaced: Number(row?.unplaced), duplicateSeq: row?.dup === null || row?.dup === undefined ? undefined : Number(row.dup) };
+  };
+  const ctx = {
+    mode, chainKey: own.chainKey, counts: Object.fromEntries(counts.map((r) => [r.chain, Number(r.n)])), expectHead: options.expectHead,
+    uniqueSeq, stored,
+  };
+  return verifyRows(pages(reader), ctx, onProgress);
+}
+
+/** Keyset pages in chain order, yielding between pages so a long verify does not hold the event loop. */
+async function* pages(reader: TrailReader): AsyncGenerator<AuditRow[]> {
+  const select = `SELECT ${reader.verifyColumns} FROM ${reader.table}`;
+  let after: AuditRow | undefined;
+  for (;;) {
+    let rows: AuditRow[];
+    if (after === undefined) rows = await reader.all<AuditRow>(`${select} ORDER BY chain, seq LIMIT ${PAGE}`);
+    else {
+      const { p, params } = parameters(reader.dialect);
+      rows = await reader.all<AuditRow>(`${select} WHERE (chain, seq) > (${p(after.chain)}, ${p(after.seq)}) ORDER BY chain, seq LIMIT ${PAGE}`, params);
+    }
+    if (rows.length === 0) return;
+    yield rows;
+    after = rows[rows.length - 1];
+    await nextTurn();
+  }
+}
