@@ -85,9 +85,17 @@ const NO_BODY = new Set([204, 205, 304]);
  */
 export function readOutcome(input: OutcomeInput): Outcome | RefusedOutcome {
   const { answer, admitted } = input;
+  const odd = oddStatus(answer);
+  if (odd !== undefined) return { kind: 'refusal', error: odd, entry: refusalEntry(odd, admitted) };
   if (answer.origin === 'handler' && isRedirect(answer.status)) {
     const withheld = new AccessError('not_found', NO_SUCH_RECORD.message);
     return { kind: 'refusal', error: withheld, entry: { ...refusalEntry(withheld, admitted), code: 'redirect_withheld' } };
+  }
+  // A bodiless success for one named record says it exists without showing it: a hidden
+  // record would answer so and a missing one 404, so it answers as missing too.
+  if (isBodilessSuccess(answer.status) && namesOneRecord(input)) {
+    const missing = new AccessError('not_found', NO_SUCH_RECORD.message);
+    return bare(input, missing.status, (decision, status) => disclosureEntry(decision, admitted, status), missing);
   }
   try {
     return answered(input, (decision, status) => disclosureEntry(decision, admitted, status));
@@ -109,7 +117,10 @@ export function readOutcome(input: OutcomeInput): Outcome | RefusedOutcome {
 export function writeOutcome(input: OutcomeInput): Outcome | RefusedOutcome {
   const { answer, admitted } = input;
   const entryOf = (decision: Decision, status: number) => writeAnswerEntry(decision, admitted, status);
-  if (answer.origin === 'handler' && isRedirect(answer.status)) return bare(input, 204, entryOf);
+  const odd = oddStatus(answer);
+  if (odd !== undefined) return { kind: 'refusal', error: odd, entry: refusalEntry(odd, admitted) };
+  // The write was done: a redirect's Location could name what the caller may not see, from either source.
+  if (isRedirect(answer.status)) return bare(input, 204, entryOf);
   try {
     return answered(input, entryOf);
   } catch (error) {
@@ -126,6 +137,8 @@ type EntryOf = (decision: Decision, status: number) => AuditEntry;
 function answered(input: OutcomeInput, entryOf: EntryOf): Outcome {
   const { answer, admitted, policies } = input;
   const { status } = answer;
+  // 204, 205 and 304 carry no content (RFC 9110 §15.3.5, §15.3.6, §15.4.5), whoever sent one.
+  if (status === 204 || status === 205) return bare(input, status, entryOf);
   if (answer.origin === 'upstream' && answer.body === undefined) return upstreamBare(input, entryOf);
   if (answer.origin === 'handler' && (status < 200 || status >= 300 || NO_BODY.has(status))) {
     // The handler's own error answer may carry record data: a generic error with its status goes instead.
@@ -162,6 +175,27 @@ function upstreamBare(input: OutcomeInput, entryOf: EntryOf): Outcome {
 function bare(input: OutcomeInput, status: number, entryOf: EntryOf, error?: FieldmeshError): Outcome {
   const nothing = input.policies.redactWith(input.admitted.plan, []).decision;
   return { kind: 'answer', status, contentType: input.answer.contentType, entry: entryOf(nothing, status), ...(error === undefined ? {} : { error }) };
+}
+
+/**
+ * A status no answer may have: an interim 1xx, a 101 without an upgrade, or
+ * anything outside 100–599. Sent on, it would hang the caller or say nothing
+ * that was recorded; refused before anything is recorded as disclosed.
+ */
+function oddStatus(answer: SourceAnswer): FieldmeshError | undefined {
+  const { status } = answer;
+  if (Number.isInteger(status) && status >= 200 && status <= 599) return undefined;
+  if (answer.origin === 'upstream') return upstreamInvalid(`the record API answered ${status}`);
+  return new FieldmeshError('unredactable_body', `The handler's answer cannot be redacted: status ${status} is not a final status`);
+}
+
+function isBodilessSuccess(status: number): boolean {
+  return status === 204 || status === 205;
+}
+
+/** Whether the read asks for one record: a single-record route, or a path naming a record by id. */
+function namesOneRecord(input: OutcomeInput): boolean {
+  return input.list === undefined || (input.admitted.targetIds ?? []).length > 0;
 }
 
 function isRedirect(status: number): boolean {
