@@ -92,7 +92,7 @@ interface Model {
   restrictions: RestrictionModel[];
 }
 
-const within = (path: string, prefix: string) => path === prefix || path.startsWith(prefix + '.');
+const within = (path: string, prefix: string) => path === prefix || path.startsWith(`${prefix}.`);
 
 // Few segments per level, so that declared paths often nest (address, address.line, address.line.code).
 const LEVELS = [['id', 'name', 'address', 'telecom'], ['value', 'line', 'code'], ['postcode', 'code']] as const;

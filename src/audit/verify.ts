@@ -96,8 +96,8 @@ export async function verifyRows(
       if (Number((row as Record<string, unknown>).time_sub_ms ?? 0) !== 0) {
         return { ok: false, ...where, kind: 'changed', reason: 'time was changed below the millisecond the store writes: the event was changed after it was written' };
       }
-      let event;
-      let hash;
+      let event: ReturnType<typeof fromRow>;
+      let hash: ReturnType<typeof hashEvent>;
       try {
         event = fromRow(row);
         // Inside the try: whatever a stored value does to rebuilding or hashing (a number too large, nesting too deep) names this event.

@@ -28,9 +28,9 @@ export function registerCheck(program: Command): void {
       const failed = errors > 0 || (opts.strict === true && warnings > 0);
       if (opts.json) {
         const version = document ? compilePolicies(document).version : undefined;
-        process.stdout.write(JSON.stringify({ ok: !failed, version, errors, warnings, issues }, null, 2) + '\n');
+        process.stdout.write(`${JSON.stringify({ ok: !failed, version, errors, warnings, issues }, null, 2)}\n`);
       } else {
-        for (const issue of issues) process.stdout.write(printIssue(issue) + '\n');
+        for (const issue of issues) process.stdout.write(`${printIssue(issue)}\n`);
         if (document) {
           const c = compilePolicies(document);
           const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;

@@ -44,7 +44,8 @@ export function registerDemo(program: Command): void {
         if (!existsSync(needed)) throw new CliExit(EXIT.usage, `fieldmesh demo needs ${needed}: run it from a checkout of the fieldmesh repository`);
       }
       const api = await startDemoApi(records, { host: opts.host ?? '127.0.0.1' });
-      let gateway, config;
+      let gateway: Awaited<ReturnType<typeof startGateway>>;
+      let config: ReturnType<typeof resolveConfig>;
       try {
         config = resolveConfig(
           { upstream: api.url, routes, policies, jwtSecret: DEMO_JWT_SECRET, port: opts.port, host: opts.host, audit: opts.audit },

@@ -21,7 +21,7 @@ export function registerExplain(program: Command): void {
     .action(async (opts: { policies: string; role: string; purpose: string; resource: string; json?: boolean }) => {
       const policies = await loadForCli(opts.policies);
       const explanation = explainForCli(policies, { roles: opts.role.split(',').map((r) => r.trim()).filter(Boolean), purpose: opts.purpose, resource: opts.resource });
-      process.stdout.write(opts.json ? JSON.stringify(explanation, null, 2) + '\n' : formatExplanation(explanation));
+      process.stdout.write(opts.json ? `${JSON.stringify(explanation, null, 2)}\n` : formatExplanation(explanation));
     });
 }
 
@@ -57,5 +57,5 @@ export function formatExplanation(e: Explanation): string {
     out.push(line([cells[0]!, cells[1]!, colour(f.status, cells[2]!.padEnd(widths[2]!)), cells[3]!]).replace(/\s+$/, ''));
     for (const c of f.conditions) out.push(`${' '.repeat(widths[0]! + 2)}↳ ${c}`);
   });
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }

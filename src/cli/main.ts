@@ -43,12 +43,12 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   } catch (e) {
     if (e instanceof CliExit) {
-      if (e.message) process.stderr.write(forStderr(e.message + '\n'));
+      if (e.message) process.stderr.write(forStderr(`${e.message}\n`));
       return e.exitCode;
     }
     if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     if (e instanceof PolicyError) {
-      process.stderr.write(forStderr(e.format() + '\n'));
+      process.stderr.write(forStderr(`${e.format()}\n`));
       return EXIT.failed;
     }
     if (e instanceof FieldmeshError) {

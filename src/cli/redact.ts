@@ -52,14 +52,14 @@ export function registerRedact(program: Command): void {
       if (opts.role !== undefined) knownName('role', opts.role, Object.keys(policies.compiled.document.roles));
       try {
         const { data } = policies.redact(input, { resource: opts.resource, purpose: opts.purpose, user: user as Record<string, unknown>, breakGlass: opts.breakGlass, now });
-        process.stdout.write(JSON.stringify(data, null, 2) + '\n');
+        process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
       } catch (e) {
         if (!(e instanceof FieldmeshError)) throw e;
         // A number or a string is not a record: the input is wrong, nothing was refused.
         if (e.code === 'unredactable_body') throw new CliExit(EXIT.usage, `input ${file === '-' ? '(stdin)' : file} cannot be redacted: ${e.message}`);
         // No key is configuration missing, not a refusal of the request: fix the environment and run again.
         if (e.code === 'pseudonym_key_missing') throw new CliExit(EXIT.usage, `FIELDMESH_PSEUDONYM_KEY: required, since purpose "${opts.purpose}" pseudonymises fields (set a key of at least 16 characters)`);
-        process.stderr.write(printableJson({ error: { code: e.code, message: e.message } }, 0) + '\n');
+        process.stderr.write(`${printableJson({ error: { code: e.code, message: e.message } }, 0)}\n`);
         throw new CliExit(EXIT.refused);
       }
     });

@@ -32,7 +32,7 @@ export function registerTest(program: Command): void {
       };
       const results: CaseResult[] = [];
       for (const file of files) {
-        let parsed;
+        let parsed: ReturnType<typeof parseCaseFile>;
         try {
           parsed = parseCaseFile(await readFile(file, 'utf8'), file);
         } catch (e) {

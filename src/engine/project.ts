@@ -47,8 +47,8 @@ export function compileProjector(resource: CompiledResource, mask: bigint, trans
       const built = build(child, include, transform);
       children.set(segment, built ?? EXCLUDED);
       if (built) anyChild = true;
-      if (!built || !built.full || built.transform !== transform) childrenFull = false;
-      if (!built || !built.whole || built.transform !== transform) childrenWhole = false;
+      if (!built?.full || built.transform !== transform) childrenFull = false;
+      if (!built?.whole || built.transform !== transform) childrenWhole = false;
     }
     // declaredOnly: a key on the way to a field path (telecom.code above a
     // declared telecom.code.postcode) is not a field, so it copies nothing itself.

@@ -1,4 +1,4 @@
-import { type FieldmeshError } from '../lib/errors.js';
+import type { FieldmeshError } from '../lib/errors.js';
 import { AccessError } from '../engine/access-error.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import { BREAK_GLASS_MAX_REASON, refusedDecision, type Action, type Plan, type RequestContext } from '../engine/plan.js';

@@ -13,7 +13,7 @@ export function splitPath(path: string): string[] {
 
 /** True when `path` is `prefix` or lies inside its subtree. @example isWithin('address.postcode', 'address') // true */
 export function isWithin(path: string, prefix: string): boolean {
-  return path === prefix || path.startsWith(prefix + '.');
+  return path === prefix || path.startsWith(`${prefix}.`);
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -9,7 +9,7 @@ const WIDE = '\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\
 const UNSAFE = new RegExp(`[\\u0000-\\u001f${WIDE}]`, 'g');
 const UNSAFE_IN_JSON = new RegExp(`[${WIDE}]`, 'g');
 
-const escape = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+const escapeControl = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 
 /**
  * Text made safe to store and to print: every control character becomes a
@@ -23,7 +23,7 @@ const escape = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStar
  * printable('Cardiac\tarrest\u009b2J'); // 'Cardiac\\u0009arrest\\u009b2J'
  */
 export function printable(text: string): string {
-  return text.replace(UNSAFE, escape);
+  return text.replace(UNSAFE, escapeControl);
 }
 
 /**
@@ -35,7 +35,7 @@ export function printable(text: string): string {
  * printableJson({ reason: 'a\u0085b' }, 0); // '{"reason":"a\\u0085b"}'
  */
 export function printableJson(value: unknown, space = 2): string {
-  return JSON.stringify(value, null, space).replace(UNSAFE_IN_JSON, escape);
+  return JSON.stringify(value, null, space).replace(UNSAFE_IN_JSON, escapeControl);
 }
 
 /**

@@ -176,5 +176,5 @@ export function lineDiff(expected: unknown, actual: unknown): string {
 
 function pretty(value: unknown): string {
   if (value === undefined) return '(nothing)\n';
-  return JSON.stringify(value, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v), 2) + '\n';
+  return `${JSON.stringify(value, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v), 2)}\n`;
 }

@@ -46,7 +46,7 @@ function sealed<T extends Omit<AuditEvent, 'hash'> & { hash?: string }>(event: T
 
 describe('fieldmesh audit (built binary): closed chain, head anchoring, chain key, printable output', () => {
   const dirs: string[] = [];
-  before(function () {
+  before(() => {
     if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run npm run build first (npm test does)`);
   });
   after(() => {

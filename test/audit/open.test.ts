@@ -90,7 +90,7 @@ describe('audit/open', () => {
     expect(opened?.verify.ok).to.equal(true);
   });
 
-  describe('with PostgreSQL', function () {
+  describe('with PostgreSQL', () => {
     const schema = `fm_open_test_${randomBytes(6).toString('hex')}`;
     before(function () {
       if (PG_URL === undefined) {

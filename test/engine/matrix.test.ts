@@ -24,7 +24,7 @@ describe('disclosure matrix', () => {
     expect(html.match(/title="[^"]*"/g)!.join('')).to.not.include('<');
   });
 
-  describe('in a real browser', function () {
+  describe('in a real browser', () => {
     let browser: Browser | undefined;
     let server: Server;
     let url: string;

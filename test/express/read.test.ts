@@ -128,7 +128,7 @@ describe('mesh.read', () => {
     it('refuses a written answer larger than maxResponseBytes rather than buffer it', async () => {
       const { app } = await setup((a, mesh) => a.get('/patients', mesh.read('Patient'), (_req, res) => {
         res.type('json');
-        Readable.from(JSON.stringify(PATIENTS).match(/[^]{1,500}/g)!).pipe(res);
+        Readable.from(JSON.stringify(PATIENTS).match(/[\s\S]{1,500}/g)!).pipe(res);
       }), { maxResponseBytes: 1000 });
       const res = await request(app).get('/patients').set(as(USERS.nurse));
       expect(res.status).to.equal(500);

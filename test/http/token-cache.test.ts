@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
-import { AccessError } from '../../src/engine/access-error.js';
+import type { AccessError } from '../../src/engine/access-error.js';
 import { createVerifier, type IdentityEvent, type IdentityOptions } from '../../src/http/identity.js';
 import { TokenCache } from '../../src/http/token-cache.js';
 

@@ -97,7 +97,10 @@ describe('security › answers without a record (middleware)', () => {
   it('refuses a create at a path that names a record by id (an upsert could overwrite a hidden one)', async () => {
     let handled = 0;
     const h = await setup((app, mesh) => {
-      app.post('/notes/:id', mesh.write('CaseNote'), (_req, res) => void (handled++, res.status(201).json({})));
+      app.post('/notes/:id', mesh.write('CaseNote'), (_req, res) => {
+        handled++;
+        res.status(201).json({});
+      });
     });
     // cn-002 is a safeguarding note the GP may not read; a record API that upserts by id would overwrite it.
     const res = await request(h.app).post('/notes/cn-002').set(as(USERS.gp)).send({ subjectId: 'pat-001', kind: 'clinical', text: 'x', careTeam: 'ward-7' });
@@ -136,7 +139,10 @@ describe('security › answers without a record (middleware)', () => {
   it('refuses a write with a query string (a conditional update would let the handler pick the records)', async () => {
     let loaded = 0;
     const h = await setup((app, mesh) => {
-      app.patch('/patients/:id', mesh.write('Patient', { load: (req) => (loaded++, patient(String(req.params['id']))) }), (_req, res) => void res.status(204).end());
+      app.patch('/patients/:id', mesh.write('Patient', { load: (req) => {
+        loaded++;
+        return patient(String(req.params['id']));
+      } }), (_req, res) => void res.status(204).end());
     });
     const res = await request(h.app).patch('/patients/pat-001?id=pat-004').set(as(USERS.receptionist, 'administration')).send({ telecom: [] });
     expect(res.status).to.equal(400);

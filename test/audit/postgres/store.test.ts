@@ -66,7 +66,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-describe('audit/postgres', function () {
+describe('audit/postgres', () => {
   before(function () {
     if (PG_URL === undefined) {
       console.log('    (skipped: needs PostgreSQL: FIELDMESH_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/test npm test)');
