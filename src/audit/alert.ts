@@ -65,7 +65,7 @@ export function withBreakGlassAlert(store: AuditStore, opts: BreakGlassAlertOpti
   let dropped = 0;
 
   const alert = (event: AuditEvent): void => {
-    // Defence in depth: the guard never records a stranger's reason, and an unauthenticated refusal never alerts.
+    // Defence in depth: admission never records a stranger's reason, and an unauthenticated refusal never alerts.
     if (event.code === 'unauthenticated') return;
     const limited = admit(event.user);
     if (limited !== undefined) {

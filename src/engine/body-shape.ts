@@ -7,7 +7,8 @@ import type { PolicySet } from './policy-set.js';
 import type { Plan } from './plan.js';
 
 /**
- * Where the rows are in a response body (SPEC "Gateway routes file"):
+ * Where the rows are in a response body (docs/gateway.md, "Routes file";
+ * the `list` option in docs/middleware.md):
  * - `undefined`: the body is one record;
  * - `""`: the body is the array of rows;
  * - `"items"`, `"data.items"`: the array at that dotted key of the body;

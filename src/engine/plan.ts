@@ -13,7 +13,7 @@ import { withoutControls } from '../lib/text.js';
 export type UserClaims = Readonly<Record<string, unknown>>;
 
 /**
- * Who asks, for what, about which resource (SPEC "Library API").
+ * Who asks, for what, about which resource (README.md, "The engine on its own").
  *
  * @example
  * const ctx: RequestContext = { resource: 'Patient', purpose: 'direct-care', user: { sub: 'u1', roles: ['gp'], training: '2026-06-01' } };

@@ -20,7 +20,7 @@ const isStore = (v: unknown): boolean =>
  * @example
  * meshOptionsSchema.parse({ policies: './policies', jwt: { secret }, audit: { sqlite: './audit.db' } });
  */
-/** A secret key option, checked by the one rule every entry point shares (src/keys.ts). */
+/** A secret key option, checked by the one rule every entry point shares (src/lib/keys.ts). */
 const secretKey = (name: string) =>
   z
     .union([z.string(), z.instanceof(Buffer)])
@@ -117,7 +117,7 @@ function unknownKeys(issue: z.core.$ZodIssue): string | undefined {
  * app.get('/fhir/Patient', mesh.read('Patient', { list: 'entry.resource' }), search);
  */
 export const readOptionsSchema = z.strictObject({
-  /** Where the rows are (see ListKey in shape.ts). Default: an array body is a list, an object body one record. */
+  /** Where the rows are (see ListKey in engine/body-shape.ts). Default: an array body is a list, an object body one record. */
   list: z.string().optional(),
   /** The field each route parameter selects records by (`{ nhs: 'nhsNumber' }`); `id` defaults to the id path, any other parameter must be named. */
   params: z.record(z.string(), z.string().min(1)).optional(),

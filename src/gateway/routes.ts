@@ -47,7 +47,7 @@ const routeSchema = z.strictObject({
 const routesFileSchema = z.strictObject({ routes: z.array(routeSchema).min(1, 'at least one route is needed') });
 
 /**
- * One route of the routes file (SPEC "Gateway routes file"), checked.
+ * One route of the routes file (docs/gateway.md, "Routes file"), checked.
  *
  * @example
  * const route: RouteDef = { path: '/patients/:id', resource: 'Patient', methods: ['GET', 'PATCH'] };
@@ -135,7 +135,7 @@ export function parseRoutes(text: string, file: string, resources: readonly stri
 }
 
 /**
- * A path parameter selects records, so it is a filter (SPEC): each must say
+ * A path parameter selects records, so it is a filter (docs/gateway.md, "Routes file"): each must say
  * which field it selects by, `id` by default, and that field must be one the
  * resource declares. A parameter nobody mapped could select by any field.
  */

@@ -54,8 +54,8 @@ export type QueryInput = URLSearchParams | Record<string, unknown> | string | un
 /**
  * Refuse (403 `filter_forbidden`) every query key that is neither a paging
  * key nor a field the user may filter by, every sort naming such a field,
- * and every route parameter that looks records up by such a field (SPEC: a
- * path parameter that selects records is a filter). Keys outside the policy
+ * and every route parameter that looks records up by such a field (docs/middleware.md,
+ * "Route parameters": a path parameter that selects records is a filter). Keys outside the policy
  * (`q`, `_embed`) and parameters that name no field are refused too: deny by
  * default. A raw query is read as URLSearchParams reads it and, where it
  * holds a `;`, also as a parser splitting on `;` would: both readings are

@@ -15,7 +15,7 @@ import { didYouMean } from '../lib/suggest.js';
  */
 export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
-  // Declared fields and the paths named under them (SPEC: a path under a declared field is a field).
+  // Declared fields and the paths named under them (docs/policy-language.md, "Resources": a path under a declared field is a field).
   const fieldsByResource = new Map<string, Map<string, FieldClass>>();
   const check: Check = {
     doc,
