@@ -15,9 +15,6 @@ export interface AlertLogger {
 
 /**
  * Where break-glass use is announced the moment it is recorded.
- *
- * @example
- * const opts: BreakGlassAlertOptions = { breakGlassWebhook: 'https://guardian.example/hooks/break-glass' };
  */
 export interface BreakGlassAlertOptions {
   /** Called with each break-glass event once it is durable. */

@@ -14,9 +14,6 @@ import type { Plan } from './plan.js';
  * - `"items"`, `"data.items"`: the array at that dotted key of the body;
  * - `"entry.resource"`: a key that passes through an array names where each
  *   element holds its row: the `resource` of each element of `body.entry` (a FHIR Bundle).
- *
- * @example
- * const list: ListKey = 'entry.resource';
  */
 export type ListKey = string | undefined;
 
@@ -59,9 +56,6 @@ export function parseListKey(list: string): string[] {
  * A single record withheld throws `record_withheld` (404); a body that does
  * not have the expected shape, or a single record of another resourceType,
  * throws `unredactable_body` (500): fail closed. The input is never mutated.
- *
- * @example
- * const { body, decision } = redactBody(policies, plan, bundle, 'entry.resource');
  */
 export function redactBody(policies: PolicySet, plan: Plan, body: unknown, list?: ListKey, opts: RedactBodyOptions = {}): { body: unknown; decision: Decision } {
   if (opts.pagedAllowed === false && isBundle(body) && pagedByUpstream(body)) {

@@ -142,9 +142,6 @@ export class PolicySet {
 /**
  * Load a policy directory (README.md, "The engine on its own"). Throws a `PolicyError` that
  * lists every problem at once.
- *
- * @example
- * const policies = await loadPolicies('./policies');
  */
 export async function loadPolicies(dir: string, opts: PolicyOptions = {}): Promise<PolicySet> {
   return policiesFromSources(await readPolicyDirectory(dir), opts);
@@ -152,9 +149,6 @@ export async function loadPolicies(dir: string, opts: PolicyOptions = {}): Promi
 
 /**
  * Build a policy set from texts already read. Pure.
- *
- * @example
- * const policies = policiesFromSources([{ file: 'inline.yaml', text }]);
  */
 export function policiesFromSources(sources: PolicySource[], opts: PolicyOptions = {}): PolicySet {
   // A key that is given is checked by the rule every entry point shares, before anything is pseudonymised with it.

@@ -67,9 +67,6 @@ export type Config = { [K in keyof Settings]: z.output<Settings[K]['schema']> };
 
 /**
  * Flags as commander hands them over (camel-cased option names), all strings.
- *
- * @example
- * const flags: ConfigFlags = { port: '0', jwtSecret: 'a-secret-of-at-least-32-bytes!!!!' };
  */
 export type ConfigFlags = Partial<Record<keyof Settings, string | undefined>>;
 

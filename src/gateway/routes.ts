@@ -16,9 +16,6 @@ import { parseListKey } from '../engine/body-shape.js';
 export const ROUTE_METHODS = ['GET', 'POST', 'PUT', 'PATCH'] as const;
 /**
  * One of ROUTE_METHODS.
- *
- * @example
- * const method: RouteMethod = 'PATCH';
  */
 export type RouteMethod = (typeof ROUTE_METHODS)[number];
 
@@ -48,9 +45,6 @@ const routesFileSchema = z.strictObject({ routes: z.array(routeSchema).min(1, 'a
 
 /**
  * One route of the routes file (docs/gateway.md, "Routes file"), checked.
- *
- * @example
- * const route: RouteDef = { path: '/patients/:id', resource: 'Patient', methods: ['GET', 'PATCH'] };
  */
 export type RouteDef = z.output<typeof routeSchema>;
 
@@ -203,9 +197,6 @@ export function unknownResources(table: RouteTable, resources: readonly string[]
 
 /**
  * Read and check a routes file.
- *
- * @example
- * const table = await loadRoutes('./examples/gateway/routes.yaml', policies.resourceNames(), policies);
  */
 export async function loadRoutes(file: string, resources: readonly string[], policies?: PolicySet): Promise<RouteTable> {
   let text: string;
@@ -219,9 +210,6 @@ export async function loadRoutes(file: string, resources: readonly string[], pol
 
 /**
  * A route table from routes already checked.
- *
- * @example
- * const table = routeTable([{ path: '/patients', resource: 'Patient', list: '', methods: ['GET'] }]);
  */
 export function routeTable(defs: RouteDef[]): RouteTable {
   const routes = defs.map((d) => ({ ...d, matches: match<Record<string, string | string[]>>(d.path, MATCH_OPTIONS) }));

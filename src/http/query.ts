@@ -45,9 +45,6 @@ export interface RouteParam {
 /**
  * A request's query as a shell has it: the raw string (both shells pass
  * it), URLSearchParams, or an object a query parser built.
- *
- * @example
- * const query: QueryInput = 'gp=B86001&_page=2';
  */
 export type QueryInput = URLSearchParams | Record<string, unknown> | string | undefined;
 
@@ -75,9 +72,6 @@ export type QueryEntries = [string, string[]][];
 
 /**
  * The query checks on a query already read (see `checkQuery`).
- *
- * @example
- * const { filtered } = checkEntries(policies, plan, readQuery('gp=B86001'), DEFAULT_PAGING_KEYS, []);
  */
 export function checkEntries(policies: PolicySet, plan: Plan, keys: QueryEntries, pagingKeys: readonly string[], params: readonly RouteParam[]): { filtered: boolean } {
   const forbidden: string[] = [];

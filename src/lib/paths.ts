@@ -6,7 +6,7 @@
 /** Keys that are never copied nor read: they would pollute prototypes. */
 export const HOSTILE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
-/** @example splitPath('address.postcode') // ['address', 'postcode'] */
+/** The segments of a dotted field path. @example splitPath('address.postcode') // ['address', 'postcode'] */
 export function splitPath(path: string): string[] {
   return path.split('.');
 }

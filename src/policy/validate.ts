@@ -9,9 +9,6 @@ import { didYouMean } from '../lib/suggest.js';
  * The semantic rules of the policy language, checked on the merged set.
  * Returns every problem at once; `severity: 'warning'` ones (a purpose past
  * its review date) do not stop a load.
- *
- * @example
- * const issues = validatePolicies(document, new Date());
  */
 export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
