@@ -7,7 +7,7 @@ import { policiesFromSources } from '../src/engine/policy-set.js';
  * The engine's central promise, checked against generated policies and
  * records: nothing leaves that the policy does not permit. What "permits"
  * means is computed here a second time, by a deliberately naive reading of
- * SPEC "Policy language": view ∩ union of the matching grants − firing
+ * docs/policy-language.md, "What a user may read": view ∩ union of the matching grants − firing
  * restrictions, a field's subtree following its longest declared prefix.
  */
 

@@ -15,9 +15,6 @@ export interface AlertLogger {
 
 /**
  * Where break-glass use is announced the moment it is recorded.
- *
- * @example
- * const opts: BreakGlassAlertOptions = { breakGlassWebhook: 'https://guardian.example/hooks/break-glass' };
  */
 export interface BreakGlassAlertOptions {
   /** Called with each break-glass event once it is durable. */
@@ -65,7 +62,7 @@ export function withBreakGlassAlert(store: AuditStore, opts: BreakGlassAlertOpti
   let dropped = 0;
 
   const alert = (event: AuditEvent): void => {
-    // Defence in depth: the guard never records a stranger's reason, and an unauthenticated refusal never alerts.
+    // Defence in depth: admission never records a stranger's reason, and an unauthenticated refusal never alerts.
     if (event.code === 'unauthenticated') return;
     const limited = admit(event.user);
     if (limited !== undefined) {

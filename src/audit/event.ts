@@ -19,9 +19,6 @@ const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be 
  * What a caller hands to `AuditStore.append`: one decision about one request.
  * Names of fields only, never their values (Caldicott 3: nothing more is
  * recorded than is needed to account for the disclosure).
- *
- * @example
- * auditEntrySchema.parse({ requestId: 'r1', user: 'u1', roles: ['nurse'], purpose: 'direct-care', ... });
  */
 export const auditEntrySchema = z.strictObject({
   /** When the decision was made; the store fills in now when absent. */
@@ -56,7 +53,12 @@ export const auditEntrySchema = z.strictObject({
   review: z.strictObject({ of: z.string(), by: z.string(), note: z.string() }).optional(),
 });
 
-/** @example const entry: AuditEntry = entryFromDecision(decision, { requestId, user: 'u1', status: 200 }); */
+/**
+ * One event as a caller hands it to the trail, before it is sealed into the chain.
+ *
+ * @example
+ * const entry: AuditEntry = entryFromDecision(decision, { requestId, user: 'u1', status: 200 });
+ */
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
 
 /**
@@ -112,9 +114,6 @@ export function pseudonymiseRecordId(id: string, key: string | Buffer): string {
  * control characters into the trail, see `printable`) and pseudonymises
  * record ids when a key is configured. This runs before the event is
  * hashed; events already stored are never rewritten, so they still verify.
- *
- * @example
- * const ready = prepareEntry(entry, { recordIdKey: 'secret' });
  */
 export function prepareEntry(entry: AuditEntry, opts: { recordIdKey?: string | Buffer | undefined } = {}): AuditEntry & { time: string } {
   const parsed = auditEntrySchema.safeParse(entry);

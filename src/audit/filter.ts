@@ -7,9 +7,6 @@ import { printable } from '../lib/text.js';
  * Builds `WHERE …` and its parameters for a filter. Texts go through
  * `printable`, as they did when stored; record ids are then pseudonymised
  * with the store's key so callers always pass raw ids.
- *
- * @example
- * const { where, params } = whereClause({ user: 'u1' }, sqliteDialect, undefined);
  */
 export function whereClause(
   filter: AuditFilter,

@@ -13,9 +13,6 @@ import { verifyRows, type StoredRows } from './verify.js';
  * How a store reads its trail: what the reads both stores make need from a
  * driver. Each member rejects with `audit_unavailable` (doing: read) when the
  * trail cannot be read.
- *
- * @example
- * const reader: TrailReader = { table, dialect, verifyColumns: '*', all: async (sql, params) => db.prepare(sql).all(...params), mode, uniqueSeq };
  */
 export interface TrailReader {
   /** The events table. */
@@ -39,9 +36,6 @@ const PAGE = 1000;
  * A search by record id on a trail that stores ids under another record-id
  * key would find nothing and say so as if there were nothing to find: it is
  * refused (`audit_record_key`) instead.
- *
- * @example
- * const events = await queryEvents(reader, { user: 'u1' }, opts.recordIdKey);
  */
 export async function queryEvents(reader: TrailReader, filter: AuditFilter, recordIdKey: string | Buffer | undefined): Promise<AuditEvent[]> {
   if (filter.recordId !== undefined) {
@@ -56,9 +50,6 @@ export async function queryEvents(reader: TrailReader, filter: AuditFilter, reco
 
 /**
  * `AuditStore.pendingReviews`. Trusts the rows as stored: verify the trail first (`audit review` does).
- *
- * @example
- * const pending = await pendingReviewEvents(reader);
  */
 export async function pendingReviewEvents(reader: TrailReader): Promise<AuditEvent[]> {
   return (await reader.all<AuditRow>(pendingReviewsSql(reader.table))).map(fromRow);
@@ -69,9 +60,6 @@ export async function pendingReviewEvents(reader: TrailReader): Promise<AuditEve
  * events per chain, the constraint, the rows counted apart from the walk)
  * and walks the events in (chain, seq) order. A trail with no record yet is
  * taken as this store's chain, not keyed.
- *
- * @example
- * const result = await verifyTrail(reader, { chain: 'main', chainKey }, options, onProgress);
  */
 export async function verifyTrail(
   reader: TrailReader,

@@ -62,9 +62,6 @@ export function reviewedSql(table: string): string {
  * The two reads `acknowledge` makes inside its write transaction, each with
  * the event id as its one parameter: the event itself, and whether a review
  * of it is already chained.
- *
- * @example
- * const { event, reviewed } = reviewLookupSql(table, dialect);
  */
 export function reviewLookupSql(table: string, dialect: SqlDialect): { event: string; reviewed: string } {
   const id = dialect.param(1);
@@ -76,9 +73,6 @@ export function reviewLookupSql(table: string, dialect: SqlDialect): { event: st
  * event's row (undefined: no such event) and whether it is already
  * reviewed. Throws the FieldmeshError `reviewEntry` gives when the review
  * itself is refused; nothing has been written then.
- *
- * @example
- * const batch = reviewBatch(byId.get(id), reviewed.get(id) !== undefined, id, by, note, recordIdKey);
  */
 export function reviewBatch(
   row: AuditRow | undefined, alreadyReviewed: boolean, eventId: string, by: string, note: string, recordIdKey: string | Buffer | undefined,
@@ -90,9 +84,6 @@ export function reviewBatch(
 /**
  * Break-glass events (disclosed or refused) no review acknowledges yet,
  * oldest first. Trusts the rows as stored: verify the trail first (`audit review` does).
- *
- * @example
- * const rows = db.prepare(pendingReviewsSql(table)).all();
  */
 export function pendingReviewsSql(table: string): string {
   return `SELECT * FROM ${table} e WHERE e.break_glass IS NOT NULL AND e.action <> 'review'

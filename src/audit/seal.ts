@@ -13,9 +13,6 @@ export type Batch = (AuditEntry & { time: string })[];
 
 /**
  * Who is writing: the chain it extends and the mode it writes in (see `wantedMode`).
- *
- * @example
- * const writer: Writer = { chain: 'main', chainKey: undefined, wanted: wantedMode('main', undefined) };
  */
 export interface Writer {
   chain: string;
@@ -26,9 +23,6 @@ export interface Writer {
 /**
  * The writer a store's options make, checked: a bad chain name or chain key
  * is a TypeError when the store is opened, not a surprise at the first append.
- *
- * @example
- * const writer = writerFrom({ chain: 'ward-7', chainKey: process.env.FIELDMESH_AUDIT_CHAIN_KEY });
  */
 export function writerFrom(opts: { chain?: string | undefined; chainKey?: string | Buffer | undefined; recordIdKey?: string | Buffer | undefined }): Writer {
   const chain = chainFrom(opts);
@@ -60,9 +54,6 @@ export function sealBatch(
 
 /**
  * The chain's last event (`seq`, `hash`), to chain a batch after; no row when the chain is empty.
- *
- * @example
- * const { sql, params } = headSql(table, dialect, 'main');
  */
 export function headSql(table: string, dialect: SqlDialect, chain: string): { sql: string; params: unknown[] } {
   const { p, params } = parameters(dialect);

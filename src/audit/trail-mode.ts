@@ -180,9 +180,6 @@ export function keyProblem(mode: TrailMode, keyCheck: string | null): string | u
 
 /**
  * Why a writer may not extend a trail (see `writeProblems`); undefined members: it may.
- *
- * @example
- * const { chain, records }: WriteProblems = claimSqliteMode(db, wanted);
  */
 export interface WriteProblems {
   chain: string | undefined;
@@ -218,9 +215,6 @@ export function writeProblems(mode: TrailMode | undefined, wanted: TrailMode): W
  * recorded: two writers opening a new trail with different record-id keys
  * would otherwise each believe the trail theirs. A trail that does not record
  * its record-id key yet records the writer's.
- *
- * @example
- * const { record, problems } = claimMode(recorded, eventCount > 0, wantedMode('main', key));
  */
 export function claimMode(
   recorded: TrailMode | undefined,

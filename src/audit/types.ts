@@ -35,9 +35,6 @@ export interface AuditFilter {
  * A chain's head: its last event's seq and hash (seq 0 and the genesis hash
  * when empty). Recorded somewhere else, it lets `verify` detect a trail cut
  * short or rewritten since.
- *
- * @example
- * const head: ChainHead = { seq: 1204, hash: '9f2c…' };
  */
 export interface ChainHead {
   seq: number;

@@ -5,9 +5,6 @@ import { CHAIN_NAME, chainKeyCheck, genesisHash, keyProblem, type TrailMode } fr
 
 /**
  * What verifying one trail needs besides its rows.
- *
- * @example
- * const ctx: VerifyContext = { mode, chainKey, counts: { main: 1204 }, expectHead: { seq: 1200, hash: '…' } };
  */
 export interface VerifyContext {
   /** The trail's own chain and hash mode, as recorded by its store. */
@@ -27,9 +24,6 @@ export interface VerifyContext {
  * pages never sees a second row at a seq where a page ended, nor a row with
  * no chain or seq (PostgreSQL sorts NULL last and no keyset compares with
  * it), so such rows could empty the review queue while verify says intact.
- *
- * @example
- * const stored: StoredRows = { placed: 1204, unplaced: 0, duplicateSeq: undefined };
  */
 export interface StoredRows {
   /** Rows of the chain at seq `upTo` or below. */

@@ -68,9 +68,6 @@ export function guard<A extends unknown[]>(name: string, fn: (...args: A) => Pro
 /**
  * Usage errors are thrown to `main`, which exits 2, not commander's 1, which
  * `verify` uses to say the chain is broken.
- *
- * @example
- * usageErrorsExit2(program.command('audit'));
  */
 export function usageErrorsExit2(cmd: Command): Command {
   return cmd.exitOverride();
@@ -78,9 +75,6 @@ export function usageErrorsExit2(cmd: Command): Command {
 
 /**
  * One line to stdout.
- *
- * @example
- * out('intact: 3 events in 1 chain');
  */
 export function out(text: string): void {
   process.stdout.write(`${text}\n`);

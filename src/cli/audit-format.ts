@@ -32,9 +32,6 @@ export function styles(stream: { isTTY?: boolean }): Styles {
 
 /**
  * A table cell: its text and, optionally, how to paint it once padded.
- *
- * @example
- * const cell: Cell = { text: 'refused', paint: s.red };
  */
 export type Cell = string | { text: string; paint: (s: string) => string };
 
@@ -42,9 +39,6 @@ export type Cell = string | { text: string; paint: (s: string) => string };
  * An aligned plain-text table. Cells are padded before they are painted so
  * colour codes never upset the alignment, and made printable first: a cell
  * comes from the trail, where an old event may hold raw control characters.
- *
- * @example
- * renderTable(['USER', 'PURPOSE'], [['u1', 'direct-care']], styles(process.stdout));
  */
 export function renderTable(headers: string[], rows: Cell[][], s: Styles): string {
   const text = (c: Cell | undefined): string => printable(c === undefined ? '' : typeof c === 'string' ? c : c.text);

@@ -20,9 +20,6 @@ export function withPolicies(cmd: Command): Command {
 
 /**
  * Load policies for a command; policy problems print the way people fix them and exit 1.
- *
- * @example
- * const policies = await loadForCli('./policies', { pseudonymKey: process.env.FIELDMESH_PSEUDONYM_KEY });
  */
 export async function loadForCli(dir: string, opts: PolicyOptions = {}): Promise<PolicySet> {
   try {

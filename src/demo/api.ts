@@ -35,9 +35,6 @@ const PAGING = new Set(['_page', '_limit']);
  * records. `GET /patients?gp=B86001` filters by equality (an array field
  * matches when it contains the value); `_page`/`_limit` page; `PATCH
  * /patients/:id` merges top-level fields; `POST /notes` adds a record.
- *
- * @example
- * const api = await startDemoApi('./fixtures/records', { port: 0 });
  */
 export async function startDemoApi(recordsDir: string, opts: { port?: number; host?: string } = {}): Promise<DemoApi> {
   const data = new Map<Collection, Row[]>();

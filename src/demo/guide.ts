@@ -17,9 +17,6 @@ export const DEMO_PSEUDONYM_KEY = 'fieldmesh-demo-only-pseudonym-key';
 
 /**
  * One ready-to-paste request of the demo, and what it shows.
- *
- * @example
- * const step: DemoStep = { title: 'A GP reads a patient', curl: 'curl -s …' };
  */
 export interface DemoStep {
   title: string;
@@ -87,9 +84,6 @@ export function demoSteps(gatewayUrl: string, now: Date = new Date()): DemoStep[
 
 /**
  * The text `fieldmesh demo` prints once everything listens.
- *
- * @example
- * process.stdout.write(demoGuide({ gatewayUrl, apiUrl, audit: './fieldmesh-audit.db' }));
  */
 export function demoGuide(o: { gatewayUrl: string; apiUrl: string; audit: string; now?: Date }): string {
   const steps = demoSteps(o.gatewayUrl, o.now);

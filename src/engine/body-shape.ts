@@ -7,15 +7,13 @@ import type { PolicySet } from './policy-set.js';
 import type { Plan } from './plan.js';
 
 /**
- * Where the rows are in a response body (SPEC "Gateway routes file"):
+ * Where the rows are in a response body (docs/gateway.md, "Routes file";
+ * the `list` option in docs/middleware.md):
  * - `undefined`: the body is one record;
  * - `""`: the body is the array of rows;
  * - `"items"`, `"data.items"`: the array at that dotted key of the body;
  * - `"entry.resource"`: a key that passes through an array names where each
  *   element holds its row: the `resource` of each element of `body.entry` (a FHIR Bundle).
- *
- * @example
- * const list: ListKey = 'entry.resource';
  */
 export type ListKey = string | undefined;
 
@@ -58,9 +56,6 @@ export function parseListKey(list: string): string[] {
  * A single record withheld throws `record_withheld` (404); a body that does
  * not have the expected shape, or a single record of another resourceType,
  * throws `unredactable_body` (500): fail closed. The input is never mutated.
- *
- * @example
- * const { body, decision } = redactBody(policies, plan, bundle, 'entry.resource');
  */
 export function redactBody(policies: PolicySet, plan: Plan, body: unknown, list?: ListKey, opts: RedactBodyOptions = {}): { body: unknown; decision: Decision } {
   if (opts.pagedAllowed === false && isBundle(body) && pagedByUpstream(body)) {

@@ -53,8 +53,8 @@ export interface CompiledView {
   transforms: Map<string, TransformName>;
   /**
    * The view of a non-identifiable purpose: only field paths are copied,
-   * never keys a record holds under them (SPEC: undeclared keys under a
-   * granted subtree are dropped), so free text cannot ride along.
+   * never keys a record holds under them (docs/policy-language.md, "Purposes":
+   * undeclared keys under a granted subtree are dropped), so free text cannot ride along.
    */
   declaredOnly: boolean;
 }

@@ -61,9 +61,6 @@ export interface DecisionStart {
  * shells' refusals all build on it, so a decision has one shape wherever it
  * was made. A break-glass reason is kept trimmed, as declared. It is
  * disclosed until something refuses it (`asRefusal`).
- *
- * @example
- * emptyDecision({ action: 'read', resource: 'Patient', purpose: 'direct-care', roles: ['gp'], policyVersion: 'a1b2' });
  */
 export function emptyDecision(d: DecisionStart): Decision {
   const decision: Decision = {

@@ -62,7 +62,7 @@ export function explainView(compiled: CompiledPolicies, q: ExplainQuery): Explan
     const [role, i] = label.split('#');
     return own(compiled.document.roles, role!)?.grants[Number(i)]?.where;
   };
-  // A role exempts a record only through its own grant (request.ts isExempt). Without a record it is not
+  // A role exempts a record only through its own grant (engine/plan.ts isExempt). Without a record it is not
   // known which grant will match, so a restriction is shown as exempt only when every granting role is.
   const grantingRoles = q.roles.filter((role) => (compiled.grants.get(grantKey(role, q.purpose, q.resource)) ?? []).some((g) => g.read !== 0n));
   const restrictions = (compiled.restrictions.get(q.resource) ?? []).filter((r) => !(grantingRoles.length > 0 && grantingRoles.every((role) => isExempt(r, [role], q.purpose))));

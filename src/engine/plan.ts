@@ -13,7 +13,7 @@ import { withoutControls } from '../lib/text.js';
 export type UserClaims = Readonly<Record<string, unknown>>;
 
 /**
- * Who asks, for what, about which resource (SPEC "Library API").
+ * Who asks, for what, about which resource (README.md, "The engine on its own").
  *
  * @example
  * const ctx: RequestContext = { resource: 'Patient', purpose: 'direct-care', user: { sub: 'u1', roles: ['gp'], training: '2026-06-01' } };
@@ -74,9 +74,6 @@ const DAY_MS = 86_400_000;
 /**
  * Why a request is refused, as data: the stable code and the message the
  * user sees. The rule functions below return one; each shell throws it its own way.
- *
- * @example
- * const r: Refusal = { code: 'training_expired', message: 'Your confidentiality training is older than 365 days' };
  */
 export interface Refusal {
   code: AccessCode;
@@ -88,9 +85,6 @@ export interface Refusal {
  * become rules with their conditions filled from the user's claims,
  * restrictions become inverted rules. Throws an `AccessError` carrying a
  * refused decision when the request may see nothing at all.
- *
- * @example
- * const plan = planRequest(compiled, ctx, 'read', { trainingMaxAgeDays: 365 });
  */
 export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, action: Action, opts: PlanOptions): Plan {
   const now = ctx.now ?? new Date();

@@ -80,7 +80,7 @@ export class PolicySet {
   }
 
   /**
-   * Check a write with plans made by `plan()` (SPEC "Writes"): both shells
+   * Check a write with plans made by `plan()` (docs/middleware.md, "Writes"): both shells
    * call this. An update reads the stored record with the request's read
    * plan exactly as a read would, so a record the caller may not see
    * answers as a missing one and fields a restriction withholds on it cannot
@@ -140,11 +140,8 @@ export class PolicySet {
 }
 
 /**
- * Load a policy directory (SPEC "Library API"). Throws a `PolicyError` that
+ * Load a policy directory (README.md, "The engine on its own"). Throws a `PolicyError` that
  * lists every problem at once.
- *
- * @example
- * const policies = await loadPolicies('./policies');
  */
 export async function loadPolicies(dir: string, opts: PolicyOptions = {}): Promise<PolicySet> {
   return policiesFromSources(await readPolicyDirectory(dir), opts);
@@ -152,9 +149,6 @@ export async function loadPolicies(dir: string, opts: PolicyOptions = {}): Promi
 
 /**
  * Build a policy set from texts already read. Pure.
- *
- * @example
- * const policies = policiesFromSources([{ file: 'inline.yaml', text }]);
  */
 export function policiesFromSources(sources: PolicySource[], opts: PolicyOptions = {}): PolicySet {
   // A key that is given is checked by the rule every entry point shares, before anything is pseudonymised with it.

@@ -65,9 +65,6 @@ export class ProjectionCache {
  *
  * A single record that the user may not see is a refusal (`record_withheld`,
  * 404 over HTTP); a list never refuses, it drops rows.
- *
- * @example
- * const { data, decision } = redactWithPlan(plan, projections, record);
  */
 export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: unknown): { data: unknown; decision: Decision } {
   const single = !Array.isArray(input);

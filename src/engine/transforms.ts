@@ -65,7 +65,12 @@ export function purposeKey(key: string | Buffer, purpose: string): Buffer {
   return createHmac('sha256', key).update(`fieldmesh:pseudonym:${purpose}`).digest();
 }
 
-/** @example pseudonymWith(purposeKey('k', 'research'), 'pat-001') // 32 hex characters */
+/**
+ * The pseudonym of one value under a purpose's key: stable within the purpose, unlinkable across purposes.
+ *
+ * @example
+ * pseudonymWith(purposeKey('k', 'research'), 'pat-001'); // 32 hex characters
+ */
 export function pseudonymWith(purposeKeyBytes: Buffer, value: string): string {
   return createHmac('sha256', purposeKeyBytes).update(value).digest('hex').slice(0, 32);
 }

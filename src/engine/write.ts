@@ -28,7 +28,7 @@ export interface WriteTarget {
 
 /**
  * Check a create or update body against the fields the user may write for the
- * declared purpose (SPEC "Writes"). Any other field refuses the whole body,
+ * declared purpose (docs/middleware.md, "Writes"). Any other field refuses the whole body,
  * naming the fields, before the handler or the upstream sees it.
  *
  * An update first reads the stored record as the caller would: a missing or

@@ -28,9 +28,6 @@ const SAFE_HEADERS = new Set([
 
 /**
  * Everything the back half of a request needs.
- *
- * @example
- * const out: Outbound = { res, release, policies, facts: admitted, audit, list: null, write: false };
  */
 export interface Outbound {
   res: Response;
@@ -75,9 +72,6 @@ export async function sendAnswer(answer: Captured, out: Outbound): Promise<void>
  * through `sendError` in place of anything the handler began (see
  * `sendInstead`). If the refusal cannot be recorded the answer is 503: the
  * trail is down and nothing is disclosed.
- *
- * @example
- * await refuse(out, new AccessError('bad_request', '…'));
  */
 export async function refuse(out: Refusing, err: unknown, entry?: AuditEntry): Promise<void> {
   sendInstead(out, await refuseWithAudit(out.audit, err, entry ?? refusalEntry(err, out.facts)));

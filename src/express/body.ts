@@ -7,9 +7,6 @@ import { readJsonRequest } from '../http/json-body.js';
  * (`readJsonRequest`) and left on `req.body`, so a write is checked whether
  * or not the app uses `express.json()`. A stream something else already
  * consumed is `undefined` (the engine refuses it as `invalid_body`).
- *
- * @example
- * const body = await readJsonBody(req, 1_048_576);
  */
 export async function readJsonBody(req: Request, maxBytes: number): Promise<unknown> {
   if (req.body !== undefined) return req.body;

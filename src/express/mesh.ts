@@ -36,7 +36,7 @@ export interface Mesh {
 }
 
 /**
- * Build the middleware (SPEC "Library API"). Every option is checked now:
+ * Build the middleware (docs/middleware.md, "Options"). Every option is checked now:
  * a mistake is a TypeError here, never a surprise on the first request; a
  * policy set that does not load is a PolicyError listing every problem.
  *

@@ -16,11 +16,8 @@ const isStore = (v: unknown): boolean =>
 /**
  * Options of `fieldmesh()`, checked once when the mesh is created. Unknown
  * keys are refused: a misspelt option must not silently weaken a check.
- *
- * @example
- * meshOptionsSchema.parse({ policies: './policies', jwt: { secret }, audit: { sqlite: './audit.db' } });
  */
-/** A secret key option, checked by the one rule every entry point shares (src/keys.ts). */
+/** A secret key option, checked by the one rule every entry point shares (src/lib/keys.ts). */
 const secretKey = (name: string) =>
   z
     .union([z.string(), z.instanceof(Buffer)])
@@ -90,9 +87,6 @@ export type ResolvedMeshOptions = z.output<typeof meshOptionsSchema>;
 
 /**
  * Parse mesh options or throw one TypeError listing every problem.
- *
- * @example
- * const o = resolveMeshOptions({ policies: './policies', jwt: { secret } });
  */
 export function resolveMeshOptions(input: unknown): ResolvedMeshOptions {
   const parsed = meshOptionsSchema.safeParse(input);
@@ -117,12 +111,12 @@ function unknownKeys(issue: z.core.$ZodIssue): string | undefined {
  * app.get('/fhir/Patient', mesh.read('Patient', { list: 'entry.resource' }), search);
  */
 export const readOptionsSchema = z.strictObject({
-  /** Where the rows are (see ListKey in shape.ts). Default: an array body is a list, an object body one record. */
+  /** Where the rows are (see ListKey in engine/body-shape.ts). Default: an array body is a list, an object body one record. */
   list: z.string().optional(),
   /** The field each route parameter selects records by (`{ nhs: 'nhsNumber' }`); `id` defaults to the id path, any other parameter must be named. */
   params: z.record(z.string(), z.string().min(1)).optional(),
 });
-/** @example const opts: ReadOptions = { list: 'items' }; */
+/** The options of `mesh.read()`, as a caller writes them. */
 export type ReadOptions = z.input<typeof readOptionsSchema>;
 
 /**
@@ -138,5 +132,5 @@ export const writeOptionsSchema = readOptionsSchema.extend({
    */
   load: z.custom<(req: Request) => Promise<unknown> | unknown>(isFunction, 'load must be a function').optional(),
 });
-/** @example const opts: WriteOptions = { load: (req) => db.patients.get(req.params.id) }; */
+/** The options of `mesh.write()`, as a caller writes them. */
 export type WriteOptions = z.input<typeof writeOptionsSchema>;

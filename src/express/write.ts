@@ -16,7 +16,7 @@ const ACTIONS: Record<string, Exclude<Action, 'read'>> = { POST: 'create', PUT: 
 
 /**
  * The middleware of `mesh.write()`: the body is checked field by field
- * before the handler runs (SPEC "Writes": a field the user may not write
+ * before the handler runs (docs/middleware.md, "Writes": a field the user may not write
  * refuses the whole body), the permitted write is recorded before the
  * handler may perform it, and the handler's answer is redacted as a read.
  * An update (PUT, PATCH) first loads the stored record with `load` and

@@ -6,7 +6,7 @@ import { TRAINING_MAX_AGE_DAYS_LIMIT } from '../engine/plan.js';
 
 /**
  * One setting: its flag, its environment variable and its schema. Flags win
- * over the environment (SPEC "Configuration"); secrets never live in policy files.
+ * over the environment (docs/gateway.md, "Configuration"); secrets never live in policy files.
  */
 interface Setting<S extends z.ZodType> {
   flag?: string;
@@ -23,7 +23,7 @@ const int = (min: number, max: number) =>
     .regex(/^\d+$/, 'must be a whole number')
     .transform(Number)
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
-/** A secret key, when given, is checked by the one rule every entry point shares (src/keys.ts): never trimmed. */
+/** A secret key, when given, is checked by the one rule every entry point shares (src/lib/keys.ts): never trimmed. */
 const secretKey = z
   .string()
   .superRefine((key, ctx) => {
@@ -67,9 +67,6 @@ export type Config = { [K in keyof Settings]: z.output<Settings[K]['schema']> };
 
 /**
  * Flags as commander hands them over (camel-cased option names), all strings.
- *
- * @example
- * const flags: ConfigFlags = { port: '0', jwtSecret: 'a-secret-of-at-least-32-bytes!!!!' };
  */
 export type ConfigFlags = Partial<Record<keyof Settings, string | undefined>>;
 

@@ -16,9 +16,6 @@ import type { Upstream, UpstreamAnswer } from './upstream.js';
 
 /**
  * One admitted request on its way to the upstream.
- *
- * @example
- * const call: Call = { policies, upstream, audit, admitted, route, method: 'GET', path: '/patients?gp=B86001', headers: req.headers };
  */
 export interface Call {
   policies: PolicySet;
@@ -36,9 +33,6 @@ export interface Call {
 
 /**
  * A read: forward, then redact the answer with the request's read plan.
- *
- * @example
- * const outcome = await readThrough(call);
  */
 export async function readThrough(call: Call): Promise<Outcome | RefusedOutcome> {
   const answer = await call.upstream.send({ method: 'GET', path: call.path, headers: upstreamHeaders(call.headers, call.admitted.requestId) });

@@ -5,9 +5,6 @@ import { pino, type DestinationStream, type Logger } from 'pino';
  * what was asked in terms of routes (the pattern, never the path: a path
  * holds record ids), and how it ended. Never a header, a token, a query
  * value or a record value.
- *
- * @example
- * const line: RequestLog = { requestId: 'r1', method: 'GET', route: '/patients/:id', status: 200, durationMs: 4, outcome: 'disclosed' };
  */
 export interface RequestLog {
   requestId: string;
@@ -46,9 +43,6 @@ export function gatewayLogger(opts: { level?: string; destination?: DestinationS
 
 /**
  * Log one finished request at a level that fits its status.
- *
- * @example
- * logRequest(logger, { requestId, method: 'GET', route: '/patients', status: 200, durationMs: 3, outcome: 'disclosed' });
  */
 export function logRequest(logger: Logger, line: RequestLog): void {
   const clean = Object.fromEntries(Object.entries(line).filter(([, v]) => v !== undefined));

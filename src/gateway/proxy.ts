@@ -81,7 +81,7 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
       return fail(res, req, new AccessError('method_not_allowed', `This route allows ${route.methods.join(', ')}`), line.requestId, finish);
     }
     const policies = deps.policies();
-    // Each path parameter selects records by a field (SPEC): checked like a query filter.
+    // Each path parameter selects records by a field (docs/gateway.md, "Routes file"): checked like a query filter.
     const params = Object.entries(found.params).map(([name, value]) => ({ name, field: fieldOf(route, name), value: typeof value === 'string' ? value : undefined }));
     const admitted = await admit({ headers: req.headers, query: search, params }, route.resource, ACTIONS[method], {
       policies, verifier: deps.verifier, trainingMaxAgeDays: deps.trainingMaxAgeDays, now: deps.now, counters,

@@ -16,9 +16,6 @@ import { parseListKey } from '../engine/body-shape.js';
 export const ROUTE_METHODS = ['GET', 'POST', 'PUT', 'PATCH'] as const;
 /**
  * One of ROUTE_METHODS.
- *
- * @example
- * const method: RouteMethod = 'PATCH';
  */
 export type RouteMethod = (typeof ROUTE_METHODS)[number];
 
@@ -47,10 +44,7 @@ const routeSchema = z.strictObject({
 const routesFileSchema = z.strictObject({ routes: z.array(routeSchema).min(1, 'at least one route is needed') });
 
 /**
- * One route of the routes file (SPEC "Gateway routes file"), checked.
- *
- * @example
- * const route: RouteDef = { path: '/patients/:id', resource: 'Patient', methods: ['GET', 'PATCH'] };
+ * One route of the routes file (docs/gateway.md, "Routes file"), checked.
  */
 export type RouteDef = z.output<typeof routeSchema>;
 
@@ -135,7 +129,7 @@ export function parseRoutes(text: string, file: string, resources: readonly stri
 }
 
 /**
- * A path parameter selects records, so it is a filter (SPEC): each must say
+ * A path parameter selects records, so it is a filter (docs/gateway.md, "Routes file"): each must say
  * which field it selects by, `id` by default, and that field must be one the
  * resource declares. A parameter nobody mapped could select by any field.
  */
@@ -203,9 +197,6 @@ export function unknownResources(table: RouteTable, resources: readonly string[]
 
 /**
  * Read and check a routes file.
- *
- * @example
- * const table = await loadRoutes('./examples/gateway/routes.yaml', policies.resourceNames(), policies);
  */
 export async function loadRoutes(file: string, resources: readonly string[], policies?: PolicySet): Promise<RouteTable> {
   let text: string;
@@ -219,9 +210,6 @@ export async function loadRoutes(file: string, resources: readonly string[], pol
 
 /**
  * A route table from routes already checked.
- *
- * @example
- * const table = routeTable([{ path: '/patients', resource: 'Patient', list: '', methods: ['GET'] }]);
  */
 export function routeTable(defs: RouteDef[]): RouteTable {
   const routes = defs.map((d) => ({ ...d, matches: match<Record<string, string | string[]>>(d.path, MATCH_OPTIONS) }));

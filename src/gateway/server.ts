@@ -7,9 +7,6 @@ import { createProxy, faultOf, type ProxyDeps } from './proxy.js';
 /**
  * The parts a gateway is built from (`startGateway` makes them from a Config;
  * tests hand in their own).
- *
- * @example
- * const gw = await listenGateway({ routes, holder, verifier, audit, upstream, logger, trainingMaxAgeDays: 365, maxBodyBytes: 10_485_760 }, { port: 0 });
  */
 export type GatewayParts = Omit<ProxyDeps, 'policies'> & { holder: PolicyHolder };
 
@@ -34,9 +31,6 @@ export interface Gateway {
  * Serve the gateway: `/healthz` (the process is up), `/readyz` (policies
  * loaded and the audit trail writable; 503 otherwise, and while shutting
  * down), every other path through the proxy.
- *
- * @example
- * const gw = await listenGateway(parts, { port: 8080, host: '127.0.0.1' });
  */
 export async function listenGateway(parts: GatewayParts, opts: { port: number; host?: string; shutdownGraceMs?: number }): Promise<Gateway> {
   const proxy = createProxy({ ...parts, policies: () => parts.holder.current });

@@ -73,9 +73,6 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
 
 /**
  * The verifier the configuration names, its option problems reported as configuration problems.
- *
- * @example
- * const verifier = makeVerifier(config);
  */
 export function makeVerifier(config: Config): Verifier {
   const options: IdentityOptions = { rolesClaim: config.jwtRolesClaim };

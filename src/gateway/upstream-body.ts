@@ -26,9 +26,6 @@ async function inflateEither(buf: Buffer, opts: ZlibOptions): Promise<Buffer> {
  * Undo the upstream's Content-Encoding, codings applied last undone first
  * (RFC 9110 §8.4). The decoded size is bounded too, so a small compressed
  * body cannot expand into gigabytes (a "zip bomb").
- *
- * @example
- * const plain = await decodeBody(raw, 'gzip', 10_485_760);
  */
 export async function decodeBody(raw: Buffer, contentEncoding: string | undefined, maxBytes: number): Promise<Buffer> {
   const codings = (contentEncoding ?? '').split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity');
@@ -51,9 +48,6 @@ export async function decodeBody(raw: Buffer, contentEncoding: string | undefine
  * else (another type or charset, broken UTF-8, a parse error, a bare scalar)
  * is `upstream_invalid`: a body fieldmesh cannot read is a body it cannot
  * redact, so none of it is passed on.
- *
- * @example
- * const record = parseJsonBody(plain, 'application/json');
  */
 export function parseJsonBody(body: Buffer, contentType: string | undefined): unknown {
   const parsed = parseJson(body, contentType);

@@ -6,9 +6,6 @@ import { decodeBody, parseJsonBody } from './upstream-body.js';
 
 /**
  * How to reach the record API.
- *
- * @example
- * const opts: UpstreamOptions = { url: 'http://127.0.0.1:3000/api', timeoutMs: 10_000, maxBodyBytes: 10_485_760 };
  */
 export interface UpstreamOptions {
   /** Base URL; request paths are appended to its path. */
@@ -24,9 +21,6 @@ export interface UpstreamOptions {
 /**
  * What the upstream answered. `body` is parsed JSON for a 2xx with a body;
  * an error status carries no body at all (it is never passed on).
- *
- * @example
- * const answer: UpstreamAnswer = { status: 200, headers: {}, body: [{ id: 'pat-001' }] };
  */
 export interface UpstreamAnswer {
   status: number;
@@ -36,9 +30,6 @@ export interface UpstreamAnswer {
 
 /**
  * One request to the upstream, headers already filtered.
- *
- * @example
- * await upstream.send({ method: 'GET', path: '/patients?gp=B86001', headers: { accept: 'application/json' } });
  */
 export interface UpstreamRequest {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH';
@@ -67,9 +58,6 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRES
  * deadline on the whole exchange, bodies read whole (bounded), decoded and
  * parsed before anyone sees them. Failures are AccessErrors:
  * `upstream_unreachable` (502), `upstream_timeout` (504), `upstream_invalid` (502).
- *
- * @example
- * const upstream = createUpstream({ url: config.upstream, authorization: config.upstreamAuthorization, timeoutMs: 10_000, maxBodyBytes: 10_485_760 });
  */
 export function createUpstream(opts: UpstreamOptions): Upstream {
   const base = new URL(opts.url);

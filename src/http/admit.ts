@@ -9,9 +9,6 @@ import { checkEntries, DEFAULT_PAGING_KEYS, pagedAnswerAllowed, queryIds, readQu
 
 /**
  * What admission needs: the engine, a verifier and the request-context settings.
- *
- * @example
- * const deps: AdmissionDeps = { policies, verifier: createVerifier({ secret }), trainingMaxAgeDays: 365 };
  */
 export interface AdmissionDeps {
   policies: PolicySet;
@@ -30,9 +27,6 @@ export interface AdmissionDeps {
  * from a caller whose token did not verify is not a break-glass event (it
  * would fill the guardian's review queue and fire alerts with any text), so
  * only its number is kept, never its text.
- *
- * @example
- * const counters: AdmissionCounters = { unverifiedBreakGlass: 0 };
  */
 export interface AdmissionCounters {
   unverifiedBreakGlass: number;
@@ -42,9 +36,6 @@ export interface AdmissionCounters {
  * A request as both shells see it: headers, the query as parsed (express) or
  * raw (both shells pass the raw string), and the route parameters that
  * select records.
- *
- * @example
- * const req: AdmissionRequest = { headers: req.headers, query: 'gp=B86001', params: [{ name: 'id' }] };
  */
 export interface AdmissionRequest {
   headers: RequestHeaders;

@@ -10,9 +10,6 @@ import type { RequestFacts } from './admit.js';
 
 /**
  * The audit entry of a decision that disclosed (or wrote) something.
- *
- * @example
- * await audit.append(disclosureEntry(decision, admitted, 200));
  */
 export function disclosureEntry(decision: Decision, facts: RequestFacts, status: number): AuditEntry {
   return entryFromDecision(decision, { requestId: facts.requestId, user: facts.verified?.sub ?? 'anonymous', status });
@@ -24,9 +21,6 @@ export function disclosureEntry(decision: Decision, facts: RequestFacts, status:
  * is `anonymous`). The record a route parameter selects by id is named
  * among the withheld ids even when the refusal came before it was read.
  * Field names only, never values.
- *
- * @example
- * await audit.append(refusalEntry(err, facts));
  */
 export function refusalEntry(error: unknown, facts: RequestFacts): AuditEntry {
   const known = error instanceof FieldmeshError && error.status >= 400 && error.status <= 599;
@@ -48,9 +42,6 @@ export function refusalEntry(error: unknown, facts: RequestFacts): AuditEntry {
  * `fieldsDisclosed`, `action` tells them apart from a read. Status 0: not
  * answered yet; the answer is the next event with the same request id.
  * The Express middleware and the gateway both record writes this way.
- *
- * @example
- * await audit.append(writeEntry(decision, admitted));
  */
 export function writeEntry(decision: Decision, facts: RequestFacts, status = 0): AuditEntry {
   return { ...disclosureEntry(decision, facts, status), fieldsDisclosed: [...(decision.written ?? [])], fieldsWithheld: [] };
@@ -78,9 +69,6 @@ export function writeAnswerEntry(decision: Decision, facts: RequestFacts, status
  * fields (names only, bounded: the caller chose them) in `fieldsWithheld`;
  * a refused PUT that sent only writable fields names the fields it may not
  * replace.
- *
- * @example
- * await audit.append(refusalFor(err, admitted, body));
  */
 export function refusalFor(error: unknown, facts: RequestFacts, body?: unknown): AuditEntry {
   const entry = refusalEntry(error, facts);

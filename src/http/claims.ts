@@ -3,9 +3,6 @@ import { rolesFrom } from '../engine/plan.js';
 /**
  * The user a request acts for: the verified token's claims, with `sub` and
  * the roles the token grants. Conditions such as `${user.team}` read it.
- *
- * @example
- * const user: User = { sub: 'u1', roles: ['nurse'], team: 'ward-7', training: '2026-06-01' };
  */
 export interface User {
   sub: string;

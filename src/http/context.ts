@@ -40,9 +40,6 @@ const contextOptionsSchema = z
   .strict();
 /**
  * Options of `readDeclaredContext`.
- *
- * @example
- * const opts: ContextOptions = { trainingMaxAgeDays: Number(process.env.FIELDMESH_TRAINING_MAX_AGE_DAYS ?? 365) };
  */
 export type ContextOptions = z.input<typeof contextOptionsSchema>;
 

@@ -20,9 +20,6 @@ const oneOrMore = z.union([nonEmpty, z.tuple([nonEmpty], nonEmpty)]);
 /**
  * Options of `createVerifier`, checked once at creation. Unknown keys are
  * refused: a misspelt `audiance` must not silently stop the audience check.
- *
- * @example
- * identityOptionsSchema.parse({ jwksUrl: 'https://idp.example/.well-known/jwks.json', audience: 'records' });
  */
 export const identityOptionsSchema = z
   .object({
@@ -90,9 +87,6 @@ export const identityOptionsSchema = z
 
 /**
  * Options of `createVerifier`, as given (defaults filled in by the schema).
- *
- * @example
- * const opts: IdentityOptions = { publicKey: readFileSync('idp.pem', 'utf8'), issuer: 'https://idp.example/' };
  */
 export type IdentityOptions = z.input<typeof identityOptionsSchema>;
 type ParsedOptions = z.output<typeof identityOptionsSchema>;
@@ -110,9 +104,6 @@ export interface ResolvedIdentity extends ParsedOptions {
 
 /**
  * Parse and resolve verifier options, or throw a TypeError listing every problem.
- *
- * @example
- * const resolved = resolveIdentityOptions({ secret: process.env.FIELDMESH_JWT_SECRET });
  */
 export function resolveIdentityOptions(input: IdentityOptions): ResolvedIdentity {
   const parsed = identityOptionsSchema.safeParse(input);

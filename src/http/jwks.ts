@@ -4,9 +4,6 @@ import { AccessError } from '../engine/access-error.js';
 
 /**
  * How a JWKS key set is fetched and kept.
- *
- * @example
- * const opts: KeySetOptions = { url, cacheMaxAgeMs: 600_000, requestsPerMinute: 10, timeoutMs: 5000, now: Date.now };
  */
 export interface KeySetOptions {
   url: string;

@@ -12,9 +12,6 @@ import { disclosureEntry, refusalEntry, writeAnswerEntry } from './audit-entry.j
  * What a record source answered, as data. The gateway's source is its
  * upstream, the middleware's the route's handler: their error statuses mean
  * different things (an upstream's 401 is about the gateway's own credential).
- *
- * @example
- * const answer: SourceAnswer = { origin: 'upstream', status: 200, body: [{ id: 'pat-001' }], contentType: 'application/json; charset=utf-8' };
  */
 export interface SourceAnswer {
   origin: 'upstream' | 'handler';
@@ -29,9 +26,6 @@ export interface SourceAnswer {
 
 /**
  * Everything the back half of a request decides from.
- *
- * @example
- * readOutcome({ policies, admitted, answer, list: route.list });
  */
 export interface OutcomeInput {
   policies: PolicySet;
@@ -79,9 +73,6 @@ const NO_BODY = new Set([204, 205, 304]);
  * read plan, or refused. A handler's redirect (or 304) answers as a missing
  * record: it was decided from a record fieldmesh never saw, and its Location
  * or freshness could name or confirm a hidden one. Pure: no I/O.
- *
- * @example
- * const outcome = readOutcome({ policies, admitted, answer: { origin: 'upstream', status: 200, body: rows, contentType }, list: '' });
  */
 export function readOutcome(input: OutcomeInput): Outcome | RefusedOutcome {
   const { answer, admitted } = input;
@@ -110,9 +101,6 @@ export function readOutcome(input: OutcomeInput): Outcome | RefusedOutcome {
  * the caller may not see, or a handler's redirect (whose Location could name
  * it), is answered 204: the write was done, and nothing of it is shown.
  * Pure: no I/O.
- *
- * @example
- * const outcome = writeOutcome({ policies, admitted, answer: { origin: 'handler', status: 201, body: saved, contentType }, list: null });
  */
 export function writeOutcome(input: OutcomeInput): Outcome | RefusedOutcome {
   const { answer, admitted } = input;

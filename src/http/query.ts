@@ -45,17 +45,14 @@ export interface RouteParam {
 /**
  * A request's query as a shell has it: the raw string (both shells pass
  * it), URLSearchParams, or an object a query parser built.
- *
- * @example
- * const query: QueryInput = 'gp=B86001&_page=2';
  */
 export type QueryInput = URLSearchParams | Record<string, unknown> | string | undefined;
 
 /**
  * Refuse (403 `filter_forbidden`) every query key that is neither a paging
  * key nor a field the user may filter by, every sort naming such a field,
- * and every route parameter that looks records up by such a field (SPEC: a
- * path parameter that selects records is a filter). Keys outside the policy
+ * and every route parameter that looks records up by such a field (docs/middleware.md,
+ * "Route parameters": a path parameter that selects records is a filter). Keys outside the policy
  * (`q`, `_embed`) and parameters that name no field are refused too: deny by
  * default. A raw query is read as URLSearchParams reads it and, where it
  * holds a `;`, also as a parser splitting on `;` would: both readings are
@@ -75,9 +72,6 @@ export type QueryEntries = [string, string[]][];
 
 /**
  * The query checks on a query already read (see `checkQuery`).
- *
- * @example
- * const { filtered } = checkEntries(policies, plan, readQuery('gp=B86001'), DEFAULT_PAGING_KEYS, []);
  */
 export function checkEntries(policies: PolicySet, plan: Plan, keys: QueryEntries, pagingKeys: readonly string[], params: readonly RouteParam[]): { filtered: boolean } {
   const forbidden: string[] = [];

@@ -4,9 +4,6 @@ import { FieldmeshError } from '../lib/errors.js';
 
 /**
  * Either response object: express's Response is a node ServerResponse underneath.
- *
- * @example
- * function fail(res: HttpResponse, err: unknown) { sendError(res, err, 'req-1'); }
  */
 export type HttpResponse = ExpressResponse | ServerResponse;
 

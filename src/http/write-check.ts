@@ -25,9 +25,6 @@ export interface PermittedWrite {
  * record"), a replace (PUT) needing rights on every declared field. A
  * refusal's entry names the refused fields (names only, bounded). Pure: the
  * shell fetched `existing` and read `body`.
- *
- * @example
- * checkWrite({ policies, admitted, body: { ward: 'Ward 9' }, existing: stored, replace: false });
  */
 export function checkWrite(input: { policies: PolicySet; admitted: Admitted; body: unknown; existing?: unknown; replace: boolean }): PermittedWrite | RefusedOutcome {
   const { policies, admitted, body } = input;

@@ -11,7 +11,7 @@
  * the relayed one must fall in.
  */
 export const ERROR_CODES = {
-  // Malformed requests (SPEC: 400 missing or malformed purpose or body).
+  // Malformed requests: 400 for a missing or malformed purpose or body (docs/errors.md).
   purpose_required: { status: 400, meaning: 'the request declares no purpose (X-Purpose)' },
   purpose_malformed: { status: 400, meaning: 'X-Purpose is not a purpose name' },
   bad_request: { status: 400, meaning: 'the request is malformed in a way no more specific code names (also a handler\'s own 400)' },
@@ -23,7 +23,7 @@ export const ERROR_CODES = {
   cases_invalid: { status: 400, meaning: 'a fixture case file that cannot be read as cases' },
   // Identity.
   unauthenticated: { status: 401, meaning: 'no valid token, or roles that are neither a string nor a list of strings' },
-  // Not permitted (SPEC: 403; an unknown purpose is refused like one not granted).
+  // Not permitted: 403; an unknown purpose is refused like one not granted (docs/errors.md).
   purpose_unknown: { status: 403, meaning: 'the purpose is not in the policy set' },
   purpose_not_granted: { status: 403, meaning: 'none of the user\'s roles is granted the purpose for this resource' },
   purpose_expired: { status: 403, meaning: 'the purpose passed its reviewBy date' },

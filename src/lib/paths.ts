@@ -1,12 +1,12 @@
 /**
  * Field paths: `address.postcode`. Arrays are transparent: a path walks into
- * every element of an array it meets (SPEC "Policy language").
+ * every element of an array it meets (docs/policy-language.md, "Resources").
  */
 
 /** Keys that are never copied nor read: they would pollute prototypes. */
 export const HOSTILE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
-/** @example splitPath('address.postcode') // ['address', 'postcode'] */
+/** The segments of a dotted field path. @example splitPath('address.postcode') // ['address', 'postcode'] */
 export function splitPath(path: string): string[] {
   return path.split('.');
 }
@@ -55,7 +55,7 @@ export interface PathValues {
  * Every value at a dotted path (or a list of segments), walking into each
  * element of every array met on the way and of an array found at the end:
  * arrays are transparent for every path the engine reads (id, opt-out,
- * consent), as they are for fields (SPEC "Policy language"). Own keys only;
+ * consent), as they are for fields (docs/policy-language.md, "Resources"). Own keys only;
  * `null` or a missing key ends a branch without a value.
  *
  * @example

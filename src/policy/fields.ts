@@ -5,7 +5,7 @@ import type { FieldClass, PolicyDocument } from './schema.js';
  * The field paths of one resource: every path declared under its `fields`,
  * and every path the policy names under a declared field (in a view's fields
  * or transforms, a grant, or a restriction's `withhold`), with the class of
- * its longest declared prefix (SPEC "Policy language": `name.family` under a
+ * its longest declared prefix (docs/policy-language.md, "Resources": `name.family` under a
  * declared `name` is a `direct` field). One rule for the checks at load and
  * for the compiled masks, so that what is checked is what is enforced.
  * A named path that lies under no declared field, or holds a hostile

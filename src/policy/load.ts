@@ -14,9 +14,6 @@ export interface PolicySource {
 /**
  * Read every `*.yaml` / `*.yml` file of a directory, sorted by name so the
  * merge order never depends on the file system.
- *
- * @example
- * const sources = await readPolicyDirectory('./policies');
  */
 export async function readPolicyDirectory(dir: string): Promise<PolicySource[]> {
   const info = await stat(dir).catch(() => undefined);
@@ -33,9 +30,6 @@ export async function readPolicyDirectory(dir: string): Promise<PolicySource[]> 
 /**
  * Parse, merge and check policy sources. Pure. Returns the document only when
  * there is no error; warnings come back either way.
- *
- * @example
- * const { document, issues } = analysePolicies(sources, new Date());
  */
 export function analysePolicies(sources: PolicySource[], now: Date): { document?: PolicyDocument; issues: PolicyIssue[] } {
   const parsed: { file: string; policy: PolicyFile }[] = [];

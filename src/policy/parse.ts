@@ -8,9 +8,6 @@ import { didYouMean } from '../lib/suggest.js';
 /**
  * Parse one policy file's text. Pure: no file system. YAML syntax errors are
  * reported with their line; schema problems with their path in the file.
- *
- * @example
- * const { policy, issues } = parsePolicyText('roles: {}', 'policies/roles.yaml');
  */
 export function parsePolicyText(text: string, file: string): { policy?: PolicyFile; issues: PolicyIssue[] } {
   const lineCounter = new LineCounter();
@@ -82,9 +79,6 @@ export function formatPath(path: readonly PropertyKey[]): string {
 /**
  * Merge parsed files into one policy set. A name defined in two files is an
  * error naming both: the later file must not silently replace a definition.
- *
- * @example
- * const { document, issues } = mergePolicyFiles([{ file: 'a.yaml', policy }]);
  */
 export function mergePolicyFiles(files: { file: string; policy: PolicyFile }[]): { document: PolicyDocument; issues: PolicyIssue[] } {
   const document: PolicyDocument = { resources: Object.create(null), purposes: Object.create(null), roles: Object.create(null), restrictions: [], sources: new Map(), restrictionOrigins: [] };

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * The policy language (SPEC "Policy language") as zod schemas. Every object is
+ * The policy language (docs/policy-language.md) as zod schemas. Every object is
  * strict: an unknown key is an error, because a typo such as `wher:` must not
  * silently widen or narrow access.
  */

@@ -9,13 +9,10 @@ import { didYouMean } from '../lib/suggest.js';
  * The semantic rules of the policy language, checked on the merged set.
  * Returns every problem at once; `severity: 'warning'` ones (a purpose past
  * its review date) do not stop a load.
- *
- * @example
- * const issues = validatePolicies(document, new Date());
  */
 export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
-  // Declared fields and the paths named under them (SPEC: a path under a declared field is a field).
+  // Declared fields and the paths named under them (docs/policy-language.md, "Resources": a path under a declared field is a field).
   const fieldsByResource = new Map<string, Map<string, FieldClass>>();
   const check: Check = {
     doc,

@@ -89,9 +89,6 @@ export async function loadRecords(dir: string): Promise<RecordStore> {
 
 /**
  * Parse a case file's text; throws a `FieldmeshError('cases_invalid')` naming the path of every problem.
- *
- * @example
- * const file = parseCaseFile(text, 'fixtures/cases/refusals.yaml');
  */
 export function parseCaseFile(text: string, file: string): CaseFile {
   // Errors and warnings alike are said by their place only: the library's own text quotes the source
@@ -119,9 +116,6 @@ export function parseCaseFile(text: string, file: string): CaseFile {
 
 /**
  * Run one case against a policy set.
- *
- * @example
- * const result = runCase(policies, records, file, file.cases[0], 'fixtures/cases/x.yaml');
  */
 export function runCase(policies: PolicySet, records: RecordStore, file: CaseFile, c: FixtureCase, fileName: string): CaseResult {
   const result = (passed: boolean, message?: string): CaseResult => (message === undefined ? { file: fileName, name: c.name, passed } : { file: fileName, name: c.name, passed, message });

@@ -141,7 +141,7 @@ describe('security › break-glass from strangers (gateway)', () => {
 /**
  * A reason is for the guardian to read: only visible characters count
  * towards its 10-character minimum, in every entry point (one rule:
- * request.ts breakGlassReasonRefusal). And a refused declaration still
+ * engine/plan.ts breakGlassReasonRefusal). And a refused declaration still
  * records the purpose the caller declared.
  */
 describe('security › break-glass reasons that say nothing, and the purpose of refused ones', () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { fieldmesh } from '../cli/run.js';
 
-/** SPEC: no error carries record data, the CLI's included. */
+/** No error carries record data (docs/errors.md), the CLI's included. */
 describe('security › CLI errors', () => {
   it('fieldmesh test does not quote a record when a records file is not valid JSON', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-sec-cli-'));

@@ -8,9 +8,11 @@ import { call, as as gwAs, startRawUpstream, startTestGateway, USERS as GW_USERS
 
 /**
  * Where a route says the rows are (`list: items`, `entry.resource`), the rest
- * of the body is an envelope. SPEC: "Nothing is ever passed through
- * unredacted" and "a field not granted is removed, including fields the
- * upstream API adds later". The envelope is kept as the API sent it.
+ * of the body is an envelope, and deny by default holds there too
+ * (docs/middleware.md, "Envelopes and FHIR Bundles"): nothing is ever passed
+ * through unredacted, and a field not granted is removed, including fields
+ * the upstream API adds later. Of the envelope, only what that section names
+ * is kept.
  */
 describe('security › list envelopes', () => {
   afterEach(cleanup);

@@ -7,7 +7,8 @@ import { UPSTREAM_ACCEPT } from '../../src/http/media-type.js';
 
 /**
  * A record hidden from the caller must answer exactly as a record that does
- * not exist (SPEC "Requests": 404 for a hidden record; errors.ts NO_SUCH_RECORD).
+ * not exist (docs/errors.md: 404 `not_found` for a hidden record; NO_SUCH_RECORD in
+ * src/lib/errors.ts).
  * pat-003 exists on ward-9, hidden from a ward-7 nurse; pat-999 does not exist.
  */
 describe('security › hidden and missing records look the same', () => {

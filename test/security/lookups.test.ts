@@ -7,7 +7,8 @@ import { as, cleanup, patient, PATIENTS, setup, USERS } from '../express/harness
 import { as as gwAs, call, startJsonServer, startRawUpstream, startTestGateway, USERS as GW_USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
 
 /**
- * A path parameter that selects records is a filter (SPEC "Policy language"):
+ * A path parameter that selects records is a filter (docs/middleware.md, "Route parameters";
+ * docs/gateway.md, "Routes file"):
  * a user who sees a field transformed or not at all may not look records up
  * by it, or the answer would map every pseudonym or mask back to the value.
  * And the query checked is the one the handler can read: all of it.

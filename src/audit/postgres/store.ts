@@ -40,9 +40,6 @@ const VERIFY_COLUMNS = '*, (EXTRACT(MICROSECONDS FROM time)::bigint % 1000)::int
  * before reading the chain head, so instances take turns and the chain never
  * forks; group commit keeps the turns few. Commits use synchronous_commit=on
  * whatever the server default, so a resolved append is on disk.
- *
- * @example
- * const store = await openPostgresStore('postgres://audit@db:5432/fieldmesh');
  */
 export async function openPostgresStore(url: string, options: AuditStoreOptions = {}): Promise<AuditStore> {
   const store = new PostgresAuditStore(url, options);

@@ -36,9 +36,6 @@ const MIGRATIONS: string[] = [
 /**
  * Creates or upgrades the schema. Runs under BEGIN IMMEDIATE so two
  * processes opening a new file at once do not both create the tables.
- *
- * @example
- * migrateSqlite(new Database('./fieldmesh-audit.db'));
  */
 export function migrateSqlite(db: Database): void {
   db.transaction(() => {

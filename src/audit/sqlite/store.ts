@@ -28,9 +28,6 @@ type Head = { seq: number; hash: string } | undefined;
  * one fsync per batch. The chain head is read inside `BEGIN IMMEDIATE`, which
  * holds the file's write lock, so two processes sharing a file extend one
  * chain instead of forking it.
- *
- * @example
- * const store = openSqliteStore('./fieldmesh-audit.db');
  */
 export function openSqliteStore(file: string = DEFAULT_SQLITE_FILE, options: AuditStoreOptions = {}): AuditStore {
   return new SqliteAuditStore(file, options);
