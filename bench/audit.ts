@@ -23,10 +23,22 @@ const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 64);
 
 function entry(i: number): AuditEntry {
   return {
-    requestId: `bench-${i}`, user: 'u-4411', roles: ['nurse'], purpose: 'direct-care', resource: 'Patient', action: 'read',
-    decision: 'disclosed', status: 200, recordIds: [`p-${i % 5000}`], withheldRecordIds: [],
-    fieldsDisclosed: ['id', 'name', 'dateOfBirth', 'ward'], fieldsWithheld: ['address', 'diagnoses'],
-    transforms: {}, restrictions: [], grants: ['nurse#0'], policyVersion: 'sha256:bench',
+    requestId: `bench-${i}`,
+    user: 'u-4411',
+    roles: ['nurse'],
+    purpose: 'direct-care',
+    resource: 'Patient',
+    action: 'read',
+    decision: 'disclosed',
+    status: 200,
+    recordIds: [`p-${i % 5000}`],
+    withheldRecordIds: [],
+    fieldsDisclosed: ['id', 'name', 'dateOfBirth', 'ward'],
+    fieldsWithheld: ['address', 'diagnoses'],
+    transforms: {},
+    restrictions: [],
+    grants: ['nurse#0'],
+    policyVersion: 'sha256:bench',
   };
 }
 
@@ -39,9 +51,11 @@ async function sequential(store: AuditStore, n: number): Promise<number> {
 async function concurrent(store: AuditStore, n: number, inFlight: number): Promise<number> {
   let next = 0;
   const start = process.hrtime.bigint();
-  await Promise.all(Array.from({ length: inFlight }, async () => {
-    while (next < n) await store.append(entry(next++));
-  }));
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < n) await store.append(entry(next++));
+    }),
+  );
   return n / (Number(process.hrtime.bigint() - start) / 1e9);
 }
 

@@ -29,7 +29,14 @@ if (process.argv.includes('--serve')) {
   // Child: the record API and the gateway in front of it, as in `fieldmesh demo`; info logs written to /dev/null.
   const api = await startDemoApi(join(ROOT, 'fixtures', 'records'));
   const config = resolveConfig(
-    { upstream: api.url, routes: join(ROOT, 'examples', 'gateway', 'routes.yaml'), policies: join(ROOT, 'policies'), port: '0', jwtSecret: DEMO_JWT_SECRET, audit: process.env['BENCH_AUDIT'] ?? join(mkdtempSync(join(tmpdir(), 'fieldmesh-bench-')), 'audit.db') },
+    {
+      upstream: api.url,
+      routes: join(ROOT, 'examples', 'gateway', 'routes.yaml'),
+      policies: join(ROOT, 'policies'),
+      port: '0',
+      jwtSecret: DEMO_JWT_SECRET,
+      audit: process.env['BENCH_AUDIT'] ?? join(mkdtempSync(join(tmpdir(), 'fieldmesh-bench-')), 'audit.db'),
+    },
     { FIELDMESH_PSEUDONYM_KEY: DEMO_PSEUDONYM_KEY },
   );
   const gateway = await startGateway(config, { logger: gatewayLogger({ destination: pino.destination('/dev/null') }), watch: false });
@@ -50,7 +57,10 @@ async function measure(): Promise<void> {
   const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
   const seconds = Number(process.env['BENCH_SECONDS'] ?? 5);
   const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 10);
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const urls = await new Promise<{ api: string; gateway: string }>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -61,20 +71,39 @@ async function measure(): Promise<void> {
     child.once('exit', (code) => reject(new Error(`the server exited (${code})`)));
   });
   const training = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);
-  const bearer = (claims: object) => `Bearer ${jwt.sign({ ...claims, training }, DEMO_JWT_SECRET, { algorithm: 'HS256', expiresIn: '1h' })}`;
+  const bearer = (claims: object) =>
+    `Bearer ${jwt.sign({ ...claims, training }, DEMO_JWT_SECRET, { algorithm: 'HS256', expiresIn: '1h' })}`;
   const scenarios = [
-    { label: 'one record: GP, direct care', path: '/patients/pat-001', purpose: 'direct-care', claims: { sub: 'gp-1', roles: ['gp'], practice: 'B86001' } },
-    { label: 'one record: receptionist (mask)', path: '/patients/pat-001', purpose: 'administration', claims: { sub: 'rec-1', roles: ['receptionist'] } },
-    { label: 'list of 24: analyst (pseudonyms)', path: '/patients', purpose: 'service-planning', claims: { sub: 'analyst-1', roles: ['analyst'] } },
+    {
+      label: 'one record: GP, direct care',
+      path: '/patients/pat-001',
+      purpose: 'direct-care',
+      claims: { sub: 'gp-1', roles: ['gp'], practice: 'B86001' },
+    },
+    {
+      label: 'one record: receptionist (mask)',
+      path: '/patients/pat-001',
+      purpose: 'administration',
+      claims: { sub: 'rec-1', roles: ['receptionist'] },
+    },
+    {
+      label: 'list of 24: analyst (pseudonyms)',
+      path: '/patients',
+      purpose: 'service-planning',
+      claims: { sub: 'analyst-1', roles: ['analyst'] },
+    },
   ];
   const lines = [`gateway: ${connections} connections, ${seconds}s per run (node ${process.version})`];
-  lines.push(`${'scenario'.padEnd(34)}${'direct req/s'.padStart(13)}${'gateway req/s'.padStart(14)}${'ratio'.padStart(7)}${'p50 ms d/g'.padStart(13)}${'p99 ms d/g'.padStart(13)}`);
+  lines.push(
+    `${'scenario'.padEnd(34)}${'direct req/s'.padStart(13)}${'gateway req/s'.padStart(14)}${'ratio'.padStart(7)}${'p50 ms d/g'.padStart(13)}${'p99 ms d/g'.padStart(13)}`,
+  );
   try {
     for (const s of scenarios) {
       const direct = await autocannon({ url: `${urls.api}${s.path}`, connections, duration: seconds });
       const headers = { authorization: bearer(s.claims), 'x-purpose': s.purpose };
       const through = await autocannon({ url: `${urls.gateway}${s.path}`, connections, duration: seconds, headers });
-      if (through.non2xx > 0 || through.errors > 0 || direct.non2xx > 0) throw new Error(`${s.label}: ${through.non2xx} non-2xx, ${through.errors} errors through the gateway`);
+      if (through.non2xx > 0 || through.errors > 0 || direct.non2xx > 0)
+        throw new Error(`${s.label}: ${through.non2xx} non-2xx, ${through.errors} errors through the gateway`);
       const ratio = through.requests.average / direct.requests.average;
       lines.push(
         `${s.label.padEnd(34)}${Math.round(direct.requests.average).toString().padStart(13)}${Math.round(through.requests.average).toString().padStart(14)}${ratio.toFixed(2).padStart(7)}` +

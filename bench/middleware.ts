@@ -24,8 +24,18 @@ import { createApp } from '../examples/express-app/app.js';
 import { createProtectedApp } from '../examples/express-app/server.js';
 import { demoToken } from '../examples/express-app/token.js';
 
-interface Histogram { average: number; p50: number; p99: number }
-interface Result { requests: Histogram; latency: Histogram; non2xx: number; errors: number; timeouts: number }
+interface Histogram {
+  average: number;
+  p50: number;
+  p99: number;
+}
+interface Result {
+  requests: Histogram;
+  latency: Histogram;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
 type Autocannon = (opts: { url: string; connections: number; duration: number; headers: Record<string, string> }) => Promise<Result>;
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
@@ -44,7 +54,9 @@ async function measure(url: string, headers: Record<string, string>): Promise<Re
   await autocannon({ url, connections: CONNECTIONS, duration: WARMUP, headers });
   const result = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS, headers });
   if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
-    throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts: the figures would not be of successful requests`);
+    throw new Error(
+      `${url}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts: the figures would not be of successful requests`,
+    );
   }
   return result;
 }
@@ -70,12 +82,21 @@ async function serve(): Promise<void> {
 }
 
 async function run(): Promise<void> {
-  const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, FIELDMESH_BENCH_SERVER: '1' }, execArgv: ['--import', 'tsx'] });
-  const next = () => new Promise<Record<string, string | number>>((resolve) => child.once('message', (m) => resolve(m as Record<string, string | number>)));
+  const child = fork(fileURLToPath(import.meta.url), [], {
+    env: { ...process.env, FIELDMESH_BENCH_SERVER: '1' },
+    execArgv: ['--import', 'tsx'],
+  });
+  const next = () =>
+    new Promise<Record<string, string | number>>((resolve) => child.once('message', (m) => resolve(m as Record<string, string | number>)));
   const urls = (await next()) as { plain: string; guarded: string };
   const cases = [
     { name: 'GET /patients/pat-001 (one record, ward nurse)', path: '/patients/pat-001', role: 'ward-nurse', purpose: 'direct-care' },
-    { name: 'GET /patients (24 rows, safeguarding lead; 23 returned)', path: '/patients', role: 'safeguarding-lead', purpose: 'safeguarding' },
+    {
+      name: 'GET /patients (24 rows, safeguarding lead; 23 returned)',
+      path: '/patients',
+      role: 'safeguarding-lead',
+      purpose: 'safeguarding',
+    },
   ];
   const rows: string[][] = [];
   const fmt = (n: number, digits = 0) => n.toFixed(digits);
@@ -86,7 +107,14 @@ async function run(): Promise<void> {
       const withMesh = await measure(urls.guarded + c.path, headers);
       rows.push(
         [c.name, 'without', fmt(without.requests.average), fmt(without.latency.p50, 1), fmt(without.latency.p99, 1), ''],
-        ['', 'with fieldmesh', fmt(withMesh.requests.average), fmt(withMesh.latency.p50, 1), fmt(withMesh.latency.p99, 1), fmt(withMesh.requests.average / without.requests.average, 2)],
+        [
+          '',
+          'with fieldmesh',
+          fmt(withMesh.requests.average),
+          fmt(withMesh.latency.p50, 1),
+          fmt(withMesh.latency.p99, 1),
+          fmt(withMesh.requests.average / without.requests.average, 2),
+        ],
       );
     }
   } finally {

@@ -56,14 +56,21 @@ const copy = time(() => records.map((r) => structuredClone(r)));
 const lines: string[] = [];
 const fmt = (n: number) => Math.round(n).toLocaleString('en-GB').padStart(10);
 lines.push(`redact: ${N.toLocaleString('en-GB')} Patient records, median of 5 rounds (node ${process.version})`);
-lines.push(`${'scenario'.padEnd(42)}${'rows out'.padStart(9)}${'fieldmesh/s'.padStart(12)}${'clone/s'.padStart(12)}${'naive/s'.padStart(12)}  fm÷clone  fm÷naive`);
+lines.push(
+  `${'scenario'.padEnd(42)}${'rows out'.padStart(9)}${'fieldmesh/s'.padStart(12)}${'clone/s'.padStart(12)}${'naive/s'.padStart(12)}  fm÷clone  fm÷naive`,
+);
 for (const s of scenarios) {
   const ctx = { resource: 'Patient', purpose: s.purpose, user: s.user };
   const fm = time(() => policies.redact(records, ctx));
   const rowsOut = (policies.redact(records, ctx).data as unknown[]).length;
-  const grantFields = policies.explain({ roles: s.user.roles, purpose: s.purpose, resource: 'Patient' }).fields.filter((f) => f.status !== 'withheld').map((f) => f.field);
+  const grantFields = policies
+    .explain({ roles: s.user.roles, purpose: s.purpose, resource: 'Patient' })
+    .fields.filter((f) => f.status !== 'withheld')
+    .map((f) => f.field);
   const naive = time(() => naiveCasl(grantFields)(records));
-  lines.push(`${s.label.padEnd(42)}${String(rowsOut).padStart(9)}${fmt(N / fm).padStart(12)}${fmt(N / copy).padStart(12)}${fmt(N / naive).padStart(12)}  ${(copy / fm).toFixed(2).padStart(8)}  ${(naive / fm).toFixed(2).padStart(8)}`);
+  lines.push(
+    `${s.label.padEnd(42)}${String(rowsOut).padStart(9)}${fmt(N / fm).padStart(12)}${fmt(N / copy).padStart(12)}${fmt(N / naive).padStart(12)}  ${(copy / fm).toFixed(2).padStart(8)}  ${(naive / fm).toFixed(2).padStart(8)}`,
+  );
 }
 lines.push('(naive CASL pseudonymises nothing and handles no nested paths: it is a floor for the obvious approach, not a peer)');
 console.log(lines.join('\n'));

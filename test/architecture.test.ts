@@ -53,7 +53,9 @@ function isTypeOnly(clause: ts.ImportClause | undefined): boolean {
   if (clause.isTypeOnly) return true;
   if (clause.name !== undefined) return false;
   const bindings = clause.namedBindings;
-  return bindings !== undefined && ts.isNamedImports(bindings) && bindings.elements.length > 0 && bindings.elements.every((e) => e.isTypeOnly);
+  return (
+    bindings !== undefined && ts.isNamedImports(bindings) && bindings.elements.length > 0 && bindings.elements.every((e) => e.isTypeOnly)
+  );
 }
 
 /**
@@ -76,13 +78,19 @@ function importsOf(file: string): Edge[] {
     } else if (ts.isExportDeclaration(statement) && statement.moduleSpecifier !== undefined) {
       spec = statement.moduleSpecifier;
       const clause = statement.exportClause;
-      types = statement.isTypeOnly || (clause !== undefined && ts.isNamedExports(clause) && clause.elements.length > 0 && clause.elements.every((e) => e.isTypeOnly));
+      types =
+        statement.isTypeOnly ||
+        (clause !== undefined && ts.isNamedExports(clause) && clause.elements.length > 0 && clause.elements.every((e) => e.isTypeOnly));
     }
     if (spec !== undefined && ts.isStringLiteral(spec)) typeOnly.set(spec.text, (typeOnly.get(spec.text) ?? true) && types);
   }
   return specifiers
     .filter((s) => s.startsWith('.'))
-    .map((s) => ({ from: relative(SRC, file), to: relative(SRC, resolve(dirname(file), s.replace(/\.js$/, '.ts'))), typeOnly: typeOnly.get(s) ?? false }));
+    .map((s) => ({
+      from: relative(SRC, file),
+      to: relative(SRC, resolve(dirname(file), s.replace(/\.js$/, '.ts'))),
+      typeOnly: typeOnly.get(s) ?? false,
+    }));
 }
 
 function layerOf(path: string): string {
@@ -162,14 +170,20 @@ describe('architecture', () => {
     const g = graph();
     expect(g.size).to.be.greaterThan(80);
     expect(g.get('engine/compile.ts')?.map((e) => e.to)).to.include('lib/canonical-json.ts');
-    expect(g.get('index.ts')?.find((e) => e.to === 'express/mesh.ts'), 'the dynamic import of the middleware').to.not.equal(undefined);
+    expect(
+      g.get('index.ts')?.find((e) => e.to === 'express/mesh.ts'),
+      'the dynamic import of the middleware',
+    ).to.not.equal(undefined);
     expect(g.get('express/mesh.ts')?.find((e) => e.to === 'express/options.ts')?.typeOnly).to.equal(false);
     expect(g.get('audit/event.ts')?.find((e) => e.to === 'engine/decision.ts')?.typeOnly).to.equal(true);
   });
 
   it('has no import circle', () => {
     const found = circles(graph());
-    expect(found.map((c) => `${c.path.join(' → ')} (component: ${c.members.join(', ')})`), 'import circles').to.deep.equal([]);
+    expect(
+      found.map((c) => `${c.path.join(' → ')} (component: ${c.members.join(', ')})`),
+      'import circles',
+    ).to.deep.equal([]);
   });
 
   it('imports only downward: lib → policy → engine → audit → http → express | gateway → demo → cli', () => {

@@ -8,7 +8,10 @@ import { policiesFromSources, type PolicyOptions } from '../src/engine/policy-se
 export const VALID_POLICY = fileURLToPath(new URL('./fixtures/policies/valid/policy.yaml', import.meta.url));
 
 export function validPolicies(opts: PolicyOptions = {}) {
-  return policiesFromSources([{ file: 'policy.yaml', text: readFileSync(VALID_POLICY, 'utf8') }], { pseudonymKey: 'test-pseudonym-key', ...opts });
+  return policiesFromSources([{ file: 'policy.yaml', text: readFileSync(VALID_POLICY, 'utf8') }], {
+    pseudonymKey: 'test-pseudonym-key',
+    ...opts,
+  });
 }
 
 export const NOW = new Date('2026-11-24T12:00:00Z');

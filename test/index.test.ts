@@ -22,8 +22,18 @@ describe('public surface', () => {
   it('`fieldmesh` exports exactly the engine, the lazy factories and the errors', async () => {
     const api = await entry('fieldmesh');
     expect(Object.keys(api).sort()).to.deep.equal([
-      'AccessError', 'FieldmeshError', 'PolicyError', 'PolicySet', 'entryFromDecision', 'fieldmesh', 'formatIssue', 'formatIssues',
-      'loadPolicies', 'openAuditStore', 'policiesFromSources', 'redactBody',
+      'AccessError',
+      'FieldmeshError',
+      'PolicyError',
+      'PolicySet',
+      'entryFromDecision',
+      'fieldmesh',
+      'formatIssue',
+      'formatIssues',
+      'loadPolicies',
+      'openAuditStore',
+      'policiesFromSources',
+      'redactBody',
     ]);
   });
 
@@ -32,19 +42,38 @@ describe('public surface', () => {
   });
 
   it('`fieldmesh/gateway` exports exactly what embedding the gateway needs', async () => {
-    expect(Object.keys(await entry('fieldmesh/gateway')).sort()).to.deep.equal(['CONFIG_OPTIONS', 'ConfigError', 'onSignals', 'resolveConfig', 'startGateway']);
+    expect(Object.keys(await entry('fieldmesh/gateway')).sort()).to.deep.equal([
+      'CONFIG_OPTIONS',
+      'ConfigError',
+      'onSignals',
+      'resolveConfig',
+      'startGateway',
+    ]);
   });
 
   it('`fieldmesh/audit` exports exactly the trail, its entries and the break-glass alert', async () => {
-    expect(Object.keys(await entry('fieldmesh/audit')).sort()).to.deep.equal(['entryFromDecision', 'openAuditStore', 'withBreakGlassAlert']);
+    expect(Object.keys(await entry('fieldmesh/audit')).sort()).to.deep.equal([
+      'entryFromDecision',
+      'openAuditStore',
+      'withBreakGlassAlert',
+    ]);
   });
 
   it('`fieldmesh/testing` exports exactly the fixture-case runner', async () => {
-    expect(Object.keys(await entry('fieldmesh/testing')).sort()).to.deep.equal(['caseFileSchema', 'caseSchema', 'lineDiff', 'loadRecords', 'parseCaseFile', 'runCase']);
+    expect(Object.keys(await entry('fieldmesh/testing')).sort()).to.deep.equal([
+      'caseFileSchema',
+      'caseSchema',
+      'lineDiff',
+      'loadRecords',
+      'parseCaseFile',
+      'runCase',
+    ]);
   });
 
   it('names only built files that exist, each with its types', async () => {
-    const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, string | { types: string; import: string }> };
+    const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
+      exports: Record<string, string | { types: string; import: string }>;
+    };
     expect(Object.keys(pkg.exports)).to.deep.equal(['.', './express', './gateway', './audit', './testing', './package.json']);
     for (const [name, target] of Object.entries(pkg.exports)) {
       if (typeof target === 'string') continue;
@@ -88,7 +117,10 @@ for (const file of Object.keys(createRequire(import.meta.url).cache)) appendFile
 `;
     // Run from the package root so that `import('fieldmesh')` resolves the package itself, as it would for a user.
     await run(process.execPath, ['--input-type=module', '-e', source], { cwd: ROOT, env: { ...process.env, FIELDMESH_TEST_DIR: dir } });
-    const lines = (await readFile(log, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as [string, string]);
+    const lines = (await readFile(log, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as [string, string]);
     return { specifiers: lines.filter(([s]) => s !== 'require').map(([s]) => s), files: lines.map(([, url]) => url) };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -110,7 +142,10 @@ describe('light import', function () {
       const { data } = policies.redact({ id: 'p1', careTeam: 'ward-7', address: 'withheld' }, { resource: 'Patient', purpose: 'direct-care', user });
       if (data.id !== 'p1' || 'address' in data) throw new Error('the engine did not redact');
     `);
-    expect(loaded.files.some((f) => f.endsWith('/dist/engine/policy-set.js')), 'the built engine was loaded').to.equal(true);
+    expect(
+      loaded.files.some((f) => f.endsWith('/dist/engine/policy-set.js')),
+      'the built engine was loaded',
+    ).to.equal(true);
     expect(loaded.specifiers, 'the engine libraries were seen by the hook').to.include.members(['@casl/ability', 'zod', 'yaml']);
     expect(heavyIn(loaded)).to.deep.equal([]);
   });

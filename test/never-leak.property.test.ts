@@ -45,12 +45,18 @@ const condArb: fc.Arbitrary<Cond> = fc.oneof(
 
 function conditionOf(c: Cond): Record<string, unknown> {
   switch (c.kind) {
-    case 'eq': return { flag: c.v };
-    case 'in': return { flag: { $in: c.vs } };
-    case 'ne': return { flag: { $ne: c.v } };
-    case 'or': return { $or: [{ flag: c.vs[0] }, { flag: c.vs[1] }] };
-    case 'nor': return { $nor: [{ flag: c.v }] };
-    case 'claim': return { flag: '${user.flag}' };
+    case 'eq':
+      return { flag: c.v };
+    case 'in':
+      return { flag: { $in: c.vs } };
+    case 'ne':
+      return { flag: { $ne: c.v } };
+    case 'or':
+      return { $or: [{ flag: c.vs[0] }, { flag: c.vs[1] }] };
+    case 'nor':
+      return { $nor: [{ flag: c.v }] };
+    case 'claim':
+      return { flag: '${user.flag}' };
   }
 }
 
@@ -60,18 +66,28 @@ const has = (flag: unknown, v: string) => flag === v || (Array.isArray(flag) && 
 /** Whether a condition holds; `undefined` when it needs a claim the user lacks. */
 function holds(c: Cond, flag: unknown, claim: string | undefined): boolean | undefined {
   switch (c.kind) {
-    case 'eq': return has(flag, c.v);
-    case 'in': return c.vs.some((v) => has(flag, v));
-    case 'ne': return !has(flag, c.v);
-    case 'or': return has(flag, c.vs[0]) || has(flag, c.vs[1]);
-    case 'nor': return !has(flag, c.v);
-    case 'claim': return claim === undefined ? undefined : has(flag, claim);
+    case 'eq':
+      return has(flag, c.v);
+    case 'in':
+      return c.vs.some((v) => has(flag, v));
+    case 'ne':
+      return !has(flag, c.v);
+    case 'or':
+      return has(flag, c.vs[0]) || has(flag, c.vs[1]);
+    case 'nor':
+      return !has(flag, c.v);
+    case 'claim':
+      return claim === undefined ? undefined : has(flag, claim);
   }
 }
 
 // ---------------------------------------------------------------- generated policies
 
-interface GrantModel { purpose: PurposeName; read: 'view' | string[]; where?: Cond | undefined }
+interface GrantModel {
+  purpose: PurposeName;
+  read: 'view' | string[];
+  where?: Cond | undefined;
+}
 interface RestrictionModel {
   withhold: 'record' | string[];
   when?: Cond | undefined;
@@ -95,68 +111,98 @@ interface Model {
 const within = (path: string, prefix: string) => path === prefix || path.startsWith(`${prefix}.`);
 
 // Few segments per level, so that declared paths often nest (address, address.line, address.line.code).
-const LEVELS = [['id', 'name', 'address', 'telecom'], ['value', 'line', 'code'], ['postcode', 'code']] as const;
+const LEVELS = [
+  ['id', 'name', 'address', 'telecom'],
+  ['value', 'line', 'code'],
+  ['postcode', 'code'],
+] as const;
 const pathArb = fc
   .integer({ min: 1, max: 3 })
   .chain((depth) => fc.tuple(...LEVELS.slice(0, depth).map((level) => fc.constantFrom(...level))))
   .map((s) => s.join('.'));
 
 /** Paths one level under a declared one that are not declared themselves: a policy may name them as fields. */
-const under = (declared: string[]) => [...new Set(declared.flatMap((d) => ['value', 'code', 'note'].map((s) => `${d}.${s}`)))].filter((p) => !declared.includes(p));
+const under = (declared: string[]) =>
+  [...new Set(declared.flatMap((d) => ['value', 'code', 'note'].map((s) => `${d}.${s}`)))].filter((p) => !declared.includes(p));
 
 // A non-identifiable purpose may carry no direct field and no clear identifier:
 // strict models draw only classes that such a view may hold.
-const modelArb: fc.Arbitrary<Model> = fc.tuple(fc.uniqueArray(pathArb, { minLength: 1, maxLength: 8 }), fc.boolean()).chain(([declared, strict]) =>
-  fc
-    .tuple(
-      fc.array(fc.constantFrom(...(strict ? CLASSES.filter((c) => c !== 'direct' && c !== 'identifier') : CLASSES)), { minLength: declared.length, maxLength: declared.length }),
-      fc.subarray(under(declared), { maxLength: 3 }),
-    )
-    .chain(([classes, subs]) => fc.tuple(fc.constant(classes), fc.constant([...declared, ...subs]), fc.subarray([...declared, ...subs], { minLength: 1 }), fc.subarray([...declared, ...subs]), fc.boolean(), fc.boolean()))
-    .chain(([classes, paths, v0, v1, consent, optOut]) => {
-      const views: Record<PurposeName, string[]> = { p0: v0, p1: v1 };
-      const grantArb: fc.Arbitrary<GrantModel> = fc.constantFrom(...PURPOSES).chain((purpose) => {
-        const candidates = paths.filter((d) => views[purpose].some((v) => within(d, v)));
-        return fc.record({
-          purpose: fc.constant(purpose),
-          read: fc.oneof({ weight: 2, arbitrary: fc.constant('view' as const) }, { weight: 3, arbitrary: fc.subarray(candidates, { minLength: Math.min(1, candidates.length) }) }),
-          where: fc.option(condArb, { nil: undefined }),
-        });
-      });
-      const restrictionArb: fc.Arbitrary<RestrictionModel> = fc.record({
-        withhold: fc.oneof({ weight: 1, arbitrary: fc.constant('record' as const) }, { weight: 4, arbitrary: fc.subarray([...paths], { minLength: 1 }) }),
-        when: fc.option(condArb, { nil: undefined }),
-        unless: fc.option(
-          fc.record({
-            roles: fc.option(fc.subarray([...ROLES], { minLength: 1 }), { nil: undefined }),
-            purposes: fc.option(fc.subarray([...PURPOSES], { minLength: 1 }), { nil: undefined }),
-          }),
-          { nil: undefined, freq: 3 },
+const modelArb: fc.Arbitrary<Model> = fc
+  .tuple(fc.uniqueArray(pathArb, { minLength: 1, maxLength: 8 }), fc.boolean())
+  .chain(([declared, strict]) =>
+    fc
+      .tuple(
+        fc.array(fc.constantFrom(...(strict ? CLASSES.filter((c) => c !== 'direct' && c !== 'identifier') : CLASSES)), {
+          minLength: declared.length,
+          maxLength: declared.length,
+        }),
+        fc.subarray(under(declared), { maxLength: 3 }),
+      )
+      .chain(([classes, subs]) =>
+        fc.tuple(
+          fc.constant(classes),
+          fc.constant([...declared, ...subs]),
+          fc.subarray([...declared, ...subs], { minLength: 1 }),
+          fc.subarray([...declared, ...subs]),
+          fc.boolean(),
+          fc.boolean(),
         ),
-      });
-      const grantsArb = fc.array(grantArb, { minLength: 1, maxLength: 3 });
-      return fc.record({ grants: fc.tuple(grantsArb, grantsArb, grantsArb), restrictions: fc.array(restrictionArb, { maxLength: 3 }) }).map(
-        ({ grants, restrictions }): Model => {
-          // A path under a declared field is a field only where the policy names it.
-          const lists = (gs: GrantModel[]) => gs.flatMap((g) => (g.read === 'view' ? [] : g.read));
-          const named = new Set([...v0, ...v1, ...grants.flatMap(lists), ...restrictions.flatMap((r) => (r.withhold === 'record' ? [] : r.withhold))]);
-          const byP1 = new Set([...v1, ...lists(grants.flat().filter((g) => g.purpose === 'p1'))]);
-          const fields = paths.filter((p) => declared.includes(p) || named.has(p));
-          return {
-          fields: Object.fromEntries(declared.map((p, i) => [p, classes[i]!])),
-          paths: fields,
-          ownP1: fields.filter((p) => declared.includes(p) || byP1.has(p)),
-          views,
-          consent,
-          optOut,
-          strict,
-          roles: { r0: grants[0], r1: grants[1], r2: grants[2] },
-          restrictions,
-          };
-        },
-      );
-    }),
-);
+      )
+      .chain(([classes, paths, v0, v1, consent, optOut]) => {
+        const views: Record<PurposeName, string[]> = { p0: v0, p1: v1 };
+        const grantArb: fc.Arbitrary<GrantModel> = fc.constantFrom(...PURPOSES).chain((purpose) => {
+          const candidates = paths.filter((d) => views[purpose].some((v) => within(d, v)));
+          return fc.record({
+            purpose: fc.constant(purpose),
+            read: fc.oneof(
+              { weight: 2, arbitrary: fc.constant('view' as const) },
+              { weight: 3, arbitrary: fc.subarray(candidates, { minLength: Math.min(1, candidates.length) }) },
+            ),
+            where: fc.option(condArb, { nil: undefined }),
+          });
+        });
+        const restrictionArb: fc.Arbitrary<RestrictionModel> = fc.record({
+          withhold: fc.oneof(
+            { weight: 1, arbitrary: fc.constant('record' as const) },
+            { weight: 4, arbitrary: fc.subarray([...paths], { minLength: 1 }) },
+          ),
+          when: fc.option(condArb, { nil: undefined }),
+          unless: fc.option(
+            fc.record({
+              roles: fc.option(fc.subarray([...ROLES], { minLength: 1 }), { nil: undefined }),
+              purposes: fc.option(fc.subarray([...PURPOSES], { minLength: 1 }), { nil: undefined }),
+            }),
+            { nil: undefined, freq: 3 },
+          ),
+        });
+        const grantsArb = fc.array(grantArb, { minLength: 1, maxLength: 3 });
+        return fc
+          .record({ grants: fc.tuple(grantsArb, grantsArb, grantsArb), restrictions: fc.array(restrictionArb, { maxLength: 3 }) })
+          .map(({ grants, restrictions }): Model => {
+            // A path under a declared field is a field only where the policy names it.
+            const lists = (gs: GrantModel[]) => gs.flatMap((g) => (g.read === 'view' ? [] : g.read));
+            const named = new Set([
+              ...v0,
+              ...v1,
+              ...grants.flatMap(lists),
+              ...restrictions.flatMap((r) => (r.withhold === 'record' ? [] : r.withhold)),
+            ]);
+            const byP1 = new Set([...v1, ...lists(grants.flat().filter((g) => g.purpose === 'p1'))]);
+            const fields = paths.filter((p) => declared.includes(p) || named.has(p));
+            return {
+              fields: Object.fromEntries(declared.map((p, i) => [p, classes[i]!])),
+              paths: fields,
+              ownP1: fields.filter((p) => declared.includes(p) || byP1.has(p)),
+              views,
+              consent,
+              optOut,
+              strict,
+              roles: { r0: grants[0], r1: grants[1], r2: grants[2] },
+              restrictions,
+            };
+          });
+      }),
+  );
 
 /** The policy set as text: JSON is YAML too. */
 function policyText(m: Model): string {
@@ -175,7 +221,14 @@ function policyText(m: Model): string {
     roles: Object.fromEntries(
       Object.entries(m.roles).map(([role, grants]) => [
         role,
-        { grants: grants.map((g) => ({ purpose: g.purpose, resource: 'R', read: g.read, ...(g.where ? { where: conditionOf(g.where) } : {}) })) },
+        {
+          grants: grants.map((g) => ({
+            purpose: g.purpose,
+            resource: 'R',
+            read: g.read,
+            ...(g.where ? { where: conditionOf(g.where) } : {}),
+          })),
+        },
       ]),
     ),
     restrictions: m.restrictions.map((r, i) => ({
@@ -191,7 +244,12 @@ function policyText(m: Model): string {
 
 // ---------------------------------------------------------------- generated records
 
-type Tree = { t: 'marker' } | { t: 'null' } | { t: 'num'; n: number } | { t: 'obj'; entries: [string, Tree][] } | { t: 'arr'; items: Tree[] };
+type Tree =
+  | { t: 'marker' }
+  | { t: 'null' }
+  | { t: 'num'; n: number }
+  | { t: 'obj'; entries: [string, Tree][] }
+  | { t: 'arr'; items: Tree[] };
 
 const leafArb: fc.Arbitrary<Tree> = fc.oneof(
   { weight: 6, arbitrary: fc.constant({ t: 'marker' as const }) },
@@ -221,8 +279,11 @@ function recordShapes(paths: string[]) {
   const entriesAt = (at: string[], depth: number, minLength = 0): fc.Arbitrary<[string, Tree][]> =>
     fc
       .uniqueArray(keyAt(at), { minLength, maxLength: 5 })
-      .chain((keys) => fc.tuple(...keys.map((k) => valueAt([...at, k], depth - 1))).map((values) => keys.map((k, i): [string, Tree] => [k, values[i]!])));
-  const objectAt = (at: string[], depth: number): fc.Arbitrary<Tree> => entriesAt(at, depth).map((entries) => ({ t: 'obj' as const, entries }));
+      .chain((keys) =>
+        fc.tuple(...keys.map((k) => valueAt([...at, k], depth - 1))).map((values) => keys.map((k, i): [string, Tree] => [k, values[i]!])),
+      );
+  const objectAt = (at: string[], depth: number): fc.Arbitrary<Tree> =>
+    entriesAt(at, depth).map((entries) => ({ t: 'obj' as const, entries }));
   const valueAt = (at: string[], depth: number): fc.Arbitrary<Tree> => {
     if (depth <= 0) return leafArb;
     // Where declared paths go deeper, mostly objects; elsewhere, mostly values.
@@ -230,7 +291,10 @@ function recordShapes(paths: string[]) {
     return fc.oneof(
       { weight: deeper ? 1 : 4, arbitrary: leafArb },
       { weight: deeper ? 4 : 1, arbitrary: objectAt(at, depth) },
-      { weight: 1, arbitrary: fc.array(fc.oneof(objectAt(at, depth - 1), leafArb), { maxLength: 3 }).map((items) => ({ t: 'arr' as const, items })) },
+      {
+        weight: 1,
+        arbitrary: fc.array(fc.oneof(objectAt(at, depth - 1), leafArb), { maxLength: 3 }).map((items) => ({ t: 'arr' as const, items })),
+      },
     );
   };
   return { entries: entriesAt([], 4, 1) };
@@ -244,13 +308,20 @@ interface RecordModel {
   prefs: Pref | Pref[] | undefined;
   consent: Partial<Record<PurposeName, string>> | undefined;
 }
-const prefArb: fc.Arbitrary<Pref> = fc.oneof(fc.boolean().map((b) => ({ optOut: b })), fc.constant({}), fc.constant({ optOut: null }));
+const prefArb: fc.Arbitrary<Pref> = fc.oneof(
+  fc.boolean().map((b) => ({ optOut: b })),
+  fc.constant({}),
+  fc.constant({ optOut: null }),
+);
 const recordArb = (paths: string[]): fc.Arbitrary<RecordModel> =>
   fc.record({
     entries: recordShapes(paths).entries,
     flag: fc.option(fc.oneof(flagArb, fc.subarray([...FLAGS]), fc.constant(null)), { nil: undefined }),
     prefs: fc.option(fc.oneof(prefArb, fc.array(prefArb, { maxLength: 4 })), { nil: undefined, freq: 2 }),
-    consent: fc.option(fc.dictionary(fc.constantFrom(...PURPOSES), fc.constantFrom('granted', 'granted', 'refused')), { nil: undefined, freq: 3 }),
+    consent: fc.option(fc.dictionary(fc.constantFrom(...PURPOSES), fc.constantFrom('granted', 'granted', 'refused')), {
+      nil: undefined,
+      freq: 3,
+    }),
   });
 
 /**
@@ -261,11 +332,16 @@ function render(records: RecordModel[]): unknown[] {
   let n = 0;
   const json = (t: Tree): string => {
     switch (t.t) {
-      case 'marker': return JSON.stringify(`M${n++}Z`);
-      case 'null': return 'null';
-      case 'num': return String(t.n);
-      case 'arr': return `[${t.items.map(json).join(',')}]`;
-      case 'obj': return `{${t.entries.map(([k, v]) => `${JSON.stringify(k)}:${json(v)}`).join(',')}}`;
+      case 'marker':
+        return JSON.stringify(`M${n++}Z`);
+      case 'null':
+        return 'null';
+      case 'num':
+        return String(t.n);
+      case 'arr':
+        return `[${t.items.map(json).join(',')}]`;
+      case 'obj':
+        return `{${t.entries.map(([k, v]) => `${JSON.stringify(k)}:${json(v)}`).join(',')}}`;
     }
   };
   const rows = records.map((r) => {
@@ -281,7 +357,11 @@ function render(records: RecordModel[]): unknown[] {
 
 // ---------------------------------------------------------------- the reference reading of the spec
 
-interface UserModel { roles: string[]; flag: string | undefined; purpose: PurposeName }
+interface UserModel {
+  roles: string[];
+  flag: string | undefined;
+  purpose: PurposeName;
+}
 const userArb: fc.Arbitrary<UserModel> = fc.record({
   roles: fc.subarray([...ROLES, 'ghost'], { minLength: 1 }),
   flag: fc.option(flagArb, { nil: undefined }),
@@ -298,7 +378,10 @@ function optedOut(prefs: unknown): boolean {
 
 class Reference {
   private readonly declared: string[][];
-  constructor(private readonly m: Model, private readonly u: UserModel) {
+  constructor(
+    private readonly m: Model,
+    private readonly u: UserModel,
+  ) {
     this.declared = m.paths.map((p) => p.split('.'));
   }
 
@@ -317,7 +400,9 @@ class Reference {
   }
   /** The user's grants for the purpose that give something to read. */
   grants(): (GrantModel & { role: string })[] {
-    return this.u.roles.flatMap((r) => (this.m.roles[r] ?? []).map((g) => ({ ...g, role: r }))).filter((g) => g.purpose === this.u.purpose && this.readOf(g).size > 0);
+    return this.u.roles
+      .flatMap((r) => (this.m.roles[r] ?? []).map((g) => ({ ...g, role: r })))
+      .filter((g) => g.purpose === this.u.purpose && this.readOf(g).size > 0);
   }
   /** Exempt through the roles whose grants matched the row, never through a role merely held (docs/policy-language.md). */
   private exempt(r: RestrictionModel, matchedRoles: string[]): boolean {
@@ -458,12 +543,21 @@ describe('never leak (property)', () => {
         const rows = render(records);
         const before = structuredClone(rows);
         const ref = new Reference(model, u);
-        const ctx = { resource: 'R', purpose: u.purpose, user: { sub: 'u1', roles: u.roles, training: TRAINED, ...(u.flag ? { flag: u.flag } : {}) }, now: NOW };
+        const ctx = {
+          resource: 'R',
+          purpose: u.purpose,
+          user: { sub: 'u1', roles: u.roles, training: TRAINED, ...(u.flag ? { flag: u.flag } : {}) },
+          now: NOW,
+        };
 
         if (ref.grants().length === 0) {
           // No grant of the user's roles gives anything to read for this purpose: refused before any row.
-          expect(() => policies.redact(rows, ctx)).to.throw(AccessError).with.property('code', 'purpose_not_granted');
-          expect(() => policies.redact(rows[0], ctx)).to.throw(AccessError).with.property('code', 'purpose_not_granted');
+          expect(() => policies.redact(rows, ctx))
+            .to.throw(AccessError)
+            .with.property('code', 'purpose_not_granted');
+          expect(() => policies.redact(rows[0], ctx))
+            .to.throw(AccessError)
+            .with.property('code', 'purpose_not_granted');
           expect(rows).to.deep.equal(before);
           return;
         }
@@ -471,7 +565,9 @@ describe('never leak (property)', () => {
         // A list: exactly the permitted rows, in order, each with exactly its permitted values.
         const { data, decision } = policies.redact(rows, ctx);
         expect(rows, 'the input is never mutated').to.deep.equal(before);
-        const expected = rows.map((row) => ({ row, permitted: ref.permitted(row as Record<string, unknown>) })).filter((e) => e.permitted !== undefined);
+        const expected = rows
+          .map((row) => ({ row, permitted: ref.permitted(row as Record<string, unknown>) }))
+          .filter((e) => e.permitted !== undefined);
         expect(data).to.be.an('array').with.length(expected.length);
         const out = data as unknown[];
         const text = JSON.stringify(out);
@@ -527,7 +623,13 @@ describe('never leak (property)', () => {
       // Paths under declared fields that planning names itself.
       own: fc.uniqueArray(subArb, { maxLength: 2 }),
       record: fc.letrec<{ v: unknown }>((tie) => ({
-        v: fc.oneof({ maxDepth: 4 }, fc.constant('M0Z'), fc.integer(), fc.array(tie('v'), { maxLength: 3 }), fc.dictionary(fc.constantFrom(...KEYS), tie('v'), { maxKeys: 4 })),
+        v: fc.oneof(
+          { maxDepth: 4 },
+          fc.constant('M0Z'),
+          fc.integer(),
+          fc.array(tie('v'), { maxLength: 3 }),
+          fc.dictionary(fc.constantFrom(...KEYS), tie('v'), { maxKeys: 4 }),
+        ),
       })).v,
     });
     fc.assert(
@@ -535,18 +637,33 @@ describe('never leak (property)', () => {
         const text = JSON.stringify({
           resources: { R: { fields: { id: 'operational', dx: 'special', 'dx.code': 'special', meds: 'special' } } },
           purposes: {
-            care: { lawfulBasis: { article6: '6(1)(e)', article9: '9(2)(h)' }, reviewBy: '2099-12-31', views: { R: { fields: ['id', 'dx', 'meds'] } } },
-            planning: { lawfulBasis: { article6: '6(1)(e)', article9: '9(2)(h)' }, reviewBy: '2099-12-31', identifiable: false, views: { R: { fields: ['id', 'dx', 'meds', ...own] } } },
+            care: {
+              lawfulBasis: { article6: '6(1)(e)', article9: '9(2)(h)' },
+              reviewBy: '2099-12-31',
+              views: { R: { fields: ['id', 'dx', 'meds'] } },
+            },
+            planning: {
+              lawfulBasis: { article6: '6(1)(e)', article9: '9(2)(h)' },
+              reviewBy: '2099-12-31',
+              identifiable: false,
+              views: { R: { fields: ['id', 'dx', 'meds', ...own] } },
+            },
           },
           roles: {
             clinician: { grants: [{ purpose: 'care', resource: 'R', read: ['id', ...elsewhere] }] },
             analyst: { grants: [{ purpose: 'planning', resource: 'R', read: 'view' }] },
           },
-          restrictions: elsewhere.length > 0 ? [{ name: 'x', resource: 'R', when: { never: true }, withhold: elsewhere, because: 'generated' }] : [],
+          restrictions:
+            elsewhere.length > 0 ? [{ name: 'x', resource: 'R', when: { never: true }, withhold: elsewhere, because: 'generated' }] : [],
         });
         const policies = policiesFromSources([{ file: 'planning.yaml', text }], { now: NOW });
         const row = { id: 'r1', dx: record, meds: record, extra: record };
-        const { data } = policies.redact(row, { resource: 'R', purpose: 'planning', user: { sub: 'u1', roles: ['analyst'], training: TRAINED }, now: NOW });
+        const { data } = policies.redact(row, {
+          resource: 'R',
+          purpose: 'planning',
+          user: { sub: 'u1', roles: ['analyst'], training: TRAINED },
+          now: NOW,
+        });
         const allowed = new Set(['id', 'dx', 'dx.code', 'meds', ...own]);
         // Every value leaves at exactly an allowed path (lists walked); keys only on the way to one.
         const walk = (v: unknown, at: string[]): void => {
@@ -555,7 +672,10 @@ describe('never leak (property)', () => {
           if (isRecord(v)) {
             for (const [k, x] of Object.entries(v)) {
               const next = [...at, k].join('.');
-              expect([...allowed].some((a) => within(a, next)), `key ${next}`).to.equal(true);
+              expect(
+                [...allowed].some((a) => within(a, next)),
+                `key ${next}`,
+              ).to.equal(true);
               walk(x, [...at, k]);
             }
             return;
@@ -596,7 +716,14 @@ describe('never leak (property)', () => {
         const path = levels.map((l) => l.segment).join('.');
         const text = JSON.stringify({
           resources: { R: { optOut: path, fields: { id: 'operational', ward: 'operational' } } },
-          purposes: { p: { lawfulBasis: { article6: '6(1)(e)' }, reviewBy: '2099-12-31', optOut: 'respect', views: { R: { fields: ['id', 'ward'] } } } },
+          purposes: {
+            p: {
+              lawfulBasis: { article6: '6(1)(e)' },
+              reviewBy: '2099-12-31',
+              optOut: 'respect',
+              views: { R: { fields: ['id', 'ward'] } },
+            },
+          },
           roles: { r: { grants: [{ purpose: 'p', resource: 'R', read: 'view' }] } },
         });
         const policies = policiesFromSources([{ file: 'opt-out.yaml', text }], { now: NOW });
@@ -607,7 +734,9 @@ describe('never leak (property)', () => {
         expect(data).to.deep.equal([{ id: 'stay', ward: 'M2Z' }]);
         expect(decision.withheldRecordIds).to.deep.equal(['out']);
         expect(decision.rowReasons).to.deep.equal({ 'opt-out': 1 });
-        expect(() => policies.redact(out, ctx)).to.throw(AccessError).with.property('code', 'record_withheld');
+        expect(() => policies.redact(out, ctx))
+          .to.throw(AccessError)
+          .with.property('code', 'record_withheld');
       }),
       { numRuns: 300 }, // 300 opt-out paths up to three levels deep, lists at any level
     );
@@ -627,7 +756,14 @@ describe('never leak (property)', () => {
           },
         ]),
       ),
-      roles: { analyst: { grants: [{ purpose: 'planning', resource: 'R', read: 'view' }, { purpose: 'research', resource: 'R', read: 'view' }] } },
+      roles: {
+        analyst: {
+          grants: [
+            { purpose: 'planning', resource: 'R', read: 'view' },
+            { purpose: 'research', resource: 'R', read: 'view' },
+          ],
+        },
+      },
     });
     const policies = policiesFromSources([{ file: 'pseudonyms.yaml', text }], { now: NOW, pseudonymKey: 'property-pseudonym-key' });
     const user = { sub: 'u1', roles: ['analyst'], training: TRAINED };
@@ -636,10 +772,21 @@ describe('never leak (property)', () => {
       fc.integer({ min: 1_000_000_000 }),
     );
     const nested = fc.letrec<{ v: unknown }>((tie) => ({
-      v: fc.oneof({ maxDepth: 3 }, raw, fc.array(tie('v'), { maxLength: 3 }), fc.dictionary(fc.constantFrom('value', 'system', 'code'), tie('v'), { maxKeys: 3 })),
+      v: fc.oneof(
+        { maxDepth: 3 },
+        raw,
+        fc.array(tie('v'), { maxLength: 3 }),
+        fc.dictionary(fc.constantFrom('value', 'system', 'code'), tie('v'), { maxKeys: 3 }),
+      ),
     }));
     const leaves = (v: unknown): (string | number)[] =>
-      Array.isArray(v) ? v.flatMap(leaves) : isRecord(v) ? Object.values(v).flatMap(leaves) : typeof v === 'string' || typeof v === 'number' ? [v] : [];
+      Array.isArray(v)
+        ? v.flatMap(leaves)
+        : isRecord(v)
+          ? Object.values(v).flatMap(leaves)
+          : typeof v === 'string' || typeof v === 'number'
+            ? [v]
+            : [];
 
     fc.assert(
       fc.property(raw, nested.v, raw, (id, ids, ward) => {
@@ -648,13 +795,16 @@ describe('never leak (property)', () => {
         const research = policies.redact(record, { resource: 'R', purpose: 'research', user, now: NOW }).data as Record<string, unknown>;
         // Only the pseudonymised fields are searched: ward may hold the same raw value, in clear, by design.
         const out = JSON.stringify({ id: planning['id'], ids: planning['ids'], research: [research['id'], research['ids']] });
-        for (const value of [id, ...leaves(ids)]) expect(out).not.to.include(typeof value === 'number' ? String(value) : JSON.stringify(value).slice(1, -1));
+        for (const value of [id, ...leaves(ids)])
+          expect(out).not.to.include(typeof value === 'number' ? String(value) : JSON.stringify(value).slice(1, -1));
         expect(planning['ward'], 'an untransformed field passes as it is').to.equal(ward);
         expect(planning['id']).to.match(/^[0-9a-f]{32}$/);
         for (const leaf of leaves(planning['ids'])) expect(String(leaf)).to.match(/^[0-9a-f]{32}$/);
         // Within a purpose the same value gives the same pseudonym; across purposes they cannot be linked.
         expect(policies.redact({ id }, { resource: 'R', purpose: 'planning', user, now: NOW }).data).to.deep.equal({ id: planning['id'] });
-        expect(research['id']).to.match(/^[0-9a-f]{32}$/).and.not.equal(planning['id']);
+        expect(research['id'])
+          .to.match(/^[0-9a-f]{32}$/)
+          .and.not.equal(planning['id']);
       }),
       { numRuns: 300 }, // 300 records with nested identifiers
     );

@@ -36,7 +36,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const server = app.listen(Number(process.env['PORT'] ?? 3000), '127.0.0.1', () => {
     const { port } = server.address() as { port: number };
     console.log(`Patient API with fieldmesh on http://127.0.0.1:${port}`);
-    console.log(`curl -s http://127.0.0.1:${port}/patients/pat-001 \\\n  -H "Authorization: Bearer ${demoToken('ward-nurse')}" \\\n  -H "X-Purpose: direct-care"`);
+    console.log(
+      `curl -s http://127.0.0.1:${port}/patients/pat-001 \\\n  -H "Authorization: Bearer ${demoToken('ward-nurse')}" \\\n  -H "X-Purpose: direct-care"`,
+    );
     console.log('Other roles: npx tsx examples/express-app/token.ts gp|receptionist|analyst|researcher|safeguarding-lead');
   });
 }

@@ -32,7 +32,11 @@ export function demoToken(role: string, now: Date = new Date()): string {
   if (claims === undefined) throw new TypeError(`unknown demo role "${role}" (known: ${Object.keys(DEMO_USERS).join(', ')})`);
   const training = new Date(now.getTime() - 30 * 86_400_000).toISOString().slice(0, 10);
   const iat = Math.floor(now.getTime() / 1000);
-  return jwt.sign({ ...claims, training, iat, exp: iat + 3600 }, DEMO_SECRET, { algorithm: 'HS256', issuer: DEMO_ISSUER, audience: DEMO_AUDIENCE });
+  return jwt.sign({ ...claims, training, iat, exp: iat + 3600 }, DEMO_SECRET, {
+    algorithm: 'HS256',
+    issuer: DEMO_ISSUER,
+    audience: DEMO_AUDIENCE,
+  });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -67,14 +67,21 @@ export function withBreakGlassAlert(store: AuditStore, opts: BreakGlassAlertOpti
     const limited = admit(event.user);
     if (limited !== undefined) {
       dropped += 1;
-      logger.warn({ eventId: event.id, channel: 'rate-limit', limit: limited, dropped }, 'break-glass alert dropped: too many this minute (the event is in the trail)');
+      logger.warn(
+        { eventId: event.id, channel: 'rate-limit', limit: limited, dropped },
+        'break-glass alert dropped: too many this minute (the event is in the trail)',
+      );
       return;
     }
-    const report = (channel: string) => (err: unknown): void => {
-      logger.warn({ eventId: event.id, channel, err: err instanceof Error ? err.message : String(err) }, 'break-glass alert failed');
-    };
+    const report =
+      (channel: string) =>
+      (err: unknown): void => {
+        logger.warn({ eventId: event.id, channel, err: err instanceof Error ? err.message : String(err) }, 'break-glass alert failed');
+      };
     if (onBreakGlass !== undefined) {
-      Promise.resolve().then(() => onBreakGlass(event)).catch(report('onBreakGlass'));
+      Promise.resolve()
+        .then(() => onBreakGlass(event))
+        .catch(report('onBreakGlass'));
     }
     if (breakGlassWebhook !== undefined) {
       postJson(breakGlassWebhook, event, timeout).catch(report('webhook'));

@@ -37,14 +37,21 @@ const PAGE = 1000;
  * key would find nothing and say so as if there were nothing to find: it is
  * refused (`audit_record_key`) instead.
  */
-export async function queryEvents(reader: TrailReader, filter: AuditFilter, recordIdKey: string | Buffer | undefined): Promise<AuditEvent[]> {
+export async function queryEvents(
+  reader: TrailReader,
+  filter: AuditFilter,
+  recordIdKey: string | Buffer | undefined,
+): Promise<AuditEvent[]> {
   if (filter.recordId !== undefined) {
     const problem = recordKeyProblem((await reader.mode())?.recordKey, recordKeyCheck(recordIdKey));
     if (problem !== undefined) throw new FieldmeshError('audit_record_key', `Cannot search the trail by record id: ${problem}`);
   }
   const { where, params } = whereClause(filter, reader.dialect, recordIdKey);
   const limit = filter.limit === undefined ? '' : ` LIMIT ${filter.limit}`;
-  const rows = await reader.all<AuditRow>(`SELECT * FROM ${reader.table} ${where} ORDER BY time DESC, chain DESC, seq DESC${limit}`, params);
+  const rows = await reader.all<AuditRow>(
+    `SELECT * FROM ${reader.table} ${where} ORDER BY time DESC, chain DESC, seq DESC${limit}`,
+    params,
+  );
   return rows.map(fromRow).reverse();
 }
 
@@ -73,15 +80,26 @@ export async function verifyTrail(
   const uniqueSeq = await reader.uniqueSeq();
   const stored = async (chain: string, upTo: number): Promise<StoredRows> => {
     const { p, params } = parameters(reader.dialect);
-    const [row] = await reader.all<{ placed: number | string; unplaced: number | string; dup: number | string | null }>(`SELECT
+    const [row] = await reader.all<{ placed: number | string; unplaced: number | string; dup: number | string | null }>(
+      `SELECT
       (SELECT COUNT(*) FROM ${t} WHERE chain = ${p(chain)} AND seq <= ${p(upTo)}) AS placed,
       (SELECT COUNT(*) FROM ${t} WHERE chain IS NULL OR seq IS NULL) AS unplaced,
-      (SELECT seq FROM ${t} WHERE chain = ${p(chain)} AND seq <= ${p(upTo)} GROUP BY seq HAVING COUNT(*) > 1 ORDER BY seq LIMIT 1) AS dup`, params);
-    return { placed: Number(row?.placed), unplaced: Number(row?.unplaced), duplicateSeq: row?.dup === null || row?.dup === undefined ? undefined : Number(row.dup) };
+      (SELECT seq FROM ${t} WHERE chain = ${p(chain)} AND seq <= ${p(upTo)} GROUP BY seq HAVING COUNT(*) > 1 ORDER BY seq LIMIT 1) AS dup`,
+      params,
+    );
+    return {
+      placed: Number(row?.placed),
+      unplaced: Number(row?.unplaced),
+      duplicateSeq: row?.dup === null || row?.dup === undefined ? undefined : Number(row.dup),
+    };
   };
   const ctx = {
-    mode, chainKey: own.chainKey, counts: Object.fromEntries(counts.map((r) => [r.chain, Number(r.n)])), expectHead: options.expectHead,
-    uniqueSeq, stored,
+    mode,
+    chainKey: own.chainKey,
+    counts: Object.fromEntries(counts.map((r) => [r.chain, Number(r.n)])),
+    expectHead: options.expectHead,
+    uniqueSeq,
+    stored,
   };
   return verifyRows(pages(reader), ctx, onProgress);
 }
@@ -95,7 +113,10 @@ async function* pages(reader: TrailReader): AsyncGenerator<AuditRow[]> {
     if (after === undefined) rows = await reader.all<AuditRow>(`${select} ORDER BY chain, seq LIMIT ${PAGE}`);
     else {
       const { p, params } = parameters(reader.dialect);
-      rows = await reader.all<AuditRow>(`${select} WHERE (chain, seq) > (${p(after.chain)}, ${p(after.seq)}) ORDER BY chain, seq LIMIT ${PAGE}`, params);
+      rows = await reader.all<AuditRow>(
+        `${select} WHERE (chain, seq) > (${p(after.chain)}, ${p(after.seq)}) ORDER BY chain, seq LIMIT ${PAGE}`,
+        params,
+      );
     }
     if (rows.length === 0) return;
     yield rows;

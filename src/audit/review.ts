@@ -14,9 +14,15 @@ import type { Batch } from './seal.js';
  * @example
  * const entry = reviewEntry(await getEvent(id), id, false, 'Dr Guardian', 'Cardiac arrest on ward 7; justified');
  */
-export function reviewEntry(target: AuditEvent | undefined, eventId: string, alreadyReviewed: boolean, by: string, note: string): AuditEntry {
+export function reviewEntry(
+  target: AuditEvent | undefined,
+  eventId: string,
+  alreadyReviewed: boolean,
+  by: string,
+  note: string,
+): AuditEntry {
   if (by.trim() === '' || note.trim() === '') {
-    throw new FieldmeshError('audit_review_invalid', 'A review needs the reviewer\'s name (by) and a note');
+    throw new FieldmeshError('audit_review_invalid', "A review needs the reviewer's name (by) and a note");
   }
   if (target === undefined) throw new FieldmeshError('audit_event_unknown', `No audit event has id ${eventId}`);
   if (target.breakGlass === undefined || target.action === 'review') {
@@ -65,7 +71,10 @@ export function reviewedSql(table: string): string {
  */
 export function reviewLookupSql(table: string, dialect: SqlDialect): { event: string; reviewed: string } {
   const id = dialect.param(1);
-  return { event: `SELECT * FROM ${table} WHERE id = ${id}`, reviewed: `SELECT 1 FROM ${table} e WHERE e.id = ${id} AND ${reviewedSql(table)}` };
+  return {
+    event: `SELECT * FROM ${table} WHERE id = ${id}`,
+    reviewed: `SELECT 1 FROM ${table} e WHERE e.id = ${id} AND ${reviewedSql(table)}`,
+  };
 }
 
 /**
@@ -75,7 +84,12 @@ export function reviewLookupSql(table: string, dialect: SqlDialect): { event: st
  * itself is refused; nothing has been written then.
  */
 export function reviewBatch(
-  row: AuditRow | undefined, alreadyReviewed: boolean, eventId: string, by: string, note: string, recordIdKey: string | Buffer | undefined,
+  row: AuditRow | undefined,
+  alreadyReviewed: boolean,
+  eventId: string,
+  by: string,
+  note: string,
+  recordIdKey: string | Buffer | undefined,
 ): Batch {
   const entry = reviewEntry(row === undefined ? undefined : fromRow(row), eventId, alreadyReviewed, by, note);
   return [prepareEntry(entry, { recordIdKey })];

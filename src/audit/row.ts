@@ -10,9 +10,33 @@ import type { AuditEvent } from './event.js';
  * `INSERT INTO t (${COLUMNS.join(', ')}) VALUES (…)`
  */
 export const COLUMNS = [
-  'id', 'chain', 'seq', 'time', 'request_id', 'user_sub', 'roles', 'purpose', 'resource', 'action', 'decision',
-  'code', 'status', 'record_ids', 'withheld_record_ids', 'fields_disclosed', 'fields_withheld', 'transforms',
-  'restrictions', 'grants', 'break_glass', 'policy_version', 'review_of', 'review_by', 'review_note', 'prev_hash', 'hash',
+  'id',
+  'chain',
+  'seq',
+  'time',
+  'request_id',
+  'user_sub',
+  'roles',
+  'purpose',
+  'resource',
+  'action',
+  'decision',
+  'code',
+  'status',
+  'record_ids',
+  'withheld_record_ids',
+  'fields_disclosed',
+  'fields_withheld',
+  'transforms',
+  'restrictions',
+  'grants',
+  'break_glass',
+  'policy_version',
+  'review_of',
+  'review_by',
+  'review_note',
+  'prev_hash',
+  'hash',
 ] as const;
 
 /**
@@ -22,7 +46,14 @@ export const COLUMNS = [
  * JSON_COLUMNS.has('record_ids'); // true
  */
 export const JSON_COLUMNS = new Set<string>([
-  'roles', 'record_ids', 'withheld_record_ids', 'fields_disclosed', 'fields_withheld', 'transforms', 'restrictions', 'grants',
+  'roles',
+  'record_ids',
+  'withheld_record_ids',
+  'fields_disclosed',
+  'fields_withheld',
+  'transforms',
+  'restrictions',
+  'grants',
 ]);
 
 /**
@@ -41,20 +72,61 @@ export type AuditRow = Record<(typeof COLUMNS)[number], unknown>;
  */
 export function toRow(e: AuditEvent): (string | number | null)[] {
   const values: Record<(typeof COLUMNS)[number], unknown> = {
-    id: e.id, chain: e.chain, seq: e.seq, time: e.time, request_id: e.requestId, user_sub: e.user, roles: e.roles,
-    purpose: e.purpose, resource: e.resource, action: e.action, decision: e.decision, code: e.code ?? null, status: e.status,
-    record_ids: e.recordIds, withheld_record_ids: e.withheldRecordIds, fields_disclosed: e.fieldsDisclosed,
-    fields_withheld: e.fieldsWithheld, transforms: e.transforms, restrictions: e.restrictions, grants: e.grants,
-    break_glass: e.breakGlass ?? null, policy_version: e.policyVersion, review_of: e.review?.of ?? null,
-    review_by: e.review?.by ?? null, review_note: e.review?.note ?? null, prev_hash: e.prevHash, hash: e.hash,
+    id: e.id,
+    chain: e.chain,
+    seq: e.seq,
+    time: e.time,
+    request_id: e.requestId,
+    user_sub: e.user,
+    roles: e.roles,
+    purpose: e.purpose,
+    resource: e.resource,
+    action: e.action,
+    decision: e.decision,
+    code: e.code ?? null,
+    status: e.status,
+    record_ids: e.recordIds,
+    withheld_record_ids: e.withheldRecordIds,
+    fields_disclosed: e.fieldsDisclosed,
+    fields_withheld: e.fieldsWithheld,
+    transforms: e.transforms,
+    restrictions: e.restrictions,
+    grants: e.grants,
+    break_glass: e.breakGlass ?? null,
+    policy_version: e.policyVersion,
+    review_of: e.review?.of ?? null,
+    review_by: e.review?.by ?? null,
+    review_note: e.review?.note ?? null,
+    prev_hash: e.prevHash,
+    hash: e.hash,
   };
   return COLUMNS.map((c) => (JSON_COLUMNS.has(c) ? JSON.stringify(values[c]) : (values[c] as string | number | null)));
 }
 
-const TEXT = ['id', 'chain', 'request_id', 'user_sub', 'purpose', 'resource', 'action', 'decision', 'policy_version', 'prev_hash', 'hash'] as const;
+const TEXT = [
+  'id',
+  'chain',
+  'request_id',
+  'user_sub',
+  'purpose',
+  'resource',
+  'action',
+  'decision',
+  'policy_version',
+  'prev_hash',
+  'hash',
+] as const;
 const OPTIONAL_TEXT = ['code', 'break_glass', 'review_of', 'review_by', 'review_note'] as const;
 /** JSON columns holding a list of strings; `transforms` holds an object of strings. */
-const STRING_LISTS = ['roles', 'record_ids', 'withheld_record_ids', 'fields_disclosed', 'fields_withheld', 'restrictions', 'grants'] as const;
+const STRING_LISTS = [
+  'roles',
+  'record_ids',
+  'withheld_record_ids',
+  'fields_disclosed',
+  'fields_withheld',
+  'restrictions',
+  'grants',
+] as const;
 
 /**
  * Why a row cannot be an event the store wrote (a value of another type than
@@ -76,7 +148,10 @@ export function storedTypeProblem(r: AuditRow): string | undefined {
   for (const c of OPTIONAL_TEXT) if (r[c] !== null && typeof r[c] !== 'string') return bad(c);
   if (typeof r.time !== 'string' && !(r.time instanceof Date)) return bad('time');
   const seq = r.seq;
-  if (!(typeof seq === 'number' ? Number.isSafeInteger(seq) : typeof seq === 'bigint' || (typeof seq === 'string' && /^\d{1,15}$/.test(seq)))) return bad('seq');
+  if (
+    !(typeof seq === 'number' ? Number.isSafeInteger(seq) : typeof seq === 'bigint' || (typeof seq === 'string' && /^\d{1,15}$/.test(seq)))
+  )
+    return bad('seq');
   if (typeof r.status !== 'number' || !Number.isInteger(r.status)) return bad('status');
   for (const c of [...STRING_LISTS, 'transforms'] as const) {
     let value: unknown;
@@ -85,14 +160,16 @@ export function storedTypeProblem(r: AuditRow): string | undefined {
     } catch {
       return `${c} does not hold valid JSON`;
     }
-    const strings = c === 'transforms'
-      ? value !== null && typeof value === 'object' && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string')
-      : Array.isArray(value) && value.every((v) => typeof v === 'string');
+    const strings =
+      c === 'transforms'
+        ? value !== null && typeof value === 'object' && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string')
+        : Array.isArray(value) && value.every((v) => typeof v === 'string');
     if (!strings) return `${bad(c)} (${c === 'transforms' ? 'an object of strings' : 'a list of strings'})`;
   }
   // The event is rebuilt without them when review_of is NULL, so the hash would not cover them.
   for (const c of ['review_by', 'review_note'] as const) {
-    if (r.review_of === null && r[c] !== null) return `${c} is set on an event that reviews nothing (review_of is empty), which the store never writes`;
+    if (r.review_of === null && r[c] !== null)
+      return `${c} is set on an event that reviews nothing (review_of is empty), which the store never writes`;
   }
   return undefined;
 }
@@ -130,9 +207,10 @@ export function fromRow(r: AuditRow): AuditEvent {
     grants: json(r.grants),
     breakGlass: opt(r.break_glass),
     policyVersion: String(r.policy_version),
-    review: r.review_of === null || r.review_of === undefined
-      ? undefined
-      : { of: String(r.review_of), by: opt(r.review_by), note: opt(r.review_note) },
+    review:
+      r.review_of === null || r.review_of === undefined
+        ? undefined
+        : { of: String(r.review_of), by: opt(r.review_by), note: opt(r.review_note) },
     prevHash: String(r.prev_hash),
     hash: String(r.hash),
   };

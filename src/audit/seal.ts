@@ -24,7 +24,11 @@ export interface Writer {
  * The writer a store's options make, checked: a bad chain name or chain key
  * is a TypeError when the store is opened, not a surprise at the first append.
  */
-export function writerFrom(opts: { chain?: string | undefined; chainKey?: string | Buffer | undefined; recordIdKey?: string | Buffer | undefined }): Writer {
+export function writerFrom(opts: {
+  chain?: string | undefined;
+  chainKey?: string | Buffer | undefined;
+  recordIdKey?: string | Buffer | undefined;
+}): Writer {
   const chain = chainFrom(opts);
   const chainKey = chainKeyFrom(opts);
   return { chain, chainKey, wanted: wantedMode(chain, chainKey, opts.recordIdKey) };
@@ -43,7 +47,11 @@ export function writerFrom(opts: { chain?: string | undefined; chainKey?: string
  * const events = sealBatch(batch, writer, readSqliteMode(db), head.get(writer.chain));
  */
 export function sealBatch(
-  batch: Batch, writer: Writer, mode: TrailMode | undefined, last: { seq: number; hash: string } | undefined, review = false,
+  batch: Batch,
+  writer: Writer,
+  mode: TrailMode | undefined,
+  last: { seq: number; hash: string } | undefined,
+  review = false,
 ): AuditEvent[] {
   const problems = writeProblems(mode, writer.wanted);
   const refused = problems.chain ?? (review ? undefined : problems.records);

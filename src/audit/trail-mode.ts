@@ -40,7 +40,11 @@ export interface TrailMode {
  * const mode = modeFromRow(db.prepare('SELECT * FROM fieldmesh_audit_trail WHERE id = 1').get());
  */
 export function modeFromRow(row: {
-  chain: unknown; keyed: unknown; key_check: string | null; trail_id?: string | null | undefined; record_key?: string | null | undefined;
+  chain: unknown;
+  keyed: unknown;
+  key_check: string | null;
+  trail_id?: string | null | undefined;
+  record_key?: string | null | undefined;
 }): TrailMode {
   return {
     chain: String(row.chain),
@@ -89,7 +93,9 @@ export function chainFrom(opts: { chain?: string | undefined }): string {
  */
 export function genesisHash(mode: TrailMode, chainKey: string | Buffer | undefined): string {
   if (!mode.keyed || chainKey === undefined || mode.trailId === null || mode.trailId === undefined) return GENESIS_HASH;
-  return createHmac('sha256', chainKey).update(`fieldmesh:genesis:${mode.trailId}:${mode.recordKey ?? ''}`).digest('hex');
+  return createHmac('sha256', chainKey)
+    .update(`fieldmesh:genesis:${mode.trailId}:${mode.recordKey ?? ''}`)
+    .digest('hex');
 }
 
 /**
@@ -152,7 +158,9 @@ export function chainKeyCheck(key: string | Buffer): string {
  */
 export function wantedMode(chain: string, key: string | Buffer | undefined, recordIdKey?: string | Buffer | undefined): TrailMode {
   const recordKey = recordKeyCheck(recordIdKey);
-  return key === undefined ? { chain, keyed: false, keyCheck: null, recordKey } : { chain, keyed: true, keyCheck: chainKeyCheck(key), recordKey };
+  return key === undefined
+    ? { chain, keyed: false, keyCheck: null, recordKey }
+    : { chain, keyed: true, keyCheck: chainKeyCheck(key), recordKey };
 }
 
 /**
@@ -198,11 +206,10 @@ export interface WriteProblems {
  */
 export function writeProblems(mode: TrailMode | undefined, wanted: TrailMode): WriteProblems {
   if (mode === undefined) {
-    return { chain: 'the trail\'s record of its chain and keys was removed after this store opened it', records: undefined };
+    return { chain: "the trail's record of its chain and keys was removed after this store opened it", records: undefined };
   }
-  const chain = mode.chain !== wanted.chain
-    ? `this trail's chain is "${mode.chain}", not "${wanted.chain}"`
-    : keyProblem(mode, wanted.keyCheck);
+  const chain =
+    mode.chain !== wanted.chain ? `this trail's chain is "${mode.chain}", not "${wanted.chain}"` : keyProblem(mode, wanted.keyCheck);
   return { chain, records: recordKeyProblem(mode.recordKey, wanted.recordKey ?? 'none') };
 }
 
@@ -228,8 +235,13 @@ export function claimMode(
       ? { chain: wanted.chain, keyed: false, keyCheck: null, trailId: null, recordKey: wanted.recordKey }
       : { ...wanted, trailId: randomUUID() };
     record = mode;
-  } else if (!hasEvents && (mode.chain !== wanted.chain || mode.keyed !== wanted.keyed || mode.keyCheck !== wanted.keyCheck
-    || (mode.keyed && (mode.trailId === null || mode.trailId === undefined)))) {
+  } else if (
+    !hasEvents &&
+    (mode.chain !== wanted.chain ||
+      mode.keyed !== wanted.keyed ||
+      mode.keyCheck !== wanted.keyCheck ||
+      (mode.keyed && (mode.trailId === null || mode.trailId === undefined)))
+  ) {
     mode = { ...wanted, trailId: randomUUID(), recordKey: mode.recordKey ?? wanted.recordKey };
     record = mode;
   } else if ((mode.recordKey === null || mode.recordKey === undefined) && wanted.recordKey !== undefined) {

@@ -65,9 +65,13 @@ export interface ChainHead {
 export type VerifyResult =
   | { ok: true; events: number; chains: number; heads: { chain: string; seq: number; hash: string; events: number }[] }
   | {
-    ok: false; eventId: string; chain: string; seq: number;
-    kind: 'changed' | 'gap' | 'link' | 'unreadable' | 'foreign' | 'rewritten'; reason: string;
-  }
+      ok: false;
+      eventId: string;
+      chain: string;
+      seq: number;
+      kind: 'changed' | 'gap' | 'link' | 'unreadable' | 'foreign' | 'rewritten';
+      reason: string;
+    }
   | { ok: false; chain: string; kind: 'truncated' | 'key' | 'trail' | 'hidden'; reason: string };
 
 /**

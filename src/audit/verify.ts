@@ -57,13 +57,19 @@ export async function verifyRows(
   const own = ctx.mode.chain;
   if (!CHAIN_NAME.test(own)) {
     // No store records such a name: the record was changed (perhaps to reach a terminal through it).
-    return { ok: false, chain: own, kind: 'trail', reason: 'the trail\'s record names a chain no store writes: it was changed after it was written' };
+    return {
+      ok: false,
+      chain: own,
+      kind: 'trail',
+      reason: "the trail's record names a chain no store writes: it was changed after it was written",
+    };
   }
   const problem = keyProblem(ctx.mode, ctx.chainKey === undefined ? null : chainKeyCheck(ctx.chainKey));
   if (problem !== undefined) return { ok: false, chain: own, kind: 'key', reason: problem };
   if (!ctx.uniqueSeq) {
-    const reason = 'the events table no longer has its UNIQUE (chain, seq) constraint: it was removed after the store created it, '
-      + 'which lets a second event share a seq with another';
+    const reason =
+      'the events table no longer has its UNIQUE (chain, seq) constraint: it was removed after the store created it, ' +
+      'which lets a second event share a seq with another';
     return { ok: false, chain: own, kind: 'trail', reason };
   }
   const genesis = genesisHash(ctx.mode, ctx.chainKey);
@@ -79,8 +85,9 @@ export async function verifyRows(
       const where = { eventId: String(row.id), chain: String(row.chain), seq: Number(row.seq) };
       if (where.chain !== own) {
         const n = ctx.counts[where.chain] ?? 0;
-        const reason = `chain "${where.chain}" (${n} event${n === 1 ? '' : 's'}) is not this trail's: its store writes only chain "${own}", `
-          + 'so these events were put there by something else';
+        const reason =
+          `chain "${where.chain}" (${n} event${n === 1 ? '' : 's'}) is not this trail's: its store writes only chain "${own}", ` +
+          'so these events were put there by something else';
         return { ok: false, ...where, kind: 'foreign', reason };
       }
       const badType = storedTypeProblem(row);
@@ -88,7 +95,12 @@ export async function verifyRows(
         return { ok: false, ...where, kind: 'unreadable', reason: `${badType}: the event was changed after it was written` };
       }
       if (Number((row as Record<string, unknown>).time_sub_ms ?? 0) !== 0) {
-        return { ok: false, ...where, kind: 'changed', reason: 'time was changed below the millisecond the store writes: the event was changed after it was written' };
+        return {
+          ok: false,
+          ...where,
+          kind: 'changed',
+          reason: 'time was changed below the millisecond the store writes: the event was changed after it was written',
+        };
       }
       let event: ReturnType<typeof fromRow>;
       let hash: ReturnType<typeof hashEvent>;
@@ -97,7 +109,12 @@ export async function verifyRows(
         // Inside the try: whatever a stored value does to rebuilding or hashing (a number too large, nesting too deep) names this event.
         hash = hashEvent(event, ctx.chainKey);
       } catch {
-        return { ok: false, ...where, kind: 'unreadable', reason: 'a stored field cannot be read: the event was changed after it was written' };
+        return {
+          ok: false,
+          ...where,
+          kind: 'unreadable',
+          reason: 'a stored field cannot be read: the event was changed after it was written',
+        };
       }
       if (event.chain !== chain) {
         chain = event.chain;
@@ -106,24 +123,27 @@ export async function verifyRows(
         heads.push({ chain, seq: 0, hash: GENESIS_HASH, events: 0 });
       }
       if (event.seq !== expectedSeq) {
-        const reason = event.seq > expectedSeq
-          ? `seq gap: expected seq ${expectedSeq}, found ${event.seq}: ${gapText(event.seq - expectedSeq)} deleted before it`
-          : `seq ${event.seq} appears twice: an event was inserted`;
+        const reason =
+          event.seq > expectedSeq
+            ? `seq gap: expected seq ${expectedSeq}, found ${event.seq}: ${gapText(event.seq - expectedSeq)} deleted before it`
+            : `seq ${event.seq} appears twice: an event was inserted`;
         return { ok: false, ...where, kind: 'gap', reason };
       }
       if (event.prevHash !== prevHash) {
-        const reason = event.seq === 1
-          ? 'prevHash mismatch: the first event of the chain does not start from this trail\'s genesis hash '
-            + '(events before it were deleted, it was inserted, or the events were copied from another trail)'
-          : `prevHash mismatch: it is not chained to the event at seq ${event.seq - 1} (an event was deleted, inserted or reordered)`;
+        const reason =
+          event.seq === 1
+            ? "prevHash mismatch: the first event of the chain does not start from this trail's genesis hash " +
+              '(events before it were deleted, it was inserted, or the events were copied from another trail)'
+            : `prevHash mismatch: it is not chained to the event at seq ${event.seq - 1} (an event was deleted, inserted or reordered)`;
         return { ok: false, ...where, kind: 'link', reason };
       }
       if (hash !== event.hash) {
         return { ok: false, ...where, kind: 'changed', reason: 'hash mismatch: the event was changed after it was written' };
       }
       if (expect !== undefined && event.seq === expect.seq && event.hash !== expect.hash) {
-        const reason = `not the expected head: seq ${expect.seq} should have hash ${expect.hash}, found ${event.hash}: `
-          + 'the chain was rewritten from this event or an earlier one';
+        const reason =
+          `not the expected head: seq ${expect.seq} should have hash ${expect.hash}, found ${event.hash}: ` +
+          'the chain was rewritten from this event or an earlier one';
         return { ok: false, ...where, kind: 'rewritten', reason };
       }
       prevHash = event.hash;
@@ -140,14 +160,16 @@ export async function verifyRows(
     if (stored.duplicateSeq !== undefined) found.push(`a second row at seq ${stored.duplicateSeq}`);
     if (stored.unplaced > 0) found.push(`${stored.unplaced} row${stored.unplaced === 1 ? '' : 's'} with no chain or seq`);
     if (found.length === 0) found.push(`${stored.placed} rows at seq 1 to ${last}`);
-    const reason = `${events} event${events === 1 ? '' : 's'} of chain "${own}" were walked, but the table holds ${found.join(' and ')}: `
-      + 'rows were added beside the chain where the walk does not reach them';
+    const reason =
+      `${events} event${events === 1 ? '' : 's'} of chain "${own}" were walked, but the table holds ${found.join(' and ')}: ` +
+      'rows were added beside the chain where the walk does not reach them';
     return { ok: false, chain: own, kind: 'hidden', reason };
   }
   if (expect !== undefined && last < expect.seq) {
     const cut = expect.seq - last;
-    const reason = `truncated: chain "${own}" ends at seq ${last}, before the expected head at seq ${expect.seq}: `
-      + `${gapText(cut)} deleted from its end`;
+    const reason =
+      `truncated: chain "${own}" ends at seq ${last}, before the expected head at seq ${expect.seq}: ` +
+      `${gapText(cut)} deleted from its end`;
     return { ok: false, chain: own, kind: 'truncated', reason };
   }
   return { ok: true, events, chains: heads.length, heads };

@@ -26,7 +26,10 @@ export function auditOption(): Option {
  * await withStore(opts.audit, 'read', async (store) => print(await store.query({})));
  */
 export async function withStore(
-  target: string, mode: 'read' | 'write', fn: (store: AuditStore) => Promise<void>, chain?: string,
+  target: string,
+  mode: 'read' | 'write',
+  fn: (store: AuditStore) => Promise<void>,
+  chain?: string,
 ): Promise<void> {
   const resolved = resolveTarget(target);
   if (resolved.kind === 'sqlite' && !existsSync(resolved.path)) {
@@ -36,7 +39,10 @@ export async function withStore(
   // The chain key only from the environment: on the command line it would show in `ps` and shell history.
   const chainKey = process.env.FIELDMESH_AUDIT_CHAIN_KEY;
   const store = await openAuditStore(target, {
-    readonly: mode === 'read', recordIdKey: key === '' ? undefined : key, chainKey: chainKey === '' ? undefined : chainKey, chain,
+    readonly: mode === 'read',
+    recordIdKey: key === '' ? undefined : key,
+    chainKey: chainKey === '' ? undefined : chainKey,
+    chain,
   });
   try {
     await fn(store);

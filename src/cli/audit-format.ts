@@ -26,7 +26,10 @@ export interface Styles {
  */
 export function styles(stream: { isTTY?: boolean }): Styles {
   const on = stream.isTTY === true && (process.env.NO_COLOR ?? '') === '';
-  const sgr = (open: number, close: number) => (s: string): string => (on ? `\u001b[${open}m${s}\u001b[${close}m` : s);
+  const sgr =
+    (open: number, close: number) =>
+    (s: string): string =>
+      on ? `\u001b[${open}m${s}\u001b[${close}m` : s;
   return { bold: sgr(1, 22), dim: sgr(2, 22), red: sgr(31, 39), green: sgr(32, 39), yellow: sgr(33, 39) };
 }
 
@@ -43,15 +46,16 @@ export type Cell = string | { text: string; paint: (s: string) => string };
 export function renderTable(headers: string[], rows: Cell[][], s: Styles): string {
   const text = (c: Cell | undefined): string => printable(c === undefined ? '' : typeof c === 'string' ? c : c.text);
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => text(r[i]).length)));
-  const line = (cells: Cell[], head: boolean): string => cells
-    .map((c, i) => {
-      const last = i === cells.length - 1;
-      const padded = last ? text(c) : text(c).padEnd(widths[i] ?? 0);
-      if (head) return s.bold(padded);
-      return typeof c === 'string' ? padded : c.paint(padded);
-    })
-    .join('  ')
-    .trimEnd();
+  const line = (cells: Cell[], head: boolean): string =>
+    cells
+      .map((c, i) => {
+        const last = i === cells.length - 1;
+        const padded = last ? text(c) : text(c).padEnd(widths[i] ?? 0);
+        if (head) return s.bold(padded);
+        return typeof c === 'string' ? padded : c.paint(padded);
+      })
+      .join('  ')
+      .trimEnd();
   return [line(headers, true), ...rows.map((r) => line(r, false))].join('\n');
 }
 
@@ -92,7 +96,8 @@ export function timeOption(kind: 'since' | 'until'): (value: string) => string {
       return new Date(Date.now() - Number(age[1]) * unit).toISOString();
     }
     const ms = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value);
-    if (Number.isNaN(ms)) throw new InvalidArgumentError('expected a date (2026-03-31), a date-time (2026-03-31T14:00Z) or an age (7d, 12h)');
+    if (Number.isNaN(ms))
+      throw new InvalidArgumentError('expected a date (2026-03-31), a date-time (2026-03-31T14:00Z) or an age (7d, 12h)');
     const endOfDay = kind === 'until' && /^\d{4}-\d{2}-\d{2}$/.test(value);
     return new Date(endOfDay ? ms + 86_400_000 : ms).toISOString();
   };
@@ -119,7 +124,10 @@ export function positiveInt(value: string): number {
  * await store.verify(bar.update);
  * bar.done();
  */
-export function progressBar(stream: NodeJS.WriteStream, minTotal: number): { update: (done: number, total: number) => void; done: () => void } {
+export function progressBar(
+  stream: NodeJS.WriteStream,
+  minTotal: number,
+): { update: (done: number, total: number) => void; done: () => void } {
   let shown = -1;
   const update = (done: number, total: number): void => {
     if (stream.isTTY !== true || total < minTotal) return;

@@ -21,35 +21,46 @@ export function registerAuditReview(audit: Command): void {
     .option('--by <name>', 'who reviewed it (with --ack)')
     .option('--note <text>', 'the finding (with --ack)')
     .option('--json', 'print as JSON')
-    .addHelpText('after', '\nExamples:\n  $ fieldmesh audit review\n'
-      + '  EVENT                                 TIME                  USER    ROLES          PURPOSE    RESOURCE  RECORDS  DECISION   REASON\n'
-      + '  0b6f…                                 2026-03-02 03:12:44Z  u-9001  ed-consultant  emergency  Patient   p-1002   disclosed  Unconscious, no consent possible\n'
-      + '  1 break-glass event awaiting review\n\n'
-      + '  $ fieldmesh audit review --ack 0b6f3c2e --by "Dr A Guardian" --note "Justified: cardiac arrest"\n\n'
-      + 'The queue is read from rows verify accepts: on a broken chain it prints the BROKEN line and exits 1.')
-    .action(guard('review', async (opts: { audit: string; ack?: string; by?: string; note?: string; json?: true }) => {
-      if (opts.ack !== undefined && (opts.by === undefined || opts.note === undefined)) throw new Error('--ack needs --by NAME and --note TEXT');
-      // A forged review row (or a deleted one) would change the queue: trust it only on a chain that verifies.
-      let chain: string | undefined;
-      await withStore(opts.audit, 'read', async (store) => {
-        const result = await store.verify();
-        if (!result.ok) {
-          out(opts.json ? printableJson(result) : brokenLine(result));
-          throw new CliExit(EXIT.failed);
-        }
-        chain = result.heads[0]?.chain;
-        if (opts.ack === undefined) listPending(await store.pendingReviews(), opts.json === true);
-      });
-      if (opts.ack === undefined) return;
-      const { by, note } = opts as { by: string; note: string };
-      // The review goes into the chain the trail records, whatever it is called.
-      await withStore(opts.audit, 'write', async (store) => {
-        const id = await resolveId(store, opts.ack as string);
-        const review = await store.acknowledge(id, by, note);
-        if (opts.json) out(printableJson(review));
-        else out(printable(`Acknowledged ${id} by ${review.user} (review event ${review.id}, seq ${review.seq})`));
-      }, chain);
-    }));
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ fieldmesh audit review\n' +
+        '  EVENT                                 TIME                  USER    ROLES          PURPOSE    RESOURCE  RECORDS  DECISION   REASON\n' +
+        '  0b6f…                                 2026-03-02 03:12:44Z  u-9001  ed-consultant  emergency  Patient   p-1002   disclosed  Unconscious, no consent possible\n' +
+        '  1 break-glass event awaiting review\n\n' +
+        '  $ fieldmesh audit review --ack 0b6f3c2e --by "Dr A Guardian" --note "Justified: cardiac arrest"\n\n' +
+        'The queue is read from rows verify accepts: on a broken chain it prints the BROKEN line and exits 1.',
+    )
+    .action(
+      guard('review', async (opts: { audit: string; ack?: string; by?: string; note?: string; json?: true }) => {
+        if (opts.ack !== undefined && (opts.by === undefined || opts.note === undefined))
+          throw new Error('--ack needs --by NAME and --note TEXT');
+        // A forged review row (or a deleted one) would change the queue: trust it only on a chain that verifies.
+        let chain: string | undefined;
+        await withStore(opts.audit, 'read', async (store) => {
+          const result = await store.verify();
+          if (!result.ok) {
+            out(opts.json ? printableJson(result) : brokenLine(result));
+            throw new CliExit(EXIT.failed);
+          }
+          chain = result.heads[0]?.chain;
+          if (opts.ack === undefined) listPending(await store.pendingReviews(), opts.json === true);
+        });
+        if (opts.ack === undefined) return;
+        const { by, note } = opts as { by: string; note: string };
+        // The review goes into the chain the trail records, whatever it is called.
+        await withStore(
+          opts.audit,
+          'write',
+          async (store) => {
+            const id = await resolveId(store, opts.ack as string);
+            const review = await store.acknowledge(id, by, note);
+            if (opts.json) out(printableJson(review));
+            else out(printable(`Acknowledged ${id} by ${review.user} (review event ${review.id}, seq ${review.seq})`));
+          },
+          chain,
+        );
+      }),
+    );
 }
 
 function listPending(events: AuditEvent[], json: boolean): void {
@@ -57,7 +68,13 @@ function listPending(events: AuditEvent[], json: boolean): void {
   if (events.length === 0) return out('No break-glass events awaiting review.');
   const s = styles(process.stdout);
   const rows: Cell[][] = events.map((e) => [
-    e.id, shortTime(e.time), e.user, e.roles.join(', '), e.purpose, e.resource, brief(e.recordIds),
+    e.id,
+    shortTime(e.time),
+    e.user,
+    e.roles.join(', '),
+    e.purpose,
+    e.resource,
+    brief(e.recordIds),
     e.decision === 'refused' ? { text: 'refused', paint: s.red } : e.decision,
     { text: e.breakGlass ?? '', paint: s.yellow },
   ]);
@@ -71,7 +88,9 @@ async function resolveId(store: AuditStore, given: string): Promise<string> {
   if (given.length < 8) throw new Error('--ack needs the event id, or at least its first 8 characters');
   const matches = (await store.pendingReviews()).filter((e) => e.id.startsWith(given));
   if (matches.length === 1) return (matches[0] as AuditEvent).id;
-  throw new Error(matches.length === 0 ? `no event awaiting review starts with ${given}` : `${given} names ${matches.length} events; give more of the id`);
+  throw new Error(
+    matches.length === 0 ? `no event awaiting review starts with ${given}` : `${given} names ${matches.length} events; give more of the id`,
+  );
 }
 
 /**
@@ -89,27 +108,41 @@ export function registerAuditReport(audit: Command): void {
     .option('--since <time>', 'from this time', timeOption('since'))
     .option('--until <time>', 'before this time (a bare date includes that whole day)', timeOption('until'))
     .option('--json', 'print as JSON')
-    .addHelpText('after', '\nExample:\n  $ fieldmesh audit report --record p-1002\n  Access to record p-1002: 2 events by 2 users, 2026-03-01 14:02:11Z to 2026-03-02 03:12:44Z\n'
-      + '  TIME                  USER    ROLES          PURPOSE      ACTION  OUTCOME    FIELDS                             NOTE\n'
-      + '  2026-03-01 14:02:11Z  u-4411  nurse          direct-care  read    disclosed  dateOfBirth, id, name, ward\n'
-      + '  2026-03-02 03:12:44Z  u-9001  ed-consultant  emergency    read    disclosed  diagnoses, id, name                 break-glass, awaiting review')
-    .action(guard('report', async (opts: { audit: string; record: string; since?: string; until?: string; json?: true }) => {
-      await withStore(opts.audit, 'read', async (store) => {
-        const events = await store.query({ recordId: opts.record, since: opts.since, until: opts.until });
-        const pending = new Set((await store.pendingReviews()).map((e) => e.id));
-        const key = process.env.FIELDMESH_AUDIT_RECORD_KEY;
-        const storedId = key === undefined || key === '' ? printable(opts.record) : pseudonymiseRecordId(printable(opts.record), key);
-        const lines = events.map((e) => reportLine(e, storedId, pending));
-        if (opts.json) return out(printableJson({ record: opts.record, events: lines }));
-        printReport(opts.record, lines);
-      });
-    }));
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ fieldmesh audit report --record p-1002\n  Access to record p-1002: 2 events by 2 users, 2026-03-01 14:02:11Z to 2026-03-02 03:12:44Z\n' +
+        '  TIME                  USER    ROLES          PURPOSE      ACTION  OUTCOME    FIELDS                             NOTE\n' +
+        '  2026-03-01 14:02:11Z  u-4411  nurse          direct-care  read    disclosed  dateOfBirth, id, name, ward\n' +
+        '  2026-03-02 03:12:44Z  u-9001  ed-consultant  emergency    read    disclosed  diagnoses, id, name                 break-glass, awaiting review',
+    )
+    .action(
+      guard('report', async (opts: { audit: string; record: string; since?: string; until?: string; json?: true }) => {
+        await withStore(opts.audit, 'read', async (store) => {
+          const events = await store.query({ recordId: opts.record, since: opts.since, until: opts.until });
+          const pending = new Set((await store.pendingReviews()).map((e) => e.id));
+          const key = process.env.FIELDMESH_AUDIT_RECORD_KEY;
+          const storedId = key === undefined || key === '' ? printable(opts.record) : pseudonymiseRecordId(printable(opts.record), key);
+          const lines = events.map((e) => reportLine(e, storedId, pending));
+          if (opts.json) return out(printableJson({ record: opts.record, events: lines }));
+          printReport(opts.record, lines);
+        });
+      }),
+    );
 }
 
 interface ReportLine {
-  eventId: string; time: string; user: string; roles: string[]; purpose: string; action: string;
-  outcome: 'disclosed' | 'written' | 'withheld' | 'refused'; code?: string; fields: string[]; transforms: Record<string, string>;
-  breakGlass?: string; review?: 'awaiting' | 'done';
+  eventId: string;
+  time: string;
+  user: string;
+  roles: string[];
+  purpose: string;
+  action: string;
+  outcome: 'disclosed' | 'written' | 'withheld' | 'refused';
+  code?: string;
+  fields: string[];
+  transforms: Record<string, string>;
+  breakGlass?: string;
+  review?: 'awaiting' | 'done';
 }
 
 /**
@@ -122,8 +155,15 @@ function reportLine(e: AuditEvent, storedId: string, pending: Set<string>): Repo
   const shown = e.action !== 'read' && e.action !== 'review' && e.status === 0 ? 'written' : 'disclosed';
   const outcome = e.decision === 'refused' ? 'refused' : e.recordIds.includes(storedId) ? shown : 'withheld';
   const line: ReportLine = {
-    eventId: e.id, time: e.time, user: e.user, roles: e.roles, purpose: e.purpose, action: e.action, outcome,
-    fields: outcome === 'disclosed' || outcome === 'written' ? e.fieldsDisclosed : [], transforms: outcome === 'disclosed' ? e.transforms : {},
+    eventId: e.id,
+    time: e.time,
+    user: e.user,
+    roles: e.roles,
+    purpose: e.purpose,
+    action: e.action,
+    outcome,
+    fields: outcome === 'disclosed' || outcome === 'written' ? e.fieldsDisclosed : [],
+    transforms: outcome === 'disclosed' ? e.transforms : {},
   };
   if (e.code !== undefined) line.code = e.code;
   if (e.breakGlass !== undefined) {
@@ -137,15 +177,24 @@ function printReport(record: string, lines: ReportLine[]): void {
   const s = styles(process.stdout);
   if (lines.length === 0) {
     out(printable(`No access to record ${record} is recorded.`));
-    if (process.env.FIELDMESH_AUDIT_RECORD_KEY === undefined) out('(If this trail stores record ids as pseudonyms, set FIELDMESH_AUDIT_RECORD_KEY.)');
+    if (process.env.FIELDMESH_AUDIT_RECORD_KEY === undefined)
+      out('(If this trail stores record ids as pseudonyms, set FIELDMESH_AUDIT_RECORD_KEY.)');
     return;
   }
   const users = new Set(lines.map((l) => l.user)).size;
   const span = `${shortTime((lines[0] as ReportLine).time)} to ${shortTime((lines[lines.length - 1] as ReportLine).time)}`;
-  out(s.bold(printable(`Access to record ${record}: ${lines.length} event${plural(lines.length)} by ${users} user${plural(users)}, ${span}`)));
+  out(
+    s.bold(printable(`Access to record ${record}: ${lines.length} event${plural(lines.length)} by ${users} user${plural(users)}, ${span}`)),
+  );
   const rows: Cell[][] = lines.map((l) => [
-    shortTime(l.time), l.user, l.roles.join(', '), l.purpose, l.action,
-    l.outcome === 'disclosed' || l.outcome === 'written' ? l.outcome : { text: l.code === undefined ? l.outcome : `${l.outcome} (${l.code})`, paint: s.dim },
+    shortTime(l.time),
+    l.user,
+    l.roles.join(', '),
+    l.purpose,
+    l.action,
+    l.outcome === 'disclosed' || l.outcome === 'written'
+      ? l.outcome
+      : { text: l.code === undefined ? l.outcome : `${l.outcome} (${l.code})`, paint: s.dim },
     l.fields.map((f) => (l.transforms[f] === undefined ? f : `${f} (${l.transforms[f]})`)).join(', '),
     l.breakGlass === undefined ? '' : { text: `break-glass, ${l.review === 'awaiting' ? 'awaiting review' : 'reviewed'}`, paint: s.yellow },
   ]);

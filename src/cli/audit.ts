@@ -25,53 +25,67 @@ const DEFAULT_QUERY_LIMIT = 1000;
 export function registerAudit(program: Command): Command {
   const audit = usageErrorsExit2(program.command('audit'))
     .description('check, search and review the audit trail of disclosures')
-    .addHelpText('after', '\nThe trail is a SQLite file or a postgres:// URL: --audit, else $FIELDMESH_AUDIT, else ./fieldmesh-audit.db.\n'
-      + 'Set FIELDMESH_AUDIT_RECORD_KEY when the trail stores record ids as keyed pseudonyms,\n'
-      + 'and FIELDMESH_AUDIT_CHAIN_KEY when its chain is keyed (verify, head and review need it).');
+    .addHelpText(
+      'after',
+      '\nThe trail is a SQLite file or a postgres:// URL: --audit, else $FIELDMESH_AUDIT, else ./fieldmesh-audit.db.\n' +
+        'Set FIELDMESH_AUDIT_RECORD_KEY when the trail stores record ids as keyed pseudonyms,\n' +
+        'and FIELDMESH_AUDIT_CHAIN_KEY when its chain is keyed (verify, head and review need it).',
+    );
 
   usageErrorsExit2(audit.command('verify'))
     .description('check the hash chain: exit 0 intact, 1 broken (naming the first broken event and why)')
     .addOption(auditOption())
     .option('--json', 'print the result as JSON')
     .option('--expect-head <seq:hash>', 'fail unless the chain still holds this head, recorded earlier with `audit head`', headOption)
-    .addHelpText('after', '\nExample:\n  $ fieldmesh audit verify\n  intact: 1204 events in 1 chain\n'
-      + '    chain main  head seq 1204  hash 9f2c…  (1204 events)\n\n'
-      + 'Deleting the newest events leaves a chain that verifies: record `fieldmesh audit head` somewhere else\n'
-      + 'from time to time and pass the last one with --expect-head, which fails when the trail was cut short or rewritten.')
-    .action(guard('verify', async (opts: { audit: string; json?: true; expectHead?: ChainHead }) => {
-      await withStore(opts.audit, 'read', async (store) => {
-        const result = await verifyWithBar(store, opts.json === true, opts.expectHead);
-        const s = styles(process.stdout);
-        if (opts.json) out(printableJson(result));
-        else if (result.ok) {
-          out(`${s.green('intact')}: ${result.events} event${plural(result.events)} in ${result.chains} chain${plural(result.chains)}`);
-          for (const h of result.heads) out(printable(`  chain ${h.chain}  head seq ${h.seq}  hash ${h.hash}  (${h.events} event${plural(h.events)})`));
-        } else {
-          out(brokenLine(result));
-        }
-        if (!result.ok) throw new CliExit(EXIT.failed);
-      });
-    }));
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ fieldmesh audit verify\n  intact: 1204 events in 1 chain\n' +
+        '    chain main  head seq 1204  hash 9f2c…  (1204 events)\n\n' +
+        'Deleting the newest events leaves a chain that verifies: record `fieldmesh audit head` somewhere else\n' +
+        'from time to time and pass the last one with --expect-head, which fails when the trail was cut short or rewritten.',
+    )
+    .action(
+      guard('verify', async (opts: { audit: string; json?: true; expectHead?: ChainHead }) => {
+        await withStore(opts.audit, 'read', async (store) => {
+          const result = await verifyWithBar(store, opts.json === true, opts.expectHead);
+          const s = styles(process.stdout);
+          if (opts.json) out(printableJson(result));
+          else if (result.ok) {
+            out(`${s.green('intact')}: ${result.events} event${plural(result.events)} in ${result.chains} chain${plural(result.chains)}`);
+            for (const h of result.heads)
+              out(printable(`  chain ${h.chain}  head seq ${h.seq}  hash ${h.hash}  (${h.events} event${plural(h.events)})`));
+          } else {
+            out(brokenLine(result));
+          }
+          if (!result.ok) throw new CliExit(EXIT.failed);
+        });
+      }),
+    );
 
   usageErrorsExit2(audit.command('head'))
     .description('verify the chain, then print its head as SEQ:HASH to record somewhere else (for verify --expect-head)')
     .addOption(auditOption())
     .option('--json', 'print { chain, seq, hash, head } as JSON')
-    .addHelpText('after', '\nExample:\n  $ fieldmesh audit head >> /secure/elsewhere/fieldmesh-heads.txt\n'
-      + '  $ fieldmesh audit verify --expect-head "$(tail -n 1 /secure/elsewhere/fieldmesh-heads.txt)"\n\n'
-      + 'A broken chain has no head worth recording: it exits 1 as verify does (with --json, printing verify\'s JSON result).')
-    .action(guard('head', async (opts: { audit: string; json?: true }) => {
-      await withStore(opts.audit, 'read', async (store) => {
-        const result = await verifyWithBar(store, opts.json === true, undefined);
-        if (!result.ok) {
-          out(opts.json ? printableJson(result) : brokenLine(result));
-          throw new CliExit(EXIT.failed);
-        }
-        const h = result.heads[0] ?? { chain: null, seq: 0, hash: GENESIS_HASH };
-        if (opts.json) out(printableJson({ chain: h.chain, seq: h.seq, hash: h.hash, head: `${h.seq}:${h.hash}` }));
-        else out(`${h.seq}:${h.hash}`);
-      });
-    }));
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ fieldmesh audit head >> /secure/elsewhere/fieldmesh-heads.txt\n' +
+        '  $ fieldmesh audit verify --expect-head "$(tail -n 1 /secure/elsewhere/fieldmesh-heads.txt)"\n\n' +
+        "A broken chain has no head worth recording: it exits 1 as verify does (with --json, printing verify's JSON result).",
+    )
+    .action(
+      guard('head', async (opts: { audit: string; json?: true }) => {
+        await withStore(opts.audit, 'read', async (store) => {
+          const result = await verifyWithBar(store, opts.json === true, undefined);
+          if (!result.ok) {
+            out(opts.json ? printableJson(result) : brokenLine(result));
+            throw new CliExit(EXIT.failed);
+          }
+          const h = result.heads[0] ?? { chain: null, seq: 0, hash: GENESIS_HASH };
+          if (opts.json) out(printableJson({ chain: h.chain, seq: h.seq, hash: h.hash, head: `${h.seq}:${h.hash}` }));
+          else out(`${h.seq}:${h.hash}`);
+        });
+      }),
+    );
 
   usageErrorsExit2(audit.command('query'))
     .description('list events, oldest first (the latest --limit of those that match)')
@@ -87,20 +101,25 @@ export function registerAudit(program: Command): Command {
     .option('--no-break-glass', 'no break-glass events')
     .option('--limit <n>', `at most this many, the most recent (default ${DEFAULT_QUERY_LIMIT})`, positiveInt)
     .option('--json', 'print the events as a JSON array')
-    .addHelpText('after', '\nExample:\n  $ fieldmesh audit query --user u-4411 --since 7d\n'
-      + '  TIME                  EVENT     USER    PURPOSE      RESOURCE  ACTION  DECISION   RECORDS  BREAK-GLASS\n'
-      + '  2026-03-02 09:14:03Z  5c1e07aa  u-4411  direct-care  Patient   read    disclosed  p-1002\n  1 event')
-    .action(guard('query', async (opts: QueryOptions) => {
-      await withStore(opts.audit, 'read', async (store) => {
-        const limit = opts.limit ?? DEFAULT_QUERY_LIMIT;
-        const events = await store.query({ ...filterFrom(opts), limit });
-        if (opts.json) out(printableJson(events));
-        else out(events.length === 0 ? 'No matching events.' : `${eventTable(events)}\n${events.length} event${plural(events.length)}`);
-        if (opts.limit === undefined && events.length === limit) {
-          process.stderr.write(`(showing the latest ${limit} events; narrow the filters or pass --limit)\n`);
-        }
-      });
-    }));
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ fieldmesh audit query --user u-4411 --since 7d\n' +
+        '  TIME                  EVENT     USER    PURPOSE      RESOURCE  ACTION  DECISION   RECORDS  BREAK-GLASS\n' +
+        '  2026-03-02 09:14:03Z  5c1e07aa  u-4411  direct-care  Patient   read    disclosed  p-1002\n  1 event',
+    )
+    .action(
+      guard('query', async (opts: QueryOptions) => {
+        await withStore(opts.audit, 'read', async (store) => {
+          const limit = opts.limit ?? DEFAULT_QUERY_LIMIT;
+          const events = await store.query({ ...filterFrom(opts), limit });
+          if (opts.json) out(printableJson(events));
+          else out(events.length === 0 ? 'No matching events.' : `${eventTable(events)}\n${events.length} event${plural(events.length)}`);
+          if (opts.limit === undefined && events.length === limit) {
+            process.stderr.write(`(showing the latest ${limit} events; narrow the filters or pass --limit)\n`);
+          }
+        });
+      }),
+    );
 
   registerAuditReview(audit);
   registerAuditReport(audit);
@@ -109,14 +128,28 @@ export function registerAudit(program: Command): Command {
 
 interface QueryOptions {
   audit: string;
-  user?: string; purpose?: string; resource?: string; record?: string; since?: string; until?: string;
-  decision?: 'disclosed' | 'refused'; breakGlass?: boolean; limit?: number; json?: true;
+  user?: string;
+  purpose?: string;
+  resource?: string;
+  record?: string;
+  since?: string;
+  until?: string;
+  decision?: 'disclosed' | 'refused';
+  breakGlass?: boolean;
+  limit?: number;
+  json?: true;
 }
 
 function filterFrom(o: QueryOptions): AuditFilter {
   return {
-    user: o.user, purpose: o.purpose, resource: o.resource, recordId: o.record,
-    since: o.since, until: o.until, decision: o.decision, breakGlass: o.breakGlass,
+    user: o.user,
+    purpose: o.purpose,
+    resource: o.resource,
+    recordId: o.record,
+    since: o.since,
+    until: o.until,
+    decision: o.decision,
+    breakGlass: o.breakGlass,
   };
 }
 
@@ -147,6 +180,7 @@ async function verifyWithBar(store: AuditStore, json: boolean, expectHead: Chain
 /** `--expect-head SEQ:HASH`, as `audit head` prints it. */
 function headOption(value: string): ChainHead {
   const head = parseChainHead(value);
-  if (head === undefined) throw new InvalidArgumentError('expected SEQ:HASH as `fieldmesh audit head` prints it (e.g. 1204:9f2c…, 64 hex digits)');
+  if (head === undefined)
+    throw new InvalidArgumentError('expected SEQ:HASH as `fieldmesh audit head` prints it (e.g. 1204:9f2c…, 64 hex digits)');
   return head;
 }

@@ -22,7 +22,10 @@ export function registerCheck(program: Command): void {
         if (e instanceof PolicyError) return e;
         throw e;
       });
-      const { document, issues } = sources instanceof PolicyError ? { document: undefined, issues: sources.issues } : analysePolicies(sources, parseNow(opts.now) ?? new Date());
+      const { document, issues } =
+        sources instanceof PolicyError
+          ? { document: undefined, issues: sources.issues }
+          : analysePolicies(sources, parseNow(opts.now) ?? new Date());
       const errors = issues.filter((i) => i.severity === 'error').length;
       const warnings = issues.length - errors;
       const failed = errors > 0 || (opts.strict === true && warnings > 0);
@@ -34,8 +37,15 @@ export function registerCheck(program: Command): void {
         if (document) {
           const c = compilePolicies(document);
           const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
-          const summary = [count(c.resources.size, 'resource'), count(c.purposes.size, 'purpose'), count(Object.keys(document.roles).length, 'role'), count(document.restrictions.length, 'restriction')].join(', ');
-          process.stdout.write(`${failed ? paint('red', 'FAIL') : paint('green', 'OK')} ${opts.policies}: ${summary}; version ${c.version}; ${count(warnings, 'warning')}\n`);
+          const summary = [
+            count(c.resources.size, 'resource'),
+            count(c.purposes.size, 'purpose'),
+            count(Object.keys(document.roles).length, 'role'),
+            count(document.restrictions.length, 'restriction'),
+          ].join(', ');
+          process.stdout.write(
+            `${failed ? paint('red', 'FAIL') : paint('green', 'OK')} ${opts.policies}: ${summary}; version ${c.version}; ${count(warnings, 'warning')}\n`,
+          );
         } else {
           process.stdout.write(`${paint('red', 'FAIL')} ${opts.policies}: ${errors} error${errors === 1 ? '' : 's'}\n`);
         }

@@ -8,7 +8,10 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, refused: 3 } as const;
 
 /** Thrown by a command to stop with an exit code; `main` prints the message and exits. */
 export class CliExit extends Error {
-  constructor(readonly exitCode: number, message = '') {
+  constructor(
+    readonly exitCode: number,
+    message = '',
+  ) {
     super(message);
   }
 }
@@ -25,7 +28,14 @@ export async function loadForCli(dir: string, opts: PolicyOptions = {}): Promise
   try {
     return await loadPolicies(dir, opts);
   } catch (e) {
-    if (e instanceof PolicyError) throw new CliExit(EXIT.failed, e.issues.filter((i) => i.severity === 'error').map((i) => printIssue(i, process.stderr)).join('\n'));
+    if (e instanceof PolicyError)
+      throw new CliExit(
+        EXIT.failed,
+        e.issues
+          .filter((i) => i.severity === 'error')
+          .map((i) => printIssue(i, process.stderr))
+          .join('\n'),
+      );
     throw e;
   }
 }

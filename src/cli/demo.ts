@@ -41,7 +41,8 @@ export function registerDemo(program: Command): void {
       const routes = join(ROOT, 'examples', 'gateway', 'routes.yaml');
       const policies = join(ROOT, 'policies');
       for (const needed of [records, routes, policies]) {
-        if (!existsSync(needed)) throw new CliExit(EXIT.usage, `fieldmesh demo needs ${needed}: run it from a checkout of the fieldmesh repository`);
+        if (!existsSync(needed))
+          throw new CliExit(EXIT.usage, `fieldmesh demo needs ${needed}: run it from a checkout of the fieldmesh repository`);
       }
       const api = await startDemoApi(records, { host: opts.host ?? '127.0.0.1' });
       let gateway: Awaited<ReturnType<typeof startGateway>>;

@@ -20,7 +20,14 @@ export function registerExplain(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { policies: string; role: string; purpose: string; resource: string; json?: boolean }) => {
       const policies = await loadForCli(opts.policies);
-      const explanation = explainForCli(policies, { roles: opts.role.split(',').map((r) => r.trim()).filter(Boolean), purpose: opts.purpose, resource: opts.resource });
+      const explanation = explainForCli(policies, {
+        roles: opts.role
+          .split(',')
+          .map((r) => r.trim())
+          .filter(Boolean),
+        purpose: opts.purpose,
+        resource: opts.resource,
+      });
       process.stdout.write(opts.json ? `${JSON.stringify(explanation, null, 2)}\n` : formatExplanation(explanation));
     });
 }

@@ -34,12 +34,19 @@ export function registerRedact(program: Command): void {
     .requiredOption('--resource <resource>', 'the resource type of the input')
     .option('--break-glass <reason>', 'break-glass reason (break-glass purposes only)')
     .option('--now <date>', 'the clock for review dates, training and age bands')
-    .addHelpText('after', '\nExit codes: 0 disclosed, 1 policy errors, 2 usage or input errors (an unknown --resource or --role\nincluded), 3 refused. The pseudonym key comes from FIELDMESH_PSEUDONYM_KEY.')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 disclosed, 1 policy errors, 2 usage or input errors (an unknown --resource or --role\nincluded), 3 refused. The pseudonym key comes from FIELDMESH_PSEUDONYM_KEY.',
+    )
     .action(async (file: string, opts: RedactOptions) => {
       if ((opts.role === undefined) === (opts.user === undefined)) throw new CliExit(EXIT.usage, 'give exactly one of --role or --user');
       const now = parseNow(opts.now) ?? new Date();
-      const user = opts.user !== undefined ? await readJson(opts.user, 'user claims') : { sub: 'cli', roles: [opts.role], training: now.toISOString().slice(0, 10) };
-      if (user === null || typeof user !== 'object' || Array.isArray(user)) throw new CliExit(EXIT.usage, '--user: the claims file must hold a JSON object');
+      const user =
+        opts.user !== undefined
+          ? await readJson(opts.user, 'user claims')
+          : { sub: 'cli', roles: [opts.role], training: now.toISOString().slice(0, 10) };
+      if (user === null || typeof user !== 'object' || Array.isArray(user))
+        throw new CliExit(EXIT.usage, '--user: the claims file must hold a JSON object');
       const input = await readJson(file, 'input');
       const pseudonymKey = process.env['FIELDMESH_PSEUDONYM_KEY'] || undefined;
       const keyProblem = pseudonymKeyProblem(pseudonymKey, false);
@@ -51,14 +58,25 @@ export function registerRedact(program: Command): void {
       knownName('resource', opts.resource, policies.resourceNames());
       if (opts.role !== undefined) knownName('role', opts.role, Object.keys(policies.compiled.document.roles));
       try {
-        const { data } = policies.redact(input, { resource: opts.resource, purpose: opts.purpose, user: user as Record<string, unknown>, breakGlass: opts.breakGlass, now });
+        const { data } = policies.redact(input, {
+          resource: opts.resource,
+          purpose: opts.purpose,
+          user: user as Record<string, unknown>,
+          breakGlass: opts.breakGlass,
+          now,
+        });
         process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
       } catch (e) {
         if (!(e instanceof FieldmeshError)) throw e;
         // A number or a string is not a record: the input is wrong, nothing was refused.
-        if (e.code === 'unredactable_body') throw new CliExit(EXIT.usage, `input ${file === '-' ? '(stdin)' : file} cannot be redacted: ${e.message}`);
+        if (e.code === 'unredactable_body')
+          throw new CliExit(EXIT.usage, `input ${file === '-' ? '(stdin)' : file} cannot be redacted: ${e.message}`);
         // No key is configuration missing, not a refusal of the request: fix the environment and run again.
-        if (e.code === 'pseudonym_key_missing') throw new CliExit(EXIT.usage, `FIELDMESH_PSEUDONYM_KEY: required, since purpose "${opts.purpose}" pseudonymises fields (set a key of at least 16 characters)`);
+        if (e.code === 'pseudonym_key_missing')
+          throw new CliExit(
+            EXIT.usage,
+            `FIELDMESH_PSEUDONYM_KEY: required, since purpose "${opts.purpose}" pseudonymises fields (set a key of at least 16 characters)`,
+          );
         process.stderr.write(`${printableJson({ error: { code: e.code, message: e.message } }, 0)}\n`);
         throw new CliExit(EXIT.refused);
       }

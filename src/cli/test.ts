@@ -59,7 +59,10 @@ async function caseFiles(path: string): Promise<string[]> {
   const info = await stat(path).catch(() => undefined);
   if (!info) throw new CliExit(EXIT.usage, `no such case file or directory: ${path}`);
   if (!info.isDirectory()) return [path];
-  return (await readdir(path)).filter((n) => /\.ya?ml$/i.test(n)).sort().map((n) => join(path, n));
+  return (await readdir(path))
+    .filter((n) => /\.ya?ml$/i.test(n))
+    .sort()
+    .map((n) => join(path, n));
 }
 
 async function readableDirectory(dir: string): Promise<void> {
@@ -69,5 +72,8 @@ async function readableDirectory(dir: string): Promise<void> {
 }
 
 function indent(text: string): string {
-  return text.split('\n').map((l) => `    ${l}`).join('\n');
+  return text
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
 }

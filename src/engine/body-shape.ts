@@ -57,9 +57,18 @@ export function parseListKey(list: string): string[] {
  * not have the expected shape, or a single record of another resourceType,
  * throws `unredactable_body` (500): fail closed. The input is never mutated.
  */
-export function redactBody(policies: PolicySet, plan: Plan, body: unknown, list?: ListKey, opts: RedactBodyOptions = {}): { body: unknown; decision: Decision } {
+export function redactBody(
+  policies: PolicySet,
+  plan: Plan,
+  body: unknown,
+  list?: ListKey,
+  opts: RedactBodyOptions = {},
+): { body: unknown; decision: Decision } {
   if (opts.pagedAllowed === false && isBundle(body) && pagedByUpstream(body)) {
-    throw new AccessError('filter_forbidden', 'The record API answered one page of this search: some rows are hidden from you (or de-identified), and a page cut before they are removed would show where they were or which matched. Ask the record API for the whole result (a larger page size), or search without filters.');
+    throw new AccessError(
+      'filter_forbidden',
+      'The record API answered one page of this search: some rows are hidden from you (or de-identified), and a page cut before they are removed would show where they were or which matched. Ask the record API for the whole result (a larger page size), or search without filters.',
+    );
   }
   if (list === undefined) {
     if (!isPlainObject(body)) throw unredactable('one record (a JSON object) was expected');
@@ -89,7 +98,10 @@ export interface RedactBodyOptions {
 /** A Bundle that is one page of more: it links to the next or the previous page. */
 function pagedByUpstream(bundle: Record<string, unknown>): boolean {
   const links = bundle['link'];
-  return Array.isArray(links) && links.some((l) => isPlainObject(l) && (l['relation'] === 'next' || l['relation'] === 'previous' || l['relation'] === 'prev'));
+  return (
+    Array.isArray(links) &&
+    links.some((l) => isPlainObject(l) && (l['relation'] === 'next' || l['relation'] === 'previous' || l['relation'] === 'prev'))
+  );
 }
 
 interface Walk {
@@ -126,7 +138,8 @@ function countOtherType(decision: Decision, n: number): void {
 
 function rebuild(node: unknown, at: number, w: Walk): unknown {
   // The body itself is an array only for `""`: `items` over a bare array is a body of another shape.
-  if (Array.isArray(node) && (at > 0 || w.steps.length === 0)) return at === w.steps.length ? plainRows(node, w) : wrappedRows(node, w.steps.slice(at), w);
+  if (Array.isArray(node) && (at > 0 || w.steps.length === 0))
+    return at === w.steps.length ? plainRows(node, w) : wrappedRows(node, w.steps.slice(at), w);
   if (at === w.steps.length) throw unredactable(`a list was expected at "${w.list || '(the body)'}"`);
   const key = w.steps[at]!;
   const bundle = at === 0 && isBundle(node);
@@ -148,7 +161,10 @@ function bundleEnvelope(node: Record<string, unknown>): Record<string, unknown> 
   const out: Record<string, unknown> = { resourceType: 'Bundle' };
   if (typeof node['type'] === 'string' && BUNDLE_TYPES.has(node['type'])) out['type'] = node['type'];
   const links = Array.isArray(node['link'])
-    ? node['link'].filter((l): l is Record<string, unknown> => isPlainObject(l) && typeof l['relation'] === 'string' && BUNDLE_LINKS.has(l['relation']) && typeof l['url'] === 'string')
+    ? node['link'].filter(
+        (l): l is Record<string, unknown> =>
+          isPlainObject(l) && typeof l['relation'] === 'string' && BUNDLE_LINKS.has(l['relation']) && typeof l['url'] === 'string',
+      )
     : [];
   if (links.length > 0) out['link'] = links.map((l) => ({ relation: l['relation'], url: l['url'] }));
   return out;
@@ -185,7 +201,8 @@ function wrappedRows(elements: unknown[], rest: string[], w: Walk): unknown[] {
     const base: Record<string, unknown> = {};
     // fullUrl is dropped: the record API's text, and any text fits in a URL (`https://host/nhs-9990000026/Patient/pat-002`).
     const search = source['search'];
-    if (isPlainObject(search) && typeof search['mode'] === 'string' && SEARCH_MODES.has(search['mode'])) base['search'] = { mode: search['mode'] };
+    if (isPlainObject(search) && typeof search['mode'] === 'string' && SEARCH_MODES.has(search['mode']))
+      base['search'] = { mode: search['mode'] };
     out.push(setAt(base, rest, kept));
   }
   w.decision = merged;
@@ -194,7 +211,17 @@ function wrappedRows(elements: unknown[], rest: string[], w: Walk): unknown[] {
 }
 
 /** FHIR R4's Bundle.type codes: anything else is free text and is not passed on. */
-const BUNDLE_TYPES = new Set(['document', 'message', 'transaction', 'transaction-response', 'batch', 'batch-response', 'history', 'searchset', 'collection']);
+const BUNDLE_TYPES = new Set([
+  'document',
+  'message',
+  'transaction',
+  'transaction-response',
+  'batch',
+  'batch-response',
+  'history',
+  'searchset',
+  'collection',
+]);
 
 /** `obj` with `value` at `path`, through fresh objects: nothing else of the element is carried along. */
 function setAt(obj: Record<string, unknown>, path: string[], value: unknown): Record<string, unknown> {

@@ -99,7 +99,9 @@ export const grantKey = (role: string, purpose: string, resource: string): strin
  * compiled.version; // 'a1b2c3d4e5f60718'
  */
 export function compilePolicies(doc: PolicyDocument): CompiledPolicies {
-  const resources = new Map(Object.keys(doc.resources).map((name) => [name, compileResource(name, doc.resources[name]!, fieldsOf(doc, name))]));
+  const resources = new Map(
+    Object.keys(doc.resources).map((name) => [name, compileResource(name, doc.resources[name]!, fieldsOf(doc, name))]),
+  );
   const purposes = new Map<string, CompiledPurpose>();
   let usesPseudonyms = false;
   for (const [name, def] of Object.entries(doc.purposes)) {
@@ -126,7 +128,13 @@ export function compilePolicies(doc: PolicyDocument): CompiledPolicies {
       const view = purposes.get(g.purpose)!.views.get(g.resource)!;
       const fields = (list: string[] | 'view' | undefined) =>
         list === undefined ? 0n : list === 'view' ? view.mask : maskOf(view.resource, list) & view.mask;
-      const grant: CompiledGrant = { label: `${role}#${i}`, role, read: fields(g.read), update: fields(g.update), create: fields(g.create) };
+      const grant: CompiledGrant = {
+        label: `${role}#${i}`,
+        role,
+        read: fields(g.read),
+        update: fields(g.update),
+        create: fields(g.create),
+      };
       if (g.where) grant.where = compileCondition(g.where);
       const key = grantKey(role, g.purpose, g.resource);
       grants.set(key, [...(grants.get(key) ?? []), grant]);
@@ -138,7 +146,13 @@ export function compilePolicies(doc: PolicyDocument): CompiledPolicies {
     const resource = resources.get(r.resource)!;
     const list = r.withhold === 'record' ? ['record'] : r.withhold;
     const fields = list.filter((f) => f !== 'record');
-    const compiled: CompiledRestriction = { name: r.name, because: r.because, record: list.includes('record'), mask: maskOf(resource, fields), fields };
+    const compiled: CompiledRestriction = {
+      name: r.name,
+      because: r.because,
+      record: list.includes('record'),
+      mask: maskOf(resource, fields),
+      fields,
+    };
     if (r.when) compiled.when = compileCondition(r.when);
     const oddShape = r.when ? compileShapeGuard(r.when) : undefined;
     if (oddShape) compiled.oddShape = oddShape;

@@ -64,9 +64,22 @@ export interface DecisionStart {
  */
 export function emptyDecision(d: DecisionStart): Decision {
   const decision: Decision = {
-    outcome: 'disclosed', action: d.action, resource: d.resource, purpose: d.purpose, roles: d.roles,
-    disclosed: [], withheld: [], transforms: {}, restrictions: [], grants: [], recordIds: [], withheldRecordIds: [],
-    rowsReturned: 0, rowsWithheld: 0, rowReasons: {}, policyVersion: d.policyVersion,
+    outcome: 'disclosed',
+    action: d.action,
+    resource: d.resource,
+    purpose: d.purpose,
+    roles: d.roles,
+    disclosed: [],
+    withheld: [],
+    transforms: {},
+    restrictions: [],
+    grants: [],
+    recordIds: [],
+    withheldRecordIds: [],
+    rowsReturned: 0,
+    rowsWithheld: 0,
+    rowReasons: {},
+    policyVersion: d.policyVersion,
   };
   if (typeof d.breakGlass === 'string') decision.breakGlass = d.breakGlass.trim();
   return decision;
@@ -95,7 +108,9 @@ export function asRefusal(from: DecisionStart | Decision, code: ErrorCode): Deci
  * const list = rows.reduce((into, row) => mergeDecision(into, redactWith(plan, [row]).decision), redactWith(plan, []).decision);
  */
 export function mergeDecision(into: Decision, d: Decision): Decision {
-  const union = (a: string[], b: string[]) => { for (const x of b) if (!a.includes(x)) a.push(x); };
+  const union = (a: string[], b: string[]) => {
+    for (const x of b) if (!a.includes(x)) a.push(x);
+  };
   union(into.disclosed, d.disclosed);
   union(into.withheld, d.withheld);
   union(into.restrictions, d.restrictions);

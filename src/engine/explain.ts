@@ -42,16 +42,21 @@ export interface Explanation {
  */
 export function explainView(compiled: CompiledPolicies, q: ExplainQuery): Explanation {
   const resource = compiled.resources.get(q.resource);
-  if (!resource) throw new FieldmeshError('resource_unknown', `unknown resource "${q.resource}"${didYouMean(q.resource, compiled.resources.keys())}`);
+  if (!resource)
+    throw new FieldmeshError('resource_unknown', `unknown resource "${q.resource}"${didYouMean(q.resource, compiled.resources.keys())}`);
   const purpose = compiled.purposes.get(q.purpose);
-  if (!purpose) throw new FieldmeshError('purpose_unknown', `unknown purpose "${q.purpose}"${didYouMean(q.purpose, compiled.purposes.keys())}`);
+  if (!purpose)
+    throw new FieldmeshError('purpose_unknown', `unknown purpose "${q.purpose}"${didYouMean(q.purpose, compiled.purposes.keys())}`);
   for (const role of q.roles) {
-    if (!Object.hasOwn(compiled.document.roles, role)) throw new FieldmeshError('role_unknown', `unknown role "${role}"${didYouMean(role, Object.keys(compiled.document.roles))}`);
+    if (!Object.hasOwn(compiled.document.roles, role))
+      throw new FieldmeshError('role_unknown', `unknown role "${role}"${didYouMean(role, Object.keys(compiled.document.roles))}`);
   }
   const def = purpose.def;
   const notes = [
     `review by ${def.reviewBy}`,
-    def.identifiable ? 'identifiable' : 'not identifiable: direct identifiers never, identifiers only as pseudonyms, undeclared keys under a field dropped',
+    def.identifiable
+      ? 'identifiable'
+      : 'not identifiable: direct identifiers never, identifiers only as pseudonyms, undeclared keys under a field dropped',
     ...(def.breakGlass ? ['break-glass only: needs a reason, flagged for review'] : []),
     ...(def.consent === 'required' ? ['consent required: rows without granted consent are withheld'] : []),
     ...(def.optOut === 'respect' ? ['national data opt-out respected: opted-out rows are withheld'] : []),
@@ -64,20 +69,36 @@ export function explainView(compiled: CompiledPolicies, q: ExplainQuery): Explan
   };
   // A role exempts a record only through its own grant (engine/plan.ts isExempt). Without a record it is not
   // known which grant will match, so a restriction is shown as exempt only when every granting role is.
-  const grantingRoles = q.roles.filter((role) => (compiled.grants.get(grantKey(role, q.purpose, q.resource)) ?? []).some((g) => g.read !== 0n));
-  const restrictions = (compiled.restrictions.get(q.resource) ?? []).filter((r) => !(grantingRoles.length > 0 && grantingRoles.every((role) => isExempt(r, [role], q.purpose))));
+  const grantingRoles = q.roles.filter((role) =>
+    (compiled.grants.get(grantKey(role, q.purpose, q.resource)) ?? []).some((g) => g.read !== 0n),
+  );
+  const restrictions = (compiled.restrictions.get(q.resource) ?? []).filter(
+    (r) => !(grantingRoles.length > 0 && grantingRoles.every((role) => isExempt(r, [role], q.purpose))),
+  );
   const whenOf = (name: string) => compiled.document.restrictions.find((r) => r.name === name)?.when;
-  const recordRestrictions = restrictions.filter((r) => r.record).map((r) => `whole record withheld ${when(whenOf(r.name))} (restriction ${r.name})`);
+  const recordRestrictions = restrictions
+    .filter((r) => r.record)
+    .map((r) => `whole record withheld ${when(whenOf(r.name))} (restriction ${r.name})`);
 
   const fields = resource.paths.map((field): FieldExplanation => {
     const bit = resource.bits.get(field)!;
     const cls = resource.classes.get(field)!;
-    if (!view || (view.mask & bit) === 0n) return { field, class: cls, status: 'withheld', rule: `not in the view of purpose ${q.purpose}`, conditions: [] };
+    if (!view || (view.mask & bit) === 0n)
+      return { field, class: cls, status: 'withheld', rule: `not in the view of purpose ${q.purpose}`, conditions: [] };
     const granting = grants.filter((g) => (g.read & bit) !== 0n);
-    if (granting.length === 0) return { field, class: cls, status: 'withheld', rule: `not granted to ${q.roles.join(', ') || 'these roles'} for ${q.purpose}`, conditions: [] };
+    if (granting.length === 0)
+      return {
+        field,
+        class: cls,
+        status: 'withheld',
+        rule: `not granted to ${q.roles.join(', ') || 'these roles'} for ${q.purpose}`,
+        conditions: [],
+      };
     const conditions = [
       ...granting.flatMap((g) => (whereOf(g.label) ? [`disclosed only ${when(whereOf(g.label))} (grant ${g.label})`] : [])),
-      ...restrictions.filter((r) => (r.mask & bit) !== 0n).map((r) => `withheld ${when(whenOf(r.name))} (restriction ${r.name}: ${r.because})`),
+      ...restrictions
+        .filter((r) => (r.mask & bit) !== 0n)
+        .map((r) => `withheld ${when(whenOf(r.name))} (restriction ${r.name}: ${r.because})`),
       ...recordRestrictions,
     ];
     const transform = view.transforms.get(field);

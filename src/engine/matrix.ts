@@ -14,7 +14,9 @@ export function disclosureMatrix(compiled: CompiledPolicies, now: Date): string 
   const sections: string[] = [];
   for (const [purposeName, purpose] of compiled.purposes) {
     for (const resourceName of purpose.views.keys()) {
-      const roles = Object.keys(compiled.document.roles).filter((r) => (compiled.grants.get(grantKey(r, purposeName, resourceName)) ?? []).some((g) => g.read !== 0n));
+      const roles = Object.keys(compiled.document.roles).filter((r) =>
+        (compiled.grants.get(grantKey(r, purposeName, resourceName)) ?? []).some((g) => g.read !== 0n),
+      );
       const columns = roles.map((role) => explainView(compiled, { roles: [role], purpose: purposeName, resource: resourceName }).fields);
       const def = purpose.def;
       const expired = def.reviewBy < today;
@@ -36,15 +38,19 @@ export function disclosureMatrix(compiled: CompiledPolicies, now: Date): string 
       sections.push(
         `<section id="${esc(`${purposeName}--${resourceName}`)}" class="${expired ? 'expired' : ''}"><h2>${esc(purposeName)} › ${esc(resourceName)}</h2>` +
           `<p class="facts">${facts.map(esc).join(' · ')}</p>` +
-          (roles.length === 0 ? '<p>No role is granted this view.</p>' : `<table><thead>${header}</thead><tbody>${rows.join('')}</tbody></table>`) +
+          (roles.length === 0
+            ? '<p>No role is granted this view.</p>'
+            : `<table><thead>${header}</thead><tbody>${rows.join('')}</tbody></table>`) +
           '</section>',
       );
     }
   }
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>fieldmesh disclosure matrix</title><style>${STYLE}</style></head><body>` +
+  return (
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>fieldmesh disclosure matrix</title><style>${STYLE}</style></head><body>` +
     `<h1>Disclosure matrix</h1><p>Policy version <code>${esc(compiled.version)}</code>, as of ${esc(today)}. ` +
     `<span class="disclosed">✓ disclosed</span> · <span class="transformed">≈ transformed</span> · <span class="withheld">✗ withheld</span> · * depends on the record (hover for the conditions)</p>` +
-    `${sections.join('\n')}</body></html>\n`;
+    `${sections.join('\n')}</body></html>\n`
+  );
 }
 
 function cell(f: FieldExplanation): string {

@@ -35,8 +35,14 @@ export interface PlanOptions {
 }
 
 /** A rule of the request's CASL ability, with what it stands for. */
-export interface PlannedGrant { grant: CompiledGrant; matches: (record: object) => boolean }
-export interface PlannedRestriction { restriction: CompiledRestriction; matches: (record: object) => boolean }
+export interface PlannedGrant {
+  grant: CompiledGrant;
+  matches: (record: object) => boolean;
+}
+export interface PlannedRestriction {
+  restriction: CompiledRestriction;
+  matches: (record: object) => boolean;
+}
 
 /** Everything about a request that does not depend on the record: built once per request. */
 export interface Plan {
@@ -96,9 +102,14 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
     throw new AccessError(code, message, refusedDecision(compiled, ctx, action, roles, code));
   };
   const resource = compiled.resources.get(ctx.resource);
-  if (!resource) throw new FieldmeshError('resource_unknown', `unknown resource "${ctx.resource}"${didYouMean(ctx.resource, compiled.resources.keys())}`);
+  if (!resource)
+    throw new FieldmeshError(
+      'resource_unknown',
+      `unknown resource "${ctx.resource}"${didYouMean(ctx.resource, compiled.resources.keys())}`,
+    );
   if (declaredRoles === undefined) refuse('unauthenticated', 'claim "roles" must be a string or an array of strings');
-  if (typeof ctx.purpose !== 'string' || ctx.purpose === '') refuse('purpose_required', 'Declare a purpose (X-Purpose): every disclosure needs one');
+  if (typeof ctx.purpose !== 'string' || ctx.purpose === '')
+    refuse('purpose_required', 'Declare a purpose (X-Purpose): every disclosure needs one');
   // Who asks and how is checked before what they ask for, in the same order
   // as the HTTP shells (docs/identity.md), so every entry point gives the same answer.
   if (ctx.breakGlass !== undefined && typeof ctx.breakGlass !== 'string') refuse('bad_request', 'a break-glass reason must be text');
@@ -112,7 +123,10 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
   const view = purpose.views.get(ctx.resource);
   if (!view) return refuse('purpose_not_granted', `purpose "${ctx.purpose}" carries no ${ctx.resource} records`);
   if (purpose.def.reviewBy < now.toISOString().slice(0, 10)) {
-    refuse('purpose_expired', `purpose "${ctx.purpose}" passed its review date (${purpose.def.reviewBy}): the data flow is stopped until the Caldicott Guardian reviews it`);
+    refuse(
+      'purpose_expired',
+      `purpose "${ctx.purpose}" passed its review date (${purpose.def.reviewBy}): the data flow is stopped until the Caldicott Guardian reviews it`,
+    );
   }
   if (purpose.def.breakGlass && reason === undefined) {
     refuse('break_glass_required', `purpose "${ctx.purpose}" is break-glass only: declare a reason (X-Break-Glass)`);
@@ -121,14 +135,21 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
   }
 
   const mask = (g: CompiledGrant) => (action === 'read' ? g.read : action === 'update' ? g.update : g.create);
-  const grants = roles.flatMap((role) => compiled.grants.get(grantKey(role, ctx.purpose, ctx.resource)) ?? []).filter((g) => mask(g) !== 0n);
+  const grants = roles
+    .flatMap((role) => compiled.grants.get(grantKey(role, ctx.purpose, ctx.resource)) ?? [])
+    .filter((g) => mask(g) !== 0n);
   if (grants.length === 0) {
     const verb = action === 'read' ? 'read' : action === 'update' ? 'update' : 'create';
-    refuse(purpose.def.breakGlass ? 'break_glass_refused' : 'purpose_not_granted', `none of your roles may ${verb} ${ctx.resource} records for purpose "${ctx.purpose}"`);
+    refuse(
+      purpose.def.breakGlass ? 'break_glass_refused' : 'purpose_not_granted',
+      `none of your roles may ${verb} ${ctx.resource} records for purpose "${ctx.purpose}"`,
+    );
   }
   // Exempt for every row: an `unless` of purposes alone. An exemption by role depends on the row: only a
   // role whose grant let the caller see that row counts (redact.ts), never one merely held.
-  const restrictions = (compiled.restrictions.get(ctx.resource) ?? []).filter((r) => r.unlessRoles !== undefined || !isExempt(r, roles, ctx.purpose));
+  const restrictions = (compiled.restrictions.get(ctx.resource) ?? []).filter(
+    (r) => r.unlessRoles !== undefined || !isExempt(r, roles, ctx.purpose),
+  );
 
   // One CASL rule per grant and per restriction. A grant whose condition is
   // unusable for this user (a claim missing, or one it cannot compare with)
@@ -152,7 +173,21 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
     rules.push(rule);
   }
   const ability = createMongoAbility(rules, { conditionsMatcher });
-  const planned: Plan = { action, ctx, now, roles, purpose, view, resource, grants: [], restrictions: [], ability, policyVersion: compiled.version, mayHideRows: false, deidentified: purpose.def.identifiable === false };
+  const planned: Plan = {
+    action,
+    ctx,
+    now,
+    roles,
+    purpose,
+    view,
+    resource,
+    grants: [],
+    restrictions: [],
+    ability,
+    policyVersion: compiled.version,
+    mayHideRows: false,
+    deidentified: purpose.def.identifiable === false,
+  };
   for (const rule of ability.possibleRulesFor(action, ctx.resource)) {
     const origin = origins.get(rule.origin);
     const matches = (record: object) => rule.matchesConditions(record);
@@ -233,14 +268,23 @@ const trainingDate = z.union([z.iso.date(), z.iso.datetime({ offset: true })]);
 export function trainingRefusal(claim: unknown, now: Date, maxAgeDays: number): Refusal | undefined {
   const parsed = trainingDate.safeParse(claim);
   if (!parsed.success) {
-    return { code: 'training_missing', message: 'Your token carries no valid confidentiality training date (claim "training", an ISO date)' };
+    return {
+      code: 'training_missing',
+      message: 'Your token carries no valid confidentiality training date (claim "training", an ISO date)',
+    };
   }
   const days = utcDay(now) - utcDay(new Date(parsed.data));
   if (days < -1) {
-    return { code: 'training_missing', message: 'Your confidentiality training date lies in the future; ask your identity provider to correct it' };
+    return {
+      code: 'training_missing',
+      message: 'Your confidentiality training date lies in the future; ask your identity provider to correct it',
+    };
   }
   if (days > maxAgeDays) {
-    return { code: 'training_expired', message: `Your confidentiality training is older than ${maxAgeDays} days: renew it to see personal data` };
+    return {
+      code: 'training_expired',
+      message: `Your confidentiality training is older than ${maxAgeDays} days: renew it to see personal data`,
+    };
   }
   return undefined;
 }
@@ -300,15 +344,24 @@ const INVISIBLE = /[\p{Cf}\p{Cc}\p{Z}\p{M}\u115F\u1160\u3164\uFFA0\u2800]/gu;
  */
 export function breakGlassReasonRefusal(reason: string): Refusal | undefined {
   if (withoutControls(reason) !== reason) {
-    return { code: 'break_glass_malformed', message: 'A break-glass reason (X-Break-Glass) must be plain text on one line: no tabs or control characters' };
+    return {
+      code: 'break_glass_malformed',
+      message: 'A break-glass reason (X-Break-Glass) must be plain text on one line: no tabs or control characters',
+    };
   }
   const trimmedReason = reason.trim();
   // Only what a reader sees counts: twelve soft hyphens (U+00AD) or zero-width spaces say nothing.
   if (trimmedReason.replace(INVISIBLE, '').length < BREAK_GLASS_MIN_REASON) {
-    return { code: 'break_glass_refused', message: `A break-glass declaration (X-Break-Glass) needs a reason of at least ${BREAK_GLASS_MIN_REASON} characters saying why emergency access is needed` };
+    return {
+      code: 'break_glass_refused',
+      message: `A break-glass declaration (X-Break-Glass) needs a reason of at least ${BREAK_GLASS_MIN_REASON} characters saying why emergency access is needed`,
+    };
   }
   if (trimmedReason.length > BREAK_GLASS_MAX_REASON) {
-    return { code: 'break_glass_refused', message: `A break-glass reason (X-Break-Glass) must be at most ${BREAK_GLASS_MAX_REASON} characters` };
+    return {
+      code: 'break_glass_refused',
+      message: `A break-glass reason (X-Break-Glass) must be at most ${BREAK_GLASS_MAX_REASON} characters`,
+    };
   }
   return undefined;
 }
@@ -319,9 +372,22 @@ export function breakGlassReasonRefusal(reason: string): Refusal | undefined {
  * @example
  * throw new AccessError('filter_forbidden', message, refusedDecision(compiled, plan.ctx, plan.action, plan.roles, 'filter_forbidden'));
  */
-export function refusedDecision(compiled: CompiledPolicies, ctx: RequestContext, action: Action, roles: string[], code: ErrorCode): Decision {
-  return asRefusal({
-    action, resource: String(ctx.resource), purpose: String(ctx.purpose), roles,
-    policyVersion: compiled.version, breakGlass: ctx.breakGlass,
-  }, code);
+export function refusedDecision(
+  compiled: CompiledPolicies,
+  ctx: RequestContext,
+  action: Action,
+  roles: string[],
+  code: ErrorCode,
+): Decision {
+  return asRefusal(
+    {
+      action,
+      resource: String(ctx.resource),
+      purpose: String(ctx.purpose),
+      roles,
+      policyVersion: compiled.version,
+      breakGlass: ctx.breakGlass,
+    },
+    code,
+  );
 }

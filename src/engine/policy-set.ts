@@ -89,7 +89,11 @@ export class PolicySet {
    * @example
    * const decision = policies.checkWriteWith(admitted.writePlan, body, { existing, readPlan: admitted.plan, replace: method === 'PUT' });
    */
-  checkWriteWith(plan: Plan, body: unknown, opts: { existing?: unknown; readPlan?: Plan | undefined; replace?: boolean | undefined } = {}): Decision {
+  checkWriteWith(
+    plan: Plan,
+    body: unknown,
+    opts: { existing?: unknown; readPlan?: Plan | undefined; replace?: boolean | undefined } = {},
+  ): Decision {
     const { readPlan } = opts;
     const read = readPlan === undefined ? undefined : (record: unknown) => this.redactWith(readPlan, record).decision;
     return checkWriteWithPlan(plan, body, { existing: opts.existing, read, replace: opts.replace });

@@ -30,7 +30,12 @@ interface Built {
  * const project = compileProjector(resource, mask, (path) => undefined);
  * project({ id: 'p1', secret: 'x' }); // { id: 'p1' }
  */
-export function compileProjector(resource: CompiledResource, mask: bigint, transformOf: (path: string) => Transform | undefined, declaredOnly = false): Projector {
+export function compileProjector(
+  resource: CompiledResource,
+  mask: bigint,
+  transformOf: (path: string) => Transform | undefined,
+  declaredOnly = false,
+): Projector {
   const root = build(resource.trie, false, undefined);
   return root ? root.fn : () => undefined;
 

@@ -44,7 +44,10 @@ export class ProjectionCache {
     const leaf = new Map<string, Transform>();
     for (const [path, name] of view.transforms) {
       if (name === 'pseudonym' && (this.pseudonymKey === undefined || this.pseudonymKey.length === 0)) {
-        throw new FieldmeshError('pseudonym_key_missing', `purpose "${purpose}" pseudonymises ${path} but no pseudonym key is configured (FIELDMESH_PSEUDONYM_KEY)`);
+        throw new FieldmeshError(
+          'pseudonym_key_missing',
+          `purpose "${purpose}" pseudonymises ${path} but no pseudonym key is configured (FIELDMESH_PSEUDONYM_KEY)`,
+        );
       }
       leaf.set(path, makeTransform(name, { purpose, pseudonymKey: this.pseudonymKey, now }));
     }
@@ -168,8 +171,12 @@ class RowTally {
   constructor(plan: Plan) {
     this.idPath = plan.resource.def.id;
     this.decision = emptyDecision({
-      action: plan.action, resource: plan.resource.name, purpose: plan.purpose.name, roles: plan.roles,
-      policyVersion: plan.policyVersion, breakGlass: plan.ctx.breakGlass,
+      action: plan.action,
+      resource: plan.resource.name,
+      purpose: plan.purpose.name,
+      roles: plan.roles,
+      policyVersion: plan.policyVersion,
+      breakGlass: plan.ctx.breakGlass,
     });
   }
 

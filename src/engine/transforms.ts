@@ -44,7 +44,6 @@ export function makeTransform(name: TransformName, ctx: TransformContext): Trans
   }
 }
 
-
 /**
  * What is wrong with a configured pseudonym key, or `undefined`: none is
  * needed unless the policies pseudonymise (Caldicott 2), and one that is
@@ -56,7 +55,8 @@ export function makeTransform(name: TransformName, ctx: TransformContext): Trans
  * pseudonymKeyProblem('k', false);      // 'must be at least 16 characters'
  */
 export function pseudonymKeyProblem(key: string | Buffer | undefined, usesPseudonyms: boolean): string | undefined {
-  if (key === undefined || key.length === 0) return usesPseudonyms ? 'required, since a purpose pseudonymises fields (transform: pseudonym)' : undefined;
+  if (key === undefined || key.length === 0)
+    return usesPseudonyms ? 'required, since a purpose pseudonymises fields (transform: pseudonym)' : undefined;
   return keyProblem(key);
 }
 
@@ -100,7 +100,8 @@ function ageBand(v: unknown, now: Date): unknown {
   const born = parseDate(v);
   if (!born || born > now) return DROP;
   let age = now.getUTCFullYear() - born.getUTCFullYear();
-  const beforeBirthday = now.getUTCMonth() < born.getUTCMonth() || (now.getUTCMonth() === born.getUTCMonth() && now.getUTCDate() < born.getUTCDate());
+  const beforeBirthday =
+    now.getUTCMonth() < born.getUTCMonth() || (now.getUTCMonth() === born.getUTCMonth() && now.getUTCDate() < born.getUTCDate());
   if (beforeBirthday) age -= 1;
   if (age >= 90) return '90+';
   const low = Math.floor(age / 5) * 5;

@@ -77,18 +77,31 @@ export function checkWriteWithPlan(plan: Plan, body: unknown, target: WriteTarge
   const forbidden: string[] = [];
   walk(body as Record<string, unknown>, '', writable, written, forbidden);
   if (forbidden.length > 0) {
-    refuse('write_forbidden', `you may not ${plan.action} ${quoted(forbidden)} of ${ctx.resource} for purpose "${ctx.purpose}"; writable: ${writable.join(', ') || 'nothing'}`, written);
+    refuse(
+      'write_forbidden',
+      `you may not ${plan.action} ${quoted(forbidden)} of ${ctx.resource} for purpose "${ctx.purpose}"; writable: ${writable.join(', ') || 'nothing'}`,
+      written,
+    );
   }
   if (update && target.replace) {
     const missing = topmost(resource.paths.filter((p) => !writable.includes(p)));
     if (missing.length > 0) {
-      refuse('write_forbidden', `a PUT replaces the whole ${ctx.resource} record, erasing what the body leaves out: you may not update ${quoted(missing)} for purpose "${ctx.purpose}"; send a PATCH with only the fields you change`, written, missing);
+      refuse(
+        'write_forbidden',
+        `a PUT replaces the whole ${ctx.resource} record, erasing what the body leaves out: you may not update ${quoted(missing)} for purpose "${ctx.purpose}"; send a PATCH with only the fields you change`,
+        written,
+        missing,
+      );
     }
     const undeclared: string[] = [];
     walk(target.existing as Record<string, unknown>, '', resource.paths, [], undeclared);
     if (undeclared.length > 0) {
       // Not named: markers such as `sealed` or a consent record steer decisions and are never disclosed.
-      refuse('write_forbidden', `a PUT replaces the whole ${ctx.resource} record, and the stored record holds data outside the declared fields (markers that steer restrictions, consent or opt-out) that it would erase; send a PATCH with only the fields you change`, written);
+      refuse(
+        'write_forbidden',
+        `a PUT replaces the whole ${ctx.resource} record, and the stored record holds data outside the declared fields (markers that steer restrictions, consent or opt-out) that it would erase; send a PATCH with only the fields you change`,
+        written,
+      );
     }
   }
   return { ...decisionOf(plan, written, recordIds), grants, restrictions: seen?.restrictions ?? [] };
@@ -97,7 +110,11 @@ export function checkWriteWithPlan(plan: Plan, body: unknown, target: WriteTarge
 /** The stored record, read as the caller would: missing or hidden refuses as "No such record". */
 function readStored(plan: Plan, target: WriteTarget): Decision {
   const { existing, read } = target;
-  if (read === undefined) throw new FieldmeshError('write_unchecked', `an update of ${plan.ctx.resource} needs the stored record read with the request's read plan`);
+  if (read === undefined)
+    throw new FieldmeshError(
+      'write_unchecked',
+      `an update of ${plan.ctx.resource} needs the stored record read with the request's read plan`,
+    );
   if (existing === undefined || existing === null) {
     throw new AccessError('not_found', NO_SUCH_RECORD.message, asRefusal(decisionOf(plan, [], []), 'not_found'));
   }
@@ -140,8 +157,12 @@ function quoted(paths: string[]): string {
 
 function decisionOf(plan: Plan, written: string[], recordIds: string[]): Decision {
   const d = emptyDecision({
-    action: plan.action, resource: plan.resource.name, purpose: plan.purpose.name, roles: plan.roles,
-    policyVersion: plan.policyVersion, breakGlass: plan.ctx.breakGlass,
+    action: plan.action,
+    resource: plan.resource.name,
+    purpose: plan.purpose.name,
+    roles: plan.roles,
+    policyVersion: plan.policyVersion,
+    breakGlass: plan.ctx.breakGlass,
   });
   return { ...d, written, recordIds: [...recordIds] };
 }

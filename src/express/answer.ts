@@ -22,8 +22,16 @@ import type { Captured, Release } from './capture.js';
  * value or count hidden rows, and is removed.
  */
 const SAFE_HEADERS = new Set([
-  'content-type', 'cache-control', 'vary', 'x-request-id', 'x-powered-by',
-  'x-content-type-options', 'strict-transport-security', 'x-frame-options', 'content-security-policy', 'referrer-policy',
+  'content-type',
+  'cache-control',
+  'vary',
+  'x-request-id',
+  'x-powered-by',
+  'x-content-type-options',
+  'strict-transport-security',
+  'x-frame-options',
+  'content-security-policy',
+  'referrer-policy',
 ]);
 
 /**
@@ -118,7 +126,11 @@ function send(out: Outbound, outcome: Outcome): void {
 
 /** The handler's answer as the lifecycle reads it: a body that cannot be read is data too. */
 function sourceAnswer(answer: Captured, res: Response): SourceAnswer {
-  const base: SourceAnswer = { origin: 'handler', status: res.statusCode, contentType: answerContentType({ 'content-type': contentTypeOf(res) }) };
+  const base: SourceAnswer = {
+    origin: 'handler',
+    status: res.statusCode,
+    contentType: answerContentType({ 'content-type': contentTypeOf(res) }),
+  };
   try {
     return { ...base, body: bodyValue(answer) };
   } catch (err) {

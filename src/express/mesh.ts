@@ -10,7 +10,15 @@ import { loadPolicies, PolicySet } from '../engine/policy-set.js';
 import { didYouMean } from '../lib/suggest.js';
 import { parseListKey } from '../engine/body-shape.js';
 import { pseudonymKeyProblem } from '../engine/transforms.js';
-import { readOptionsSchema, resolveMeshOptions, writeOptionsSchema, type MeshOptions, type ReadOptions, type ResolvedMeshOptions, type WriteOptions } from './options.js';
+import {
+  readOptionsSchema,
+  resolveMeshOptions,
+  writeOptionsSchema,
+  type MeshOptions,
+  type ReadOptions,
+  type ResolvedMeshOptions,
+  type WriteOptions,
+} from './options.js';
 import { readHandler, type MeshRuntime } from './read.js';
 import { writeHandler } from './write.js';
 
@@ -53,18 +61,28 @@ export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
   const o = resolveMeshOptions(options);
   const verifier = verifierFor(o);
   const given = o.policies instanceof PolicySet;
-  const policies = o.policies instanceof PolicySet
-    ? o.policies
-    : await loadPolicies(o.policies, { pseudonymKey: o.pseudonymKey, trainingMaxAgeDays: o.trainingMaxAgeDays, now: o.now?.() });
+  const policies =
+    o.policies instanceof PolicySet
+      ? o.policies
+      : await loadPolicies(o.policies, { pseudonymKey: o.pseudonymKey, trainingMaxAgeDays: o.trainingMaxAgeDays, now: o.now?.() });
   // Principle 2: without the key, pseudonymised purposes could only fail per request; say so now.
   const keyProblem = given ? undefined : pseudonymKeyProblem(o.pseudonymKey, policies.usesPseudonyms);
   if (keyProblem !== undefined) {
     throw new TypeError(`fieldmesh: invalid options:\n  pseudonymKey: ${keyProblem}; configure a pseudonym key (FIELDMESH_PSEUDONYM_KEY)`);
   }
   const owned = typeof o.audit === 'string' || o.audit === undefined || 'sqlite' in o.audit || 'postgres' in o.audit;
-  const store = owned ? await openAuditStore((o.audit as string | { sqlite: string } | { postgres: string } | undefined) ?? DEFAULT_SQLITE_FILE, { recordIdKey: o.auditRecordIdKey, chainKey: o.auditChainKey }) : (o.audit as AuditStore);
+  const store = owned
+    ? await openAuditStore((o.audit as string | { sqlite: string } | { postgres: string } | undefined) ?? DEFAULT_SQLITE_FILE, {
+        recordIdKey: o.auditRecordIdKey,
+        chainKey: o.auditChainKey,
+      })
+    : (o.audit as AuditStore);
   const clock = o.now;
-  const audit = withBreakGlassAlert(store, { onBreakGlass: o.onBreakGlass, breakGlassWebhook: o.breakGlassWebhook, now: clock === undefined ? undefined : () => clock().getTime() });
+  const audit = withBreakGlassAlert(store, {
+    onBreakGlass: o.onBreakGlass,
+    breakGlassWebhook: o.breakGlassWebhook,
+    now: clock === undefined ? undefined : () => clock().getTime(),
+  });
   const counters: AdmissionCounters = { unverifiedBreakGlass: 0 };
   const rt: MeshRuntime = {
     policies,
@@ -99,7 +117,8 @@ export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
 /** A route parameter mapped to a field that is not one: a programmer's mistake, said at creation. */
 function checkParams(kind: 'read' | 'write', resource: string, params: Readonly<Record<string, string>>, policies: PolicySet): void {
   for (const [name, field] of Object.entries(params)) {
-    if (!selectableField(policies, resource, field)) throw new TypeError(`fieldmesh: mesh.${kind}('${resource}'): params.${name}: unknown field "${field}" of resource "${resource}"`);
+    if (!selectableField(policies, resource, field))
+      throw new TypeError(`fieldmesh: mesh.${kind}('${resource}'): params.${name}: unknown field "${field}" of resource "${resource}"`);
   }
 }
 
@@ -121,7 +140,9 @@ function checked<T extends { list?: string | undefined }>(
 ): T {
   const known = policies.resourceNames();
   if (typeof resource !== 'string' || !known.includes(resource)) {
-    throw new TypeError(`fieldmesh: mesh.${method}(): unknown resource "${String(resource)}"${didYouMean(String(resource), known)} (known: ${known.join(', ')})`);
+    throw new TypeError(
+      `fieldmesh: mesh.${method}(): unknown resource "${String(resource)}"${didYouMean(String(resource), known)} (known: ${known.join(', ')})`,
+    );
   }
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.map(String).join('.') || 'options'}: ${i.message}`).join('; ');

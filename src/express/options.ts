@@ -33,12 +33,23 @@ export const meshOptionsSchema = z.strictObject({
     error: 'policies must be a policy directory or a PolicySet from loadPolicies()',
   }),
   /** How bearer tokens are verified (see docs/identity.md): exactly one of secret, publicKey, jwksUrl. */
-  jwt: z.custom<IdentityOptions>(isObject, 'jwt is required: { secret } | { publicKey } | { jwksUrl }, with issuer and audience when you have them'),
+  jwt: z.custom<IdentityOptions>(
+    isObject,
+    'jwt is required: { secret } | { publicKey } | { jwksUrl }, with issuer and audience when you have them',
+  ),
   /** The audit trail: a SQLite path or postgres:// URL, { sqlite }, { postgres }, or an open AuditStore (default ./fieldmesh-audit.db). */
   audit: z
-    .union([z.string().min(1), z.strictObject({ sqlite: z.string().min(1) }), z.strictObject({ postgres: z.string().min(1) }), z.custom<AuditStore>(isStore)], {
-      error: 'audit must be a path, a postgres:// URL, { sqlite: path }, { postgres: url } or an AuditStore',
-    })
+    .union(
+      [
+        z.string().min(1),
+        z.strictObject({ sqlite: z.string().min(1) }),
+        z.strictObject({ postgres: z.string().min(1) }),
+        z.custom<AuditStore>(isStore),
+      ],
+      {
+        error: 'audit must be a path, a postgres:// URL, { sqlite: path }, { postgres: url } or an AuditStore',
+      },
+    )
     .optional(),
   /** When set, the trail stores keyed pseudonyms of record ids instead of the ids (the audit CLI reads FIELDMESH_AUDIT_RECORD_KEY to search them). */
   auditRecordIdKey: secretKey('auditRecordIdKey'),
@@ -54,7 +65,9 @@ export const meshOptionsSchema = z.strictObject({
     .optional(),
   /** Caldicott 5: training older than this many days gets no personal data. */
   trainingMaxAgeDays: z
-    .custom<number>((days) => trainingMaxAgeProblem(days) === undefined, { error: (issue) => `trainingMaxAgeDays ${trainingMaxAgeProblem(issue.input)}` })
+    .custom<number>((days) => trainingMaxAgeProblem(days) === undefined, {
+      error: (issue) => `trainingMaxAgeDays ${trainingMaxAgeProblem(issue.input)}`,
+    })
     .default(365),
   /** Query keys allowed without a field check (default DEFAULT_PAGING_KEYS). */
   pagingKeys: z.array(z.string().min(1)).optional(),
@@ -65,7 +78,11 @@ export const meshOptionsSchema = z.strictObject({
   /** Largest write body fieldmesh parses itself (default 1 MiB): larger is 413. */
   maxBodyBytes: z.number().int().positive().default(1_048_576),
   /** Largest answer buffered for redaction (default 16 MiB): larger is 500, nothing sent. */
-  maxResponseBytes: z.number().int().positive().default(16 * 1_048_576),
+  maxResponseBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(16 * 1_048_576),
   /** The clock (tests inject one): tokens, training, review dates, age bands. */
   now: z.custom<() => Date>(isFunction, 'now must be a function returning a Date').optional(),
 });
@@ -101,7 +118,9 @@ export function resolveMeshOptions(input: unknown): ResolvedMeshOptions {
 }
 
 function unknownKeys(issue: z.core.$ZodIssue): string | undefined {
-  return issue.code === 'unrecognized_keys' ? `unknown option${issue.keys.length === 1 ? '' : 's'} ${issue.keys.map((k) => `"${k}"`).join(', ')}` : undefined;
+  return issue.code === 'unrecognized_keys'
+    ? `unknown option${issue.keys.length === 1 ? '' : 's'} ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+    : undefined;
 }
 
 /**

@@ -40,7 +40,9 @@ export function admissionRequest(req: Request, params: Readonly<Record<string, s
     headers: req.headers,
     query: at === -1 ? '' : url.slice(at + 1),
     params: Object.entries(req.params ?? {}).map(([name, value]) => ({
-      name, field: Object.hasOwn(params, name) ? params[name] : undefined, value: typeof value === 'string' ? value : undefined,
+      name,
+      field: Object.hasOwn(params, name) ? params[name] : undefined,
+      value: typeof value === 'string' ? value : undefined,
     })),
   };
 }
@@ -56,7 +58,10 @@ export function admissionRequest(req: Request, params: Readonly<Record<string, s
  */
 export function unroutedError(req: Request, kind: 'read' | 'write'): FieldmeshError | undefined {
   if (req.route !== undefined || req.path === '/' || req.path === '') return undefined;
-  return new FieldmeshError('mesh_unrouted', `mesh.${kind}() runs before a route matched (app.use or router.use), so the path's parameters cannot be checked: put it on the route, as in app.get('/patients/:id', mesh.${kind}('…'), handler)`);
+  return new FieldmeshError(
+    'mesh_unrouted',
+    `mesh.${kind}() runs before a route matched (app.use or router.use), so the path's parameters cannot be checked: put it on the route, as in app.get('/patients/:id', mesh.${kind}('…'), handler)`,
+  );
 }
 
 /** Whether a request carries a body: announced by its headers, or already parsed by a body parser. */
@@ -78,7 +83,12 @@ const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', '
  * @example
  * app.get('/patients', readHandler(runtime, 'Patient', null), listPatients);
  */
-export function readHandler(rt: MeshRuntime, resource: string, list: ListKey | null, params: Readonly<Record<string, string>> = {}): RequestHandler {
+export function readHandler(
+  rt: MeshRuntime,
+  resource: string,
+  list: ListKey | null,
+  params: Readonly<Record<string, string>> = {},
+): RequestHandler {
   return async function fieldmeshRead(req, res, next) {
     const admitted = await admit(admissionRequest(req, params), resource, 'read', rt.admission);
     const base = { res, release: noop, facts: admitted, audit: rt.audit };
@@ -88,7 +98,8 @@ export function readHandler(rt: MeshRuntime, resource: string, list: ListKey | n
       return refuse(base, new AccessError('method_not_allowed', `${req.method} is not a read: put mesh.write() in front of writes`));
     }
     // A read's body would reach the handler unchecked (a search handler merging body and query, say).
-    if (hasBody(req)) return refuse(base, new AccessError('bad_request', 'A read takes no body: send filters in the query string, where they are checked'));
+    if (hasBody(req))
+      return refuse(base, new AccessError('bad_request', 'A read takes no body: send filters in the query string, where they are checked'));
     const unrouted = unroutedError(req, 'read');
     if (unrouted) return refuse(base, unrouted);
     if (!redirectAnswer(rt, admitted, list, false, res)) return;
@@ -107,7 +118,13 @@ export function readHandler(rt: MeshRuntime, resource: string, list: ListKey | n
  * @example
  * if (redirectAnswer(rt, admitted, null, true, res)) next();
  */
-export function redirectAnswer(rt: MeshRuntime, admitted: Admitted, list: ListKey | null, write: boolean, res: Parameters<RequestHandler>[1]): boolean {
+export function redirectAnswer(
+  rt: MeshRuntime,
+  admitted: Admitted,
+  list: ListKey | null,
+  write: boolean,
+  res: Parameters<RequestHandler>[1],
+): boolean {
   const out: Outbound = { res, release: noop, policies: rt.policies, facts: admitted, audit: rt.audit, list, write };
   if (res.headersSent) {
     void refuse(out, new FieldmeshError('unredactable_body', 'The response had begun before fieldmesh could redact it'));

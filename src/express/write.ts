@@ -26,23 +26,42 @@ const ACTIONS: Record<string, Exclude<Action, 'read'>> = { POST: 'create', PUT: 
  * @example
  * app.patch('/patients/:id', writeHandler(runtime, 'Patient', null, (req) => db.get(req.params.id)), update);
  */
-export function writeHandler(rt: MeshRuntime, resource: string, list: ListKey | null, load?: (req: Request) => unknown, params: Readonly<Record<string, string>> = {}): RequestHandler {
+export function writeHandler(
+  rt: MeshRuntime,
+  resource: string,
+  list: ListKey | null,
+  load?: (req: Request) => unknown,
+  params: Readonly<Record<string, string>> = {},
+): RequestHandler {
   return async function fieldmeshWrite(req, res, next) {
     const action = ACTIONS[req.method];
     // The same checks as a read: the raw query the handler can read, and route parameters as filters.
     const admitted = await admit(admissionRequest(req, params), resource, action ?? 'read', rt.admission);
     const base = { res, release: () => undefined, facts: admitted, audit: rt.audit };
     if (!admitted.ok) return refuse(base, admitted.error);
-    if (action === undefined) return refuse(base, new AccessError('method_not_allowed', `${req.method} is not a write: use POST, PUT or PATCH, or mesh.read()`));
+    if (action === undefined)
+      return refuse(base, new AccessError('method_not_allowed', `${req.method} is not a write: use POST, PUT or PATCH, or mesh.read()`));
     const unrouted = unroutedError(req, 'write');
     if (unrouted) return refuse(base, unrouted);
     // A create at a path naming a record by id could replace one the caller may not see (an upsert).
     if (action === 'create' && (admitted.targetIds ?? []).length > 0) {
-      return refuse(base, new FieldmeshError('create_names_record', `mesh.write('${resource}') serves POST at a path that names a record by its id: an upsert could overwrite a record the caller may not see; create at a path without the id, or update with PUT or PATCH and load`));
+      return refuse(
+        base,
+        new FieldmeshError(
+          'create_names_record',
+          `mesh.write('${resource}') serves POST at a path that names a record by its id: an upsert could overwrite a record the caller may not see; create at a path without the id, or update with PUT or PATCH and load`,
+        ),
+      );
     }
     // The same write() may serve POST, which needs no record: so this is known only now, per request.
     if (action === 'update' && load === undefined) {
-      return refuse(base, new FieldmeshError('write_needs_load', `mesh.write('${resource}') serves ${req.method} without a load option: an update needs the stored record to check that the caller may see it`));
+      return refuse(
+        base,
+        new FieldmeshError(
+          'write_needs_load',
+          `mesh.write('${resource}') serves ${req.method} without a load option: an update needs the stored record to check that the caller may see it`,
+        ),
+      );
     }
     let body: unknown;
     let existing: unknown;
@@ -88,7 +107,13 @@ async function loadStored(load: (req: Request) => unknown, req: Request): Promis
 function saysNotFound(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
   const e = err as Record<string, unknown>;
-  return e['status'] === 404 || e['statusCode'] === 404 || e['code'] === 'P2025' || e['name'] === 'NotFoundError' || e['name'] === 'DocumentNotFoundError';
+  return (
+    e['status'] === 404 ||
+    e['statusCode'] === 404 ||
+    e['code'] === 'P2025' ||
+    e['name'] === 'NotFoundError' ||
+    e['name'] === 'DocumentNotFoundError'
+  );
 }
 
 /**

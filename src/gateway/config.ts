@@ -44,7 +44,11 @@ const SETTINGS = {
   audit: setting({ flag: '--audit', env: 'FIELDMESH_AUDIT', schema: text.default('./fieldmesh-audit.db') }),
   auditRecordIdKey: setting({ env: 'FIELDMESH_AUDIT_RECORD_KEY', schema: secretKey }),
   auditChainKey: setting({ env: 'FIELDMESH_AUDIT_CHAIN_KEY', schema: secretKey }),
-  trainingMaxAgeDays: setting({ flag: '--training-max-age-days', env: 'FIELDMESH_TRAINING_MAX_AGE_DAYS', schema: int(1, TRAINING_MAX_AGE_DAYS_LIMIT).default(365) }),
+  trainingMaxAgeDays: setting({
+    flag: '--training-max-age-days',
+    env: 'FIELDMESH_TRAINING_MAX_AGE_DAYS',
+    schema: int(1, TRAINING_MAX_AGE_DAYS_LIMIT).default(365),
+  }),
   port: setting({ flag: '--port', env: 'PORT', schema: int(0, 65535).default(8080) }),
   host: setting({ flag: '--host', env: 'FIELDMESH_HOST', schema: text.default('127.0.0.1') }),
   upstream: setting({ flag: '--upstream', env: 'FIELDMESH_UPSTREAM', schema: httpUrl.optional() }),
@@ -52,7 +56,11 @@ const SETTINGS = {
   policies: setting({ flag: '--policies', env: 'FIELDMESH_POLICIES', schema: text.default('./policies') }),
   upstreamAuthorization: setting({ flag: '--upstream-credential', env: 'FIELDMESH_UPSTREAM_AUTHORIZATION', schema: text.optional() }),
   timeoutMs: setting({ flag: '--timeout-ms', env: 'FIELDMESH_TIMEOUT_MS', schema: int(1, 600_000).default(10_000) }),
-  maxBodyBytes: setting({ flag: '--max-body-bytes', env: 'FIELDMESH_MAX_BODY_BYTES', schema: int(1024, 1_073_741_824).default(10_485_760) }),
+  maxBodyBytes: setting({
+    flag: '--max-body-bytes',
+    env: 'FIELDMESH_MAX_BODY_BYTES',
+    schema: int(1024, 1_073_741_824).default(10_485_760),
+  }),
 };
 type Settings = typeof SETTINGS;
 
@@ -103,7 +111,11 @@ function labelOf(s: Setting<z.ZodType>): string {
  * @example
  * const config = resolveConfig(program.opts(), process.env);
  */
-export function resolveConfig(flags: ConfigFlags, env: Record<string, string | undefined>, opts: { requireUpstream?: boolean } = {}): Config {
+export function resolveConfig(
+  flags: ConfigFlags,
+  env: Record<string, string | undefined>,
+  opts: { requireUpstream?: boolean } = {},
+): Config {
   const problems: string[] = [];
   const out: Record<string, unknown> = {};
   const from: Record<string, string> = {};
@@ -123,8 +135,10 @@ export function resolveConfig(flags: ConfigFlags, env: Record<string, string | u
   const config = out as Config;
   checkIdentity(config, from, problems);
   if (opts.requireUpstream === true) {
-    if (config.upstream === undefined && !failed.has('upstream')) problems.push(`${labelOf(SETTINGS.upstream)}: required (the record API to put need-to-know in front of)`);
-    if (config.routes === undefined && !failed.has('routes')) problems.push(`${labelOf(SETTINGS.routes)}: required (the routes file mapping paths to resources)`);
+    if (config.upstream === undefined && !failed.has('upstream'))
+      problems.push(`${labelOf(SETTINGS.upstream)}: required (the record API to put need-to-know in front of)`);
+    if (config.routes === undefined && !failed.has('routes'))
+      problems.push(`${labelOf(SETTINGS.routes)}: required (the routes file mapping paths to resources)`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
@@ -134,7 +148,9 @@ export function resolveConfig(flags: ConfigFlags, env: Record<string, string | u
 function checkIdentity(config: Config, from: Record<string, string>, problems: string[]): void {
   const given = (['jwtSecret', 'jwtPublicKey', 'jwtJwksUrl'] as const).filter((k) => config[k] !== undefined);
   if (given.length === 0) {
-    problems.push(`one of ${labelOf(SETTINGS.jwtSecret)}, ${labelOf(SETTINGS.jwtPublicKey)} or ${labelOf(SETTINGS.jwtJwksUrl)} is required: tokens must be verified`);
+    problems.push(
+      `one of ${labelOf(SETTINGS.jwtSecret)}, ${labelOf(SETTINGS.jwtPublicKey)} or ${labelOf(SETTINGS.jwtJwksUrl)} is required: tokens must be verified`,
+    );
   } else if (given.length > 1) {
     problems.push(`only one JWT key source may be set, got ${given.map((k) => from[k]).join(' and ')}`);
   }
@@ -146,10 +162,13 @@ function checkIdentity(config: Config, from: Record<string, string>, problems: s
     try {
       config.jwtPublicKey = readFileSync(config.jwtPublicKey, 'utf8');
     } catch (e) {
-      problems.push(`${from['jwtPublicKey']}: cannot read the PEM file ${config.jwtPublicKey} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+      problems.push(
+        `${from['jwtPublicKey']}: cannot read the PEM file ${config.jwtPublicKey} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
       return;
     }
-    if (!/-----BEGIN (RSA )?PUBLIC KEY-----/.test(config.jwtPublicKey)) problems.push(`${from['jwtPublicKey']}: the file does not hold a PEM public key`);
+    if (!/-----BEGIN (RSA )?PUBLIC KEY-----/.test(config.jwtPublicKey))
+      problems.push(`${from['jwtPublicKey']}: the file does not hold a PEM public key`);
   }
 }
 

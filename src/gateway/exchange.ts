@@ -35,7 +35,11 @@ export interface Call {
  * A read: forward, then redact the answer with the request's read plan.
  */
 export async function readThrough(call: Call): Promise<Outcome | RefusedOutcome> {
-  const answer = await call.upstream.send({ method: 'GET', path: call.path, headers: upstreamHeaders(call.headers, call.admitted.requestId) });
+  const answer = await call.upstream.send({
+    method: 'GET',
+    path: call.path,
+    headers: upstreamHeaders(call.headers, call.admitted.requestId),
+  });
   return readOutcome({ policies: call.policies, admitted: call.admitted, answer: sourceAnswer(answer), list: call.route.list });
 }
 

@@ -48,7 +48,8 @@ export async function holdPolicies(
   const load = async (): Promise<PolicySet> => {
     const set = await loadPolicies(dir, opts);
     const problems = check(set);
-    if (problems.length > 0) throw new FieldmeshError('policy_rejected', `the policy set in ${dir} cannot be used:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    if (problems.length > 0)
+      throw new FieldmeshError('policy_rejected', `the policy set in ${dir} cannot be used:\n${problems.map((p) => `  ${p}`).join('\n')}`);
     return set;
   };
   let current = await load();
@@ -67,12 +68,21 @@ export async function holdPolicies(
           const next = await load();
           const changed = next.version !== current.version;
           current = next;
-          logger.info({ event: 'policy_reload', why, policyVersion: next.version, changed }, changed ? 'policies reloaded' : 'policies reloaded (unchanged)');
+          logger.info(
+            { event: 'policy_reload', why, policyVersion: next.version, changed },
+            changed ? 'policies reloaded' : 'policies reloaded (unchanged)',
+          );
           return true;
         } catch (e) {
           // Fail safe: the last good set keeps deciding; a half-edited file must not open or close access.
-          const problems = e instanceof PolicyError ? e.issues.filter((i) => i.severity === 'error').map((i) => `${i.file} › ${i.path}: ${i.message}`) : [(e as Error).message];
-          logger.error({ event: 'policy_reload_failed', why, policyVersion: current.version, problems }, 'policy reload failed: keeping the last good policy set');
+          const problems =
+            e instanceof PolicyError
+              ? e.issues.filter((i) => i.severity === 'error').map((i) => `${i.file} › ${i.path}: ${i.message}`)
+              : [(e as Error).message];
+          logger.error(
+            { event: 'policy_reload_failed', why, policyVersion: current.version, problems },
+            'policy reload failed: keeping the last good policy set',
+          );
           return false;
         }
       });

@@ -57,10 +57,18 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
   const counters: AdmissionCounters = { unverifiedBreakGlass: 0 };
   return async function fieldmeshGateway(req, res) {
     const started = performance.now();
-    const line: RequestLog = { requestId: requestIdFrom(req.headers), method: req.method ?? '', route: '(no route)', status: 0, durationMs: 0, outcome: 'none' };
+    const line: RequestLog = {
+      requestId: requestIdFrom(req.headers),
+      method: req.method ?? '',
+      route: '(no route)',
+      status: 0,
+      durationMs: 0,
+      outcome: 'none',
+    };
     const finish = (status: number, decision?: Partial<Decision>, code?: string) => {
       Object.assign(line, { status, durationMs: Math.round((performance.now() - started) * 10) / 10, code });
-      if (decision !== undefined) Object.assign(line, { outcome: decision.outcome, rowsReturned: decision.rowsReturned, rowsWithheld: decision.rowsWithheld });
+      if (decision !== undefined)
+        Object.assign(line, { outcome: decision.outcome, rowsReturned: decision.rowsReturned, rowsWithheld: decision.rowsWithheld });
       logRequest(deps.logger, line);
     };
     const [rawPath = '/', ...rest] = (req.url ?? '/').split('?');
@@ -71,7 +79,13 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
     if (method === 'GET') req.resume();
     if (found === undefined) {
       // Deny by default: a path the routes file does not name is never forwarded.
-      return fail(res, req, new AccessError('not_found', 'No route for this path: the gateway forwards only the paths its routes file names'), line.requestId, finish);
+      return fail(
+        res,
+        req,
+        new AccessError('not_found', 'No route for this path: the gateway forwards only the paths its routes file names'),
+        line.requestId,
+        finish,
+      );
     }
     const { route } = found;
     line.route = route.path;
@@ -82,30 +96,55 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
     }
     const policies = deps.policies();
     // Each path parameter selects records by a field (docs/gateway.md, "Routes file"): checked like a query filter.
-    const params = Object.entries(found.params).map(([name, value]) => ({ name, field: fieldOf(route, name), value: typeof value === 'string' ? value : undefined }));
+    const params = Object.entries(found.params).map(([name, value]) => ({
+      name,
+      field: fieldOf(route, name),
+      value: typeof value === 'string' ? value : undefined,
+    }));
     const admitted = await admit({ headers: req.headers, query: search, params }, route.resource, ACTIONS[method], {
-      policies, verifier: deps.verifier, trainingMaxAgeDays: deps.trainingMaxAgeDays, now: deps.now, counters,
+      policies,
+      verifier: deps.verifier,
+      trainingMaxAgeDays: deps.trainingMaxAgeDays,
+      now: deps.now,
+      counters,
     });
     line.requestId = admitted.requestId;
     if (admitted.unverifiedBreakGlass) {
       // Counted and logged, never its text: a stranger's reason is not a break-glass event.
-      deps.logger.warn({ requestId: admitted.requestId, event: 'break_glass_unverified', count: counters.unverifiedBreakGlass }, 'break-glass declared without a verified token: not recorded as break-glass');
+      deps.logger.warn(
+        { requestId: admitted.requestId, event: 'break_glass_unverified', count: counters.unverifiedBreakGlass },
+        'break-glass declared without a verified token: not recorded as break-glass',
+      );
     }
     line.purpose = admitted.ctx?.purpose;
     if (!admitted.ok) return refuse(deps, res, req, admitted.error, refusalEntry(admitted.error, admitted), admitted, finish);
     // Forward exactly the parameters that were checked, serialised anew: the raw
     // string could mean more to an upstream that also splits on ';'.
     const checked = new URLSearchParams(search).toString();
-    const call: Call = { policies, upstream: deps.upstream, audit: deps.audit, admitted, route, method, path: checked === '' ? rawPath : `${rawPath}?${checked}`, headers: req.headers };
+    const call: Call = {
+      policies,
+      upstream: deps.upstream,
+      audit: deps.audit,
+      admitted,
+      route,
+      method,
+      path: checked === '' ? rawPath : `${rawPath}?${checked}`,
+      headers: req.headers,
+    };
     try {
       if (method !== 'GET') call.body = await readJsonRequest(req, deps.maxBodyBytes);
       const outcome = method === 'GET' ? await readThrough(call) : await writeThrough(call);
       if (outcome.kind === 'refusal') return await refuse(deps, res, req, outcome.error, outcome.entry, admitted, finish);
       // No disclosure without a record: the event is durable before a byte is sent.
       await recordFirst(deps.audit, outcome.entry);
-      if (outcome.error !== undefined) return fail(res, req, outcome.error, admitted.requestId, finish, { outcome: 'disclosed', rowsReturned: 0 });
+      if (outcome.error !== undefined)
+        return fail(res, req, outcome.error, admitted.requestId, finish, { outcome: 'disclosed', rowsReturned: 0 });
       send(res, outcome, admitted.requestId);
-      finish(outcome.status, { outcome: outcome.entry.decision, rowsReturned: outcome.entry.recordIds.length, rowsWithheld: outcome.entry.withheldRecordIds.length });
+      finish(outcome.status, {
+        outcome: outcome.entry.decision,
+        rowsReturned: outcome.entry.recordIds.length,
+        rowsWithheld: outcome.entry.withheldRecordIds.length,
+      });
     } catch (e) {
       await refuse(deps, res, req, e, refusalFor(e, admitted, call.body), admitted, finish);
     }
@@ -113,7 +152,15 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
 }
 
 /** Audit a refusal, then answer it (see `refuseWithAudit`); a fault or a 5xx is logged, never its record data. */
-async function refuse(deps: ProxyDeps, res: ServerResponse, req: IncomingMessage, error: unknown, entry: AuditEntry, facts: RequestFacts, finish: Finish): Promise<void> {
+async function refuse(
+  deps: ProxyDeps,
+  res: ServerResponse,
+  req: IncomingMessage,
+  error: unknown,
+  entry: AuditEntry,
+  facts: RequestFacts,
+  finish: Finish,
+): Promise<void> {
   const answer = await refuseWithAudit(deps.audit, error, entry);
   if (!(answer instanceof FieldmeshError)) {
     deps.logger.error({ requestId: facts.requestId, err: faultOf(answer) }, 'unexpected error');
@@ -125,7 +172,14 @@ async function refuse(deps: ProxyDeps, res: ServerResponse, req: IncomingMessage
 
 type Finish = (status: number, decision?: Partial<Decision>, code?: string) => void;
 
-function fail(res: ServerResponse, req: IncomingMessage, error: unknown, requestId: string, finish: Finish, decision?: Partial<Decision>): void {
+function fail(
+  res: ServerResponse,
+  req: IncomingMessage,
+  error: unknown,
+  requestId: string,
+  finish: Finish,
+  decision?: Partial<Decision>,
+): void {
   // A body left unread (a refused write) is not drained: the connection closes after the answer.
   if (!req.complete) res.setHeader('Connection', 'close');
   sendError(res, error, requestId);
@@ -143,7 +197,11 @@ function fail(res: ServerResponse, req: IncomingMessage, error: unknown, request
 export function faultOf(e: unknown): { name: string; code?: string; at: string[] } {
   const err = e instanceof Error ? e : new Error('non-error thrown');
   const code = (err as NodeJS.ErrnoException).code;
-  const at = (err.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l)).slice(0, 5).map((l) => l.trim());
+  const at = (err.stack ?? '')
+    .split('\n')
+    .filter((l) => /^\s+at /.test(l))
+    .slice(0, 5)
+    .map((l) => l.trim());
   return { name: err.name, ...(typeof code === 'string' ? { code } : {}), at };
 }
 

@@ -27,14 +27,20 @@ const routeSchema = z.strictObject({
   resource: z.string().min(1),
   list: z
     .string()
-    .refine(listKeyValid, 'must be "" (the body is the array), a dotted key such as "items", or "entry.resource" (a FHIR Bundle); leave it out for one record')
+    .refine(
+      listKeyValid,
+      'must be "" (the body is the array), a dotted key such as "items", or "entry.resource" (a FHIR Bundle); leave it out for one record',
+    )
     .optional(),
   methods: z
     .array(
-      z.string().transform((m) => m.toUpperCase()).pipe(
-        // DELETE and others have no policy action: fieldmesh cannot say who may do them, so it never forwards them.
-        z.enum(ROUTE_METHODS, { message: `must be one of ${ROUTE_METHODS.join(', ')} (no other method has a policy action)` }),
-      ),
+      z
+        .string()
+        .transform((m) => m.toUpperCase())
+        .pipe(
+          // DELETE and others have no policy action: fieldmesh cannot say who may do them, so it never forwards them.
+          z.enum(ROUTE_METHODS, { message: `must be one of ${ROUTE_METHODS.join(', ')} (no other method has a policy action)` }),
+        ),
     )
     .min(1)
     .default(['GET']),
@@ -113,12 +119,16 @@ export function parseRoutes(text: string, file: string, resources: readonly stri
   }
   const parsed = routesFileSchema.safeParse(doc);
   if (!parsed.success) {
-    throw routesError(file, parsed.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(file)'}: ${i.message}`));
+    throw routesError(
+      file,
+      parsed.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(file)'}: ${i.message}`),
+    );
   }
   const problems: string[] = [];
   const seen = new Set<string>();
   parsed.data.routes.forEach((r, i) => {
-    if (!resources.includes(r.resource)) problems.push(`routes.${i}.resource: unknown resource "${r.resource}" (the policies define: ${resources.join(', ')})`);
+    if (!resources.includes(r.resource))
+      problems.push(`routes.${i}.resource: unknown resource "${r.resource}" (the policies define: ${resources.join(', ')})`);
     if (seen.has(r.path)) problems.push(`routes.${i}.path: "${r.path}" is defined twice`);
     seen.add(r.path);
     problems.push(...paramProblems(r, `routes.${i}`, resources.includes(r.resource) ? policies : undefined));
@@ -138,12 +148,15 @@ function paramProblems(r: RouteDef, at: string, policies: PolicySet | undefined)
   const problems: string[] = [];
   for (const name of names) {
     if (name !== 'id' && fieldOf(r, name) === undefined) {
-      problems.push(`${at}.path: parameter ":${name}" selects records by no named field; say which under params (params: { ${name}: <field> })`);
+      problems.push(
+        `${at}.path: parameter ":${name}" selects records by no named field; say which under params (params: { ${name}: <field> })`,
+      );
     }
   }
   for (const [name, field] of Object.entries(r.params ?? {})) {
     if (!names.includes(name)) problems.push(`${at}.params.${name}: the path "${r.path}" has no parameter ":${name}"`);
-    else if (policies !== undefined && !selectableField(policies, r.resource, field)) problems.push(`${at}.params.${name}: unknown field "${field}" of resource "${r.resource}"`);
+    else if (policies !== undefined && !selectableField(policies, r.resource, field))
+      problems.push(`${at}.params.${name}: unknown field "${field}" of resource "${r.resource}"`);
   }
   return problems;
 }
@@ -160,13 +173,17 @@ function writeProblems(r: RouteDef, at: string, policies: PolicySet | undefined)
   const problems: string[] = [];
   const updates = r.methods.filter((m) => m === 'PUT' || m === 'PATCH');
   if (updates.length > 0 && r.list !== undefined) {
-    problems.push(`${at}.methods: ${updates.join(' and ')} update one record, which the gateway must read first: put them on a single-record route (no list key), such as /patients/:id`);
+    problems.push(
+      `${at}.methods: ${updates.join(' and ')} update one record, which the gateway must read first: put them on a single-record route (no list key), such as /patients/:id`,
+    );
   }
   const idPath = policies?.compiled.resources.get(r.resource)?.def.id ?? 'id';
   const names = paramNames(parse(r.path).tokens);
   const byId = names.filter((name) => (fieldOf(r, name) ?? (name === 'id' ? idPath : undefined)) === idPath);
   if (r.methods.includes('POST') && byId.length > 0) {
-    problems.push(`${at}.methods: POST creates a record, and this path names one by its id (:${byId[0]}): a record API that creates or replaces by id could overwrite a record the caller may not see; use PUT or PATCH to change a record`);
+    problems.push(
+      `${at}.methods: POST creates a record, and this path names one by its id (:${byId[0]}): a record API that creates or replaces by id could overwrite a record the caller may not see; use PUT or PATCH to change a record`,
+    );
   }
   return problems;
 }
@@ -226,5 +243,8 @@ export function routeTable(defs: RouteDef[]): RouteTable {
 }
 
 function routesError(file: string, problems: string[]): FieldmeshError {
-  return new FieldmeshError('routes_invalid', `${problems.length} problem${problems.length === 1 ? '' : 's'} in the routes file:\n${problems.map((p) => `${file} › ${p}`).join('\n')}`);
+  return new FieldmeshError(
+    'routes_invalid',
+    `${problems.length} problem${problems.length === 1 ? '' : 's'} in the routes file:\n${problems.map((p) => `${file} › ${p}`).join('\n')}`,
+  );
 }

@@ -32,7 +32,10 @@ export interface Gateway {
  * loaded and the audit trail writable; 503 otherwise, and while shutting
  * down), every other path through the proxy.
  */
-export async function listenGateway(parts: GatewayParts, opts: { port: number; host?: string; shutdownGraceMs?: number }): Promise<Gateway> {
+export async function listenGateway(
+  parts: GatewayParts,
+  opts: { port: number; host?: string; shutdownGraceMs?: number },
+): Promise<Gateway> {
   const proxy = createProxy({ ...parts, policies: () => parts.holder.current });
   let closing: Promise<void> | undefined;
   const server = createServer((req, res) => {
@@ -43,7 +46,8 @@ export async function listenGateway(parts: GatewayParts, opts: { port: number; h
       if (closing !== undefined) setImmediate(() => server.closeIdleConnections());
     });
     if (req.url === '/healthz' && req.method === 'GET') return probe(res, 200, { status: 'ok' });
-    if (req.url === '/readyz' && req.method === 'GET') return void ready(parts, closing !== undefined).then(([status, body]) => probe(res, status, body));
+    if (req.url === '/readyz' && req.method === 'GET')
+      return void ready(parts, closing !== undefined).then(([status, body]) => probe(res, status, body));
     proxy(req, res).catch((e: unknown) => {
       parts.logger.error({ err: faultOf(e) }, 'unhandled gateway error');
       if (!res.headersSent) res.writeHead(500).end();
@@ -70,7 +74,10 @@ export async function listenGateway(parts: GatewayParts, opts: { port: number; h
       return closing;
     },
   };
-  parts.logger.info({ event: 'listening', url: gateway.url, policyVersion: parts.holder.current.version, routes: parts.routes.routes.length }, 'gateway listening');
+  parts.logger.info(
+    { event: 'listening', url: gateway.url, policyVersion: parts.holder.current.version, routes: parts.routes.routes.length },
+    'gateway listening',
+  );
   return gateway;
 }
 
@@ -112,7 +119,10 @@ async function shutdown(server: Server, parts: GatewayParts, graceMs: number): P
  */
 export function onSignals(gateway: Gateway, exit: (code: number) => void = (code) => process.exit(code)): () => void {
   const stop = () => {
-    gateway.close().then(() => exit(0), () => exit(1));
+    gateway.close().then(
+      () => exit(0),
+      () => exit(1),
+    );
   };
   const hup = () => void gateway.reload('SIGHUP');
   process.once('SIGTERM', stop);

@@ -55,11 +55,28 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     },
   );
   routes = await loadRoutes(config.routes, holder.current.resourceNames(), holder.current);
-  const audit = opts.audit ?? (await openAuditStore(config.audit, { recordIdKey: config.auditRecordIdKey, chainKey: config.auditChainKey }));
-  if (!(await audit.healthy())) logger.error({ event: 'audit_unavailable' }, 'the audit trail cannot be written: every request will be refused (503) until it can');
-  const upstream = createUpstream({ url: config.upstream, authorization: config.upstreamAuthorization, timeoutMs: config.timeoutMs, maxBodyBytes: config.maxBodyBytes });
+  const audit =
+    opts.audit ?? (await openAuditStore(config.audit, { recordIdKey: config.auditRecordIdKey, chainKey: config.auditChainKey }));
+  if (!(await audit.healthy()))
+    logger.error({ event: 'audit_unavailable' }, 'the audit trail cannot be written: every request will be refused (503) until it can');
+  const upstream = createUpstream({
+    url: config.upstream,
+    authorization: config.upstreamAuthorization,
+    timeoutMs: config.timeoutMs,
+    maxBodyBytes: config.maxBodyBytes,
+  });
   const gateway = await listenGateway(
-    { routes, holder, verifier, audit, upstream, logger, trainingMaxAgeDays: config.trainingMaxAgeDays, maxBodyBytes: config.maxBodyBytes, now: opts.now },
+    {
+      routes,
+      holder,
+      verifier,
+      audit,
+      upstream,
+      logger,
+      trainingMaxAgeDays: config.trainingMaxAgeDays,
+      maxBodyBytes: config.maxBodyBytes,
+      now: opts.now,
+    },
     { port: config.port, host: config.host },
   ).catch(async (e: unknown) => {
     holder.close();
@@ -84,7 +101,13 @@ export function makeVerifier(config: Config): Verifier {
   try {
     return createVerifier(options);
   } catch (e) {
-    if (e instanceof TypeError) throw new ConfigError(e.message.split('\n').slice(1).map((l) => l.trim().replace(/^(\w+):/, (m, key: string) => IDENTITY_SOURCES[key] ?? m)));
+    if (e instanceof TypeError)
+      throw new ConfigError(
+        e.message
+          .split('\n')
+          .slice(1)
+          .map((l) => l.trim().replace(/^(\w+):/, (m, key: string) => IDENTITY_SOURCES[key] ?? m)),
+      );
     throw e;
   }
 }
@@ -102,9 +125,11 @@ const IDENTITY_SOURCES: Record<string, string> = {
 
 function listenError(e: unknown, config: Config): unknown {
   const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'EADDRINUSE') return new ConfigError([`--port / PORT: port ${config.port} on ${config.host} is already in use (choose another, or --port 0 for any free port)`]);
+  if (code === 'EADDRINUSE')
+    return new ConfigError([
+      `--port / PORT: port ${config.port} on ${config.host} is already in use (choose another, or --port 0 for any free port)`,
+    ]);
   if (code === 'EACCES') return new ConfigError([`--port / PORT: not permitted to listen on port ${config.port}`]);
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return new ConfigError([`--host: cannot listen on ${config.host}`]);
   return e;
 }
-

@@ -28,7 +28,10 @@ async function inflateEither(buf: Buffer, opts: ZlibOptions): Promise<Buffer> {
  * body cannot expand into gigabytes (a "zip bomb").
  */
 export async function decodeBody(raw: Buffer, contentEncoding: string | undefined, maxBytes: number): Promise<Buffer> {
-  const codings = (contentEncoding ?? '').split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity');
+  const codings = (contentEncoding ?? '')
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '' && c !== 'identity');
   let body = raw;
   for (const coding of codings.reverse()) {
     const decode = DECODERS[coding];

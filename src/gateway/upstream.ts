@@ -51,7 +51,19 @@ export interface Upstream {
   close(): Promise<void>;
 }
 
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_CLOSED',
+  'UND_ERR_DESTROYED',
+]);
 
 /**
  * A client for the record API: a keep-alive pool, no redirects followed, a
@@ -126,7 +138,8 @@ function failure(e: unknown, signal: AbortSignal, when: 'before' | 'during'): Ac
     return withCause(new AccessError('upstream_timeout', 'the record API did not answer in time'), e);
   }
   if (when === 'during') return withCause(invalid(`the body was cut short (${code ?? 'error'})`), e);
-  if (code !== undefined && UNREACHABLE.has(code)) return withCause(new AccessError('upstream_unreachable', `the record API cannot be reached (${code})`), e);
+  if (code !== undefined && UNREACHABLE.has(code))
+    return withCause(new AccessError('upstream_unreachable', `the record API cannot be reached (${code})`), e);
   return withCause(new AccessError('upstream_unreachable', `the record API request failed (${code ?? 'error'})`), e);
 }
 

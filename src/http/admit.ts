@@ -5,7 +5,16 @@ import { BREAK_GLASS_MAX_REASON, refusedDecision, type Action, type Plan, type R
 import { withoutControls } from '../lib/text.js';
 import { isPurposeName, readDeclaredContext, requestIdFrom, type RequestHeaders } from './context.js';
 import type { VerifiedUser, Verifier } from './identity.js';
-import { checkEntries, DEFAULT_PAGING_KEYS, pagedAnswerAllowed, queryIds, readQuery, type QueryEntries, type QueryInput, type RouteParam } from './query.js';
+import {
+  checkEntries,
+  DEFAULT_PAGING_KEYS,
+  pagedAnswerAllowed,
+  queryIds,
+  readQuery,
+  type QueryEntries,
+  type QueryInput,
+  type RouteParam,
+} from './query.js';
 
 /**
  * What admission needs: the engine, a verifier and the request-context settings.
@@ -123,7 +132,8 @@ export async function admit(req: AdmissionRequest, resource: string, action: Act
     query = e as FieldmeshError; // too long to read: refused below, once the caller is known
   }
   const idPath = policies.compiled.resources.get(resource)?.def.id;
-  const targetIds = (req.params ?? []).filter((p) => idPath !== undefined && (p.field ?? (p.name === 'id' ? idPath : undefined)) === idPath)
+  const targetIds = (req.params ?? [])
+    .filter((p) => idPath !== undefined && (p.field ?? (p.name === 'id' ? idPath : undefined)) === idPath)
     .flatMap((p) => (p.value === undefined ? [] : [p.value]));
   // A lookup by id in the query (`?id=pat-001`) names its record as surely as the path does:
   // a refusal is listed in that record's subject access report too (bounded: the caller chose them).
@@ -157,7 +167,11 @@ export async function admit(req: AdmissionRequest, resource: string, action: Act
     if (!Array.isArray(query)) throw query;
     // A write names its record in the path; a query could make the record API pick others (a conditional update).
     if (action !== 'read' && query.length > 0) {
-      throw new AccessError('bad_request', 'A write takes no query string: name the record in the path (a query could let the record API choose which records to change)', refusedDecision(policies.compiled, ctx, action, plan.roles, 'bad_request'));
+      throw new AccessError(
+        'bad_request',
+        'A write takes no query string: name the record in the path (a query could let the record API choose which records to change)',
+        refusedDecision(policies.compiled, ctx, action, plan.roles, 'bad_request'),
+      );
     }
     const { filtered } = checkEntries(policies, plan, query, deps.pagingKeys ?? DEFAULT_PAGING_KEYS, req.params ?? []);
     return { ...facts, ok: true, verified: facts.verified, ctx, plan, writePlan, pagedAnswerAllowed: pagedAnswerAllowed(plan, filtered) };

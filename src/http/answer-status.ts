@@ -39,5 +39,5 @@ export function upstreamStatus(status: number, single = false): FieldmeshError {
  * handlerStatus(409); // 409 conflict "Conflict"
  */
 export function handlerStatus(status: number): FieldmeshError {
-  return handlerStatusError(status, status === 404 ? NO_SUCH_RECORD.message : STATUS_CODES[status] ?? 'Error');
+  return handlerStatusError(status, status === 404 ? NO_SUCH_RECORD.message : (STATUS_CODES[status] ?? 'Error'));
 }

@@ -27,12 +27,24 @@ export function refusalEntry(error: unknown, facts: RequestFacts): AuditEntry {
   const status = known ? error.status : statusOf('internal');
   const code = known ? error.code : 'internal';
   const carried = error instanceof AccessError ? error.decision : undefined;
-  const decision: Decision = asRefusal(carried ?? {
-    action: facts.action, resource: facts.resource, purpose: facts.ctx?.purpose ?? facts.purpose ?? '',
-    roles: facts.ctx ? rolesOf(facts.ctx.user) : [...(facts.verified?.roles ?? [])], policyVersion: facts.policyVersion,
-  }, carried?.code ?? code);
-  const entry = entryFromDecision(decision, { requestId: facts.requestId, user: facts.verified?.sub ?? 'anonymous', status, breakGlass: facts.breakGlass });
-  for (const id of facts.targetIds ?? []) if (!entry.recordIds.includes(id) && !entry.withheldRecordIds.includes(id)) entry.withheldRecordIds.push(id);
+  const decision: Decision = asRefusal(
+    carried ?? {
+      action: facts.action,
+      resource: facts.resource,
+      purpose: facts.ctx?.purpose ?? facts.purpose ?? '',
+      roles: facts.ctx ? rolesOf(facts.ctx.user) : [...(facts.verified?.roles ?? [])],
+      policyVersion: facts.policyVersion,
+    },
+    carried?.code ?? code,
+  );
+  const entry = entryFromDecision(decision, {
+    requestId: facts.requestId,
+    user: facts.verified?.sub ?? 'anonymous',
+    status,
+    breakGlass: facts.breakGlass,
+  });
+  for (const id of facts.targetIds ?? [])
+    if (!entry.recordIds.includes(id) && !entry.withheldRecordIds.includes(id)) entry.withheldRecordIds.push(id);
   return entry;
 }
 
@@ -75,7 +87,10 @@ export function refusalFor(error: unknown, facts: RequestFacts, body?: unknown):
   if (!(error instanceof AccessError) || error.code !== 'write_forbidden') return entry;
   const written = error.decision?.written ?? [];
   // Names chosen by the caller: bounded, so a hostile body cannot bloat the trail.
-  const refused = bodyPaths(body).filter((p) => !written.some((w) => isWithin(p, w))).slice(0, 50).map((p) => p.slice(0, 200));
+  const refused = bodyPaths(body)
+    .filter((p) => !written.some((w) => isWithin(p, w)))
+    .slice(0, 50)
+    .map((p) => p.slice(0, 200));
   // A refused PUT sent only writable fields: what it lacks rights to erase is the refusal's reason.
   const lacking = refused.length === 0 ? (error.decision?.withheld ?? []) : refused;
   return { ...entry, fieldsDisclosed: [], fieldsWithheld: lacking };
@@ -84,7 +99,8 @@ export function refusalFor(error: unknown, facts: RequestFacts, body?: unknown):
 /** The paths of a body down to its leaves, arrays transparent, each once. */
 function bodyPaths(value: unknown, at = '', out: string[] = []): string[] {
   if (Array.isArray(value)) for (const v of value) bodyPaths(v, at, out);
-  else if (isPlainObject(value) && Object.keys(value).length > 0) for (const [k, v] of Object.entries(value)) bodyPaths(v, at ? `${at}.${k}` : k, out);
+  else if (isPlainObject(value) && Object.keys(value).length > 0)
+    for (const [k, v] of Object.entries(value)) bodyPaths(v, at ? `${at}.${k}` : k, out);
   else if (at !== '' && !out.includes(at)) out.push(at);
   return out;
 }

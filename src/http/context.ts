@@ -75,7 +75,10 @@ export function readDeclaredContext(headers: RequestHeaders, user: User, opts: C
 
   const purpose = h['x-purpose'];
   if (purpose === undefined || purpose === '') {
-    throw new AccessError('purpose_required', 'Declare why you need this data in the X-Purpose header (for example X-Purpose: direct-care)');
+    throw new AccessError(
+      'purpose_required',
+      'Declare why you need this data in the X-Purpose header (for example X-Purpose: direct-care)',
+    );
   }
   if (!isPurposeName(purpose)) {
     throw new AccessError('purpose_malformed', "X-Purpose must be a purpose name: letters, digits, '.', '_' or '-', at most 64 characters");

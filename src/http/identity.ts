@@ -167,7 +167,8 @@ function checkToken(token: string, key: KeyObject, o: ResolvedIdentity, at: numb
   const claims = payload as Record<string, unknown>;
   if (typeof claims.sub !== 'string' || claims.sub === '') throw unauthenticated('token has no subject (sub)');
   // The audit trail records unauthenticated callers under this name: a token may not claim it.
-  if (claims.sub === UNAUTHENTICATED_USER) throw unauthenticated(`token subject "${UNAUTHENTICATED_USER}" is reserved for unauthenticated requests`);
+  if (claims.sub === UNAUTHENTICATED_USER)
+    throw unauthenticated(`token subject "${UNAUTHENTICATED_USER}" is reserved for unauthenticated requests`);
   if (o.requireExpiry && typeof claims.exp !== 'number') throw unauthenticated('token has no expiry (exp)');
   const roles = rolesAt(claims, o.rolesClaim);
   if (roles === undefined) throw unauthenticated(`token claim "${o.rolesClaim}" must be a string or an array of strings`);

@@ -38,7 +38,11 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
  * parseJson(Buffer.from('{"ward":"9"}'), 'application/json'); // { ok: true, value: { ward: '9' } }
  * parseJson(Buffer.from('ward=9'), 'text/plain');            // { ok: false, fault: 'type' }
  */
-export function parseJson(bytes: Uint8Array, contentType: string | undefined, opts: { maxDepth?: number } = {}): { ok: true; value: unknown } | { ok: false; fault: JsonFault } {
+export function parseJson(
+  bytes: Uint8Array,
+  contentType: string | undefined,
+  opts: { maxDepth?: number } = {},
+): { ok: true; value: unknown } | { ok: false; fault: JsonFault } {
   if (!isJsonType(contentType)) return { ok: false, fault: 'type' };
   if (foreignCharset(contentType)) return { ok: false, fault: 'charset' };
   let text: string;
@@ -75,7 +79,8 @@ export async function readJsonRequest(req: IncomingMessage, maxBytes: number): P
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
   const encoding = req.headers['content-encoding'];
-  if (encoding !== undefined && encoding !== 'identity') throw new AccessError('invalid_body', 'Send the body uncompressed (no Content-Encoding)');
+  if (encoding !== undefined && encoding !== 'identity')
+    throw new AccessError('invalid_body', 'Send the body uncompressed (no Content-Encoding)');
   return requestJson(await collect(req, maxBytes), req.headers['content-type']);
 }
 

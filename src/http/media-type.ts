@@ -46,6 +46,9 @@ export const UPSTREAM_ACCEPT = 'application/fhir+json, application/json';
 export function answerContentType(headers: IncomingHttpHeaders): string {
   const type = headers['content-type'];
   // Two media types only: a vendor subtype (`application/vnd.<anything>+json`) is free text the upstream chose.
-  const media = typeof type === 'string' && type.split(';')[0]!.trim().toLowerCase() === 'application/fhir+json' ? 'application/fhir+json' : 'application/json';
+  const media =
+    typeof type === 'string' && type.split(';')[0]!.trim().toLowerCase() === 'application/fhir+json'
+      ? 'application/fhir+json'
+      : 'application/json';
   return `${media}; charset=utf-8`;
 }

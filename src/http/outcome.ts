@@ -162,7 +162,13 @@ function upstreamBare(input: OutcomeInput, entryOf: EntryOf): Outcome {
 /** An answer with no body to redact, recorded as a read that returned no rows. */
 function bare(input: OutcomeInput, status: number, entryOf: EntryOf, error?: FieldmeshError): Outcome {
   const nothing = input.policies.redactWith(input.admitted.plan, []).decision;
-  return { kind: 'answer', status, contentType: input.answer.contentType, entry: entryOf(nothing, status), ...(error === undefined ? {} : { error }) };
+  return {
+    kind: 'answer',
+    status,
+    contentType: input.answer.contentType,
+    entry: entryOf(nothing, status),
+    ...(error === undefined ? {} : { error }),
+  };
 }
 
 /**

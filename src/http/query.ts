@@ -11,7 +11,18 @@ import { refusedDecision, type Plan } from '../engine/plan.js';
  * @example
  * admit(req, 'Patient', 'read', { policies, verifier, pagingKeys: [...DEFAULT_PAGING_KEYS, 'pageToken'] });
  */
-export const DEFAULT_PAGING_KEYS: readonly string[] = ['_page', '_limit', '_count', '_offset', '_start', '_end', 'page', 'limit', 'offset', 'cursor'];
+export const DEFAULT_PAGING_KEYS: readonly string[] = [
+  '_page',
+  '_limit',
+  '_count',
+  '_offset',
+  '_start',
+  '_end',
+  'page',
+  'limit',
+  'offset',
+  'cursor',
+];
 /** Query keys whose values name the fields rows are sorted by. */
 const SORT_KEYS = new Set(['_sort', 'sort', '_order']);
 /** json-server operators: `dateOfBirth_gte` filters by `dateOfBirth`. */
@@ -41,7 +52,6 @@ export interface RouteParam {
   value?: string | undefined;
 }
 
-
 /**
  * A request's query as a shell has it: the raw string (both shells pass
  * it), URLSearchParams, or an object a query parser built.
@@ -63,7 +73,13 @@ export type QueryInput = URLSearchParams | Record<string, unknown> | string | un
  * checkQuery(policies, plan, { nhsNumber: '9990000018' }, DEFAULT_PAGING_KEYS); // throws for a receptionist
  * checkQuery(policies, plan, '', DEFAULT_PAGING_KEYS, [{ name: 'id' }]);         // throws for an analyst (id is pseudonymised)
  */
-export function checkQuery(policies: PolicySet, plan: Plan, query: QueryInput, pagingKeys: readonly string[], params: readonly RouteParam[] = []): { filtered: boolean } {
+export function checkQuery(
+  policies: PolicySet,
+  plan: Plan,
+  query: QueryInput,
+  pagingKeys: readonly string[],
+  params: readonly RouteParam[] = [],
+): { filtered: boolean } {
   return checkEntries(policies, plan, readQuery(query), pagingKeys, params);
 }
 
@@ -73,7 +89,13 @@ export type QueryEntries = [string, string[]][];
 /**
  * The query checks on a query already read (see `checkQuery`).
  */
-export function checkEntries(policies: PolicySet, plan: Plan, keys: QueryEntries, pagingKeys: readonly string[], params: readonly RouteParam[]): { filtered: boolean } {
+export function checkEntries(
+  policies: PolicySet,
+  plan: Plan,
+  keys: QueryEntries,
+  pagingKeys: readonly string[],
+  params: readonly RouteParam[],
+): { filtered: boolean } {
   const forbidden: string[] = [];
   // The one rule for every way of choosing rows: only a field the user may read, untransformed, in every row.
   const mayUse = (field: string) => policies.mayFilterBy(plan, field);
@@ -87,7 +109,8 @@ export function checkEntries(policies: PolicySet, plan: Plan, keys: QueryEntries
   }
   for (const param of params) {
     const field = param.field ?? (param.name === 'id' ? plan.resource.def.id : undefined);
-    if (field === undefined || !mayUse(field)) forbidden.push(`:${param.name}${field === undefined || field === param.name ? '' : ` (${field})`}`);
+    if (field === undefined || !mayUse(field))
+      forbidden.push(`:${param.name}${field === undefined || field === param.name ? '' : ` (${field})`}`);
   }
   const code = 'filter_forbidden';
   const refuse = (message: string): never => {
@@ -100,14 +123,21 @@ export function checkEntries(policies: PolicySet, plan: Plan, keys: QueryEntries
     const filtered = params.length > 0 || names.some((k) => !pagingKeys.includes(k));
     // De-identified rows come in the record API's order (often by id): a page's position would name its row.
     if (plan.deidentified && names.some((k) => pagingKeys.includes(k))) {
-      refuse(`Paging is not available for purpose "${plan.purpose.name}": its rows are de-identified, and a row's position in the record API's order (often by id) would identify it. Ask for the whole list.`);
+      refuse(
+        `Paging is not available for purpose "${plan.purpose.name}": its rows are de-identified, and a row's position in the record API's order (often by id) would identify it. Ask for the whole list.`,
+      );
     }
     if (plan.mayHideRows && names.some((k) => pagingKeys.includes(k)) && filtered) {
-      refuse('Paging cannot be combined with filters or sorting here: some rows are hidden from you, and a page cut before they are removed would show that they matched. Filter without paging, or page without filters.');
+      refuse(
+        'Paging cannot be combined with filters or sorting here: some rows are hidden from you, and a page cut before they are removed would show that they matched. Filter without paging, or page without filters.',
+      );
     }
     return { filtered };
   }
-  const named = [...new Set(forbidden)].slice(0, 10).map((k) => JSON.stringify(k.slice(0, 80))).join(', ');
+  const named = [...new Set(forbidden)]
+    .slice(0, 10)
+    .map((k) => JSON.stringify(k.slice(0, 80)))
+    .join(', ');
   return refuse(`You may not filter, sort or look records up by ${named}: only fields you may read in every row can be queried`);
 }
 
@@ -141,10 +171,16 @@ export function pagedAnswerAllowed(plan: Plan, filtered: boolean): boolean {
 
 /** Field names in sort values: `a,-b`, `+c`, `d:desc`. `_order` also takes the directions asc and desc. */
 function sortFields(key: string, values: string[]): string[] {
-  const fields = values.flatMap((v) => v.split(',')).map((f) => f.trim().replace(/^[+-]/, '').replace(/[: ](asc|desc)$/i, ''));
+  const fields = values
+    .flatMap((v) => v.split(','))
+    .map((f) =>
+      f
+        .trim()
+        .replace(/^[+-]/, '')
+        .replace(/[: ](asc|desc)$/i, ''),
+    );
   return fields.filter((f) => f !== '' && !(key === '_order' && /^(asc|desc)$/i.test(f)));
 }
-
 
 /**
  * Ids a lookup by the id path in the query names (`?id=pat-001`), bounded:
@@ -155,9 +191,13 @@ function sortFields(key: string, values: string[]): string[] {
  */
 export function queryIds(query: QueryEntries, idPath: string | undefined): string[] {
   if (idPath === undefined) return [];
-  return query.filter(([key]) => key === idPath).flatMap(([, values]) => values).filter((v) => v !== '').slice(0, 10).map((v) => v.slice(0, 200));
+  return query
+    .filter(([key]) => key === idPath)
+    .flatMap(([, values]) => values)
+    .filter((v) => v !== '')
+    .slice(0, 10)
+    .map((v) => v.slice(0, 200));
 }
-
 
 /**
  * A query read into keys and their values; throws 414 `query_too_long`
@@ -176,7 +216,10 @@ export function readQuery(query: QueryInput): QueryEntries {
     return [...out];
   }
   // A nested value (`a[b]=1` with an extended parser) has no field name to check: its key is checked whole.
-  const out = Object.entries(params).map(([k, v]): [string, string[]] => [k, (Array.isArray(v) ? v : [v]).map((x) => (typeof x === 'string' ? x : ''))]);
+  const out = Object.entries(params).map(([k, v]): [string, string[]] => [
+    k,
+    (Array.isArray(v) ? v : [v]).map((x) => (typeof x === 'string' ? x : '')),
+  ]);
   if (out.reduce((n, [, v]) => n + Math.max(v.length, 1), 0) > MAX_QUERY_PARAMETERS) throw tooLong();
   return out;
 }
@@ -195,6 +238,8 @@ function rawParams(raw: string): URLSearchParams {
 }
 
 function tooLong(): FieldmeshError {
-  return new FieldmeshError('query_too_long', `The query has more than ${MAX_QUERY_PARAMETERS} parameters: the record API would read only part of what fieldmesh checked`);
+  return new FieldmeshError(
+    'query_too_long',
+    `The query has more than ${MAX_QUERY_PARAMETERS} parameters: the record API would read only part of what fieldmesh checked`,
+  );
 }
-

@@ -26,11 +26,21 @@ export interface PermittedWrite {
  * refusal's entry names the refused fields (names only, bounded). Pure: the
  * shell fetched `existing` and read `body`.
  */
-export function checkWrite(input: { policies: PolicySet; admitted: Admitted; body: unknown; existing?: unknown; replace: boolean }): PermittedWrite | RefusedOutcome {
+export function checkWrite(input: {
+  policies: PolicySet;
+  admitted: Admitted;
+  body: unknown;
+  existing?: unknown;
+  replace: boolean;
+}): PermittedWrite | RefusedOutcome {
   const { policies, admitted, body } = input;
   try {
     if (admitted.writePlan === undefined) throw new TypeError('checkWrite needs a request admitted for a write');
-    const decision = policies.checkWriteWith(admitted.writePlan, body, { existing: input.existing, readPlan: admitted.plan, replace: input.replace });
+    const decision = policies.checkWriteWith(admitted.writePlan, body, {
+      existing: input.existing,
+      readPlan: admitted.plan,
+      replace: input.replace,
+    });
     return { kind: 'permitted', decision, entry: writeEntry(decision, admitted, 0) };
   } catch (error) {
     return { kind: 'refusal', error, entry: refusalFor(error, admitted, body) };

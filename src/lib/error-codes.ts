@@ -14,24 +14,27 @@ export const ERROR_CODES = {
   // Malformed requests: 400 for a missing or malformed purpose or body (docs/errors.md).
   purpose_required: { status: 400, meaning: 'the request declares no purpose (X-Purpose)' },
   purpose_malformed: { status: 400, meaning: 'X-Purpose is not a purpose name' },
-  bad_request: { status: 400, meaning: 'the request is malformed in a way no more specific code names (also a handler\'s own 400)' },
+  bad_request: { status: 400, meaning: "the request is malformed in a way no more specific code names (also a handler's own 400)" },
   invalid_body: { status: 400, meaning: 'a write body that is not a JSON object fieldmesh can check' },
   break_glass_malformed: { status: 400, meaning: 'an X-Break-Glass reason holding a tab or another control character' },
   role_unknown: { status: 400, meaning: 'an explain query names a role the policy set does not define' },
-  audit_review_invalid: { status: 400, meaning: 'a break-glass review without the reviewer\'s name or a note' },
+  audit_review_invalid: { status: 400, meaning: "a break-glass review without the reviewer's name or a note" },
   records_invalid: { status: 400, meaning: 'a fixture records file that is not a JSON array of records' },
   cases_invalid: { status: 400, meaning: 'a fixture case file that cannot be read as cases' },
   // Identity.
   unauthenticated: { status: 401, meaning: 'no valid token, or roles that are neither a string nor a list of strings' },
   // Not permitted: 403; an unknown purpose is refused like one not granted (docs/errors.md).
   purpose_unknown: { status: 403, meaning: 'the purpose is not in the policy set' },
-  purpose_not_granted: { status: 403, meaning: 'none of the user\'s roles is granted the purpose for this resource' },
+  purpose_not_granted: { status: 403, meaning: "none of the user's roles is granted the purpose for this resource" },
   purpose_expired: { status: 403, meaning: 'the purpose passed its reviewBy date' },
   role_not_held: { status: 403, meaning: 'X-Acting-Role names a role the user does not hold' },
   training_missing: { status: 403, meaning: 'the token carries no valid confidentiality training date' },
   training_expired: { status: 403, meaning: 'the confidentiality training is older than the limit' },
   break_glass_required: { status: 403, meaning: 'a break-glass purpose asked for without a reason' },
-  break_glass_refused: { status: 403, meaning: 'a break-glass reason too short or too long, or a role not granted the break-glass purpose' },
+  break_glass_refused: {
+    status: 403,
+    meaning: 'a break-glass reason too short or too long, or a role not granted the break-glass purpose',
+  },
   filter_forbidden: { status: 403, meaning: 'a query filters, sorts or looks records up by a field the user may not read' },
   write_forbidden: { status: 403, meaning: 'a body writes a field the user may not write' },
   forbidden: { status: 403, meaning: '(middleware) the handler answered 403; its body is replaced' },
@@ -57,21 +60,61 @@ export const ERROR_CODES = {
   internal: { status: 500, meaning: 'an unexpected failure', public: 'Internal error: nothing was disclosed' },
   handler_error: { status: '5xx', meaning: '(middleware) the handler answered a 5xx; its body is replaced' },
   resource_unknown: { status: 500, meaning: 'a route or query names a resource the policy set does not define' },
-  pseudonym_key_missing: { status: 500, meaning: 'a purpose pseudonymises but no key is configured', public: 'This purpose needs pseudonyms but no pseudonym key is configured' },
-  unredactable_body: { status: 500, meaning: 'an answer that cannot be redacted safely', public: 'The response could not be redacted: nothing was disclosed' },
-  write_needs_load: { status: 500, meaning: '(middleware) mesh.write() serves an update without a load option', public: 'This update route cannot load the stored record (mesh.write() needs a load option): nothing was written' },
+  pseudonym_key_missing: {
+    status: 500,
+    meaning: 'a purpose pseudonymises but no key is configured',
+    public: 'This purpose needs pseudonyms but no pseudonym key is configured',
+  },
+  unredactable_body: {
+    status: 500,
+    meaning: 'an answer that cannot be redacted safely',
+    public: 'The response could not be redacted: nothing was disclosed',
+  },
+  write_needs_load: {
+    status: 500,
+    meaning: '(middleware) mesh.write() serves an update without a load option',
+    public: 'This update route cannot load the stored record (mesh.write() needs a load option): nothing was written',
+  },
   write_unchecked: { status: 500, meaning: 'an update checked without reading the stored record' },
-  mesh_unrouted: { status: 500, meaning: '(middleware) mounted in front of a router, where path parameters cannot be checked', public: 'fieldmesh runs here before a route matched, so this request cannot be checked: nothing was disclosed' },
-  create_names_record: { status: 500, meaning: '(middleware) a POST at a path naming a record by its id', public: 'This route creates a record at a path that names one by its id: nothing was written' },
+  mesh_unrouted: {
+    status: 500,
+    meaning: '(middleware) mounted in front of a router, where path parameters cannot be checked',
+    public: 'fieldmesh runs here before a route matched, so this request cannot be checked: nothing was disclosed',
+  },
+  create_names_record: {
+    status: 500,
+    meaning: '(middleware) a POST at a path naming a record by its id',
+    public: 'This route creates a record at a path that names one by its id: nothing was written',
+  },
   policy_invalid: { status: 500, meaning: 'a policy set that cannot be loaded' },
   policy_rejected: { status: 500, meaning: '(gateway) a policy set that loads but does not fit the routes file' },
   routes_invalid: { status: 500, meaning: '(gateway) a routes file that cannot be used' },
   config_invalid: { status: 500, meaning: '(gateway) a configuration that cannot be used' },
-  upstream_invalid: { status: 502, meaning: '(gateway) the record API answered something that cannot be redacted', public: 'The record API answered something that cannot be redacted: nothing was disclosed' },
-  upstream_unreachable: { status: 502, meaning: '(gateway) the record API could not be reached', public: 'The record API could not be reached' },
-  upstream_error: { status: '4xx/5xx', meaning: '(gateway) the record API answered an error status: passed on, its body never', public: 'The record API answered with an error: nothing was disclosed' },
-  audit_unavailable: { status: 503, meaning: 'the audit trail cannot be written, so nothing is disclosed', public: 'The audit trail cannot be written, so nothing is disclosed' },
-  upstream_timeout: { status: 504, meaning: '(gateway) the record API did not answer in time', public: 'The record API did not answer in time' },
+  upstream_invalid: {
+    status: 502,
+    meaning: '(gateway) the record API answered something that cannot be redacted',
+    public: 'The record API answered something that cannot be redacted: nothing was disclosed',
+  },
+  upstream_unreachable: {
+    status: 502,
+    meaning: '(gateway) the record API could not be reached',
+    public: 'The record API could not be reached',
+  },
+  upstream_error: {
+    status: '4xx/5xx',
+    meaning: '(gateway) the record API answered an error status: passed on, its body never',
+    public: 'The record API answered with an error: nothing was disclosed',
+  },
+  audit_unavailable: {
+    status: 503,
+    meaning: 'the audit trail cannot be written, so nothing is disclosed',
+    public: 'The audit trail cannot be written, so nothing is disclosed',
+  },
+  upstream_timeout: {
+    status: 504,
+    meaning: '(gateway) the record API did not answer in time',
+    public: 'The record API did not answer in time',
+  },
 } as const satisfies Record<string, CodeEntry>;
 
 /** A relayed status: any 4xx, any 5xx, or either. */
@@ -99,11 +142,32 @@ export type RelayedCode = Exclude<ErrorCode, FixedCode>;
  * the decision the audit trail records.
  */
 export const ACCESS_CODES = [
-  'unauthenticated', 'purpose_required', 'purpose_malformed', 'bad_request', 'invalid_body', 'purpose_unknown',
-  'purpose_not_granted', 'purpose_expired', 'role_not_held', 'training_missing', 'training_expired',
-  'break_glass_required', 'break_glass_refused', 'break_glass_malformed', 'filter_forbidden', 'write_forbidden',
-  'not_found', 'record_withheld', 'method_not_allowed', 'payload_too_large', 'pseudonym_key_missing',
-  'unredactable_body', 'upstream_invalid', 'upstream_unreachable', 'upstream_timeout', 'audit_unavailable',
+  'unauthenticated',
+  'purpose_required',
+  'purpose_malformed',
+  'bad_request',
+  'invalid_body',
+  'purpose_unknown',
+  'purpose_not_granted',
+  'purpose_expired',
+  'role_not_held',
+  'training_missing',
+  'training_expired',
+  'break_glass_required',
+  'break_glass_refused',
+  'break_glass_malformed',
+  'filter_forbidden',
+  'write_forbidden',
+  'not_found',
+  'record_withheld',
+  'method_not_allowed',
+  'payload_too_large',
+  'pseudonym_key_missing',
+  'unredactable_body',
+  'upstream_invalid',
+  'upstream_unreachable',
+  'upstream_timeout',
+  'audit_unavailable',
 ] as const satisfies readonly FixedCode[];
 export type AccessCode = (typeof ACCESS_CODES)[number];
 
@@ -151,8 +215,18 @@ export function publicText(code: ErrorCode): string {
  * any 5xx `handler_error`.
  */
 const HANDLER_STATUS_CODES = [
-  'bad_request', 'unauthenticated', 'forbidden', 'not_found', 'method_not_allowed', 'conflict', 'gone',
-  'precondition_failed', 'payload_too_large', 'unsupported_media_type', 'unprocessable', 'too_many_requests',
+  'bad_request',
+  'unauthenticated',
+  'forbidden',
+  'not_found',
+  'method_not_allowed',
+  'conflict',
+  'gone',
+  'precondition_failed',
+  'payload_too_large',
+  'unsupported_media_type',
+  'unprocessable',
+  'too_many_requests',
 ] as const satisfies readonly FixedCode[];
 
 /**

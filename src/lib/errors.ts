@@ -1,4 +1,13 @@
-import { ERROR_CODES, fitsRelayed, handlerStatusCode, isErrorCode, publicText, type ErrorCode, type FixedCode, type RelayedCode } from './error-codes.js';
+import {
+  ERROR_CODES,
+  fitsRelayed,
+  handlerStatusCode,
+  isErrorCode,
+  publicText,
+  type ErrorCode,
+  type FixedCode,
+  type RelayedCode,
+} from './error-codes.js';
 
 export type { AccessCode, ErrorCode } from './error-codes.js';
 
@@ -37,7 +46,8 @@ function statusFor(code: string, relayed: number | undefined): number {
     if (relayed !== undefined) throw new TypeError(`error code "${code}" has its own status (${status}): pass none`);
     return status;
   }
-  if (relayed === undefined || !fitsRelayed(status, relayed)) throw new TypeError(`error code "${code}" relays a ${status} status, not ${String(relayed)}`);
+  if (relayed === undefined || !fitsRelayed(status, relayed))
+    throw new TypeError(`error code "${code}" relays a ${status} status, not ${String(relayed)}`);
   return relayed;
 }
 
@@ -58,7 +68,9 @@ export const NO_SUCH_RECORD = { code: 'not_found', message: 'No such record' } a
  */
 export function handlerStatusError(status: number, message: string): FieldmeshError {
   const code = handlerStatusCode(status);
-  return code === 'request_error' || code === 'handler_error' ? new FieldmeshError(code, message, { status }) : new FieldmeshError(code, message);
+  return code === 'request_error' || code === 'handler_error'
+    ? new FieldmeshError(code, message, { status })
+    : new FieldmeshError(code, message);
 }
 
 /** One problem in a policy set, as a person fixes it: file, path in the file, message. */

@@ -28,7 +28,21 @@ type ValueTest = (values: Values, leaf: boolean) => boolean;
 const MISSING = Symbol('missing');
 const LOGICAL = new Set(['$and', '$or', '$nor']);
 export const FIELD_OPERATORS: readonly string[] = [
-  '$eq', '$ne', '$lt', '$lte', '$gt', '$gte', '$in', '$nin', '$all', '$size', '$regex', '$options', '$elemMatch', '$exists', '$not',
+  '$eq',
+  '$ne',
+  '$lt',
+  '$lte',
+  '$gt',
+  '$gte',
+  '$in',
+  '$nin',
+  '$all',
+  '$size',
+  '$regex',
+  '$options',
+  '$elemMatch',
+  '$exists',
+  '$not',
 ];
 const FIELD_OPERATOR_SET = new Set(FIELD_OPERATORS);
 const RANGE = new Set(['$lt', '$lte', '$gt', '$gte']);
@@ -42,13 +56,18 @@ const RANGE = new Set(['$lt', '$lte', '$gt', '$gte']);
  * compileQuery({ riskLevel: { $lte: 2 } }, { templates: false }).match?.({ riskLevel: 'high' }); // false
  * compileQuery({ flags: ['dv-risk'] }, { templates: false }).problems[0]?.[0]; // 'flags'
  */
-export function compileQuery(condition: Record<string, unknown>, opts: CompileOptions): { match?: RecordPredicate; problems: ConditionProblem[] } {
+export function compileQuery(
+  condition: Record<string, unknown>,
+  opts: CompileOptions,
+): { match?: RecordPredicate; problems: ConditionProblem[] } {
   const problems: ConditionProblem[] = [];
   const match = query(condition, '', { ...opts, problems });
   return problems.length === 0 ? { match, problems } : { problems };
 }
 
-interface Ctx extends CompileOptions { problems: ConditionProblem[] }
+interface Ctx extends CompileOptions {
+  problems: ConditionProblem[];
+}
 
 const join = (at: string, key: string) => (at ? `${at}.${key}` : key);
 const never: ValueTest = () => false;
@@ -78,7 +97,10 @@ function query(condition: Record<string, unknown>, at: string, ctx: Ctx): Record
     const index = segments.findIndex((s) => /^\d+$/.test(s));
     if (index >= 0) {
       const list = segments.slice(0, index).join('.') || segments[0]!;
-      ctx.problems.push([here, `"${key}": a number in a condition path would mean a position in a list, which conditions do not use: match any element with { "${list}": { $elemMatch: { … } } }`]);
+      ctx.problems.push([
+        here,
+        `"${key}": a number in a condition path would mean a position in a list, which conditions do not use: match any element with { "${list}": { $elemMatch: { … } } }`,
+      ]);
       continue;
     }
     const test = fieldTest(value, here, key, ctx);
@@ -135,7 +157,10 @@ function operators(ops: Record<string, unknown>, here: string, field: string, ct
       say(`unsupported operator "${op}": use one of ${FIELD_OPERATORS.join(' ')}`);
     } else if (op === '$eq' || op === '$ne') {
       const o = scalarOperand(arg, opAt, field, ctx.problems, 'eq');
-      if (o) tests.push(op === '$eq' ? (vs, leaf) => some(vs, leaf, (v) => equals(v, o.value)) : (vs, leaf) => !some(vs, leaf, (v) => equals(v, o.value)));
+      if (o)
+        tests.push(
+          op === '$eq' ? (vs, leaf) => some(vs, leaf, (v) => equals(v, o.value)) : (vs, leaf) => !some(vs, leaf, (v) => equals(v, o.value)),
+        );
     } else if (RANGE.has(op)) {
       const o = scalarOperand(arg, opAt, field, ctx.problems, 'range');
       if (o) tests.push(range(op, o.value as string | number));
@@ -146,7 +171,8 @@ function operators(ops: Record<string, unknown>, here: string, field: string, ct
       else if (op === '$nin') tests.push((vs, leaf) => !some(vs, leaf, (v) => list.some((o) => equals(v, o))));
       else tests.push((vs, leaf) => list.every((o) => some(vs, leaf, (v) => equals(v, o))));
     } else if (op === '$size') {
-      if (typeof arg !== 'number' || !Number.isSafeInteger(arg) || arg < 0) say(`$size takes a whole number of elements (0 or more), such as { ${field}: { $size: 2 } }`);
+      if (typeof arg !== 'number' || !Number.isSafeInteger(arg) || arg < 0)
+        say(`$size takes a whole number of elements (0 or more), such as { ${field}: { $size: 2 } }`);
       else tests.push((vs) => vs.some((v) => Array.isArray(v) && v.length === arg));
     } else if (op === '$exists') {
       if (typeof arg !== 'boolean') say(`$exists takes true or false, such as { ${field}: { $exists: true } }`);
@@ -189,11 +215,19 @@ function range(op: string, o: string | number): ValueTest {
   // MongoDB type bracketing: numbers compare with numbers, strings with strings, nothing else.
   const cmp = (v: unknown): number | undefined =>
     typeof o === 'number' ? (typeof v === 'number' ? v - o : undefined) : typeof v === 'string' ? compareStrings(v, o) : undefined;
-  const holds = op === '$lt' ? (c: number) => c < 0 : op === '$lte' ? (c: number) => c <= 0 : op === '$gt' ? (c: number) => c > 0 : (c: number) => c >= 0;
-  return (vs, leaf) => some(vs, leaf, (v) => {
-    const c = cmp(v);
-    return c !== undefined && holds(c);
-  });
+  const holds =
+    op === '$lt'
+      ? (c: number) => c < 0
+      : op === '$lte'
+        ? (c: number) => c <= 0
+        : op === '$gt'
+          ? (c: number) => c > 0
+          : (c: number) => c >= 0;
+  return (vs, leaf) =>
+    some(vs, leaf, (v) => {
+      const c = cmp(v);
+      return c !== undefined && holds(c);
+    });
 }
 
 /** Strings compare by Unicode code point, as MongoDB's default (binary) collation orders them. */

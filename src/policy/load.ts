@@ -18,7 +18,9 @@ export interface PolicySource {
 export async function readPolicyDirectory(dir: string): Promise<PolicySource[]> {
   const info = await stat(dir).catch(() => undefined);
   if (!info?.isDirectory()) {
-    throw new PolicyError([{ file: dir, path: '(directory)', message: 'no such policy directory: pass --policies DIR or create it', severity: 'error' }]);
+    throw new PolicyError([
+      { file: dir, path: '(directory)', message: 'no such policy directory: pass --policies DIR or create it', severity: 'error' },
+    ]);
   }
   const names = (await readdir(dir)).filter((n) => /\.ya?ml$/i.test(n)).sort();
   if (names.length === 0) {

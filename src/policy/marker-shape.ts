@@ -55,7 +55,9 @@ export function compileShapeGuard(condition: Condition): ((record: object) => bo
       const segments = path.split('.');
       return valuesAt(record, segments, false, 0).some((found) => {
         const owner = judgedAt(found, segments);
-        return owner !== undefined && owner.kinds.size > 0 ? !fits({ value: found.value, inList: found.inList, depth: found.depth }, owner) : !fits(found, e);
+        return owner !== undefined && owner.kinds.size > 0
+          ? !fits({ value: found.value, inList: found.inList, depth: found.depth }, owner)
+          : !fits(found, e);
       });
     });
 }
@@ -108,7 +110,7 @@ function field(path: string, value: unknown, out: Map<string, Expected>, element
 }
 
 function kindOf(v: unknown): Kind | undefined {
-  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? typeof v as Kind : undefined;
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? (typeof v as Kind) : undefined;
 }
 
 /** A value met at the path, whether it sat inside a list, and whether the path could not be walked to it. */
@@ -123,7 +125,8 @@ interface Found {
 
 /** Every value at a path, walking into arrays as MongoDB does. */
 function valuesAt(value: unknown, segments: string[], inList: boolean, depth: number): Found[] {
-  if (Array.isArray(value)) return value.flatMap((v) => (Array.isArray(v) ? [{ value: v, inList: true, depth }] : valuesAt(v, segments, true, depth)));
+  if (Array.isArray(value))
+    return value.flatMap((v) => (Array.isArray(v) ? [{ value: v, inList: true, depth }] : valuesAt(v, segments, true, depth)));
   if (segments.length === depth) return [{ value, inList, depth }];
   if (value === null || value === undefined) return [];
   // A scalar where the path goes on, or a class instance, Date or Map on the way (not JSON record data):

@@ -8,7 +8,6 @@ import { isWholeTemplate } from './templates.js';
  * mean, or fail when evaluated.
  */
 
-
 /** A problem in a condition: its path relative to the condition, and how to fix it. */
 export type ConditionProblem = [path: string, message: string];
 
@@ -20,7 +19,13 @@ export type Scalar = string | number | boolean | null;
  * operand would compare whole (MongoDB) and almost never mean what its author
  * meant, so it is refused with the form that works.
  */
-export function scalarOperand(arg: unknown, here: string, field: string, problems: ConditionProblem[], use: 'eq' | 'range' | 'list'): { value: Scalar } | undefined {
+export function scalarOperand(
+  arg: unknown,
+  here: string,
+  field: string,
+  problems: ConditionProblem[],
+  use: 'eq' | 'range' | 'list',
+): { value: Scalar } | undefined {
   const say = (message: string) => {
     problems.push([here, message]);
     return undefined;
@@ -28,20 +33,29 @@ export function scalarOperand(arg: unknown, here: string, field: string, problem
   if (use === 'range') {
     if (typeof arg === 'string' || (typeof arg === 'number' && Number.isFinite(arg))) return { value: arg };
     if (typeof arg === 'number') return say(`${lastOp(here)} takes a finite number`);
-    return say(`${lastOp(here)} compares numbers with numbers and strings with strings (dates as ISO strings): give it a number or a string; a missing, null or differently typed value never matches it`);
+    return say(
+      `${lastOp(here)} compares numbers with numbers and strings with strings (dates as ISO strings): give it a number or a string; a missing, null or differently typed value never matches it`,
+    );
   }
   if (typeof arg === 'string' || typeof arg === 'boolean' || arg === null) return { value: arg };
   if (typeof arg === 'number') return Number.isFinite(arg) ? { value: arg } : say('a condition compares with finite numbers only');
   if (Array.isArray(arg)) {
     const shown = arg.length > 0 && !isPlainObject(arg[0]) && !Array.isArray(arg[0]) ? String(arg[0]) : '';
-    if (use === 'list') return say(`a list inside a list compares whole and matches only an identical list: list plain values (strings, numbers, true, false, null)`);
-    return say(`comparing ${field} with a whole list matches only a list exactly equal to it: use { ${field}: ${shown || '…'} } (matches when any element equals it), { ${field}: { $in: [...] } } (any of them) or { ${field}: { $all: [...] } } (all of them)`);
+    if (use === 'list')
+      return say(
+        `a list inside a list compares whole and matches only an identical list: list plain values (strings, numbers, true, false, null)`,
+      );
+    return say(
+      `comparing ${field} with a whole list matches only a list exactly equal to it: use { ${field}: ${shown || '…'} } (matches when any element equals it), { ${field}: { $in: [...] } } (any of them) or { ${field}: { $all: [...] } } (all of them)`,
+    );
   }
   if (isPlainObject(arg)) {
     const keys = Object.keys(arg).length > 0 ? Object.keys(arg) : ['code'];
     const elem = keys.map((k) => `${k}: …`).join(', ');
     const dotted = keys.map((k) => `"${field}.${k}": …`).join(', ');
-    return say(`comparing ${field} with a whole object matches only an identical object (same keys in the same order): use $elemMatch to match an element of a list that holds all of them ({ ${field}: { $elemMatch: { ${elem} } } }), or dotted paths ({ ${dotted} })`);
+    return say(
+      `comparing ${field} with a whole object matches only an identical object (same keys in the same order): use $elemMatch to match an element of a list that holds all of them ({ ${field}: { $elemMatch: { ${elem} } } }), or dotted paths ({ ${dotted} })`,
+    );
   }
   return say('a condition compares with strings, numbers, true, false or null');
 }
@@ -57,7 +71,13 @@ function lastOp(here: string): string {
  * @example
  * listOperand('$in', ['a', null], 'ward.$in', 'ward', { problems: [], templates: false }); // ['a', null]
  */
-export function listOperand(op: string, arg: unknown, here: string, field: string, ctx: { problems: ConditionProblem[]; templates: boolean }): Scalar[] | undefined {
+export function listOperand(
+  op: string,
+  arg: unknown,
+  here: string,
+  field: string,
+  ctx: { problems: ConditionProblem[]; templates: boolean },
+): Scalar[] | undefined {
   if (!Array.isArray(arg)) {
     // At load, a whole `${user.x}` claim stands for a list (a single value counts as a list of one).
     if (ctx.templates && isWholeTemplate(arg)) return [];
@@ -82,7 +102,13 @@ const REGEX_FLAGS = /^[ims]*$/;
  * @example
  * regexOperand('^ward-', 'i', 'ward.$regex', 'ward', { problems: [], templates: true })?.test('WARD-7'); // true
  */
-export function regexOperand(arg: unknown, options: unknown, here: string, field: string, ctx: { problems: ConditionProblem[]; templates: boolean }): RegExp | undefined {
+export function regexOperand(
+  arg: unknown,
+  options: unknown,
+  here: string,
+  field: string,
+  ctx: { problems: ConditionProblem[]; templates: boolean },
+): RegExp | undefined {
   const say = (message: string) => {
     ctx.problems.push([here, message]);
     return undefined;
@@ -92,7 +118,8 @@ export function regexOperand(arg: unknown, options: unknown, here: string, field
     return say('$options takes any of the letters i, m, s');
   }
   // A claim spliced into a pattern would let a token's contents become regular-expression syntax.
-  if (ctx.templates && arg.includes('${')) return say(`a claim cannot be part of a pattern: compare with { ${field}: "\${user.x}" } or $in`);
+  if (ctx.templates && arg.includes('${'))
+    return say(`a claim cannot be part of a pattern: compare with { ${field}: "\${user.x}" } or $in`);
   try {
     return new RegExp(arg, (options as string | undefined) ?? '');
   } catch (e) {

@@ -25,14 +25,28 @@ export function parsePolicyText(text: string, file: string): { policy?: PolicyFi
   // An empty file is a deploy caught halfway (truncated, then written) far more often than a
   // wish: read as nothing, it would drop every rule it held, restrictions included.
   if (doc.contents === null || (doc.toJS() as unknown) == null) {
-    return { issues: [{ file, path: '(file)', message: 'the file is empty: give it content or remove it (an empty file would silently drop the rules it held)', severity: 'error' }] };
+    return {
+      issues: [
+        {
+          file,
+          path: '(file)',
+          message: 'the file is empty: give it content or remove it (an empty file would silently drop the rules it held)',
+          severity: 'error',
+        },
+      ],
+    };
   }
   // Mappings come back as Maps so that a key such as `__proto__` is seen,
   // reported, and never assigned to an object (where it would set the
   // prototype and vanish, silently widening a condition).
   const issues: PolicyIssue[] = [];
   const raw = toPlain(doc.toJS({ maxAliasCount: 100, mapAsMap: true }) ?? new Map(), [], (path, key) =>
-    issues.push({ file, path: formatPath([...path, key]), message: `"${key}" can never be a field or key: it would pollute objects`, severity: 'error' }),
+    issues.push({
+      file,
+      path: formatPath([...path, key]),
+      message: `"${key}" can never be a field or key: it would pollute objects`,
+      severity: 'error',
+    }),
   );
   if (issues.length > 0) return { issues };
   const parsed = policyFileSchema.safeParse(raw);
@@ -55,14 +69,16 @@ function toPlain(value: unknown, path: PropertyKey[], hostile: (path: PropertyKe
   return value;
 }
 
-
 function zodIssue(issue: z.core.$ZodIssue, file: string): PolicyIssue[] {
   const at = formatPath(issue.path);
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => ({
       file,
       path: at ? `${at}.${key}` : key,
-      message: `unknown key "${key}"${didYouMean(key, KNOWN_KEYS.filter((k) => k !== key))}`,
+      message: `unknown key "${key}"${didYouMean(
+        key,
+        KNOWN_KEYS.filter((k) => k !== key),
+      )}`,
       severity: 'error' as const,
     }));
   }
@@ -81,7 +97,14 @@ export function formatPath(path: readonly PropertyKey[]): string {
  * error naming both: the later file must not silently replace a definition.
  */
 export function mergePolicyFiles(files: { file: string; policy: PolicyFile }[]): { document: PolicyDocument; issues: PolicyIssue[] } {
-  const document: PolicyDocument = { resources: Object.create(null), purposes: Object.create(null), roles: Object.create(null), restrictions: [], sources: new Map(), restrictionOrigins: [] };
+  const document: PolicyDocument = {
+    resources: Object.create(null),
+    purposes: Object.create(null),
+    roles: Object.create(null),
+    restrictions: [],
+    sources: new Map(),
+    restrictionOrigins: [],
+  };
   const issues: PolicyIssue[] = [];
   const restrictionFiles = new Map<string, string>();
   for (const { file, policy } of files) {
@@ -100,7 +123,12 @@ export function mergePolicyFiles(files: { file: string; policy: PolicyFile }[]):
     for (const [i, restriction] of (policy.restrictions ?? []).entries()) {
       const first = restrictionFiles.get(restriction.name);
       if (first !== undefined) {
-        issues.push({ file, path: `restrictions[${i}].name`, message: `restriction "${restriction.name}" is already defined in ${first}: rename one`, severity: 'error' });
+        issues.push({
+          file,
+          path: `restrictions[${i}].name`,
+          message: `restriction "${restriction.name}" is already defined in ${first}: rename one`,
+          severity: 'error',
+        });
         continue;
       }
       restrictionFiles.set(restriction.name, file);

@@ -72,7 +72,9 @@ export const restrictionSchema = z.strictObject({
   when: conditionSchema.optional(),
   withhold: z.union([z.literal('record'), z.array(z.union([z.literal('record'), fieldPath])).min(1)]),
   unless: z.strictObject({ roles: z.array(name).optional(), purposes: z.array(name).optional() }).optional(),
-  because: z.string({ error: 'say why (because: …): the reason is recorded with every decision' }).min(1, 'say why: the reason is recorded with every decision'),
+  because: z
+    .string({ error: 'say why (because: …): the reason is recorded with every decision' })
+    .min(1, 'say why: the reason is recorded with every decision'),
 });
 
 /** One policy file: any of the four sections. */
@@ -105,8 +107,34 @@ export interface PolicyDocument {
 
 /** Every key the language knows: used to suggest a fix for an unknown key. */
 export const KNOWN_KEYS = [
-  'resources', 'purposes', 'roles', 'restrictions', 'description', 'id', 'consent', 'optOut', 'fields',
-  'lawfulBasis', 'article6', 'article9', 'owner', 'reviewBy', 'identifiable', 'breakGlass', 'views',
-  'transform', 'grants', 'purpose', 'resource', 'read', 'update', 'create', 'where', 'name', 'when',
-  'withhold', 'unless', 'because',
+  'resources',
+  'purposes',
+  'roles',
+  'restrictions',
+  'description',
+  'id',
+  'consent',
+  'optOut',
+  'fields',
+  'lawfulBasis',
+  'article6',
+  'article9',
+  'owner',
+  'reviewBy',
+  'identifiable',
+  'breakGlass',
+  'views',
+  'transform',
+  'grants',
+  'purpose',
+  'resource',
+  'read',
+  'update',
+  'create',
+  'where',
+  'name',
+  'when',
+  'withhold',
+  'unless',
+  'because',
 ];

@@ -18,7 +18,8 @@ export const TEMPLATE = new RegExp(BODY, 'g');
 export const WHOLE_TEMPLATE = new RegExp(`^${BODY}$`);
 
 /** The form a user is shown when a template is not well formed. */
-export const TEMPLATE_FORM = '${user.claim} (letters, digits, "_" and "-"; dotted for a nested claim: ${user.org.team}), or ${user["https://idp.example/staff_id"]} for a claim whose name has other characters';
+export const TEMPLATE_FORM =
+  '${user.claim} (letters, digits, "_" and "-"; dotted for a nested claim: ${user.org.team}), or ${user["https://idp.example/staff_id"]} for a claim whose name has other characters';
 
 /**
  * Whether a text holds `${` outside a well-formed template.

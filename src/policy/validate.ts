@@ -2,7 +2,17 @@ import type { PolicyIssue } from '../lib/errors.js';
 import { isWithin, longestPrefix, own } from '../lib/paths.js';
 import { conditionProblems } from './conditions.js';
 import { fieldsOf, isHostile, ownFieldsOf } from './fields.js';
-import type { Condition, FieldClass, GrantDef, PolicyDocument, PurposeDef, ResourceDef, RestrictionDef, RoleDef, ViewDef } from './schema.js';
+import type {
+  Condition,
+  FieldClass,
+  GrantDef,
+  PolicyDocument,
+  PurposeDef,
+  ResourceDef,
+  RestrictionDef,
+  RoleDef,
+  ViewDef,
+} from './schema.js';
 import { didYouMean } from '../lib/suggest.js';
 
 /**
@@ -52,12 +62,18 @@ type Say = (path: string, message: string, severity?: PolicyIssue['severity']) =
 function checkResourcePaths({ doc, report }: Check): void {
   for (const [name, resource] of Object.entries(doc.resources)) {
     for (const path of Object.keys(resource.fields)) {
-      if (isHostile(path)) report(`resources.${name}`, `resources.${name}.fields.${path}`, `"${path}" can never be a field: it would pollute objects`);
+      if (isHostile(path))
+        report(`resources.${name}`, `resources.${name}.fields.${path}`, `"${path}" can never be a field: it would pollute objects`);
     }
     // The engine reads these paths in every row: a hostile segment would walk into a prototype.
     for (const key of ['id', 'consent', 'optOut'] as const) {
       const path = resource[key];
-      if (path !== undefined && isHostile(path)) report(`resources.${name}`, `resources.${name}.${key}`, `"${path}" can never be a path the engine reads: it would reach a prototype`);
+      if (path !== undefined && isHostile(path))
+        report(
+          `resources.${name}`,
+          `resources.${name}.${key}`,
+          `"${path}" can never be a path the engine reads: it would reach a prototype`,
+        );
     }
   }
 }
@@ -66,7 +82,12 @@ function checkResourcePaths({ doc, report }: Check): void {
 function checkPurpose(check: Check, name: string, purpose: PurposeDef, today: string): void {
   const at = `purposes.${name}`;
   const say: Say = (path, message, severity) => check.report(at, `${at}${path}`, message, severity);
-  if (purpose.reviewBy < today) say('.reviewBy', `review date ${purpose.reviewBy} has passed: requests for this purpose are refused until the guardian reviews it`, 'warning');
+  if (purpose.reviewBy < today)
+    say(
+      '.reviewBy',
+      `review date ${purpose.reviewBy} has passed: requests for this purpose are refused until the guardian reviews it`,
+      'warning',
+    );
   for (const [resourceName, view] of Object.entries(purpose.views)) {
     const resource = own(check.doc.resources, resourceName);
     if (!resource) {
@@ -80,8 +101,10 @@ function checkPurpose(check: Check, name: string, purpose: PurposeDef, today: st
     if (!purpose.lawfulBasis.article9 && subtree.some((d) => fields.get(d) === 'special')) {
       say('.lawfulBasis', `the view of ${resourceName} carries special category data: add lawfulBasis.article9 (GDPR Article 9 condition)`);
     }
-    if (purpose.consent === 'required' && !resource.consent) say('.consent', `consent is required but resource ${resourceName} declares no consent path (resources.${resourceName}.consent)`);
-    if (purpose.optOut === 'respect' && !resource.optOut) say('.optOut', `opt-out is respected but resource ${resourceName} declares no optOut path (resources.${resourceName}.optOut)`);
+    if (purpose.consent === 'required' && !resource.consent)
+      say('.consent', `consent is required but resource ${resourceName} declares no consent path (resources.${resourceName}.consent)`);
+    if (purpose.optOut === 'respect' && !resource.optOut)
+      say('.optOut', `opt-out is respected but resource ${resourceName} declares no optOut path (resources.${resourceName}.optOut)`);
   }
 }
 
@@ -97,15 +120,27 @@ function checkDeidentifiedView(check: Check, purposeName: string, resourceName: 
   const passing = ownFieldsOf(check.doc, resourceName, purposeName);
   for (const d of subtree.filter((d) => passing.has(d))) {
     const cls = fields.get(d);
-    if (cls === 'direct') say(`.views.${resourceName}.fields`, `"${d}" is a direct identifier and this purpose is not identifiable (identifiable: false): remove it`);
-    if (cls === 'identifier' && transformAt(view.transform, d) !== 'pseudonym') say(`.views.${resourceName}.transform`, `"${d}" is an identifier: a non-identifiable purpose may carry it only as a pseudonym (transform: { ${d}: pseudonym })`);
+    if (cls === 'direct')
+      say(
+        `.views.${resourceName}.fields`,
+        `"${d}" is a direct identifier and this purpose is not identifiable (identifiable: false): remove it`,
+      );
+    if (cls === 'identifier' && transformAt(view.transform, d) !== 'pseudonym')
+      say(
+        `.views.${resourceName}.transform`,
+        `"${d}" is an identifier: a non-identifiable purpose may carry it only as a pseudonym (transform: { ${d}: pseudonym })`,
+      );
   }
   // Keys the record API adds under a field (free text such as clinicianNotes)
   // are dropped here: say so where the view looks as if it granted them.
   view.fields.forEach((f, j) => {
     const below = fieldsWithin(fields, f).filter((d) => d !== f && passing.has(d));
     if (below.length > 0) {
-      say(`.views.${resourceName}.fields[${j}]`, `"${f}" grants a subtree, but this purpose is not identifiable (identifiable: false): only its field paths (${[f, ...below].join(', ')}) are copied and any other key under it is dropped; name the paths this purpose needs instead`, 'warning');
+      say(
+        `.views.${resourceName}.fields[${j}]`,
+        `"${f}" grants a subtree, but this purpose is not identifiable (identifiable: false): only its field paths (${[f, ...below].join(', ')}) are copied and any other key under it is dropped; name the paths this purpose needs instead`,
+        'warning',
+      );
     }
   });
 }
@@ -122,12 +157,17 @@ function checkGrant({ doc, report, fieldsOf }: Check, at: string, grant: GrantDe
   const purpose = own(doc.purposes, grant.purpose);
   const resource = own(doc.resources, grant.resource);
   if (!purpose) report(at, `${g}.purpose`, `unknown purpose "${grant.purpose}"${didYouMean(grant.purpose, Object.keys(doc.purposes))}`);
-  if (!resource) report(at, `${g}.resource`, `unknown resource "${grant.resource}"${didYouMean(grant.resource, Object.keys(doc.resources))}`);
+  if (!resource)
+    report(at, `${g}.resource`, `unknown resource "${grant.resource}"${didYouMean(grant.resource, Object.keys(doc.resources))}`);
   if (!purpose || !resource) return;
   granted.add(grant.purpose);
   const view = own(purpose.views, grant.resource);
   if (!view) {
-    report(at, `${g}.resource`, `purpose "${grant.purpose}" has no view of ${grant.resource}: add purposes.${grant.purpose}.views.${grant.resource} first`);
+    report(
+      at,
+      `${g}.resource`,
+      `purpose "${grant.purpose}" has no view of ${grant.resource}: add purposes.${grant.purpose}.views.${grant.resource} first`,
+    );
     return;
   }
   if (grant.read === undefined && !grant.update && !grant.create) report(at, g, 'this grant gives nothing: add read, update or create');
@@ -137,7 +177,12 @@ function checkGrant({ doc, report, fieldsOf }: Check, at: string, grant: GrantDe
     fields.forEach((field, j) => {
       const path = `${g}.${action}[${j}]`;
       if (!fieldsOf(grant.resource).has(field)) report(at, path, unknownField(grant.resource, field, resource));
-      else if (!view.fields.some((v) => isWithin(field, v))) report(at, path, `"${field}" is not in the view of ${grant.resource} for purpose "${grant.purpose}": a grant may not exceed its purpose's view`);
+      else if (!view.fields.some((v) => isWithin(field, v)))
+        report(
+          at,
+          path,
+          `"${field}" is not in the view of ${grant.resource} for purpose "${grant.purpose}": a grant may not exceed its purpose's view`,
+        );
     });
   }
   if (grant.where) conditionIssues(grant.where, `${g}.where`, (p, m) => report(at, p, m));
@@ -164,14 +209,21 @@ function checkRestriction({ doc, issues, fieldsOf }: Check, r: RestrictionDef, i
   if (r.when) conditionIssues(r.when, `${at}.when`, (p, m) => issues.push({ file: origin.file, path: p, message: m, severity: 'error' }));
 }
 
-function checkView(resource: ResourceDef, fields: Map<string, FieldClass>, view: ViewDef, at: string, say: (path: string, message: string) => void): void {
+function checkView(
+  resource: ResourceDef,
+  fields: Map<string, FieldClass>,
+  view: ViewDef,
+  at: string,
+  say: (path: string, message: string) => void,
+): void {
   const resourceName = at.split('.').pop()!;
   view.fields.forEach((f, j) => {
     if (!fields.has(f)) say(`${at}.fields[${j}]`, unknownField(resourceName, f, resource));
   });
   for (const [f, t] of Object.entries(view.transform)) {
     if (!fields.has(f)) say(`${at}.transform.${f}`, unknownField(resourceName, f, resource));
-    else if (!view.fields.some((v) => isWithin(f, v))) say(`${at}.transform.${f}`, `"${f}" is transformed (${t}) but not in the view's fields: add it to fields or remove the transform`);
+    else if (!view.fields.some((v) => isWithin(f, v)))
+      say(`${at}.transform.${f}`, `"${f}" is transformed (${t}) but not in the view's fields: add it to fields or remove the transform`);
   }
 }
 
@@ -188,7 +240,8 @@ function fieldsWithin(fields: Map<string, FieldClass>, field: string): string[] 
 
 /** Why a named path is not a field: hostile, or under no declared field (then a typo, most likely). */
 function unknownField(resourceName: string, field: string, resource: ResourceDef): string {
-  if (isHostile(field) && longestPrefix(Object.keys(resource.fields), field) !== undefined) return `"${field}" can never be a field: it would pollute objects`;
+  if (isHostile(field) && longestPrefix(Object.keys(resource.fields), field) !== undefined)
+    return `"${field}" can never be a field: it would pollute objects`;
   return `unknown field "${field}" of ${resourceName}${didYouMean(field, nearPaths(field, Object.keys(resource.fields)))}: declare it under resources.${resourceName}.fields`;
 }
 

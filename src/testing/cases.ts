@@ -38,7 +38,7 @@ export const caseSchema = z
     expectDecision: z.record(z.string(), z.unknown()).optional(),
   })
   .refine((c) => ['ref', 'refs', 'record', 'records'].filter((k) => k in c).length === 1, 'give exactly one of ref, refs, record, records')
-  .refine((c) => ('expect' in c) !== ('expectRefusal' in c), 'give exactly one of expect, expectRefusal');
+  .refine((c) => 'expect' in c !== 'expectRefusal' in c, 'give exactly one of expect, expectRefusal');
 
 export const caseFileSchema = z.strictObject({
   now: when.optional(),
@@ -118,11 +118,18 @@ export function parseCaseFile(text: string, file: string): CaseFile {
  * Run one case against a policy set.
  */
 export function runCase(policies: PolicySet, records: RecordStore, file: CaseFile, c: FixtureCase, fileName: string): CaseResult {
-  const result = (passed: boolean, message?: string): CaseResult => (message === undefined ? { file: fileName, name: c.name, passed } : { file: fileName, name: c.name, passed, message });
+  const result = (passed: boolean, message?: string): CaseResult =>
+    message === undefined ? { file: fileName, name: c.name, passed } : { file: fileName, name: c.name, passed, message };
   const input = inputOf(c, records);
   if (typeof input === 'string') return result(false, input);
   const now = c.now ?? file.now;
-  const ctx = { resource: c.resource, purpose: c.purpose, user: { ...file.user, ...c.user }, breakGlass: c.breakGlass, now: now === undefined ? undefined : new Date(now) };
+  const ctx = {
+    resource: c.resource,
+    purpose: c.purpose,
+    user: { ...file.user, ...c.user },
+    breakGlass: c.breakGlass,
+    now: now === undefined ? undefined : new Date(now),
+  };
   let data: unknown;
   let decision: Decision;
   try {
@@ -130,7 +137,10 @@ export function runCase(policies: PolicySet, records: RecordStore, file: CaseFil
   } catch (e) {
     if (!(e instanceof FieldmeshError)) throw e;
     if (c.expectRefusal === e.code) return checkDecision(c, e instanceof AccessError ? e.decision : undefined, result);
-    return result(false, c.expectRefusal ? `refused with ${e.code}, expected ${c.expectRefusal}: ${e.message}` : `refused with ${e.code}: ${e.message}`);
+    return result(
+      false,
+      c.expectRefusal ? `refused with ${e.code}, expected ${c.expectRefusal}: ${e.message}` : `refused with ${e.code}: ${e.message}`,
+    );
   }
   if (c.expectRefusal) return result(false, `expected refusal ${c.expectRefusal}, but data was disclosed:\n${lineDiff(undefined, data)}`);
   const plain = JSON.parse(JSON.stringify(data)) as unknown;
@@ -148,13 +158,18 @@ function inputOf(c: FixtureCase, records: RecordStore): unknown {
   return c.record ?? c.records;
 }
 
-function checkDecision(c: FixtureCase, decision: Decision | undefined, result: (passed: boolean, message?: string) => CaseResult): CaseResult {
+function checkDecision(
+  c: FixtureCase,
+  decision: Decision | undefined,
+  result: (passed: boolean, message?: string) => CaseResult,
+): CaseResult {
   if (!c.expectDecision) return result(true);
   if (!decision) return result(false, 'no decision to compare');
   const wrong: string[] = [];
   for (const [key, want] of Object.entries(c.expectDecision)) {
     const got = (decision as unknown as Record<string, unknown>)[key];
-    const same = Array.isArray(want) && Array.isArray(got) ? isDeepStrictEqual([...want].sort(), [...got].sort()) : isDeepStrictEqual(want, got);
+    const same =
+      Array.isArray(want) && Array.isArray(got) ? isDeepStrictEqual([...want].sort(), [...got].sort()) : isDeepStrictEqual(want, got);
     if (!same) wrong.push(`decision.${key}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
   }
   return wrong.length === 0 ? result(true) : result(false, wrong.join('\n'));
@@ -164,7 +179,12 @@ function checkDecision(c: FixtureCase, decision: Decision | undefined, result: (
 export function lineDiff(expected: unknown, actual: unknown): string {
   const parts = diffLines(pretty(expected), pretty(actual));
   return parts
-    .flatMap((p) => p.value.replace(/\n$/, '').split('\n').map((line) => `${p.added ? '+ ' : p.removed ? '- ' : '  '}${line}`))
+    .flatMap((p) =>
+      p.value
+        .replace(/\n$/, '')
+        .split('\n')
+        .map((line) => `${p.added ? '+ ' : p.removed ? '- ' : '  '}${line}`),
+    )
     .join('\n');
 }
 

@@ -23,8 +23,15 @@ describe('audit/alert', () => {
     const store = await openAuditStore(join(dir, 'audit.db'));
     const warnings: { obj: object; msg: string }[] = [];
     let warned: () => void = () => undefined;
-    const nextWarning = new Promise<void>((r) => { warned = r; });
-    const logger: AlertLogger = { warn: (obj, msg) => { warnings.push({ obj, msg }); warned(); } };
+    const nextWarning = new Promise<void>((r) => {
+      warned = r;
+    });
+    const logger: AlertLogger = {
+      warn: (obj, msg) => {
+        warnings.push({ obj, msg });
+        warned();
+      },
+    };
     return { store, logger, warnings, nextWarning };
   }
 
@@ -32,10 +39,14 @@ describe('audit/alert', () => {
   async function webhook(status: number) {
     const bodies: unknown[] = [];
     let received: (body: unknown) => void = () => undefined;
-    const first = new Promise<unknown>((r) => { received = r; });
+    const first = new Promise<unknown>((r) => {
+      received = r;
+    });
     const server = createServer((req: IncomingMessage, res) => {
       let text = '';
-      req.on('data', (c: Buffer) => { text += c.toString(); });
+      req.on('data', (c: Buffer) => {
+        text += c.toString();
+      });
       req.on('end', () => {
         const body = { contentType: req.headers['content-type'], method: req.method, json: JSON.parse(text) as unknown };
         bodies.push(body);
@@ -53,8 +64,16 @@ describe('audit/alert', () => {
     const { store } = await setup();
     const seen: AuditEvent[] = [];
     let called: () => void = () => undefined;
-    const nextAlert = () => new Promise<void>((r) => { called = r; });
-    const alerting = withBreakGlassAlert(store, { onBreakGlass: (e) => { seen.push(e); called(); } });
+    const nextAlert = () =>
+      new Promise<void>((r) => {
+        called = r;
+      });
+    const alerting = withBreakGlassAlert(store, {
+      onBreakGlass: (e) => {
+        seen.push(e);
+        called();
+      },
+    });
     let alerted = nextAlert();
     await alerting.append(sampleEntry());
     const bg = await alerting.append(breakGlassEntry());
@@ -90,7 +109,12 @@ describe('audit/alert', () => {
 
   it('logs a throwing onBreakGlass hook without failing the append', async () => {
     const { store, logger, warnings, nextWarning } = await setup();
-    const alerting = withBreakGlassAlert(store, { onBreakGlass: () => { throw new Error('pager offline'); }, logger });
+    const alerting = withBreakGlassAlert(store, {
+      onBreakGlass: () => {
+        throw new Error('pager offline');
+      },
+      logger,
+    });
     const bg = await alerting.append(breakGlassEntry());
     await nextWarning;
     expect(warnings[0]?.obj).to.deep.include({ eventId: bg.id, channel: 'onBreakGlass', err: 'pager offline' });
@@ -101,7 +125,13 @@ describe('audit/alert', () => {
     const { store, logger, warnings } = await setup();
     let clock = Date.parse('2026-11-24T12:00:00Z');
     const seen: string[] = [];
-    const alerting = withBreakGlassAlert(store, { onBreakGlass: (e) => void seen.push(e.user), logger, perUserPerMinute: 2, perMinute: 3, now: () => clock });
+    const alerting = withBreakGlassAlert(store, {
+      onBreakGlass: (e) => void seen.push(e.user),
+      logger,
+      perUserPerMinute: 2,
+      perMinute: 3,
+      now: () => clock,
+    });
     const reason = 'Unconscious on arrival, no consent possible';
     for (const user of ['a', 'a', 'a', 'b', 'c', 'd']) await alerting.append(breakGlassEntry({ user, breakGlass: reason }));
     await Promise.resolve();
@@ -125,9 +155,11 @@ describe('audit/alert', () => {
     const hook = await webhook(204);
     const seen: string[] = [];
     const alerting = withBreakGlassAlert(store, { onBreakGlass: (e) => void seen.push(e.requestId), breakGlassWebhook: hook.url });
-    await alerting.append(breakGlassEntry({ requestId: 'stranger', user: 'anonymous', roles: [], decision: 'refused', code: 'unauthenticated', status: 401 }));
+    await alerting.append(
+      breakGlassEntry({ requestId: 'stranger', user: 'anonymous', roles: [], decision: 'refused', code: 'unauthenticated', status: 401 }),
+    );
     await alerting.append(breakGlassEntry({ requestId: 'nurse' }));
-    expect((await hook.first as { json: { requestId: string } }).json.requestId).to.equal('nurse');
+    expect(((await hook.first) as { json: { requestId: string } }).json.requestId).to.equal('nurse');
     expect(seen).to.deep.equal(['nurse']);
     expect(hook.bodies).to.have.length(1);
     await alerting.close();

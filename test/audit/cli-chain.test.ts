@@ -21,14 +21,19 @@ const KEY = 'chain-key-0123456789abcdef';
 /** Anything a terminal may act on rather than show (newlines between lines of output aside). */
 const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function fieldmesh(args: string[], env: Record<string, string> = {}): Promise<Run> {
   const base = { ...process.env };
   for (const name of ['FIELDMESH_AUDIT', 'FIELDMESH_AUDIT_RECORD_KEY', 'FIELDMESH_AUDIT_CHAIN_KEY']) delete base[name];
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...base, ...env } },
-      (err, stdout, stderr) => resolve({ code: err === null ? 0 : Number(err.code), stdout, stderr }));
+    execFile(process.execPath, [BIN, ...args], { env: { ...base, ...env } }, (err, stdout, stderr) =>
+      resolve({ code: err === null ? 0 : Number(err.code), stdout, stderr }),
+    );
   });
 }
 
@@ -97,7 +102,9 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
       expect(plain.stdout).to.match(/^intact: 3 events in 1 chain\n/);
       const anchored = await fieldmesh(['audit', 'verify', '--audit', file, '--expect-head', head]);
       expect(anchored.code).to.equal(1);
-      expect(anchored.stdout).to.equal('BROKEN: truncated: chain "main" ends at seq 3, before the expected head at seq 5: 2 events were deleted from its end\n');
+      expect(anchored.stdout).to.equal(
+        'BROKEN: truncated: chain "main" ends at seq 3, before the expected head at seq 5: 2 events were deleted from its end\n',
+      );
       const json = await fieldmesh(['audit', 'verify', '--audit', file, '--expect-head', head, '--json']);
       expect(json.code).to.equal(1);
       expect(JSON.parse(json.stdout)).to.deep.include({ ok: false, kind: 'truncated', chain: 'main' });
@@ -134,13 +141,19 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
       expect(r.stdout).to.include('(chain side, seq 1): chain "side" (1 event) is not this trail\'s: its store writes only chain "main"');
     });
 
-    it('keeps a break-glass event in the guardian\'s queue when a review is forged in another chain', async () => {
+    it("keeps a break-glass event in the guardian's queue when a review is forged in another chain", async () => {
       const { file } = await setup(1);
       const store = await openAuditStore(file);
       const bg = await store.append(breakGlassEntry());
       await store.close();
       const review = {
-        ...bg, id: randomUUID(), chain: 'side', seq: 1, prevHash: GENESIS_HASH, action: 'review' as const, breakGlass: undefined,
+        ...bg,
+        id: randomUUID(),
+        chain: 'side',
+        seq: 1,
+        prevHash: GENESIS_HASH,
+        action: 'review' as const,
+        breakGlass: undefined,
         review: { of: bg.id, by: 'Someone', note: 'nothing to see' },
       };
       insertRaw(file, sealed(review));
@@ -159,7 +172,9 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
       expect(ok.stdout).to.match(/^intact: 2 events in 1 chain\n/);
       const missing = await fieldmesh(['audit', 'verify', '--audit', file]);
       expect(missing.code).to.equal(1);
-      expect(missing.stdout).to.equal('BROKEN: this trail is keyed: set FIELDMESH_AUDIT_CHAIN_KEY (option chainKey) to the key it was started with\n');
+      expect(missing.stdout).to.equal(
+        'BROKEN: this trail is keyed: set FIELDMESH_AUDIT_CHAIN_KEY (option chainKey) to the key it was started with\n',
+      );
       const wrong = await fieldmesh(['audit', 'verify', '--audit', file], { FIELDMESH_AUDIT_CHAIN_KEY: 'another-key-0123456789' });
       expect(wrong.code).to.equal(1);
       expect(wrong.stdout).to.include('is not the key this trail was started with');
@@ -174,7 +189,9 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
       insertRaw(file, forged);
       const r = await fieldmesh(['audit', 'verify', '--audit', file], { FIELDMESH_AUDIT_CHAIN_KEY: KEY });
       expect(r.code).to.equal(1);
-      expect(r.stdout).to.equal(`BROKEN at event ${forged.id} (chain main, seq 3): hash mismatch: the event was changed after it was written\n`);
+      expect(r.stdout).to.equal(
+        `BROKEN at event ${forged.id} (chain main, seq 3): hash mismatch: the event was changed after it was written\n`,
+      );
     });
 
     it('acknowledges on a keyed trail with the key from the environment, and refuses without it', async () => {
@@ -187,11 +204,17 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
       // Without the key the chain cannot be verified, so the queue is not trusted: exit 1, nothing written.
       const refused = await fieldmesh(args);
       expect(refused.code).to.equal(1);
-      expect(refused.stdout).to.equal('BROKEN: this trail is keyed: set FIELDMESH_AUDIT_CHAIN_KEY (option chainKey) to the key it was started with\n');
-      expect((await fieldmesh(['audit', 'review', '--audit', file, '--json'], { FIELDMESH_AUDIT_CHAIN_KEY: KEY })).stdout).to.include(bg.id);
+      expect(refused.stdout).to.equal(
+        'BROKEN: this trail is keyed: set FIELDMESH_AUDIT_CHAIN_KEY (option chainKey) to the key it was started with\n',
+      );
+      expect((await fieldmesh(['audit', 'review', '--audit', file, '--json'], { FIELDMESH_AUDIT_CHAIN_KEY: KEY })).stdout).to.include(
+        bg.id,
+      );
       const done = await fieldmesh(args, { FIELDMESH_AUDIT_CHAIN_KEY: KEY });
       expect(done.code).to.equal(0);
-      expect((await fieldmesh(['audit', 'verify', '--audit', file], { FIELDMESH_AUDIT_CHAIN_KEY: KEY })).stdout).to.match(/^intact: 2 events/);
+      expect((await fieldmesh(['audit', 'verify', '--audit', file], { FIELDMESH_AUDIT_CHAIN_KEY: KEY })).stdout).to.match(
+        /^intact: 2 events/,
+      );
     });
   });
 
@@ -216,9 +239,13 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
     });
 
     for (const args of [
-      ['query'], ['query', '--json'], ['query', '--break-glass'],
-      ['review'], ['review', '--json'],
-      ['report', '--record', 'p-1002'], ['report', '--record', 'p-1002', '--json'],
+      ['query'],
+      ['query', '--json'],
+      ['query', '--break-glass'],
+      ['review'],
+      ['review', '--json'],
+      ['report', '--record', 'p-1002'],
+      ['report', '--record', 'p-1002', '--json'],
     ]) {
       it(`prints controls escaped with audit ${args.join(' ')}`, async () => {
         const { file } = await hostileTrail();
@@ -232,10 +259,26 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
 
     it('stores and prints a review note and reviewer name escaped', async () => {
       const { file, fresh } = await hostileTrail();
-      const r = await fieldmesh(['audit', 'review', '--audit', file, '--ack', fresh.id, '--by', 'Dr\u0085 G', '--note', 'ok\u009b2J\nforged line', '--json']);
+      const r = await fieldmesh([
+        'audit',
+        'review',
+        '--audit',
+        file,
+        '--ack',
+        fresh.id,
+        '--by',
+        'Dr\u0085 G',
+        '--note',
+        'ok\u009b2J\nforged line',
+        '--json',
+      ]);
       expect(r.code).to.equal(0);
       expect(r.stdout).to.not.match(CONTROL);
-      expect((JSON.parse(r.stdout) as AuditEvent).review).to.deep.equal({ of: fresh.id, by: 'Dr\\u0085 G', note: 'ok\\u009b2J\\u000aforged line' });
+      expect((JSON.parse(r.stdout) as AuditEvent).review).to.deep.equal({
+        of: fresh.id,
+        by: 'Dr\\u0085 G',
+        note: 'ok\\u009b2J\\u000aforged line',
+      });
       const text = await fieldmesh(['audit', 'query', '--audit', file, '--json']);
       expect(text.stdout).to.not.match(CONTROL);
     });
@@ -249,7 +292,12 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
       const bg = await store.append(breakGlassEntry());
       await store.close();
       const review = sealed({
-        ...bg, id: randomUUID(), seq: 3, prevHash: bg.hash, action: 'review' as const, breakGlass: undefined,
+        ...bg,
+        id: randomUUID(),
+        seq: 3,
+        prevHash: bg.hash,
+        action: 'review' as const,
+        breakGlass: undefined,
         review: { of: bg.id, by: 'Someone', note: 'nothing to see' },
       });
       insertRaw(file, { ...review, hash: 'f'.repeat(64) });
@@ -321,7 +369,7 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
       void events;
     });
 
-    it('escapes control characters in error messages, the CLI\'s own and commander\'s', async () => {
+    it("escapes control characters in error messages, the CLI's own and commander's", async () => {
       const missing = await fieldmesh(['audit', 'verify', '--audit', '/nonexistent/\u001b[2J\u009b1mx.db']);
       expect(missing.code).to.equal(2);
       expect(missing.stderr).to.include('no audit trail at /nonexistent/\\u001b[2J\\u009b1mx.db');
@@ -337,19 +385,23 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
     it('exits 1 when values were cast to BLOBs, even on a keyed trail', async () => {
       const { file } = await setup(3, { chainKey: KEY });
       const db = new Database(file);
-      db.exec('UPDATE fieldmesh_audit_events SET user_sub = CAST(user_sub AS BLOB), purpose = CAST(purpose AS BLOB), '
-        + 'time = CAST(time AS BLOB), decision = CAST(decision AS BLOB) WHERE seq = 2');
+      db.exec(
+        'UPDATE fieldmesh_audit_events SET user_sub = CAST(user_sub AS BLOB), purpose = CAST(purpose AS BLOB), ' +
+          'time = CAST(time AS BLOB), decision = CAST(decision AS BLOB) WHERE seq = 2',
+      );
       db.close();
       const r = await fieldmesh(['audit', 'verify', '--audit', file], { FIELDMESH_AUDIT_CHAIN_KEY: KEY });
       expect(r.code).to.equal(1);
       expect(r.stdout).to.match(/\(chain main, seq 2\): user_sub is not stored as the type the store writes/);
     });
 
-    it('exits 1 when a keyed trail\'s events were replaced by another trail\'s under the same key', async () => {
+    it("exits 1 when a keyed trail's events were replaced by another trail's under the same key", async () => {
       const a = await setup(2, { chainKey: KEY });
       const b = await setup(3, { chainKey: KEY });
       const db = new Database(a.file);
-      db.exec(`ATTACH '${b.file}' AS b; DELETE FROM fieldmesh_audit_events; INSERT INTO fieldmesh_audit_events SELECT * FROM b.fieldmesh_audit_events`);
+      db.exec(
+        `ATTACH '${b.file}' AS b; DELETE FROM fieldmesh_audit_events; INSERT INTO fieldmesh_audit_events SELECT * FROM b.fieldmesh_audit_events`,
+      );
       db.close();
       const r = await fieldmesh(['audit', 'verify', '--audit', a.file], { FIELDMESH_AUDIT_CHAIN_KEY: KEY });
       expect(r.code).to.equal(1);
@@ -382,7 +434,7 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
       }
     });
 
-    it('fails verify when a keyed trail\'s record-id key record was changed to make report --record find nothing', async () => {
+    it("fails verify when a keyed trail's record-id key record was changed to make report --record find nothing", async () => {
       const { file } = await setup(3, { chainKey: KEY, recordIdKey: RK });
       const db = new Database(file);
       db.exec("UPDATE fieldmesh_audit_trail SET record_key = 'none'");
@@ -401,7 +453,9 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
       expect(r.code, r.stderr).to.equal(0);
       expect(r.stdout).to.include(`Acknowledged ${bg.id} by Dr A Guardian`);
       const report = await fieldmesh(['audit', 'report', '--audit', file, '--record', 'p-1002'], { FIELDMESH_AUDIT_RECORD_KEY: RK });
-      expect(report.stdout).to.match(/2 events/).and.to.include('reviewed');
+      expect(report.stdout)
+        .to.match(/2 events/)
+        .and.to.include('reviewed');
     });
 
     it('ends quietly with 0 when the reader closes stdout early (audit query | head -1)', async () => {
@@ -411,9 +465,13 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
       const store = await openAuditStore(file);
       await Promise.all(Array.from({ length: 3000 }, (_, i) => store.append(sampleEntry({ requestId: `r-${i}` }))));
       await store.close();
-      const child = spawn(process.execPath, [BIN, 'audit', 'query', '--audit', file, '--limit', '3000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [BIN, 'audit', 'query', '--audit', file, '--limit', '3000'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stderr = '';
-      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
       child.stdout.once('data', () => child.stdout.destroy());
       const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
       expect(stderr).to.equal('');
@@ -421,17 +479,24 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
     });
 
     it('escapes every ESC on stderr, also on a colour terminal: an --ack argument cannot recolour or hide text', async function () {
-      const probe = await new Promise<number | null>((resolve) => spawn('script', ['--version']).on('close', resolve).on('error', () => resolve(null)));
+      const probe = await new Promise<number | null>((resolve) =>
+        spawn('script', ['--version'])
+          .on('close', resolve)
+          .on('error', () => resolve(null)),
+      );
       if (probe !== 0) this.skip(); // needs util-linux `script` for a pseudo-terminal
       const { file } = await setup(1);
       const ack = 'abcdefgh\u001b[30m\u001b[8mSECRET\u001b[2m';
       const cmd = [process.execPath, BIN, 'audit', 'review', '--audit', file, '--ack', ack, '--by', 'x', '--note', 'y']
-        .map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+        .map((a) => `'${a.replaceAll("'", "'\\''")}'`)
+        .join(' ');
       const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color' };
       delete env['NO_COLOR'];
       const child = spawn('script', ['-qec', cmd, '/dev/null'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
-      child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+      child.stdout.on('data', (d: Buffer) => {
+        output += d.toString();
+      });
       const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
       expect(code).to.equal(2);
       expect(output).to.include('abcdefgh\\u001b[30m\\u001b[8mSECRET\\u001b[2m');
@@ -442,21 +507,28 @@ describe('fieldmesh audit (built binary): closed chain, head anchoring, chain ke
   describe('record-id key', () => {
     const RK = 'record-key-0123456789abc';
 
-    it('report and query --record exit non-zero, saying why, when the record-id key is missing or not the trail\'s', async () => {
+    it("report and query --record exit non-zero, saying why, when the record-id key is missing or not the trail's", async () => {
       const plain = await setup(2);
       const withKey = await fieldmesh(['audit', 'report', '--audit', plain.file, '--record', 'p-1002'], { FIELDMESH_AUDIT_RECORD_KEY: RK });
       expect(withKey.code).to.equal(2);
-      expect(withKey.stderr).to.include('this trail stores record ids as they are, but a record-id key (FIELDMESH_AUDIT_RECORD_KEY) is set');
+      expect(withKey.stderr).to.include(
+        'this trail stores record ids as they are, but a record-id key (FIELDMESH_AUDIT_RECORD_KEY) is set',
+      );
       expect((await fieldmesh(['audit', 'report', '--audit', plain.file, '--record', 'p-1002'])).stdout).to.match(/2 events/);
       const keyed = await setup(2, { recordIdKey: RK });
       for (const env of [{}, { FIELDMESH_AUDIT_RECORD_KEY: 'another-record-key-012345' }]) {
-        for (const cmd of [['report', '--record', 'p-1002'], ['query', '--record', 'p-1002']]) {
+        for (const cmd of [
+          ['report', '--record', 'p-1002'],
+          ['query', '--record', 'p-1002'],
+        ]) {
           const r = await fieldmesh(['audit', ...cmd, '--audit', keyed.file], env);
           expect(r.code, cmd.join(' ')).to.equal(2);
           expect(r.stderr).to.match(/set FIELDMESH_AUDIT_RECORD_KEY|not the key this trail was started with/);
         }
       }
-      expect((await fieldmesh(['audit', 'report', '--audit', keyed.file, '--record', 'p-1002'], { FIELDMESH_AUDIT_RECORD_KEY: RK })).stdout).to.match(/2 events/);
+      expect(
+        (await fieldmesh(['audit', 'report', '--audit', keyed.file, '--record', 'p-1002'], { FIELDMESH_AUDIT_RECORD_KEY: RK })).stdout,
+      ).to.match(/2 events/);
     });
   });
 });

@@ -29,10 +29,19 @@ describe('cli/audit', () => {
     const events: AuditEvent[] = [
       await store.append(sampleEntry({ time: '2026-03-01T14:02:11Z', transforms: { dateOfBirth: 'year' } })),
       await store.append(breakGlassEntry({ time: '2026-03-02T03:12:44Z' })),
-      await store.append(sampleEntry({
-        time: '2026-03-03T10:00:00Z', user: 'u-7', roles: ['porter'], decision: 'refused', code: 'purpose_not_granted',
-        status: 403, recordIds: [], withheldRecordIds: ['p-1002'], fieldsDisclosed: [],
-      })),
+      await store.append(
+        sampleEntry({
+          time: '2026-03-03T10:00:00Z',
+          user: 'u-7',
+          roles: ['porter'],
+          decision: 'refused',
+          code: 'purpose_not_granted',
+          status: 403,
+          recordIds: [],
+          withheldRecordIds: ['p-1002'],
+          fieldsDisclosed: [],
+        }),
+      ),
       await store.append(sampleEntry({ time: '2026-03-04T08:00:00Z', recordIds: ['p-2000'] })),
     ];
     await store.close();
@@ -79,7 +88,9 @@ describe('cli/audit', () => {
       expect(r.code).to.equal(0);
       const lines = r.stdout.trimEnd().split('\n');
       expect(lines[0]).to.match(/^TIME {18}EVENT {5}USER {4}PURPOSE {6}RESOURCE {2}ACTION {2}DECISION {23}RECORDS {12}BREAK-GLASS$/);
-      expect(lines[1]).to.equal(`2026-03-01 14:02:11Z  ${events[0]?.id.slice(0, 8)}  u-4411  direct-care  Patient   read    disclosed                      p-1002`);
+      expect(lines[1]).to.equal(
+        `2026-03-01 14:02:11Z  ${events[0]?.id.slice(0, 8)}  u-4411  direct-care  Patient   read    disclosed                      p-1002`,
+      );
       expect(lines[3]).to.include('refused (purpose_not_granted)  p-1002 (withheld)');
       expect(lines.at(-1)).to.equal('4 events');
       expect(r.stdout).to.not.include('\u001b[');
@@ -90,8 +101,13 @@ describe('cli/audit', () => {
       const ids = async (...args: string[]) =>
         (JSON.parse((await cli(['query', '--audit', file, '--json', ...args])).stdout) as AuditEvent[]).map((e) => e.seq);
       const [user, decision, breakGlass, noBreakGlass, record, purpose, window, limit] = await Promise.all([
-        ids('--user', 'u-7'), ids('--decision', 'refused'), ids('--break-glass'), ids('--no-break-glass'),
-        ids('--record', 'p-1002'), ids('--purpose', 'emergency'), ids('--since', '2026-03-02', '--until', '2026-03-03'),
+        ids('--user', 'u-7'),
+        ids('--decision', 'refused'),
+        ids('--break-glass'),
+        ids('--no-break-glass'),
+        ids('--record', 'p-1002'),
+        ids('--purpose', 'emergency'),
+        ids('--since', '2026-03-02', '--until', '2026-03-03'),
         ids('--limit', '2'),
       ]);
       expect(user).to.deep.equal([3]);
@@ -152,7 +168,9 @@ describe('cli/audit', () => {
       expect(r.code).to.equal(0);
       const lines = r.stdout.trimEnd().split('\n');
       expect(lines[0]).to.equal('Access to record p-1002: 3 events by 3 users, 2026-03-01 14:02:11Z to 2026-03-03 10:00:00Z');
-      expect(lines[2]).to.match(/^2026-03-01 14:02:11Z +u-4411 +nurse +direct-care +read +disclosed +id, name, dateOfBirth \(year\), ward$/);
+      expect(lines[2]).to.match(
+        /^2026-03-01 14:02:11Z +u-4411 +nurse +direct-care +read +disclosed +id, name, dateOfBirth \(year\), ward$/,
+      );
       expect(lines[3]).to.match(/u-9001 +ed-consultant +emergency +read +disclosed +id, name, diagnoses +break-glass, awaiting review$/);
       expect(lines[4]).to.match(/u-7 +porter +direct-care +read +refused \(purpose_not_granted\)$/);
       expect(r.stdout).to.not.include('p-2000');
@@ -160,7 +178,9 @@ describe('cli/audit', () => {
 
     it('finds a record in a pseudonymised trail given the key, and refuses (exit 2) without it rather than report nothing', async () => {
       const { file } = await setup({ recordIdKey: 'audit-key-of-16-chars+' });
-      const keyed = await cli(['report', '--audit', file, '--record', 'p-1002', '--json'], { FIELDMESH_AUDIT_RECORD_KEY: 'audit-key-of-16-chars+' });
+      const keyed = await cli(['report', '--audit', file, '--record', 'p-1002', '--json'], {
+        FIELDMESH_AUDIT_RECORD_KEY: 'audit-key-of-16-chars+',
+      });
       const report = JSON.parse(keyed.stdout) as { events: { outcome: string; user: string }[] };
       expect(report.events.map((e) => `${e.user}:${e.outcome}`)).to.deep.equal(['u-4411:disclosed', 'u-9001:disclosed', 'u-7:refused']);
       const unkeyed = await cli(['report', '--audit', file, '--record', 'p-1002']);

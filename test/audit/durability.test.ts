@@ -62,10 +62,15 @@ function withLimit<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
 
 /** Starts the example API on port 0 with the given trail and resolves with the port it printed. */
 async function startServer(audit: string): Promise<{ child: ChildProcessWithoutNullStreams; port: number; stderr: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], { cwd: ROOT, env: { ...process.env, FIELDMESH_AUDIT: audit, PORT: '0' } });
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
+    cwd: ROOT,
+    env: { ...process.env, FIELDMESH_AUDIT: audit, PORT: '0' },
+  });
   let out = '';
   let err = '';
-  child.stderr.on('data', (chunk: Buffer) => { err += chunk.toString(); });
+  child.stderr.on('data', (chunk: Buffer) => {
+    err += chunk.toString();
+  });
   const port = new Promise<number>((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
@@ -110,11 +115,14 @@ async function loadThenKill(audit: string, run: string): Promise<Outcome> {
       return;
     }
     o.answered.set(id, status);
-    if (status !== kind.status || body.error?.code !== kind.code) o.unexpected.push(`${id}: ${status} ${JSON.stringify(body.error)} (expected ${kind.status} ${kind.code})`);
+    if (status !== kind.status || body.error?.code !== kind.code)
+      o.unexpected.push(`${id}: ${status} ${JSON.stringify(body.error)} (expected ${kind.status} ${kind.code})`);
   };
 
   const done = new Promise<void>((resolve, reject) => {
-    void exited.then((how) => { if (!killed) reject(new Error(`the server died by itself (${String(how)}):\n${stderr()}`)); });
+    void exited.then((how) => {
+      if (!killed) reject(new Error(`the server died by itself (${String(how)}):\n${stderr()}`));
+    });
     const fire = (): void => {
       active += 1;
       void one(o.sent++).finally(() => {
@@ -163,16 +171,24 @@ async function killAndCheck(label: string, target: string, runs: number): Promis
 
     const events = await storedEvents(target);
     const missing = [...answered.keys()].filter((id) => !events.has(id));
-    const wrong = [...answered].filter(([id]) => events.has(id)).filter(([id, status]) => {
-      const statuses = events.get(id)!;
-      return statuses.length !== 1 || statuses[0] !== status;
-    }).map(([id, status]) => `${id}: answered ${status}, events ${JSON.stringify(events.get(id))}`);
+    const wrong = [...answered]
+      .filter(([id]) => events.has(id))
+      .filter(([id, status]) => {
+        const statuses = events.get(id)!;
+        return statuses.length !== 1 || statuses[0] !== status;
+      })
+      .map(([id, status]) => `${id}: answered ${status}, events ${JSON.stringify(events.get(id))}`);
     const total = [...events.values()].reduce((n, s) => n + s.length, 0);
     const ofRun = [...events.keys()].filter((id) => id.startsWith(`dur-${o.run}-`));
-    console.log(`      ${label} run ${r}: ${o.sent} sent, ${o.answered.size} answered, ${o.cutOff} cut off `
-      + `(${o.inFlightAtKill} in flight at the kill); ${ofRun.length} events of this run `
-      + `(${ofRun.filter((id) => !answered.has(id)).length} for requests never answered), ${total} in the trail`);
-    expect(missing, `${label} run ${r}: answers that reached the client with no event (${missing.length} of ${answered.size})`).to.deep.equal([]);
+    console.log(
+      `      ${label} run ${r}: ${o.sent} sent, ${o.answered.size} answered, ${o.cutOff} cut off ` +
+        `(${o.inFlightAtKill} in flight at the kill); ${ofRun.length} events of this run ` +
+        `(${ofRun.filter((id) => !answered.has(id)).length} for requests never answered), ${total} in the trail`,
+    );
+    expect(
+      missing,
+      `${label} run ${r}: answers that reached the client with no event (${missing.length} of ${answered.size})`,
+    ).to.deep.equal([]);
     expect(wrong, `${label} run ${r}: events that do not match their answer`).to.deep.equal([]);
 
     const verify = fieldmesh(['audit', 'verify', '--audit', target]);

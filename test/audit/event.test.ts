@@ -2,7 +2,13 @@ import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import type { Decision } from '../../src/engine/decision.js';
 import {
-  entryFromDecision, GENESIS_HASH, hashEvent, prepareEntry, pseudonymiseRecordId, sealEntries, type AuditEvent,
+  entryFromDecision,
+  GENESIS_HASH,
+  hashEvent,
+  prepareEntry,
+  pseudonymiseRecordId,
+  sealEntries,
+  type AuditEvent,
 } from '../../src/audit/event.js';
 import { sampleEntry } from './entries.js';
 
@@ -41,10 +47,18 @@ describe('audit/event', () => {
   describe('prepareEntry', () => {
     it('escapes control characters in every text of the entry before it is hashed, lists and maps included', () => {
       const c1 = '\u0085';
-      const e = prepareEntry(sampleEntry({
-        user: `u${c1}`, purpose: `p\t`, requestId: 'r\n', roles: [`nurse${c1}`], fieldsDisclosed: [`name\u001b[2J`],
-        transforms: { [`dob${c1}`]: `year\u009b` }, breakGlass: `reason\u007f`, review: { of: 'e1', by: `G${c1}`, note: `n\r` },
-      }));
+      const e = prepareEntry(
+        sampleEntry({
+          user: `u${c1}`,
+          purpose: `p\t`,
+          requestId: 'r\n',
+          roles: [`nurse${c1}`],
+          fieldsDisclosed: [`name\u001b[2J`],
+          transforms: { [`dob${c1}`]: `year\u009b` },
+          breakGlass: `reason\u007f`,
+          review: { of: 'e1', by: `G${c1}`, note: `n\r` },
+        }),
+      );
       expect(e).to.deep.include({ user: 'u\\u0085', purpose: 'p\\u0009', requestId: 'r\\u000a', breakGlass: 'reason\\u007f' });
       expect(e.roles).to.deep.equal(['nurse\\u0085']);
       expect(e.fieldsDisclosed).to.deep.equal(['name\\u001b[2J']);
@@ -74,27 +88,56 @@ describe('audit/event', () => {
   describe('entryFromDecision', () => {
     function setup(overrides: Partial<Decision> = {}): Decision {
       return {
-        outcome: 'disclosed', action: 'read', resource: 'Patient', purpose: 'direct-care', roles: ['nurse'],
-        disclosed: ['id', 'name'], withheld: ['address'], transforms: { dateOfBirth: 'year' }, restrictions: ['dv-address'],
-        grants: ['nurse#0'], recordIds: ['p-1'], withheldRecordIds: ['p-2'], rowsReturned: 1, rowsWithheld: 1,
-        rowReasons: { 'no-grant': 1 }, policyVersion: 'sha256:abc', ...overrides,
+        outcome: 'disclosed',
+        action: 'read',
+        resource: 'Patient',
+        purpose: 'direct-care',
+        roles: ['nurse'],
+        disclosed: ['id', 'name'],
+        withheld: ['address'],
+        transforms: { dateOfBirth: 'year' },
+        restrictions: ['dv-address'],
+        grants: ['nurse#0'],
+        recordIds: ['p-1'],
+        withheldRecordIds: ['p-2'],
+        rowsReturned: 1,
+        rowsWithheld: 1,
+        rowReasons: { 'no-grant': 1 },
+        policyVersion: 'sha256:abc',
+        ...overrides,
       };
     }
 
     it('maps every decision field to its audit field, names only', () => {
       const entry = entryFromDecision(setup(), { requestId: 'r-9', user: 'u1', status: 200 });
       expect(entry).to.deep.include({
-        requestId: 'r-9', user: 'u1', roles: ['nurse'], purpose: 'direct-care', resource: 'Patient', action: 'read',
-        decision: 'disclosed', status: 200, recordIds: ['p-1'], withheldRecordIds: ['p-2'], fieldsDisclosed: ['id', 'name'],
-        fieldsWithheld: ['address'], transforms: { dateOfBirth: 'year' }, restrictions: ['dv-address'], grants: ['nurse#0'],
+        requestId: 'r-9',
+        user: 'u1',
+        roles: ['nurse'],
+        purpose: 'direct-care',
+        resource: 'Patient',
+        action: 'read',
+        decision: 'disclosed',
+        status: 200,
+        recordIds: ['p-1'],
+        withheldRecordIds: ['p-2'],
+        fieldsDisclosed: ['id', 'name'],
+        fieldsWithheld: ['address'],
+        transforms: { dateOfBirth: 'year' },
+        restrictions: ['dv-address'],
+        grants: ['nurse#0'],
         policyVersion: 'sha256:abc',
       });
       expect(() => prepareEntry(entry)).to.not.throw();
     });
 
     it('keeps the refusal code and the break-glass reason', () => {
-      const entry = entryFromDecision(setup({ outcome: 'refused', code: 'break_glass_refused' }),
-        { requestId: 'r', user: 'u', status: 403, breakGlass: 'Collapsed in clinic, unresponsive' });
+      const entry = entryFromDecision(setup({ outcome: 'refused', code: 'break_glass_refused' }), {
+        requestId: 'r',
+        user: 'u',
+        status: 403,
+        breakGlass: 'Collapsed in clinic, unresponsive',
+      });
       expect(entry.decision).to.equal('refused');
       expect(entry.code).to.equal('break_glass_refused');
       expect(entry.breakGlass).to.equal('Collapsed in clinic, unresponsive');

@@ -13,7 +13,9 @@ describe('audit/group-commit', () => {
       return items.map((i) => `event-${i}`);
     }, maxBatch);
     const hold = (): void => {
-      gate = new Promise((r) => { release = r; });
+      gate = new Promise((r) => {
+        release = r;
+      });
     };
     const open = (): void => {
       gate = undefined;
@@ -45,7 +47,9 @@ describe('audit/group-commit', () => {
     const { gc, hold, open } = setup();
     hold();
     let settled = false;
-    const p = gc.submit(1).then(() => { settled = true; });
+    const p = gc.submit(1).then(() => {
+      settled = true;
+    });
     for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
     expect(settled).to.equal(false);
     open();
@@ -62,7 +66,12 @@ describe('audit/group-commit', () => {
   it('fails only the batch that failed, and the next batch still writes', async () => {
     const { gc, hold, open } = setup();
     hold();
-    const bad = [gc.submit(-1), gc.submit(5)].map((p) => p.then(() => 'ok', (e: Error) => e.message));
+    const bad = [gc.submit(-1), gc.submit(5)].map((p) =>
+      p.then(
+        () => 'ok',
+        (e: Error) => e.message,
+      ),
+    );
     await new Promise((r) => setImmediate(r));
     const good = gc.submit(6);
     open();
@@ -74,7 +83,9 @@ describe('audit/group-commit', () => {
     const { gc, hold, open } = setup();
     hold();
     let done = false;
-    void gc.submit(1).then(() => { done = true; });
+    void gc.submit(1).then(() => {
+      done = true;
+    });
     const idle = gc.idle();
     open();
     await idle;

@@ -3,7 +3,7 @@ import * as audit from '../../src/audit/index.js';
 import { openAuditStore } from '../../src/audit/open.js';
 
 describe('fieldmesh/audit (src/audit/index.ts)', () => {
-  it('exports exactly the names of the audit trail\'s public surface', () => {
+  it("exports exactly the names of the audit trail's public surface", () => {
     expect(Object.keys(audit).sort()).to.deep.equal(['entryFromDecision', 'openAuditStore', 'withBreakGlassAlert']);
   });
 

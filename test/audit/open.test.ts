@@ -40,8 +40,14 @@ if (env.FM_TARGET) {
 process.stdout.write(JSON.stringify(report));
 `;
 
-interface Loaded { esm: string[]; cjs: string[] }
-interface Report { imported: Loaded; opened?: Loaded & { seq: number; verify: { ok: boolean } } }
+interface Loaded {
+  esm: string[];
+  cjs: string[];
+}
+interface Report {
+  imported: Loaded;
+  opened?: Loaded & { seq: number; verify: { ok: boolean } };
+}
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -56,8 +62,12 @@ after(() => {
 function runChild(target?: unknown, options: object = {}): Report {
   const log = join(tempDir(), 'imports.log');
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH, FIELDMESH_IMPORT_LOG: log, FM_TYPES: dist('types.js'), FM_OPEN: dist('open.js'),
-    FM_OPTIONS: JSON.stringify(options), FM_ENTRY: JSON.stringify(sampleEntry()),
+    PATH: process.env.PATH,
+    FIELDMESH_IMPORT_LOG: log,
+    FM_TYPES: dist('types.js'),
+    FM_OPEN: dist('open.js'),
+    FM_OPTIONS: JSON.stringify(options),
+    FM_ENTRY: JSON.stringify(sampleEntry()),
     ...(target === undefined ? {} : { FM_TARGET: JSON.stringify(target) }),
   };
   const r = spawnSync(process.execPath, ['--import', HOOK, '--input-type=module', '-e', CHILD], { cwd: ROOT, env, encoding: 'utf8' });

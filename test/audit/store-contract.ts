@@ -67,7 +67,9 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       const { store } = await setup();
       const { purpose: _p, ...bad } = sampleEntry();
       let caught: unknown;
-      await store.append(bad as never).catch((e: unknown) => { caught = e; });
+      await store.append(bad as never).catch((e: unknown) => {
+        caught = e;
+      });
       expect(caught).to.be.instanceOf(TypeError);
       expect(await store.query({})).to.have.length(0);
       await store.close();
@@ -149,13 +151,16 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       await trail.insert(forged);
       const result = await store.verify();
       expect(result).to.deep.include({ ok: false, kind: 'foreign', chain: 'side', eventId: forged.id, seq: 1 });
-      if (!result.ok) expect(result.reason).to.equal('chain "side" (1 event) is not this trail\'s: its store writes only chain "main", so these events were put there by something else');
+      if (!result.ok)
+        expect(result.reason).to.equal(
+          'chain "side" (1 event) is not this trail\'s: its store writes only chain "main", so these events were put there by something else',
+        );
       const head = (await store.query({})).filter((e) => e.chain === 'main').at(-1);
       expect(head?.hash).to.equal(events[2]?.hash);
       await store.close();
     });
 
-    it('fails on a foreign chain even when it sorts after the trail\'s own', async () => {
+    it("fails on a foreign chain even when it sorts after the trail's own", async () => {
       const { trail, store, events } = await setup(2);
       await trail.insert(foreignEvent(events[0] as AuditEvent, 'zzz'));
       await trail.insert(foreignEvent(events[0] as AuditEvent, 'zzz', { seq: 2, id: randomUUID() }));
@@ -165,10 +170,13 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       await store.close();
     });
 
-    it('counts the events of the trail\'s chain when intact', async () => {
+    it("counts the events of the trail's chain when intact", async () => {
       const { store, events } = await setup(3);
       expect(await store.verify()).to.deep.equal({
-        ok: true, events: 3, chains: 1, heads: [{ chain: 'main', seq: 3, hash: events[2]?.hash, events: 3 }],
+        ok: true,
+        events: 3,
+        chains: 1,
+        heads: [{ chain: 'main', seq: 3, hash: events[2]?.hash, events: 3 }],
       });
       await store.close();
     });
@@ -202,7 +210,8 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       expect(await store.verify()).to.deep.include({ ok: true, events: 3 });
       const result = await store.verify(undefined, { expectHead: { seq: 5, hash: events[4]?.hash as string } });
       expect(result).to.deep.include({ ok: false, kind: 'truncated', chain: 'main' });
-      if (!result.ok) expect(result.reason).to.match(/ends at seq 3, before the expected head at seq 5: 2 events were deleted from its end/);
+      if (!result.ok)
+        expect(result.reason).to.match(/ends at seq 3, before the expected head at seq 5: 2 events were deleted from its end/);
       await store.close();
     });
 
@@ -213,8 +222,12 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       await trail.sql('DELETE FROM $T WHERE seq = 3');
       await trail.insert({ ...rest, hash: hashEvent(rest) });
       expect(await store.verify()).to.deep.include({ ok: true, events: 3 });
-      expect(await store.verify(undefined, { expectHead: { seq: 3, hash: last.hash } }))
-        .to.deep.include({ ok: false, kind: 'rewritten', seq: 3, eventId: last.id });
+      expect(await store.verify(undefined, { expectHead: { seq: 3, hash: last.hash } })).to.deep.include({
+        ok: false,
+        kind: 'rewritten',
+        seq: 3,
+        eventId: last.id,
+      });
       await store.close();
     });
   });
@@ -365,8 +378,17 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       await s.store.append(sampleEntry({ time: at('1T09:00:00'), recordIds: ['p-1'] }));
       await s.store.append(sampleEntry({ time: at('2T09:00:00'), user: 'u-2', purpose: 'service-planning', recordIds: ['p-2'] }));
       await s.store.append(sampleEntry({ time: at('3T09:00:00'), resource: 'Encounter', recordIds: ['e-1'] }));
-      await s.store.append(sampleEntry({ time: at('4T09:00:00'), decision: 'refused', code: 'purpose_not_granted', status: 403,
-        recordIds: [], withheldRecordIds: ['p-1'], fieldsDisclosed: [] }));
+      await s.store.append(
+        sampleEntry({
+          time: at('4T09:00:00'),
+          decision: 'refused',
+          code: 'purpose_not_granted',
+          status: 403,
+          recordIds: [],
+          withheldRecordIds: ['p-1'],
+          fieldsDisclosed: [],
+        }),
+      );
       await s.store.append(breakGlassEntry({ time: at('5T09:00:00'), recordIds: ['p-1'] }));
       return s;
     }
@@ -390,8 +412,10 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
 
     it('filters by time (since inclusive, until exclusive) and by break-glass', async () => {
       const { store } = await populated();
-      expect(users(await store.query({ since: '2026-03-02T09:00:00Z', until: new Date('2026-03-04T09:00:00Z') })))
-        .to.deep.equal(['u-2@02', 'u-4411@03']);
+      expect(users(await store.query({ since: '2026-03-02T09:00:00Z', until: new Date('2026-03-04T09:00:00Z') }))).to.deep.equal([
+        'u-2@02',
+        'u-4411@03',
+      ]);
       expect(users(await store.query({ breakGlass: true }))).to.deep.equal(['u-9001@05']);
       expect(await store.query({ breakGlass: false })).to.have.length(4);
       await store.close();
@@ -454,7 +478,10 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
     it('writes one review when two acknowledgements of the same event race, on one store or two', async () => {
       const { trail, store } = await setup(1);
       const other = await trail.open();
-      for (const [first, second] of [[store, store], [store, other]] as const) {
+      for (const [first, second] of [
+        [store, store],
+        [store, other],
+      ] as const) {
         const bg = await store.append(breakGlassEntry());
         const results = await Promise.allSettled([first.acknowledge(bg.id, 'G1', 'ok'), second.acknowledge(bg.id, 'G2', 'ok')]);
         expect(results.filter((r) => r.status === 'fulfilled')).to.have.length(1);
@@ -471,7 +498,11 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       const { store, events } = await setup(1);
       const bg = await store.append(breakGlassEntry());
       await store.acknowledge(bg.id, 'G', 'ok');
-      const code = (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) => (e instanceof FieldmeshError ? e.code : String(e)));
+      const code = (p: Promise<unknown>) =>
+        p.then(
+          () => 'resolved',
+          (e: unknown) => (e instanceof FieldmeshError ? e.code : String(e)),
+        );
       expect(await code(store.acknowledge(bg.id, 'G', 'again'))).to.equal('audit_review_duplicate');
       expect(await code(store.acknowledge(events[0]?.id as string, 'G', 'n'))).to.equal('audit_review_not_needed');
       expect(await code(store.acknowledge(randomUUID(), 'G', 'n'))).to.equal('audit_event_unknown');
@@ -498,7 +529,10 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       }
       const keyed = await setup(1, { recordIdKey: K1 });
       await keyed.store.close();
-      for (const [opts, text] of [[{}, 'set FIELDMESH_AUDIT_RECORD_KEY'], [{ recordIdKey: K2 }, 'not the key this trail was started with']] as const) {
+      for (const [opts, text] of [
+        [{}, 'set FIELDMESH_AUDIT_RECORD_KEY'],
+        [{ recordIdKey: K2 }, 'not the key this trail was started with'],
+      ] as const) {
         const other = await keyed.trail.open(opts);
         const err = await other.append(sampleEntry()).catch((e: unknown) => e);
         expect((err as FieldmeshError).message).to.include(text);
@@ -528,7 +562,7 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       expect(await keyed.query({ recordId: 'p-9' })).to.have.length(1);
       await keyed.close();
       const plain = await trail.open();
-      expect((await plain.append(sampleEntry()).catch((e: unknown) => e) as FieldmeshError).code).to.equal('audit_unavailable');
+      expect(((await plain.append(sampleEntry()).catch((e: unknown) => e)) as FieldmeshError).code).to.equal('audit_unavailable');
       await plain.close();
     });
   });
@@ -549,7 +583,7 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
 
     it('names the event, as unreadable, whose values cannot be rebuilt or hashed: a number too large, nesting too deep', async () => {
       const deep = `${'{"a":'.repeat(5000)}"x"${'}'.repeat(5000)}`;
-      for (const set of ["roles = '[1e999]'", "grants = '[\"nurse#0\", 2]'", `transforms = '{"a":${deep}}'`]) {
+      for (const set of ["roles = '[1e999]'", 'grants = \'["nurse#0", 2]\'', `transforms = '{"a":${deep}}'`]) {
         const { trail, store, events } = await setup(3, { chainKey: KEY });
         await trail.sql(`UPDATE $T SET ${set} WHERE seq = 2`);
         expect(await store.verify(), set.slice(0, 30)).to.deep.include({ ok: false, eventId: events[1]?.id, seq: 2, kind: 'unreadable' });
@@ -568,7 +602,7 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       await store.close();
     });
 
-    it('binds a keyed trail\'s record of its record-id key to the chain: changing it fails verify', async () => {
+    it("binds a keyed trail's record of its record-id key to the chain: changing it fails verify", async () => {
       const { trail, store } = await setup(2, { chainKey: KEY, recordIdKey: 'record-key-0123456789abc' });
       expect(await store.verify()).to.deep.include({ ok: true, events: 2 });
       await trail.sql("UPDATE $M SET record_key = 'none'");
@@ -597,7 +631,7 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       await b.close();
     });
 
-    it('checks the trail\'s keys at every append: a writer whose chain key was replaced on the empty trail is refused', async () => {
+    it("checks the trail's keys at every append: a writer whose chain key was replaced on the empty trail is refused", async () => {
       const trail = await newTrail();
       const a = await trail.open({ chainKey: 'chain-key-AAAAAAAAAAAA' });
       expect(await a.healthy()).to.equal(true);
@@ -606,14 +640,16 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       expect(await a.healthy()).to.equal(false);
       const err = await a.append(sampleEntry()).catch((e: unknown) => e);
       expect((err as FieldmeshError).code).to.equal('audit_unavailable');
-      expect((err as FieldmeshError).message).to.include('the chain key (FIELDMESH_AUDIT_CHAIN_KEY) is not the key this trail was started with');
+      expect((err as FieldmeshError).message).to.include(
+        'the chain key (FIELDMESH_AUDIT_CHAIN_KEY) is not the key this trail was started with',
+      );
       await b.append(sampleEntry());
       expect(await b.verify()).to.deep.include({ ok: true, events: 1 });
       await a.close();
       await b.close();
     });
 
-    it('refuses an append once the trail\'s record-id key was changed after the writer opened it', async () => {
+    it("refuses an append once the trail's record-id key was changed after the writer opened it", async () => {
       const { trail, store } = await setup(1, { recordIdKey: KA });
       await trail.sql("UPDATE $M SET record_key = 'none'");
       const err = await store.append(sampleEntry()).catch((e: unknown) => e);

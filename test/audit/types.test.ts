@@ -9,7 +9,9 @@ const AUDIT = join(SRC, 'audit');
 /** The files a source names in its static `import … from` and `export … from` (type-only ones too): dynamic `import()` is not an edge. */
 function staticImports(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  const specifiers = [...text.matchAll(/^(?:import|export)\s[^;]*?\sfrom\s+'([^']+)'|^import\s+'([^']+)'/gms)].map((m) => (m[1] ?? m[2]) as string);
+  const specifiers = [...text.matchAll(/^(?:import|export)\s[^;]*?\sfrom\s+'([^']+)'|^import\s+'([^']+)'/gms)].map(
+    (m) => (m[1] ?? m[2]) as string,
+  );
   return specifiers.filter((s) => s.startsWith('.')).map((s) => resolve(dirname(file), s.replace(/\.js$/, '.ts')));
 }
 
@@ -18,6 +20,8 @@ describe('audit/types: the store contract', () => {
     const text = readFileSync(join(AUDIT, 'types.ts'), 'utf8');
     const imports = [...text.matchAll(/^import\s.*$/gm)].map((m) => m[0]);
     expect(imports.every((line) => line.startsWith('import type '))).to.equal(true);
-    expect(staticImports(join(AUDIT, 'open.ts')).filter((f) => f.startsWith(join(AUDIT, 'sqlite')) || f.startsWith(join(AUDIT, 'postgres')))).to.deep.equal([]);
+    expect(
+      staticImports(join(AUDIT, 'open.ts')).filter((f) => f.startsWith(join(AUDIT, 'sqlite')) || f.startsWith(join(AUDIT, 'postgres'))),
+    ).to.deep.equal([]);
   });
 });

@@ -31,7 +31,14 @@ describe('cli/audit-format', () => {
     it('aligns columns by their text, painting cells after padding', () => {
       const paint = (s: string) => `<${s}>`;
       const plain = styles({ isTTY: false });
-      const table = renderTable(['A', 'LONGER'], [['xyz', 'b'], [{ text: 'q', paint }, 'last']], plain);
+      const table = renderTable(
+        ['A', 'LONGER'],
+        [
+          ['xyz', 'b'],
+          [{ text: 'q', paint }, 'last'],
+        ],
+        plain,
+      );
       expect(table).to.equal('A    LONGER\nxyz  b\n<q  >  last');
     });
   });
@@ -60,7 +67,13 @@ describe('cli/audit-format', () => {
   describe('progressBar', () => {
     function setup(isTTY: boolean) {
       const written: string[] = [];
-      const stream = { isTTY, write: (s: string) => { written.push(s); return true; } } as unknown as NodeJS.WriteStream;
+      const stream = {
+        isTTY,
+        write: (s: string) => {
+          written.push(s);
+          return true;
+        },
+      } as unknown as NodeJS.WriteStream;
       return { written, bar: progressBar(stream, 100) };
     }
 

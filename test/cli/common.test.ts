@@ -16,24 +16,34 @@ describe('cli/common', () => {
 
     it('stops with exit 1 and every error printed the way people fix it, warnings left out', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-cli-common-'));
-      writeFileSync(join(dir, 'p.yaml'), [
-        'resources: { Patient: { fields: { id: identifier } } }',
-        'purposes:',
-        '  old: { lawfulBasis: { article6: x }, reviewBy: 2000-01-01, views: { Patient: { fields: [id] } } }',
-        'roles:',
-        '  gp: { grants: [{ purpose: olde, resource: Patient, read: view }, { purpose: old, resource: Patient, read: view }] }',
-      ].join('\n'));
-      const e = await loadForCli(dir).then(() => undefined, (err: unknown) => err);
+      writeFileSync(
+        join(dir, 'p.yaml'),
+        [
+          'resources: { Patient: { fields: { id: identifier } } }',
+          'purposes:',
+          '  old: { lawfulBasis: { article6: x }, reviewBy: 2000-01-01, views: { Patient: { fields: [id] } } }',
+          'roles:',
+          '  gp: { grants: [{ purpose: olde, resource: Patient, read: view }, { purpose: old, resource: Patient, read: view }] }',
+        ].join('\n'),
+      );
+      const e = await loadForCli(dir).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
       expect(e).to.be.instanceOf(CliExit);
       expect((e as CliExit).exitCode).to.equal(EXIT.failed);
-      expect((e as CliExit).message).to.equal(`error ${join(dir, 'p.yaml')} › roles.gp.grants[0].purpose: unknown purpose "olde" (did you mean "old"?)`);
+      expect((e as CliExit).message).to.equal(
+        `error ${join(dir, 'p.yaml')} › roles.gp.grants[0].purpose: unknown purpose "olde" (did you mean "old"?)`,
+      );
     });
   });
 
   describe('printIssue and paint', () => {
     it('labels an issue by severity, uncoloured off a terminal and always on stderr', () => {
       const pipe = { isTTY: false } as NodeJS.WriteStream;
-      expect(printIssue({ file: 'r.yaml', path: 'roles.gp', message: 'no grants', severity: 'warning' }, pipe)).to.equal('warning r.yaml › roles.gp: no grants');
+      expect(printIssue({ file: 'r.yaml', path: 'roles.gp', message: 'no grants', severity: 'warning' }, pipe)).to.equal(
+        'warning r.yaml › roles.gp: no grants',
+      );
       expect(paint('red', 'error', pipe)).to.equal('error');
       expect(paint('red', 'error', process.stderr)).to.equal('error');
     });

@@ -31,7 +31,10 @@ describe('fieldmesh check', () => {
   });
 
   it('exits 1 listing every error with file, path and a suggestion', () => {
-    const dir = tmp({ 'p.yaml': 'resources:\n  R:\n    fields: { id: identifier }\nroles:\n  a:\n    grants:\n      - { purpose: dirct-care, resource: R, read: [id], wher: {} }\n' });
+    const dir = tmp({
+      'p.yaml':
+        'resources:\n  R:\n    fields: { id: identifier }\nroles:\n  a:\n    grants:\n      - { purpose: dirct-care, resource: R, read: [id], wher: {} }\n',
+    });
     const r = fieldmesh(['check', '--policies', dir]);
     expect(r.code).to.equal(1);
     expect(r.stdout).to.include('p.yaml › roles.a.grants[0].wher: unknown key "wher" (did you mean "where"?)');
@@ -53,35 +56,80 @@ describe('fieldmesh redact', () => {
   const input = JSON.stringify(patient({ flags: ['dv-risk'] }));
 
   it('prints the redacted record for a role', () => {
-    const r = fieldmesh(['redact', '--policies', VALID, ...NOW, '--role', 'safeguarding-lead', '--purpose', 'direct-care', '--resource', 'Patient', '-'], { input: JSON.stringify(patient()) });
+    const r = fieldmesh(
+      ['redact', '--policies', VALID, ...NOW, '--role', 'safeguarding-lead', '--purpose', 'direct-care', '--resource', 'Patient', '-'],
+      { input: JSON.stringify(patient()) },
+    );
     expect(r.code).to.equal(0, r.stderr);
-    expect(JSON.parse(r.stdout)).to.deep.equal({ id: 'p1', name: [{ family: 'Doe', given: ['Jan'] }], address: [{ line: ['1 High St'], postcode: 'LS1 4AP', geo: { lat: 53.8 } }] });
+    expect(JSON.parse(r.stdout)).to.deep.equal({
+      id: 'p1',
+      name: [{ family: 'Doe', given: ['Jan'] }],
+      address: [{ line: ['1 High St'], postcode: 'LS1 4AP', geo: { lat: 53.8 } }],
+    });
   });
 
   it('refuses a single record a role-only user cannot match (no team claim): the missing claim never matches', () => {
-    const r = fieldmesh(['redact', '--policies', VALID, ...NOW, '--role', 'nurse', '--purpose', 'direct-care', '--resource', 'Patient'], { input: JSON.stringify(patient()) });
+    const r = fieldmesh(['redact', '--policies', VALID, ...NOW, '--role', 'nurse', '--purpose', 'direct-care', '--resource', 'Patient'], {
+      input: JSON.stringify(patient()),
+    });
     expect(r.code).to.equal(3);
     expect(JSON.parse(r.stderr).error.code).to.equal('record_withheld');
   });
 
   it('uses the claims of --user, so row conditions see them', () => {
-    const dir = tmp({ 'user.json': JSON.stringify({ sub: 'n1', roles: ['nurse'], team: 'ward-9', training: '2026-06-01' }), 'rec.json': input });
-    const r = fieldmesh(['redact', '--policies', VALID, ...NOW, '--user', join(dir, 'user.json'), '--purpose', 'direct-care', '--resource', 'Patient', join(dir, 'rec.json')]);
+    const dir = tmp({
+      'user.json': JSON.stringify({ sub: 'n1', roles: ['nurse'], team: 'ward-9', training: '2026-06-01' }),
+      'rec.json': input,
+    });
+    const r = fieldmesh([
+      'redact',
+      '--policies',
+      VALID,
+      ...NOW,
+      '--user',
+      join(dir, 'user.json'),
+      '--purpose',
+      'direct-care',
+      '--resource',
+      'Patient',
+      join(dir, 'rec.json'),
+    ]);
     expect(r.code).to.equal(3);
-    expect(JSON.parse(r.stderr)).to.deep.equal({ error: { code: 'record_withheld', message: 'No Patient record you may see for purpose "direct-care"' } });
+    expect(JSON.parse(r.stderr)).to.deep.equal({
+      error: { code: 'record_withheld', message: 'No Patient record you may see for purpose "direct-care"' },
+    });
     expect(r.stdout).to.equal('');
   });
 
   it('prints only the permitted rows of a list, and never refuses a list', () => {
     const rows = JSON.stringify([patient({ id: 'a' }), patient({ id: 'b', careTeam: 'x' })]);
     const dir = tmp({ 'user.json': JSON.stringify({ sub: 'n1', roles: ['nurse'], team: 'ward-7', training: '2026-06-01' }) });
-    const r = fieldmesh(['redact', '--policies', VALID, ...NOW, '--user', join(dir, 'user.json'), '--purpose', 'direct-care', '--resource', 'Patient'], { input: rows });
+    const r = fieldmesh(
+      ['redact', '--policies', VALID, ...NOW, '--user', join(dir, 'user.json'), '--purpose', 'direct-care', '--resource', 'Patient'],
+      { input: rows },
+    );
     expect(r.code).to.equal(0);
     expect(JSON.parse(r.stdout).map((x: { id: string }) => x.id)).to.deep.equal(['a']);
   });
 
   it('exits 3 with the JSON error for a refused purpose or break-glass', () => {
-    const r = fieldmesh(['redact', '--policies', VALID, ...NOW, '--role', 'nurse', '--purpose', 'emergency', '--resource', 'Patient', '--break-glass', 'short'], { input });
+    const r = fieldmesh(
+      [
+        'redact',
+        '--policies',
+        VALID,
+        ...NOW,
+        '--role',
+        'nurse',
+        '--purpose',
+        'emergency',
+        '--resource',
+        'Patient',
+        '--break-glass',
+        'short',
+      ],
+      { input },
+    );
     expect(r.code).to.equal(3);
     expect(JSON.parse(r.stderr).error.code).to.equal('break_glass_refused');
   });
@@ -98,7 +146,9 @@ describe('fieldmesh redact', () => {
   });
 
   it('exits 2 on bad usage or input that is not JSON, without echoing the input', () => {
-    const bad = fieldmesh(['redact', '--policies', VALID, '--role', 'gp', '--purpose', 'direct-care', '--resource', 'Patient'], { input: '{"nhsNumber": "9990000018", oops' });
+    const bad = fieldmesh(['redact', '--policies', VALID, '--role', 'gp', '--purpose', 'direct-care', '--resource', 'Patient'], {
+      input: '{"nhsNumber": "9990000018", oops',
+    });
     expect(bad.code).to.equal(2);
     expect(bad.stderr).to.include('not valid JSON').and.not.include('9990000018');
     expect(fieldmesh(['redact', '--policies', VALID, '--purpose', 'direct-care', '--resource', 'Patient'], { input }).code).to.equal(2);
@@ -121,7 +171,9 @@ describe('fieldmesh explain', () => {
   });
 
   it('prints JSON with --json, including conditional restrictions', () => {
-    const out = JSON.parse(fieldmesh(['explain', '--policies', VALID, '--role', 'nurse', '--purpose', 'direct-care', '--resource', 'Patient', '--json']).stdout);
+    const out = JSON.parse(
+      fieldmesh(['explain', '--policies', VALID, '--role', 'nurse', '--purpose', 'direct-care', '--resource', 'Patient', '--json']).stdout,
+    );
     const address = out.fields.find((f: { field: string }) => f.field === 'address');
     expect(address.status).to.equal('disclosed');
     expect(address.conditions.join('\n')).to.include('restriction dv-address');
@@ -135,14 +187,29 @@ describe('fieldmesh explain', () => {
 });
 
 describe('fieldmesh test', () => {
-  const caseFile = (expectName: unknown) => stringify({
-    now: '2026-11-24T12:00:00Z',
-    user: { training: '2026-06-01' },
-    cases: [
-      { name: 'gp sees the name', resource: 'Patient', purpose: 'direct-care', user: { sub: 'g', roles: ['gp'] }, record: { id: 'p', name: 'Ann', internal: 'x' }, expect: { id: 'p', name: expectName } },
-      { name: 'nurse outside the team is refused', resource: 'Patient', purpose: 'direct-care', user: { sub: 'n', roles: ['nurse'], team: 'w1' }, record: { id: 'p', careTeam: 'w2' }, expectRefusal: 'record_withheld' },
-    ],
-  });
+  const caseFile = (expectName: unknown) =>
+    stringify({
+      now: '2026-11-24T12:00:00Z',
+      user: { training: '2026-06-01' },
+      cases: [
+        {
+          name: 'gp sees the name',
+          resource: 'Patient',
+          purpose: 'direct-care',
+          user: { sub: 'g', roles: ['gp'] },
+          record: { id: 'p', name: 'Ann', internal: 'x' },
+          expect: { id: 'p', name: expectName },
+        },
+        {
+          name: 'nurse outside the team is refused',
+          resource: 'Patient',
+          purpose: 'direct-care',
+          user: { sub: 'n', roles: ['nurse'], team: 'w1' },
+          record: { id: 'p', careTeam: 'w2' },
+          expectRefusal: 'record_withheld',
+        },
+      ],
+    });
 
   it('runs passing cases and ends with the summary line', () => {
     const dir = tmp({ 'cases/a.yaml': caseFile('Ann') });

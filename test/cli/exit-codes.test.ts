@@ -57,93 +57,391 @@ const ROWS: Row[] = [
   { args: ['check', '--policies', VALID, '--now', 'someday'], code: 2, why: 'a bad --now', stderr: /--now: "someday" is not a date/ },
   { args: ['check', '--frobnicate'], code: 2, why: 'unknown option', stderr: /unknown option/ },
 
-  { args: redact('--role', 'receptionist', '--purpose', 'administration'), input: RECORD, code: 0, why: 'disclosed', stdout: /"nhsNumber": "\*{6}0018"/ },
-  { args: redact('--role', 'receptionist', '--purpose', 'direct-care'), input: RECORD, code: 3, why: 'refused', stderr: /^\{"error":\{"code":"purpose_not_granted"/ },
-  { args: redact('--user', '{unknownRoleClaims}', '--purpose', 'administration'), input: RECORD, code: 3, why: 'roles in a claims file are data: refused', stderr: /"code":"purpose_not_granted"/ },
-  { args: redact('--policies', '{invalid}', '--role', 'nurse', '--purpose', 'direct-care'), input: RECORD, code: 1, why: 'policy errors', stderr: /unknown purpose "dirct-care"/ },
-  { args: ['redact', '--role', 'receptionist', '--purpose', 'administration', '--resource', 'Patint', '-'], input: RECORD, code: 2, why: 'unknown resource', stderr: /^unknown resource "Patint" \(did you mean "Patient"\?\)$/m },
-  { args: redact('--role', 'receptionist', '--purpose', 'adminstration'), input: RECORD, code: 3, why: 'unknown purpose (refused as over HTTP)', stderr: /"code":"purpose_unknown".*did you mean \\"administration\\"/ },
-  { args: redact('--role', 'recepshionist', '--purpose', 'administration'), input: RECORD, code: 2, why: 'unknown role', stderr: /^unknown role "recepshionist"/m },
-  { args: redact('--purpose', 'administration'), input: RECORD, code: 2, why: 'neither --role nor --user', stderr: /give exactly one of --role or --user/ },
-  { args: ['redact', '--role', 'receptionist', '--resource', 'Patient', '-'], input: RECORD, code: 2, why: 'no --purpose', stderr: /required option '--purpose <purpose>' not specified/ },
-  { args: redact('--role', 'receptionist', '--purpose', 'administration'), input: '{"nhsNumber": "9990000018", oops', code: 2, why: 'input not JSON', stderr: /input \(stdin\) is not valid JSON/ },
-  { args: redact('--role', 'receptionist', '--purpose', 'administration'), input: '42', code: 2, why: 'input neither record nor list', stderr: /neither a record/ },
-  { args: ['redact', '--role', 'receptionist', '--purpose', 'administration', '--resource', 'Patient', '{tmp}/no-such.json'], code: 2, why: 'input unreadable', stderr: /cannot read input .*no-such\.json: ENOENT/ },
-  { args: redact('--policies', VALID, '--role', 'analyst', '--purpose', 'service-planning', ...NOW), input: RECORD, code: 2, why: 'no pseudonym key configured', stderr: /^FIELDMESH_PSEUDONYM_KEY: required, since purpose "service-planning" pseudonymises fields/m },
-  { args: redact('--role', 'receptionist', '--purpose', 'administration', '--break-glass', 'line one\nline two of it'), input: RECORD, code: 3, why: 'a reason with a control character', stderr: /"code":"break_glass_malformed"/ },
+  {
+    args: redact('--role', 'receptionist', '--purpose', 'administration'),
+    input: RECORD,
+    code: 0,
+    why: 'disclosed',
+    stdout: /"nhsNumber": "\*{6}0018"/,
+  },
+  {
+    args: redact('--role', 'receptionist', '--purpose', 'direct-care'),
+    input: RECORD,
+    code: 3,
+    why: 'refused',
+    stderr: /^\{"error":\{"code":"purpose_not_granted"/,
+  },
+  {
+    args: redact('--user', '{unknownRoleClaims}', '--purpose', 'administration'),
+    input: RECORD,
+    code: 3,
+    why: 'roles in a claims file are data: refused',
+    stderr: /"code":"purpose_not_granted"/,
+  },
+  {
+    args: redact('--policies', '{invalid}', '--role', 'nurse', '--purpose', 'direct-care'),
+    input: RECORD,
+    code: 1,
+    why: 'policy errors',
+    stderr: /unknown purpose "dirct-care"/,
+  },
+  {
+    args: ['redact', '--role', 'receptionist', '--purpose', 'administration', '--resource', 'Patint', '-'],
+    input: RECORD,
+    code: 2,
+    why: 'unknown resource',
+    stderr: /^unknown resource "Patint" \(did you mean "Patient"\?\)$/m,
+  },
+  {
+    args: redact('--role', 'receptionist', '--purpose', 'adminstration'),
+    input: RECORD,
+    code: 3,
+    why: 'unknown purpose (refused as over HTTP)',
+    stderr: /"code":"purpose_unknown".*did you mean \\"administration\\"/,
+  },
+  {
+    args: redact('--role', 'recepshionist', '--purpose', 'administration'),
+    input: RECORD,
+    code: 2,
+    why: 'unknown role',
+    stderr: /^unknown role "recepshionist"/m,
+  },
+  {
+    args: redact('--purpose', 'administration'),
+    input: RECORD,
+    code: 2,
+    why: 'neither --role nor --user',
+    stderr: /give exactly one of --role or --user/,
+  },
+  {
+    args: ['redact', '--role', 'receptionist', '--resource', 'Patient', '-'],
+    input: RECORD,
+    code: 2,
+    why: 'no --purpose',
+    stderr: /required option '--purpose <purpose>' not specified/,
+  },
+  {
+    args: redact('--role', 'receptionist', '--purpose', 'administration'),
+    input: '{"nhsNumber": "9990000018", oops',
+    code: 2,
+    why: 'input not JSON',
+    stderr: /input \(stdin\) is not valid JSON/,
+  },
+  {
+    args: redact('--role', 'receptionist', '--purpose', 'administration'),
+    input: '42',
+    code: 2,
+    why: 'input neither record nor list',
+    stderr: /neither a record/,
+  },
+  {
+    args: ['redact', '--role', 'receptionist', '--purpose', 'administration', '--resource', 'Patient', '{tmp}/no-such.json'],
+    code: 2,
+    why: 'input unreadable',
+    stderr: /cannot read input .*no-such\.json: ENOENT/,
+  },
+  {
+    args: redact('--policies', VALID, '--role', 'analyst', '--purpose', 'service-planning', ...NOW),
+    input: RECORD,
+    code: 2,
+    why: 'no pseudonym key configured',
+    stderr: /^FIELDMESH_PSEUDONYM_KEY: required, since purpose "service-planning" pseudonymises fields/m,
+  },
+  {
+    args: redact('--role', 'receptionist', '--purpose', 'administration', '--break-glass', 'line one\nline two of it'),
+    input: RECORD,
+    code: 3,
+    why: 'a reason with a control character',
+    stderr: /"code":"break_glass_malformed"/,
+  },
 
-  { args: ['explain', '--role', 'receptionist', '--purpose', 'administration', '--resource', 'Patient'], code: 0, why: 'explained', stdout: /^nhsNumber\s+identifier\s+transformed \(mask\)/m },
-  { args: ['explain', '--policies', '{invalid}', '--role', 'nurse', '--purpose', 'direct-care', '--resource', 'Patient'], code: 1, why: 'policy errors', stderr: /unknown purpose "dirct-care"/ },
-  { args: ['explain', '--role', 'recepshionist', '--purpose', 'administration', '--resource', 'Patient'], code: 2, why: 'unknown role', stderr: /unknown role "recepshionist"/ },
-  { args: ['explain', '--role', 'receptionist', '--purpose', 'administration'], code: 2, why: 'no --resource', stderr: /required option '--resource <resource>'/ },
+  {
+    args: ['explain', '--role', 'receptionist', '--purpose', 'administration', '--resource', 'Patient'],
+    code: 0,
+    why: 'explained',
+    stdout: /^nhsNumber\s+identifier\s+transformed \(mask\)/m,
+  },
+  {
+    args: ['explain', '--policies', '{invalid}', '--role', 'nurse', '--purpose', 'direct-care', '--resource', 'Patient'],
+    code: 1,
+    why: 'policy errors',
+    stderr: /unknown purpose "dirct-care"/,
+  },
+  {
+    args: ['explain', '--role', 'recepshionist', '--purpose', 'administration', '--resource', 'Patient'],
+    code: 2,
+    why: 'unknown role',
+    stderr: /unknown role "recepshionist"/,
+  },
+  {
+    args: ['explain', '--role', 'receptionist', '--purpose', 'administration'],
+    code: 2,
+    why: 'no --resource',
+    stderr: /required option '--resource <resource>'/,
+  },
 
   { args: ['test', 'fixtures/cases/administration.yaml'], code: 0, why: 'every case passed', stdout: /^\d+ passed, 0 failed$/m },
   { args: ['test', '--policies', VALID, '{failingCase}'], code: 1, why: 'a case failed', stdout: /^0 passed, 1 failed$/m },
-  { args: ['test', '--policies', '{invalid}', 'fixtures/cases/administration.yaml'], code: 1, why: 'policy errors', stderr: /unknown purpose "dirct-care"/ },
+  {
+    args: ['test', '--policies', '{invalid}', 'fixtures/cases/administration.yaml'],
+    code: 1,
+    why: 'policy errors',
+    stderr: /unknown purpose "dirct-care"/,
+  },
   { args: ['test', '{tmp}/no-such-cases'], code: 2, why: 'no such path', stderr: /no such case file or directory/ },
   { args: ['test', '{emptyDir}'], code: 2, why: 'no case files', stderr: /no case files found/ },
-  { args: ['test', 'fixtures/cases/administration.yaml', '--records', '{badRecords}'], code: 2, why: 'records not JSON', stderr: /Patient\.json is not valid JSON/ },
-  { args: ['test', 'fixtures/cases/administration.yaml', '--records', '{tmp}/no-such-records'], code: 2, why: 'no such records directory', stderr: /^cannot read --records directory .*no-such-records: ENOENT/m },
-  { args: ['test', '--policies', VALID, '{badNowCase}'], code: 1, why: 'a case file whose now is not a date', stdout: /now: an ISO date or timestamp[\s\S]*^0 passed, 1 failed$/m },
+  {
+    args: ['test', 'fixtures/cases/administration.yaml', '--records', '{badRecords}'],
+    code: 2,
+    why: 'records not JSON',
+    stderr: /Patient\.json is not valid JSON/,
+  },
+  {
+    args: ['test', 'fixtures/cases/administration.yaml', '--records', '{tmp}/no-such-records'],
+    code: 2,
+    why: 'no such records directory',
+    stderr: /^cannot read --records directory .*no-such-records: ENOENT/m,
+  },
+  {
+    args: ['test', '--policies', VALID, '{badNowCase}'],
+    code: 1,
+    why: 'a case file whose now is not a date',
+    stdout: /now: an ISO date or timestamp[\s\S]*^0 passed, 1 failed$/m,
+  },
 
   { args: ['matrix', '--out', '{tmp}/matrix.html'], code: 0, why: 'written', stdout: /^wrote .*matrix\.html/ },
-  { args: ['matrix', '--policies', '{invalid}', '--out', '{tmp}/never.html'], code: 1, why: 'policy errors', stderr: /unknown purpose "dirct-care"/ },
+  {
+    args: ['matrix', '--policies', '{invalid}', '--out', '{tmp}/never.html'],
+    code: 1,
+    why: 'policy errors',
+    stderr: /unknown purpose "dirct-care"/,
+  },
   { args: ['matrix'], code: 2, why: 'no --out', stderr: /required option '--out <file>'/ },
   { args: ['matrix', '--out', '{tmp}/no/such/dir/matrix.html'], code: 2, why: 'cannot write', stderr: /ENOENT/ },
 
   { args: ['audit', 'verify', '--audit', '{intact}'], code: 0, why: 'intact', stdout: /^intact: 4 events in 1 chain$/m },
-  { args: ['audit', 'verify'], env: { FIELDMESH_AUDIT: '{intact}' }, code: 0, why: 'intact, named by FIELDMESH_AUDIT', stdout: /^intact: 4 events/ },
-  { args: ['audit', 'verify', '--audit', '{tampered}'], code: 1, why: 'a row was edited', stdout: /^BROKEN at event [0-9a-f-]{36} \(chain main, seq 2\)/ },
+  {
+    args: ['audit', 'verify'],
+    env: { FIELDMESH_AUDIT: '{intact}' },
+    code: 0,
+    why: 'intact, named by FIELDMESH_AUDIT',
+    stdout: /^intact: 4 events/,
+  },
+  {
+    args: ['audit', 'verify', '--audit', '{tampered}'],
+    code: 1,
+    why: 'a row was edited',
+    stdout: /^BROKEN at event [0-9a-f-]{36} \(chain main, seq 2\)/,
+  },
   { args: ['audit', 'verify', '--audit', '{tampered}', '--json'], code: 1, why: 'broken, as JSON', stdout: /"ok": false/ },
-  { args: ['audit', 'verify', '--audit', '{tmp}/no-such.db'], code: 2, why: 'no trail file', stderr: /^fieldmesh audit verify: no audit trail at .*no-such\.db/ },
-  { args: ['audit', 'verify', '--audit', UNREACHABLE_PG], code: 2, why: 'PostgreSQL unreachable', stderr: /^fieldmesh audit verify: The audit trail postgres:\/\/127\.0\.0\.1:1\/x cannot be read/ },
-  { args: ['audit', 'verify', '--audit', '{intact}', '--frobnicate'], code: 2, why: 'unknown option', stderr: /unknown option '--frobnicate'/ },
+  {
+    args: ['audit', 'verify', '--audit', '{tmp}/no-such.db'],
+    code: 2,
+    why: 'no trail file',
+    stderr: /^fieldmesh audit verify: no audit trail at .*no-such\.db/,
+  },
+  {
+    args: ['audit', 'verify', '--audit', UNREACHABLE_PG],
+    code: 2,
+    why: 'PostgreSQL unreachable',
+    stderr: /^fieldmesh audit verify: The audit trail postgres:\/\/127\.0\.0\.1:1\/x cannot be read/,
+  },
+  {
+    args: ['audit', 'verify', '--audit', '{intact}', '--frobnicate'],
+    code: 2,
+    why: 'unknown option',
+    stderr: /unknown option '--frobnicate'/,
+  },
 
   { args: ['audit', 'head', '--audit', '{intact}'], code: 0, why: 'the head of an intact chain', stdout: /^4:[0-9a-f]{64}$/m },
-  { args: ['audit', 'head', '--audit', '{tampered}'], code: 1, why: 'a broken chain has no head', stdout: /^BROKEN at event [0-9a-f-]{36} \(chain main, seq 2\)/ },
+  {
+    args: ['audit', 'head', '--audit', '{tampered}'],
+    code: 1,
+    why: 'a broken chain has no head',
+    stdout: /^BROKEN at event [0-9a-f-]{36} \(chain main, seq 2\)/,
+  },
   { args: ['audit', 'head', '--audit', '{tampered}', '--json'], code: 1, why: 'broken, as JSON', stdout: /"ok": false/ },
-  { args: ['audit', 'head', '--audit', '{tmp}/no-such.db'], code: 2, why: 'no trail file', stderr: /^fieldmesh audit head: no audit trail at .*no-such\.db/ },
+  {
+    args: ['audit', 'head', '--audit', '{tmp}/no-such.db'],
+    code: 2,
+    why: 'no trail file',
+    stderr: /^fieldmesh audit head: no audit trail at .*no-such\.db/,
+  },
   { args: ['audit', 'head', '--audit', UNREACHABLE_PG], code: 2, why: 'PostgreSQL unreachable', stderr: /cannot be read/ },
-  { args: ['audit', 'head', '--audit', '{intact}', '--frobnicate'], code: 2, why: 'unknown option', stderr: /unknown option '--frobnicate'/ },
+  {
+    args: ['audit', 'head', '--audit', '{intact}', '--frobnicate'],
+    code: 2,
+    why: 'unknown option',
+    stderr: /unknown option '--frobnicate'/,
+  },
 
   { args: ['audit', 'query', '--audit', '{intact}'], code: 0, why: 'listed', stdout: /^4 events$/m },
-  { args: ['audit', 'query', '--audit', '{intact}', '--user', 'nobody'], code: 0, why: 'nothing matches', stdout: /^No matching events\.$/m },
+  {
+    args: ['audit', 'query', '--audit', '{intact}', '--user', 'nobody'],
+    code: 0,
+    why: 'nothing matches',
+    stdout: /^No matching events\.$/m,
+  },
   { args: ['audit', 'query', '--audit', '{tmp}/no-such.db'], code: 2, why: 'no trail file', stderr: /no audit trail at/ },
   { args: ['audit', 'query', '--audit', UNREACHABLE_PG], code: 2, why: 'PostgreSQL unreachable', stderr: /cannot be read/ },
-  { args: ['audit', 'query', '--audit', '{intact}', '--decision', 'maybe'], code: 2, why: 'bad --decision', stderr: /--decision <decision>' argument 'maybe' is invalid/ },
+  {
+    args: ['audit', 'query', '--audit', '{intact}', '--decision', 'maybe'],
+    code: 2,
+    why: 'bad --decision',
+    stderr: /--decision <decision>' argument 'maybe' is invalid/,
+  },
 
   { args: ['audit', 'review', '--audit', '{intact}'], code: 0, why: 'listed', stdout: /^1 break-glass event awaiting review$/m },
-  { args: ['audit', 'review', '--audit', '{acked}', '--ack', '{ackedBreakGlassId}', '--by', 'Dr A Guardian', '--note', 'Justified'], code: 0, why: 'acknowledged', stdout: /^Acknowledged [0-9a-f-]{36} by Dr A Guardian/ },
-  { args: ['audit', 'review', '--audit', '{intact}', '--ack', UNKNOWN_EVENT, '--by', 'G', '--note', 'n'], code: 2, why: 'unknown event id', stderr: new RegExp(`^fieldmesh audit review: No audit event has id ${UNKNOWN_EVENT}$`, 'm') },
-  { args: ['audit', 'review', '--audit', '{intact}', '--ack', 'ffffffff', '--by', 'G', '--note', 'n'], code: 2, why: 'unknown id prefix', stderr: /no event awaiting review starts with ffffffff/ },
-  { args: ['audit', 'review', '--audit', '{intact}', '--ack', '{plainId}', '--by', 'G', '--note', 'n'], code: 2, why: 'not break-glass', stderr: /is not a break-glass event/ },
-  { args: ['audit', 'review', '--audit', '{intact}', '--ack', '{breakGlassId}', '--by', 'G'], code: 2, why: '--ack without --note', stderr: /--ack needs --by NAME and --note TEXT/ },
-  { args: ['audit', 'review', '--audit', '{tampered}'], code: 1, why: 'the chain is broken: its queue is not trusted', stdout: /^BROKEN at event [0-9a-f-]{36} \(chain main, seq 2\)/ },
-  { args: ['audit', 'review', '--audit', '{tampered}', '--ack', '{breakGlassId}', '--by', 'G', '--note', 'n'], code: 1, why: 'the chain is broken: nothing acknowledged', stdout: /^BROKEN/ },
+  {
+    args: ['audit', 'review', '--audit', '{acked}', '--ack', '{ackedBreakGlassId}', '--by', 'Dr A Guardian', '--note', 'Justified'],
+    code: 0,
+    why: 'acknowledged',
+    stdout: /^Acknowledged [0-9a-f-]{36} by Dr A Guardian/,
+  },
+  {
+    args: ['audit', 'review', '--audit', '{intact}', '--ack', UNKNOWN_EVENT, '--by', 'G', '--note', 'n'],
+    code: 2,
+    why: 'unknown event id',
+    stderr: new RegExp(`^fieldmesh audit review: No audit event has id ${UNKNOWN_EVENT}$`, 'm'),
+  },
+  {
+    args: ['audit', 'review', '--audit', '{intact}', '--ack', 'ffffffff', '--by', 'G', '--note', 'n'],
+    code: 2,
+    why: 'unknown id prefix',
+    stderr: /no event awaiting review starts with ffffffff/,
+  },
+  {
+    args: ['audit', 'review', '--audit', '{intact}', '--ack', '{plainId}', '--by', 'G', '--note', 'n'],
+    code: 2,
+    why: 'not break-glass',
+    stderr: /is not a break-glass event/,
+  },
+  {
+    args: ['audit', 'review', '--audit', '{intact}', '--ack', '{breakGlassId}', '--by', 'G'],
+    code: 2,
+    why: '--ack without --note',
+    stderr: /--ack needs --by NAME and --note TEXT/,
+  },
+  {
+    args: ['audit', 'review', '--audit', '{tampered}'],
+    code: 1,
+    why: 'the chain is broken: its queue is not trusted',
+    stdout: /^BROKEN at event [0-9a-f-]{36} \(chain main, seq 2\)/,
+  },
+  {
+    args: ['audit', 'review', '--audit', '{tampered}', '--ack', '{breakGlassId}', '--by', 'G', '--note', 'n'],
+    code: 1,
+    why: 'the chain is broken: nothing acknowledged',
+    stdout: /^BROKEN/,
+  },
   { args: ['audit', 'review', '--audit', '{tmp}/no-such.db'], code: 2, why: 'no trail file', stderr: /no audit trail at/ },
   { args: ['audit', 'review', '--audit', UNREACHABLE_PG], code: 2, why: 'PostgreSQL unreachable', stderr: /cannot be read/ },
 
-  { args: ['audit', 'report', '--audit', '{intact}', '--record', 'p-1002'], code: 0, why: 'reported', stdout: /^Access to record p-1002: 3 events by 3 users/ },
+  {
+    args: ['audit', 'report', '--audit', '{intact}', '--record', 'p-1002'],
+    code: 0,
+    why: 'reported',
+    stdout: /^Access to record p-1002: 3 events by 3 users/,
+  },
   { args: ['audit', 'report', '--audit', '{intact}'], code: 2, why: 'no --record', stderr: /required option '--record <id>'/ },
-  { args: ['audit', 'report', '--audit', '{tmp}/no-such.db', '--record', 'p-1002'], code: 2, why: 'no trail file', stderr: /no audit trail at/ },
-  { args: ['audit', 'report', '--audit', '{intact}', '--record', 'p-1002'], env: { FIELDMESH_AUDIT_RECORD_KEY: 'not-this-trails-record-key' }, code: 2, why: 'a record-id key the trail was not written with', stderr: /this trail stores record ids as they are, but a record-id key/ },
-  { args: ['audit', 'report', '--audit', UNREACHABLE_PG, '--record', 'p-1002'], code: 2, why: 'PostgreSQL unreachable', stderr: /cannot be read/ },
+  {
+    args: ['audit', 'report', '--audit', '{tmp}/no-such.db', '--record', 'p-1002'],
+    code: 2,
+    why: 'no trail file',
+    stderr: /no audit trail at/,
+  },
+  {
+    args: ['audit', 'report', '--audit', '{intact}', '--record', 'p-1002'],
+    env: { FIELDMESH_AUDIT_RECORD_KEY: 'not-this-trails-record-key' },
+    code: 2,
+    why: 'a record-id key the trail was not written with',
+    stderr: /this trail stores record ids as they are, but a record-id key/,
+  },
+  {
+    args: ['audit', 'report', '--audit', UNREACHABLE_PG, '--record', 'p-1002'],
+    code: 2,
+    why: 'PostgreSQL unreachable',
+    stderr: /cannot be read/,
+  },
 
   {
-    args: ['serve', '--upstream', 'http://127.0.0.1:1', '--routes', ROUTES, '--port', '0', '--audit', '{tmp}/serve.db'], env: GATEWAY_ENV,
-    stop: { after: '"gateway listening"', signal: 'SIGTERM', probe: true }, code: 0, why: 'stopped by SIGTERM', stdout: /"gateway stopped"/,
+    args: ['serve', '--upstream', 'http://127.0.0.1:1', '--routes', ROUTES, '--port', '0', '--audit', '{tmp}/serve.db'],
+    env: GATEWAY_ENV,
+    stop: { after: '"gateway listening"', signal: 'SIGTERM', probe: true },
+    code: 0,
+    why: 'stopped by SIGTERM',
+    stdout: /"gateway stopped"/,
   },
-  { args: ['serve', '--upstream', 'http://127.0.0.1:1', '--routes', ROUTES, '--policies', '{invalid}', '--port', '0', '--audit', '{tmp}/serve.db'], env: GATEWAY_ENV, code: 1, why: 'policy errors', stderr: /unknown purpose "dirct-care"/ },
+  {
+    args: [
+      'serve',
+      '--upstream',
+      'http://127.0.0.1:1',
+      '--routes',
+      ROUTES,
+      '--policies',
+      '{invalid}',
+      '--port',
+      '0',
+      '--audit',
+      '{tmp}/serve.db',
+    ],
+    env: GATEWAY_ENV,
+    code: 1,
+    why: 'policy errors',
+    stderr: /unknown purpose "dirct-care"/,
+  },
   { args: ['serve', '--bogus'], code: 2, why: 'unknown option', stderr: /unknown option '--bogus'/ },
-  { args: ['serve', '--routes', ROUTES], env: GATEWAY_ENV, code: 2, why: 'no upstream', stderr: /--upstream \/ FIELDMESH_UPSTREAM: required/ },
-  { args: ['serve', '--upstream', 'http://127.0.0.1:1', '--routes', '{tmp}/no-such-routes.yaml'], env: GATEWAY_ENV, code: 2, why: 'routes file unreadable', stderr: /no-such-routes\.yaml › cannot read the file \(ENOENT\)/ },
-  { args: ['serve', '--upstream', 'http://127.0.0.1:1', '--routes', ROUTES, '--port', '{busyPort}', '--audit', '{tmp}/serve.db'], env: GATEWAY_ENV, code: 2, why: 'port in use', stderr: /is already in use/ },
+  {
+    args: ['serve', '--routes', ROUTES],
+    env: GATEWAY_ENV,
+    code: 2,
+    why: 'no upstream',
+    stderr: /--upstream \/ FIELDMESH_UPSTREAM: required/,
+  },
+  {
+    args: ['serve', '--upstream', 'http://127.0.0.1:1', '--routes', '{tmp}/no-such-routes.yaml'],
+    env: GATEWAY_ENV,
+    code: 2,
+    why: 'routes file unreadable',
+    stderr: /no-such-routes\.yaml › cannot read the file \(ENOENT\)/,
+  },
+  {
+    args: ['serve', '--upstream', 'http://127.0.0.1:1', '--routes', ROUTES, '--port', '{busyPort}', '--audit', '{tmp}/serve.db'],
+    env: GATEWAY_ENV,
+    code: 2,
+    why: 'port in use',
+    stderr: /is already in use/,
+  },
 
-  { args: ['demo', '--port', '0', '--audit', '{tmp}/demo.db'], stop: { after: 'Press Ctrl-C', signal: 'SIGINT' }, code: 0, why: 'stopped by Ctrl-C', stdout: /DEMO ONLY/ },
-  { args: ['demo', '--port', '0', '--audit', '{tmp}/demo-broken.db'], root: '{brokenDemo}', code: 1, why: 'the example policies have errors', stderr: /unknown purpose "dirct-care"/ },
+  {
+    args: ['demo', '--port', '0', '--audit', '{tmp}/demo.db'],
+    stop: { after: 'Press Ctrl-C', signal: 'SIGINT' },
+    code: 0,
+    why: 'stopped by Ctrl-C',
+    stdout: /DEMO ONLY/,
+  },
+  {
+    args: ['demo', '--port', '0', '--audit', '{tmp}/demo-broken.db'],
+    root: '{brokenDemo}',
+    code: 1,
+    why: 'the example policies have errors',
+    stderr: /unknown purpose "dirct-care"/,
+  },
   { args: ['demo', '--bogus'], code: 2, why: 'unknown option', stderr: /unknown option '--bogus'/ },
-  { args: ['demo', '--port', '{busyPort}', '--audit', '{tmp}/demo-busy.db'], code: 2, why: 'port in use', stderr: /port \d+ on 127\.0\.0\.1 is already in use/ },
-  { args: ['demo', '--port', '0', '--audit', '{tmp}/demo-installed.db'], root: '{installed}', code: 2, why: 'not run from a checkout', stderr: /^fieldmesh demo needs .*fixtures.records: run it from a checkout/ },
+  {
+    args: ['demo', '--port', '{busyPort}', '--audit', '{tmp}/demo-busy.db'],
+    code: 2,
+    why: 'port in use',
+    stderr: /port \d+ on 127\.0\.0\.1 is already in use/,
+  },
+  {
+    args: ['demo', '--port', '0', '--audit', '{tmp}/demo-installed.db'],
+    root: '{installed}',
+    code: 2,
+    why: 'not run from a checkout',
+    stderr: /^fieldmesh demo needs .*fixtures.records: run it from a checkout/,
+  },
 ];
 
 /** The command a row runs, as docs/cli.md names it. */
@@ -159,7 +457,10 @@ function documented(): string[] {
   const section = doc.slice(doc.indexOf('## Exit codes'), doc.indexOf('\n## ', doc.indexOf('## Exit codes') + 1));
   const pairs: string[] = [];
   for (const line of section.split('\n').filter((l) => l.startsWith('| `'))) {
-    const [command, ...cells] = line.split('|').slice(1, -1).map((c) => c.trim());
+    const [command, ...cells] = line
+      .split('|')
+      .slice(1, -1)
+      .map((c) => c.trim());
     cells.forEach((cell, code) => {
       if (cell !== '—') pairs.push(`${/`([^`]+)`/.exec(command ?? '')?.[1]} ${code}`);
     });
@@ -185,17 +486,37 @@ describe('fieldmesh exit codes (the built binary)', () => {
     values['unknownRoleClaims'] = join(tmp, 'claims.json');
     writeFileSync(values['unknownRoleClaims'], JSON.stringify({ sub: 'u1', roles: ['recepshionist'], training: '2026-06-01' }));
     values['badNowCase'] = join(tmp, 'bad-now.yaml');
-    writeFileSync(values['badNowCase'], [
-      'now: someday', 'user: { training: 2026-06-01 }', 'cases:',
-      '  - name: any', '    resource: Patient', '    purpose: direct-care',
-      '    user: { sub: g, roles: [gp] }', '    record: { id: p, name: Ann }', '    expect: { id: p, name: Ann }', '',
-    ].join('\n'));
+    writeFileSync(
+      values['badNowCase'],
+      [
+        'now: someday',
+        'user: { training: 2026-06-01 }',
+        'cases:',
+        '  - name: any',
+        '    resource: Patient',
+        '    purpose: direct-care',
+        '    user: { sub: g, roles: [gp] }',
+        '    record: { id: p, name: Ann }',
+        '    expect: { id: p, name: Ann }',
+        '',
+      ].join('\n'),
+    );
     values['failingCase'] = join(tmp, 'failing.yaml');
-    writeFileSync(values['failingCase'], [
-      'now: 2026-11-24T12:00:00Z', 'user: { training: 2026-06-01 }', 'cases:',
-      '  - name: expects a name the GP is shown differently', '    resource: Patient', '    purpose: direct-care',
-      '    user: { sub: g, roles: [gp] }', '    record: { id: p, name: Ann }', '    expect: { id: p, name: Bob }', '',
-    ].join('\n'));
+    writeFileSync(
+      values['failingCase'],
+      [
+        'now: 2026-11-24T12:00:00Z',
+        'user: { training: 2026-06-01 }',
+        'cases:',
+        '  - name: expects a name the GP is shown differently',
+        '    resource: Patient',
+        '    purpose: direct-care',
+        '    user: { sub: g, roles: [gp] }',
+        '    record: { id: p, name: Ann }',
+        '    expect: { id: p, name: Bob }',
+        '',
+      ].join('\n'),
+    );
 
     // Trails: one intact, one with an edited row, one to acknowledge in.
     const intact = await trail(join(tmp, 'intact.db'));
@@ -231,7 +552,11 @@ describe('fieldmesh exit codes (the built binary)', () => {
     const title = `${row.root === undefined ? '' : `(in ${row.root}) `}${commandOf(row.args)}: ${row.args.join(' ')} → ${row.code} (${row.why})`;
     it(title, async () => {
       const env = Object.fromEntries(Object.entries(row.env ?? {}).map(([k, v]) => [k, fill(v)]));
-      const opts = { env, ...(row.input === undefined ? {} : { input: row.input }), ...(row.root === undefined ? {} : { bin: join(fill(row.root), relative(ROOT, BIN)) }) };
+      const opts = {
+        env,
+        ...(row.input === undefined ? {} : { input: row.input }),
+        ...(row.root === undefined ? {} : { bin: join(fill(row.root), relative(ROOT, BIN)) }),
+      };
       const args = row.args.map(fill);
       let r: Run;
       if (row.stop) {
@@ -284,10 +609,19 @@ async function trail(file: string): Promise<{ file: string; plainId: string; bre
   const store = await openAuditStore(file);
   const plain = await store.append(sampleEntry({ time: '2026-03-01T14:02:11Z' }));
   const breakGlass = await store.append(breakGlassEntry({ time: '2026-03-02T03:12:44Z' }));
-  await store.append(sampleEntry({
-    time: '2026-03-03T10:00:00Z', user: 'u-7', roles: ['porter'], decision: 'refused', code: 'purpose_not_granted',
-    status: 403, recordIds: [], withheldRecordIds: ['p-1002'], fieldsDisclosed: [],
-  }));
+  await store.append(
+    sampleEntry({
+      time: '2026-03-03T10:00:00Z',
+      user: 'u-7',
+      roles: ['porter'],
+      decision: 'refused',
+      code: 'purpose_not_granted',
+      status: 403,
+      recordIds: [],
+      withheldRecordIds: ['p-1002'],
+      fieldsDisclosed: [],
+    }),
+  );
   await store.append(sampleEntry({ time: '2026-03-04T08:00:00Z', recordIds: ['p-2000'] }));
   await store.close();
   return { file, plainId: plain.id, breakGlassId: breakGlass.id };

@@ -15,7 +15,10 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The file package.json `bin` points at, so a wrong `bin` fails every CLI test. */
-export const BIN = join(ROOT, (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: { fieldmesh: string } }).bin.fieldmesh);
+export const BIN = join(
+  ROOT,
+  (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: { fieldmesh: string } }).bin.fieldmesh,
+);
 
 ensureBuilt();
 
@@ -38,7 +41,12 @@ export interface RunOptions {
 
 /** Run the binary to completion, as a user would in a shell. */
 export function fieldmesh(args: string[], opts: RunOptions = {}): Run {
-  const r = spawnSync(process.execPath, [opts.bin ?? BIN, ...args], { cwd: opts.cwd ?? ROOT, input: opts.input ?? '', encoding: 'utf8', env: childEnv(opts.env) });
+  const r = spawnSync(process.execPath, [opts.bin ?? BIN, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    input: opts.input ?? '',
+    encoding: 'utf8',
+    env: childEnv(opts.env),
+  });
   if (r.error) throw r.error;
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
@@ -63,7 +71,11 @@ export interface Running {
 
 /** Start the binary and leave it running. */
 export function startFieldmesh(args: string[], opts: RunOptions = {}): Running {
-  const child = spawn(process.execPath, [opts.bin ?? BIN, ...args], { cwd: opts.cwd ?? ROOT, env: childEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [opts.bin ?? BIN, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: childEnv(opts.env),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   child.stdin.end(opts.input ?? '');
   const out = { stdout: '', stderr: '' };
   child.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
@@ -73,17 +85,20 @@ export function startFieldmesh(args: string[], opts: RunOptions = {}): Running {
     // 'close', not 'exit': by then stdout and stderr are read to their end.
     child.once('close', (code, signal) => resolve({ code, signal }));
   });
-  const waitFor = (text: string, stream: 'stdout' | 'stderr' = 'stdout') => new Promise<void>((resolve, reject) => {
-    const check = () => {
-      if (out[stream].includes(text)) {
-        child[stream].off('data', check);
-        resolve();
-      }
-    };
-    child[stream].on('data', check);
-    void exited.then(({ code }) => reject(new Error(`fieldmesh exited ${code} before printing "${text}":\n${out.stdout}\n${out.stderr}`)));
-    check();
-  });
+  const waitFor = (text: string, stream: 'stdout' | 'stderr' = 'stdout') =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (out[stream].includes(text)) {
+          child[stream].off('data', check);
+          resolve();
+        }
+      };
+      child[stream].on('data', check);
+      void exited.then(({ code }) =>
+        reject(new Error(`fieldmesh exited ${code} before printing "${text}":\n${out.stdout}\n${out.stderr}`)),
+      );
+      check();
+    });
   const stop = (signal: NodeJS.Signals) => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
   };
@@ -111,12 +126,17 @@ function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.Proces
 function ensureBuilt(): void {
   if (existsSync(BIN) && statSync(BIN).mtimeMs >= newest(join(ROOT, 'src'))) return;
   try {
-    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
+    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], {
+      cwd: ROOT,
+      stdio: 'pipe',
+    });
   } catch (e) {
     // tsc writes its output even when it fails: remove the binary so no later load takes it for a good build.
     rmSync(BIN, { force: true });
     const out = e as { stdout?: Buffer; stderr?: Buffer };
-    throw new Error(`The CLI tests spawn the built binary, and building it (npm run build) failed:\n${out.stdout?.toString() ?? ''}${out.stderr?.toString() ?? ''}`);
+    throw new Error(
+      `The CLI tests spawn the built binary, and building it (npm run build) failed:\n${out.stdout?.toString() ?? ''}${out.stderr?.toString() ?? ''}`,
+    );
   }
   if (!existsSync(BIN)) throw new Error(`npm run build did not produce ${BIN}, which package.json "bin" names`);
 }

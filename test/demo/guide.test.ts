@@ -14,7 +14,9 @@ import { call, POLICIES, ROOT, ROUTES } from '../gateway/helpers.js';
 function parseCurl(curl: string): { url: string; headers: Record<string, string> } {
   const quoted = [...curl.matchAll(/'([^']*)'/g)].map((m) => m[1]!);
   const [url, ...headerLines] = quoted;
-  const headers = Object.fromEntries(headerLines.map((h) => [h.slice(0, h.indexOf(':')).toLowerCase(), h.slice(h.indexOf(':') + 1).trim()]));
+  const headers = Object.fromEntries(
+    headerLines.map((h) => [h.slice(0, h.indexOf(':')).toLowerCase(), h.slice(h.indexOf(':') + 1).trim()]),
+  );
   return { url: url!, headers };
 }
 

@@ -11,7 +11,19 @@ async function setup(user: Record<string, unknown> = USERS.nurse, purpose = 'dir
 }
 
 /** Ward-7 nurse's rows: all ward-7 patients but the sealed pat-004. */
-const NURSE_ROWS = ['pat-001', 'pat-002', 'pat-007', 'pat-009', 'pat-011', 'pat-013', 'pat-015', 'pat-018', 'pat-021', 'pat-022', 'pat-024'];
+const NURSE_ROWS = [
+  'pat-001',
+  'pat-002',
+  'pat-007',
+  'pat-009',
+  'pat-011',
+  'pat-013',
+  'pat-015',
+  'pat-018',
+  'pat-021',
+  'pat-022',
+  'pat-024',
+];
 const ids = (rows: { id: string }[]) => rows.map((r) => r.id);
 
 function unredactable(fn: () => unknown): FieldmeshError {
@@ -51,7 +63,9 @@ describe('redactBody', () => {
 
   it('refuses a single record the user may not see with record_withheld', async () => {
     const { redact } = await setup();
-    expect(() => redact(patient('pat-003'))).to.throw(AccessError).with.property('code', 'record_withheld');
+    expect(() => redact(patient('pat-003')))
+      .to.throw(AccessError)
+      .with.property('code', 'record_withheld');
   });
 
   it('reads "" as a body that is the array of rows', async () => {
@@ -73,7 +87,13 @@ describe('redactBody', () => {
 
   it('redacts the rows of an envelope and keeps nothing else of it: deny by default, counts included', async () => {
     const { redact } = await setup();
-    const input = { data: { items: PATIENTS, totalCount: 24, cursor: 'c2' }, total: 24, count: 24, links: { next: '/p?cursor=c2' }, included: [PATIENTS[2]] };
+    const input = {
+      data: { items: PATIENTS, totalCount: 24, cursor: 'c2' },
+      total: 24,
+      count: 24,
+      links: { next: '/p?cursor=c2' },
+      included: [PATIENTS[2]],
+    };
     const before = structuredClone(input);
     const { body } = redact(input, 'data.items');
     const out = body as { data: { items: { id: string }[] } };
@@ -85,10 +105,16 @@ describe('redactBody', () => {
 
   describe('FHIR Bundle (entry.resource)', () => {
     const bundle = (extra: Record<string, unknown> = {}) => ({
-      resourceType: 'Bundle', type: 'searchset', total: 24,
+      resourceType: 'Bundle',
+      type: 'searchset',
+      total: 24,
       link: [{ relation: 'next', url: 'https://fhir.example/Patient?_count=24&_page=2' }],
       // A FHIR Bundle's rows say what they are: a row without resourceType is not a Patient.
-      entry: PATIENTS.map((p) => ({ fullUrl: `https://fhir.example/Patient/${String(p['id'])}`, resource: { resourceType: 'Patient', ...p } as Record<string, unknown>, search: { mode: 'match' } })),
+      entry: PATIENTS.map((p) => ({
+        fullUrl: `https://fhir.example/Patient/${String(p['id'])}`,
+        resource: { resourceType: 'Patient', ...p } as Record<string, unknown>,
+        search: { mode: 'match' },
+      })),
       ...extra,
     });
 
@@ -119,7 +145,11 @@ describe('redactBody', () => {
 
     it('does not invent a total, and drops entries without a resource', async () => {
       const { redact } = await setup();
-      const input = { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: { resourceType: 'Patient', ...patient('pat-001') } }, { fullUrl: 'urn:x' }] };
+      const input = {
+        resourceType: 'Bundle',
+        type: 'searchset',
+        entry: [{ resource: { resourceType: 'Patient', ...patient('pat-001') } }, { fullUrl: 'urn:x' }],
+      };
       const { body, decision } = redact(input, 'entry.resource');
       expect(body).not.to.have.property('total');
       expect((body as { entry: unknown[] }).entry).to.have.length(1);

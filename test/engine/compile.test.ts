@@ -20,7 +20,10 @@ describe('compile', () => {
       const raw = parse(readFileSync(VALID_POLICY, 'utf8')) as Record<string, unknown>;
       const reversed = Object.fromEntries(Object.entries(raw).reverse());
       const a = policiesFromSources([{ file: 'a.yaml', text: stringify(raw) }], { now: NOW });
-      const b = policiesFromSources([{ file: 'b.yaml', text: stringify(reversed, { sortMapEntries: (x, y) => (String(x.key) < String(y.key) ? 1 : -1) }) }], { now: NOW });
+      const b = policiesFromSources(
+        [{ file: 'b.yaml', text: stringify(reversed, { sortMapEntries: (x, y) => (String(x.key) < String(y.key) ? 1 : -1) }) }],
+        { now: NOW },
+      );
       expect(b.version).to.equal(a.version);
     });
   });

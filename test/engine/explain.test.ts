@@ -13,21 +13,34 @@ function setup() {
 describe('engine/explain', () => {
   describe('explainView', () => {
     it('explains every declared field of the resource, in declared-path order', () => {
-      const fields = setup().explain(['gp'], 'direct-care').fields.map((f) => f.field);
+      const fields = setup()
+        .explain(['gp'], 'direct-care')
+        .fields.map((f) => f.field);
       expect(fields).to.deep.equal([...fields].sort());
       expect(fields).to.include.members(['id', 'address', 'address.postcode', 'telecom.value', 'diagnoses']);
     });
 
     it('names the rule that withholds: the purpose view first, then the grants', () => {
       const { field } = setup();
-      expect(field(['analyst'], 'service-planning', 'name')).to.deep.include({ status: 'withheld', rule: 'not in the view of purpose service-planning' });
-      expect(field(['nurse'], 'direct-care', 'diagnoses')).to.deep.include({ class: 'special', status: 'withheld', rule: 'not granted to nurse for direct-care' });
+      expect(field(['analyst'], 'service-planning', 'name')).to.deep.include({
+        status: 'withheld',
+        rule: 'not in the view of purpose service-planning',
+      });
+      expect(field(['nurse'], 'direct-care', 'diagnoses')).to.deep.include({
+        class: 'special',
+        status: 'withheld',
+        rule: 'not granted to nurse for direct-care',
+      });
       expect(field([], 'direct-care', 'id').rule).to.equal('not granted to these roles for direct-care');
     });
 
     it('names the granting rule and the view transform', () => {
       const { field } = setup();
-      expect(field(['analyst'], 'service-planning', 'id')).to.deep.include({ status: 'transformed', transform: 'pseudonym', rule: 'grant analyst#0, view transform pseudonym' });
+      expect(field(['analyst'], 'service-planning', 'id')).to.deep.include({
+        status: 'transformed',
+        transform: 'pseudonym',
+        rule: 'grant analyst#0, view transform pseudonym',
+      });
       expect(field(['gp', 'nurse'], 'direct-care', 'name')).to.deep.include({ status: 'disclosed', rule: 'grant gp#0, nurse#0' });
     });
 
@@ -68,7 +81,10 @@ describe('engine/explain', () => {
         }
         throw new Error('expected a refusal');
       };
-      expect(codeOf(() => explain(['gp'], 'direct-care', 'Patinet'))).to.deep.equal(['resource_unknown', 'unknown resource "Patinet" (did you mean "Patient"?)']);
+      expect(codeOf(() => explain(['gp'], 'direct-care', 'Patinet'))).to.deep.equal([
+        'resource_unknown',
+        'unknown resource "Patinet" (did you mean "Patient"?)',
+      ]);
       expect(codeOf(() => explain(['gp'], 'direct care'))[0]).to.equal('purpose_unknown');
       expect(codeOf(() => explain(['toString'], 'direct-care'))[0]).to.equal('role_unknown');
     });

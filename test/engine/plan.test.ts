@@ -3,8 +3,16 @@ import { expect } from 'chai';
 import { parse, stringify } from 'yaml';
 import { FieldmeshError } from '../../src/lib/errors.js';
 import {
-  breakGlassReasonRefusal, isExempt, isValidDate, planRequest, refusedDecision, rolesFrom, rolesOf,
-  trainingMaxAgeProblem, trainingRefusal, type RequestContext,
+  breakGlassReasonRefusal,
+  isExempt,
+  isValidDate,
+  planRequest,
+  refusedDecision,
+  rolesFrom,
+  rolesOf,
+  trainingMaxAgeProblem,
+  trainingRefusal,
+  type RequestContext,
 } from '../../src/engine/plan.js';
 import { policiesFromSources } from '../../src/engine/policy-set.js';
 import { NOW, patient, refusal, user, VALID_POLICY, validPolicies } from '../helpers.js';
@@ -30,7 +38,10 @@ describe('engine/plan', () => {
 
     it('fills a grant condition from the claims, and drops a grant whose claim is missing', () => {
       const { plan } = setup();
-      const withoutTeam = plan(['nurse'], 'emergency', { user: user(['nurse'], { team: undefined }), breakGlass: 'Unconscious patient in A&E' });
+      const withoutTeam = plan(['nurse'], 'emergency', {
+        user: user(['nurse'], { team: undefined }),
+        breakGlass: 'Unconscious patient in A&E',
+      });
       expect(withoutTeam.grants.map((g) => g.grant.label)).to.deep.equal(['nurse#1']);
       const p = plan(['nurse', 'gp'], 'direct-care', { user: user(['nurse', 'gp'], { team: undefined }) });
       expect(p.grants.map((g) => g.grant.label)).to.deep.equal(['gp#0']);
@@ -38,7 +49,11 @@ describe('engine/plan', () => {
 
     it('plans every restriction exempt by role: whether it is depends on which grant matches the row', () => {
       const { plan } = setup();
-      expect(plan(['gp'], 'direct-care').restrictions.map((r) => r.restriction.name).sort()).to.deep.equal(['dv-address', 'sealed']);
+      expect(
+        plan(['gp'], 'direct-care')
+          .restrictions.map((r) => r.restriction.name)
+          .sort(),
+      ).to.deep.equal(['dv-address', 'sealed']);
       const dv = plan(['gp'], 'direct-care').restrictions.find((r) => r.restriction.name === 'dv-address')!;
       expect(dv.matches(patient({ flags: ['dv-risk'] }))).to.equal(true);
       expect(dv.matches(patient())).to.equal(false);
@@ -46,10 +61,19 @@ describe('engine/plan', () => {
 
     it('leaves out a restriction exempt by purpose alone, for that purpose only', () => {
       const doc = parse(readFileSync(VALID_POLICY, 'utf8')) as { restrictions: unknown[] };
-      doc.restrictions.push({ name: 'vip', resource: 'Patient', when: { flags: 'vip' }, withhold: ['telecom.value'], unless: { purposes: ['emergency'] }, because: 'Public figures' });
+      doc.restrictions.push({
+        name: 'vip',
+        resource: 'Patient',
+        when: { flags: 'vip' },
+        withhold: ['telecom.value'],
+        unless: { purposes: ['emergency'] },
+        because: 'Public figures',
+      });
       const { compiled } = policiesFromSources([{ file: 'policy.yaml', text: stringify(doc) }], { now: NOW });
       const names = (purpose: string, breakGlass?: string) =>
-        planRequest(compiled, { resource: 'Patient', purpose, user: user(['nurse']), now: NOW, breakGlass }, 'read', { trainingMaxAgeDays: 365 }).restrictions.map((r) => r.restriction.name);
+        planRequest(compiled, { resource: 'Patient', purpose, user: user(['nurse']), now: NOW, breakGlass }, 'read', {
+          trainingMaxAgeDays: 365,
+        }).restrictions.map((r) => r.restriction.name);
       expect(names('direct-care')).to.include('vip');
       expect(names('emergency', 'Unconscious patient in A&E')).to.not.include('vip');
     });
@@ -62,7 +86,10 @@ describe('engine/plan', () => {
       const doc = parse(readFileSync(VALID_POLICY, 'utf8')) as { restrictions: { name: string }[] };
       doc.restrictions = doc.restrictions.filter((r) => r.name !== 'sealed');
       const { compiled } = policiesFromSources([{ file: 'policy.yaml', text: stringify(doc) }], { now: NOW });
-      const unsealed = (roles: string[]) => planRequest(compiled, { resource: 'Patient', purpose: 'direct-care', user: user(roles), now: NOW }, 'read', { trainingMaxAgeDays: 365 });
+      const unsealed = (roles: string[]) =>
+        planRequest(compiled, { resource: 'Patient', purpose: 'direct-care', user: user(roles), now: NOW }, 'read', {
+          trainingMaxAgeDays: 365,
+        });
       expect(unsealed(['gp']).mayHideRows).to.equal(false); // an unconditional grant, field restrictions only
       expect(unsealed(['nurse']).mayHideRows).to.equal(true); // the nurse's grant holds for her team only
       expect(unsealed(['nurse', 'gp']).mayHideRows).to.equal(false);
@@ -83,20 +110,37 @@ describe('engine/plan', () => {
         refusal(() => plan(['gp'], 'direct-care', {}, 'update')).code,
       ];
       expect(codes).to.deep.equal([
-        'unauthenticated', 'purpose_required', 'break_glass_refused', 'training_expired', 'purpose_unknown',
-        'purpose_expired', 'break_glass_required', 'bad_request', 'purpose_not_granted', 'purpose_not_granted',
+        'unauthenticated',
+        'purpose_required',
+        'break_glass_refused',
+        'training_expired',
+        'purpose_unknown',
+        'purpose_expired',
+        'break_glass_required',
+        'bad_request',
+        'purpose_not_granted',
+        'purpose_not_granted',
       ]);
     });
 
     it('carries a refused decision naming the request and never a record', () => {
       const e = refusal(() => setup().plan(['analyst'], 'dirct-care'));
       expect(e.message).to.include('did you mean "direct-care"?');
-      expect(e.decision).to.deep.include({ outcome: 'refused', code: 'purpose_unknown', resource: 'Patient', purpose: 'dirct-care', roles: ['analyst'], recordIds: [] });
+      expect(e.decision).to.deep.include({
+        outcome: 'refused',
+        code: 'purpose_unknown',
+        resource: 'Patient',
+        purpose: 'dirct-care',
+        roles: ['analyst'],
+        recordIds: [],
+      });
     });
 
     it('throws a server error, not a refusal, for a resource the set does not declare, and a TypeError for an invalid clock', () => {
       const { plan } = setup();
-      expect(() => plan(['gp'], 'direct-care', { resource: 'Encounter' })).to.throw(FieldmeshError).with.property('code', 'resource_unknown');
+      expect(() => plan(['gp'], 'direct-care', { resource: 'Encounter' }))
+        .to.throw(FieldmeshError)
+        .with.property('code', 'resource_unknown');
       expect(() => plan(['gp'], 'direct-care', { now: new Date('nope') })).to.throw(TypeError);
     });
   });
@@ -134,7 +178,8 @@ describe('engine/plan', () => {
 
     it('takes an ISO timestamp too, refuses anything else, and a date more than a day ahead', () => {
       expect(trainingRefusal('2026-05-01T09:00:00+01:00', NOW, 365)).to.equal(undefined);
-      for (const claim of [undefined, 'yesterday', 20260501, '2026-13-01']) expect(trainingRefusal(claim, NOW, 365)?.code, String(claim)).to.equal('training_missing');
+      for (const claim of [undefined, 'yesterday', 20260501, '2026-13-01'])
+        expect(trainingRefusal(claim, NOW, 365)?.code, String(claim)).to.equal('training_missing');
       expect(trainingRefusal('2026-11-25', NOW, 365)).to.equal(undefined);
       expect(trainingRefusal('2026-11-26', NOW, 365)?.message).to.include('in the future');
     });
@@ -143,7 +188,8 @@ describe('engine/plan', () => {
   describe('trainingMaxAgeProblem and isValidDate', () => {
     it('accepts a whole number of days from 1 to 3650 only', () => {
       for (const ok of [1, 365, 3650]) expect(trainingMaxAgeProblem(ok)).to.equal(undefined);
-      for (const bad of [0, 3651, 1.5, Number.NaN, Infinity, '365']) expect(trainingMaxAgeProblem(bad), String(bad)).to.equal('must be a whole number of days from 1 to 3650');
+      for (const bad of [0, 3651, 1.5, Number.NaN, Infinity, '365'])
+        expect(trainingMaxAgeProblem(bad), String(bad)).to.equal('must be a whole number of days from 1 to 3650');
     });
 
     it('accepts a Date holding a real instant only', () => {
@@ -167,7 +213,12 @@ describe('engine/plan', () => {
     });
 
     it('refuses control characters rather than clean them', () => {
-      for (const reason of ['Unconscious\npatient', 'Unconscious\tpatient in A&E', 'Unconscious\u2028patient', 'Unconscious \u202epatient']) {
+      for (const reason of [
+        'Unconscious\npatient',
+        'Unconscious\tpatient in A&E',
+        'Unconscious\u2028patient',
+        'Unconscious \u202epatient',
+      ]) {
         expect(breakGlassReasonRefusal(reason)?.code, JSON.stringify(reason)).to.equal('break_glass_malformed');
       }
     });
@@ -176,8 +227,23 @@ describe('engine/plan', () => {
   describe('refusedDecision', () => {
     it('is an empty refused decision with the request, the policy version and a trimmed break-glass reason', () => {
       const { compiled } = setup();
-      const d = refusedDecision(compiled, { resource: 'Patient', purpose: 'emergency', user: user(['gp']), breakGlass: '  Unconscious patient  ' }, 'read', ['gp'], 'break_glass_refused');
-      expect(d).to.deep.include({ outcome: 'refused', code: 'break_glass_refused', resource: 'Patient', purpose: 'emergency', roles: ['gp'], breakGlass: 'Unconscious patient', policyVersion: compiled.version, rowsReturned: 0 });
+      const d = refusedDecision(
+        compiled,
+        { resource: 'Patient', purpose: 'emergency', user: user(['gp']), breakGlass: '  Unconscious patient  ' },
+        'read',
+        ['gp'],
+        'break_glass_refused',
+      );
+      expect(d).to.deep.include({
+        outcome: 'refused',
+        code: 'break_glass_refused',
+        resource: 'Patient',
+        purpose: 'emergency',
+        roles: ['gp'],
+        breakGlass: 'Unconscious patient',
+        policyVersion: compiled.version,
+        rowsReturned: 0,
+      });
       expect(d.disclosed).to.deep.equal([]);
     });
   });

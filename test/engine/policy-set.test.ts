@@ -14,20 +14,25 @@ describe('engine/policy-set', () => {
       const a = await loadPolicies(POLICIES, { now: NOW });
       const b = await loadPolicies(POLICIES, { now: NOW });
       expect(a.resourceNames()).to.deep.equal(['Patient', 'SafeguardingConcern', 'CaseNote']);
-      expect(a.version).to.match(/^[0-9a-f]{16}$/).and.equal(b.version);
+      expect(a.version)
+        .to.match(/^[0-9a-f]{16}$/)
+        .and.equal(b.version);
       expect(a.usesPseudonyms).to.equal(true);
     });
 
     it('keeps warnings on the set and throws a PolicyError listing every error', () => {
       expect(validPolicies({ now: NOW }).warnings.map((w) => w.path)).to.include('purposes.old-flow.reviewBy');
-      const text = readFileSync(VALID_POLICY, 'utf8').replace('purpose: research', 'purpose: resarch').replace('resource: Patient\n        read: [id, name, address]', 'resource: Patinet\n        read: [id, name, address]');
+      const text = readFileSync(VALID_POLICY, 'utf8')
+        .replace('purpose: research', 'purpose: resarch')
+        .replace('resource: Patient\n        read: [id, name, address]', 'resource: Patinet\n        read: [id, name, address]');
       try {
         policiesFromSources([{ file: 'policy.yaml', text }], { now: NOW });
         expect.fail('expected a PolicyError');
       } catch (e) {
         expect(e).to.be.instanceOf(PolicyError);
         expect((e as PolicyError).issues.filter((i) => i.severity === 'error').map((i) => i.message)).to.include.members([
-          'unknown purpose "resarch" (did you mean "research"?)', 'unknown resource "Patinet" (did you mean "Patient"?)',
+          'unknown purpose "resarch" (did you mean "research"?)',
+          'unknown resource "Patinet" (did you mean "Patient"?)',
         ]);
       }
     });
@@ -58,7 +63,9 @@ describe('engine/policy-set', () => {
       const policies = validPolicies();
       const ctx = { resource: 'Patient', purpose: 'direct-care', user: user(['nurse']), now: NOW, action: 'update' as const };
       expect(policies.checkWrite({ ward: 'W8' }, { ...ctx, existing: patient() }).written).to.deep.equal(['ward']);
-      expect(refusal(() => policies.checkWrite({ ward: 'W8' }, { ...ctx, existing: patient({ careTeam: 'ward-9' }) })).code).to.equal('record_withheld');
+      expect(refusal(() => policies.checkWrite({ ward: 'W8' }, { ...ctx, existing: patient({ careTeam: 'ward-9' }) })).code).to.equal(
+        'record_withheld',
+      );
       expect(refusal(() => policies.checkWrite({ name: 'x' }, { ...ctx, existing: patient() })).code).to.equal('write_forbidden');
     });
 

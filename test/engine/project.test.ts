@@ -45,14 +45,21 @@ describe('engine/project', () => {
     });
 
     it('never copies a hostile key, a function or a class instance', () => {
-      const record = { ...patient(), name: JSON.parse('[{"family":"Doe","__proto__":{"admin":true}}]') as unknown, ward: () => 'W7', careTeam: new Date() };
+      const record = {
+        ...patient(),
+        name: JSON.parse('[{"family":"Doe","__proto__":{"admin":true}}]') as unknown,
+        ward: () => 'W7',
+        careTeam: new Date(),
+      };
       const out = setup().projector(['name', 'ward', 'careTeam'])(record) as Record<string, unknown>;
       expect(out).to.deep.equal({ name: [{ family: 'Doe' }] });
       expect(Object.getPrototypeOf((out['name'] as object[])[0])).to.equal(Object.prototype);
     });
 
     it('never copies a hostile key where only part of an object is permitted', () => {
-      const record = JSON.parse('{"id":"p1","__proto__":{"admin":true},"address":[{"line":["1 High St"],"postcode":"LS1 4AP","__proto__":{"admin":true}}]}') as unknown;
+      const record = JSON.parse(
+        '{"id":"p1","__proto__":{"admin":true},"address":[{"line":["1 High St"],"postcode":"LS1 4AP","__proto__":{"admin":true}}]}',
+      ) as unknown;
       const out = setup().projector(['id', 'address'])(record) as { address: object[] };
       expect(out).to.deep.equal({ id: 'p1', address: [{ line: ['1 High St'] }] });
       expect(Object.getPrototypeOf(out)).to.equal(Object.prototype);
@@ -66,7 +73,9 @@ describe('engine/project', () => {
     });
 
     it('drops a scalar where a declared field below it is withheld: it cannot be told apart from it', () => {
-      const out = setup().projector(['address'])(patient({ address: ['1 High St, LS1 4AP', { line: ['1 High St'], postcode: 'LS1 4AP' }] }));
+      const out = setup().projector(['address'])(
+        patient({ address: ['1 High St, LS1 4AP', { line: ['1 High St'], postcode: 'LS1 4AP' }] }),
+      );
       expect(out).to.deep.equal({ address: [{ line: ['1 High St'] }] });
       const whole = setup().projector(['address', 'address.postcode'])(patient({ address: ['1 High St, LS1 4AP'] }));
       expect(whole).to.deep.equal({ address: ['1 High St, LS1 4AP'] });

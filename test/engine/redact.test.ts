@@ -20,14 +20,26 @@ function changed(change: (doc: Doc) => void) {
   const doc = parse(readFileSync(VALID_POLICY, 'utf8')) as Doc;
   change(doc);
   const policies = policiesFromSources([{ file: 'policy.yaml', text: stringify(doc) }], { pseudonymKey: 'test-pseudonym-key', now: NOW });
-  const read = (input: unknown, roles: string[], purpose: string) => policies.redact(input, { resource: 'Patient', purpose, user: user(roles), now: NOW });
+  const read = (input: unknown, roles: string[], purpose: string) =>
+    policies.redact(input, { resource: 'Patient', purpose, user: user(roles), now: NOW });
   return { policies, read };
 }
 
 function setup() {
   const policies = validPolicies();
-  const read = (input: unknown, roles: string[], purpose: string, extra: { user?: Record<string, unknown>; breakGlass?: string; now?: Date } = {}) =>
-    policies.redact(input, { resource: 'Patient', purpose, user: user(roles, extra.user), breakGlass: extra.breakGlass, now: extra.now ?? NOW });
+  const read = (
+    input: unknown,
+    roles: string[],
+    purpose: string,
+    extra: { user?: Record<string, unknown>; breakGlass?: string; now?: Date } = {},
+  ) =>
+    policies.redact(input, {
+      resource: 'Patient',
+      purpose,
+      user: user(roles, extra.user),
+      breakGlass: extra.breakGlass,
+      now: extra.now ?? NOW,
+    });
   return { policies, read, refusal };
 }
 
@@ -47,7 +59,11 @@ describe('redact', () => {
 
   it('never discloses a field the resource does not declare, even one the upstream adds later', () => {
     const { read } = setup();
-    const { data } = read(patient({ newUpstreamField: 'x', name: [{ family: 'Doe', extra: 'kept: inside a granted subtree' }] }), ['gp'], 'direct-care');
+    const { data } = read(
+      patient({ newUpstreamField: 'x', name: [{ family: 'Doe', extra: 'kept: inside a granted subtree' }] }),
+      ['gp'],
+      'direct-care',
+    );
     expect(data).to.not.have.property('newUpstreamField');
     expect(data).to.not.have.property('internalNotes');
     expect((data as { name: unknown[] }).name).to.deep.equal([{ family: 'Doe', extra: 'kept: inside a granted subtree' }]);
@@ -55,7 +71,11 @@ describe('redact', () => {
 
   it('keeps only value in every element of telecom: arrays are transparent', () => {
     const { read } = setup();
-    const { data } = read(patient({ telecom: [{ system: 'phone', value: 'a' }, { system: 'email', value: 'b' }, { system: 'fax' }] }), ['nurse'], 'direct-care');
+    const { data } = read(
+      patient({ telecom: [{ system: 'phone', value: 'a' }, { system: 'email', value: 'b' }, { system: 'fax' }] }),
+      ['nurse'],
+      'direct-care',
+    );
     expect((data as { telecom: unknown }).telecom).to.deep.equal([{ value: 'a' }, { value: 'b' }]);
   });
 
@@ -108,12 +128,16 @@ describe('redact', () => {
     const { read, refusal } = setup();
     expect(refusal(() => read(patient({ sealed: true }), ['nurse'], 'direct-care')).code).to.equal('record_withheld');
     expect(read(patient({ sealed: true }), ['gp'], 'direct-care').data).to.have.property('diagnoses');
-    expect(refusal(() => read(patient({ sealed: true }), ['gp', 'nurse'], 'emergency', { breakGlass: 'cardiac arrest in A&E' })).code).to.equal('record_withheld');
+    expect(
+      refusal(() => read(patient({ sealed: true }), ['gp', 'nurse'], 'emergency', { breakGlass: 'cardiac arrest in A&E' })).code,
+    ).to.equal('record_withheld');
   });
 
   it('withholds a record labelled restricted in meta.security (FHIR security labels)', () => {
     const { read, refusal } = setup();
-    expect(refusal(() => read(patient({ meta: { security: [{ code: 'R' }] } }), ['nurse'], 'direct-care')).code).to.equal('record_withheld');
+    expect(refusal(() => read(patient({ meta: { security: [{ code: 'R' }] } }), ['nurse'], 'direct-care')).code).to.equal(
+      'record_withheld',
+    );
   });
 
   it('pseudonymises, generalises and respects opt-out for service planning', () => {
@@ -125,7 +149,9 @@ describe('redact', () => {
     // A non-identifiable purpose copies declared paths only: code and display
     // are not declared under diagnoses, so no element of it has anything left.
     expect(out[0]).to.deep.equal({ id: out[0]!['id'], address: [{ postcode: 'LS1' }], dateOfBirth: 1980, diagnoses: [] });
-    expect(out[0]!['id']).to.match(/^[0-9a-f]{32}$/).and.not.equal('a');
+    expect(out[0]!['id'])
+      .to.match(/^[0-9a-f]{32}$/)
+      .and.not.equal('a');
     expect(decision.rowReasons).to.deep.equal({ 'opt-out': 1 });
     expect(decision.transforms).to.deep.equal({ id: 'pseudonym', dateOfBirth: 'year', 'address.postcode': 'district' });
   });
@@ -141,7 +167,11 @@ describe('redact', () => {
 
   it('requires granted consent for research: refused and absent consent withhold the row', () => {
     const { read } = setup();
-    const rows = [patient({ id: 'yes', consent: { research: 'granted' } }), patient({ id: 'no', consent: { research: 'refused' } }), patient({ id: 'none' })];
+    const rows = [
+      patient({ id: 'yes', consent: { research: 'granted' } }),
+      patient({ id: 'no', consent: { research: 'refused' } }),
+      patient({ id: 'none' }),
+    ];
     const { data, decision } = read(rows, ['analyst'], 'research');
     expect(data).to.have.length(1);
     expect((data as { dateOfBirth: string }[])[0]!.dateOfBirth).to.equal('45-49');
@@ -167,11 +197,17 @@ describe('redact', () => {
     const { read, refusal } = setup();
     expect(refusal(() => read(patient(), ['nurse'], 'emergency')).code).to.equal('break_glass_required');
     expect(refusal(() => read(patient(), ['nurse'], 'emergency', { breakGlass: 'too short' })).code).to.equal('break_glass_refused');
-    expect(refusal(() => read(patient(), ['analyst'], 'emergency', { breakGlass: 'patient collapsed on ward' })).code).to.equal('break_glass_refused');
-    const { data, decision } = read(patient({ careTeam: 'elsewhere' }), ['nurse'], 'emergency', { breakGlass: 'patient collapsed on ward' });
+    expect(refusal(() => read(patient(), ['analyst'], 'emergency', { breakGlass: 'patient collapsed on ward' })).code).to.equal(
+      'break_glass_refused',
+    );
+    const { data, decision } = read(patient({ careTeam: 'elsewhere' }), ['nurse'], 'emergency', {
+      breakGlass: 'patient collapsed on ward',
+    });
     expect(data).to.have.all.keys('id', 'name', 'dateOfBirth', 'diagnoses');
     expect(decision.breakGlass).to.equal('patient collapsed on ward');
-    expect(refusal(() => read(patient(), ['nurse'], 'direct-care', { breakGlass: 'patient collapsed on ward' })).code).to.equal('bad_request');
+    expect(refusal(() => read(patient(), ['nurse'], 'direct-care', { breakGlass: 'patient collapsed on ward' })).code).to.equal(
+      'bad_request',
+    );
   });
 
   it('gives no personal data to users whose confidentiality training is missing or too old', () => {
@@ -184,12 +220,16 @@ describe('redact', () => {
 
   it('honours a configured training limit', () => {
     const policies = validPolicies({ trainingMaxAgeDays: 30 });
-    expect(() => policies.redact(patient(), { resource: 'Patient', purpose: 'direct-care', user: user(['gp']), now: NOW })).to.throw(AccessError).with.property('code', 'training_expired');
+    expect(() => policies.redact(patient(), { resource: 'Patient', purpose: 'direct-care', user: user(['gp']), now: NOW }))
+      .to.throw(AccessError)
+      .with.property('code', 'training_expired');
   });
 
   it('never copies hostile keys and never pollutes prototypes', () => {
     const { read } = setup();
-    const hostile = JSON.parse('{"id":"p1","careTeam":"ward-7","__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"name":[{"family":"D","__proto__":{"polluted":true}}]}');
+    const hostile = JSON.parse(
+      '{"id":"p1","careTeam":"ward-7","__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"name":[{"family":"D","__proto__":{"polluted":true}}]}',
+    );
     const { data } = read(hostile, ['gp'], 'direct-care');
     expect(JSON.stringify(data)).to.not.match(/polluted|__proto__|constructor/);
     expect(({} as Record<string, unknown>)['polluted']).to.equal(undefined);
@@ -216,7 +256,10 @@ describe('redact', () => {
 
   it('refuses input that is not a record or a list of records', () => {
     const { read } = setup();
-    for (const bad of ['text', 42, null, true]) expect(() => read(bad, ['gp'], 'direct-care')).to.throw().with.property('code', 'unredactable_body');
+    for (const bad of ['text', 42, null, true])
+      expect(() => read(bad, ['gp'], 'direct-care'))
+        .to.throw()
+        .with.property('code', 'unredactable_body');
     const { data, decision } = read([patient(), 'text', null], ['gp'], 'direct-care');
     expect(data).to.have.length(1);
     expect(decision.rowReasons).to.deep.equal({ 'not-a-record': 2 });
@@ -225,13 +268,20 @@ describe('redact', () => {
   it('refuses to pseudonymise without a key rather than disclose the raw identifier', () => {
     const policies = validPolicies({ pseudonymKey: undefined });
     expect(() => policies.redact(patient(), { resource: 'Patient', purpose: 'service-planning', user: user(['analyst']), now: NOW }))
-      .to.throw().with.property('code', 'pseudonym_key_missing');
+      .to.throw()
+      .with.property('code', 'pseudonym_key_missing');
   });
 
   it('records in the decision the grants, version and disclosed field names, never values', () => {
     const { read, policies } = setup();
     const { decision } = read(patient(), ['nurse'], 'direct-care');
-    expect(decision).to.include({ outcome: 'disclosed', resource: 'Patient', purpose: 'direct-care', policyVersion: policies.version, rowsReturned: 1 });
+    expect(decision).to.include({
+      outcome: 'disclosed',
+      resource: 'Patient',
+      purpose: 'direct-care',
+      policyVersion: policies.version,
+      rowsReturned: 1,
+    });
     expect(decision.grants).to.deep.equal(['nurse#0']);
     expect(JSON.stringify(decision)).to.not.match(/Doe|LS1 4AP|0113|1980-05-02/);
   });
@@ -267,10 +317,11 @@ describe('filters', () => {
 });
 
 describe('paths the engine reads walk arrays', () => {
-  const prefs = () => changed((d) => {
-    d.resources.Patient.optOut = 'prefs.dataOptOut';
-    d.resources.Patient.consent = 'consents';
-  });
+  const prefs = () =>
+    changed((d) => {
+      d.resources.Patient.optOut = 'prefs.dataOptOut';
+      d.resources.Patient.consent = 'consents';
+    });
 
   it('withholds a row whose opt-out marker sits inside a list, wherever it is in the list', () => {
     const { read } = prefs();
@@ -290,7 +341,11 @@ describe('paths the engine reads walk arrays', () => {
 
   it('fails closed when the opt-out path cannot be walked (a value where an object belongs)', () => {
     const { read } = prefs();
-    const rows = [patient({ id: 'text', prefs: 'opted out' }), patient({ id: 'mixed', prefs: [{ dataOptOut: false }, 7] }), patient({ id: 'null', prefs: null })];
+    const rows = [
+      patient({ id: 'text', prefs: 'opted out' }),
+      patient({ id: 'mixed', prefs: [{ dataOptOut: false }, 7] }),
+      patient({ id: 'null', prefs: null }),
+    ];
     const { decision } = read(rows, ['analyst'], 'service-planning');
     expect(decision.withheldRecordIds).to.deep.equal(['text', 'mixed']);
     expect(decision.recordIds).to.deep.equal(['null']);
@@ -316,22 +371,41 @@ describe('paths the engine reads walk arrays', () => {
     const { read } = changed((d) => {
       d.resources.Patient.id = 'identifier.value';
     });
-    const two = { identifier: [{ system: 'nhs', value: '9990000018' }, { system: 'local', value: 'L-1' }, { system: 'dup', value: 'L-1' }] };
-    const { decision } = read([patient(two), patient({ ...two, identifier: [{ value: 42 }], careTeam: 'ward-9' })], ['nurse'], 'direct-care');
+    const two = {
+      identifier: [
+        { system: 'nhs', value: '9990000018' },
+        { system: 'local', value: 'L-1' },
+        { system: 'dup', value: 'L-1' },
+      ],
+    };
+    const { decision } = read(
+      [patient(two), patient({ ...two, identifier: [{ value: 42 }], careTeam: 'ward-9' })],
+      ['nurse'],
+      'direct-care',
+    );
     expect(decision.recordIds).to.deep.equal(['9990000018', 'L-1']);
     expect(decision.withheldRecordIds).to.deep.equal(['42']);
   });
 });
 
 describe('non-identifiable purposes copy declared paths only', () => {
-  const planning = () => changed((d) => {
-    Object.assign(d.resources.Patient.fields, { 'diagnoses.code': 'special' });
-    d.purposes['service-planning']!.views.Patient.fields = ['id', 'dateOfBirth', 'address.postcode', 'diagnoses.code', 'diagnoses.display'];
-  });
+  const planning = () =>
+    changed((d) => {
+      Object.assign(d.resources.Patient.fields, { 'diagnoses.code': 'special' });
+      d.purposes['service-planning']!.views.Patient.fields = [
+        'id',
+        'dateOfBirth',
+        'address.postcode',
+        'diagnoses.code',
+        'diagnoses.display',
+      ];
+    });
 
   it('drops free text that the record API nests inside a granted object (clinicianNotes)', () => {
     const { read } = planning();
-    const record = patient({ diagnoses: [{ code: 'E11', display: 'Type 2 diabetes', clinicianNotes: 'lives alone with her son', status: { text: 'worse' } }] });
+    const record = patient({
+      diagnoses: [{ code: 'E11', display: 'Type 2 diabetes', clinicianNotes: 'lives alone with her son', status: { text: 'worse' } }],
+    });
     const { data } = read(record, ['analyst'], 'service-planning');
     expect((data as { diagnoses: unknown }).diagnoses).to.deep.equal([{ code: 'E11', display: 'Type 2 diabetes' }]);
     expect(JSON.stringify(data)).not.to.match(/lives alone|worse/);
@@ -339,7 +413,10 @@ describe('non-identifiable purposes copy declared paths only', () => {
 
   it('passes the values of a declared path, lists of them included, and drops objects under it', () => {
     const { read } = planning();
-    const record = patient({ diagnoses: [{ code: ['E11', 'E11.9'], display: { text: 'Type 2 diabetes' } }], address: [{ postcode: 'LS1 4AP', line: ['1 High St'] }] });
+    const record = patient({
+      diagnoses: [{ code: ['E11', 'E11.9'], display: { text: 'Type 2 diabetes' } }],
+      address: [{ postcode: 'LS1 4AP', line: ['1 High St'] }],
+    });
     const { data } = read(record, ['analyst'], 'service-planning');
     expect(data).to.deep.include({ diagnoses: [{ code: ['E11', 'E11.9'] }], address: [{ postcode: 'LS1' }] });
   });
@@ -350,7 +427,9 @@ describe('non-identifiable purposes copy declared paths only', () => {
       d.purposes['service-planning']!.views.Patient.fields.push('diagnoses.code');
     });
     const record = patient({ diagnoses: [{ code: 'E11', clinicianNotes: 'lives alone with her son' }] });
-    expect((read(record, ['gp'], 'direct-care').data as { diagnoses: unknown }).diagnoses).to.deep.equal([{ clinicianNotes: 'lives alone with her son' }]);
+    expect((read(record, ['gp'], 'direct-care').data as { diagnoses: unknown }).diagnoses).to.deep.equal([
+      { clinicianNotes: 'lives alone with her son' },
+    ]);
     expect((read(record, ['analyst'], 'service-planning').data as { diagnoses: unknown }).diagnoses).to.deep.equal([{ code: 'E11' }]);
     // The subtree warning names what passes: diagnoses.code, which planning names, and not the note.
     expect(policies.warnings.map((w) => w.message).join('\n')).to.include('(diagnoses, diagnoses.code)');
@@ -359,7 +438,9 @@ describe('non-identifiable purposes copy declared paths only', () => {
   it('still copies the whole subtree in an identifiable purpose', () => {
     const { read } = planning();
     const record = patient({ diagnoses: [{ code: 'E11', clinicianNotes: 'note for the care team' }] });
-    expect((read(record, ['gp'], 'direct-care').data as { diagnoses: unknown }).diagnoses).to.deep.equal([{ code: 'E11', clinicianNotes: 'note for the care team' }]);
+    expect((read(record, ['gp'], 'direct-care').data as { diagnoses: unknown }).diagnoses).to.deep.equal([
+      { code: 'E11', clinicianNotes: 'note for the care team' },
+    ]);
   });
 });
 
@@ -368,11 +449,17 @@ describe('paths under a declared field', () => {
     const { read, policies } = changed((d) => {
       d.roles['nurse']!.grants[0]!.read = ['id', 'name.family'];
     });
-    const { data, decision } = read(patient({ name: [{ family: 'Doe', given: ['Jan'], prefix: 'Ms' }, { given: ['J'] }] }), ['nurse'], 'direct-care');
+    const { data, decision } = read(
+      patient({ name: [{ family: 'Doe', given: ['Jan'], prefix: 'Ms' }, { given: ['J'] }] }),
+      ['nurse'],
+      'direct-care',
+    );
     expect(data).to.deep.equal({ id: 'p1', name: [{ family: 'Doe' }] });
     expect(decision.disclosed).to.deep.equal(['id', 'name.family']);
     expect(decision.withheld).to.include('name');
-    const field = policies.explain({ roles: ['nurse'], purpose: 'direct-care', resource: 'Patient' }).fields.find((f) => f.field === 'name.family');
+    const field = policies
+      .explain({ roles: ['nurse'], purpose: 'direct-care', resource: 'Patient' })
+      .fields.find((f) => f.field === 'name.family');
     expect(field).to.include({ class: 'direct', status: 'disclosed' });
   });
 
@@ -383,7 +470,13 @@ describe('paths under a declared field', () => {
       d.purposes['direct-care']!.views.Patient.fields.push('telecom');
       d.restrictions[0]!.withhold = ['address', 'telecom.value'];
     });
-    const record = patient({ flags: ['dv-risk'], telecom: [{ system: 'phone', value: '0113 496 0000' }, { system: 'email', value: 'j@example.org', use: 'home' }] });
+    const record = patient({
+      flags: ['dv-risk'],
+      telecom: [
+        { system: 'phone', value: '0113 496 0000' },
+        { system: 'email', value: 'j@example.org', use: 'home' },
+      ],
+    });
     const { data, decision } = read(record, ['gp'], 'direct-care');
     expect((data as { telecom: unknown }).telecom).to.deep.equal([{ system: 'phone' }, { system: 'email', use: 'home' }]);
     expect(JSON.stringify(data)).not.to.match(/0113|example\.org/);
@@ -415,9 +508,18 @@ describe('paths under a declared field', () => {
     const { policies } = changed((d) => {
       d.roles['nurse']!.grants[0]!.update = ['ward', 'name.given'];
     });
-    const ctx = { resource: 'Patient', purpose: 'direct-care', user: user(['nurse']), now: NOW, action: 'update' as const, existing: patient() };
+    const ctx = {
+      resource: 'Patient',
+      purpose: 'direct-care',
+      user: user(['nurse']),
+      now: NOW,
+      action: 'update' as const,
+      existing: patient(),
+    };
     expect(policies.checkWrite({ name: [{ given: ['Janet'] }] }, ctx).written).to.deep.equal(['name.given']);
-    expect(() => policies.checkWrite({ name: [{ family: 'Roe' }] }, ctx)).to.throw(AccessError).with.property('code', 'write_forbidden');
+    expect(() => policies.checkWrite({ name: [{ family: 'Roe' }] }, ctx))
+      .to.throw(AccessError)
+      .with.property('code', 'write_forbidden');
   });
 });
 
@@ -431,7 +533,11 @@ describe('redact at the edges', () => {
     });
     const data = read(patient({ flags: ['x'], telecom: '07700 900001' }), ['gp'], 'direct-care').data as Record<string, unknown>;
     expect(data).not.to.have.property('telecom');
-    const list = read(patient({ flags: ['x'], telecom: ['07700 900001', { system: 'phone', value: '07700 900002' }] }), ['gp'], 'direct-care').data as Record<string, unknown>;
+    const list = read(
+      patient({ flags: ['x'], telecom: ['07700 900001', { system: 'phone', value: '07700 900002' }] }),
+      ['gp'],
+      'direct-care',
+    ).data as Record<string, unknown>;
     expect(list['telecom']).to.deep.equal([{ system: 'phone' }]);
     // Without the restriction nothing below telecom is withheld: the scalar is disclosed as granted.
     const plain = read(patient({ telecom: ['07700 900001'] }), ['gp'], 'direct-care').data as Record<string, unknown>;
@@ -448,10 +554,15 @@ describe('redact at the edges', () => {
 
   it('refuses a training age that is not a whole number of days from 1 to 3650 at load', () => {
     for (const days of [Number.NaN, Number.POSITIVE_INFINITY, -1, 0, 1.5, 3651]) {
-      expect(() => validPolicies({ trainingMaxAgeDays: days }), String(days)).to.throw(TypeError, /trainingMaxAgeDays must be a whole number of days from 1 to 3650/);
+      expect(() => validPolicies({ trainingMaxAgeDays: days }), String(days)).to.throw(
+        TypeError,
+        /trainingMaxAgeDays must be a whole number of days from 1 to 3650/,
+      );
     }
     const policies = validPolicies({ trainingMaxAgeDays: 3650 });
-    expect(() => policies.redact(patient(), { resource: 'Patient', purpose: 'direct-care', user: user(['gp'], { training: '1990-01-01' }), now: NOW })).to.throw(AccessError, /older than 3650 days/);
+    expect(() =>
+      policies.redact(patient(), { resource: 'Patient', purpose: 'direct-care', user: user(['gp'], { training: '1990-01-01' }), now: NOW }),
+    ).to.throw(AccessError, /older than 3650 days/);
   });
 
   it('drops a date of birth that is not a real calendar date rather than map it to a plausible year', () => {
@@ -459,10 +570,15 @@ describe('redact at the edges', () => {
     for (const dateOfBirth of ['0087-05-12', '0001-01-01', '1799-12-31', '1987-02-30', '1987-05-12Tnonsense']) {
       const planning = read(patient({ dateOfBirth }), ['analyst'], 'service-planning').data as Record<string, unknown>;
       expect(planning, dateOfBirth).not.to.have.property('dateOfBirth');
-      const research = read(patient({ dateOfBirth, consent: { research: 'granted' } }), ['analyst'], 'research').data as Record<string, unknown>;
+      const research = read(patient({ dateOfBirth, consent: { research: 'granted' } }), ['analyst'], 'research').data as Record<
+        string,
+        unknown
+      >;
       expect(research, dateOfBirth).not.to.have.property('dateOfBirth');
     }
-    expect((read(patient({ dateOfBirth: '1987-05-12' }), ['analyst'], 'service-planning').data as Record<string, unknown>)['dateOfBirth']).to.equal(1987);
+    expect(
+      (read(patient({ dateOfBirth: '1987-05-12' }), ['analyst'], 'service-planning').data as Record<string, unknown>)['dateOfBirth'],
+    ).to.equal(1987);
   });
 
   it('refuses a record nested deeper than 100 levels whole (unredactable_body), never a RangeError', () => {

@@ -25,7 +25,8 @@ describe('transforms', () => {
     const y = makeTransform('year', ctx);
     expect(y('1984-02-29')).to.equal(1984);
     expect(y('1984-07-01T10:00:00Z')).to.equal(1984);
-    for (const bad of ['1984-02-30', '02/03/1984', 'unknown', 1984, '', '0087-05-12', '0001-01-01', '1799-12-31', '1984-07-01Tlater']) expect(y(bad), String(bad)).to.equal(DROP);
+    for (const bad of ['1984-02-30', '02/03/1984', 'unknown', 1984, '', '0087-05-12', '0001-01-01', '1799-12-31', '1984-07-01Tlater'])
+      expect(y(bad), String(bad)).to.equal(DROP);
     expect(y('1800-01-01')).to.equal(1800);
   });
 

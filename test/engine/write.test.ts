@@ -74,7 +74,9 @@ describe('checkWrite', () => {
     const sealed = patient({ sealed: true });
     expect(code(() => write(['not', 'an', 'object'], ['clerk'], 'update', sealed)).code).to.equal('record_withheld');
     expect(code(() => write({ diagnoses: [] }, ['clerk'], 'update', sealed)).code).to.equal('record_withheld');
-    expect(code(() => write({ address: [] }, ['registrar'], 'update', patient({ meta: { security: [{ code: 'R' }] } }))).code).to.equal('record_withheld');
+    expect(code(() => write({ address: [] }, ['registrar'], 'update', patient({ meta: { security: [{ code: 'R' }] } }))).code).to.equal(
+      'record_withheld',
+    );
   });
 
   it('withholds from writing the fields a restriction withholds on the stored record (dv-risk address)', () => {
@@ -87,17 +89,23 @@ describe('checkWrite', () => {
   });
 
   it('refuses an update for a purpose whose opt-out the record declared', () => {
-    const text = readFileSync(VALID_POLICY, 'utf8').replace(/^roles:\n/m, `roles:
+    const text = readFileSync(VALID_POLICY, 'utf8').replace(
+      /^roles:\n/m,
+      `roles:
   planner:
     grants:
       - purpose: service-planning
         resource: Patient
         read: view
         update: [diagnoses]
-`);
+`,
+    );
     const policies = policiesFromSources([{ file: 'policy.yaml', text }], { pseudonymKey: 'test-pseudonym-key' });
     const write = (existing: unknown) =>
-      policies.checkWrite({ diagnoses: [] }, { resource: 'Patient', purpose: 'service-planning', user: user(['planner']), now: NOW, action: 'update', existing });
+      policies.checkWrite(
+        { diagnoses: [] },
+        { resource: 'Patient', purpose: 'service-planning', user: user(['planner']), now: NOW, action: 'update', existing },
+      );
     expect(refusal(() => write(patient({ optOut: true }))).code).to.equal('record_withheld');
     expect(write(patient({ optOut: false })).written).to.deep.equal(['diagnoses']);
   });
@@ -106,10 +114,26 @@ describe('checkWrite', () => {
     const { write, code } = setup();
     const e = code(() => write({ address: [], telecom: [{ value: '1' }] }, ['clerk'], 'update', declaredOnly(), true));
     expect(e.code).to.equal('write_forbidden');
-    expect(e.message).to.include('PUT').and.include('"name"').and.include('"nhsNumber"').and.include('"diagnoses"').and.not.include('"address"');
-    expect((e.decision as { withheld: string[] }).withheld).to.have.members(['id', 'nhsNumber', 'name', 'dateOfBirth', 'diagnoses', 'ward', 'careTeam']);
+    expect(e.message)
+      .to.include('PUT')
+      .and.include('"name"')
+      .and.include('"nhsNumber"')
+      .and.include('"diagnoses"')
+      .and.not.include('"address"');
+    expect((e.decision as { withheld: string[] }).withheld).to.have.members([
+      'id',
+      'nhsNumber',
+      'name',
+      'dateOfBirth',
+      'diagnoses',
+      'ward',
+      'careTeam',
+    ]);
     // The same body as a PATCH is fine: it erases nothing.
-    expect(write({ address: [], telecom: [{ value: '1' }] }, ['clerk'], 'update', declaredOnly()).written).to.deep.equal(['address', 'telecom.value']);
+    expect(write({ address: [], telecom: [{ value: '1' }] }, ['clerk'], 'update', declaredOnly()).written).to.deep.equal([
+      'address',
+      'telecom.value',
+    ]);
   });
 
   it('lets a PUT through with update rights on every declared field', () => {
@@ -123,7 +147,9 @@ describe('checkWrite', () => {
     for (const extra of [{ flags: [] }, { optOut: false }, { internalNotes: 'x' }, { telecom: [{ system: 'phone', value: '1' }] }]) {
       const e = code(() => write({ id: 'p1' }, ['registrar'], 'update', { ...declaredOnly(), ...extra }, true));
       expect(e.code, JSON.stringify(extra)).to.equal('write_forbidden');
-      expect(e.message).to.include('outside the declared fields').and.not.include(`"${Object.keys(extra)[0]!}`);
+      expect(e.message)
+        .to.include('outside the declared fields')
+        .and.not.include(`"${Object.keys(extra)[0]!}`);
     }
   });
 
@@ -136,7 +162,9 @@ describe('checkWrite', () => {
   it('refuses roles without write grants and hostile or malformed bodies', () => {
     const { write, code } = setup();
     expect(code(() => write({ ward: 'W9' }, ['gp'], 'update', patient())).code).to.equal('purpose_not_granted');
-    expect(code(() => write(JSON.parse('{"ward":"W9","__proto__":{"x":1}}'), ['nurse'], 'update', patient())).code).to.equal('write_forbidden');
+    expect(code(() => write(JSON.parse('{"ward":"W9","__proto__":{"x":1}}'), ['nurse'], 'update', patient())).code).to.equal(
+      'write_forbidden',
+    );
     expect(code(() => write(['ward'], ['nurse'], 'update', patient())).code).to.equal('invalid_body');
     expect(code(() => write({ ward: 'W9' }, ['nurse'], 'create')).code).to.equal('purpose_not_granted');
   });

@@ -29,16 +29,36 @@ describe('mesh.read admission', () => {
   describe('identity (401)', () => {
     const bad: [string, () => Record<string, string>][] = [
       ['no Authorization header', () => ({ 'X-Purpose': 'direct-care' })],
-      ['a scheme other than Bearer', () => ({ Authorization: `Basic ${Buffer.from('a:b').toString('base64')}`, 'X-Purpose': 'direct-care' })],
-      ['an unsigned token (alg none)', () => ({ Authorization: `Bearer ${b64({ alg: 'none', typ: 'JWT' })}.${b64({ ...USERS.gp, iat: T, exp: T + 300 })}.`, 'X-Purpose': 'direct-care' })],
-      ['a token signed with another key', () => ({ Authorization: `Bearer ${token(USERS.gp, { secret: 'another-secret-that-is-also-32-bytes-long' })}`, 'X-Purpose': 'direct-care' })],
+      [
+        'a scheme other than Bearer',
+        () => ({ Authorization: `Basic ${Buffer.from('a:b').toString('base64')}`, 'X-Purpose': 'direct-care' }),
+      ],
+      [
+        'an unsigned token (alg none)',
+        () => ({
+          Authorization: `Bearer ${b64({ alg: 'none', typ: 'JWT' })}.${b64({ ...USERS.gp, iat: T, exp: T + 300 })}.`,
+          'X-Purpose': 'direct-care',
+        }),
+      ],
+      [
+        'a token signed with another key',
+        () => ({
+          Authorization: `Bearer ${token(USERS.gp, { secret: 'another-secret-that-is-also-32-bytes-long' })}`,
+          'X-Purpose': 'direct-care',
+        }),
+      ],
       ['an expired token', () => ({ Authorization: `Bearer ${token(USERS.gp, { exp: T - 3600 })}`, 'X-Purpose': 'direct-care' })],
       ['a token without exp', () => ({ Authorization: `Bearer ${token(USERS.gp, { exp: null })}`, 'X-Purpose': 'direct-care' })],
-      ['a token for another audience', () => ({ Authorization: `Bearer ${token(USERS.gp, { audience: 'billing' })}`, 'X-Purpose': 'direct-care' })],
+      [
+        'a token for another audience',
+        () => ({ Authorization: `Bearer ${token(USERS.gp, { audience: 'billing' })}`, 'X-Purpose': 'direct-care' }),
+      ],
     ];
     for (const [what, headers] of bad) {
       it(`refuses ${what}, audited as anonymous`, async () => {
-        const { app, events } = await patientsApp({ jwt: { secret: 'a-test-secret-that-is-at-least-32-bytes-long', audience: 'records-api' } });
+        const { app, events } = await patientsApp({
+          jwt: { secret: 'a-test-secret-that-is-at-least-32-bytes-long', audience: 'records-api' },
+        });
         const h = headers();
         // Tokens of the good cases carry the right audience; these are wrong on their own count.
         const res = await request(app).get('/patients/pat-001').set(h);
@@ -53,7 +73,9 @@ describe('mesh.read admission', () => {
 
     it('accepts the audience it is configured for', async () => {
       const { app } = await patientsApp({ jwt: { secret: 'a-test-secret-that-is-at-least-32-bytes-long', audience: 'records-api' } });
-      const res = await request(app).get('/patients/pat-001').set({ Authorization: `Bearer ${token(USERS.gp, { audience: 'records-api' })}`, 'X-Purpose': 'direct-care' });
+      const res = await request(app)
+        .get('/patients/pat-001')
+        .set({ Authorization: `Bearer ${token(USERS.gp, { audience: 'records-api' })}`, 'X-Purpose': 'direct-care' });
       expect(res.status).to.equal(200);
     });
 
@@ -69,7 +91,10 @@ describe('mesh.read admission', () => {
       const { app } = await patientsApp({ jwt: { jwksUrl } });
       const signed = (key: KeyObject, kid: string) =>
         jwt.sign({ ...USERS.gp, iat: T, exp: T + 300 }, key, { algorithm: 'RS256', keyid: kid });
-      const get = (t: string) => request(app).get('/patients/pat-001').set({ Authorization: `Bearer ${t}`, 'X-Purpose': 'direct-care' });
+      const get = (t: string) =>
+        request(app)
+          .get('/patients/pat-001')
+          .set({ Authorization: `Bearer ${t}`, 'X-Purpose': 'direct-care' });
 
       expect((await get(signed(keyA.privateKey, 'a'))).status).to.equal(200);
       served.keys = [jwk(keyB.publicKey, 'b')];
@@ -110,7 +135,9 @@ describe('mesh.read admission', () => {
   describe('training (Caldicott 5)', () => {
     it('refuses a user whose training is older than a year', async () => {
       const { app } = await patientsApp();
-      const res = await request(app).get('/patients/pat-001').set(as({ ...USERS.gp, training: '2025-06-01' }));
+      const res = await request(app)
+        .get('/patients/pat-001')
+        .set(as({ ...USERS.gp, training: '2025-06-01' }));
       expect(res.status).to.equal(403);
       expect(res.body.error.code).to.equal('training_expired');
     });
@@ -133,7 +160,9 @@ describe('mesh.read admission', () => {
     it('gives a nurse the emergency view of a patient outside the team, audited with the reason', async () => {
       const alerts: AuditEvent[] = [];
       const { app, events } = await patientsApp({ onBreakGlass: (e: AuditEvent) => void alerts.push(e) });
-      const res = await request(app).get('/patients/pat-006').set({ ...as(USERS.nurse, 'emergency'), 'X-Break-Glass': reason });
+      const res = await request(app)
+        .get('/patients/pat-006')
+        .set({ ...as(USERS.nurse, 'emergency'), 'X-Break-Glass': reason });
       expect(res.status).to.equal(200);
       expect(res.body.id).to.equal('pat-006');
       expect(res.body).to.have.property('diagnoses');
@@ -144,14 +173,18 @@ describe('mesh.read admission', () => {
     });
     it('refuses break-glass to a role without an emergency grant, and audits the attempt with its reason', async () => {
       const { app, events } = await patientsApp();
-      const res = await request(app).get('/patients/pat-001').set({ ...as(USERS.receptionist, 'emergency'), 'X-Break-Glass': reason });
+      const res = await request(app)
+        .get('/patients/pat-001')
+        .set({ ...as(USERS.receptionist, 'emergency'), 'X-Break-Glass': reason });
       expect(res.status).to.equal(403);
       expect(res.body.error.code).to.equal('break_glass_refused');
       expect(await lastEvent(events)).to.include({ decision: 'refused', code: 'break_glass_refused', breakGlass: reason, user: 'rec-1' });
     });
     it('refuses a reason shorter than 10 characters', async () => {
       const { app } = await patientsApp();
-      const res = await request(app).get('/patients/pat-001').set({ ...as(USERS.nurse, 'emergency'), 'X-Break-Glass': 'urgent' });
+      const res = await request(app)
+        .get('/patients/pat-001')
+        .set({ ...as(USERS.nurse, 'emergency'), 'X-Break-Glass': 'urgent' });
       expect(res.status).to.equal(403);
       expect(res.body.error.code).to.equal('break_glass_refused');
     });
@@ -169,14 +202,18 @@ describe('mesh.read admission', () => {
       const { app, events } = await patientsApp();
       const asGp = await request(app).get('/patients/pat-001').set(as(both));
       expect(asGp.body).to.have.property('address');
-      const asNurse = await request(app).get('/patients/pat-001').set({ ...as(both), 'X-Acting-Role': 'ward-nurse' });
+      const asNurse = await request(app)
+        .get('/patients/pat-001')
+        .set({ ...as(both), 'X-Acting-Role': 'ward-nurse' });
       expect(asNurse.status).to.equal(200);
       expect(asNurse.body).not.to.have.property('address');
       expect((await lastEvent(events)).roles).to.deep.equal(['ward-nurse']);
     });
     it('refuses a role the user does not hold', async () => {
       const { app } = await patientsApp();
-      const res = await request(app).get('/patients/pat-001').set({ ...as(USERS.nurse), 'X-Acting-Role': 'gp' });
+      const res = await request(app)
+        .get('/patients/pat-001')
+        .set({ ...as(USERS.nurse), 'X-Acting-Role': 'gp' });
       expect(res.status).to.equal(403);
       expect(res.body.error.code).to.equal('role_not_held');
     });

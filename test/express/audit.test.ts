@@ -21,7 +21,15 @@ function gatedStore() {
     async append(entry) {
       appended.push(entry);
       await gate;
-      return { ...entry, id: `e${appended.length}`, chain: 'main', seq: appended.length, time: new Date().toISOString(), prevHash: '', hash: '' } as AuditEvent;
+      return {
+        ...entry,
+        id: `e${appended.length}`,
+        chain: 'main',
+        seq: appended.length,
+        time: new Date().toISOString(),
+        prevHash: '',
+        hash: '',
+      } as AuditEvent;
     },
     query: async () => [],
     verify: async () => ({ ok: true, events: 0, chains: 0, heads: [] }),
@@ -51,7 +59,15 @@ describe('mesh audit trail', () => {
     const res = await request(app).get('/patients/pat-002').set(as(USERS.nurse)).set('X-Request-Id', 'r-2');
     expect(res.status).to.equal(200);
     const [event] = await events();
-    expect(event).to.include({ requestId: 'r-2', user: 'nurse-1', purpose: 'direct-care', resource: 'Patient', action: 'read', decision: 'disclosed', status: 200 });
+    expect(event).to.include({
+      requestId: 'r-2',
+      user: 'nurse-1',
+      purpose: 'direct-care',
+      resource: 'Patient',
+      action: 'read',
+      decision: 'disclosed',
+      status: 200,
+    });
     expect(event!.roles).to.deep.equal(['ward-nurse']);
     expect(event!.recordIds).to.deep.equal(['pat-002']);
     expect(event!.fieldsDisclosed).to.include.members(['id', 'name', 'diagnoses']);
@@ -61,7 +77,9 @@ describe('mesh audit trail', () => {
   });
 
   it('stores keyed pseudonyms of record ids when auditRecordIdKey is set', async () => {
-    const { app, events } = await setup((a, mesh) => a.get('/patients/:id', mesh.read('Patient'), patientsHandler), { auditRecordIdKey: 'audit-record-key-0123456789' });
+    const { app, events } = await setup((a, mesh) => a.get('/patients/:id', mesh.read('Patient'), patientsHandler), {
+      auditRecordIdKey: 'audit-record-key-0123456789',
+    });
     await request(app).get('/patients/pat-002').set(as(USERS.nurse));
     const [event] = await events();
     expect(event!.recordIds).to.have.length(1);
@@ -71,7 +89,9 @@ describe('mesh audit trail', () => {
 
   it('keys the audit chain when auditChainKey is set: the trail verifies with the key only', async () => {
     const key = 'audit-chain-key-0123456789';
-    const { app, mesh, auditFile } = await setup((a, m) => a.get('/patients/:id', m.read('Patient'), patientsHandler), { auditChainKey: key });
+    const { app, mesh, auditFile } = await setup((a, m) => a.get('/patients/:id', m.read('Patient'), patientsHandler), {
+      auditChainKey: key,
+    });
     expect((await request(app).get('/patients/pat-002').set(as(USERS.nurse))).status).to.equal(200);
     expect(await mesh.audit.verify()).to.deep.include({ ok: true, events: 1 });
     const keyless = await openAuditStore(auditFile, { readonly: true });
@@ -97,14 +117,22 @@ describe('mesh audit trail', () => {
 
   it('names the record a route selects by id in a refusal that came before any record was read, so a subject access report lists it', async () => {
     const key = 'audit-record-key-0123456789';
-    const { app, auditFile, mesh } = await setup((a, m) => {
-      a.get('/patients/:id', m.read('Patient'), patientsHandler);
-      a.patch('/patients/:id', m.write('Patient', { load: (req) => patient(String(req.params['id'])) }), (req, res) => res.json(req.body));
-    }, { auditRecordIdKey: key, maxBodyBytes: 256 });
+    const { app, auditFile, mesh } = await setup(
+      (a, m) => {
+        a.get('/patients/:id', m.read('Patient'), patientsHandler);
+        a.patch('/patients/:id', m.write('Patient', { load: (req) => patient(String(req.params['id'])) }), (req, res) =>
+          res.json(req.body),
+        );
+      },
+      { auditRecordIdKey: key, maxBodyBytes: 256 },
+    );
     await request(app).get('/patients/pat-019').set(as(USERS.receptionist, 'direct-care'));
     await request(app).get('/patients/pat-017').set(as(USERS.receptionist, 'nonsense'));
     await request(app).patch('/patients/pat-007').set(as(USERS.nurse)).set('Content-Type', 'application/json').send('{"ward": [');
-    await request(app).patch('/patients/pat-015').set(as(USERS.nurse)).send({ ward: 'W'.repeat(1000) });
+    await request(app)
+      .patch('/patients/pat-015')
+      .set(as(USERS.nurse))
+      .send({ ward: 'W'.repeat(1000) });
     const events = await mesh.audit.query({});
     expect(events.map((e) => [e.code, e.recordIds, e.withheldRecordIds])).to.deep.equal([
       ['purpose_not_granted', [], [pseudonymiseRecordId('pat-019', key)]],
@@ -113,9 +141,16 @@ describe('mesh audit trail', () => {
       ['payload_too_large', [], [pseudonymiseRecordId('pat-015', key)]],
     ]);
     await mesh.close();
-    const expected = { 'pat-019': 'purpose_not_granted', 'pat-017': 'purpose_unknown', 'pat-007': 'invalid_body', 'pat-015': 'payload_too_large' };
+    const expected = {
+      'pat-019': 'purpose_not_granted',
+      'pat-017': 'purpose_unknown',
+      'pat-007': 'invalid_body',
+      'pat-015': 'payload_too_large',
+    };
     for (const [id, code] of Object.entries(expected)) {
-      const r = await fieldmeshAsync(['audit', 'report', '--audit', auditFile, '--record', id, '--json'], { env: { FIELDMESH_AUDIT_RECORD_KEY: key, FIELDMESH_AUDIT_CHAIN_KEY: undefined } });
+      const r = await fieldmeshAsync(['audit', 'report', '--audit', auditFile, '--record', id, '--json'], {
+        env: { FIELDMESH_AUDIT_RECORD_KEY: key, FIELDMESH_AUDIT_CHAIN_KEY: undefined },
+      });
       expect(r.code, id).to.equal(0);
       const report = JSON.parse(r.stdout) as { events: { outcome: string; code: string }[] };
       expect(report.events, id).to.have.length(1);
@@ -127,18 +162,37 @@ describe('mesh audit trail', () => {
     const { app, auditFile, mesh } = await setup((a, m) => {
       a.get('/patients', m.read('Patient'), patientsHandler);
       a.get('/patients/:id', m.read('Patient'), patientsHandler);
-      a.patch('/patients/:id', m.write('Patient', { load: (req) => patient(String(req.params['id'])) }), (req, res) => res.json({ id: 'pat-001', ...(req.body as object) }));
+      a.patch('/patients/:id', m.write('Patient', { load: (req) => patient(String(req.params['id'])) }), (req, res) =>
+        res.json({ id: 'pat-001', ...(req.body as object) }),
+      );
     });
     await request(app).get('/patients').set(as(USERS.gp));
     await request(app).get('/patients/pat-001').set(as(USERS.receptionist, 'administration'));
     await request(app).get('/patients/pat-003').set(as(USERS.nurse));
     await request(app).get('/patients?nhsNumber=9990000018').set(as(USERS.receptionist, 'administration'));
-    await request(app).patch('/patients/pat-001').set(as(USERS.receptionist, 'administration')).send({ name: [{ family: 'Forgedname' }] });
+    await request(app)
+      .patch('/patients/pat-001')
+      .set(as(USERS.receptionist, 'administration'))
+      .send({ name: [{ family: 'Forgedname' }] });
     await request(app).get('/patients').set(as(USERS.analyst, 'service-planning'));
     await mesh.close();
-    const bytes = [auditFile, `${auditFile}-wal`].filter(existsSync).map((f) => readFileSync(f).toString('latin1')).join('');
+    const bytes = [auditFile, `${auditFile}-wal`]
+      .filter(existsSync)
+      .map((f) => readFileSync(f).toString('latin1'))
+      .join('');
     expect(bytes).to.include('pat-001'); // the trail is there, with ids
-    for (const value of ['Testwood', 'Amelia', '9990000018', '1 Example Street', 'LS1 4AP', '07700 900001', 'Asthma', 'penicillin', 'Forgedname', '1987-05-12']) {
+    for (const value of [
+      'Testwood',
+      'Amelia',
+      '9990000018',
+      '1 Example Street',
+      'LS1 4AP',
+      '07700 900001',
+      'Asthma',
+      'penicillin',
+      'Forgedname',
+      '1987-05-12',
+    ]) {
       expect(bytes, value).not.to.include(value);
     }
   });
@@ -147,10 +201,13 @@ describe('mesh audit trail', () => {
     const gated = gatedStore();
     const { app } = await setup((a, mesh) => a.get('/patients/:id', mesh.read('Patient'), patientsHandler), { audit: gated.store });
     let answered = false;
-    const pending = request(app).get('/patients/pat-001').set(as(USERS.nurse)).then((r) => {
-      answered = true;
-      return r;
-    });
+    const pending = request(app)
+      .get('/patients/pat-001')
+      .set(as(USERS.nurse))
+      .then((r) => {
+        answered = true;
+        return r;
+      });
     while (gated.appended.length === 0) await new Promise((r) => setTimeout(r, 5));
     await new Promise((r) => setTimeout(r, 50));
     expect(answered).to.equal(false);
@@ -167,13 +224,16 @@ describe('mesh audit trail', () => {
       const scratch = mkdtempSync(join(tmpdir(), 'fieldmesh-trail-'));
       onCleanup(async () => rmSync(scratch, { recursive: true, force: true }));
       const target = typeof audit === 'function' ? audit(scratch) : audit;
-      const h = await setup((a, mesh) => {
-        a.get('/patients/:id', mesh.read('Patient'), patientsHandler);
-        a.patch('/patients/:id', mesh.write('Patient', { load: (req) => patient(String(req.params['id'])) }), (req, res) => {
-          writes.push(req.body);
-          res.json(patient(String(req.params['id'])));
-        });
-      }, target === undefined ? {} : { audit: target });
+      const h = await setup(
+        (a, mesh) => {
+          a.get('/patients/:id', mesh.read('Patient'), patientsHandler);
+          a.patch('/patients/:id', mesh.write('Patient', { load: (req) => patient(String(req.params['id'])) }), (req, res) => {
+            writes.push(req.body);
+            res.json(patient(String(req.params['id'])));
+          });
+        },
+        target === undefined ? {} : { audit: target },
+      );
       return { ...h, writes };
     }
     async function expectUnavailable(app: Parameters<typeof request>[0], writes: unknown[]) {

@@ -38,7 +38,10 @@ export const USERS = {
 export function token(claims: Record<string, unknown>, opts: { secret?: string; exp?: number | null; audience?: string } = {}): string {
   const payload: Record<string, unknown> = { iat: T, ...claims };
   if (opts.exp !== null) payload['exp'] = opts.exp ?? T + 300;
-  return jwt.sign(payload, opts.secret ?? SECRET, { algorithm: 'HS256', ...(opts.audience === undefined ? {} : { audience: opts.audience }) });
+  return jwt.sign(payload, opts.secret ?? SECRET, {
+    algorithm: 'HS256',
+    ...(opts.audience === undefined ? {} : { audience: opts.audience }),
+  });
 }
 
 /** Headers of a request by `claims` for `purpose`. */

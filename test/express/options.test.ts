@@ -29,7 +29,12 @@ describe('fieldmesh() options', () => {
   afterEach(cleanup);
 
   it('loads a policy directory, with the pseudonym key its purposes need', async () => {
-    const mesh = await fieldmesh({ policies: POLICIES, jwt: { secret: SECRET }, audit: join(tempDir(), 'a.db'), pseudonymKey: PSEUDONYM_KEY });
+    const mesh = await fieldmesh({
+      policies: POLICIES,
+      jwt: { secret: SECRET },
+      audit: join(tempDir(), 'a.db'),
+      pseudonymKey: PSEUDONYM_KEY,
+    });
     onCleanup(() => mesh.close());
     expect(mesh.policies.resourceNames()).to.include.members(['Patient', 'CaseNote', 'SafeguardingConcern']);
   });
@@ -66,7 +71,11 @@ describe('fieldmesh() options', () => {
     ['a webhook that is not http(s)', { breakGlassWebhook: 'ftp://guardian.example/hook' }, /breakGlassWebhook/],
     ['a negative body limit', { maxBodyBytes: -1 }, /maxBodyBytes/],
     ['a training age of NaN days', { trainingMaxAgeDays: Number.NaN }, /trainingMaxAgeDays must be a whole number of days from 1 to 3650/],
-    ['a training age of Infinity days', { trainingMaxAgeDays: Number.POSITIVE_INFINITY }, /trainingMaxAgeDays must be a whole number of days from 1 to 3650/],
+    [
+      'a training age of Infinity days',
+      { trainingMaxAgeDays: Number.POSITIVE_INFINITY },
+      /trainingMaxAgeDays must be a whole number of days from 1 to 3650/,
+    ],
     ['a training age over ten years', { trainingMaxAgeDays: 3651 }, /trainingMaxAgeDays must be a whole number of days from 1 to 3650/],
     ['a policies value that is neither a path nor a PolicySet', { policies: { dir: './policies' } }, /policies must be/],
   ];

@@ -21,7 +21,19 @@ const NURSE_VIEW_OF_PAT_001 = {
 /** Values of pat-001 that a nurse must never receive: address, phone, practice, markers. */
 const HIDDEN_FROM_NURSE = ['1 Example Street', '07700 900001', 'B86001', 'research'];
 /** Ward-7 patients but the sealed pat-004, in file order: a nurse's list (direct care ignores the opt-out). */
-const NURSE_ROWS = ['pat-001', 'pat-002', 'pat-007', 'pat-009', 'pat-011', 'pat-013', 'pat-015', 'pat-018', 'pat-021', 'pat-022', 'pat-024'];
+const NURSE_ROWS = [
+  'pat-001',
+  'pat-002',
+  'pat-007',
+  'pat-009',
+  'pat-011',
+  'pat-013',
+  'pat-015',
+  'pat-018',
+  'pat-021',
+  'pat-022',
+  'pat-024',
+];
 
 function expectNothingOf(text: string, values: string[]): void {
   for (const value of values) expect(text, `leaked ${value}`).not.to.include(value);
@@ -45,21 +57,30 @@ describe('mesh.read', () => {
       ['res.send with an object', (res) => res.send(record())],
       ['res.send with a JSON string', (res) => res.send(text())],
       ['res.send with a Buffer', (res) => res.send(Buffer.from(text()))],
-      ['res.write and res.end with a JSON content type, split mid-token', (res) => {
-        const t = text();
-        res.setHeader('Content-Type', 'application/json');
-        res.write(t.slice(0, 17));
-        res.write(Buffer.from(t.slice(17, 90)));
-        res.end(t.slice(90));
-      }],
-      ['res.writeHead then res.end', (res) => {
-        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text()) });
-        res.end(text());
-      }],
-      ['a JSON stream piped into the response', (res) => {
-        res.type('application/json');
-        Readable.from([text().slice(0, 40), text().slice(40)]).pipe(res);
-      }],
+      [
+        'res.write and res.end with a JSON content type, split mid-token',
+        (res) => {
+          const t = text();
+          res.setHeader('Content-Type', 'application/json');
+          res.write(t.slice(0, 17));
+          res.write(Buffer.from(t.slice(17, 90)));
+          res.end(t.slice(90));
+        },
+      ],
+      [
+        'res.writeHead then res.end',
+        (res) => {
+          res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text()) });
+          res.end(text());
+        },
+      ],
+      [
+        'a JSON stream piped into the response',
+        (res) => {
+          res.type('application/json');
+          Readable.from([text().slice(0, 40), text().slice(40)]).pipe(res);
+        },
+      ],
     ];
     for (const [how, answer] of ways) {
       it(`via ${how}`, async () => {
@@ -93,12 +114,29 @@ describe('mesh.read', () => {
       ['an HTML page', (res) => res.send(`<html><body>${JSON.stringify(patient('pat-001'))} Testwood 1 Example Street</body></html>`)],
       ['a non-JSON content type with a JSON body', (res) => res.type('text/csv').send(JSON.stringify(patient('pat-001')))],
       ['res.end with no content type', (res) => res.end(JSON.stringify(patient('pat-001')))],
-      ['a stream with no content type', (res) => { Readable.from([JSON.stringify(patient('pat-001'))]).pipe(res); }],
+      [
+        'a stream with no content type',
+        (res) => {
+          Readable.from([JSON.stringify(patient('pat-001'))]).pipe(res);
+        },
+      ],
       ['a JSON content type over invalid JSON', (res) => res.type('json').send('{"id":"pat-001","name":"Testwood" 1 Example Street')],
       ['res.sendFile', (res) => res.sendFile(fileURLToPath(new URL('../../fixtures/records/Patient.json', import.meta.url)))],
       ['a JSON value that is not a record', (res) => res.json('Testwood, 1 Example Street')],
-      ['res.json after res.write', (res) => { res.write('Testwood'); res.json(patient('pat-001')); }],
-      ['a record nested 6000 levels deep', (res) => res.type('json').send(`${JSON.stringify(patient('pat-001')).slice(0, -1)},"allergies":${'['.repeat(6000)}"x"${']'.repeat(6000)}}`)],
+      [
+        'res.json after res.write',
+        (res) => {
+          res.write('Testwood');
+          res.json(patient('pat-001'));
+        },
+      ],
+      [
+        'a record nested 6000 levels deep',
+        (res) =>
+          res
+            .type('json')
+            .send(`${JSON.stringify(patient('pat-001')).slice(0, -1)},"allergies":${'['.repeat(6000)}"x"${']'.repeat(6000)}}`),
+      ],
     ];
     for (const [what, answer] of cases) {
       it(`${what} → 500 unredactable_body, and nothing of the record`, async () => {
@@ -112,24 +150,41 @@ describe('mesh.read', () => {
 
     it('cuts the connection when the headers were flushed before it could act, and never calls the handler', async () => {
       let called = false;
-      const { app, events } = await setup((a, mesh) => a.get('/patients/:id', (_req, res, next) => {
-        res.flushHeaders();
-        next();
-      }, mesh.read('Patient'), (req, res) => {
-        called = true;
-        patientsHandler(req, res);
-      }));
-      const outcome = await request(app).get('/patients/pat-001').set(as(USERS.nurse)).then((r) => r.text, (err: Error) => err.message);
+      const { app, events } = await setup((a, mesh) =>
+        a.get(
+          '/patients/:id',
+          (_req, res, next) => {
+            res.flushHeaders();
+            next();
+          },
+          mesh.read('Patient'),
+          (req, res) => {
+            called = true;
+            patientsHandler(req, res);
+          },
+        ),
+      );
+      const outcome = await request(app)
+        .get('/patients/pat-001')
+        .set(as(USERS.nurse))
+        .then(
+          (r) => r.text,
+          (err: Error) => err.message,
+        );
       expect(outcome).not.to.include('Testwood');
       expect(called).to.equal(false);
       expect((await events())[0]).to.include({ decision: 'refused', code: 'unredactable_body' });
     });
 
     it('refuses a written answer larger than maxResponseBytes rather than buffer it', async () => {
-      const { app } = await setup((a, mesh) => a.get('/patients', mesh.read('Patient'), (_req, res) => {
-        res.type('json');
-        Readable.from(JSON.stringify(PATIENTS).match(/[\s\S]{1,500}/g)!).pipe(res);
-      }), { maxResponseBytes: 1000 });
+      const { app } = await setup(
+        (a, mesh) =>
+          a.get('/patients', mesh.read('Patient'), (_req, res) => {
+            res.type('json');
+            Readable.from(JSON.stringify(PATIENTS).match(/[\s\S]{1,500}/g)!).pipe(res);
+          }),
+        { maxResponseBytes: 1000 },
+      );
       const res = await request(app).get('/patients').set(as(USERS.nurse));
       expect(res.status).to.equal(500);
       expectNothingOf(res.text, ['Testwood']);
@@ -173,7 +228,8 @@ describe('mesh.read', () => {
       const { app } = await setup((a, mesh) =>
         a.get('/patients', mesh.read('Patient', { list: 'items' }), (_req, res) => {
           res.json({ items: PATIENTS, total: 24, count: 24, page: 1, next: '/patients?page=2' });
-        }));
+        }),
+      );
       const res = await request(app).get('/patients').set(as(USERS.nurse));
       expect(res.body.items.map((r: { id: string }) => r.id)).to.deep.equal(NURSE_ROWS);
       expect(res.body).to.have.all.keys('items');
@@ -181,11 +237,19 @@ describe('mesh.read', () => {
 
     it('reads a FHIR Bundle: withheld entries removed, total set to what is returned, links kept', async () => {
       const bundle = {
-        resourceType: 'Bundle', type: 'searchset', total: 24,
+        resourceType: 'Bundle',
+        type: 'searchset',
+        total: 24,
         link: [{ relation: 'self', url: 'https://records.example/Patient?_count=24' }],
-        entry: PATIENTS.map((p) => ({ fullUrl: `https://records.example/Patient/${String(p['id'])}`, resource: { resourceType: 'Patient', ...p }, search: { mode: 'match' } })),
+        entry: PATIENTS.map((p) => ({
+          fullUrl: `https://records.example/Patient/${String(p['id'])}`,
+          resource: { resourceType: 'Patient', ...p },
+          search: { mode: 'match' },
+        })),
       };
-      const { app } = await setup((a, mesh) => a.get('/fhir/Patient', mesh.read('Patient', { list: 'entry.resource' }), (_req, res) => res.json(bundle)));
+      const { app } = await setup((a, mesh) =>
+        a.get('/fhir/Patient', mesh.read('Patient', { list: 'entry.resource' }), (_req, res) => res.json(bundle)),
+      );
       const res = await request(app).get('/fhir/Patient').set(as(USERS.nurse));
       expect(res.status).to.equal(200);
       expect(res.body.entry.map((e: { resource: { id: string } }) => e.resource.id)).to.deep.equal(NURSE_ROWS);
@@ -197,7 +261,9 @@ describe('mesh.read', () => {
     });
 
     it('answers 500 when the rows are not where the route says', async () => {
-      const { app } = await setup((a, mesh) => a.get('/patients', mesh.read('Patient', { list: 'items' }), (_req, res) => res.json(PATIENTS)));
+      const { app } = await setup((a, mesh) =>
+        a.get('/patients', mesh.read('Patient', { list: 'items' }), (_req, res) => res.json(PATIENTS)),
+      );
       const res = await request(app).get('/patients').set(as(USERS.nurse));
       expect(res.status).to.equal(500);
       expect(res.body.error.code).to.equal('unredactable_body');
@@ -207,7 +273,9 @@ describe('mesh.read', () => {
 
   describe('handler errors and headers', () => {
     it("replaces a handler's non-2xx body by a generic error with the same status", async () => {
-      const { app } = await answering((res) => res.status(409).json({ error: 'conflict with Testwood at 1 Example Street', record: patient('pat-001') }));
+      const { app } = await answering((res) =>
+        res.status(409).json({ error: 'conflict with Testwood at 1 Example Street', record: patient('pat-001') }),
+      );
       const res = await request(app).get('/patients/pat-001').set(as(USERS.nurse));
       expect(res.status).to.equal(409);
       expect(res.body).to.deep.equal({ error: { code: 'conflict', message: 'Conflict' } });
@@ -232,7 +300,9 @@ describe('mesh.read', () => {
     });
 
     it('drops headers computed from the unredacted body and marks the answer no-store', async () => {
-      const { app } = await answering((res) => res.set({ 'X-Total-Count': '24', ETag: '"full-record"', 'Content-Length': '9999' }).json(patient('pat-001')));
+      const { app } = await answering((res) =>
+        res.set({ 'X-Total-Count': '24', ETag: '"full-record"', 'Content-Length': '9999' }).json(patient('pat-001')),
+      );
       const res = await request(app).get('/patients/pat-001').set(as(USERS.nurse));
       expect(res.status).to.equal(200);
       expect(res.headers).not.to.have.property('x-total-count');
@@ -251,7 +321,11 @@ describe('mesh.read', () => {
 
     it('refuses a write method on a read route before the handler runs', async () => {
       let called = false;
-      const { app } = await setup((a, mesh) => a.use('/patients', mesh.read('Patient'), () => { called = true; }));
+      const { app } = await setup((a, mesh) =>
+        a.use('/patients', mesh.read('Patient'), () => {
+          called = true;
+        }),
+      );
       const res = await request(app).patch('/patients/pat-001').set(as(USERS.gp)).send({ name: 'x' });
       expect(res.status).to.equal(405);
       expect(res.body.error.code).to.equal('method_not_allowed');

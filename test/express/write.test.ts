@@ -25,28 +25,41 @@ async function withRegistrar(): Promise<Partial<MeshOptions>> {
  * PATCH and PUT /patients/:id and POST /notes over copies of the fixtures,
  * with a spy counting the handler calls: a refused write must never reach it.
  */
-async function writeApp(opts: { load?: boolean; parse?: boolean; maxBodyBytes?: number; answer?: (req: express.Request) => unknown; mesh?: Partial<MeshOptions> } = {}) {
+async function writeApp(
+  opts: {
+    load?: boolean;
+    parse?: boolean;
+    maxBodyBytes?: number;
+    answer?: (req: express.Request) => unknown;
+    mesh?: Partial<MeshOptions>;
+  } = {},
+) {
   const calls: unknown[] = [];
   const store = new Map(PATIENTS.map((p) => [String(p['id']), patient(String(p['id']))]));
-  const h = await setup((app, mesh: Mesh) => {
-    if (opts.parse) app.use(express.json());
-    const load = opts.load === false ? {} : { load: (req: express.Request) => store.get(String(req.params['id'])) };
-    app.patch('/patients/:id', mesh.write('Patient', load), (req, res) => {
-      calls.push(req.body);
-      const record = { ...store.get(String(req.params['id'])), ...(req.body as object) };
-      res.json(opts.answer ? opts.answer(req) : record);
-    });
-    app.put('/patients/:id', mesh.write('Patient', load), (req, res) => {
-      calls.push(req.body);
-      store.set(String(req.params['id']), { ...(req.body as object), id: req.params['id'] });
-      res.json(store.get(String(req.params['id'])));
-    });
-    app.post('/notes', mesh.write('CaseNote'), (req, res) => {
-      calls.push(req.body);
-      res.status(201).json({ id: 'cn-900', author: 'nurse-1', authoredAt: '2026-11-24T12:00:00Z', internal: 'x', ...(req.body as object) });
-    });
-    app.delete('/patients/:id', mesh.write('Patient'), () => calls.push('delete'));
-  }, { ...(opts.maxBodyBytes === undefined ? {} : { maxBodyBytes: opts.maxBodyBytes }), ...opts.mesh });
+  const h = await setup(
+    (app, mesh: Mesh) => {
+      if (opts.parse) app.use(express.json());
+      const load = opts.load === false ? {} : { load: (req: express.Request) => store.get(String(req.params['id'])) };
+      app.patch('/patients/:id', mesh.write('Patient', load), (req, res) => {
+        calls.push(req.body);
+        const record = { ...store.get(String(req.params['id'])), ...(req.body as object) };
+        res.json(opts.answer ? opts.answer(req) : record);
+      });
+      app.put('/patients/:id', mesh.write('Patient', load), (req, res) => {
+        calls.push(req.body);
+        store.set(String(req.params['id']), { ...(req.body as object), id: req.params['id'] });
+        res.json(store.get(String(req.params['id'])));
+      });
+      app.post('/notes', mesh.write('CaseNote'), (req, res) => {
+        calls.push(req.body);
+        res
+          .status(201)
+          .json({ id: 'cn-900', author: 'nurse-1', authoredAt: '2026-11-24T12:00:00Z', internal: 'x', ...(req.body as object) });
+      });
+      app.delete('/patients/:id', mesh.write('Patient'), () => calls.push('delete'));
+    },
+    { ...(opts.maxBodyBytes === undefined ? {} : { maxBodyBytes: opts.maxBodyBytes }), ...opts.mesh },
+  );
   return { ...h, calls, store };
 }
 
@@ -61,7 +74,10 @@ describe('mesh.write', () => {
 
   it("lets a GP update the clinical record of the practice's patient, and answers with the GP's view", async () => {
     const { app, calls } = await writeApp();
-    const res = await request(app).patch('/patients/pat-001').set(as(USERS.gp)).send({ allergies: ['latex'] });
+    const res = await request(app)
+      .patch('/patients/pat-001')
+      .set(as(USERS.gp))
+      .send({ allergies: ['latex'] });
     expect(res.status).to.equal(200);
     expect(calls).to.deep.equal([{ allergies: ['latex'] }]);
     expect(res.body.allergies).to.deep.equal(['latex']);
@@ -70,7 +86,10 @@ describe('mesh.write', () => {
 
   it('refuses a body with a field the role may not write, naming it, and never calls the handler', async () => {
     const { app, calls, events } = await writeApp();
-    const res = await request(app).patch('/patients/pat-001').set(as(USERS.gp)).send({ allergies: ['latex'], name: [{ family: 'Renamed' }] });
+    const res = await request(app)
+      .patch('/patients/pat-001')
+      .set(as(USERS.gp))
+      .send({ allergies: ['latex'], name: [{ family: 'Renamed' }] });
     expect(res.status).to.equal(403);
     expect(res.body.error.code).to.equal('write_forbidden');
     expect(res.body.error.message).to.include('"name"');
@@ -83,7 +102,10 @@ describe('mesh.write', () => {
 
   it("refuses a GP's update of a patient registered elsewhere: the row condition is read on the stored record", async () => {
     const { app, calls } = await writeApp();
-    const res = await request(app).patch('/patients/pat-003').set(as(USERS.gp)).send({ allergies: ['latex'] });
+    const res = await request(app)
+      .patch('/patients/pat-003')
+      .set(as(USERS.gp))
+      .send({ allergies: ['latex'] });
     // The GP may not read it either: it answers exactly as a record that does not exist.
     expect(res.status).to.equal(404);
     expect(res.body).to.deep.equal({ error: { code: 'not_found', message: 'No such record' } });
@@ -92,7 +114,10 @@ describe('mesh.write', () => {
 
   it('refuses every update on a route without load (500 write_needs_load), even an unconditional grant, and still creates', async () => {
     const { app, calls, events } = await writeApp({ load: false });
-    for (const [user, purpose, body] of [[USERS.gp, 'direct-care', { allergies: ['latex'] }], [USERS.receptionist, 'administration', { telecom: [] }]] as const) {
+    for (const [user, purpose, body] of [
+      [USERS.gp, 'direct-care', { allergies: ['latex'] }],
+      [USERS.receptionist, 'administration', { telecom: [] }],
+    ] as const) {
       const res = await request(app).patch('/patients/pat-001').set(as(user, purpose)).send(body);
       expect(res.status).to.equal(500);
       expect(res.body.error.code).to.equal('write_needs_load');
@@ -101,7 +126,9 @@ describe('mesh.write', () => {
     const put = await request(app).put('/patients/pat-001').set(as(USERS.receptionist, 'administration')).send({ telecom: [] });
     expect(put.body.error.code).to.equal('write_needs_load');
     expect(calls).to.have.length(0);
-    expect((await events()).map((e) => [e.action, e.decision, e.code])).to.deep.equal(Array(3).fill(['update', 'refused', 'write_needs_load']));
+    expect((await events()).map((e) => [e.action, e.decision, e.code])).to.deep.equal(
+      Array(3).fill(['update', 'refused', 'write_needs_load']),
+    );
     // POST needs no stored record: the same kind of route without load creates.
     const note = { subjectId: 'pat-001', kind: 'clinical', text: 'Reviewed', careTeam: 'ward-7' };
     expect((await request(app).post('/notes').set(as(USERS.nurse)).send(note)).status).to.equal(201);
@@ -126,22 +153,31 @@ describe('mesh.write', () => {
     expect(JSON.stringify(await events())).not.to.include('Overwritten');
   });
 
-  it("refuses a receptionist overwriting the address of a person at risk of domestic violence (403), which the receptionist may not see", async () => {
+  it('refuses a receptionist overwriting the address of a person at risk of domestic violence (403), which the receptionist may not see', async () => {
     const { app, calls } = await writeApp();
-    const res = await request(app).patch('/patients/pat-002').set(as(USERS.receptionist, 'administration')).send({ address: [{ line: ['1 New St'] }] });
+    const res = await request(app)
+      .patch('/patients/pat-002')
+      .set(as(USERS.receptionist, 'administration'))
+      .send({ address: [{ line: ['1 New St'] }] });
     expect(res.status).to.equal(403);
     expect(res.body.error.code).to.equal('write_forbidden');
     expect(res.body.error.message).to.include('"address"');
     expect(calls).to.have.length(0);
     // The same change to a record without the flag goes through.
-    const ok = await request(app).patch('/patients/pat-001').set(as(USERS.receptionist, 'administration')).send({ address: [{ line: ['1 New St'] }] });
+    const ok = await request(app)
+      .patch('/patients/pat-001')
+      .set(as(USERS.receptionist, 'administration'))
+      .send({ address: [{ line: ['1 New St'] }] });
     expect(ok.status).to.equal(200);
     expect(calls).to.have.length(1);
   });
 
   it('refuses a PUT by a user who may not update every declared field, naming them, and lets a registrar replace a record', async () => {
     const { app, calls, store } = await writeApp({ mesh: await withRegistrar() });
-    const partial = await request(app).put('/patients/pat-005').set(as(USERS.receptionist, 'administration')).send({ telecom: [], address: [] });
+    const partial = await request(app)
+      .put('/patients/pat-005')
+      .set(as(USERS.receptionist, 'administration'))
+      .send({ telecom: [], address: [] });
     expect(partial.status).to.equal(403);
     expect(partial.body.error.code).to.equal('write_forbidden');
     expect(partial.body.error.message).to.include('PUT').and.include('"name"').and.include('"nhsNumber"').and.include('"diagnoses"');
@@ -174,8 +210,12 @@ describe('mesh.write', () => {
         res.status(204).end();
       });
     });
-    expect((await request(app).patch('/patients/pat-001').set(as(USERS.receptionist, 'administration')).send({ telecom: [] })).status).to.equal(204);
-    expect((await request(app).patch('/patients/pat-004').set(as(USERS.receptionist, 'administration')).send({ telecom: [] })).status).to.equal(404);
+    expect(
+      (await request(app).patch('/patients/pat-001').set(as(USERS.receptionist, 'administration')).send({ telecom: [] })).status,
+    ).to.equal(204);
+    expect(
+      (await request(app).patch('/patients/pat-004').set(as(USERS.receptionist, 'administration')).send({ telecom: [] })).status,
+    ).to.equal(404);
     expect(handled).to.equal(1);
   });
 
@@ -202,14 +242,23 @@ describe('mesh.write', () => {
     expect(answer!.recordIds).to.deep.equal(['pat-001']);
   });
 
-  it("lists the update in the subject access report of the record (the built CLI)", async () => {
+  it('lists the update in the subject access report of the record (the built CLI)', async () => {
     const { app, auditFile } = await writeApp();
-    const res = await request(app).patch('/patients/pat-001').set(as(USERS.receptionist, 'administration')).send({ telecom: [{ system: 'phone', value: '07700 900111' }] });
+    const res = await request(app)
+      .patch('/patients/pat-001')
+      .set(as(USERS.receptionist, 'administration'))
+      .send({ telecom: [{ system: 'phone', value: '07700 900111' }] });
     expect(res.status).to.equal(200);
-    const run = spawnSync(process.execPath, [BIN, 'audit', 'report', '--record', 'pat-001', '--audit', auditFile, '--json'], { encoding: 'utf8', env: { ...process.env, FIELDMESH_AUDIT_RECORD_KEY: '' } });
+    const run = spawnSync(process.execPath, [BIN, 'audit', 'report', '--record', 'pat-001', '--audit', auditFile, '--json'], {
+      encoding: 'utf8',
+      env: { ...process.env, FIELDMESH_AUDIT_RECORD_KEY: '' },
+    });
     expect(run.status, run.stderr).to.equal(0);
     const report = JSON.parse(run.stdout) as { events: { user: string; action: string; outcome: string; fields: string[] }[] };
-    expect(report.events.map((e) => [e.user, e.action, e.outcome])).to.deep.equal([['rec-1', 'update', 'written'], ['rec-1', 'update', 'disclosed']]);
+    expect(report.events.map((e) => [e.user, e.action, e.outcome])).to.deep.equal([
+      ['rec-1', 'update', 'written'],
+      ['rec-1', 'update', 'disclosed'],
+    ]);
     expect(report.events[0]!.fields).to.deep.equal(['telecom']);
     expect(run.stdout).not.to.include('07700');
   });
@@ -229,7 +278,12 @@ describe('mesh.write', () => {
     ['no body', (r) => r, 400, 'invalid_body'],
     ['a JSON array', (r) => r.send([{ ward: 'Ward 8' }]), 400, 'invalid_body'],
     // Read as the gateway reads a caller's body (http/json-body.ts), before load() is called.
-    ['a body nested deeper than a record may be', (r) => r.set('Content-Type', 'application/json').send(`{"ward":${'['.repeat(150)}${']'.repeat(150)}}`), 400, 'invalid_body'],
+    [
+      'a body nested deeper than a record may be',
+      (r) => r.set('Content-Type', 'application/json').send(`{"ward":${'['.repeat(150)}${']'.repeat(150)}}`),
+      400,
+      'invalid_body',
+    ],
   ];
   for (const [what, send, status, code] of badBodies) {
     it(`refuses ${what} (${status} ${code}) before the handler`, async () => {
@@ -243,7 +297,10 @@ describe('mesh.write', () => {
 
   it('refuses a body larger than maxBodyBytes with 413', async () => {
     const { app, calls } = await writeApp({ maxBodyBytes: 64 });
-    const res = await request(app).patch('/patients/pat-001').set(as(USERS.nurse)).send({ ward: 'W'.repeat(200) });
+    const res = await request(app)
+      .patch('/patients/pat-001')
+      .set(as(USERS.nurse))
+      .send({ ward: 'W'.repeat(200) });
     expect(res.status).to.equal(413);
     expect(res.body.error.code).to.equal('payload_too_large');
     // The rest of the body is left unread, as the gateway leaves it: the connection closes after the answer.
@@ -258,9 +315,15 @@ describe('mesh.write', () => {
     expect(res.status).to.equal(201);
     expect(res.body).to.include({ id: 'cn-900', author: 'nurse-1', text: note.text });
     expect(res.body).not.to.have.property('internal');
-    const otherTeam = await request(app).post('/notes').set(as(USERS.nurse)).send({ ...note, careTeam: 'ward-9' });
+    const otherTeam = await request(app)
+      .post('/notes')
+      .set(as(USERS.nurse))
+      .send({ ...note, careTeam: 'ward-9' });
     expect(otherTeam.status).to.equal(403);
-    const forged = await request(app).post('/notes').set(as(USERS.nurse)).send({ ...note, author: 'gp-1' });
+    const forged = await request(app)
+      .post('/notes')
+      .set(as(USERS.nurse))
+      .send({ ...note, author: 'gp-1' });
     expect(forged.status).to.equal(403);
     expect(calls).to.have.length(1);
   });

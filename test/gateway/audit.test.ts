@@ -25,7 +25,10 @@ describe('gateway › audit trail', () => {
         await get('/patients?diagnoses.code=J45', as(USERS.receptionist, 'administration')),
         await get('/patients/pat-003', as(USERS.gp, 'direct-care')),
         await get('/patients/pat-001', { 'x-purpose': 'direct-care' }),
-        await get('/patients/pat-001', { authorization: `Bearer ${token({ ...USERS.gp, training: '2024-01-01' })}`, 'x-purpose': 'direct-care' }),
+        await get('/patients/pat-001', {
+          authorization: `Bearer ${token({ ...USERS.gp, training: '2024-01-01' })}`,
+          'x-purpose': 'direct-care',
+        }),
       ];
       const events = await gw.audit.query();
       expect(events.map((e) => e.requestId)).to.deep.equal(answers.map((a) => a.headers['x-request-id']));

@@ -51,7 +51,9 @@ function cases(): { file: string; c: Case; user: Record<string, unknown> }[] {
     .flatMap((file) => {
       const doc = parse(readFileSync(join(dir, file), 'utf8')) as { now?: string; user?: Record<string, unknown>; cases: Case[] };
       return doc.cases
-        .filter((c) => c.ref !== undefined && (c.now ?? doc.now) !== undefined && new Date(String(c.now ?? doc.now)).getTime() === NOW.getTime())
+        .filter(
+          (c) => c.ref !== undefined && (c.now ?? doc.now) !== undefined && new Date(String(c.now ?? doc.now)).getTime() === NOW.getTime(),
+        )
         .map((c) => ({ file, c, user: { ...(doc.user ?? {}), ...(c.user ?? {}) } }));
     });
 }

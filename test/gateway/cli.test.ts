@@ -18,14 +18,25 @@ const exitCode = async (p: ReturnType<typeof run>): Promise<number | null> => (a
 function parseCurl(line: string): { url: string; headers: Record<string, string> } {
   const quoted = [...line.matchAll(/'([^']*)'/g)].map((m) => m[1]!);
   const [url, ...headers] = quoted;
-  return { url: url!, headers: Object.fromEntries(headers.map((h) => [h.slice(0, h.indexOf(':')).toLowerCase(), h.slice(h.indexOf(':') + 1).trim()])) };
+  return {
+    url: url!,
+    headers: Object.fromEntries(headers.map((h) => [h.slice(0, h.indexOf(':')).toLowerCase(), h.slice(h.indexOf(':') + 1).trim()])),
+  };
 }
 
 describe('gateway › CLI', () => {
   it('serve --help lists the flags and their variables', async () => {
     const p = run(['serve', '--help']);
     expect(await exitCode(p)).to.equal(0);
-    for (const text of ['--upstream <url>', '--routes <file>', '--policies <dir>', '--port <n>', 'FIELDMESH_UPSTREAM_AUTHORIZATION', '/readyz', 'SIGHUP']) {
+    for (const text of [
+      '--upstream <url>',
+      '--routes <file>',
+      '--policies <dir>',
+      '--port <n>',
+      'FIELDMESH_UPSTREAM_AUTHORIZATION',
+      '/readyz',
+      'SIGHUP',
+    ]) {
       expect(p.out.stdout).to.include(text);
     }
   });
@@ -41,7 +52,8 @@ describe('gateway › CLI', () => {
     const upstream = await startJsonServer();
     const audit = join(mkdtempSync(join(tmpdir(), 'fieldmesh-cli-')), 'audit.db');
     const p = run(['serve', '--upstream', upstream.url, '--routes', ROUTES, '--policies', POLICIES, '--port', '0', '--audit', audit], {
-      FIELDMESH_JWT_SECRET: SECRET, FIELDMESH_PSEUDONYM_KEY: PSEUDONYM_KEY,
+      FIELDMESH_JWT_SECRET: SECRET,
+      FIELDMESH_PSEUDONYM_KEY: PSEUDONYM_KEY,
     });
     try {
       await p.waitFor('"gateway listening"');

@@ -21,38 +21,76 @@ function problems(flags: ConfigFlags, env: Record<string, string | undefined> = 
 describe('config', () => {
   it('fills the documented defaults', () => {
     const c = resolveConfig({}, { FIELDMESH_JWT_SECRET: SECRET });
-    expect(c).to.deep.include({ audit: './fieldmesh-audit.db', trainingMaxAgeDays: 365, port: 8080, host: '127.0.0.1', policies: './policies', jwtRolesClaim: 'roles' });
+    expect(c).to.deep.include({
+      audit: './fieldmesh-audit.db',
+      trainingMaxAgeDays: 365,
+      port: 8080,
+      host: '127.0.0.1',
+      policies: './policies',
+      jwtRolesClaim: 'roles',
+    });
   });
 
   it('takes every setting from the environment', () => {
-    const c = resolveConfig({}, {
-      FIELDMESH_JWT_SECRET: SECRET, FIELDMESH_JWT_ISSUER: 'https://idp.example/', FIELDMESH_JWT_AUDIENCE: 'records',
-      FIELDMESH_PSEUDONYM_KEY: 'config-pseudonym-key', FIELDMESH_AUDIT: 'postgres://db/audit', FIELDMESH_TRAINING_MAX_AGE_DAYS: '180', PORT: '9000',
-      FIELDMESH_UPSTREAM_AUTHORIZATION: 'Bearer svc', FIELDMESH_AUDIT_RECORD_KEY: 'record-key-of-16-chars+',
+    const c = resolveConfig(
+      {},
+      {
+        FIELDMESH_JWT_SECRET: SECRET,
+        FIELDMESH_JWT_ISSUER: 'https://idp.example/',
+        FIELDMESH_JWT_AUDIENCE: 'records',
+        FIELDMESH_PSEUDONYM_KEY: 'config-pseudonym-key',
+        FIELDMESH_AUDIT: 'postgres://db/audit',
+        FIELDMESH_TRAINING_MAX_AGE_DAYS: '180',
+        PORT: '9000',
+        FIELDMESH_UPSTREAM_AUTHORIZATION: 'Bearer svc',
+        FIELDMESH_AUDIT_RECORD_KEY: 'record-key-of-16-chars+',
+      },
+    );
+    expect(c).to.deep.include({
+      jwtIssuer: 'https://idp.example/',
+      jwtAudience: 'records',
+      pseudonymKey: 'config-pseudonym-key',
+      audit: 'postgres://db/audit',
+      auditRecordIdKey: 'record-key-of-16-chars+',
+      trainingMaxAgeDays: 180,
+      port: 9000,
+      upstreamAuthorization: 'Bearer svc',
     });
-    expect(c).to.deep.include({ jwtIssuer: 'https://idp.example/', jwtAudience: 'records', pseudonymKey: 'config-pseudonym-key', audit: 'postgres://db/audit', auditRecordIdKey: 'record-key-of-16-chars+', trainingMaxAgeDays: 180, port: 9000, upstreamAuthorization: 'Bearer svc' });
   });
 
   it('takes the audit chain key from FIELDMESH_AUDIT_CHAIN_KEY only, and refuses one shorter than 16 characters', () => {
-    expect(resolveConfig({}, { FIELDMESH_JWT_SECRET: SECRET, FIELDMESH_AUDIT_CHAIN_KEY: 'chain-key-0123456789' }).auditChainKey).to.equal('chain-key-0123456789');
-    expect(problems({}, { FIELDMESH_JWT_SECRET: SECRET, FIELDMESH_AUDIT_CHAIN_KEY: 'short' })).to.deep.equal(['FIELDMESH_AUDIT_CHAIN_KEY: must be at least 16 characters']);
+    expect(resolveConfig({}, { FIELDMESH_JWT_SECRET: SECRET, FIELDMESH_AUDIT_CHAIN_KEY: 'chain-key-0123456789' }).auditChainKey).to.equal(
+      'chain-key-0123456789',
+    );
+    expect(problems({}, { FIELDMESH_JWT_SECRET: SECRET, FIELDMESH_AUDIT_CHAIN_KEY: 'short' })).to.deep.equal([
+      'FIELDMESH_AUDIT_CHAIN_KEY: must be at least 16 characters',
+    ]);
   });
 
   it('lets a flag win over its variable', () => {
-    const c = resolveConfig({ port: '0', audit: './other.db', upstreamAuthorization: 'Bearer flag' }, { FIELDMESH_JWT_SECRET: SECRET, PORT: '9000', FIELDMESH_AUDIT: './env.db', FIELDMESH_UPSTREAM_AUTHORIZATION: 'Bearer env' });
+    const c = resolveConfig(
+      { port: '0', audit: './other.db', upstreamAuthorization: 'Bearer flag' },
+      { FIELDMESH_JWT_SECRET: SECRET, PORT: '9000', FIELDMESH_AUDIT: './env.db', FIELDMESH_UPSTREAM_AUTHORIZATION: 'Bearer env' },
+    );
     expect(c).to.deep.include({ port: 0, audit: './other.db', upstreamAuthorization: 'Bearer flag' });
   });
 
   it('names the flag when a flag is wrong, and the variable when the variable is', () => {
     expect(problems({ port: 'eighty' }, { FIELDMESH_JWT_SECRET: SECRET })).to.deep.equal(['--port: must be a whole number']);
     expect(problems({}, { FIELDMESH_JWT_SECRET: SECRET, PORT: '70000' })).to.deep.equal(['PORT: must be at most 65535']);
-    expect(problems({}, { FIELDMESH_JWT_SECRET: SECRET, FIELDMESH_TRAINING_MAX_AGE_DAYS: '-1' })).to.deep.equal(['FIELDMESH_TRAINING_MAX_AGE_DAYS: must be a whole number']);
-    expect(problems({ upstream: 'ftp://records' }, { FIELDMESH_JWT_SECRET: SECRET })).to.deep.equal(['--upstream: must be an http:// or https:// URL']);
+    expect(problems({}, { FIELDMESH_JWT_SECRET: SECRET, FIELDMESH_TRAINING_MAX_AGE_DAYS: '-1' })).to.deep.equal([
+      'FIELDMESH_TRAINING_MAX_AGE_DAYS: must be a whole number',
+    ]);
+    expect(problems({ upstream: 'ftp://records' }, { FIELDMESH_JWT_SECRET: SECRET })).to.deep.equal([
+      '--upstream: must be an http:// or https:// URL',
+    ]);
   });
 
   it('needs exactly one JWT key source, and a secret of at least 32 bytes', () => {
     expect(problems({}, {})[0]).to.match(/one of --jwt-secret \/ FIELDMESH_JWT_SECRET, .* is required/);
-    expect(problems({ jwtJwksUrl: 'https://idp.example/jwks' }, { FIELDMESH_JWT_SECRET: SECRET })).to.deep.equal(['only one JWT key source may be set, got FIELDMESH_JWT_SECRET and --jwt-jwks-url']);
+    expect(problems({ jwtJwksUrl: 'https://idp.example/jwks' }, { FIELDMESH_JWT_SECRET: SECRET })).to.deep.equal([
+      'only one JWT key source may be set, got FIELDMESH_JWT_SECRET and --jwt-jwks-url',
+    ]);
     expect(problems({ jwtSecret: 'short' }, {})).to.deep.equal(['--jwt-secret: must be at least 32 bytes (RFC 7518 §3.2)']);
   });
 
@@ -61,9 +99,13 @@ describe('config', () => {
     const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
     writeFileSync(join(dir, 'idp.pem'), pem);
     expect(resolveConfig({}, { FIELDMESH_JWT_PUBLIC_KEY: join(dir, 'idp.pem') }).jwtPublicKey).to.equal(pem);
-    expect(problems({}, { FIELDMESH_JWT_PUBLIC_KEY: join(dir, 'missing.pem') })[0]).to.match(/^FIELDMESH_JWT_PUBLIC_KEY: cannot read the PEM file .*missing\.pem \(ENOENT\)$/);
+    expect(problems({}, { FIELDMESH_JWT_PUBLIC_KEY: join(dir, 'missing.pem') })[0]).to.match(
+      /^FIELDMESH_JWT_PUBLIC_KEY: cannot read the PEM file .*missing\.pem \(ENOENT\)$/,
+    );
     writeFileSync(join(dir, 'not.pem'), 'hello');
-    expect(problems({ jwtPublicKey: join(dir, 'not.pem') }, {})).to.deep.equal(['--jwt-public-key: the file does not hold a PEM public key']);
+    expect(problems({ jwtPublicKey: join(dir, 'not.pem') }, {})).to.deep.equal([
+      '--jwt-public-key: the file does not hold a PEM public key',
+    ]);
   });
 
   it('requires --upstream and --routes for the gateway, listing every problem at once', () => {

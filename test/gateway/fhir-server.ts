@@ -39,10 +39,19 @@ export async function startFhirServer(resources: Resource[]): Promise<TestUpstre
       const query: Record<string, string> = {};
       for (const [k, v] of url.searchParams) query[k] = v;
       // The router reads `url` and refuses a request that also sets the (deprecated) `pathname`.
-      const request = { method: (req.method ?? 'GET') as HttpMethod, url: `${url.pathname}${url.search}`, body: await readBody(req), params: {}, query } as Omit<FhirRequest, 'pathname'>;
+      const request = {
+        method: (req.method ?? 'GET') as HttpMethod,
+        url: `${url.pathname}${url.search}`,
+        body: await readBody(req),
+        params: {},
+        query,
+      } as Omit<FhirRequest, 'pathname'>;
       const [outcome, resource] = await router.handleRequest(request as FhirRequest, repo);
       const text = JSON.stringify(resource ?? outcome);
-      res.writeHead(getStatus(outcome), { 'content-type': 'application/fhir+json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+      res.writeHead(getStatus(outcome), {
+        'content-type': 'application/fhir+json; charset=utf-8',
+        'content-length': Buffer.byteLength(text),
+      });
       res.end(text);
     })().catch(() => res.writeHead(500).end());
   });

@@ -59,7 +59,10 @@ describe('gateway › FHIR R4 server (medplum) read with fhir-kit-client', () =>
   const clinicianA = { sub: 'clin-a', roles: ['clinician'], practice: 'A' };
 
   it("gives a clinician a searchset of the practice's patients: other practices and the restricted patient removed, total adjusted", async () => {
-    const bundle = (await client(clinicianA, 'direct-care').search({ resourceType: 'Patient', searchParams: { _count: 50 } })) as unknown as Bundle<Patient>;
+    const bundle = (await client(clinicianA, 'direct-care').search({
+      resourceType: 'Patient',
+      searchParams: { _count: 50 },
+    })) as unknown as Bundle<Patient>;
     expect(bundle.resourceType).to.equal('Bundle');
     expect(bundle.type).to.equal('searchset');
     const ids = (bundle.entry ?? []).map((e) => e.resource?.id).sort();
@@ -83,13 +86,18 @@ describe('gateway › FHIR R4 server (medplum) read with fhir-kit-client', () =>
   });
 
   it('shows the restricted patient to the privacy officer, without its security labels', async () => {
-    const p = (await client({ sub: 'po-1', roles: ['privacy-officer'] }, 'direct-care').read({ resourceType: 'Patient', id: 'pt-02' })) as Patient;
+    const p = (await client({ sub: 'po-1', roles: ['privacy-officer'] }, 'direct-care').read({
+      resourceType: 'Patient',
+      id: 'pt-02',
+    })) as Patient;
     expect(p.id).to.equal('pt-02');
     expect(p).not.to.have.property('meta');
   });
 
   it('gives a clerk names and contacts for administration, never birth dates or identifiers', async () => {
-    const bundle = (await client({ sub: 'clerk-1', roles: ['clerk'] }, 'administration').search({ resourceType: 'Patient' })) as unknown as Bundle<Patient>;
+    const bundle = (await client({ sub: 'clerk-1', roles: ['clerk'] }, 'administration').search({
+      resourceType: 'Patient',
+    })) as unknown as Bundle<Patient>;
     expect((bundle.entry ?? []).map((e) => e.resource?.id).sort()).to.deep.equal(['pt-01', 'pt-03', 'pt-04']);
     for (const e of bundle.entry ?? []) {
       expect(Object.keys(e.resource ?? {}).sort()).to.deep.equal(['generalPractitioner', 'id', 'name', 'resourceType', 'telecom']);
@@ -103,7 +111,10 @@ describe('gateway › FHIR R4 server (medplum) read with fhir-kit-client', () =>
   });
 
   it('passes an empty searchset (FHIR omits its entry) as an empty Bundle', async () => {
-    const bundle = (await client(clinicianA, 'direct-care').search({ resourceType: 'Patient', searchParams: { gender: 'male' } })) as unknown as Bundle<Patient>;
+    const bundle = (await client(clinicianA, 'direct-care').search({
+      resourceType: 'Patient',
+      searchParams: { gender: 'male' },
+    })) as unknown as Bundle<Patient>;
     expect(bundle.resourceType).to.equal('Bundle');
     expect(bundle.entry ?? []).to.deep.equal([]);
     expect(bundle.total).to.equal(0);
@@ -120,7 +131,9 @@ describe('gateway › FHIR R4 server (medplum) read with fhir-kit-client', () =>
   });
 
   it('keeps the FHIR media type of the answer', async () => {
-    const res = await call(`${gw.url}/Patient/pt-01`, { headers: { authorization: `Bearer ${token(clinicianA)}`, 'x-purpose': 'direct-care', accept: 'application/fhir+json' } });
+    const res = await call(`${gw.url}/Patient/pt-01`, {
+      headers: { authorization: `Bearer ${token(clinicianA)}`, 'x-purpose': 'direct-care', accept: 'application/fhir+json' },
+    });
     expect(res.status).to.equal(200);
     expect(res.headers['content-type']).to.equal('application/fhir+json; charset=utf-8');
     // The gateway's own Accept (JSON only), not the caller's.

@@ -62,7 +62,9 @@ export interface TestUpstream {
 }
 
 function listen(server: Server): Promise<string> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)),
+  );
 }
 
 function closer(server: Server): () => Promise<void> {
@@ -115,7 +117,16 @@ export async function startTestGateway(upstream: string, flags: ConfigFlags = {}
   const lines: string[] = [];
   const logger: Logger = pino({ level: 'debug' }, { write: (s: string) => void lines.push(s) });
   const config = resolveConfig(
-    { upstream, routes: ROUTES, policies: POLICIES, port: '0', audit: join(dir, 'audit.db'), jwtSecret: SECRET, timeoutMs: '2000', ...flags },
+    {
+      upstream,
+      routes: ROUTES,
+      policies: POLICIES,
+      port: '0',
+      audit: join(dir, 'audit.db'),
+      jwtSecret: SECRET,
+      timeoutMs: '2000',
+      ...flags,
+    },
     { FIELDMESH_PSEUDONYM_KEY: PSEUDONYM_KEY },
   );
   const audit = opts.audit ?? (await openAuditStore(config.audit));
@@ -133,7 +144,10 @@ export async function startTestGateway(upstream: string, flags: ConfigFlags = {}
 }
 
 /** GET (or another method) through undici; the body parsed when it is JSON. */
-export async function call(url: string, opts: { method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE' | 'HEAD'; headers?: Record<string, string>; body?: unknown } = {}) {
+export async function call(
+  url: string,
+  opts: { method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE' | 'HEAD'; headers?: Record<string, string>; body?: unknown } = {},
+) {
   const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
   const headers = { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...opts.headers };
   const res = await request(url, { method: opts.method ?? 'GET', headers, ...(body === undefined ? {} : { body }) });

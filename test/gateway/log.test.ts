@@ -18,7 +18,13 @@ describe('gateway/log', () => {
 
     it('censors authorization, cookies and whole header objects should they ever reach a log call', () => {
       const { logger, text } = setup();
-      logger.info({ req: { authorization: 'Bearer secret-token', cookie: 'sid=secret-cookie', headers: { 'x-api-key': 'secret-key' } }, token: 'secret-jwt' }, 'oops');
+      logger.info(
+        {
+          req: { authorization: 'Bearer secret-token', cookie: 'sid=secret-cookie', headers: { 'x-api-key': 'secret-key' } },
+          token: 'secret-jwt',
+        },
+        'oops',
+      );
       expect(text()).to.not.match(/secret-(token|cookie|key|jwt)/);
       expect(text()).to.include('[redacted]');
     });
@@ -34,17 +40,54 @@ describe('gateway/log', () => {
   describe('logRequest', () => {
     it('writes one info line per request, leaving out what is undefined', () => {
       const { logger, logs } = setup();
-      logRequest(logger, { requestId: 'r1', method: 'GET', route: '/patients/:id', resource: 'Patient', purpose: undefined, status: 200, durationMs: 4, outcome: 'disclosed', rowsReturned: 1 });
+      logRequest(logger, {
+        requestId: 'r1',
+        method: 'GET',
+        route: '/patients/:id',
+        resource: 'Patient',
+        purpose: undefined,
+        status: 200,
+        durationMs: 4,
+        outcome: 'disclosed',
+        rowsReturned: 1,
+      });
       const [line] = logs();
-      expect(line).to.include({ level: 30, msg: 'request', requestId: 'r1', route: '/patients/:id', status: 200, outcome: 'disclosed', rowsReturned: 1 });
+      expect(line).to.include({
+        level: 30,
+        msg: 'request',
+        requestId: 'r1',
+        route: '/patients/:id',
+        status: 200,
+        outcome: 'disclosed',
+        rowsReturned: 1,
+      });
       expect(line).to.not.have.property('purpose');
     });
 
     it('logs a 5xx as an error and a refusal as info', () => {
       const { logger, logs } = setup();
-      logRequest(logger, { requestId: 'r2', method: 'GET', route: '(no route)', status: 502, durationMs: 1, outcome: 'error', code: 'upstream_invalid' });
-      logRequest(logger, { requestId: 'r3', method: 'GET', route: '/patients', status: 403, durationMs: 1, outcome: 'refused', code: 'purpose_not_granted' });
-      expect(logs().map((l) => [l['level'], l['msg']])).to.deep.equal([[50, 'request failed'], [30, 'request']]);
+      logRequest(logger, {
+        requestId: 'r2',
+        method: 'GET',
+        route: '(no route)',
+        status: 502,
+        durationMs: 1,
+        outcome: 'error',
+        code: 'upstream_invalid',
+      });
+      logRequest(logger, {
+        requestId: 'r3',
+        method: 'GET',
+        route: '/patients',
+        status: 403,
+        durationMs: 1,
+        outcome: 'refused',
+        code: 'purpose_not_granted',
+      });
+      expect(logs().map((l) => [l['level'], l['msg']])).to.deep.equal([
+        [50, 'request failed'],
+        [30, 'request'],
+      ]);
     });
   });
 });

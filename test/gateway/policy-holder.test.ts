@@ -10,7 +10,11 @@ const POLICIES = fileURLToPath(new URL('../../policies', import.meta.url));
 const OPTS = { pseudonymKey: 'holder-test-pseudonym-key', now: new Date('2026-11-24T12:00:00Z') };
 
 /** What the holder reported, as the gateway's pino logger would receive it. */
-interface Logged { level: 'info' | 'error'; obj: Record<string, unknown>; msg: string }
+interface Logged {
+  level: 'info' | 'error';
+  obj: Record<string, unknown>;
+  msg: string;
+}
 
 describe('gateway/policy-holder', () => {
   const holders: PolicyHolder[] = [];
@@ -28,10 +32,14 @@ describe('gateway/policy-holder', () => {
       logged.push(l);
       for (const w of waiting.splice(0)) w(l);
     };
-    const logger = { info: (obj: object, msg: string) => push({ level: 'info', obj: obj as Record<string, unknown>, msg }), error: (obj: object, msg: string) => push({ level: 'error', obj: obj as Record<string, unknown>, msg }) };
+    const logger = {
+      info: (obj: object, msg: string) => push({ level: 'info', obj: obj as Record<string, unknown>, msg }),
+      error: (obj: object, msg: string) => push({ level: 'error', obj: obj as Record<string, unknown>, msg }),
+    };
     const holder = await holdPolicies(dir, OPTS, { logger, ...(check ? { check } : {}) });
     holders.push(holder);
-    const edit = (file: string, change: (text: string) => string) => writeFileSync(join(dir, file), change(readFileSync(join(dir, file), 'utf8')));
+    const edit = (file: string, change: (text: string) => string) =>
+      writeFileSync(join(dir, file), change(readFileSync(join(dir, file), 'utf8')));
     const nextLog = () => new Promise<Logged>((resolve) => waiting.push(resolve));
     return { dir, holder, logged, edit, nextLog };
   }
@@ -86,7 +94,9 @@ describe('gateway/policy-holder', () => {
     const last = logged.at(-1)!;
     expect(last).to.deep.include({ level: 'error', msg: 'policy reload failed: keeping the last good policy set' });
     expect(last.obj).to.include({ event: 'policy_reload_failed', policyVersion: good.version });
-    expect(last.obj['problems']).to.deep.equal([`${join(dir, 'roles.yaml')} › roles.gp.grants[0].purpose: unknown purpose "dirct-care" (did you mean "direct-care"?)`]);
+    expect(last.obj['problems']).to.deep.equal([
+      `${join(dir, 'roles.yaml')} › roles.gp.grants[0].purpose: unknown purpose "dirct-care" (did you mean "direct-care"?)`,
+    ]);
   });
 
   it('keeps the last good set when a reload fails the check', async () => {

@@ -1,13 +1,27 @@
 import { expect } from 'chai';
 import { loadPolicies } from '../../src/engine/policy-set.js';
-import { as, call, NOW, POLICIES, PSEUDONYM_KEY, records, startJsonServer, startTestGateway, USERS, type TestGateway, type TestUpstream } from './helpers.js';
+import {
+  as,
+  call,
+  NOW,
+  POLICIES,
+  PSEUDONYM_KEY,
+  records,
+  startJsonServer,
+  startTestGateway,
+  USERS,
+  type TestGateway,
+  type TestUpstream,
+} from './helpers.js';
 
 describe('gateway › reads in front of json-server', () => {
   const open: { close(): Promise<void> }[] = [];
   afterEach(async () => {
     for (const c of open.splice(0).reverse()) await c.close();
   });
-  async function setup(flags = {}): Promise<{ upstream: TestUpstream; gw: TestGateway; get: (path: string, headers: Record<string, string>) => ReturnType<typeof call> }> {
+  async function setup(
+    flags = {},
+  ): Promise<{ upstream: TestUpstream; gw: TestGateway; get: (path: string, headers: Record<string, string>) => ReturnType<typeof call> }> {
     const upstream = await startJsonServer();
     open.push(upstream);
     const gw = await startTestGateway(upstream.url, flags);
@@ -23,7 +37,12 @@ describe('gateway › reads in front of json-server', () => {
       const { get } = await setup();
       const res = await get('/patients', as(USERS.analyst, 'service-planning'));
       expect(res.status).to.equal(200);
-      const expected = (await engine()).redact(records('Patient'), { resource: 'Patient', purpose: 'service-planning', user: { ...USERS.analyst, training: '2026-06-01' }, now: NOW });
+      const expected = (await engine()).redact(records('Patient'), {
+        resource: 'Patient',
+        purpose: 'service-planning',
+        user: { ...USERS.analyst, training: '2026-06-01' },
+        now: NOW,
+      });
       expect(res.json).to.deep.equal(expected.data);
       expect(res.json.length).to.be.lessThan(records('Patient').length);
       expect(res.text).not.to.include('pat-001');
@@ -55,7 +74,9 @@ describe('gateway › reads in front of json-server', () => {
       const { get } = await setup();
       const res = await get('/concerns', as(USERS.socialWorker, 'safeguarding'));
       expect(res.status).to.equal(200);
-      const mine = records('SafeguardingConcern').filter((c) => c['caseworker'] === 'sw-1').map((c) => c['id']);
+      const mine = records('SafeguardingConcern')
+        .filter((c) => c['caseworker'] === 'sw-1')
+        .map((c) => c['id']);
       expect((res.json as { id: string }[]).map((c) => c.id)).to.deep.equal(mine);
     });
 
@@ -64,7 +85,8 @@ describe('gateway › reads in front of json-server', () => {
       const res = await get('/concerns', as(USERS.police, 'safeguarding'));
       expect(res.status).to.equal(200);
       expect(res.json.length).to.be.greaterThan(0);
-      for (const c of res.json as Record<string, unknown>[]) expect(Object.keys(c).sort()).to.deep.equal(['category', 'id', 'riskLevel', 'status'].filter((k) => k in c).sort());
+      for (const c of res.json as Record<string, unknown>[])
+        expect(Object.keys(c).sort()).to.deep.equal(['category', 'id', 'riskLevel', 'status'].filter((k) => k in c).sort());
       expect(res.text).not.to.include('summary');
     });
 
@@ -167,7 +189,13 @@ describe('gateway › reads in front of json-server', () => {
   describe('headers', () => {
     it("never forwards the caller's token, cookies or conditional headers; sends the request id", async () => {
       const { upstream, get } = await setup();
-      const headers = { ...as(USERS.gp, 'direct-care'), cookie: 'session=abc', 'if-none-match': '"x"', 'x-request-id': 'ward7-0042', 'accept-language': 'en-GB' };
+      const headers = {
+        ...as(USERS.gp, 'direct-care'),
+        cookie: 'session=abc',
+        'if-none-match': '"x"',
+        'x-request-id': 'ward7-0042',
+        'accept-language': 'en-GB',
+      };
       const res = await get('/patients/pat-001', headers);
       expect(res.status).to.equal(200);
       expect(res.headers['x-request-id']).to.equal('ward7-0042');
@@ -224,7 +252,7 @@ describe('gateway › reads in front of json-server', () => {
   });
 
   describe('break-glass', () => {
-    it("lets a ward-7 nurse read a ward-9 patient in an emergency, with the reason in the audit trail", async () => {
+    it('lets a ward-7 nurse read a ward-9 patient in an emergency, with the reason in the audit trail', async () => {
       const { gw, get } = await setup();
       const reason = 'Patient collapsed in the corridor, ward-9 team unreachable';
       const res = await get('/patients/pat-003', as(USERS.nurse, 'emergency', { 'x-break-glass': reason }));
@@ -242,7 +270,10 @@ describe('gateway › reads in front of json-server', () => {
       const bare = await get('/patients/pat-003', as(USERS.nurse, 'emergency'));
       expect(bare.status).to.equal(403);
       expect(bare.json.error.code).to.equal('break_glass_required');
-      const rec = await get('/patients/pat-003', as(USERS.receptionist, 'emergency', { 'x-break-glass': 'Patient collapsed at the front desk' }));
+      const rec = await get(
+        '/patients/pat-003',
+        as(USERS.receptionist, 'emergency', { 'x-break-glass': 'Patient collapsed at the front desk' }),
+      );
       expect(rec.status).to.equal(403);
       expect(upstream.seen).to.have.length(0);
     });

@@ -36,7 +36,9 @@ describe('gateway › routes file', () => {
   });
 
   it('refuses a route to a resource the policies do not define, naming what they define', () => {
-    expect(problemsOf('routes:\n  - { path: /obs, resource: Observation }')).to.include('routes.yaml › routes.0.resource: unknown resource "Observation" (the policies define: Patient, CaseNote)');
+    expect(problemsOf('routes:\n  - { path: /obs, resource: Observation }')).to.include(
+      'routes.yaml › routes.0.resource: unknown resource "Observation" (the policies define: Patient, CaseNote)',
+    );
   });
 
   it('refuses DELETE: it has no policy action', () => {
@@ -48,13 +50,17 @@ describe('gateway › routes file', () => {
   });
 
   it('refuses a bad list key and a bad path, both at once', () => {
-    const message = problemsOf('routes:\n  - { path: /patients, resource: Patient, list: "entry..resource" }\n  - { path: patients, resource: Patient }');
+    const message = problemsOf(
+      'routes:\n  - { path: /patients, resource: Patient, list: "entry..resource" }\n  - { path: patients, resource: Patient }',
+    );
     expect(message).to.include('routes.yaml › routes.0.list');
     expect(message).to.include('routes.yaml › routes.1.path');
   });
 
   it('refuses a path defined twice', () => {
-    expect(problemsOf('routes:\n  - { path: /patients, resource: Patient }\n  - { path: /patients, resource: CaseNote }')).to.include('routes.1.path: "/patients" is defined twice');
+    expect(problemsOf('routes:\n  - { path: /patients, resource: Patient }\n  - { path: /patients, resource: CaseNote }')).to.include(
+      'routes.1.path: "/patients" is defined twice',
+    );
   });
 
   it('refuses an empty file and one that is not YAML', () => {
@@ -63,8 +69,12 @@ describe('gateway › routes file', () => {
   });
 
   it('requires every path parameter but id to name the field it selects by, and that field to exist', async () => {
-    expect(problemsOf('routes:\n  - { path: /patients/by-nhs/:nhs, resource: Patient }')).to.include('routes.0.path: parameter ":nhs" selects records by no named field');
-    expect(problemsOf('routes:\n  - { path: /patients/:id, resource: Patient, params: { nhs: nhsNumber } }')).to.include('routes.0.params.nhs: the path "/patients/:id" has no parameter ":nhs"');
+    expect(problemsOf('routes:\n  - { path: /patients/by-nhs/:nhs, resource: Patient }')).to.include(
+      'routes.0.path: parameter ":nhs" selects records by no named field',
+    );
+    expect(problemsOf('routes:\n  - { path: /patients/:id, resource: Patient, params: { nhs: nhsNumber } }')).to.include(
+      'routes.0.params.nhs: the path "/patients/:id" has no parameter ":nhs"',
+    );
     const policies = await examplePolicies();
     const text = 'routes:\n  - { path: /patients/by-nhs/:nhs, resource: Patient, params: { nhs: nhsNumbr } }';
     let message = '';
@@ -82,11 +92,23 @@ describe('gateway › routes file', () => {
 
   it('refuses updates on a list route and creates on a path that names a record by id', () => {
     // A conditional update (PATCH /Patient?id=…) would let the record API pick records the gateway never read.
-    expect(problemsOf('routes:\n  - { path: /patients, resource: Patient, list: "", methods: [GET, PATCH] }')).to.include('routes.0.methods: PATCH update one record, which the gateway must read first: put them on a single-record route');
-    expect(problemsOf('routes:\n  - { path: /Patient, resource: Patient, list: entry.resource, methods: [PUT] }')).to.include('routes.0.methods: PUT update one record');
+    expect(problemsOf('routes:\n  - { path: /patients, resource: Patient, list: "", methods: [GET, PATCH] }')).to.include(
+      'routes.0.methods: PATCH update one record, which the gateway must read first: put them on a single-record route',
+    );
+    expect(problemsOf('routes:\n  - { path: /Patient, resource: Patient, list: entry.resource, methods: [PUT] }')).to.include(
+      'routes.0.methods: PUT update one record',
+    );
     // An upserting record API would let POST /patients/:id replace a record the caller may not see.
-    expect(problemsOf('routes:\n  - { path: /patients/:id, resource: Patient, methods: [GET, POST] }')).to.include('routes.0.methods: POST creates a record, and this path names one by its id (:id)');
-    expect(parseRoutes('routes:\n  - { path: /patients, resource: Patient, list: "", methods: [GET, POST] }\n  - { path: /patients/:id, resource: Patient, methods: [GET, PUT, PATCH] }', 'routes.yaml', RESOURCES).routes).to.have.length(2);
+    expect(problemsOf('routes:\n  - { path: /patients/:id, resource: Patient, methods: [GET, POST] }')).to.include(
+      'routes.0.methods: POST creates a record, and this path names one by its id (:id)',
+    );
+    expect(
+      parseRoutes(
+        'routes:\n  - { path: /patients, resource: Patient, list: "", methods: [GET, POST] }\n  - { path: /patients/:id, resource: Patient, methods: [GET, PUT, PATCH] }',
+        'routes.yaml',
+        RESOURCES,
+      ).routes,
+    ).to.have.length(2);
   });
 
   it('names the resources a new policy set no longer has', () => {

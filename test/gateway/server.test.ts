@@ -37,7 +37,11 @@ describe('gateway › operations', () => {
       const upstream = await startJsonServer();
       open.push(upstream);
       const dir = join(mkdtempSync(join(tmpdir(), 'fieldmesh-gw-')), 'not-yet');
-      const gw = await startTestGateway(upstream.url, { audit: join(dir, 'audit.db') }, { audit: await openAuditStore(join(dir, 'audit.db')) });
+      const gw = await startTestGateway(
+        upstream.url,
+        { audit: join(dir, 'audit.db') },
+        { audit: await openAuditStore(join(dir, 'audit.db')) },
+      );
       open.push(gw);
       const ready = await call(`${gw.url}/readyz`);
       expect(ready.status).to.equal(503);
@@ -94,7 +98,10 @@ describe('gateway › operations', () => {
     /** The roles file with the receptionist no longer granted telecom. */
     function withoutReceptionistTelecom(dir: string): string {
       const text = readFileSync(join(dir, 'roles.yaml'), 'utf8');
-      const changed = text.replace('read: [id, nhsNumber, name, telecom, address, gp, dateOfBirth]', 'read: [id, nhsNumber, name, address, gp, dateOfBirth]');
+      const changed = text.replace(
+        'read: [id, nhsNumber, name, telecom, address, gp, dateOfBirth]',
+        'read: [id, nhsNumber, name, address, gp, dateOfBirth]',
+      );
       expect(changed).not.to.equal(text);
       return changed;
     }
@@ -103,7 +110,10 @@ describe('gateway › operations', () => {
     it('keeps the last good policy set when the new one fails to load, and says why', async () => {
       const { gw, dir } = await setup();
       const before = gw.gw.holder.current.version;
-      writeFileSync(join(dir, 'zz-broken.yaml'), 'roles:\n  intern:\n    grants:\n      - purpose: dirct-care\n        resource: Patient\n        read: view\n');
+      writeFileSync(
+        join(dir, 'zz-broken.yaml'),
+        'roles:\n  intern:\n    grants:\n      - purpose: dirct-care\n        resource: Patient\n        read: view\n',
+      );
       expect(await gw.gw.reload('test')).to.equal(false);
       expect(gw.gw.holder.current.version).to.equal(before);
       expect((await receptionistRead(gw)).status).to.equal(200);

@@ -12,7 +12,18 @@ const quiet = pino({ level: 'silent' });
 
 async function startError(flags: Record<string, string>, env: Record<string, string> = {}): Promise<FieldmeshError> {
   const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-start-'));
-  const config = resolveConfig({ upstream: 'http://127.0.0.1:9', routes: ROUTES, policies: POLICIES, port: '0', jwtSecret: SECRET, audit: join(dir, 'a.db'), ...flags }, env);
+  const config = resolveConfig(
+    {
+      upstream: 'http://127.0.0.1:9',
+      routes: ROUTES,
+      policies: POLICIES,
+      port: '0',
+      jwtSecret: SECRET,
+      audit: join(dir, 'a.db'),
+      ...flags,
+    },
+    env,
+  );
   try {
     const gw = await startGateway(config, { logger: quiet, watch: false });
     await gw.close();
@@ -32,7 +43,9 @@ describe('gateway › start-up checks', () => {
       error = e;
     }
     expect(error).to.be.instanceOf(ConfigError);
-    expect((error as ConfigError).problems).to.deep.equal(['--jwt-jwks-url / FIELDMESH_JWT_JWKS_URL: jwksUrl must use https (http only for localhost)']);
+    expect((error as ConfigError).problems).to.deep.equal([
+      '--jwt-jwks-url / FIELDMESH_JWT_JWKS_URL: jwksUrl must use https (http only for localhost)',
+    ]);
   });
 
   it('refuses to start without a pseudonym key when a purpose pseudonymises', async () => {

@@ -63,8 +63,11 @@ describe('gateway/upstream-body', () => {
         (await rejection(() => parseJsonBody(Buffer.from('null'), 'application/json'))).message,
       ];
       expect(reasons.map((r) => r.replace('upstream answer rejected: ', ''))).to.deep.equal([
-        'the body is not declared as JSON', 'the body is not valid UTF-8', 'the body is not valid JSON',
-        'the body is a JSON scalar, not a record or a list', 'the body is a JSON scalar, not a record or a list',
+        'the body is not declared as JSON',
+        'the body is not valid UTF-8',
+        'the body is not valid JSON',
+        'the body is a JSON scalar, not a record or a list',
+        'the body is a JSON scalar, not a record or a list',
       ]);
       for (const r of reasons) expect(r).to.not.include('Jan');
     });

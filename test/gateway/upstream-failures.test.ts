@@ -13,7 +13,10 @@ describe('gateway › an upstream that cannot be trusted', () => {
   afterEach(async () => {
     for (const c of open.splice(0).reverse()) await c.close();
   });
-  async function setup(handler: (req: IncomingMessage, res: ServerResponse) => void, flags = {}): Promise<{ upstream: TestUpstream; gw: TestGateway }> {
+  async function setup(
+    handler: (req: IncomingMessage, res: ServerResponse) => void,
+    flags = {},
+  ): Promise<{ upstream: TestUpstream; gw: TestGateway }> {
     const upstream = await startRawUpstream(handler);
     open.push(upstream);
     const gw = await startTestGateway(upstream.url, flags);
@@ -21,7 +24,8 @@ describe('gateway › an upstream that cannot be trusted', () => {
     return { upstream, gw };
   }
   /** A receptionist's read of pat-001: may see the name, never the diagnoses. */
-  const read = (gw: TestGateway, path = '/patients/pat-001') => call(`${gw.url}${path}`, { headers: as(USERS.receptionist, 'administration') });
+  const read = (gw: TestGateway, path = '/patients/pat-001') =>
+    call(`${gw.url}${path}`, { headers: as(USERS.receptionist, 'administration') });
   function expectNothingPassed(res: { text: string; headers: Record<string, unknown> }) {
     for (const value of SECRET_VALUES) expect(res.text).not.to.include(value);
     expect(res.headers).not.to.have.property('content-encoding');
@@ -44,7 +48,9 @@ describe('gateway › an upstream that cannot be trusted', () => {
   });
 
   it('refuses a body labelled JSON that does not parse (502)', async () => {
-    const { gw } = await setup((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(PATIENT).slice(0, -5)));
+    const { gw } = await setup((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(PATIENT).slice(0, -5)),
+    );
     const res = await read(gw);
     expect(res.status).to.equal(502);
     expectNothingPassed(res);
@@ -68,7 +74,9 @@ describe('gateway › an upstream that cannot be trusted', () => {
   });
 
   it('refuses a list route answered with an object (502): the rows are not where the route says', async () => {
-    const { gw } = await setup((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: [PATIENT] })));
+    const { gw } = await setup((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: [PATIENT] })),
+    );
     const res = await read(gw, '/patients');
     expect(res.status).to.equal(502);
     expect(res.json.error.code).to.equal('upstream_invalid');
@@ -102,15 +110,18 @@ describe('gateway › an upstream that cannot be trusted', () => {
 
   it('refuses a body over the size limit (502), compressed or not', async () => {
     const big = json(Array.from({ length: 50 }, () => PATIENT));
-    const { gw } = await setup((req, res) => {
-      if (req.url === '/patients/pat-001') {
-        // 4 MB of zeros gzip to a few kB: a decompression bomb.
-        const bomb = gzipSync(Buffer.concat([Buffer.from('{"id":"pat-001","pad":"'), Buffer.alloc(4_000_000, 48), Buffer.from('"}')]));
-        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': bomb.length }).end(bomb);
-      } else {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(big);
-      }
-    }, { maxBodyBytes: '16384' });
+    const { gw } = await setup(
+      (req, res) => {
+        if (req.url === '/patients/pat-001') {
+          // 4 MB of zeros gzip to a few kB: a decompression bomb.
+          const bomb = gzipSync(Buffer.concat([Buffer.from('{"id":"pat-001","pad":"'), Buffer.alloc(4_000_000, 48), Buffer.from('"}')]));
+          res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': bomb.length }).end(bomb);
+        } else {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(big);
+        }
+      },
+      { maxBodyBytes: '16384' },
+    );
     const list = await read(gw, '/patients');
     expect(list.status).to.equal(502);
     expectNothingPassed(list);
@@ -118,11 +129,17 @@ describe('gateway › an upstream that cannot be trusted', () => {
     expect(bomb.status).to.equal(502);
   });
 
-  for (const [name, encode] of [['gzip', gzipSync], ['br', brotliCompressSync], ['deflate', deflateSync]] as const) {
+  for (const [name, encode] of [
+    ['gzip', gzipSync],
+    ['br', brotliCompressSync],
+    ['deflate', deflateSync],
+  ] as const) {
     it(`decodes a ${name} body before redacting it`, async () => {
       const { upstream, gw } = await setup((_req, res) => {
         const body = encode(json(PATIENT));
-        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': name, 'content-length': body.length, etag: '"v1"' }).end(body);
+        res
+          .writeHead(200, { 'content-type': 'application/json', 'content-encoding': name, 'content-length': body.length, etag: '"v1"' })
+          .end(body);
       });
       const res = await read(gw);
       expect(res.status).to.equal(200);
@@ -137,7 +154,9 @@ describe('gateway › an upstream that cannot be trusted', () => {
   }
 
   it('refuses a body in an encoding it cannot decode (502)', async () => {
-    const { gw } = await setup((_req, res) => res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'zstd' }).end(json(PATIENT)));
+    const { gw } = await setup((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'zstd' }).end(json(PATIENT)),
+    );
     expect((await read(gw)).status).to.equal(502);
   });
 
@@ -151,7 +170,9 @@ describe('gateway › an upstream that cannot be trusted', () => {
   });
 
   it("passes on an upstream error status with a generic error, never the upstream's body", async () => {
-    const { gw } = await setup((_req, res) => res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'db dump', row: PATIENT })));
+    const { gw } = await setup((_req, res) =>
+      res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'db dump', row: PATIENT })),
+    );
     const res = await read(gw);
     expect(res.status).to.equal(500);
     expect(res.json.error.code).to.equal('upstream_error');
@@ -193,10 +214,13 @@ describe('gateway › an upstream that cannot be trusted', () => {
   });
 
   it('answers 504 when the upstream stalls in the middle of the body', async () => {
-    const { gw } = await setup((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.write('[{"id":"pat-001","name":');
-    }, { timeoutMs: '200' });
+    const { gw } = await setup(
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('[{"id":"pat-001","name":');
+      },
+      { timeoutMs: '200' },
+    );
     const res = await read(gw, '/patients');
     expect(res.status).to.equal(504);
     expectNothingPassed(res);

@@ -15,7 +15,10 @@ describe('gateway/upstream', () => {
   });
 
   /** A hand-written upstream and a client for it, at `base` under its origin. */
-  async function setup(handler: (req: IncomingMessage, res: ServerResponse) => void, opts: Partial<UpstreamOptions> & { base?: string } = {}): Promise<{ server: TestUpstream; upstream: Upstream }> {
+  async function setup(
+    handler: (req: IncomingMessage, res: ServerResponse) => void,
+    opts: Partial<UpstreamOptions> & { base?: string } = {},
+  ): Promise<{ server: TestUpstream; upstream: Upstream }> {
     const server = await startRawUpstream(handler);
     open.push(server);
     const upstream = createUpstream({ url: server.url + (opts.base ?? ''), timeoutMs: 2000, maxBodyBytes: 1000, ...opts });
@@ -33,16 +36,28 @@ describe('gateway/upstream', () => {
     throw new Error('expected a rejection');
   }
 
-  const jsonAnswer = (body: unknown, headers: Record<string, string> = {}) => (_req: IncomingMessage, res: ServerResponse) =>
-    res.writeHead(200, { 'content-type': 'application/json', ...headers }).end(typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body));
+  const jsonAnswer =
+    (body: unknown, headers: Record<string, string> = {}) =>
+    (_req: IncomingMessage, res: ServerResponse) =>
+      res
+        .writeHead(200, { 'content-type': 'application/json', ...headers })
+        .end(typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body));
 
   it('sends the request under the base path, with its own credential and the codings it can undo', async () => {
     const { server, upstream } = await setup(jsonAnswer([RECORD]), { base: '/api/', authorization: 'Bearer gateway-credential' });
-    const answer = await upstream.send({ method: 'GET', path: '/patients?gp=B86001', headers: { accept: 'application/json', authorization: 'Bearer caller' } });
+    const answer = await upstream.send({
+      method: 'GET',
+      path: '/patients?gp=B86001',
+      headers: { accept: 'application/json', authorization: 'Bearer caller' },
+    });
     expect(answer.status).to.equal(200);
     expect(answer.body).to.deep.equal([RECORD]);
     expect(server.seen[0]).to.deep.include({ method: 'GET', url: '/api/patients?gp=B86001' });
-    expect(server.seen[0]!.headers).to.include({ authorization: 'Bearer gateway-credential', 'accept-encoding': 'gzip, deflate, br', accept: 'application/json' });
+    expect(server.seen[0]!.headers).to.include({
+      authorization: 'Bearer gateway-credential',
+      'accept-encoding': 'gzip, deflate, br',
+      accept: 'application/json',
+    });
   });
 
   it('sends a write body', async () => {
@@ -52,7 +67,12 @@ describe('gateway/upstream', () => {
       req.on('data', (c: string) => (received += c));
       req.on('end', () => jsonAnswer(RECORD)(req, res));
     });
-    const answer = await upstream.send({ method: 'PATCH', path: '/patients/pat-001', headers: { 'content-type': 'application/json' }, body: Buffer.from('{"ward":"W8"}') });
+    const answer = await upstream.send({
+      method: 'PATCH',
+      path: '/patients/pat-001',
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.from('{"ward":"W8"}'),
+    });
     expect(received).to.equal('{"ward":"W8"}');
     expect(answer.body).to.deep.equal(RECORD);
   });
@@ -63,8 +83,15 @@ describe('gateway/upstream', () => {
   });
 
   it('returns an error status, a redirect or a 204 with no body at all, never following a redirect', async () => {
-    for (const [status, headers] of [[404, {}], [500, {}], [302, { location: 'http://example.invalid/elsewhere' }], [204, {}]] as const) {
-      const { server, upstream } = await setup((_req, res) => res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(status === 204 ? undefined : JSON.stringify(RECORD)));
+    for (const [status, headers] of [
+      [404, {}],
+      [500, {}],
+      [302, { location: 'http://example.invalid/elsewhere' }],
+      [204, {}],
+    ] as const) {
+      const { server, upstream } = await setup((_req, res) =>
+        res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(status === 204 ? undefined : JSON.stringify(RECORD)),
+      );
       const answer = await upstream.send({ method: 'GET', path: '/p', headers: {} });
       expect(answer.status).to.equal(status);
       expect(answer).to.not.have.property('body');
@@ -75,7 +102,9 @@ describe('gateway/upstream', () => {
   it('refuses a body larger than allowed, announced or not', async () => {
     const big = JSON.stringify({ notes: 'x'.repeat(2000) });
     const announced = await setup(jsonAnswer(big, { 'content-length': String(big.length) }));
-    expect((await rejection(announced.upstream.send({ method: 'GET', path: '/p', headers: {} }))).message).to.include(`announces ${big.length} bytes`);
+    expect((await rejection(announced.upstream.send({ method: 'GET', path: '/p', headers: {} }))).message).to.include(
+      `announces ${big.length} bytes`,
+    );
     const chunked = await setup((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.write(big.slice(0, 900));
@@ -111,7 +140,9 @@ describe('gateway/upstream', () => {
 
   it('answers upstream_unreachable when nothing listens', async () => {
     const server = createServer();
-    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+    const port = await new Promise<number>((resolve) =>
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
+    );
     await new Promise((resolve) => server.close(resolve));
     const upstream = createUpstream({ url: `http://127.0.0.1:${port}`, timeoutMs: 2000, maxBodyBytes: 1000 });
     open.push(upstream);

@@ -46,7 +46,11 @@ describe('gateway › writes in front of json-server', () => {
 
   it("lets a ward nurse move a patient of the nurse's team to another ward, and answers with the nurse's view", async () => {
     const { upstream, gw } = await setup();
-    const res = await call(`${gw.url}/patients/pat-001`, { method: 'PATCH', headers: as(USERS.nurse, 'direct-care'), body: { ward: 'Ward 8 (Step-down)' } });
+    const res = await call(`${gw.url}/patients/pat-001`, {
+      method: 'PATCH',
+      headers: as(USERS.nurse, 'direct-care'),
+      body: { ward: 'Ward 8 (Step-down)' },
+    });
     expect(res.status).to.equal(200);
     expect(res.json.ward).to.equal('Ward 8 (Step-down)');
     expect(res.json).not.to.have.property('address');
@@ -58,7 +62,11 @@ describe('gateway › writes in front of json-server', () => {
 
   it('refuses a nurse changing an address (403, naming the field) and the upstream never sees the write', async () => {
     const { upstream, gw } = await setup();
-    const res = await call(`${gw.url}/patients/pat-001`, { method: 'PATCH', headers: as(USERS.nurse, 'direct-care'), body: { address: [{ line: ['9 Elsewhere'] }] } });
+    const res = await call(`${gw.url}/patients/pat-001`, {
+      method: 'PATCH',
+      headers: as(USERS.nurse, 'direct-care'),
+      body: { address: [{ line: ['9 Elsewhere'] }] },
+    });
     expect(res.status).to.equal(403);
     expect(res.json.error.code).to.equal('write_forbidden');
     expect(res.json.error.message).to.include('"address"');
@@ -66,9 +74,13 @@ describe('gateway › writes in front of json-server', () => {
     expect(writesSeen(upstream)).to.have.length(0);
   });
 
-  it("refuses a nurse updating a patient of another team: the row condition is checked on the stored record", async () => {
+  it('refuses a nurse updating a patient of another team: the row condition is checked on the stored record', async () => {
     const { upstream, gw } = await setup();
-    const res = await call(`${gw.url}/patients/pat-003`, { method: 'PATCH', headers: as(USERS.nurse, 'direct-care'), body: { ward: 'Ward 7 (Respiratory)' } });
+    const res = await call(`${gw.url}/patients/pat-003`, {
+      method: 'PATCH',
+      headers: as(USERS.nurse, 'direct-care'),
+      body: { ward: 'Ward 7 (Respiratory)' },
+    });
     // The nurse may not read it either: it answers exactly as a record that does not exist.
     expect(res.status).to.equal(404);
     expect(res.json).to.deep.equal({ error: { code: 'not_found', message: 'No such record' } });
@@ -78,7 +90,11 @@ describe('gateway › writes in front of json-server', () => {
   it('lets a receptionist update contact details with an unconditional grant, after reading the record to check it is visible', async () => {
     const { upstream, gw } = await setup();
     const telecom = [{ system: 'phone', value: '07700 900999', use: 'mobile' }];
-    const res = await call(`${gw.url}/patients/pat-001`, { method: 'PATCH', headers: as(USERS.receptionist, 'administration'), body: { telecom } });
+    const res = await call(`${gw.url}/patients/pat-001`, {
+      method: 'PATCH',
+      headers: as(USERS.receptionist, 'administration'),
+      body: { telecom },
+    });
     expect(res.status).to.equal(200);
     expect(res.json.telecom).to.deep.equal(telecom);
     expect(res.json.nhsNumber).to.equal('******0018');
@@ -94,7 +110,11 @@ describe('gateway › writes in front of json-server', () => {
     expect(sealed.json).to.deep.equal({ error: { code: 'not_found', message: 'No such record' } });
     expect([sealed.status, sealed.text, telling(sealed.headers)]).to.deep.equal([missing.status, missing.text, telling(missing.headers)]);
     // A body that would be refused anyway answers the same: the record is checked first.
-    const forbidden = await call(`${gw.url}/patients/pat-004`, { method: 'PATCH', headers: as(USERS.receptionist, 'administration'), body: { diagnoses: [] } });
+    const forbidden = await call(`${gw.url}/patients/pat-004`, {
+      method: 'PATCH',
+      headers: as(USERS.receptionist, 'administration'),
+      body: { diagnoses: [] },
+    });
     expect([forbidden.status, forbidden.text]).to.deep.equal([missing.status, missing.text]);
     expect(writesSeen(upstream)).to.have.length(0);
     const after = await call(`${gw.url}/patients/pat-004`, { headers: as(USERS.gp, 'direct-care') });
@@ -117,7 +137,11 @@ describe('gateway › writes in front of json-server', () => {
 
   it('refuses a PUT on a route that does not list it (405), forwarding nothing', async () => {
     const { upstream, gw } = await setup();
-    const res = await call(`${gw.url}/patients/pat-005`, { method: 'PUT', headers: as(USERS.receptionist, 'administration'), body: { telecom: [] } });
+    const res = await call(`${gw.url}/patients/pat-005`, {
+      method: 'PUT',
+      headers: as(USERS.receptionist, 'administration'),
+      body: { telecom: [] },
+    });
     expect(res.status).to.equal(405);
     expect(res.headers['allow']).to.equal('GET, PATCH');
     expect(upstream.seen).to.have.length(0);
@@ -126,7 +150,11 @@ describe('gateway › writes in front of json-server', () => {
   it('refuses a PUT by a user who may not update every declared field (403, naming them), and lets a registrar replace a record', async () => {
     const fx = putFixtures();
     const { upstream, gw } = await setup({ policies: fx.policies, routes: fx.routes });
-    const partial = await call(`${gw.url}/patients/pat-005`, { method: 'PUT', headers: as(USERS.receptionist, 'administration'), body: { telecom: [], address: [] } });
+    const partial = await call(`${gw.url}/patients/pat-005`, {
+      method: 'PUT',
+      headers: as(USERS.receptionist, 'administration'),
+      body: { telecom: [], address: [] },
+    });
     expect(partial.status).to.equal(403);
     expect(partial.json.error.code).to.equal('write_forbidden');
     expect(partial.json.error.message).to.include('PUT').and.include('"name"').and.include('"nhsNumber"').and.include('"diagnoses"');
@@ -163,19 +191,35 @@ describe('gateway › writes in front of json-server', () => {
     expect(created.status).to.equal(201);
     expect(created.json.kind).to.equal('clinical');
     expect(created.headers).not.to.have.property('location');
-    const refused = await call(`${gw.url}/notes`, { method: 'POST', headers: as(USERS.gp, 'direct-care'), body: { ...note, kind: 'safeguarding' } });
+    const refused = await call(`${gw.url}/notes`, {
+      method: 'POST',
+      headers: as(USERS.gp, 'direct-care'),
+      body: { ...note, kind: 'safeguarding' },
+    });
     expect(refused.status).to.equal(403);
     expect(writesSeen(upstream)).to.have.length(1);
   });
 
   it('refuses a body that is not JSON (400) or too large (413), without forwarding it', async () => {
     const { upstream, gw } = await setup({ maxBodyBytes: '1024' });
-    const text = await call(`${gw.url}/patients/pat-001`, { method: 'PATCH', headers: { ...as(USERS.receptionist, 'administration'), 'content-type': 'text/plain' }, body: 'telecom=1' });
+    const text = await call(`${gw.url}/patients/pat-001`, {
+      method: 'PATCH',
+      headers: { ...as(USERS.receptionist, 'administration'), 'content-type': 'text/plain' },
+      body: 'telecom=1',
+    });
     expect(text.status).to.equal(400);
     expect(text.json.error.code).to.equal('invalid_body');
-    const broken = await call(`${gw.url}/patients/pat-001`, { method: 'PATCH', headers: as(USERS.receptionist, 'administration'), body: '{"telecom": [' });
+    const broken = await call(`${gw.url}/patients/pat-001`, {
+      method: 'PATCH',
+      headers: as(USERS.receptionist, 'administration'),
+      body: '{"telecom": [',
+    });
     expect(broken.status).to.equal(400);
-    const big = await call(`${gw.url}/patients/pat-001`, { method: 'PATCH', headers: as(USERS.receptionist, 'administration'), body: { telecom: [{ value: 'x'.repeat(4096) }] } });
+    const big = await call(`${gw.url}/patients/pat-001`, {
+      method: 'PATCH',
+      headers: as(USERS.receptionist, 'administration'),
+      body: { telecom: [{ value: 'x'.repeat(4096) }] },
+    });
     expect(big.status).to.equal(413);
     expect(big.json.error.code).to.equal('payload_too_large');
     expect(writesSeen(upstream)).to.have.length(0);
@@ -184,11 +228,23 @@ describe('gateway › writes in front of json-server', () => {
   it('reads a write body as the middleware does: a byte-order mark is dropped; another charset or a body nested too deep is refused (400) before the upstream is asked', async () => {
     const { upstream, gw } = await setup();
     const headers = as(USERS.receptionist, 'administration');
-    const bom = await call(`${gw.url}/patients/pat-001`, { method: 'PATCH', headers, body: `\uFEFF${JSON.stringify({ telecom: [{ system: 'phone', value: '01632 960001' }] })}` });
+    const bom = await call(`${gw.url}/patients/pat-001`, {
+      method: 'PATCH',
+      headers,
+      body: `\uFEFF${JSON.stringify({ telecom: [{ system: 'phone', value: '01632 960001' }] })}`,
+    });
     expect(bom.status).to.equal(200);
     expect(writesSeen(upstream)).to.have.length(1);
-    const latin = await call(`${gw.url}/patients/pat-001`, { method: 'PATCH', headers: { ...headers, 'content-type': 'application/json; charset=iso-8859-1' }, body: '{"telecom": []}' });
-    const deep = await call(`${gw.url}/patients/pat-001`, { method: 'PATCH', headers, body: `{"telecom":${'['.repeat(150)}${']'.repeat(150)}}` });
+    const latin = await call(`${gw.url}/patients/pat-001`, {
+      method: 'PATCH',
+      headers: { ...headers, 'content-type': 'application/json; charset=iso-8859-1' },
+      body: '{"telecom": []}',
+    });
+    const deep = await call(`${gw.url}/patients/pat-001`, {
+      method: 'PATCH',
+      headers,
+      body: `{"telecom":${'['.repeat(150)}${']'.repeat(150)}}`,
+    });
     for (const res of [latin, deep]) {
       expect(res.status).to.equal(400);
       expect(res.json.error.code).to.equal('invalid_body');
@@ -206,7 +262,11 @@ describe('gateway › writes in front of json-server', () => {
 
   it('records a write before the upstream sees it, then its answer, field names only', async () => {
     const { gw } = await setup();
-    const res = await call(`${gw.url}/patients/pat-001`, { method: 'PATCH', headers: as(USERS.nurse, 'direct-care'), body: { allergies: ['penicillin', 'latex'] } });
+    const res = await call(`${gw.url}/patients/pat-001`, {
+      method: 'PATCH',
+      headers: as(USERS.nurse, 'direct-care'),
+      body: { allergies: ['penicillin', 'latex'] },
+    });
     expect(res.status).to.equal(200);
     const events = await gw.audit.query();
     // The answer is recorded as the update it answers, not as a read.
@@ -223,7 +283,11 @@ describe('gateway › writes in front of json-server', () => {
 
   it('records a refused write with the names of the refused fields, and nothing is forwarded', async () => {
     const { upstream, gw } = await setup();
-    const res = await call(`${gw.url}/patients/pat-001`, { method: 'PATCH', headers: as(USERS.receptionist, 'administration'), body: { telecom: [], diagnoses: [{ code: 'F20' }] } });
+    const res = await call(`${gw.url}/patients/pat-001`, {
+      method: 'PATCH',
+      headers: as(USERS.receptionist, 'administration'),
+      body: { telecom: [], diagnoses: [{ code: 'F20' }] },
+    });
     expect(res.status).to.equal(403);
     const [event] = await gw.audit.query();
     expect(event).to.include({ decision: 'refused', code: 'write_forbidden', action: 'update', status: 403 });
@@ -235,13 +299,20 @@ describe('gateway › writes in front of json-server', () => {
   it('names the updated record in the trail, so the subject access report of the record lists the change (the built CLI)', async () => {
     const fx = putFixtures();
     const { gw } = await setup({ audit: fx.audit });
-    const res = await call(`${gw.url}/patients/pat-001`, { method: 'PATCH', headers: as(USERS.receptionist, 'administration'), body: { telecom: [{ system: 'phone', value: '07700 900111' }] } });
+    const res = await call(`${gw.url}/patients/pat-001`, {
+      method: 'PATCH',
+      headers: as(USERS.receptionist, 'administration'),
+      body: { telecom: [{ system: 'phone', value: '07700 900111' }] },
+    });
     expect(res.status).to.equal(200);
     const [write, answer] = await gw.audit.query();
     expect(write).to.include({ action: 'update', status: 0 });
     expect(write!.recordIds).to.deep.equal(['pat-001']);
     expect(answer).to.include({ action: 'update', decision: 'disclosed', status: 200 });
-    const run = spawnSync(process.execPath, [BIN, 'audit', 'report', '--record', 'pat-001', '--audit', fx.audit], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', FIELDMESH_AUDIT_RECORD_KEY: '' } });
+    const run = spawnSync(process.execPath, [BIN, 'audit', 'report', '--record', 'pat-001', '--audit', fx.audit], {
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1', FIELDMESH_AUDIT_RECORD_KEY: '' },
+    });
     expect(run.status, run.stderr).to.equal(0);
     const lines = run.stdout.split('\n').filter((l) => l.includes('rec-1'));
     expect(lines).to.have.length(2);

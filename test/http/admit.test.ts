@@ -8,7 +8,10 @@ import { examplePolicies, NOW, SECRET, token, USERS } from '../express/harness.j
 async function setup() {
   const policies = await examplePolicies();
   const deps: AdmissionDeps = { policies, verifier: createVerifier({ secret: SECRET, now: () => NOW }), now: () => NOW };
-  const headers = (claims: Record<string, unknown>, purpose: string) => ({ authorization: `Bearer ${token(claims)}`, 'x-purpose': purpose });
+  const headers = (claims: Record<string, unknown>, purpose: string) => ({
+    authorization: `Bearer ${token(claims)}`,
+    'x-purpose': purpose,
+  });
   return { policies, deps, headers };
 }
 
@@ -35,7 +38,12 @@ describe('admit', () => {
 
     it('checks the query of a raw URL as a gateway passes it', async () => {
       const { deps, headers } = await setup();
-      const a = await admit({ headers: headers(USERS.receptionist, 'administration'), query: 'nhsNumber=9990000018&_page=2' }, 'Patient', 'read', deps);
+      const a = await admit(
+        { headers: headers(USERS.receptionist, 'administration'), query: 'nhsNumber=9990000018&_page=2' },
+        'Patient',
+        'read',
+        deps,
+      );
       expect(a.ok).to.equal(false);
       expect((a as { error: AccessError }).error.code).to.equal('filter_forbidden');
     });
@@ -45,7 +53,10 @@ describe('admit', () => {
     it('keeps no reason from a caller whose token did not verify, and counts the declaration', async () => {
       const { deps } = await setup();
       const counters = { unverifiedBreakGlass: 0 };
-      const a = await admit({ headers: { 'x-purpose': 'emergency', 'x-break-glass': 'Anyone can write here' } }, 'Patient', 'read', { ...deps, counters });
+      const a = await admit({ headers: { 'x-purpose': 'emergency', 'x-break-glass': 'Anyone can write here' } }, 'Patient', 'read', {
+        ...deps,
+        counters,
+      });
       if (a.ok) return expect.fail('admitted');
       expect(a.breakGlass).to.equal(undefined);
       expect(a.unverifiedBreakGlass).to.equal(true);

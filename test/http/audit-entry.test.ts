@@ -12,13 +12,23 @@ describe('audit entries', () => {
   describe('refusalEntry', () => {
     it('records an unauthenticated caller as anonymous, with the code and status', async () => {
       const { policies } = await setup();
-      const entry = refusalEntry(new AccessError('unauthenticated', 'token expired'), { requestId: 'r1', resource: 'Patient', action: 'read', policyVersion: policies.version });
+      const entry = refusalEntry(new AccessError('unauthenticated', 'token expired'), {
+        requestId: 'r1',
+        resource: 'Patient',
+        action: 'read',
+        policyVersion: policies.version,
+      });
       expect(entry).to.include({ user: 'anonymous', code: 'unauthenticated', status: 401, decision: 'refused', purpose: '' });
     });
     it('records an unexpected error as a 500 internal refusal', async () => {
       const entry = refusalEntry(new Error('boom'), { requestId: 'r1', resource: 'Patient', action: 'read', policyVersion: 'v' });
       expect(entry).to.include({ code: 'internal', status: 500 });
-      const known = refusalEntry(new FieldmeshError('unredactable_body', 'x'), { requestId: 'r1', resource: 'Patient', action: 'read', policyVersion: 'v' });
+      const known = refusalEntry(new FieldmeshError('unredactable_body', 'x'), {
+        requestId: 'r1',
+        resource: 'Patient',
+        action: 'read',
+        policyVersion: 'v',
+      });
       expect(known.code).to.equal('unredactable_body');
     });
   });

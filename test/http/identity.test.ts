@@ -72,7 +72,8 @@ describe('createVerifier with a secret (HS256)', () => {
   function setup(opts: Partial<IdentityOptions> = {}) {
     const events: IdentityEvent[] = [];
     const verifier = createVerifier({ secret: SECRET, now: () => NOW, onEvent: (e: IdentityEvent) => events.push(e), ...opts });
-    const sign = (c: Record<string, unknown> = claims(), options: jwt.SignOptions = {}) => jwt.sign(c, SECRET, { algorithm: 'HS256', ...options });
+    const sign = (c: Record<string, unknown> = claims(), options: jwt.SignOptions = {}) =>
+      jwt.sign(c, SECRET, { algorithm: 'HS256', ...options });
     return { verifier, events, sign, bearer: (t: string) => `Bearer ${t}` };
   }
 
@@ -182,7 +183,9 @@ describe('createVerifier with a secret (HS256)', () => {
 
   it('refuses a roles claim that is neither a string nor an array of strings', async () => {
     const { verifier, sign, bearer } = setup();
-    expect((await refusal(verifier.verify(bearer(sign(claims({ roles: [1, 'nurse'] })))))).message).to.match(/"roles" must be a string or an array/);
+    expect((await refusal(verifier.verify(bearer(sign(claims({ roles: [1, 'nurse'] })))))).message).to.match(
+      /"roles" must be a string or an array/,
+    );
     expect((await refusal(verifier.verify(bearer(sign(claims({ roles: { nurse: true } })))))).message).to.match(/must be a string/);
   });
 });

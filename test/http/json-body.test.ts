@@ -8,13 +8,24 @@ import { FieldmeshError } from '../../src/lib/errors.js';
 async function roundTrip(body: Buffer | string, headers: Record<string, string>, maxBytes = 64): Promise<unknown> {
   let result: unknown;
   const server = createServer((req: IncomingMessage, res) => {
-    readJsonRequest(req, maxBytes).then((v) => { result = { value: v }; }, (e: unknown) => { result = { code: (e as FieldmeshError).code }; })
+    readJsonRequest(req, maxBytes)
+      .then(
+        (v) => {
+          result = { value: v };
+        },
+        (e: unknown) => {
+          result = { code: (e as FieldmeshError).code };
+        },
+      )
       .finally(() => res.writeHead(200, { connection: 'close' }).end());
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => {
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers }, (res) => { res.resume(); res.on('end', resolve); });
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    });
     req.on('error', () => resolve());
     req.end(body);
   });
@@ -40,8 +51,15 @@ describe('json-body', () => {
   describe('requestJson', () => {
     it('refuses an empty body, a body nested deeper than a record may be, and broken JSON, all as invalid_body', () => {
       const deep = `${'['.repeat(200)}1${']'.repeat(200)}`;
-      for (const [bytes, type] of [['', 'application/json'], [deep, 'application/json'], ['{"ward": [', 'application/json'], ['ward=1', 'text/plain']] as const) {
-        expect(() => requestJson(Buffer.from(bytes), type)).to.throw(FieldmeshError).with.property('code', 'invalid_body');
+      for (const [bytes, type] of [
+        ['', 'application/json'],
+        [deep, 'application/json'],
+        ['{"ward": [', 'application/json'],
+        ['ward=1', 'text/plain'],
+      ] as const) {
+        expect(() => requestJson(Buffer.from(bytes), type))
+          .to.throw(FieldmeshError)
+          .with.property('code', 'invalid_body');
       }
       const quoted = () => requestJson(Buffer.from('{"nhsNumber": 9990000018'), 'application/json');
       expect(quoted).to.throw(FieldmeshError).with.property('message').that.does.not.include('9990000018');
@@ -56,11 +74,15 @@ describe('json-body', () => {
     it('refuses a body past the limit, announced or not, as payload_too_large', async () => {
       const big = JSON.stringify({ ward: 'W'.repeat(200) });
       expect(await roundTrip(big, { 'content-type': 'application/json' })).to.deep.equal({ code: 'payload_too_large' });
-      expect(await roundTrip(big, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' })).to.deep.equal({ code: 'payload_too_large' });
+      expect(await roundTrip(big, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' })).to.deep.equal({
+        code: 'payload_too_large',
+      });
     });
 
     it('refuses a compressed body as invalid_body', async () => {
-      expect(await roundTrip('{}', { 'content-type': 'application/json', 'content-encoding': 'gzip' })).to.deep.equal({ code: 'invalid_body' });
+      expect(await roundTrip('{}', { 'content-type': 'application/json', 'content-encoding': 'gzip' })).to.deep.equal({
+        code: 'invalid_body',
+      });
     });
   });
 });

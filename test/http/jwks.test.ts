@@ -122,14 +122,18 @@ describe('createVerifier with a JWKS', () => {
 
   it('fetches once for concurrent tokens of an unknown key', async () => {
     const { verifier, state } = await provider();
-    const results = await Promise.all([1, 2, 3, 4].map((n) => verifier.verify(`Bearer ${token(keyA.privateKey, 'key-a', 'RS256', `u${n}`)}`)));
+    const results = await Promise.all(
+      [1, 2, 3, 4].map((n) => verifier.verify(`Bearer ${token(keyA.privateKey, 'key-a', 'RS256', `u${n}`)}`)),
+    );
     expect(results.map((r) => r.sub)).to.deep.equal(['u1', 'u2', 'u3', 'u4']);
     expect(state.requests).to.equal(1);
   });
 
   it('refuses a token whose algorithm differs from the one its key is pinned to', async () => {
     const { verifier } = await provider({ algorithms: ['RS256', 'RS384'] });
-    expect((await refusal(verifier.verify(`Bearer ${token(keyA.privateKey, 'key-a', 'RS384')}`))).message).to.match(/does not match its signing key/);
+    expect((await refusal(verifier.verify(`Bearer ${token(keyA.privateKey, 'key-a', 'RS384')}`))).message).to.match(
+      /does not match its signing key/,
+    );
   });
 
   it('refuses a token without a key id when the set holds several keys', async () => {

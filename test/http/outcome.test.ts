@@ -6,7 +6,19 @@ import { FieldmeshError } from '../../src/lib/errors.js';
 import { examplePolicies, NOW, PATIENTS, patient, SECRET, token, USERS } from '../express/harness.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
-const NURSE_ROWS = ['pat-001', 'pat-002', 'pat-007', 'pat-009', 'pat-011', 'pat-013', 'pat-015', 'pat-018', 'pat-021', 'pat-022', 'pat-024'];
+const NURSE_ROWS = [
+  'pat-001',
+  'pat-002',
+  'pat-007',
+  'pat-009',
+  'pat-011',
+  'pat-013',
+  'pat-015',
+  'pat-018',
+  'pat-021',
+  'pat-022',
+  'pat-024',
+];
 
 async function setup(action: 'read' | 'update' = 'read', user: Record<string, unknown> = USERS.nurse, purpose = 'direct-care') {
   const policies = await examplePolicies();
@@ -15,7 +27,10 @@ async function setup(action: 'read' | 'update' = 'read', user: Record<string, un
   const admitted = await admit({ headers }, 'Patient', action, { policies, verifier, now: () => NOW });
   if (!admitted.ok) throw new Error(`not admitted: ${String(admitted.error)}`);
   const input = (answer: Partial<SourceAnswer> & Pick<SourceAnswer, 'status'>, list: OutcomeInput['list'] = undefined): OutcomeInput => ({
-    policies, admitted: admitted as Admitted, answer: { origin: 'upstream', contentType: JSON_TYPE, ...answer }, list,
+    policies,
+    admitted: admitted as Admitted,
+    answer: { origin: 'upstream', contentType: JSON_TYPE, ...answer },
+    list,
   });
   return { policies, admitted, input };
 }
@@ -68,7 +83,10 @@ describe('outcome', () => {
 
     it("refuses an upstream's 401 (the gateway's own credential) and a list of the wrong shape as upstream_invalid", async () => {
       const { input } = await setup();
-      for (const outcome of [readOutcome(input({ status: 401 }, '')), readOutcome(input({ status: 200, body: patient('pat-001') }, 'entry.resource'))]) {
+      for (const outcome of [
+        readOutcome(input({ status: 401 }, '')),
+        readOutcome(input({ status: 200, body: patient('pat-001') }, 'entry.resource')),
+      ]) {
         if (outcome.kind !== 'refusal') return expect.fail('answered');
         expect(outcome.error).to.be.instanceOf(FieldmeshError).with.property('code', 'upstream_invalid');
         expect(outcome.entry).to.include({ decision: 'refused', code: 'upstream_invalid', status: 502 });

@@ -6,7 +6,8 @@ import { examplePolicies, NOW, USERS } from '../express/harness.js';
 
 async function setup() {
   const policies = await examplePolicies();
-  const planFor = (user: Record<string, unknown>, purpose: string) => policies.plan({ resource: 'Patient', purpose, user, now: NOW }, 'read');
+  const planFor = (user: Record<string, unknown>, purpose: string) =>
+    policies.plan({ resource: 'Patient', purpose, user, now: NOW }, 'read');
   return { policies, planFor };
 }
 
@@ -29,7 +30,9 @@ describe('query checks', () => {
       const receptionist = planFor(USERS.receptionist, 'administration');
       const gp = planFor(USERS.gp, 'direct-care');
       expect(refusedKeys(() => checkQuery(policies, analyst, '', DEFAULT_PAGING_KEYS, [{ name: 'id' }]))).to.include('":id"');
-      expect(refusedKeys(() => checkQuery(policies, receptionist, '', DEFAULT_PAGING_KEYS, [{ name: 'nhs', field: 'nhsNumber' }]))).to.include('":nhs (nhsNumber)"');
+      expect(
+        refusedKeys(() => checkQuery(policies, receptionist, '', DEFAULT_PAGING_KEYS, [{ name: 'nhs', field: 'nhsNumber' }])),
+      ).to.include('":nhs (nhsNumber)"');
       expect(refusedKeys(() => checkQuery(policies, gp, '', DEFAULT_PAGING_KEYS, [{ name: 'nhs' }]))).to.include('":nhs"');
       expect(() => checkQuery(policies, gp, '', DEFAULT_PAGING_KEYS, [{ name: 'id' }, { name: 'nhs', field: 'nhsNumber' }])).not.to.throw();
     });
@@ -40,7 +43,13 @@ describe('query checks', () => {
       const { policies, planFor } = await setup();
       const plan = planFor(USERS.receptionist, 'administration');
       // Filters and paging each alone: together they are refused where rows may be hidden (sealed records here).
-      for (const query of [{ gp: 'B86001' }, { _page: '2' }, new URLSearchParams('gp=B86001&gp=B86002'), new URLSearchParams('limit=5'), 'name=x&_sort=gp'] as const) {
+      for (const query of [
+        { gp: 'B86001' },
+        { _page: '2' },
+        new URLSearchParams('gp=B86001&gp=B86002'),
+        new URLSearchParams('limit=5'),
+        'name=x&_sort=gp',
+      ] as const) {
         expect(() => checkQuery(policies, plan, query, DEFAULT_PAGING_KEYS)).not.to.throw();
       }
     });
@@ -48,7 +57,9 @@ describe('query checks', () => {
     it('names every refused key once, and never a value', async () => {
       const { policies, planFor } = await setup();
       const plan = planFor(USERS.receptionist, 'administration');
-      const message = refusedKeys(() => checkQuery(policies, plan, 'nhsNumber=9990000018&nhsNumber_ne=1&diagnoses.code=J45&q=Testwood', DEFAULT_PAGING_KEYS));
+      const message = refusedKeys(() =>
+        checkQuery(policies, plan, 'nhsNumber=9990000018&nhsNumber_ne=1&diagnoses.code=J45&q=Testwood', DEFAULT_PAGING_KEYS),
+      );
       expect(message).to.include('"nhsNumber"').and.include('"nhsNumber_ne"').and.include('"diagnoses.code"').and.include('"q"');
       expect(message).not.to.include('9990000018').and.not.include('J45').and.not.include('Testwood');
     });
@@ -57,17 +68,25 @@ describe('query checks', () => {
       const { policies, planFor } = await setup();
       const gp = planFor(USERS.gp, 'direct-care');
       const long = Array.from({ length: 1001 }, () => 'gp=B86001').join('&');
-      expect(() => checkQuery(policies, gp, long, DEFAULT_PAGING_KEYS)).to.throw(FieldmeshError).with.property('status', 414);
-      expect(() => checkQuery(policies, gp, long.replaceAll('&', ';'), DEFAULT_PAGING_KEYS)).to.throw(FieldmeshError).with.property('code', 'query_too_long');
+      expect(() => checkQuery(policies, gp, long, DEFAULT_PAGING_KEYS))
+        .to.throw(FieldmeshError)
+        .with.property('status', 414);
+      expect(() => checkQuery(policies, gp, long.replaceAll('&', ';'), DEFAULT_PAGING_KEYS))
+        .to.throw(FieldmeshError)
+        .with.property('code', 'query_too_long');
       const receptionist = planFor(USERS.receptionist, 'administration');
-      expect(refusedKeys(() => checkQuery(policies, receptionist, 'gp=B86001;nhsNumber=9990000018', DEFAULT_PAGING_KEYS))).to.include('"nhsNumber"');
+      expect(refusedKeys(() => checkQuery(policies, receptionist, 'gp=B86001;nhsNumber=9990000018', DEFAULT_PAGING_KEYS))).to.include(
+        '"nhsNumber"',
+      );
     });
 
     it('reads every field of a sort: lists, +/- prefixes and :desc suffixes', async () => {
       const { policies, planFor } = await setup();
       const plan = planFor(USERS.analyst, 'service-planning');
       expect(() => checkQuery(policies, plan, { _sort: 'gender,-careTeam', _order: 'asc,desc' }, DEFAULT_PAGING_KEYS)).not.to.throw();
-      expect(refusedKeys(() => checkQuery(policies, plan, { sort: 'gender:asc,dateOfBirth:desc' }, DEFAULT_PAGING_KEYS))).to.include('sort=dateOfBirth');
+      expect(refusedKeys(() => checkQuery(policies, plan, { sort: 'gender:asc,dateOfBirth:desc' }, DEFAULT_PAGING_KEYS))).to.include(
+        'sort=dateOfBirth',
+      );
       expect(refusedKeys(() => checkQuery(policies, plan, { _order: 'id' }, DEFAULT_PAGING_KEYS))).to.include('_order=id');
     });
   });
@@ -93,12 +112,26 @@ describe('checkQuery › paging', () => {
     const { checkQuery, DEFAULT_PAGING_KEYS } = await import('../../src/http/query.js');
     const policies = await loadPolicies('policies');
     const now = new Date('2026-11-24T12:00:00Z');
-    const nurse = policies.plan({ resource: 'Patient', purpose: 'direct-care', user: { sub: 'n', roles: ['ward-nurse'], team: 'ward-7', training: '2026-06-01' }, now });
-    expect(() => checkQuery(policies, nurse, 'id=pat-001&_limit=1', DEFAULT_PAGING_KEYS)).to.throw().with.property('code', 'filter_forbidden');
-    expect(() => checkQuery(policies, nurse, '_sort=id&_page=2', DEFAULT_PAGING_KEYS)).to.throw().with.property('code', 'filter_forbidden');
+    const nurse = policies.plan({
+      resource: 'Patient',
+      purpose: 'direct-care',
+      user: { sub: 'n', roles: ['ward-nurse'], team: 'ward-7', training: '2026-06-01' },
+      now,
+    });
+    expect(() => checkQuery(policies, nurse, 'id=pat-001&_limit=1', DEFAULT_PAGING_KEYS))
+      .to.throw()
+      .with.property('code', 'filter_forbidden');
+    expect(() => checkQuery(policies, nurse, '_sort=id&_page=2', DEFAULT_PAGING_KEYS))
+      .to.throw()
+      .with.property('code', 'filter_forbidden');
     expect(() => checkQuery(policies, nurse, 'id=pat-001', DEFAULT_PAGING_KEYS)).to.not.throw();
     expect(() => checkQuery(policies, nurse, '_page=2&_limit=10', DEFAULT_PAGING_KEYS)).to.not.throw();
-    const receptionist = policies.plan({ resource: 'Patient', purpose: 'administration', user: { sub: 'r', roles: ['receptionist'], training: '2026-06-01' }, now });
+    const receptionist = policies.plan({
+      resource: 'Patient',
+      purpose: 'administration',
+      user: { sub: 'r', roles: ['receptionist'], training: '2026-06-01' },
+      now,
+    });
     // Receptionists see every row (unconditional grant), unless a sealed record is withheld whole.
     const sealedWithheld = receptionist.restrictions.some((r) => r.restriction.record);
     const attempt = () => checkQuery(policies, receptionist, 'gp=B86001&_limit=5', DEFAULT_PAGING_KEYS);

@@ -60,7 +60,10 @@ describe('refuse', () => {
       const { store: broken } = await setup(true);
       const err = await recordFirst(broken, refusalEntry(new Error('x'), FACTS)).catch((e: unknown) => e);
       expect(err).to.be.instanceOf(FieldmeshError).with.property('code', 'audit_unavailable');
-      const odd = await recordFirst({ append: () => Promise.reject(new Error('socket closed')) }, refusalEntry(new Error('x'), FACTS)).catch((e: unknown) => e);
+      const odd = await recordFirst(
+        { append: () => Promise.reject(new Error('socket closed')) },
+        refusalEntry(new Error('x'), FACTS),
+      ).catch((e: unknown) => e);
       expect(odd).to.have.property('code', 'audit_unavailable');
     });
   });

@@ -28,9 +28,13 @@ async function nodeServer(handler: (req: IncomingMessage, res: ServerResponse) =
 describe('sendError', () => {
   describe('on an express response', () => {
     it('answers an AccessError with its status and code, as JSON that no one caches', async () => {
-      const res = await request(expressApp(new AccessError('training_expired', 'Your confidentiality training is older than 365 days'))).get('/patients');
+      const res = await request(
+        expressApp(new AccessError('training_expired', 'Your confidentiality training is older than 365 days')),
+      ).get('/patients');
       expect(res.status).to.equal(403);
-      expect(res.body).to.deep.equal({ error: { code: 'training_expired', message: 'Your confidentiality training is older than 365 days' } });
+      expect(res.body).to.deep.equal({
+        error: { code: 'training_expired', message: 'Your confidentiality training is older than 365 days' },
+      });
       expect(res.headers['content-type']).to.equal('application/json; charset=utf-8');
       expect(res.headers['cache-control']).to.equal('no-store');
       expect(res.headers['x-content-type-options']).to.equal('nosniff');
@@ -44,7 +48,9 @@ describe('sendError', () => {
     });
 
     it('answers a 5xx FieldmeshError with its fixed public message, never the internal one', async () => {
-      const res = await request(expressApp(new AccessError('audit_unavailable', 'SQLITE_BUSY at /var/lib/fieldmesh/audit.db'))).get('/patients');
+      const res = await request(expressApp(new AccessError('audit_unavailable', 'SQLITE_BUSY at /var/lib/fieldmesh/audit.db'))).get(
+        '/patients',
+      );
       expect(res.status).to.equal(503);
       expect(res.body.error.code).to.equal('audit_unavailable');
       expect(res.body.error.message).to.equal('The audit trail cannot be written, so nothing is disclosed');

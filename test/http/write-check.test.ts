@@ -7,7 +7,12 @@ import { examplePolicies, NOW, patient, SECRET, token, USERS } from '../express/
 async function setup(action: 'read' | 'update' = 'update') {
   const policies = await examplePolicies();
   const verifier = createVerifier({ secret: SECRET, now: () => NOW });
-  const admitted = await admit({ headers: { authorization: `Bearer ${token(USERS.nurse)}`, 'x-purpose': 'direct-care' } }, 'Patient', action, { policies, verifier, now: () => NOW });
+  const admitted = await admit(
+    { headers: { authorization: `Bearer ${token(USERS.nurse)}`, 'x-purpose': 'direct-care' } },
+    'Patient',
+    action,
+    { policies, verifier, now: () => NOW },
+  );
   if (!admitted.ok) throw new Error('not admitted');
   return { policies, admitted };
 }
@@ -24,7 +29,13 @@ describe('write-check', () => {
 
     it('refuses a field the caller may not write, naming the field and never its value', async () => {
       const { policies, admitted } = await setup();
-      const checked = checkWrite({ policies, admitted, body: { address: [{ line: ['9 Elsewhere'] }] }, existing: patient('pat-001'), replace: false });
+      const checked = checkWrite({
+        policies,
+        admitted,
+        body: { address: [{ line: ['9 Elsewhere'] }] },
+        existing: patient('pat-001'),
+        replace: false,
+      });
       if (checked.kind !== 'refusal') return expect.fail('permitted');
       expect(checked.error).to.have.property('code', 'write_forbidden');
       expect(checked.entry).to.include({ decision: 'refused', code: 'write_forbidden', status: 403 });

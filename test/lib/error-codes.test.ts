@@ -1,7 +1,16 @@
 import { expect } from 'chai';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ACCESS_CODES, ERROR_CODES, fitsRelayed, handlerStatusCode, isErrorCode, publicText, statusOf, type ErrorCode } from '../../src/lib/error-codes.js';
+import {
+  ACCESS_CODES,
+  ERROR_CODES,
+  fitsRelayed,
+  handlerStatusCode,
+  isErrorCode,
+  publicText,
+  statusOf,
+  type ErrorCode,
+} from '../../src/lib/error-codes.js';
 
 const DOCS = join(import.meta.dirname, '../../docs');
 
@@ -27,7 +36,12 @@ function listedCodes(text: string, file: string): Listed[] {
     const statusCell = cells[1]!.trim();
     if (!/^(any )?[0-9x]{3}/.test(statusCell)) return;
     const codes = [...cells[2]!.matchAll(/`([a-z][a-z0-9_]*)`/g)].map((m) => m[1]!);
-    const statuses = /^any /.test(statusCell) ? [] : statusCell.replace(/^([0-9x]{3}), ([0-9x]{3})$/, '$1/$2').split(' / ').map((s) => s.trim());
+    const statuses = /^any /.test(statusCell)
+      ? []
+      : statusCell
+          .replace(/^([0-9x]{3}), ([0-9x]{3})$/, '$1/$2')
+          .split(' / ')
+          .map((s) => s.trim());
     codes.forEach((code, j) => {
       const status = statuses.length === 1 ? statuses[0] : statuses.length === codes.length ? statuses[j] : undefined;
       found.push({ code, status, where: `${file}:${i + 1}` });
@@ -44,7 +58,8 @@ function problems(listed: Listed[]): string[] {
   const out: string[] = [];
   for (const l of listed) {
     if (!isErrorCode(l.code)) out.push(`${l.where}: \`${l.code}\` is not in src/lib/error-codes.ts`);
-    else if (l.status !== undefined && l.status !== registryStatus(l.code)) out.push(`${l.where}: \`${l.code}\` is ${registryStatus(l.code)}, not ${l.status}`);
+    else if (l.status !== undefined && l.status !== registryStatus(l.code))
+      out.push(`${l.where}: \`${l.code}\` is ${registryStatus(l.code)}, not ${l.status}`);
   }
   return out;
 }
@@ -58,20 +73,30 @@ describe('error codes', () => {
       expect(Object.keys(ERROR_CODES).filter((c) => !listed.has(c))).to.deep.equal([]);
     });
 
-    it('lists no code the registry lacks, and each with the registry\'s status', () => {
+    it("lists no code the registry lacks, and each with the registry's status", () => {
       expect(problems(setup())).to.deep.equal([]);
     });
   });
 
-  it('every other table of codes in the docs states the registry\'s status', () => {
-    const listed = readdirSync(DOCS).filter((f) => f.endsWith('.md')).flatMap((f) => listedCodes(readFileSync(join(DOCS, f), 'utf8'), `docs/${f}`));
+  it("every other table of codes in the docs states the registry's status", () => {
+    const listed = readdirSync(DOCS)
+      .filter((f) => f.endsWith('.md'))
+      .flatMap((f) => listedCodes(readFileSync(join(DOCS, f), 'utf8'), `docs/${f}`));
     expect(listed.length).to.be.greaterThan(60);
     expect(problems(listed)).to.deep.equal([]);
   });
 
   describe('the checker', () => {
     it('catches a code the registry lacks, a wrong status, and pairs statuses with codes', () => {
-      const text = ['| status | code | when |', '|---|---|---|', '| 403 | `purpose_unknown` | x |', '| 400 | `resource_unknown` | x |', '| 404 | `no_such_code` | x |', '| 400 / 413 | `invalid_body` / `payload_too_large` | x |', '| 4xx, 5xx | `upstream_error` | x |'].join('\n');
+      const text = [
+        '| status | code | when |',
+        '|---|---|---|',
+        '| 403 | `purpose_unknown` | x |',
+        '| 400 | `resource_unknown` | x |',
+        '| 404 | `no_such_code` | x |',
+        '| 400 / 413 | `invalid_body` / `payload_too_large` | x |',
+        '| 4xx, 5xx | `upstream_error` | x |',
+      ].join('\n');
       expect(problems(listedCodes(text, 'f.md'))).to.deep.equal([
         'f.md:4: `resource_unknown` is 500, not 400',
         'f.md:5: `no_such_code` is not in src/lib/error-codes.ts',
@@ -80,7 +105,7 @@ describe('error codes', () => {
   });
 
   describe('the registry', () => {
-    it('answers an unknown purpose as not permitted (403) and an unknown resource as the deployment\'s fault (500)', () => {
+    it("answers an unknown purpose as not permitted (403) and an unknown resource as the deployment's fault (500)", () => {
       expect(statusOf('purpose_unknown')).to.equal(403);
       expect(statusOf('purpose_not_granted')).to.equal(403);
       expect(statusOf('resource_unknown')).to.equal(500);
@@ -97,14 +122,15 @@ describe('error codes', () => {
     });
 
     it('keeps internals out of the public texts: none names a path, a host or an environment variable', () => {
-      for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) expect(publicText(code), code).not.to.match(/\/|FIELDMESH_|\d+\.\d+\.\d+/);
+      for (const code of Object.keys(ERROR_CODES) as ErrorCode[])
+        expect(publicText(code), code).not.to.match(/\/|FIELDMESH_|\d+\.\d+\.\d+/);
     });
 
     it('has a fixed status for every code an AccessError carries', () => {
       for (const code of ACCESS_CODES) expect(statusOf(code), code).to.be.a('number');
     });
 
-    it('relays a status only within a code\'s range', () => {
+    it("relays a status only within a code's range", () => {
       const range = (code: 'upstream_error' | 'request_error' | 'handler_error') => ERROR_CODES[code].status;
       expect(fitsRelayed(range('upstream_error'), 409)).to.equal(true);
       expect(fitsRelayed(range('upstream_error'), 503)).to.equal(true);
@@ -116,7 +142,7 @@ describe('error codes', () => {
       expect(fitsRelayed(range('handler_error'), 500.5)).to.equal(false);
     });
 
-    it('names a handler\'s status by its own code where it has one', () => {
+    it("names a handler's status by its own code where it has one", () => {
       expect(handlerStatusCode(409)).to.equal('conflict');
       expect(handlerStatusCode(404)).to.equal('not_found');
       expect(handlerStatusCode(401)).to.equal('unauthenticated');

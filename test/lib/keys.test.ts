@@ -29,18 +29,33 @@ describe('secret keys', () => {
     expect(keyProblem(Buffer.alloc(15, 1))).to.equal('must be at least 16 characters');
   });
 
-  for (const [name, key] of [['a short key', SHORT], ['a key with surrounding whitespace', PADDED]] as const) {
+  for (const [name, key] of [
+    ['a short key', SHORT],
+    ['a key with surrounding whitespace', PADDED],
+  ] as const) {
     describe(name, () => {
       it('is refused by the engine as a pseudonym key', async () => {
-        const err = await loadPolicies(POLICIES, { pseudonymKey: key }).then(() => undefined, (e: unknown) => e);
+        const err = await loadPolicies(POLICIES, { pseudonymKey: key }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect(err).to.be.instanceOf(TypeError);
         expect((err as Error).message).to.match(/^loadPolicies: pseudonymKey must/);
       });
 
       it('is refused by the middleware as pseudonym, record-id and chain key', async () => {
         for (const option of ['pseudonymKey', 'auditRecordIdKey', 'auditChainKey']) {
-          const options = { policies: POLICIES, jwt: { secret: SECRET }, audit: join(dir, 'a.db'), pseudonymKey: PSEUDONYM_KEY, [option]: key } as MeshOptions;
-          const err = await fieldmesh(options).then(async (m) => void (await m.close()), (e: unknown) => e);
+          const options = {
+            policies: POLICIES,
+            jwt: { secret: SECRET },
+            audit: join(dir, 'a.db'),
+            pseudonymKey: PSEUDONYM_KEY,
+            [option]: key,
+          } as MeshOptions;
+          const err = await fieldmesh(options).then(
+            async (m) => void (await m.close()),
+            (e: unknown) => e,
+          );
           expect(err, option).to.be.instanceOf(TypeError);
           expect((err as Error).message, option).to.include(option);
         }
@@ -61,7 +76,10 @@ describe('secret keys', () => {
       });
 
       it('is refused by the audit store as a record-id key', async () => {
-        const err = await openAuditStore(join(dir, 'a.db'), { recordIdKey: key }).then(async (s) => void (await s.close()), (e: unknown) => e);
+        const err = await openAuditStore(join(dir, 'a.db'), { recordIdKey: key }).then(
+          async (s) => void (await s.close()),
+          (e: unknown) => e,
+        );
         expect(err).to.be.instanceOf(TypeError);
         expect((err as Error).message).to.match(/recordIdKey must/);
       });
@@ -72,7 +90,10 @@ describe('secret keys', () => {
         const audit = cli(['audit', 'query', '--audit', trail], { env: { FIELDMESH_AUDIT_RECORD_KEY: key } });
         expect(audit.code).to.equal(2);
         expect(audit.stderr).to.match(/recordIdKey must/);
-        const redact = cli(['redact', '--role', 'gp', '--purpose', 'direct-care', '--resource', 'Patient', '-'], { input: '{"id":"p1"}', env: { FIELDMESH_PSEUDONYM_KEY: key } });
+        const redact = cli(['redact', '--role', 'gp', '--purpose', 'direct-care', '--resource', 'Patient', '-'], {
+          input: '{"id":"p1"}',
+          env: { FIELDMESH_PSEUDONYM_KEY: key },
+        });
         expect(redact.code).to.equal(2);
         expect(redact.stderr).to.match(/FIELDMESH_PSEUDONYM_KEY: must/);
       });

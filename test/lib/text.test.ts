@@ -6,18 +6,24 @@ import { printable, printableJson } from '../../src/lib/text.js';
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 /** Strings rich in the characters that matter: controls of every kind mixed with ordinary and non-Latin text. */
-const hostile = fc.array(fc.oneof(
-  fc.integer({ min: 0, max: 0x1f }).map((c) => String.fromCharCode(c)),
-  fc.integer({ min: 0x7f, max: 0x9f }).map((c) => String.fromCharCode(c)),
-  fc.constantFrom('\u061c', '\u200e', '\u200f', '\u2028', '\u2029', '\u202e', '\u2066', '\u2069', '\\', '\\u0085'),
-  fc.string(),
-  fc.constantFrom('é', 'Ω', '日本', 'مرحبا', '🙂'),
-)).map((parts) => parts.join(''));
+const hostile = fc
+  .array(
+    fc.oneof(
+      fc.integer({ min: 0, max: 0x1f }).map((c) => String.fromCharCode(c)),
+      fc.integer({ min: 0x7f, max: 0x9f }).map((c) => String.fromCharCode(c)),
+      fc.constantFrom('\u061c', '\u200e', '\u200f', '\u2028', '\u2029', '\u202e', '\u2066', '\u2069', '\\', '\\u0085'),
+      fc.string(),
+      fc.constantFrom('é', 'Ω', '日本', 'مرحبا', '🙂'),
+    ),
+  )
+  .map((parts) => parts.join(''));
 
 describe('audit/text', () => {
   describe('printable', () => {
     it('escapes tab, CR, LF, ESC, DEL and C1 controls as \\uXXXX', () => {
-      expect(printable('a\tb\r\nc\u001b[2Jd\u007fe\u0085f\u009b31m')).to.equal('a\\u0009b\\u000d\\u000ac\\u001b[2Jd\\u007fe\\u0085f\\u009b31m');
+      expect(printable('a\tb\r\nc\u001b[2Jd\u007fe\u0085f\u009b31m')).to.equal(
+        'a\\u0009b\\u000d\\u000ac\\u001b[2Jd\\u007fe\\u0085f\\u009b31m',
+      );
     });
 
     it('escapes the bidirectional controls that reorder what a terminal shows', () => {
@@ -29,11 +35,13 @@ describe('audit/text', () => {
     });
 
     it('never leaves a control character, and is idempotent', () => {
-      fc.assert(fc.property(hostile, (s) => {
-        const p = printable(s);
-        expect(p).to.not.match(CONTROL);
-        expect(printable(p)).to.equal(p);
-      }));
+      fc.assert(
+        fc.property(hostile, (s) => {
+          const p = printable(s);
+          expect(p).to.not.match(CONTROL);
+          expect(printable(p)).to.equal(p);
+        }),
+      );
     });
   });
 
@@ -44,11 +52,13 @@ describe('audit/text', () => {
     });
 
     it('parses back to the same value, with no raw control character in the text', () => {
-      fc.assert(fc.property(fc.dictionary(hostile, fc.oneof(hostile, fc.array(hostile))), (value) => {
-        const json = printableJson(value);
-        expect(json.replaceAll('\n', '')).to.not.match(CONTROL);
-        expect(JSON.parse(json)).to.deep.equal(value);
-      }));
+      fc.assert(
+        fc.property(fc.dictionary(hostile, fc.oneof(hostile, fc.array(hostile))), (value) => {
+          const json = printableJson(value);
+          expect(json.replaceAll('\n', '')).to.not.match(CONTROL);
+          expect(JSON.parse(json)).to.deep.equal(value);
+        }),
+      );
     });
   });
 });

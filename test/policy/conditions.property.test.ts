@@ -58,26 +58,43 @@ function holds(values: unknown[], ops: Doc, expand: boolean): boolean {
   const c = expand ? spread(values) : values;
   return Object.entries(ops).every(([op, o]) => {
     switch (op) {
-      case '$eq': return c.some((x) => same(x, o));
-      case '$ne': return !c.some((x) => same(x, o));
-      case '$in': return c.some((x) => (o as unknown[]).some((y) => same(x, y)));
-      case '$nin': return !c.some((x) => (o as unknown[]).some((y) => same(x, y)));
-      case '$all': return (o as unknown[]).every((y) => c.some((x) => same(x, y)));
-      case '$lt': return c.some((x) => (order(x, o) ?? 0) < 0);
-      case '$lte': return c.some((x) => order(x, o) !== undefined && order(x, o)! <= 0);
-      case '$gt': return c.some((x) => (order(x, o) ?? 0) > 0);
-      case '$gte': return c.some((x) => order(x, o) !== undefined && order(x, o)! >= 0);
-      case '$size': return values.some((v) => Array.isArray(v) && v.length === o);
-      case '$exists': return values.some((v) => v !== MISSING) === o;
-      case '$regex': return c.some((x) => typeof x === 'string' && new RegExp(o as string, (ops['$options'] as string | undefined) ?? '').test(x));
-      case '$options': return true;
-      case '$not': return !holds(values, o as Doc, expand);
+      case '$eq':
+        return c.some((x) => same(x, o));
+      case '$ne':
+        return !c.some((x) => same(x, o));
+      case '$in':
+        return c.some((x) => (o as unknown[]).some((y) => same(x, y)));
+      case '$nin':
+        return !c.some((x) => (o as unknown[]).some((y) => same(x, y)));
+      case '$all':
+        return (o as unknown[]).every((y) => c.some((x) => same(x, y)));
+      case '$lt':
+        return c.some((x) => (order(x, o) ?? 0) < 0);
+      case '$lte':
+        return c.some((x) => order(x, o) !== undefined && order(x, o)! <= 0);
+      case '$gt':
+        return c.some((x) => (order(x, o) ?? 0) > 0);
+      case '$gte':
+        return c.some((x) => order(x, o) !== undefined && order(x, o)! >= 0);
+      case '$size':
+        return values.some((v) => Array.isArray(v) && v.length === o);
+      case '$exists':
+        return values.some((v) => v !== MISSING) === o;
+      case '$regex':
+        return c.some((x) => typeof x === 'string' && new RegExp(o as string, (ops['$options'] as string | undefined) ?? '').test(x));
+      case '$options':
+        return true;
+      case '$not':
+        return !holds(values, o as Doc, expand);
       case '$elemMatch': {
         // "Operators test elements as values; fields (or only $and/$or/$nor) test object elements as records."
         const valueForm = Object.keys(o as Doc).every((k) => k.startsWith('$') && !['$and', '$or', '$nor'].includes(k));
-        return values.some((v) => Array.isArray(v) && v.some((e) => (valueForm ? holds([e], o as Doc, false) : isObj(e) && matches(e, o as Cond))));
+        return values.some(
+          (v) => Array.isArray(v) && v.some((e) => (valueForm ? holds([e], o as Doc, false) : isObj(e) && matches(e, o as Cond))),
+        );
       }
-      default: throw new Error(`the reference does not know ${op}`);
+      default:
+        throw new Error(`the reference does not know ${op}`);
     }
   });
 }
@@ -128,7 +145,14 @@ function opsArb(depth: number, inElemMatch: boolean): fc.Arbitrary<Doc> {
     claimOr(listArb(1)).map((l) => [['$all', l]]),
     fc.nat({ max: 3 }).map((n) => [['$size', n]]),
     fc.boolean().map((b) => [['$exists', b]]),
-    fc.tuple(fc.constantFrom('^x', 'x$', 'X', 'y|1', '^$', '\u{1F600}'), fc.constantFrom(undefined, 'i')).map(([p, o]) => (o ? [['$regex', p], ['$options', o]] : [['$regex', p]])),
+    fc.tuple(fc.constantFrom('^x', 'x$', 'X', 'y|1', '^$', '\u{1F600}'), fc.constantFrom(undefined, 'i')).map(([p, o]) =>
+      o
+        ? [
+            ['$regex', p],
+            ['$options', o],
+          ]
+        : [['$regex', p]],
+    ),
   ];
   if (depth > 0) {
     entries.push(opsArb(depth - 1, inElemMatch).map((o) => [['$not', o]]));
@@ -146,22 +170,32 @@ function opsArb(depth: number, inElemMatch: boolean): fc.Arbitrary<Doc> {
 
 function condArb(depth: number, paths: string[]): fc.Arbitrary<Cond> {
   const field = fc.tuple(fc.constantFrom(...paths), fc.oneof(claimOr(plainArb), opsArb(depth, false)));
-  const logical = depth > 0
-    ? [fc.tuple(fc.constantFrom('$and', '$or', '$nor'), fc.array(condArb(depth - 1, paths), { minLength: 1, maxLength: 2 }))]
-    : [];
-  return fc.uniqueArray(fc.oneof({ weight: 3, arbitrary: field }, ...logical.map((arbitrary) => ({ weight: 1, arbitrary }))), { minLength: 1, maxLength: 2, selector: ([k]) => k })
+  const logical =
+    depth > 0
+      ? [fc.tuple(fc.constantFrom('$and', '$or', '$nor'), fc.array(condArb(depth - 1, paths), { minLength: 1, maxLength: 2 }))]
+      : [];
+  return fc
+    .uniqueArray(fc.oneof({ weight: 3, arbitrary: field }, ...logical.map((arbitrary) => ({ weight: 1, arbitrary }))), {
+      minLength: 1,
+      maxLength: 2,
+      selector: ([k]) => k,
+    })
     .map((entries) => Object.fromEntries(entries));
 }
 
 /** Shallow conditions on few paths hit each operator's edges often; deep ones combine them. */
 const shallowArb = condArb(1, ['f', 'n.x']);
 const conditionArb = condArb(2, ['f', 'g', 'n.x', 'n.y']);
-const RUNS: [string, fc.Arbitrary<Cond>, number][] = [['shallow', shallowArb, 1000], ['nested', conditionArb, 400]];
+const RUNS: [string, fc.Arbitrary<Cond>, number][] = [
+  ['shallow', shallowArb, 1000],
+  ['nested', conditionArb, 400],
+];
 
 const leafArb = fc.oneof(plainArb, fc.array(plainArb, { maxLength: 3 }));
 const elementArb = fc.oneof(plainArb, fc.array(plainArb, { maxLength: 2 }), fc.record({ x: leafArb, y: leafArb }, { requiredKeys: [] }));
 const valueArb = fc.oneof(plainArb, fc.array(elementArb, { maxLength: 3 }), fc.record({ x: leafArb, y: leafArb }, { requiredKeys: [] }));
-const recordsArb = fc.array(fc.record({ f: valueArb, g: valueArb, n: valueArb }, { requiredKeys: [] }), { minLength: 1, maxLength: 12 })
+const recordsArb = fc
+  .array(fc.record({ f: valueArb, g: valueArb, n: valueArb }, { requiredKeys: [] }), { minLength: 1, maxLength: 12 })
   .map((rows) => rows.map((r, i) => ({ id: `r${i}`, address: `Address ${i}`, ...r })));
 const claimArb = fc.option(fc.oneof(plainArb, fc.array(plainArb, { minLength: 1, maxLength: 2 })), { nil: undefined });
 
@@ -179,13 +213,19 @@ function engine(where: Cond, when: Cond) {
     restrictions: [{ name: 'marker', resource: 'P', when, withhold: ['address'], because: 'Disclosing it can put the person in danger' }],
   };
   const policies = policiesFromSources([{ file: 'generated.json', text: JSON.stringify(policy) }], { now: NOW });
-  const redact = (role: string, rows: Doc[], claim: unknown) => policies.redact(rows, {
-    resource: 'P', purpose: 'care', now: NOW,
-    user: { sub: 'u1', roles: [role], training: TRAINED, ...(claim === undefined ? {} : { c: claim }) },
-  }).data as Doc[];
+  const redact = (role: string, rows: Doc[], claim: unknown) =>
+    policies.redact(rows, {
+      resource: 'P',
+      purpose: 'care',
+      now: NOW,
+      user: { sub: 'u1', roles: [role], training: TRAINED, ...(claim === undefined ? {} : { c: claim }) },
+    }).data as Doc[];
   return {
     granted: (rows: Doc[], claim: unknown) => redact('g', rows, claim).map((r) => r['id']),
-    withheld: (rows: Doc[], claim: unknown) => redact('r', rows, claim).filter((r) => !('address' in r)).map((r) => r['id']),
+    withheld: (rows: Doc[], claim: unknown) =>
+      redact('r', rows, claim)
+        .filter((r) => !('address' in r))
+        .map((r) => r['id']),
   };
 }
 
@@ -255,12 +295,34 @@ describe('conditions (differential, generated)', () => {
     const seen = new Set<string>();
     const walk = (v: unknown): void => {
       if (Array.isArray(v)) v.forEach(walk);
-      else if (isObj(v)) for (const [k, x] of Object.entries(v)) {
-        if (k.startsWith('$')) seen.add(k);
-        walk(x);
-      }
+      else if (isObj(v))
+        for (const [k, x] of Object.entries(v)) {
+          if (k.startsWith('$')) seen.add(k);
+          walk(x);
+        }
     };
     fc.sample(conditionArb, { numRuns: 500, seed: 1 }).forEach(walk);
-    expect([...seen].sort()).to.deep.equal(['$all', '$and', '$elemMatch', '$eq', '$exists', '$gt', '$gte', '$in', '$lt', '$lte', '$ne', '$nin', '$nor', '$not', '$options', '$or', '$regex', '$size'].sort());
+    expect([...seen].sort()).to.deep.equal(
+      [
+        '$all',
+        '$and',
+        '$elemMatch',
+        '$eq',
+        '$exists',
+        '$gt',
+        '$gte',
+        '$in',
+        '$lt',
+        '$lte',
+        '$ne',
+        '$nin',
+        '$nor',
+        '$not',
+        '$options',
+        '$or',
+        '$regex',
+        '$size',
+      ].sort(),
+    );
   });
 });

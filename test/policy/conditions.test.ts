@@ -23,13 +23,26 @@ function setup({ where, when, withhold = ['address'] }: { where?: Condition; whe
   const policy = {
     resources: { Patient: { fields: { id: 'identifier', name: 'direct', address: 'direct', ward: 'operational' } } },
     purposes: {
-      administration: { lawfulBasis: { article6: '6(1)(e)' }, reviewBy: '2099-12-31', views: { Patient: { fields: ['id', 'name', 'address', 'ward'] } } },
+      administration: {
+        lawfulBasis: { article6: '6(1)(e)' },
+        reviewBy: '2099-12-31',
+        views: { Patient: { fields: ['id', 'name', 'address', 'ward'] } },
+      },
     },
     roles: { receptionist: { grants: [{ purpose: 'administration', resource: 'Patient', read: 'view', ...(where ? { where } : {}) }] } },
-    ...(when ? { restrictions: [{ name: 'sensitive', resource: 'Patient', when, withhold, because: 'Disclosing it can put the person in danger' }] } : {}),
+    ...(when
+      ? {
+          restrictions: [{ name: 'sensitive', resource: 'Patient', when, withhold, because: 'Disclosing it can put the person in danger' }],
+        }
+      : {}),
   };
   const policies = policiesFromSources([{ file: 'conditions.yaml', text: stringify(policy) }], { now: NOW });
-  const ctx = (claims: UserClaims) => ({ resource: 'Patient', purpose: 'administration', user: { sub: 'u1', roles: ['receptionist'], training: TRAINED, ...claims }, now: NOW });
+  const ctx = (claims: UserClaims) => ({
+    resource: 'Patient',
+    purpose: 'administration',
+    user: { sub: 'u1', roles: ['receptionist'], training: TRAINED, ...claims },
+    now: NOW,
+  });
   return {
     /** The redacted record, or `undefined` when it is withheld whole. */
     one(record: Row, claims: UserClaims = {}): Row | undefined {
@@ -73,19 +86,28 @@ describe('row conditions', () => {
       const { one } = setup({ when: { $or: [{ flags: 'dv-risk' }, { flags: 'hate-crime' }] } });
       expect(one(person('a', { flags: ['dv-risk'] }))).to.deep.equal({ id: 'a', name: 'Name a', ward: 'ward-1' });
       expect(one(person('b', { flags: ['hate-crime'] }))).to.deep.equal({ id: 'b', name: 'Name b', ward: 'ward-1' });
-      expect(one(person('c', { flags: ['falls-risk'] }))).to.deep.equal({ id: 'c', name: 'Name c', address: 'Address of c', ward: 'ward-1' });
+      expect(one(person('c', { flags: ['falls-risk'] }))).to.deep.equal({
+        id: 'c',
+        name: 'Name c',
+        address: 'Address of c',
+        ward: 'ward-1',
+      });
       expect(one(person('d'))).to.have.property('address', 'Address of d');
     });
   });
 
   describe('$and', () => {
-    it('shows a receptionist only patients who match every part of her grant\'s condition', () => {
+    it("shows a receptionist only patients who match every part of her grant's condition", () => {
       const { ids } = setup({ where: { $and: [{ ward: 'ward-7' }, { careTeam: 'red' }] } });
-      const rows = [person('both', { ward: 'ward-7', careTeam: 'red' }), person('ward', { ward: 'ward-7', careTeam: 'blue' }), person('team', { careTeam: 'red' })];
+      const rows = [
+        person('both', { ward: 'ward-7', careTeam: 'red' }),
+        person('ward', { ward: 'ward-7', careTeam: 'blue' }),
+        person('team', { careTeam: 'red' }),
+      ];
       expect(ids(rows)).to.deep.equal(['both']);
     });
 
-    it('withholds the address only when every part of the restriction\'s condition holds', () => {
+    it("withholds the address only when every part of the restriction's condition holds", () => {
       const { one } = setup({ when: { $and: [{ flags: 'dv-risk' }, { ward: 'ward-7' }] } });
       expect(one(person('both', { ward: 'ward-7', flags: 'dv-risk' }))).not.to.have.property('address');
       expect(one(person('flag', { flags: 'dv-risk' }))).to.have.property('address', 'Address of flag');
@@ -148,9 +170,13 @@ describe('row conditions', () => {
       expect(pattern.one(person('a', { flags: ['no-dv-risk'] }))).to.have.property('address');
     });
 
-    it('matches a grant\'s nested array path only on the elements that carry it', () => {
+    it("matches a grant's nested array path only on the elements that carry it", () => {
       const { ids } = setup({ where: { 'identifier.system': 'local-mrn' } });
-      const rows = [person('a', { identifier: [{ system: 'nhs' }, { system: 'local-mrn' }] }), person('b', { identifier: [{ system: 'nhs' }] }), person('c')];
+      const rows = [
+        person('a', { identifier: [{ system: 'nhs' }, { system: 'local-mrn' }] }),
+        person('b', { identifier: [{ system: 'nhs' }] }),
+        person('c'),
+      ];
       expect(ids(rows)).to.deep.equal(['a']);
     });
   });
@@ -165,7 +191,12 @@ describe('row conditions', () => {
       ['a top-level $not (MongoDB has none)', { $not: { ward: 'ward-7' } }, '$not', 'unsupported operator "$not"'],
       ['$where inside $or', { $or: [{ ward: 'ward-7' }, { $where: 'true' }] }, '$or[1].$where', 'unsupported operator "$where"'],
       ['$bar inside $not', { ward: { $not: { $bar: 1 } } }, 'ward.$not.$bar', 'unsupported operator "$bar"'],
-      ['$where inside $elemMatch', { tags: { $elemMatch: { $or: [{ $where: 'x' }] } } }, 'tags.$elemMatch.$or[0].$where', 'unsupported operator "$where"'],
+      [
+        '$where inside $elemMatch',
+        { tags: { $elemMatch: { $or: [{ $where: 'x' }] } } },
+        'tags.$elemMatch.$or[0].$where',
+        'unsupported operator "$where"',
+      ],
     ];
     for (const [name, condition, at, message] of cases) {
       it(`refuses ${name} in a grant's where`, () => {
@@ -196,7 +227,10 @@ describe('row conditions', () => {
 
     it('refuses .inf and .nan, which the policy version and the audit trail cannot hold, as policy problems', () => {
       const issues = loadIssues({ where: { age: { $lt: Infinity } }, when: { $or: [{ score: Number.NaN }] } });
-      expect(issues.map((i) => i.path)).to.have.members(['roles.receptionist.grants[0].where.age.$lt', 'restrictions[0].when.$or[0].score']);
+      expect(issues.map((i) => i.path)).to.have.members([
+        'roles.receptionist.grants[0].where.age.$lt',
+        'restrictions[0].when.$or[0].score',
+      ]);
       expect(issues[0]!.message).to.include('finite');
     });
   });
@@ -323,7 +357,7 @@ describe('row conditions', () => {
       expect(ids([person('a', { ward: 'Object' }), person('b', { ward: 'Function' })])).to.deep.equal([]);
     });
 
-    it('withholds the address when a restriction\'s claim is missing (fail closed)', () => {
+    it("withholds the address when a restriction's claim is missing (fail closed)", () => {
       const { one } = setup({ when: { careTeam: { $ne: '${user.team}' } } });
       expect(one(person('a', { careTeam: 'red' }), { team: 'red' })).to.have.property('address', 'Address of a');
       expect(one(person('a', { careTeam: 'red' }), { team: 'blue' })).not.to.have.property('address');
@@ -331,7 +365,7 @@ describe('row conditions', () => {
       expect(one(person('a', { careTeam: 'red' }), { team: { $exists: true } })).not.to.have.property('address');
     });
 
-    it('withholds the whole record when a record restriction\'s claim is missing', () => {
+    it("withholds the whole record when a record restriction's claim is missing", () => {
       const { one } = setup({ when: { 'meta.owner': { $ne: '${user.sub}' } }, withhold: 'record' });
       expect(one(person('a', { meta: { owner: 'u1' } }))).to.have.property('id', 'a');
       expect(one(person('a', { meta: { owner: 'u1' } }), { sub: undefined })).to.equal(undefined);
@@ -341,21 +375,38 @@ describe('row conditions', () => {
     it('never lets a comparison match a missing, null, differently typed or object value', () => {
       const { ids } = setup({ where: { riskLevel: { $lte: 2 } } });
       const rows = [
-        person('one', { riskLevel: 1 }), person('two', { riskLevel: 2 }), person('three', { riskLevel: 3 }), person('missing'),
-        person('null', { riskLevel: null }), person('high', { riskLevel: 'high' }), person('text', { riskLevel: '1' }),
-        person('object', { riskLevel: { value: 1 } }), person('bool', { riskLevel: false }), person('list', { riskLevel: [5, 1] }),
+        person('one', { riskLevel: 1 }),
+        person('two', { riskLevel: 2 }),
+        person('three', { riskLevel: 3 }),
+        person('missing'),
+        person('null', { riskLevel: null }),
+        person('high', { riskLevel: 'high' }),
+        person('text', { riskLevel: '1' }),
+        person('object', { riskLevel: { value: 1 } }),
+        person('bool', { riskLevel: false }),
+        person('list', { riskLevel: [5, 1] }),
       ];
       expect(ids(rows)).to.deep.equal(['one', 'two', 'list']);
     });
 
     it('compares strings with strings, so ISO dates compare by date', () => {
       const { ids } = setup({ where: { reviewed: { $gte: '2026-01-01', $lt: '2027-01-01' } } });
-      const rows = [person('in', { reviewed: '2026-05-02' }), person('before', { reviewed: '2025-12-31' }), person('after', { reviewed: '2027-01-01' }), person('number', { reviewed: 20260502 })];
+      const rows = [
+        person('in', { reviewed: '2026-05-02' }),
+        person('before', { reviewed: '2025-12-31' }),
+        person('after', { reviewed: '2027-01-01' }),
+        person('number', { reviewed: 20260502 }),
+      ];
       expect(ids(rows)).to.deep.equal(['in']);
     });
 
     it('matches null against a missing field in $eq and $in, and $ne and $nin exclude it', () => {
-      const rows = [person('missing'), person('null', { team: null }), person('red', { team: 'red' }), person('list', { team: ['red', null] })];
+      const rows = [
+        person('missing'),
+        person('null', { team: null }),
+        person('red', { team: 'red' }),
+        person('list', { team: ['red', null] }),
+      ];
       expect(setup({ where: { team: null } }).ids(rows)).to.deep.equal(['missing', 'null', 'list']);
       expect(setup({ where: { team: { $in: [null, 'blue'] } } }).ids(rows)).to.deep.equal(['missing', 'null', 'list']);
       expect(setup({ where: { team: { $ne: null } } }).ids(rows)).to.deep.equal(['red']);
@@ -365,7 +416,14 @@ describe('row conditions', () => {
 
     it('walks a dotted path through a list as MongoDB does for null (an object element without the field counts, a scalar one does not)', () => {
       const { ids } = setup({ where: { 'a.b': null } });
-      const rows = [person('1', { a: [{ b: 5 }] }), person('2', { a: [{}] }), person('3', { a: [] }), person('4', { a: [{}, { b: 5 }] }), person('5', { a: [5, { b: 5 }] }), person('6', { a: 4 })];
+      const rows = [
+        person('1', { a: [{ b: 5 }] }),
+        person('2', { a: [{}] }),
+        person('3', { a: [] }),
+        person('4', { a: [{}, { b: 5 }] }),
+        person('5', { a: [5, { b: 5 }] }),
+        person('6', { a: 4 }),
+      ];
       expect(ids(rows)).to.deep.equal(['2', '4', '6']);
     });
 
@@ -376,7 +434,13 @@ describe('row conditions', () => {
     });
 
     it('reads $all as every value present, $size as the list length, $exists as the path reaching anything', () => {
-      const rows = [person('both', { flags: ['x', 'y', 'z'] }), person('one', { flags: ['x'] }), person('scalar', { flags: 'x' }), person('none'), person('null', { flags: null })];
+      const rows = [
+        person('both', { flags: ['x', 'y', 'z'] }),
+        person('one', { flags: ['x'] }),
+        person('scalar', { flags: 'x' }),
+        person('none'),
+        person('null', { flags: null }),
+      ];
       expect(setup({ where: { flags: { $all: ['x', 'y'] } } }).ids(rows)).to.deep.equal(['both']);
       expect(setup({ where: { flags: { $all: ['x'] } } }).ids(rows)).to.deep.equal(['both', 'one', 'scalar']);
       expect(setup({ where: { flags: { $size: 1 } } }).ids(rows)).to.deep.equal(['one']);
@@ -386,15 +450,46 @@ describe('row conditions', () => {
 
     it('matches $regex with $options on strings only, including list elements', () => {
       const { ids } = setup({ where: { ward: { $regex: '^WARD-7', $options: 'i' } } });
-      expect(ids([person('a', { ward: 'ward-7' }), person('b', { ward: ['x', 'Ward-71'] }), person('c', { ward: 7 }), person('d', { ward: 'ward-8' })])).to.deep.equal(['a', 'b']);
+      expect(
+        ids([
+          person('a', { ward: 'ward-7' }),
+          person('b', { ward: ['x', 'Ward-71'] }),
+          person('c', { ward: 7 }),
+          person('d', { ward: 'ward-8' }),
+        ]),
+      ).to.deep.equal(['a', 'b']);
     });
 
     it('matches $elemMatch on one element satisfying every part, as values or as records', () => {
       const values = setup({ where: { scores: { $elemMatch: { $gte: 3, $lt: 5 } } } });
-      expect(values.ids([person('a', { scores: [1, 4] }), person('b', { scores: [2, 6] }), person('c', { scores: 4 })])).to.deep.equal(['a']);
+      expect(values.ids([person('a', { scores: [1, 4] }), person('b', { scores: [2, 6] }), person('c', { scores: 4 })])).to.deep.equal([
+        'a',
+      ]);
       const records = setup({ when: { 'meta.security': { $elemMatch: { system: 'conf', code: 'R' } } }, withhold: 'record' });
-      expect(records.one(person('same', { meta: { security: [{ code: 'N', system: 'x' }, { system: 'conf', code: 'R', display: 'restricted' }] } }))).to.equal(undefined);
-      expect(records.one(person('split', { meta: { security: [{ system: 'conf', code: 'N' }, { system: 'x', code: 'R' }] } }))).to.deep.equal(person('split'));
+      expect(
+        records.one(
+          person('same', {
+            meta: {
+              security: [
+                { code: 'N', system: 'x' },
+                { system: 'conf', code: 'R', display: 'restricted' },
+              ],
+            },
+          }),
+        ),
+      ).to.equal(undefined);
+      expect(
+        records.one(
+          person('split', {
+            meta: {
+              security: [
+                { system: 'conf', code: 'N' },
+                { system: 'x', code: 'R' },
+              ],
+            },
+          }),
+        ),
+      ).to.deep.equal(person('split'));
     });
 
     it('tests $elemMatch value operators on each element as it is, without opening a list inside the list', () => {
@@ -406,7 +501,9 @@ describe('row conditions', () => {
 
     it('orders strings by Unicode code point, as MongoDB does (U+1F600 after U+FFFD)', () => {
       const { ids } = setup({ where: { mark: { $gt: '\uFFFD' } } });
-      expect(ids([person('emoji', { mark: '\u{1F600}' }), person('replacement', { mark: '\uFFFD' }), person('a', { mark: 'a' })])).to.deep.equal(['emoji']);
+      expect(
+        ids([person('emoji', { mark: '\u{1F600}' }), person('replacement', { mark: '\uFFFD' }), person('a', { mark: 'a' })]),
+      ).to.deep.equal(['emoji']);
     });
 
     it('withholds the record whose marker arrives in another type than the restriction compares with', () => {
@@ -421,7 +518,12 @@ describe('row conditions', () => {
   describe('operands that would not mean what they say are refused at load, naming the working form', () => {
     const cases: [string, Condition, string, string[]][] = [
       ['a list in implicit equality', { flags: ['dv-risk'] }, 'flags', ['{ flags: dv-risk }', '$all', '$in']],
-      ['an object in implicit equality', { 'meta.security': { system: 's', code: 'R' } }, 'meta.security', ['$elemMatch: { system: …, code: … }', '"meta.security.code"']],
+      [
+        'an object in implicit equality',
+        { 'meta.security': { system: 's', code: 'R' } },
+        'meta.security',
+        ['$elemMatch: { system: …, code: … }', '"meta.security.code"'],
+      ],
       ['a list in $eq', { flags: { $eq: ['a', 'b'] } }, 'flags.$eq', ['{ flags: a }']],
       ['an object in $ne', { meta: { $ne: { code: 'R' } } }, 'meta.$ne', ['$elemMatch']],
       ['a list inside $in', { flags: { $in: [['a']] } }, 'flags.$in[0]', ['list plain values']],
@@ -443,7 +545,10 @@ describe('row conditions', () => {
     ];
     for (const [name, condition, at, fragments] of cases) {
       it(`refuses ${name} in a grant's where and in a restriction's when`, () => {
-        for (const [opts, prefix] of [[{ where: condition }, 'roles.receptionist.grants[0].where'], [{ when: condition }, 'restrictions[0].when']] as const) {
+        for (const [opts, prefix] of [
+          [{ where: condition }, 'roles.receptionist.grants[0].where'],
+          [{ when: condition }, 'restrictions[0].when'],
+        ] as const) {
           const issues = loadIssues(opts);
           expect(issues.map((i) => i.path)).to.deep.equal([`${prefix}.${at}`]);
           for (const f of fragments) expect(issues[0]!.message).to.include(f);
@@ -455,23 +560,47 @@ describe('row conditions', () => {
       const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-conditions-'));
       const policy = {
         resources: { Patient: { fields: { id: 'identifier', address: 'direct', riskLevel: 'operational' } } },
-        purposes: { administration: { lawfulBasis: { article6: '6(1)(e)' }, reviewBy: '2099-12-31', views: { Patient: { fields: ['id', 'address', 'riskLevel'] } } } },
+        purposes: {
+          administration: {
+            lawfulBasis: { article6: '6(1)(e)' },
+            reviewBy: '2099-12-31',
+            views: { Patient: { fields: ['id', 'address', 'riskLevel'] } },
+          },
+        },
         roles: {
-          receptionist: { grants: [
-            { purpose: 'administration', resource: 'Patient', read: 'view', where: { riskLevel: { $gte: null } } },
-            { purpose: 'administration', resource: 'Patient', read: 'view', where: { riskLevel: { $gt: true } } },
-          ] },
+          receptionist: {
+            grants: [
+              { purpose: 'administration', resource: 'Patient', read: 'view', where: { riskLevel: { $gte: null } } },
+              { purpose: 'administration', resource: 'Patient', read: 'view', where: { riskLevel: { $gt: true } } },
+            ],
+          },
         },
         restrictions: [
-          { name: 'dv', resource: 'Patient', when: { flags: ['dv-risk'] }, withhold: ['address'], because: 'Disclosing it can put the person in danger' },
-          { name: 'sealed', resource: 'Patient', when: { 'meta.security': { system: 'conf', code: 'R' } }, withhold: 'record', because: 'Restricted record' },
+          {
+            name: 'dv',
+            resource: 'Patient',
+            when: { flags: ['dv-risk'] },
+            withhold: ['address'],
+            because: 'Disclosing it can put the person in danger',
+          },
+          {
+            name: 'sealed',
+            resource: 'Patient',
+            when: { 'meta.security': { system: 'conf', code: 'R' } },
+            withhold: 'record',
+            because: 'Restricted record',
+          },
         ],
       };
       writeFileSync(join(dir, 'policy.yaml'), stringify(policy));
       const r = fieldmesh(['check', '--policies', dir]);
       expect(r.code).to.equal(1);
-      expect(r.stdout).to.include('policy.yaml › restrictions[0].when.flags: comparing flags with a whole list').and.include('use { flags: dv-risk }');
-      expect(r.stdout).to.include('policy.yaml › restrictions[1].when.meta.security: comparing meta.security with a whole object').and.include('$elemMatch');
+      expect(r.stdout)
+        .to.include('policy.yaml › restrictions[0].when.flags: comparing flags with a whole list')
+        .and.include('use { flags: dv-risk }');
+      expect(r.stdout)
+        .to.include('policy.yaml › restrictions[1].when.meta.security: comparing meta.security with a whole object')
+        .and.include('$elemMatch');
       expect(r.stdout).to.include('roles.receptionist.grants[0].where.riskLevel.$gte: $gte compares numbers with numbers');
       expect(r.stdout).to.include('roles.receptionist.grants[1].where.riskLevel.$gt: $gt compares numbers with numbers');
     });
@@ -483,7 +612,9 @@ describe('row conditions', () => {
       const rows = [person('red', { careTeam: 'red' }), person('blue', { careTeam: 'blue' })];
       expect(ids(rows, { teams: 'red' })).to.deep.equal(['red']);
       expect(ids(rows, { teams: ['red', 'blue'] })).to.deep.equal(['red', 'blue']);
-      expect(setup({ when: { careTeam: { $nin: '${user.teams}' } } }).one(person('blue', { careTeam: 'blue' }), { teams: 'red' })).not.to.have.property('address');
+      expect(
+        setup({ when: { careTeam: { $nin: '${user.teams}' } } }).one(person('blue', { careTeam: 'blue' }), { teams: 'red' }),
+      ).not.to.have.property('address');
     });
 
     it('makes a condition unusable when a claim holds a kind its operator cannot take: the grant never matches, the restriction fires', () => {
@@ -491,7 +622,9 @@ describe('row conditions', () => {
       expect(grant.ids([person('a', { riskLevel: 1 })], { maxRisk: 2 })).to.deep.equal(['a']);
       expect(grant.ids([person('a', { riskLevel: 1 })], { maxRisk: true })).to.deep.equal([]);
       const list = setup({ where: { careTeam: '${user.teams}' } });
-      expect(list.ids([person('a', { careTeam: 'red' }), person('b', { careTeam: ['red', 'blue'] })], { teams: ['red', 'blue'] })).to.deep.equal([]);
+      expect(
+        list.ids([person('a', { careTeam: 'red' }), person('b', { careTeam: ['red', 'blue'] })], { teams: ['red', 'blue'] }),
+      ).to.deep.equal([]);
       const restriction = setup({ when: { riskLevel: { $gt: '${user.maxRisk}' } } });
       expect(restriction.one(person('a', { riskLevel: 1 }), { maxRisk: 2 })).to.have.property('address');
       expect(restriction.one(person('a', { riskLevel: 1 }), { maxRisk: false })).not.to.have.property('address');

@@ -65,7 +65,14 @@ describe('policy/evaluate', () => {
     it('matches $elemMatch on one element holding every part, as a record or as a value', () => {
       const m = match({ diagnoses: { $elemMatch: { code: 'E11', active: true } } });
       expect(m({ diagnoses: [{ code: 'E11', active: true }] })).to.equal(true);
-      expect(m({ diagnoses: [{ code: 'E11', active: false }, { code: 'I10', active: true }] })).to.equal(false);
+      expect(
+        m({
+          diagnoses: [
+            { code: 'E11', active: false },
+            { code: 'I10', active: true },
+          ],
+        }),
+      ).to.equal(false);
       expect(match({ scores: { $elemMatch: { $gt: 5, $lt: 8 } } })({ scores: [1, 6] })).to.equal(true);
       expect(match({ scores: { $elemMatch: { $gt: 5, $lt: 8 } } })({ scores: [1, 9] })).to.equal(false);
     });
@@ -83,8 +90,12 @@ describe('policy/evaluate', () => {
     });
 
     it('reports every problem with its path instead of compiling a wrong predicate', () => {
-      expect(problems({ $where: 'x', a: { $foo: 1 }, b: { $size: -1 }, c: { $exists: 'yes' } }).map(([p]) => p))
-        .to.deep.equal(['$where', 'a.$foo', 'b.$size', 'c.$exists']);
+      expect(problems({ $where: 'x', a: { $foo: 1 }, b: { $size: -1 }, c: { $exists: 'yes' } }).map(([p]) => p)).to.deep.equal([
+        '$where',
+        'a.$foo',
+        'b.$size',
+        'c.$exists',
+      ]);
       expect(problems({ $or: [] })[0]).to.deep.equal(['$or', '$or takes a non-empty list of conditions']);
       expect(problems({ a: { $options: 'i' } })[0]?.[1]).to.equal('$options goes with $regex, in the same object');
       expect(problems({ a: { $eq: 1, b: 2 } })[0]?.[1]).to.equal('do not mix operators and field names in one object');

@@ -59,7 +59,11 @@ function minimal(overrides: { roles?: unknown; restrictions?: unknown; purposes?
   return stringify({
     resources: { Patient: { fields: { id: 'identifier', name: 'direct', address: 'direct', ward: 'operational' } } },
     purposes: overrides.purposes ?? {
-      'direct-care': { lawfulBasis: { article6: '6(1)(e)' }, reviewBy: '2099-12-31', views: { Patient: { fields: ['id', 'name', 'address', 'ward'] } } },
+      'direct-care': {
+        lawfulBasis: { article6: '6(1)(e)' },
+        reviewBy: '2099-12-31',
+        views: { Patient: { fields: ['id', 'name', 'address', 'ward'] } },
+      },
     },
     roles: overrides.roles ?? { nurse: { grants: [{ purpose: 'direct-care', resource: 'Patient', read: 'view' }] } },
     ...(overrides.restrictions ? { restrictions: overrides.restrictions } : {}),
@@ -109,14 +113,14 @@ describe('loading a policy set', () => {
       }
     });
 
-    it('names an unknown role in a restriction\'s unless.roles, suggesting the role meant', () => {
+    it("names an unknown role in a restriction's unless.roles, suggesting the role meant", () => {
       const { file, error } = faultOf('unknown-role.yaml');
       const issue = issueAt(error, 'restrictions[0].unless.roles[0]');
       expect(issue.file).to.equal(file);
       expect(issue.message).to.equal('unknown role "safeguarding-led" (did you mean "safeguarding-lead"?)');
     });
 
-    it('names an unknown field in a view, a transform, a grant\'s read and a restriction\'s withhold', () => {
+    it("names an unknown field in a view, a transform, a grant's read and a restriction's withhold", () => {
       const { file, error } = faultOf('unknown-field.yaml');
       const expected: [string, string, string | undefined][] = [
         ['purposes.direct-care.views.Patient.fields[2]', 'adress', 'address'],
@@ -147,7 +151,7 @@ describe('loading a policy set', () => {
       for (const c of ['identifier', 'direct', 'quasi', 'special', 'operational']) expect(issue.message).to.include(`"${c}"`);
     });
 
-    it('refuses a grant that reads a field its purpose\'s view does not carry', () => {
+    it("refuses a grant that reads a field its purpose's view does not carry", () => {
       const { file, error } = faultOf('grant-exceeds-view.yaml');
       const issue = issueAt(error, 'roles.receptionist.grants[0].read[2]');
       expect(issue.file).to.equal(file);
@@ -197,8 +201,13 @@ describe('loading a policy set', () => {
     });
 
     it('tells the author of an empty because that the reason is recorded with every decision', () => {
-      const text = minimal({ restrictions: [{ name: 'dv-address', resource: 'Patient', when: { flags: 'dv-risk' }, withhold: ['address'], because: '' }] });
-      const issue = issueAt(refusal(() => policiesFromSources([{ file: 'r.yaml', text }], { now: NOW })), 'restrictions[0].because');
+      const text = minimal({
+        restrictions: [{ name: 'dv-address', resource: 'Patient', when: { flags: 'dv-risk' }, withhold: ['address'], because: '' }],
+      });
+      const issue = issueAt(
+        refusal(() => policiesFromSources([{ file: 'r.yaml', text }], { now: NOW })),
+        'restrictions[0].because',
+      );
       expect(issue.message).to.include('say why');
     });
 
@@ -230,7 +239,9 @@ describe('loading a policy set', () => {
 
   it('refuses a review date that is not a real calendar date', () => {
     for (const reviewBy of ['2026-99-99', '2026-02-30', '2027-13-01']) {
-      const purposes = { 'direct-care': { lawfulBasis: { article6: '6(1)(e)' }, reviewBy, views: { Patient: { fields: ['id', 'name'] } } } };
+      const purposes = {
+        'direct-care': { lawfulBasis: { article6: '6(1)(e)' }, reviewBy, views: { Patient: { fields: ['id', 'name'] } } },
+      };
       const error = refusal(() => policiesFromSources([{ file: 'p.yaml', text: minimal({ purposes }) }], { now: NOW }));
       expect(issueAt(error, 'purposes.direct-care.reviewBy').message).to.match(/a real calendar date such as 2027-03-31/);
     }
@@ -239,7 +250,11 @@ describe('loading a policy set', () => {
   describe('reports every problem at once', () => {
     it('lists all five faults of one file in the same error', () => {
       const { error } = faultOf('several-faults.yaml');
-      expect(errorsOf(error).map((i) => i.path).sort()).to.deep.equal([
+      expect(
+        errorsOf(error)
+          .map((i) => i.path)
+          .sort(),
+      ).to.deep.equal([
         'purposes.direct-care.lawfulBasis',
         'restrictions[0].unless.roles[0]',
         'restrictions[0].withhold[1]',
@@ -252,7 +267,15 @@ describe('loading a policy set', () => {
     it('lists the unknown keys of every file, each with its own file', () => {
       const a = minimal().replace('read: view', 'read: view\n        wher: { ward: w1 }');
       const b = 'restrictions:\n  - name: x\n    resource: Patient\n    withold: [address]\n    because: a reason\n';
-      const error = refusal(() => policiesFromSources([{ file: 'a.yaml', text: a }, { file: 'b.yaml', text: b }], { now: NOW }));
+      const error = refusal(() =>
+        policiesFromSources(
+          [
+            { file: 'a.yaml', text: a },
+            { file: 'b.yaml', text: b },
+          ],
+          { now: NOW },
+        ),
+      );
       expect(issueAt(error, 'roles.nurse.grants[0].wher').file).to.equal('a.yaml');
       expect(issueAt(error, 'restrictions[0].withold').message).to.include('did you mean "withhold"?');
       expect(issueAt(error, 'restrictions[0].withold').file).to.equal('b.yaml');
@@ -277,7 +300,12 @@ describe('loading a policy set', () => {
     });
 
     it('warns of a role with no grants and still loads the set', () => {
-      const text = minimal({ roles: { nurse: { grants: [{ purpose: 'direct-care', resource: 'Patient', read: 'view' }] }, porter: { description: 'No access yet' } } });
+      const text = minimal({
+        roles: {
+          nurse: { grants: [{ purpose: 'direct-care', resource: 'Patient', read: 'view' }] },
+          porter: { description: 'No access yet' },
+        },
+      });
       const policies = policiesFromSources([{ file: 'p.yaml', text }], { now: NOW });
       expect(policies.warnings.map((w) => [w.path, w.severity])).to.deep.equal([['roles.porter', 'warning']]);
       expect(policies.warnings[0]!.message).to.include('no grants');
@@ -293,18 +321,33 @@ describe('loading a policy set', () => {
   describe('names that Object.prototype already has', () => {
     it('reports a grant for a resource named toString as unknown, rather than crashing', () => {
       const text = minimal({ roles: { nurse: { grants: [{ purpose: 'direct-care', resource: 'toString', read: ['id'] }] } } });
-      const issue = issueAt(refusal(() => policiesFromSources([{ file: 'p.yaml', text }], { now: NOW })), 'roles.nurse.grants[0].resource');
+      const issue = issueAt(
+        refusal(() => policiesFromSources([{ file: 'p.yaml', text }], { now: NOW })),
+        'roles.nurse.grants[0].resource',
+      );
       expect(issue.message).to.include('unknown resource "toString"');
     });
 
     it('reports a grant for a purpose named constructor as unknown, rather than crashing', () => {
       const text = minimal({ roles: { nurse: { grants: [{ purpose: 'constructor', resource: 'Patient', read: ['id'] }] } } });
-      const issue = issueAt(refusal(() => policiesFromSources([{ file: 'p.yaml', text }], { now: NOW })), 'roles.nurse.grants[0].purpose');
+      const issue = issueAt(
+        refusal(() => policiesFromSources([{ file: 'p.yaml', text }], { now: NOW })),
+        'roles.nurse.grants[0].purpose',
+      );
       expect(issue.message).to.include('unknown purpose "constructor"');
     });
 
     it('reports an exemption for a role named constructor and a purpose named hasOwnProperty as unknown', () => {
-      const restrictions = [{ name: 'dv', resource: 'Patient', when: { flags: 'dv-risk' }, withhold: ['address'], unless: { roles: ['constructor'], purposes: ['hasOwnProperty'] }, because: 'danger' }];
+      const restrictions = [
+        {
+          name: 'dv',
+          resource: 'Patient',
+          when: { flags: 'dv-risk' },
+          withhold: ['address'],
+          unless: { roles: ['constructor'], purposes: ['hasOwnProperty'] },
+          because: 'danger',
+        },
+      ];
       const error = refusal(() => policiesFromSources([{ file: 'p.yaml', text: minimal({ restrictions }) }], { now: NOW }));
       expect(issueAt(error, 'restrictions[0].unless.roles[0]').message).to.include('unknown role "constructor"');
       expect(issueAt(error, 'restrictions[0].unless.purposes[0]').message).to.include('unknown purpose "hasOwnProperty"');
@@ -312,7 +355,13 @@ describe('loading a policy set', () => {
 
     it('reports fields named toString and constructor as unknown in a view, a grant and a restriction', () => {
       const text = minimal({
-        purposes: { 'direct-care': { lawfulBasis: { article6: '6(1)(e)' }, reviewBy: '2099-12-31', views: { Patient: { fields: ['id', 'name', 'toString'] } } } },
+        purposes: {
+          'direct-care': {
+            lawfulBasis: { article6: '6(1)(e)' },
+            reviewBy: '2099-12-31',
+            views: { Patient: { fields: ['id', 'name', 'toString'] } },
+          },
+        },
         roles: { nurse: { grants: [{ purpose: 'direct-care', resource: 'Patient', read: ['id', 'valueOf'] }] } },
         restrictions: [{ name: 'dv', resource: 'Patient', withhold: ['constructor'], because: 'danger' }],
       });
@@ -326,7 +375,10 @@ describe('loading a policy set', () => {
   describe('suggestions', () => {
     it('tells the author of a restriction written with a grant\'s "where" to use "when", not "where" again', () => {
       const restrictions = [{ name: 'dv', resource: 'Patient', where: { flags: 'dv-risk' }, withhold: ['address'], because: 'danger' }];
-      const issue = issueAt(refusal(() => policiesFromSources([{ file: 'p.yaml', text: minimal({ restrictions }) }], { now: NOW })), 'restrictions[0].where');
+      const issue = issueAt(
+        refusal(() => policiesFromSources([{ file: 'p.yaml', text: minimal({ restrictions }) }], { now: NOW })),
+        'restrictions[0].where',
+      );
       expect(issue.message).to.include('unknown key "where"');
       expect(issue.message).not.to.include('did you mean "where"');
     });

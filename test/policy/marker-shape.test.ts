@@ -64,7 +64,12 @@ describe('marker shapes', () => {
   });
 
   describe('a field compared with a plain value stays checked whatever else it is compared with', () => {
-    const shapes: [string, unknown][] = [['an object', { code: 'dv-risk' }], ['a list in a list', [['dv-risk']]], ['a number', 7], ['a boolean in a list', [true]]];
+    const shapes: [string, unknown][] = [
+      ['an object', { code: 'dv-risk' }],
+      ['a list in a list', [['dv-risk']]],
+      ['a number', 7],
+      ['a boolean in a list', [true]],
+    ];
     const whens: [string, Record<string, unknown>][] = [
       ['and $elemMatch on records', { $or: [{ flags: 'dv-risk' }, { flags: { $elemMatch: { code: 'dv-risk' } } }] }],
       ['and null in $in', { flags: { $in: ['dv-risk', null] } }],
@@ -99,17 +104,40 @@ describe('marker shapes', () => {
 describe('marker shapes through the engine (policiesFromSources + redact)', () => {
   const NOW = new Date('2026-11-24T12:00:00Z');
   const load = (when: string) =>
-    policiesFromSources([{
-      file: 'p.yaml',
-      text: [
-        'resources:', '  R:', '    fields: { id: identifier, address: direct, name: direct }',
-        'purposes:', '  care:', '    lawfulBasis: { article6: x }', '    reviewBy: 2030-01-01', '    views: { R: { fields: [id, address, name] } }',
-        'roles:', '  nurse: { grants: [ { purpose: care, resource: R, read: view } ] }',
-        'restrictions:', '  - name: dv', '    resource: R', `    when: ${when}`, '    withhold: [address]', '    because: dv', '',
-      ].join('\n'),
-    }], { now: NOW });
+    policiesFromSources(
+      [
+        {
+          file: 'p.yaml',
+          text: [
+            'resources:',
+            '  R:',
+            '    fields: { id: identifier, address: direct, name: direct }',
+            'purposes:',
+            '  care:',
+            '    lawfulBasis: { article6: x }',
+            '    reviewBy: 2030-01-01',
+            '    views: { R: { fields: [id, address, name] } }',
+            'roles:',
+            '  nurse: { grants: [ { purpose: care, resource: R, read: view } ] }',
+            'restrictions:',
+            '  - name: dv',
+            '    resource: R',
+            `    when: ${when}`,
+            '    withhold: [address]',
+            '    because: dv',
+            '',
+          ].join('\n'),
+        },
+      ],
+      { now: NOW },
+    );
   const address = (when: string, record: Record<string, unknown>) =>
-    (load(when).redact({ id: 'a', address: 'SECRET-ADDR', ...record }, { resource: 'R', purpose: 'care', user: { sub: 'u', roles: ['nurse'], training: '2026-06-01', watch: 'zzz' }, now: NOW }).data as Record<string, unknown>)['address'];
+    (
+      load(when).redact(
+        { id: 'a', address: 'SECRET-ADDR', ...record },
+        { resource: 'R', purpose: 'care', user: { sub: 'u', roles: ['nurse'], training: '2026-06-01', watch: 'zzz' }, now: NOW },
+      ).data as Record<string, unknown>
+    )['address'];
 
   const whens = [
     '{ $or: [ { flags: dv-risk }, { flags: { $elemMatch: { code: dv-risk } } } ] }',
@@ -120,14 +148,16 @@ describe('marker shapes through the engine (policiesFromSources + redact)', () =
   ];
   for (const when of whens) {
     it(`withholds the address for odd flags under ${when}`, () => {
-      for (const flags of [{ code: 'dv-risk' }, [['dv-risk']], 7]) expect(address(when, { flags }), JSON.stringify(flags)).to.equal(undefined);
+      for (const flags of [{ code: 'dv-risk' }, [['dv-risk']], 7])
+        expect(address(when, { flags }), JSON.stringify(flags)).to.equal(undefined);
       expect(address(when, { flags: ['other'] })).to.equal('SECRET-ADDR');
     });
   }
 
   it('withholds when a scalar sits where meta.security.code expects an object', () => {
     const when = '{ meta.security.code: R }';
-    for (const meta of ['R', { security: 'R' }, { security: ['R'] }]) expect(address(when, { meta }), JSON.stringify(meta)).to.equal(undefined);
+    for (const meta of ['R', { security: 'R' }, { security: ['R'] }])
+      expect(address(when, { meta }), JSON.stringify(meta)).to.equal(undefined);
     expect(address(when, { meta: { security: [{ code: 'N' }] } })).to.equal('SECRET-ADDR');
   });
 });

@@ -93,7 +93,9 @@ describe('policy/operands', () => {
       expect(regexOperand('x', 'g', 'a.$regex', 'a', ctx)).to.equal(undefined);
       expect(regexOperand('(', undefined, 'a.$regex', 'a', ctx)).to.equal(undefined);
       expect(problems.map(([, m]) => m.slice(0, 30))).to.deep.equal([
-        '$regex takes a pattern string,', '$options takes any of the lett', '$regex: not a valid JavaScript',
+        '$regex takes a pattern string,',
+        '$options takes any of the lett',
+        '$regex: not a valid JavaScript',
       ]);
     });
 

@@ -9,7 +9,13 @@ describe('policy/parse', () => {
     it('parses a valid file with the schema defaults filled in', () => {
       const { policy, issues } = parsePolicyText(`purposes:\n  direct-care:\n    ${PURPOSE}\nroles:\n  gp: {}\n`, 'p.yaml');
       expect(issues).to.deep.equal([]);
-      expect(policy?.purposes?.['direct-care']).to.include({ identifiable: true, consent: 'implied', optOut: 'ignore', breakGlass: false, reviewBy: '2099-01-01' });
+      expect(policy?.purposes?.['direct-care']).to.include({
+        identifiable: true,
+        consent: 'implied',
+        optOut: 'ignore',
+        breakGlass: false,
+        reviewBy: '2099-01-01',
+      });
       expect(policy?.roles?.['gp']?.grants).to.deep.equal([]);
     });
 
@@ -39,12 +45,24 @@ describe('policy/parse', () => {
     it('refuses a hostile key at any depth, naming its path', () => {
       const { policy, issues } = parsePolicyText('roles:\n  gp:\n    grants:\n      - __proto__: { admin: true }\n', 'roles.yaml');
       expect(policy).to.equal(undefined);
-      expect(issues).to.deep.equal([{ file: 'roles.yaml', path: 'roles.gp.grants[0].__proto__', message: '"__proto__" can never be a field or key: it would pollute objects', severity: 'error' }]);
+      expect(issues).to.deep.equal([
+        {
+          file: 'roles.yaml',
+          path: 'roles.gp.grants[0].__proto__',
+          message: '"__proto__" can never be a field or key: it would pollute objects',
+          severity: 'error',
+        },
+      ]);
     });
 
     it('names an unknown key with the nearest known one', () => {
-      const { issues } = parsePolicyText('roles:\n  gp:\n    grants:\n      - { purpose: a, resource: B, read: view, wher: {} }\n', 'roles.yaml');
-      expect(issues).to.deep.equal([{ file: 'roles.yaml', path: 'roles.gp.grants[0].wher', message: 'unknown key "wher" (did you mean "where"?)', severity: 'error' }]);
+      const { issues } = parsePolicyText(
+        'roles:\n  gp:\n    grants:\n      - { purpose: a, resource: B, read: view, wher: {} }\n',
+        'roles.yaml',
+      );
+      expect(issues).to.deep.equal([
+        { file: 'roles.yaml', path: 'roles.gp.grants[0].wher', message: 'unknown key "wher" (did you mean "where"?)', severity: 'error' },
+      ]);
     });
 
     it('reports a schema problem at its path, or at the top level', () => {
@@ -67,7 +85,10 @@ describe('policy/parse', () => {
     it('merges the sections of several files and remembers where each definition came from', () => {
       const { document, issues } = mergePolicyFiles([
         { file: 'purposes.yaml', policy: file(`purposes:\n  care:\n    ${PURPOSE}\n`) },
-        { file: 'roles.yaml', policy: file('roles:\n  gp: {}\nrestrictions:\n  - { name: dv, resource: Patient, withhold: record, because: danger }\n') },
+        {
+          file: 'roles.yaml',
+          policy: file('roles:\n  gp: {}\nrestrictions:\n  - { name: dv, resource: Patient, withhold: record, because: danger }\n'),
+        },
       ]);
       expect(issues).to.deep.equal([]);
       expect(Object.keys(document.purposes)).to.deep.equal(['care']);
@@ -82,14 +103,26 @@ describe('policy/parse', () => {
         { file: 'a.yaml', policy: file('roles:\n  gp: { description: first }\n') },
         { file: 'b.yaml', policy: file('roles:\n  gp: { description: second }\n') },
       ]);
-      expect(issues).to.deep.equal([{ file: 'b.yaml', path: 'roles.gp', message: '"gp" is already defined in a.yaml: rename one or merge them', severity: 'error' }]);
+      expect(issues).to.deep.equal([
+        { file: 'b.yaml', path: 'roles.gp', message: '"gp" is already defined in a.yaml: rename one or merge them', severity: 'error' },
+      ]);
       expect(document.roles['gp']?.description).to.equal('first');
     });
 
     it('refuses a restriction name used twice, at the later one', () => {
       const r = 'restrictions:\n  - { name: dv, resource: Patient, withhold: record, because: danger }\n';
-      const { document, issues } = mergePolicyFiles([{ file: 'a.yaml', policy: file(r) }, { file: 'b.yaml', policy: file(r) }]);
-      expect(issues).to.deep.equal([{ file: 'b.yaml', path: 'restrictions[0].name', message: 'restriction "dv" is already defined in a.yaml: rename one', severity: 'error' }]);
+      const { document, issues } = mergePolicyFiles([
+        { file: 'a.yaml', policy: file(r) },
+        { file: 'b.yaml', policy: file(r) },
+      ]);
+      expect(issues).to.deep.equal([
+        {
+          file: 'b.yaml',
+          path: 'restrictions[0].name',
+          message: 'restriction "dv" is already defined in a.yaml: rename one',
+          severity: 'error',
+        },
+      ]);
       expect(document.restrictions).to.have.length(1);
     });
 

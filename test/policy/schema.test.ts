@@ -1,5 +1,14 @@
 import { expect } from 'chai';
-import { FIELD_CLASSES, grantSchema, KNOWN_KEYS, policyFileSchema, purposeSchema, resourceSchema, restrictionSchema, TRANSFORMS } from '../../src/policy/schema.js';
+import {
+  FIELD_CLASSES,
+  grantSchema,
+  KNOWN_KEYS,
+  policyFileSchema,
+  purposeSchema,
+  resourceSchema,
+  restrictionSchema,
+  TRANSFORMS,
+} from '../../src/policy/schema.js';
 
 const purpose = { lawfulBasis: { article6: '6(1)(e)' }, reviewBy: '2099-01-01', views: {} };
 
@@ -23,7 +32,9 @@ describe('policy/schema', () => {
   });
 
   it('takes names and dotted field paths of letters, digits and a few marks only', () => {
-    expect(grantSchema.safeParse({ purpose: 'direct-care', resource: 'Patient', read: ['address.postcode', 'meta_$x'] }).success).to.equal(true);
+    expect(grantSchema.safeParse({ purpose: 'direct-care', resource: 'Patient', read: ['address.postcode', 'meta_$x'] }).success).to.equal(
+      true,
+    );
     expect(grantSchema.safeParse({ purpose: 'direct care', resource: 'Patient' }).success).to.equal(false);
     expect(grantSchema.safeParse({ purpose: 'a', resource: 'Patient', read: ['address..postcode'] }).success).to.equal(false);
     expect(grantSchema.safeParse({ purpose: 'a', resource: 'Patient', read: ['address[0]'] }).success).to.equal(false);

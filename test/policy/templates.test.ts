@@ -4,13 +4,27 @@ import { claimOf, isMalformedTemplate, isWholeTemplate, TEMPLATE, WHOLE_TEMPLATE
 describe('policy/templates', () => {
   describe('isMalformedTemplate', () => {
     it('accepts a dotted claim, a nested claim and a quoted namespaced claim, alone or inside text', () => {
-      for (const text of ['${user.team}', 'ward-${user.team}', '${user.org.team}', '${user["https://idp.example/staff_id"]}', 'no template here']) {
+      for (const text of [
+        '${user.team}',
+        'ward-${user.team}',
+        '${user.org.team}',
+        '${user["https://idp.example/staff_id"]}',
+        'no template here',
+      ]) {
         expect(isMalformedTemplate(text), text).to.equal(false);
       }
     });
 
     it('refuses any ${ that is not a well-formed template, so it never compares as plain text', () => {
-      for (const text of ['${ user.staff }', '${user}', '${user.}', '${team}', '${user["a}"]}', '${user.team', 'ok ${user.team} and ${oops}']) {
+      for (const text of [
+        '${ user.staff }',
+        '${user}',
+        '${user.}',
+        '${team}',
+        '${user["a}"]}',
+        '${user.team',
+        'ok ${user.team} and ${oops}',
+      ]) {
         expect(isMalformedTemplate(text), text).to.equal(true);
       }
     });

@@ -46,16 +46,30 @@ function base(): Policy {
         lawfulBasis: { article6: '6(1)(e)', article9: '9(2)(h)' },
         reviewBy: '2099-12-31',
         identifiable: false,
-        views: { Patient: { fields: ['id', 'address.postcode', 'dateOfBirth'], transform: { id: 'pseudonym', 'address.postcode': 'district', dateOfBirth: 'year' } } },
+        views: {
+          Patient: {
+            fields: ['id', 'address.postcode', 'dateOfBirth'],
+            transform: { id: 'pseudonym', 'address.postcode': 'district', dateOfBirth: 'year' },
+          },
+        },
       },
     },
     roles: {
-      nurse: { grants: [{ purpose: 'direct-care', resource: 'Patient', read: ['id', 'name', 'ward'], where: { careTeam: '${user.team}' } }] },
+      nurse: {
+        grants: [{ purpose: 'direct-care', resource: 'Patient', read: ['id', 'name', 'ward'], where: { careTeam: '${user.team}' } }],
+      },
       analyst: { grants: [{ purpose: 'planning', resource: 'Patient', read: 'view' }] },
       'safeguarding-lead': { grants: [{ purpose: 'direct-care', resource: 'Patient', read: 'view' }] },
     },
     restrictions: [
-      { name: 'dv-address', resource: 'Patient', when: { flags: 'dv-risk' }, withhold: ['address'], unless: { roles: ['safeguarding-lead'] }, because: 'Disclosing where a person at risk lives can put them in danger' },
+      {
+        name: 'dv-address',
+        resource: 'Patient',
+        when: { flags: 'dv-risk' },
+        withhold: ['address'],
+        unless: { roles: ['safeguarding-lead'] },
+        because: 'Disclosing where a person at risk lives can put them in danger',
+      },
     ],
   };
 }
@@ -149,7 +163,9 @@ describe('validatePolicies', () => {
     it('refuses a field under no declared field in a view, and accepts a nested declared one and one under a declared field', () => {
       const bad = base();
       view(bad, 'direct-care').fields.push('adress.line');
-      expect(refusedAt(bad, 'purposes.direct-care.views.Patient.fields[7]')).to.include('unknown field "adress.line"').and.include('did you mean "address.line"?');
+      expect(refusedAt(bad, 'purposes.direct-care.views.Patient.fields[7]'))
+        .to.include('unknown field "adress.line"')
+        .and.include('did you mean "address.line"?');
       const good = base();
       view(good, 'direct-care').fields = ['id', 'name', 'ward', 'address.postcode', 'address.line', 'name.family'];
       loadsCleanly(good);
@@ -177,7 +193,7 @@ describe('validatePolicies', () => {
       view(bad, 'direct-care').transform = { ward: 'mask' };
       view(bad, 'direct-care').fields = ['id', 'name'];
       grant(bad, 'nurse').read = ['id', 'name'];
-      expect(refusedAt(bad, 'purposes.direct-care.views.Patient.transform.ward')).to.include('not in the view\'s fields');
+      expect(refusedAt(bad, 'purposes.direct-care.views.Patient.transform.ward')).to.include("not in the view's fields");
       const good = base();
       view(good, 'direct-care').transform = { 'address.postcode': 'district' };
       loadsCleanly(good);
@@ -271,7 +287,10 @@ describe('validatePolicies', () => {
       expect(errors).to.deep.equal([]);
       expect(warnings).to.have.length(1);
       expect(warnings[0]).to.include({ path: 'purposes.planning.views.Patient.fields[3]', file: 'policy.yaml', severity: 'warning' });
-      expect(warnings[0]!.message).to.include('"diagnoses" grants a subtree').and.include('(diagnoses, diagnoses.code)').and.include('dropped');
+      expect(warnings[0]!.message)
+        .to.include('"diagnoses" grants a subtree')
+        .and.include('(diagnoses, diagnoses.code)')
+        .and.include('dropped');
     });
 
     it('does not warn where the view names the paths themselves, nor for an identifiable purpose', () => {
@@ -374,7 +393,9 @@ describe('validatePolicies', () => {
       it(`refuses an undeclared field in ${action}`, () => {
         const p = base();
         grant(p, 'nurse')[action] = ['id', 'wrd'];
-        expect(refusedAt(p, `roles.nurse.grants[0].${action}[1]`)).to.include('unknown field "wrd"').and.include('did you mean "ward"?');
+        expect(refusedAt(p, `roles.nurse.grants[0].${action}[1]`))
+          .to.include('unknown field "wrd"')
+          .and.include('did you mean "ward"?');
       });
 
       it(`refuses a field outside the view in ${action}`, () => {
@@ -383,7 +404,7 @@ describe('validatePolicies', () => {
         grant(p, 'nurse').read = ['id'];
         grant(p, 'nurse')[action] = ['id', 'ward'];
         grant(p, 'safeguarding-lead').read = ['id'];
-        expect(refusedAt(p, `roles.nurse.grants[0].${action}[1]`)).to.include('may not exceed its purpose\'s view');
+        expect(refusedAt(p, `roles.nurse.grants[0].${action}[1]`)).to.include("may not exceed its purpose's view");
       });
     }
 
@@ -401,7 +422,9 @@ describe('validatePolicies', () => {
       loadsCleanly(good);
       const bad = base();
       grant(bad, 'nurse').read = ['id', 'nmae.family'];
-      expect(refusedAt(bad, 'roles.nurse.grants[0].read[1]')).to.include('unknown field "nmae.family"').and.include('did you mean "name.family"?');
+      expect(refusedAt(bad, 'roles.nurse.grants[0].read[1]'))
+        .to.include('unknown field "nmae.family"')
+        .and.include('did you mean "name.family"?');
     });
 
     it('refuses an unsupported operator in a where, and accepts the supported ones', () => {
@@ -481,7 +504,10 @@ describe('fieldmesh check (the built binary)', () => {
   const checkDir = (policy: Policy, ...flags: string[]) => {
     const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-validate-'));
     writeFileSync(join(dir, 'policy.yaml'), stringify(policy));
-    const r = spawnSync(process.execPath, [BIN, 'check', '--policies', dir, '--now', '2026-06-01', ...flags], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    const r = spawnSync(process.execPath, [BIN, 'check', '--policies', dir, '--now', '2026-06-01', ...flags], {
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     return { code: r.status, stdout: r.stdout, dir };
   };
 
@@ -491,7 +517,9 @@ describe('fieldmesh check (the built binary)', () => {
     view(p, 'planning').fields.push('diagnoses');
     const r = checkDir(p);
     expect(r.code).to.equal(0);
-    expect(r.stdout).to.include(`warning ${join(r.dir, 'policy.yaml')} › purposes.planning.views.Patient.fields[3]: "diagnoses" grants a subtree`);
+    expect(r.stdout).to.include(
+      `warning ${join(r.dir, 'policy.yaml')} › purposes.planning.views.Patient.fields[3]: "diagnoses" grants a subtree`,
+    );
     expect(r.stdout).to.include('1 warning');
     expect(checkDir(p, '--strict').code).to.equal(1);
   });

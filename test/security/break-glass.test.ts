@@ -4,7 +4,15 @@ import { expect } from 'chai';
 import request from 'supertest';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { as, cleanup, examplePolicies, NOW, onCleanup, patient, patientsHandler, setup, USERS } from '../express/harness.js';
-import { as as gwAs, call, startJsonServer, startTestGateway, USERS as GW_USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
+import {
+  as as gwAs,
+  call,
+  startJsonServer,
+  startTestGateway,
+  USERS as GW_USERS,
+  type TestGateway,
+  type TestUpstream,
+} from '../gateway/helpers.js';
 
 /**
  * Break-glass is the guardian's signal (Caldicott 7): only a verified
@@ -20,7 +28,9 @@ async function webhook(): Promise<{ url: string; hits: { user: string; breakGlas
   let waiting: (() => void) | undefined;
   const server: Server = createServer((req, res) => {
     let text = '';
-    req.on('data', (c: Buffer) => { text += c.toString(); });
+    req.on('data', (c: Buffer) => {
+      text += c.toString();
+    });
     req.on('end', () => {
       hits.push(JSON.parse(text) as { user: string });
       res.statusCode = 204;
@@ -33,7 +43,10 @@ async function webhook(): Promise<{ url: string; hits: { user: string; breakGlas
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
     hits,
-    next: () => new Promise<void>((r) => { waiting = r; }),
+    next: () =>
+      new Promise<void>((r) => {
+        waiting = r;
+      }),
   };
 }
 
@@ -47,9 +60,13 @@ describe('security › break-glass from strangers (middleware)', () => {
       breakGlassWebhook: hook.url,
       onBreakGlass: (e: AuditEvent) => void alerts.push(e),
     });
-    const stranger = await request(h.app).get('/patients/pat-006').set({ 'X-Purpose': 'emergency', 'X-Break-Glass': 'Page the guardian: free text from anyone' });
+    const stranger = await request(h.app)
+      .get('/patients/pat-006')
+      .set({ 'X-Purpose': 'emergency', 'X-Break-Glass': 'Page the guardian: free text from anyone' });
     expect(stranger.status).to.equal(401);
-    const forged = await request(h.app).get('/patients/pat-006').set({ Authorization: 'Bearer not.a.token', 'X-Purpose': 'emergency', 'X-Break-Glass': REASON });
+    const forged = await request(h.app)
+      .get('/patients/pat-006')
+      .set({ Authorization: 'Bearer not.a.token', 'X-Purpose': 'emergency', 'X-Break-Glass': REASON });
     expect(forged.status).to.equal(401);
     expect(h.mesh.counters.unverifiedBreakGlass).to.equal(2);
     const events = await h.events();
@@ -62,7 +79,9 @@ describe('security › break-glass from strangers (middleware)', () => {
 
     // A verified nurse's declaration is recorded, queued and alerted: the first webhook hit is hers.
     const arrived = hook.next();
-    const nurse = await request(h.app).get('/patients/pat-006').set({ ...as(USERS.nurse, 'emergency'), 'X-Break-Glass': REASON });
+    const nurse = await request(h.app)
+      .get('/patients/pat-006')
+      .set({ ...as(USERS.nurse, 'emergency'), 'X-Break-Glass': REASON });
     expect(nurse.status).to.equal(200);
     await arrived;
     expect(hook.hits.map((x) => x.user)).to.deep.equal(['nurse-1']);
@@ -76,7 +95,9 @@ describe('security › break-glass from strangers (middleware)', () => {
       onBreakGlass: (e: AuditEvent) => void alerts.push(e.user),
     });
     for (let i = 0; i < 7; i++) {
-      const res = await request(h.app).get('/patients/pat-006').set({ ...as(USERS.nurse, 'emergency'), 'X-Break-Glass': REASON });
+      const res = await request(h.app)
+        .get('/patients/pat-006')
+        .set({ ...as(USERS.nurse, 'emergency'), 'X-Break-Glass': REASON });
       expect(res.status).to.equal(200);
     }
     expect(alerts).to.have.length(5);
@@ -90,7 +111,9 @@ describe('security › break-glass from strangers (middleware)', () => {
   ] as const) {
     it(`refuses a reason with ${name} (400 break_glass_malformed), recording it without the control characters`, async () => {
       const h = await setup((app, mesh) => app.get('/patients/:id', mesh.read('Patient'), patientsHandler));
-      const res = await request(h.app).get('/patients/pat-006').set({ ...as(USERS.nurse, 'emergency'), 'X-Break-Glass': reason });
+      const res = await request(h.app)
+        .get('/patients/pat-006')
+        .set({ ...as(USERS.nurse, 'emergency'), 'X-Break-Glass': reason });
       expect(res.status).to.equal(400);
       expect(res.body.error.code).to.equal('break_glass_malformed');
       const [event] = await h.events();
@@ -166,7 +189,13 @@ describe('security › break-glass reasons that say nothing, and the purpose of 
       const policies = await examplePolicies();
       const engine = (() => {
         try {
-          policies.redact(patient('pat-003'), { resource: 'Patient', purpose: 'emergency', user: USERS.nurse, breakGlass: reason, now: NOW });
+          policies.redact(patient('pat-003'), {
+            resource: 'Patient',
+            purpose: 'emergency',
+            user: USERS.nurse,
+            breakGlass: reason,
+            now: NOW,
+          });
           return 'disclosed';
         } catch (e) {
           return (e as { code?: string }).code;
@@ -174,14 +203,38 @@ describe('security › break-glass reasons that say nothing, and the purpose of 
       })();
       expect(engine).to.equal('break_glass_refused');
       // Zero-width and other format characters cannot travel in a header, but the engine sees them from the library.
-      expect(() => policies.redact(patient('pat-003'), { resource: 'Patient', purpose: 'emergency', user: USERS.nurse, breakGlass: '\u200b'.repeat(12), now: NOW })).to.throw().with.property('code', 'break_glass_refused');
+      expect(() =>
+        policies.redact(patient('pat-003'), {
+          resource: 'Patient',
+          purpose: 'emergency',
+          user: USERS.nurse,
+          breakGlass: '\u200b'.repeat(12),
+          now: NOW,
+        }),
+      )
+        .to.throw()
+        .with.property('code', 'break_glass_refused');
       // Blank letters and symbols, and marks over nothing, say nothing either.
       for (const blank of ['\u3164'.repeat(12), '\u2800'.repeat(12), `x${'\ufe0f'.repeat(12)}`, `a${'\u0301'.repeat(12)}`]) {
-        expect(() => policies.redact(patient('pat-003'), { resource: 'Patient', purpose: 'emergency', user: USERS.nurse, breakGlass: blank, now: NOW }), JSON.stringify(blank)).to.throw().with.property('code', 'break_glass_refused');
+        expect(
+          () =>
+            policies.redact(patient('pat-003'), {
+              resource: 'Patient',
+              purpose: 'emergency',
+              user: USERS.nurse,
+              breakGlass: blank,
+              now: NOW,
+            }),
+          JSON.stringify(blank),
+        )
+          .to.throw()
+          .with.property('code', 'break_glass_refused');
       }
 
       const h = await setup((app, mesh) => app.get('/patients/:id', mesh.read('Patient'), patientsHandler));
-      const mw = await request(h.app).get('/patients/pat-003').set({ ...as(USERS.nurse, 'emergency'), 'X-Break-Glass': reason });
+      const mw = await request(h.app)
+        .get('/patients/pat-003')
+        .set({ ...as(USERS.nurse, 'emergency'), 'X-Break-Glass': reason });
       expect(mw.body.error?.code).to.equal('break_glass_refused');
       expect(mw.body).not.to.have.property('id');
       // The guardian learns of an attempt, never of an access: the one event is a refusal.
@@ -201,7 +254,9 @@ describe('security › break-glass reasons that say nothing, and the purpose of 
   ] as const) {
     it(`records the declared purpose of a break-glass refused as ${name} (${code}), in both shells`, async () => {
       const h = await setup((app, mesh) => app.get('/patients/:id', mesh.read('Patient'), patientsHandler));
-      const mw = await request(h.app).get('/patients/pat-003').set({ ...as(USERS.nurse, 'emergency'), 'X-Break-Glass': reason });
+      const mw = await request(h.app)
+        .get('/patients/pat-003')
+        .set({ ...as(USERS.nurse, 'emergency'), 'X-Break-Glass': reason });
       expect(mw.body.error.code).to.equal(code);
       const [event] = await h.events();
       expect(event).to.include({ user: 'nurse-1', decision: 'refused', code, purpose: 'emergency' });
@@ -215,9 +270,13 @@ describe('security › break-glass reasons that say nothing, and the purpose of 
 
   it('records no purpose that is not a purpose name, and none for a caller whose token did not verify', async () => {
     const h = await setup((app, mesh) => app.get('/patients/:id', mesh.read('Patient'), patientsHandler));
-    const malformed = await request(h.app).get('/patients/pat-003').set({ ...as(USERS.nurse, 'emergency'), 'X-Purpose': 'emergency; see ward 9', 'X-Break-Glass': 'urgent' });
+    const malformed = await request(h.app)
+      .get('/patients/pat-003')
+      .set({ ...as(USERS.nurse, 'emergency'), 'X-Purpose': 'emergency; see ward 9', 'X-Break-Glass': 'urgent' });
     expect(malformed.body.error.code).to.equal('purpose_malformed');
-    const stranger = await request(h.app).get('/patients/pat-003').set({ Authorization: 'Bearer not.a.token', 'X-Purpose': 'emergency', 'X-Break-Glass': 'urgent' });
+    const stranger = await request(h.app)
+      .get('/patients/pat-003')
+      .set({ Authorization: 'Bearer not.a.token', 'X-Purpose': 'emergency', 'X-Break-Glass': 'urgent' });
     expect(stranger.status).to.equal(401);
     expect((await h.events()).map((e) => e.purpose)).to.deep.equal(['', '']);
   });

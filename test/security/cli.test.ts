@@ -19,16 +19,19 @@ describe('security › CLI errors', () => {
   it('fieldmesh test says where a case file has a YAML warning, never the line (values, terminal codes)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-sec-cli-'));
     const cases = join(dir, 'cases.yaml');
-    writeFileSync(cases, [
-      'cases:',
-      '  - name: an inline record with an unknown tag',
-      '    resource: Patient',
-      '    purpose: direct-care',
-      '    user: { sub: gp-1, roles: [gp], practice: B86001 }',
-      '    record: { id: pat-001, name: !secret-tag "Jane Secretname \u001b[2J\u001b[31mFORGED" }',
-      '    expect: { id: pat-001 }',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      cases,
+      [
+        'cases:',
+        '  - name: an inline record with an unknown tag',
+        '    resource: Patient',
+        '    purpose: direct-care',
+        '    user: { sub: gp-1, roles: [gp], practice: B86001 }',
+        '    record: { id: pat-001, name: !secret-tag "Jane Secretname \u001b[2J\u001b[31mFORGED" }',
+        '    expect: { id: pat-001 }',
+        '',
+      ].join('\n'),
+    );
     const r = fieldmesh(['test', cases]);
     expect(r.code).to.equal(1);
     expect(r.stdout + r.stderr).not.to.include('Secretname');
@@ -38,7 +41,9 @@ describe('security › CLI errors', () => {
   });
 
   it('fieldmesh redact does not quote the input when it is not valid JSON', () => {
-    const r = fieldmesh(['redact', '--role', 'gp', '--purpose', 'direct-care', '--resource', 'Patient', '-'], { input: '{"nhsNumber": "9990000018", "name": Jane Testwood}' });
+    const r = fieldmesh(['redact', '--role', 'gp', '--purpose', 'direct-care', '--resource', 'Patient', '-'], {
+      input: '{"nhsNumber": "9990000018", "name": Jane Testwood}',
+    });
     expect(r.code).to.equal(2);
     expect(r.stderr).not.to.include('Jane');
   });

@@ -55,7 +55,14 @@ describe('security › list envelopes', () => {
         res.json({
           resourceType: 'Bundle',
           type: 'searchset',
-          entry: [{ fullUrl: 'urn:x', resource: p, search: { mode: 'match' }, response: { outcome: { issue: [{ diagnostics: `address on file: ${JSON.stringify(p['address'])}` }] } } }],
+          entry: [
+            {
+              fullUrl: 'urn:x',
+              resource: p,
+              search: { mode: 'match' },
+              response: { outcome: { issue: [{ diagnostics: `address on file: ${JSON.stringify(p['address'])}` }] } },
+            },
+          ],
         });
       });
     });

@@ -13,13 +13,21 @@ const POLICIES = join(ROOT, 'test', 'fixtures', 'policies', 'fhir');
 const ROUTES = join(ROOT, 'test', 'fixtures', 'gateway', 'fhir-routes.yaml');
 
 const PATIENT = {
-  resourceType: 'Patient', id: 'pt-01', gender: 'female', birthDate: '1980-01-02',
-  name: [{ family: 'Family-pt-01', given: ['Alex'] }], generalPractitioner: [{ reference: 'Organization/A' }],
+  resourceType: 'Patient',
+  id: 'pt-01',
+  gender: 'female',
+  birthDate: '1980-01-02',
+  name: [{ family: 'Family-pt-01', given: ['Alex'] }],
+  generalPractitioner: [{ reference: 'Organization/A' }],
 };
 const RELATED = {
-  resourceType: 'RelatedPerson', id: 'rp-01', patient: { reference: 'Patient/pt-01' },
-  name: [{ family: 'Carer-Hidden', given: ['Sam'] }], telecom: [{ system: 'phone', value: '07700 900999' }],
-  address: [{ line: ['9 Secret Lane'], postalCode: 'ZZ9 9ZZ' }], generalPractitioner: [{ reference: 'Organization/A' }],
+  resourceType: 'RelatedPerson',
+  id: 'rp-01',
+  patient: { reference: 'Patient/pt-01' },
+  name: [{ family: 'Carer-Hidden', given: ['Sam'] }],
+  telecom: [{ system: 'phone', value: '07700 900999' }],
+  address: [{ line: ['9 Secret Lane'], postalCode: 'ZZ9 9ZZ' }],
+  generalPractitioner: [{ reference: 'Organization/A' }],
 };
 
 describe('security › FHIR entries of another type (gateway)', () => {
@@ -42,7 +50,9 @@ describe('security › FHIR entries of another type (gateway)', () => {
 
   it('drops a RelatedPerson entry from a Patient search, and a search.mode that is not a FHIR code', async () => {
     answer = {
-      resourceType: 'Bundle', type: 'searchset', total: 4,
+      resourceType: 'Bundle',
+      type: 'searchset',
+      total: 4,
       entry: [
         { fullUrl: 'https://fhir.example/Patient/pt-01', resource: PATIENT, search: { mode: 'match' } },
         { fullUrl: 'https://fhir.example/RelatedPerson/rp-01', resource: RELATED, search: { mode: 'match' } },

@@ -21,7 +21,10 @@ describe('security › gateway parser differentials', () => {
    */
   function semicolonApi(req: IncomingMessage, res: ServerResponse): void {
     const [, search = ''] = (req.url ?? '').split('?');
-    const filters = search.split(/[&;]/).filter(Boolean).map((p) => p.split('=').map(decodeURIComponent) as [string, string]);
+    const filters = search
+      .split(/[&;]/)
+      .filter(Boolean)
+      .map((p) => p.split('=').map(decodeURIComponent) as [string, string]);
     const rows = records('Patient').filter((r) => filters.every(([k, v]) => k.startsWith('_') || String(r[k]) === v));
     res.setHeader('Content-Type', 'application/json');
     res.end(JSON.stringify(rows));

@@ -5,7 +5,16 @@ import { expect } from 'chai';
 import express from 'express';
 import request from 'supertest';
 import { as, cleanup, patient, PATIENTS, setup, USERS } from '../express/harness.js';
-import { as as gwAs, call, records, startRawUpstream, startTestGateway, USERS as GW_USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
+import {
+  as as gwAs,
+  call,
+  records,
+  startRawUpstream,
+  startTestGateway,
+  USERS as GW_USERS,
+  type TestGateway,
+  type TestUpstream,
+} from '../gateway/helpers.js';
 import { fieldmesh as cli } from '../cli/run.js';
 
 /**
@@ -28,7 +37,9 @@ describe('security › answers without a record (middleware)', () => {
       });
     });
     // pat-003 is registered at another practice: hidden from this GP. 9999999999 is nobody.
-    const hidden = await request(h.app).get(`/patients/by-nhs/${String(patient('pat-003')['nhsNumber'])}`).set(as(USERS.gp));
+    const hidden = await request(h.app)
+      .get(`/patients/by-nhs/${String(patient('pat-003')['nhsNumber'])}`)
+      .set(as(USERS.gp));
     const missing = await request(h.app).get('/patients/by-nhs/9999999999').set(as(USERS.gp));
     expect(hidden.status).to.equal(404);
     expect([hidden.status, hidden.body]).to.deep.equal([missing.status, missing.body]);
@@ -103,7 +114,10 @@ describe('security › answers without a record (middleware)', () => {
       });
     });
     // cn-002 is a safeguarding note the GP may not read; a record API that upserts by id would overwrite it.
-    const res = await request(h.app).post('/notes/cn-002').set(as(USERS.gp)).send({ subjectId: 'pat-001', kind: 'clinical', text: 'x', careTeam: 'ward-7' });
+    const res = await request(h.app)
+      .post('/notes/cn-002')
+      .set(as(USERS.gp))
+      .send({ subjectId: 'pat-001', kind: 'clinical', text: 'x', careTeam: 'ward-7' });
     expect(res.status).to.equal(500);
     expect(res.body.error.code).to.equal('create_names_record');
     expect(handled).to.equal(0);
@@ -116,7 +130,11 @@ describe('security › answers without a record (middleware)', () => {
         res.redirect(303, `/patients/by-nhs/${String(p['nhsNumber'])}`);
       });
     });
-    const res = await request(h.app).patch('/patients/pat-001').set(as(USERS.receptionist, 'administration')).send({ telecom: [{ system: 'phone', value: '0113 496 0000' }] }).redirects(0);
+    const res = await request(h.app)
+      .patch('/patients/pat-001')
+      .set(as(USERS.receptionist, 'administration'))
+      .send({ telecom: [{ system: 'phone', value: '0113 496 0000' }] })
+      .redirects(0);
     expect(res.status).to.equal(204);
     expect(res.headers).not.to.have.property('location');
     expect(res.text).to.equal('');
@@ -130,7 +148,11 @@ describe('security › answers without a record (middleware)', () => {
         res.json(PATIENTS);
       });
     });
-    const res = await request(h.app).get('/patients').set(as(USERS.receptionist, 'administration')).set('content-type', 'application/json').send({ diagnoses: 'J45' });
+    const res = await request(h.app)
+      .get('/patients')
+      .set(as(USERS.receptionist, 'administration'))
+      .set('content-type', 'application/json')
+      .send({ diagnoses: 'J45' });
     expect(res.status).to.equal(400);
     expect(res.body.error.code).to.equal('bad_request');
     expect(reached).to.equal(0);
@@ -139,12 +161,21 @@ describe('security › answers without a record (middleware)', () => {
   it('refuses a write with a query string (a conditional update would let the handler pick the records)', async () => {
     let loaded = 0;
     const h = await setup((app, mesh) => {
-      app.patch('/patients/:id', mesh.write('Patient', { load: (req) => {
-        loaded++;
-        return patient(String(req.params['id']));
-      } }), (_req, res) => void res.status(204).end());
+      app.patch(
+        '/patients/:id',
+        mesh.write('Patient', {
+          load: (req) => {
+            loaded++;
+            return patient(String(req.params['id']));
+          },
+        }),
+        (_req, res) => void res.status(204).end(),
+      );
     });
-    const res = await request(h.app).patch('/patients/pat-001?id=pat-004').set(as(USERS.receptionist, 'administration')).send({ telecom: [] });
+    const res = await request(h.app)
+      .patch('/patients/pat-001?id=pat-004')
+      .set(as(USERS.receptionist, 'administration'))
+      .send({ telecom: [] });
     expect(res.status).to.equal(400);
     expect(res.body.error.code).to.equal('bad_request');
     expect(loaded).to.equal(0);
@@ -159,7 +190,10 @@ describe('security › answers without a record (middleware)', () => {
     const report = cli(['audit', 'report', '--record', 'pat-001', '--audit', h.auditFile, '--json']);
     expect(report.code).to.equal(0);
     const listed = (JSON.parse(report.stdout) as { events: { outcome: string; code?: string }[] }).events;
-    expect(listed.some((e) => e.outcome === 'refused' && e.code === 'purpose_unknown'), report.stdout).to.equal(true);
+    expect(
+      listed.some((e) => e.outcome === 'refused' && e.code === 'purpose_unknown'),
+      report.stdout,
+    ).to.equal(true);
   });
 });
 
@@ -172,13 +206,16 @@ describe('security › answers without a record (gateway)', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fieldmesh-answers-'));
     const routes = join(dir, 'routes.yaml');
-    writeFileSync(routes, [
-      'routes:',
-      '  - { path: /patients/by-nhs/:nhs, resource: Patient, params: { nhs: nhsNumber } }',
-      '  - { path: /patients/:id, resource: Patient, methods: [GET, PATCH] }',
-      '  - { path: /Patient, resource: Patient, list: entry.resource }',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      routes,
+      [
+        'routes:',
+        '  - { path: /patients/by-nhs/:nhs, resource: Patient, params: { nhs: nhsNumber } }',
+        '  - { path: /patients/:id, resource: Patient, methods: [GET, PATCH] }',
+        '  - { path: /Patient, resource: Patient, list: entry.resource }',
+        '',
+      ].join('\n'),
+    );
     upstream = await startRawUpstream((req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
       const nhs = /^\/patients\/by-nhs\/(.+)$/.exec(url.pathname)?.[1];
@@ -199,10 +236,17 @@ describe('security › answers without a record (gateway)', () => {
       }
       const p2 = patients.find((x) => x['id'] === 'pat-002')!;
       const bundle = {
-        resourceType: 'Bundle', type: `searchset ${String(p2['nhsNumber'])}`,
+        resourceType: 'Bundle',
+        type: `searchset ${String(p2['nhsNumber'])}`,
         entry: [
-          { fullUrl: `urn:x:${String(p2['nhsNumber'])}:${JSON.stringify(p2['address'])}/pat-002`, resource: { resourceType: 'Patient', ...p2 } },
-          { fullUrl: 'http://fhir.example/base/Patient/pat-001', resource: { resourceType: 'Patient', ...patients.find((x) => x['id'] === 'pat-001')! } },
+          {
+            fullUrl: `urn:x:${String(p2['nhsNumber'])}:${JSON.stringify(p2['address'])}/pat-002`,
+            resource: { resourceType: 'Patient', ...p2 },
+          },
+          {
+            fullUrl: 'http://fhir.example/base/Patient/pat-001',
+            resource: { resourceType: 'Patient', ...patients.find((x) => x['id'] === 'pat-001')! },
+          },
         ],
       };
       res.writeHead(200, { 'content-type': `application/vnd.nhs-${String(p2['nhsNumber'])}+json` }).end(JSON.stringify(bundle));
@@ -218,7 +262,9 @@ describe('security › answers without a record (gateway)', () => {
 
   it('answers an upstream redirect for one record exactly as a missing record', async () => {
     const gp = gwAs(GW_USERS.gp, 'direct-care');
-    const hidden = await call(`${gateway.url}/patients/by-nhs/${String(patients.find((p) => p['id'] === 'pat-003')!['nhsNumber'])}`, { headers: gp });
+    const hidden = await call(`${gateway.url}/patients/by-nhs/${String(patients.find((p) => p['id'] === 'pat-003')!['nhsNumber'])}`, {
+      headers: gp,
+    });
     const missing = await call(`${gateway.url}/patients/by-nhs/9999999999`, { headers: gp });
     expect(hidden.status).to.equal(404);
     expect([hidden.status, hidden.json]).to.deep.equal([missing.status, missing.json]);
@@ -227,7 +273,11 @@ describe('security › answers without a record (gateway)', () => {
 
   it('refuses a write with a query', async () => {
     const before = upstream.seen.length;
-    const withQuery = await call(`${gateway.url}/patients/pat-001?id=pat-004`, { method: 'PATCH', headers: gwAs(GW_USERS.receptionist, 'administration'), body: { telecom: [] } });
+    const withQuery = await call(`${gateway.url}/patients/pat-001?id=pat-004`, {
+      method: 'PATCH',
+      headers: gwAs(GW_USERS.receptionist, 'administration'),
+      body: { telecom: [] },
+    });
     expect(withQuery.status).to.equal(400);
     expect(withQuery.json.error.code).to.equal('bad_request');
     expect(upstream.seen.slice(before).filter((s) => s.method === 'PATCH')).to.have.length(0);

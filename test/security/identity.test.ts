@@ -25,7 +25,10 @@ describe('security › bearer tokens', () => {
   it('refuses a token whose "crit" header names an extension fieldmesh does not understand (RFC 7515 §4.1.11)', async () => {
     // A token minted for a stricter consumer ("only valid with proof-of-possession")
     // must not be accepted by one that ignores the condition.
-    const token = jwt.sign(claims, SECRET, { algorithm: 'HS256', header: { alg: 'HS256', crit: ['urn:example:pop'], 'urn:example:pop': true } as jwt.JwtHeader });
+    const token = jwt.sign(claims, SECRET, {
+      algorithm: 'HS256',
+      header: { alg: 'HS256', crit: ['urn:example:pop'], 'urn:example:pop': true } as jwt.JwtHeader,
+    });
     expect(await refused(token)).to.equal(true);
   });
 

@@ -2,7 +2,17 @@ import { expect } from 'chai';
 import express from 'express';
 import request from 'supertest';
 import { as as mwAs, cleanup, patient, setup as mwSetup, USERS as MW_USERS } from '../express/harness.js';
-import { as, call, records, startJsonServer, startRawUpstream, startTestGateway, USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
+import {
+  as,
+  call,
+  records,
+  startJsonServer,
+  startRawUpstream,
+  startTestGateway,
+  USERS,
+  type TestGateway,
+  type TestUpstream,
+} from '../gateway/helpers.js';
 import { UPSTREAM_ACCEPT } from '../../src/http/media-type.js';
 
 /**
@@ -42,7 +52,10 @@ describe('security › hidden and missing records look the same', () => {
     const hidden = await call(`${gw.url}/patients/pat-003`, { method: 'PATCH', headers: nurse(), body });
     const missing = await call(`${gw.url}/patients/pat-999`, { method: 'PATCH', headers: nurse(), body });
     expect(missing.status).to.equal(404);
-    expect({ status: hidden.status, code: hidden.json?.error?.code }).to.deep.equal({ status: missing.status, code: missing.json?.error?.code });
+    expect({ status: hidden.status, code: hidden.json?.error?.code }).to.deep.equal({
+      status: missing.status,
+      code: missing.json?.error?.code,
+    });
   });
 
   it('holds for a paged list: a page limit must not reveal that a hidden row matched the filter', async () => {
@@ -52,7 +65,8 @@ describe('security › hidden and missing records look the same', () => {
     // first row in descending order is pat-003 when it exists, so the page
     // comes back empty; with pat-999 (missing) the visible pat-001 comes back.
     const { gw } = await setup();
-    const page = (other: string) => call(`${gw.url}/patients?id_like=${encodeURIComponent(`^pat-(001|${other})$`)}&_sort=id&_order=desc&_limit=1`, { headers: nurse() });
+    const page = (other: string) =>
+      call(`${gw.url}/patients?id_like=${encodeURIComponent(`^pat-(001|${other})$`)}&_sort=id&_order=desc&_limit=1`, { headers: nurse() });
     const hidden = await page('003');
     const missing = await page('999');
     // Answered the same whether or not the hidden row exists (today: paging with a filter is refused for such a request).
@@ -66,7 +80,10 @@ describe('security › hidden and missing records look the same', () => {
     // and hate-crime) sorts before pat-001, so its mere existence empties the page.
     const { gw } = await setup();
     const page = (family: string) =>
-      call(`${gw.url}/patients?${new URLSearchParams({ 'name.0.family_like': `^(Testwood|${family})$`, _sort: 'id', _order: 'desc', _limit: '1' })}`, { headers: nurse() });
+      call(
+        `${gw.url}/patients?${new URLSearchParams({ 'name.0.family_like': `^(Testwood|${family})$`, _sort: 'id', _order: 'desc', _limit: '1' })}`,
+        { headers: nurse() },
+      );
     const hidden = await page('Doubleflag');
     const missing = await page('Nosuchname');
     expect(hidden.status, 'whether a hidden patient has this name shows in the status').to.equal(missing.status);
@@ -76,7 +93,12 @@ describe('security › hidden and missing records look the same', () => {
   it('holds for a middleware write whose update grant reads the stored record (load)', async () => {
     // load() answers undefined for a record that does not exist, as a lookup does.
     const h = await mwSetup((app, mesh) => {
-      app.patch('/patients/:id', express.json(), mesh.write('Patient', { load: (req) => (req.params['id'] === 'pat-003' ? patient('pat-003') : undefined) }), (_req, res) => res.status(404).end());
+      app.patch(
+        '/patients/:id',
+        express.json(),
+        mesh.write('Patient', { load: (req) => (req.params['id'] === 'pat-003' ? patient('pat-003') : undefined) }),
+        (_req, res) => res.status(404).end(),
+      );
     });
     const send = (id: string) => request(h.app).patch(`/patients/${id}`).set(mwAs(MW_USERS.nurse)).send({ ward: 'Ward 7 (Respiratory)' });
     const hidden = await send('pat-003');
@@ -89,17 +111,22 @@ describe('security › hidden and missing records look the same', () => {
     // The receptionist's update grant has no row condition: the record must be read all the same.
     const body = { address: [{ line: ['1 Overwritten Road'] }] };
     const { upstream, gw } = await setup();
-    const gwSend = (id: string) => call(`${gw.url}/patients/${id}`, { method: 'PATCH', headers: as(USERS.receptionist, 'administration'), body });
+    const gwSend = (id: string) =>
+      call(`${gw.url}/patients/${id}`, { method: 'PATCH', headers: as(USERS.receptionist, 'administration'), body });
     const [gwHidden, gwMissing] = [await gwSend('pat-004'), await gwSend('pat-999')];
     expect(gwMissing.status).to.equal(404);
     expect([gwHidden.status, gwHidden.text]).to.deep.equal([gwMissing.status, gwMissing.text]);
     expect(upstream.seen.filter((s) => s.method !== 'GET')).to.have.length(0);
     let handled = 0;
     const h = await mwSetup((app, mesh) => {
-      app.patch('/patients/:id', mesh.write('Patient', { load: (req) => (req.params['id'] === 'pat-004' ? patient('pat-004') : undefined) }), (_req, res) => {
-        handled++;
-        res.status(204).end();
-      });
+      app.patch(
+        '/patients/:id',
+        mesh.write('Patient', { load: (req) => (req.params['id'] === 'pat-004' ? patient('pat-004') : undefined) }),
+        (_req, res) => {
+          handled++;
+          res.status(204).end();
+        },
+      );
     });
     const mwSend = (id: string) => request(h.app).patch(`/patients/${id}`).set(mwAs(MW_USERS.receptionist, 'administration')).send(body);
     const [mwHidden, mwMissing] = [await mwSend('pat-004'), await mwSend('pat-999')];
@@ -130,7 +157,8 @@ describe('security › hidden and missing records look the same', () => {
       expect(visible.status, accept).to.equal(200);
       expect(visible.json.id).to.equal('pat-001');
       for (const method of ['GET', 'PATCH'] as const) {
-        const send = (id: string) => call(`${gw.url}/patients/${id}`, { method, headers, ...(method === 'PATCH' ? { body: { ward: 'Ward 7 (Respiratory)' } } : {}) });
+        const send = (id: string) =>
+          call(`${gw.url}/patients/${id}`, { method, headers, ...(method === 'PATCH' ? { body: { ward: 'Ward 7 (Respiratory)' } } : {}) });
         const [hidden, missing] = [await send('pat-003'), await send('pat-999')];
         expect(missing.status, `${method} ${accept}`).to.equal(404);
         expect([hidden.status, hidden.text], `${method} ${accept}`).to.deep.equal([missing.status, missing.text]);
@@ -142,9 +170,15 @@ describe('security › hidden and missing records look the same', () => {
 
   describe('for a middleware write whose load throws on a missing record (Prisma findUniqueOrThrow, Mongoose orFail)', () => {
     const notFound: [string, () => Error][] = [
-      ['Prisma P2025', () => Object.assign(new Error('No record was found for a query.'), { name: 'PrismaClientKnownRequestError', code: 'P2025' })],
+      [
+        'Prisma P2025',
+        () => Object.assign(new Error('No record was found for a query.'), { name: 'PrismaClientKnownRequestError', code: 'P2025' }),
+      ],
       ['Prisma NotFoundError', () => Object.assign(new Error('No Patient found'), { name: 'NotFoundError' })],
-      ['Mongoose DocumentNotFoundError', () => Object.assign(new Error('No document found for query "{ _id: \'pat-999\' }"'), { name: 'DocumentNotFoundError' })],
+      [
+        'Mongoose DocumentNotFoundError',
+        () => Object.assign(new Error('No document found for query "{ _id: \'pat-999\' }"'), { name: 'DocumentNotFoundError' }),
+      ],
       ['status 404', () => Object.assign(new Error('Not Found'), { status: 404 })],
       ['statusCode 404', () => Object.assign(new Error('Not Found'), { statusCode: 404 })],
     ];
@@ -161,20 +195,33 @@ describe('security › hidden and missing records look the same', () => {
             res.status(204).end();
           });
         });
-        const send = (id: string) => request(h.app).patch(`/patients/${id}`).set(mwAs(MW_USERS.nurse)).send({ ward: 'Ward 7 (Respiratory)' });
+        const send = (id: string) =>
+          request(h.app).patch(`/patients/${id}`).set(mwAs(MW_USERS.nurse)).send({ ward: 'Ward 7 (Respiratory)' });
         const [hidden, missing] = [await send('pat-003'), await send('pat-999')];
         const events = await h.events();
         await cleanup();
         expect(missing.status).to.equal(404);
         expect([hidden.status, hidden.text]).to.deep.equal([missing.status, missing.text]);
         expect(handled).to.equal(0);
-        expect(events.map((e) => [e.decision, e.code])).to.deep.equal([['refused', 'record_withheld'], ['refused', 'not_found']]);
+        expect(events.map((e) => [e.decision, e.code])).to.deep.equal([
+          ['refused', 'record_withheld'],
+          ['refused', 'not_found'],
+        ]);
       });
     }
 
     it('answers any other error thrown by load with a 500 that says nothing of it', async () => {
       const h = await mwSetup((app, mesh) => {
-        app.patch('/patients/:id', express.json(), mesh.write('Patient', { load: () => { throw Object.assign(new Error('connect ECONNREFUSED db-secret-host:5432'), { status: 503 }); } }), (_req, res) => res.status(204).end());
+        app.patch(
+          '/patients/:id',
+          express.json(),
+          mesh.write('Patient', {
+            load: () => {
+              throw Object.assign(new Error('connect ECONNREFUSED db-secret-host:5432'), { status: 503 });
+            },
+          }),
+          (_req, res) => res.status(204).end(),
+        );
       });
       const res = await request(h.app).patch('/patients/pat-001').set(mwAs(MW_USERS.nurse)).send({ ward: 'Ward 7 (Respiratory)' });
       await cleanup();

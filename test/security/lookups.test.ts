@@ -4,7 +4,16 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import request from 'supertest';
 import { as, cleanup, patient, PATIENTS, setup, USERS } from '../express/harness.js';
-import { as as gwAs, call, startJsonServer, startRawUpstream, startTestGateway, USERS as GW_USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
+import {
+  as as gwAs,
+  call,
+  startJsonServer,
+  startRawUpstream,
+  startTestGateway,
+  USERS as GW_USERS,
+  type TestGateway,
+  type TestUpstream,
+} from '../gateway/helpers.js';
 
 /**
  * A path parameter that selects records is a filter (docs/middleware.md, "Route parameters";
@@ -69,7 +78,10 @@ describe('security › lookups and queries (middleware)', () => {
   it('refuses a params mapping to a field the resource does not declare when the route is declared', async () => {
     await setup((app, mesh) => {
       expect(() => mesh.read('Patient', { params: { nhs: 'nhsNumbr' } })).to.throw(TypeError, /unknown field "nhsNumbr"/);
-      expect(() => mesh.write('Patient', { params: { nhs: 'nhsNumbr' }, load: () => undefined })).to.throw(TypeError, /unknown field "nhsNumbr"/);
+      expect(() => mesh.write('Patient', { params: { nhs: 'nhsNumbr' }, load: () => undefined })).to.throw(
+        TypeError,
+        /unknown field "nhsNumbr"/,
+      );
       app.get('/x', (_req, res) => res.end());
     });
   });
@@ -87,10 +99,16 @@ describe('security › lookups and queries (middleware)', () => {
         res.status(204).end();
       });
     });
-    const byMasked = await request(h.app).patch('/patients/by-nhs/9990000018').set(as(USERS.receptionist, 'administration')).send({ phone: '01234' });
+    const byMasked = await request(h.app)
+      .patch('/patients/by-nhs/9990000018')
+      .set(as(USERS.receptionist, 'administration'))
+      .send({ phone: '01234' });
     expect(byMasked.status).to.equal(403);
     expect(byMasked.body.error.code).to.equal('filter_forbidden');
-    const padded = await request(h.app).patch(`/patients/by-nhs/9990000018?${PAD}&nhsNumber=9990000018`).set(as(USERS.gp)).send({ phone: '01234' });
+    const padded = await request(h.app)
+      .patch(`/patients/by-nhs/9990000018?${PAD}&nhsNumber=9990000018`)
+      .set(as(USERS.gp))
+      .send({ phone: '01234' });
     expect(padded.status).to.equal(414);
     expect(padded.body.error.code).to.equal('query_too_long');
     expect(loaded).to.equal(0);
@@ -114,8 +132,15 @@ describe('security › lookups and queries (middleware)', () => {
 
   it('finds a hidden-field filter behind 999 empty pieces, which a parser limited to 1,000 pieces would cut', async () => {
     let reached = false;
-    const h = await setup((app, mesh) => app.get('/patients', mesh.read('Patient'), (_req, res) => { reached = true; res.json([]); }));
-    const res = await request(h.app).get(`/patients?${'&'.repeat(999)}nhsNumber=9990000018`).set(as(USERS.receptionist, 'administration'));
+    const h = await setup((app, mesh) =>
+      app.get('/patients', mesh.read('Patient'), (_req, res) => {
+        reached = true;
+        res.json([]);
+      }),
+    );
+    const res = await request(h.app)
+      .get(`/patients?${'&'.repeat(999)}nhsNumber=9990000018`)
+      .set(as(USERS.receptionist, 'administration'));
     expect(res.status).to.equal(403);
     expect(res.body.error.code).to.equal('filter_forbidden');
     expect(reached).to.equal(false);
@@ -138,7 +163,12 @@ describe('security › lookups and queries (middleware)', () => {
   ] as const) {
     it(`refuses a hidden-field filter hidden in ${name}`, async () => {
       let reached = false;
-      const h = await setup((app, mesh) => app.get('/patients', mesh.read('Patient'), (_req, res) => { reached = true; res.json([]); }));
+      const h = await setup((app, mesh) =>
+        app.get('/patients', mesh.read('Patient'), (_req, res) => {
+          reached = true;
+          res.json([]);
+        }),
+      );
       const res = await request(h.app).get(`/patients?${query}`).set(as(USERS.receptionist, 'administration'));
       expect(res.status).to.equal(403);
       expect(res.body.error.code).to.equal('filter_forbidden');

@@ -50,14 +50,15 @@ describe('security › headers a handler sets', () => {
  * record, a 500 for an answer it cannot redact) carries none of the headers
  * the handler set: a hidden record answers exactly as a missing one.
  */
-describe('security › headers a handler sets never travel on fieldmesh\'s own answers', () => {
+describe("security › headers a handler sets never travel on fieldmesh's own answers", () => {
   afterEach(cleanup);
 
   const family = (p: Record<string, unknown>) => (p['name'] as { family: string }[])[0]!.family;
   /** The reason phrase of the status line, as node's client read it. */
   const reasonOf = (r: request.Response) => (r as unknown as { res: { statusMessage: string } }).res.statusMessage;
   /** Headers that differ per response whatever the record: the date, the request id. */
-  const comparable = (headers: Record<string, unknown>) => Object.fromEntries(Object.entries(headers).filter(([k]) => k !== 'date' && k !== 'x-request-id'));
+  const comparable = (headers: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(headers).filter(([k]) => k !== 'date' && k !== 'x-request-id'));
 
   /** A handler that puts record values in headers (and the status line) before it answers the record. */
   function decorate(res: express.Response, p: Record<string, unknown>): void {
@@ -99,26 +100,33 @@ describe('security › headers a handler sets never travel on fieldmesh\'s own a
       const hidden = await get(id);
       expect(hidden.text).to.equal(missing.text);
       expect({ status: hidden.status, reason: reasonOf(hidden), headers: comparable(hidden.headers) }, id).to.deep.equal({
-        status: missing.status, reason: reasonOf(missing), headers: comparable(missing.headers),
+        status: missing.status,
+        reason: reasonOf(missing),
+        headers: comparable(missing.headers),
       });
       const p = patient(id);
-      for (const value of [String(p['nhsNumber']), family(p), String(p['gp'])]) expect(JSON.stringify(hidden.headers), id).not.to.include(value);
+      for (const value of [String(p['nhsNumber']), family(p), String(p['gp'])])
+        expect(JSON.stringify(hidden.headers), id).not.to.include(value);
     }
     expect(missing.headers).to.include({ 'access-control-allow-origin': 'https://ward.example', 'cache-control': 'no-store' });
     expect(missing.headers).not.to.have.any.keys('location', 'set-cookie', 'link', 'x-patient-name');
   });
 
-  it('answers an unredactable answer (500) with none of the handler\'s headers, as for a handler that set none', async () => {
+  it("answers an unredactable answer (500) with none of the handler's headers, as for a handler that set none", async () => {
     const h = await app();
     const decorated = await request(h.app).get('/html/pat-003').set(as(USERS.nurse));
     const plain = await request(h.app).get('/plain-html/pat-003').set(as(USERS.nurse));
     expect(decorated.status).to.equal(500);
     expect(decorated.body.error.code).to.equal('unredactable_body');
-    expect([decorated.text, reasonOf(decorated), comparable(decorated.headers)]).to.deep.equal([plain.text, reasonOf(plain), comparable(plain.headers)]);
+    expect([decorated.text, reasonOf(decorated), comparable(decorated.headers)]).to.deep.equal([
+      plain.text,
+      reasonOf(plain),
+      comparable(plain.headers),
+    ]);
     expect(JSON.stringify(decorated.headers)).not.to.include('9990000034');
   });
 
-  it('sends only the media type of a handler\'s Content-Type, never its parameters', async () => {
+  it("sends only the media type of a handler's Content-Type, never its parameters", async () => {
     const h = await setup((a, mesh) => {
       a.get('/json/:id', mesh.read('Patient'), (req, res) => {
         const p = patient(String(req.params['id']));
@@ -139,7 +147,7 @@ describe('security › headers a handler sets never travel on fieldmesh\'s own a
     expect(fhir.headers['content-type']).to.equal('application/fhir+json; charset=utf-8');
   });
 
-  it('sends no 103 Early Hints: the handler\'s hints are headers before any decision (raw socket)', async () => {
+  it("sends no 103 Early Hints: the handler's hints are headers before any decision (raw socket)", async () => {
     const h = await setup((a, mesh) => {
       a.get('/hints/:id', mesh.read('Patient'), (req, res) => {
         const p = patient(String(req.params['id']));
@@ -149,16 +157,29 @@ describe('security › headers a handler sets never travel on fieldmesh\'s own a
     });
     const server = h.app.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    onCleanup(() => new Promise((r) => { server.close(() => r()); server.closeAllConnections(); }));
+    onCleanup(
+      () =>
+        new Promise((r) => {
+          server.close(() => r());
+          server.closeAllConnections();
+        }),
+    );
     const { port } = server.address() as AddressInfo;
-    const headers = Object.entries(as(USERS.nurse)).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-    const raw = (path: string) => new Promise<string>((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n${headers}Connection: close\r\n\r\n`));
-      let out = '';
-      socket.on('data', (d: Buffer) => { out += d.toString('latin1'); });
-      socket.on('end', () => resolve(out));
-      socket.on('error', reject);
-    });
+    const headers = Object.entries(as(USERS.nurse))
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
+    const raw = (path: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () =>
+          socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n${headers}Connection: close\r\n\r\n`),
+        );
+        let out = '';
+        socket.on('data', (d: Buffer) => {
+          out += d.toString('latin1');
+        });
+        socket.on('end', () => resolve(out));
+        socket.on('error', reject);
+      });
     const hidden = await raw('/hints/pat-003');
     expect(hidden.split('\r\n')[0]).to.equal('HTTP/1.1 404 Not Found');
     expect(hidden).not.to.include('103');

@@ -29,7 +29,9 @@ describe('security › several roles at once', () => {
     const sealed = patient('pat-004');
     expect(await read(sealed, 'direct-care', { roles: ['gp'], practice: 'B86002' })).to.equal('record_withheld');
     expect(await read(sealed, 'direct-care', { roles: ['ward-nurse'], team: 'ward-7' })).to.equal('record_withheld');
-    expect(await read(sealed, 'direct-care', { roles: ['gp', 'ward-nurse'], practice: 'B86002', team: 'ward-7' })).to.equal('record_withheld');
+    expect(await read(sealed, 'direct-care', { roles: ['gp', 'ward-nurse'], practice: 'B86002', team: 'ward-7' })).to.equal(
+      'record_withheld',
+    );
     // Its own GP still sees it.
     const own = await read(sealed, 'direct-care', { roles: ['gp'], practice: 'B86001' });
     expect(own).to.be.an('object').with.nested.property('data.id', 'pat-004');
@@ -65,10 +67,16 @@ describe('security › several roles at once', () => {
       const missing = await call(`${gw.url}/patients/pat-999`, { headers: as(twoRoles, 'direct-care') });
       expect(sealed.status).to.equal(404);
       expect([sealed.status, sealed.json]).to.deep.equal([missing.status, missing.json]);
-      const patch = await call(`${gw.url}/patients/pat-004`, { method: 'PATCH', headers: as(twoRoles, 'direct-care'), body: { allergies: [] } });
+      const patch = await call(`${gw.url}/patients/pat-004`, {
+        method: 'PATCH',
+        headers: as(twoRoles, 'direct-care'),
+        body: { allergies: [] },
+      });
       expect(patch.status).to.equal(404);
       expect(upstream.seen.filter((s) => s.method === 'PATCH')).to.have.length(0);
-      const dv = await call(`${gw.url}/patients/pat-002`, { headers: as({ sub: 'gp-lead', roles: ['gp', 'safeguarding-lead'], practice: 'B86001' }, 'direct-care') });
+      const dv = await call(`${gw.url}/patients/pat-002`, {
+        headers: as({ sub: 'gp-lead', roles: ['gp', 'safeguarding-lead'], practice: 'B86001' }, 'direct-care'),
+      });
       expect(dv.status).to.equal(200);
       expect(dv.json).not.to.have.property('address');
     } finally {

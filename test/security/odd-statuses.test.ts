@@ -4,7 +4,16 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import request from 'supertest';
 import { as, cleanup, PATIENTS, setup, USERS } from '../express/harness.js';
-import { as as gwAs, call, records, startRawUpstream, startTestGateway, USERS as GW_USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
+import {
+  as as gwAs,
+  call,
+  records,
+  startRawUpstream,
+  startTestGateway,
+  USERS as GW_USERS,
+  type TestGateway,
+  type TestUpstream,
+} from '../gateway/helpers.js';
 
 /**
  * Statuses a record source may answer with that say something without a
@@ -70,7 +79,8 @@ describe('security › odd statuses from a record source (gateway)', () => {
       const p = patients.find((x) => x['id'] === id);
       if (!p) return void res.writeHead(404).end();
       const json = { 'content-type': 'application/json' };
-      if (req.method === 'PATCH' && mode === 'x-redirect') return void res.writeHead(303, { location: `/patients/${String(p['nhsNumber'])}` }).end();
+      if (req.method === 'PATCH' && mode === 'x-redirect')
+        return void res.writeHead(303, { location: `/patients/${String(p['nhsNumber'])}` }).end();
       if (req.method === 'GET' && mode === 'x-205') return void res.writeHead(205, json).end(JSON.stringify(p));
       if (req.method === 'GET' && mode === 'x-204') return void res.writeHead(204).end();
       res.writeHead(200, json).end(JSON.stringify(p));
@@ -91,11 +101,16 @@ describe('security › odd statuses from a record source (gateway)', () => {
     expect(res.headers).not.to.have.property('location');
     expect(res.text).to.equal('');
     const events = (await gateway.audit.query({})).filter((e) => e.requestId === res.headers['x-request-id']);
-    expect(events.map((e) => [e.action, e.decision, e.status])).to.deep.equal([['update', 'disclosed', 0], ['update', 'disclosed', 204]]);
+    expect(events.map((e) => [e.action, e.decision, e.status])).to.deep.equal([
+      ['update', 'disclosed', 0],
+      ['update', 'disclosed', 204],
+    ]);
   });
 
   it('sends nothing of the body an upstream put on a 205 (no content by RFC 9110): for one record it answers as missing', async () => {
-    const res = await call(`${gateway.url}/patients/pat-002`, { headers: { ...gwAs(GW_USERS.receptionist, 'administration'), 'accept-language': 'x-205' } });
+    const res = await call(`${gateway.url}/patients/pat-002`, {
+      headers: { ...gwAs(GW_USERS.receptionist, 'administration'), 'accept-language': 'x-205' },
+    });
     expect(res.status).to.equal(404);
     expect(res.json.error.code).to.equal('not_found');
     expect(res.text).not.to.include('pat-002');

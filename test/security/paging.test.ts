@@ -6,7 +6,19 @@ import fc from 'fast-check';
 import request from 'supertest';
 import { loadPolicies } from '../../src/index.js';
 import { as, cleanup, PATIENTS, setup, USERS } from '../express/harness.js';
-import { as as gwAs, call, NOW, POLICIES, PSEUDONYM_KEY, records, startRawUpstream, startTestGateway, USERS as GW_USERS, type TestGateway, type TestUpstream } from '../gateway/helpers.js';
+import {
+  as as gwAs,
+  call,
+  NOW,
+  POLICIES,
+  PSEUDONYM_KEY,
+  records,
+  startRawUpstream,
+  startTestGateway,
+  USERS as GW_USERS,
+  type TestGateway,
+  type TestUpstream,
+} from '../gateway/helpers.js';
 
 /**
  * Where a row stands can say who it is. A de-identified list in the record
@@ -18,7 +30,12 @@ describe('security › row order and paging', () => {
   describe('de-identified lists', () => {
     it('come in an order that does not depend on the order the record API gave', async () => {
       const policies = await loadPolicies(POLICIES, { pseudonymKey: PSEUDONYM_KEY, now: NOW });
-      const ctx = { resource: 'Patient', purpose: 'service-planning', user: { sub: 'a1', roles: ['analyst'], training: '2026-06-01' }, now: NOW };
+      const ctx = {
+        resource: 'Patient',
+        purpose: 'service-planning',
+        user: { sub: 'a1', roles: ['analyst'], training: '2026-06-01' },
+        now: NOW,
+      };
       const rows = records('Patient');
       const base = policies.redact(rows, ctx).data as unknown[];
       expect(base.length).to.be.greaterThan(5);
@@ -29,7 +46,10 @@ describe('security › row order and paging', () => {
         { numRuns: 50 },
       );
       // And not the record API's own (id) order either.
-      const inIdOrder = policies.redact([...rows].sort((a, b) => String(a['id']).localeCompare(String(b['id']))), ctx).data;
+      const inIdOrder = policies.redact(
+        [...rows].sort((a, b) => String(a['id']).localeCompare(String(b['id']))),
+        ctx,
+      ).data;
       expect(inIdOrder).to.deep.equal(base);
     });
 
@@ -69,11 +89,17 @@ describe('security › row order and paging', () => {
       // Like a FHIR server with a default page size of 3: no paging was asked for, yet the answer is one page of more.
       upstream = await startRawUpstream((req, res) => {
         const name = new URL(req.url ?? '/', 'http://x').searchParams.get('name');
-        const matched = name === null ? patients : patients.filter((p) => name.split(',').some((n) => JSON.stringify(p['name'] ?? '').includes(n)));
+        const matched =
+          name === null ? patients : patients.filter((p) => name.split(',').some((n) => JSON.stringify(p['name'] ?? '').includes(n)));
         const page = paged ? matched.slice(0, 3) : matched;
         const bundle = {
-          resourceType: 'Bundle', type: 'searchset', total: matched.length,
-          link: [{ relation: 'self', url: 'http://upstream/Patient' }, ...(paged && matched.length > 3 ? [{ relation: 'next', url: 'http://upstream/Patient?_getpages=x' }] : [])],
+          resourceType: 'Bundle',
+          type: 'searchset',
+          total: matched.length,
+          link: [
+            { relation: 'self', url: 'http://upstream/Patient' },
+            ...(paged && matched.length > 3 ? [{ relation: 'next', url: 'http://upstream/Patient?_getpages=x' }] : []),
+          ],
           entry: page.map((resource) => ({ resource, search: { mode: 'match' } })),
         };
         res.writeHead(200, { 'content-type': 'application/fhir+json' });

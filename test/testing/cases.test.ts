@@ -43,11 +43,17 @@ describe('testing/cases', () => {
     it('refuses a file that is not JSON, or not a list, saying where and never what', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-records-'));
       writeFileSync(join(dir, 'Patient.json'), '[{"id":"p1","name":"Jan Doe",]');
-      const broken = await loadRecords(dir).then(() => undefined, (e: unknown) => e as FieldmeshError);
+      const broken = await loadRecords(dir).then(
+        () => undefined,
+        (e: unknown) => e as FieldmeshError,
+      );
       expect(broken?.code).to.equal('records_invalid');
       expect(broken?.message).to.equal(`${join(dir, 'Patient.json')} is not valid JSON`);
       writeFileSync(join(dir, 'Patient.json'), '{"id":"p1"}');
-      const notList = await loadRecords(dir).then(() => undefined, (e: unknown) => e as FieldmeshError);
+      const notList = await loadRecords(dir).then(
+        () => undefined,
+        (e: unknown) => e as FieldmeshError,
+      );
       expect(notList?.message).to.include('expected a JSON array of records');
     });
 
@@ -65,7 +71,12 @@ describe('testing/cases', () => {
     });
 
     it('names the path of every schema problem', () => {
-      const e = thrown(() => parseCaseFile('cases:\n  - { name: a, resource: Patient, purpose: x, ref: Patient/p1, record: {}, expect: {} }\n  - { name: b, resource: Patient, purpose: x, ref: p, now: tomorrow, expect: {} }\n', 'c.yaml'));
+      const e = thrown(() =>
+        parseCaseFile(
+          'cases:\n  - { name: a, resource: Patient, purpose: x, ref: Patient/p1, record: {}, expect: {} }\n  - { name: b, resource: Patient, purpose: x, ref: p, now: tomorrow, expect: {} }\n',
+          'c.yaml',
+        ),
+      );
       expect(e.message.split('\n')).to.deep.equal([
         'c.yaml › cases[0]: give exactly one of ref, refs, record, records',
         'c.yaml › cases[1].now: an ISO date or timestamp, such as 2026-11-24T12:00:00Z',
@@ -75,18 +86,24 @@ describe('testing/cases', () => {
 
   describe('runCase', () => {
     it('passes when the output and the decision are as expected', async () => {
-      const [r] = (await setup()).run(`cases:\n  - name: no diagnoses\n    ${RECEPTIONIST}\n    record: { id: p1, gp: B86001, diagnoses: [{ code: J45 }] }\n    expect: { id: p1, gp: B86001 }\n    expectDecision: { rowsReturned: 1, restrictions: [] }\n`);
+      const [r] = (await setup()).run(
+        `cases:\n  - name: no diagnoses\n    ${RECEPTIONIST}\n    record: { id: p1, gp: B86001, diagnoses: [{ code: J45 }] }\n    expect: { id: p1, gp: B86001 }\n    expectDecision: { rowsReturned: 1, restrictions: [] }\n`,
+      );
       expect(r).to.deep.equal({ file: 'inline.yaml', name: 'no diagnoses', passed: true });
     });
 
     it('fails with a line diff when the output differs', async () => {
-      const [r] = (await setup()).run(`cases:\n  - name: wrong\n    ${RECEPTIONIST}\n    record: { id: p1, gp: B86001 }\n    expect: { id: p1 }\n`);
+      const [r] = (await setup()).run(
+        `cases:\n  - name: wrong\n    ${RECEPTIONIST}\n    record: { id: p1, gp: B86001 }\n    expect: { id: p1 }\n`,
+      );
       expect(r!.passed).to.equal(false);
       expect(r!.message).to.include('+   "gp": "B86001"');
     });
 
     it('fails naming each decision key that differs, comparing lists in any order', async () => {
-      const [ok, wrong] = (await setup()).run(`cases:\n  - name: ok\n    ${RECEPTIONIST}\n    records: [{ id: p1 }, { id: p2 }]\n    expect: [{ id: p1 }, { id: p2 }]\n    expectDecision: { recordIds: [p2, p1] }\n  - name: wrong\n    ${RECEPTIONIST}\n    record: { id: p1 }\n    expect: { id: p1 }\n    expectDecision: { rowsReturned: 2 }\n`);
+      const [ok, wrong] = (await setup()).run(
+        `cases:\n  - name: ok\n    ${RECEPTIONIST}\n    records: [{ id: p1 }, { id: p2 }]\n    expect: [{ id: p1 }, { id: p2 }]\n    expectDecision: { recordIds: [p2, p1] }\n  - name: wrong\n    ${RECEPTIONIST}\n    record: { id: p1 }\n    expect: { id: p1 }\n    expectDecision: { rowsReturned: 2 }\n`,
+      );
       expect(ok!.passed).to.equal(true);
       expect(wrong!.message).to.equal('decision.rowsReturned: expected 2, got 1');
     });
@@ -112,7 +129,9 @@ describe('testing/cases', () => {
     });
 
     it('fails a case whose ref is not among the records', async () => {
-      const [one, many] = (await setup()).run(`cases:\n  - name: one\n    ${RECEPTIONIST}\n    ref: Patient/nobody\n    expect: {}\n  - name: many\n    ${RECEPTIONIST}\n    refs: [Patient/pat-001, Patient/x, Patient/y]\n    expect: []\n`);
+      const [one, many] = (await setup()).run(
+        `cases:\n  - name: one\n    ${RECEPTIONIST}\n    ref: Patient/nobody\n    expect: {}\n  - name: many\n    ${RECEPTIONIST}\n    refs: [Patient/pat-001, Patient/x, Patient/y]\n    expect: []\n`,
+      );
       expect(one!.message).to.equal('unknown ref Patient/nobody');
       expect(many!.message).to.equal('unknown refs Patient/x, Patient/y');
     });

@@ -10,7 +10,12 @@ import { claimMode, modeFromRow, type TrailMode, type WriteProblems } from '../t
  */
 export function tableNames(schema: string | undefined): { prefix: string; events: string; version: string; trail: string } {
   const prefix = schema === undefined ? '' : `${quoteIdent(schema)}.`;
-  return { prefix, events: `${prefix}fieldmesh_audit_events`, version: `${prefix}fieldmesh_audit_schema`, trail: `${prefix}fieldmesh_audit_trail` };
+  return {
+    prefix,
+    events: `${prefix}fieldmesh_audit_events`,
+    version: `${prefix}fieldmesh_audit_schema`,
+    trail: `${prefix}fieldmesh_audit_trail`,
+  };
 }
 
 function quoteIdent(name: string): string {
@@ -63,15 +68,15 @@ const MIGRATIONS = (t: ReturnType<typeof tableNames>): string[] => [
  * @example
  * const { chain, records } = await migratePostgres(await pool.connect(), 'audit', wantedMode('main', key));
  */
-export async function migratePostgres(
-  client: PoolClient, schema: string | undefined, wanted: TrailMode,
-): Promise<WriteProblems> {
+export async function migratePostgres(client: PoolClient, schema: string | undefined, wanted: TrailMode): Promise<WriteProblems> {
   const t = tableNames(schema);
   const migrations = MIGRATIONS(t);
   await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${advisoryKey(`fieldmesh_audit_migrate:${schema ?? ''}`)})`);
   try {
     if (schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS ${t.prefix.slice(0, -1)}`);
-    await client.query(`CREATE TABLE IF NOT EXISTS ${t.version} (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${t.version} (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
     const { rows } = await client.query<{ v: number | null }>(`SELECT MAX(version) AS v FROM ${t.version}`);
     const current = rows[0]?.v ?? 0;
     if (current > migrations.length) {
@@ -84,10 +89,12 @@ export async function migratePostgres(
     const events = await client.query(`SELECT 1 FROM ${t.events} LIMIT 1`);
     const { record, problems } = claimMode(await readPostgresMode(client, schema), events.rows.length > 0, wanted);
     if (record !== undefined) {
-      await client.query(`INSERT INTO ${t.trail} (id, chain, keyed, key_check, trail_id, record_key) VALUES (1, $1, $2, $3, $4, $5)
+      await client.query(
+        `INSERT INTO ${t.trail} (id, chain, keyed, key_check, trail_id, record_key) VALUES (1, $1, $2, $3, $4, $5)
         ON CONFLICT (id) DO UPDATE SET chain = excluded.chain, keyed = excluded.keyed, key_check = excluded.key_check,
         trail_id = excluded.trail_id, record_key = excluded.record_key, recorded_at = now()`,
-      [record.chain, record.keyed, record.keyCheck, record.trailId ?? null, record.recordKey ?? null]);
+        [record.chain, record.keyed, record.keyCheck, record.trailId ?? null, record.recordKey ?? null],
+      );
     }
     await client.query('COMMIT');
     return problems;

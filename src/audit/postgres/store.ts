@@ -24,9 +24,10 @@ const dialect: SqlDialect = {
  * could not tell it from the list the store wrote.
  */
 const JSONB_AS_TEXT = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === pg.types.builtins.JSONB || oid === pg.types.builtins.JSON
-    ? (v: string) => v
-    : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.JSONB || oid === pg.types.builtins.JSON
+      ? (v: string) => v
+      : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 /**
  * timestamptz keeps microseconds and a JS Date only milliseconds: the part
@@ -104,10 +105,13 @@ class PostgresAuditStore implements AuditStore {
 
   /** Whether the events table still has a valid, non-partial UNIQUE index on exactly (chain, seq), as the store created it. */
   async #uniqueSeq(): Promise<boolean> {
-    const [unique] = await this.#read<{ ok: boolean }>(`SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass($1)
+    const [unique] = await this.#read<{ ok: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass($1)
       AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indnatts = 2
       AND (SELECT array_agg(a.attname::text ORDER BY k.n) FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
-        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) = ARRAY['chain', 'seq']) AS ok`, [this.#t.events]);
+        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) = ARRAY['chain', 'seq']) AS ok`,
+      [this.#t.events],
+    );
     return unique?.ok === true;
   }
 

@@ -75,14 +75,22 @@ export function readSqliteMode(db: Database): TrailMode | undefined {
  * const { chain, records } = claimSqliteMode(db, wantedMode('main', key)); // both undefined: may write
  */
 export function claimSqliteMode(db: Database, wanted: TrailMode): WriteProblems {
-  return db.transaction(() => {
-    const hasEvents = db.prepare(`SELECT 1 FROM ${SQLITE_TABLE} LIMIT 1`).get() !== undefined;
-    const { record, problems } = claimMode(readSqliteMode(db), hasEvents, wanted);
-    if (record !== undefined) {
-      db.prepare(`INSERT OR REPLACE INTO fieldmesh_audit_trail (id, chain, keyed, key_check, recorded_at, trail_id, record_key)
-        VALUES (1, ?, ?, ?, ?, ?, ?)`)
-        .run(record.chain, record.keyed ? 1 : 0, record.keyCheck, new Date().toISOString(), record.trailId ?? null, record.recordKey ?? null);
-    }
-    return problems;
-  }).immediate();
+  return db
+    .transaction(() => {
+      const hasEvents = db.prepare(`SELECT 1 FROM ${SQLITE_TABLE} LIMIT 1`).get() !== undefined;
+      const { record, problems } = claimMode(readSqliteMode(db), hasEvents, wanted);
+      if (record !== undefined) {
+        db.prepare(`INSERT OR REPLACE INTO fieldmesh_audit_trail (id, chain, keyed, key_check, recorded_at, trail_id, record_key)
+        VALUES (1, ?, ?, ?, ?, ?, ?)`).run(
+          record.chain,
+          record.keyed ? 1 : 0,
+          record.keyCheck,
+          new Date().toISOString(),
+          record.trailId ?? null,
+          record.recordKey ?? null,
+        );
+      }
+      return problems;
+    })
+    .immediate();
 }

@@ -101,10 +101,20 @@ class SqliteAuditStore implements AuditStore {
       const reviewed = db.prepare(lookup.reviewed);
       this.#appendTx = (cannotWrite ?? cannotRecord) !== undefined ? undefined : db.transaction((batch: Batch) => seal(batch));
       // The duplicate check and the insert in one transaction under the write lock: two guardians acknowledging at once write one review.
-      this.#reviewTx = cannotWrite !== undefined ? undefined : db.transaction((eventId: string, by: string, note: string) => {
-        const batch = reviewBatch(byId.get(eventId) as AuditRow | undefined, reviewed.get(eventId) !== undefined, eventId, by, note, this.#opts.recordIdKey);
-        return seal(batch, true)[0] as AuditEvent;
-      });
+      this.#reviewTx =
+        cannotWrite !== undefined
+          ? undefined
+          : db.transaction((eventId: string, by: string, note: string) => {
+              const batch = reviewBatch(
+                byId.get(eventId) as AuditRow | undefined,
+                reviewed.get(eventId) !== undefined,
+                eventId,
+                by,
+                note,
+                this.#opts.recordIdKey,
+              );
+              return seal(batch, true)[0] as AuditEvent;
+            });
     } catch (err) {
       db.close();
       throw err;
@@ -197,7 +207,8 @@ class SqliteAuditStore implements AuditStore {
     try {
       const db = this.#opts.readonly === true ? this.#open() : this.#writable();
       if (this.#opts.readonly === true) db.prepare(`SELECT 1 FROM ${T} LIMIT 1`).get();
-      else if (this.#appendTx === undefined) return false; // the trail is there, but this store may not extend it
+      else if (this.#appendTx === undefined)
+        return false; // the trail is there, but this store may not extend it
       else {
         // As an append would: another writer may have recorded other keys since this one opened the trail.
         const problems = writeProblems(readSqliteMode(db), this.#writer.wanted);
@@ -221,8 +232,13 @@ class SqliteAuditStore implements AuditStore {
 /** Whether the events table still has a UNIQUE index on exactly (chain, seq), as the store created it. */
 function hasUniqueSeq(db: Database.Database): boolean {
   const indexes = db.pragma(`index_list(${T})`) as { name: string; unique: number; partial: number }[];
-  return indexes.some((i) => i.unique === 1 && i.partial === 0
-    && (db.pragma(`index_info("${i.name.replaceAll('"', '""')}")`) as { name: string | null }[]).map((c) => c.name).join(',') === 'chain,seq');
+  return indexes.some(
+    (i) =>
+      i.unique === 1 &&
+      i.partial === 0 &&
+      (db.pragma(`index_info("${i.name.replaceAll('"', '""')}")`) as { name: string | null }[]).map((c) => c.name).join(',') ===
+        'chain,seq',
+  );
 }
 
 function fileIdentity(file: string): string | undefined {

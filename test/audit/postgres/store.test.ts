@@ -32,7 +32,10 @@ async function raw<R extends pg.QueryResultRow>(sql: string, params: unknown[] =
 }
 
 async function unavailable(p: Promise<unknown>): Promise<FieldmeshError | string> {
-  return p.then(() => 'resolved', (e: unknown) => (e instanceof FieldmeshError ? e : `unexpected: ${String(e)}`));
+  return p.then(
+    () => 'resolved',
+    (e: unknown) => (e instanceof FieldmeshError ? e : `unexpected: ${String(e)}`),
+  );
 }
 
 /** A TCP relay to the server that can be cut and restored on the same port: the database going away and coming back. */
@@ -43,7 +46,10 @@ async function relay(target: URL): Promise<{ port: number; cut(): Promise<void>;
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
-      s.on('error', () => { client.destroy(); upstream.destroy(); });
+      s.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
     }
     client.pipe(upstream).pipe(client);
   });
@@ -117,7 +123,7 @@ describe('audit/postgres', () => {
       await store.close();
     });
 
-    it('fails verify when the table holds rows the keyset walk never reaches: a NULL seq, a second row at a page\'s last seq', async () => {
+    it("fails verify when the table holds rows the keyset walk never reaches: a NULL seq, a second row at a page's last seq", async () => {
       const KEY = 'chain-key-0123456789abcdef';
       const schema = newSchema();
       const t = `"${schema}".fieldmesh_audit_events`;
@@ -131,11 +137,15 @@ describe('audit/postgres', () => {
         NULL, NULL, NULL, 'x', 'x' FROM ${t} WHERE seq = 2`);
       const nullSeq = await store.verify();
       expect(nullSeq).to.deep.include({ ok: false, kind: 'hidden' });
-      if (!nullSeq.ok) expect(nullSeq.reason).to.include('1200 events of chain "main" were walked, but the table holds 1 row with no chain or seq');
+      if (!nullSeq.ok)
+        expect(nullSeq.reason).to.include('1200 events of chain "main" were walked, but the table holds 1 row with no chain or seq');
       await raw(`DELETE FROM ${t} WHERE id = 'forged-1'`);
       expect(await store.verify()).to.deep.include({ ok: true, events: 1200 });
       // Dropping the constraint (and keeping an index for speed) lets a forged review sit at seq 1000, where the first page ends.
-      const [constraint] = await raw<{ conname: string }>(`SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'u'`, [t]);
+      const [constraint] = await raw<{ conname: string }>(
+        `SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'u'`,
+        [t],
+      );
       await raw(`ALTER TABLE ${t} DROP CONSTRAINT "${constraint?.conname}"; CREATE INDEX ON ${t} (chain, seq)`);
       await raw(`INSERT INTO ${t} SELECT 'forged-2', chain, 1000, time, request_id, 'Dr Nobody', '[]', purpose, resource, 'review', 'disclosed',
         NULL, 200, '[]', '[]', '[]', '[]', '{}', '[]', '[]', NULL, policy_version, id, 'Dr Nobody', 'fine', 'x', 'x' FROM ${t} WHERE seq = 1`);
@@ -198,7 +208,9 @@ describe('audit/postgres', () => {
       url.searchParams.set('application_name', appName);
       const store = await openAuditStore(url.toString(), { schema: newSchema() });
       await store.append(sampleEntry({ requestId: 'before' }));
-      const killed = await raw<{ t: boolean }>('SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity WHERE application_name = $1', [appName]);
+      const killed = await raw<{ t: boolean }>('SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity WHERE application_name = $1', [
+        appName,
+      ]);
       expect(killed.length).to.be.greaterThan(0);
       await store.append(sampleEntry({ requestId: 'after' }));
       expect(await store.verify()).to.deep.include({ ok: true, events: 2 });

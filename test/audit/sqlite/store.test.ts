@@ -23,7 +23,10 @@ after(() => {
 });
 
 async function unavailable(p: Promise<unknown>): Promise<string> {
-  return p.then(() => 'resolved', (e: unknown) => (e instanceof FieldmeshError ? e.code : `unexpected: ${String(e)}`));
+  return p.then(
+    () => 'resolved',
+    (e: unknown) => (e instanceof FieldmeshError ? e.code : `unexpected: ${String(e)}`),
+  );
 }
 
 describe('audit/sqlite', () => {
@@ -46,7 +49,9 @@ describe('audit/sqlite', () => {
       },
       async insert(event) {
         const db = raw();
-        db.prepare(`INSERT INTO fieldmesh_audit_events (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`).run(toRow(event));
+        db.prepare(`INSERT INTO fieldmesh_audit_events (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`).run(
+          toRow(event),
+        );
         db.close();
       },
     };
@@ -83,13 +88,14 @@ describe('audit/sqlite', () => {
   });
 
   describe('rows the keyset walk does not reach', () => {
-    it('fails verify when UNIQUE (chain, seq) was dropped to hide a second row at a page\'s last seq, or a row has no seq', async () => {
+    it("fails verify when UNIQUE (chain, seq) was dropped to hide a second row at a page's last seq, or a row has no seq", async () => {
       const file = join(tempDir(), 'audit.db');
       const store = await openAuditStore(file, { chainKey: 'chain-key-0123456789' });
       await Promise.all(Array.from({ length: 1000 }, (_, i) => store.append(sampleEntry({ requestId: `r-${i}` }))));
       const db = new Database(file);
       const ddl = (db.prepare("SELECT sql FROM sqlite_master WHERE name = 'fieldmesh_audit_events'").get() as { sql: string }).sql;
-      const rebuild = (sql: string) => db.exec(`ALTER TABLE fieldmesh_audit_events RENAME TO old; ${sql};
+      const rebuild = (sql: string) =>
+        db.exec(`ALTER TABLE fieldmesh_audit_events RENAME TO old; ${sql};
         INSERT INTO fieldmesh_audit_events SELECT * FROM old; DROP TABLE old`);
       rebuild(ddl.replace(/,\s*UNIQUE \(chain, seq\)/, ''));
       db.exec(`INSERT INTO fieldmesh_audit_events SELECT 'forged', chain, 1000, time, request_id, 'Dr Nobody', '[]', purpose, resource, 'review',
@@ -127,7 +133,9 @@ describe('audit/sqlite', () => {
       expect(await unavailable(keyed.append(sampleEntry()))).to.equal('audit_unavailable');
       await keyed.close();
       const check = new Database(file, { readonly: true });
-      expect(check.prepare('SELECT chain, keyed, key_check FROM fieldmesh_audit_trail').all()).to.deep.equal([{ chain: 'main', keyed: 0, key_check: null }]);
+      expect(check.prepare('SELECT chain, keyed, key_check FROM fieldmesh_audit_trail').all()).to.deep.equal([
+        { chain: 'main', keyed: 0, key_check: null },
+      ]);
       check.close();
       const writer = await openAuditStore(file);
       await writer.append(sampleEntry());
