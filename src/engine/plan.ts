@@ -2,7 +2,7 @@ import { createMongoAbility, type RawRuleOf, type MongoAbility } from '@casl/abi
 import { z } from 'zod';
 import type { CompiledGrant, CompiledPolicies, CompiledPurpose, CompiledResource, CompiledRestriction, CompiledView } from './compile.js';
 import { grantKey } from './compile.js';
-import { asRefusal, type Decision } from './decision.js';
+import { asRefusal, emptyDecision, type Decision } from './decision.js';
 import { FieldmeshError, type AccessCode, type ErrorCode } from '../lib/errors.js';
 import { AccessError } from './access-error.js';
 import { conditionsMatcher } from '../policy/conditions.js';
@@ -364,6 +364,21 @@ export function breakGlassReasonRefusal(reason: string): Refusal | undefined {
     };
   }
   return undefined;
+}
+
+/**
+ * The decision a plan starts from, before any record is looked at: who asked,
+ * for what, under which policy version. Redaction and the write check fill it.
+ */
+export function planDecision(plan: Plan): Decision {
+  return emptyDecision({
+    action: plan.action,
+    resource: plan.resource.name,
+    purpose: plan.purpose.name,
+    roles: plan.roles,
+    policyVersion: plan.policyVersion,
+    breakGlass: plan.ctx.breakGlass,
+  });
 }
 
 /**

@@ -1,11 +1,11 @@
 import { MAX_RECORD_DEPTH, nestedDeeperThan } from '../lib/depth.js';
 import { pathsOf, type CompiledView } from './compile.js';
-import { emptyDecision, type Decision } from './decision.js';
+import type { Decision } from './decision.js';
 import { FieldmeshError } from '../lib/errors.js';
 import { AccessError } from './access-error.js';
 import { isPlainObject, splitPath, valuesAt } from '../lib/paths.js';
 import { compileProjector, type Projector } from './project.js';
-import { isExempt, type Plan } from './plan.js';
+import { isExempt, planDecision, type Plan } from './plan.js';
 import { makeTransform, type Transform } from './transforms.js';
 
 /** The projection for one permitted mask: the copy function and its names for the decision. */
@@ -170,14 +170,7 @@ class RowTally {
 
   constructor(plan: Plan) {
     this.idPath = plan.resource.def.id;
-    this.decision = emptyDecision({
-      action: plan.action,
-      resource: plan.resource.name,
-      purpose: plan.purpose.name,
-      roles: plan.roles,
-      policyVersion: plan.policyVersion,
-      breakGlass: plan.ctx.breakGlass,
-    });
+    this.decision = planDecision(plan);
   }
 
   withhold(row: unknown, reason: string): void {

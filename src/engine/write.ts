@@ -1,11 +1,11 @@
 import { MAX_RECORD_DEPTH, nestedDeeperThan } from '../lib/depth.js';
-import { asRefusal, emptyDecision, type Decision } from './decision.js';
+import { asRefusal, type Decision } from './decision.js';
 import { FieldmeshError, NO_SUCH_RECORD } from '../lib/errors.js';
 import { AccessError, isWithheld } from './access-error.js';
 import { HOSTILE_KEYS, isPlainObject, isWithin } from '../lib/paths.js';
 import { pathsOf } from './compile.js';
 import { recordIdsOf } from './redact.js';
-import type { Plan } from './plan.js';
+import { planDecision, type Plan } from './plan.js';
 
 /**
  * What a write is aimed at, besides its body.
@@ -156,13 +156,5 @@ function quoted(paths: string[]): string {
 }
 
 function decisionOf(plan: Plan, written: string[], recordIds: string[]): Decision {
-  const d = emptyDecision({
-    action: plan.action,
-    resource: plan.resource.name,
-    purpose: plan.purpose.name,
-    roles: plan.roles,
-    policyVersion: plan.policyVersion,
-    breakGlass: plan.ctx.breakGlass,
-  });
-  return { ...d, written, recordIds: [...recordIds] };
+  return { ...planDecision(plan), written, recordIds: [...recordIds] };
 }

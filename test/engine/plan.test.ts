@@ -6,6 +6,7 @@ import {
   breakGlassReasonRefusal,
   isExempt,
   isValidDate,
+  planDecision,
   planRequest,
   refusedDecision,
   rolesFrom,
@@ -26,6 +27,22 @@ function setup() {
 }
 
 describe('engine/plan', () => {
+  describe('planDecision', () => {
+    it('starts a disclosed decision naming who asked, for what, under which policy version, with nothing decided yet', () => {
+      const plan = setup().plan(['nurse'], 'direct-care');
+      const d = planDecision(plan);
+      expect(d).to.include({
+        outcome: 'disclosed',
+        action: 'read',
+        resource: 'Patient',
+        purpose: 'direct-care',
+        policyVersion: plan.policyVersion,
+      });
+      expect(d.roles).to.deep.equal(['nurse']);
+      expect([d.disclosed, d.withheld, d.recordIds]).to.deep.equal([[], [], []]);
+    });
+  });
+
   describe('planRequest', () => {
     it('plans the grants of every held role for the purpose and resource, each with its row test', () => {
       const plan = setup().plan(['nurse', 'gp'], 'direct-care');
