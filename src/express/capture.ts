@@ -15,8 +15,29 @@ export type Captured =
   | { kind: 'bytes'; bytes: Buffer; contentType: string | undefined; fromSend: boolean }
   | { kind: 'refused'; why: string };
 
-type Method = 'json' | 'send' | 'sendFile' | 'write' | 'end' | 'writeHead' | 'flushHeaders' | 'writeEarlyHints';
-const METHODS: Method[] = ['json', 'send', 'sendFile', 'write', 'end', 'writeHead', 'flushHeaders', 'writeEarlyHints'];
+type Method =
+  | 'json'
+  | 'send'
+  | 'sendFile'
+  | 'write'
+  | 'end'
+  | 'writeHead'
+  | 'flushHeaders'
+  | 'writeEarlyHints'
+  | 'writeContinue'
+  | 'writeProcessing';
+const METHODS: Method[] = [
+  'json',
+  'send',
+  'sendFile',
+  'write',
+  'end',
+  'writeHead',
+  'flushHeaders',
+  'writeEarlyHints',
+  'writeContinue',
+  'writeProcessing',
+];
 type Callback = (err?: Error | null) => void;
 
 /**
@@ -100,6 +121,9 @@ export function captureResponse(res: Response, maxBytes: number, onAnswer: (answ
   target.writeEarlyHints = function writeEarlyHints(_hints: unknown, cb?: unknown) {
     if (typeof cb === 'function') process.nextTick(cb as Callback);
   };
+  // An interim 100 or 102 goes out at once, before any decision: sent only for a record that exists, it would tell one.
+  target.writeContinue = function writeContinue() {};
+  target.writeProcessing = function writeProcessing() {};
   target.write = function write(chunk: unknown, encoding?: unknown, cb?: unknown) {
     if (!done) add(chunk, encoding);
     const callback = [encoding, cb].find((x): x is Callback => typeof x === 'function');

@@ -72,7 +72,11 @@ export async function writeThrough(call: Call): Promise<Outcome | RefusedOutcome
 async function fetchExisting(call: Call): Promise<unknown> {
   const path = call.path.split('?')[0]!;
   const answer = await call.upstream.send({ method: 'GET', path, headers: upstreamHeaders(call.headers, call.admitted.requestId) });
-  if (answer.body === undefined) throw upstreamStatus(answer.status, true);
+  // A success without a record (204, 205, an empty body, `null`) is a miss, as it is for a read.
+  const success = answer.status >= 200 && answer.status < 300;
+  if (answer.body === undefined || (success && answer.body === null)) {
+    throw success ? new AccessError('not_found', NO_SUCH_RECORD.message) : upstreamStatus(answer.status, true);
+  }
   const record = answer.body;
   if (record === null || typeof record !== 'object' || Array.isArray(record)) throw invalid('the record to update is not a JSON object');
   // The record read must be the one the write names: one record of the route's resource, with the id the path gives.

@@ -92,11 +92,14 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
       }
       // A redirect is never followed nor passed on (its Location would point past the gateway): like an
       // error status, only its status goes back, and the exchange decides what it means (exchange.ts).
-      if (res.statusCode < 200 || res.statusCode >= 300 || res.statusCode === 204) {
+      // 204 and 205 carry no content (RFC 9110 §15.3.5, §15.3.6): a body sent with one is never read.
+      if (res.statusCode < 200 || res.statusCode >= 300 || res.statusCode === 204 || res.statusCode === 205) {
         discard(res);
         return { status: res.statusCode, headers: res.headers };
       }
       const raw = await readBounded(res, opts.maxBodyBytes, signal);
+      // An empty body is no body: the exchange decides what a success without one means.
+      if (raw.length === 0) return { status: res.statusCode, headers: res.headers };
       const plain = await decodeBody(raw, single(res.headers['content-encoding']), opts.maxBodyBytes);
       return { status: res.statusCode, headers: res.headers, body: parseJsonBody(plain, single(res.headers['content-type'])) };
     },

@@ -73,6 +73,8 @@ export interface RequestFacts {
   unverifiedBreakGlass?: true | undefined;
   /** Ids the route parameters select by the resource's id path: a refusal names them, read or not, so a subject access report lists the attempt. */
   targetIds?: string[] | undefined;
+  /** A route parameter selects the records (by id or another field): the answer is a lookup, and a lookup's empty answer must look like a miss. */
+  selectsByPath?: true | undefined;
 }
 
 /**
@@ -139,6 +141,7 @@ export async function admit(req: AdmissionRequest, resource: string, action: Act
   // a refusal is listed in that record's subject access report too (bounded: the caller chose them).
   if (Array.isArray(query)) targetIds.push(...queryIds(query, idPath));
   if (targetIds.length > 0) facts.targetIds = [...new Set(targetIds)];
+  if ((req.params ?? []).some((p) => p.value !== undefined)) facts.selectsByPath = true;
   const declared = header(req.headers, 'x-break-glass')?.trim();
   try {
     try {

@@ -84,7 +84,7 @@ export function readOutcome(input: OutcomeInput): Outcome | RefusedOutcome {
   }
   // A bodiless success for one named record says it exists without showing it: a hidden
   // record would answer so and a missing one 404, so it answers as missing too.
-  if (isBodilessSuccess(answer.status) && namesOneRecord(input)) {
+  if (isRecordlessSuccess(answer) && namesOneRecord(input)) {
     const missing = new AccessError('not_found', NO_SUCH_RECORD.message);
     return bare(input, missing.status, (decision, status) => disclosureEntry(decision, admitted, status), missing);
   }
@@ -109,6 +109,9 @@ export function writeOutcome(input: OutcomeInput): Outcome | RefusedOutcome {
   if (odd !== undefined) return { kind: 'refusal', error: odd, entry: refusalEntry(odd, admitted) };
   // The write was done: a redirect's Location could name what the caller may not see, from either source.
   if (isRedirect(answer.status)) return bare(input, 204, entryOf);
+  // A done write answered with no body (a 201 or 205 without content) is answered as done, whoever answered.
+  if (answer.status >= 200 && answer.status < 300 && answer.body === undefined && answer.unreadable === undefined)
+    return bare(input, answer.status, entryOf);
   try {
     return answered(input, entryOf);
   } catch (error) {
@@ -183,13 +186,16 @@ function oddStatus(answer: SourceAnswer): FieldmeshError | undefined {
   return new FieldmeshError('unredactable_body', `The handler's answer cannot be redacted: status ${status} is not a final status`);
 }
 
-function isBodilessSuccess(status: number): boolean {
-  return status === 204 || status === 205;
+/** A success that carries no record: no body (a 204, a 205, an empty 200) or a JSON `null`. */
+function isRecordlessSuccess(answer: SourceAnswer): boolean {
+  return (
+    answer.status >= 200 && answer.status < 300 && answer.unreadable === undefined && (answer.body === undefined || answer.body === null)
+  );
 }
 
-/** Whether the read asks for one record: a single-record route, or a path naming a record by id. */
+/** Whether the read looks records up: a single-record route, or a path parameter that selects by a field. */
 function namesOneRecord(input: OutcomeInput): boolean {
-  return input.list === undefined || (input.admitted.targetIds ?? []).length > 0;
+  return input.list === undefined || (input.admitted.targetIds ?? []).length > 0 || input.admitted.selectsByPath === true;
 }
 
 function isRedirect(status: number): boolean {
