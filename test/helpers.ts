@@ -47,3 +47,18 @@ export function refusal(fn: () => unknown): AccessError {
   }
   throw new Error('expected a refusal');
 }
+
+/** The ids a ward-7 nurse sees among the fixture patients (fixtures/records/Patient.json): every ward-7 patient but the sealed pat-004. */
+export const NURSE_ROWS = [
+  'pat-001',
+  'pat-002',
+  'pat-007',
+  'pat-009',
+  'pat-011',
+  'pat-013',
+  'pat-015',
+  'pat-018',
+  'pat-021',
+  'pat-022',
+  'pat-024',
+];

@@ -3,6 +3,7 @@ import { FieldmeshError } from '../../src/lib/errors.js';
 import { AccessError } from '../../src/engine/access-error.js';
 import { parseListKey, redactBody } from '../../src/engine/body-shape.js';
 import { examplePolicies, NOW, PATIENTS, patient, USERS } from '../express/harness.js';
+import { NURSE_ROWS } from '../helpers.js';
 
 async function setup(user: Record<string, unknown> = USERS.nurse, purpose = 'direct-care') {
   const policies = await examplePolicies();
@@ -10,20 +11,6 @@ async function setup(user: Record<string, unknown> = USERS.nurse, purpose = 'dir
   return { policies, plan, redact: (body: unknown, list?: string) => redactBody(policies, plan, body, list) };
 }
 
-/** Ward-7 nurse's rows: all ward-7 patients but the sealed pat-004. */
-const NURSE_ROWS = [
-  'pat-001',
-  'pat-002',
-  'pat-007',
-  'pat-009',
-  'pat-011',
-  'pat-013',
-  'pat-015',
-  'pat-018',
-  'pat-021',
-  'pat-022',
-  'pat-024',
-];
 const ids = (rows: { id: string }[]) => rows.map((r) => r.id);
 
 function unredactable(fn: () => unknown): FieldmeshError {

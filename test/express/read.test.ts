@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import type express from 'express';
 import request from 'supertest';
 import { as, cleanup, patient, PATIENTS, patientsHandler, setup, USERS } from './harness.js';
+import { NURSE_ROWS } from '../helpers.js';
 
 /** What a ward-7 nurse sees of pat-001 for direct care (fixtures/cases/direct-care.yaml). */
 const NURSE_VIEW_OF_PAT_001 = {
@@ -20,20 +21,6 @@ const NURSE_VIEW_OF_PAT_001 = {
 };
 /** Values of pat-001 that a nurse must never receive: address, phone, practice, markers. */
 const HIDDEN_FROM_NURSE = ['1 Example Street', '07700 900001', 'B86001', 'research'];
-/** Ward-7 patients but the sealed pat-004, in file order: a nurse's list (direct care ignores the opt-out). */
-const NURSE_ROWS = [
-  'pat-001',
-  'pat-002',
-  'pat-007',
-  'pat-009',
-  'pat-011',
-  'pat-013',
-  'pat-015',
-  'pat-018',
-  'pat-021',
-  'pat-022',
-  'pat-024',
-];
 
 function expectNothingOf(text: string, values: string[]): void {
   for (const value of values) expect(text, `leaked ${value}`).not.to.include(value);

@@ -4,21 +4,9 @@ import { createVerifier } from '../../src/http/identity.js';
 import { readOutcome, writeOutcome, type OutcomeInput, type SourceAnswer } from '../../src/http/outcome.js';
 import { FieldmeshError } from '../../src/lib/errors.js';
 import { examplePolicies, NOW, PATIENTS, patient, SECRET, token, USERS } from '../express/harness.js';
+import { NURSE_ROWS } from '../helpers.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
-const NURSE_ROWS = [
-  'pat-001',
-  'pat-002',
-  'pat-007',
-  'pat-009',
-  'pat-011',
-  'pat-013',
-  'pat-015',
-  'pat-018',
-  'pat-021',
-  'pat-022',
-  'pat-024',
-];
 
 async function setup(action: 'read' | 'update' = 'read', user: Record<string, unknown> = USERS.nurse, purpose = 'direct-care') {
   const policies = await examplePolicies();
