@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3';
+import type { SqlDialect } from '../dialect.js';
 import { claimMode, modeFromRow, type TrailMode, type WriteProblems } from '../trail-mode.js';
 
 /**
@@ -8,6 +9,19 @@ import { claimMode, modeFromRow, type TrailMode, type WriteProblems } from '../t
  * db.prepare(`SELECT COUNT(*) FROM ${SQLITE_TABLE}`).get();
  */
 export const SQLITE_TABLE = 'fieldmesh_audit_events';
+
+/**
+ * How the shared statements are written for SQLite.
+ *
+ * @example
+ * headSql(SQLITE_TABLE, sqliteDialect, 'main');
+ */
+export const sqliteDialect: SqlDialect = {
+  param: () => '?',
+  arrayHas: (column, p) => `EXISTS (SELECT 1 FROM json_each(${column}) WHERE value = ${p})`,
+  arrayValue: (id) => id,
+  time: (p) => p,
+};
 
 /** Schema versions in order; index + 1 is the version number. Never edit a released one, append. */
 const MIGRATIONS: string[] = [

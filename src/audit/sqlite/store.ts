@@ -1,36 +1,38 @@
-import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { FieldmeshError } from '../../lib/errors.js';
-import type { SqlDialect } from '../dialect.js';
 import { prepareEntry, type AuditEntry, type AuditEvent } from '../event.js';
 import { GroupCommit } from '../group-commit.js';
 import { pendingReviewEvents, queryEvents, verifyTrail, type TrailReader } from '../reads.js';
 import { reviewBatch, reviewLookupSql } from '../review.js';
-import { insertSql, toRow, type AuditRow } from '../row.js';
-import { headSql, sealBatch, writerFrom, type Batch, type Writer } from '../seal.js';
+import type { AuditRow } from '../row.js';
+import { writerFrom, type Batch, type Writer } from '../seal.js';
 import { DEFAULT_SQLITE_FILE } from '../target.js';
 import { writeProblems } from '../trail-mode.js';
 import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from '../types.js';
 import { auditUnavailable } from '../unavailable.js';
-import { claimSqliteMode, migrateSqlite, readSqliteMode, SQLITE_TABLE as T } from './schema.js';
-
-const dialect: SqlDialect = {
-  param: () => '?',
-  arrayHas: (column, p) => `EXISTS (SELECT 1 FROM json_each(${column}) WHERE value = ${p})`,
-  arrayValue: (id) => id,
-  time: (p) => p,
-};
-type Head = { seq: number; hash: string } | undefined;
+import { fileIdentity } from './file-identity.js';
+import { claimSqliteMode, migrateSqlite, readSqliteMode, sqliteDialect as dialect, SQLITE_TABLE as T } from './schema.js';
+import { inlineAppender, threadAppender, type Appender } from './writer-client.js';
+import { sealer } from './writer.js';
 
 /**
  * The embedded trail: one SQLite file, WAL, `synchronous=FULL` so a committed
  * event survives power loss. Appends are group-committed: one transaction,
- * one fsync per batch. The chain head is read inside `BEGIN IMMEDIATE`, which
- * holds the file's write lock, so two processes sharing a file extend one
- * chain instead of forking it.
+ * one fsync per batch, written by the process's writer thread
+ * (`writer-client.ts`) so the fsync never holds the event loop; an append
+ * resolves once the thread reports its batch committed. The chain head is
+ * read inside `BEGIN IMMEDIATE`, which holds the file's write lock, so two
+ * processes sharing a file extend one chain instead of forking it.
+ *
+ * `internal.writer: 'inline'` commits on the calling thread instead, as the
+ * store once did: only for the side-by-side benchmark.
  */
-export function openSqliteStore(file: string = DEFAULT_SQLITE_FILE, options: AuditStoreOptions = {}): AuditStore {
-  return new SqliteAuditStore(file, options);
+export function openSqliteStore(
+  file: string = DEFAULT_SQLITE_FILE,
+  options: AuditStoreOptions = {},
+  internal: { writer?: 'thread' | 'inline' } = {},
+): AuditStore {
+  return new SqliteAuditStore(file, options, internal.writer === 'inline' ? inlineAppender : threadAppender);
 }
 
 class SqliteAuditStore implements AuditStore {
@@ -39,8 +41,8 @@ class SqliteAuditStore implements AuditStore {
   readonly #writer: Writer;
   readonly #reader: TrailReader;
   readonly #commit: GroupCommit<AuditEntry & { time: string }, AuditEvent>;
+  readonly #appender: Appender;
   #db: Database.Database | undefined;
-  #appendTx: Database.Transaction<(batch: Batch) => AuditEvent[]> | undefined;
   #reviewTx: Database.Transaction<(eventId: string, by: string, note: string) => AuditEvent> | undefined;
   /** Once a trail has been opened, a vanished file is an incident, not a cue to start an empty one. */
   #opened = false;
@@ -52,10 +54,11 @@ class SqliteAuditStore implements AuditStore {
   /** Why this store may not write events that name records (another record-id key); a review names none. */
   #cannotRecord: string | undefined;
 
-  constructor(file: string, opts: AuditStoreOptions) {
+  constructor(file: string, opts: AuditStoreOptions, appender: (file: string, writer: Writer) => Appender) {
     this.#file = file;
     this.#opts = opts;
     this.#writer = writerFrom(opts);
+    this.#appender = appender(file, this.#writer);
     this.#reader = {
       table: T,
       dialect,
@@ -87,19 +90,10 @@ class SqliteAuditStore implements AuditStore {
         ({ chain: cannotWrite, records: cannotRecord } = claimSqliteMode(db, wanted));
       }
       db.pragma('synchronous = FULL');
-      const head = headSql(T, dialect, this.#writer.chain);
-      const last = db.prepare(head.sql);
-      const insert = db.prepare(insertSql(T, 1, dialect));
-      // Inside BEGIN IMMEDIATE, every batch: the trail's record is read under the write lock.
-      const seal = (batch: Batch, review = false): AuditEvent[] => {
-        const events = sealBatch(batch, this.#writer, readSqliteMode(db), last.get(...head.params) as Head, review);
-        for (const event of events) insert.run(toRow(event));
-        return events;
-      };
+      const seal = sealer(db, this.#writer);
       const lookup = reviewLookupSql(T, dialect);
       const byId = db.prepare(lookup.event);
       const reviewed = db.prepare(lookup.reviewed);
-      this.#appendTx = (cannotWrite ?? cannotRecord) !== undefined ? undefined : db.transaction((batch: Batch) => seal(batch));
       // The duplicate check and the insert in one transaction under the write lock: two guardians acknowledging at once write one review.
       this.#reviewTx =
         cannotWrite !== undefined
@@ -127,11 +121,7 @@ class SqliteAuditStore implements AuditStore {
     return db;
   }
 
-  /**
-   * The open handle, provided it is still the file at the path. A handle
-   * keeps writing to a file that was deleted or moved away (an unmounted
-   * volume), and those events would be lost with it: such a write must fail.
-   */
+  /** The open handle, provided it is still the file at the path (see `fileIdentity`). */
   #writable(): Database.Database {
     const db = this.#open();
     const now = fileIdentity(this.#file);
@@ -147,19 +137,31 @@ class SqliteAuditStore implements AuditStore {
       // Closing a handle whose file went away can fail; the handle is dropped either way.
     }
     this.#db = undefined;
-    this.#appendTx = undefined;
     this.#reviewTx = undefined;
   }
 
-  #write(batch: Batch): AuditEvent[] {
+  /**
+   * Opens the trail here when needed (creating, migrating, claiming its mode),
+   * then hands the batch to the appender with the identity of the file opened:
+   * the appender writes only to that file. Any failure drops the handle, so the
+   * next batch reopens the file as it then is.
+   */
+  async #write(batch: Batch): Promise<AuditEvent[]> {
     try {
-      this.#writable();
-      if (this.#appendTx === undefined) throw new Error(this.#cannotWrite ?? this.#cannotRecord ?? 'the store cannot write');
-      return this.#appendTx.immediate(batch);
+      this.#open();
+      const refused = this.#refusal();
+      if (refused !== undefined) throw new Error(refused);
+      return await this.#appender.commit(batch, this.#identity as string);
     } catch (err) {
       this.#drop();
       throw auditUnavailable(this.#file, err);
     }
+  }
+
+  /** Why this store may not append, as found when it opened the trail. */
+  #refusal(): string | undefined {
+    if (this.#opts.readonly === true) return this.#cannotWrite ?? 'the store was opened read-only';
+    return this.#cannotWrite ?? this.#cannotRecord;
   }
 
   #read<R>(fn: (db: Database.Database) => R): R {
@@ -207,7 +209,7 @@ class SqliteAuditStore implements AuditStore {
     try {
       const db = this.#opts.readonly === true ? this.#open() : this.#writable();
       if (this.#opts.readonly === true) db.prepare(`SELECT 1 FROM ${T} LIMIT 1`).get();
-      else if (this.#appendTx === undefined)
+      else if (this.#refusal() !== undefined)
         return false; // the trail is there, but this store may not extend it
       else {
         // As an append would: another writer may have recorded other keys since this one opened the trail.
@@ -225,6 +227,7 @@ class SqliteAuditStore implements AuditStore {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#commit.idle();
+    await this.#appender.close();
     this.#drop();
   }
 }
@@ -239,13 +242,4 @@ function hasUniqueSeq(db: Database.Database): boolean {
       (db.pragma(`index_info("${i.name.replaceAll('"', '""')}")`) as { name: string | null }[]).map((c) => c.name).join(',') ===
         'chain,seq',
   );
-}
-
-function fileIdentity(file: string): string | undefined {
-  try {
-    const st = statSync(file);
-    return `${st.dev}:${st.ino}`;
-  } catch {
-    return undefined;
-  }
 }
