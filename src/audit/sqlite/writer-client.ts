@@ -124,12 +124,27 @@ class WriterThread {
  */
 function spawnWriter(): Worker {
   const here = import.meta.url;
-  const options = { name: 'fieldmesh-audit-writer' };
+  const options = { name: 'fieldmesh-audit-writer', execArgv: workerExecArgv(process.execArgv) };
   if (!here.endsWith('.ts')) return new Worker(new URL('./writer-thread.js', here), options);
   const entry = new URL('./writer-thread.ts', here).href;
   const tsx = import.meta.resolve('tsx/esm/api');
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
   return new Worker(boot, { ...options, eval: true });
+}
+
+/**
+ * The process's Node options, as a worker inherits them, less `--input-type`:
+ * it applies to the process's own `--eval` code, and a worker whose entry
+ * is a file refuses to start under it (`node --input-type=module -e …`).
+ */
+function workerExecArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--input-type') i++;
+    else if (!arg.startsWith('--input-type=')) out.push(arg);
+  }
+  return out;
 }
 
 const thread = new WriterThread();
