@@ -15,6 +15,11 @@ import { claimSqliteMode, migrateSqlite, readSqliteMode, sqliteDialect as dialec
 import { inlineAppender, threadAppender, type Appender } from './writer-client.js';
 import { sealer } from './writer.js';
 
+const NO_APPENDS: Appender = {
+  commit: () => Promise.reject(new Error('the store was opened read-only')),
+  close: async () => undefined,
+};
+
 /**
  * The embedded trail: one SQLite file, WAL, `synchronous=FULL` so a committed
  * event survives power loss. Appends are group-committed: one transaction,
@@ -58,7 +63,8 @@ class SqliteAuditStore implements AuditStore {
     this.#file = file;
     this.#opts = opts;
     this.#writer = writerFrom(opts);
-    this.#appender = appender(file, this.#writer);
+    // A read-only store never appends (#refusal says why first), so it starts no writer.
+    this.#appender = opts.readonly === true ? NO_APPENDS : appender(file, this.#writer);
     this.#reader = {
       table: T,
       dialect,

@@ -70,6 +70,18 @@ class WriterThread {
     });
   }
 
+  /**
+   * Starts the thread ahead of the first batch, so that request does not wait
+   * for it to load. A failure to start is left to the first batch to report.
+   */
+  warm(): void {
+    try {
+      this.#worker ??= this.#start();
+    } catch {
+      // The first commit starts it again and rejects if it still cannot.
+    }
+  }
+
   /** Whether a thread is running (started and not yet stopped). */
   get running(): boolean {
     return this.#worker !== undefined;
@@ -159,6 +171,7 @@ let stores = 0;
  */
 export function threadAppender(file: string, writer: Writer): Appender {
   const store = ++stores;
+  thread.warm();
   return {
     commit: (batch, identity) => thread.request({ op: 'commit', store, file, writer, identity, batch }),
     close: async () => {
