@@ -28,8 +28,8 @@ interface Pending {
 }
 
 /**
- * The process's one writer thread, shared by its SQLite stores, started on
- * the first batch. The fsync of every commit happens there, so the event
+ * The process's one writer thread, shared by its SQLite stores, started when
+ * a writable store opens (again on the next batch after it died). The fsync of every commit happens there, so the event
  * loop keeps answering requests (and filling the next batch) meanwhile.
  *
  * Fail closed: when the thread dies (an uncaught error, a failed start,
