@@ -29,8 +29,8 @@ import { openSqliteStore } from '../src/audit/sqlite/store.js';
 import type { AuditStore } from '../src/audit/types.js';
 
 const QUICK = process.argv.includes('--quick');
-const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? (QUICK ? 100 : 1000));
-const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? (QUICK ? 2000 : 15000));
+const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? (QUICK ? 50 : 1000));
+const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? (QUICK ? 1000 : 15000));
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 64);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
 /** One slice of the side task: CPU work of about this many ms, then back to the loop. */
@@ -289,6 +289,6 @@ if (thread !== undefined && inline !== undefined) {
     ratio: Number(stallRatio.toFixed(2)),
     target: 'the commit no longer stalls the event loop (p99 ≤ 0.5× the synchronous commit)',
     met: stallRatio <= 0.5,
-    note: `max ${thread.max.toFixed(1)} vs ${inline.max.toFixed(1)} ms; the CPU task got ${Math.round(thread.sideShare * 100)}% vs ${Math.round(inline.sideShare * 100)}% of its rate alone`,
+    note: `p50 ${thread.p50.toFixed(1)} vs ${inline.p50.toFixed(1)} ms, max ${thread.max.toFixed(1)} vs ${inline.max.toFixed(1)} ms (on a machine with more runnable threads than cores the p99 and max follow the scheduler); the CPU task got ${Math.round(thread.sideShare * 100)}% vs ${Math.round(inline.sideShare * 100)}% of its rate alone`,
   });
 }
