@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
+import { openAuditStore } from '../src/audit/open.js';
 import { DEMO_PSEUDONYM_KEY } from '../src/demo/guide.js';
 import { gpClaims, JWT_SECRET, PATHS, PURPOSE } from './baselines/scenario.js';
 import { resultLine } from './lib/results.js';
@@ -113,6 +114,18 @@ async function getJson(url: string, headers: Record<string, string>): Promise<{ 
   return { status: r.status, body: await r.json() };
 }
 
+/** Every request fieldmesh answered has its event in the trail, or its figures are not of audited requests. */
+async function checkAudited(path: string, answered: number): Promise<void> {
+  const store = await openAuditStore(path);
+  try {
+    const events = (await store.query({})).length;
+    console.log(`${events} audit events in fieldmesh's trail for ${answered} requests it answered under load (checks not counted)`);
+    if (events < answered) throw new Error('fewer audit events than answered requests');
+  } finally {
+    await store.close();
+  }
+}
+
 interface Variant {
   name: string;
   url: string;
@@ -126,6 +139,10 @@ async function main(): Promise<void> {
   ensureBuilt();
   const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-bench-gateway-'));
   const servers: Served[] = [];
+  let answeredByFieldmesh = 0;
+  let measured = false;
+  // Printed only once the trail is checked: rows of unaudited requests would be a lie.
+  const resultLines: string[] = [];
   const started = async (s: Promise<Served>) => {
     const served = await s;
     servers.push(served);
@@ -173,12 +190,16 @@ async function main(): Promise<void> {
       { name: 'Cerbos proxy', url: cerbos.url },
     ].map((v) => ({ ...v, samples: [], p50: [], p99: [] }));
     const requests = PATHS.map((path) => ({ method: 'GET', path }));
-    for (const v of variants) await load({ url: v.url, connections: CONNECTIONS, duration: WARMUP_SECONDS, headers, requests });
+    for (const v of variants) {
+      const r = await load({ url: v.url, connections: CONNECTIONS, duration: WARMUP_SECONDS, headers, requests });
+      if (v.url === fm.url) answeredByFieldmesh += r.requests.total;
+    }
     for (let round = 0; round < ROUNDS; round++) {
       // Rotate the order each round, so no variant always runs first or last.
       for (let k = 0; k < variants.length; k++) {
         const v = variants[(k + round) % variants.length]!;
         const r = await load({ url: v.url, connections: CONNECTIONS, duration: SECONDS, headers, requests });
+        if (v.url === fm.url) answeredByFieldmesh += r.requests.total;
         v.samples.push(perSecond(r));
         v.p50.push(r.latency.p50);
         v.p99.push(r.latency.p99);
@@ -224,9 +245,10 @@ async function main(): Promise<void> {
         note: 'one batched CheckResources (rows × read:<field>) per answer to a Cerbos 0.51 PDP, its audit off; answers checked equal',
       },
     ];
+    measured = true;
     for (const r of rows) {
       const ratio = fmV.rps / r.base.rps;
-      console.log(
+      resultLines.push(
         resultLine({
           id: r.id,
           what: `fieldmesh serve vs ${r.base.name}: ${what}`,
@@ -244,8 +266,10 @@ async function main(): Promise<void> {
     const t1 = performance.now();
     await Promise.all(servers.map((s) => s.stop()));
     console.log(`servers stopped in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+    if (measured) await checkAudited(join(dir, 'audit.db'), answeredByFieldmesh);
     rmSync(dir, { recursive: true, force: true });
   }
+  for (const line of resultLines) console.log(line);
 }
 
 await main();
