@@ -47,7 +47,8 @@ for (const file of files) {
   const run = await runBench(dir, file, { quick, cwd: ROOT, timeoutMs: quick ? 60_000 : 15 * 60_000 });
   results.push(...run.results);
   failures.push(...run.failures);
-  if (run.howMeasured !== '') howMeasured.set(file, run.howMeasured);
+  console.log(`── bench/${file}: ${run.results.length} row(s), ${run.failures.length} failure(s), ${run.seconds.toFixed(1)} s ──`);
+  if (run.howMeasured !== '') howMeasured.set(file, `${run.howMeasured} (This run: ${run.seconds.toFixed(1)} s.)`);
 }
 if (only.length === 0) failures.push(...missingRows(results));
 

@@ -17,6 +17,8 @@ export interface BenchRun {
   failures: BenchFailure[];
   /** The first paragraph of its doc comment. */
   howMeasured: string;
+  /** Wall-clock seconds it ran. */
+  seconds: number;
 }
 
 export interface RunOptions {
@@ -38,12 +40,13 @@ export interface RunOptions {
  */
 export async function runBench(dir: string, file: string, opts: RunOptions): Promise<BenchRun> {
   const path = join(dir, file);
-  const run: BenchRun = { file, results: [], failures: [], howMeasured: '' };
+  const run: BenchRun = { file, results: [], failures: [], howMeasured: '', seconds: 0 };
   if (!existsSync(path)) {
     run.failures.push({ source: file, reason: 'the bench file does not exist' });
     return run;
   }
   run.howMeasured = describeBench(readFileSync(path, 'utf8'));
+  const started = performance.now();
   const echo = opts.echo ?? { out: (s: string) => process.stdout.write(s), err: (s: string) => process.stderr.write(s) };
   const child = spawn(process.execPath, ['--import', 'tsx', path, ...(opts.quick ? ['--quick'] : [])], {
     cwd: opts.cwd,
@@ -75,6 +78,7 @@ export async function runBench(dir: string, file: string, opts: RunOptions): Pro
     child.once('close', (c, s) => resolve({ code: c, signal: s }));
   });
   clearTimeout(timer);
+  run.seconds = (performance.now() - started) / 1000;
   if (pending !== '') take(pending);
   if (timedOut) run.failures.push({ source: file, reason: `killed after ${Math.round(opts.timeoutMs / 1000)} s` });
   else if (code !== 0) run.failures.push({ source: file, reason: signal ? `ended by ${signal}` : `exited with code ${code}` });

@@ -144,10 +144,17 @@ export function formatNumber(n: number | null): string {
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 
+function resultRow(r: BenchResult): string {
+  const met = r.met === null ? '–' : r.met ? 'yes' : '**no**';
+  const ratio = r.ratio === null ? '–' : `${r.ratio.toFixed(2)}×`;
+  return `| ${cell(r.id)} | ${cell(r.what)} | ${formatNumber(r.fieldmesh)} | ${formatNumber(r.baseline)} | ${cell(r.unit)} | ${ratio} | ${cell(r.target)} | ${met} |`;
+}
+
 /**
  * BENCHMARKS.md (or, for a quick run, the same text printed): the machine,
- * one row per result in the issue's order, every failure, and how each bench
- * measures (`howMeasured`: bench file → a short paragraph).
+ * one row per result in the issue's order (a row nobody printed as a failed
+ * row in its place), every failed bench, and how each bench measures
+ * (`howMeasured`: bench file → a short paragraph, with how long it ran).
  *
  * @example
  * writeFileSync('BENCHMARKS.md', renderMarkdown(info, results, failures, howMeasured));
@@ -172,21 +179,20 @@ export function renderMarkdown(
   out.push(`- Load average (1 min) at start / end: ${info.load[0].toFixed(2)} / ${info.load[1].toFixed(2)}`);
   out.push(`- Mode: ${info.quick ? 'quick (`npm run bench -- --quick`)' : 'full (`npm run bench`)'}`, '');
   out.push('| row | what | fieldmesh | baseline | unit | ratio | target | met |', '|---|---|---:|---:|---|---:|---|:---:|');
-  for (const r of sortResults(results)) {
-    const met = r.met === null ? '–' : r.met ? 'yes' : '**no**';
-    out.push(
-      `| ${cell(r.id)} | ${cell(r.what)} | ${formatNumber(r.fieldmesh)} | ${formatNumber(r.baseline)} | ${cell(r.unit)} | ${r.ratio === null ? '–' : `${r.ratio.toFixed(2)}×`} | ${cell(r.target)} | ${met} |`,
-    );
+  // A row of the issue's table that nobody printed sits in its place; a failed bench file comes last.
+  const failedRow = (f: BenchFailure) => `| ${cell(f.source)} | **failed**: ${cell(f.reason)} | – | – | – | – | – | **no** |`;
+  const inPlace = failures.filter((f) => (EXPECTED_IDS as readonly string[]).includes(f.source));
+  const sorted = sortResults(results);
+  for (const id of EXPECTED_IDS) {
+    for (const f of inPlace.filter((x) => x.source === id)) out.push(failedRow(f));
+    for (const r of sorted.filter((x) => x.id === id)) out.push(resultRow(r));
   }
-  for (const f of failures) out.push(`| ${cell(f.source)} | **failed**: ${cell(f.reason)} | – | – | – | – | – | **no** |`);
+  for (const r of sorted.filter((x) => !(EXPECTED_IDS as readonly string[]).includes(x.id))) out.push(resultRow(r));
+  for (const f of failures.filter((x) => !inPlace.includes(x))) out.push(failedRow(f));
   const notes = sortResults(results).filter((r) => r.note.trim() !== '');
   if (notes.length > 0) {
     out.push('', '## Notes per row', '');
     for (const r of notes) out.push(`- **${r.id}**: ${r.note.replace(/\r?\n/g, ' ')}`);
-  }
-  if (failures.length > 0) {
-    out.push('', '## Failures', '');
-    for (const f of failures) out.push(`- **${f.source}**: ${f.reason.replace(/\r?\n/g, ' ')}`);
   }
   if (howMeasured.size > 0) {
     out.push('', '## How measured', '');

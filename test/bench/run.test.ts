@@ -110,10 +110,38 @@ describe('bench harness: the table', () => {
     expect(audit).to.be.greaterThan(middleware);
     expect(lines[middleware]).to.contain('| 0.30× |').and.to.contain('**no**');
     expect(md).to.contain('| gateway.ts | **failed**: exited with code 1 |');
+    // A bench file that failed comes after every row.
+    expect(lines.findIndex((l) => l.startsWith('| gateway.ts |'))).to.be.greaterThan(audit);
     expect(md).to.contain('- **audit-x**: a | note');
     expect(md).to.contain('- **bench/gateway.ts**: Gateway overhead.');
     expect(md).not.to.contain('quick run');
     expect(renderMarkdown({ ...info, quick: true }, [], [], new Map())).to.contain('quick run');
+  });
+
+  it("puts a row of the issue's table that nobody printed in its place, as failed", () => {
+    const md = renderMarkdown(
+      info,
+      [row('audit-x'), row('gateway-vs-cerbos'), row('engine-vs-naive-casl')],
+      missingRows([row('engine-vs-naive-casl'), row('gateway-vs-cerbos')]),
+      new Map(),
+    );
+    const ids = md
+      .split('\n')
+      .filter((l) => l.startsWith('| ') && !l.startsWith('| row '))
+      .map((l) => l.split(' | ')[0]!.slice(2));
+    expect(ids).to.deep.equal([
+      'engine-vs-naive-casl',
+      'engine-vs-hand-written',
+      'middleware-vs-bare',
+      'gateway-vs-http-proxy',
+      'gateway-vs-jwt-casl-proxy',
+      'gateway-vs-cerbos',
+      'compile-100-roles',
+      'compile-1000-roles',
+      'request-1000-vs-10-roles',
+      'audit-x',
+    ]);
+    expect(md).to.contain('| engine-vs-hand-written | **failed**: no bench printed this row |');
   });
 });
 
@@ -150,6 +178,7 @@ describe('bench harness: running benches', () => {
     expect(run.results.map((r) => r.id)).to.deep.equal(['engine-vs-naive-casl', 'audit-fake']);
     expect(run.results[1]!.note).to.equal('true');
     expect(run.howMeasured).to.equal('A fake bench that prints two rows.');
+    expect(run.seconds).to.be.greaterThan(0);
     expect(echoed.join('')).to.contain('warming up');
   });
 
