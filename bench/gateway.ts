@@ -179,9 +179,17 @@ async function main(): Promise<void> {
       const proxied = await getJson(plain.url + path, headers);
       if (canonical(raw.body) !== canonical(proxied.body)) throw new Error(`http-proxy does not pass ${path} through unchanged`);
     }
-    const rowsOut = (await getJson(fm.url + PATHS[0], headers)).body as unknown[];
+    // And the scenario must exercise what it claims: a row condition that drops rows, a restriction that withholds fields.
+    const rowsOut = (await getJson(fm.url + PATHS[0], headers)).body as Record<string, unknown>[];
+    const rowsIn = (await getJson(api.url + PATHS[0], {})).body as unknown[];
+    const dv = (await getJson(fm.url + PATHS[1], headers)).body as Record<string, unknown>;
+    if (!(rowsOut.length > 0 && rowsOut.length < rowsIn.length) || 'address' in dv || !('name' in dv)) {
+      throw new Error('the GP scenario no longer filters rows or withholds the dv-risk fields: the bench would not measure redaction');
+    }
     console.log(`servers up and answers checked in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    console.log(`answers checked equal (fieldmesh = CASL proxy = Cerbos proxy): list ${rowsOut.length} rows, one record`);
+    console.log(
+      `answers checked equal (fieldmesh = CASL proxy = Cerbos proxy): list ${rowsOut.length} of ${rowsIn.length} rows, one dv-risk record`,
+    );
 
     const variants: Variant[] = [
       { name: 'fieldmesh serve', url: fm.url },
@@ -221,7 +229,7 @@ async function main(): Promise<void> {
         `${v.name.padEnd(20)}${Math.round(v.rps).toString().padStart(9)}${median(v.p50).toString().padStart(9)}${median(v.p99).toString().padStart(9)}  ${v.samples.map((s) => Math.round(s)).join(', ')}`,
       );
     }
-    const what = `req/s, 16 connections, list of 24 (13 returned) and one record alternately, GP direct care`;
+    const what = `req/s, ${CONNECTIONS} connections, list of ${rowsIn.length} (${rowsOut.length} returned) and one dv-risk record alternately, GP direct care`;
     const rows = [
       {
         id: 'gateway-vs-http-proxy',
