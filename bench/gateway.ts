@@ -47,8 +47,7 @@ function ensureBuilt(): void {
   execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
-async function startCerbos(dir: string): Promise<Served> {
-  const [http, grpc] = [await freePort(), await freePort()];
+async function startCerbos(dir: string, http: number, grpc: number): Promise<Served> {
   const config = join(dir, 'cerbos.yaml');
   writeFileSync(
     config,
@@ -143,20 +142,23 @@ async function main(): Promise<void> {
   let measured = false;
   // Printed only once the trail is checked: rows of unaudited requests would be a lie.
   const resultLines: string[] = [];
-  const started = async (s: Promise<Served>) => {
-    const served = await s;
-    servers.push(served);
-    return served;
-  };
   try {
-    const api = await started(serveChild('api', ...tsx('baselines/api.ts')));
-    const [fm, plain, casl, pdp] = await Promise.all([
-      started(startFieldmesh(api.url, dir)),
-      started(serveChild('http-proxy', ...tsx('baselines/http-proxy.ts', api.url))),
-      started(serveChild('casl-proxy', ...tsx('baselines/casl-proxy.ts', api.url))),
-      started(startCerbos(dir)),
+    // Ports chosen first, so every server starts at once (the proxies reach their upstream only when asked).
+    const [apiPort, pdpHttp, pdpGrpc] = [await freePort(), await freePort(), await freePort()];
+    const upstream = `http://127.0.0.1:${apiPort}`;
+    const pdpUrl = `http://127.0.0.1:${pdpHttp}`;
+    // All settled before going on, so a server that failed to start leaves none of the others running.
+    const settled = await Promise.allSettled([
+      serveChild('api', ...tsx('baselines/api.ts', String(apiPort))),
+      startFieldmesh(upstream, dir),
+      serveChild('http-proxy', ...tsx('baselines/http-proxy.ts', upstream)),
+      serveChild('casl-proxy', ...tsx('baselines/casl-proxy.ts', upstream)),
+      startCerbos(dir, pdpHttp, pdpGrpc),
+      serveChild('cerbos-proxy', ...tsx('baselines/cerbos-proxy.ts', upstream, pdpUrl)),
     ]);
-    const cerbos = await started(serveChild('cerbos-proxy', ...tsx('baselines/cerbos-proxy.ts', api.url, pdp.url)));
+    for (const r of settled) if (r.status === 'fulfilled') servers.push(r.value);
+    for (const r of settled) if (r.status === 'rejected') throw r.reason;
+    const [api, fm, plain, casl, , cerbos] = servers as [Served, Served, Served, Served, Served, Served];
     const headers = {
       authorization: `Bearer ${jwt.sign(gpClaims(), JWT_SECRET, { algorithm: 'HS256', expiresIn: '2h' })}`,
       'x-purpose': PURPOSE,

@@ -44,8 +44,8 @@ export function serveChild(
   return new Promise<Served>((resolve, reject) => {
     const timer = setTimeout(() => {
       void stop();
-      reject(new Error(`${name} was not ready within ${(opts.timeoutMs ?? 30_000) / 1000} s`));
-    }, opts.timeoutMs ?? 30_000);
+      reject(new Error(`${name} was not ready within ${(opts.timeoutMs ?? 60_000) / 1000} s`));
+    }, opts.timeoutMs ?? 60_000);
     const done = (url: string) => {
       clearTimeout(timer);
       child.removeAllListeners('exit');
