@@ -1,20 +1,19 @@
 /**
  * The cost of the Express middleware: the example Patient API
- * (examples/express-app) without and with fieldmesh, side by side, measured
- * with autocannon over 127.0.0.1.
+ * (examples/express-app) bare and with fieldmesh (JWT + plan + redact +
+ * durable SQLite audit before each answer), side by side in one run, 10
+ * connections, each alternating the 24-row list (as the safeguarding lead,
+ * 23 rows returned) and one record (as a ward nurse). Both apps run in a
+ * child process, so the load generator (autocannon, here) does not share
+ * their event loop; they are measured in turn, in alternating order, for
+ * several rounds, and the medians of req/s compared (ratio = with ÷ bare).
  *
- *   npx tsx bench/middleware.ts
- *   BENCH_SECONDS=10 BENCH_CONNECTIONS=50 npx tsx bench/middleware.ts
- *
- * With fieldmesh every request is verified (HS256, token cache on), planned,
- * redacted and audited to a SQLite file (synchronous=FULL, group-committed)
- * before its answer is sent: the figures include that durable write.
- * The two apps run in a child process, so the load generator does not share
- * their event loop.
+ *   node --import tsx bench/middleware.ts            # 3 rounds × 5 s per app, after a 2 s warm-up
+ *   node --import tsx bench/middleware.ts --quick    # 1 round × 1 s per app, after 0.5 s
+ *   BENCH_ROUNDS, BENCH_SECONDS, BENCH_CONNECTIONS change the load.
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,42 +22,27 @@ import type { Express } from 'express';
 import { createApp } from '../examples/express-app/app.js';
 import { createProtectedApp } from '../examples/express-app/server.js';
 import { demoToken } from '../examples/express-app/token.js';
+import { resultLine } from './lib/results.js';
+import { load, median, perSecond } from './lib/servers.js';
 
-interface Histogram {
-  average: number;
-  p50: number;
-  p99: number;
-}
-interface Result {
-  requests: Histogram;
-  latency: Histogram;
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-}
-type Autocannon = (opts: { url: string; connections: number; duration: number; headers: Record<string, string> }) => Promise<Result>;
-const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
-
-const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);
-const WARMUP = Number(process.env['BENCH_WARMUP_SECONDS'] ?? 2);
+const QUICK = process.argv.includes('--quick');
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? (QUICK ? 1 : 3));
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? (QUICK ? 1 : 5));
+const WARMUP_SECONDS = QUICK ? 0.5 : 2;
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 10);
 
 async function listen(app: Express): Promise<{ url: string; close: () => Promise<void> }> {
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
-}
-
-async function measure(url: string, headers: Record<string, string>): Promise<Result> {
-  await autocannon({ url, connections: CONNECTIONS, duration: WARMUP, headers });
-  const result = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS, headers });
-  if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
-    throw new Error(
-      `${url}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts: the figures would not be of successful requests`,
-    );
-  }
-  return result;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }
 
 /** The child: both apps on 127.0.0.1, their URLs sent to the parent, audit events counted on request. */
@@ -87,45 +71,71 @@ async function run(): Promise<void> {
     execArgv: ['--import', 'tsx'],
   });
   const next = () =>
-    new Promise<Record<string, string | number>>((resolve) => child.once('message', (m) => resolve(m as Record<string, string | number>)));
+    new Promise<Record<string, string | number>>((resolve, reject) => {
+      child.once('message', (m) => resolve(m as Record<string, string | number>));
+      child.once('exit', (code) => reject(new Error(`the app process exited (${code})`)));
+    });
   const urls = (await next()) as { plain: string; guarded: string };
-  const cases = [
-    { name: 'GET /patients/pat-001 (one record, ward nurse)', path: '/patients/pat-001', role: 'ward-nurse', purpose: 'direct-care' },
-    {
-      name: 'GET /patients (24 rows, safeguarding lead; 23 returned)',
-      path: '/patients',
-      role: 'safeguarding-lead',
-      purpose: 'safeguarding',
-    },
+  const asUser = (role: string, purpose: string) => ({ authorization: `Bearer ${demoToken(role)}`, 'x-purpose': purpose });
+  // Each connection alternates the two; the bare app gets the same headers and ignores them.
+  const requests = [
+    { method: 'GET', path: '/patients', headers: asUser('safeguarding-lead', 'safeguarding') },
+    { method: 'GET', path: '/patients/pat-001', headers: asUser('ward-nurse', 'direct-care') },
   ];
-  const rows: string[][] = [];
-  const fmt = (n: number, digits = 0) => n.toFixed(digits);
+  const apps = [
+    { name: 'bare Express', url: urls.plain, samples: [] as number[], p50: [] as number[], p99: [] as number[] },
+    { name: 'with fieldmesh', url: urls.guarded, samples: [] as number[], p50: [] as number[], p99: [] as number[] },
+  ];
+  let requestsToFieldmesh = 0;
   try {
-    for (const c of cases) {
-      const without = await measure(urls.plain + c.path, {});
-      const headers = { Authorization: `Bearer ${demoToken(c.role)}`, 'X-Purpose': c.purpose };
-      const withMesh = await measure(urls.guarded + c.path, headers);
-      rows.push(
-        [c.name, 'without', fmt(without.requests.average), fmt(without.latency.p50, 1), fmt(without.latency.p99, 1), ''],
-        [
-          '',
-          'with fieldmesh',
-          fmt(withMesh.requests.average),
-          fmt(withMesh.latency.p50, 1),
-          fmt(withMesh.latency.p99, 1),
-          fmt(withMesh.requests.average / without.requests.average, 2),
-        ],
-      );
+    for (const a of apps) {
+      const r = await load({ url: a.url, connections: CONNECTIONS, duration: WARMUP_SECONDS, requests });
+      if (a === apps[1]) requestsToFieldmesh += r.requests.total;
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const a of round % 2 === 0 ? apps : [...apps].reverse()) {
+        const r = await load({ url: a.url, connections: CONNECTIONS, duration: SECONDS, requests });
+        if (a === apps[1]) requestsToFieldmesh += r.requests.total;
+        a.samples.push(perSecond(r));
+        a.p50.push(r.latency.p50);
+        a.p99.push(r.latency.p99);
+      }
     }
   } finally {
     child.send('stop');
   }
   const { events } = await next();
-  console.log(`\n${SECONDS}s per run after ${WARMUP}s warm-up, ${CONNECTIONS} connections, Node ${process.version}\n`);
-  console.log('| route | app | req/s | p50 ms | p99 ms | with/without req/s |');
-  console.log('|---|---|---:|---:|---:|---:|');
-  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
-  console.log(`\n${events} audit events written (every request with fieldmesh, warm-up included).`);
+  const [bare, withMesh] = apps.map((a) => median(a.samples)) as [number, number];
+  console.log(
+    `\nmiddleware: ${CONNECTIONS} connections, ${ROUNDS} round(s) × ${SECONDS} s per app, medians (node ${process.version}${QUICK ? ', quick' : ''})`,
+  );
+  console.log(`${'app'.padEnd(16)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}  rounds req/s`);
+  for (const a of apps) {
+    console.log(
+      `${a.name.padEnd(16)}${Math.round(median(a.samples)).toString().padStart(9)}${median(a.p50).toString().padStart(9)}${median(a.p99).toString().padStart(9)}  ${a.samples.map((s) => Math.round(s)).join(', ')}`,
+    );
+  }
+  console.log(`${events} audit events written for ${requestsToFieldmesh} requests answered with fieldmesh (warm-up included)`);
+  if (Number(events) < requestsToFieldmesh)
+    throw new Error('fewer audit events than answered requests: the figures are not of audited requests');
+  const ratio = withMesh / bare;
+  console.log(
+    resultLine({
+      id: 'middleware-vs-bare',
+      what: `Express app with fieldmesh vs bare: req/s, ${CONNECTIONS} connections, list of 24 (safeguarding lead) and one record (ward nurse) alternately`,
+      fieldmesh: Math.round(withMesh),
+      baseline: Math.round(bare),
+      unit: 'req/s',
+      ratio: Number(ratio.toFixed(3)),
+      target: '≥ 0.6× bare',
+      met: ratio >= 0.6,
+      note: `every request with fieldmesh verified (HS256), planned, redacted and its audit event fsynced (SQLite) before the answer${QUICK ? '; quick run (1 s)' : ''}`,
+    }),
+  );
 }
 
-await (process.env['FIELDMESH_BENCH_SERVER'] === '1' ? serve() : run());
+if (process.env['FIELDMESH_BENCH_SERVER'] === '1') await serve();
+else {
+  await run();
+  process.exit(process.exitCode ?? 0);
+}
