@@ -131,7 +131,8 @@ async function readBounded(res: Dispatcher.ResponseData, maxBytes: number, signa
   }
   // undici checks this too; checked here as well because a truncated record must never pass for a whole one.
   if (announced !== undefined && Number(announced) !== size) throw invalid('the body is shorter than its Content-Length');
-  return Buffer.concat(chunks, size);
+  // One chunk (most answers) is the body as it is: no copy.
+  return chunks.length === 1 && Buffer.isBuffer(chunks[0]) ? chunks[0] : Buffer.concat(chunks, size);
 }
 
 /** What a failed exchange means for the caller: too slow, unreachable, or broken mid-answer. */

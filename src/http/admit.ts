@@ -50,6 +50,8 @@ export interface AdmissionRequest {
   headers: RequestHeaders;
   query?: QueryInput;
   params?: readonly RouteParam[] | undefined;
+  /** The id the shell already read with `requestIdFrom`: one request is never given two (and two UUIDs are not made). */
+  requestId?: string | undefined;
 }
 
 /**
@@ -125,7 +127,7 @@ export interface Refused extends RequestFacts {
  */
 export async function admit(req: AdmissionRequest, resource: string, action: Action, deps: AdmissionDeps): Promise<Admitted | Refused> {
   const { policies } = deps;
-  const facts: RequestFacts = { requestId: requestIdFrom(req.headers), resource, action, policyVersion: policies.version };
+  const facts: RequestFacts = { requestId: req.requestId ?? requestIdFrom(req.headers), resource, action, policyVersion: policies.version };
   // The query is read once: its keys are checked, and a lookup by id in it names its record.
   let query: QueryEntries | FieldmeshError;
   try {

@@ -141,7 +141,12 @@ describe('engine/plan-cache', () => {
     // A class instance reads as no claims (templates.ts): its grant never matches, cached or not.
     const plan = planRequest(
       set.compiled,
-      { resource: 'Patient', purpose: 'direct-care', user: Object.assign(new Claims(), { training: '2026-06-01' }), now: NOW },
+      {
+        resource: 'Patient',
+        purpose: 'direct-care',
+        user: Object.assign(new Claims(), { training: '2026-06-01' }) as unknown as Record<string, unknown>,
+        now: NOW,
+      },
       'read',
       opts,
     );
