@@ -128,7 +128,7 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
   if (!purpose) return refuse('purpose_unknown', `unknown purpose "${ctx.purpose}"${didYouMean(ctx.purpose, compiled.purposes.keys())}`);
   const view = purpose.views.get(ctx.resource);
   if (!view) return refuse('purpose_not_granted', `purpose "${ctx.purpose}" carries no ${ctx.resource} records`);
-  if (purpose.def.reviewBy < now.toISOString().slice(0, 10)) {
+  if (purpose.def.reviewBy < isoDay(now)) {
     refuse(
       'purpose_expired',
       `purpose "${ctx.purpose}" passed its review date (${purpose.def.reviewBy}): the data flow is stopped until the Caldicott Guardian reviews it`,
@@ -150,7 +150,22 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
     if (key !== undefined) cache.set(key, cached);
   }
   if (cached.refusal) refuse(cached.refusal.code, cached.refusal.message);
-  return { action, ctx, now, roles, ...cached.core! };
+  const core = cached.core!;
+  return {
+    action,
+    ctx,
+    now,
+    roles,
+    purpose: core.purpose,
+    view: core.view,
+    resource: core.resource,
+    grants: core.grants,
+    restrictions: core.restrictions,
+    ability: core.ability,
+    policyVersion: core.policyVersion,
+    mayHideRows: core.mayHideRows,
+    deidentified: core.deidentified,
+  };
 }
 
 /** The part of a plan that no clock and no request-only value (break-glass reason, `now`) changes. */
@@ -364,6 +379,16 @@ function trainingDay(claim: unknown): number | undefined {
   if (trainingDays.size >= 1024) trainingDays.clear();
   trainingDays.set(claim, day);
   return day;
+}
+
+/** The last day `isoDay` wrote: requests of one day share it. */
+let lastDay = { day: Number.NaN, text: '' };
+
+/** The UTC date of an instant as `YYYY-MM-DD`, as `toISOString().slice(0, 10)` writes it, worked out once a day. */
+function isoDay(now: Date): string {
+  const day = utcDay(now);
+  if (day !== lastDay.day) lastDay = { day, text: now.toISOString().slice(0, 10) };
+  return lastDay.text;
 }
 
 function utcDay(d: Date): number {
