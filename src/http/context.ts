@@ -67,7 +67,7 @@ function contextOptions(opts: ContextOptions): { trainingMaxAgeDays: number; now
 function declaredHeader(value: unknown): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value === 'string') return value.trim();
-  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value.join(', ').trim();
+  if (Array.isArray(value) && Array.from(value, (v) => typeof v === 'string').every(Boolean)) return value.join(', ').trim();
   throw new AccessError('bad_request', 'Request headers must be strings');
 }
 
