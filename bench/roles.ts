@@ -22,9 +22,9 @@ import { purposeName, resourceName, roleName, writePolicySet } from './lib/gener
 
 const quick = process.argv.includes('--quick');
 const SIZE = quick ? { resources: 2, purposes: 2 } : { resources: 20, purposes: 10 };
-const ROUNDS = quick ? 9 : 21;
+const ROUNDS = quick ? 15 : 21;
 /** Milliseconds each function runs per round: its number of calls is calibrated to it. */
-const ROUND_MS = quick ? 25 : 100;
+const ROUND_MS = quick ? 40 : 100;
 
 const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-bench-roles-'));
 async function load(roles: number): Promise<PolicySet> {
