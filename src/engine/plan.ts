@@ -8,6 +8,7 @@ import { AccessError } from './access-error.js';
 import { conditionsMatcher } from '../policy/conditions.js';
 import { didYouMean } from '../lib/suggest.js';
 import { withoutControls } from '../lib/text.js';
+import { planCacheFor, type CachedCore } from './plan-cache.js';
 
 /** Claims of the user on whose behalf records are disclosed (a verified token's payload). */
 export type UserClaims = Readonly<Record<string, unknown>>;
@@ -44,7 +45,12 @@ export interface PlannedRestriction {
   matches: (record: object) => boolean;
 }
 
-/** Everything about a request that does not depend on the record: built once per request. */
+/**
+ * Everything about a request that does not depend on the record. The
+ * request's own part (`ctx`, `now`, `roles`) is new per request; the rest is
+ * shared by requests alike in everything it depends on (plan-cache.ts), and
+ * its `grants` and `restrictions` are frozen.
+ */
 export interface Plan {
   action: Action;
   ctx: RequestContext;
@@ -122,7 +128,7 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
   if (!purpose) return refuse('purpose_unknown', `unknown purpose "${ctx.purpose}"${didYouMean(ctx.purpose, compiled.purposes.keys())}`);
   const view = purpose.views.get(ctx.resource);
   if (!view) return refuse('purpose_not_granted', `purpose "${ctx.purpose}" carries no ${ctx.resource} records`);
-  if (purpose.def.reviewBy < now.toISOString().slice(0, 10)) {
+  if (purpose.def.reviewBy < isoDay(now)) {
     refuse(
       'purpose_expired',
       `purpose "${ctx.purpose}" passed its review date (${purpose.def.reviewBy}): the data flow is stopped until the Caldicott Guardian reviews it`,
@@ -134,16 +140,63 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
     refuse('bad_request', `purpose "${ctx.purpose}" is not a break-glass purpose: remove the break-glass declaration`);
   }
 
+  // Everything below depends only on the policy set, the action, what is asked, the roles and the
+  // claims the conditions read: built once per key (plan-cache.ts), shared by every request that has it.
+  const cache = planCacheFor<PlanCore>(compiled);
+  const key = cache.keyOf(ctx.resource, ctx.purpose, action, roles, ctx.user);
+  let cached = key === undefined ? undefined : cache.get(key);
+  if (cached === undefined) {
+    cached = planCore(compiled, ctx, action, roles, purpose, view, resource);
+    if (key !== undefined) cache.set(key, cached);
+  }
+  if (cached.refusal) refuse(cached.refusal.code, cached.refusal.message);
+  const core = cached.core!;
+  return {
+    action,
+    ctx,
+    now,
+    roles,
+    purpose: core.purpose,
+    view: core.view,
+    resource: core.resource,
+    grants: core.grants,
+    restrictions: core.restrictions,
+    ability: core.ability,
+    policyVersion: core.policyVersion,
+    mayHideRows: core.mayHideRows,
+    deidentified: core.deidentified,
+  };
+}
+
+/** The part of a plan that no clock and no request-only value (break-glass reason, `now`) changes. */
+type PlanCore = Omit<Plan, 'action' | 'ctx' | 'now' | 'roles'>;
+
+/**
+ * The grants of the roles, the restrictions that apply, and the CASL ability
+ * made of them, for a request whose purpose, break-glass and training have
+ * been checked; or the refusal when no role grants the action. Frozen: it is shared.
+ */
+function planCore(
+  compiled: CompiledPolicies,
+  ctx: RequestContext,
+  action: Action,
+  roles: readonly string[],
+  purpose: CompiledPurpose,
+  view: CompiledView,
+  resource: CompiledResource,
+): CachedCore<PlanCore> {
   const mask = (g: CompiledGrant) => (action === 'read' ? g.read : action === 'update' ? g.update : g.create);
   const grants = roles
     .flatMap((role) => compiled.grants.get(grantKey(role, ctx.purpose, ctx.resource)) ?? [])
     .filter((g) => mask(g) !== 0n);
   if (grants.length === 0) {
     const verb = action === 'read' ? 'read' : action === 'update' ? 'update' : 'create';
-    refuse(
-      purpose.def.breakGlass ? 'break_glass_refused' : 'purpose_not_granted',
-      `none of your roles may ${verb} ${ctx.resource} records for purpose "${ctx.purpose}"`,
-    );
+    return {
+      refusal: {
+        code: purpose.def.breakGlass ? 'break_glass_refused' : 'purpose_not_granted',
+        message: `none of your roles may ${verb} ${ctx.resource} records for purpose "${ctx.purpose}"`,
+      },
+    };
   }
   // Exempt for every row: an `unless` of purposes alone. An exemption by role depends on the row: only a
   // role whose grant let the caller see that row counts (redact.ts), never one merely held.
@@ -173,36 +226,34 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
     rules.push(rule);
   }
   const ability = createMongoAbility(rules, { conditionsMatcher });
-  const planned: Plan = {
-    action,
-    ctx,
-    now,
-    roles,
-    purpose,
-    view,
-    resource,
-    grants: [],
-    restrictions: [],
-    ability,
-    policyVersion: compiled.version,
-    mayHideRows: false,
-    deidentified: purpose.def.identifiable === false,
-  };
+  const planned: PlannedGrant[] = [];
+  const restricting: PlannedRestriction[] = [];
   for (const rule of ability.possibleRulesFor(action, ctx.resource)) {
     const origin = origins.get(rule.origin);
     const matches = (record: object) => rule.matchesConditions(record);
-    if (rule.inverted) planned.restrictions.push({ restriction: origin as CompiledRestriction, matches });
-    else planned.grants.push({ grant: origin as CompiledGrant, matches });
+    if (rule.inverted) restricting.push(Object.freeze({ restriction: origin as CompiledRestriction, matches }));
+    else planned.push(Object.freeze({ grant: origin as CompiledGrant, matches }));
   }
-  planned.mayHideRows = mayHideRows(planned);
-  return planned;
+  const core: PlanCore = {
+    purpose,
+    view,
+    resource,
+    // Frozen, typed as the Plan's arrays: every request with this key shares them, so a push would throw rather than leak into another request.
+    grants: Object.freeze(planned) as PlannedGrant[],
+    restrictions: Object.freeze(restricting) as PlannedRestriction[],
+    ability,
+    policyVersion: compiled.version,
+    mayHideRows: mayHideRows(purpose, planned, restricting),
+    deidentified: purpose.def.identifiable === false,
+  };
+  return { core: Object.freeze(core) };
 }
 
-function mayHideRows(plan: Plan): boolean {
-  const { consent, optOut } = plan.purpose.def;
+function mayHideRows(purpose: CompiledPurpose, grants: readonly PlannedGrant[], restrictions: readonly PlannedRestriction[]): boolean {
+  const { consent, optOut } = purpose.def;
   if (consent === 'required' || optOut === 'respect') return true;
-  if (plan.restrictions.some((r) => r.restriction.record)) return true;
-  return !plan.grants.some((g) => g.grant.where === undefined);
+  if (restrictions.some((r) => r.restriction.record)) return true;
+  return !grants.some((g) => g.grant.where === undefined);
 }
 
 /**
@@ -266,14 +317,14 @@ const trainingDate = z.union([z.iso.date(), z.iso.datetime({ offset: true })]);
  * trainingRefusal('2026-01-15', new Date('2026-06-01'), 365); // undefined
  */
 export function trainingRefusal(claim: unknown, now: Date, maxAgeDays: number): Refusal | undefined {
-  const parsed = trainingDate.safeParse(claim);
-  if (!parsed.success) {
+  const trained = trainingDay(claim);
+  if (trained === undefined) {
     return {
       code: 'training_missing',
       message: 'Your token carries no valid confidentiality training date (claim "training", an ISO date)',
     };
   }
-  const days = utcDay(now) - utcDay(new Date(parsed.data));
+  const days = utcDay(now) - trained;
   if (days < -1) {
     return {
       code: 'training_missing',
@@ -314,6 +365,30 @@ export function trainingMaxAgeProblem(days: unknown): string | undefined {
   return typeof days === 'number' && Number.isInteger(days) && days >= 1 && days <= TRAINING_MAX_AGE_DAYS_LIMIT
     ? undefined
     : `must be a whole number of days from 1 to ${TRAINING_MAX_AGE_DAYS_LIMIT}`;
+}
+
+/** Training claims already read → their UTC day (`undefined`: not an ISO date); bounded, cleared when full. */
+const trainingDays = new Map<string, number | undefined>();
+
+/** The UTC day of a training claim, or `undefined` when it is not an ISO date or timestamp. The same claim recurs on every request of a token: read once. */
+function trainingDay(claim: unknown): number | undefined {
+  if (typeof claim !== 'string') return undefined;
+  if (trainingDays.has(claim)) return trainingDays.get(claim);
+  const parsed = trainingDate.safeParse(claim);
+  const day = parsed.success ? utcDay(new Date(parsed.data)) : undefined;
+  if (trainingDays.size >= 1024) trainingDays.clear();
+  trainingDays.set(claim, day);
+  return day;
+}
+
+/** The last day `isoDay` wrote: requests of one day share it. */
+let lastDay = { day: Number.NaN, text: '' };
+
+/** The UTC date of an instant as `YYYY-MM-DD`, as `toISOString().slice(0, 10)` writes it, worked out once a day. */
+function isoDay(now: Date): string {
+  const day = utcDay(now);
+  if (day !== lastDay.day) lastDay = { day, text: now.toISOString().slice(0, 10) };
+  return lastDay.text;
 }
 
 function utcDay(d: Date): number {

@@ -45,7 +45,7 @@ export function gatewayLogger(opts: { level?: string; destination?: DestinationS
  * Log one finished request at a level that fits its status.
  */
 export function logRequest(logger: Logger, line: RequestLog): void {
-  const clean = Object.fromEntries(Object.entries(line).filter(([, v]) => v !== undefined));
-  if (line.status >= 500) logger.error(clean, 'request failed');
-  else logger.info(clean, 'request');
+  // Passed as it is: pino leaves out undefined members itself, so no copy is made per request.
+  if (line.status >= 500) logger.error(line, 'request failed');
+  else logger.info(line, 'request');
 }

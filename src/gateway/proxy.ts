@@ -101,13 +101,18 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
       field: fieldOf(route, name),
       value: typeof value === 'string' ? value : undefined,
     }));
-    const admitted = await admit({ headers: req.headers, query: search, params }, route.resource, ACTIONS[method], {
-      policies,
-      verifier: deps.verifier,
-      trainingMaxAgeDays: deps.trainingMaxAgeDays,
-      now: deps.now,
-      counters,
-    });
+    const admitted = await admit(
+      { headers: req.headers, query: search, params, requestId: line.requestId },
+      route.resource,
+      ACTIONS[method],
+      {
+        policies,
+        verifier: deps.verifier,
+        trainingMaxAgeDays: deps.trainingMaxAgeDays,
+        now: deps.now,
+        counters,
+      },
+    );
     line.requestId = admitted.requestId;
     if (admitted.unverifiedBreakGlass) {
       // Counted and logged, never its text: a stranger's reason is not a break-glass event.
@@ -120,7 +125,7 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
     if (!admitted.ok) return refuse(deps, res, req, admitted.error, refusalEntry(admitted.error, admitted), admitted, finish);
     // Forward exactly the parameters that were checked, serialised anew: the raw
     // string could mean more to an upstream that also splits on ';'.
-    const checked = new URLSearchParams(search).toString();
+    const checked = search === '' ? '' : new URLSearchParams(search).toString();
     const call: Call = {
       policies,
       upstream: deps.upstream,

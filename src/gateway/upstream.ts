@@ -81,30 +81,45 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
   });
   return {
     async send(req) {
-      const signal = AbortSignal.timeout(opts.timeoutMs);
-      const headers: Record<string, string> = { ...req.headers, 'accept-encoding': 'gzip, deflate, br' };
-      if (opts.authorization !== undefined) headers['authorization'] = opts.authorization;
-      let res: Dispatcher.ResponseData;
+      // One deadline for the whole exchange, cleared when it ends: AbortSignal.timeout would leave a
+      // timer behind per request, firing long after the answer (thousands alive under load).
+      const deadline = new AbortController();
+      const timer = setTimeout(
+        () => deadline.abort(new DOMException('the record API did not answer in time', 'TimeoutError')),
+        opts.timeoutMs,
+      );
+      timer.unref();
       try {
-        res = await pool.request({ method: req.method, path: prefix + req.path, headers, body: req.body ?? null, signal });
-      } catch (e) {
-        throw failure(e, signal, 'before');
+        return await exchange(req, deadline.signal);
+      } finally {
+        clearTimeout(timer);
       }
-      // A redirect is never followed nor passed on (its Location would point past the gateway): like an
-      // error status, only its status goes back, and the exchange decides what it means (exchange.ts).
-      // 204 and 205 carry no content (RFC 9110 §15.3.5, §15.3.6): a body sent with one is never read.
-      if (res.statusCode < 200 || res.statusCode >= 300 || res.statusCode === 204 || res.statusCode === 205) {
-        discard(res);
-        return { status: res.statusCode, headers: res.headers };
-      }
-      const raw = await readBounded(res, opts.maxBodyBytes, signal);
-      // An empty body is no body: the exchange decides what a success without one means.
-      if (raw.length === 0) return { status: res.statusCode, headers: res.headers };
-      const plain = await decodeBody(raw, single(res.headers['content-encoding']), opts.maxBodyBytes);
-      return { status: res.statusCode, headers: res.headers, body: parseJsonBody(plain, single(res.headers['content-type'])) };
     },
     close: () => pool.close(),
   };
+
+  async function exchange(req: UpstreamRequest, signal: AbortSignal): Promise<UpstreamAnswer> {
+    const headers: Record<string, string> = { ...req.headers, 'accept-encoding': 'gzip, deflate, br' };
+    if (opts.authorization !== undefined) headers['authorization'] = opts.authorization;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await pool.request({ method: req.method, path: prefix + req.path, headers, body: req.body ?? null, signal });
+    } catch (e) {
+      throw failure(e, signal, 'before');
+    }
+    // A redirect is never followed nor passed on (its Location would point past the gateway): like an
+    // error status, only its status goes back, and the exchange decides what it means (exchange.ts).
+    // 204 and 205 carry no content (RFC 9110 §15.3.5, §15.3.6): a body sent with one is never read.
+    if (res.statusCode < 200 || res.statusCode >= 300 || res.statusCode === 204 || res.statusCode === 205) {
+      discard(res);
+      return { status: res.statusCode, headers: res.headers };
+    }
+    const raw = await readBounded(res, opts.maxBodyBytes, signal);
+    // An empty body is no body: the exchange decides what a success without one means.
+    if (raw.length === 0) return { status: res.statusCode, headers: res.headers };
+    const plain = await decodeBody(raw, single(res.headers['content-encoding']), opts.maxBodyBytes);
+    return { status: res.statusCode, headers: res.headers, body: parseJsonBody(plain, single(res.headers['content-type'])) };
+  }
 }
 
 /** The raw body, refused when longer than allowed or shorter than announced. */
@@ -131,7 +146,8 @@ async function readBounded(res: Dispatcher.ResponseData, maxBytes: number, signa
   }
   // undici checks this too; checked here as well because a truncated record must never pass for a whole one.
   if (announced !== undefined && Number(announced) !== size) throw invalid('the body is shorter than its Content-Length');
-  return Buffer.concat(chunks, size);
+  // One chunk (most answers) is the body as it is: no copy.
+  return chunks.length === 1 && Buffer.isBuffer(chunks[0]) ? chunks[0] : Buffer.concat(chunks, size);
 }
 
 /** What a failed exchange means for the caller: too slow, unreachable, or broken mid-answer. */

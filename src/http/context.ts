@@ -43,16 +43,33 @@ const contextOptionsSchema = z
  */
 export type ContextOptions = z.input<typeof contextOptionsSchema>;
 
-const headerValue = z
-  .union([z.string(), z.array(z.string())])
-  .optional()
-  // node joins repeated headers with ", "; an array can only come from a hand-built object.
-  .transform((v) => (Array.isArray(v) ? v.join(', ') : v)?.trim());
-const declaredHeaders = z.object({
-  'x-purpose': headerValue,
-  'x-break-glass': headerValue,
-  'x-acting-role': headerValue,
-});
+/**
+ * The options as `contextOptionsSchema` reads them. Both shells pass the
+ * same well-formed options on every request: those are taken as they are,
+ * anything else goes through the schema, which fills the default or says what is wrong.
+ */
+function contextOptions(opts: ContextOptions): { trainingMaxAgeDays: number; now?: (() => Date) | undefined } {
+  const { trainingMaxAgeDays: days, now } = opts;
+  const known = Object.keys(opts).every((k) => k === 'trainingMaxAgeDays' || k === 'now');
+  if (known && typeof days === 'number' && Number.isSafeInteger(days) && days > 0 && (now === undefined || typeof now === 'function')) {
+    return { trainingMaxAgeDays: days, now };
+  }
+  const parsed = contextOptionsSchema.safeParse(opts);
+  if (!parsed.success) throw new TypeError(`Invalid request context options: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+/**
+ * A declared header's value, trimmed: node joins repeated headers with ", "
+ * (an array can only come from a hand-built object, and is joined the same
+ * way). Anything but text is refused.
+ */
+function declaredHeader(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string') return value.trim();
+  if (Array.isArray(value) && Array.from(value, (v) => typeof v === 'string').every(Boolean)) return value.join(', ').trim();
+  throw new AccessError('bad_request', 'Request headers must be strings');
+}
 
 /**
  * Read and check what a request declares about itself (Caldicott principles
@@ -66,12 +83,12 @@ const declaredHeaders = z.object({
  * policies.redact(rows, { resource: 'Patient', purpose: ctx.purpose, user: ctx.user, breakGlass: ctx.breakGlass });
  */
 export function readDeclaredContext(headers: RequestHeaders, user: User, opts: ContextOptions = {}): DeclaredContext {
-  const parsedOpts = contextOptionsSchema.safeParse(opts);
-  if (!parsedOpts.success) throw new TypeError(`Invalid request context options: ${z.prettifyError(parsedOpts.error)}`);
-  const { trainingMaxAgeDays, now } = parsedOpts.data;
-  const declared = declaredHeaders.safeParse(lowerCased(headers));
-  if (!declared.success) throw new AccessError('bad_request', 'Request headers must be strings');
-  const h = declared.data;
+  const { trainingMaxAgeDays, now } = contextOptions(opts);
+  const h = {
+    'x-purpose': declaredHeader(headerAt(headers, 'x-purpose')),
+    'x-break-glass': declaredHeader(headerAt(headers, 'x-break-glass')),
+    'x-acting-role': declaredHeader(headerAt(headers, 'x-acting-role')),
+  };
 
   const purpose = h['x-purpose'];
   if (purpose === undefined || purpose === '') {
@@ -127,12 +144,17 @@ export function isPurposeName(value: string): boolean {
  * const requestId = requestIdFrom(req.headers); // 'b1946ac9-…' or the caller's id
  */
 export function requestIdFrom(headers: RequestHeaders): string {
-  const value = lowerCased(headers)['x-request-id'];
+  const value = headerAt(headers, 'x-request-id');
   return typeof value === 'string' && REQUEST_ID.test(value) ? value : randomUUID();
 }
 
-function lowerCased(headers: RequestHeaders): RequestHeaders {
-  const out: RequestHeaders = {};
-  for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = value;
-  return out;
+/**
+ * The value of a header named in any case; of several spellings, the last
+ * (as a copy with lower-cased names would keep it). Node and express give
+ * lower-case names: then no copy of the headers is made per request.
+ */
+export function headerAt(headers: RequestHeaders, name: string): string | string[] | undefined {
+  let value: string | string[] | undefined;
+  for (const key of Object.keys(headers)) if (key === name || key.toLowerCase() === name) value = headers[key];
+  return value;
 }

@@ -39,6 +39,26 @@ describe('readDeclaredContext', () => {
       expect(read({ 'X-Purpose': '  service-planning ' }).purpose).to.equal('service-planning');
     });
 
+    it('reads the last of several spellings of one header, and refuses a value that is not text, a hole in a list included', () => {
+      const { read, refused } = setup();
+      expect(read({ 'x-purpose': 'direct-care', 'X-PURPOSE': 'safeguarding' }).purpose).to.equal('safeguarding');
+      expect(read({ 'x-purpose': ['direct-care'] }).purpose).to.equal('direct-care');
+      const holed: string[] = [];
+      holed[1] = 'direct-care';
+      expect(refused({ 'x-purpose': holed }).code).to.equal('bad_request');
+      expect(refused({ 'x-purpose': 'direct-care', 'x-acting-role': [7] as unknown as string[] }).code).to.equal('bad_request');
+    });
+
+    it('takes well-formed options as given and refuses malformed ones as before', () => {
+      const user: User = { sub: 'u1', roles: ['nurse'], training: '2025-01-01' };
+      const headers = { 'x-purpose': 'direct-care' };
+      expect(() => readDeclaredContext(headers, user, { trainingMaxAgeDays: 365, now: () => NOW })).to.throw(AccessError, /training/);
+      expect(readDeclaredContext(headers, user, { trainingMaxAgeDays: 600, now: () => NOW }).purpose).to.equal('direct-care');
+      expect(() => readDeclaredContext(headers, user, { trainingMaxAgeDays: 1.5 })).to.throw(TypeError, /Invalid request context options/);
+      expect(() => readDeclaredContext(headers, user, { trainingMaxAgeDays: 2 ** 60 })).to.throw(TypeError);
+      expect(() => readDeclaredContext(headers, user, { extra: 1 } as unknown as ContextOptions)).to.throw(TypeError);
+    });
+
     it('refuses a request without a purpose with 400 purpose_required', () => {
       const { refused } = setup();
       for (const headers of [{}, { 'x-purpose': '' }, { 'x-purpose': '   ' }]) {
