@@ -66,7 +66,7 @@ export function compileProjector(
     // A scalar where declared fields below are withheld or transformed otherwise
     // (telecom: ["07700 900001"] with telecom.value withheld) cannot be told
     // apart from them: dropped, never copied under the parent's rule.
-    return { fn: partial(children, rest, !declaredOnly, whole ? rest : undefined), full: false, transform, whole };
+    return { fn: partial(children, rest, !declaredOnly, whole ? rest : undefined, declaredOnly), full: false, transform, whole };
   }
 }
 
@@ -124,9 +124,17 @@ export function withProjections<T>(fn: () => T): T {
  * When every declared child is present and copies to something, the copy is
  * one object literal (what a hand-written projection does); otherwise it is
  * built key by key. Either way declared children come out in their declared
- * order, other keys after them.
+ * order, other keys after them; with `recordOrder` (declared keys only) in
+ * the record's own order, as before projections were generated, since the
+ * rows of non-identifiable purposes are sorted by their serialised content.
  */
-function partial(children: Map<string, Built>, rest: Projector | undefined, otherKeys: boolean, scalar: Projector | undefined): Projector {
+function partial(
+  children: Map<string, Built>,
+  rest: Projector | undefined,
+  otherKeys: boolean,
+  scalar: Projector | undefined,
+  recordOrder: boolean,
+): Projector {
   const table: unknown[] = [isPlainObject, projectArray, Object.hasOwn, scalar, rest, guard, HOSTILE_KEYS];
   const at = (value: unknown) => table.push(value) - 1;
   const slow: string[] = [];
@@ -140,7 +148,9 @@ function partial(children: Map<string, Built>, rest: Projector | undefined, othe
     const fn = `T[${at(built.fn)}]`;
     const set = `{ out[${k}] = r; any = true; }`;
     const inline = built.full && built.transform === undefined;
-    slow.push(`if (hasOwn(value, ${k})) {`, `  v = value[${k}];`);
+    // In record order (the views of non-identifiable purposes, whose rows are then sorted by their
+    // serialised content): a case per declared key of a switch over the record's own keys.
+    slow.push(recordOrder ? `case ${k}:` : `if (hasOwn(value, ${k})) {`, `  v = value[${k}];`);
     if (inline) {
       // A plain value is its own copy.
       slow.push(
@@ -150,7 +160,7 @@ function partial(children: Map<string, Built>, rest: Projector | undefined, othe
     } else {
       slow.push(`  r = ${fn}(v); if (r !== undefined) ${set}`);
     }
-    slow.push('}');
+    slow.push(recordOrder ? '  break;' : '}');
     fast.push({
       k,
       copy: (c) =>
@@ -171,8 +181,13 @@ function partial(children: Map<string, Built>, rest: Projector | undefined, othe
       '}',
     );
   }
+  if (recordOrder) {
+    if (otherKeys) throw new TypeError('compileProjector: record order is for declared keys only');
+    slow.unshift('for (const key of Object.keys(value)) {', 'switch (key) {');
+    slow.push('}', '}');
+  }
   const literalPath: string[] = [];
-  if (fast.length > 0) {
+  if (fast.length > 0 && !recordOrder) {
     literalPath.push(
       'if (guard.intact) {',
       ...fast.map((f, i) => `  const c${i} = value[${f.k}];`),
@@ -235,11 +250,15 @@ function copier(transform: Transform | undefined): Projector {
   return copy;
 }
 
+/** The projected elements of a list, in order, those that project to nothing left out. Sized once, not grown. */
 function projectArray(values: unknown[], fn: Projector): unknown[] {
-  const out: unknown[] = [];
-  for (let i = 0; i < values.length; i++) {
+  const n = values.length;
+  const out: unknown[] = new Array(n);
+  let kept = 0;
+  for (let i = 0; i < n; i++) {
     const r = fn(values[i]);
-    if (r !== undefined) out.push(r);
+    if (r !== undefined) out[kept++] = r;
   }
+  if (kept < n) out.length = kept;
   return out;
 }

@@ -104,6 +104,8 @@ describe('engine/project generated projector', () => {
           const fast = withProjections(() => generated(r));
           same(fast, expected);
           expect(sharesNothing(fast, r)).to.equal(true);
+          // Non-identifiable views keep the record's key order: their rows are sorted by serialised content.
+          if (s.declaredOnly) expect(JSON.stringify(fast)).to.equal(JSON.stringify(expected));
         }
       }),
       { numRuns: 2000 },
