@@ -84,14 +84,17 @@ const PROTOTYPE_NAMES: readonly string[] = Object.getOwnPropertyNames(Object.pro
 const PROTOTYPE_NAME_SET: ReadonlySet<string> = new Set(PROTOTYPE_NAMES);
 
 /**
- * Whether Object.prototype still has exactly the names it had at load: then
- * a plain object's key that is not one of them can only be its own, and a
- * projection may read it without asking `Object.hasOwn` (a call per field,
- * which costs more than the copy). Polluted, every key is asked.
+ * Whether Object.prototype still has exactly the names it had at load, none
+ * of them enumerable: then a plain object's key that is not one of them can
+ * only be its own, for…in meets own keys only, and a projection may read
+ * them without asking `Object.hasOwn` (a call per field, which costs more
+ * than the copy). Polluted, every key is asked.
  */
 function prototypeIntact(): boolean {
   const names = Object.getOwnPropertyNames(Object.prototype);
-  return names.length === PROTOTYPE_NAMES.length && names.every((n, i) => n === PROTOTYPE_NAMES[i]);
+  // None enumerable either: then for…in over a plain object meets its own keys only.
+  if (names.length !== PROTOTYPE_NAMES.length || Object.keys(Object.prototype).length > 0) return false;
+  return names.every((n, i) => n === PROTOTYPE_NAMES[i]);
 }
 
 /** Set while `withProjections` runs, after Object.prototype was found intact. */

@@ -127,6 +127,24 @@ describe('engine/project generated projector', () => {
     expect(withProjections(() => project({ a: 1, b: 2 }))).to.deep.equal({ a: 1, b: 2 });
   });
 
+  it('copies no inherited key under a permitted field when a built-in of Object.prototype is made enumerable', () => {
+    const resource = resourceOf(['a']);
+    const project = compileProjector(resource, resource.all, () => undefined);
+    const before = Object.getOwnPropertyDescriptor(Object.prototype, 'toLocaleString')!;
+    try {
+      Object.defineProperty(Object.prototype, 'toLocaleString', {
+        value: 'inherited',
+        enumerable: true,
+        configurable: true,
+        writable: true,
+      });
+      expect(withProjections(() => project({ a: { b: 1 } }))).to.deep.equal({ a: { b: 1 } });
+      expect(Object.keys((withProjections(() => project({ a: { b: 1 } })) as { a: object }).a)).to.deep.equal(['b']);
+    } finally {
+      Object.defineProperty(Object.prototype, 'toLocaleString', before);
+    }
+  });
+
   describe('hostile text', () => {
     const CANARY = '__fieldmeshCanary';
     const g = globalThis as Record<string, unknown>;
