@@ -3,8 +3,8 @@ import { pathsOf, type CompiledView } from './compile.js';
 import type { Decision } from './decision.js';
 import { FieldmeshError } from '../lib/errors.js';
 import { AccessError } from './access-error.js';
-import { isPlainObject, splitPath, valuesAt } from '../lib/paths.js';
-import { compileProjector, type Projector } from './project.js';
+import { HOSTILE_KEYS, isPlainObject, splitPath, valuesAt } from '../lib/paths.js';
+import { compileProjector, withProjections, type Projector } from './project.js';
 import { isExempt, planDecision, type Plan } from './plan.js';
 import { makeTransform, type Transform } from './transforms.js';
 
@@ -70,33 +70,37 @@ export class ProjectionCache {
  * 404 over HTTP); a list never refuses, it drops rows.
  */
 export function redactWithPlan(plan: Plan, projections: ProjectionCache, input: unknown): { data: unknown; decision: Decision } {
+  return withProjections(() => redactRows(plan, projections, input));
+}
+
+function redactRows(plan: Plan, projections: ProjectionCache, input: unknown): { data: unknown; decision: Decision } {
   const single = !Array.isArray(input);
   assertRedactable(input, single);
   const rows: unknown[] = single ? [input] : (input as unknown[]);
-  const { purpose, view } = plan;
+  const { purpose } = plan;
   const tally = new RowTally(plan);
-  // Per call, a projection is looked up once per distinct mask, not per row.
-  const local = new Map<bigint, Projection>();
+  const shapes = new RowShapes(plan, projections);
+  const gated = purpose.def.optOut === 'respect' || purpose.def.consent === 'required';
   const out: unknown[] = [];
   for (const row of rows) {
+    // Each row is checked as it is met, while it is in cache; a refusal here discards everything: nothing was returned yet.
+    if (!single) assertShallow(row, MAX_RECORD_DEPTH);
     if (!isPlainObject(row)) {
       tally.withhold(row, 'not-a-record');
       continue;
     }
-    const gate = gateReason(plan, row);
+    const gate = gated ? gateReason(plan, row) : undefined;
     if (gate !== undefined) {
       tally.withhold(row, gate);
       continue;
     }
-    const seen = visibleFields(plan, row, tally.fired);
-    if (typeof seen === 'string') {
-      tally.withhold(row, seen);
+    const shape = shapes.of(row);
+    if (shape.projection === undefined) {
+      tally.withhold(row, shape.reason, shape);
       continue;
     }
-    let projection = local.get(seen.mask);
-    if (!projection) local.set(seen.mask, (projection = projections.get(view, seen.mask, purpose.name, plan.now)));
-    out.push(projection.project(row) ?? {});
-    tally.disclose(row, projection, seen.grants);
+    out.push(shape.projection.project(row) ?? {});
+    tally.disclose(row, shape);
   }
   const decision = tally.close();
   if (single && out.length === 0) {
@@ -114,7 +118,12 @@ function assertRedactable(input: unknown, single: boolean): void {
     throw new FieldmeshError('unredactable_body', 'the input is neither a record (object) nor a list of records');
   }
   // Every walk below recurses: a body nested deeper than any record is refused whole, never half-walked.
-  if (nestedDeeperThan(input, MAX_RECORD_DEPTH + (single ? 0 : 1))) {
+  // A list's rows are checked one by one as the loop meets them, each before any walk of it.
+  if (single) assertShallow(input, MAX_RECORD_DEPTH);
+}
+
+function assertShallow(value: unknown, limit: number): void {
+  if (nestedDeeperThan(value, limit)) {
     throw new FieldmeshError('unredactable_body', `the input nests lists and objects deeper than ${MAX_RECORD_DEPTH} levels`);
   }
 }
@@ -128,13 +137,114 @@ function gateReason(plan: Plan, row: Record<string, unknown>): string | undefine
 }
 
 /**
+ * What one combination of matching grants and firing restrictions means for
+ * a row: the fields it may show (its projection) or why it is withheld
+ * (`no-grant`, `restriction:<name>`), with the grant labels and restriction
+ * names the decision records.
+ */
+interface RowShape {
+  projection: Projection | undefined;
+  reason: string;
+  grants: string[];
+  fired: string[];
+  /** Whether the tally has taken this shape's names already (once per call is enough). */
+  tallied: boolean;
+}
+
+/**
+ * The row shapes of one call. Per row only the conditions run: which grants
+ * match and which restrictions fire make a small key; what that combination
+ * discloses (the mask, the projection, the names) is worked out once per
+ * call for each key met, by `visibleFields`.
+ */
+class RowShapes {
+  private readonly shapes = new Map<number | string, RowShape>();
+  private readonly exemptions = new Map<number | string, boolean[]>();
+  private readonly exemptable: boolean;
+  private readonly numeric: boolean;
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly projections: ProjectionCache,
+  ) {
+    this.exemptable = plan.restrictions.some((r) => r.restriction.unlessRoles !== undefined);
+    this.numeric = plan.grants.length + plan.restrictions.length <= 30;
+  }
+
+  of(row: Record<string, unknown>): RowShape {
+    const { grants, restrictions } = this.plan;
+    const matched = this.numeric ? numericKey(grants, row) : stringKey(grants, row);
+    let key: number | string = matched;
+    if (matched !== 0 && matched !== '') {
+      const exempt = this.exemptable ? this.exemptFor(matched) : undefined;
+      let fired = this.numeric ? 0 : '';
+      for (let j = 0; j < restrictions.length; j++) {
+        const r = restrictions[j]!;
+        const hit = exempt?.[j] !== true && (r.matches(row) || r.restriction.oddShape?.(row) === true);
+        if (this.numeric) {
+          if (hit) (fired as number) |= 1 << j;
+        } else fired += hit ? '1' : '0';
+      }
+      key = this.numeric ? (matched as number) | ((fired as number) << grants.length) : `${matched}:${fired}`;
+    }
+    let shape = this.shapes.get(key);
+    if (!shape) this.shapes.set(key, (shape = this.shapeOf(row)));
+    return shape;
+  }
+
+  /** Per restriction, whether the roles of these matching grants exempt the caller from it. */
+  private exemptFor(matched: number | string): boolean[] {
+    let exempt = this.exemptions.get(matched);
+    if (!exempt) {
+      const roles = this.plan.grants.filter((_, i) => isSet(matched, i)).map((g) => g.grant.role);
+      exempt = this.plan.restrictions.map(
+        (r) => r.restriction.unlessRoles !== undefined && isExempt(r.restriction, roles, this.plan.purpose.name),
+      );
+      this.exemptions.set(matched, exempt);
+    }
+    return exempt;
+  }
+
+  /** The shape of the first row met with a key: conditions evaluated once more, by the one rule. */
+  private shapeOf(row: Record<string, unknown>): RowShape {
+    const fired: string[] = [];
+    const seen = visibleFields(this.plan, row, fired);
+    if (typeof seen === 'string') return { projection: undefined, reason: seen, grants: [], fired, tallied: false };
+    const { view, purpose, now } = this.plan;
+    const projection = this.projections.get(view, seen.mask, purpose.name, now);
+    return { projection, reason: '', grants: seen.grants, fired, tallied: false };
+  }
+}
+
+function numericKey(grants: readonly { matches: (record: object) => boolean }[], row: object): number {
+  let key = 0;
+  for (let i = 0; i < grants.length; i++) if (grants[i]!.matches(row)) key |= 1 << i;
+  return key;
+}
+
+function stringKey(grants: readonly { matches: (record: object) => boolean }[], row: object): string {
+  let key = '';
+  let any = false;
+  for (const g of grants) {
+    const m = g.matches(row);
+    any ||= m;
+    key += m ? '1' : '0';
+  }
+  return any ? key : '';
+}
+
+function isSet(key: number | string, i: number): boolean {
+  return typeof key === 'number' ? (key & (1 << i)) !== 0 : key[i] === '1';
+}
+
+/**
  * The fields of one row the caller may see: the union of the masks of the
  * grants that match it, within the view, less what the restrictions that
  * fire withhold. Or why the whole row is withheld (`no-grant`,
  * `restriction:<name>`). Each restriction that fires is added to `fired`,
  * also when it withholds the whole row.
  */
-function visibleFields(plan: Plan, row: Record<string, unknown>, fired: Set<string>): { mask: bigint; grants: string[] } | string {
+function visibleFields(plan: Plan, row: Record<string, unknown>, fired: string[]): { mask: bigint; grants: string[] } | string {
   let mask = 0n;
   const grants: string[] = [];
   const grantRoles: string[] = [];
@@ -152,7 +262,7 @@ function visibleFields(plan: Plan, row: Record<string, unknown>, fired: Set<stri
     // Exempt only through a role whose grant let the caller see this row.
     if (r.restriction.unlessRoles !== undefined && isExempt(r.restriction, grantRoles, plan.purpose.name)) continue;
     if (!r.matches(row) && !r.restriction.oddShape?.(row)) continue;
-    fired.add(r.restriction.name);
+    fired.push(r.restriction.name);
     if (r.restriction.record) wholeRecord ??= r.restriction.name;
     else mask &= ~r.restriction.mask;
   }
@@ -161,33 +271,64 @@ function visibleFields(plan: Plan, row: Record<string, unknown>, fired: Set<stri
 
 /** The decision of one call, row by row: what was disclosed and withheld, and why, never a value. */
 class RowTally {
-  readonly fired = new Set<string>();
+  private readonly fired = new Set<string>();
   private readonly disclosed = new Set<string>();
   private readonly withheld = new Set<string>();
   private readonly grantsUsed = new Set<string>();
   private readonly decision: Decision;
   private readonly idPath: string;
+  /** The id path split once; a one-segment path is read directly. */
+  private readonly idSegments: string[];
 
   constructor(plan: Plan) {
     this.idPath = plan.resource.def.id;
+    this.idSegments = splitPath(this.idPath);
     this.decision = planDecision(plan);
   }
 
-  withhold(row: unknown, reason: string): void {
+  withhold(row: unknown, reason: string, shape?: RowShape): void {
     const d = this.decision;
+    if (shape && !shape.tallied) {
+      shape.tallied = true;
+      for (const name of shape.fired) this.fired.add(name);
+    }
     d.rowsWithheld++;
     d.rowReasons[reason] = (d.rowReasons[reason] ?? 0) + 1;
-    d.withheldRecordIds.push(...recordIdsOf(row, this.idPath));
+    this.idsOf(row, d.withheldRecordIds);
   }
 
-  disclose(row: unknown, projection: Projection, grants: readonly string[]): void {
+  /** A disclosed row: its names are taken once per shape (the same as per row: sets, in first-seen order). */
+  disclose(row: unknown, shape: RowShape): void {
     const d = this.decision;
-    for (const label of grants) this.grantsUsed.add(label);
-    for (const p of projection.disclosed) this.disclosed.add(p);
-    for (const p of projection.withheld) this.withheld.add(p);
-    for (const [p, t] of projection.transforms) d.transforms[p] = t;
-    d.recordIds.push(...recordIdsOf(row, this.idPath));
+    if (!shape.tallied) {
+      shape.tallied = true;
+      const projection = shape.projection!;
+      for (const name of shape.fired) this.fired.add(name);
+      for (const label of shape.grants) this.grantsUsed.add(label);
+      for (const p of projection.disclosed) this.disclosed.add(p);
+      for (const p of projection.withheld) this.withheld.add(p);
+      for (const [p, t] of projection.transforms) d.transforms[p] = t;
+    }
+    this.idsOf(row, d.recordIds);
     d.rowsReturned++;
+  }
+
+  /** `recordIdsOf`, with the path split once: a plain string or number at a one-segment path is the common case. */
+  private idsOf(row: unknown, into: string[]): void {
+    if (this.idSegments.length === 1 && isPlainObject(row)) {
+      const key = this.idSegments[0]!;
+      const v = Object.hasOwn(row, key) && !HOSTILE_KEYS.has(key) ? row[key] : undefined;
+      if (typeof v === 'string') {
+        into.push(v);
+        return;
+      }
+      if (typeof v === 'number') {
+        into.push(String(v));
+        return;
+      }
+      if (!Array.isArray(v)) return;
+    }
+    for (const id of recordIdsOf(row, this.idSegments)) into.push(id);
   }
 
   /** The decision, with the names gathered over every row. */
@@ -233,7 +374,7 @@ function consented(row: unknown, path: string, purpose: string): boolean {
  * @example
  * recordIdsOf({ identifier: [{ value: 'a' }, { value: 'b' }] }, 'identifier.value'); // ['a', 'b']
  */
-export function recordIdsOf(row: unknown, idPath: string): string[] {
+export function recordIdsOf(row: unknown, idPath: string | readonly string[]): string[] {
   const ids: string[] = [];
   for (const v of valuesAt(row, idPath).values) {
     if (typeof v !== 'string' && typeof v !== 'number') continue;

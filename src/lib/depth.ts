@@ -16,6 +16,32 @@ export const MAX_RECORD_DEPTH = 100;
  * nestedDeeperThan({ a: [{ b: 1 }] }, 3); // false
  */
 export function nestedDeeperThan(value: unknown, limit: number = MAX_RECORD_DEPTH): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  // Recursion as deep as the limit is safe for any limit a record may have; past that, an explicit stack.
+  return limit <= RECURSION_LIMIT ? deeper(value, limit) : deeperWithStack(value, limit);
+}
+
+/** Limits up to this are checked by recursion, which never goes deeper than the limit. */
+const RECURSION_LIMIT = 1000;
+
+/** Whether `node` (an object or list) nests more than `left` levels. Own enumerable keys, as `Object.values`. */
+function deeper(node: object, left: number): boolean {
+  if (left < 1) return true;
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) {
+      const child: unknown = node[i];
+      if (child !== null && typeof child === 'object' && deeper(child, left - 1)) return true;
+    }
+    return false;
+  }
+  for (const key in node) {
+    const child: unknown = (node as Record<string, unknown>)[key];
+    if (child !== null && typeof child === 'object' && Object.hasOwn(node, key) && deeper(child, left - 1)) return true;
+  }
+  return false;
+}
+
+function deeperWithStack(value: unknown, limit: number): boolean {
   const stack: [unknown, number][] = [[value, 0]];
   while (stack.length > 0) {
     const [node, depth] = stack.pop()!;

@@ -65,26 +65,28 @@ export interface PathValues {
 export function valuesAt(record: unknown, path: string | readonly string[]): PathValues {
   const segments = typeof path === 'string' ? splitPath(path) : path;
   const out: PathValues = { values: [], malformed: false };
-  const walk = (value: unknown, depth: number): void => {
-    if (value === undefined) return;
-    if (Array.isArray(value)) {
-      for (const element of value) walk(element, depth);
-      return;
-    }
-    if (depth === segments.length) {
-      out.values.push(value);
-      return;
-    }
-    if (value === null) return;
-    const key = segments[depth]!;
-    if (!isPlainObject(value) || HOSTILE_KEYS.has(key)) {
-      out.malformed = true;
-      return;
-    }
-    if (Object.hasOwn(value, key)) walk(value[key], depth + 1);
-  };
-  walk(record, 0);
+  walkPath(record, segments, 0, out);
   return out;
+}
+
+/** One step of `valuesAt`: a plain function, not a closure made per call (it runs per row). */
+function walkPath(value: unknown, segments: readonly string[], depth: number, out: PathValues): void {
+  if (value === undefined) return;
+  if (Array.isArray(value)) {
+    for (const element of value) walkPath(element, segments, depth, out);
+    return;
+  }
+  if (depth === segments.length) {
+    out.values.push(value);
+    return;
+  }
+  if (value === null) return;
+  const key = segments[depth]!;
+  if (!isPlainObject(value) || HOSTILE_KEYS.has(key)) {
+    out.malformed = true;
+    return;
+  }
+  if (Object.hasOwn(value, key)) walkPath(value[key], segments, depth + 1, out);
 }
 
 /** The longest of `prefixes` that `path` lies within. @example longestPrefix(['address', 'address.postcode'], 'address.postcode.x') // 'address.postcode' */

@@ -50,16 +50,50 @@ export function compileShapeGuard(condition: Condition): ((record: object) => bo
   // A scalar where a path goes on is judged by the field it sits at, when that field is checked itself
   // (`flags: other` for both `flags: dv-risk` and `flags.code: …`); otherwise it is an odd shape.
   const judgedAt = (found: Found, segments: string[]) => (found.stuck ? expected.get(segments.slice(0, found.depth).join('.')) : undefined);
-  return (record) =>
-    checks.some(([path, e]) => {
-      const segments = path.split('.');
-      return valuesAt(record, segments, false, 0).some((found) => {
-        const owner = judgedAt(found, segments);
-        return owner !== undefined && owner.kinds.size > 0
-          ? !fits({ value: found.value, inList: found.inList, depth: found.depth }, owner)
-          : !fits(found, e);
-      });
+  // Segments split once, here, not per record.
+  const split = checks.map(([path, e]) => ({ segments: path.split('.'), e }));
+  const odd = (record: object, segments: string[], e: Expected): boolean =>
+    valuesAt(record, segments, false, 0).some((found) => {
+      const owner = judgedAt(found, segments);
+      return owner !== undefined && owner.kinds.size > 0
+        ? !fits({ value: found.value, inList: found.inList, depth: found.depth }, owner)
+        : !fits(found, e);
     });
+  return (record) => {
+    for (const { segments, e } of split) {
+      const v = plainWalk(record, segments);
+      // Only a walk through plain objects is read here (to a value, or a list of them); the rest by the general walk.
+      if (v === UNSURE ? odd(record, segments, e) : Array.isArray(v) ? !elementsFit(v, e) : !fitsValue(v, false, e)) return true;
+    }
+    return false;
+  };
+}
+
+/** Marks a walk that met a list, or something it cannot walk into: `valuesAt` decides. */
+const UNSURE = Symbol('unsure');
+
+/**
+ * The value at the end of a path walked through plain objects only (`null`
+ * where the path ends early at null, a missing key or a hostile one: no value,
+ * as `valuesAt` finds none), or `UNSURE` where a list or something else
+ * stands on the way.
+ */
+function plainWalk(record: object, segments: readonly string[]): unknown {
+  let v: unknown = record;
+  for (let depth = 0; depth < segments.length; depth++) {
+    if (v === null || v === undefined) return null;
+    if (Array.isArray(v) || !isPlainObject(v)) return UNSURE;
+    const head = segments[depth]!;
+    if (HOSTILE_KEYS.has(head) || !Object.hasOwn(v, head)) return null;
+    v = v[head];
+  }
+  return v;
+}
+
+/** A list at the end of the path: each element is a value found in a list (a list in it is an odd shape). */
+function elementsFit(list: readonly unknown[], e: Expected): boolean {
+  for (const v of list) if (!fitsValue(v, true, e)) return false;
+  return true;
 }
 
 function collect(condition: Condition, prefix: string, out: Map<string, Expected>): void {
@@ -139,8 +173,10 @@ function valuesAt(value: unknown, segments: string[], inList: boolean, depth: nu
 
 /** Absent and null markers say nothing; a nested array, an unwalkable path or another type is an odd shape. */
 function fits(found: Found, e: Expected): boolean {
-  const { value, inList } = found;
-  if (found.stuck) return false;
+  return !found.stuck && fitsValue(found.value, found.inList, e);
+}
+
+function fitsValue(value: unknown, inList: boolean, e: Expected): boolean {
   if (value === undefined || value === null) return true;
   if (Array.isArray(value)) return false;
   if (isPlainObject(value)) return inList && e.elementObjects;
