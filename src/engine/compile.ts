@@ -3,7 +3,7 @@ import { canonicalJson } from '../lib/canonical-json.js';
 import { compileCondition, type ConditionTemplate } from '../policy/conditions.js';
 import { compileShapeGuard } from '../policy/marker-shape.js';
 import type { FieldClass, PolicyDocument, PurposeDef, ResourceDef, TransformName } from '../policy/schema.js';
-import { fieldsOf, ownFieldsOf } from '../policy/fields.js';
+import { fieldIndex } from '../policy/fields.js';
 import { transformAt } from '../policy/validate.js';
 import { isWithin, splitPath } from '../lib/paths.js';
 
@@ -99,8 +99,9 @@ export const grantKey = (role: string, purpose: string, resource: string): strin
  * compiled.version; // 'a1b2c3d4e5f60718'
  */
 export function compilePolicies(doc: PolicyDocument): CompiledPolicies {
+  const fields = fieldIndex(doc);
   const resources = new Map(
-    Object.keys(doc.resources).map((name) => [name, compileResource(name, doc.resources[name]!, fieldsOf(doc, name))]),
+    Object.keys(doc.resources).map((name) => [name, compileResource(name, doc.resources[name]!, fields.fieldsOf(name))]),
   );
   const purposes = new Map<string, CompiledPurpose>();
   let usesPseudonyms = false;
@@ -110,7 +111,7 @@ export function compilePolicies(doc: PolicyDocument): CompiledPolicies {
       const resource = resources.get(resourceName)!;
       let mask = maskOf(resource, view.fields);
       // Not identifiable: only paths declared, or named by this purpose itself, may pass.
-      if (!def.identifiable) mask &= exactMaskOf(resource, ownFieldsOf(doc, resourceName, name));
+      if (!def.identifiable) mask &= exactMaskOf(resource, fields.ownFieldsOf(resourceName, name));
       const transforms = new Map<string, TransformName>();
       for (const path of resource.paths) {
         const t = transformAt(view.transform, path);

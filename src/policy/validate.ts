@@ -1,7 +1,7 @@
 import type { PolicyIssue } from '../lib/errors.js';
 import { isWithin, longestPrefix, own } from '../lib/paths.js';
 import { conditionProblems } from './conditions.js';
-import { fieldsOf, isHostile, ownFieldsOf } from './fields.js';
+import { fieldIndex, isHostile, type FieldIndex } from './fields.js';
 import type {
   Condition,
   FieldClass,
@@ -23,6 +23,7 @@ import { didYouMean } from '../lib/suggest.js';
 export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
   // Declared fields and the paths named under them (docs/policy-language.md, "Resources": a path under a declared field is a field).
+  const index = fieldIndex(doc);
   const fieldsByResource = new Map<string, Map<string, FieldClass>>();
   const check: Check = {
     doc,
@@ -31,9 +32,10 @@ export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] 
       issues.push({ file: doc.sources.get(section) ?? '(policy set)', path, message, severity }),
     fieldsOf: (name) => {
       let fields = fieldsByResource.get(name);
-      if (!fields) fieldsByResource.set(name, (fields = fieldsOf(doc, name)));
+      if (!fields) fieldsByResource.set(name, (fields = index.fieldsOf(name)));
       return fields;
     },
+    ownFieldsOf: index.ownFieldsOf,
   };
   checkResourcePaths(check);
   const today = now.toISOString().slice(0, 10);
@@ -54,6 +56,7 @@ interface Check {
   /** Report an issue in the file that defines `section` (`roles.nurse`). */
   report: (section: string, path: string, message: string, severity?: PolicyIssue['severity']) => void;
   fieldsOf: (resource: string) => Map<string, FieldClass>;
+  ownFieldsOf: FieldIndex['ownFieldsOf'];
 }
 
 type Say = (path: string, message: string, severity?: PolicyIssue['severity']) => void;
@@ -117,7 +120,7 @@ function checkDeidentifiedView(check: Check, purposeName: string, resourceName: 
   const fields = check.fieldsOf(resourceName);
   // Only paths declared or named by this purpose reach it (compile.ts), so only
   // they are checked. Classes are inherited: `name.family` under `name` is direct.
-  const passing = ownFieldsOf(check.doc, resourceName, purposeName);
+  const passing = check.ownFieldsOf(resourceName, purposeName);
   for (const d of subtree.filter((d) => passing.has(d))) {
     const cls = fields.get(d);
     if (cls === 'direct')
