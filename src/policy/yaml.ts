@@ -1,5 +1,4 @@
 import jsyaml from 'js-yaml';
-import { nestedDeeperThan } from '../lib/depth.js';
 
 /**
  * A fast reader for the plain subset of YAML that policy files are written
@@ -43,7 +42,7 @@ export function fastYaml(text: string): { value: unknown } | undefined {
   } catch {
     return undefined;
   }
-  if (nestedDeeperThan(value, MAX_POLICY_DEPTH) || hasMappingKey(value)) return undefined;
+  if (oddShape(value, 0)) return undefined;
   // A text of only spaces or comments: js-yaml says undefined, `yaml` null.
   return { value: value === undefined ? null : value };
 }
@@ -139,12 +138,16 @@ function longestLine(text: string): number {
 /** A mapping used as a key: `yaml` names it `[object Map]`, js-yaml `[object Object]`. */
 const MAPPING_KEY = '[object Object]';
 
-function hasMappingKey(value: unknown): boolean {
-  if (Array.isArray(value)) return value.some(hasMappingKey);
+/** Nested deeper than `MAX_POLICY_DEPTH`, or holding a key that was a mapping: one walk, bounded by the depth. */
+function oddShape(value: unknown, depth: number): boolean {
   if (value === null || typeof value !== 'object') return false;
-  for (const key of Object.keys(value)) {
-    if (key === MAPPING_KEY || hasMappingKey((value as Record<string, unknown>)[key])) return true;
+  if (depth >= MAX_POLICY_DEPTH) return true;
+  if (Array.isArray(value)) {
+    for (const item of value) if (oddShape(item, depth + 1)) return true;
+    return false;
   }
+  const obj = value as Record<string, unknown>;
+  for (const key of Object.keys(obj)) if (key === MAPPING_KEY || oddShape(obj[key], depth + 1)) return true;
   return false;
 }
 
@@ -157,11 +160,24 @@ function hasMappingKey(value: unknown): boolean {
 type Form = [test: RegExp, construct: (text: string) => unknown];
 
 const scalar = (tag: string, forms: Form[]) => {
-  const formOf = (text: string | null) => forms.find(([test]) => test.test(text ?? ''));
+  // js-yaml calls construct right after a resolve that said yes, with the same text.
+  let found: Form | undefined;
   return new jsyaml.Type(`tag:yaml.org,2002:${tag}`, {
     kind: 'scalar',
-    resolve: (text: string | null) => formOf(text) !== undefined,
-    construct: (text: string | null) => formOf(text)![1](text ?? ''),
+    resolve: (text: string | null) => {
+      found = undefined;
+      for (const form of forms) {
+        if (form[0].test(text ?? '')) {
+          found = form;
+          return true;
+        }
+      }
+      return false;
+    },
+    construct: (text: string | null) => {
+      const form = found?.[0].test(text ?? '') ? found : forms.find(([test]) => test.test(text ?? ''));
+      return form![1](text ?? '');
+    },
   });
 };
 
