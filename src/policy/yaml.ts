@@ -159,15 +159,20 @@ function oddShape(value: unknown, depth: number): boolean {
  */
 type Form = [test: RegExp, construct: (text: string) => unknown];
 
-const scalar = (tag: string, forms: Form[]) => {
+const scalar = (tag: string, firsts: string, forms: Form[]) => {
+  // Most plain scalars are words: a look at the first character settles them
+  // without a pattern (`firsts` holds every character a form may start with).
+  const may = (text: string) => text === '' || firsts.includes(text[0]!);
   // js-yaml calls construct right after a resolve that said yes, with the same text.
   let found: Form | undefined;
   return new jsyaml.Type(`tag:yaml.org,2002:${tag}`, {
     kind: 'scalar',
     resolve: (text: string | null) => {
       found = undefined;
+      const t = text ?? '';
+      if (!may(t)) return false;
       for (const form of forms) {
-        if (form[0].test(text ?? '')) {
+        if (form[0].test(t)) {
           found = form;
           return true;
         }
@@ -175,22 +180,25 @@ const scalar = (tag: string, forms: Form[]) => {
       return false;
     },
     construct: (text: string | null) => {
-      const form = found?.[0].test(text ?? '') ? found : forms.find(([test]) => test.test(text ?? ''));
-      return form![1](text ?? '');
+      const t = text ?? '';
+      const form = found?.[0].test(t) ? found : forms.find(([test]) => test.test(t));
+      return form![1](t);
     },
   });
 };
 
+const DIGITS = '0123456789';
+
 const CORE_1_2 = jsyaml.FAILSAFE_SCHEMA.extend({
   implicit: [
-    scalar('null', [[/^(?:~|[Nn]ull|NULL)?$/, () => null]]),
-    scalar('bool', [[/^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/, (s) => s[0] === 't' || s[0] === 'T']]),
-    scalar('int', [
+    scalar('null', '~nN', [[/^(?:~|[Nn]ull|NULL)?$/, () => null]]),
+    scalar('bool', 'tTfF', [[/^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/, (s) => s[0] === 't' || s[0] === 'T']]),
+    scalar('int', `+-${DIGITS}`, [
       [/^0o[0-7]+$/, (s) => Number.parseInt(s.substring(2), 8)],
       [/^[-+]?[0-9]+$/, (s) => Number.parseInt(s, 10)],
       [/^0x[0-9a-fA-F]+$/, (s) => Number.parseInt(s.substring(2), 16)],
     ]),
-    scalar('float', [
+    scalar('float', `+-.${DIGITS}`, [
       [
         /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/,
         (s) => (s.slice(-3).toLowerCase() === 'nan' ? Number.NaN : s[0] === '-' ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY),
