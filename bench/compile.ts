@@ -16,7 +16,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import jsyaml from 'js-yaml';
@@ -25,6 +25,8 @@ import { type PolicySetSize, writePolicySet } from './lib/generate.js';
 
 interface Sample {
   seconds: number;
+  /** CPU seconds of the load (all threads, GC included): steadier than wall time on a shared machine. */
+  cpuSeconds: number;
   heapMB: number;
   parseSeconds: number;
 }
@@ -36,9 +38,12 @@ async function child(dir: string): Promise<void> {
   if (!gc) throw new Error('run the child with --expose-gc');
   gc();
   const before = process.memoryUsage().heapUsed;
+  const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
   const policies = await loadPolicies(dir);
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const used = process.cpuUsage(cpu);
+  const cpuSeconds = (used.user + used.system) / 1e6;
   gc();
   const heapMB = (process.memoryUsage().heapUsed - before) / 2 ** 20;
   const files = readdirSync(dir).map((f) => readFileSync(join(dir, f), 'utf8'));
@@ -46,7 +51,7 @@ async function child(dir: string): Promise<void> {
   for (const text of files) jsyaml.load(text);
   const parseSeconds = Number(process.hrtime.bigint() - parseStart) / 1e9;
   if (policies.resourceNames().length === 0) throw new Error('nothing loaded');
-  console.log(JSON.stringify({ seconds, heapMB, parseSeconds } satisfies Sample));
+  console.log(JSON.stringify({ seconds, cpuSeconds, heapMB, parseSeconds } satisfies Sample));
 }
 
 function sample(dir: string): Sample {
@@ -96,7 +101,9 @@ async function main(): Promise<void> {
           note: '20 resources × 10 purposes × 1,000 roles',
         },
   ];
-  console.log(`compile: loadPolicies in a fresh process per load (node ${process.version}, ${cpus().length} cores)`);
+  console.log(
+    `compile: loadPolicies in a fresh process per load (node ${process.version}, ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)})`,
+  );
   for (const row of rows) {
     const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-bench-compile-'));
     try {
@@ -105,13 +112,14 @@ async function main(): Promise<void> {
       const samples = Array.from({ length: row.rounds }, () => sample(dir));
       const s: Sample = {
         seconds: median(samples.map((x) => x.seconds)),
+        cpuSeconds: median(samples.map((x) => x.cpuSeconds)),
         heapMB: median(samples.map((x) => x.heapMB)),
         parseSeconds: median(samples.map((x) => x.parseSeconds)),
       };
       const ratio = s.seconds / s.parseSeconds;
       console.log(
         `${row.id.padEnd(20)} ${grants.toLocaleString('en-GB').padStart(8)} grants ${(bytes / 2 ** 20).toFixed(1).padStart(5)} MB YAML  ` +
-          `load ${s.seconds.toFixed(2)} s  heap +${s.heapMB.toFixed(0)} MB  js-yaml parse ${s.parseSeconds.toFixed(2)} s  load÷parse ${ratio.toFixed(2)}  (median of ${row.rounds})`,
+          `load ${s.seconds.toFixed(2)} s (cpu ${s.cpuSeconds.toFixed(2)} s)  heap +${s.heapMB.toFixed(0)} MB  js-yaml parse ${s.parseSeconds.toFixed(2)} s  load÷parse ${ratio.toFixed(2)}  (median of ${row.rounds})`,
       );
       const result = {
         id: row.id,
@@ -122,7 +130,7 @@ async function main(): Promise<void> {
         ratio: Number(ratio.toFixed(2)),
         target: row.target,
         met: row.met(s),
-        note: `${row.note}; heap +${s.heapMB.toFixed(0)} MB after load (forced GC); median of ${row.rounds} fresh processes; baseline: js-yaml parse of the same files, ratio = load ÷ parse (lower is better)`,
+        note: `${row.note}; cpu ${s.cpuSeconds.toFixed(2)} s; heap +${s.heapMB.toFixed(0)} MB after load (forced GC); median of ${row.rounds} fresh processes; baseline: js-yaml parse of the same files, ratio = load ÷ parse (lower is better)`,
       };
       console.log(`BENCH-RESULT ${JSON.stringify(result)}`);
     } finally {

@@ -9,16 +9,17 @@ import jsyaml from 'js-yaml';
  * other case it answers `undefined` and the caller reads the text with `yaml`,
  * so refusals and their messages come from one reader.
  *
- * "Sure" is decided twice, conservatively:
+ * "Sure" is decided three times, conservatively:
  * - before reading, the text is screened for every construct where two
  *   readers may part ways: tags (`!`), anchors and aliases (`&`, `*`), merge
  *   keys (`<<`), directives (`%`), document markers (`---`, `...`), block
  *   scalars (`|`, `>`), escapes (`\`), a `#` right after a quote, bracket,
  *   comma or colon (a comment without its space), a sequence opened on its
  *   parent entry's line (`- - a`), an explicit key (`? `), a document
- *   whose first content is indented, tabs, control and other
- *   invisible characters, and lines long enough to hold an implicit key over 1024
- *   characters. A text with any of them (even inside a string, where it
+ *   whose first content is indented, a quoted scalar or flow collection
+ *   running over a line end, tabs, control and other invisible characters,
+ *   and lines long enough to hold an implicit key over 1024 characters
+ *   (js-yaml accepts some of these where `yaml` refuses them). A text with any of them (even inside a string, where it
  *   would be harmless) goes to `yaml`;
  * - js-yaml reads with a schema that resolves plain scalars exactly as the
  *   YAML 1.2 core schema of `yaml` does (`yes` and `2027-03-31` stay strings,
