@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from '../lib/canonical-json.js';
 import { compileCondition, type ConditionTemplate } from '../policy/conditions.js';
 import { compileShapeGuard } from '../policy/marker-shape.js';
-import type { FieldClass, PolicyDocument, PurposeDef, ResourceDef, TransformName } from '../policy/schema.js';
-import { fieldsOf, ownFieldsOf } from '../policy/fields.js';
+import type { Condition, FieldClass, PolicyDocument, PurposeDef, ResourceDef, TransformName } from '../policy/schema.js';
+import { fieldIndex } from '../policy/fields.js';
 import { transformAt } from '../policy/validate.js';
 import { isWithin, splitPath } from '../lib/paths.js';
+import { valueKey } from '../lib/value-key.js';
 
 /**
  * The policy set compiled once, at load: every field list becomes a bit mask
@@ -99,8 +100,9 @@ export const grantKey = (role: string, purpose: string, resource: string): strin
  * compiled.version; // 'a1b2c3d4e5f60718'
  */
 export function compilePolicies(doc: PolicyDocument): CompiledPolicies {
+  const fields = fieldIndex(doc);
   const resources = new Map(
-    Object.keys(doc.resources).map((name) => [name, compileResource(name, doc.resources[name]!, fieldsOf(doc, name))]),
+    Object.keys(doc.resources).map((name) => [name, compileResource(name, doc.resources[name]!, fields.fieldsOf(name))]),
   );
   const purposes = new Map<string, CompiledPurpose>();
   let usesPseudonyms = false;
@@ -110,7 +112,7 @@ export function compilePolicies(doc: PolicyDocument): CompiledPolicies {
       const resource = resources.get(resourceName)!;
       let mask = maskOf(resource, view.fields);
       // Not identifiable: only paths declared, or named by this purpose itself, may pass.
-      if (!def.identifiable) mask &= exactMaskOf(resource, ownFieldsOf(doc, resourceName, name));
+      if (!def.identifiable) mask &= exactMaskOf(resource, fields.ownFieldsOf(resourceName, name));
       const transforms = new Map<string, TransformName>();
       for (const path of resource.paths) {
         const t = transformAt(view.transform, path);
@@ -122,22 +124,25 @@ export function compilePolicies(doc: PolicyDocument): CompiledPolicies {
     purposes.set(name, { name, def, views });
   }
 
+  // Many roles grant the same thing: equal field lists share one mask and
+  // equal conditions one compiled template; each grant keeps its own label and role.
+  const shared = sharedCompilation();
   const grants = new Map<string, CompiledGrant[]>();
   for (const [role, def] of Object.entries(doc.roles)) {
     def.grants.forEach((g, i) => {
       const view = purposes.get(g.purpose)!.views.get(g.resource)!;
-      const fields = (list: string[] | 'view' | undefined) =>
-        list === undefined ? 0n : list === 'view' ? view.mask : maskOf(view.resource, list) & view.mask;
       const grant: CompiledGrant = {
         label: `${role}#${i}`,
         role,
-        read: fields(g.read),
-        update: fields(g.update),
-        create: fields(g.create),
+        read: shared.mask(view, g.read),
+        update: shared.mask(view, g.update),
+        create: shared.mask(view, g.create),
       };
-      if (g.where) grant.where = compileCondition(g.where);
+      if (g.where) grant.where = shared.condition(g.where);
       const key = grantKey(role, g.purpose, g.resource);
-      grants.set(key, [...(grants.get(key) ?? []), grant]);
+      const list = grants.get(key);
+      if (list) list.push(grant);
+      else grants.set(key, [grant]);
     });
   }
 
@@ -162,6 +167,35 @@ export function compilePolicies(doc: PolicyDocument): CompiledPolicies {
   }
 
   return { version: versionOf(doc), document: doc, resources, purposes, grants, restrictions, usesPseudonyms };
+}
+
+/**
+ * Masks and condition templates, compiled once per distinct field list of a
+ * view and per distinct condition of one policy set (keys: `valueKey`).
+ */
+function sharedCompilation() {
+  const masks = new Map<CompiledView, Map<string, bigint>>();
+  const conditions = new Map<string, ConditionTemplate>();
+  return {
+    /** A grant's field list within its view: `view` is the whole view, a list grants the subtrees it names. */
+    mask(view: CompiledView, list: string[] | 'view' | undefined): bigint {
+      if (list === undefined) return 0n;
+      if (list === 'view') return view.mask;
+      let byList = masks.get(view);
+      if (!byList) masks.set(view, (byList = new Map()));
+      const key = list.join('\n');
+      let mask = byList.get(key);
+      if (mask === undefined) byList.set(key, (mask = maskOf(view.resource, list) & view.mask));
+      return mask;
+    },
+    condition(condition: Condition): ConditionTemplate {
+      const key = valueKey(condition);
+      if (key === undefined) return compileCondition(condition);
+      let template = conditions.get(key);
+      if (!template) conditions.set(key, (template = compileCondition(condition)));
+      return template;
+    },
+  };
 }
 
 function compileResource(name: string, def: ResourceDef, classes: Map<string, FieldClass>): CompiledResource {

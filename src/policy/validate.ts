@@ -1,7 +1,7 @@
 import type { PolicyIssue } from '../lib/errors.js';
 import { isWithin, longestPrefix, own } from '../lib/paths.js';
 import { conditionProblems } from './conditions.js';
-import { fieldsOf, isHostile, ownFieldsOf } from './fields.js';
+import { fieldIndex, isHostile, type FieldIndex } from './fields.js';
 import type {
   Condition,
   FieldClass,
@@ -14,6 +14,7 @@ import type {
   ViewDef,
 } from './schema.js';
 import { didYouMean } from '../lib/suggest.js';
+import { valueKey } from '../lib/value-key.js';
 
 /**
  * The semantic rules of the policy language, checked on the merged set.
@@ -23,6 +24,7 @@ import { didYouMean } from '../lib/suggest.js';
 export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
   // Declared fields and the paths named under them (docs/policy-language.md, "Resources": a path under a declared field is a field).
+  const index = fieldIndex(doc);
   const fieldsByResource = new Map<string, Map<string, FieldClass>>();
   const check: Check = {
     doc,
@@ -31,9 +33,12 @@ export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] 
       issues.push({ file: doc.sources.get(section) ?? '(policy set)', path, message, severity }),
     fieldsOf: (name) => {
       let fields = fieldsByResource.get(name);
-      if (!fields) fieldsByResource.set(name, (fields = fieldsOf(doc, name)));
+      if (!fields) fieldsByResource.set(name, (fields = index.fieldsOf(name)));
       return fields;
     },
+    ownFieldsOf: index.ownFieldsOf,
+    problemsOf: conditionProblemsOnce(),
+    inView: inViewOnce(),
   };
   checkResourcePaths(check);
   const today = now.toISOString().slice(0, 10);
@@ -54,6 +59,11 @@ interface Check {
   /** Report an issue in the file that defines `section` (`roles.nurse`). */
   report: (section: string, path: string, message: string, severity?: PolicyIssue['severity']) => void;
   fieldsOf: (resource: string) => Map<string, FieldClass>;
+  ownFieldsOf: FieldIndex['ownFieldsOf'];
+  /** The problems of a condition, relative to it. */
+  problemsOf: (condition: Condition) => [string, string][];
+  /** Whether a field lies within a view's fields (a field names its subtree). */
+  inView: (view: ViewDef, field: string) => boolean;
 }
 
 type Say = (path: string, message: string, severity?: PolicyIssue['severity']) => void;
@@ -117,7 +127,7 @@ function checkDeidentifiedView(check: Check, purposeName: string, resourceName: 
   const fields = check.fieldsOf(resourceName);
   // Only paths declared or named by this purpose reach it (compile.ts), so only
   // they are checked. Classes are inherited: `name.family` under `name` is direct.
-  const passing = ownFieldsOf(check.doc, resourceName, purposeName);
+  const passing = check.ownFieldsOf(resourceName, purposeName);
   for (const d of subtree.filter((d) => passing.has(d))) {
     const cls = fields.get(d);
     if (cls === 'direct')
@@ -153,7 +163,8 @@ function checkRole(check: Check, roleName: string, role: RoleDef, granted: Set<s
 }
 
 /** A grant names a known purpose and resource, stays within the purpose's view, and has a usable condition. */
-function checkGrant({ doc, report, fieldsOf }: Check, at: string, grant: GrantDef, g: string, granted: Set<string>): void {
+function checkGrant(check: Check, at: string, grant: GrantDef, g: string, granted: Set<string>): void {
+  const { doc, report, fieldsOf } = check;
   const purpose = own(doc.purposes, grant.purpose);
   const resource = own(doc.resources, grant.resource);
   if (!purpose) report(at, `${g}.purpose`, `unknown purpose "${grant.purpose}"${didYouMean(grant.purpose, Object.keys(doc.purposes))}`);
@@ -175,21 +186,21 @@ function checkGrant({ doc, report, fieldsOf }: Check, at: string, grant: GrantDe
     const fields = grant[action];
     if (fields === undefined || fields === 'view') continue;
     fields.forEach((field, j) => {
-      const path = `${g}.${action}[${j}]`;
-      if (!fieldsOf(grant.resource).has(field)) report(at, path, unknownField(grant.resource, field, resource));
-      else if (!view.fields.some((v) => isWithin(field, v)))
+      if (!fieldsOf(grant.resource).has(field)) report(at, `${g}.${action}[${j}]`, unknownField(grant.resource, field, resource));
+      else if (!check.inView(view, field))
         report(
           at,
-          path,
+          `${g}.${action}[${j}]`,
           `"${field}" is not in the view of ${grant.resource} for purpose "${grant.purpose}": a grant may not exceed its purpose's view`,
         );
     });
   }
-  if (grant.where) conditionIssues(grant.where, `${g}.where`, (p, m) => report(at, p, m));
+  if (grant.where) conditionIssues(check, grant.where, `${g}.where`, (p, m) => report(at, p, m));
 }
 
 /** A restriction names a known resource, its fields, roles and purposes, and has a usable condition; reported where it was written. */
-function checkRestriction({ doc, issues, fieldsOf }: Check, r: RestrictionDef, i: number): void {
+function checkRestriction(check: Check, r: RestrictionDef, i: number): void {
+  const { doc, issues, fieldsOf } = check;
   const origin = doc.restrictionOrigins[i] ?? { file: '(policy set)', index: i };
   const at = `restrictions[${origin.index}]`;
   const say = (path: string, message: string) => issues.push({ file: origin.file, path: `${at}${path}`, message, severity: 'error' });
@@ -206,7 +217,8 @@ function checkRestriction({ doc, issues, fieldsOf }: Check, r: RestrictionDef, i
   r.unless?.purposes?.forEach((p, j) => {
     if (!own(doc.purposes, p)) say(`.unless.purposes[${j}]`, `unknown purpose "${p}"${didYouMean(p, Object.keys(doc.purposes))}`);
   });
-  if (r.when) conditionIssues(r.when, `${at}.when`, (p, m) => issues.push({ file: origin.file, path: p, message: m, severity: 'error' }));
+  if (r.when)
+    conditionIssues(check, r.when, `${at}.when`, (p, m) => issues.push({ file: origin.file, path: p, message: m, severity: 'error' }));
 }
 
 function checkView(
@@ -259,6 +271,34 @@ function nearPaths(field: string, declared: string[]): string[] {
   return [...near];
 }
 
-function conditionIssues(condition: Condition, at: string, say: (path: string, message: string) => void): void {
-  for (const [path, message] of conditionProblems(condition)) say(`${at}.${path}`, message);
+function conditionIssues(check: Check, condition: Condition, at: string, say: (path: string, message: string) => void): void {
+  for (const [path, message] of check.problemsOf(condition)) say(`${at}.${path}`, message);
+}
+
+/** `inView`, worked out once per view and field: the grants of many roles ask the same. */
+function inViewOnce(): (view: ViewDef, field: string) => boolean {
+  const cache = new Map<ViewDef, Map<string, boolean>>();
+  return (view, field) => {
+    let fields = cache.get(view);
+    if (!fields) cache.set(view, (fields = new Map()));
+    let within = fields.get(field);
+    if (within === undefined) fields.set(field, (within = view.fields.some((v) => isWithin(field, v))));
+    return within;
+  };
+}
+
+/**
+ * The problems of a condition, worked out once per distinct condition of a
+ * set: many roles repeat the same few (`team: ${user.team}`). Problems are
+ * relative to the condition, so equal conditions share them.
+ */
+function conditionProblemsOnce(): (condition: Condition) => [string, string][] {
+  const cache = new Map<string, [string, string][]>();
+  return (condition) => {
+    const key = valueKey(condition);
+    if (key === undefined) return conditionProblems(condition);
+    let problems = cache.get(key);
+    if (!problems) cache.set(key, (problems = conditionProblems(condition)));
+    return problems;
+  };
 }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { parse } from 'yaml';
-import { fieldsOf, isHostile, ownFieldsOf } from '../../src/policy/fields.js';
+import { fieldIndex, fieldsOf, isHostile, ownFieldsOf } from '../../src/policy/fields.js';
 import { mergePolicyFiles } from '../../src/policy/parse.js';
 import { policyFileSchema } from '../../src/policy/schema.js';
 
@@ -78,6 +78,25 @@ describe('policy/fields', () => {
       expect(planning.has('name.family')).to.equal(false);
       expect(planning.has('address.line')).to.equal(false);
       expect(planning.has('address.geo')).to.equal(false);
+    });
+  });
+
+  describe('fieldIndex', () => {
+    it('answers for every resource and purpose as fieldsOf and ownFieldsOf do, in the same order', () => {
+      const doc = setup(DOC);
+      const index = fieldIndex(doc);
+      for (const resource of ['Patient', 'Encounter', 'toString']) {
+        expect([...index.fieldsOf(resource)]).to.deep.equal([...fieldsOf(doc, resource)]);
+        for (const purpose of ['direct-care', 'planning', 'constructor'])
+          expect([...index.ownFieldsOf(resource, purpose)]).to.deep.equal([...ownFieldsOf(doc, resource, purpose)]);
+      }
+      expect([...index.fieldsOf('Patient').keys()]).to.include.members(['name.family', 'address.line', 'diagnoses.display', 'address.geo']);
+    });
+
+    it('hands out a copy, so a caller that changes its map changes no other answer', () => {
+      const index = fieldIndex(setup(DOC));
+      index.fieldsOf('Patient').set('invented', 'special');
+      expect(index.fieldsOf('Patient').has('invented')).to.equal(false);
     });
   });
 

@@ -1,6 +1,12 @@
 import { expect } from 'chai';
 import { formatPath, mergePolicyFiles, parsePolicyText } from '../../src/policy/parse.js';
-import type { PolicyFile } from '../../src/policy/schema.js';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { writePolicySet } from '../../bench/lib/generate.js';
+import { policyFileSchema, type PolicyFile } from '../../src/policy/schema.js';
+import { fastYaml } from '../../src/policy/yaml.js';
 
 const PURPOSE = 'lawfulBasis: { article6: "6(1)(e)" }\n    reviewBy: 2099-01-01\n    views: {}';
 
@@ -31,6 +37,30 @@ describe('policy/parse', () => {
       const { issues } = parsePolicyText('roles:\n  gp: {}\n  gp: {}\n', 'roles.yaml');
       expect(issues).to.have.length(1);
       expect(issues[0]!.message).to.match(/^YAML syntax error: /);
+    });
+
+    it('refuses two keys that name the same thing in two forms (1 and "1"), rather than keeping the last', () => {
+      const { policy, issues } = parsePolicyText('roles:\n  1: { description: a }\n  "1": { description: b }\n', 'roles.yaml');
+      expect(policy).to.equal(undefined);
+      expect(issues).to.deep.equal([
+        { file: 'roles.yaml', path: 'roles.1', message: '"1" is written twice as a key (in two forms): keep one', severity: 'error' },
+      ]);
+    });
+
+    it('reads a generated policy set to the same policy as the schema does from the reference reader', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-parse-'));
+      try {
+        writePolicySet(dir, { resources: 3, purposes: 2, roles: 5 });
+        for (const name of readdirSync(dir)) {
+          const text = readFileSync(join(dir, name), 'utf8');
+          expect(fastYaml(text), name).to.not.equal(undefined);
+          const { policy, issues } = parsePolicyText(text, name);
+          expect(issues).to.deep.equal([]);
+          expect(policy).to.deep.equal(policyFileSchema.parse(parse(text)));
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('refuses an empty file, or one holding only a comment: a half-written deploy must not drop rules', () => {
