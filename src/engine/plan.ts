@@ -61,6 +61,11 @@ export interface Plan {
   resource: CompiledResource;
   grants: PlannedGrant[];
   restrictions: PlannedRestriction[];
+  /**
+   * The CASL ability of these grants and restrictions (rule origins and
+   * reasons). Shared by every request with the same plan core: read it
+   * (`can`, `relevantRuleFor`, `rulesFor`), never `update` it.
+   */
   ability: MongoAbility;
   policyVersion: string;
   /**
