@@ -64,7 +64,7 @@ export interface Plan {
   /**
    * The CASL ability of these grants and restrictions (rule origins and
    * reasons). Shared by every request with the same plan core: read it
-   * (`can`, `relevantRuleFor`, `rulesFor`), never `update` it.
+   * (`can`, `relevantRuleFor`, `rulesFor`); its `update` throws.
    */
   ability: MongoAbility;
   policyVersion: string;
@@ -231,6 +231,12 @@ function planCore(
     rules.push(rule);
   }
   const ability = createMongoAbility(rules, { conditionsMatcher });
+  // Shared by every request with this core: changing its rules would change them for all of them.
+  Object.defineProperty(ability, 'update', {
+    value: () => {
+      throw new TypeError("a plan's ability is shared by requests alike: build your own with createMongoAbility to change rules");
+    },
+  });
   const planned: PlannedGrant[] = [];
   const restricting: PlannedRestriction[] = [];
   for (const rule of ability.possibleRulesFor(action, ctx.resource)) {

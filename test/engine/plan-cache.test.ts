@@ -175,7 +175,7 @@ describe('engine/plan-cache', () => {
     expect(b.decision).to.not.equal(a.decision);
   });
 
-  it('shares nothing a request could change: the grants and restrictions of a plan are frozen', () => {
+  it('shares nothing a request could change: the grants and restrictions of a plan are frozen, its ability cannot be updated', () => {
     const set = policies();
     const plan = set.plan(ctx(['nurse']));
     expect(Object.isFrozen(plan.grants)).to.equal(true);
@@ -184,6 +184,10 @@ describe('engine/plan-cache', () => {
     expect(set.plan(ctx(['nurse'])).grants).to.have.length(1);
     // The request's own part is its own.
     expect(set.plan(ctx(['nurse'])).roles).to.not.equal(plan.roles);
+    // The shared ability answers, but its rules cannot be changed under another request.
+    expect(plan.ability.can('read', 'Patient')).to.equal(true);
+    expect(() => plan.ability.update([{ action: 'manage', subject: 'all' }])).to.throw(TypeError, /shared/);
+    expect(set.plan(ctx(['nurse'])).ability.can('manage', 'all')).to.equal(false);
   });
 
   it('stays bounded: the least recently used core is dropped', () => {
