@@ -172,7 +172,8 @@ function tagged(v: unknown, depth: number): unknown {
   }
   if (v === null) return ['z'];
   if (Array.isArray(v)) {
-    if (Object.getPrototypeOf(v) !== Array.prototype) throw UNKEYABLE;
+    // A named property beside the items (the condition filling reads any own property) is not keyed: planned afresh.
+    if (Object.getPrototypeOf(v) !== Array.prototype || Object.getOwnPropertyNames(v).length !== v.length + 1) throw UNKEYABLE;
     const out: unknown[] = ['a'];
     for (let i = 0; i < v.length; i++) {
       if (!Object.hasOwn(v, i)) throw UNKEYABLE;
@@ -182,7 +183,8 @@ function tagged(v: unknown, depth: number): unknown {
   }
   if (isPlainObject(v)) {
     const out: unknown[] = ['o'];
-    for (const k of Object.keys(v).sort()) out.push([k, tagged(ownValue(v, k), depth + 1)]);
+    // Every own property, enumerable or not: the condition filling reads them all, so the key must tell them apart.
+    for (const k of Object.getOwnPropertyNames(v).sort()) out.push([k, tagged(ownValue(v, k), depth + 1)]);
     return out;
   }
   throw UNKEYABLE;

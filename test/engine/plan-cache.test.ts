@@ -153,6 +153,22 @@ describe('engine/plan-cache', () => {
     expect(refusal(() => set.redactWith(plan, patient({ careTeam: 'ward-7' }))).code).to.equal('record_withheld');
   });
 
+  it('keys on every own property of a nested claim, enumerable or not, so hidden ones never share a plan', () => {
+    const set = policies();
+    const cache = planCacheFor(set.compiled);
+    const org = (team: string) => Object.defineProperty({}, 'team', { value: team, enumerable: false });
+    const nurse = (team: string) => user(['org-nurse'], { org: org(team) });
+    const key = (u: unknown) => cache.keyOf('Patient', 'direct-care', 'read', ['org-nurse'], u);
+    expect(key(nurse('ward-9'))).to.not.equal(key(nurse('ward-7')));
+    // A named property beside a list's items is not keyed at all.
+    expect(key(user(['org-nurse'], { org: Object.assign(['x'], { team: 'ward-7' }) }))).to.equal(undefined);
+    const record = patient({ careTeam: 'ward-9' });
+    const ask = (team: string) => set.redact(record, { resource: 'Patient', purpose: 'direct-care', user: nurse(team), now: NOW });
+    expect(ask('ward-9').decision.rowsReturned).to.equal(1);
+    // The second user, in another team, is refused: the first one's plan is not served to them.
+    expect(refusal(() => ask('ward-7')).code).to.equal('record_withheld');
+  });
+
   it('still refuses per request on a cached path: expired training, a bad break-glass reason, a purpose past its review date the next day', () => {
     const set = policies();
     set.plan(ctx(['nurse']));
