@@ -15,7 +15,9 @@ import jsyaml from 'js-yaml';
  *   keys (`<<`), directives (`%`), document markers (`---`, `...`), block
  *   scalars (`|`, `>`), escapes (`\`), a `#` right after a quote, bracket,
  *   comma or colon (a comment without its space), a sequence opened on its
- *   parent entry's line (`- - a`), an explicit key (`? `), a document
+ *   parent entry's line (`- - a`), an empty sequence entry (a `-` with
+ *   nothing but a comment after it: js-yaml may read a less indented entry
+ *   that follows as its sibling), an explicit key (`? `), a document
  *   whose first content is indented, a quoted scalar or flow collection
  *   running over a line end, tabs, control and other invisible characters,
  *   and lines long enough to hold an implicit key over 1024 characters
@@ -58,7 +60,7 @@ const MAX_POLICY_DEPTH = 64;
  * and surrogates. A CR is accepted only as part of CRLF.
  */
 const UNSURE =
-  /[!&*|>%\\\t]|<<|["'\]},:[{]#|[-?][ ]+-(?=[ \r\n]|$)|\?(?=[ \r\n]|$)|^(?:---|\.\.\.)|\r(?!\n)|[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u2028\u2029\uFEFF\uFFFE\uFFFF\uD800-\uDFFF]/m;
+  /[!&*|>%\\\t]|<<|["'\]},:[{]#|^[ ]*-[ ]*(?:#[^\n]*)?\r?$|[-?][ ]+-(?=[ \r\n]|$)|\?(?=[ \r\n]|$)|^(?:---|\.\.\.)|\r(?!\n)|[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u2028\u2029\uFEFF\uFFFE\uFFFF\uD800-\uDFFF]/m;
 
 /** A document whose first line of content is indented (js-yaml is lenient with what follows it). */
 const INDENTED_ROOT = /^(?:[ ]*(?:#[^\n]*)?\r?\n)*[ ]+[^ \r\n#]/;

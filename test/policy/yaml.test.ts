@@ -138,6 +138,12 @@ describe('policy/yaml', () => {
         `a: ${'['.repeat(200)}${']'.repeat(200)}\n`,
         '{ a: 1 }: mapping key\n',
         '? { a: 1 }\n: mapping key\n',
+        // An empty entry: js-yaml read the less indented entry after it as its sibling.
+        'l:\n  - k:\n    - a\n    -\n  - y: 1\n',
+        'a:\n -\n- b\n',
+        'a:\n  -  \n- b\n',
+        'a:\n  b:\n    -\n  - x\n',
+        'where: { team: { $in: [x] } }\nl:\n  - k:\n    - # nothing\n  - y: 1\n',
       ];
       for (const text of unsure) {
         expect(fastYaml(text), JSON.stringify(text)).to.equal(undefined);
@@ -159,6 +165,8 @@ describe('policy/yaml', () => {
         '- a\nb: 1\n',
         '{a: 1, a: 2}\n',
         'a:\n    b: 1\n  c: 2\n',
+        // YAML 1.2 refuses it; js-yaml read it as [null, "t1"], widening a condition.
+        'where:\n  team:\n    $in:\n      -\n    - t1\n',
       ];
       for (const text of refused) {
         expect(reference(text), JSON.stringify(text)).to.equal(undefined);
