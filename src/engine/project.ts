@@ -1,6 +1,6 @@
 import type { CompiledResource, TrieNode } from './compile.js';
 import { HOSTILE_KEYS, isPlainObject } from '../lib/paths.js';
-import { MAX_RECORD_DEPTH, refuseTooDeep } from '../lib/depth.js';
+import { MAX_RECORD_DEPTH, nestedDeeperThan, refuseTooDeep } from '../lib/depth.js';
 import { DROP, type Transform } from './transforms.js';
 
 /** Copies the permitted part of one record into a fresh object. `undefined` = nothing permitted. */
@@ -254,7 +254,11 @@ function copier(transform: Transform | undefined): Step {
     if (isPlainObject(value)) {
       // Under a transform only values are transformed, never keys: an object
       // such as { "9990000018": "verified" } would carry the raw value in a key.
-      if (transform) return undefined;
+      // Dropped, unless it nests too deep: a value under a disclosed field refuses as a copied one would.
+      if (transform) {
+        if (nestedDeeperThan(value, MAX_RECORD_DEPTH - level + 1)) refuseTooDeep();
+        return undefined;
+      }
       const out: Record<string, unknown> = {};
       // for…in meets inherited keys only if Object.prototype gained enumerable ones: asked then, not otherwise.
       const own = !guard.intact;
