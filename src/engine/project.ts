@@ -1,12 +1,21 @@
 import type { CompiledResource, TrieNode } from './compile.js';
 import { HOSTILE_KEYS, isPlainObject } from '../lib/paths.js';
+import { MAX_RECORD_DEPTH, nestedDeeperThan, refuseTooDeep } from '../lib/depth.js';
 import { DROP, type Transform } from './transforms.js';
 
 /** Copies the permitted part of one record into a fresh object. `undefined` = nothing permitted. */
 export type Projector = (record: unknown) => unknown;
 
+/**
+ * One step of a projection: copies `value`, which sits `level` levels deep
+ * (the record is level 1). A list or object it would walk deeper than
+ * `MAX_RECORD_DEPTH` refuses the whole body (`refuseTooDeep`): what a copy
+ * reaches is checked as it is copied, never by a second walk.
+ */
+type Step = (value: unknown, level: number) => unknown;
+
 interface Built {
-  fn: Projector;
+  fn: Step;
   /** The whole subtree is disclosed under one transform: copy it as it is. */
   full: boolean;
   transform: Transform | undefined;
@@ -26,6 +35,10 @@ interface Built {
  * it, never any other key under it, so free text that a record API nests
  * inside a granted object (`diagnoses[].clinicianNotes`) is dropped.
  *
+ * A list or object the copy would reach deeper than `MAX_RECORD_DEPTH`
+ * levels (the record is level 1) throws `unredactable_body` before anything
+ * is returned; one under a key that is not copied is never walked.
+ *
  * @example
  * const project = compileProjector(resource, mask, (path) => undefined);
  * project({ id: 'p1', secret: 'x' }); // { id: 'p1' }
@@ -37,7 +50,9 @@ export function compileProjector(
   declaredOnly = false,
 ): Projector {
   const root = build(resource.trie, false, undefined);
-  return root ? root.fn : () => undefined;
+  if (!root) return () => undefined;
+  const fn = root.fn;
+  return (record) => fn(record, 1);
 
   function build(node: TrieNode, inheritedInclude: boolean, inheritedTransform: Transform | undefined): Built | undefined {
     const include = node.path !== undefined ? (mask & resource.bits.get(node.path)!) !== 0n : inheritedInclude;
@@ -133,12 +148,12 @@ export function withProjections<T>(fn: () => T): T {
  */
 function partial(
   children: Map<string, Built>,
-  rest: Projector | undefined,
+  rest: Step | undefined,
   otherKeys: boolean,
-  scalar: Projector | undefined,
+  scalar: Step | undefined,
   recordOrder: boolean,
-): Projector {
-  const table: unknown[] = [isPlainObject, projectArray, Object.hasOwn, scalar, rest, guard, HOSTILE_KEYS];
+): Step {
+  const table: unknown[] = [isPlainObject, projectArray, Object.hasOwn, scalar, rest, guard, HOSTILE_KEYS, refuseTooDeep];
   const at = (value: unknown) => table.push(value) - 1;
   const slow: string[] = [];
   const declared = new Set<string>();
@@ -158,18 +173,18 @@ function partial(
       // A plain value is its own copy.
       slow.push(
         `  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || v === null) { out[${k}] = v; any = true; }`,
-        `  else { r = ${fn}(v); if (r !== undefined) ${set} }`,
+        `  else { r = ${fn}(v, level + 1); if (r !== undefined) ${set} }`,
       );
     } else {
-      slow.push(`  r = ${fn}(v); if (r !== undefined) ${set}`);
+      slow.push(`  r = ${fn}(v, level + 1); if (r !== undefined) ${set}`);
     }
     slow.push(recordOrder ? '  break;' : '}');
     fast.push({
       k,
       copy: (c) =>
         inline
-          ? `(typeof ${c} === 'string' || typeof ${c} === 'number' || typeof ${c} === 'boolean' || ${c} === null ? ${c} : ${fn}(${c}))`
-          : `${fn}(${c})`,
+          ? `(typeof ${c} === 'string' || typeof ${c} === 'number' || typeof ${c} === 'boolean' || ${c} === null ? ${c} : ${fn}(${c}, level + 1))`
+          : `${fn}(${c}, level + 1)`,
       inline,
       ownCheck: PROTOTYPE_NAME_SET.has(key),
     });
@@ -179,7 +194,7 @@ function partial(
     others.push(
       `for (const key of Object.keys(value)) {`,
       `  if (T[${at(declared)}].has(key) || hostile.has(key)) continue;`,
-      '  r = rest(value[key]);',
+      '  r = rest(value[key], level + 1);',
       '  if (r !== undefined) { out[key] = r; any = true; }',
       '}',
     );
@@ -208,10 +223,12 @@ function partial(
   const empty = rest !== undefined ? ' || Object.keys(value).length === 0' : '';
   const body = [
     "'use strict';",
-    'const isPlainObject = T[0], projectArray = T[1], hasOwn = T[2], scalar = T[3], rest = T[4], guard = T[5], hostile = T[6];',
-    'return function project(value) {',
-    '  if (Array.isArray(value)) return projectArray(value, project);',
-    '  if (!isPlainObject(value)) return scalar ? scalar(value) : undefined;',
+    'const isPlainObject = T[0], projectArray = T[1], hasOwn = T[2], scalar = T[3], rest = T[4], guard = T[5], hostile = T[6], tooDeep = T[7];',
+    'return function project(value, level) {',
+    // A list or object past the deepest level a record may have: the whole body is refused, never walked further.
+    `  if (level > ${MAX_RECORD_DEPTH} && typeof value === 'object' && value !== null) tooDeep();`,
+    '  if (Array.isArray(value)) return projectArray(value, project, level);',
+    '  if (!isPlainObject(value)) return scalar ? scalar(value, level) : undefined;',
     ...literalPath.map((l) => `  ${l}`),
     '  const out = {};',
     '  let any = false, v, r;',
@@ -220,29 +237,34 @@ function partial(
     `  return any${empty} ? out : undefined;`,
     '};',
   ].join('\n');
-  return new Function('T', body)(table) as Projector;
+  return new Function('T', body)(table) as Step;
 }
 
-/** A deep copy, with the transform applied to every leaf. */
-function copier(transform: Transform | undefined): Projector {
-  const copy: Projector = (value) => {
+/** A deep copy, with the transform applied to every leaf; a list or object past `MAX_RECORD_DEPTH` refuses. */
+function copier(transform: Transform | undefined): Step {
+  const copy: Step = (value, level) => {
     if (value === null) return null;
     if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
       if (!transform) return value;
       const t = transform(value);
       return t === DROP ? undefined : t;
     }
-    if (Array.isArray(value)) return projectArray(value, copy);
+    if (level > MAX_RECORD_DEPTH && typeof value === 'object') refuseTooDeep();
+    if (Array.isArray(value)) return projectArray(value, copy, level);
     if (isPlainObject(value)) {
       // Under a transform only values are transformed, never keys: an object
       // such as { "9990000018": "verified" } would carry the raw value in a key.
-      if (transform) return undefined;
+      // Dropped, unless it nests too deep: a value under a disclosed field refuses as a copied one would.
+      if (transform) {
+        if (nestedDeeperThan(value, MAX_RECORD_DEPTH - level + 1)) refuseTooDeep();
+        return undefined;
+      }
       const out: Record<string, unknown> = {};
       // for…in meets inherited keys only if Object.prototype gained enumerable ones: asked then, not otherwise.
       const own = !guard.intact;
       for (const key in value) {
         if ((own && !Object.hasOwn(value, key)) || HOSTILE_KEYS.has(key)) continue;
-        const r = copy(value[key]);
+        const r = copy(value[key], level + 1);
         if (r !== undefined) out[key] = r;
       }
       return out;
@@ -253,13 +275,13 @@ function copier(transform: Transform | undefined): Projector {
   return copy;
 }
 
-/** The projected elements of a list, in order, those that project to nothing left out. Sized once, not grown. */
-function projectArray(values: unknown[], fn: Projector): unknown[] {
+/** The projected elements of a list at `level`, in order, those that project to nothing left out. Sized once, not grown. */
+function projectArray(values: unknown[], fn: Step, level: number): unknown[] {
   const n = values.length;
   const out: unknown[] = new Array(n);
   let kept = 0;
   for (let i = 0; i < n; i++) {
-    const r = fn(values[i]);
+    const r = fn(values[i], level + 1);
     if (r !== undefined) out[kept++] = r;
   }
   if (kept < n) out.length = kept;

@@ -1,11 +1,11 @@
-import { MAX_RECORD_DEPTH, nestedDeeperThan } from '../lib/depth.js';
+import { MAX_RECORD_DEPTH, nestedDeeperThan, refuseTooDeep } from '../lib/depth.js';
 import { pathsOf, type CompiledView } from './compile.js';
 import type { Decision } from './decision.js';
 import { FieldmeshError } from '../lib/errors.js';
 import { AccessError } from './access-error.js';
 import { HOSTILE_KEYS, isPlainObject, splitPath, valuesAt } from '../lib/paths.js';
 import { compileProjector, withProjections, type Projector } from './project.js';
-import { isExempt, planDecision, type Plan } from './plan.js';
+import { isExempt, planDecision, type Plan, type PlannedGrant } from './plan.js';
 import { makeTransform, type Transform } from './transforms.js';
 
 /** The projection for one permitted mask: the copy function and its names for the decision. */
@@ -81,10 +81,12 @@ function redactRows(plan: Plan, projections: ProjectionCache, input: unknown): {
   const tally = new RowTally(plan);
   const shapes = new RowShapes(plan, projections);
   const gated = purpose.def.optOut === 'respect' || purpose.def.consent === 'required';
+  const reads = readKeysOf(plan);
   const out: unknown[] = [];
   for (const row of rows) {
-    // Each row is checked as it is met, while it is in cache; a refusal here discards everything: nothing was returned yet.
-    if (!single) assertShallow(row, MAX_RECORD_DEPTH);
+    // Each row is checked as it is met, while it is in cache; a refusal here discards everything: nothing was
+    // returned yet. What the decision reads is checked here, what is copied by the projection as it copies.
+    if (!single) assertReadShallow(row, reads);
     if (!isPlainObject(row)) {
       tally.withhold(row, 'not-a-record');
       continue;
@@ -117,14 +119,71 @@ function assertRedactable(input: unknown, single: boolean): void {
   if (single && !isPlainObject(input)) {
     throw new FieldmeshError('unredactable_body', 'the input is neither a record (object) nor a list of records');
   }
-  // Every walk below recurses: a body nested deeper than any record is refused whole, never half-walked.
-  // A list's rows are checked one by one as the loop meets them, each before any walk of it.
+  // Every walk below recurses: a body nested deeper than any record is refused, never half-walked.
+  // A single record (one per request, walked once as a copy of it would be) is checked whole, before anything.
+  // A list's rows are checked as the loop meets them: what deciding on a row reads, before it is read (`assertReadShallow`);
+  // what it copies, by the projection as it copies. A key nothing reads or copies is dropped unwalked.
   if (single) assertShallow(input, MAX_RECORD_DEPTH);
 }
 
 function assertShallow(value: unknown, limit: number): void {
-  if (nestedDeeperThan(value, limit)) {
-    throw new FieldmeshError('unredactable_body', `the input nests lists and objects deeper than ${MAX_RECORD_DEPTH} levels`);
+  if (nestedDeeperThan(value, limit)) refuseTooDeep();
+}
+
+/** The whole row counts as read: a condition whose keys cannot be told exactly. */
+const WHOLE_ROW = 'whole-row';
+
+/** Per plan core (its frozen grants list is shared by every request alike), what a row's decision reads. */
+const readKeysByPlan = new WeakMap<readonly PlannedGrant[], readonly string[] | typeof WHOLE_ROW>();
+
+/**
+ * The top-level keys of a row that deciding on it reads: the conditions of
+ * the plan's grants and restrictions (the marker-shape guards read the same
+ * paths), the id path, and the opt-out and consent paths when the purpose
+ * reads them. `WHOLE_ROW` when a condition's keys cannot be told exactly.
+ * Hostile keys are never read by any of them.
+ */
+function readKeysOf(plan: Plan): readonly string[] | typeof WHOLE_ROW {
+  let reads = readKeysByPlan.get(plan.grants);
+  if (reads === undefined) {
+    reads = collectReadKeys(plan);
+    readKeysByPlan.set(plan.grants, reads);
+  }
+  return reads;
+}
+
+function collectReadKeys(plan: Plan): readonly string[] | typeof WHOLE_ROW {
+  const { resource, purpose } = plan;
+  const keys = new Set<string>();
+  const top = (path: string) => keys.add(splitPath(path)[0]!);
+  top(resource.def.id);
+  if (purpose.def.optOut === 'respect') top(resource.def.optOut!);
+  if (purpose.def.consent === 'required') top(resource.def.consent!);
+  const conditions = [...plan.grants.map((g) => g.grant.where), ...plan.restrictions.map((r) => r.restriction.when)];
+  for (const condition of conditions) {
+    if (condition === undefined) continue;
+    if (condition.reads === undefined) return WHOLE_ROW;
+    for (const key of condition.reads) keys.add(key);
+  }
+  for (const key of HOSTILE_KEYS) keys.delete(key);
+  return Object.freeze([...keys]);
+}
+
+/**
+ * Refuse a row if a value that deciding on it reads nests deeper than a
+ * record may (the row is level 1, so its values may nest one level less).
+ * What is copied is checked by the projection as it copies; a key that is
+ * neither read nor copied is dropped unwalked, as any undeclared key. A row
+ * that is not a record is checked whole: its ids are read from it as it is.
+ */
+function assertReadShallow(row: unknown, reads: readonly string[] | typeof WHOLE_ROW): void {
+  if (reads === WHOLE_ROW || !isPlainObject(row)) {
+    assertShallow(row, MAX_RECORD_DEPTH);
+    return;
+  }
+  for (let i = 0; i < reads.length; i++) {
+    const value = row[reads[i]!];
+    if (value !== null && typeof value === 'object' && nestedDeeperThan(value, MAX_RECORD_DEPTH - 1)) refuseTooDeep();
   }
 }
 

@@ -1,11 +1,23 @@
+import { FieldmeshError } from './errors.js';
+
 /**
- * Deepest nesting of lists and objects a record may have: 100 levels. Real
- * record APIs (FHIR included) stay within a few dozen; a body nested
- * thousands deep would exhaust the stack of any recursive walk (projection,
- * conditions, audit), so it is refused whole before any is run: nothing of it
- * is disclosed (docs/policy-language.md "Limits").
+ * Deepest nesting of lists and objects a record may have: 100 levels, the
+ * record itself the first. Real record APIs (FHIR included) stay within a
+ * few dozen; a body nested thousands deep would exhaust the stack of any
+ * recursive walk (projection, conditions, audit), so a value nested deeper
+ * is refused before any walk reaches past the limit: nothing of the body is
+ * disclosed (docs/policy-language.md "Limits").
  */
 export const MAX_RECORD_DEPTH = 100;
+
+/**
+ * The refusal of a body nested deeper than `MAX_RECORD_DEPTH`: one message,
+ * whichever walk meets it (the row check or a projection). Nothing of the
+ * body has been returned when it is thrown.
+ */
+export function refuseTooDeep(): never {
+  throw new FieldmeshError('unredactable_body', `the input nests lists and objects deeper than ${MAX_RECORD_DEPTH} levels`);
+}
 
 /**
  * Whether a value nests lists and objects deeper than `limit` levels. Walked

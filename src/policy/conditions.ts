@@ -59,6 +59,12 @@ export interface ConditionTemplate {
    * value the condition cannot compare with (a list where one value belongs).
    */
   resolve(user: Readonly<Record<string, unknown>>): Condition | undefined;
+  /**
+   * The top-level record keys the condition reads (the first segment of
+   * every field path, through `$and`, `$or` and `$nor`); `undefined` when
+   * that cannot be told exactly, and the whole record counts as read.
+   */
+  readonly reads: readonly string[] | undefined;
 }
 
 /**
@@ -74,16 +80,43 @@ export interface ConditionTemplate {
  * compileCondition({ ward: { $in: '${user.wards}' } }).resolve({ wards: 'ward-7' }); // { ward: { $in: ['ward-7'] } }
  */
 export function compileCondition(condition: Condition): ConditionTemplate {
+  const reads = conditionReads(condition);
   if (!JSON.stringify(condition).includes('${user')) {
     const usable = usableCondition(condition);
-    return { resolve: () => usable };
+    return { resolve: () => usable, reads };
   }
   return {
+    reads,
     resolve: (user) => {
       const filled = fill(condition, user) as Condition | undefined;
       return filled && usableCondition(filled);
     },
   };
+}
+
+/**
+ * The top-level keys of a record that a condition reads: the first segment
+ * of each field path, collected through `$and`, `$or` and `$nor` (claims fill
+ * values, never keys). `undefined` for anything else at the top of a
+ * condition, which might read the whole record: the caller then takes the
+ * whole record as read (fail closed).
+ *
+ * @example
+ * conditionReads({ $or: [{ sealed: true }, { 'meta.security.code': 'R' }] }); // ['sealed', 'meta']
+ */
+export function conditionReads(condition: unknown): string[] | undefined {
+  const keys = new Set<string>();
+  const visit = (c: unknown): boolean => {
+    if (!isObject(c)) return false;
+    for (const [key, value] of Object.entries(c)) {
+      if (key === '$and' || key === '$or' || key === '$nor') {
+        if (!Array.isArray(value) || !value.every((v) => visit(v))) return false;
+      } else if (key.startsWith('$')) return false;
+      else keys.add(key.split('.')[0]!);
+    }
+    return true;
+  };
+  return visit(condition) ? [...keys] : undefined;
 }
 
 /** The condition, once its predicate is compiled for CASL; `undefined` when it cannot be evaluated. */

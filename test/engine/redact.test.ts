@@ -600,3 +600,95 @@ describe('redact at the edges', () => {
     expect(() => read(patient({ allergies: nested }), ['gp'], 'direct-care')).not.to.throw();
   });
 });
+
+describe('redact: depth of list rows, checked where a value is read or copied', () => {
+  /** A value of `levels` nested lists around a string: `levels` levels of nesting. */
+  const lists = (levels: number): unknown => JSON.parse(`${'['.repeat(levels)}"x"${']'.repeat(levels)}`);
+  /** An object that holds itself: nested without end. */
+  const cycle = (): Record<string, unknown> => {
+    const c: Record<string, unknown> = { note: 'loops' };
+    c['self'] = c;
+    return c;
+  };
+  const refusedTooDeep = (fn: () => unknown) => {
+    let thrown: unknown;
+    try {
+      fn();
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).to.be.instanceOf(FieldmeshError);
+    expect((thrown as FieldmeshError).code).to.equal('unredactable_body');
+    expect((thrown as FieldmeshError).message).to.include('deeper than 100 levels');
+  };
+  const deep = lists(6000);
+
+  it('refuses a list whose row nests too deep under a transformed field (age band, year, pseudonym)', () => {
+    const { read } = setup();
+    const consented = { consent: { research: 'granted' } };
+    refusedTooDeep(() => read([patient(consented), patient({ ...consented, dateOfBirth: deep })], ['analyst'], 'research'));
+    refusedTooDeep(() => read([patient(), patient({ dateOfBirth: deep })], ['analyst'], 'service-planning'));
+    refusedTooDeep(() => read([patient(), patient({ id: deep })], ['analyst'], 'service-planning'));
+    // In an identifiable view an object under a transform is never disclosed, but one nested too deep still refuses.
+    const transformed = changed((d) => {
+      d.purposes['direct-care']!.views.Patient.transform = { dateOfBirth: 'year' };
+    });
+    expect((transformed.read([patient()], ['gp'], 'direct-care').data as { dateOfBirth: unknown }[])[0]!.dateOfBirth).to.equal(1980);
+    refusedTooDeep(() => transformed.read([patient(), patient({ dateOfBirth: { y: [deep] } })], ['gp'], 'direct-care'));
+    refusedTooDeep(() => transformed.read([patient(), patient({ dateOfBirth: deep })], ['gp'], 'direct-care'));
+  });
+
+  it('drops, unwalked, an object under a declared leaf of a de-identified view, as any undeclared key', () => {
+    const { read } = setup();
+    const without = patient({ id: 'b' });
+    delete without['dateOfBirth'];
+    const plain = read([patient({ id: 'a' }), without], ['analyst'], 'service-planning');
+    const { data } = read([patient({ id: 'a' }), patient({ id: 'b', dateOfBirth: { y: [deep] } })], ['analyst'], 'service-planning');
+    expect(data).to.deep.equal(plain.data);
+  });
+
+  it('drops a deep value under a key nothing reads or copies, and discloses the row without it', () => {
+    const { read } = setup();
+    const plain = read([patient({ id: 'a' }), patient({ id: 'b' })], ['gp'], 'direct-care');
+    for (const extra of [{ allergies: deep }, { internalNotes: cycle() }, { telecom: [{ system: deep, value: '0113 496 0000' }] }]) {
+      const { data, decision } = read([patient({ id: 'a' }), patient({ id: 'b', ...extra })], ['gp'], 'direct-care');
+      expect(data).to.deep.equal(plain.data);
+      expect(decision.recordIds).to.deep.equal(['a', 'b']);
+    }
+  });
+
+  it('refuses a deep value at a nested condition path (meta.security.code reads meta)', () => {
+    const { read } = setup();
+    refusedTooDeep(() => read([patient(), patient({ meta: { security: deep } })], ['gp'], 'direct-care'));
+    refusedTooDeep(() => read([patient(), patient({ meta: { security: [{ code: 'N' }], other: deep } })], ['gp'], 'direct-care'));
+  });
+
+  it('refuses a deep value at a grant condition path, an opt-out path and a consent path', () => {
+    const { read } = setup();
+    refusedTooDeep(() => read([patient(), patient({ careTeam: deep })], ['nurse'], 'direct-care'));
+    refusedTooDeep(() => read([patient(), patient({ optOut: deep })], ['analyst'], 'service-planning'));
+    refusedTooDeep(() => read([patient(), patient({ consent: { research: deep } })], ['analyst'], 'research'));
+  });
+
+  it('refuses a cyclic object in a copied key and in a read key, never hangs or overflows the stack', () => {
+    const { read } = setup();
+    refusedTooDeep(() => read([patient(), patient({ diagnoses: [cycle()] })], ['gp'], 'direct-care'));
+    refusedTooDeep(() => read([patient(), patient({ name: cycle() })], ['gp'], 'direct-care'));
+    refusedTooDeep(() => read([patient(), patient({ flags: cycle() })], ['gp'], 'direct-care'));
+    refusedTooDeep(() => read([patient(), patient({ sealed: [cycle()] })], ['gp'], 'direct-care'));
+  });
+
+  it('passes exactly 100 levels (the row and 99 below it) in a copied or read key, refuses 101', () => {
+    const { read } = setup();
+    const { data } = read([patient({ diagnoses: lists(99) })], ['gp'], 'direct-care');
+    expect((data as { diagnoses: unknown }[])[0]!.diagnoses).to.deep.equal(lists(99));
+    refusedTooDeep(() => read([patient({ diagnoses: lists(100) })], ['gp'], 'direct-care'));
+    expect(() => read([patient({ flags: lists(99) })], ['gp'], 'direct-care')).not.to.throw();
+    refusedTooDeep(() => read([patient({ flags: lists(100) })], ['gp'], 'direct-care'));
+  });
+
+  it('still checks a single record whole, keys nothing reads included', () => {
+    const { read } = setup();
+    refusedTooDeep(() => read(patient({ internalNotes: cycle() }), ['gp'], 'direct-care'));
+  });
+});

@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import { stringify } from 'yaml';
 import { fieldmesh } from '../cli/run.js';
 import { PolicyError } from '../../src/lib/errors.js';
+import { compileCondition, conditionReads } from '../../src/policy/conditions.js';
 import { AccessError } from '../../src/engine/access-error.js';
 import { policiesFromSources } from '../../src/engine/policy-set.js';
 import type { UserClaims } from '../../src/engine/plan.js';
@@ -630,5 +631,29 @@ describe('row conditions', () => {
       expect(restriction.one(person('a', { riskLevel: 1 }), { maxRisk: false })).not.to.have.property('address');
       expect(restriction.one(person('a', { riskLevel: 1 }), { maxRisk: [5] })).not.to.have.property('address');
     });
+  });
+});
+
+describe('conditionReads', () => {
+  it('names the first segment of every field path, through $and, $or and $nor, operators and $elemMatch below a field', () => {
+    expect(conditionReads({ careTeam: '${user.team}' })).to.deep.equal(['careTeam']);
+    expect(conditionReads({ $or: [{ sealed: true }, { 'meta.security.code': 'R' }] })).to.deep.equal(['sealed', 'meta']);
+    expect(
+      conditionReads({
+        $and: [{ $nor: [{ 'a.b': { $in: [1, 2] } }] }, { list: { $elemMatch: { 'x.y': 1, z: { $gt: 2 } } } }],
+        riskLevel: { $gte: 3 },
+      }),
+    ).to.deep.equal(['a', 'list', 'riskLevel']);
+    expect(conditionReads({})).to.deep.equal([]);
+    expect(compileCondition({ $or: [{ flags: 'dv-risk' }, { 'meta.code': '${user.team}' }] }).reads).to.deep.equal(['flags', 'meta']);
+  });
+
+  it('cannot tell, and says so, for anything else at the top of a condition: the whole record counts as read', () => {
+    expect(conditionReads({ $where: 'true' })).to.equal(undefined);
+    expect(conditionReads({ $expr: { $eq: ['$a', 1] } })).to.equal(undefined);
+    expect(conditionReads({ $or: [{ a: 1 }, { $text: 'x' }] })).to.equal(undefined);
+    expect(conditionReads({ $and: 'not a list' })).to.equal(undefined);
+    expect(conditionReads({ $or: [1] })).to.equal(undefined);
+    expect(conditionReads(['a'])).to.equal(undefined);
   });
 });
