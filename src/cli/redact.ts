@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { HOSTILE_KEYS } from '../lib/paths.js';
 import { printableJson } from '../lib/text.js';
+import { claimNames } from '../policy/templates.js';
 import { FieldmeshError } from '../lib/errors.js';
 import { didYouMean } from '../lib/suggest.js';
 import { pseudonymKeyProblem } from '../engine/transforms.js';
@@ -14,6 +16,7 @@ interface RedactOptions {
   resource: string;
   breakGlass?: string;
   now?: string;
+  claim?: string[];
 }
 
 /**
@@ -30,6 +33,7 @@ export function registerRedact(program: Command): void {
     .argument('[file]', 'JSON file, or - for standard input', '-')
     .option('--role <role>', 'act as a user holding this role (with current training)')
     .option('--user <claims.json>', 'act as the user with these claims (JSON file)')
+    .option('--claim <name=value>', 'with --role: give the user this claim, as text (repeatable), e.g. --claim practice=B86001', collect)
     .requiredOption('--purpose <purpose>', 'the declared purpose')
     .requiredOption('--resource <resource>', 'the resource type of the input')
     .option('--break-glass <reason>', 'break-glass reason (break-glass purposes only)')
@@ -40,11 +44,13 @@ export function registerRedact(program: Command): void {
     )
     .action(async (file: string, opts: RedactOptions) => {
       if ((opts.role === undefined) === (opts.user === undefined)) throw new CliExit(EXIT.usage, 'give exactly one of --role or --user');
+      if (opts.user !== undefined && opts.claim !== undefined)
+        throw new CliExit(EXIT.usage, '--claim goes with --role; with --user, put the claims in the file');
       const now = parseNow(opts.now) ?? new Date();
       const user =
         opts.user !== undefined
           ? await readJson(opts.user, 'user claims')
-          : { sub: 'cli', roles: [opts.role], training: now.toISOString().slice(0, 10) };
+          : { sub: 'cli', roles: [opts.role], training: now.toISOString().slice(0, 10), ...claimsOf(opts.claim ?? []) };
       if (user === null || typeof user !== 'object' || Array.isArray(user))
         throw new CliExit(EXIT.usage, '--user: the claims file must hold a JSON object');
       const input = await readJson(file, 'input');
@@ -77,10 +83,50 @@ export function registerRedact(program: Command): void {
             EXIT.usage,
             `FIELDMESH_PSEUDONYM_KEY: required, since purpose "${opts.purpose}" pseudonymises fields (set a key of at least 16 characters)`,
           );
-        process.stderr.write(`${printableJson({ error: { code: e.code, message: e.message } }, 0)}\n`);
+        // A --role user lacking a claim the role's grants read is the usual first cause of seeing nothing: say which.
+        const missing =
+          opts.role !== undefined ? missingClaims(policies.compiled.document, opts.role, opts.purpose, opts.resource, user) : [];
+        const hint =
+          missing.length > 0
+            ? `the grants of role "${opts.role}" for this purpose read the claim${missing.length > 1 ? 's' : ''} ${missing.join(', ')}, which this user lacks: give ${missing.map((c) => `--claim ${c}=…`).join(' ')}`
+            : undefined;
+        process.stderr.write(`${printableJson({ error: { code: e.code, message: e.message, ...(hint ? { hint } : {}) } }, 0)}\n`);
         throw new CliExit(EXIT.refused);
       }
     });
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** `--claim name=value` pairs as claims; roles come from --role, and a name that could reach a prototype is refused. */
+function claimsOf(pairs: readonly string[]): Record<string, string> {
+  const claims: Record<string, string> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    const name = at > 0 ? pair.slice(0, at) : '';
+    if (name === '') throw new CliExit(EXIT.usage, `--claim ${pair}: write name=value, e.g. --claim practice=B86001`);
+    if (name === 'roles') throw new CliExit(EXIT.usage, '--claim roles=…: the role comes from --role');
+    if (HOSTILE_KEYS.has(name)) throw new CliExit(EXIT.usage, `--claim ${name}: not a claim name`);
+    if (Object.hasOwn(claims, name)) throw new CliExit(EXIT.usage, `--claim ${name} is given twice: keep one`);
+    claims[name] = pair.slice(at + 1);
+  }
+  return claims;
+}
+
+/** The claims this role's grants for the purpose and resource read that the user does not carry: why a --role user may see nothing. */
+function missingClaims(
+  doc: { roles: Record<string, { grants: readonly { purpose: string; resource: string; where?: unknown }[] }> },
+  role: string,
+  purpose: string,
+  resource: string,
+  user: object,
+): string[] {
+  const names = new Set<string>();
+  const grants = Object.hasOwn(doc.roles, role) ? doc.roles[role]!.grants : [];
+  for (const g of grants) if (g.purpose === purpose && g.resource === resource) claimNames(g.where, names);
+  return [...names].filter((n) => !Object.hasOwn(user, n)).sort();
 }
 
 async function readJson(file: string, what: string): Promise<unknown> {

@@ -1,7 +1,7 @@
 import type { CompiledPolicies } from './compile.js';
 import { grantKey } from './compile.js';
 import type { AccessCode } from '../lib/errors.js';
-import { TEMPLATE } from '../policy/templates.js';
+import { claimNames } from '../policy/templates.js';
 import { isPlainObject } from '../lib/paths.js';
 
 /**
@@ -130,17 +130,6 @@ export class PlanCache<Core> {
       if (this.compiled.resources.has(resource)) this.restrictionClaims.set(resource, names);
     }
     return names;
-  }
-}
-
-/** The top-level claim names the `${user…}` templates in a condition read. */
-function claimNames(value: unknown, into: Set<string>): void {
-  if (typeof value === 'string') {
-    for (const m of value.matchAll(TEMPLATE)) into.add(m[1] !== undefined ? m[1].split('.')[0]! : m[2]!);
-  } else if (Array.isArray(value)) {
-    for (const v of value) claimNames(v, into);
-  } else if (value !== null && typeof value === 'object') {
-    for (const v of Object.values(value)) claimNames(v, into);
   }
 }
 

@@ -53,3 +53,21 @@ export function claimOf(user: unknown, match: readonly (string | undefined)[]): 
   }
   return value;
 }
+
+/**
+ * The top-level claim names the `${user…}` templates in a condition read,
+ * added to `into`: what a user must carry for the condition to be usable.
+ *
+ * @example
+ * const names = new Set<string>();
+ * claimNames({ gp: '${user.practice}', team: '${user.org.team}' }, names); // names: practice, org
+ */
+export function claimNames(value: unknown, into: Set<string>): void {
+  if (typeof value === 'string') {
+    for (const m of value.matchAll(TEMPLATE)) into.add(m[1] !== undefined ? m[1].split('.')[0]! : m[2]!);
+  } else if (Array.isArray(value)) {
+    for (const v of value) claimNames(v, into);
+  } else if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) claimNames(v, into);
+  }
+}

@@ -73,7 +73,47 @@ describe('fieldmesh redact', () => {
       input: JSON.stringify(patient()),
     });
     expect(r.code).to.equal(3);
-    expect(JSON.parse(r.stderr).error.code).to.equal('record_withheld');
+    const { error } = JSON.parse(r.stderr);
+    expect(error.code).to.equal('record_withheld');
+    // The first cause, named: the nurse's grant reads a team claim that --role alone cannot give.
+    expect(error.hint).to.include('claim team').and.include('--claim team=');
+  });
+
+  it('gives a --role user claims with --claim, so row conditions see them', () => {
+    const args = ['redact', '--policies', VALID, ...NOW, '--role', 'nurse', '--purpose', 'direct-care', '--resource', 'Patient'];
+    const seen = fieldmesh([...args, '--claim', 'team=ward-7'], { input: JSON.stringify(patient()) });
+    expect(seen.code).to.equal(0, seen.stderr);
+    expect(JSON.parse(seen.stdout)).to.have.property('id', 'p1');
+    // Another team's nurse still sees nothing, and is told no claim is missing (no hint).
+    const other = fieldmesh([...args, '--claim', 'team=ward-9'], { input: JSON.stringify(patient()) });
+    expect(other.code).to.equal(3);
+    expect(JSON.parse(other.stderr).error).to.not.have.property('hint');
+    // A claim overrides the default training date, so a training refusal can be tried too.
+    const lapsed = fieldmesh([...args, '--claim', 'team=ward-7', '--claim', 'training=2020-01-01'], { input: JSON.stringify(patient()) });
+    expect(lapsed.code).to.equal(3);
+    expect(JSON.parse(lapsed.stderr).error.code).to.equal('training_expired');
+  });
+
+  it('refuses a malformed --claim, a roles claim, a hostile name, a repeated one, and --claim beside --user (exit 2)', () => {
+    const args = ['redact', '--policies', VALID, ...NOW, '--purpose', 'direct-care', '--resource', 'Patient'];
+    const input = JSON.stringify(patient());
+    for (const [claim, says] of [
+      ['team', 'write name=value'],
+      ['=ward-7', 'write name=value'],
+      ['roles=gp', 'the role comes from --role'],
+      ['__proto__=x', 'not a claim name'],
+    ] as const) {
+      const r = fieldmesh([...args, '--role', 'nurse', '--claim', claim], { input });
+      expect(r.code, claim).to.equal(2);
+      expect(r.stderr, claim).to.include(says);
+    }
+    const twice = fieldmesh([...args, '--role', 'nurse', '--claim', 'team=a', '--claim', 'team=b'], { input });
+    expect(twice.code).to.equal(2);
+    expect(twice.stderr).to.include('given twice');
+    const dir = tmp({ 'user.json': JSON.stringify({ sub: 'n1', roles: ['nurse'], team: 'ward-7', training: '2026-06-01' }) });
+    const both = fieldmesh([...args, '--user', join(dir, 'user.json'), '--claim', 'team=ward-7'], { input });
+    expect(both.code).to.equal(2);
+    expect(both.stderr).to.include('--claim goes with --role');
   });
 
   it('uses the claims of --user, so row conditions see them', () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { claimOf, isMalformedTemplate, isWholeTemplate, TEMPLATE, WHOLE_TEMPLATE } from '../../src/policy/templates.js';
+import { claimNames, claimOf, isMalformedTemplate, isWholeTemplate, TEMPLATE, WHOLE_TEMPLATE } from '../../src/policy/templates.js';
 
 describe('policy/templates', () => {
   describe('isMalformedTemplate', () => {
@@ -62,6 +62,28 @@ describe('policy/templates', () => {
     it('returns a claim whatever its type, lists included', () => {
       const whole = WHOLE_TEMPLATE.exec('${user.teams}')!;
       expect(claimOf({ teams: ['a', 'b'] }, whole)).to.deep.equal(['a', 'b']);
+    });
+  });
+
+  describe('claimNames', () => {
+    it('names the top-level claim of every template, through lists, operators and quoted names, each once', () => {
+      const names = new Set<string>();
+      claimNames(
+        {
+          gp: '${user.practice}',
+          $or: [{ team: '${user.org.team}' }, { owner: { $in: ['${user["https://idp.example/staff"]}', 'x'] } }],
+          note: 'ward-${user.practice}',
+        },
+        names,
+      );
+      expect([...names].sort()).to.deep.equal(['https://idp.example/staff', 'org', 'practice']);
+    });
+
+    it('names nothing in a condition without templates', () => {
+      const names = new Set<string>();
+      claimNames({ flags: 'dv-risk', riskLevel: { $gte: 2 } }, names);
+      claimNames(undefined, names);
+      expect(names.size).to.equal(0);
     });
   });
 });
