@@ -8,13 +8,24 @@
  * ability may read and, per row, `permittedFieldsOf` + pick.
  * `node --import tsx bench/baselines/casl-proxy.ts <upstream>`; prints `READY <url>`.
  */
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AbilityBuilder, createMongoAbility, type MongoAbility, subject } from '@casl/ability';
 import { permittedFieldsOf } from '@casl/ability/extra';
-import jwt from 'jsonwebtoken';
+import type jwt from 'jsonwebtoken';
 import { Pool } from 'undici';
-import { copyWithoutHostileKeys, DV_FLAG, DV_WITHHELD, JWT_SECRET, PURPOSE, RESOURCE, ROLE, routeOf, VIEW_FIELDS } from './scenario.js';
+import {
+  copyWithoutHostileKeys,
+  send,
+  DV_FLAG,
+  DV_WITHHELD,
+  bearerClaims,
+  PURPOSE,
+  RESOURCE,
+  ROLE,
+  routeOf,
+  VIEW_FIELDS,
+} from './scenario.js';
 
 const upstream = process.argv[2];
 if (upstream === undefined) throw new Error('usage: casl-proxy.ts <upstream url>');
@@ -38,22 +49,12 @@ function redact(ability: MongoAbility, row: Row): Row | undefined {
   return out;
 }
 
-const send = (res: ServerResponse, status: number, body: unknown) => {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) }).end(text);
-};
-
 const server = createServer((req, res) => {
   void (async () => {
     const route = req.method === 'GET' ? routeOf(req.url ?? '') : undefined;
     if (route === undefined) return send(res, 404, { error: 'not found' });
-    let claims: jwt.JwtPayload;
-    try {
-      const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
-      claims = jwt.verify(token, JWT_SECRET, { algorithms: ['HS256'] }) as jwt.JwtPayload;
-    } catch {
-      return send(res, 401, { error: 'invalid token' });
-    }
+    const claims = bearerClaims(req);
+    if (claims === undefined) return send(res, 401, { error: 'invalid token' });
     const roles = Array.isArray(claims['roles']) ? (claims['roles'] as unknown[]) : [];
     if (req.headers['x-purpose'] !== PURPOSE || !roles.includes(ROLE)) return send(res, 403, { error: 'forbidden' });
     const ability = abilityFor(claims);

@@ -8,12 +8,12 @@
  * sent are the two the policy reads (gp, flags), the cheapest honest call.
  * `node --import tsx bench/baselines/cerbos-proxy.ts <upstream> <cerbos http url>`; prints `READY <url>`.
  */
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HTTP } from '@cerbos/http';
-import jwt from 'jsonwebtoken';
+import type jwt from 'jsonwebtoken';
 import { Pool } from 'undici';
-import { copyWithoutHostileKeys, JWT_SECRET, routeOf, VIEW_FIELDS } from './scenario.js';
+import { copyWithoutHostileKeys, send, bearerClaims, routeOf, VIEW_FIELDS } from './scenario.js';
 
 const [upstream, pdp] = process.argv.slice(2);
 if (upstream === undefined || pdp === undefined) throw new Error('usage: cerbos-proxy.ts <upstream url> <cerbos http url>');
@@ -21,11 +21,6 @@ const pool = new Pool(upstream, { connections: 64 });
 const cerbos = new HTTP(pdp);
 const ACTIONS = VIEW_FIELDS.map((f) => `read:${f}`);
 type Row = Record<string, unknown>;
-
-const send = (res: ServerResponse, status: number, body: unknown) => {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) }).end(text);
-};
 
 async function redact(claims: jwt.JwtPayload, purpose: string, rows: Row[]): Promise<(Row | undefined)[]> {
   if (rows.length === 0) return [];
@@ -54,13 +49,8 @@ const server = createServer((req, res) => {
   void (async () => {
     const route = req.method === 'GET' ? routeOf(req.url ?? '') : undefined;
     if (route === undefined) return send(res, 404, { error: 'not found' });
-    let claims: jwt.JwtPayload;
-    try {
-      const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
-      claims = jwt.verify(token, JWT_SECRET, { algorithms: ['HS256'] }) as jwt.JwtPayload;
-    } catch {
-      return send(res, 401, { error: 'invalid token' });
-    }
+    const claims = bearerClaims(req);
+    if (claims === undefined) return send(res, 401, { error: 'invalid token' });
     const purpose = typeof req.headers['x-purpose'] === 'string' ? req.headers['x-purpose'] : '';
     const answer = await pool.request({ method: 'GET', path: req.url ?? '/' });
     const body = (await answer.body.json()) as Row | Row[];

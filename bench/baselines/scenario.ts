@@ -8,6 +8,8 @@
  * baselines implement exactly this, and the bench checks their answers equal
  * fieldmesh's before it times anything.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import jwt from 'jsonwebtoken';
 import { DEMO_JWT_SECRET } from '../../src/demo/guide.js';
 
 export const JWT_SECRET = DEMO_JWT_SECRET;
@@ -67,4 +69,20 @@ export function copyWithoutHostileKeys(value: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(value)) if (!HOSTILE.has(key)) out[key] = copyWithoutHostileKeys((value as Record<string, unknown>)[key]);
   return out;
+}
+
+/** A JSON answer, as both hand-written proxies send it. */
+export function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) }).end(text);
+}
+
+/** The claims of the request's HS256 bearer token, or `undefined` when there is none or it does not verify. */
+export function bearerClaims(req: IncomingMessage): jwt.JwtPayload | undefined {
+  try {
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    return jwt.verify(token, JWT_SECRET, { algorithms: ['HS256'] }) as jwt.JwtPayload;
+  } catch {
+    return undefined;
+  }
 }
