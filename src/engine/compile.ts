@@ -4,6 +4,8 @@ import { compileCondition, type ConditionTemplate } from '../policy/conditions.j
 import { compileShapeGuard } from '../policy/marker-shape.js';
 import type { Condition, FieldClass, PolicyDocument, PurposeDef, ResourceDef, TransformName } from '../policy/schema.js';
 import { fieldIndex } from '../policy/fields.js';
+import { roleAncestry } from '../policy/roles.js';
+import { claimNames } from '../policy/templates.js';
 import { transformAt } from '../policy/validate.js';
 import { isWithin, splitPath } from '../lib/paths.js';
 import { valueKey } from '../lib/value-key.js';
@@ -18,7 +20,11 @@ export interface CompiledPolicies {
   document: PolicyDocument;
   resources: Map<string, CompiledResource>;
   purposes: Map<string, CompiledPurpose>;
-  /** `role␀purpose␀resource` → that role's grants. */
+  /**
+   * `role␀purpose␀resource` → the grants that role holds: its own, then
+   * those of the roles it inherits (breadth-first, policy/roles.ts), so
+   * every consumer sees through inheritance without per-request work.
+   */
   grants: Map<string, CompiledGrant[]>;
   restrictions: Map<string, CompiledRestriction[]>;
   /** Whether any view uses the pseudonym transform (then a key is required). */
@@ -67,9 +73,18 @@ export interface CompiledPurpose {
 }
 
 export interface CompiledGrant {
-  /** `role#index`, as recorded in decisions. */
+  /** `role#index` of the role that wrote the grant, as recorded in decisions; the same when it is inherited. */
   label: string;
+  /** The role that wrote the grant: an `unless.roles` exemption follows it (engine/plan.ts `isExempt`). */
   role: string;
+  /**
+   * Set when the grant is held through inheritance: the chain from the
+   * holding role to `role` (`['senior-nurse', 'ward-nurse']`), for explain,
+   * the trace and the matrix to say where it came from.
+   */
+  inheritedVia?: readonly string[];
+  /** The top-level claims its `where` reads (`${user.team}` → `team`): what the plan cache keys on. */
+  claims: readonly string[];
   read: bigint;
   update: bigint;
   create: bigint;
@@ -127,23 +142,38 @@ export function compilePolicies(doc: PolicyDocument): CompiledPolicies {
   // Many roles grant the same thing: equal field lists share one mask and
   // equal conditions one compiled template; each grant keeps its own label and role.
   const shared = sharedCompilation();
-  const grants = new Map<string, CompiledGrant[]>();
+  const own = new Map<string, CompiledGrant[]>();
   for (const [role, def] of Object.entries(doc.roles)) {
-    def.grants.forEach((g, i) => {
-      const view = purposes.get(g.purpose)!.views.get(g.resource)!;
-      const grant: CompiledGrant = {
-        label: `${role}#${i}`,
-        role,
-        read: shared.mask(view, g.read),
-        update: shared.mask(view, g.update),
-        create: shared.mask(view, g.create),
-      };
-      if (g.where) grant.where = shared.condition(g.where);
-      const key = grantKey(role, g.purpose, g.resource);
-      const list = grants.get(key);
-      if (list) list.push(grant);
-      else grants.set(key, [grant]);
-    });
+    own.set(
+      role,
+      def.grants.map((g, i) => {
+        const view = purposes.get(g.purpose)!.views.get(g.resource)!;
+        const grant: CompiledGrant = {
+          label: `${role}#${i}`,
+          role,
+          claims: claimsOf(g.where),
+          read: shared.mask(view, g.read),
+          update: shared.mask(view, g.update),
+          create: shared.mask(view, g.create),
+        };
+        if (g.where) grant.where = shared.condition(g.where);
+        return grant;
+      }),
+    );
+  }
+  // A role holds its own grants, then those it inherits, each once (a diamond's common role once).
+  const grants = new Map<string, CompiledGrant[]>();
+  for (const [role, held] of roleAncestry(doc.roles)) {
+    for (const { role: from, chain } of held) {
+      doc.roles[from]!.grants.forEach((g, i) => {
+        const origin = own.get(from)![i]!;
+        const grant = from === role ? origin : { ...origin, inheritedVia: chain };
+        const key = grantKey(role, g.purpose, g.resource);
+        const list = grants.get(key);
+        if (list) list.push(grant);
+        else grants.set(key, [grant]);
+      });
+    }
   }
 
   const restrictions = new Map<string, CompiledRestriction[]>();
@@ -196,6 +226,12 @@ function sharedCompilation() {
       return template;
     },
   };
+}
+
+function claimsOf(where: Condition | undefined): readonly string[] {
+  const names = new Set<string>();
+  claimNames(where, names);
+  return [...names].sort();
 }
 
 function compileResource(name: string, def: ResourceDef, classes: Map<string, FieldClass>): CompiledResource {

@@ -1,9 +1,10 @@
-import { grantKey, type CompiledPolicies } from './compile.js';
+import { grantKey, type CompiledGrant, type CompiledPolicies } from './compile.js';
 import { FieldmeshError } from '../lib/errors.js';
 import type { FieldClass } from '../policy/schema.js';
 import { didYouMean } from '../lib/suggest.js';
 import { own } from '../lib/paths.js';
-import { isExempt } from './plan.js';
+import { heldOnce, isExempt } from './plan.js';
+import { formatChain } from '../policy/roles.js';
 
 export interface ExplainQuery {
   roles: string[];
@@ -21,6 +22,8 @@ export interface FieldExplanation {
   rule: string;
   /** Row conditions the outcome depends on: grants' `where`, restrictions' `when`. */
   conditions: string[];
+  /** The deciding grants held through role inheritance, with the chain each came through (holding role first). */
+  inherited?: { grant: string; via: string[] }[];
 }
 
 export interface Explanation {
@@ -62,18 +65,19 @@ export function explainView(compiled: CompiledPolicies, q: ExplainQuery): Explan
     ...(def.optOut === 'respect' ? ['national data opt-out respected: opted-out rows are withheld'] : []),
   ];
   const view = purpose.views.get(q.resource);
-  const grants = q.roles.flatMap((role) => compiled.grants.get(grantKey(role, q.purpose, q.resource)) ?? []).filter((g) => g.read !== 0n);
+  // The grants the roles hold, inherited ones included (compile.ts), each once.
+  const grants = heldOnce(q.roles.flatMap((role) => compiled.grants.get(grantKey(role, q.purpose, q.resource)) ?? [])).filter(
+    (g) => g.read !== 0n,
+  );
   const whereOf = (label: string) => {
     const [role, i] = label.split('#');
     return own(compiled.document.roles, role!)?.grants[Number(i)]?.where;
   };
-  // A role exempts a record only through its own grant (engine/plan.ts isExempt). Without a record it is not
-  // known which grant will match, so a restriction is shown as exempt only when every granting role is.
-  const grantingRoles = q.roles.filter((role) =>
-    (compiled.grants.get(grantKey(role, q.purpose, q.resource)) ?? []).some((g) => g.read !== 0n),
-  );
+  // A role exempts a record only through its own grant (engine/plan.ts isExempt), an inherited grant through
+  // the role that wrote it. Without a record it is not known which grant will match, so a restriction is
+  // shown as exempt only when every granting grant's role is.
   const restrictions = (compiled.restrictions.get(q.resource) ?? []).filter(
-    (r) => !(grantingRoles.length > 0 && grantingRoles.every((role) => isExempt(r, [role], q.purpose))),
+    (r) => !(grants.length > 0 && grants.every((g) => isExempt(r, [g.role], q.purpose))),
   );
   const whenOf = (name: string) => compiled.document.restrictions.find((r) => r.name === name)?.when;
   const recordRestrictions = restrictions
@@ -95,19 +99,27 @@ export function explainView(compiled: CompiledPolicies, q: ExplainQuery): Explan
         conditions: [],
       };
     const conditions = [
-      ...granting.flatMap((g) => (whereOf(g.label) ? [`disclosed only ${when(whereOf(g.label))} (grant ${g.label})`] : [])),
+      ...granting.flatMap((g) => (whereOf(g.label) ? [`disclosed only ${when(whereOf(g.label))} (grant ${grantName(g)})`] : [])),
       ...restrictions
         .filter((r) => (r.mask & bit) !== 0n)
         .map((r) => `withheld ${when(whenOf(r.name))} (restriction ${r.name}: ${r.because})`),
       ...recordRestrictions,
     ];
     const transform = view.transforms.get(field);
-    const rule = `grant ${granting.map((g) => g.label).join(', ')}`;
-    return transform
+    const rule = `grant ${granting.map(grantName).join(', ')}`;
+    const inherited = granting.flatMap((g) => (g.inheritedVia ? [{ grant: g.label, via: [...g.inheritedVia] }] : []));
+    const explained: FieldExplanation = transform
       ? { field, class: cls, status: 'transformed', transform, rule: `${rule}, view transform ${transform}`, conditions }
       : { field, class: cls, status: 'disclosed', rule, conditions };
+    if (inherited.length > 0) explained.inherited = inherited;
+    return explained;
   });
   return { roles: q.roles, purpose: q.purpose, resource: q.resource, notes, fields };
+}
+
+/** `ward-nurse#0`, or `ward-nurse#0 (inherited: senior-nurse → ward-nurse)` for a grant held through inheritance. */
+function grantName(g: CompiledGrant): string {
+  return g.inheritedVia ? `${g.label} (inherited: ${formatChain(g.inheritedVia)})` : g.label;
 }
 
 function when(condition: unknown): string {

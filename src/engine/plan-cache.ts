@@ -110,13 +110,12 @@ export class PlanCache<Core> {
     const key = grantKey(role, purpose, resource);
     let names = this.grantClaims.get(key);
     if (names === undefined) {
-      const roles = this.compiled.document.roles;
-      const def = Object.hasOwn(roles, role) ? roles[role] : undefined;
+      // The grants the role holds, inherited ones included (compile.ts): a claim an inherited grant reads is part of the key.
       const found = new Set<string>();
-      for (const g of def?.grants ?? []) if (g.purpose === purpose && g.resource === resource) claimNames(g.where, found);
+      for (const g of this.compiled.grants.get(key) ?? []) for (const name of g.claims) found.add(name);
       names = [...found].sort();
       // Only roles the policy declares are remembered: a token naming a million unknown roles cannot grow this map.
-      if (def !== undefined) this.grantClaims.set(key, names);
+      if (Object.hasOwn(this.compiled.document.roles, role)) this.grantClaims.set(key, names);
     }
     return names;
   }

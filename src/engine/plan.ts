@@ -191,9 +191,9 @@ function planCore(
   resource: CompiledResource,
 ): CachedCore<PlanCore> {
   const mask = (g: CompiledGrant) => (action === 'read' ? g.read : action === 'update' ? g.update : g.create);
-  const grants = roles
-    .flatMap((role) => compiled.grants.get(grantKey(role, ctx.purpose, ctx.resource)) ?? [])
-    .filter((g) => mask(g) !== 0n);
+  const grants = heldOnce(roles.flatMap((role) => compiled.grants.get(grantKey(role, ctx.purpose, ctx.resource)) ?? [])).filter(
+    (g) => mask(g) !== 0n,
+  );
   if (grants.length === 0) {
     const verb = action === 'read' ? 'read' : action === 'update' ? 'update' : 'create';
     return {
@@ -260,6 +260,20 @@ function planCore(
   return { core: Object.freeze(core) };
 }
 
+/**
+ * Each grant once: a user holding a role and one it inherits holds the
+ * parent's grants twice, alike in everything that decides (label, role,
+ * masks, condition). The one held directly is kept, so a decision names it plainly.
+ */
+export function heldOnce(grants: readonly CompiledGrant[]): CompiledGrant[] {
+  const byLabel = new Map<string, CompiledGrant>();
+  for (const g of grants) {
+    const kept = byLabel.get(g.label);
+    if (kept === undefined || (kept.inheritedVia !== undefined && g.inheritedVia === undefined)) byLabel.set(g.label, g);
+  }
+  return [...byLabel.values()];
+}
+
 function mayHideRows(purpose: CompiledPurpose, grants: readonly PlannedGrant[], restrictions: readonly PlannedRestriction[]): boolean {
   const { consent, optOut } = purpose.def;
   if (consent === 'required' || optOut === 'respect') return true;
@@ -300,7 +314,11 @@ export function rolesOf(user: UserClaims): string[] {
  * roles are those whose grants apply: for a record, the roles whose grants
  * matched it (a safeguarding lead's exemption does not follow a GP's grant
  * because the same person also holds the lead's role); for `explain`, the
- * roles with a grant for the purpose and resource. The engine and `explain`
+ * roles with a grant for the purpose and resource. A grant held through
+ * inheritance counts for the role that wrote it (`CompiledGrant.role`): a
+ * role inheriting the lead's role is exempt where the lead's grants let it
+ * see the row, and holding C that inherits P is holding C and P
+ * (docs/policy-language.md, "Roles"). The engine and `explain`
  * both ask this, so what `explain` shows is what happens.
  *
  * @example

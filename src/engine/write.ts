@@ -65,7 +65,8 @@ export function checkWriteWithPlan(plan: Plan, body: unknown, target: WriteTarge
     const applies = g.grant.where === undefined || (isPlainObject(subject) && g.matches(subject));
     if (!applies) continue;
     mask |= update ? g.grant.update : g.grant.create;
-    grants.push(g.grant.label);
+    // A grant held both directly and through inheritance is one grant: named once.
+    if (!grants.includes(g.grant.label)) grants.push(g.grant.label);
   }
   mask &= view.mask;
   if (grants.length === 0) refuse('write_forbidden', `you may not ${plan.action} this ${ctx.resource} record for purpose "${ctx.purpose}"`);

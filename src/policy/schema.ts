@@ -62,6 +62,8 @@ export const grantSchema = z.strictObject({
 
 export const roleSchema = z.strictObject({
   description: z.string().optional(),
+  /** Roles whose grants this role holds too, transitively (policy/roles.ts). */
+  inherits: z.array(name).optional(),
   grants: z.array(grantSchema).default([]),
 });
 
@@ -126,6 +128,7 @@ export const KNOWN_KEYS = [
   'views',
   'transform',
   'grants',
+  'inherits',
   'purpose',
   'resource',
   'read',

@@ -14,6 +14,7 @@ import type {
   ViewDef,
 } from './schema.js';
 import { didYouMean } from '../lib/suggest.js';
+import { inheritProblems, roleAncestry } from './roles.js';
 import { valueKey } from '../lib/value-key.js';
 
 /**
@@ -44,7 +45,13 @@ export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] 
   const today = now.toISOString().slice(0, 10);
   for (const [name, purpose] of Object.entries(doc.purposes)) checkPurpose(check, name, purpose, today);
   const granted = new Set<string>();
-  for (const [name, role] of Object.entries(doc.roles)) checkRole(check, name, role, granted);
+  for (const p of inheritProblems(doc.roles)) check.report(`roles.${p.role}`, p.path, p.message);
+  const ancestry = roleAncestry(doc.roles);
+  for (const [name, role] of Object.entries(doc.roles)) {
+    // A role that inherits grants gives its users those: only one that holds none at all sees nothing.
+    const holdsGrants = (ancestry.get(name) ?? []).some((h) => doc.roles[h.role]!.grants.length > 0);
+    checkRole(check, name, role, granted, holdsGrants);
+  }
   doc.restrictions.forEach((r, i) => checkRestriction(check, r, i));
   for (const name of Object.keys(doc.purposes)) {
     if (!granted.has(name)) check.report(`purposes.${name}`, `purposes.${name}`, 'no role is granted this purpose', 'warning');
@@ -156,9 +163,9 @@ function checkDeidentifiedView(check: Check, purposeName: string, resourceName: 
 }
 
 /** A role: that it grants something, and each grant. Purposes a grant names are added to `granted`. */
-function checkRole(check: Check, roleName: string, role: RoleDef, granted: Set<string>): void {
+function checkRole(check: Check, roleName: string, role: RoleDef, granted: Set<string>, holdsGrants: boolean): void {
   const at = `roles.${roleName}`;
-  if (role.grants.length === 0) check.report(at, at, 'this role has no grants: its users will see nothing', 'warning');
+  if (!holdsGrants) check.report(at, at, 'this role has no grants: its users will see nothing', 'warning');
   role.grants.forEach((grant, i) => checkGrant(check, at, grant, `${at}.grants[${i}]`, granted));
 }
 
