@@ -219,6 +219,35 @@ describe('fieldmesh explain', () => {
     expect(address.conditions.join('\n')).to.include('restriction dv-address');
   });
 
+  it('says where an inherited grant came from, in text and JSON', () => {
+    const args = [
+      'explain',
+      '--policies',
+      'test/fixtures/policies/inherits',
+      '--role',
+      'senior-nurse',
+      '--purpose',
+      'direct-care',
+      '--resource',
+      'Patient',
+    ];
+    const r = fieldmesh(args);
+    expect(r.code).to.equal(0);
+    expect(r.stdout).to.match(/^diagnoses\s+special\s+disclosed\s+grant ward-nurse#0 \(inherited: senior-nurse → ward-nurse\)$/m);
+    expect(r.stdout).to.match(/^address\s+direct\s+disclosed\s+grant senior-nurse#0$/m);
+    const name = JSON.parse(fieldmesh([...args, '--json']).stdout).fields.find((f: { field: string }) => f.field === 'name');
+    expect(name.inherited).to.deep.equal([{ grant: 'hca#0', via: ['senior-nurse', 'ward-nurse', 'hca'] }]);
+  });
+
+  it('refuses to load a policy whose roles inherit in a cycle, naming it', () => {
+    const dir = tmp({
+      'p.yaml': 'resources:\n  R:\n    fields: { id: identifier }\nroles:\n  a:\n    inherits: [b]\n  b:\n    inherits: [a]\n',
+    });
+    const r = fieldmesh(['check', '--policies', dir]);
+    expect(r.code).to.equal(1);
+    expect(r.stdout).to.include('p.yaml › roles.b.inherits[0]: inheritance cycle: a → b → a');
+  });
+
   it('exits 2 naming an unknown role', () => {
     const r = fieldmesh(['explain', '--policies', VALID, '--role', 'nurce', '--purpose', 'direct-care', '--resource', 'Patient']);
     expect(r.code).to.equal(2);

@@ -443,6 +443,52 @@ describe('validatePolicies', () => {
     });
   });
 
+  describe('role inheritance', () => {
+    it('loads a role that inherits, and does not warn that it has no grants of its own', () => {
+      const p = base();
+      p.roles['senior-nurse'] = { inherits: ['nurse'] };
+      loadsCleanly(p);
+    });
+
+    it('still warns of a role that inherits only roles without grants', () => {
+      const p = base();
+      p.roles['empty'] = {};
+      p.roles['also-empty'] = { inherits: ['empty'] };
+      const { errors, warnings } = check(p);
+      expect(errors).to.deep.equal([]);
+      expect(warnings.map((w) => w.path)).to.deep.equal(['roles.empty', 'roles.also-empty']);
+    });
+
+    it('refuses an unknown inherited role in the file that defines the role, suggesting the near name', () => {
+      const p = base();
+      p.roles['senior-nurse'] = { inherits: ['nurce'] };
+      expect(refusedAt(p, 'roles.senior-nurse.inherits[0]')).to.equal('unknown role "nurce" (did you mean "nurse"?)');
+    });
+
+    it('refuses a role inheriting itself, a duplicate and a cycle, each at its entry', () => {
+      const p = base();
+      p.roles['nurse']!.inherits = ['nurse'];
+      p.roles['analyst']!.inherits = ['safeguarding-lead', 'safeguarding-lead'];
+      p.roles['safeguarding-lead']!.inherits = ['analyst'];
+      const { errors } = check(p);
+      expect(errors.map((e) => `${e.path}: ${e.message}`)).to.have.members([
+        'roles.nurse.inherits[0]: a role cannot inherit itself: remove "nurse"',
+        'roles.analyst.inherits[1]: "safeguarding-lead" is listed twice: keep one',
+        'roles.safeguarding-lead.inherits[0]: inheritance cycle: analyst → safeguarding-lead → analyst',
+      ]);
+    });
+
+    it('refuses inherits that is not a list of names, and a misspelt key with a suggestion', () => {
+      const p = base();
+      (p.roles['nurse'] as Record<string, unknown>)['inherits'] = 'gp';
+      expect(check(p).errors.map((e) => e.path)).to.deep.equal(['roles.nurse.inherits']);
+      const q = base();
+      (q.roles['nurse'] as Record<string, unknown>)['inherit'] = ['gp'];
+      const [error] = check(q).errors;
+      expect(error?.message).to.include('"inherits"');
+    });
+  });
+
   describe('restrictions', () => {
     it('refuses a restriction of an unknown resource', () => {
       const p = base();
