@@ -26,6 +26,7 @@ describe('public surface', () => {
       'FieldmeshError',
       'PolicyError',
       'PolicySet',
+      'abilityFor',
       'entryFromDecision',
       'fieldmesh',
       'formatIssue',

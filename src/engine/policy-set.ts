@@ -5,8 +5,9 @@ import { explainView, type Explanation, type ExplainQuery } from './explain.js';
 import { analysePolicies, readPolicyDirectory, type PolicySource } from '../policy/load.js';
 import { isWithin, longestPrefix } from '../lib/paths.js';
 import { ProjectionCache, redactWithPlan } from './redact.js';
-import { isValidDate, planRequest, trainingMaxAgeProblem, type Action, type Plan, type RequestContext } from './plan.js';
+import { isValidDate, planRequest, trainingMaxAgeProblem, type Action, type Plan, type RequestContext, type UserClaims } from './plan.js';
 import { checkWriteWithPlan } from './write.js';
+import { abilityFor, type AbilityOptions, type PolicyAbility } from './ability.js';
 import { checkedKey } from '../lib/keys.js';
 
 export interface PolicyOptions {
@@ -130,6 +131,18 @@ export class PolicySet {
     if (unit === undefined || !allowed.includes(unit)) return false;
     if (unit !== key && plan.view.declaredOnly) return false;
     return plan.resource.paths.filter((p) => isWithin(p, key)).every((p) => allowed.includes(p));
+  }
+
+  /**
+   * The CASL ability of what this user may read of a resource for a purpose,
+   * for a front end to hide what the server withholds (docs/front-end.md).
+   *
+   * @example
+   * const ability = policies.abilityFor(user, 'direct-care', 'Patient');
+   * ability.can('read', subject('Patient', record), 'address');
+   */
+  abilityFor(user: UserClaims, purpose: string, resource: string, opts: AbilityOptions = {}): PolicyAbility {
+    return abilityFor(this, user, purpose, resource, opts);
   }
 
   /** For every declared field: disclosed, transformed or withheld, and the rule that decided. */
