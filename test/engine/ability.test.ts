@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { AccessError, abilityFor, loadPolicies, policiesFromSources, type PolicyAbility, type PolicySet } from '../../src/index.js';
 import { loadRecords, parseCaseFile } from '../../src/testing/index.js';
+import { rulesFor, visibleFields } from '../../examples/front-end/ability.js';
 
 // The front-end ability agrees with the server: what the server discloses of a record the ability can read,
 // what it withholds the ability cannot, and a refused request can do nothing (docs/front-end.md).
@@ -105,6 +106,17 @@ describe('abilityFor', () => {
     expect(browser.can('read', subject('Patient', { gp: 'B86002' }), 'nhsNumber')).to.equal(false);
     expect(browser.can('read', subject('Patient', { gp: 'B86001', flags: ['dv-risk'] }), 'address')).to.equal(false);
     expect(browser.can('read', subject('Patient', { gp: 'B86001', flags: ['dv-risk'] }), 'address.postcode')).to.equal(false);
+  });
+
+  it('runs the example in examples/front-end: the browser hides what the server withholds', async () => {
+    const now = new Date('2026-11-24');
+    const gp = { sub: 'gp-1', roles: ['gp'], practice: 'B86001', training: '2026-06-01' };
+    const record = { id: 'pat-002', gp: 'B86001', flags: ['dv-risk'], nhsNumber: '9990000026', address: 'x', diagnoses: [] };
+    const shown = visibleFields(await rulesFor(gp, 'direct-care', now), record, ['nhsNumber', 'address', 'telecom', 'diagnoses']);
+    expect(shown).to.deep.equal({ nhsNumber: true, address: false, telecom: false, diagnoses: true });
+    const refused = JSON.parse(await rulesFor({ ...gp, training: '2020-01-01' }, 'direct-care', now));
+    expect(refused.refusal.code).to.equal('training_expired');
+    expect(visibleFields(JSON.stringify(refused), record, ['nhsNumber'])).to.deep.equal({ nhsNumber: false });
   });
 
   it('can do nothing for a refused request, and says why', async () => {
