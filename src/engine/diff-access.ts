@@ -1,3 +1,4 @@
+import { isWithin } from '../lib/paths.js';
 import { conditionKey, EVERY_ROW, provablyWithin } from '../policy/condition-order.js';
 import type { Condition } from '../policy/schema.js';
 import { pathsOf, type CompiledGrant, type CompiledPolicies } from './compile.js';
@@ -94,7 +95,7 @@ function sameKeys(a: Map<string, unknown>, b: Map<string, unknown>): boolean {
 }
 
 function accessMessage(c: Unscoped & { fields: string[] }): string {
-  const fields = c.fields.join(', ');
+  const fields = listFields(c.fields);
   const rows = (list: unknown) => describeRows(list as Condition[]);
   switch (c.kind) {
     case 'fields-gained':
@@ -116,4 +117,9 @@ function accessMessage(c: Unscoped & { fields: string[] }): string {
 export function describeRows(conditions: readonly Condition[]): string {
   if (conditions.some((c) => conditionKey(c) === conditionKey(EVERY_ROW))) return 'on every row';
   return `where ${conditions.map((c) => conditionKey(c)).join(' or ')}`;
+}
+
+/** Fields for a message: a path under another one listed goes without saying (a field names its subtree). */
+export function listFields(fields: readonly string[]): string {
+  return fields.filter((f) => !fields.some((g) => g !== f && isWithin(f, g))).join(', ');
 }

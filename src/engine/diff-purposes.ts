@@ -2,6 +2,7 @@ import { canonicalJson } from '../lib/canonical-json.js';
 import { longestPrefix } from '../lib/paths.js';
 import type { FieldClass, PurposeDef, TransformName } from '../policy/schema.js';
 import { pathsOf, type CompiledPolicies, type CompiledView } from './compile.js';
+import { listFields } from './diff-access.js';
 import type { ChangeEffect, ChangeKind, PolicyChange } from './diff-change.js';
 
 /**
@@ -103,14 +104,15 @@ function viewChanges(old: CompiledView | undefined, now: CompiledView | undefine
   const fieldsOf = (v: CompiledView | undefined) => (v ? pathsOf(v.resource, v.mask) : []);
   const o = fieldsOf(old);
   const n = fieldsOf(now);
-  if (!old) return [{ kind: 'view-added', effect: 'widening', fields: n, message: `view added: ${n.join(', ') || '(no fields)'}` }];
-  if (!now) return [{ kind: 'view-removed', effect: 'narrowing', fields: o, message: `view removed (was ${o.join(', ') || 'no fields'})` }];
+  if (!old) return [{ kind: 'view-added', effect: 'widening', fields: n, message: `view added: ${listFields(n) || '(no fields)'}` }];
+  if (!now)
+    return [{ kind: 'view-removed', effect: 'narrowing', fields: o, message: `view removed (was ${listFields(o) || 'no fields'})` }];
   const out: Unscoped[] = [];
   const gained = n.filter((f) => !o.includes(f));
   const lost = o.filter((f) => !n.includes(f));
   if (gained.length > 0)
-    out.push({ kind: 'view-fields-gained', effect: 'widening', fields: gained, message: `view gains ${gained.join(', ')}` });
-  if (lost.length > 0) out.push({ kind: 'view-fields-lost', effect: 'narrowing', fields: lost, message: `view loses ${lost.join(', ')}` });
+    out.push({ kind: 'view-fields-gained', effect: 'widening', fields: gained, message: `view gains ${listFields(gained)}` });
+  if (lost.length > 0) out.push({ kind: 'view-fields-lost', effect: 'narrowing', fields: lost, message: `view loses ${listFields(lost)}` });
   const groups = new Map<string, Unscoped & { fields: string[] }>();
   for (const field of n.filter((f) => o.includes(f))) {
     const from = old.transforms.get(field) ?? 'none';
@@ -126,7 +128,7 @@ function viewChanges(old: CompiledView | undefined, now: CompiledView | undefine
     }
   }
   for (const g of groups.values()) {
-    const fields = g.fields.join(', ');
+    const fields = listFields(g.fields);
     g.message =
       g.kind === 'transform-added'
         ? `${fields}: now ${String(g.after)} (was the value itself)`

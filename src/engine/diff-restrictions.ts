@@ -1,7 +1,7 @@
 import { conditionKey, EVERY_ROW, provablyWithin } from '../policy/condition-order.js';
 import { pathsOf, type CompiledPolicies, type CompiledRestriction } from './compile.js';
 import type { PolicyChange } from './diff-change.js';
-import { describeRows } from './diff-access.js';
+import { describeRows, listFields } from './diff-access.js';
 import { union } from './diff-purposes.js';
 import { isExempt } from './plan.js';
 
@@ -64,7 +64,7 @@ function withheld(compiled: CompiledPolicies, p: Placed): string[] {
 }
 
 function describe(compiled: CompiledPolicies, p: Placed): string {
-  const what = p.restriction.record ? 'the whole record' : withheld(compiled, p).join(', ');
+  const what = p.restriction.record ? 'the whole record' : listFields(withheld(compiled, p));
   return `withholds ${what} ${describeRows([p.restriction.when?.source ?? EVERY_ROW])}`;
 }
 
@@ -92,7 +92,7 @@ function compare(before: CompiledPolicies, after: CompiledPolicies, o: Placed, n
       fields: less,
       before: was,
       after: is,
-      message: `no longer withholds ${less.join(', ')}`,
+      message: `no longer withholds ${listFields(less)}`,
     });
   if (more.length > 0)
     out.push({
@@ -101,7 +101,7 @@ function compare(before: CompiledPolicies, after: CompiledPolicies, o: Placed, n
       fields: more,
       before: was,
       after: is,
-      message: `now also withholds ${more.join(', ')}`,
+      message: `now also withholds ${listFields(more)}`,
     });
 
   const oldWhen = o.restriction.when?.source ?? EVERY_ROW;
@@ -139,7 +139,7 @@ function compare(before: CompiledPolicies, after: CompiledPolicies, o: Placed, n
       effect: 'widening',
       before: unless(o.restriction),
       after: unless(n.restriction),
-      message: `now exempts ${pairs(gained, roles)}`,
+      message: `now exempts ${pairs(gained, roles, purposes)}`,
     });
   if (lost.length > 0)
     out.push({
@@ -147,20 +147,29 @@ function compare(before: CompiledPolicies, after: CompiledPolicies, o: Placed, n
       effect: 'narrowing',
       before: unless(o.restriction),
       after: unless(n.restriction),
-      message: `no longer exempts ${pairs(lost, roles)}`,
+      message: `no longer exempts ${pairs(lost, roles, purposes)}`,
     });
   return out;
 }
 
-/** `gp for direct-care; any role for emergency`: role × purpose pairs, grouped by purpose. */
-function pairs(list: string[], roles: string[]): string {
-  const byPurpose = new Map<string, string[]>();
+/**
+ * `gp for every purpose; nurse for emergency`: role × purpose pairs, roles
+ * with the same purposes together, `any role` and `every purpose` where a
+ * list is all of them.
+ */
+function pairs(list: string[], roles: string[], purposes: string[]): string {
+  const byRole = new Map<string, string[]>();
   for (const pair of list) {
     const [role, purpose] = pair.split('\0') as [string, string];
-    byPurpose.set(purpose, [...(byPurpose.get(purpose) ?? []), role]);
+    byRole.set(role, [...(byRole.get(role) ?? []), purpose]);
   }
-  return [...byPurpose]
-    .sort(([a], [b]) => (a < b ? -1 : 1))
-    .map(([purpose, rs]) => `${rs.length === roles.length ? 'any role' : rs.sort().join(', ')} for ${purpose}`)
+  const byPurposes = new Map<string, string[]>();
+  for (const [role, ps] of byRole) {
+    const key = ps.length === purposes.length ? 'every purpose' : ps.sort().join(', ');
+    byPurposes.set(key, [...(byPurposes.get(key) ?? []), role]);
+  }
+  return [...byPurposes]
+    .map(([ps, rs]) => `${rs.length === roles.length ? 'any role' : rs.sort().join(', ')} for ${ps}`)
+    .sort()
     .join('; ');
 }
