@@ -22,6 +22,8 @@ export type { PolicyOptions } from './engine/policy-set.js';
 export type { RequestContext, UserClaims, Plan, Action } from './engine/plan.js';
 export type { Decision } from './engine/decision.js';
 export type { Explanation, FieldExplanation, ExplainQuery } from './engine/explain.js';
+export { diffPolicies } from './engine/diff.js';
+export type { PolicyDiff, PolicyChange, ChangeKind, ChangeEffect, DiffAction, DiffSide, DiffOptions } from './engine/diff.js';
 export { redactBody } from './engine/body-shape.js';
 export type { ListKey } from './engine/body-shape.js';
 export { FieldmeshError, PolicyError, formatIssue, formatIssues } from './lib/errors.js';

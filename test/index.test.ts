@@ -26,6 +26,7 @@ describe('public surface', () => {
       'FieldmeshError',
       'PolicyError',
       'PolicySet',
+      'diffPolicies',
       'entryFromDecision',
       'fieldmesh',
       'formatIssue',

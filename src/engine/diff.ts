@@ -55,7 +55,9 @@ export function diffPolicies(before: DiffSide, after: DiffSide, opts: DiffOption
     ...accessChanges(before.compiled, after.compiled),
     ...restrictionChanges(before.compiled, after.compiled),
     ...lintChanges(before.warnings, after.warnings),
-  ].sort(byScope);
+  ]
+    .map(inOrder)
+    .sort(byScope);
   const summary: Record<ChangeEffect, number> = { widening: 0, narrowing: 0, neutral: 0 };
   for (const c of changes) summary[c.effect]++;
   return { widened: summary.widening > 0, summary, changes };
@@ -71,6 +73,31 @@ function lintChanges(before: readonly PolicyIssue[], after: readonly PolicyIssue
   return after
     .filter((i) => !known.has(key(i)))
     .map((i) => ({ kind: 'lint-worse', effect: 'neutral', after: i, message: `new ${i.severity}: ${i.path}: ${i.message}` }));
+}
+
+const KEYS = [
+  'kind',
+  'effect',
+  'reviewNeeded',
+  'resource',
+  'purpose',
+  'role',
+  'action',
+  'restriction',
+  'fields',
+  'before',
+  'after',
+  'message',
+] as const;
+// Fails to compile when PolicyChange gains a key KEYS does not list: inOrder would drop it.
+const everyKey: Exclude<keyof PolicyChange, (typeof KEYS)[number]> extends never ? true : never = true;
+void everyKey;
+
+/** The same keys in the same order in every change, so the JSON reads alike from one change to the next. */
+function inOrder(change: PolicyChange): PolicyChange {
+  const out: Record<string, unknown> = {};
+  for (const key of KEYS) if (change[key] !== undefined) out[key] = change[key];
+  return out as unknown as PolicyChange;
 }
 
 const ACTIONS: readonly (DiffAction | undefined)[] = [undefined, 'read', 'update', 'create'];

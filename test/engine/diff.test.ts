@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import { parse, stringify } from 'yaml';
 import { diffPolicies, type PolicyChange } from '../../src/engine/diff.js';
@@ -328,5 +330,21 @@ describe('engine/diff', () => {
       const { before } = setup();
       expect(() => diffPolicies(before, before, { now: new Date('nope') })).to.throw(TypeError, /now/);
     });
+  });
+
+  it('is exported by the package: two policy directories loaded and compared, as a user does', async () => {
+    await import('../cli/run.js'); // makes sure dist/ is built from the current src/
+    const pkg = (await import('fieldmesh' as string)) as typeof import('../../src/index.js');
+    const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-diff-lib-'));
+    cpSync(VALID_POLICY, join(dir, 'policy.yaml'));
+    const before = await pkg.loadPolicies(join(dir), { now: NOW });
+    writeFileSync(join(dir, 'policy.yaml'), readFileSync(VALID_POLICY, 'utf8').replace('where: { careTeam: "${user.team}" }', 'where: {}'));
+    const after = await pkg.loadPolicies(join(dir), { now: NOW });
+    const diff = pkg.diffPolicies(before, after, { now: NOW });
+    expect(diff.widened).to.equal(true);
+    expect(diff.changes.map((c) => [c.kind, c.role, c.action])).to.deep.equal([
+      ['condition-removed', 'nurse', 'read'],
+      ['condition-removed', 'nurse', 'update'],
+    ]);
   });
 });
