@@ -83,7 +83,7 @@ function termChanges(old: PurposeDef, now: PurposeDef, today: string): Unscoped[
       message: `${key}: ${String(old[key])} → ${String(now[key])} (${what})`,
     });
   };
-  flag('identifiable', true, 'identifiable data may now reach this purpose, or no longer');
+  flag('identifiable', true, 'whether identifying fields may reach this purpose');
   flag('consent', 'implied', 'whether a record needs granted consent');
   flag('optOut', 'ignore', 'whether opted-out rows are withheld');
   flag('breakGlass', false, 'whether the purpose needs a break-glass declaration');
