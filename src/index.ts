@@ -24,6 +24,8 @@ export type { Decision } from './engine/decision.js';
 export type { Explanation, FieldExplanation, ExplainQuery } from './engine/explain.js';
 export { abilityFor } from './engine/ability.js';
 export type { PolicyAbility, AbilityOptions } from './engine/ability.js';
+export { diffPolicies } from './engine/diff.js';
+export type { PolicyDiff, PolicyChange, ChangeKind, ChangeEffect, DiffAction, DiffSide, DiffOptions } from './engine/diff.js';
 export { redactBody } from './engine/body-shape.js';
 export type { ListKey } from './engine/body-shape.js';
 export { FieldmeshError, PolicyError, formatIssue, formatIssues } from './lib/errors.js';

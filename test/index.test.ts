@@ -27,6 +27,7 @@ describe('public surface', () => {
       'PolicyError',
       'PolicySet',
       'abilityFor',
+      'diffPolicies',
       'entryFromDecision',
       'fieldmesh',
       'formatIssue',

@@ -4,6 +4,7 @@ import { FieldmeshError, PolicyError } from '../lib/errors.js';
 import { registerAudit } from './audit.js';
 import { registerCheck } from './check.js';
 import { registerDemo } from './demo.js';
+import { registerDiff } from './diff.js';
 import { CliExit, EXIT } from './common.js';
 import { registerExplain } from './explain.js';
 import { registerMatrix } from './matrix.js';
@@ -31,6 +32,7 @@ export async function main(argv: string[]): Promise<number> {
     .configureOutput({ writeErr: (text) => process.stderr.write(forStderr(text)) }) // commander's own errors; subcommands inherit it
     .exitOverride();
   registerCheck(program);
+  registerDiff(program);
   registerRedact(program);
   registerExplain(program);
   registerTest(program);

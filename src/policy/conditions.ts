@@ -65,6 +65,8 @@ export interface ConditionTemplate {
    * that cannot be told exactly, and the whole record counts as read.
    */
   readonly reads: readonly string[] | undefined;
+  /** The condition as the policy wrote it: what `fieldmesh diff` compares (by canonical JSON). */
+  readonly source: Condition;
 }
 
 /**
@@ -83,10 +85,11 @@ export function compileCondition(condition: Condition): ConditionTemplate {
   const reads = conditionReads(condition);
   if (!JSON.stringify(condition).includes('${user')) {
     const usable = usableCondition(condition);
-    return { resolve: () => usable, reads };
+    return { resolve: () => usable, reads, source: condition };
   }
   return {
     reads,
+    source: condition,
     resolve: (user) => {
       const filled = fill(condition, user) as Condition | undefined;
       return filled && usableCondition(filled);

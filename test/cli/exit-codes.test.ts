@@ -56,6 +56,18 @@ const ROWS: Row[] = [
   { args: ['check', '--policies', '{tmp}/no-such-dir'], code: 1, why: 'no policy directory', stdout: /no such policy directory/ },
   { args: ['check', '--policies', VALID, '--now', 'someday'], code: 2, why: 'a bad --now', stderr: /--now: "someday" is not a date/ },
   { args: ['check', '--frobnicate'], code: 2, why: 'unknown option', stderr: /unknown option/ },
+  { args: ['diff', 'policies', 'policies', ...NOW], code: 0, why: 'no change', stdout: /No change in what the policies disclose/ },
+  { args: ['diff', 'policies', '{widened}', ...NOW], code: 1, why: 'access widens', stdout: /^Access widens: /m },
+  { args: ['diff', 'policies', '{widened}', ...NOW, '--allow-widening'], code: 0, why: 'widens, allowed', stdout: /^Access widens: /m },
+  { args: ['diff', 'policies', '{invalid}', ...NOW], code: 2, why: 'NEW has errors', stderr: /NEW policy set .* cannot be loaded/ },
+  { args: ['diff', 'policies', '{tmp}/no-such-dir'], code: 2, why: 'no such directory', stderr: /no such policy directory/ },
+  {
+    args: ['diff', 'policies', 'policies', '--format', 'xml'],
+    code: 2,
+    why: 'unknown format',
+    stderr: /'--format <format>' argument 'xml' is invalid/,
+  },
+  { args: ['diff', '--git', 'no-such-revision'], code: 2, why: 'no such revision', stderr: /--git: no revision "no-such-revision"/ },
 
   {
     args: redact('--role', 'receptionist', '--purpose', 'administration'),
@@ -448,7 +460,7 @@ const ROWS: Row[] = [
 function commandOf(args: string[]): string {
   const [first, second] = args;
   if (first === 'audit') return ['verify', 'head', 'query', 'review', 'report'].includes(second ?? '') ? `audit ${second}` : 'fieldmesh';
-  return ['check', 'redact', 'explain', 'test', 'matrix', 'serve', 'demo'].includes(first ?? '') ? (first as string) : 'fieldmesh';
+  return ['check', 'diff', 'redact', 'explain', 'test', 'matrix', 'serve', 'demo'].includes(first ?? '') ? (first as string) : 'fieldmesh';
 }
 
 /** The (command, code) pairs the table in docs/cli.md documents: every cell that is not a dash. */
@@ -480,6 +492,10 @@ describe('fieldmesh exit codes (the built binary)', () => {
 
     values['invalid'] = mkdirIn(tmp, 'invalid-policies');
     copyFileSync(join(ROOT, 'test/fixtures/policies/invalid/unknown-purpose.yaml'), join(values['invalid'], 'policies.yaml'));
+    values['widened'] = join(tmp, 'widened-policies');
+    cpSync(join(ROOT, 'policies'), values['widened'], { recursive: true });
+    const roles = join(values['widened'], 'roles.yaml');
+    writeFileSync(roles, readFileSync(roles, 'utf8').replace('where: { careTeam: "${user.team}" }', ''));
     values['emptyDir'] = mkdirIn(tmp, 'no-cases');
     values['badRecords'] = mkdirIn(tmp, 'bad-records');
     writeFileSync(join(values['badRecords'], 'Patient.json'), '[{"id": "pat-001", "name": Jane}]');

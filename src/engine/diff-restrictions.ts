@@ -1,0 +1,175 @@
+import { conditionKey, EVERY_ROW, provablyWithin } from '../policy/condition-order.js';
+import { pathsOf, type CompiledPolicies, type CompiledRestriction } from './compile.js';
+import type { PolicyChange } from './diff-change.js';
+import { describeRows, listFields } from './diff-access.js';
+import { union } from './diff-purposes.js';
+import { isExempt } from './plan.js';
+
+interface Placed {
+  resource: string;
+  restriction: CompiledRestriction;
+}
+
+/**
+ * Restrictions added or removed, withholding more or less, firing on other
+ * rows, or exempting other roles and purposes. Matched by name (names are
+ * unique in a set); one that moved to another resource is removed from the
+ * first and added to the second. A restriction that fires on fewer rows, or
+ * exempts more, widens access.
+ */
+export function restrictionChanges(before: CompiledPolicies, after: CompiledPolicies): PolicyChange[] {
+  const old = byName(before);
+  const now = byName(after);
+  // Every role and purpose either set knows: exemptions are compared as the pairs they cover.
+  const roles = union(Object.keys(before.document.roles), Object.keys(after.document.roles));
+  const purposes = union(before.purposes.keys(), after.purposes.keys());
+  const changes: PolicyChange[] = [];
+  for (const name of union(old.keys(), now.keys())) {
+    const o = old.get(name);
+    const n = now.get(name);
+    if (o && n && o.resource === n.resource) {
+      changes.push(...compare(before, after, o, n, roles, purposes).map((c) => ({ ...c, resource: n.resource, restriction: name })));
+      continue;
+    }
+    if (o)
+      changes.push({
+        kind: 'restriction-removed',
+        effect: 'widening',
+        resource: o.resource,
+        restriction: name,
+        message: `removed: no longer ${describe(before, o)}`,
+      });
+    if (n)
+      changes.push({
+        kind: 'restriction-added',
+        effect: 'narrowing',
+        resource: n.resource,
+        restriction: name,
+        message: `added: ${describe(after, n)}`,
+      });
+  }
+  return changes;
+}
+
+function byName(compiled: CompiledPolicies): Map<string, Placed> {
+  const out = new Map<string, Placed>();
+  for (const [resource, list] of compiled.restrictions)
+    for (const restriction of list) out.set(restriction.name, { resource, restriction });
+  return out;
+}
+
+function withheld(compiled: CompiledPolicies, p: Placed): string[] {
+  if (p.restriction.record) return ['record'];
+  return pathsOf(compiled.resources.get(p.resource)!, p.restriction.mask);
+}
+
+function describe(compiled: CompiledPolicies, p: Placed): string {
+  const what = p.restriction.record ? 'the whole record' : listFields(withheld(compiled, p));
+  return `withholds ${what} ${describeRows([p.restriction.when?.source ?? EVERY_ROW])}`;
+}
+
+type Unscoped = Omit<PolicyChange, 'resource' | 'restriction'>;
+
+function compare(before: CompiledPolicies, after: CompiledPolicies, o: Placed, n: Placed, roles: string[], purposes: string[]): Unscoped[] {
+  const out: Unscoped[] = [];
+  const was = withheld(before, o);
+  const is = withheld(after, n);
+  // The whole record covers every field: going from it to a list withholds less, and back more.
+  const less = o.restriction.record
+    ? n.restriction.record
+      ? []
+      : ['record']
+    : was.filter((f) => !is.includes(f) && !n.restriction.record);
+  const more = n.restriction.record
+    ? o.restriction.record
+      ? []
+      : ['record']
+    : is.filter((f) => !was.includes(f) && !o.restriction.record);
+  if (less.length > 0)
+    out.push({
+      kind: 'restriction-withholds-less',
+      effect: 'widening',
+      fields: less,
+      before: was,
+      after: is,
+      message: `no longer withholds ${listFields(less)}`,
+    });
+  if (more.length > 0)
+    out.push({
+      kind: 'restriction-withholds-more',
+      effect: 'narrowing',
+      fields: more,
+      before: was,
+      after: is,
+      message: `now also withholds ${listFields(more)}`,
+    });
+
+  const oldWhen = o.restriction.when?.source ?? EVERY_ROW;
+  const newWhen = n.restriction.when?.source ?? EVERY_ROW;
+  if (conditionKey(oldWhen) !== conditionKey(newWhen)) {
+    // The restriction fires on the rows `when` matches: matching more narrows access, fewer widens it.
+    const firesOnMore = provablyWithin(oldWhen, newWhen);
+    const firesOnFewer = provablyWithin(newWhen, oldWhen);
+    const change: Unscoped = {
+      kind: 'restriction-when-changed',
+      effect: firesOnMore ? 'narrowing' : 'widening',
+      before: oldWhen,
+      after: newWhen,
+      message: `now fires ${describeRows([newWhen])} (was ${describeRows([oldWhen])})${
+        firesOnMore ? '' : firesOnFewer ? ': fires on fewer rows' : ': not provably on as many rows: review needed'
+      }`,
+    };
+    if (!firesOnMore && !firesOnFewer) change.reviewNeeded = true;
+    out.push(change);
+  }
+
+  const exemptions = (r: CompiledRestriction) =>
+    new Set(roles.flatMap((role) => purposes.filter((purpose) => isExempt(r, [role], purpose)).map((purpose) => `${role}\0${purpose}`)));
+  const oldExempt = exemptions(o.restriction);
+  const newExempt = exemptions(n.restriction);
+  const unless = (r: CompiledRestriction) => ({
+    roles: r.unlessRoles ? [...r.unlessRoles].sort() : null,
+    purposes: r.unlessPurposes ? [...r.unlessPurposes].sort() : null,
+  });
+  const gained = [...newExempt].filter((p) => !oldExempt.has(p));
+  const lost = [...oldExempt].filter((p) => !newExempt.has(p));
+  if (gained.length > 0)
+    out.push({
+      kind: 'exemption-added',
+      effect: 'widening',
+      before: unless(o.restriction),
+      after: unless(n.restriction),
+      message: `now exempts ${pairs(gained, roles, purposes)}`,
+    });
+  if (lost.length > 0)
+    out.push({
+      kind: 'exemption-removed',
+      effect: 'narrowing',
+      before: unless(o.restriction),
+      after: unless(n.restriction),
+      message: `no longer exempts ${pairs(lost, roles, purposes)}`,
+    });
+  return out;
+}
+
+/**
+ * `gp for every purpose; nurse for emergency`: role × purpose pairs, roles
+ * with the same purposes together, `any role` and `every purpose` where a
+ * list is all of them.
+ */
+function pairs(list: string[], roles: string[], purposes: string[]): string {
+  const byRole = new Map<string, string[]>();
+  for (const pair of list) {
+    const [role, purpose] = pair.split('\0') as [string, string];
+    byRole.set(role, [...(byRole.get(role) ?? []), purpose]);
+  }
+  const byPurposes = new Map<string, string[]>();
+  for (const [role, ps] of byRole) {
+    const key = ps.length === purposes.length ? 'every purpose' : ps.sort().join(', ');
+    byPurposes.set(key, [...(byPurposes.get(key) ?? []), role]);
+  }
+  return [...byPurposes]
+    .map(([ps, rs]) => `${rs.length === roles.length ? 'any role' : rs.sort().join(', ')} for ${ps}`)
+    .sort()
+    .join('; ');
+}
