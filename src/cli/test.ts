@@ -37,7 +37,7 @@ export function registerTest(program: Command): void {
           parsed = parseCaseFile(await readFile(file, 'utf8'), file);
         } catch (e) {
           if (!(e instanceof FieldmeshError)) throw e;
-          results.push({ file, name: '(case file)', passed: false, message: e.message });
+          results.push({ file, name: '(case file)', kind: 'read', passed: false, message: e.message });
           process.stdout.write(`${paint('red', '✗')} ${file}\n${indent(e.message)}\n`);
           continue;
         }

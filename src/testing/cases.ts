@@ -49,12 +49,18 @@ export const caseFileSchema = z.strictObject({
 export type FixtureCase = z.infer<typeof caseSchema>;
 export type CaseFile = z.infer<typeof caseFileSchema>;
 
+/** What a case exercises: a read (redact), a write body (checkWrite) or a query (filter check). */
+export type CaseKind = 'read' | 'write' | 'filter';
+
 export interface CaseResult {
   file: string;
   name: string;
+  kind: CaseKind;
   passed: boolean;
   /** Why it failed: a refusal message, a missing ref, or a readable diff. */
   message?: string;
+  /** The decision the case produced, disclosed or refused, when the engine made one (names, never values). */
+  decision?: Decision;
 }
 
 /** Records by `Resource/id`, read from `<Resource>.json` arrays. */
@@ -118,8 +124,13 @@ export function parseCaseFile(text: string, file: string): CaseFile {
  * Run one case against a policy set.
  */
 export function runCase(policies: PolicySet, records: RecordStore, file: CaseFile, c: FixtureCase, fileName: string): CaseResult {
-  const result = (passed: boolean, message?: string): CaseResult =>
-    message === undefined ? { file: fileName, name: c.name, passed } : { file: fileName, name: c.name, passed, message };
+  let made: Decision | undefined;
+  const result = (passed: boolean, message?: string): CaseResult => {
+    const r: CaseResult = { file: fileName, name: c.name, kind: 'read', passed };
+    if (message !== undefined) r.message = message;
+    if (made !== undefined) r.decision = made;
+    return r;
+  };
   const input = inputOf(c, records);
   if (typeof input === 'string') return result(false, input);
   const now = c.now ?? file.now;
@@ -134,8 +145,10 @@ export function runCase(policies: PolicySet, records: RecordStore, file: CaseFil
   let decision: Decision;
   try {
     ({ data, decision } = policies.redact(structuredClone(input), ctx));
+    made = decision;
   } catch (e) {
     if (!(e instanceof FieldmeshError)) throw e;
+    if (e instanceof AccessError) made = e.decision;
     if (c.expectRefusal === e.code) return checkDecision(c, e instanceof AccessError ? e.decision : undefined, result);
     return result(
       false,

@@ -10,4 +10,4 @@
  * for (const c of file.cases) console.log(runCase(policies, records, file, c, 'cases/nurse.yaml'));
  */
 export { caseSchema, caseFileSchema, loadRecords, parseCaseFile, runCase, lineDiff } from './cases.js';
-export type { FixtureCase, CaseFile, CaseResult, RecordStore } from './cases.js';
+export type { FixtureCase, CaseFile, CaseKind, CaseResult, RecordStore } from './cases.js';
