@@ -64,25 +64,22 @@ export function registerTest(program: Command): void {
       const spec = reporter === 'spec' || opts.reporterOutput !== undefined;
       const say = (line: string) => spec && process.stdout.write(`${line}\n`);
 
-      const read: ReadFile[] = [];
-      const results: ReportedCase[] = [];
-      for (const path of files) {
-        const text = await readFile(path, 'utf8');
-        try {
-          read.push({ path, text, parsed: parseCaseFile(text, path) });
-        } catch (e) {
-          if (!(e instanceof FieldmeshError)) throw e;
-          // A file that cannot be read fails the run whatever --filter says: a broken file is never skipped silently.
-          read.push({ path, text });
-          results.push({ file: path, name: '(case file)', kind: 'read', passed: false, message: e.message, durationMs: 0 });
-          say(`${paint('red', '✗')} ${path}\n${indent(e.message)}`);
-        }
-      }
       let matched = 0;
       const updates = new Map<ReadFile, Map<number, CaseUpdate>>();
       const skipped: string[] = [];
-      for (const file of read) {
-        if (file.parsed === undefined) continue;
+      const results: ReportedCase[] = [];
+      for (const path of files) {
+        const text = await readFile(path, 'utf8');
+        const file: ReadFile = { path, text };
+        try {
+          file.parsed = parseCaseFile(text, path);
+        } catch (e) {
+          if (!(e instanceof FieldmeshError)) throw e;
+          // A file that cannot be read fails the run whatever --filter says: a broken file is never skipped silently.
+          results.push({ file: path, name: '(case file)', kind: 'read', passed: false, message: e.message, durationMs: 0 });
+          say(`${paint('red', '✗')} ${path}\n${indent(e.message)}`);
+          continue;
+        }
         const policies = await policiesFor(file.parsed.pseudonymKey);
         for (const [index, c] of file.parsed.cases.entries()) {
           if (!selected(file.path, c.name)) continue;

@@ -50,7 +50,7 @@ export function fieldProblems(expectations: FieldExpectations, output: unknown, 
   if (problems.length > 0) return problems;
   if (expectFields !== undefined) {
     const missing = expectFields.filter((p) => !present.has(p));
-    const extra = topmost([...present].filter((k) => !expectFields.some((p) => isWithin(k, p) || isWithin(p, k))));
+    const extra = topmost([...present].filter((k) => !expectFields.some((p) => isWithin(k, p) || isWithin(p, k)))).sort();
     if (missing.length > 0) problems.push(`expectFields: not disclosed: ${missing.join(', ')}`);
     if (extra.length > 0) problems.push(`expectFields: disclosed but not listed: ${extra.join(', ')}`);
   }

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { FieldmeshError } from '../../src/lib/errors.js';
 import { loadPolicies } from '../../src/engine/policy-set.js';
-import { lineDiff, loadRecords, parseCaseFile, runCase } from '../../src/testing/cases.js';
+import { lineDiff, loadRecords, parseCaseFile, runCase } from '../../src/testing/index.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
