@@ -63,12 +63,24 @@ describe('public surface', () => {
 
   it('`fieldmesh/testing` exports exactly the fixture-case runner', async () => {
     expect(Object.keys(await entry('fieldmesh/testing')).sort()).to.deep.equal([
+      'REPORTERS',
+      'applyUpdates',
       'caseFileSchema',
+      'caseFilter',
       'caseSchema',
+      'compareOutput',
+      'evaluateCase',
+      'fieldProblems',
+      'jsonReport',
+      'junitReport',
+      'kindOf',
       'lineDiff',
       'loadRecords',
+      'matcherOf',
       'parseCaseFile',
+      'planUpdate',
       'runCase',
+      'summaryOf',
     ]);
   });
 

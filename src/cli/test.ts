@@ -1,58 +1,211 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
-import { loadRecords, parseCaseFile, runCase, type CaseResult } from '../testing/cases.js';
-import { FieldmeshError } from '../lib/errors.js';
 import type { PolicySet } from '../engine/policy-set.js';
+import { FieldmeshError } from '../lib/errors.js';
+import { type CaseFile, evaluateCase, loadRecords, parseCaseFile, type RecordStore } from '../testing/cases.js';
+import { jsonReport, junitReport, REPORTERS, type ReportedCase, type ReporterName, summaryOf } from '../testing/reporters.js';
+import { caseFilter } from '../testing/select.js';
+import { applyUpdates, type PairEdit, planUpdate } from '../testing/update.js';
 import { CliExit, EXIT, loadForCli, paint, withPolicies } from './common.js';
 
+interface TestOptions {
+  policies: string;
+  records: string;
+  quiet?: boolean;
+  filter?: string;
+  reporter: string;
+  reporterOutput?: string;
+  update?: boolean;
+}
+
+/** A failing case's edits, and where its result stands in the run's results. */
+interface CaseUpdate {
+  name: string;
+  edits: PairEdit[];
+  at: number;
+}
+
+/** A case file as read: its text, and the parsed cases or why it cannot be read. */
+interface ReadFile {
+  path: string;
+  text: string;
+  parsed?: CaseFile;
+}
+
 /**
- * `fieldmesh test [CASES...]`: run fixture cases and end with `N passed, N failed`.
+ * `fieldmesh test [CASES...]`: run fixture cases and end with `N passed, N failed`
+ * (docs/testing.md).
  *
  * @example
- * registerTest(program); // fieldmesh test fixtures/cases --records fixtures/records
+ * registerTest(program); // fieldmesh test fixtures/cases --records fixtures/records --reporter junit
  */
 export function registerTest(program: Command): void {
   withPolicies(program.command('test'))
-    .description('run fixture cases (record + user + purpose → expected output or refusal)')
+    .description('run fixture cases (record + user + purpose → expected output or refusal; writes; filters)')
     .argument('[cases...]', 'case files or directories of *.yaml', ['./fixtures/cases'])
     .option('--records <dir>', 'directory of <Resource>.json record files for ref/refs', './fixtures/records')
     .option('--quiet', 'print failures and the summary only')
-    .action(async (paths: string[], opts: { policies: string; records: string; quiet?: boolean }, command: Command) => {
+    .option('--filter <pattern>', 'run only cases whose "file › name" contains PATTERN (or matches /regex/flags)')
+    .option('--reporter <name>', `how to report: ${REPORTERS.join(', ')}`, 'spec')
+    .option('--reporter-output <file>', 'write the json or junit report to FILE and print the spec output')
+    .option('--update', "rewrite each failing read case's expect (or expectRefusal) with the current answer, in place")
+    .action(async (paths: string[], opts: TestOptions, command: Command) => {
+      const reporter = reporterOf(opts);
+      const selected = selectorOf(opts.filter);
       const files = (await Promise.all(paths.map(caseFiles))).flat();
       if (files.length === 0) throw new CliExit(EXIT.usage, `no case files found in ${paths.join(', ')}`);
       // A records directory the user names must exist: otherwise every ref case fails for a typo, not for the policies.
       if (command.getOptionValueSource('records') !== 'default') await readableDirectory(opts.records);
       const records = await loadRecords(opts.records);
-      const sets = new Map<string, PolicySet>();
-      const policiesFor = async (key: string | undefined) => {
-        const k = key ?? process.env['FIELDMESH_PSEUDONYM_KEY'] ?? '';
-        if (!sets.has(k)) sets.set(k, await loadForCli(opts.policies, { pseudonymKey: k || undefined }));
-        return sets.get(k)!;
-      };
-      const results: CaseResult[] = [];
-      for (const file of files) {
-        let parsed: ReturnType<typeof parseCaseFile>;
+      const policiesFor = policyLoader(opts.policies);
+      // The spec lines go to stdout unless stdout carries a json or junit report.
+      const spec = reporter === 'spec' || opts.reporterOutput !== undefined;
+      const say = (line: string) => spec && process.stdout.write(`${line}\n`);
+
+      let matched = 0;
+      const updates = new Map<ReadFile, Map<number, CaseUpdate>>();
+      const skipped: string[] = [];
+      const results: ReportedCase[] = [];
+      for (const path of files) {
+        const text = await readFile(path, 'utf8');
+        const file: ReadFile = { path, text };
         try {
-          parsed = parseCaseFile(await readFile(file, 'utf8'), file);
+          file.parsed = parseCaseFile(text, path);
         } catch (e) {
           if (!(e instanceof FieldmeshError)) throw e;
-          results.push({ file, name: '(case file)', passed: false, message: e.message });
-          process.stdout.write(`${paint('red', '✗')} ${file}\n${indent(e.message)}\n`);
+          // A file that cannot be read fails the run whatever --filter says: a broken file is never skipped silently.
+          results.push({ file: path, name: '(case file)', kind: 'read', passed: false, message: e.message, durationMs: 0 });
+          say(`${paint('red', '✗')} ${path}\n${indent(e.message)}`);
           continue;
         }
-        const policies = await policiesFor(parsed.pseudonymKey);
-        for (const c of parsed.cases) {
-          const r = runCase(policies, records, parsed, c, file);
-          results.push(r);
-          if (r.passed && !opts.quiet) process.stdout.write(`${paint('green', '✓')} ${file} › ${r.name}\n`);
-          if (!r.passed) process.stdout.write(`${paint('red', '✗')} ${file} › ${r.name}\n${indent(r.message ?? '')}\n`);
+        const policies = await policiesFor(file.parsed.pseudonymKey);
+        for (const [index, c] of file.parsed.cases.entries()) {
+          if (!selected(file.path, c.name)) continue;
+          matched++;
+          const started = performance.now();
+          const { result, observed } = evaluateCase(policies, records, file.parsed, c, file.path);
+          results.push({ ...result, durationMs: performance.now() - started });
+          const at = results.length - 1;
+          if (result.passed && !opts.quiet) say(`${paint('green', '✓')} ${file.path} › ${c.name}`);
+          if (!result.passed) say(`${paint('red', '✗')} ${file.path} › ${c.name}\n${indent(result.message ?? '')}`);
+          if (!opts.update || result.passed) continue;
+          const plan = planUpdate(c, result, observed, policies);
+          if ('skip' in plan) skipped.push(`${file.path} › ${c.name}: ${plan.skip}`);
+          else updates.set(file, (updates.get(file) ?? new Map()).set(index, { name: c.name, edits: plan.edits, at }));
         }
       }
-      const failed = results.filter((r) => !r.passed).length;
-      process.stdout.write(`${results.length - failed} passed, ${failed} failed\n`);
-      if (failed > 0) throw new CliExit(EXIT.failed);
+      if (matched === 0 && opts.filter !== undefined) throw new CliExit(EXIT.usage, `--filter: no case matches "${opts.filter}"`);
+
+      if (opts.update) {
+        // Said where a person reads it: stdout beside spec lines, stderr beside a report on stdout.
+        const note = (text: string) => (spec ? process.stdout : process.stderr).write(`${text}\n`);
+        // An updated case counts by its run against the rewritten file.
+        for (const [at, r] of await writeUpdates(updates, skipped, note, records, policiesFor)) results[at] = r;
+      }
+
+      const summary = summaryOf(results);
+      const line = `${summary.passed} passed, ${summary.failed} failed\n`;
+      if (reporter !== 'spec') {
+        const report = reporter === 'json' ? jsonReport(results) : junitReport(results);
+        if (opts.reporterOutput !== undefined) await writeReport(opts.reporterOutput, report);
+        else process.stdout.write(report);
+      }
+      // SPEC: the spec output ends with this line; beside a report on stdout it goes to stderr.
+      (spec ? process.stdout : process.stderr).write(line);
+      if (summary.failed > 0) throw new CliExit(EXIT.failed);
     });
+}
+
+/**
+ * Rewrite each file's failing cases, then run them again from the new text.
+ * A file is written only when the whole rewrite reads back as intended, by
+ * renaming a sibling temporary file over it; a symbolic link is never followed.
+ */
+async function writeUpdates(
+  updates: Map<ReadFile, Map<number, CaseUpdate>>,
+  skipped: string[],
+  say: (line: string) => void,
+  records: RecordStore,
+  policiesFor: (key: string | undefined) => Promise<PolicySet>,
+): Promise<Map<number, ReportedCase>> {
+  const rerun = new Map<number, ReportedCase>();
+  let count = 0;
+  for (const [file, cases] of updates) {
+    const names = [...cases.values()].map((c) => c.name);
+    const info = await lstat(file.path);
+    if (info.isSymbolicLink()) {
+      for (const n of names) skipped.push(`${file.path} › ${n}: the case file is a symbolic link; update its target`);
+      continue;
+    }
+    let text: string;
+    try {
+      text = applyUpdates(file.text, file.path, file.parsed!, new Map([...cases].map(([i, c]) => [i, c.edits])));
+    } catch (e) {
+      const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+      for (const n of names) skipped.push(`${file.path} › ${n}: the file could not be rewritten safely (${why})`);
+      continue;
+    }
+    // Written beside the file and renamed over it: a crash leaves the old file or the new one, never half of one.
+    const temporary = join(dirname(file.path), `.${basename(file.path)}.${process.pid}.tmp`);
+    try {
+      await writeFile(temporary, text, { mode: info.mode & 0o777, flag: 'wx' });
+      await rename(temporary, file.path);
+    } catch (e) {
+      await rm(temporary, { force: true });
+      throw new CliExit(EXIT.usage, `cannot write ${file.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    const parsed = parseCaseFile(text, file.path);
+    const policies = await policiesFor(parsed.pseudonymKey);
+    for (const [index, { at }] of cases) {
+      const c = parsed.cases[index]!;
+      const started = performance.now();
+      const { result } = evaluateCase(policies, records, parsed, c, file.path);
+      rerun.set(at, { ...result, durationMs: performance.now() - started });
+      count++;
+      say(`${paint('yellow', '↻')} updated ${file.path} › ${c.name}${result.passed ? '' : ' (still failing)'}`);
+    }
+  }
+  for (const s of skipped) say(`${paint('yellow', '!')} not updated: ${s}`);
+  say(`${count} case${count === 1 ? '' : 's'} updated`);
+  return rerun;
+}
+
+function reporterOf(opts: TestOptions): ReporterName {
+  const name = opts.reporter;
+  if (!(REPORTERS as readonly string[]).includes(name))
+    throw new CliExit(EXIT.usage, `--reporter: unknown reporter "${name}" (choose one of ${REPORTERS.join(', ')})`);
+  if (opts.reporterOutput !== undefined && name === 'spec')
+    throw new CliExit(EXIT.usage, '--reporter-output: give --reporter json or junit (spec is printed on stdout)');
+  return name as ReporterName;
+}
+
+function selectorOf(pattern: string | undefined): (file: string, name: string) => boolean {
+  if (pattern === undefined) return () => true;
+  try {
+    return caseFilter(pattern);
+  } catch (e) {
+    throw new CliExit(EXIT.usage, (e as Error).message);
+  }
+}
+
+/** One policy set per pseudonym key: case files may name their own key. */
+function policyLoader(dir: string): (key: string | undefined) => Promise<PolicySet> {
+  const sets = new Map<string, PolicySet>();
+  return async (key) => {
+    const k = key ?? process.env['FIELDMESH_PSEUDONYM_KEY'] ?? '';
+    if (!sets.has(k)) sets.set(k, await loadForCli(dir, { pseudonymKey: k || undefined }));
+    return sets.get(k)!;
+  };
+}
+
+async function writeReport(path: string, report: string): Promise<void> {
+  try {
+    await writeFile(path, report);
+  } catch (e) {
+    throw new CliExit(EXIT.usage, `--reporter-output: cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }
 
 async function caseFiles(path: string): Promise<string[]> {

@@ -12,9 +12,16 @@ import type { Decision } from './decision.js';
 export class AccessError extends FieldmeshError {
   declare readonly code: AccessCode;
   readonly decision: Decision | undefined;
-  constructor(code: AccessCode, message: string, decision?: Decision) {
+  /**
+   * The field paths the refusal is about, when it names some: a write's
+   * forbidden body fields, a query's forbidden filter fields. Names only,
+   * never values; empty when the refusal names none.
+   */
+  readonly fields: readonly string[];
+  constructor(code: AccessCode, message: string, decision?: Decision, fields: readonly string[] = []) {
     super(code, message);
     this.decision = decision;
+    this.fields = fields;
   }
 }
 

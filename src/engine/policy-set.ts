@@ -9,6 +9,8 @@ import { isValidDate, planRequest, trainingMaxAgeProblem, type Action, type Plan
 import { checkWriteWithPlan } from './write.js';
 import { abilityFor, type AbilityOptions, type PolicyAbility } from './ability.js';
 import { checkedKey } from '../lib/keys.js';
+import { DROP, makeTransform } from './transforms.js';
+import { FieldmeshError } from '../lib/errors.js';
 
 export interface PolicyOptions {
   /** Key of the `pseudonym` transform (configuration, never policy files). */
@@ -33,12 +35,14 @@ export class PolicySet {
   readonly compiled: CompiledPolicies;
   private readonly projections: ProjectionCache;
   private readonly trainingMaxAgeDays: number;
+  private readonly pseudonymKey: string | Buffer | undefined;
 
   constructor(compiled: CompiledPolicies, warnings: PolicyIssue[], opts: PolicyOptions = {}) {
     this.compiled = compiled;
     this.version = compiled.version;
     this.warnings = warnings;
     this.projections = new ProjectionCache(opts.pseudonymKey);
+    this.pseudonymKey = opts.pseudonymKey;
     checkedPolicyOptions(opts);
     this.trainingMaxAgeDays = opts.trainingMaxAgeDays ?? 365;
   }
@@ -148,6 +152,22 @@ export class PolicySet {
   /** For every declared field: disclosed, transformed or withheld, and the rule that decided. */
   explain(query: ExplainQuery): Explanation {
     return explainView(this.compiled, query);
+  }
+
+  /**
+   * The pseudonym `redact` gives `value` under `purpose` with this set's key:
+   * the same transform function, so a fixture can expect "the pseudonym of
+   * pat-001" instead of a hex string. `undefined` for a value the transform
+   * drops (an object, a list, null). Throws `pseudonym_key_missing` without a key.
+   *
+   * @example
+   * policies.pseudonymOf('research', 'pat-001'); // '50e1e859…' (32 hex characters)
+   */
+  pseudonymOf(purpose: string, value: unknown): string | undefined {
+    if (this.pseudonymKey === undefined || this.pseudonymKey.length === 0)
+      throw new FieldmeshError('pseudonym_key_missing', `no pseudonym key is configured to compute pseudonyms for purpose "${purpose}"`);
+    const out = makeTransform('pseudonym', { purpose, pseudonymKey: this.pseudonymKey, now: new Date(0) })(value);
+    return out === DROP ? undefined : (out as string);
   }
 
   /** The bit mask of named fields of a resource (for tests and tools). */

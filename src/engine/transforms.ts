@@ -75,6 +75,21 @@ export function pseudonymWith(purposeKeyBytes: Buffer, value: string): string {
   return createHmac('sha256', purposeKeyBytes).update(value).digest('hex').slice(0, 32);
 }
 
+/** What `pseudonymWith` returns: 32 lowercase hex characters (the first 16 bytes of the HMAC). */
+const PSEUDONYM_FORM = /^[0-9a-f]{32}$/;
+
+/**
+ * Whether a value has the form of a pseudonym this engine gives: for checks
+ * that cannot know the input value (a fixture's `{ pseudonym: any }`).
+ *
+ * @example
+ * isPseudonymForm('50e1e8591e7824036fcb9c0b3d19e013'); // true
+ * isPseudonymForm('pat-001');                           // false
+ */
+export function isPseudonymForm(value: unknown): boolean {
+  return typeof value === 'string' && PSEUDONYM_FORM.test(value);
+}
+
 const POSTCODE = /^([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][A-Z]{2})$/;
 const OUTWARD = /^[A-Z]{1,2}[0-9][A-Z0-9]?$/;
 

@@ -50,8 +50,15 @@ export function checkWriteWithPlan(plan: Plan, body: unknown, target: WriteTarge
   const { resource, view, ctx } = plan;
   const update = plan.action === 'update';
   const recordIds = recordIdsOf(update ? target.existing : body, resource.def.id);
-  const refuse = (code: 'write_forbidden' | 'invalid_body', message: string, fields: string[] = [], withheld: string[] = []): never => {
-    throw new AccessError(code, message, asRefusal({ ...decisionOf(plan, fields, recordIds), withheld }, code));
+  // `named`: the fields the refusal is about (the body's forbidden paths, or what a PUT may not erase).
+  const refuse = (
+    code: 'write_forbidden' | 'invalid_body',
+    message: string,
+    fields: string[] = [],
+    withheld: string[] = [],
+    named: string[] = [],
+  ): never => {
+    throw new AccessError(code, message, asRefusal({ ...decisionOf(plan, fields, recordIds), withheld }, code), named);
   };
   // Visibility before anything about the body: a hidden record must answer
   // exactly as a missing one whatever the body holds.
@@ -82,6 +89,8 @@ export function checkWriteWithPlan(plan: Plan, body: unknown, target: WriteTarge
       'write_forbidden',
       `you may not ${plan.action} ${quoted(forbidden)} of ${ctx.resource} for purpose "${ctx.purpose}"; writable: ${writable.join(', ') || 'nothing'}`,
       written,
+      [],
+      forbidden,
     );
   }
   if (update && target.replace) {
@@ -91,6 +100,7 @@ export function checkWriteWithPlan(plan: Plan, body: unknown, target: WriteTarge
         'write_forbidden',
         `a PUT replaces the whole ${ctx.resource} record, erasing what the body leaves out: you may not update ${quoted(missing)} for purpose "${ctx.purpose}"; send a PATCH with only the fields you change`,
         written,
+        missing,
         missing,
       );
     }

@@ -1,32 +1,12 @@
 import { FieldmeshError } from '../lib/errors.js';
-import { AccessError } from '../engine/access-error.js';
 import { longestPrefix } from '../lib/paths.js';
 import type { PolicySet } from '../engine/policy-set.js';
-import { refusedDecision, type Plan } from '../engine/plan.js';
+import type { Plan } from '../engine/plan.js';
+import { checkEntries, type QueryEntries, type RouteParam } from '../engine/query-check.js';
 
-/**
- * Query keys that page through rows without looking at any field, allowed
- * for everyone (json-server, FHIR and common REST spellings).
- *
- * @example
- * admit(req, 'Patient', 'read', { policies, verifier, pagingKeys: [...DEFAULT_PAGING_KEYS, 'pageToken'] });
- */
-export const DEFAULT_PAGING_KEYS: readonly string[] = [
-  '_page',
-  '_limit',
-  '_count',
-  '_offset',
-  '_start',
-  '_end',
-  'page',
-  'limit',
-  'offset',
-  'cursor',
-];
-/** Query keys whose values name the fields rows are sorted by. */
-const SORT_KEYS = new Set(['_sort', 'sort', '_order']);
-/** json-server operators: `dateOfBirth_gte` filters by `dateOfBirth`. */
-const OPERATOR = /_(like|ne|gte|lte)$/;
+// The rule itself is the engine's (fixture filter cases call it too); the shells keep their imports from here.
+export { checkEntries, DEFAULT_PAGING_KEYS, type QueryEntries, type RouteParam } from '../engine/query-check.js';
+
 /**
  * The most query parameters a request may carry: express's parsers (node's
  * querystring and qs) keep the first 1,000 and silently drop the rest, so a
@@ -36,21 +16,6 @@ const OPERATOR = /_(like|ne|gte|lte)$/;
  * checkQuery(policies, plan, '_page=1&'.repeat(MAX_QUERY_PARAMETERS), DEFAULT_PAGING_KEYS); // throws 414 query_too_long
  */
 export const MAX_QUERY_PARAMETERS = 1000;
-
-/**
- * A route parameter present in a request, with the field it selects records
- * by when the route names one. A parameter called `id` with no field selects
- * by the resource's id path; any other parameter without a field is refused.
- *
- * @example
- * const param: RouteParam = { name: 'nhs', field: 'nhsNumber' }; // GET /patients/by-nhs/:nhs
- */
-export interface RouteParam {
-  name: string;
-  field?: string | undefined;
-  /** The value in this request: one on the id path names the record a refusal is about. */
-  value?: string | undefined;
-}
 
 /**
  * A request's query as a shell has it: the raw string (both shells pass
@@ -83,64 +48,6 @@ export function checkQuery(
   return checkEntries(policies, plan, readQuery(query), pagingKeys, params);
 }
 
-/** A query read into keys and their values (see `readQuery`). */
-export type QueryEntries = [string, string[]][];
-
-/**
- * The query checks on a query already read (see `checkQuery`).
- */
-export function checkEntries(
-  policies: PolicySet,
-  plan: Plan,
-  keys: QueryEntries,
-  pagingKeys: readonly string[],
-  params: readonly RouteParam[],
-): { filtered: boolean } {
-  const forbidden: string[] = [];
-  // The one rule for every way of choosing rows: only a field the user may read, untransformed, in every row.
-  const mayUse = (field: string) => policies.mayFilterBy(plan, field);
-  for (const [key, values] of keys) {
-    if (pagingKeys.includes(key)) continue;
-    if (SORT_KEYS.has(key)) {
-      for (const field of sortFields(key, values)) if (!mayUse(field)) forbidden.push(`${key}=${field}`);
-    } else if (!mayUse(key.replace(OPERATOR, ''))) {
-      forbidden.push(key);
-    }
-  }
-  for (const param of params) {
-    const field = param.field ?? (param.name === 'id' ? plan.resource.def.id : undefined);
-    if (field === undefined || !mayUse(field))
-      forbidden.push(`:${param.name}${field === undefined || field === param.name ? '' : ` (${field})`}`);
-  }
-  const code = 'filter_forbidden';
-  const refuse = (message: string): never => {
-    throw new AccessError(code, message, refusedDecision(policies.compiled, plan.ctx, plan.action, plan.roles, code));
-  };
-  if (forbidden.length === 0) {
-    // The record API pages before fieldmesh drops hidden rows: with a filter or
-    // a sort, an empty or short page would show that a hidden row matched.
-    const names = keys.map(([k]) => k);
-    const filtered = params.length > 0 || names.some((k) => !pagingKeys.includes(k));
-    // De-identified rows come in the record API's order (often by id): a page's position would name its row.
-    if (plan.deidentified && names.some((k) => pagingKeys.includes(k))) {
-      refuse(
-        `Paging is not available for purpose "${plan.purpose.name}": its rows are de-identified, and a row's position in the record API's order (often by id) would identify it. Ask for the whole list.`,
-      );
-    }
-    if (plan.mayHideRows && names.some((k) => pagingKeys.includes(k)) && filtered) {
-      refuse(
-        'Paging cannot be combined with filters or sorting here: some rows are hidden from you, and a page cut before they are removed would show that they matched. Filter without paging, or page without filters.',
-      );
-    }
-    return { filtered };
-  }
-  const named = [...new Set(forbidden)]
-    .slice(0, 10)
-    .map((k) => JSON.stringify(k.slice(0, 80)))
-    .join(', ');
-  return refuse(`You may not filter, sort or look records up by ${named}: only fields you may read in every row can be queried`);
-}
-
 /**
  * Whether a route may name `field` as what a parameter selects records by:
  * the resource's id path, or a declared field or a path under one. Checked
@@ -167,19 +74,6 @@ export function selectableField(policies: PolicySet, resource: string, field: st
  */
 export function pagedAnswerAllowed(plan: Plan, filtered: boolean): boolean {
   return !plan.deidentified && !(filtered && plan.mayHideRows);
-}
-
-/** Field names in sort values: `a,-b`, `+c`, `d:desc`. `_order` also takes the directions asc and desc. */
-function sortFields(key: string, values: string[]): string[] {
-  const fields = values
-    .flatMap((v) => v.split(','))
-    .map((f) =>
-      f
-        .trim()
-        .replace(/^[+-]/, '')
-        .replace(/[: ](asc|desc)$/i, ''),
-    );
-  return fields.filter((f) => f !== '' && !(key === '_order' && /^(asc|desc)$/i.test(f)));
 }
 
 /**

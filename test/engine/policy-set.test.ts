@@ -50,6 +50,19 @@ describe('engine/policy-set', () => {
   });
 
   describe('PolicySet', () => {
+    it('gives the pseudonym redact gives, per purpose, and undefined for what the transform drops', async () => {
+      const policies = await loadPolicies(POLICIES, { pseudonymKey: 'fixture-pseudonym-key', now: NOW });
+      const ctx = { resource: 'Patient', purpose: 'research', user: user(['researcher'], { training: '2026-06-01' }), now: NOW };
+      const { data } = policies.redact({ id: 'pat-001', consent: { research: 'granted' } }, ctx);
+      expect(policies.pseudonymOf('research', 'pat-001')).to.equal((data as { id: string }).id);
+      expect(policies.pseudonymOf('service-planning', 'pat-001')).to.not.equal((data as { id: string }).id);
+      expect(policies.pseudonymOf('research', { id: 'pat-001' })).to.equal(undefined);
+      const keyless = await loadPolicies(POLICIES, { now: NOW });
+      expect(() => keyless.pseudonymOf('research', 'pat-001'))
+        .to.throw()
+        .with.property('code', 'pseudonym_key_missing');
+    });
+
     it('redacts as its plan and redactWith do, step by step', () => {
       const policies = validPolicies();
       const ctx = { resource: 'Patient', purpose: 'direct-care', user: user(['nurse']), now: NOW };

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { expect } from 'chai';
-import { DROP, makeTransform } from '../../src/engine/transforms.js';
+import { DROP, isPseudonymForm, makeTransform } from '../../src/engine/transforms.js';
 
 const ctx = { purpose: 'research', pseudonymKey: 'k', now: new Date('2026-11-24T00:00:00Z') };
 
@@ -57,5 +57,12 @@ describe('transforms', () => {
     expect(a('2026-01-01')).to.equal('0-4');
     expect(a('1936-11-24')).to.equal('90+');
     for (const bad of ['2027-01-01', 'soon', null, '0087-05-12', '0001-01-01', '1987-02-30']) expect(a(bad), String(bad)).to.equal(DROP);
+  });
+  it('knows the form of its own pseudonyms and nothing else', () => {
+    const pseudonym = String(makeTransform('pseudonym', { purpose: 'research', pseudonymKey: 'k'.repeat(16), now: new Date() })('pat-001'));
+    expect(isPseudonymForm(pseudonym)).to.equal(true);
+    for (const other of ['pat-001', pseudonym.toUpperCase(), `${pseudonym}0`, pseudonym.slice(1), 42, null]) {
+      expect(isPseudonymForm(other), String(other)).to.equal(false);
+    }
   });
 });

@@ -48,6 +48,8 @@ describe('checkWrite', () => {
     expect(e.code).to.equal('write_forbidden');
     expect(e.status).to.equal(403);
     expect(e.message).to.include('"name"').and.include('"nhsNumber"').and.not.include('W9');
+    // The same names as data, for tools that check which fields were refused (fixture write cases).
+    expect([...e.fields].sort()).to.deep.equal(['name', 'nhsNumber']);
   });
 
   it('refuses an update of a record outside the care team as a record the nurse cannot see (404)', () => {

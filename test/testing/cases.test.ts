@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { FieldmeshError } from '../../src/lib/errors.js';
 import { loadPolicies } from '../../src/engine/policy-set.js';
-import { lineDiff, loadRecords, parseCaseFile, runCase } from '../../src/testing/cases.js';
+import { lineDiff, loadRecords, parseCaseFile, runCase } from '../../src/testing/index.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -89,7 +89,9 @@ describe('testing/cases', () => {
       const [r] = (await setup()).run(
         `cases:\n  - name: no diagnoses\n    ${RECEPTIONIST}\n    record: { id: p1, gp: B86001, diagnoses: [{ code: J45 }] }\n    expect: { id: p1, gp: B86001 }\n    expectDecision: { rowsReturned: 1, restrictions: [] }\n`,
       );
-      expect(r).to.deep.equal({ file: 'inline.yaml', name: 'no diagnoses', passed: true });
+      const { decision, ...rest } = r!;
+      expect(rest).to.deep.equal({ file: 'inline.yaml', name: 'no diagnoses', kind: 'read', passed: true });
+      expect(decision).to.include({ outcome: 'disclosed', rowsReturned: 1 });
     });
 
     it('fails with a line diff when the output differs', async () => {
@@ -124,6 +126,7 @@ describe('testing/cases', () => {
     expectRefusal: purpose_not_granted
 `);
       expect(results.map((r) => r.passed)).to.deep.equal([true, false, false]);
+      expect(results[0]!.decision).to.include({ outcome: 'refused', code: 'purpose_not_granted' });
       expect(results[1]!.message).to.match(/^refused with purpose_not_granted, expected purpose_unknown: /);
       expect(results[2]!.message).to.match(/^expected refusal purpose_not_granted, but data was disclosed:\n/);
     });

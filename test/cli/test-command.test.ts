@@ -1,0 +1,145 @@
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { parseXml } from '../testing/xml.js';
+import { fieldmesh, ROOT } from './run.js';
+
+const CASES = join(ROOT, 'fixtures', 'cases');
+const HEADER = 'now: 2026-11-24T12:00:00Z\npseudonymKey: fixture-pseudonym-key\nuser: { training: 2026-06-01 }\ncases:\n';
+const RECEPTIONIST = '    resource: Patient\n    purpose: administration\n    user: { sub: rec-1, roles: [receptionist] }\n';
+
+/** A temporary directory holding `files`. */
+function tmp(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-test-cmd-'));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  return dir;
+}
+
+describe('fieldmesh test (case kinds, --filter, --reporter, --update)', () => {
+  it('runs the example fixtures, with their matchers, write and filter cases, green', () => {
+    const r = fieldmesh(['test', '--quiet']);
+    expect(r.code).to.equal(0, r.stdout);
+    expect(r.stdout.trim().split('\n').pop()).to.match(/^\d+ passed, 0 failed$/);
+  });
+
+  it('--filter runs only the cases whose "file › name" matches, and exits 2 when none does', () => {
+    const some = fieldmesh(['test', '--filter', 'writes-and-filters.yaml › a receptionist may']);
+    expect(some.code).to.equal(0, some.stdout);
+    expect(some.stdout.trim().split('\n').pop()).to.equal('5 passed, 0 failed');
+    const re = fieldmesh(['test', '--quiet', '--filter', '/SEALED record$/i']);
+    expect(re.stdout.trim().split('\n').pop()).to.match(/^[1-9]\d* passed, 0 failed$/);
+    const none = fieldmesh(['test', '--filter', 'no such case anywhere']);
+    expect(none.code).to.equal(2);
+    expect(none.stderr).to.include('--filter: no case matches "no such case anywhere"');
+    const bad = fieldmesh(['test', '--filter', '/a(/']);
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.include('--filter: /a(/ is not a valid regular expression');
+  });
+
+  it('refuses an unknown reporter naming it and the choices, and --reporter-output beside spec', () => {
+    const r = fieldmesh(['test', '--reporter', 'tap']);
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.include('--reporter: unknown reporter "tap" (choose one of spec, json, junit)');
+    const out = fieldmesh(['test', '--reporter-output', join(tmpdir(), 'x.xml')]);
+    expect(out.code).to.equal(2);
+    expect(out.stderr).to.include('--reporter-output: give --reporter json or junit');
+  });
+
+  it('--reporter json prints one document on stdout and the summary on stderr', () => {
+    const dir = tmp({
+      'a.yaml': `${HEADER}  - name: passes\n${RECEPTIONIST}    record: { id: p1 }\n    expect: { id: p1 }\n  - name: fails\n${RECEPTIONIST}    query: { diagnoses: J45 }\n    expectAllowed: true\n`,
+    });
+    const r = fieldmesh(['test', '--reporter', 'json', join(dir, 'a.yaml')]);
+    expect(r.code).to.equal(1);
+    const doc = JSON.parse(r.stdout) as { results: Record<string, unknown>[]; summary: unknown };
+    expect(doc.summary).to.deep.equal({ passed: 1, failed: 1, total: 2 });
+    expect(doc.results.map((x) => [x['name'], x['kind'], x['passed']])).to.deep.equal([
+      ['passes', 'read', true],
+      ['fails', 'filter', false],
+    ]);
+    expect(doc.results[1]!['message']).to.match(/^refused with filter_forbidden: /);
+    expect(doc.results[0]!['durationMs']).to.be.a('number');
+    expect(r.stderr.trim()).to.equal('1 passed, 1 failed');
+  });
+
+  it('--reporter junit writes XML a strict reader accepts, whatever the case names hold', () => {
+    const hostile = 'a <b> & "c" \'d\' ]]> \u0001 end';
+    const dir = tmp({
+      'a.yaml': `${HEADER}  - name: ${JSON.stringify(hostile)}\n${RECEPTIONIST}    record: { id: p1 }\n    expect: { id: p2 }\n  - name: ok\n${RECEPTIONIST}    record: { id: p1 }\n    expect: { id: p1 }\n`,
+      'broken.yaml': 'cases: [',
+    });
+    const report = join(dir, 'junit.xml');
+    const r = fieldmesh(['test', '--reporter', 'junit', '--reporter-output', report, dir]);
+    expect(r.code).to.equal(1);
+    // With --reporter-output the spec lines still go to stdout.
+    expect(r.stdout.trim().split('\n').pop()).to.equal('1 passed, 2 failed');
+    const root = parseXml(readFileSync(report, 'utf8'));
+    expect(root.attrs).to.include({ tests: '3', failures: '2' });
+    const [a, broken] = root.children;
+    expect(a!.children.map((c) => c.attrs['name'])).to.deep.equal([hostile.replace('\u0001', '\uFFFD'), 'ok']);
+    expect(a!.children[0]!.children[0]!.text).to.include('-   "id": "p2"');
+    expect(broken!.children[0]!.attrs['name']).to.equal('(case file)');
+  });
+
+  it('fails a case file with an unknown key or a write case without a body, naming where', () => {
+    const dir = tmp({
+      'a.yaml': `${HEADER}  - name: typo\n${RECEPTIONIST}    record: { id: p1 }\n    expect: { id: p1 }\n    expectDecison: {}\n  - name: write\n    action: create\n${RECEPTIONIST}    expectAllowed: true\n`,
+    });
+    const r = fieldmesh(['test', join(dir, 'a.yaml')]);
+    expect(r.code).to.equal(1);
+    expect(r.stdout).to.include('cases[0]: Unrecognized key: "expectDecison"');
+    expect(r.stdout).to.include('cases[1]: a write case (action: create) needs body');
+  });
+
+  it('--update rewrites failing read cases in a copy, keeps comments, and a second run passes and changes nothing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-update-'));
+    cpSync(join(CASES, 'secondary-use.yaml'), join(dir, 'secondary-use.yaml'));
+    cpSync(join(CASES, 'writes-and-filters.yaml'), join(dir, 'writes-and-filters.yaml'));
+    const path = join(dir, 'secondary-use.yaml');
+    const original = readFileSync(path, 'utf8');
+    // Two cases go stale: a pseudonym of the wrong input, and a refusal that is now a disclosure.
+    const stale = original
+      .replace('id: { pseudonymOf: pat-021 }', 'id: { pseudonymOf: pat-999 }')
+      .replace(
+        '    ref: Patient/pat-021\n    expectRefusal: record_withheld',
+        '    ref: Patient/pat-021\n    expectRefusal: purpose_unknown',
+      );
+    writeFileSync(path, stale);
+    const wf = join(dir, 'writes-and-filters.yaml');
+    writeFileSync(wf, readFileSync(wf, 'utf8').replace('expectRefusedFields: [author]', 'expectRefusedFields: [text]'));
+    const wfBefore = readFileSync(wf, 'utf8');
+
+    const first = fieldmesh(['test', '--quiet', '--update', dir]);
+    expect(first.stdout).to.include('↻ updated').and.include('not updated: ').and.include('write cases state a rule; fix by hand');
+    expect(first.stdout).to.include('2 cases updated');
+    expect(first.code).to.equal(1, first.stdout); // the write case still fails
+    expect(readFileSync(wf, 'utf8')).to.equal(wfBefore);
+    const updated = readFileSync(path, 'utf8');
+    // Both stale cases are as they were; the rewritten expect differs from the hand-written one only in a quote.
+    const changed = updated.split('\n').filter((line, i) => line !== original.split('\n')[i]);
+    expect(changed).to.deep.equal(['      dateOfBirth: 35-39']);
+
+    const second = fieldmesh(['test', '--quiet', '--update', path]);
+    expect(second.code).to.equal(0, second.stdout);
+    expect(second.stdout).to.include('0 cases updated');
+    expect(readFileSync(path, 'utf8')).to.equal(updated);
+  });
+
+  it('--update never writes through a symbolic link, nor rewrites a file that does not parse', () => {
+    const dir = tmp({
+      'real/a.yaml': `${HEADER}  - name: stale\n${RECEPTIONIST}    record: { id: p1 }\n    expect: { id: p2 }\n`,
+      'broken.yaml': `${HEADER}  - name: x\n    expect: [`,
+    });
+    symlinkSync(join(dir, 'real', 'a.yaml'), join(dir, 'link.yaml'));
+    const brokenBefore = readFileSync(join(dir, 'broken.yaml'), 'utf8');
+    const r = fieldmesh(['test', '--update', join(dir, 'link.yaml'), join(dir, 'broken.yaml')]);
+    expect(r.code).to.equal(1);
+    expect(r.stdout).to.include('the case file is a symbolic link');
+    expect(readFileSync(join(dir, 'real', 'a.yaml'), 'utf8')).to.include('expect: { id: p2 }');
+    expect(readFileSync(join(dir, 'broken.yaml'), 'utf8')).to.equal(brokenBefore);
+  });
+});
