@@ -169,6 +169,9 @@ describe('fieldmesh check --format', () => {
       `::error ${file},line=11,col=9,title=fieldmesh check::roles.a.grants[0].esc\\u001b[31m: unknown key "esc\\u001b[31m"`,
     );
     for (const l of lines.slice(0, 4)) expect(l.startsWith('::error ')).to.equal(true);
+    // The text format shows the same control character escaped, never raw.
+    const text = fieldmesh(['check', '--policies', dir]).stdout;
+    expect(text).to.include('unknown key "esc\\u001b[31m"').and.not.include('\u001b');
   });
 
   it('refuses an unknown format with exit 2, naming it and the choices', () => {
