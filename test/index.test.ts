@@ -88,9 +88,22 @@ describe('public surface', () => {
     const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
       exports: Record<string, string | { types: string; import: string }>;
     };
-    expect(Object.keys(pkg.exports)).to.deep.equal(['.', './express', './gateway', './audit', './testing', './package.json']);
+    expect(Object.keys(pkg.exports)).to.deep.equal([
+      '.',
+      './express',
+      './gateway',
+      './audit',
+      './testing',
+      './schemas/policy.schema.json',
+      './schemas/cases.schema.json',
+      './package.json',
+    ]);
     for (const [name, target] of Object.entries(pkg.exports)) {
-      if (typeof target === 'string') continue;
+      // A file shipped as it is (a JSON Schema, package.json): it must exist.
+      if (typeof target === 'string') {
+        await readFile(join(ROOT, target));
+        continue;
+      }
       await readFile(join(ROOT, target.types));
       await readFile(join(ROOT, target.import));
       expect(target.import, name).to.match(/^\.\/dist\/.*\.js$/);

@@ -1,23 +1,32 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { compilePolicies } from '../engine/compile.js';
 import { analysePolicies, readPolicyDirectory } from '../policy/load.js';
 import { PolicyError } from '../lib/errors.js';
+import { printableJson } from '../lib/text.js';
+import { githubAnnotation } from './annotations.js';
 import { CliExit, EXIT, paint, parseNow, printIssue, withPolicies } from './common.js';
+
+const FORMATS = ['text', 'json', 'github'] as const;
+type Format = (typeof FORMATS)[number];
 
 /**
  * `fieldmesh check`: validate and lint a policy set. Exit 0 clean, 1 on
- * errors (or on warnings with --strict).
+ * errors (or on warnings with --strict). Every problem is printed with its
+ * `file:line:col`: as text for people, as JSON for tools, or as GitHub
+ * Actions annotations (docs/cli.md, "check").
  *
  * @example
- * registerCheck(program); // fieldmesh check --policies ./policies --strict
+ * registerCheck(program); // fieldmesh check --policies ./policies --strict --format github
  */
 export function registerCheck(program: Command): void {
   withPolicies(program.command('check'))
     .description('validate and lint a policy set (exit 1 on errors)')
     .option('--strict', 'warnings fail the check too')
-    .option('--json', 'print the problems as JSON')
+    .addOption(new Option('--format <format>', 'how to print the problems').choices(FORMATS))
+    .option('--json', 'print the problems as JSON (the same as --format json)')
     .option('--now <date>', 'the date to check review dates against (default: today)')
-    .action(async (opts: { policies: string; strict?: boolean; json?: boolean; now?: string }) => {
+    .action(async (opts: { policies: string; strict?: boolean; json?: boolean; format?: Format; now?: string }) => {
+      const format = formatOf(opts);
       const sources = await readPolicyDirectory(opts.policies).catch((e: unknown) => {
         if (e instanceof PolicyError) return e;
         throw e;
@@ -29,11 +38,11 @@ export function registerCheck(program: Command): void {
       const errors = issues.filter((i) => i.severity === 'error').length;
       const warnings = issues.length - errors;
       const failed = errors > 0 || (opts.strict === true && warnings > 0);
-      if (opts.json) {
+      if (format === 'json') {
         const version = document ? compilePolicies(document).version : undefined;
-        process.stdout.write(`${JSON.stringify({ ok: !failed, version, errors, warnings, issues }, null, 2)}\n`);
+        process.stdout.write(`${printableJson({ ok: !failed, version, errors, warnings, issues })}\n`);
       } else {
-        for (const issue of issues) process.stdout.write(`${printIssue(issue)}\n`);
+        for (const issue of issues) process.stdout.write(`${format === 'github' ? githubAnnotation(issue) : printIssue(issue)}\n`);
         if (document) {
           const c = compilePolicies(document);
           const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
@@ -52,4 +61,14 @@ export function registerCheck(program: Command): void {
       }
       if (failed) throw new CliExit(EXIT.failed);
     });
+}
+
+/** `--json` is `--format json`; given with another format, which one was meant is unclear: refused. */
+function formatOf(opts: { json?: boolean; format?: Format }): Format {
+  if (opts.json && opts.format !== undefined && opts.format !== 'json')
+    throw new CliExit(
+      EXIT.usage,
+      `check: --json and --format ${opts.format} ask for two formats: give one (--format ${FORMATS.join('|')})`,
+    );
+  return opts.json ? 'json' : (opts.format ?? 'text');
 }

@@ -1,6 +1,7 @@
 import { styleText } from 'node:util';
 import type { Command } from 'commander';
 import { PolicyError, formatIssue, type PolicyIssue } from '../lib/errors.js';
+import { printable } from '../lib/text.js';
 import { loadPolicies, type PolicyOptions, type PolicySet } from '../engine/policy-set.js';
 
 /** Exit codes shared by every command. */
@@ -47,7 +48,8 @@ export function paint(style: Parameters<typeof styleText>[0], text: string, stre
 
 export function printIssue(issue: PolicyIssue, stream: NodeJS.WriteStream = process.stdout): string {
   const label = issue.severity === 'error' ? paint('red', 'error', stream) : paint('yellow', 'warning', stream);
-  return `${label} ${formatIssue(issue)}`;
+  // Messages quote keys and names from policy files: a control character in one must not reach the terminal raw.
+  return `${label} ${printable(formatIssue(issue))}`;
 }
 
 /** A date option (`--now 2026-11-24`), for reproducible runs. */

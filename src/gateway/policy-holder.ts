@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { FieldmeshError, PolicyError } from '../lib/errors.js';
+import { FieldmeshError, PolicyError, formatIssue } from '../lib/errors.js';
 import { loadPolicies, type PolicyOptions, type PolicySet } from '../engine/policy-set.js';
 
 /**
@@ -76,9 +76,7 @@ export async function holdPolicies(
         } catch (e) {
           // Fail safe: the last good set keeps deciding; a half-edited file must not open or close access.
           const problems =
-            e instanceof PolicyError
-              ? e.issues.filter((i) => i.severity === 'error').map((i) => `${i.file} › ${i.path}: ${i.message}`)
-              : [(e as Error).message];
+            e instanceof PolicyError ? e.issues.filter((i) => i.severity === 'error').map(formatIssue) : [(e as Error).message];
           logger.error(
             { event: 'policy_reload_failed', why, policyVersion: current.version, problems },
             'policy reload failed: keeping the last good policy set',

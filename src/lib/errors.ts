@@ -73,12 +73,18 @@ export function handlerStatusError(status: number, message: string): FieldmeshEr
     : new FieldmeshError(code, message);
 }
 
-/** One problem in a policy set, as a person fixes it: file, path in the file, message. */
+/**
+ * One problem in a policy set, as a person fixes it: file, path in the file,
+ * message, and where the path is written in the file (1-based line and
+ * column) when it has a place there: an editor or a CI annotation jumps to it.
+ */
 export interface PolicyIssue {
   file: string;
   path: string;
   message: string;
   severity: 'error' | 'warning';
+  line?: number;
+  col?: number;
 }
 
 /**
@@ -99,9 +105,15 @@ export class PolicyError extends FieldmeshError {
   }
 }
 
-/** `policies/roles.yaml › roles.nurse.grants[0].purpose: unknown purpose "dirct-care" (did you mean "direct-care"?)` */
+/** `policies/roles.yaml:12:9 › roles.nurse.grants[0].purpose: unknown purpose "dirct-care" (did you mean "direct-care"?)` */
 export function formatIssue(i: PolicyIssue): string {
-  return `${i.file} › ${i.path}: ${i.message}`;
+  return `${i.file}${placeOf(i)} › ${i.path}: ${i.message}`;
+}
+
+/** `:12:9`, the `file:line:col` suffix editors and terminals turn into a link; nothing when the issue has no place. */
+function placeOf(i: PolicyIssue): string {
+  if (i.line === undefined) return '';
+  return i.col === undefined ? `:${i.line}` : `:${i.line}:${i.col}`;
 }
 export function formatIssues(issues: PolicyIssue[]): string {
   return issues.map(formatIssue).join('\n');

@@ -1,6 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PolicyError, type PolicyIssue } from '../lib/errors.js';
+import { IssueLocator } from './locate.js';
 import { mergePolicyFiles, parsePolicyText } from './parse.js';
 import type { PolicyDocument, PolicyFile } from './schema.js';
 import { validatePolicies } from './validate.js';
@@ -31,7 +32,9 @@ export async function readPolicyDirectory(dir: string): Promise<PolicySource[]> 
 
 /**
  * Parse, merge and check policy sources. Pure. Returns the document only when
- * there is no error; warnings come back either way.
+ * there is no error; warnings come back either way, every issue with its
+ * line and column where it has a place (a file is parsed for that only when
+ * it has an issue).
  */
 export function analysePolicies(sources: PolicySource[], now: Date): { document?: PolicyDocument; issues: PolicyIssue[] } {
   const parsed: { file: string; policy: PolicyFile }[] = [];
@@ -42,7 +45,8 @@ export function analysePolicies(sources: PolicySource[], now: Date): { document?
     if (r.policy) parsed.push({ file, policy: r.policy });
   }
   if (issues.length > 0) return { issues };
-  const merged = mergePolicyFiles(parsed);
-  issues.push(...merged.issues, ...validatePolicies(merged.document, now));
+  const locator = new IssueLocator(sources);
+  const merged = mergePolicyFiles(parsed, (file, path, target) => locator.place(file, path, target));
+  issues.push(...merged.issues, ...validatePolicies(merged.document, now).map((i) => locator.locate(i)));
   return issues.some((i) => i.severity === 'error') ? { issues } : { document: merged.document, issues };
 }

@@ -5,12 +5,19 @@ import { HOSTILE_KEYS } from '../lib/paths.js';
 import { KNOWN_KEYS, policyFileSchema, type PolicyDocument, type PolicyFile } from './schema.js';
 import { didYouMean } from '../lib/suggest.js';
 import { fastYaml } from './yaml.js';
+import { placesIn, suffixOf, type PlaceOf, type Target } from './locate.js';
 
 /**
  * Parse one policy file's text. Pure: no file system. YAML syntax errors are
- * reported with their line; schema problems with their path in the file.
+ * reported with their line; schema problems with their path in the file,
+ * and every problem with its line and column (found only when there is one).
  */
 export function parsePolicyText(text: string, file: string): { policy?: PolicyFile; issues: PolicyIssue[] } {
+  const place = placesIn(text);
+  const at = (issue: PolicyIssue, target: Target): PolicyIssue => {
+    const p = place(issue.path, target);
+    return p ? { ...issue, line: p.line, col: p.col } : issue;
+  };
   const read = readYaml(text, file);
   if ('issues' in read) return { issues: read.issues };
   // An empty file is a deploy caught halfway (truncated, then written) far more often than a
@@ -29,11 +36,11 @@ export function parsePolicyText(text: string, file: string): { policy?: PolicyFi
   }
   const issues: PolicyIssue[] = [];
   const raw = toPlain(read.value, [], (path, key, message) =>
-    issues.push({ file, path: formatPath([...path, key]), message, severity: 'error' }),
+    issues.push(at({ file, path: formatPath([...path, key]), message, severity: 'error' }, 'key')),
   );
   if (issues.length > 0) return { issues };
   const parsed = policyFileSchema.safeParse(raw);
-  if (!parsed.success) return { issues: parsed.error.issues.flatMap((i) => zodIssue(i, file)) };
+  if (!parsed.success) return { issues: parsed.error.issues.flatMap((i) => zodIssue(i, file).map((x) => at(x, targetOf(i)))) };
   return { policy: parsed.data, issues: [] };
 }
 
@@ -51,12 +58,17 @@ function readYaml(text: string, file: string): { value: unknown } | { issues: Po
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
   if (doc.errors.length > 0) {
     return {
-      issues: doc.errors.map((e) => ({
-        file,
-        path: `line ${lineCounter.linePos(e.pos[0]).line}`,
-        message: `YAML syntax error: ${e.message.split('\n')[0]}`,
-        severity: 'error' as const,
-      })),
+      issues: doc.errors.map((e) => {
+        const { line, col } = lineCounter.linePos(e.pos[0]);
+        return {
+          file,
+          path: `line ${line}`,
+          message: `YAML syntax error: ${e.message.split('\n')[0]}`,
+          severity: 'error' as const,
+          line,
+          col,
+        };
+      }),
     };
   }
   return { value: doc.contents === null ? null : doc.toJS({ maxAliasCount: 100, mapAsMap: true }) };
@@ -117,6 +129,9 @@ function toPlain(value: unknown, path: PropertyKey[], refuse: Refuse, strings = 
   return { ...out };
 }
 
+/** An unknown key is about the key; anything else about the value (a missing key: its parent). */
+const targetOf = (issue: z.core.$ZodIssue): Target => (issue.code === 'unrecognized_keys' ? 'key' : 'value');
+
 const hostileKey = (key: string) => `"${key}" can never be a field or key: it would pollute objects`;
 
 function zodIssue(issue: z.core.$ZodIssue, file: string): PolicyIssue[] {
@@ -145,8 +160,18 @@ export function formatPath(path: readonly PropertyKey[]): string {
 /**
  * Merge parsed files into one policy set. A name defined in two files is an
  * error naming both: the later file must not silently replace a definition.
+ * Given `place` (where a path is written in a file), the issue carries its
+ * place and its message the first definition's (`policies/a.yaml:3:3`).
  */
-export function mergePolicyFiles(files: { file: string; policy: PolicyFile }[]): { document: PolicyDocument; issues: PolicyIssue[] } {
+export function mergePolicyFiles(
+  files: { file: string; policy: PolicyFile }[],
+  place?: (file: string, path: string, target: Target) => ReturnType<PlaceOf>,
+): { document: PolicyDocument; issues: PolicyIssue[] } {
+  const where = (file: string, path: string) => suffixOf(place?.(file, path, 'value'));
+  const placed = (issue: PolicyIssue): PolicyIssue => {
+    const p = place?.(issue.file, issue.path, 'value');
+    return p ? { ...issue, line: p.line, col: p.col } : issue;
+  };
   const document: PolicyDocument = {
     resources: Object.create(null),
     purposes: Object.create(null),
@@ -156,14 +181,21 @@ export function mergePolicyFiles(files: { file: string; policy: PolicyFile }[]):
     restrictionOrigins: [],
   };
   const issues: PolicyIssue[] = [];
-  const restrictionFiles = new Map<string, string>();
+  const restrictionFiles = new Map<string, { file: string; index: number }>();
   for (const { file, policy } of files) {
     for (const section of ['resources', 'purposes', 'roles'] as const) {
       for (const [key, def] of Object.entries(policy[section] ?? {})) {
         const id = `${section}.${key}`;
         const first = document.sources.get(id);
         if (first !== undefined) {
-          issues.push({ file, path: id, message: `"${key}" is already defined in ${first}: rename one or merge them`, severity: 'error' });
+          issues.push(
+            placed({
+              file,
+              path: id,
+              message: `"${key}" is already defined in ${first}${where(first, id)}: rename one or merge them`,
+              severity: 'error',
+            }),
+          );
           continue;
         }
         document.sources.set(id, file);
@@ -173,15 +205,18 @@ export function mergePolicyFiles(files: { file: string; policy: PolicyFile }[]):
     for (const [i, restriction] of (policy.restrictions ?? []).entries()) {
       const first = restrictionFiles.get(restriction.name);
       if (first !== undefined) {
-        issues.push({
-          file,
-          path: `restrictions[${i}].name`,
-          message: `restriction "${restriction.name}" is already defined in ${first}: rename one`,
-          severity: 'error',
-        });
+        const firstPath = `restrictions[${first.index}].name`;
+        issues.push(
+          placed({
+            file,
+            path: `restrictions[${i}].name`,
+            message: `restriction "${restriction.name}" is already defined in ${first.file}${where(first.file, firstPath)}: rename one`,
+            severity: 'error',
+          }),
+        );
         continue;
       }
-      restrictionFiles.set(restriction.name, file);
+      restrictionFiles.set(restriction.name, { file, index: i });
       document.restrictionOrigins.push({ file, index: i });
       document.restrictions.push(restriction);
     }

@@ -33,7 +33,7 @@ describe('cli/common', () => {
       expect(e).to.be.instanceOf(CliExit);
       expect((e as CliExit).exitCode).to.equal(EXIT.failed);
       expect((e as CliExit).message).to.equal(
-        `error ${join(dir, 'p.yaml')} › roles.gp.grants[0].purpose: unknown purpose "olde" (did you mean "old"?)`,
+        `error ${join(dir, 'p.yaml')}:5:29 › roles.gp.grants[0].purpose: unknown purpose "olde" (did you mean "old"?)`,
       );
     });
   });

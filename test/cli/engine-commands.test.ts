@@ -37,7 +37,7 @@ describe('fieldmesh check', () => {
     });
     const r = fieldmesh(['check', '--policies', dir]);
     expect(r.code).to.equal(1);
-    expect(r.stdout).to.include('p.yaml › roles.a.grants[0].wher: unknown key "wher" (did you mean "where"?)');
+    expect(r.stdout).to.include('p.yaml:7:57 › roles.a.grants[0].wher: unknown key "wher" (did you mean "where"?)');
   });
 
   it('prints JSON with --json', () => {

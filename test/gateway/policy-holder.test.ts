@@ -94,8 +94,12 @@ describe('gateway/policy-holder', () => {
     const last = logged.at(-1)!;
     expect(last).to.deep.include({ level: 'error', msg: 'policy reload failed: keeping the last good policy set' });
     expect(last.obj).to.include({ event: 'policy_reload_failed', policyVersion: good.version });
+    // Where the edit is: the line and column of the misspelt value.
+    const lines = readFileSync(join(dir, 'roles.yaml'), 'utf8').split('\n');
+    const line = lines.findIndex((l) => l.includes('purpose: dirct-care')) + 1;
+    const col = lines[line - 1]!.indexOf('dirct-care') + 1;
     expect(last.obj['problems']).to.deep.equal([
-      `${join(dir, 'roles.yaml')} › roles.gp.grants[0].purpose: unknown purpose "dirct-care" (did you mean "direct-care"?)`,
+      `${join(dir, 'roles.yaml')}:${line}:${col} › roles.gp.grants[0].purpose: unknown purpose "dirct-care" (did you mean "direct-care"?)`,
     ]);
   });
 

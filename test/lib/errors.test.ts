@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { asRefusal } from '../../src/engine/decision.js';
 import { ERROR_CODES, statusOf, type ErrorCode, type FixedCode } from '../../src/lib/error-codes.js';
-import { FieldmeshError, NO_SUCH_RECORD, PolicyError, handlerStatusError } from '../../src/lib/errors.js';
+import { FieldmeshError, NO_SUCH_RECORD, PolicyError, formatIssue, handlerStatusError } from '../../src/lib/errors.js';
 import { AccessError, isWithheld } from '../../src/engine/access-error.js';
 
 const START = { action: 'read' as const, resource: 'Patient', purpose: 'direct-care', roles: ['gp'], policyVersion: 'v1' };
@@ -135,5 +135,19 @@ describe('PolicyError', () => {
       /^1 problem in the policy set:\nroles\.yaml › roles\.nurse\.grants\[0\]\.purpose: unknown purpose "dirct-care"$/,
     );
     expect(err.format()).to.include('roles.yaml › roles.gp: grants nothing');
+  });
+
+  it('prints file:line:col before the path when the issue has a place', () => {
+    const issue = {
+      file: 'policies/roles.yaml',
+      path: 'roles.nurse.grants[0].purpose',
+      message: 'unknown purpose "x"',
+      severity: 'error' as const,
+    };
+    expect(formatIssue({ ...issue, line: 12, col: 9 })).to.equal(
+      'policies/roles.yaml:12:9 › roles.nurse.grants[0].purpose: unknown purpose "x"',
+    );
+    expect(formatIssue({ ...issue, line: 12 })).to.equal('policies/roles.yaml:12 › roles.nurse.grants[0].purpose: unknown purpose "x"');
+    expect(formatIssue(issue)).to.equal('policies/roles.yaml › roles.nurse.grants[0].purpose: unknown purpose "x"');
   });
 });

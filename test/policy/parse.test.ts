@@ -43,7 +43,14 @@ describe('policy/parse', () => {
       const { policy, issues } = parsePolicyText('roles:\n  1: { description: a }\n  "1": { description: b }\n', 'roles.yaml');
       expect(policy).to.equal(undefined);
       expect(issues).to.deep.equal([
-        { file: 'roles.yaml', path: 'roles.1', message: '"1" is written twice as a key (in two forms): keep one', severity: 'error' },
+        {
+          file: 'roles.yaml',
+          path: 'roles.1',
+          message: '"1" is written twice as a key (in two forms): keep one',
+          severity: 'error',
+          line: 3,
+          col: 3,
+        },
       ]);
     });
 
@@ -81,6 +88,8 @@ describe('policy/parse', () => {
           path: 'roles.gp.grants[0].__proto__',
           message: '"__proto__" can never be a field or key: it would pollute objects',
           severity: 'error',
+          line: 4,
+          col: 9,
         },
       ]);
     });
@@ -91,7 +100,14 @@ describe('policy/parse', () => {
         'roles.yaml',
       );
       expect(issues).to.deep.equal([
-        { file: 'roles.yaml', path: 'roles.gp.grants[0].wher', message: 'unknown key "wher" (did you mean "where"?)', severity: 'error' },
+        {
+          file: 'roles.yaml',
+          path: 'roles.gp.grants[0].wher',
+          message: 'unknown key "wher" (did you mean "where"?)',
+          severity: 'error',
+          line: 4,
+          col: 48,
+        },
       ]);
     });
 

@@ -89,6 +89,27 @@ describe('policy/yaml', () => {
       }
     });
 
+    it('keeps a file on the fast path when it opens with the editor schema comment (yaml-language-server)', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-yaml-'));
+      try {
+        writePolicySet(dir, { resources: 2, purposes: 2, roles: 3 });
+        for (const name of readdirSync(dir)) {
+          const body = readFileSync(join(dir, name), 'utf8');
+          for (const comment of [
+            '# yaml-language-server: $schema=../schemas/policy.schema.json\n',
+            '# yaml-language-server: $schema=./node_modules/fieldmesh/schemas/policy.schema.json\n# roles of the ward\n\n',
+          ]) {
+            const text = comment + body;
+            expect(fastYaml(text), `${name} after ${comment}`).to.not.equal(undefined);
+            expect(fastYaml(text), `${name} after ${comment}`).to.deep.equal(fastYaml(body));
+            agrees(text);
+          }
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     it('resolves plain scalars by the YAML 1.2 core schema, as the reference does', () => {
       const text = [
         'yes: yes',
