@@ -245,7 +245,7 @@ describe('fieldmesh explain', () => {
     });
     const r = fieldmesh(['check', '--policies', dir]);
     expect(r.code).to.equal(1);
-    expect(r.stdout).to.include('p.yaml › roles.b.inherits[0]: inheritance cycle: a → b → a');
+    expect(r.stdout).to.include('p.yaml:8:16 › roles.b.inherits[0]: inheritance cycle: a → b → a');
   });
 
   it('exits 2 naming an unknown role', () => {
