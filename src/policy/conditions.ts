@@ -1,5 +1,5 @@
 import type { ConditionsMatcher, MongoQuery } from '@casl/ability';
-import { claimOf, isMalformedTemplate, isWholeTemplate, TEMPLATE, TEMPLATE_FORM, WHOLE_TEMPLATE } from './templates.js';
+import { claimNames, claimOf, isMalformedTemplate, isWholeTemplate, TEMPLATE, TEMPLATE_FORM, WHOLE_TEMPLATE } from './templates.js';
 import { compileQuery, type RecordPredicate } from './evaluate.js';
 import type { Condition } from './schema.js';
 
@@ -65,6 +65,12 @@ export interface ConditionTemplate {
    * that cannot be told exactly, and the whole record counts as read.
    */
   readonly reads: readonly string[] | undefined;
+  /**
+   * The top-level claim names its `${user…}` templates read, sorted (none
+   * for a condition without claims): a user lacking one gets no usable
+   * condition, and the decision trace names it.
+   */
+  readonly claims: readonly string[];
 }
 
 /**
@@ -83,10 +89,13 @@ export function compileCondition(condition: Condition): ConditionTemplate {
   const reads = conditionReads(condition);
   if (!JSON.stringify(condition).includes('${user')) {
     const usable = usableCondition(condition);
-    return { resolve: () => usable, reads };
+    return { resolve: () => usable, reads, claims: [] };
   }
+  const names = new Set<string>();
+  claimNames(condition, names);
   return {
     reads,
+    claims: Object.freeze([...names].sort()),
     resolve: (user) => {
       const filled = fill(condition, user) as Condition | undefined;
       return filled && usableCondition(filled);
