@@ -30,6 +30,7 @@ describe('public surface', () => {
       'fieldmesh',
       'formatIssue',
       'formatIssues',
+      'formatTrace',
       'loadPolicies',
       'openAuditStore',
       'policiesFromSources',
