@@ -190,6 +190,12 @@ export type GateOutcome = 'passed' | 'refused' | 'not-applicable';
  */
 export type GateObserver = (gate: GateName, outcome: GateOutcome, refusal?: Refusal) => void;
 
+/** A gate's refusal, told to the observer if there is one. */
+function refused(observe: GateObserver | undefined, gate: GateName, refusal: Refusal): Refusal {
+  observe?.(gate, 'refused', refusal);
+  return refusal;
+}
+
 /**
  * The request's gates, in order: who asks and how (roles claim, purpose
  * declared, break-glass reason, training) before what they ask for (purpose
@@ -205,40 +211,42 @@ function requestGates(
   opts: PlanOptions,
   observe: GateObserver | undefined,
 ): Refusal | { purpose: CompiledPurpose; view: CompiledView } {
-  const refused = (gate: GateName, refusal: Refusal): Refusal => {
-    observe?.(gate, 'refused', refusal);
-    return refusal;
-  };
   if (declaredRoles === undefined)
-    return refused('roles-claim', { code: 'unauthenticated', message: 'claim "roles" must be a string or an array of strings' });
+    return refused(observe, 'roles-claim', { code: 'unauthenticated', message: 'claim "roles" must be a string or an array of strings' });
   observe?.('roles-claim', 'passed');
   if (typeof ctx.purpose !== 'string' || ctx.purpose === '')
-    return refused('purpose-declared', { code: 'purpose_required', message: 'Declare a purpose (X-Purpose): every disclosure needs one' });
+    return refused(observe, 'purpose-declared', {
+      code: 'purpose_required',
+      message: 'Declare a purpose (X-Purpose): every disclosure needs one',
+    });
   observe?.('purpose-declared', 'passed');
   if (ctx.breakGlass !== undefined) {
     if (typeof ctx.breakGlass !== 'string')
-      return refused('break-glass-reason', { code: 'bad_request', message: 'a break-glass reason must be text' });
+      return refused(observe, 'break-glass-reason', { code: 'bad_request', message: 'a break-glass reason must be text' });
     const badReason = breakGlassReasonRefusal(ctx.breakGlass);
-    if (badReason) return refused('break-glass-reason', badReason);
+    if (badReason) return refused(observe, 'break-glass-reason', badReason);
     observe?.('break-glass-reason', 'passed');
   } else observe?.('break-glass-reason', 'not-applicable');
   const reason = ctx.breakGlass?.trim();
   const badTraining = trainingRefusal(ctx.user['training'], now, opts.trainingMaxAgeDays);
-  if (badTraining) return refused('training', badTraining);
+  if (badTraining) return refused(observe, 'training', badTraining);
   observe?.('training', 'passed');
   const purpose = compiled.purposes.get(ctx.purpose);
   if (!purpose)
-    return refused('purpose-known', {
+    return refused(observe, 'purpose-known', {
       code: 'purpose_unknown',
       message: `unknown purpose "${ctx.purpose}"${didYouMean(ctx.purpose, compiled.purposes.keys())}`,
     });
   observe?.('purpose-known', 'passed');
   const view = purpose.views.get(ctx.resource);
   if (!view)
-    return refused('purpose-view', { code: 'purpose_not_granted', message: `purpose "${ctx.purpose}" carries no ${ctx.resource} records` });
+    return refused(observe, 'purpose-view', {
+      code: 'purpose_not_granted',
+      message: `purpose "${ctx.purpose}" carries no ${ctx.resource} records`,
+    });
   observe?.('purpose-view', 'passed');
   if (purpose.def.reviewBy < isoDay(now)) {
-    return refused('review-date', {
+    return refused(observe, 'review-date', {
       code: 'purpose_expired',
       message: `purpose "${ctx.purpose}" passed its review date (${purpose.def.reviewBy}): the data flow is stopped until the Caldicott Guardian reviews it`,
     });
@@ -246,13 +254,13 @@ function requestGates(
   observe?.('review-date', 'passed');
   if (purpose.def.breakGlass) {
     if (reason === undefined)
-      return refused('break-glass', {
+      return refused(observe, 'break-glass', {
         code: 'break_glass_required',
         message: `purpose "${ctx.purpose}" is break-glass only: declare a reason (X-Break-Glass)`,
       });
     observe?.('break-glass', 'passed');
   } else if (reason !== undefined) {
-    return refused('break-glass', {
+    return refused(observe, 'break-glass', {
       code: 'bad_request',
       message: `purpose "${ctx.purpose}" is not a break-glass purpose: remove the break-glass declaration`,
     });
