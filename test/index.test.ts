@@ -32,6 +32,7 @@ describe('public surface', () => {
       'fieldmesh',
       'formatIssue',
       'formatIssues',
+      'formatTrace',
       'loadPolicies',
       'openAuditStore',
       'policiesFromSources',

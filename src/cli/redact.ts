@@ -6,6 +6,8 @@ import { claimNames } from '../policy/templates.js';
 import { FieldmeshError } from '../lib/errors.js';
 import { didYouMean } from '../lib/suggest.js';
 import { pseudonymKeyProblem } from '../engine/transforms.js';
+import { formatTrace } from '../engine/trace-format.js';
+import type { Trace } from '../engine/trace.js';
 import { CliExit, EXIT, loadForCli, parseNow, withPolicies } from './common.js';
 
 interface RedactOptions {
@@ -17,12 +19,15 @@ interface RedactOptions {
   breakGlass?: string;
   now?: string;
   claim?: string[];
+  trace?: boolean;
+  json?: boolean;
 }
 
 /**
  * `fieldmesh redact`: print the redacted JSON of a record or a list. A refused
  * request (a single record withheld whole included) exits 3 with the JSON
- * error on stderr; a list never refuses, it drops rows.
+ * error on stderr, naming its first cause; a list never refuses, it drops
+ * rows. `--trace` prints how the decision was made instead of the data.
  *
  * @example
  * registerRedact(program); // fieldmesh redact --role gp --purpose direct-care --resource Patient record.json
@@ -38,12 +43,15 @@ export function registerRedact(program: Command): void {
     .requiredOption('--resource <resource>', 'the resource type of the input')
     .option('--break-glass <reason>', 'break-glass reason (break-glass purposes only)')
     .option('--now <date>', 'the clock for review dates, training and age bands')
+    .option('--trace', 'print how the decision was made (gates, grants, restrictions, fields) instead of the data')
+    .option('--json', 'with --trace: print the trace as JSON')
     .addHelpText(
       'after',
-      '\nExit codes: 0 disclosed, 1 policy errors, 2 usage or input errors (an unknown --resource or --role\nincluded), 3 refused. The pseudonym key comes from FIELDMESH_PSEUDONYM_KEY.',
+      '\nExit codes: 0 disclosed, 1 policy errors, 2 usage or input errors (an unknown --resource or --role\nincluded), 3 refused (with --trace too). The pseudonym key comes from FIELDMESH_PSEUDONYM_KEY.',
     )
     .action(async (file: string, opts: RedactOptions) => {
       if ((opts.role === undefined) === (opts.user === undefined)) throw new CliExit(EXIT.usage, 'give exactly one of --role or --user');
+      if (opts.json && !opts.trace) throw new CliExit(EXIT.usage, '--json goes with --trace (redact prints JSON already)');
       if (opts.user !== undefined && opts.claim !== undefined)
         throw new CliExit(EXIT.usage, '--claim goes with --role; with --user, put the claims in the file');
       const now = parseNow(opts.now) ?? new Date();
@@ -63,15 +71,19 @@ export function registerRedact(program: Command): void {
       // the roles of a --user claims file are data, for the policy to decide.
       knownName('resource', opts.resource, policies.resourceNames());
       if (opts.role !== undefined) knownName('role', opts.role, Object.keys(policies.compiled.document.roles));
+      const ctx = {
+        resource: opts.resource,
+        purpose: opts.purpose,
+        user: user as Record<string, unknown>,
+        breakGlass: opts.breakGlass,
+        now,
+      };
+      // The trace is printed instead of the data; the exit code stays the one redact gives, so redact runs either way.
+      const printTrace = (trace: Trace) => process.stdout.write(opts.json ? `${printableJson(trace)}\n` : formatTrace(trace));
       try {
-        const { data } = policies.redact(input, {
-          resource: opts.resource,
-          purpose: opts.purpose,
-          user: user as Record<string, unknown>,
-          breakGlass: opts.breakGlass,
-          now,
-        });
-        process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+        const { data } = policies.redact(input, ctx);
+        if (opts.trace) printTrace(policies.trace(input, ctx));
+        else process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
       } catch (e) {
         if (!(e instanceof FieldmeshError)) throw e;
         // A number or a string is not a record: the input is wrong, nothing was refused.
@@ -90,7 +102,13 @@ export function registerRedact(program: Command): void {
           missing.length > 0
             ? `the grants of role "${opts.role}" for this purpose read the claim${missing.length > 1 ? 's' : ''} ${missing.join(', ')}, which this user lacks: give ${missing.map((c) => `--claim ${c}=…`).join(' ')}`
             : undefined;
-        process.stderr.write(`${printableJson({ error: { code: e.code, message: e.message, ...(hint ? { hint } : {}) } }, 0)}\n`);
+        // The first cause, from the trace of the same decision: which gate, grant or restriction refused.
+        const trace = policies.trace(input, ctx);
+        const cause = trace.outcome === 'refused' && trace.code === e.code ? trace.cause : undefined;
+        if (opts.trace) printTrace(trace);
+        process.stderr.write(
+          `${printableJson({ error: { code: e.code, message: e.message, ...(hint ? { hint } : {}), ...(cause ? { cause } : {}) } }, 0)}\n`,
+        );
         throw new CliExit(EXIT.refused);
       }
     });

@@ -1,9 +1,9 @@
-import { grantKey, type CompiledGrant, type CompiledPolicies } from './compile.js';
+import { type CompiledGrant, type CompiledPolicies, type CompiledResource, type CompiledView } from './compile.js';
 import { FieldmeshError } from '../lib/errors.js';
-import type { FieldClass } from '../policy/schema.js';
+import type { FieldClass, TransformName } from '../policy/schema.js';
 import { didYouMean } from '../lib/suggest.js';
 import { own } from '../lib/paths.js';
-import { heldOnce, isExempt } from './plan.js';
+import { grantsFor, isExempt } from './plan.js';
 import { formatChain } from '../policy/roles.js';
 
 export interface ExplainQuery {
@@ -66,9 +66,7 @@ export function explainView(compiled: CompiledPolicies, q: ExplainQuery): Explan
   ];
   const view = purpose.views.get(q.resource);
   // The grants the roles hold, inherited ones included (compile.ts), each once.
-  const grants = heldOnce(q.roles.flatMap((role) => compiled.grants.get(grantKey(role, q.purpose, q.resource)) ?? [])).filter(
-    (g) => g.read !== 0n,
-  );
+  const grants = grantsFor(compiled, q.roles, q.purpose, q.resource, 'read');
   const whereOf = (label: string) => {
     const [role, i] = label.split('#');
     return own(compiled.document.roles, role!)?.grants[Number(i)]?.where;
@@ -87,17 +85,19 @@ export function explainView(compiled: CompiledPolicies, q: ExplainQuery): Explan
   const fields = resource.paths.map((field): FieldExplanation => {
     const bit = resource.bits.get(field)!;
     const cls = resource.classes.get(field)!;
-    if (!view || (view.mask & bit) === 0n)
-      return { field, class: cls, status: 'withheld', rule: `not in the view of purpose ${q.purpose}`, conditions: [] };
-    const granting = grants.filter((g) => (g.read & bit) !== 0n);
-    if (granting.length === 0)
+    const verdict = fieldVerdict(resource, view, grants, field);
+    if (verdict.status === 'withheld')
       return {
         field,
         class: cls,
         status: 'withheld',
-        rule: `not granted to ${q.roles.join(', ') || 'these roles'} for ${q.purpose}`,
+        rule:
+          verdict.by === 'view'
+            ? `not in the view of purpose ${q.purpose}`
+            : `not granted to ${q.roles.join(', ') || 'these roles'} for ${q.purpose}`,
         conditions: [],
       };
+    const granting = verdict.grants;
     const conditions = [
       ...granting.flatMap((g) => (whereOf(g.label) ? [`disclosed only ${when(whereOf(g.label))} (grant ${grantName(g)})`] : [])),
       ...restrictions
@@ -105,12 +105,19 @@ export function explainView(compiled: CompiledPolicies, q: ExplainQuery): Explan
         .map((r) => `withheld ${when(whenOf(r.name))} (restriction ${r.name}: ${r.because})`),
       ...recordRestrictions,
     ];
-    const transform = view.transforms.get(field);
     const rule = `grant ${granting.map(grantName).join(', ')}`;
     const inherited = granting.flatMap((g) => (g.inheritedVia ? [{ grant: g.label, via: [...g.inheritedVia] }] : []));
-    const explained: FieldExplanation = transform
-      ? { field, class: cls, status: 'transformed', transform, rule: `${rule}, view transform ${transform}`, conditions }
-      : { field, class: cls, status: 'disclosed', rule, conditions };
+    const explained: FieldExplanation =
+      verdict.status === 'transformed'
+        ? {
+            field,
+            class: cls,
+            status: 'transformed',
+            transform: verdict.transform,
+            rule: `${rule}, view transform ${verdict.transform}`,
+            conditions,
+          }
+        : { field, class: cls, status: 'disclosed', rule, conditions };
     if (inherited.length > 0) explained.inherited = inherited;
     return explained;
   });
@@ -120,6 +127,36 @@ export function explainView(compiled: CompiledPolicies, q: ExplainQuery): Explan
 /** `ward-nurse#0`, or `ward-nurse#0 (inherited: senior-nurse → ward-nurse)` for a grant held through inheritance. */
 function grantName(g: CompiledGrant): string {
   return g.inheritedVia ? `${g.label} (inherited: ${formatChain(g.inheritedVia)})` : g.label;
+}
+
+/** How one field fares under a view and some grants, before restrictions: withheld by the view or for want of a grant, or disclosed (perhaps transformed) by these grants. */
+export type FieldVerdict =
+  | { status: 'withheld'; by: 'view' | 'grants' }
+  | { status: 'disclosed'; grants: CompiledGrant[] }
+  | { status: 'transformed'; grants: CompiledGrant[]; transform: TransformName };
+
+/**
+ * The per-field rule `explain` shows and the decision trace applies to the
+ * grants that matched a record: a field outside the purpose's view is
+ * withheld by the view; inside it, by the grants when none reads it;
+ * otherwise disclosed by the grants that read it, through the view's
+ * transform if it has one. Restrictions come after (the trace; explain lists them as conditions).
+ *
+ * @example
+ * fieldVerdict(resource, view, [gpGrant], 'nhsNumber'); // { status: 'disclosed', grants: [gpGrant] }
+ */
+export function fieldVerdict(
+  resource: CompiledResource,
+  view: CompiledView | undefined,
+  grants: readonly CompiledGrant[],
+  field: string,
+): FieldVerdict {
+  const bit = resource.bits.get(field)!;
+  if (!view || (view.mask & bit) === 0n) return { status: 'withheld', by: 'view' };
+  const granting = grants.filter((g) => (g.read & bit) !== 0n);
+  if (granting.length === 0) return { status: 'withheld', by: 'grants' };
+  const transform = view.transforms.get(field);
+  return transform ? { status: 'transformed', grants: granting, transform } : { status: 'disclosed', grants: granting };
 }
 
 function when(condition: unknown): string {

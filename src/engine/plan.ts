@@ -101,9 +101,16 @@ export interface Refusal {
  * Check a request against the policy set and build its CASL ability: grants
  * become rules with their conditions filled from the user's claims,
  * restrictions become inverted rules. Throws an `AccessError` carrying a
- * refused decision when the request may see nothing at all.
+ * refused decision when the request may see nothing at all. `observe`, when
+ * given, is told each gate's outcome (the decision trace, trace.ts).
  */
-export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, action: Action, opts: PlanOptions): Plan {
+export function planRequest(
+  compiled: CompiledPolicies,
+  ctx: RequestContext,
+  action: Action,
+  opts: PlanOptions,
+  observe?: GateObserver,
+): Plan {
   const now = ctx.now ?? new Date();
   // An invalid clock would make every date rule (training, review, age bands) answer at random: refused, never guessed.
   if (!isValidDate(now)) throw new TypeError('RequestContext.now must be a valid Date');
@@ -118,32 +125,9 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
       'resource_unknown',
       `unknown resource "${ctx.resource}"${didYouMean(ctx.resource, compiled.resources.keys())}`,
     );
-  if (declaredRoles === undefined) refuse('unauthenticated', 'claim "roles" must be a string or an array of strings');
-  if (typeof ctx.purpose !== 'string' || ctx.purpose === '')
-    refuse('purpose_required', 'Declare a purpose (X-Purpose): every disclosure needs one');
-  // Who asks and how is checked before what they ask for, in the same order
-  // as the HTTP shells (docs/identity.md), so every entry point gives the same answer.
-  if (ctx.breakGlass !== undefined && typeof ctx.breakGlass !== 'string') refuse('bad_request', 'a break-glass reason must be text');
-  const reason = ctx.breakGlass?.trim();
-  const badReason = ctx.breakGlass === undefined ? undefined : breakGlassReasonRefusal(ctx.breakGlass);
-  if (badReason) refuse(badReason.code, badReason.message);
-  const badTraining = trainingRefusal(ctx.user['training'], now, opts.trainingMaxAgeDays);
-  if (badTraining) refuse(badTraining.code, badTraining.message);
-  const purpose = compiled.purposes.get(ctx.purpose);
-  if (!purpose) return refuse('purpose_unknown', `unknown purpose "${ctx.purpose}"${didYouMean(ctx.purpose, compiled.purposes.keys())}`);
-  const view = purpose.views.get(ctx.resource);
-  if (!view) return refuse('purpose_not_granted', `purpose "${ctx.purpose}" carries no ${ctx.resource} records`);
-  if (purpose.def.reviewBy < isoDay(now)) {
-    refuse(
-      'purpose_expired',
-      `purpose "${ctx.purpose}" passed its review date (${purpose.def.reviewBy}): the data flow is stopped until the Caldicott Guardian reviews it`,
-    );
-  }
-  if (purpose.def.breakGlass && reason === undefined) {
-    refuse('break_glass_required', `purpose "${ctx.purpose}" is break-glass only: declare a reason (X-Break-Glass)`);
-  } else if (!purpose.def.breakGlass && reason !== undefined) {
-    refuse('bad_request', `purpose "${ctx.purpose}" is not a break-glass purpose: remove the break-glass declaration`);
-  }
+  const gated = requestGates(compiled, ctx, now, declaredRoles, opts, observe);
+  if ('code' in gated) return refuse(gated.code, gated.message);
+  const { purpose, view } = gated;
 
   // Everything below depends only on the policy set, the action, what is asked, the roles and the
   // claims the conditions read: built once per key (plan-cache.ts), shared by every request that has it.
@@ -154,7 +138,11 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
     cached = planCore(compiled, ctx, action, roles, purpose, view, resource);
     if (key !== undefined) cache.set(key, cached);
   }
-  if (cached.refusal) refuse(cached.refusal.code, cached.refusal.message);
+  if (cached.refusal) {
+    observe?.('role-granted', 'refused', cached.refusal);
+    refuse(cached.refusal.code, cached.refusal.message);
+  }
+  observe?.('role-granted', 'passed');
   const core = cached.core!;
   return {
     action,
@@ -171,6 +159,113 @@ export function planRequest(compiled: CompiledPolicies, ctx: RequestContext, act
     mayHideRows: core.mayHideRows,
     deidentified: core.deidentified,
   };
+}
+
+/**
+ * The checks a request passes before any record is looked at, in the order
+ * the engine applies them (`requestGates`, then `role-granted` in
+ * `planRequest`), and those a row passes before any grant is tried
+ * (`opt-out`, `consent`: redact.ts `gateReason`). `fieldmesh redact --trace`
+ * lists them by these names (docs/cli.md).
+ */
+export type GateName =
+  | 'roles-claim'
+  | 'purpose-declared'
+  | 'break-glass-reason'
+  | 'training'
+  | 'purpose-known'
+  | 'purpose-view'
+  | 'review-date'
+  | 'break-glass'
+  | 'role-granted'
+  | 'opt-out'
+  | 'consent';
+
+export type GateOutcome = 'passed' | 'refused' | 'not-applicable';
+
+/**
+ * Told each gate's outcome as the engine decides it, with the refusal when it
+ * refuses: how the decision trace (trace.ts) sees the gates without a second
+ * copy of their rules. Gates after a refusal are not checked, so not told.
+ */
+export type GateObserver = (gate: GateName, outcome: GateOutcome, refusal?: Refusal) => void;
+
+/** A gate's refusal, told to the observer if there is one. */
+function refused(observe: GateObserver | undefined, gate: GateName, refusal: Refusal): Refusal {
+  observe?.(gate, 'refused', refusal);
+  return refusal;
+}
+
+/**
+ * The request's gates, in order: who asks and how (roles claim, purpose
+ * declared, break-glass reason, training) before what they ask for (purpose
+ * known, carrying the resource, in date, break-glass or not), in the same
+ * order as the HTTP shells (docs/identity.md), so every entry point gives the
+ * same answer. The first refusal, or the purpose and its view.
+ */
+function requestGates(
+  compiled: CompiledPolicies,
+  ctx: RequestContext,
+  now: Date,
+  declaredRoles: string[] | undefined,
+  opts: PlanOptions,
+  observe: GateObserver | undefined,
+): Refusal | { purpose: CompiledPurpose; view: CompiledView } {
+  if (declaredRoles === undefined)
+    return refused(observe, 'roles-claim', { code: 'unauthenticated', message: 'claim "roles" must be a string or an array of strings' });
+  observe?.('roles-claim', 'passed');
+  if (typeof ctx.purpose !== 'string' || ctx.purpose === '')
+    return refused(observe, 'purpose-declared', {
+      code: 'purpose_required',
+      message: 'Declare a purpose (X-Purpose): every disclosure needs one',
+    });
+  observe?.('purpose-declared', 'passed');
+  if (ctx.breakGlass !== undefined) {
+    if (typeof ctx.breakGlass !== 'string')
+      return refused(observe, 'break-glass-reason', { code: 'bad_request', message: 'a break-glass reason must be text' });
+    const badReason = breakGlassReasonRefusal(ctx.breakGlass);
+    if (badReason) return refused(observe, 'break-glass-reason', badReason);
+    observe?.('break-glass-reason', 'passed');
+  } else observe?.('break-glass-reason', 'not-applicable');
+  const reason = ctx.breakGlass?.trim();
+  const badTraining = trainingRefusal(ctx.user['training'], now, opts.trainingMaxAgeDays);
+  if (badTraining) return refused(observe, 'training', badTraining);
+  observe?.('training', 'passed');
+  const purpose = compiled.purposes.get(ctx.purpose);
+  if (!purpose)
+    return refused(observe, 'purpose-known', {
+      code: 'purpose_unknown',
+      message: `unknown purpose "${ctx.purpose}"${didYouMean(ctx.purpose, compiled.purposes.keys())}`,
+    });
+  observe?.('purpose-known', 'passed');
+  const view = purpose.views.get(ctx.resource);
+  if (!view)
+    return refused(observe, 'purpose-view', {
+      code: 'purpose_not_granted',
+      message: `purpose "${ctx.purpose}" carries no ${ctx.resource} records`,
+    });
+  observe?.('purpose-view', 'passed');
+  if (purpose.def.reviewBy < isoDay(now)) {
+    return refused(observe, 'review-date', {
+      code: 'purpose_expired',
+      message: `purpose "${ctx.purpose}" passed its review date (${purpose.def.reviewBy}): the data flow is stopped until the Caldicott Guardian reviews it`,
+    });
+  }
+  observe?.('review-date', 'passed');
+  if (purpose.def.breakGlass) {
+    if (reason === undefined)
+      return refused(observe, 'break-glass', {
+        code: 'break_glass_required',
+        message: `purpose "${ctx.purpose}" is break-glass only: declare a reason (X-Break-Glass)`,
+      });
+    observe?.('break-glass', 'passed');
+  } else if (reason !== undefined) {
+    return refused(observe, 'break-glass', {
+      code: 'bad_request',
+      message: `purpose "${ctx.purpose}" is not a break-glass purpose: remove the break-glass declaration`,
+    });
+  } else observe?.('break-glass', 'not-applicable');
+  return { purpose, view };
 }
 
 /** The part of a plan that no clock and no request-only value (break-glass reason, `now`) changes. */
@@ -190,10 +285,7 @@ function planCore(
   view: CompiledView,
   resource: CompiledResource,
 ): CachedCore<PlanCore> {
-  const mask = (g: CompiledGrant) => (action === 'read' ? g.read : action === 'update' ? g.update : g.create);
-  const grants = heldOnce(roles.flatMap((role) => compiled.grants.get(grantKey(role, ctx.purpose, ctx.resource)) ?? [])).filter(
-    (g) => mask(g) !== 0n,
-  );
+  const grants = grantsFor(compiled, roles, ctx.purpose, ctx.resource, action);
   if (grants.length === 0) {
     const verb = action === 'read' ? 'read' : action === 'update' ? 'update' : 'create';
     return {
@@ -272,6 +364,25 @@ export function heldOnce(grants: readonly CompiledGrant[]): CompiledGrant[] {
     if (kept === undefined || (kept.inheritedVia !== undefined && g.inheritedVia === undefined)) byLabel.set(g.label, g);
   }
   return [...byLabel.values()];
+}
+
+/**
+ * The grants of these roles for the purpose and resource that give the
+ * action some field, in role order: what a plan is built from, and what the
+ * decision trace lists (matched or not, and why).
+ *
+ * @example
+ * grantsFor(compiled, ['gp'], 'direct-care', 'Patient', 'read').map((g) => g.label); // ['gp#0']
+ */
+export function grantsFor(
+  compiled: CompiledPolicies,
+  roles: readonly string[],
+  purpose: string,
+  resource: string,
+  action: Action,
+): CompiledGrant[] {
+  const mask = (g: CompiledGrant) => (action === 'read' ? g.read : action === 'update' ? g.update : g.create);
+  return heldOnce(roles.flatMap((role) => compiled.grants.get(grantKey(role, purpose, resource)) ?? [])).filter((g) => mask(g) !== 0n);
 }
 
 function mayHideRows(purpose: CompiledPurpose, grants: readonly PlannedGrant[], restrictions: readonly PlannedRestriction[]): boolean {

@@ -8,6 +8,7 @@ import { ProjectionCache, redactWithPlan } from './redact.js';
 import { isValidDate, planRequest, trainingMaxAgeProblem, type Action, type Plan, type RequestContext, type UserClaims } from './plan.js';
 import { checkWriteWithPlan } from './write.js';
 import { abilityFor, type AbilityOptions, type PolicyAbility } from './ability.js';
+import { traceDecision, type Trace } from './trace.js';
 import { checkedKey } from '../lib/keys.js';
 import { DROP, makeTransform } from './transforms.js';
 import { FieldmeshError } from '../lib/errors.js';
@@ -147,6 +148,22 @@ export class PolicySet {
    */
   abilityFor(user: UserClaims, purpose: string, resource: string, opts: AbilityOptions = {}): PolicyAbility {
     return abilityFor(this, user, purpose, resource, opts);
+  }
+
+  /**
+   * The decision `redact` makes for this input and request, step by step and
+   * as JSON (docs/cli.md, "redact --trace"): each gate, each grant matched or
+   * why not, each restriction fired, exempt or not, each field in, out or
+   * transformed and what decided. Never a record value. A refusal is traced,
+   * not thrown; what `redact` throws before deciding (an unknown resource, an
+   * input that is not a record or a list) is thrown alike.
+   *
+   * @example
+   * const trace = policies.trace(record, { resource: 'Patient', purpose: 'direct-care', user: { sub: 'u1', roles: ['gp'], training: '2026-06-01' } });
+   * trace.cause; // 'grant gp#0 did not match: missing claim user.practice'
+   */
+  trace(input: unknown, ctx: RequestContext): Trace {
+    return traceDecision(this.compiled, input, ctx, { trainingMaxAgeDays: this.trainingMaxAgeDays });
   }
 
   /** For every declared field: disclosed, transformed or withheld, and the rule that decided. */

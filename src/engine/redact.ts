@@ -5,7 +5,7 @@ import { FieldmeshError } from '../lib/errors.js';
 import { AccessError } from './access-error.js';
 import { HOSTILE_KEYS, isPlainObject, splitPath, valuesAt } from '../lib/paths.js';
 import { compileProjector, withProjections, type Projector } from './project.js';
-import { isExempt, planDecision, type Plan, type PlannedGrant } from './plan.js';
+import { isExempt, planDecision, type GateObserver, type Plan, type PlannedGrant, type PlannedRestriction } from './plan.js';
 import { makeTransform, type Transform } from './transforms.js';
 
 /** The projection for one permitted mask: the copy function and its names for the decision. */
@@ -115,7 +115,7 @@ function redactRows(plan: Plan, projections: ProjectionCache, input: unknown): {
 }
 
 /** Refuse, before any row is looked at, a body that is not a record or a list, or that nests too deep to walk. */
-function assertRedactable(input: unknown, single: boolean): void {
+export function assertRedactable(input: unknown, single: boolean): void {
   if (single && !isPlainObject(input)) {
     throw new FieldmeshError('unredactable_body', 'the input is neither a record (object) nor a list of records');
   }
@@ -169,6 +169,11 @@ function collectReadKeys(plan: Plan): readonly string[] | typeof WHOLE_ROW {
   return Object.freeze([...keys]);
 }
 
+/** Refuse a row of a list whose values that deciding on it reads nest too deep: as `redact` refuses it, before a condition reads it. */
+export function assertRowReadable(plan: Plan, row: unknown): void {
+  assertReadShallow(row, readKeysOf(plan));
+}
+
 /**
  * Refuse a row if a value that deciding on it reads nests deeper than a
  * record may (the row is level 1, so its values may nest one level less).
@@ -187,11 +192,26 @@ function assertReadShallow(row: unknown, reads: readonly string[] | typeof WHOLE
   }
 }
 
-/** Why a row is withheld before any grant is tried (opted out, no consent), or nothing. */
-function gateReason(plan: Plan, row: Record<string, unknown>): string | undefined {
+/**
+ * Why a row is withheld before any grant is tried (opted out, no consent), or
+ * nothing. `observe` is told each of the two gates' outcome (the decision trace).
+ */
+export function gateReason(plan: Plan, row: Record<string, unknown>, observe?: GateObserver): string | undefined {
   const { purpose, resource } = plan;
-  if (purpose.def.optOut === 'respect' && optedOut(row, resource.def.optOut!)) return 'opt-out';
-  if (purpose.def.consent === 'required' && !consented(row, resource.def.consent!, purpose.name)) return 'consent';
+  if (purpose.def.optOut === 'respect') {
+    if (optedOut(row, resource.def.optOut!)) {
+      observe?.('opt-out', 'refused');
+      return 'opt-out';
+    }
+    observe?.('opt-out', 'passed');
+  } else observe?.('opt-out', 'not-applicable');
+  if (purpose.def.consent === 'required') {
+    if (!consented(row, resource.def.consent!, purpose.name)) {
+      observe?.('consent', 'refused');
+      return 'consent';
+    }
+    observe?.('consent', 'passed');
+  } else observe?.('consent', 'not-applicable');
   return undefined;
 }
 
@@ -297,18 +317,37 @@ function isSet(key: number | string, i: number): boolean {
 }
 
 /**
+ * Told, for one row, what `visibleFields` decides as it decides it: each
+ * grant matched or not, each restriction exempt (through the roles of the
+ * grants that matched), not fired, fired by its condition, or fired because
+ * a marker has a shape the condition does not expect (fail closed). Only the
+ * decision trace (trace.ts) listens.
+ */
+export interface RowObserver {
+  grant(g: PlannedGrant, matched: boolean): void;
+  restriction(r: PlannedRestriction, outcome: 'exempt' | 'not-fired' | 'fired' | 'odd-shape', grantRoles: readonly string[]): void;
+}
+
+/**
  * The fields of one row the caller may see: the union of the masks of the
  * grants that match it, within the view, less what the restrictions that
  * fire withhold. Or why the whole row is withheld (`no-grant`,
  * `restriction:<name>`). Each restriction that fires is added to `fired`,
  * also when it withholds the whole row.
  */
-function visibleFields(plan: Plan, row: Record<string, unknown>, fired: string[]): { mask: bigint; grants: string[] } | string {
+export function visibleFields(
+  plan: Plan,
+  row: Record<string, unknown>,
+  fired: string[],
+  observe?: RowObserver,
+): { mask: bigint; grants: string[] } | string {
   let mask = 0n;
   const grants: string[] = [];
   const grantRoles: string[] = [];
   for (const g of plan.grants) {
-    if (g.matches(row)) {
+    const matched = g.matches(row);
+    observe?.grant(g, matched);
+    if (matched) {
       mask |= g.grant.read;
       grants.push(g.grant.label);
       grantRoles.push(g.grant.role);
@@ -319,8 +358,17 @@ function visibleFields(plan: Plan, row: Record<string, unknown>, fired: string[]
   let wholeRecord: string | undefined;
   for (const r of plan.restrictions) {
     // Exempt only through a role whose grant let the caller see this row.
-    if (r.restriction.unlessRoles !== undefined && isExempt(r.restriction, grantRoles, plan.purpose.name)) continue;
-    if (!r.matches(row) && !r.restriction.oddShape?.(row)) continue;
+    if (r.restriction.unlessRoles !== undefined && isExempt(r.restriction, grantRoles, plan.purpose.name)) {
+      observe?.restriction(r, 'exempt', grantRoles);
+      continue;
+    }
+    if (!r.matches(row)) {
+      if (!r.restriction.oddShape?.(row)) {
+        observe?.restriction(r, 'not-fired', grantRoles);
+        continue;
+      }
+      observe?.restriction(r, 'odd-shape', grantRoles);
+    } else observe?.restriction(r, 'fired', grantRoles);
     fired.push(r.restriction.name);
     if (r.restriction.record) wholeRecord ??= r.restriction.name;
     else mask &= ~r.restriction.mask;

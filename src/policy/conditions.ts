@@ -1,5 +1,5 @@
 import type { ConditionsMatcher, MongoQuery } from '@casl/ability';
-import { claimOf, isMalformedTemplate, isWholeTemplate, TEMPLATE, TEMPLATE_FORM, WHOLE_TEMPLATE } from './templates.js';
+import { claimNames, claimOf, isMalformedTemplate, isWholeTemplate, TEMPLATE, TEMPLATE_FORM, WHOLE_TEMPLATE } from './templates.js';
 import { compileQuery, type RecordPredicate } from './evaluate.js';
 import type { Condition } from './schema.js';
 
@@ -67,6 +67,12 @@ export interface ConditionTemplate {
   readonly reads: readonly string[] | undefined;
   /** The condition as the policy wrote it: what `fieldmesh diff` compares (by canonical JSON). */
   readonly source: Condition;
+  /**
+   * The top-level claim names its `${user…}` templates read, sorted (none
+   * for a condition without claims): a user lacking one gets no usable
+   * condition, and the decision trace names it.
+   */
+  readonly claims: readonly string[];
 }
 
 /**
@@ -85,11 +91,14 @@ export function compileCondition(condition: Condition): ConditionTemplate {
   const reads = conditionReads(condition);
   if (!JSON.stringify(condition).includes('${user')) {
     const usable = usableCondition(condition);
-    return { resolve: () => usable, reads, source: condition };
+    return { resolve: () => usable, reads, source: condition, claims: [] };
   }
+  const names = new Set<string>();
+  claimNames(condition, names);
   return {
     reads,
     source: condition,
+    claims: Object.freeze([...names].sort()),
     resolve: (user) => {
       const filled = fill(condition, user) as Condition | undefined;
       return filled && usableCondition(filled);

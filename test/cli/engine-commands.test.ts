@@ -77,6 +77,14 @@ describe('fieldmesh redact', () => {
     expect(error.code).to.equal('record_withheld');
     // The first cause, named: the nurse's grant reads a team claim that --role alone cannot give.
     expect(error.hint).to.include('claim team').and.include('--claim team=');
+    expect(error.cause).to.equal('grant nurse#0 did not match: missing claim user.team');
+  });
+
+  it('names the refusing gate as the cause of a request refused before any record is read', () => {
+    const args = ['redact', '--policies', VALID, ...NOW, '--role', 'nurse', '--purpose', 'direct-care', '--resource', 'Patient'];
+    const lapsed = fieldmesh([...args, '--claim', 'training=2020-01-01'], { input: JSON.stringify(patient()) });
+    expect(lapsed.code).to.equal(3);
+    expect(JSON.parse(lapsed.stderr).error).to.include({ code: 'training_expired', cause: 'gate training refused' });
   });
 
   it('gives a --role user claims with --claim, so row conditions see them', () => {
@@ -136,7 +144,11 @@ describe('fieldmesh redact', () => {
     ]);
     expect(r.code).to.equal(3);
     expect(JSON.parse(r.stderr)).to.deep.equal({
-      error: { code: 'record_withheld', message: 'No Patient record you may see for purpose "direct-care"' },
+      error: {
+        code: 'record_withheld',
+        message: 'No Patient record you may see for purpose "direct-care"',
+        cause: 'grant nurse#0 did not match: condition false on careTeam',
+      },
     });
     expect(r.stdout).to.equal('');
   });
@@ -193,6 +205,69 @@ describe('fieldmesh redact', () => {
     expect(bad.stderr).to.include('not valid JSON').and.not.include('9990000018');
     expect(fieldmesh(['redact', '--policies', VALID, '--purpose', 'direct-care', '--resource', 'Patient'], { input }).code).to.equal(2);
     expect(fieldmesh(['redact', '--policies', VALID, '--role', 'gp', '--resource', 'Patient'], { input }).code).to.equal(2);
+  });
+
+  describe('--trace', () => {
+    const args = ['redact', '--policies', VALID, ...NOW, '--purpose', 'direct-care', '--resource', 'Patient'];
+
+    it('prints how a disclosure was decided instead of the data, and exits 0 as redact does', () => {
+      const r = fieldmesh([...args, '--role', 'nurse', '--claim', 'team=ward-7', '--trace'], {
+        input: JSON.stringify(patient({ flags: ['dv-risk'] })),
+      });
+      expect(r.code).to.equal(0, r.stderr);
+      const lines = r.stdout.split('\n');
+      expect(lines[0]).to.match(/^read Patient for purpose "direct-care" as nurse \(policy version [0-9a-f]{16}\)$/);
+      expect(r.stdout).to.match(/passed +training +claim user\.training is a date within 365 days/);
+      expect(r.stdout).to.match(/matched +nurse#0/);
+      expect(r.stdout).to.match(/fired +dv-address +condition true on flags \(withholds address, telecom\.value\)/);
+      expect(r.stdout).to.match(/out +address +restriction dv-address/);
+      expect(r.stdout).to.match(/in +name +grant nurse#0/);
+      expect(r.stdout.trimEnd().split('\n').at(-1)).to.equal('disclosed');
+      // Names only: no value of the record, nor of the claims.
+      for (const value of ['Doe', '1 High St', '9990000018', 'ward-7', 'W7']) expect(r.stdout).to.not.include(value);
+      expect(r.stderr).to.equal('');
+    });
+
+    it('prints the trace of a refusal with its cause, exits 3, and keeps the JSON error on stderr', () => {
+      const r = fieldmesh([...args, '--role', 'nurse', '--trace'], { input: JSON.stringify(patient()) });
+      expect(r.code).to.equal(3);
+      expect(r.stdout).to.match(/no match +nurse#0 +missing claim user\.team/);
+      expect(r.stdout).to.include('cause: grant nurse#0 did not match: missing claim user.team');
+      expect(JSON.parse(r.stderr).error).to.include({
+        code: 'record_withheld',
+        cause: 'grant nurse#0 did not match: missing claim user.team',
+      });
+    });
+
+    it('prints the trace as JSON with --json, one trace per row of a list', () => {
+      const rows = [patient({ id: 'a' }), patient({ id: 'b', careTeam: 'x' })];
+      const r = fieldmesh([...args, '--role', 'nurse', '--claim', 'team=ward-7', '--trace', '--json'], { input: JSON.stringify(rows) });
+      expect(r.code).to.equal(0, r.stderr);
+      const trace = JSON.parse(r.stdout);
+      expect(trace).to.include({ input: 'list', outcome: 'disclosed', resource: 'Patient', purpose: 'direct-care' });
+      expect(trace.rows.map((row: { index: number; outcome: string }) => [row.index, row.outcome])).to.deep.equal([
+        [0, 'disclosed'],
+        [1, 'withheld'],
+      ]);
+      expect(trace.rows[1].grants[0]).to.deep.equal({
+        grant: 'nurse#0',
+        role: 'nurse',
+        matched: false,
+        why: 'condition false on careTeam',
+      });
+      expect(r.stdout).to.not.include('"a"').and.not.include('Doe');
+    });
+
+    it('refuses --json without --trace, and keeps the usage errors of redact (exit 2)', () => {
+      const input = JSON.stringify(patient());
+      const json = fieldmesh([...args, '--role', 'gp', '--json'], { input });
+      expect(json.code).to.equal(2);
+      expect(json.stderr).to.include('--json goes with --trace');
+      const notRecord = fieldmesh([...args, '--role', 'gp', '--trace'], { input: '42' });
+      expect(notRecord.code).to.equal(2);
+      expect(notRecord.stderr).to.include('cannot be redacted');
+      expect(notRecord.stdout).to.equal('');
+    });
   });
 
   it('has --help', () => {
