@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { HOSTILE_KEYS } from '../lib/paths.js';
 import { printableJson } from '../lib/text.js';
-import { claimNames } from '../policy/templates.js';
+import { grantKey, type CompiledPolicies } from '../engine/compile.js';
 import { FieldmeshError } from '../lib/errors.js';
 import { didYouMean } from '../lib/suggest.js';
 import { pseudonymKeyProblem } from '../engine/transforms.js';
@@ -96,8 +96,7 @@ export function registerRedact(program: Command): void {
             `FIELDMESH_PSEUDONYM_KEY: required, since purpose "${opts.purpose}" pseudonymises fields (set a key of at least 16 characters)`,
           );
         // A --role user lacking a claim the role's grants read is the usual first cause of seeing nothing: say which.
-        const missing =
-          opts.role !== undefined ? missingClaims(policies.compiled.document, opts.role, opts.purpose, opts.resource, user) : [];
+        const missing = opts.role !== undefined ? missingClaims(policies.compiled, opts.role, opts.purpose, opts.resource, user) : [];
         const hint =
           missing.length > 0
             ? `the grants of role "${opts.role}" for this purpose read the claim${missing.length > 1 ? 's' : ''} ${missing.join(', ')}, which this user lacks: give ${missing.map((c) => `--claim ${c}=…`).join(' ')}`
@@ -134,17 +133,10 @@ function claimsOf(pairs: readonly string[]): Record<string, string> {
 }
 
 /** The claims this role's grants for the purpose and resource read that the user does not carry: why a --role user may see nothing. */
-function missingClaims(
-  doc: { roles: Record<string, { grants: readonly { purpose: string; resource: string; where?: unknown }[] }> },
-  role: string,
-  purpose: string,
-  resource: string,
-  user: object,
-): string[] {
-  const names = new Set<string>();
-  const grants = Object.hasOwn(doc.roles, role) ? doc.roles[role]!.grants : [];
-  for (const g of grants) if (g.purpose === purpose && g.resource === resource) claimNames(g.where, names);
-  return [...names].filter((n) => !Object.hasOwn(user, n)).sort();
+function missingClaims(compiled: CompiledPolicies, role: string, purpose: string, resource: string, user: object): string[] {
+  // The role's grants as compiled, inherited ones included: each names the claims its condition reads.
+  const names = (compiled.grants.get(grantKey(role, purpose, resource)) ?? []).flatMap((g) => g.where?.claims ?? []);
+  return [...new Set(names)].filter((n) => !Object.hasOwn(user, n)).sort();
 }
 
 async function readJson(file: string, what: string): Promise<unknown> {

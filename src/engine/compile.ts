@@ -5,7 +5,6 @@ import { compileShapeGuard } from '../policy/marker-shape.js';
 import type { Condition, FieldClass, PolicyDocument, PurposeDef, ResourceDef, TransformName } from '../policy/schema.js';
 import { fieldIndex } from '../policy/fields.js';
 import { roleAncestry } from '../policy/roles.js';
-import { claimNames } from '../policy/templates.js';
 import { transformAt } from '../policy/validate.js';
 import { isWithin, splitPath } from '../lib/paths.js';
 import { valueKey } from '../lib/value-key.js';
@@ -83,8 +82,6 @@ export interface CompiledGrant {
    * the trace and the matrix to say where it came from.
    */
   inheritedVia?: readonly string[];
-  /** The top-level claims its `where` reads (`${user.team}` → `team`): what the plan cache keys on. */
-  claims: readonly string[];
   read: bigint;
   update: bigint;
   create: bigint;
@@ -151,7 +148,6 @@ export function compilePolicies(doc: PolicyDocument): CompiledPolicies {
         const grant: CompiledGrant = {
           label: `${role}#${i}`,
           role,
-          claims: claimsOf(g.where),
           read: shared.mask(view, g.read),
           update: shared.mask(view, g.update),
           create: shared.mask(view, g.create),
@@ -226,12 +222,6 @@ function sharedCompilation() {
       return template;
     },
   };
-}
-
-function claimsOf(where: Condition | undefined): readonly string[] {
-  const names = new Set<string>();
-  claimNames(where, names);
-  return [...names].sort();
 }
 
 function compileResource(name: string, def: ResourceDef, classes: Map<string, FieldClass>): CompiledResource {

@@ -112,7 +112,7 @@ export class PlanCache<Core> {
     if (names === undefined) {
       // The grants the role holds, inherited ones included (compile.ts): a claim an inherited grant reads is part of the key.
       const found = new Set<string>();
-      for (const g of this.compiled.grants.get(key) ?? []) for (const name of g.claims) found.add(name);
+      for (const g of this.compiled.grants.get(key) ?? []) for (const name of g.where?.claims ?? []) found.add(name);
       names = [...found].sort();
       // Only roles the policy declares are remembered: a token naming a million unknown roles cannot grow this map.
       if (Object.hasOwn(this.compiled.document.roles, role)) this.grantClaims.set(key, names);

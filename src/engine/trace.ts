@@ -70,7 +70,8 @@ export interface TraceGrant {
   matched: boolean;
   /** Why it did not match: `missing claim user.practice`, `condition false on careTeam`, or that it was not tried. */
   why?: string;
-  // A grant a role inherits will carry where it came from here (`from`), beside `role`.
+  /** For a grant held through inheritance: the chain of roles it came through, the holding role first. */
+  inheritedVia?: string[];
 }
 
 export interface TraceRestriction {
@@ -190,10 +191,11 @@ function traceRow(compiled: CompiledPolicies, plan: Plan, candidates: readonly C
 
   out.grants = candidates.map((g): TraceGrant => {
     const m = matched.get(g);
-    if (m === true) return { grant: g.label, role: g.role, matched: true };
+    const via = g.inheritedVia ? { inheritedVia: [...g.inheritedVia] } : {};
+    if (m === true) return { grant: g.label, role: g.role, ...via, matched: true };
     // A grant the plan holds no rule for: its condition could not be filled from this user's claims.
     const why = m === false ? `condition false${on(g.where?.reads)}` : unusable(g.where, plan.ctx.user);
-    return { grant: g.label, role: g.role, matched: false, why };
+    return { grant: g.label, role: g.role, ...via, matched: false, why };
   });
   const planned = new Set(plan.restrictions.map((r) => r.restriction));
   out.restrictions = allRestrictions.map((r) => {
