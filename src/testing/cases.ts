@@ -55,6 +55,8 @@ export interface CaseResult {
   passed: boolean;
   /** Why it failed: a refusal message, a missing ref, or a readable diff. */
   message?: string;
+  /** What the engine decided (disclosed or refused), for coverage; absent when the engine was never asked (an unknown ref). */
+  decision?: Decision;
 }
 
 /** Records by `Resource/id`, read from `<Resource>.json` arrays. */
@@ -118,8 +120,14 @@ export function parseCaseFile(text: string, file: string): CaseFile {
  * Run one case against a policy set.
  */
 export function runCase(policies: PolicySet, records: RecordStore, file: CaseFile, c: FixtureCase, fileName: string): CaseResult {
-  const result = (passed: boolean, message?: string): CaseResult =>
-    message === undefined ? { file: fileName, name: c.name, passed } : { file: fileName, name: c.name, passed, message };
+  let decided: Decision | undefined;
+  const result = (passed: boolean, message?: string): CaseResult => ({
+    file: fileName,
+    name: c.name,
+    passed,
+    ...(message === undefined ? {} : { message }),
+    ...(decided === undefined ? {} : { decision: decided }),
+  });
   const input = inputOf(c, records);
   if (typeof input === 'string') return result(false, input);
   const now = c.now ?? file.now;
@@ -134,8 +142,10 @@ export function runCase(policies: PolicySet, records: RecordStore, file: CaseFil
   let decision: Decision;
   try {
     ({ data, decision } = policies.redact(structuredClone(input), ctx));
+    decided = decision;
   } catch (e) {
     if (!(e instanceof FieldmeshError)) throw e;
+    if (e instanceof AccessError) decided = e.decision;
     if (c.expectRefusal === e.code) return checkDecision(c, e instanceof AccessError ? e.decision : undefined, result);
     return result(
       false,
