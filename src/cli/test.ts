@@ -5,6 +5,7 @@ import { loadRecords, parseCaseFile, runCase, type CaseResult } from '../testing
 import { FieldmeshError } from '../lib/errors.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import { CliExit, EXIT, loadForCli, paint, withPolicies } from './common.js';
+import { coverageReport, withCoverageOptions, type CoverageOptions } from './test-coverage.js';
 
 /**
  * `fieldmesh test [CASES...]`: run fixture cases and end with `N passed, N failed`.
@@ -13,12 +14,12 @@ import { CliExit, EXIT, loadForCli, paint, withPolicies } from './common.js';
  * registerTest(program); // fieldmesh test fixtures/cases --records fixtures/records
  */
 export function registerTest(program: Command): void {
-  withPolicies(program.command('test'))
+  withCoverageOptions(withPolicies(program.command('test')))
     .description('run fixture cases (record + user + purpose → expected output or refusal)')
     .argument('[cases...]', 'case files or directories of *.yaml', ['./fixtures/cases'])
     .option('--records <dir>', 'directory of <Resource>.json record files for ref/refs', './fixtures/records')
     .option('--quiet', 'print failures and the summary only')
-    .action(async (paths: string[], opts: { policies: string; records: string; quiet?: boolean }, command: Command) => {
+    .action(async (paths: string[], opts: { policies: string; records: string; quiet?: boolean } & CoverageOptions, command: Command) => {
       const files = (await Promise.all(paths.map(caseFiles))).flat();
       if (files.length === 0) throw new CliExit(EXIT.usage, `no case files found in ${paths.join(', ')}`);
       // A records directory the user names must exist: otherwise every ref case fails for a typo, not for the policies.
@@ -50,8 +51,11 @@ export function registerTest(program: Command): void {
         }
       }
       const failed = results.filter((r) => !r.passed).length;
+      // Coverage before the summary: the last line stays `N passed, N failed`.
+      const report = await coverageReport(opts, async () => [...sets.values()][0] ?? (await policiesFor(undefined)), results);
+      if (report) process.stdout.write(`${report.text}\n`);
       process.stdout.write(`${results.length - failed} passed, ${failed} failed\n`);
-      if (failed > 0) throw new CliExit(EXIT.failed);
+      if (failed > 0 || report?.shortfall !== undefined) throw new CliExit(EXIT.failed, report?.shortfall);
     });
 }
 

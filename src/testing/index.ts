@@ -11,3 +11,5 @@
  */
 export { caseSchema, caseFileSchema, loadRecords, parseCaseFile, runCase, lineDiff } from './cases.js';
 export type { FixtureCase, CaseFile, CaseResult, RecordStore } from './cases.js';
+export { coverageOf, formatCoverage, formatPercent, meetsThreshold, COVERED_CLASSES } from './coverage.js';
+export type { Coverage, CoverageGap, CoverageKind } from './coverage.js';
