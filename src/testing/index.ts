@@ -13,3 +13,5 @@ export { caseSchema, caseFileSchema, loadRecords, parseCaseFile, runCase, lineDi
 export type { FixtureCase, CaseFile, CaseResult, RecordStore } from './cases.js';
 export { coverageOf, formatCoverage, formatPercent, meetsThreshold, COVERED_CLASSES } from './coverage.js';
 export type { Coverage, CoverageGap, CoverageKind } from './coverage.js';
+export { fieldmeshChai } from './chai.js';
+export type { PseudonymOptions } from './chai.js';
