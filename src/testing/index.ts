@@ -11,7 +11,9 @@
  */
 export { caseSchema, caseFileSchema, loadRecords, parseCaseFile, runCase, lineDiff } from './cases.js';
 export type { FixtureCase, CaseFile, CaseResult, RecordStore } from './cases.js';
-export { coverageOf, formatCoverage, formatPercent, meetsThreshold, COVERED_CLASSES } from './coverage.js';
+export { coverageOf, formatCoverage, meetsThreshold } from './coverage.js';
 export type { Coverage, CoverageGap, CoverageKind } from './coverage.js';
 export { fieldmeshChai } from './chai.js';
 export type { PseudonymOptions } from './chai.js';
+export { runCases, CaseFailure } from './run-cases.js';
+export type { RunCasesOptions, CaseRun, DescribeFunction, ItFunction } from './run-cases.js';

@@ -5,7 +5,8 @@ import fc from 'fast-check';
 import { AccessError } from '../../src/engine/access-error.js';
 import type { Decision } from '../../src/engine/decision.js';
 import { policiesFromSources, type PolicySet } from '../../src/engine/policy-set.js';
-import { coverageOf, formatCoverage, formatPercent, meetsThreshold, type Coverage } from '../../src/testing/index.js';
+import { formatPercent } from '../../src/testing/coverage.js';
+import { coverageOf, formatCoverage, meetsThreshold, type Coverage } from '../../src/testing/index.js';
 
 /** One of everything coverage counts (12 items): test/fixtures/coverage/policies/policy.yaml. */
 const SMALL_POLICY = readFileSync(fileURLToPath(new URL('../fixtures/coverage/policies/policy.yaml', import.meta.url)), 'utf8');
