@@ -62,25 +62,31 @@ describe('public surface', () => {
     ]);
   });
 
-  it('`fieldmesh/testing` exports exactly the fixture-case runner', async () => {
+  it('`fieldmesh/testing` exports exactly the fixture-case runner, its coverage, and the mocha and chai helpers', async () => {
     expect(Object.keys(await entry('fieldmesh/testing')).sort()).to.deep.equal([
+      'CaseFailure',
       'REPORTERS',
       'applyUpdates',
       'caseFileSchema',
       'caseFilter',
       'caseSchema',
       'compareOutput',
+      'coverageOf',
       'evaluateCase',
       'fieldProblems',
+      'fieldmeshChai',
+      'formatCoverage',
       'jsonReport',
       'junitReport',
       'kindOf',
       'lineDiff',
       'loadRecords',
       'matcherOf',
+      'meetsThreshold',
       'parseCaseFile',
       'planUpdate',
       'runCase',
+      'runCases',
       'summaryOf',
     ]);
   });
@@ -195,6 +201,13 @@ describe('light import', function () {
     // Still nothing of the gateway or the command line.
     expect(heavyIn(loaded)).to.not.include('path-to-regexp');
     expect(heavyIn(loaded)).to.not.include('commander');
+  });
+
+  it("`fieldmesh/testing` loads neither mocha nor chai: they stay the user's own, never dependencies of fieldmesh", async () => {
+    const loaded = await modulesLoadedBy(`await import('fieldmesh/testing');`);
+    expect(loaded.files.some((f) => f.endsWith('/dist/testing/run-cases.js'))).to.equal(true);
+    expect(loaded.files.filter((f) => /\/node_modules\/(mocha|chai)\//.test(f))).to.deep.equal([]);
+    expect(heavyIn(loaded)).to.deep.equal([]);
   });
 
   it('`fieldmesh/express` loads the middleware side, never the gateway or the command line', async () => {

@@ -9,6 +9,7 @@ import { jsonReport, junitReport, REPORTERS, type ReportedCase, type ReporterNam
 import { caseFilter } from '../testing/select.js';
 import { applyUpdates, type PairEdit, planUpdate } from '../testing/update.js';
 import { CliExit, EXIT, loadForCli, paint, withPolicies } from './common.js';
+import { coverageReport, withCoverageOptions, type CoverageOptions } from './test-coverage.js';
 
 interface TestOptions {
   policies: string;
@@ -42,7 +43,7 @@ interface ReadFile {
  * registerTest(program); // fieldmesh test fixtures/cases --records fixtures/records --reporter junit
  */
 export function registerTest(program: Command): void {
-  withPolicies(program.command('test'))
+  withCoverageOptions(withPolicies(program.command('test')))
     .description('run fixture cases (record + user + purpose → expected output or refusal; writes; filters)')
     .argument('[cases...]', 'case files or directories of *.yaml', ['./fixtures/cases'])
     .option('--records <dir>', 'directory of <Resource>.json record files for ref/refs', './fixtures/records')
@@ -51,7 +52,7 @@ export function registerTest(program: Command): void {
     .option('--reporter <name>', `how to report: ${REPORTERS.join(', ')}`, 'spec')
     .option('--reporter-output <file>', 'write the json or junit report to FILE and print the spec output')
     .option('--update', "rewrite each failing read case's expect (or expectRefusal) with the current answer, in place")
-    .action(async (paths: string[], opts: TestOptions, command: Command) => {
+    .action(async (paths: string[], opts: TestOptions & CoverageOptions, command: Command) => {
       const reporter = reporterOf(opts);
       const selected = selectorOf(opts.filter);
       const files = (await Promise.all(paths.map(caseFiles))).flat();
@@ -105,16 +106,20 @@ export function registerTest(program: Command): void {
         for (const [at, r] of await writeUpdates(updates, skipped, note, records, policiesFor)) results[at] = r;
       }
 
+      // Coverage before the summary: the last line stays `N passed, N failed`.
+      const covered = await coverageReport(opts, () => policiesFor(undefined), results);
+      // Beside a report on stdout it goes to stderr, with the summary line; the json report embeds it too.
+      if (covered) (spec ? process.stdout : process.stderr).write(`${covered.text}\n`);
       const summary = summaryOf(results);
       const line = `${summary.passed} passed, ${summary.failed} failed\n`;
       if (reporter !== 'spec') {
-        const report = reporter === 'json' ? jsonReport(results) : junitReport(results);
+        const report = reporter === 'json' ? jsonReport(results, covered ? { coverage: covered.coverage } : {}) : junitReport(results);
         if (opts.reporterOutput !== undefined) await writeReport(opts.reporterOutput, report);
         else process.stdout.write(report);
       }
       // SPEC: the spec output ends with this line; beside a report on stdout it goes to stderr.
       (spec ? process.stdout : process.stderr).write(line);
-      if (summary.failed > 0) throw new CliExit(EXIT.failed);
+      if (summary.failed > 0 || covered?.shortfall !== undefined) throw new CliExit(EXIT.failed, covered?.shortfall);
     });
 }
 

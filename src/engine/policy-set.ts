@@ -48,6 +48,19 @@ export class PolicySet {
     this.trainingMaxAgeDays = opts.trainingMaxAgeDays ?? 365;
   }
 
+  /**
+   * The same compiled policies with another pseudonym key (and the same
+   * training limit), compiled nothing again: fixture cases name the key their
+   * expected pseudonyms were made with (docs/testing.md).
+   *
+   * @example
+   * const forCases = policies.withPseudonymKey('fixture-pseudonym-key');
+   */
+  withPseudonymKey(pseudonymKey: string | Buffer): PolicySet {
+    checkedKey('withPseudonymKey: pseudonymKey', pseudonymKey);
+    return new PolicySet(this.compiled, this.warnings, { pseudonymKey, trainingMaxAgeDays: this.trainingMaxAgeDays });
+  }
+
   /** Whether some purpose pseudonymises a field: then a pseudonym key is required. */
   get usesPseudonyms(): boolean {
     return this.compiled.usesPseudonyms;

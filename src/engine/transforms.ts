@@ -72,22 +72,23 @@ export function purposeKey(key: string | Buffer, purpose: string): Buffer {
  * pseudonymWith(purposeKey('k', 'research'), 'pat-001'); // 32 hex characters
  */
 export function pseudonymWith(purposeKeyBytes: Buffer, value: string): string {
-  return createHmac('sha256', purposeKeyBytes).update(value).digest('hex').slice(0, 32);
+  return createHmac('sha256', purposeKeyBytes).update(value).digest('hex').slice(0, PSEUDONYM_HEX_LENGTH);
 }
 
-/** What `pseudonymWith` returns: 32 lowercase hex characters (the first 16 bytes of the HMAC). */
-const PSEUDONYM_FORM = /^[0-9a-f]{32}$/;
+/** Hex characters in a pseudonym: the first 16 bytes of the HMAC. */
+export const PSEUDONYM_HEX_LENGTH = 32;
+const PSEUDONYM_SHAPE = new RegExp(`^[0-9a-f]{${PSEUDONYM_HEX_LENGTH}}$`);
 
 /**
- * Whether a value has the form of a pseudonym this engine gives: for checks
- * that cannot know the input value (a fixture's `{ pseudonym: any }`).
+ * Whether a value has the shape of a pseudonym `pseudonymWith` writes (for
+ * tests that cannot know the key): it says nothing of whose it is.
  *
  * @example
- * isPseudonymForm('50e1e8591e7824036fcb9c0b3d19e013'); // true
- * isPseudonymForm('pat-001');                           // false
+ * isPseudonym('9f86d081884c7d659a2feaa0c55ad015'); // true
+ * isPseudonym('pat-001'); // false
  */
-export function isPseudonymForm(value: unknown): boolean {
-  return typeof value === 'string' && PSEUDONYM_FORM.test(value);
+export function isPseudonym(value: unknown): value is string {
+  return typeof value === 'string' && PSEUDONYM_SHAPE.test(value);
 }
 
 const POSTCODE = /^([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][A-Z]{2})$/;

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Decision } from '../engine/decision.js';
 import type { PolicySet } from '../engine/policy-set.js';
-import { isPseudonymForm } from '../engine/transforms.js';
+import { isPseudonym } from '../engine/transforms.js';
 import { isPlainObject, isWithin } from '../lib/paths.js';
 
 /**
@@ -133,7 +133,7 @@ function rendered(value: unknown): unknown {
  * for. Only a value of a path the decision says was pseudonymised can match.
  */
 function matches(matcher: Matcher, actual: unknown, at: string, m: MatchContext): boolean {
-  if (!isPseudonymForm(actual) || !pseudonymised(at, m.decision)) return false;
+  if (!isPseudonym(actual) || !pseudonymised(at, m.decision)) return false;
   return matcher.kind === 'anyPseudonym' || m.policies.pseudonymOf(m.purpose, matcher.of) === actual;
 }
 

@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { isMap, isScalar, parseDocument } from 'yaml';
 import type { Decision } from '../engine/decision.js';
 import type { PolicySet } from '../engine/policy-set.js';
-import { isPseudonymForm } from '../engine/transforms.js';
+import { isPseudonym } from '../engine/transforms.js';
 import { isPlainObject, valuesAt } from '../lib/paths.js';
 import type { CaseFile, FixtureCase } from './case-schema.js';
 import { parseCaseFile } from './cases.js';
@@ -101,7 +101,7 @@ export function withPseudonymMatchers(output: unknown, input: unknown, purpose: 
   const walk = (value: unknown, at: string): unknown => {
     if (Array.isArray(value)) return value.map((v) => walk(v, at));
     if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, at ? `${at}.${k}` : k)]));
-    if (!isPseudonymForm(value) || !pseudonymised(at, decision)) return value;
+    if (!isPseudonym(value) || !pseudonymised(at, decision)) return value;
     const source = valuesAt(input, at).values.find((v) => policies.pseudonymOf(purpose, v) === value);
     return source === undefined || (typeof source === 'object' && source !== null) ? value : { pseudonymOf: source };
   };

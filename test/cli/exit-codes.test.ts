@@ -220,6 +220,18 @@ const ROWS: Row[] = [
     why: 'a case file whose now is not a date',
     stdout: /now: an ISO date or timestamp[\s\S]*^0 passed, 1 failed$/m,
   },
+  {
+    args: ['test', 'fixtures/cases/administration.yaml', '--coverage-threshold', '100'],
+    code: 1,
+    why: 'coverage below the threshold',
+    stderr: /^coverage [\d.]+% is below --coverage-threshold 100%$/m,
+  },
+  {
+    args: ['test', 'fixtures/cases/administration.yaml', '--coverage-threshold', 'most'],
+    code: 2,
+    why: 'a threshold that is not a percentage',
+    stderr: /expected a percentage from 0 to 100/,
+  },
 
   { args: ['matrix', '--out', '{tmp}/matrix.html'], code: 0, why: 'written', stdout: /^wrote .*matrix\.html/ },
   {

@@ -90,6 +90,25 @@ describe('engine/policy-set', () => {
       expect(policies.filterableFields(plan(['analyst'], 'service-planning'))).to.deep.equal(['diagnoses']);
     });
 
+    it('withPseudonymKey: the same rules and training limit under another key, which is checked', async () => {
+      const policies = await loadPolicies(POLICIES, { pseudonymKey: 'first-pseudonym-key', trainingMaxAgeDays: 30 });
+      const other = policies.withPseudonymKey('second-pseudonym-key');
+      expect(other.compiled).to.equal(policies.compiled);
+      const ctx = (training: string) => ({
+        resource: 'Patient',
+        purpose: 'service-planning',
+        user: { roles: ['analyst'], training },
+        now: new Date('2026-11-24T12:00:00Z'),
+      });
+      const record = { id: 'pat-001', gender: 'female' };
+      const id = (set: typeof policies) => (set.redact({ ...record }, ctx('2026-11-20')).data as { id: string }).id;
+      expect(id(other)).to.not.equal(id(policies));
+      expect(id(other)).to.equal(id(await loadPolicies(POLICIES, { pseudonymKey: 'second-pseudonym-key' })));
+      // 40 days old: within the default 365, beyond the 30 this set was loaded with.
+      expect(refusal(() => other.redact({ ...record }, ctx('2026-10-15'))).code).to.equal('training_expired');
+      expect(() => policies.withPseudonymKey('short')).to.throw(TypeError, /withPseudonymKey: pseudonymKey/);
+    });
+
     it('gives the mask of named fields and their subtrees, and explains a view', () => {
       const policies = validPolicies();
       const resource = policies.compiled.resources.get('Patient')!;

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { expect } from 'chai';
-import { DROP, isPseudonymForm, makeTransform } from '../../src/engine/transforms.js';
+import { DROP, isPseudonym, makeTransform } from '../../src/engine/transforms.js';
 
 const ctx = { purpose: 'research', pseudonymKey: 'k', now: new Date('2026-11-24T00:00:00Z') };
 
@@ -14,6 +14,22 @@ describe('transforms', () => {
     expect(makeTransform('pseudonym', { ...ctx, purpose: 'service-planning' })('pat-001')).to.not.equal(p('pat-001'));
     expect(makeTransform('pseudonym', { ...ctx, pseudonymKey: 'other' })('pat-001')).to.not.equal(p('pat-001'));
     expect(p(9990000018)).to.equal(p('9990000018'));
+  });
+
+  it('isPseudonym: true for what the pseudonym transform writes, false for anything else', () => {
+    const p = makeTransform('pseudonym', ctx);
+    expect(isPseudonym(p('pat-001'))).to.equal(true);
+    expect(isPseudonym(p(42))).to.equal(true);
+    for (const other of [
+      'pat-001',
+      String(p('pat-001')).toUpperCase(),
+      `${String(p('pat-001'))}0`,
+      String(p('pat-001')).slice(1),
+      42,
+      null,
+    ]) {
+      expect(isPseudonym(other), String(other)).to.equal(false);
+    }
   });
 
   it('pseudonym: refuses to build without a key', () => {
@@ -60,9 +76,9 @@ describe('transforms', () => {
   });
   it('knows the form of its own pseudonyms and nothing else', () => {
     const pseudonym = String(makeTransform('pseudonym', { purpose: 'research', pseudonymKey: 'k'.repeat(16), now: new Date() })('pat-001'));
-    expect(isPseudonymForm(pseudonym)).to.equal(true);
+    expect(isPseudonym(pseudonym)).to.equal(true);
     for (const other of ['pat-001', pseudonym.toUpperCase(), `${pseudonym}0`, pseudonym.slice(1), 42, null]) {
-      expect(isPseudonymForm(other), String(other)).to.equal(false);
+      expect(isPseudonym(other), String(other)).to.equal(false);
     }
   });
 });

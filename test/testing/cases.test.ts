@@ -91,7 +91,18 @@ describe('testing/cases', () => {
       );
       const { decision, ...rest } = r!;
       expect(rest).to.deep.equal({ file: 'inline.yaml', name: 'no diagnoses', kind: 'read', passed: true });
-      expect(decision).to.include({ outcome: 'disclosed', rowsReturned: 1 });
+      expect(decision).to.include({ outcome: 'disclosed', resource: 'Patient', purpose: 'administration', rowsReturned: 1 });
+    });
+
+    it("carries a refusal's decision, and none when the engine was never asked", async () => {
+      const [refused, unknown] = (await setup()).run(
+        `cases:\n  - name: sealed\n    ${RECEPTIONIST}\n    ref: Patient/pat-004\n    expectRefusal: record_withheld\n` +
+          `  - name: missing\n    ${RECEPTIONIST}\n    ref: Patient/nobody\n    expect: {}\n`,
+      );
+      expect(refused!.passed).to.equal(true);
+      expect(refused!.decision).to.include({ outcome: 'refused', code: 'record_withheld', rowsWithheld: 1 });
+      expect(unknown!.passed).to.equal(false);
+      expect(unknown).to.not.have.property('decision');
     });
 
     it('fails with a line diff when the output differs', async () => {
