@@ -1,4 +1,4 @@
-import { type CompiledGrant, type CompiledPolicies, type CompiledResource, type CompiledView } from './compile.js';
+import type { CompiledGrant, CompiledPolicies, CompiledResource, CompiledView } from './compile.js';
 import { FieldmeshError } from '../lib/errors.js';
 import type { FieldClass, TransformName } from '../policy/schema.js';
 import { didYouMean } from '../lib/suggest.js';
