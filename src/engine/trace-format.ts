@@ -1,3 +1,4 @@
+import { formatChain } from '../policy/roles.js';
 import { printable } from '../lib/text.js';
 import type { Trace, TraceGate } from './trace.js';
 
@@ -26,7 +27,9 @@ export function formatTrace(trace: Trace): string {
     if (row.grants.length === 0) lines.push('    (none)');
     const gw = width(row.grants.map((g) => g.grant));
     for (const g of row.grants)
-      lines.push(`    ${(g.matched ? 'matched' : 'no match').padEnd(8)}  ${g.grant.padEnd(gw)}${g.why ? `  ${g.why}` : ''}`);
+      lines.push(
+        `    ${(g.matched ? 'matched' : 'no match').padEnd(8)}  ${g.grant.padEnd(gw)}${g.inheritedVia ? `  (inherited: ${formatChain(g.inheritedVia)})` : ''}${g.why ? `  ${g.why}` : ''}`,
+      );
     lines.push('  restrictions');
     if (row.restrictions.length === 0) lines.push('    (none)');
     const rw = width(row.restrictions.map((r) => r.restriction));

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { parse, stringify } from 'yaml';
-import { AccessError, policiesFromSources } from '../../src/index.js';
+import { AccessError, diffPolicies, formatTrace, policiesFromSources } from '../../src/index.js';
 
 // Role inheritance through the package's own exports: a role holds the grants of the roles it inherits,
 // an inherited grant keeps its label and the exemptions of the role that wrote it (docs/policy-language.md, "Roles").
@@ -150,5 +150,47 @@ describe('role inheritance', () => {
       // The deputy's own grant is not exempt: the restriction may still fire.
       expect(conditionsOf(['deputy-lead']).join('\n')).to.include('restriction dv-address');
     });
+  });
+});
+
+describe('role inheritance, seen by the trace and by diff', () => {
+  it('the trace names the chain an inherited grant is held through, in its JSON and its text', () => {
+    const { policies } = setup();
+    const ctx = {
+      resource: 'Patient',
+      purpose: 'direct-care',
+      user: { sub: 'u1', roles: ['senior-nurse'], team: 'ward-7', ward: 'W7', training: '2026-06-01' },
+      now: NOW,
+    };
+    const trace = policies.trace(record(), ctx);
+    const grants = trace.rows[0]!.grants;
+    expect(grants.find((g) => g.grant === 'hca#0')).to.deep.include({
+      matched: true,
+      inheritedVia: ['senior-nurse', 'ward-nurse', 'hca'],
+    });
+    expect(grants.find((g) => g.grant === 'senior-nurse#0')).to.not.have.property('inheritedVia');
+    expect(formatTrace(trace)).to.match(/matched\s+hca#0\s+\(inherited: senior-nurse → ward-nurse → hca\)/);
+  });
+
+  it('diff sees a role gaining `inherits:` as the fields its new grants disclose, and exits the review as widening', () => {
+    const before = policiesFromSources([{ file: 'policy.yaml', text: TEXT }], { now: NOW });
+    const doc = parse(TEXT);
+    doc.roles.hca.inherits = ['safeguarding-lead'];
+    const after = policiesFromSources([{ file: 'policy.yaml', text: stringify(doc) }], { now: NOW });
+    const diff = diffPolicies(before, after, { now: NOW });
+    expect(diff.widened).to.equal(true);
+    // Every role holding hca, directly or through inheritance, gains what safeguarding-lead reads.
+    const gained = diff.changes.filter((c) => c.kind === 'fields-gained').map((c) => `${c.role}:${(c as { fields: string[] }).fields}`);
+    expect(gained).to.include.members(['hca:address,telecom', 'ward-nurse:address,telecom']);
+  });
+
+  it('diff sees a role losing `inherits:` as narrowing only', () => {
+    const before = policiesFromSources([{ file: 'policy.yaml', text: TEXT }], { now: NOW });
+    const doc = parse(TEXT);
+    delete doc.roles['senior-nurse'].inherits;
+    const after = policiesFromSources([{ file: 'policy.yaml', text: stringify(doc) }], { now: NOW });
+    const diff = diffPolicies(before, after, { now: NOW });
+    expect(diff.widened).to.equal(false);
+    expect(diff.changes.some((c) => c.role === 'senior-nurse' && c.effect === 'narrowing')).to.equal(true);
   });
 });
