@@ -278,6 +278,35 @@ describe('trace', () => {
         .to.throw(FieldmeshError)
         .with.property('code', 'resource_unknown');
     });
+
+    it('throws what redact throws while it redacts: no pseudonym key for a purpose that pseudonymises, a row too deep to copy', () => {
+      const keyless = validPolicies({ pseudonymKey: '' });
+      const analyst = ctxOf(user(['analyst']), 'service-planning');
+      for (const input of [patient(), [patient()]]) {
+        expect(() => keyless.redact(input, analyst))
+          .to.throw(FieldmeshError)
+          .with.property('code', 'pseudonym_key_missing');
+        expect(() => keyless.trace(input, analyst))
+          .to.throw(FieldmeshError)
+          .with.property('code', 'pseudonym_key_missing');
+      }
+      // A refusal comes first, as in redact: a keyless set still traces a request refused at a gate.
+      expect(keyless.trace(patient(), ctxOf(user(['analyst'], { training: undefined }), 'service-planning'))).to.include({
+        outcome: 'refused',
+        code: 'training_missing',
+      });
+      let deep: unknown = 'x';
+      for (let i = 0; i < 150; i++) deep = [deep];
+      // In a list, a row is checked where it is copied: the nurse's grant copies name.
+      const rows = [patient({ id: 'a' }), patient({ id: 'b', name: deep })];
+      const policies = validPolicies();
+      expect(() => policies.redact(rows, ctxOf(user(['nurse']))))
+        .to.throw(FieldmeshError)
+        .with.property('code', 'unredactable_body');
+      expect(() => policies.trace(rows, ctxOf(user(['nurse']))))
+        .to.throw(FieldmeshError)
+        .with.property('code', 'unredactable_body');
+    });
   });
 
   describe('formatTrace', () => {
