@@ -320,10 +320,17 @@ describe('trace', () => {
       expect(lines.at(-2)).to.equal('cause: grant nurse#0 did not match: condition false on careTeam');
     });
 
-    it('escapes control characters of a role name, so a claim cannot rewrite the terminal', () => {
-      const text = formatTrace(validPolicies().trace(patient(), ctxOf(user(['gp\u001b[2J']))));
-      expect(text).to.not.include('\u001b');
-      expect(text).to.include('gp\\u001b[2J');
+    it('never prints a role the policy set does not define: the roles claim is a value (control characters included)', () => {
+      const t = validPolicies().trace(patient(), ctxOf(user(['gp', 'gp\u001b[2J', 'Amelia Testwood'])));
+      expect(t).to.deep.include({ roles: ['gp'], rolesNotInPolicySet: 2 });
+      expect(t.gates[0]).to.deep.equal({ gate: 'roles-claim', outcome: 'passed', detail: 'roles gp and 2 roles not in the policy set' });
+      const text = formatTrace(t);
+      expect(text.split('\n')[0]).to.match(/^read Patient for purpose "direct-care" as gp and 2 roles not in the policy set \(/);
+      for (const shown of [text, JSON.stringify(t)]) expect(shown).to.not.include('Amelia').and.not.include('[2J');
+      const none = validPolicies().trace(patient(), ctxOf(user(['Amelia Testwood'])));
+      expect(none).to.deep.include({ roles: [], rolesNotInPolicySet: 1, outcome: 'refused', cause: 'gate role-granted refused' });
+      expect(formatTrace(none)).to.include('as 1 role not in the policy set (').and.not.include('Amelia');
+      expect(formatTrace(validPolicies().trace(patient(), ctxOf(user([]))))).to.include('as no roles (');
     });
   });
 
