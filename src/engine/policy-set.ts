@@ -9,6 +9,7 @@ import { isValidDate, planRequest, trainingMaxAgeProblem, type Action, type Plan
 import { checkWriteWithPlan } from './write.js';
 import { abilityFor, type AbilityOptions, type PolicyAbility } from './ability.js';
 import { traceDecision, type Trace } from './trace.js';
+import { AccessError } from './access-error.js';
 import { checkedKey } from '../lib/keys.js';
 import { DROP, makeTransform } from './transforms.js';
 import { FieldmeshError } from '../lib/errors.js';
@@ -168,14 +169,24 @@ export class PolicySet {
    * as JSON (docs/cli.md, "redact --trace"): each gate, each grant matched or
    * why not, each restriction fired, exempt or not, each field in, out or
    * transformed and what decided. Never a record value. A refusal is traced,
-   * not thrown; what `redact` throws before deciding (an unknown resource, an
-   * input that is not a record or a list) is thrown alike.
+   * not thrown; whatever else `redact` throws is thrown alike: an unknown
+   * resource, an input that is not a record or a list, no pseudonym key for a
+   * purpose that pseudonymises (`pseudonym_key_missing`), a row nested too
+   * deep to copy (`unredactable_body`).
    *
    * @example
    * const trace = policies.trace(record, { resource: 'Patient', purpose: 'direct-care', user: { sub: 'u1', roles: ['gp'], training: '2026-06-01' } });
    * trace.cause; // 'grant gp#0 did not match: missing claim user.practice'
    */
   trace(input: unknown, ctx: RequestContext): Trace {
+    // A trace that says "disclosed" where redact throws would tell a person their set works when it cannot
+    // answer. What redact throws besides a refusal is raised deep in its run (a projection built, a value
+    // copied): asked of redact itself, not foreseen here, so no rule of when it throws is written twice.
+    try {
+      this.redact(input, ctx);
+    } catch (e) {
+      if (!(e instanceof AccessError)) throw e;
+    }
     return traceDecision(this.compiled, input, ctx, { trainingMaxAgeDays: this.trainingMaxAgeDays });
   }
 

@@ -36,6 +36,31 @@ export function claimLabel(name: string): string {
   return /^[A-Za-z0-9_-]+$/.test(name) ? `user.${name}` : `user[${JSON.stringify(name)}]`;
 }
 
+/**
+ * The roles of the user's `roles` claim that the policy set defines, and how
+ * many others it names. A name the policy set does not define is the claim's
+ * value, not a policy name (an identity provider may put anything there, a
+ * person's name included): it is counted, never told.
+ *
+ * @example
+ * traceRoles(compiled, { roles: ['gp', 'Amelia Testwood'] }); // { roles: ['gp'], notInPolicySet: 1 }
+ */
+export function traceRoles(
+  compiled: CompiledPolicies,
+  user: Readonly<Record<string, unknown>>,
+): { roles: string[]; notInPolicySet: number } {
+  const claimed = rolesFrom(user['roles']) ?? [];
+  const roles = claimed.filter((role) => Object.hasOwn(compiled.document.roles, role));
+  return { roles, notInPolicySet: claimed.length - roles.length };
+}
+
+/** `gp, nurse`, `gp and 2 roles not in the policy set`, `1 role not in the policy set`, or `no roles`. */
+export function rolesPhrase(roles: readonly string[], notInPolicySet: number): string {
+  const others = notInPolicySet === 0 ? '' : `${notInPolicySet} role${notInPolicySet === 1 ? '' : 's'} not in the policy set`;
+  if (roles.length === 0) return others || 'no roles';
+  return others ? `${roles.join(', ')} and ${others}` : roles.join(', ');
+}
+
 /** A request gate's outcome in words: policy names and claim names only. */
 export function requestGateDetail(
   compiled: CompiledPolicies,
@@ -49,8 +74,8 @@ export function requestGateDetail(
   const purpose = compiled.purposes.get(ctx.purpose);
   switch (gate) {
     case 'roles-claim': {
-      const roles = rolesFrom(ctx.user['roles']) ?? [];
-      return roles.length > 0 ? `roles ${roles.join(', ')}` : 'no roles';
+      const { roles, notInPolicySet } = traceRoles(compiled, ctx.user);
+      return `${roles.length > 0 ? 'roles ' : ''}${rolesPhrase(roles, notInPolicySet)}`;
     }
     case 'purpose-declared':
       return `purpose "${ctx.purpose}" declared`;

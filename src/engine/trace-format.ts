@@ -1,6 +1,7 @@
 import { formatChain } from '../policy/roles.js';
 import { printable } from '../lib/text.js';
 import type { Trace, TraceGate } from './trace.js';
+import { rolesPhrase } from './trace-detail.js';
 
 /**
  * A decision trace as text a person reads top to bottom (`fieldmesh redact
@@ -15,7 +16,7 @@ import type { Trace, TraceGate } from './trace.js';
  */
 export function formatTrace(trace: Trace): string {
   const lines: string[] = [];
-  const roles = trace.roles.length > 0 ? trace.roles.join(', ') : 'no roles';
+  const roles = rolesPhrase(trace.roles, trace.rolesNotInPolicySet);
   lines.push(`read ${trace.resource} for purpose "${trace.purpose}" as ${roles} (policy version ${trace.policyVersion})`);
   lines.push('', 'gates');
   lines.push(...gateLines(trace.gates, '  '));

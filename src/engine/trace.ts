@@ -7,7 +7,6 @@ import { isPlainObject } from '../lib/paths.js';
 import {
   grantsFor,
   planRequest,
-  rolesFrom,
   type GateName,
   type GateOutcome,
   type Plan,
@@ -17,7 +16,7 @@ import {
   type RequestContext,
 } from './plan.js';
 import { assertRedactable, assertRowReadable, gateReason, visibleFields, type RowObserver } from './redact.js';
-import { on, requestGateDetail, rowGateDetail, unusable } from './trace-detail.js';
+import { on, requestGateDetail, rowGateDetail, traceRoles, unusable } from './trace-detail.js';
 
 /**
  * One decision, step by step (docs/cli.md, "redact --trace"): for this user,
@@ -29,16 +28,19 @@ import { on, requestGateDetail, rowGateDetail, unusable } from './trace-detail.j
  * functions as they decide (plan.ts `planRequest`, redact.ts `gateReason`
  * and `visibleFields`, explain.ts `fieldVerdict`); nothing here decides.
  *
- * It carries names only: fields, grants, restrictions, purposes, roles and
- * the NAMES of claims, never a record value or a claim's value (a row is
- * known by its index in the input, not its id, which is a value).
+ * It carries names only: fields, grants, restrictions, purposes, the roles
+ * the policy set defines (others the roles claim holds are counted) and the
+ * NAMES of claims, never a record value or a claim's value (a row is known
+ * by its index in the input, not its id, which is a value).
  */
 export interface Trace {
   action: 'read';
   resource: string;
   purpose: string;
-  /** The roles the user's `roles` claim holds. */
+  /** The roles of the user's `roles` claim that the policy set defines. */
   roles: string[];
+  /** How many other names the `roles` claim holds: claim values, counted and never told. */
+  rolesNotInPolicySet: number;
   policyVersion: string;
   /** A record (one object) or a list (an array, one trace per row). */
   input: 'record' | 'list';
@@ -117,11 +119,13 @@ export interface TraceRow {
  */
 export function traceDecision(compiled: CompiledPolicies, input: unknown, ctx: RequestContext, opts: PlanOptions): Trace {
   const single = !Array.isArray(input);
+  const { roles, notInPolicySet } = traceRoles(compiled, ctx.user);
   const trace: Trace = {
     action: 'read',
     resource: String(ctx.resource),
     purpose: typeof ctx.purpose === 'string' ? ctx.purpose : '',
-    roles: rolesFrom(ctx.user['roles']) ?? [],
+    roles,
+    rolesNotInPolicySet: notInPolicySet,
     policyVersion: compiled.version,
     input: single ? 'record' : 'list',
     breakGlass: ctx.breakGlass !== undefined,

@@ -1,4 +1,4 @@
-import { LineCounter, parseDocument } from 'yaml';
+import { isAlias, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import type { z } from 'zod';
 import type { PolicyIssue } from '../lib/errors.js';
 import { HOSTILE_KEYS } from '../lib/paths.js';
@@ -6,6 +6,7 @@ import { KNOWN_KEYS, policyFileSchema, type PolicyDocument, type PolicyFile } fr
 import { didYouMean } from '../lib/suggest.js';
 import { fastYaml } from './yaml.js';
 import { placesIn, suffixOf, type PlaceOf, type Target } from './locate.js';
+import { lineBreakHazard } from './line-breaks.js';
 
 /**
  * Parse one policy file's text. Pure: no file system. YAML syntax errors are
@@ -18,6 +19,12 @@ export function parsePolicyText(text: string, file: string): { policy?: PolicyFi
     const p = place(issue.path, target);
     return p ? { ...issue, line: p.line, col: p.col } : issue;
   };
+  // Before either reader: a character one of them reads as a line break and the other not could hide a line.
+  const hazard = lineBreakHazard(text);
+  if (hazard) {
+    const { line, col, message } = hazard;
+    return { issues: [{ file, path: `line ${line}`, message, severity: 'error', line, col }] };
+  }
   const read = readYaml(text, file);
   if ('issues' in read) return { issues: read.issues };
   // An empty file is a deploy caught halfway (truncated, then written) far more often than a
@@ -71,7 +78,42 @@ function readYaml(text: string, file: string): { value: unknown } | { issues: Po
       }),
     };
   }
-  return { value: doc.contents === null ? null : doc.toJS({ maxAliasCount: 100, mapAsMap: true }) };
+  if (doc.contents === null) return { value: null };
+  try {
+    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT, mapAsMap: true }) };
+  } catch {
+    // `yaml` refuses an alias bomb (aliases of aliases, each doubling the data) with a bare error: said here
+    // as an issue of the file, at its first alias, so `check` and a reload name the file like any other problem.
+    const at = firstAlias(doc);
+    const place = at === undefined ? {} : lineCounter.linePos(at);
+    return {
+      issues: [
+        {
+          file,
+          path: 'line' in place ? `line ${place.line}` : '(file)',
+          message: `the YAML expands its aliases (*name) more than ${MAX_ALIAS_COUNT} times, which is refused as a resource exhaustion attack: write the repeated parts out, or use fewer aliases`,
+          severity: 'error',
+          ...place,
+        },
+      ],
+    };
+  }
+}
+
+/** How many alias expansions `yaml` allows in one file (its default, said once): more is refused as an alias bomb. */
+const MAX_ALIAS_COUNT = 100;
+
+/** The offset of the first alias of a document, if it has one. */
+function firstAlias(doc: Document): number | undefined {
+  let offset: number | undefined;
+  visit(doc, (_key, node) => {
+    if (isAlias(node)) {
+      offset = node.range?.[0];
+      return visit.BREAK;
+    }
+    return undefined;
+  });
+  return offset;
 }
 
 type Refuse = (path: readonly PropertyKey[], key: string, message: string) => void;

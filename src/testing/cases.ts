@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { FieldmeshError } from '../lib/errors.js';
+import { lineBreakHazard } from '../policy/line-breaks.js';
 import { formatPath } from '../policy/parse.js';
 import { type CaseFile, caseFileSchema } from './case-schema.js';
 import type { RecordStore } from './run-case.js';
@@ -48,6 +49,10 @@ export async function loadRecords(dir: string): Promise<RecordStore> {
  * Parse a case file's text; throws a `FieldmeshError('cases_invalid')` naming the path of every problem.
  */
 export function parseCaseFile(text: string, file: string): CaseFile {
+  // The rule policy files follow: a character one reader takes as a line break and another not could hide a line
+  // (an `expectDecision` after a comment, silently not checked).
+  const hazard = lineBreakHazard(text);
+  if (hazard) throw new FieldmeshError('cases_invalid', `${file}:${hazard.line}:${hazard.col} › ${hazard.message}`);
   // Errors and warnings alike are said by their place only: the library's own text quotes the source
   // line (a record's values) and would reach the terminal raw.
   const lineCounter = new LineCounter();

@@ -70,7 +70,8 @@ function scalarText(value: unknown, inFlow: boolean): string {
   const text = String(value);
   const safe = inFlow ? /^[A-Za-z0-9_./@+-][A-Za-z0-9 _./@+()'-]*$/ : /^[A-Za-z0-9_./@+-][A-Za-z0-9 _./@+(),'-]*$/;
   if (safe.test(text) && !text.endsWith(' ') && readsBack(text)) return text;
-  return JSON.stringify(text);
+  // JSON leaves these three raw; a case file holding one is refused (policy/line-breaks.ts), so they are escaped.
+  return JSON.stringify(text).replace(/[\u0085\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function readsBack(text: string): boolean {

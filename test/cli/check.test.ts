@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { fieldmesh } from './run.js';
+import { fieldmesh, ROOT } from './run.js';
 
 /**
  * `fieldmesh check` as CI and editors use it: every problem at its
@@ -193,5 +193,104 @@ describe('fieldmesh check --format', () => {
       expect(fieldmesh(['check', '--policies', VALID, ...NOW, '--format', format, '--strict']).code, format).to.equal(1);
       expect(fieldmesh(['check', '--policies', join(LOCATED, 'yaml-syntax'), '--format', format]).code, format).to.equal(1);
     }
+  });
+});
+
+describe('fieldmesh check: characters that may hide a line', () => {
+  /** The example policies with `roles.yaml` changed: the hidden `where` is what makes a GP see only their practice. */
+  function withRoles(change: (text: string) => string): { dir: string; file: string } {
+    const roles = readFileSync(join(ROOT, 'policies', 'roles.yaml'), 'utf8');
+    const files: Record<string, string> = {};
+    for (const name of readdirSync(join(ROOT, 'policies')).filter((n) => n.endsWith('.yaml')))
+      files[name] = readFileSync(join(ROOT, 'policies', name), 'utf8');
+    files['roles.yaml'] = change(roles);
+    const dir = tmp(files);
+    return { dir, file: join(dir, 'roles.yaml') };
+  }
+  const COMMENT = "# Principle 4: only patients registered at the GP's own practice.";
+  const hide = (sep: string) => (t: string) => t.replace(`${COMMENT}\n`, `${COMMENT}${sep}`);
+
+  it('refuses a carriage return without a line feed at its line and column, rather than dropping the line it hides', () => {
+    const { dir, file } = withRoles(hide('\r'));
+    const { code, issues } = checkJson(dir);
+    expect(code).to.equal(1);
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const line = lines.findIndex((l) => l.includes(COMMENT)) + 1;
+    const col = lines[line - 1]!.indexOf('\r') + 1;
+    expect(issues).to.deep.equal([
+      {
+        file,
+        path: `line ${line}`,
+        message: 'a carriage return without a line feed: save the file with LF or CRLF line ends',
+        severity: 'error',
+        line,
+        col,
+      },
+    ]);
+    const text = fieldmesh(['check', '--policies', dir, ...NOW]);
+    expect(text.code).to.equal(1);
+    expect(text.stdout).to.include(`error ${file}:${line}:${col} › line ${line}: a carriage return without a line feed`);
+  });
+
+  for (const [name, ch] of [
+    ['a next-line character', '\u0085'],
+    ['a line separator', '\u2028'],
+    ['a paragraph separator', '\u2029'],
+    ['a vertical tab', '\v'],
+    ['a form feed', '\f'],
+  ] as const) {
+    it(`refuses ${name} (U+${ch.charCodeAt(0).toString(16).padStart(4, '0')}) after a comment, where an editor shows a new line`, () => {
+      const { dir, file } = withRoles(hide(ch));
+      const { code, issues } = checkJson(dir);
+      expect(code).to.equal(1);
+      expect(issues).to.have.length(1);
+      expect(issues[0]).to.include({ file, severity: 'error' });
+      expect(issues[0]!.message).to.match(new RegExp(`^${name} \\(U\\+`));
+      const lines = readFileSync(file, 'utf8').split('\n');
+      expect(lines[issues[0]!.line! - 1]![issues[0]!.col! - 1]).to.equal(ch);
+    });
+  }
+
+  it('refuses one inside a quoted string too, where the two readers fold it differently', () => {
+    const { dir } = withRoles((t) => t.replace('General practitioner at a registered practice', 'General practitioner\u2028at a practice'));
+    const { code, issues } = checkJson(dir);
+    expect(code).to.equal(1);
+    expect(issues[0]!.message).to.match(/^a line separator \(U\+2028\)/);
+  });
+
+  it('accepts CRLF line ends, and a set saved with them reads as the same policy version as with LF', () => {
+    const lf = withRoles((t) => t);
+    const crlf = withRoles((t) => t.replace(/\n/g, '\r\n'));
+    const a = fieldmesh(['check', '--policies', lf.dir, ...NOW]);
+    const b = fieldmesh(['check', '--policies', crlf.dir, ...NOW]);
+    expect([a.code, b.code]).to.deep.equal([0, 0]);
+    const version = (out: string) => /version ([0-9a-f]+)/.exec(out)?.[1];
+    expect(version(b.stdout)).to.be.a('string').and.equal(version(a.stdout));
+  });
+});
+
+describe('fieldmesh check: alias bombs', () => {
+  it('refuses a file that expands aliases too often as a problem of that file, at its first alias, with exit 1', () => {
+    const aliases = Array.from({ length: 120 }, (_, i) => `  copy${i}: *base\n`).join('');
+    const dir = tmp({ 'roles.yaml': `roles:\n  base: &base\n    grants: []\n${aliases}` });
+    const file = join(dir, 'roles.yaml');
+    const { code, issues } = checkJson(dir);
+    expect(code).to.equal(1);
+    expect(issues).to.have.length(1);
+    expect(issues[0]).to.include({ file, path: 'line 4', severity: 'error', line: 4, col: 10 });
+    expect(issues[0]!.message).to.include('aliases').and.include('more than 100 times');
+    const text = fieldmesh(['check', '--policies', dir, ...NOW]);
+    expect(text.code).to.equal(1);
+    expect(text.stdout).to.include(`error ${file}:4:10 › line 4: the YAML expands its aliases`);
+    expect(text.stderr).to.equal('');
+  });
+
+  it('still reads a file with a few aliases', () => {
+    const dir = tmp({
+      'roles.yaml': 'roles:\n  a: &r\n    description: one\n  b: *r\n',
+      'purposes.yaml': 'purposes: {}\n',
+    });
+    const { issues } = checkJson(dir);
+    expect(issues.filter((i) => /alias/.test(i.message))).to.deep.equal([]);
   });
 });

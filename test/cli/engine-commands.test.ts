@@ -258,6 +258,33 @@ describe('fieldmesh redact', () => {
       expect(r.stdout).to.not.include('"a"').and.not.include('Doe');
     });
 
+    it('names only the roles the policy set defines, counting the others a claims file holds, in text and JSON', () => {
+      const name = 'Amelia Testwood 9990000018';
+      const dir = tmp({
+        'user.json': JSON.stringify({ sub: 'n1', roles: ['nurse', name, '\u001b[2J'], team: 'ward-7', training: '2026-06-01' }),
+        'none.json': JSON.stringify({ sub: 'n1', roles: [name], training: '2026-06-01' }),
+      });
+      const input = JSON.stringify(patient());
+      const text = fieldmesh([...args, '--user', join(dir, 'user.json'), '--trace'], { input });
+      expect(text.code).to.equal(0, text.stderr);
+      expect(text.stdout.split('\n')[0]).to.match(
+        /^read Patient for purpose "direct-care" as nurse and 2 roles not in the policy set \(policy version [0-9a-f]{16}\)$/,
+      );
+      expect(text.stdout).to.match(/passed +roles-claim +roles nurse and 2 roles not in the policy set\n/);
+      const json = fieldmesh([...args, '--user', join(dir, 'user.json'), '--trace', '--json'], { input });
+      expect(JSON.parse(json.stdout)).to.include({ rolesNotInPolicySet: 2 }).and.have.deep.property('roles', ['nurse']);
+      // Refused (no role of the set grants anything): the header, the gate, the cause and the error on stderr alike.
+      const refused = fieldmesh([...args, '--user', join(dir, 'none.json'), '--trace'], { input });
+      expect(refused.code).to.equal(3);
+      expect(refused.stdout).to.include('as 1 role not in the policy set (').and.include('cause: gate role-granted refused');
+      for (const r of [text, json, refused]) {
+        expect(r.stdout + r.stderr)
+          .to.not.include('Amelia')
+          .and.not.include('9990000018');
+        expect(r.stdout + r.stderr).to.not.include('[2J');
+      }
+    });
+
     it('refuses --json without --trace, and keeps the usage errors of redact (exit 2)', () => {
       const input = JSON.stringify(patient());
       const json = fieldmesh([...args, '--role', 'gp', '--json'], { input });

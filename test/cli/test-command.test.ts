@@ -142,4 +142,34 @@ describe('fieldmesh test (case kinds, --filter, --reporter, --update)', () => {
     expect(readFileSync(join(dir, 'real', 'a.yaml'), 'utf8')).to.include('expect: { id: p2 }');
     expect(readFileSync(join(dir, 'broken.yaml'), 'utf8')).to.equal(brokenBefore);
   });
+  it('fails a case file holding a carriage return without a line feed, at its place, rather than dropping the line it hides', () => {
+    const hidden = `${HEADER}  - name: dv address\n${RECEPTIONIST}    record: { id: p1 }\n    absent: [diagnoses] # no clinical data\r    expectDecision: { restrictions: [dv-address] }\n`;
+    const dir = tmp({ 'a.yaml': hidden });
+    const file = join(dir, 'a.yaml');
+    const r = fieldmesh(['test', file]);
+    expect(r.code).to.equal(1, r.stdout);
+    const lines = hidden.split('\n');
+    const line = lines.findIndex((l) => l.includes('\r')) + 1;
+    const col = lines[line - 1]!.indexOf('\r') + 1;
+    expect(r.stdout).to.include(`${file}:${line}:${col} › a carriage return without a line feed: save the file with LF or CRLF line ends`);
+    expect(r.stdout.trim().split('\n').pop()).to.equal('0 passed, 1 failed');
+    // Saved with CRLF, the same file is read, and the case (which expects a restriction that does not fire) fails as a case.
+    const crlf = tmp({ 'a.yaml': hidden.replace('\r', '\n').replace(/\n/g, '\r\n') });
+    const r2 = fieldmesh(['test', join(crlf, 'a.yaml')]);
+    expect(r2.stdout).to.not.include('carriage return');
+    expect(r2.stdout).to.include('✗').and.include('dv address');
+  });
+
+  it('--update writes a value holding a line separator as an escape, so the file it writes reads back', () => {
+    const dir = tmp({
+      'a.yaml': `${HEADER}  - name: stale\n${RECEPTIONIST}    record: { id: p1, name: "Ann\\u2028Lee" }\n    expect: { id: p1 }\n`,
+    });
+    const file = join(dir, 'a.yaml');
+    const first = fieldmesh(['test', '--update', file]);
+    expect(first.stdout).to.include('1 case updated');
+    const written = readFileSync(file, 'utf8');
+    expect(written).to.include('"Ann\\u2028Lee"').and.not.include('\u2028');
+    const second = fieldmesh(['test', file]);
+    expect(second.code).to.equal(0, second.stdout);
+  });
 });

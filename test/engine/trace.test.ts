@@ -278,6 +278,35 @@ describe('trace', () => {
         .to.throw(FieldmeshError)
         .with.property('code', 'resource_unknown');
     });
+
+    it('throws what redact throws while it redacts: no pseudonym key for a purpose that pseudonymises, a row too deep to copy', () => {
+      const keyless = validPolicies({ pseudonymKey: '' });
+      const analyst = ctxOf(user(['analyst']), 'service-planning');
+      for (const input of [patient(), [patient()]]) {
+        expect(() => keyless.redact(input, analyst))
+          .to.throw(FieldmeshError)
+          .with.property('code', 'pseudonym_key_missing');
+        expect(() => keyless.trace(input, analyst))
+          .to.throw(FieldmeshError)
+          .with.property('code', 'pseudonym_key_missing');
+      }
+      // A refusal comes first, as in redact: a keyless set still traces a request refused at a gate.
+      expect(keyless.trace(patient(), ctxOf(user(['analyst'], { training: undefined }), 'service-planning'))).to.include({
+        outcome: 'refused',
+        code: 'training_missing',
+      });
+      let deep: unknown = 'x';
+      for (let i = 0; i < 150; i++) deep = [deep];
+      // In a list, a row is checked where it is copied: the nurse's grant copies name.
+      const rows = [patient({ id: 'a' }), patient({ id: 'b', name: deep })];
+      const policies = validPolicies();
+      expect(() => policies.redact(rows, ctxOf(user(['nurse']))))
+        .to.throw(FieldmeshError)
+        .with.property('code', 'unredactable_body');
+      expect(() => policies.trace(rows, ctxOf(user(['nurse']))))
+        .to.throw(FieldmeshError)
+        .with.property('code', 'unredactable_body');
+    });
   });
 
   describe('formatTrace', () => {
@@ -291,10 +320,17 @@ describe('trace', () => {
       expect(lines.at(-2)).to.equal('cause: grant nurse#0 did not match: condition false on careTeam');
     });
 
-    it('escapes control characters of a role name, so a claim cannot rewrite the terminal', () => {
-      const text = formatTrace(validPolicies().trace(patient(), ctxOf(user(['gp\u001b[2J']))));
-      expect(text).to.not.include('\u001b');
-      expect(text).to.include('gp\\u001b[2J');
+    it('never prints a role the policy set does not define: the roles claim is a value (control characters included)', () => {
+      const t = validPolicies().trace(patient(), ctxOf(user(['gp', 'gp\u001b[2J', 'Amelia Testwood'])));
+      expect(t).to.deep.include({ roles: ['gp'], rolesNotInPolicySet: 2 });
+      expect(t.gates[0]).to.deep.equal({ gate: 'roles-claim', outcome: 'passed', detail: 'roles gp and 2 roles not in the policy set' });
+      const text = formatTrace(t);
+      expect(text.split('\n')[0]).to.match(/^read Patient for purpose "direct-care" as gp and 2 roles not in the policy set \(/);
+      for (const shown of [text, JSON.stringify(t)]) expect(shown).to.not.include('Amelia').and.not.include('[2J');
+      const none = validPolicies().trace(patient(), ctxOf(user(['Amelia Testwood'])));
+      expect(none).to.deep.include({ roles: [], rolesNotInPolicySet: 1, outcome: 'refused', cause: 'gate role-granted refused' });
+      expect(formatTrace(none)).to.include('as 1 role not in the policy set (').and.not.include('Amelia');
+      expect(formatTrace(validPolicies().trace(patient(), ctxOf(user([]))))).to.include('as no roles (');
     });
   });
 

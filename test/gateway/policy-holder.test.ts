@@ -103,6 +103,25 @@ describe('gateway/policy-holder', () => {
     ]);
   });
 
+  it('keeps the last good set when a reload finds an alias bomb or a hidden line, naming the file and line', async () => {
+    const { dir, holder, logged, edit } = await setup();
+    const good = holder.current;
+    const aliases = Array.from({ length: 120 }, (_, i) => `  copy${i}: *base\n`).join('');
+    writeFileSync(join(dir, 'zz.yaml'), `roles:\n  base: &base\n    grants: []\n${aliases}`);
+    expect(await holder.reload('signal')).to.equal(false);
+    expect(holder.current).to.equal(good);
+    expect(logged.at(-1)!.obj['problems']).to.deep.equal([
+      `${join(dir, 'zz.yaml')}:4:10 › line 4: the YAML expands its aliases (*name) more than 100 times, which is refused as a resource exhaustion attack: write the repeated parts out, or use fewer aliases`,
+    ]);
+    writeFileSync(join(dir, 'zz.yaml'), 'roles: {}\n');
+    edit('roles.yaml', (t) => t.replace('own practice.\n', 'own practice.\r'));
+    expect(await holder.reload('signal')).to.equal(false);
+    expect(holder.current).to.equal(good);
+    const problems = logged.at(-1)!.obj['problems'] as string[];
+    expect(problems).to.have.length(1);
+    expect(problems[0]).to.match(/roles\.yaml:\d+:\d+ › line \d+: a carriage return without a line feed/);
+  });
+
   it('keeps the last good set when a reload fails the check', async () => {
     let fail = false;
     const { holder } = await setup(() => (fail ? ['the pseudonym key is missing'] : []));

@@ -82,6 +82,17 @@ describe('testing/cases', () => {
         'c.yaml › cases[1].now: an ISO date or timestamp, such as 2026-11-24T12:00:00Z',
       ]);
     });
+
+    it('refuses a character that may hide a line, at its line and column, as policy files do', () => {
+      const cr = thrown(() => parseCaseFile('cases:\n  - name: a # Jan Doe\r    expectRefusal: record_withheld\n', 'c.yaml'));
+      expect(cr.code).to.equal('cases_invalid');
+      expect(cr.message).to.equal('c.yaml:2:22 › a carriage return without a line feed: save the file with LF or CRLF line ends');
+      const ls = thrown(() => parseCaseFile('cases:\r\n  - name: "a\u2028b"\r\n', 'c.yaml'));
+      expect(ls.message).to.match(/^c\.yaml:2:13 › a line separator \(U\+2028\)/);
+      // Its escape, in a double-quoted string, is the way to write one.
+      const escaped = parseCaseFile('cases:\n  - { name: "a\\u2028b", resource: Patient, purpose: p, record: {}, expect: {} }\n', 'c.yaml');
+      expect(escaped.cases[0]!.name).to.equal('a\u2028b');
+    });
   });
 
   describe('runCase', () => {
