@@ -74,16 +74,20 @@ export function evaluateCase(
     breakGlass: c.breakGlass,
     now: now === undefined ? undefined : new Date(now),
   };
-  // What the engine answered: a decision, or a refusal (with its decision and the fields it names).
-  let answer: { decision: Decision; data?: unknown } | { refusal: FieldmeshError };
+  // What the engine answered: a decision, a refusal (with its decision and the fields it names), or an error.
+  let answer: { decision: Decision; data?: unknown } | { refusal: AccessError } | { error: FieldmeshError };
   const attempt = (fn: () => { decision: Decision; data?: unknown }) => {
     try {
       answer = fn();
       made = answer.decision;
     } catch (e) {
-      if (!(e instanceof FieldmeshError)) throw e;
-      answer = { refusal: e };
-      if (e instanceof AccessError) made = e.decision;
+      // Only an AccessError is a refusal the policies decided. Any other error (a missing pseudonym key,
+      // an input that cannot be redacted) says the case could not be run: it can never be expected.
+      if (e instanceof AccessError) {
+        answer = { refusal: e };
+        made = e.decision;
+      } else if (e instanceof FieldmeshError) answer = { error: e };
+      else throw e;
     }
   };
 
@@ -107,6 +111,7 @@ export function evaluateCase(
   }
   answer = answer!;
 
+  if ('error' in answer) return { result: result(false, `error ${answer.error.code}: ${answer.error.message}`), observed };
   if ('refusal' in answer) {
     const e = answer.refusal;
     observed.refusal = e.code;
@@ -116,7 +121,7 @@ export function evaluateCase(
         : `refused with ${e.code}: ${e.message}`;
       return { result: result(false, why), observed };
     }
-    const named = e instanceof AccessError ? [...e.fields] : [];
+    const named = [...e.fields];
     if (c.expectRefusedFields !== undefined && !sameSet(c.expectRefusedFields, named)) {
       const list = (xs: string[]) => `[${[...xs].sort().join(', ')}]`;
       return { result: result(false, `refused fields: expected ${list(c.expectRefusedFields)}, got ${list(named)}`), observed };

@@ -129,6 +129,37 @@ describe('fieldmesh test (case kinds, --filter, --reporter, --update)', () => {
     expect(readFileSync(path, 'utf8')).to.equal(updated);
   });
 
+  it('fails a case the engine could not run (no pseudonym key) as an error, and --update never writes it as a refusal', () => {
+    const text =
+      'now: 2026-11-24T12:00:00Z\nuser: { training: 2026-06-01 }\ncases:\n  - name: analyst pseudonym\n    resource: Patient\n' +
+      '    purpose: service-planning\n    user: { sub: ana-1, roles: [analyst] }\n    ref: Patient/pat-001\n    expect: { id: { pseudonymOf: pat-001 } }\n';
+    const dir = tmp({ 'nokey.yaml': text });
+    const r = fieldmesh(['test', '--update', dir], { env: { FIELDMESH_PSEUDONYM_KEY: undefined } });
+    expect(r.code).to.equal(1, r.stdout);
+    expect(r.stdout).to.include('    error pseudonym_key_missing: purpose "service-planning" pseudonymises id');
+    expect(r.stdout).to.include('not updated: ').and.include('it did not run: error pseudonym_key_missing');
+    expect(r.stdout).to.include('0 cases updated');
+    expect(r.stdout.trimEnd().split('\n').pop()).to.equal('0 passed, 1 failed');
+    expect(readFileSync(join(dir, 'nokey.yaml'), 'utf8')).to.equal(text);
+  });
+
+  it('refuses expectRefusal naming a failure or an unknown code in the case file, naming it', () => {
+    const dir = tmp({
+      'codes.yaml':
+        `${HEADER}  - name: key\n${RECEPTIONIST}    ref: Patient/pat-001\n    expectRefusal: pseudonym_key_missing\n` +
+        `  - name: body\n${RECEPTIONIST}    ref: Patient/pat-001\n    expectRefusal: unredactable_body\n` +
+        `  - name: typo\n${RECEPTIONIST}    ref: Patient/pat-001\n    expectRefusal: record_witheld\n`,
+    });
+    const r = fieldmesh(['test', dir]);
+    expect(r.code).to.equal(1);
+    const file = join(dir, 'codes.yaml');
+    expect(r.stdout).to.include(`${file} › cases[0].expectRefusal: "pseudonym_key_missing" is not a refusal a case can expect`);
+    expect(r.stdout).to.include(`${file} › cases[1].expectRefusal: "unredactable_body" is not a refusal a case can expect`);
+    expect(r.stdout).to.include(
+      `${file} › cases[2].expectRefusal: unknown refusal code "record_witheld" (did you mean "record_withheld"?)`,
+    );
+  });
+
   it('--update never writes through a symbolic link, nor rewrites a file that does not parse', () => {
     const dir = tmp({
       'real/a.yaml': `${HEADER}  - name: stale\n${RECEPTIONIST}    record: { id: p1 }\n    expect: { id: p2 }\n`,
