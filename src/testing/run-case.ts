@@ -8,6 +8,7 @@ import { FieldmeshError } from '../lib/errors.js';
 import { type CaseFile, type CaseKind, type FixtureCase, kindOf } from './case-schema.js';
 import { lineDiff } from './diff.js';
 import { fieldProblems } from './field-expectations.js';
+import { type FieldsSeen, fieldsSeen } from './fields-seen.js';
 import { compareOutput } from './matchers.js';
 
 /** Records by `Resource/id`, read from `<Resource>.json` arrays. */
@@ -22,6 +23,8 @@ export interface CaseResult {
   message?: string;
   /** The decision the case produced, disclosed or refused, when the engine made one (names, never values). */
   decision?: Decision;
+  /** For a read that returned rows: the declared paths its output held, and those a returned row lost (coverage counts these). */
+  fieldsSeen?: FieldsSeen;
 }
 
 /**
@@ -60,10 +63,12 @@ export function evaluateCase(
   const kind = kindOf(c);
   const observed: Observed = {};
   let made: Decision | undefined;
+  let seen: FieldsSeen | undefined;
   const result = (passed: boolean, message?: string): CaseResult => {
     const r: CaseResult = { file: fileName, name: c.name, kind, passed };
     if (message !== undefined) r.message = message;
     if (made !== undefined) r.decision = made;
+    if (seen !== undefined) r.fieldsSeen = seen;
     return r;
   };
   const now = c.now ?? file.now;
@@ -141,6 +146,8 @@ export function evaluateCase(
 
   const plain = JSON.parse(JSON.stringify(answer.data)) as unknown;
   observed.output = plain;
+  const declared = policies.compiled.resources.get(c.resource)?.paths ?? [];
+  if (decision.rowsReturned > 0) seen = fieldsSeen(declared, observed.input, plain, decision.rowsWithheld);
   if (c.expectRefusal)
     return {
       result: result(false, `expected refusal ${c.expectRefusal}, but data was disclosed:\n${lineDiff(undefined, plain)}`),
@@ -150,7 +157,6 @@ export function evaluateCase(
     const compared = compareOutput(c.expect, plain, { policies, purpose: c.purpose, decision });
     if (!compared.ok) return { result: result(false, lineDiff(compared.expected, compared.actual)), observed };
   } else {
-    const declared = policies.compiled.resources.get(c.resource)?.paths ?? [];
     const problems = fieldProblems(c, plain, declared, observed.input);
     if (problems.length > 0) return { result: result(false, problems.join('\n')), observed };
   }
