@@ -10,7 +10,8 @@ import type { FieldsSeen } from './fields-seen.js';
  * item, and when it is covered:
  *
  * - a grant (`role#i`): it matched a record in some case (its label is in a
- *   decision's `grants`: it let a row through, for reading or writing);
+ *   decision's `grants`: it let a row through, for reading or writing); a
+ *   grant inherited by several roles is one item, covered through any of them;
  * - a purpose: some case asked for it (refused ones too: an expired purpose
  *   is proven by its refusal);
  * - a restriction, two items: it fired in some case, and it was seen not
@@ -190,13 +191,20 @@ function observe(compiled: CompiledPolicies, results: Iterable<CoveredResult>): 
   return seen;
 }
 
-/** Every grant, in the order the policy files list roles and their grants. */
+/**
+ * Every grant once, in the order the policy files list roles and their
+ * grants. A grant inherited by other roles is held under each of them in
+ * the compiled set, but it is one rule, with one label: one item.
+ */
 function grantsInOrder(compiled: CompiledPolicies): { label: string; purpose: string; resource: string }[] {
   const out: { label: string; purpose: string; resource: string; role: number; index: number }[] = [];
   const roleOrder = Object.keys(compiled.document.roles);
+  const listed = new Set<string>();
   for (const [key, list] of compiled.grants) {
     const [, purpose, resource] = key.split('\0') as [string, string, string];
     for (const g of list) {
+      if (listed.has(g.label)) continue;
+      listed.add(g.label);
       out.push({
         label: g.label,
         purpose,

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -66,6 +66,23 @@ describe('fieldmesh test --coverage', () => {
     for (const gap of ['Patient.name never withheld', 'Patient.diagnoses never disclosed', 'Patient.diagnoses never withheld']) {
       expect(r.stdout).to.include(`  field ${gap}\n`);
     }
+  });
+
+  it('counts a grant inherited by several roles as one item', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-cov-'));
+    mkdirSync(join(dir, 'policies'));
+    const policy = readFileSync('test/fixtures/coverage/policies/policy.yaml', 'utf8');
+    writeFileSync(
+      join(dir, 'policies', 'policy.yaml'),
+      policy.replace(
+        'roles:\n',
+        'roles:\n  senior:\n    inherits: [nurse]\n    grants: []\n  lead:\n    inherits: [nurse]\n    grants: []\n',
+      ),
+    );
+    const r = fieldmesh(['test', CLERK, '--policies', join(dir, 'policies'), '--coverage']);
+    expect(r.code, r.stdout).to.equal(0);
+    expect(r.stdout).to.include('  grants        1 of 2\n');
+    expect(r.stdout.match(/grant nurse#0 never matched/g)).to.have.length(1);
   });
 
   it('measures the shipped fixtures, naming the grant of the expired flow that no case can match', () => {

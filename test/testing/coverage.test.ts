@@ -194,6 +194,33 @@ describe('testing/coverage', () => {
       expect(onlyDropped.fieldsSeen!.withheld).to.deep.equal([]);
     });
 
+    it('counts a grant inherited by several roles once, covered through whichever role held it', () => {
+      const inherited = SMALL_POLICY.replace(
+        'roles:\n',
+        'roles:\n  senior:\n    inherits: [nurse]\n    grants: []\n  lead:\n    inherits: [senior]\n    grants: []\n',
+      );
+      const policies = policiesFromSources([{ file: 'p.yaml', text: inherited }]);
+      expect(coverageOf(policies, []).kinds.grant).to.deep.equal({ covered: 0, total: 2 });
+      const file = caseFileSchema.parse({
+        now: '2026-11-24T12:00:00Z',
+        cases: [
+          {
+            name: 'lead',
+            resource: 'Patient',
+            purpose: 'care',
+            user: { roles: ['lead'], ward: 'w1', training: '2026-06-01' },
+            record: { id: 'p1', ward: 'w1' },
+            expect: null,
+          },
+        ],
+      });
+      const result = runCase(policies, new Map(), file, file.cases[0]!, 'inline.yaml');
+      expect(result.decision!.grants).to.deep.equal(['nurse#0']);
+      const c = coverageOf(policies, [result]);
+      expect(c.kinds.grant).to.deep.equal({ covered: 1, total: 2 });
+      expect(gapsOf(c).filter((g) => g.startsWith('grant '))).to.deep.equal(['grant clerk#0 never matched (Patient, admin)']);
+    });
+
     it('skips results without a decision (an unknown ref) and accepts the compiled policies', () => {
       const { policies, cases } = setup();
       const c = coverageOf(policies.compiled, [{}, cases.nurseVip, { decision: undefined }, cases.clerkPlain]);
