@@ -160,6 +160,26 @@ describe('fieldmesh test (case kinds, --filter, --reporter, --update)', () => {
     );
   });
 
+  it('prints case names, file names and messages with every control character made visible', () => {
+    const dir = tmp({
+      'names\u001b[2J.yaml':
+        `${HEADER}  - name: "a \\x1b[31m red \\u0085 next \\u2028 sep \\r\\n forged \\u202e end"\n${RECEPTIONIST}` +
+        '    record: { id: p1, gp: "B86\\u009b001" }\n    expect: { id: "x\\x07" }\n' +
+        `  - name: "ok \\x1b[32m"\n${RECEPTIONIST}    record: { id: p1 }\n    expect: { id: p1 }\n`,
+      'broken\u0085.yaml': `${HEADER}  - nme: x\n`,
+    });
+    const r = fieldmesh(['test', dir]);
+    expect(r.code).to.equal(1);
+    // Nothing a terminal acts on: no C0 control but the line feed, no DEL, C1, line separator or bidirectional control.
+    const unsafe = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+    expect(r.stdout).to.not.match(unsafe);
+    expect(r.stdout).to.include('names\\u001b[2J.yaml › a \\u001b[31m red \\u0085 next \\u2028 sep \\u000d\\u000a forged \\u202e end\n');
+    expect(r.stdout).to.include('"gp": "B86\\u009b001"');
+    expect(r.stdout).to.include('✓ ').and.include('names\\u001b[2J.yaml › ok \\u001b[32m\n');
+    expect(r.stdout).to.include('✗ ').and.include('broken\\u0085.yaml\n');
+    expect(r.stdout.trimEnd().split('\n').pop()).to.equal('1 passed, 2 failed');
+  });
+
   it('--update never writes through a symbolic link, nor rewrites a file that does not parse', () => {
     const dir = tmp({
       'real/a.yaml': `${HEADER}  - name: stale\n${RECEPTIONIST}    record: { id: p1 }\n    expect: { id: p2 }\n`,
