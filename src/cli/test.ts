@@ -214,14 +214,29 @@ async function writeReport(path: string, report: string): Promise<void> {
   }
 }
 
+/**
+ * The case files a path names: itself, or a directory's `*.yaml` / `*.yml`
+ * files in name order. A directory is descended into when named, even one
+ * named `x.yaml`; inside one, only regular files (or links to them) are
+ * case files, so a subdirectory named `old.yaml` is skipped, never read.
+ */
 async function caseFiles(path: string): Promise<string[]> {
   const info = await stat(path).catch(() => undefined);
   if (!info) throw new CliExit(EXIT.usage, `no such case file or directory: ${path}`);
   if (!info.isDirectory()) return [path];
-  return (await readdir(path))
+  const named = (await readdir(path))
     .filter((n) => /\.ya?ml$/i.test(n))
     .sort()
     .map((n) => join(path, n));
+  const isFile = await Promise.all(
+    named.map((n) =>
+      stat(n).then(
+        (s) => s.isFile(),
+        () => false,
+      ),
+    ),
+  );
+  return named.filter((_, i) => isFile[i]);
 }
 
 async function readableDirectory(dir: string): Promise<void> {

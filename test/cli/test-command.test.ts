@@ -180,6 +180,24 @@ describe('fieldmesh test (case kinds, --filter, --reporter, --update)', () => {
     expect(r.stdout.trimEnd().split('\n').pop()).to.equal('1 passed, 2 failed');
   });
 
+  it('skips a directory named *.yaml inside a cases directory, and descends into one named directly', () => {
+    const ok = `${HEADER}  - name: ok\n${RECEPTIONIST}    record: { id: p1 }\n    expect: { id: p1 }\n`;
+    const dir = tmp({ 'a.yaml': ok, 'old.yaml/b.yaml': ok.replace('name: ok', 'name: inner') });
+    const r = fieldmesh(['test', dir]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout)
+      .to.include(`${join(dir, 'a.yaml')} › ok`)
+      .and.not.include('inner');
+    expect(r.stdout.trimEnd().split('\n').pop()).to.equal('1 passed, 0 failed');
+    const named = fieldmesh(['test', join(dir, 'old.yaml')]);
+    expect(named.code, named.stderr).to.equal(0);
+    expect(named.stdout).to.include(`${join(dir, 'old.yaml', 'b.yaml')} › inner`);
+    // Only a directory of directories: no case files, a usage error, never EISDIR.
+    const none = fieldmesh(['test', join(tmp({ 'x.yaml/y.txt': '' }))]);
+    expect(none.code).to.equal(2);
+    expect(none.stderr).to.include('no case files found in');
+  });
+
   it('--update never writes through a symbolic link, nor rewrites a file that does not parse', () => {
     const dir = tmp({
       'real/a.yaml': `${HEADER}  - name: stale\n${RECEPTIONIST}    record: { id: p1 }\n    expect: { id: p2 }\n`,
