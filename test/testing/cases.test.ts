@@ -90,7 +90,14 @@ describe('testing/cases', () => {
         `cases:\n  - name: no diagnoses\n    ${RECEPTIONIST}\n    record: { id: p1, gp: B86001, diagnoses: [{ code: J45 }] }\n    expect: { id: p1, gp: B86001 }\n    expectDecision: { rowsReturned: 1, restrictions: [] }\n`,
       );
       const { decision, ...rest } = r!;
-      expect(rest).to.deep.equal({ file: 'inline.yaml', name: 'no diagnoses', kind: 'read', passed: true });
+      expect(rest).to.deep.equal({
+        file: 'inline.yaml',
+        name: 'no diagnoses',
+        kind: 'read',
+        passed: true,
+        // What the record held decides: declared paths the output held, and those the input held and the output lost.
+        fieldsSeen: { disclosed: ['gp', 'id'], withheld: ['diagnoses', 'diagnoses.code'] },
+      });
       expect(decision).to.include({ outcome: 'disclosed', resource: 'Patient', purpose: 'administration', rowsReturned: 1 });
     });
 
