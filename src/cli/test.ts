@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import type { PolicySet } from '../engine/policy-set.js';
 import { FieldmeshError } from '../lib/errors.js';
+import { printable } from '../lib/text.js';
 import { type CaseFile, evaluateCase, loadRecords, parseCaseFile, type RecordStore } from '../testing/cases.js';
 import { jsonReport, junitReport, REPORTERS, type ReportedCase, type ReporterName, summaryOf } from '../testing/reporters.js';
 import { caseFilter } from '../testing/select.js';
@@ -78,7 +79,7 @@ export function registerTest(program: Command): void {
           if (!(e instanceof FieldmeshError)) throw e;
           // A file that cannot be read fails the run whatever --filter says: a broken file is never skipped silently.
           results.push({ file: path, name: '(case file)', kind: 'read', passed: false, message: e.message, durationMs: 0 });
-          say(`${paint('red', '✗')} ${path}\n${indent(e.message)}`);
+          say(`${paint('red', '✗')} ${printable(path)}\n${indent(lines(e.message))}`);
           continue;
         }
         const policies = await policiesFor(file.parsed.pseudonymKey);
@@ -89,11 +90,11 @@ export function registerTest(program: Command): void {
           const { result, observed } = evaluateCase(policies, records, file.parsed, c, file.path);
           results.push({ ...result, durationMs: performance.now() - started });
           const at = results.length - 1;
-          if (result.passed && !opts.quiet) say(`${paint('green', '✓')} ${file.path} › ${c.name}`);
-          if (!result.passed) say(`${paint('red', '✗')} ${file.path} › ${c.name}\n${indent(result.message ?? '')}`);
+          if (result.passed && !opts.quiet) say(`${paint('green', '✓')} ${title(file.path, c.name)}`);
+          if (!result.passed) say(`${paint('red', '✗')} ${title(file.path, c.name)}\n${indent(lines(result.message ?? ''))}`);
           if (!opts.update || result.passed) continue;
           const plan = planUpdate(c, result, observed, policies);
-          if ('skip' in plan) skipped.push(`${file.path} › ${c.name}: ${plan.skip}`);
+          if ('skip' in plan) skipped.push(`${title(file.path, c.name)}: ${printable(plan.skip)}`);
           else updates.set(file, (updates.get(file) ?? new Map()).set(index, { name: c.name, edits: plan.edits, at }));
         }
       }
@@ -109,7 +110,7 @@ export function registerTest(program: Command): void {
       // Coverage before the summary: the last line stays `N passed, N failed`.
       const covered = await coverageReport(opts, () => policiesFor(undefined), results);
       // Beside a report on stdout it goes to stderr, with the summary line; the json report embeds it too.
-      if (covered) (spec ? process.stdout : process.stderr).write(`${covered.text}\n`);
+      if (covered) (spec ? process.stdout : process.stderr).write(`${lines(covered.text)}\n`);
       const summary = summaryOf(results);
       const line = `${summary.passed} passed, ${summary.failed} failed\n`;
       if (reporter !== 'spec') {
@@ -141,7 +142,7 @@ async function writeUpdates(
     const names = [...cases.values()].map((c) => c.name);
     const info = await lstat(file.path);
     if (info.isSymbolicLink()) {
-      for (const n of names) skipped.push(`${file.path} › ${n}: the case file is a symbolic link; update its target`);
+      for (const n of names) skipped.push(`${title(file.path, n)}: the case file is a symbolic link; update its target`);
       continue;
     }
     let text: string;
@@ -149,7 +150,7 @@ async function writeUpdates(
       text = applyUpdates(file.text, file.path, file.parsed!, new Map([...cases].map(([i, c]) => [i, c.edits])));
     } catch (e) {
       const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
-      for (const n of names) skipped.push(`${file.path} › ${n}: the file could not be rewritten safely (${why})`);
+      for (const n of names) skipped.push(`${title(file.path, n)}: the file could not be rewritten safely (${printable(why ?? '')})`);
       continue;
     }
     // Written beside the file and renamed over it: a crash leaves the old file or the new one, never half of one.
@@ -169,7 +170,7 @@ async function writeUpdates(
       const { result } = evaluateCase(policies, records, parsed, c, file.path);
       rerun.set(at, { ...result, durationMs: performance.now() - started });
       count++;
-      say(`${paint('yellow', '↻')} updated ${file.path} › ${c.name}${result.passed ? '' : ' (still failing)'}`);
+      say(`${paint('yellow', '↻')} updated ${title(file.path, c.name)}${result.passed ? '' : ' (still failing)'}`);
     }
   }
   for (const s of skipped) say(`${paint('yellow', '!')} not updated: ${s}`);
@@ -213,20 +214,49 @@ async function writeReport(path: string, report: string): Promise<void> {
   }
 }
 
+/**
+ * The case files a path names: itself, or a directory's `*.yaml` / `*.yml`
+ * files in name order. A directory is descended into when named, even one
+ * named `x.yaml`; inside one, only regular files (or links to them) are
+ * case files, so a subdirectory named `old.yaml` is skipped, never read.
+ */
 async function caseFiles(path: string): Promise<string[]> {
   const info = await stat(path).catch(() => undefined);
   if (!info) throw new CliExit(EXIT.usage, `no such case file or directory: ${path}`);
   if (!info.isDirectory()) return [path];
-  return (await readdir(path))
+  const named = (await readdir(path))
     .filter((n) => /\.ya?ml$/i.test(n))
     .sort()
     .map((n) => join(path, n));
+  const isFile = await Promise.all(
+    named.map((n) =>
+      stat(n).then(
+        (s) => s.isFile(),
+        () => false,
+      ),
+    ),
+  );
+  return named.filter((_, i) => isFile[i]);
 }
 
 async function readableDirectory(dir: string): Promise<void> {
   const info = await stat(dir).catch((e: NodeJS.ErrnoException) => e);
   if (info instanceof Error) throw new CliExit(EXIT.usage, `cannot read --records directory ${dir}: ${info.code ?? info.message}`);
   if (!info.isDirectory()) throw new CliExit(EXIT.usage, `cannot read --records directory ${dir}: not a directory`);
+}
+
+/**
+ * A case as the spec output names it, on one line: a case name (or a file
+ * name) is the author's text, and a control character in it could forge a
+ * line or recolour the terminal, so each becomes a visible `\uXXXX`.
+ */
+function title(file: string, name: string): string {
+  return printable(`${file} › ${name}`);
+}
+
+/** A message's own lines, each made printable (a diff quotes record values, which may hold controls JSON leaves raw). */
+function lines(text: string): string {
+  return text.split('\n').map(printable).join('\n');
 }
 
 function indent(text: string): string {

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { ACCESS_CODES, isErrorCode, statusOf } from '../lib/error-codes.js';
 import { isPlainObject } from '../lib/paths.js';
+import { didYouMean } from '../lib/suggest.js';
 import { matcherProblem } from './matchers.js';
 
 /**
@@ -18,6 +20,15 @@ const fieldPath = z.string().regex(/^[^.\s]+(\.[^.\s]+)*$/, 'a field path such a
 const queryScalar = z.union([z.string(), z.number(), z.boolean()]);
 
 const RECORD_KEYS = ['ref', 'refs', 'record', 'records'] as const;
+
+/**
+ * The codes `expectRefusal` takes: those of a refusal the policies decide
+ * (an `AccessError` with a 4xx status). The 5xx access codes report a
+ * failure (no pseudonym key, a body that cannot be redacted, the record API
+ * or the audit trail down): a case that meets one fails as an error, so
+ * expecting one could only hide a broken setup.
+ */
+export const REFUSAL_CODES: readonly string[] = ACCESS_CODES.filter((code) => statusOf(code) < 500);
 
 export const caseSchema = z
   .strictObject({
@@ -82,6 +93,8 @@ export const caseSchema = z
       if (has('expectAllowed') === has('expectRefusal')) problem('give exactly one of expectAllowed: true, expectRefusal');
       if (has('expectRefusedFields') && !has('expectRefusal')) problem('only with expectRefusal', 'expectRefusedFields');
     }
+    if (c.expectRefusal !== undefined && !REFUSAL_CODES.includes(c.expectRefusal))
+      problem(refusalProblem(c.expectRefusal), 'expectRefusal');
     if (has('expect')) for (const [path, message] of matcherProblems(c.expect, ['expect'])) ctx.addIssue({ code: 'custom', message, path });
   });
 
@@ -107,6 +120,14 @@ export type CaseKind = 'read' | 'write' | 'filter';
 export function kindOf(c: { action?: string | undefined; query?: unknown; sort?: unknown }): CaseKind {
   if (c.action === 'update' || c.action === 'create') return 'write';
   return 'query' in c || 'sort' in c ? 'filter' : 'read';
+}
+
+/** Why a code is not one `expectRefusal` takes. */
+function refusalProblem(code: string): string {
+  if (isErrorCode(code)) {
+    return `"${code}" is not a refusal a case can expect: it is a configuration or system error, which fails the case (expectRefusal takes a refusal code such as record_withheld)`;
+  }
+  return `unknown refusal code "${code}"${didYouMean(code, REFUSAL_CODES)}`;
 }
 
 /** Every malformed matcher inside an expected output, with its path. */

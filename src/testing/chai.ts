@@ -1,6 +1,8 @@
 import type { Decision } from '../engine/decision.js';
 import { isPseudonym, pseudonymWith, purposeKey } from '../engine/transforms.js';
-import { isPlainObject, splitPath, valuesAt } from '../lib/paths.js';
+import { isPlainObject, valuesAt } from '../lib/paths.js';
+import { checkPaths, present, targetOf } from './chai-target.js';
+import { pseudonymised } from './matchers.js';
 
 /** How `pseudonymise` checks a value: the pseudonym of `of`, under `purpose` and `key`, instead of any pseudonym. */
 export interface PseudonymOptions {
@@ -52,8 +54,9 @@ interface ChaiLike {
  */
 export function fieldmeshChai(chai: ChaiLike, _utils: unknown): void {
   chai.Assertion.addMethod('disclose', function disclose(this: AssertionLike, paths: readonly string[]) {
-    const list = pathList('disclose', paths);
-    const { rows, what, isList } = targetOf(this._obj);
+    const target = targetOf(this._obj);
+    const list = checkPaths('disclose', paths, target);
+    const { rows, what, isList } = target;
     const absent = list
       .map((p) => ({ path: p, rows: rows.flatMap((row, i) => (present(row, p) ? [] : [i])) }))
       .filter((a) => a.rows.length > 0);
@@ -69,8 +72,9 @@ export function fieldmeshChai(chai: ChaiLike, _utils: unknown): void {
   });
 
   chai.Assertion.addMethod('withhold', function withhold(this: AssertionLike, paths: readonly string[]) {
-    const list = pathList('withhold', paths);
-    const { rows, what, isList } = targetOf(this._obj);
+    const target = targetOf(this._obj);
+    const list = checkPaths('withhold', paths, target);
+    const { rows, what, isList } = target;
     const shown = list
       .map((p) => ({ path: p, rows: rows.flatMap((row, i) => (present(row, p) ? [i] : [])) }))
       .filter((s) => s.rows.length > 0);
@@ -85,21 +89,28 @@ export function fieldmeshChai(chai: ChaiLike, _utils: unknown): void {
   });
 
   chai.Assertion.addMethod('pseudonymise', function pseudonymise(this: AssertionLike, path: string, options: PseudonymOptions = {}) {
-    pathList('pseudonymise', [path]);
-    const { rows, what, isList, decision } = targetOf(this._obj);
+    const target = targetOf(this._obj);
+    checkPaths('pseudonymise', [path], target);
+    const { rows, what, isList, decision } = target;
     const expected = expectedPseudonym(options, decision);
     const wanted = expected === undefined ? 'a pseudonym' : `the pseudonym of ${String(options.of)}`;
     const found = rows.map((row) => valuesAt(row, path).values);
     const bad = found.flatMap((values, i) => (values.length === 0 ? [i] : []));
     const wrong = found.flat().filter((v) => (expected === undefined ? !isPseudonym(v) : v !== expected));
+    // With a decision, the shape is not enough: a raw id of 32 hex characters looks like one. The engine must have said so.
+    const unsaid = decision !== undefined && !pseudonymised(path, decision);
     const why =
       rows.length === 0
         ? 'there are no rows'
         : bad.length > 0
           ? `${path} has no value${rowsSaid(bad, isList)}`
-          : `${path} holds ${wrong.map((v) => JSON.stringify(v)).join(', ')}`;
+          : wrong.length > 0
+            ? `${path} holds ${wrong.map((v) => JSON.stringify(v)).join(', ')}`
+            : unsaid
+              ? `the decision did not pseudonymise ${path} (its transforms: ${transformsSaid(decision)})`
+              : '';
     this.assert(
-      rows.length > 0 && bad.length === 0 && wrong.length === 0,
+      rows.length > 0 && bad.length === 0 && wrong.length === 0 && !unsaid,
       `expected ${path} of ${what} to be ${wanted}, but ${why}`,
       `expected ${path} of ${what} not to be ${wanted}, but it is`,
       expected ?? 'a pseudonym (32 lowercase hex characters)',
@@ -107,37 +118,6 @@ export function fieldmeshChai(chai: ChaiLike, _utils: unknown): void {
       expected !== undefined,
     );
   });
-}
-
-/** The rows an assertion looks at, how to name them, and the decision when the target is a redact result. */
-function targetOf(target: unknown): { rows: Record<string, unknown>[]; what: string; isList: boolean; decision?: Decision } {
-  if (isRedactResult(target)) return { ...targetOf(target.data), decision: target.decision };
-  if (isPlainObject(target)) return { rows: [target], what: 'the record', isList: false };
-  if (Array.isArray(target)) {
-    const odd = target.findIndex((row) => !isPlainObject(row));
-    if (odd !== -1) throw new TypeError(`fieldmesh assertions: row ${odd} of the list is not a record (an object)`);
-    return { rows: target as Record<string, unknown>[], what: 'every row', isList: true };
-  }
-  throw new TypeError(
-    `fieldmesh assertions: expected a redacted record, a list of records or a redact result ({ data, decision }), got ${target === null ? 'null' : typeof target}`,
-  );
-}
-
-function isRedactResult(value: unknown): value is { data: unknown; decision: Decision } {
-  if (!isPlainObject(value) || Object.keys(value).sort().join() !== 'data,decision') return false;
-  const d = value['decision'];
-  return isPlainObject(d) && typeof d['outcome'] === 'string' && Array.isArray(d['disclosed']);
-}
-
-/** Whether the path reaches a key in the row, walking into every element of an array on the way; a key holding null or [] is present. */
-function present(value: unknown, path: string): boolean {
-  const walk = (v: unknown, segments: string[]): boolean => {
-    if (segments.length === 0) return true;
-    if (Array.isArray(v)) return v.some((element) => walk(element, segments));
-    const [key, ...rest] = segments as [string, ...string[]];
-    return isPlainObject(v) && Object.hasOwn(v, key) && walk(v[key], rest);
-  };
-  return walk(value, splitPath(path));
 }
 
 function expectedPseudonym(options: PseudonymOptions, decision: Decision | undefined): string | undefined {
@@ -156,14 +136,14 @@ function expectedPseudonym(options: PseudonymOptions, decision: Decision | undef
   return pseudonymWith(purposeKey(options.key, purpose), String(options.of));
 }
 
-function pathList(assertion: string, paths: unknown): string[] {
-  const ok = Array.isArray(paths) && paths.length > 0 && paths.every((p) => typeof p === 'string' && p !== '');
-  if (!ok) throw new TypeError(`${assertion}: expected a non-empty list of field paths, such as ['name', 'address.postcode']`);
-  return paths as string[];
-}
-
 function said(paths: readonly string[]): string {
   return `[${paths.join(', ')}]`;
+}
+
+function transformsSaid(decision: Decision | undefined): string {
+  if (decision === undefined) return 'none';
+  const entries = Object.entries(decision.transforms);
+  return entries.length === 0 ? 'none' : entries.map(([p, t]) => `${p}: ${t}`).join(', ');
 }
 
 /** ` in rows 0, 2` for a list; nothing for a single record. */

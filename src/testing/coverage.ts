@@ -2,6 +2,7 @@ import type { CompiledPolicies } from '../engine/compile.js';
 import type { Decision } from '../engine/decision.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import type { FieldClass } from '../policy/schema.js';
+import type { FieldsSeen } from './fields-seen.js';
 
 /**
  * How much of a policy set the fixture cases exercised, measured from the
@@ -9,19 +10,23 @@ import type { FieldClass } from '../policy/schema.js';
  * item, and when it is covered:
  *
  * - a grant (`role#i`): it matched a record in some case (its label is in a
- *   decision's `grants`: it let a row through, for reading or writing);
+ *   decision's `grants`: it let a row through, for reading or writing); a
+ *   grant inherited by several roles is one item, covered through any of them;
  * - a purpose: some case asked for it (refused ones too: an expired purpose
  *   is proven by its refusal);
  * - a restriction, two items: it fired in some case, and it was seen not
  *   firing (or exempt) on a record otherwise disclosed: a read of its
  *   resource that returned rows without it among the restrictions fired;
  * - a declared field of class `identifier`, `direct` or `special`, two
- *   items: disclosed (transformed or not) in some read, and withheld from a
- *   record otherwise disclosed in some read. A record withheld whole (a
- *   refusal, a row condition, a whole-record restriction) proves the row
- *   rule, which grants and restrictions measure, not the field rule. Paths a
- *   policy names under a declared field (`diagnoses.code` under `diagnoses`)
- *   are not items of their own.
+ *   items: disclosed (transformed or not) when some read's output held it,
+ *   and withheld when a record some read returned held it in its input and
+ *   not in its output (the result's `fieldsSeen`, from run-case.ts: a
+ *   decision lists what the grant allows, whether or not the record had
+ *   it). A record withheld whole (a refusal, a row condition, a
+ *   whole-record restriction) proves the row rule, which grants and
+ *   restrictions measure, not the field rule. Paths a policy names under a
+ *   declared field (`diagnoses.code` under `diagnoses`) are not items of
+ *   their own.
  *
  * Coverage measures what the cases ran, as code coverage does, whether each
  * case passed or not: a failing case fails the run anyway.
@@ -37,6 +42,12 @@ export interface CoverageGap {
   missing: 'matched' | 'fired' | 'not fired' | 'used' | 'disclosed' | 'withheld';
   /** The gap as printed: `field Patient.nhsNumber never withheld`. */
   message: string;
+}
+
+/** What coverage reads of a case's result: its decision, and for a read that returned rows, the fields it showed. */
+export interface CoveredResult {
+  readonly decision?: Decision | undefined;
+  readonly fieldsSeen?: FieldsSeen | undefined;
 }
 
 /** Covered and total items, overall and per kind, with every gap. Plain data: it prints as JSON as it is. */
@@ -61,10 +72,7 @@ export const COVERED_CLASSES: readonly FieldClass[] = ['identifier', 'direct', '
  * const coverage = coverageOf(policies, results);
  * coverage.gaps.map((g) => g.message); // ['grant gp#1 never matched (CaseNote, direct-care)', …]
  */
-export function coverageOf(
-  policies: PolicySet | CompiledPolicies,
-  results: Iterable<{ readonly decision?: Decision | undefined }>,
-): Coverage {
+export function coverageOf(policies: PolicySet | CompiledPolicies, results: Iterable<CoveredResult>): Coverage {
   const compiled = 'compiled' in policies ? policies.compiled : policies;
   const seen = observe(compiled, results);
   const kinds: Coverage['kinds'] = { grant: zero(), restriction: zero(), purpose: zero(), field: zero() };
@@ -154,7 +162,7 @@ interface Observed {
   withheld: Set<string>;
 }
 
-function observe(compiled: CompiledPolicies, results: Iterable<{ readonly decision?: Decision | undefined }>): Observed {
+function observe(compiled: CompiledPolicies, results: Iterable<CoveredResult>): Observed {
   const seen: Observed = {
     grants: new Set(),
     purposes: new Set(),
@@ -163,7 +171,7 @@ function observe(compiled: CompiledPolicies, results: Iterable<{ readonly decisi
     disclosed: new Set(),
     withheld: new Set(),
   };
-  for (const { decision: d } of results) {
+  for (const { decision: d, fieldsSeen } of results) {
     if (d === undefined) continue;
     if (d.policyVersion !== compiled.version) {
       throw new TypeError(`coverageOf: a decision was made under policy version ${d.policyVersion}, not ${compiled.version}`);
@@ -176,19 +184,27 @@ function observe(compiled: CompiledPolicies, results: Iterable<{ readonly decisi
     for (const r of compiled.restrictions.get(d.resource) ?? []) {
       if (!d.restrictions.includes(r.name)) seen.spared.add(`${d.resource}\0${r.name}`);
     }
-    for (const path of d.disclosed) seen.disclosed.add(`${d.resource}\0${path}`);
-    for (const path of d.withheld) seen.withheld.add(`${d.resource}\0${path}`);
+    // What the record held decides, not what the grant allowed: a field the record never had was neither.
+    for (const path of fieldsSeen?.disclosed ?? []) seen.disclosed.add(`${d.resource}\0${path}`);
+    for (const path of fieldsSeen?.withheld ?? []) seen.withheld.add(`${d.resource}\0${path}`);
   }
   return seen;
 }
 
-/** Every grant, in the order the policy files list roles and their grants. */
+/**
+ * Every grant once, in the order the policy files list roles and their
+ * grants. A grant inherited by other roles is held under each of them in
+ * the compiled set, but it is one rule, with one label: one item.
+ */
 function grantsInOrder(compiled: CompiledPolicies): { label: string; purpose: string; resource: string }[] {
   const out: { label: string; purpose: string; resource: string; role: number; index: number }[] = [];
   const roleOrder = Object.keys(compiled.document.roles);
+  const listed = new Set<string>();
   for (const [key, list] of compiled.grants) {
     const [, purpose, resource] = key.split('\0') as [string, string, string];
     for (const g of list) {
+      if (listed.has(g.label)) continue;
+      listed.add(g.label);
       out.push({
         label: g.label,
         purpose,

@@ -1,4 +1,4 @@
-import { isPlainObject, isWithin, longestPrefix } from '../lib/paths.js';
+import { isPlainObject, isWithin } from '../lib/paths.js';
 import { didYouMean } from '../lib/suggest.js';
 
 /**
@@ -11,10 +11,13 @@ import { didYouMean } from '../lib/suggest.js';
  *   fine beside `address.postcode`; `address.city` is not).
  * - `absent: [paths]`: no row holds any of these paths, nor anything inside them.
  *
- * Arrays are transparent, as in field paths. A listed path must name a
- * declared field of the resource (or a path under one) or a key path of the
- * case's input: a typo that names neither would pass `absent` by being
- * absent, so it fails the case instead.
+ * Arrays are transparent, as in field paths. A listed path must be a
+ * declared field path of the resource (its fields and the sub-paths its
+ * policies name) or a key path of the case's input: a typo that names
+ * neither would pass `absent` by being absent, so it fails the case instead.
+ * A path under a declared field counts only when the input holds it
+ * (`diagnoses.dispaly` is not a path anywhere); an index or an empty
+ * segment (`address.0`) is never a field path.
  */
 export interface FieldExpectations {
   expectFields?: string[] | undefined;
@@ -34,17 +37,23 @@ export function fieldProblems(expectations: FieldExpectations, output: unknown, 
   const present = new Set(rows.flatMap((row) => keyPaths(row)));
   const inputPaths = new Set(keyPaths(input));
   const problems: string[] = [];
-  const known = (path: string) => longestPrefix(declared, path) !== undefined || inputPaths.has(path);
   const { expectFields, absent } = expectations;
   for (const [key, paths] of [
     ['expectFields', expectFields ?? []],
     ['absent', absent ?? []],
   ] as const) {
     for (const path of paths) {
-      if (!known(path))
+      const segments = path.split('.');
+      if (segments.some((s) => s === '' || /^\d+$/.test(s))) {
+        const field = segments.filter((s) => s !== '' && !/^\d+$/.test(s)).join('.');
+        problems.push(
+          `${key}: "${path}" is not a field path: no index or empty segment (arrays are transparent${field ? `: write "${field}"` : ''})`,
+        );
+      } else if (!declared.includes(path) && !inputPaths.has(path)) {
         problems.push(
           `${key}: "${path}" is neither a declared field nor a key of the input record${didYouMean(path, [...declared, ...inputPaths])}`,
         );
+      }
     }
   }
   if (problems.length > 0) return problems;

@@ -8,6 +8,7 @@ import { FieldmeshError } from '../lib/errors.js';
 import { type CaseFile, type CaseKind, type FixtureCase, kindOf } from './case-schema.js';
 import { lineDiff } from './diff.js';
 import { fieldProblems } from './field-expectations.js';
+import { type FieldsSeen, fieldsSeen } from './fields-seen.js';
 import { compareOutput } from './matchers.js';
 
 /** Records by `Resource/id`, read from `<Resource>.json` arrays. */
@@ -22,6 +23,8 @@ export interface CaseResult {
   message?: string;
   /** The decision the case produced, disclosed or refused, when the engine made one (names, never values). */
   decision?: Decision;
+  /** For a read that returned rows: the declared paths its output held, and those a returned row lost (coverage counts these). */
+  fieldsSeen?: FieldsSeen;
 }
 
 /**
@@ -60,10 +63,12 @@ export function evaluateCase(
   const kind = kindOf(c);
   const observed: Observed = {};
   let made: Decision | undefined;
+  let seen: FieldsSeen | undefined;
   const result = (passed: boolean, message?: string): CaseResult => {
     const r: CaseResult = { file: fileName, name: c.name, kind, passed };
     if (message !== undefined) r.message = message;
     if (made !== undefined) r.decision = made;
+    if (seen !== undefined) r.fieldsSeen = seen;
     return r;
   };
   const now = c.now ?? file.now;
@@ -74,16 +79,20 @@ export function evaluateCase(
     breakGlass: c.breakGlass,
     now: now === undefined ? undefined : new Date(now),
   };
-  // What the engine answered: a decision, or a refusal (with its decision and the fields it names).
-  let answer: { decision: Decision; data?: unknown } | { refusal: FieldmeshError };
+  // What the engine answered: a decision, a refusal (with its decision and the fields it names), or an error.
+  let answer: { decision: Decision; data?: unknown } | { refusal: AccessError } | { error: FieldmeshError };
   const attempt = (fn: () => { decision: Decision; data?: unknown }) => {
     try {
       answer = fn();
       made = answer.decision;
     } catch (e) {
-      if (!(e instanceof FieldmeshError)) throw e;
-      answer = { refusal: e };
-      if (e instanceof AccessError) made = e.decision;
+      // Only an AccessError is a refusal the policies decided. Any other error (a missing pseudonym key,
+      // an input that cannot be redacted) says the case could not be run: it can never be expected.
+      if (e instanceof AccessError) {
+        answer = { refusal: e };
+        made = e.decision;
+      } else if (e instanceof FieldmeshError) answer = { error: e };
+      else throw e;
     }
   };
 
@@ -107,6 +116,7 @@ export function evaluateCase(
   }
   answer = answer!;
 
+  if ('error' in answer) return { result: result(false, `error ${answer.error.code}: ${answer.error.message}`), observed };
   if ('refusal' in answer) {
     const e = answer.refusal;
     observed.refusal = e.code;
@@ -116,7 +126,7 @@ export function evaluateCase(
         : `refused with ${e.code}: ${e.message}`;
       return { result: result(false, why), observed };
     }
-    const named = e instanceof AccessError ? [...e.fields] : [];
+    const named = [...e.fields];
     if (c.expectRefusedFields !== undefined && !sameSet(c.expectRefusedFields, named)) {
       const list = (xs: string[]) => `[${[...xs].sort().join(', ')}]`;
       return { result: result(false, `refused fields: expected ${list(c.expectRefusedFields)}, got ${list(named)}`), observed };
@@ -136,6 +146,8 @@ export function evaluateCase(
 
   const plain = JSON.parse(JSON.stringify(answer.data)) as unknown;
   observed.output = plain;
+  const declared = policies.compiled.resources.get(c.resource)?.paths ?? [];
+  if (decision.rowsReturned > 0) seen = fieldsSeen(declared, observed.input, plain, decision.rowsWithheld);
   if (c.expectRefusal)
     return {
       result: result(false, `expected refusal ${c.expectRefusal}, but data was disclosed:\n${lineDiff(undefined, plain)}`),
@@ -145,7 +157,6 @@ export function evaluateCase(
     const compared = compareOutput(c.expect, plain, { policies, purpose: c.purpose, decision });
     if (!compared.ok) return { result: result(false, lineDiff(compared.expected, compared.actual)), observed };
   } else {
-    const declared = policies.compiled.resources.get(c.resource)?.paths ?? [];
     const problems = fieldProblems(c, plain, declared, observed.input);
     if (problems.length > 0) return { result: result(false, problems.join('\n')), observed };
   }

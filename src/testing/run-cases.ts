@@ -124,7 +124,11 @@ function checkOptions(options: RunCasesOptions): void {
   }
 }
 
-/** Case files: each path a file, or a directory whose `*.yaml` / `*.yml` files are taken in name order. */
+/**
+ * Case files: each path a file, or a directory whose `*.yaml` / `*.yml`
+ * regular files are taken in name order (a subdirectory named `x.yaml` is
+ * skipped; named itself, it is a directory and is descended into).
+ */
 function caseFilesOf(paths: readonly string[]): string[] {
   if (paths.length === 0) throw new TypeError('runCases: name at least one case file or directory');
   const files = paths.flatMap((path) => {
@@ -132,7 +136,8 @@ function caseFilesOf(paths: readonly string[]): string[] {
       return readdirSync(path)
         .filter((n) => /\.ya?ml$/i.test(n))
         .sort()
-        .map((n) => join(path, n));
+        .map((n) => join(path, n))
+        .filter((n) => statSync(n, { throwIfNoEntry: false })?.isFile() === true);
     }
     if (!statSync(path, { throwIfNoEntry: false })?.isFile()) throw new Error(`runCases: no such case file or directory: ${path}`);
     return [path];

@@ -129,6 +129,75 @@ describe('fieldmesh test (case kinds, --filter, --reporter, --update)', () => {
     expect(readFileSync(path, 'utf8')).to.equal(updated);
   });
 
+  it('fails a case the engine could not run (no pseudonym key) as an error, and --update never writes it as a refusal', () => {
+    const text =
+      'now: 2026-11-24T12:00:00Z\nuser: { training: 2026-06-01 }\ncases:\n  - name: analyst pseudonym\n    resource: Patient\n' +
+      '    purpose: service-planning\n    user: { sub: ana-1, roles: [analyst] }\n    ref: Patient/pat-001\n    expect: { id: { pseudonymOf: pat-001 } }\n';
+    const dir = tmp({ 'nokey.yaml': text });
+    const r = fieldmesh(['test', '--update', dir], { env: { FIELDMESH_PSEUDONYM_KEY: undefined } });
+    expect(r.code).to.equal(1, r.stdout);
+    expect(r.stdout).to.include('    error pseudonym_key_missing: purpose "service-planning" pseudonymises id');
+    expect(r.stdout).to.include('not updated: ').and.include('it did not run: error pseudonym_key_missing');
+    expect(r.stdout).to.include('0 cases updated');
+    expect(r.stdout.trimEnd().split('\n').pop()).to.equal('0 passed, 1 failed');
+    expect(readFileSync(join(dir, 'nokey.yaml'), 'utf8')).to.equal(text);
+  });
+
+  it('refuses expectRefusal naming a failure or an unknown code in the case file, naming it', () => {
+    const dir = tmp({
+      'codes.yaml':
+        `${HEADER}  - name: key\n${RECEPTIONIST}    ref: Patient/pat-001\n    expectRefusal: pseudonym_key_missing\n` +
+        `  - name: body\n${RECEPTIONIST}    ref: Patient/pat-001\n    expectRefusal: unredactable_body\n` +
+        `  - name: typo\n${RECEPTIONIST}    ref: Patient/pat-001\n    expectRefusal: record_witheld\n`,
+    });
+    const r = fieldmesh(['test', dir]);
+    expect(r.code).to.equal(1);
+    const file = join(dir, 'codes.yaml');
+    expect(r.stdout).to.include(`${file} › cases[0].expectRefusal: "pseudonym_key_missing" is not a refusal a case can expect`);
+    expect(r.stdout).to.include(`${file} › cases[1].expectRefusal: "unredactable_body" is not a refusal a case can expect`);
+    expect(r.stdout).to.include(
+      `${file} › cases[2].expectRefusal: unknown refusal code "record_witheld" (did you mean "record_withheld"?)`,
+    );
+  });
+
+  it('prints case names, file names and messages with every control character made visible', () => {
+    const dir = tmp({
+      'names\u001b[2J.yaml':
+        `${HEADER}  - name: "a \\x1b[31m red \\u0085 next \\u2028 sep \\r\\n forged \\u202e end"\n${RECEPTIONIST}` +
+        '    record: { id: p1, gp: "B86\\u009b001" }\n    expect: { id: "x\\x07" }\n' +
+        `  - name: "ok \\x1b[32m"\n${RECEPTIONIST}    record: { id: p1 }\n    expect: { id: p1 }\n`,
+      'broken\u0085.yaml': `${HEADER}  - nme: x\n`,
+    });
+    const r = fieldmesh(['test', dir]);
+    expect(r.code).to.equal(1);
+    // Nothing a terminal acts on: no C0 control but the line feed, no DEL, C1, line separator or bidirectional control.
+    const unsafe = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+    expect(r.stdout).to.not.match(unsafe);
+    expect(r.stdout).to.include('names\\u001b[2J.yaml › a \\u001b[31m red \\u0085 next \\u2028 sep \\u000d\\u000a forged \\u202e end\n');
+    expect(r.stdout).to.include('"gp": "B86\\u009b001"');
+    expect(r.stdout).to.include('✓ ').and.include('names\\u001b[2J.yaml › ok \\u001b[32m\n');
+    expect(r.stdout).to.include('✗ ').and.include('broken\\u0085.yaml\n');
+    expect(r.stdout.trimEnd().split('\n').pop()).to.equal('1 passed, 2 failed');
+  });
+
+  it('skips a directory named *.yaml inside a cases directory, and descends into one named directly', () => {
+    const ok = `${HEADER}  - name: ok\n${RECEPTIONIST}    record: { id: p1 }\n    expect: { id: p1 }\n`;
+    const dir = tmp({ 'a.yaml': ok, 'old.yaml/b.yaml': ok.replace('name: ok', 'name: inner') });
+    const r = fieldmesh(['test', dir]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout)
+      .to.include(`${join(dir, 'a.yaml')} › ok`)
+      .and.not.include('inner');
+    expect(r.stdout.trimEnd().split('\n').pop()).to.equal('1 passed, 0 failed');
+    const named = fieldmesh(['test', join(dir, 'old.yaml')]);
+    expect(named.code, named.stderr).to.equal(0);
+    expect(named.stdout).to.include(`${join(dir, 'old.yaml', 'b.yaml')} › inner`);
+    // Only a directory of directories: no case files, a usage error, never EISDIR.
+    const none = fieldmesh(['test', join(tmp({ 'x.yaml/y.txt': '' }))]);
+    expect(none.code).to.equal(2);
+    expect(none.stderr).to.include('no case files found in');
+  });
+
   it('--update never writes through a symbolic link, nor rewrites a file that does not parse', () => {
     const dir = tmp({
       'real/a.yaml': `${HEADER}  - name: stale\n${RECEPTIONIST}    record: { id: p1 }\n    expect: { id: p2 }\n`,

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -48,6 +48,41 @@ describe('fieldmesh test --coverage', () => {
     expect(r.stdout).to.include('coverage 100% (12 of 12 items)');
     expect(lastLine(r.stdout)).to.equal('2 passed, 1 failed');
     expect(r.stderr).to.equal('');
+  });
+
+  it('counts a field disclosed only when the output held it, and withheld only when the input held it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-cov-'));
+    const header = 'now: 2026-11-24T12:00:00Z\nuser: { training: 2026-06-01 }\ncases:\n';
+    writeFileSync(
+      join(dir, 'sparse.yaml'),
+      `${header}  - name: a nurse reads a record holding only an id and a ward\n    resource: Patient\n    purpose: care\n` +
+        '    user: { roles: [nurse], ward: w1 }\n    record: { id: p1, ward: w1 }\n    expect: { id: p1, ward: w1 }\n' +
+        '  - name: a clerk reads a record without diagnoses\n    resource: Patient\n    purpose: admin\n' +
+        '    user: { roles: [clerk] }\n    record: { id: p2, name: Bob, ward: w2 }\n    expect: { name: Bob, ward: w2 }\n',
+    );
+    const r = fieldmesh(['test', join(dir, 'sparse.yaml'), ...SMALL, '--coverage']);
+    expect(r.code, r.stdout).to.equal(0);
+    expect(r.stdout).to.include('  fields        3 of 6\n');
+    for (const gap of ['Patient.name never withheld', 'Patient.diagnoses never disclosed', 'Patient.diagnoses never withheld']) {
+      expect(r.stdout).to.include(`  field ${gap}\n`);
+    }
+  });
+
+  it('counts a grant inherited by several roles as one item', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-cov-'));
+    mkdirSync(join(dir, 'policies'));
+    const policy = readFileSync('test/fixtures/coverage/policies/policy.yaml', 'utf8');
+    writeFileSync(
+      join(dir, 'policies', 'policy.yaml'),
+      policy.replace(
+        'roles:\n',
+        'roles:\n  senior:\n    inherits: [nurse]\n    grants: []\n  lead:\n    inherits: [nurse]\n    grants: []\n',
+      ),
+    );
+    const r = fieldmesh(['test', CLERK, '--policies', join(dir, 'policies'), '--coverage']);
+    expect(r.code, r.stdout).to.equal(0);
+    expect(r.stdout).to.include('  grants        1 of 2\n');
+    expect(r.stdout.match(/grant nurse#0 never matched/g)).to.have.length(1);
   });
 
   it('measures the shipped fixtures, naming the grant of the expired flow that no case can match', () => {

@@ -141,7 +141,7 @@ describe('testing: kinds of cases and matchers', () => {
 
     it('absent fails naming the rows that hold the path, and never quotes a value', async () => {
       const [ok, leaked] = (await setup()).run(
-        `  - name: ok\n${RECEPTIONIST}    refs: [Patient/pat-001, Patient/pat-002]\n    absent: [diagnoses, telecom.period]\n` +
+        `  - name: ok\n${RECEPTIONIST}    refs: [Patient/pat-001, Patient/pat-002]\n    absent: [diagnoses, medications.dose]\n` +
           `  - name: leaked\n${RECEPTIONIST}    refs: [Patient/pat-002, Patient/pat-001]\n    absent: [address.city]\n`,
       );
       expect(ok!.passed).to.equal(true);
@@ -153,6 +153,34 @@ describe('testing: kinds of cases and matchers', () => {
       expect(r!.passed).to.equal(false);
       // `flags` is a marker the record holds (never declared, never disclosed): a fine thing to prove absent.
       expect(r!.message).to.equal('absent: "adress" is neither a declared field nor a key of the input record (did you mean "address"?)');
+    });
+
+    it('refuses a typo below the first segment, an index and an empty segment, from both lists of known paths', async () => {
+      const GP = '    resource: Patient\n    purpose: direct-care\n    user: { sub: gp-1, roles: [gp], practice: B86001 }\n';
+      const [typos, fields] = (await setup()).run(
+        `  - name: typos\n${GP}    ref: Patient/pat-001\n    absent: [diagnoses.dispaly, address.0, name.famly, telecom.valeu, address.0.city]\n` +
+          `  - name: expectFields\n${RECEPTIONIST}    ref: Patient/pat-001\n    expectFields: [id, nhsNumber, name, telecom, address, gp, dateOfBirth, address.postcod]\n`,
+      );
+      expect(typos!.passed).to.equal(false);
+      expect(typos!.message!.split('\n')).to.deep.equal([
+        'absent: "diagnoses.dispaly" is neither a declared field nor a key of the input record (did you mean "diagnoses.display"?)',
+        'absent: "address.0" is not a field path: no index or empty segment (arrays are transparent: write "address")',
+        'absent: "name.famly" is neither a declared field nor a key of the input record (did you mean "name.family"?)',
+        'absent: "telecom.valeu" is neither a declared field nor a key of the input record (did you mean "telecom.value"?)',
+        'absent: "address.0.city" is not a field path: no index or empty segment (arrays are transparent: write "address.city")',
+      ]);
+      expect(fields!.message).to.equal(
+        'expectFields: "address.postcod" is neither a declared field nor a key of the input record (did you mean "address.postcode"?)',
+      );
+    });
+
+    it('takes a path under a declared field that the input holds, and a sub-path the policies name', async () => {
+      const [underInput, named] = (await setup()).run(
+        `  - name: under\n${RECEPTIONIST}    ref: Patient/pat-001\n    absent: [medications.dose, flags]\n` +
+          `  - name: named\n${RECEPTIONIST}    record: { id: p1 }\n    absent: [diagnoses.code, address.postcode]\n`,
+      );
+      expect(underInput!.message).to.equal(undefined);
+      expect(named!.message).to.equal(undefined);
     });
   });
 

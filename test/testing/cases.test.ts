@@ -101,7 +101,14 @@ describe('testing/cases', () => {
         `cases:\n  - name: no diagnoses\n    ${RECEPTIONIST}\n    record: { id: p1, gp: B86001, diagnoses: [{ code: J45 }] }\n    expect: { id: p1, gp: B86001 }\n    expectDecision: { rowsReturned: 1, restrictions: [] }\n`,
       );
       const { decision, ...rest } = r!;
-      expect(rest).to.deep.equal({ file: 'inline.yaml', name: 'no diagnoses', kind: 'read', passed: true });
+      expect(rest).to.deep.equal({
+        file: 'inline.yaml',
+        name: 'no diagnoses',
+        kind: 'read',
+        passed: true,
+        // What the record held decides: declared paths the output held, and those the input held and the output lost.
+        fieldsSeen: { disclosed: ['gp', 'id'], withheld: ['diagnoses', 'diagnoses.code'] },
+      });
       expect(decision).to.include({ outcome: 'disclosed', resource: 'Patient', purpose: 'administration', rowsReturned: 1 });
     });
 
@@ -151,6 +158,36 @@ describe('testing/cases', () => {
       expect(results[0]!.decision).to.include({ outcome: 'refused', code: 'purpose_not_granted' });
       expect(results[1]!.message).to.match(/^refused with purpose_not_granted, expected purpose_unknown: /);
       expect(results[2]!.message).to.match(/^expected refusal purpose_not_granted, but data was disclosed:\n/);
+    });
+
+    it('fails a case the engine could not run as an error, never as a refusal it could expect', async () => {
+      const keyless = await loadPolicies(join(ROOT, 'policies'));
+      const records = await loadRecords(join(ROOT, 'fixtures', 'records'));
+      const file = parseCaseFile(
+        `now: 2026-11-24T12:00:00Z\nuser: { training: 2026-06-01 }\ncases:\n` +
+          `  - name: no key\n    resource: Patient\n    purpose: service-planning\n    user: { sub: a, roles: [analyst] }\n    ref: Patient/pat-001\n    expect: {}\n` +
+          `  - name: not a record\n    ${RECEPTIONIST}\n    record: 5\n    expect: {}\n`,
+        'inline.yaml',
+      );
+      const [noKey, notRecord] = file.cases.map((c) => runCase(keyless, records, file, c, 'inline.yaml'));
+      expect(noKey!.passed).to.equal(false);
+      expect(noKey!.message).to.match(/^error pseudonym_key_missing: purpose "service-planning" pseudonymises id/);
+      expect(noKey).to.not.have.property('decision');
+      expect(notRecord!.message).to.match(/^error unredactable_body: /);
+    });
+
+    it('refuses, when the case file is read, an expectRefusal that is not a refusal code', () => {
+      const codes = ['pseudonym_key_missing', 'unredactable_body', 'audit_unavailable', 'cases_invalid', 'record_witheld'];
+      for (const code of codes) {
+        const e = thrown(() =>
+          parseCaseFile(`cases:\n  - name: x\n    ${RECEPTIONIST}\n    record: { id: p1 }\n    expectRefusal: ${code}\n`, 'c.yaml'),
+        );
+        expect(e.code).to.equal('cases_invalid');
+        expect(e.message).to.match(new RegExp(`^c\\.yaml › cases\\[0\\]\\.expectRefusal: .*"${code}"`));
+      }
+      expect(() =>
+        parseCaseFile(`cases:\n  - name: x\n    ${RECEPTIONIST}\n    record: { id: p1 }\n    expectRefusal: bad_request\n`, 'c.yaml'),
+      ).to.not.throw();
     });
 
     it('fails a case whose ref is not among the records', async () => {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as chai from 'chai';
-import { loadPolicies } from '../../src/index.js';
+import { loadPolicies, redactBody } from '../../src/index.js';
 import { fieldmeshChai, loadRecords } from '../../src/testing/index.js';
 
 chai.use(fieldmeshChai);
@@ -23,7 +23,20 @@ async function setup() {
       now,
     });
   const patient = (id: string) => records.get(`Patient/${id}`);
+  const gpCtx = {
+    resource: 'Patient',
+    purpose: 'direct-care',
+    user: { sub: 'g', roles: ['gp'], practice: 'B86001', training: '2026-06-01' },
+    now,
+  };
+  /** A gp's answer through redactBody, the shells' function: a record, or rows at `list` of an envelope. */
+  const gpBody = (body: unknown, list?: string) => redactBody(policies, policies.plan(gpCtx, 'read'), structuredClone(body), list);
   return {
+    policies,
+    patient,
+    gpBody,
+    /** A gp's view of a record whose raw id is 32 hex characters: shaped like a pseudonym, never pseudonymised. */
+    hexId: policies.redact({ id: '0123456789abcdef0123456789abcdef', gp: 'B86001' }, gpCtx),
     admin: redact('administration', 'receptionist', patient('pat-001')),
     adminDv: redact('administration', 'receptionist', patient('pat-002')),
     planning: redact('service-planning', 'analyst', [patient('pat-001'), patient('pat-002'), patient('pat-024')]),
@@ -175,6 +188,86 @@ describe('testing/chai', () => {
       expect(() => expect([{ id: 'a' }, 'b']).to.disclose(['id'])).to.throw(TypeError, /row 1 of the list is not a record/);
     });
 
+    it('refuses a path that is not a field path, for a record and a redact result alike', async () => {
+      const { admin } = await setup();
+      for (const bad of ['address.0', 'address[0].city', 'address.', ' address', 'address..city', 'telecom.0.value']) {
+        for (const target of [admin, admin.data]) {
+          expect(() => expect(target).to.withhold([bad])).to.throw(TypeError, `withhold: ${JSON.stringify(bad)} is not a field path`);
+          expect(() => expect(target).to.not.disclose([bad])).to.throw(TypeError, 'is not a field path');
+        }
+      }
+      expect(() => expect(admin).to.pseudonymise('id.0')).to.throw(TypeError, 'pseudonymise: "id.0" is not a field path');
+    });
+
+    it('refuses, on a redact result, a path the decision names nowhere, with the nearest it names', async () => {
+      const { admin } = await setup();
+      const typo = (path: string) => () => expect(admin).to.withhold([path]);
+      expect(typo('adress')).to.throw(
+        TypeError,
+        'withhold: "adress" is not a field path the decision names, nor present in the result (did you mean "address"?)',
+      );
+      // Under a declared field, beside a path the policies name: a near miss is a typo, not a field of its own.
+      expect(typo('diagnoses.dispaly')).to.throw(TypeError, '(did you mean "diagnoses.display"?)');
+      expect(typo('Address')).to.throw(TypeError, '(did you mean "address"?)');
+      expect(() => expect(admin).to.not.disclose(['diagnoses', 'nope'])).to.throw(TypeError, 'disclose: "nope" is not a field path');
+      expect(() => expect(admin).to.not.pseudonymise('idd')).to.throw(TypeError, 'pseudonymise: "idd" is not a field path');
+    });
+
+    it('takes, on a redact result, a named path, one above it, one present, and one under a named field', async () => {
+      const { admin, adminDv } = await setup();
+      expect(adminDv).to.withhold(['address', 'address.postcode', 'address.city', 'telecom.value']);
+      expect(admin).to.disclose(['address.city', 'name.family', 'address']);
+      // A bare record has no decision to check a path against: a typo is absent, and withhold passes (docs/testing.md).
+      expect(admin.data).to.withhold(['adress']);
+    });
+
+    it('refuses an object with a decision key that is not exactly a redact result, and a bare decision', async () => {
+      const { admin } = await setup();
+      for (const bad of [
+        { ...admin, ok: true },
+        { data: admin.data, decision: {} },
+        { record: admin.data, decision: admin.decision },
+      ]) {
+        expect(() => expect(bad).to.withhold(['diagnoses'])).to.throw(TypeError, 'an object with a decision key must be exactly');
+        expect(() => expect(bad).to.not.disclose(['diagnoses'])).to.throw(TypeError, 'an object with a decision key must be exactly');
+      }
+      expect(() => expect(admin.decision).to.withhold(['diagnoses'])).to.throw(TypeError, 'this is a decision, not redacted output');
+      expect(() => expect(JSON.parse(JSON.stringify(admin.decision))).to.withhold(['x'])).to.throw(TypeError, 'this is a decision');
+    });
+
+    it("reads redactBody's { body, decision } as a result, and refuses a body whose rows sit in an envelope", async () => {
+      const { gpBody, patient } = await setup();
+      const one = gpBody(patient('pat-001'));
+      expect(one).to.disclose(['diagnoses', 'nhsNumber']);
+      expect(failure(() => expect(one).to.withhold(['diagnoses'])).message).to.equal(
+        'expected the record to withhold [diagnoses], but diagnoses is present',
+      );
+      const rows = gpBody({ items: [patient('pat-001'), patient('pat-002')] }, 'items');
+      expect(() => expect(rows).to.withhold(['diagnoses'])).to.throw(TypeError, 'the result holds 1 row but its decision returned 2');
+      const single = gpBody({ items: [patient('pat-001')] }, 'items');
+      expect(() => expect(single).to.withhold(['diagnoses'])).to.throw(
+        TypeError,
+        'row 0 holds "items", which the decision names no field for',
+      );
+      expect({ data: (rows.body as { items: unknown[] }).items, decision: rows.decision }).to.disclose(['diagnoses']);
+    });
+  });
+
+  describe('pseudonymise against the decision', () => {
+    it("fails on a redact result unless the engine pseudonymised the path, whatever the value's shape", async () => {
+      const { hexId, planningOne } = await setup();
+      expect(hexId.data).to.deep.include({ id: '0123456789abcdef0123456789abcdef' });
+      expect(failure(() => expect(hexId).to.pseudonymise('id')).message).to.equal(
+        'expected id of the record to be a pseudonym, but the decision did not pseudonymise id (its transforms: none)',
+      );
+      expect(hexId).to.not.pseudonymise('id');
+      expect(planningOne).to.pseudonymise('id');
+      // A bare record carries no decision: only the shape can be checked (docs/testing.md).
+      expect(hexId.data).to.pseudonymise('id');
+    });
+  });
+
+  describe('path lists', () => {
     it('refuses a path list that is empty or not a list of paths', () => {
       expect(() => expect({ id: 'a' }).to.disclose([])).to.throw(TypeError, /non-empty list of field paths/);
       expect(() => expect({ id: 'a' }).to.withhold('id' as never)).to.throw(TypeError, /non-empty list of field paths/);

@@ -2,11 +2,18 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { AccessError } from '../../src/engine/access-error.js';
 import type { Decision } from '../../src/engine/decision.js';
 import { policiesFromSources, type PolicySet } from '../../src/engine/policy-set.js';
 import { formatPercent } from '../../src/testing/coverage.js';
-import { coverageOf, formatCoverage, meetsThreshold, type Coverage } from '../../src/testing/index.js';
+import {
+  type CaseResult,
+  type Coverage,
+  caseFileSchema,
+  coverageOf,
+  formatCoverage,
+  meetsThreshold,
+  runCase,
+} from '../../src/testing/index.js';
 
 /** One of everything coverage counts (12 items): test/fixtures/coverage/policies/policy.yaml. */
 const SMALL_POLICY = readFileSync(fileURLToPath(new URL('../fixtures/coverage/policies/policy.yaml', import.meta.url)), 'utf8');
@@ -14,14 +21,16 @@ const SMALL_POLICY = readFileSync(fileURLToPath(new URL('../fixtures/coverage/po
 function setup() {
   const policies = policiesFromSources([{ file: 'policy.yaml', text: SMALL_POLICY }]);
   const user = (roles: string[], extra: Record<string, unknown> = {}) => ({ sub: 'u1', roles, training: '2026-06-01', ...extra });
-  const now = new Date('2026-11-24T12:00:00Z');
-  const read = (purpose: string, roles: string[], input: unknown, claims: Record<string, unknown> = {}): { decision: Decision } => {
-    try {
-      return { decision: policies.redact(input, { resource: 'Patient', purpose, user: user(roles, claims), now }).decision };
-    } catch (e) {
-      if (e instanceof AccessError && e.decision) return { decision: e.decision };
-      throw e;
-    }
+  // Each read runs as a fixture case does (runCase), so its result carries what coverage reads: the decision and fieldsSeen.
+  const read = (purpose: string, roles: string[], input: unknown, claims: Record<string, unknown> = {}) => {
+    const one = { name: 'read', resource: 'Patient', purpose, user: user(roles, claims), expect: null };
+    const file = caseFileSchema.parse({
+      now: '2026-11-24T12:00:00Z',
+      cases: [{ ...one, [Array.isArray(input) ? 'records' : 'record']: input }],
+    });
+    const result = runCase(policies, new Map(), file, file.cases[0]!, 'inline.yaml');
+    if (result.decision === undefined) throw new Error(`no decision: ${result.message}`);
+    return result as CaseResult & { decision: Decision };
   };
   const vipOnWard = { id: 'p1', name: 'Ann', diagnoses: ['J45'], ward: 'w1', vip: true };
   const plain = { id: 'p2', name: 'Bob', diagnoses: ['E11'], ward: 'w2' };
@@ -112,12 +121,104 @@ describe('testing/coverage', () => {
           ),
         },
       ]);
-      const { decision } = policies.redact(
-        { id: 'p2', name: 'Robert', ward: 'w2' },
-        { resource: 'Patient', purpose: 'admin', user: { roles: ['clerk'], training: '2026-06-01' }, now: new Date('2026-11-24') },
+      const file = caseFileSchema.parse({
+        now: '2026-11-24T12:00:00Z',
+        cases: [
+          {
+            name: 'masked',
+            resource: 'Patient',
+            purpose: 'admin',
+            user: { roles: ['clerk'], training: '2026-06-01' },
+            record: { id: 'p2', name: 'Robert', ward: 'w2' },
+            expect: null,
+          },
+        ],
+      });
+      const result = runCase(policies, new Map(), file, file.cases[0]!, 'inline.yaml');
+      expect(result.decision!.transforms).to.deep.equal({ name: 'mask' });
+      expect(gapsOf(coverageOf(policies, [result]))).to.not.include('field Patient.name never disclosed');
+    });
+
+    it('counts a field disclosed only when the output held it, and withheld only when the input held it', () => {
+      const { policies, read } = setup();
+      // The grant allows id, name and diagnoses, but the record holds only an id and a ward: only id was disclosed.
+      const sparse = read('care', ['nurse'], { id: 'p1', ward: 'w1' }, { ward: 'w1' });
+      expect(sparse.decision.disclosed).to.include.members(['name', 'diagnoses']);
+      expect(sparse.fieldsSeen).to.deep.equal({ disclosed: ['id', 'ward'], withheld: [] });
+      const c = coverageOf(policies, [sparse]);
+      expect(gapsOf(c)).to.include.members(['field Patient.name never disclosed', 'field Patient.diagnoses never disclosed']);
+      expect(gapsOf(c)).to.not.include('field Patient.id never disclosed');
+      // The clerk may not read id or diagnoses; a record without diagnoses withholds only the id.
+      const noDiagnoses = read('admin', ['clerk'], { id: 'p2', name: 'Bob', ward: 'w2' });
+      expect(noDiagnoses.decision.withheld).to.include.members(['id', 'diagnoses']);
+      expect(gapsOf(coverageOf(policies, [noDiagnoses])))
+        .to.include('field Patient.diagnoses never withheld')
+        .and.not.include('field Patient.id never withheld');
+    });
+
+    it('counts a field withheld from a list only when a row returned must have held it', () => {
+      const { read, plain } = setup();
+      // Two rows, one withheld whole by the ward condition: the row returned cannot be told from the other.
+      const oneHeldIt = read(
+        'care',
+        ['nurse'],
+        [
+          { id: 'p1', ward: 'w2' },
+          { ...plain, ward: 'w1' },
+        ],
+        { ward: 'w1' },
       );
-      expect(decision.transforms).to.deep.equal({ name: 'mask' });
-      expect(gapsOf(coverageOf(policies, [{ decision }]))).to.not.include('field Patient.name never disclosed');
+      expect(oneHeldIt.decision).to.include({ rowsReturned: 1, rowsWithheld: 1 });
+      expect(oneHeldIt.fieldsSeen!.disclosed).to.include.members(['id', 'name', 'diagnoses']);
+      // Both rows held name and the returned one lost it to the vip restriction: withheld, though a row was withheld whole.
+      const both = read(
+        'care',
+        ['nurse'],
+        [
+          { ...plain, ward: 'w2' },
+          { ...plain, ward: 'w1', vip: true },
+        ],
+        { ward: 'w1' },
+      );
+      expect(both.fieldsSeen).to.deep.equal({ disclosed: ['diagnoses', 'id', 'ward'], withheld: ['name'] });
+      // Only the row withheld whole held a name: nothing says a returned row lost one.
+      const onlyDropped = read(
+        'care',
+        ['nurse'],
+        [
+          { ...plain, ward: 'w2' },
+          { id: 'p9', ward: 'w1', vip: true },
+        ],
+        { ward: 'w1' },
+      );
+      expect(onlyDropped.fieldsSeen!.withheld).to.deep.equal([]);
+    });
+
+    it('counts a grant inherited by several roles once, covered through whichever role held it', () => {
+      const inherited = SMALL_POLICY.replace(
+        'roles:\n',
+        'roles:\n  senior:\n    inherits: [nurse]\n    grants: []\n  lead:\n    inherits: [senior]\n    grants: []\n',
+      );
+      const policies = policiesFromSources([{ file: 'p.yaml', text: inherited }]);
+      expect(coverageOf(policies, []).kinds.grant).to.deep.equal({ covered: 0, total: 2 });
+      const file = caseFileSchema.parse({
+        now: '2026-11-24T12:00:00Z',
+        cases: [
+          {
+            name: 'lead',
+            resource: 'Patient',
+            purpose: 'care',
+            user: { roles: ['lead'], ward: 'w1', training: '2026-06-01' },
+            record: { id: 'p1', ward: 'w1' },
+            expect: null,
+          },
+        ],
+      });
+      const result = runCase(policies, new Map(), file, file.cases[0]!, 'inline.yaml');
+      expect(result.decision!.grants).to.deep.equal(['nurse#0']);
+      const c = coverageOf(policies, [result]);
+      expect(c.kinds.grant).to.deep.equal({ covered: 1, total: 2 });
+      expect(gapsOf(c).filter((g) => g.startsWith('grant '))).to.deep.equal(['grant clerk#0 never matched (Patient, admin)']);
     });
 
     it('skips results without a decision (an unknown ref) and accepts the compiled policies', () => {

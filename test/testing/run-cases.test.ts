@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -167,6 +167,24 @@ describe('testing/run-cases', function () {
       const again = fakeRunner();
       runCases(join(dir, 'mixed.yaml'), { policies: SMALL_POLICIES, ...again.runner });
       expect((await again.runAll())[0]).to.include('unknown ref Patient/p2');
+    });
+
+    it('skips a directory named *.yaml inside a cases directory, and descends into one named directly', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-run-cases-'));
+      cpSync(join(SMALL_CASES, 'clerk.yaml'), join(dir, 'clerk.yaml'));
+      mkdirSync(join(dir, 'old.yaml'));
+      cpSync(join(SMALL_CASES, 'nurse.yaml'), join(dir, 'old.yaml', 'nurse.yaml'));
+      const { runner, tests, runAll } = fakeRunner();
+      runCases(dir, { policies: SMALL_POLICIES, ...runner });
+      expect(tests.map((t) => t.title)).to.deep.equal([
+        `${join(dir, 'clerk.yaml')} › a clerk sees the name and ward, not the id or diagnoses`,
+      ]);
+      expect(await runAll()).to.deep.equal([]);
+      const named = fakeRunner();
+      runCases(join(dir, 'old.yaml'), { policies: SMALL_POLICIES, ...named.runner });
+      expect(named.tests.map((t) => t.title)).to.deep.equal([
+        `${join(dir, 'old.yaml', 'nurse.yaml')} › a nurse on the ward does not see the name of a well-known patient`,
+      ]);
     });
 
     it('refuses what cannot be a run, at once, naming it', () => {
