@@ -1,5 +1,7 @@
 import { createMongoAbility, type MongoAbility, type RawRuleOf } from '@casl/ability';
 import { AccessError } from './access-error.js';
+import { type AccessCode, publicText, statusOf } from '../lib/error-codes.js';
+import type { FieldmeshError } from '../lib/errors.js';
 import { pathsOf, type CompiledGrant } from './compile.js';
 import type { Condition, TransformName } from '../policy/schema.js';
 import { splitPath } from '../lib/paths.js';
@@ -11,7 +13,8 @@ import { isExempt, type Plan, type Refusal, type RequestContext, type UserClaims
  * the server will disclose some form of that field of that record to this
  * user for this purpose. Built from the same plan the server redacts with,
  * so the two agree; where a rule cannot be said in rules a browser can
- * evaluate, the ability hides more than the server would, never less.
+ * evaluate, the ability hides more than the server would, never less, except
+ * on markers in shapes CASL cannot tell apart (docs/front-end.md lists them).
  */
 export type PolicyAbility = MongoAbility & {
   /** Field paths the server discloses only transformed (`nhsNumber: 'pseudonym'`): the browser cannot compute them. */
@@ -21,6 +24,13 @@ export type PolicyAbility = MongoAbility & {
 };
 
 type Rule = RawRuleOf<MongoAbility>;
+
+/** What an ability is built from: a `PolicySet`, or anything that plans as one and says why it refuses every read. */
+export interface AbilitySource {
+  plan(ctx: RequestContext, action?: 'read'): Plan;
+  /** Why every read with the plan is refused before any row (no pseudonym key where the view pseudonymises), or nothing. */
+  readRefusal?(plan: Plan): FieldmeshError | undefined;
+}
 
 /** When the ability is asked for: a break-glass reason for a `breakGlass: true` purpose, and the clock. */
 export interface AbilityOptions {
@@ -40,7 +50,7 @@ export interface AbilityOptions {
  * res.json(packRules(ability.rules));
  */
 export function abilityFor(
-  policies: { plan(ctx: RequestContext, action?: 'read'): Plan },
+  policies: AbilitySource,
   user: UserClaims,
   purpose: string,
   resource: string,
@@ -53,11 +63,16 @@ export function abilityFor(
     if (e instanceof AccessError) return refusedAbility(e);
     throw e;
   }
+  // The server refuses every record it would disclose (redact.ts ProjectionCache.keyMissing): so does the ability.
+  const missing = policies.readRefusal?.(plan);
+  if (missing) return refusedAbility(missing);
   return abilityFromPlan(plan);
 }
 
 /**
  * The ability of a planned read (`policies.plan(ctx)`), or of a refused one.
+ * It knows the plan only: ask `abilityFor` for one that also refuses when the
+ * set has no pseudonym key for a purpose that pseudonymises.
  *
  * @example
  * const ability = abilityFromPlan(policies.plan({ resource: 'Patient', purpose: 'direct-care', user }));
@@ -112,11 +127,14 @@ export function abilityFromPlan(plan: Plan): PolicyAbility {
 
 /**
  * The ability of a request the server refuses before any record (unknown
- * purpose, expired flow, training, break-glass, no grant): it can do nothing,
- * and says why.
+ * purpose, expired flow, training, break-glass, no grant, no pseudonym key):
+ * it can do nothing, and says why. A refusal the server answers with a 5xx
+ * carries that code's public text, never its internal message.
  */
-export function refusedAbility(e: AccessError): PolicyAbility {
-  return withFacts(createMongoAbility([]), {}, { code: e.code, message: e.message });
+export function refusedAbility(e: AccessError | FieldmeshError): PolicyAbility {
+  const code = e.code as AccessCode;
+  const message = statusOf(code) >= 500 ? publicText(code) : e.message;
+  return withFacts(createMongoAbility([]), {}, { code, message });
 }
 
 function withFacts(ability: MongoAbility, transforms: Record<string, TransformName>, refusal: Refusal | undefined): PolicyAbility {

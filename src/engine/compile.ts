@@ -4,7 +4,7 @@ import { compileCondition, type ConditionTemplate } from '../policy/conditions.j
 import { compileShapeGuard } from '../policy/marker-shape.js';
 import type { Condition, FieldClass, PolicyDocument, PurposeDef, ResourceDef, TransformName } from '../policy/schema.js';
 import { fieldIndex } from '../policy/fields.js';
-import { roleAncestry } from '../policy/roles.js';
+import { roleAncestry, type HeldRole } from '../policy/roles.js';
 import { transformAt } from '../policy/validate.js';
 import { isWithin, splitPath } from '../lib/paths.js';
 import { valueKey } from '../lib/value-key.js';
@@ -160,10 +160,11 @@ export function compilePolicies(doc: PolicyDocument): CompiledPolicies {
   // A role holds its own grants, then those it inherits, each once (a diamond's common role once).
   const grants = new Map<string, CompiledGrant[]>();
   for (const [role, held] of roleAncestry(doc.roles)) {
-    for (const { role: from, chain } of held) {
+    for (const h of held) {
+      const from = h.role;
       doc.roles[from]!.grants.forEach((g, i) => {
         const origin = own.get(from)![i]!;
-        const grant = from === role ? origin : { ...origin, inheritedVia: chain };
+        const grant = from === role ? origin : inheritedGrant(origin, h);
         const key = grantKey(role, g.purpose, g.resource);
         const list = grants.get(key);
         if (list) list.push(grant);
@@ -193,6 +194,19 @@ export function compilePolicies(doc: PolicyDocument): CompiledPolicies {
   }
 
   return { version: versionOf(doc), document: doc, resources, purposes, grants, restrictions, usesPseudonyms };
+}
+
+/**
+ * A grant as an inheriting role holds it. Its chain is built when explain,
+ * the trace or the matrix first asks (`HeldRole.chain`), not at load: a set
+ * of many roles holding many others costs one object per grant held.
+ */
+function inheritedGrant(origin: CompiledGrant, held: HeldRole): CompiledGrant {
+  let chain: readonly string[] | undefined;
+  return Object.defineProperty({ ...origin }, 'inheritedVia', {
+    enumerable: true,
+    get: () => (chain ??= held.chain),
+  });
 }
 
 /**

@@ -153,6 +153,15 @@ export class PolicySet {
   }
 
   /**
+   * Why every read with this plan is refused before any row is copied (a view
+   * that pseudonymises, and no pseudonym key), or nothing: the refusal the
+   * front-end ability carries (docs/front-end.md).
+   */
+  readRefusal(plan: Plan): FieldmeshError | undefined {
+    return this.projections.keyMissing(plan.view, plan.purpose.name);
+  }
+
+  /**
    * The CASL ability of what this user may read of a resource for a purpose,
    * for a front end to hide what the server withholds (docs/front-end.md).
    *

@@ -39,18 +39,29 @@ export class ProjectionCache {
     return p;
   }
 
-  private build(view: CompiledView, mask: bigint, purpose: string, now: Date): Projection {
-    const { resource } = view;
-    const leaf = new Map<string, Transform>();
+  /**
+   * Why no record of this view can be copied: it pseudonymises a field and
+   * no key is configured (then every read that would disclose something is
+   * refused, and the front-end ability says so: ability.ts). Nothing otherwise.
+   */
+  keyMissing(view: CompiledView, purpose: string): FieldmeshError | undefined {
+    if (this.pseudonymKey !== undefined && this.pseudonymKey.length > 0) return undefined;
     for (const [path, name] of view.transforms) {
-      if (name === 'pseudonym' && (this.pseudonymKey === undefined || this.pseudonymKey.length === 0)) {
-        throw new FieldmeshError(
+      if (name === 'pseudonym')
+        return new FieldmeshError(
           'pseudonym_key_missing',
           `purpose "${purpose}" pseudonymises ${path} but no pseudonym key is configured (FIELDMESH_PSEUDONYM_KEY)`,
         );
-      }
-      leaf.set(path, makeTransform(name, { purpose, pseudonymKey: this.pseudonymKey, now }));
     }
+    return undefined;
+  }
+
+  private build(view: CompiledView, mask: bigint, purpose: string, now: Date): Projection {
+    const { resource } = view;
+    const missing = this.keyMissing(view, purpose);
+    if (missing) throw missing;
+    const leaf = new Map<string, Transform>();
+    for (const [path, name] of view.transforms) leaf.set(path, makeTransform(name, { purpose, pseudonymKey: this.pseudonymKey, now }));
     const disclosed = pathsOf(resource, mask);
     return {
       project: compileProjector(resource, mask, (path) => leaf.get(path), view.declaredOnly),

@@ -14,7 +14,7 @@ import type {
   ViewDef,
 } from './schema.js';
 import { didYouMean } from '../lib/suggest.js';
-import { inheritProblems, roleAncestry } from './roles.js';
+import { inheritProblems, rolesHolding } from './roles.js';
 import { valueKey } from '../lib/value-key.js';
 
 /**
@@ -46,12 +46,9 @@ export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] 
   for (const [name, purpose] of Object.entries(doc.purposes)) checkPurpose(check, name, purpose, today);
   const granted = new Set<string>();
   for (const p of inheritProblems(doc.roles)) check.report(`roles.${p.role}`, p.path, p.message);
-  const ancestry = roleAncestry(doc.roles);
-  for (const [name, role] of Object.entries(doc.roles)) {
-    // A role that inherits grants gives its users those: only one that holds none at all sees nothing.
-    const holdsGrants = (ancestry.get(name) ?? []).some((h) => doc.roles[h.role]!.grants.length > 0);
-    checkRole(check, name, role, granted, holdsGrants);
-  }
+  // A role that inherits grants gives its users those: only one that holds none at all sees nothing.
+  const holdingGrants = rolesHolding(doc.roles, (role) => doc.roles[role]!.grants.length > 0);
+  for (const [name, role] of Object.entries(doc.roles)) checkRole(check, name, role, granted, holdingGrants.has(name));
   doc.restrictions.forEach((r, i) => checkRestriction(check, r, i));
   for (const name of Object.keys(doc.purposes)) {
     if (!granted.has(name)) check.report(`purposes.${name}`, `purposes.${name}`, 'no role is granted this purpose', 'warning');

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { parse, stringify } from 'yaml';
-import { AccessError, diffPolicies, formatTrace, policiesFromSources } from '../../src/index.js';
+import { AccessError, diffPolicies, formatTrace, PolicyError, policiesFromSources } from '../../src/index.js';
 
 // Role inheritance through the package's own exports: a role holds the grants of the roles it inherits,
 // an inherited grant keeps its label and the exemptions of the role that wrote it (docs/policy-language.md, "Roles").
@@ -192,5 +192,83 @@ describe('role inheritance, seen by the trace and by diff', () => {
     const diff = diffPolicies(before, after, { now: NOW });
     expect(diff.widened).to.equal(false);
     expect(diff.changes.some((c) => c.role === 'senior-nurse' && c.effect === 'narrowing')).to.equal(true);
+  });
+});
+
+describe('role inheritance at scale', () => {
+  /** The fixture set with `extra` roles added after its own, as one file. */
+  const withRoles = (extra: Record<string, { inherits: string[] }>) => {
+    const doc = parse(TEXT);
+    Object.assign(doc.roles, extra);
+    return stringify(doc);
+  };
+  /** `c0` inherits `hca`, `c1` inherits `c0`, …: with hca, a chain of `n + 1` roles ending at `c{n-1}`. */
+  const chainOverHca = (n: number) =>
+    Object.fromEntries(Array.from({ length: n }, (_, i) => [`c${i}`, { inherits: [i === 0 ? 'hca' : `c${i - 1}`] }]));
+  const reads = (policies: ReturnType<typeof setup>['policies'], role: string) =>
+    policies.redact(record(), {
+      resource: 'Patient',
+      purpose: 'direct-care',
+      user: { sub: 'u1', roles: [role], team: 'ward-7', ward: 'W7', training: '2026-06-01' },
+      now: NOW,
+    });
+
+  it('refuses at load a chain one past the limit, with its place in the file', () => {
+    const text = withRoles(chainOverHca(32));
+    let error: unknown;
+    try {
+      policiesFromSources([{ file: 'policy.yaml', text }], { now: NOW });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).to.be.instanceOf(PolicyError).with.property('code', 'policy_invalid');
+    const issues = (error as PolicyError).issues.filter((i) => i.severity === 'error');
+    expect(issues).to.have.length(1);
+    expect(issues[0]).to.include({
+      file: 'policy.yaml',
+      path: 'roles.c31.inherits[0]',
+      message: 'an inheritance chain deeper than 32 roles (c31 → c30 → c29 → … → c0 → hca, 33 roles): flatten it',
+    });
+    // The entry itself (`- c30`, two lines below `c31:`), 1-based.
+    const line = text.split('\n').findIndex((l) => l.startsWith('  c31:')) + 3;
+    expect(issues[0]).to.include({ line });
+    expect(issues[0]!.col).to.be.a('number');
+  });
+
+  it('loads a chain at the limit, and its top role holds the grants at its foot', () => {
+    const { policies } = setup(withRoles(chainOverHca(31)));
+    const { data, decision } = reads(policies, 'c30');
+    expect(data).to.deep.equal({ id: 'p1', name: 'Jan Doe', ward: 'W7' });
+    expect(decision.grants).to.deep.equal(['hca#0']);
+    const e = policies.explain({ roles: ['c30'], purpose: 'direct-care', resource: 'Patient' });
+    expect(e.fields.find((f) => f.field === 'name')!.inherited![0]!.via).to.have.length(32);
+  });
+
+  it('refuses a chain of 2,000 roles once, at load, without running out of memory', () => {
+    expect(() => setup(withRoles(chainOverHca(2000))))
+      .to.throw(PolicyError)
+      .that.satisfies((e: PolicyError) => e.issues.filter((i) => i.path.includes('.inherits')).length === 1);
+  });
+
+  it('loads 2,000 roles each inheriting one common role, each holding exactly its grants', () => {
+    const wide = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`w${i}`, { inherits: [i % 2 ? 'senior-nurse' : 'hca'] }]));
+    const { policies } = setup(withRoles(wide));
+    expect(reads(policies, 'w1998').decision.grants).to.deep.equal(['hca#0']);
+    expect(reads(policies, 'w1999').decision.grants).to.have.members(['senior-nurse#0', 'ward-nurse#0', 'hca#0']);
+    expect(reads(policies, 'w1999').data).to.deep.equal(reads(policies, 'senior-nurse').data);
+  });
+
+  it('loads 1,000 roles in a tree 30 deep, a leaf holding the grants of every role above it', () => {
+    // t0 inherits ward-nurse; t{i} inherits t{floor((i-1)/2)}… flattened to a 30-deep tree of 1,000 roles.
+    const tree: Record<string, { inherits: string[] }> = {};
+    for (let i = 0; i < 1000; i++) tree[`t${i}`] = { inherits: [i === 0 ? 'ward-nurse' : `t${i < 30 ? i - 1 : i % 29}`] };
+    const { policies } = setup(withRoles(tree));
+    const deepest = reads(policies, 't29');
+    expect(deepest.decision.grants).to.have.members(['ward-nurse#0', 'hca#0']);
+    expect(deepest.data).to.deep.equal({ id: 'p1', name: 'Jan Doe', diagnoses: ['E11'], ward: 'W7' });
+    const e = policies.explain({ roles: ['t999'], purpose: 'direct-care', resource: 'Patient' });
+    expect(e.fields.find((f) => f.field === 'name')!.rule).to.match(
+      /^grant hca#0 \(inherited: t999 → t13 → t12 → .* → t0 → ward-nurse → hca\)$/,
+    );
   });
 });
