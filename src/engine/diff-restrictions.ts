@@ -1,4 +1,4 @@
-import { conditionKey, EVERY_ROW, provablyWithin } from '../policy/condition-order.js';
+import { conditionKey, EVERY_ROW } from '../policy/condition-order.js';
 import { pathsOf, type CompiledPolicies, type CompiledRestriction } from './compile.js';
 import type { PolicyChange } from './diff-change.js';
 import { describeRows, listFields } from './diff-access.js';
@@ -70,6 +70,34 @@ function describe(compiled: CompiledPolicies, p: Placed): string {
 
 type Unscoped = Omit<PolicyChange, 'resource' | 'restriction'>;
 
+/**
+ * A restriction's `when` changed. Only a `when` removed (or emptied to `{}`)
+ * provably fires on every record it fired on before: it now fires on every
+ * record. Any other change is widening, review needed, even a conjunct
+ * dropped, which under MongoDB semantics matches more rows: the engine also
+ * fires a restriction when a field its `when` compares holds a value of an
+ * unexpected shape (policy/marker-shape.ts: `marker: "true"` for
+ * `marker: true`), and when a claim its `when` reads is missing (fail
+ * closed), so a dropped conjunct can stop it firing on records and for users
+ * it fired on before (docs/cli.md, "diff").
+ */
+function whenChange(o: CompiledRestriction, n: CompiledRestriction): Unscoped | undefined {
+  const before = o.when?.source ?? EVERY_ROW;
+  const after = n.when?.source ?? EVERY_ROW;
+  if (conditionKey(before) === conditionKey(after)) return undefined;
+  const was = describeRows([before]);
+  if (conditionKey(after) === conditionKey(EVERY_ROW))
+    return { kind: 'restriction-when-changed', effect: 'narrowing', before, after, message: `now fires on every record (was ${was})` };
+  return {
+    kind: 'restriction-when-changed',
+    effect: 'widening',
+    reviewNeeded: true,
+    before,
+    after,
+    message: `now fires ${describeRows([after])} (was ${was}): may no longer fire on some records or for some users: review needed`,
+  };
+}
+
 function compare(before: CompiledPolicies, after: CompiledPolicies, o: Placed, n: Placed, roles: string[], purposes: string[]): Unscoped[] {
   const out: Unscoped[] = [];
   const was = withheld(before, o);
@@ -104,24 +132,8 @@ function compare(before: CompiledPolicies, after: CompiledPolicies, o: Placed, n
       message: `now also withholds ${listFields(more)}`,
     });
 
-  const oldWhen = o.restriction.when?.source ?? EVERY_ROW;
-  const newWhen = n.restriction.when?.source ?? EVERY_ROW;
-  if (conditionKey(oldWhen) !== conditionKey(newWhen)) {
-    // The restriction fires on the rows `when` matches: matching more narrows access, fewer widens it.
-    const firesOnMore = provablyWithin(oldWhen, newWhen);
-    const firesOnFewer = provablyWithin(newWhen, oldWhen);
-    const change: Unscoped = {
-      kind: 'restriction-when-changed',
-      effect: firesOnMore ? 'narrowing' : 'widening',
-      before: oldWhen,
-      after: newWhen,
-      message: `now fires ${describeRows([newWhen])} (was ${describeRows([oldWhen])})${
-        firesOnMore ? '' : firesOnFewer ? ': fires on fewer rows' : ': not provably on as many rows: review needed'
-      }`,
-    };
-    if (!firesOnMore && !firesOnFewer) change.reviewNeeded = true;
-    out.push(change);
-  }
+  const change = whenChange(o.restriction, n.restriction);
+  if (change) out.push(change);
 
   const exemptions = (r: CompiledRestriction) =>
     new Set(roles.flatMap((role) => purposes.filter((purpose) => isExempt(r, [role], purpose)).map((purpose) => `${role}\0${purpose}`)));

@@ -3,7 +3,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { fieldmesh, ROOT } from './run.js';
+import { fieldmesh, ROOT, type Run } from './run.js';
 
 const NOW = ['--now', '2026-11-24'];
 
@@ -136,6 +136,72 @@ describe('fieldmesh diff', () => {
     expect(r.stdout).to.include('narrows expired: review date 2026-10-01 has passed');
     expect(r.stdout).to.include('checks');
     expect(r.stdout).to.match(/note {4}new warning: purposes\.service-planning\.reviewBy: review date 2026-10-01 has passed/);
+  });
+
+  describe("a restriction's `when` changed", () => {
+    /** `redact` of one record as a receptionist for administration (no row condition), under a policy directory. */
+    function redact(dir: string, root: string, record: object): Run {
+      const file = join(root, 'record.json');
+      writeFileSync(file, JSON.stringify(record));
+      const r = fieldmesh([
+        'redact',
+        file,
+        '--policies',
+        dir,
+        '--role',
+        'receptionist',
+        '--purpose',
+        'administration',
+        '--resource',
+        'Patient',
+      ]);
+      expect(r.code, r.stderr).to.equal(0);
+      return r;
+    }
+
+    it('a conjunct dropped from `when` widens, review needed (exit 1): a marker of an odd shape no longer fires it', () => {
+      const { root, old, now, diff } = setup();
+      edit(old, 'restrictions.yaml', 'when: { flags: dv-risk }', 'when: { flags: dv-risk, marker: true }');
+      const record = { id: 'p1', name: 'Ann', address: [{ city: 'Leeds' }], marker: 'true' };
+      // The widening is real: OLD withholds the address (the text "true" fires it, fail closed), NEW discloses it.
+      expect(JSON.parse(redact(old, root, record).stdout)).to.not.have.property('address');
+      expect(JSON.parse(redact(now, root, record).stdout)).to.have.property('address');
+      const r = diff();
+      expect(r.code, r.stdout).to.equal(1);
+      expect(r.stdout).to.include('Access widens: 1 widening, 0 narrowing, 0 to note.');
+      expect(r.stdout).to.match(/widens {2}restriction dv-address: now fires where \{"flags":"dv-risk"\} .*review needed/);
+    });
+
+    it('a conjunct reading a claim dropped from `when` widens, review needed (exit 1): a user without the claim was always withheld from', () => {
+      const { root, old, now, diff } = setup();
+      edit(old, 'restrictions.yaml', 'when: { flags: dv-risk }', 'when: { flags: dv-risk, ward: { $ne: "${user.ward}" } }');
+      const record = { id: 'p1', name: 'Ann', address: [{ city: 'Leeds' }] };
+      expect(JSON.parse(redact(old, root, record).stdout)).to.not.have.property('address');
+      expect(JSON.parse(redact(now, root, record).stdout)).to.have.property('address');
+      const r = diff('--format', 'json');
+      expect(r.code, r.stdout).to.equal(1);
+      expect(JSON.parse(r.stdout).changes).to.deep.equal([
+        {
+          kind: 'restriction-when-changed',
+          effect: 'widening',
+          reviewNeeded: true,
+          resource: 'Patient',
+          restriction: 'dv-address',
+          before: { flags: 'dv-risk', ward: { $ne: '${user.ward}' } },
+          after: { flags: 'dv-risk' },
+          message:
+            'now fires where {"flags":"dv-risk"} (was where {"flags":"dv-risk","ward":{"$ne":"${user.ward}"}}): may no longer fire on some records or for some users: review needed',
+        },
+      ]);
+    });
+
+    it('a `when` removed fires on every record: narrowing (exit 0)', () => {
+      const { now, diff } = setup();
+      edit(now, 'restrictions.yaml', '    when: { sealed: true }\n', '');
+      const r = diff();
+      expect(r.code, r.stdout).to.equal(0);
+      expect(r.stdout).to.match(/narrows restriction sealed-record: now fires on every record \(was where \{"sealed":true\}\)/);
+    });
   });
 
   describe('bad input', () => {

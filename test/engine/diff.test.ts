@@ -229,14 +229,64 @@ describe('engine/diff', () => {
         expect(record).to.deep.include({ effect: 'widening', fields: ['record'] });
       });
 
-      it('a `when` that fires on fewer rows widens; on other rows, widening with review; on more rows, narrows', () => {
+      it('a `when` that fires on fewer rows or on other rows widens, review needed; removed (every record), it narrows', () => {
         const { only } = setup();
         const [fewer] = only((doc) => (doc.restrictions[0].when = { flags: 'dv-risk', adult: true }), { kind: 'restriction-when-changed' });
-        expect(fewer).to.deep.include({ effect: 'widening' }).and.not.have.property('reviewNeeded');
+        expect(fewer).to.deep.include({ effect: 'widening', reviewNeeded: true });
         const [other] = only((doc) => (doc.restrictions[0].when = { flags: 'dv-high' }), { kind: 'restriction-when-changed' });
         expect(other).to.deep.include({ effect: 'widening', reviewNeeded: true });
+        const [other2] = only((doc) => (doc.restrictions[1].when = { sealed: true }), { kind: 'restriction-when-changed' });
+        expect(other2).to.deep.include({ effect: 'widening', reviewNeeded: true, after: { sealed: true } });
         const [more] = only((doc) => delete doc.restrictions[0].when, { kind: 'restriction-when-changed' });
-        expect(more).to.deep.include({ effect: 'narrowing', after: {} });
+        expect(more).to.deep.include({ effect: 'narrowing', after: {} }).and.not.have.property('reviewNeeded');
+        const [emptied] = only((doc) => (doc.restrictions[1].when = {}), { kind: 'restriction-when-changed' });
+        expect(emptied).to.deep.include({ effect: 'narrowing', after: {} });
+      });
+
+      /** Before: the fixture with dv-address firing on `when`; after: the fixture as it is ({ flags: dv-risk }). */
+      function dropped(when: Record<string, unknown>) {
+        const text = readFileSync(VALID_POLICY, 'utf8');
+        const doc = parse(text) as Doc;
+        doc.restrictions[0].when = when;
+        const before = policiesFromSources([{ file: 'p.yaml', text: stringify(doc) }], { now: NOW });
+        const after = policiesFromSources([{ file: 'p.yaml', text }], { now: NOW });
+        return { before, after, diff: diffPolicies(before, after, { now: NOW }) };
+      }
+
+      it('a `when` added to a restriction that fired on every record widens, review needed', () => {
+        const { diff } = dropped({});
+        expect(diff.changes).to.have.length(1);
+        expect(diff.changes[0]).to.deep.include({ kind: 'restriction-when-changed', effect: 'widening', reviewNeeded: true, before: {} });
+      });
+
+      it('a conjunct dropped from `when` widens, review needed: the dropped field fired the restriction on a marker of an odd shape', () => {
+        const { before, after, diff } = dropped({ flags: 'dv-risk', marker: true });
+        // What the engine does: a `marker` held as text fires the old restriction (fail closed), not the new one.
+        const ctx = { resource: 'Patient', purpose: 'direct-care', user: { sub: 'u1', roles: ['gp'], training: '2026-06-01' }, now: NOW };
+        const record = { id: 'p1', name: 'Ann', address: { postcode: 'LS1 1AA' }, marker: 'true' };
+        expect(before.redact(record, ctx).data).to.not.have.property('address');
+        expect(after.redact(record, ctx).data).to.have.property('address');
+        expect(diff.widened).to.equal(true);
+        expect(diff.changes).to.have.length(1);
+        expect(diff.changes[0]).to.deep.include({
+          kind: 'restriction-when-changed',
+          effect: 'widening',
+          reviewNeeded: true,
+          restriction: 'dv-address',
+          before: { flags: 'dv-risk', marker: true },
+          after: { flags: 'dv-risk' },
+        });
+        expect(diff.changes[0]!.message).to.include('review needed');
+      });
+
+      it('a conjunct reading a claim dropped from `when` widens, review needed: a user without the claim was always withheld from', () => {
+        const { before, after, diff } = dropped({ flags: 'dv-risk', ward: { $ne: '${user.ward}' } });
+        const ctx = { resource: 'Patient', purpose: 'direct-care', user: { sub: 'u1', roles: ['gp'], training: '2026-06-01' }, now: NOW };
+        const record = { id: 'p1', name: 'Ann', address: { postcode: 'LS1 1AA' } };
+        expect(before.redact(record, ctx).data).to.not.have.property('address');
+        expect(after.redact(record, ctx).data).to.have.property('address');
+        expect(diff.widened).to.equal(true);
+        expect(diff.changes[0]).to.deep.include({ kind: 'restriction-when-changed', effect: 'widening', reviewNeeded: true });
       });
     });
 
