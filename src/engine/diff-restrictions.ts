@@ -3,7 +3,7 @@ import { pathsOf, type CompiledPolicies, type CompiledRestriction } from './comp
 import type { PolicyChange } from './diff-change.js';
 import { describeRows, listFields } from './diff-access.js';
 import { union } from './diff-purposes.js';
-import { isExempt } from './plan.js';
+import { exemptionChanges } from './diff-exemptions.js';
 
 interface Placed {
   resource: string;
@@ -12,15 +12,15 @@ interface Placed {
 
 /**
  * Restrictions added or removed, withholding more or less, firing on other
- * rows, or exempting other roles and purposes. Matched by name (names are
+ * rows, or exempting roles through other grants. Matched by name (names are
  * unique in a set); one that moved to another resource is removed from the
- * first and added to the second. A restriction that fires on fewer rows, or
- * exempts more, widens access.
+ * first and added to the second. A restriction that may fire on fewer
+ * records, or exempts more, widens access.
  */
 export function restrictionChanges(before: CompiledPolicies, after: CompiledPolicies): PolicyChange[] {
   const old = byName(before);
   const now = byName(after);
-  // Every role and purpose either set knows: exemptions are compared as the pairs they cover.
+  // Every role and purpose either set knows: exemptions are compared per purpose and role (diff-exemptions.ts).
   const roles = union(Object.keys(before.document.roles), Object.keys(after.document.roles));
   const purposes = union(before.purposes.keys(), after.purposes.keys());
   const changes: PolicyChange[] = [];
@@ -135,53 +135,6 @@ function compare(before: CompiledPolicies, after: CompiledPolicies, o: Placed, n
   const change = whenChange(o.restriction, n.restriction);
   if (change) out.push(change);
 
-  const exemptions = (r: CompiledRestriction) =>
-    new Set(roles.flatMap((role) => purposes.filter((purpose) => isExempt(r, [role], purpose)).map((purpose) => `${role}\0${purpose}`)));
-  const oldExempt = exemptions(o.restriction);
-  const newExempt = exemptions(n.restriction);
-  const unless = (r: CompiledRestriction) => ({
-    roles: r.unlessRoles ? [...r.unlessRoles].sort() : null,
-    purposes: r.unlessPurposes ? [...r.unlessPurposes].sort() : null,
-  });
-  const gained = [...newExempt].filter((p) => !oldExempt.has(p));
-  const lost = [...oldExempt].filter((p) => !newExempt.has(p));
-  if (gained.length > 0)
-    out.push({
-      kind: 'exemption-added',
-      effect: 'widening',
-      before: unless(o.restriction),
-      after: unless(n.restriction),
-      message: `now exempts ${pairs(gained, roles, purposes)}`,
-    });
-  if (lost.length > 0)
-    out.push({
-      kind: 'exemption-removed',
-      effect: 'narrowing',
-      before: unless(o.restriction),
-      after: unless(n.restriction),
-      message: `no longer exempts ${pairs(lost, roles, purposes)}`,
-    });
+  out.push(...exemptionChanges(before, after, o.restriction, n.restriction, n.resource, roles, purposes));
   return out;
-}
-
-/**
- * `gp for every purpose; nurse for emergency`: role × purpose pairs, roles
- * with the same purposes together, `any role` and `every purpose` where a
- * list is all of them.
- */
-function pairs(list: string[], roles: string[], purposes: string[]): string {
-  const byRole = new Map<string, string[]>();
-  for (const pair of list) {
-    const [role, purpose] = pair.split('\0') as [string, string];
-    byRole.set(role, [...(byRole.get(role) ?? []), purpose]);
-  }
-  const byPurposes = new Map<string, string[]>();
-  for (const [role, ps] of byRole) {
-    const key = ps.length === purposes.length ? 'every purpose' : ps.sort().join(', ');
-    byPurposes.set(key, [...(byPurposes.get(key) ?? []), role]);
-  }
-  return [...byPurposes]
-    .map(([ps, rs]) => `${rs.length === roles.length ? 'any role' : rs.sort().join(', ')} for ${ps}`)
-    .sort()
-    .join('; ');
 }

@@ -86,7 +86,7 @@ describe('fieldmesh diff', () => {
     const r = diff('--allow-widening');
     expect(r.code).to.equal(0);
     expect(r.stdout).to.include('Access widens');
-    expect(r.stdout).to.match(/widens {2}restriction dv-address: now exempts gp for /);
+    expect(r.stdout).to.include('widens  gp: now exempt from restriction dv-address through grant gp#0 where {"gp":"${user.practice}"}');
   });
 
   it('--format markdown prints a heading, a summary and a table per resource × purpose, escaping policy text', () => {
@@ -202,6 +202,41 @@ describe('fieldmesh diff', () => {
       expect(r.code, r.stdout).to.equal(0);
       expect(r.stdout).to.match(/narrows restriction sealed-record: now fires on every record \(was where \{"sealed":true\}\)/);
     });
+  });
+
+  it('a role gaining `inherits:` of an exempt role widens (exit 1): the inherited grants keep the exemption, though it reads the same', () => {
+    const { root, old, now, diff } = setup();
+    const deputy = (body: string) => `\n  deputy-lead:\n    description: Deputy safeguarding lead\n${body}`;
+    const copies = [
+      '    grants:',
+      '      - { purpose: safeguarding, resource: SafeguardingConcern, read: view, update: [riskLevel, status, agenciesInformed, caseworker] }',
+      '      - { purpose: safeguarding, resource: Patient, read: view }',
+      '      - { purpose: safeguarding, resource: CaseNote, read: view }\n',
+    ].join('\n');
+    writeFileSync(join(old, 'roles.yaml'), readFileSync(join(old, 'roles.yaml'), 'utf8') + deputy(copies));
+    writeFileSync(join(now, 'roles.yaml'), readFileSync(join(now, 'roles.yaml'), 'utf8') + deputy('    inherits: [safeguarding-lead]\n'));
+    // The widening is real: the deputy now sees the address of a person flagged dv-risk.
+    const file = join(root, 'record.json');
+    writeFileSync(file, JSON.stringify({ id: 'p1', name: 'Ann', address: [{ city: 'Leeds' }], flags: ['dv-risk'] }));
+    const redact = (dir: string) =>
+      JSON.parse(
+        fieldmesh(['redact', file, '--policies', dir, '--role', 'deputy-lead', '--purpose', 'safeguarding', '--resource', 'Patient'])
+          .stdout,
+      );
+    expect(redact(old)).to.not.have.property('address');
+    expect(redact(now)).to.have.property('address');
+    const r = diff();
+    expect(r.code, r.stdout).to.equal(1);
+    expect(r.stdout).to.include('Access widens: 3 widening, 0 narrowing, 0 to note.');
+    expect(r.stdout).to.include(
+      'widens  deputy-lead: now exempt from restriction dv-address through grant safeguarding-lead#1 (inherited via deputy-lead → safeguarding-lead) on every row: address,',
+    );
+    const json = JSON.parse(diff('--format', 'json').stdout);
+    expect(json.changes.map((c: { restriction: string; role: string; kind: string }) => [c.kind, c.role, c.restriction])).to.deep.equal([
+      ['exemption-added', 'deputy-lead', 'dv-address'],
+      ['exemption-added', 'deputy-lead', 'dv-location'],
+      ['exemption-added', 'deputy-lead', 'hate-crime-location'],
+    ]);
   });
 
   describe('bad input', () => {
