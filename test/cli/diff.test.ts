@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -105,6 +105,23 @@ describe('fieldmesh diff', () => {
     expect(row).to.include('a\\|b');
     expect(row.split(/(?<!\\)\|/)).to.have.length(5);
     expect(row).to.include('review needed');
+  });
+
+  it('--format markdown defuses @ mentions and shows bidirectional controls from policy text as \\uXXXX', () => {
+    const { now, diff } = setup();
+    // YAML's escapes: U+202E (right-to-left override) and U+2066 (left-to-right isolate) inside the condition.
+    edit(now, 'roles.yaml', NURSE_WHERE, '        where: { careTeam: "@everyone \\u202Eteam\\u2066" }\n');
+    const r = diff('--format', 'markdown');
+    expect(r.code, r.stderr).to.equal(1);
+    expect(r.stdout).to.include('@\u200beveryone');
+    expect(r.stdout).to.not.match(/@everyone/);
+    expect(r.stdout).to.not.match(/[\u202a-\u202e\u2066-\u2069]/);
+    expect(r.stdout).to.include('\\\\u202e').and.include('\\\\u2066');
+    // The other formats carry no raw control either; JSON's `\u202e` parses back to the same condition.
+    expect(diff().stdout).to.not.match(/[\u202a-\u202e\u2066-\u2069]/);
+    const json = diff('--format', 'json').stdout;
+    expect(json).to.not.match(/[\u202a-\u202e\u2066-\u2069]/);
+    expect(JSON.parse(json).changes[0].after).to.deep.equal([{ careTeam: '@everyone \u202eteam\u2066' }]);
   });
 
   it('--format json prints { from, to, widened, summary, changes } with each change scoped', () => {
@@ -333,6 +350,18 @@ describe('fieldmesh diff', () => {
       const r = fieldmesh(['diff', '--git', 'HEAD', '--policies', 'policies', 'rules', ...NOW], { cwd: repo });
       expect(r.code).to.equal(2);
       expect(r.stderr).to.include('--git: policies holds no *.yaml or *.yml policy files at HEAD');
+    });
+
+    it('refuses a policy file committed as a symbolic link, naming it (exit 2)', () => {
+      const { repo, git } = repository();
+      git('mv', 'policies/roles.yaml', 'roles.yaml');
+      symlinkSync('../roles.yaml', join(repo, 'policies', 'roles.yaml'));
+      git('add', '.');
+      git('commit', '-q', '-m', 'roles kept outside, linked');
+      const r = fieldmesh(['diff', '--git', 'HEAD', ...NOW], { cwd: repo });
+      expect(r.code).to.equal(2);
+      expect(r.stderr).to.include('--git: policies/roles.yaml is a symbolic link at HEAD: not read');
+      expect(r.stderr).to.not.include('expected object');
     });
 
     it('refuses more than one directory beside --git (exit 2)', () => {
