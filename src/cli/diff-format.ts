@@ -1,4 +1,5 @@
 import type { ChangeEffect, PolicyChange, PolicyDiff } from '../engine/diff.js';
+import { printable, printableJson } from '../lib/text.js';
 import { paint } from './common.js';
 
 /** The two sets compared, as the user named them: directories, or `REV:policies`. */
@@ -16,7 +17,8 @@ const STYLE = { widening: 'red', narrowing: 'green', neutral: 'yellow' } as cons
  * docs/cli.md; a field is only ever added to it.
  */
 export function diffJson(diff: PolicyDiff, labels: DiffLabels): string {
-  return `${JSON.stringify({ from: labels.from, to: labels.to, ...diff }, null, 2)}\n`;
+  // Bidirectional and C1 controls from policy text as `\uXXXX`: the same value, parsed back.
+  return `${printableJson({ from: labels.from, to: labels.to, ...diff })}\n`;
 }
 
 /**
@@ -24,12 +26,13 @@ export function diffJson(diff: PolicyDiff, labels: DiffLabels): string {
  * purpose, each with its effect first. Coloured only on a terminal (`paint`).
  */
 export function diffText(diff: PolicyDiff, labels: DiffLabels): string {
-  const out = [`${labels.from} → ${labels.to}`, summaryLine(diff, (verdict) => paint(diff.widened ? 'red' : 'green', verdict))];
+  const out = [printable(`${labels.from} → ${labels.to}`), summaryLine(diff, (verdict) => paint(diff.widened ? 'red' : 'green', verdict))];
   for (const [heading, changes] of groups(diff.changes)) {
-    out.push('', paint('bold', heading));
+    out.push('', paint('bold', printable(heading)));
     for (const c of changes) {
       const subject = subjectOf(c);
-      out.push(`  ${paint(STYLE[c.effect], WORD[c.effect].padEnd(7))} ${subject ? `${subject}: ` : ''}${c.message}`);
+      // Policy text printed as `printable` shows it: no control character reaches the terminal raw.
+      out.push(`  ${paint(STYLE[c.effect], WORD[c.effect].padEnd(7))} ${printable(`${subject ? `${subject}: ` : ''}${c.message}`)}`);
     }
   }
   return `${out.join('\n')}\n`;
@@ -88,7 +91,15 @@ function subjectOf(c: PolicyChange): string {
   return '';
 }
 
-/** Text made inert in a Markdown table cell: punctuation backslash-escaped, line breaks flattened. */
+/**
+ * Text made inert in a Markdown table cell: line breaks flattened, control
+ * characters shown as `\uXXXX` (`printable`: a bidirectional override in a
+ * condition must not reorder what the reviewer reads), punctuation
+ * backslash-escaped, and `@` followed by a zero-width space, so a policy's
+ * `@everyone` or `@security-team` notifies nobody when the comment is posted.
+ */
 function md(text: string): string {
-  return text.replace(/[\r\n]+/g, ' ').replace(/[\\`*_[\]<>|#~!&]/g, (c) => `\\${c}`);
+  return printable(text.replace(/[\r\n]+/g, ' '))
+    .replace(/[\\`*_[\]<>|#~!&]/g, (c) => `\\${c}`)
+    .replace(/@/g, '@\u200b');
 }

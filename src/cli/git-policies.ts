@@ -48,11 +48,17 @@ export async function policySourcesAt(dir: string, revision: string): Promise<Po
     .filter(Boolean)
     .map((line) => {
       const [meta, path] = line.split('\t') as [string, string];
-      const [, type, object] = meta.split(' ') as [string, string, string];
-      return { type, object, path };
+      const [mode, type, object] = meta.split(' ') as [string, string, string];
+      return { mode, type, object, path };
     })
-    .filter((f) => f.type === 'blob' && /\.ya?ml$/i.test(f.path))
+    .filter((f) => /\.ya?ml$/i.test(f.path))
     .sort((a, b) => (a.path < b.path ? -1 : 1));
+  // A committed symbolic link is a blob holding the target's path: read as YAML it is a string, and what it
+  // points at is not in the revision's tree. Refused by name (fail closed), as is a submodule named *.yaml.
+  for (const f of files) {
+    if (f.mode === '120000') throw new CliExit(EXIT.usage, `--git: ${f.path} is a symbolic link at ${revision}: not read`);
+    if (f.type !== 'blob') throw new CliExit(EXIT.usage, `--git: ${f.path} is not a file at ${revision} (a ${f.type}): not read`);
+  }
   if (files.length === 0) throw new CliExit(EXIT.usage, `--git: ${rel || '.'} holds no *.yaml or *.yml policy files at ${revision}`);
   return Promise.all(
     files.map(async (f) => ({

@@ -34,6 +34,7 @@ export type ChangeKind =
   | 'restriction-withholds-less'
   | 'restriction-withholds-more'
   | 'restriction-when-changed'
+  // per restriction, purpose and role: the grants through which `unless` exempts the role (diff-exemptions.ts)
   | 'exemption-added'
   | 'exemption-removed'
   | 'resource-added'
@@ -52,8 +53,9 @@ export interface PolicyChange {
   kind: ChangeKind;
   effect: ChangeEffect;
   /**
-   * Set on a widening the tool could not prove: a row condition or a
-   * restriction's `when` that changed in a way that may match more rows.
+   * Set on a widening the tool could not prove: a row condition that
+   * changed in a way that may match more rows, or a restriction's `when`
+   * changed other than removed (it may fire on fewer records or for fewer users).
    * Counted as widening until a person has read it.
    */
   reviewNeeded?: true;

@@ -1,9 +1,9 @@
-import { conditionKey, EVERY_ROW, provablyWithin } from '../policy/condition-order.js';
+import { conditionKey, EVERY_ROW } from '../policy/condition-order.js';
 import { pathsOf, type CompiledPolicies, type CompiledRestriction } from './compile.js';
 import type { PolicyChange } from './diff-change.js';
 import { describeRows, listFields } from './diff-access.js';
 import { union } from './diff-purposes.js';
-import { isExempt } from './plan.js';
+import { exemptionChanges } from './diff-exemptions.js';
 
 interface Placed {
   resource: string;
@@ -12,15 +12,15 @@ interface Placed {
 
 /**
  * Restrictions added or removed, withholding more or less, firing on other
- * rows, or exempting other roles and purposes. Matched by name (names are
+ * rows, or exempting roles through other grants. Matched by name (names are
  * unique in a set); one that moved to another resource is removed from the
- * first and added to the second. A restriction that fires on fewer rows, or
- * exempts more, widens access.
+ * first and added to the second. A restriction that may fire on fewer
+ * records, or exempts more, widens access.
  */
 export function restrictionChanges(before: CompiledPolicies, after: CompiledPolicies): PolicyChange[] {
   const old = byName(before);
   const now = byName(after);
-  // Every role and purpose either set knows: exemptions are compared as the pairs they cover.
+  // Every role and purpose either set knows: exemptions are compared per purpose and role (diff-exemptions.ts).
   const roles = union(Object.keys(before.document.roles), Object.keys(after.document.roles));
   const purposes = union(before.purposes.keys(), after.purposes.keys());
   const changes: PolicyChange[] = [];
@@ -70,6 +70,34 @@ function describe(compiled: CompiledPolicies, p: Placed): string {
 
 type Unscoped = Omit<PolicyChange, 'resource' | 'restriction'>;
 
+/**
+ * A restriction's `when` changed. Only a `when` removed (or emptied to `{}`)
+ * provably fires on every record it fired on before: it now fires on every
+ * record. Any other change is widening, review needed, even a conjunct
+ * dropped, which under MongoDB semantics matches more rows: the engine also
+ * fires a restriction when a field its `when` compares holds a value of an
+ * unexpected shape (policy/marker-shape.ts: `marker: "true"` for
+ * `marker: true`), and when a claim its `when` reads is missing (fail
+ * closed), so a dropped conjunct can stop it firing on records and for users
+ * it fired on before (docs/cli.md, "diff").
+ */
+function whenChange(o: CompiledRestriction, n: CompiledRestriction): Unscoped | undefined {
+  const before = o.when?.source ?? EVERY_ROW;
+  const after = n.when?.source ?? EVERY_ROW;
+  if (conditionKey(before) === conditionKey(after)) return undefined;
+  const was = describeRows([before]);
+  if (conditionKey(after) === conditionKey(EVERY_ROW))
+    return { kind: 'restriction-when-changed', effect: 'narrowing', before, after, message: `now fires on every record (was ${was})` };
+  return {
+    kind: 'restriction-when-changed',
+    effect: 'widening',
+    reviewNeeded: true,
+    before,
+    after,
+    message: `now fires ${describeRows([after])} (was ${was}): may no longer fire on some records or for some users: review needed`,
+  };
+}
+
 function compare(before: CompiledPolicies, after: CompiledPolicies, o: Placed, n: Placed, roles: string[], purposes: string[]): Unscoped[] {
   const out: Unscoped[] = [];
   const was = withheld(before, o);
@@ -104,72 +132,9 @@ function compare(before: CompiledPolicies, after: CompiledPolicies, o: Placed, n
       message: `now also withholds ${listFields(more)}`,
     });
 
-  const oldWhen = o.restriction.when?.source ?? EVERY_ROW;
-  const newWhen = n.restriction.when?.source ?? EVERY_ROW;
-  if (conditionKey(oldWhen) !== conditionKey(newWhen)) {
-    // The restriction fires on the rows `when` matches: matching more narrows access, fewer widens it.
-    const firesOnMore = provablyWithin(oldWhen, newWhen);
-    const firesOnFewer = provablyWithin(newWhen, oldWhen);
-    const change: Unscoped = {
-      kind: 'restriction-when-changed',
-      effect: firesOnMore ? 'narrowing' : 'widening',
-      before: oldWhen,
-      after: newWhen,
-      message: `now fires ${describeRows([newWhen])} (was ${describeRows([oldWhen])})${
-        firesOnMore ? '' : firesOnFewer ? ': fires on fewer rows' : ': not provably on as many rows: review needed'
-      }`,
-    };
-    if (!firesOnMore && !firesOnFewer) change.reviewNeeded = true;
-    out.push(change);
-  }
+  const change = whenChange(o.restriction, n.restriction);
+  if (change) out.push(change);
 
-  const exemptions = (r: CompiledRestriction) =>
-    new Set(roles.flatMap((role) => purposes.filter((purpose) => isExempt(r, [role], purpose)).map((purpose) => `${role}\0${purpose}`)));
-  const oldExempt = exemptions(o.restriction);
-  const newExempt = exemptions(n.restriction);
-  const unless = (r: CompiledRestriction) => ({
-    roles: r.unlessRoles ? [...r.unlessRoles].sort() : null,
-    purposes: r.unlessPurposes ? [...r.unlessPurposes].sort() : null,
-  });
-  const gained = [...newExempt].filter((p) => !oldExempt.has(p));
-  const lost = [...oldExempt].filter((p) => !newExempt.has(p));
-  if (gained.length > 0)
-    out.push({
-      kind: 'exemption-added',
-      effect: 'widening',
-      before: unless(o.restriction),
-      after: unless(n.restriction),
-      message: `now exempts ${pairs(gained, roles, purposes)}`,
-    });
-  if (lost.length > 0)
-    out.push({
-      kind: 'exemption-removed',
-      effect: 'narrowing',
-      before: unless(o.restriction),
-      after: unless(n.restriction),
-      message: `no longer exempts ${pairs(lost, roles, purposes)}`,
-    });
+  out.push(...exemptionChanges(before, after, o.restriction, n.restriction, n.resource, roles, purposes));
   return out;
-}
-
-/**
- * `gp for every purpose; nurse for emergency`: role × purpose pairs, roles
- * with the same purposes together, `any role` and `every purpose` where a
- * list is all of them.
- */
-function pairs(list: string[], roles: string[], purposes: string[]): string {
-  const byRole = new Map<string, string[]>();
-  for (const pair of list) {
-    const [role, purpose] = pair.split('\0') as [string, string];
-    byRole.set(role, [...(byRole.get(role) ?? []), purpose]);
-  }
-  const byPurposes = new Map<string, string[]>();
-  for (const [role, ps] of byRole) {
-    const key = ps.length === purposes.length ? 'every purpose' : ps.sort().join(', ');
-    byPurposes.set(key, [...(byPurposes.get(key) ?? []), role]);
-  }
-  return [...byPurposes]
-    .map(([ps, rs]) => `${rs.length === roles.length ? 'any role' : rs.sort().join(', ')} for ${ps}`)
-    .sort()
-    .join('; ');
 }

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { fieldmesh, ROOT } from './run.js';
+import { fieldmesh, ROOT, type Run } from './run.js';
 
 const NOW = ['--now', '2026-11-24'];
 
@@ -86,7 +86,7 @@ describe('fieldmesh diff', () => {
     const r = diff('--allow-widening');
     expect(r.code).to.equal(0);
     expect(r.stdout).to.include('Access widens');
-    expect(r.stdout).to.match(/widens {2}restriction dv-address: now exempts gp for /);
+    expect(r.stdout).to.include('widens  gp: now exempt from restriction dv-address through grant gp#0 where {"gp":"${user.practice}"}');
   });
 
   it('--format markdown prints a heading, a summary and a table per resource × purpose, escaping policy text', () => {
@@ -105,6 +105,23 @@ describe('fieldmesh diff', () => {
     expect(row).to.include('a\\|b');
     expect(row.split(/(?<!\\)\|/)).to.have.length(5);
     expect(row).to.include('review needed');
+  });
+
+  it('--format markdown defuses @ mentions and shows bidirectional controls from policy text as \\uXXXX', () => {
+    const { now, diff } = setup();
+    // YAML's escapes: U+202E (right-to-left override) and U+2066 (left-to-right isolate) inside the condition.
+    edit(now, 'roles.yaml', NURSE_WHERE, '        where: { careTeam: "@everyone \\u202Eteam\\u2066" }\n');
+    const r = diff('--format', 'markdown');
+    expect(r.code, r.stderr).to.equal(1);
+    expect(r.stdout).to.include('@\u200beveryone');
+    expect(r.stdout).to.not.match(/@everyone/);
+    expect(r.stdout).to.not.match(/[\u202a-\u202e\u2066-\u2069]/);
+    expect(r.stdout).to.include('\\\\u202e').and.include('\\\\u2066');
+    // The other formats carry no raw control either; JSON's `\u202e` parses back to the same condition.
+    expect(diff().stdout).to.not.match(/[\u202a-\u202e\u2066-\u2069]/);
+    const json = diff('--format', 'json').stdout;
+    expect(json).to.not.match(/[\u202a-\u202e\u2066-\u2069]/);
+    expect(JSON.parse(json).changes[0].after).to.deep.equal([{ careTeam: '@everyone \u202eteam\u2066' }]);
   });
 
   it('--format json prints { from, to, widened, summary, changes } with each change scoped', () => {
@@ -136,6 +153,107 @@ describe('fieldmesh diff', () => {
     expect(r.stdout).to.include('narrows expired: review date 2026-10-01 has passed');
     expect(r.stdout).to.include('checks');
     expect(r.stdout).to.match(/note {4}new warning: purposes\.service-planning\.reviewBy: review date 2026-10-01 has passed/);
+  });
+
+  describe("a restriction's `when` changed", () => {
+    /** `redact` of one record as a receptionist for administration (no row condition), under a policy directory. */
+    function redact(dir: string, root: string, record: object): Run {
+      const file = join(root, 'record.json');
+      writeFileSync(file, JSON.stringify(record));
+      const r = fieldmesh([
+        'redact',
+        file,
+        '--policies',
+        dir,
+        '--role',
+        'receptionist',
+        '--purpose',
+        'administration',
+        '--resource',
+        'Patient',
+      ]);
+      expect(r.code, r.stderr).to.equal(0);
+      return r;
+    }
+
+    it('a conjunct dropped from `when` widens, review needed (exit 1): a marker of an odd shape no longer fires it', () => {
+      const { root, old, now, diff } = setup();
+      edit(old, 'restrictions.yaml', 'when: { flags: dv-risk }', 'when: { flags: dv-risk, marker: true }');
+      const record = { id: 'p1', name: 'Ann', address: [{ city: 'Leeds' }], marker: 'true' };
+      // The widening is real: OLD withholds the address (the text "true" fires it, fail closed), NEW discloses it.
+      expect(JSON.parse(redact(old, root, record).stdout)).to.not.have.property('address');
+      expect(JSON.parse(redact(now, root, record).stdout)).to.have.property('address');
+      const r = diff();
+      expect(r.code, r.stdout).to.equal(1);
+      expect(r.stdout).to.include('Access widens: 1 widening, 0 narrowing, 0 to note.');
+      expect(r.stdout).to.match(/widens {2}restriction dv-address: now fires where \{"flags":"dv-risk"\} .*review needed/);
+    });
+
+    it('a conjunct reading a claim dropped from `when` widens, review needed (exit 1): a user without the claim was always withheld from', () => {
+      const { root, old, now, diff } = setup();
+      edit(old, 'restrictions.yaml', 'when: { flags: dv-risk }', 'when: { flags: dv-risk, ward: { $ne: "${user.ward}" } }');
+      const record = { id: 'p1', name: 'Ann', address: [{ city: 'Leeds' }] };
+      expect(JSON.parse(redact(old, root, record).stdout)).to.not.have.property('address');
+      expect(JSON.parse(redact(now, root, record).stdout)).to.have.property('address');
+      const r = diff('--format', 'json');
+      expect(r.code, r.stdout).to.equal(1);
+      expect(JSON.parse(r.stdout).changes).to.deep.equal([
+        {
+          kind: 'restriction-when-changed',
+          effect: 'widening',
+          reviewNeeded: true,
+          resource: 'Patient',
+          restriction: 'dv-address',
+          before: { flags: 'dv-risk', ward: { $ne: '${user.ward}' } },
+          after: { flags: 'dv-risk' },
+          message:
+            'now fires where {"flags":"dv-risk"} (was where {"flags":"dv-risk","ward":{"$ne":"${user.ward}"}}): may no longer fire on some records or for some users: review needed',
+        },
+      ]);
+    });
+
+    it('a `when` removed fires on every record: narrowing (exit 0)', () => {
+      const { now, diff } = setup();
+      edit(now, 'restrictions.yaml', '    when: { sealed: true }\n', '');
+      const r = diff();
+      expect(r.code, r.stdout).to.equal(0);
+      expect(r.stdout).to.match(/narrows restriction sealed-record: now fires on every record \(was where \{"sealed":true\}\)/);
+    });
+  });
+
+  it('a role gaining `inherits:` of an exempt role widens (exit 1): the inherited grants keep the exemption, though it reads the same', () => {
+    const { root, old, now, diff } = setup();
+    const deputy = (body: string) => `\n  deputy-lead:\n    description: Deputy safeguarding lead\n${body}`;
+    const copies = [
+      '    grants:',
+      '      - { purpose: safeguarding, resource: SafeguardingConcern, read: view, update: [riskLevel, status, agenciesInformed, caseworker] }',
+      '      - { purpose: safeguarding, resource: Patient, read: view }',
+      '      - { purpose: safeguarding, resource: CaseNote, read: view }\n',
+    ].join('\n');
+    writeFileSync(join(old, 'roles.yaml'), readFileSync(join(old, 'roles.yaml'), 'utf8') + deputy(copies));
+    writeFileSync(join(now, 'roles.yaml'), readFileSync(join(now, 'roles.yaml'), 'utf8') + deputy('    inherits: [safeguarding-lead]\n'));
+    // The widening is real: the deputy now sees the address of a person flagged dv-risk.
+    const file = join(root, 'record.json');
+    writeFileSync(file, JSON.stringify({ id: 'p1', name: 'Ann', address: [{ city: 'Leeds' }], flags: ['dv-risk'] }));
+    const redact = (dir: string) =>
+      JSON.parse(
+        fieldmesh(['redact', file, '--policies', dir, '--role', 'deputy-lead', '--purpose', 'safeguarding', '--resource', 'Patient'])
+          .stdout,
+      );
+    expect(redact(old)).to.not.have.property('address');
+    expect(redact(now)).to.have.property('address');
+    const r = diff();
+    expect(r.code, r.stdout).to.equal(1);
+    expect(r.stdout).to.include('Access widens: 3 widening, 0 narrowing, 0 to note.');
+    expect(r.stdout).to.include(
+      'widens  deputy-lead: now exempt from restriction dv-address through grant safeguarding-lead#1 (inherited via deputy-lead → safeguarding-lead) on every row: address,',
+    );
+    const json = JSON.parse(diff('--format', 'json').stdout);
+    expect(json.changes.map((c: { restriction: string; role: string; kind: string }) => [c.kind, c.role, c.restriction])).to.deep.equal([
+      ['exemption-added', 'deputy-lead', 'dv-address'],
+      ['exemption-added', 'deputy-lead', 'dv-location'],
+      ['exemption-added', 'deputy-lead', 'hate-crime-location'],
+    ]);
   });
 
   describe('bad input', () => {
@@ -232,6 +350,18 @@ describe('fieldmesh diff', () => {
       const r = fieldmesh(['diff', '--git', 'HEAD', '--policies', 'policies', 'rules', ...NOW], { cwd: repo });
       expect(r.code).to.equal(2);
       expect(r.stderr).to.include('--git: policies holds no *.yaml or *.yml policy files at HEAD');
+    });
+
+    it('refuses a policy file committed as a symbolic link, naming it (exit 2)', () => {
+      const { repo, git } = repository();
+      git('mv', 'policies/roles.yaml', 'roles.yaml');
+      symlinkSync('../roles.yaml', join(repo, 'policies', 'roles.yaml'));
+      git('add', '.');
+      git('commit', '-q', '-m', 'roles kept outside, linked');
+      const r = fieldmesh(['diff', '--git', 'HEAD', ...NOW], { cwd: repo });
+      expect(r.code).to.equal(2);
+      expect(r.stderr).to.include('--git: policies/roles.yaml is a symbolic link at HEAD: not read');
+      expect(r.stderr).to.not.include('expected object');
     });
 
     it('refuses more than one directory beside --git (exit 2)', () => {

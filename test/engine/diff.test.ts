@@ -97,14 +97,17 @@ describe('engine/diff', () => {
         grant(doc, 'gp').where = { ward: { $in: list } };
         return policiesFromSources([{ file: 'p.yaml', text: stringify(doc) }], { now: NOW });
       };
+      // gp is exempt from `sealed` through this grant: its rows changing changes that exemption too (diff-exemptions.ts).
       const wider = diffPolicies(load(['W1']), load(['W1', 'W2']), { now: NOW });
       expect(wider.widened).to.equal(true);
-      expect(wider.changes[0]).to.deep.include({ kind: 'condition-changed', effect: 'widening', reviewNeeded: true, role: 'gp' });
-      expect(wider.changes[0]!.message).to.include('review needed');
+      expect(wider.changes.map((c) => c.kind)).to.deep.equal(['exemption-added', 'condition-changed']);
+      expect(wider.changes[1]).to.deep.include({ kind: 'condition-changed', effect: 'widening', reviewNeeded: true, role: 'gp' });
+      expect(wider.changes[1]!.message).to.include('review needed');
       const narrower = diffPolicies(load(['W1', 'W2']), load(['W1']), { now: NOW });
       expect(narrower.widened).to.equal(false);
-      expect(narrower.changes[0]).to.deep.include({ kind: 'condition-changed', effect: 'narrowing' });
-      expect(narrower.changes[0]).to.not.have.property('reviewNeeded');
+      expect(narrower.changes.map((c) => c.kind)).to.deep.equal(['exemption-removed', 'condition-changed']);
+      expect(narrower.changes[1]).to.deep.include({ kind: 'condition-changed', effect: 'narrowing' });
+      expect(narrower.changes[1]).to.not.have.property('reviewNeeded');
     });
 
     it('a condition changed to another value is not provably narrower: widening, review needed', () => {
@@ -115,7 +118,7 @@ describe('engine/diff', () => {
 
     it('a condition added to a grant, or a conjunct added to one, narrows', () => {
       const { only, grant } = setup();
-      const [added] = only((doc) => (grant(doc, 'gp').where = { ward: 'W1' }), { role: 'gp' });
+      const [added] = only((doc) => (grant(doc, 'gp').where = { ward: 'W1' }), { role: 'gp', kind: 'condition-added' });
       expect(added).to.deep.include({ kind: 'condition-added', effect: 'narrowing', after: [{ ward: 'W1' }] });
       const [conjunct] = only((doc) => (grant(doc, 'nurse').where = { careTeam: '${user.team}', ward: 'W1' }), { action: 'read' });
       expect(conjunct).to.deep.include({ kind: 'condition-changed', effect: 'narrowing' });
@@ -199,26 +202,146 @@ describe('engine/diff', () => {
         expect(added).to.deep.include({ effect: 'narrowing', restriction: 'vip' });
       });
 
-      it('an exemption added widens, naming the roles and purposes it now covers', () => {
+      it('an exemption added widens, per purpose and role, naming the grants it now holds through', () => {
         const { only } = setup();
-        const [exempt] = only((doc) => doc.restrictions[0].unless.roles.push('nurse'), { kind: 'exemption-added' });
-        expect(exempt).to.deep.include({ effect: 'widening', restriction: 'dv-address' });
-        expect(exempt!.message).to.equal('now exempts nurse for every purpose');
-        const [byPurpose] = only((doc) => (doc.restrictions[0].unless = { purposes: ['emergency'] }), { kind: 'exemption-added' });
-        expect(byPurpose!.message).to.equal('now exempts analyst, gp, nurse for emergency');
+        const exempt = only((doc) => doc.restrictions[0].unless.roles.push('nurse'), { kind: 'exemption-added' });
+        expect(exempt.map((c) => [c.effect, c.restriction, c.purpose, c.role, c.fields, c.message])).to.deep.equal([
+          [
+            'widening',
+            'dv-address',
+            'direct-care',
+            'nurse',
+            ['address', 'address.postcode', 'dateOfBirth', 'id', 'name', 'telecom.value', 'ward'],
+            'now exempt from restriction dv-address through grant nurse#0 where {"careTeam":"${user.team}"}: address, dateOfBirth, id, name, telecom.value, ward',
+          ],
+          [
+            'widening',
+            'dv-address',
+            'emergency',
+            'nurse',
+            ['dateOfBirth', 'diagnoses', 'id', 'name'],
+            'now exempt from restriction dv-address through grant nurse#1 on every row: dateOfBirth, diagnoses, id, name',
+          ],
+        ]);
+        expect(exempt[1]!.after).to.deep.equal([{ grant: 'nurse#1', where: {}, fields: ['dateOfBirth', 'diagnoses', 'id', 'name'] }]);
+        expect(exempt[1]!.before).to.deep.equal([]);
+      });
+
+      it('an exemption moved from a role to a purpose: the roles with grants for that purpose gain it, the role loses it', () => {
+        const { only } = setup();
         const moved = only((doc) => (doc.restrictions[1].unless = { purposes: ['emergency'] }));
-        expect(moved.map((c) => [c.kind, c.effect, c.message])).to.deep.equal([
-          ['exemption-added', 'widening', 'now exempts any role for emergency'],
-          ['exemption-removed', 'narrowing', 'no longer exempts gp for direct-care'],
+        expect(moved.map((c) => [c.kind, c.effect, c.purpose, c.role])).to.deep.equal([
+          ['exemption-removed', 'narrowing', 'direct-care', 'gp'],
+          ['exemption-added', 'widening', 'emergency', 'nurse'],
+        ]);
+        const byPurpose = only((doc) => (doc.restrictions[0].unless = { purposes: ['emergency'] }));
+        expect(byPurpose.map((c) => [c.kind, c.purpose, c.role])).to.deep.equal([
+          ['exemption-removed', 'direct-care', 'safeguarding-lead'],
+          ['exemption-added', 'emergency', 'nurse'],
         ]);
       });
 
       it('an exemption removed narrows', () => {
         const { only } = setup();
         const changes = only((doc) => delete doc.restrictions[1].unless);
-        expect(changes.map((c) => [c.kind, c.effect, c.message])).to.deep.equal([
-          ['exemption-removed', 'narrowing', 'no longer exempts gp for direct-care'],
+        expect(changes.map((c) => [c.kind, c.effect, c.role, c.message])).to.deep.equal([
+          [
+            'exemption-removed',
+            'narrowing',
+            'gp',
+            'no longer exempt from restriction sealed through grant gp#0 on every row: address, careTeam, dateOfBirth, diagnoses, id, name, nhsNumber, telecom.value, ward',
+          ],
         ]);
+      });
+
+      /** Two sets edited from the fixture, compared. */
+      function sets(edit: (doc: Doc) => void, editAfter: (doc: Doc) => void) {
+        const text = readFileSync(VALID_POLICY, 'utf8');
+        const load = (e: (doc: Doc) => void) => {
+          const doc = parse(text) as Doc;
+          e(doc);
+          return policiesFromSources([{ file: 'p.yaml', text: stringify(doc) }], { now: NOW });
+        };
+        const before = load(edit);
+        const after = load(editAfter);
+        return { before, after, diff: diffPolicies(before, after, { now: NOW }) };
+      }
+
+      const LEAD_GRANT = { purpose: 'direct-care', resource: 'Patient', read: ['id', 'name', 'address'] };
+
+      it('a role gaining `inherits:` of an exempt role widens: it is exempt through the inherited grants, though it reads the same', () => {
+        const { before, after, diff } = sets(
+          (doc) => (doc.roles.deputy = { grants: [LEAD_GRANT] }),
+          (doc) => (doc.roles.deputy = { inherits: ['safeguarding-lead'] }),
+        );
+        // What the engine does: the deputy now sees the address of a person flagged dv-risk.
+        const ctx = {
+          resource: 'Patient',
+          purpose: 'direct-care',
+          user: { sub: 'd1', roles: ['deputy'], training: '2026-06-01' },
+          now: NOW,
+        };
+        const record = { id: 'p1', name: 'Ann', address: { postcode: 'LS1 1AA' }, flags: ['dv-risk'] };
+        expect(before.redact(record, ctx).data).to.not.have.property('address');
+        expect(after.redact(record, ctx).data).to.have.property('address');
+        expect(diff.widened).to.equal(true);
+        expect(diff.changes).to.deep.equal([
+          {
+            kind: 'exemption-added',
+            effect: 'widening',
+            resource: 'Patient',
+            purpose: 'direct-care',
+            role: 'deputy',
+            restriction: 'dv-address',
+            fields: ['address', 'address.postcode', 'id', 'name'],
+            before: [],
+            after: [
+              {
+                grant: 'safeguarding-lead#0',
+                inheritedVia: ['deputy', 'safeguarding-lead'],
+                where: {},
+                fields: ['address', 'address.postcode', 'id', 'name'],
+              },
+            ],
+            message:
+              'now exempt from restriction dv-address through grant safeguarding-lead#0 (inherited via deputy → safeguarding-lead) on every row: address, id, name',
+          },
+        ]);
+      });
+
+      it('an exempt grant that reads more widens, naming only the fields it gained', () => {
+        const { only } = setup();
+        const [gained] = only((doc) => doc.roles['safeguarding-lead'].grants[0].read.push('telecom.value'), { kind: 'exemption-added' });
+        expect(gained).to.deep.include({ effect: 'widening', role: 'safeguarding-lead', fields: ['telecom.value'] });
+      });
+
+      it('a row condition moved from a grant to an exempt one widens, though the role reads the same fields on the same rows', () => {
+        // The nurse reads id and address through a grant of its own and one inherited from an exempt role.
+        const nurse = (exemptWhere: object, ownWhere: object) => (doc: Doc) => {
+          const read = ['id', 'address'];
+          doc.roles.nurse = {
+            inherits: ['lead-of-ward'],
+            grants: [{ purpose: 'direct-care', resource: 'Patient', read, where: ownWhere }],
+          };
+          doc.roles['lead-of-ward'] = { grants: [{ purpose: 'direct-care', resource: 'Patient', read, where: exemptWhere }] };
+          doc.restrictions[0].unless.roles.push('lead-of-ward');
+        };
+        const { diff } = sets(nurse({ ward: 'W1' }, { ward: 'W2' }), nurse({ ward: 'W2' }, { ward: 'W1' }));
+        const nurseChanges = diff.changes.filter((c) => c.role === 'nurse');
+        expect(nurseChanges.map((c) => [c.kind, c.effect])).to.deep.equal([
+          ['exemption-added', 'widening'],
+          ['exemption-removed', 'narrowing'],
+        ]);
+        expect(diff.widened).to.equal(true);
+      });
+
+      it('exempt grants renumbered are the same exemptions: no change', () => {
+        const EMERGENCY = { purpose: 'emergency', resource: 'Patient', read: ['id', 'name'] };
+        const { diff } = sets(
+          (doc) => doc.roles['safeguarding-lead'].grants.push(EMERGENCY),
+          (doc) => doc.roles['safeguarding-lead'].grants.unshift(EMERGENCY),
+        );
+        expect(diff.changes).to.deep.equal([]);
       });
 
       it('withholding fewer fields widens; the whole record down to fields widens', () => {
@@ -229,14 +352,64 @@ describe('engine/diff', () => {
         expect(record).to.deep.include({ effect: 'widening', fields: ['record'] });
       });
 
-      it('a `when` that fires on fewer rows widens; on other rows, widening with review; on more rows, narrows', () => {
+      it('a `when` that fires on fewer rows or on other rows widens, review needed; removed (every record), it narrows', () => {
         const { only } = setup();
         const [fewer] = only((doc) => (doc.restrictions[0].when = { flags: 'dv-risk', adult: true }), { kind: 'restriction-when-changed' });
-        expect(fewer).to.deep.include({ effect: 'widening' }).and.not.have.property('reviewNeeded');
+        expect(fewer).to.deep.include({ effect: 'widening', reviewNeeded: true });
         const [other] = only((doc) => (doc.restrictions[0].when = { flags: 'dv-high' }), { kind: 'restriction-when-changed' });
         expect(other).to.deep.include({ effect: 'widening', reviewNeeded: true });
+        const [other2] = only((doc) => (doc.restrictions[1].when = { sealed: true }), { kind: 'restriction-when-changed' });
+        expect(other2).to.deep.include({ effect: 'widening', reviewNeeded: true, after: { sealed: true } });
         const [more] = only((doc) => delete doc.restrictions[0].when, { kind: 'restriction-when-changed' });
-        expect(more).to.deep.include({ effect: 'narrowing', after: {} });
+        expect(more).to.deep.include({ effect: 'narrowing', after: {} }).and.not.have.property('reviewNeeded');
+        const [emptied] = only((doc) => (doc.restrictions[1].when = {}), { kind: 'restriction-when-changed' });
+        expect(emptied).to.deep.include({ effect: 'narrowing', after: {} });
+      });
+
+      /** Before: the fixture with dv-address firing on `when`; after: the fixture as it is ({ flags: dv-risk }). */
+      function dropped(when: Record<string, unknown>) {
+        const text = readFileSync(VALID_POLICY, 'utf8');
+        const doc = parse(text) as Doc;
+        doc.restrictions[0].when = when;
+        const before = policiesFromSources([{ file: 'p.yaml', text: stringify(doc) }], { now: NOW });
+        const after = policiesFromSources([{ file: 'p.yaml', text }], { now: NOW });
+        return { before, after, diff: diffPolicies(before, after, { now: NOW }) };
+      }
+
+      it('a `when` added to a restriction that fired on every record widens, review needed', () => {
+        const { diff } = dropped({});
+        expect(diff.changes).to.have.length(1);
+        expect(diff.changes[0]).to.deep.include({ kind: 'restriction-when-changed', effect: 'widening', reviewNeeded: true, before: {} });
+      });
+
+      it('a conjunct dropped from `when` widens, review needed: the dropped field fired the restriction on a marker of an odd shape', () => {
+        const { before, after, diff } = dropped({ flags: 'dv-risk', marker: true });
+        // What the engine does: a `marker` held as text fires the old restriction (fail closed), not the new one.
+        const ctx = { resource: 'Patient', purpose: 'direct-care', user: { sub: 'u1', roles: ['gp'], training: '2026-06-01' }, now: NOW };
+        const record = { id: 'p1', name: 'Ann', address: { postcode: 'LS1 1AA' }, marker: 'true' };
+        expect(before.redact(record, ctx).data).to.not.have.property('address');
+        expect(after.redact(record, ctx).data).to.have.property('address');
+        expect(diff.widened).to.equal(true);
+        expect(diff.changes).to.have.length(1);
+        expect(diff.changes[0]).to.deep.include({
+          kind: 'restriction-when-changed',
+          effect: 'widening',
+          reviewNeeded: true,
+          restriction: 'dv-address',
+          before: { flags: 'dv-risk', marker: true },
+          after: { flags: 'dv-risk' },
+        });
+        expect(diff.changes[0]!.message).to.include('review needed');
+      });
+
+      it('a conjunct reading a claim dropped from `when` widens, review needed: a user without the claim was always withheld from', () => {
+        const { before, after, diff } = dropped({ flags: 'dv-risk', ward: { $ne: '${user.ward}' } });
+        const ctx = { resource: 'Patient', purpose: 'direct-care', user: { sub: 'u1', roles: ['gp'], training: '2026-06-01' }, now: NOW };
+        const record = { id: 'p1', name: 'Ann', address: { postcode: 'LS1 1AA' } };
+        expect(before.redact(record, ctx).data).to.not.have.property('address');
+        expect(after.redact(record, ctx).data).to.have.property('address');
+        expect(diff.widened).to.equal(true);
+        expect(diff.changes[0]).to.deep.include({ kind: 'restriction-when-changed', effect: 'widening', reviewNeeded: true });
       });
     });
 
@@ -321,9 +494,10 @@ describe('engine/diff', () => {
       expect(a.changes.map((c) => [c.resource, c.purpose, c.role])).to.deep.equal([
         ['Patient', undefined, undefined],
         ['Patient', 'direct-care', 'gp'],
+        ['Patient', 'direct-care', 'gp'],
         ['Patient', 'direct-care', 'nurse'],
       ]);
-      expect(a.summary).to.deep.equal({ widening: 2, narrowing: 1, neutral: 0 });
+      expect(a.summary).to.deep.equal({ widening: 2, narrowing: 2, neutral: 0 });
     });
 
     it('refuses an invalid clock', () => {
