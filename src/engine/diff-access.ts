@@ -1,7 +1,8 @@
 import { isWithin } from '../lib/paths.js';
 import { conditionKey, EVERY_ROW, provablyWithin } from '../policy/condition-order.js';
 import type { Condition } from '../policy/schema.js';
-import { pathsOf, type CompiledGrant, type CompiledPolicies } from './compile.js';
+import type { CompiledGrant, CompiledPolicies } from './compile.js';
+import { carries, pathUnion } from './diff-paths.js';
 import type { ChangeKind, DiffAction, PolicyChange } from './diff-change.js';
 
 /**
@@ -20,8 +21,9 @@ export function accessChanges(before: CompiledPolicies, after: CompiledPolicies)
   for (const key of keys) {
     const [role, purpose, resource] = key.split('\0') as [string, string, string];
     for (const action of ['read', 'update', 'create'] as const) {
-      const old = fieldConditions(before, key, resource, action);
-      const now = fieldConditions(after, key, resource, action);
+      const paths = pathUnion(before.resources.get(resource), after.resources.get(resource));
+      const old = fieldConditions(before, key, resource, action, paths);
+      const now = fieldConditions(after, key, resource, action, paths);
       changes.push(...compareAccess(old, now).map((c) => ({ ...c, resource, purpose, role, action })));
     }
   }
@@ -31,14 +33,22 @@ export function accessChanges(before: CompiledPolicies, after: CompiledPolicies)
 /** Field path → the conditions (canonical key → condition) under which a role's grants give it; `{}` is every row. */
 type FieldConditions = Map<string, Map<string, Condition>>;
 
-function fieldConditions(compiled: CompiledPolicies, key: string, resourceName: string, action: DiffAction): FieldConditions {
+function fieldConditions(
+  compiled: CompiledPolicies,
+  key: string,
+  resourceName: string,
+  action: DiffAction,
+  paths: readonly string[],
+): FieldConditions {
   const out: FieldConditions = new Map();
   const resource = compiled.resources.get(resourceName);
   if (!resource) return out;
+  const purpose = key.split('\0')[1]!;
+  const declaredOnly = compiled.purposes.get(purpose)?.views.get(resourceName)?.declaredOnly ?? false;
   for (const grant of compiled.grants.get(key) ?? []) {
     const condition = conditionOf(grant);
     const k = conditionKey(condition);
-    for (const path of pathsOf(resource, grant[action])) {
+    for (const path of paths.filter((p) => carries(resource, grant[action], p, declaredOnly))) {
       let conditions = out.get(path);
       if (!conditions) out.set(path, (conditions = new Map()));
       conditions.set(k, condition);

@@ -1,6 +1,7 @@
 import { EVERY_ROW, provablyWithin } from '../policy/condition-order.js';
 import type { Condition } from '../policy/schema.js';
-import { grantKey, pathsOf, type CompiledGrant, type CompiledPolicies, type CompiledRestriction } from './compile.js';
+import { carries, pathUnion } from './diff-paths.js';
+import { grantKey, type CompiledGrant, type CompiledPolicies, type CompiledRestriction } from './compile.js';
 import type { PolicyChange } from './diff-change.js';
 import { describeRows, listFields } from './diff-access.js';
 import { heldOnce, isExempt } from './plan.js';
@@ -53,8 +54,9 @@ export function exemptionChanges(
   const out: Unscoped[] = [];
   for (const purpose of purposes)
     for (const role of roles) {
-      const was = exemptGrants(before, o, role, purpose, resource);
-      const is = exemptGrants(after, n, role, purpose, resource);
+      const paths = pathUnion(before.resources.get(resource), after.resources.get(resource));
+      const was = exemptGrants(before, o, role, purpose, resource, paths);
+      const is = exemptGrants(after, n, role, purpose, resource, paths);
       const gained = beyond(is, was);
       const lost = beyond(was, is);
       if (gained.length > 0)
@@ -84,13 +86,20 @@ export function exemptionChanges(
 }
 
 /** The grants a role holds for a purpose and resource (each once, as a plan holds them) that `isExempt` exempts. */
-function exemptGrants(compiled: CompiledPolicies, r: CompiledRestriction, role: string, purpose: string, resource: string): ExemptGrant[] {
+function exemptGrants(
+  compiled: CompiledPolicies,
+  r: CompiledRestriction,
+  role: string,
+  purpose: string,
+  resource: string,
+  paths: readonly string[],
+): ExemptGrant[] {
   const res = compiled.resources.get(resource);
   if (!res) return [];
   const out: ExemptGrant[] = [];
   for (const g of heldOnce(compiled.grants.get(grantKey(role, purpose, resource)) ?? [])) {
     if (!isExempt(r, [g.role], purpose)) continue;
-    const fields = pathsOf(res, g.read | g.update | g.create);
+    const fields = paths.filter((p) => carries(res, g.read | g.update | g.create, p));
     if (fields.length === 0) continue;
     out.push(exemptGrant(g, fields));
   }

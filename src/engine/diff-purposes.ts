@@ -1,9 +1,10 @@
 import { canonicalJson } from '../lib/canonical-json.js';
 import { longestPrefix } from '../lib/paths.js';
 import type { FieldClass, PurposeDef, TransformName } from '../policy/schema.js';
-import { pathsOf, type CompiledPolicies, type CompiledView } from './compile.js';
+import type { CompiledPolicies, CompiledView } from './compile.js';
 import { listFields } from './diff-access.js';
 import type { ChangeEffect, ChangeKind, PolicyChange } from './diff-change.js';
+import { carries, pathUnion, transformOf } from './diff-paths.js';
 
 /**
  * Transforms from least to most identifying, for `transform-changed`: a
@@ -99,9 +100,10 @@ function termChanges(old: PurposeDef, now: PurposeDef, today: string): Unscoped[
   return out;
 }
 
-/** A view: the most a purpose may carry of a resource. Fields compared by path, transforms per field both carry. */
+/** A view: the most a purpose may carry of a resource. Fields compared over the paths either side names (diff-paths.ts), transforms per field both carry. */
 function viewChanges(old: CompiledView | undefined, now: CompiledView | undefined): Unscoped[] {
-  const fieldsOf = (v: CompiledView | undefined) => (v ? pathsOf(v.resource, v.mask) : []);
+  const paths = pathUnion(old?.resource, now?.resource);
+  const fieldsOf = (v: CompiledView | undefined) => (v ? paths.filter((p) => carries(v.resource, v.mask, p, v.declaredOnly)) : []);
   const o = fieldsOf(old);
   const n = fieldsOf(now);
   if (!old) return [{ kind: 'view-added', effect: 'widening', fields: n, message: `view added: ${listFields(n) || '(no fields)'}` }];
@@ -115,8 +117,8 @@ function viewChanges(old: CompiledView | undefined, now: CompiledView | undefine
   if (lost.length > 0) out.push({ kind: 'view-fields-lost', effect: 'narrowing', fields: lost, message: `view loses ${listFields(lost)}` });
   const groups = new Map<string, Unscoped & { fields: string[] }>();
   for (const field of n.filter((f) => o.includes(f))) {
-    const from = old.transforms.get(field) ?? 'none';
-    const to = now.transforms.get(field) ?? 'none';
+    const from = transformOf(old, field) ?? 'none';
+    const to = transformOf(now, field) ?? 'none';
     if (from === to) continue;
     const key = `${from}\0${to}`;
     const group = groups.get(key);

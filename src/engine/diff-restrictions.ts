@@ -1,5 +1,6 @@
 import { conditionKey, EVERY_ROW } from '../policy/condition-order.js';
-import { pathsOf, type CompiledPolicies, type CompiledRestriction } from './compile.js';
+import type { CompiledPolicies, CompiledRestriction } from './compile.js';
+import { carries, pathUnion } from './diff-paths.js';
 import type { PolicyChange } from './diff-change.js';
 import { describeRows, listFields } from './diff-access.js';
 import { union } from './diff-purposes.js';
@@ -58,9 +59,10 @@ function byName(compiled: CompiledPolicies): Map<string, Placed> {
   return out;
 }
 
-function withheld(compiled: CompiledPolicies, p: Placed): string[] {
+function withheld(compiled: CompiledPolicies, p: Placed, paths?: readonly string[]): string[] {
   if (p.restriction.record) return ['record'];
-  return pathsOf(compiled.resources.get(p.resource)!, p.restriction.mask);
+  const resource = compiled.resources.get(p.resource)!;
+  return (paths ?? resource.paths).filter((path) => carries(resource, p.restriction.mask, path));
 }
 
 function describe(compiled: CompiledPolicies, p: Placed): string {
@@ -100,8 +102,10 @@ function whenChange(o: CompiledRestriction, n: CompiledRestriction): Unscoped | 
 
 function compare(before: CompiledPolicies, after: CompiledPolicies, o: Placed, n: Placed, roles: string[], purposes: string[]): Unscoped[] {
   const out: Unscoped[] = [];
-  const was = withheld(before, o);
-  const is = withheld(after, n);
+  // Over the paths either side names: a path only one side names is withheld through its parent on the other.
+  const paths = o.resource === n.resource ? pathUnion(before.resources.get(o.resource), after.resources.get(n.resource)) : undefined;
+  const was = withheld(before, o, paths);
+  const is = withheld(after, n, paths);
   // The whole record covers every field: going from it to a list withholds less, and back more.
   const less = o.restriction.record
     ? n.restriction.record

@@ -177,6 +177,32 @@ describe('engine/diff', () => {
         expect(added).to.deep.include({ effect: 'narrowing', fields: ['dateOfBirth'], before: 'none', after: 'year' });
       });
 
+      it('a transform removed from a path only it named widens: the values go out in clear under the parent', () => {
+        // `name.family` is declared nowhere; only the transform names it. Removed, the path leaves the
+        // compiled set of the newer side, yet `name` still carries it, now untransformed.
+        const text = readFileSync(VALID_POLICY, 'utf8');
+        const load = (t: string) => policiesFromSources([{ file: 'policy.yaml', text: t }], { now: NOW });
+        const doc = parse(text) as Doc;
+        doc.purposes['direct-care'].views.Patient.transform = { 'name.family': 'mask' };
+        const masked = load(stringify(doc));
+        const plain = load(text);
+        const d = diffPolicies(masked, plain, { now: NOW });
+        expect(d.widened).to.equal(true);
+        expect(d.changes.find((c) => c.kind === 'transform-removed')).to.deep.include({
+          effect: 'widening',
+          purpose: 'direct-care',
+          fields: ['name.family'],
+          before: 'mask',
+          after: 'none',
+        });
+        // Nothing is reported lost: the path is still carried, through `name`.
+        expect(d.changes.filter((c) => c.effect === 'narrowing')).to.deep.equal([]);
+        // And the reverse is a transform added, narrowing only.
+        const back = diffPolicies(plain, masked, { now: NOW });
+        expect(back.widened).to.equal(false);
+        expect(back.changes.map((c) => [c.kind, c.effect])).to.deep.include(['transform-added', 'narrowing']);
+      });
+
       it('a transform changed to a more identifying one widens, to a less identifying one narrows', () => {
         const { only } = setup();
         const [more] = only((doc) => (doc.purposes.research.views.Patient.transform.dateOfBirth = 'year'), { kind: 'transform-changed' });
