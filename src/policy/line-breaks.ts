@@ -11,7 +11,11 @@ export interface LineBreakHazard {
 /**
  * The first character of a text that may hide a line: a carriage return
  * not followed by a line feed, a vertical tab, a form feed, a next line
- * (U+0085), a line separator (U+2028) or a paragraph separator (U+2029).
+ * (U+0085), a line separator (U+2028) or a paragraph separator (U+2029);
+ * or that may rewrite or reorder what is shown: any other C0 or C1 control
+ * character but tab, line feed and CRLF (ESC starts a terminal sequence that
+ * can redraw a line over a `where`), DEL, and the bidirectional overrides
+ * and isolates (U+202A–U+202E, U+2066–U+2069).
  *
  * Editors, terminals and diff views break the line at these, but the YAML
  * readers do not, and not alike: after a comment, `yaml` reads a lone CR as
@@ -48,12 +52,14 @@ export function lineBreakHazard(text: string): LineBreakHazard | undefined {
 }
 
 /** Not global: `exec` always starts at the beginning, so it has no state to leak between calls. */
-const HAZARD = /\r(?!\n)|[\v\f\u0085\u2028\u2029]/;
+const HAZARD = /\r(?!\n)|[\v\f\u0085\u2028\u2029]|[\u0000-\u0008\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
 function messageFor(ch: string): string {
   if (ch === '\r') return 'a carriage return without a line feed: save the file with LF or CRLF line ends';
-  const name = NAMES[ch] ?? 'a line break character';
   const code = `U+${ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+  const name = NAMES[ch];
+  if (name === undefined)
+    return `a control character (${code}): a terminal, editor or diff view may move, hide or reorder text at it (an escape sequence can redraw a line), so what a reviewer reads may not be what loads; remove it, or write it as an escape ("\\u${code.slice(2)}") inside a double-quoted string`;
   return `${name} (${code}): editors show a line break here that YAML does not read as one, so a line may be hidden; remove it, or write it as an escape ("\\u${code.slice(2)}") inside a double-quoted string`;
 }
 

@@ -251,6 +251,35 @@ describe('fieldmesh check: characters that may hide a line', () => {
     });
   }
 
+  it('refuses a terminal escape sequence in a comment, which can redraw the line a reviewer reads over the rule that loads', () => {
+    // ESC[1A ESC[2K moves up one line and clears it: `cat` shows the narrow `where` the comment repeats, not the real one.
+    const { dir, file } = withRoles((t) =>
+      t.replace(`${COMMENT}\n`, `${COMMENT}\n        where: { gp: { $exists: true } } # \u001b[1A\u001b[2K\u001b[1G\n`),
+    );
+    const { code, issues } = checkJson(dir);
+    expect(code).to.equal(1);
+    expect(issues).to.have.length(1);
+    expect(issues[0]!.message).to.match(/^a control character \(U\+001B\)/);
+    const lines = readFileSync(file, 'utf8').split('\n');
+    expect(lines[issues[0]!.line! - 1]![issues[0]!.col! - 1]).to.equal('\u001b');
+  });
+
+  for (const [name, ch] of [
+    ['NUL', '\u0000'],
+    ['DEL', '\u007f'],
+    ['a C1 control', '\u009b'],
+    ['a right-to-left override', '\u202e'],
+    ['a left-to-right isolate', '\u2066'],
+  ] as const) {
+    it(`refuses ${name} in a comment, and accepts a tab`, () => {
+      const { dir } = withRoles((t) => t.replace(COMMENT, `${COMMENT} ${ch}x`));
+      expect(checkJson(dir).code).to.equal(1);
+      expect(checkJson(dir).issues[0]!.message).to.match(/^a control character/);
+      const tab = withRoles((t) => t.replace(COMMENT, `${COMMENT}\tx`));
+      expect(checkJson(tab.dir).code).to.equal(0);
+    });
+  }
+
   it('refuses one inside a quoted string too, where the two readers fold it differently', () => {
     const { dir } = withRoles((t) => t.replace('General practitioner at a registered practice', 'General practitioner\u2028at a practice'));
     const { code, issues } = checkJson(dir);
