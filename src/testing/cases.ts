@@ -68,10 +68,37 @@ export function parseCaseFile(text: string, file: string): CaseFile {
   } catch {
     throw new FieldmeshError('cases_invalid', `${file}: the YAML cannot be read (too many aliases)`);
   }
+  const merge = mergeKeyAt(raw, []);
+  if (merge !== undefined)
+    throw new FieldmeshError(
+      'cases_invalid',
+      `${file} › ${formatPath(merge) || '(top level)'}: a "<<" merge key: YAML 1.2 reads it as an ordinary key and merges nothing, so the record or user would lack every key it meant to copy; write the keys out`,
+    );
   const parsed = caseFileSchema.safeParse(raw);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `${file} › ${formatPath(i.path) || '(top level)'}: ${i.message}`);
     throw new FieldmeshError('cases_invalid', lines.join('\n'));
   }
   return parsed.data;
+}
+
+/**
+ * Where a `<<` key is, if anywhere: in a case file it would be read as an
+ * ordinary key (YAML 1.2 has no merge keys), and inside `record:` or
+ * `user:`, which take any key, it would pass unnoticed while the case runs
+ * on a record or user missing what the author meant to merge.
+ */
+function mergeKeyAt(value: unknown, at: (string | number)[]): (string | number)[] | undefined {
+  // A stack, not recursion: a fixture may nest deeper than the call stack allows.
+  const stack: [unknown, (string | number)[]][] = [[value, at]];
+  while (stack.length > 0) {
+    const [v, path] = stack.pop()!;
+    if (Array.isArray(v)) for (const [i, item] of v.entries()) stack.push([item, [...path, i]]);
+    else if (v !== null && typeof v === 'object' && !(v instanceof Date))
+      for (const [k, item] of Object.entries(v)) {
+        if (k === '<<') return path;
+        stack.push([item, [...path, k]]);
+      }
+  }
+  return undefined;
 }

@@ -63,6 +63,18 @@ describe('testing/cases', () => {
   });
 
   describe('parseCaseFile', () => {
+    it('refuses a "<<" merge key in a record or a user, which YAML 1.2 reads as an ordinary key and merges nothing', () => {
+      const base = `cases:\n  - name: a\n    ${RECEPTIONIST}\n    record: &pat { id: p1, gp: B86001 }\n    expect: { id: p1, gp: B86001 }\n`;
+      const inRecord = `${base}  - name: b\n    ${RECEPTIONIST}\n    record: { <<: *pat, flags: [dv-risk] }\n    absent: [address]\n`;
+      const e = thrown(() => parseCaseFile(inRecord, 'm.yaml'));
+      expect(e.code).to.equal('cases_invalid');
+      expect(e.message).to.match(/^m\.yaml › cases\[1\]\.record: a "<<" merge key/);
+      const inUser = `user: &u { sub: x, roles: [gp] }\ncases:\n  - name: c\n    resource: Patient\n    purpose: direct-care\n    user: { <<: *u, training: 2020-01-01 }\n    record: { id: p1 }\n    expectRefusal: training_expired\n`;
+      expect(thrown(() => parseCaseFile(inUser, 'u.yaml')).message).to.match(/^u\.yaml › cases\[0\]\.user: a "<<" merge key/);
+      // An alias without a merge key still works: it copies the whole node.
+      expect(parseCaseFile(base, 'ok.yaml').cases).to.have.length(1);
+    });
+
     it('names the line of a YAML problem and never quotes the text', () => {
       const e = thrown(() => parseCaseFile('cases:\n  - name: "Jan Doe\n', 'secret.yaml'));
       expect(e.code).to.equal('cases_invalid');
