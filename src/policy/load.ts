@@ -24,6 +24,19 @@ export async function readPolicyDirectory(dir: string): Promise<PolicySource[]> 
     ]);
   }
   const names = (await readdir(dir)).filter((n) => /\.ya?ml$/i.test(n)).sort();
+  // Every *.yaml must be a file (or a link to one): a directory or a broken link of that name may be a deploy
+  // caught halfway, and skipping it would drop the rules it should hold. Refused by name, never read as EISDIR.
+  const notFiles = [];
+  for (const n of names) if (!(await stat(join(dir, n)).catch(() => undefined))?.isFile()) notFiles.push(n);
+  if (notFiles.length > 0)
+    throw new PolicyError(
+      notFiles.map((n) => ({
+        file: join(dir, n),
+        path: '(file)',
+        message: 'not a policy file: a directory or a link to nothing is named like one; rename or remove it',
+        severity: 'error' as const,
+      })),
+    );
   if (names.length === 0) {
     throw new PolicyError([{ file: dir, path: '(directory)', message: 'no *.yaml or *.yml policy files here', severity: 'error' }]);
   }

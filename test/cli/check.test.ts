@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -321,5 +321,21 @@ describe('fieldmesh check: alias bombs', () => {
     });
     const { issues } = checkJson(dir);
     expect(issues.filter((i) => /alias/.test(i.message))).to.deep.equal([]);
+  });
+});
+
+describe('fieldmesh check: entries named like policy files', () => {
+  it('refuses a directory or a broken link named *.yaml by name, exit 1, rather than crashing on EISDIR or skipping it', () => {
+    const files: Record<string, string> = {};
+    for (const name of readdirSync(join(ROOT, 'policies'))) files[name] = readFileSync(join(ROOT, 'policies', name), 'utf8');
+    const dir = tmp(files);
+    mkdirSync(join(dir, 'zz.yaml'));
+    symlinkSync(join(dir, 'nowhere.yaml'), join(dir, 'broken.yml'));
+    const r = fieldmesh(['check', '--policies', dir, '--format', 'json', ...NOW]);
+    expect(r.code).to.equal(1);
+    const issues = (JSON.parse(r.stdout) as { issues: { file: string; message: string }[] }).issues;
+    expect(issues.map((i) => i.file).sort()).to.deep.equal([join(dir, 'broken.yml'), join(dir, 'zz.yaml')]);
+    expect(issues[0]!.message).to.match(/^not a policy file/);
+    expect(r.stderr).to.not.include('EISDIR');
   });
 });
