@@ -52,6 +52,13 @@ function rowsOf(target: unknown): Target {
   if (Array.isArray(target)) {
     const odd = target.findIndex((row) => !isPlainObject(row));
     if (odd !== -1) throw new TypeError(`fieldmesh assertions: row ${odd} of the list is not a record (an object)`);
+    // A list of redact results is not a list of records: taken as rows, each result's keys would be data and decision,
+    // and withhold would pass for any field. Assert on each result.
+    const result = target.findIndex((row) => isDecision(row) || isDecision((row as Record<string, unknown>)['decision']));
+    if (result !== -1)
+      throw new TypeError(
+        `fieldmesh assertions: row ${result} of the list is a redact result or a decision, not a record: assert on each result, or on its data`,
+      );
     return { rows: target as Record<string, unknown>[], what: 'every row', isList: true };
   }
   throw new TypeError(

@@ -235,6 +235,16 @@ describe('testing/chai', () => {
       expect(() => expect(JSON.parse(JSON.stringify(admin.decision))).to.withhold(['x'])).to.throw(TypeError, 'this is a decision');
     });
 
+    it('refuses a list of redact results or decisions: taken as rows, withhold would pass for any field', async () => {
+      const { admin, gpBody, patient } = await setup();
+      for (const list of [[admin], [admin, admin], [gpBody(patient('pat-001'))], [admin.decision]]) {
+        expect(() => expect(list).to.withhold(['name'])).to.throw(TypeError, 'is a redact result or a decision, not a record');
+        expect(() => expect(list).to.pseudonymise('data.id')).to.throw(TypeError, 'is a redact result or a decision');
+      }
+      // A record may hold a key named decision: only the engine's decision is taken for one.
+      expect([{ id: 'p1', decision: 'granted' }]).to.withhold(['name']);
+    });
+
     it("reads redactBody's { body, decision } as a result, and refuses a body whose rows sit in an envelope", async () => {
       const { gpBody, patient } = await setup();
       const one = gpBody(patient('pat-001'));
