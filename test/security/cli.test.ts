@@ -16,7 +16,8 @@ describe('security › CLI errors', () => {
     expect(r.stdout + r.stderr).not.to.include('Jane');
   });
 
-  it('fieldmesh test says where a case file has a YAML warning, never the line (values, terminal codes)', () => {
+  /** A case file whose record's name holds `name`, given an unknown tag (a YAML warning). */
+  function taggedCase(name: string): string {
     const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-sec-cli-'));
     const cases = join(dir, 'cases.yaml');
     writeFileSync(
@@ -27,16 +28,30 @@ describe('security › CLI errors', () => {
         '    resource: Patient',
         '    purpose: direct-care',
         '    user: { sub: gp-1, roles: [gp], practice: B86001 }',
-        '    record: { id: pat-001, name: !secret-tag "Jane Secretname \u001b[2J\u001b[31mFORGED" }',
+        `    record: { id: pat-001, name: !secret-tag "${name}" }`,
         '    expect: { id: pat-001 }',
         '',
       ].join('\n'),
     );
+    return cases;
+  }
+
+  it('fieldmesh test says where a case file has a YAML warning, never the line (values)', () => {
+    const r = fieldmesh(['test', taggedCase('Jane Secretname FORGED')]);
+    expect(r.code).to.equal(1);
+    expect(r.stdout + r.stderr).not.to.include('Secretname');
+    expect(r.stdout + r.stderr).to.match(/line 6: YAML warning/);
+    expect(r.stdout).to.match(/^\d+ passed, \d+ failed$/m);
+  });
+
+  it('fieldmesh test refuses terminal codes in a case file at their line and column, never printing them or the line', () => {
+    const cases = taggedCase('Jane Secretname \u001b[2J\u001b[31mFORGED');
     const r = fieldmesh(['test', cases]);
     expect(r.code).to.equal(1);
     expect(r.stdout + r.stderr).not.to.include('Secretname');
     expect(r.stdout + r.stderr).not.to.include('\u001b[2J');
-    expect(r.stdout + r.stderr).to.match(/line 6: YAML warning/);
+    expect(r.stdout).to.include(`${cases}:6:`);
+    expect(r.stdout).to.match(/a control character \(U\+001B\)/);
     expect(r.stdout).to.match(/^\d+ passed, \d+ failed$/m);
   });
 
