@@ -6,6 +6,7 @@ import { FieldmeshError } from '../lib/errors.js';
 import { selectableField } from '../http/query.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import { parseListKey } from '../engine/body-shape.js';
+import { lineBreakHazard } from '../policy/line-breaks.js';
 
 /**
  * Methods a route may allow: each maps to a policy action (read, create, update).
@@ -111,6 +112,9 @@ function compiles(path: string): boolean {
  * parseRoutes('routes:\n  - { path: /by-nhs/:nhs, resource: Patient, params: { nhs: nhsNumber } }', 'routes.yaml', ['Patient'], policies);
  */
 export function parseRoutes(text: string, file: string, resources: readonly string[], policies?: PolicySet): RouteTable {
+  // The rule policy and case files follow: a character that hides or redraws a line could hide a route's params.
+  const hazard = lineBreakHazard(text);
+  if (hazard) throw routesError(file, [`line ${hazard.line}, column ${hazard.col}: ${hazard.message}`]);
   let doc: unknown;
   try {
     doc = parseYaml(text);

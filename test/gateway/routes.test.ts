@@ -35,6 +35,12 @@ describe('gateway › routes file', () => {
     expect(table.find('/patients')).to.equal(undefined);
   });
 
+  it('refuses a character that hides a line, at its line and column: a params mapping after a comment must not vanish', () => {
+    const text = 'routes:\n  - path: /by-nhs/:nhs # by NHS number\r    params: { nhs: nhsNumber }\n    resource: Patient\n';
+    expect(problemsOf(text)).to.include('routes.yaml › line 2, column 39: a carriage return without a line feed');
+    expect(problemsOf('routes: [] # \u001b[1A\n')).to.include('line 1, column 14: a control character (U+001B)');
+  });
+
   it('refuses a route to a resource the policies do not define, naming what they define', () => {
     expect(problemsOf('routes:\n  - { path: /obs, resource: Observation }')).to.include(
       'routes.yaml › routes.0.resource: unknown resource "Observation" (the policies define: Patient, CaseNote)',
