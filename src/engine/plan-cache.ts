@@ -1,7 +1,6 @@
 import type { CompiledPolicies } from './compile.js';
 import { grantKey } from './compile.js';
 import type { AccessCode } from '../lib/errors.js';
-import { claimNames } from '../policy/templates.js';
 import { isPlainObject } from '../lib/paths.js';
 
 /**
@@ -124,7 +123,8 @@ export class PlanCache<Core> {
     let names = this.restrictionClaims.get(resource);
     if (names === undefined) {
       const found = new Set<string>();
-      for (const r of this.compiled.document.restrictions) if (r.resource === resource) claimNames(r.when, found);
+      // Each compiled condition names the claims it reads (policy/conditions.ts): the list grants use too.
+      for (const r of this.compiled.restrictions.get(resource) ?? []) for (const name of r.when?.claims ?? []) found.add(name);
       names = [...found];
       if (this.compiled.resources.has(resource)) this.restrictionClaims.set(resource, names);
     }
