@@ -71,14 +71,7 @@ export function evaluateCase(
     if (seen !== undefined) r.fieldsSeen = seen;
     return r;
   };
-  const now = c.now ?? file.now;
-  const ctx: RequestContext = {
-    resource: c.resource,
-    purpose: c.purpose,
-    user: { ...file.user, ...c.user },
-    breakGlass: c.breakGlass,
-    now: now === undefined ? undefined : new Date(now),
-  };
+  const ctx = caseContext(file, c);
   // What the engine answered: a decision, a refusal (with its decision and the fields it names), or an error.
   let answer: { decision: Decision; data?: unknown } | { refusal: AccessError } | { error: FieldmeshError };
   const attempt = (fn: () => { decision: Decision; data?: unknown }) => {
@@ -170,7 +163,24 @@ function queryOf(c: FixtureCase): QueryEntries {
   return entries;
 }
 
-function inputOf(c: FixtureCase, records: RecordStore): unknown {
+/**
+ * The request a case makes: its resource and purpose, the file's user under
+ * the case's own claims, its break-glass reason, and its clock (the case's,
+ * else the file's).
+ */
+export function caseContext(file: CaseFile, c: FixtureCase): RequestContext {
+  const now = c.now ?? file.now;
+  return {
+    resource: c.resource,
+    purpose: c.purpose,
+    user: { ...file.user, ...c.user },
+    breakGlass: c.breakGlass,
+    now: now === undefined ? undefined : new Date(now),
+  };
+}
+
+/** The record or records a case reads: its inline ones, or those its refs name; a string says which ref is unknown. */
+export function inputOf(c: FixtureCase, records: RecordStore): unknown {
   const lookup = (ref: string) => (records.has(ref) ? records.get(ref) : undefined);
   if (c.ref !== undefined) return lookup(c.ref) ?? `unknown ref ${c.ref}`;
   if (c.refs !== undefined) {

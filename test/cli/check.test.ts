@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { fieldmesh, ROOT } from './run.js';
+import type { PolicyIssue } from '../../src/lib/errors.js';
 
 /**
  * `fieldmesh check` as CI and editors use it: every problem at its
@@ -12,14 +13,8 @@ const LOCATED = 'test/fixtures/policies/located';
 const VALID = 'test/fixtures/policies/valid';
 const NOW = ['--now', '2026-11-24'];
 
-interface Reported {
-  file: string;
-  path: string;
-  message: string;
-  severity: 'error' | 'warning';
-  line?: number;
-  col?: number;
-}
+/** An issue as `check --format json` prints it. */
+type Reported = PolicyIssue;
 
 function checkJson(dir: string, ...args: string[]): { code: number | null; issues: Reported[] } {
   const r = fieldmesh(['check', '--policies', dir, ...NOW, '--format', 'json', ...args]);

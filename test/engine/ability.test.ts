@@ -13,7 +13,8 @@ import {
   type PolicyAbility,
   type PolicySet,
 } from '../../src/index.js';
-import { loadRecords, parseCaseFile } from '../../src/testing/index.js';
+import { kindOf, loadRecords, parseCaseFile } from '../../src/testing/index.js';
+import { caseContext, inputOf } from '../../src/testing/run-case.js';
 import { rulesFor, visibleFields } from '../../examples/front-end/ability.js';
 
 // The front-end ability agrees with the server: what the server discloses of a record the ability can read,
@@ -84,23 +85,11 @@ describe('abilityFor', () => {
         let rowsChecked = 0;
         for (const c of file.cases) {
           // Read cases only: writes and filters have their own checks.
-          if (((c as { action?: string }).action ?? 'read') !== 'read') continue;
-          const rows =
-            c.ref !== undefined
-              ? [records.get(c.ref)]
-              : c.refs !== undefined
-                ? c.refs.map((r) => records.get(r))
-                : c.record !== undefined
-                  ? [c.record]
-                  : (c.records ?? []);
-          const now = c.now ?? file.now;
-          const read: Read = {
-            resource: c.resource,
-            purpose: c.purpose,
-            user: { ...file.user, ...c.user },
-            breakGlass: c.breakGlass,
-            now: now === undefined ? undefined : new Date(now),
-          };
+          if (kindOf(c) !== 'read') continue;
+          const input = inputOf(c, records);
+          if (typeof input === 'string') throw new Error(`${c.name}: ${input}`);
+          const rows = Array.isArray(input) ? input : [input];
+          const read: Read = caseContext(file, c);
           for (const row of rows) {
             rowsChecked++;
             for (const w of agreement(policies, read, row)) wrong.push(`${c.name}: ${w}`);
