@@ -118,8 +118,20 @@ describe('public surface', () => {
   });
 });
 
-/** Libraries the engine must not load: database drivers, logger, JWT, HTTP, command line. */
-const HEAVY = ['better-sqlite3', 'pg', 'pino', 'jsonwebtoken', 'jwks-rsa', 'express', 'undici', 'path-to-regexp', 'commander'];
+/** Libraries the engine must not load: database drivers, logger, JWT, HTTP, command line, metrics, tracing. */
+const HEAVY = [
+  'better-sqlite3',
+  'pg',
+  'pino',
+  'jsonwebtoken',
+  'jwks-rsa',
+  'express',
+  'undici',
+  'path-to-regexp',
+  'commander',
+  'prom-client',
+  '@opentelemetry/api',
+];
 
 /**
  * Records every module a script loads, two ways: a resolve hook (registered
@@ -197,7 +209,7 @@ describe('light import', function () {
       await mesh.close();
     `);
     expect(loaded.files.some((f) => f.endsWith('/dist/express/mesh.js'))).to.equal(true);
-    expect(heavyIn(loaded)).to.include.members(['jsonwebtoken', 'better-sqlite3']);
+    expect(heavyIn(loaded)).to.include.members(['jsonwebtoken', 'better-sqlite3', 'prom-client', '@opentelemetry/api']);
     // Still nothing of the gateway or the command line.
     expect(heavyIn(loaded)).to.not.include('path-to-regexp');
     expect(heavyIn(loaded)).to.not.include('commander');
@@ -208,6 +220,17 @@ describe('light import', function () {
     expect(loaded.files.some((f) => f.endsWith('/dist/testing/run-cases.js'))).to.equal(true);
     expect(loaded.files.filter((f) => /\/node_modules\/(mocha|chai)\//.test(f))).to.deep.equal([]);
     expect(heavyIn(loaded)).to.deep.equal([]);
+  });
+
+  it('`fieldmesh/audit` writes a trail without loading a metrics or tracing library (the shells measure it through a hook)', async () => {
+    const loaded = await modulesLoadedBy(`
+      const { openAuditStore } = await import('fieldmesh/audit');
+      const store = await openAuditStore({ sqlite: process.env.FIELDMESH_TEST_DIR + '/audit.db' });
+      await store.close();
+    `);
+    expect(heavyIn(loaded)).to.include('better-sqlite3');
+    expect(heavyIn(loaded)).to.not.include.members(['prom-client']);
+    expect(heavyIn(loaded)).to.not.include.members(['@opentelemetry/api']);
   });
 
   it('`fieldmesh/express` loads the middleware side, never the gateway or the command line', async () => {

@@ -10,6 +10,7 @@
  */
 export { openAuditStore } from './open.js';
 export type { AuditStore, AuditFilter, AuditStoreOptions, AuditTarget, VerifyResult, VerifyOptions, ChainHead } from './types.js';
+export type { CommitObservation } from './group-commit.js';
 export { entryFromDecision } from './event.js';
 export type { AuditEntry, AuditEvent } from './event.js';
 export { withBreakGlassAlert } from './alert.js';

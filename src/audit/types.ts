@@ -1,4 +1,5 @@
 import type { AuditEntry, AuditEvent } from './event.js';
+import type { CommitObservation } from './group-commit.js';
 
 /*
  * The audit store contract: what every trail does, whatever holds it. It
@@ -137,6 +138,8 @@ export interface AuditStoreOptions {
   readonly?: boolean | undefined;
   /** Most events written in one transaction (default 500). */
   maxBatch?: number | undefined;
+  /** Hears of each group commit (its size, duration, success): how the shells feed their metrics without the trail loading a metrics library. */
+  onCommit?: ((batch: CommitObservation) => void) | undefined;
   /** PostgreSQL schema holding the tables (created when missing; default: the search_path's). */
   schema?: string | undefined;
   /** PostgreSQL: connection, query and lock wait limit in ms (default 5000). */

@@ -13,7 +13,8 @@ Example:
   FIELDMESH_JWT_SECRET=… FIELDMESH_PSEUDONYM_KEY=… \\
     fieldmesh serve --upstream http://127.0.0.1:3000 --routes routes.yaml --policies ./policies
 
-Operations: GET /healthz (up), GET /readyz (policies loaded, audit writable).
+Operations: GET /healthz (up), GET /readyz (policies loaded, audit writable),
+GET /metrics (Prometheus text format; no personal data, see docs/operations.md).
 SIGHUP or a change in the policy directory reloads the policies (the last good
 set is kept if the new one fails); SIGTERM/SIGINT finish requests in flight and stop.`;
 
@@ -28,7 +29,7 @@ export function registerServe(program: Command): void {
   for (const [flags, help] of CONFIG_OPTIONS) cmd.option(flags, help);
   cmd.addHelpText('after', HELP).action(async (opts: ConfigFlags) => {
     const config = resolveConfig(opts, process.env, { requireUpstream: true });
-    const gateway = await startGateway(config);
+    const gateway = await startGateway(config, { processMetrics: true });
     await untilStopped(gateway);
   });
 }

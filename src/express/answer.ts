@@ -1,5 +1,7 @@
 import type { Response } from 'express';
 import type { AuditEntry } from '../audit/event.js';
+import { NO_ROUTE_LABEL, type Metrics } from '../http/metrics.js';
+import { redactSpan } from '../http/spans.js';
 import type { AuditStore } from '../audit/types.js';
 import { FieldmeshError } from '../lib/errors.js';
 import type { Admitted, RequestFacts } from '../http/admit.js';
@@ -37,13 +39,8 @@ const SAFE_HEADERS = new Set([
 /**
  * Everything the back half of a request needs.
  */
-export interface Outbound {
-  res: Response;
-  /** Puts the response's own methods back, and with `true` its headers as before the handler (see captureResponse). */
-  release: Release;
-  policies: PolicySet;
+export interface Outbound extends Refusing {
   facts: Admitted;
-  audit: AuditStore;
   /** `null`: infer (an array is a list, an object one record). */
   list: ListKey | null;
   /** The answer to a write: a record the user may not see is answered 204, since the write itself was done. */
@@ -61,7 +58,8 @@ export interface Outbound {
 export async function sendAnswer(answer: Captured, out: Outbound): Promise<void> {
   try {
     const input = { policies: out.policies, admitted: out.facts, answer: sourceAnswer(answer, out.res), list: out.list };
-    const outcome = out.write ? writeOutcome(input) : readOutcome(input);
+    const facts = { resource: out.facts.resource, purpose: out.facts.ctx.purpose, route: routeOf(out.res) };
+    const outcome = redactSpan(out.policies, facts, () => (out.write ? writeOutcome(input) : readOutcome(input)));
     if (outcome.kind === 'refusal') return await refuse(out, outcome.error, outcome.entry);
     try {
       // No disclosure without a record: the event is durable before a byte is sent.
@@ -70,6 +68,7 @@ export async function sendAnswer(answer: Captured, out: Outbound): Promise<void>
       return await refuse(out, err, outcome.entry);
     }
     send(out, outcome);
+    ended(out, outcome.error === undefined ? undefined : outcome.error.code, outcome.entry, 'disclosed');
   } catch (err) {
     await refuse(out, err);
   }
@@ -82,15 +81,48 @@ export async function sendAnswer(answer: Captured, out: Outbound): Promise<void>
  * trail is down and nothing is disclosed.
  */
 export async function refuse(out: Refusing, err: unknown, entry?: AuditEntry): Promise<void> {
-  sendInstead(out, await refuseWithAudit(out.audit, err, entry ?? refusalEntry(err, out.facts)));
+  const recorded = entry ?? refusalEntry(err, out.facts);
+  const answer = await refuseWithAudit(out.audit, err, recorded);
+  sendInstead(out, answer);
+  ended(out, answer instanceof FieldmeshError ? answer.code : 'internal', recorded, 'refused');
 }
 
-/** What a refusal needs: the response, the request's facts and the trail. */
+/** What a refusal needs: the response, the request's facts, the trail, and the metrics its end is counted in. */
 export interface Refusing {
   res: Response;
+  /** Puts the response's own methods back, and with `true` its headers as before the handler (see captureResponse). */
   release: Release;
   facts: RequestFacts;
   audit: AuditStore;
+  metrics: Metrics;
+  /** The policy set the mesh decides with: only the purposes and resources it declares become labels. */
+  policies: PolicySet;
+}
+
+/** Count the end of a request (src/http/metrics.ts): labels from the route pattern, declared names and the code answered. */
+function ended(out: Refusing, code: string | undefined, entry: AuditEntry, outcome: 'disclosed' | 'refused'): void {
+  const { facts } = out;
+  out.metrics.requestEnded(out.policies, {
+    route: routeOf(out.res),
+    method: out.res.req.method,
+    resource: facts.resource,
+    purpose: facts.ctx?.purpose ?? facts.purpose,
+    outcome,
+    code,
+    entry,
+  });
+}
+
+/**
+ * The pattern of the route the request matched (`/patients/:id`), never the
+ * path requested: a label from the app's own route table. Mounted with
+ * `app.use()` the middleware runs before any route matched: `(no route)`.
+ */
+function routeOf(res: Response): string {
+  const path: unknown = (res.req.route as { path?: unknown } | undefined)?.path;
+  if (typeof path === 'string') return path;
+  if (Array.isArray(path)) return path.map(String).join(',');
+  return path === undefined ? NO_ROUTE_LABEL : String(path);
 }
 
 /**

@@ -1,10 +1,13 @@
 import type { RequestHandler } from 'express';
+import type { Registry } from 'prom-client';
 import { withBreakGlassAlert } from '../audit/alert.js';
 import { openAuditStore } from '../audit/open.js';
 import { DEFAULT_SQLITE_FILE } from '../audit/target.js';
 import type { AuditStore } from '../audit/types.js';
 import type { AdmissionCounters } from '../http/admit.js';
 import { selectableField } from '../http/query.js';
+import { createMetrics } from '../http/metrics.js';
+import { observedAudit } from '../http/observed-audit.js';
 import { createVerifier, type Verifier } from '../http/identity.js';
 import { loadPolicies, PolicySet } from '../engine/policy-set.js';
 import { didYouMean } from '../lib/suggest.js';
@@ -41,6 +44,14 @@ export interface Mesh {
   readonly audit: AuditStore;
   /** Break-glass declarations that came without a verified token: counted here, never recorded as break-glass. */
   readonly counters: Readonly<AdmissionCounters>;
+  /**
+   * The registry the mesh's metrics are in (the `metrics` option, or one of its own): mount it where your
+   * app serves metrics (docs/middleware.md, "Metrics and traces").
+   *
+   * @example
+   * app.get('/metrics', async (_req, res) => void res.type(mesh.metrics.contentType).send(await mesh.metrics.metrics()));
+   */
+  readonly metrics: Registry;
 }
 
 /**
@@ -70,23 +81,30 @@ export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
   if (keyProblem !== undefined) {
     throw new TypeError(`fieldmesh: invalid options:\n  pseudonymKey: ${keyProblem}; configure a pseudonym key (FIELDMESH_PSEUDONYM_KEY)`);
   }
+  const metrics = createMetrics({ registry: o.metrics });
   const owned = typeof o.audit === 'string' || o.audit === undefined || 'sqlite' in o.audit || 'postgres' in o.audit;
   const store = owned
     ? await openAuditStore((o.audit as string | { sqlite: string } | { postgres: string } | undefined) ?? DEFAULT_SQLITE_FILE, {
         recordIdKey: o.auditRecordIdKey,
         chainKey: o.auditChainKey,
+        onCommit: (batch) => metrics.auditCommit(batch),
       })
     : (o.audit as AuditStore);
   const clock = o.now;
-  const audit = withBreakGlassAlert(store, {
-    onBreakGlass: o.onBreakGlass,
-    breakGlassWebhook: o.breakGlassWebhook,
-    now: clock === undefined ? undefined : () => clock().getTime(),
-  });
+  const audit = withBreakGlassAlert(
+    observedAudit(store, metrics, () => policies),
+    {
+      onBreakGlass: o.onBreakGlass,
+      breakGlassWebhook: o.breakGlassWebhook,
+      now: clock === undefined ? undefined : () => clock().getTime(),
+    },
+  );
   const counters: AdmissionCounters = { unverifiedBreakGlass: 0 };
+  metrics.watch({ policies: () => policies, counters });
   const rt: MeshRuntime = {
     policies,
     audit,
+    metrics,
     admission: { policies, verifier, trainingMaxAgeDays: o.trainingMaxAgeDays, pagingKeys: o.pagingKeys, now: o.now, counters },
     maxBodyBytes: o.maxBodyBytes,
     maxResponseBytes: o.maxResponseBytes,
@@ -97,6 +115,7 @@ export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
     policies,
     audit,
     counters,
+    metrics: metrics.registry,
     read(resource, opts = {}) {
       const { list, params = {} } = checked('read', resource, readOptionsSchema.safeParse(opts), policies);
       checkParams('read', resource, params, policies);

@@ -1,4 +1,5 @@
 import type { Request } from 'express';
+import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { AuditEvent } from '../audit/event.js';
 import type { AuditStore } from '../audit/types.js';
@@ -71,6 +72,16 @@ export const meshOptionsSchema = z.strictObject({
     .default(365),
   /** Query keys allowed without a field check (default DEFAULT_PAGING_KEYS). */
   pagingKeys: z.array(z.string().min(1)).optional(),
+  /** The prom-client Registry to put the mesh's metrics in (default: one of its own, as `mesh.metrics`). */
+  metrics: z
+    .custom<Registry>(
+      (v) =>
+        isObject(v) &&
+        isFunction((v as Record<string, unknown>)['registerMetric']) &&
+        isFunction((v as Record<string, unknown>)['metrics']),
+      'metrics must be a prom-client Registry',
+    )
+    .optional(),
   /** Called with each break-glass event once it is durable. */
   onBreakGlass: z.custom<(event: AuditEvent) => void | Promise<void>>(isFunction, 'onBreakGlass must be a function').optional(),
   /** POSTed each break-glass event as JSON. */

@@ -3,6 +3,7 @@ import type { AuditStore } from '../audit/types.js';
 import { FieldmeshError } from '../lib/errors.js';
 import { AccessError } from '../engine/access-error.js';
 import { admit, type Admitted, type AdmissionDeps, type AdmissionRequest } from '../http/admit.js';
+import type { Metrics } from '../http/metrics.js';
 import { UPSTREAM_ACCEPT } from '../http/media-type.js';
 import { securityHeaders } from '../http/respond.js';
 import type { PolicySet } from '../engine/policy-set.js';
@@ -20,6 +21,8 @@ export interface MeshRuntime {
   policies: PolicySet;
   audit: AuditStore;
   admission: AdmissionDeps;
+  /** Where each request's end is counted (src/http/metrics.ts). */
+  metrics: Metrics;
   maxBodyBytes: number;
   maxResponseBytes: number;
 }
@@ -91,7 +94,7 @@ export function readHandler(
 ): RequestHandler {
   return async function fieldmeshRead(req, res, next) {
     const admitted = await admit(admissionRequest(req, params), resource, 'read', rt.admission);
-    const base = { res, release: noop, facts: admitted, audit: rt.audit };
+    const base = { res, release: noop, facts: admitted, audit: rt.audit, metrics: rt.metrics, policies: rt.policies };
     if (!admitted.ok) return refuse(base, admitted.error);
     // A body sent to a read route would reach the handler unchecked: writes go through mesh.write().
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -125,7 +128,7 @@ export function redirectAnswer(
   write: boolean,
   res: Parameters<RequestHandler>[1],
 ): boolean {
-  const out: Outbound = { res, release: noop, policies: rt.policies, facts: admitted, audit: rt.audit, list, write };
+  const out: Outbound = { res, release: noop, policies: rt.policies, facts: admitted, audit: rt.audit, metrics: rt.metrics, list, write };
   if (res.headersSent) {
     void refuse(out, new FieldmeshError('unredactable_body', 'The response had begun before fieldmesh could redact it'));
     return false;

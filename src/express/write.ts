@@ -37,7 +37,7 @@ export function writeHandler(
     const action = ACTIONS[req.method];
     // The same checks as a read: the raw query the handler can read, and route parameters as filters.
     const admitted = await admit(admissionRequest(req, params), resource, action ?? 'read', rt.admission);
-    const base = { res, release: () => undefined, facts: admitted, audit: rt.audit };
+    const base = { res, release: () => undefined, facts: admitted, audit: rt.audit, metrics: rt.metrics, policies: rt.policies };
     if (!admitted.ok) return refuse(base, admitted.error);
     if (action === undefined)
       return refuse(base, new AccessError('method_not_allowed', `${req.method} is not a write: use POST, PUT or PATCH, or mesh.read()`));

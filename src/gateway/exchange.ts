@@ -7,6 +7,7 @@ import { upstreamInvalid as invalid, upstreamStatus } from '../http/answer-statu
 import { answerContentType } from '../http/media-type.js';
 import { readOutcome, writeOutcome, type Outcome, type RefusedOutcome, type SourceAnswer } from '../http/outcome.js';
 import { recordFirst } from '../http/refuse.js';
+import { redactSpan, type SpanFacts } from '../http/spans.js';
 import { checkWrite } from '../http/write-check.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import { recordIdsOf } from '../engine/redact.js';
@@ -40,7 +41,8 @@ export async function readThrough(call: Call): Promise<Outcome | RefusedOutcome>
     path: call.path,
     headers: upstreamHeaders(call.headers, call.admitted.requestId),
   });
-  return readOutcome({ policies: call.policies, admitted: call.admitted, answer: sourceAnswer(answer), list: call.route.list });
+  const input = { policies: call.policies, admitted: call.admitted, answer: sourceAnswer(answer), list: call.route.list };
+  return redactSpan(call.policies, spanFacts(call), () => readOutcome(input));
 }
 
 /**
@@ -65,7 +67,13 @@ export async function writeThrough(call: Call): Promise<Outcome | RefusedOutcome
   const json = Buffer.from(JSON.stringify(call.body), 'utf8');
   const headers = upstreamHeaders(call.headers, admitted.requestId, writeContentType(call.headers) ?? 'application/json');
   const answer = await call.upstream.send({ method: call.method, path: call.path, headers, body: json });
-  return writeOutcome({ policies, admitted, answer: sourceAnswer(answer), list: undefined });
+  const input = { policies, admitted, answer: sourceAnswer(answer), list: undefined };
+  return redactSpan(policies, spanFacts(call), () => writeOutcome(input));
+}
+
+/** What the redact span says of a call. */
+function spanFacts(call: Call): SpanFacts {
+  return { resource: call.route.resource, purpose: call.admitted.ctx.purpose, route: call.route.path };
 }
 
 /** The record as the upstream holds it now: every update is checked against it. */

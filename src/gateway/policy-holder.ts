@@ -42,9 +42,9 @@ export interface PolicyHolder {
 export async function holdPolicies(
   dir: string,
   opts: PolicyOptions,
-  hooks: { logger: HolderLogger; check?: (set: PolicySet) => string[] },
+  hooks: { logger: HolderLogger; check?: (set: PolicySet) => string[]; onReload?: (ok: boolean) => void },
 ): Promise<PolicyHolder> {
-  const { logger, check = () => [] } = hooks;
+  const { logger, check = () => [], onReload = () => undefined } = hooks;
   const load = async (): Promise<PolicySet> => {
     const set = await loadPolicies(dir, opts);
     const problems = check(set);
@@ -72,6 +72,7 @@ export async function holdPolicies(
             { event: 'policy_reload', why, policyVersion: next.version, changed },
             changed ? 'policies reloaded' : 'policies reloaded (unchanged)',
           );
+          onReload(true);
           return true;
         } catch (e) {
           // Fail safe: the last good set keeps deciding; a half-edited file must not open or close access.
@@ -81,6 +82,7 @@ export async function holdPolicies(
             { event: 'policy_reload_failed', why, policyVersion: current.version, problems },
             'policy reload failed: keeping the last good policy set',
           );
+          onReload(false);
           return false;
         }
       });

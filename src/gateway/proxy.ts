@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { AuditEntry } from '../audit/event.js';
 import type { AuditStore } from '../audit/types.js';
@@ -9,6 +10,8 @@ import { requestIdFrom } from '../http/context.js';
 import { admit, type AdmissionCounters, type RequestFacts } from '../http/admit.js';
 import { refusalEntry, refusalFor } from '../http/audit-entry.js';
 import type { Verifier } from '../http/identity.js';
+import { NO_ROUTE_LABEL, type Metrics } from '../http/metrics.js';
+import { inSpan, spanAttributes } from '../http/spans.js';
 import { readJsonRequest } from '../http/json-body.js';
 import type { Outcome } from '../http/outcome.js';
 import { recordFirst, refuseWithAudit } from '../http/refuse.js';
@@ -35,6 +38,8 @@ export interface ProxyDeps {
   audit: AuditStore;
   upstream: Upstream;
   logger: Logger;
+  /** Where each request's end, and the trail's and the upstream's timings, are counted (src/http/metrics.ts). */
+  metrics: Metrics;
   trainingMaxAgeDays: number;
   maxBodyBytes: number;
   /** The clock (tests inject one). */
@@ -55,21 +60,39 @@ const ACTIONS: Record<RouteMethod, Action> = { GET: 'read', POST: 'create', PUT:
  */
 export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const counters: AdmissionCounters = { unverifiedBreakGlass: 0 };
-  return async function fieldmeshGateway(req, res) {
+  deps.metrics.watch({ policies: deps.policies, counters });
+  return function fieldmeshGateway(req, res) {
+    // Traced as `fieldmesh.request`, the parent of the request's other spans (a no-op without an SDK).
+    return inSpan('fieldmesh.request', {}, (span) => handle(req, res, span));
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse, span: Span): Promise<void> {
     const started = performance.now();
+    let decidedBy: PolicySet | undefined;
     const line: RequestLog = {
       requestId: requestIdFrom(req.headers),
       method: req.method ?? '',
-      route: '(no route)',
+      route: NO_ROUTE_LABEL,
       status: 0,
       durationMs: 0,
       outcome: 'none',
     };
-    const finish = (status: number, decision?: Partial<Decision>, code?: string) => {
+    const finish: Finish = (status, decision, code, entry) => {
       Object.assign(line, { status, durationMs: Math.round((performance.now() - started) * 10) / 10, code });
       if (decision !== undefined)
         Object.assign(line, { outcome: decision.outcome, rowsReturned: decision.rowsReturned, rowsWithheld: decision.rowsWithheld });
       logRequest(deps.logger, line);
+      // Labels from bounded sets only: the route pattern, declared names, the code answered (src/http/metrics.ts).
+      const policies = decidedBy ?? deps.policies();
+      const facts = {
+        route: line.route,
+        resource: line.resource,
+        purpose: line.purpose,
+        outcome: decision?.outcome === 'disclosed' ? ('disclosed' as const) : ('refused' as const),
+        code,
+      };
+      deps.metrics.requestEnded(policies, { ...facts, method: line.method, entry });
+      if (span.isRecording()) span.setAttributes(spanAttributes(policies, facts));
     };
     const [rawPath = '/', ...rest] = (req.url ?? '/').split('?');
     const search = rest.join('?');
@@ -95,6 +118,7 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
       return fail(res, req, new AccessError('method_not_allowed', `This route allows ${route.methods.join(', ')}`), line.requestId, finish);
     }
     const policies = deps.policies();
+    decidedBy = policies;
     // Each path parameter selects records by a field (docs/gateway.md, "Routes file"): checked like a query filter.
     const params = Object.entries(found.params).map(([name, value]) => ({
       name,
@@ -143,17 +167,22 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
       // No disclosure without a record: the event is durable before a byte is sent.
       await recordFirst(deps.audit, outcome.entry);
       if (outcome.error !== undefined)
-        return fail(res, req, outcome.error, admitted.requestId, finish, { outcome: 'disclosed', rowsReturned: 0 });
+        return fail(res, req, outcome.error, admitted.requestId, finish, { outcome: 'disclosed', rowsReturned: 0 }, outcome.entry);
       send(res, outcome, admitted.requestId);
-      finish(outcome.status, {
-        outcome: outcome.entry.decision,
-        rowsReturned: outcome.entry.recordIds.length,
-        rowsWithheld: outcome.entry.withheldRecordIds.length,
-      });
+      finish(
+        outcome.status,
+        {
+          outcome: outcome.entry.decision,
+          rowsReturned: outcome.entry.recordIds.length,
+          rowsWithheld: outcome.entry.withheldRecordIds.length,
+        },
+        undefined,
+        outcome.entry,
+      );
     } catch (e) {
       await refuse(deps, res, req, e, refusalFor(e, admitted, call.body), admitted, finish);
     }
-  };
+  }
 }
 
 /** Audit a refusal, then answer it (see `refuseWithAudit`); a fault or a 5xx is logged, never its record data. */
@@ -172,10 +201,11 @@ async function refuse(
   } else if (answer.status >= 500) {
     deps.logger.warn({ requestId: facts.requestId, code: answer.code, reason: answer.message }, 'request failed');
   }
-  fail(res, req, answer, facts.requestId, finish, { outcome: 'refused' });
+  fail(res, req, answer, facts.requestId, finish, { outcome: 'refused' }, entry);
 }
 
-type Finish = (status: number, decision?: Partial<Decision>, code?: string) => void;
+/** Log, count and trace the end of a request; `entry` is its last audit entry, when it has one. */
+type Finish = (status: number, decision?: Partial<Decision>, code?: string, entry?: AuditEntry) => void;
 
 function fail(
   res: ServerResponse,
@@ -184,12 +214,13 @@ function fail(
   requestId: string,
   finish: Finish,
   decision?: Partial<Decision>,
+  entry?: AuditEntry,
 ): void {
   // A body left unread (a refused write) is not drained: the connection closes after the answer.
   if (!req.complete) res.setHeader('Connection', 'close');
   sendError(res, error, requestId);
   const code = error instanceof FieldmeshError ? error.code : 'internal';
-  finish(res.statusCode, decision ?? { outcome: 'refused' }, code);
+  finish(res.statusCode, decision ?? { outcome: 'refused' }, code, entry);
 }
 
 /**

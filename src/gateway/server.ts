@@ -1,5 +1,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { Metrics } from '../http/metrics.js';
 import { securityHeaders } from '../http/respond.js';
 import type { PolicyHolder } from './policy-holder.js';
 import { createProxy, faultOf, type ProxyDeps } from './proxy.js';
@@ -21,6 +23,8 @@ export interface Gateway {
   port: number;
   server: Server;
   holder: PolicyHolder;
+  /** The gateway's own metrics registry, served at `/metrics` (docs/operations.md, "Metrics"). */
+  metrics: Registry;
   /** Load the policies again, keeping the current set if the new one fails. */
   reload(why?: string): Promise<boolean>;
   /** Stop accepting, let requests in flight finish, then close the upstream pool and the audit trail. */
@@ -30,7 +34,7 @@ export interface Gateway {
 /**
  * Serve the gateway: `/healthz` (the process is up), `/readyz` (policies
  * loaded and the audit trail writable; 503 otherwise, and while shutting
- * down), every other path through the proxy.
+ * down), `/metrics` (Prometheus text format), every other path through the proxy.
  */
 export async function listenGateway(
   parts: GatewayParts,
@@ -48,6 +52,7 @@ export async function listenGateway(
     if (req.url === '/healthz' && req.method === 'GET') return probe(res, 200, { status: 'ok' });
     if (req.url === '/readyz' && req.method === 'GET')
       return void ready(parts, closing !== undefined).then(([status, body]) => probe(res, status, body));
+    if (req.url === '/metrics' && req.method === 'GET') return void scrape(parts.metrics, res);
     proxy(req, res).catch((e: unknown) => {
       parts.logger.error({ err: faultOf(e) }, 'unhandled gateway error');
       if (!res.headersSent) res.writeHead(500).end();
@@ -68,6 +73,7 @@ export async function listenGateway(
     port,
     server,
     holder: parts.holder,
+    metrics: parts.metrics.registry,
     reload: (why = 'requested') => parts.holder.reload(why),
     close() {
       closing ??= shutdown(server, parts, opts.shutdownGraceMs ?? 10_000);
@@ -86,6 +92,19 @@ async function ready(parts: GatewayParts, closing: boolean): Promise<[number, ob
   const checks = { policies: parts.holder.current !== undefined, audit, shuttingDown: closing };
   const ok = checks.policies && audit && !closing;
   return [ok ? 200 : 503, { status: ok ? 'ready' : 'not ready', policyVersion: parts.holder.current.version, checks }];
+}
+
+/** Answer a scrape; a collector that failed is a 500 naming nothing of it. */
+async function scrape(metrics: Metrics, res: ServerResponse): Promise<void> {
+  let text: string;
+  try {
+    text = await metrics.registry.metrics();
+  } catch {
+    return probe(res, 500, { error: { code: 'internal', message: 'The metrics could not be collected' } });
+  }
+  securityHeaders(res);
+  res.writeHead(200, { 'Content-Type': metrics.registry.contentType, 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
 }
 
 function probe(res: ServerResponse, status: number, body: object): void {

@@ -1,14 +1,18 @@
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { openAuditStore } from '../audit/open.js';
 import type { AuditStore } from '../audit/types.js';
 import { ConfigError, type Config } from './config.js';
 import { createVerifier, type IdentityOptions, type Verifier } from '../http/identity.js';
+import { createMetrics } from '../http/metrics.js';
+import { observedAudit } from '../http/observed-audit.js';
 import { pseudonymKeyProblem } from '../engine/transforms.js';
 import { gatewayLogger } from './log.js';
 import { holdPolicies } from './policy-holder.js';
 import { loadRoutes, unknownResources, type RouteTable } from './routes.js';
 import { listenGateway, type Gateway } from './server.js';
 import { createUpstream } from './upstream.js';
+import { observedUpstream } from './observed-upstream.js';
 
 /**
  * What a caller may supply instead of what the configuration would build.
@@ -22,6 +26,10 @@ export interface StartOptions {
   /** Watch the policy directory and reload on change (default true). */
   watch?: boolean | undefined;
   now?: (() => Date) | undefined;
+  /** The registry the gateway's metrics go in (default: one of its own; served at /metrics either way). */
+  metrics?: Registry | undefined;
+  /** Add prom-client's default process metrics (CPU, memory, event loop) to it (default false; `fieldmesh serve` turns them on). */
+  processMetrics?: boolean | undefined;
 }
 
 /**
@@ -37,12 +45,14 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   if (config.upstream === undefined || config.routes === undefined) throw new ConfigError(['--upstream and --routes are required']);
   const logger = opts.logger ?? gatewayLogger();
   const verifier = makeVerifier(config);
+  const metrics = createMetrics({ registry: opts.metrics, processMetrics: opts.processMetrics });
   let routes: RouteTable | undefined;
   const holder = await holdPolicies(
     config.policies,
     { pseudonymKey: config.pseudonymKey, trainingMaxAgeDays: config.trainingMaxAgeDays },
     {
       logger,
+      onReload: (ok) => metrics.policyReload(ok),
       check: (set) => {
         const problems: string[] = [];
         // Principle 2: a pseudonym without a configured key would be a refusal on every planning request; say so now.
@@ -56,23 +66,32 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   );
   routes = await loadRoutes(config.routes, holder.current.resourceNames(), holder.current);
   const audit =
-    opts.audit ?? (await openAuditStore(config.audit, { recordIdKey: config.auditRecordIdKey, chainKey: config.auditChainKey }));
+    opts.audit ??
+    (await openAuditStore(config.audit, {
+      recordIdKey: config.auditRecordIdKey,
+      chainKey: config.auditChainKey,
+      onCommit: (batch) => metrics.auditCommit(batch),
+    }));
   if (!(await audit.healthy()))
     logger.error({ event: 'audit_unavailable' }, 'the audit trail cannot be written: every request will be refused (503) until it can');
-  const upstream = createUpstream({
-    url: config.upstream,
-    authorization: config.upstreamAuthorization,
-    timeoutMs: config.timeoutMs,
-    maxBodyBytes: config.maxBodyBytes,
-  });
+  const upstream = observedUpstream(
+    createUpstream({
+      url: config.upstream,
+      authorization: config.upstreamAuthorization,
+      timeoutMs: config.timeoutMs,
+      maxBodyBytes: config.maxBodyBytes,
+    }),
+    metrics,
+  );
   const gateway = await listenGateway(
     {
       routes,
       holder,
       verifier,
-      audit,
+      audit: observedAudit(audit, metrics, () => holder.current),
       upstream,
       logger,
+      metrics,
       trainingMaxAgeDays: config.trainingMaxAgeDays,
       maxBodyBytes: config.maxBodyBytes,
       now: opts.now,

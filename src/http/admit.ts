@@ -1,10 +1,11 @@
-import type { FieldmeshError } from '../lib/errors.js';
+import { FieldmeshError } from '../lib/errors.js';
 import { AccessError } from '../engine/access-error.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import { BREAK_GLASS_MAX_REASON, refusedDecision, type Action, type Plan, type RequestContext } from '../engine/plan.js';
 import { withoutControls } from '../lib/text.js';
 import { isPurposeName, readDeclaredContext, requestIdFrom, type RequestHeaders } from './context.js';
 import type { VerifiedUser, Verifier } from './identity.js';
+import { inSpan, spanAttributes } from './spans.js';
 import {
   checkEntries,
   DEFAULT_PAGING_KEYS,
@@ -125,7 +126,21 @@ export interface Refused extends RequestFacts {
  * const a = await admit({ headers: req.headers, query: req.query }, 'Patient', 'read', deps);
  * if (!a.ok) { await audit.append(refusalEntry(a.error, a)); return sendError(res, a.error, a.requestId); }
  */
-export async function admit(req: AdmissionRequest, resource: string, action: Action, deps: AdmissionDeps): Promise<Admitted | Refused> {
+export function admit(req: AdmissionRequest, resource: string, action: Action, deps: AdmissionDeps): Promise<Admitted | Refused> {
+  // Traced as `fieldmesh.plan` (a no-op unless the application registered an OpenTelemetry SDK).
+  return inSpan('fieldmesh.plan', spanAttributes(deps.policies, { resource }), async (span) => {
+    const a = await admitting(req, resource, action, deps);
+    if (span.isRecording()) {
+      const code = a.ok ? undefined : a.error instanceof FieldmeshError ? a.error.code : 'internal';
+      span.setAttributes(
+        spanAttributes(deps.policies, { purpose: a.ctx?.purpose ?? a.purpose, outcome: a.ok ? 'admitted' : 'refused', code }),
+      );
+    }
+    return a;
+  });
+}
+
+async function admitting(req: AdmissionRequest, resource: string, action: Action, deps: AdmissionDeps): Promise<Admitted | Refused> {
   const { policies } = deps;
   const facts: RequestFacts = { requestId: req.requestId ?? requestIdFrom(req.headers), resource, action, policyVersion: policies.version };
   // The query is read once: its keys are checked, and a lookup by id in it names its record.

@@ -91,7 +91,7 @@ class PostgresAuditStore implements AuditStore {
     this.#pool.on('error', () => undefined);
     const lock = advisoryKey(`fieldmesh_audit:${opts.schema ?? ''}:${this.#writer.chain}`);
     this.#begin = `BEGIN; SET LOCAL synchronous_commit = on; SET LOCAL lock_timeout = ${timeout}; SELECT pg_advisory_xact_lock(${lock})`;
-    this.#commit = new GroupCommit((batch) => this.#write(batch), opts.maxBatch ?? 500);
+    this.#commit = new GroupCommit((batch) => this.#write(batch), opts.maxBatch ?? 500, opts.onCommit);
   }
 
   /** The trail's record of its chain and keys. Read without creating the schema, as a read-only store must. */

@@ -73,7 +73,7 @@ class SqliteAuditStore implements AuditStore {
       mode: async () => this.#read((db) => readSqliteMode(db)),
       uniqueSeq: async () => this.#read((db) => hasUniqueSeq(db)),
     };
-    this.#commit = new GroupCommit((batch) => this.#write(batch), opts.maxBatch ?? 500);
+    this.#commit = new GroupCommit((batch) => this.#write(batch), opts.maxBatch ?? 500, opts.onCommit);
     try {
       this.#open();
     } catch {
