@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { GroupCommit } from '../../src/audit/group-commit.js';
+import { GroupCommit, type CommitObservation } from '../../src/audit/group-commit.js';
 
 describe('audit/group-commit', () => {
   function setup(maxBatch?: number) {
@@ -90,5 +90,37 @@ describe('audit/group-commit', () => {
     open();
     await idle;
     expect(done).to.equal(true);
+  });
+
+  it('tells an observer the size and result of every batch, and nothing of its items', async () => {
+    const seen: CommitObservation[] = [];
+    const gc = new GroupCommit<number, string>(
+      (items) => {
+        if (items.includes(-1)) throw new Error('disk full');
+        return items.map((i) => `event-${i}`);
+      },
+      3,
+      (b) => void seen.push(b),
+    );
+    await Promise.all([1, 2, 3, 4].map((i) => gc.submit(i)));
+    await gc.submit(-1).catch(() => undefined);
+    expect(seen.map((b) => [b.size, b.ok])).to.deep.equal([
+      [3, true],
+      [1, true],
+      [1, false],
+    ]);
+    for (const b of seen) expect(Object.keys(b).sort()).to.deep.equal(['ok', 'seconds', 'size']);
+    expect(seen.every((b) => b.seconds >= 0)).to.equal(true);
+  });
+
+  it('commits a batch whose observer throws: the observer is an onlooker', async () => {
+    const gc = new GroupCommit<number, string>(
+      (items) => items.map((i) => `event-${i}`),
+      500,
+      () => {
+        throw new Error('observer broke');
+      },
+    );
+    expect(await gc.submit(7)).to.equal('event-7');
   });
 });
