@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { expect } from 'chai';
 import { Registry } from 'prom-client';
 import { createMetrics, declared } from '../../src/http/metrics.js';
@@ -58,5 +59,15 @@ describe('http/metrics', () => {
     const registry = new Registry();
     createMetrics({ registry });
     expect(() => createMetrics({ registry })).to.throw(TypeError, /already holds fieldmesh metrics/);
+  });
+});
+
+describe('docs/operations.md › Metrics', () => {
+  it('lists every metric with the type it has, and no other', async () => {
+    const text = await readFile(new URL('../../docs/operations.md', import.meta.url), 'utf8');
+    const section = text.slice(text.indexOf('## Metrics'), text.indexOf('## Traces'));
+    const rows = [...section.matchAll(/^\| `(fieldmesh_[a-z_]+)` \| (\w+) \|/gm)].map((m) => [m[1], m[2]]);
+    const s = parseProm(await createMetrics().registry.metrics());
+    expect(Object.fromEntries(rows)).to.deep.equal(Object.fromEntries(s.types));
   });
 });
