@@ -186,21 +186,30 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   for (const result of ['ok', 'failed']) reloads.inc({ result }, 0);
   if (opts.processMetrics === true) collectDefaultMetrics({ register: registry });
 
+  /** Count one request's end; labels from bounded sets only. */
+  const countEnd = (policies: PolicySet, end: RequestEnd): void => {
+    const resource = declared(end.resource, policies.compiled.resources);
+    const purpose = declared(end.purpose, policies.compiled.purposes);
+    const code = codeLabel(end.code);
+    const method = METHODS.has(end.method.toUpperCase()) ? end.method.toUpperCase() : 'OTHER';
+    requests.inc({ route: end.route, method, resource, purpose, outcome: end.outcome, code });
+    if (end.outcome === 'refused') refusals.inc({ code });
+    const entry = end.entry;
+    if (entry === undefined) return;
+    // Admission keeps a break-glass reason only from a verified caller: a stranger's header never counts here.
+    if (entry.breakGlass !== undefined) breakGlass.inc({ resource, purpose, outcome: end.outcome });
+    if (entry.withheldRecordIds.length > 0) rowsWithheld.inc({ resource }, entry.withheldRecordIds.length);
+    if (entry.fieldsWithheld.length > 0) fieldsWithheld.inc({ resource }, entry.fieldsWithheld.length);
+  };
+
   return {
     registry,
     requestEnded(policies, end) {
-      const resource = declared(end.resource, policies.compiled.resources);
-      const purpose = declared(end.purpose, policies.compiled.purposes);
-      const code = codeLabel(end.code);
-      const method = METHODS.has(end.method.toUpperCase()) ? end.method.toUpperCase() : 'OTHER';
-      requests.inc({ route: end.route, method, resource, purpose, outcome: end.outcome, code });
-      if (end.outcome === 'refused') refusals.inc({ code });
-      const entry = end.entry;
-      if (entry === undefined) return;
-      // Admission keeps a break-glass reason only from a verified caller: a stranger's header never counts here.
-      if (entry.breakGlass !== undefined) breakGlass.inc({ resource, purpose, outcome: end.outcome });
-      if (entry.withheldRecordIds.length > 0) rowsWithheld.inc({ resource }, entry.withheldRecordIds.length);
-      if (entry.fieldsWithheld.length > 0) fieldsWithheld.inc({ resource }, entry.fieldsWithheld.length);
+      try {
+        countEnd(policies, end);
+      } catch {
+        // Counting is an onlooker: a fault here must never fail or change an answer already sent.
+      }
     },
     auditAppend: (seconds, ok) => append.observe({ result: ok ? 'ok' : 'failed' }, seconds),
     auditCommit(batch) {

@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { openAuditStore } from '../../src/audit/open.js';
 import { startFieldmesh } from '../cli/run.js';
 import { as, call, POLICIES, PSEUDONYM_KEY, ROUTES, SECRET, startJsonServer, USERS } from './helpers.js';
+import { parseProm } from '../http/prom-text.js';
 
 /** The built CLI as a child process, its output collected as it comes. */
 const run = (args: string[], env: Record<string, string> = {}) => startFieldmesh(args, { env });
@@ -35,6 +36,7 @@ describe('gateway › CLI', () => {
       '--port <n>',
       'FIELDMESH_UPSTREAM_AUTHORIZATION',
       '/readyz',
+      '/metrics',
       'SIGHUP',
     ]) {
       expect(p.out.stdout).to.include(text);
@@ -61,6 +63,10 @@ describe('gateway › CLI', () => {
       const res = await call(`${url}/patients/pat-001`, { headers: as(USERS.receptionist, 'administration') });
       expect(res.status).to.equal(200);
       expect(res.json.nhsNumber).to.equal('******0018');
+      // The binary serves its metrics, with the process's own.
+      const scrape = parseProm((await call(`${url}/metrics`)).text);
+      expect(scrape.value('fieldmesh_requests_total', { route: '/patients/:id', outcome: 'disclosed' })).to.equal(1);
+      expect(scrape.types.get('process_cpu_user_seconds_total')).to.equal('counter');
       p.stop('SIGTERM');
       expect(await exitCode(p)).to.equal(0);
       expect(p.out.stdout).to.include('"gateway stopped"');
