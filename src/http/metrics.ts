@@ -3,6 +3,7 @@ import type { AuditEntry } from '../audit/event.js';
 import type { CommitObservation } from '../audit/group-commit.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import type { AdmissionCounters } from './admit.js';
+import { declared } from './labels.js';
 import { ERROR_CODES } from '../lib/error-codes.js';
 
 /*
@@ -14,8 +15,6 @@ import { ERROR_CODES } from '../lib/error-codes.js';
  * lands on a fixed label, so no request can add a time series.
  */
 
-/** The label of a purpose or resource the policy set does not declare (or a request that named none). */
-export const UNKNOWN_LABEL = '(unknown)';
 /** The route label of a request that matched no route. */
 export const NO_ROUTE_LABEL = '(no route)';
 /** The code label of a request that was answered without an error. */
@@ -226,17 +225,6 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       sources = from;
     },
   };
-}
-
-/**
- * A purpose or resource as a label: its name when the policy set declares
- * it, `(unknown)` otherwise (a header's text never becomes a label).
- *
- * @example
- * declared('dirct-care', policies.compiled.purposes); // '(unknown)'
- */
-export function declared(name: string | undefined, names: ReadonlyMap<string, unknown>): string {
-  return name !== undefined && names.has(name) ? name : UNKNOWN_LABEL;
 }
 
 /** A code as a label: one of ERROR_CODES, `none` when there was no error, `internal` for anything else. */

@@ -1,7 +1,7 @@
 import { SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { PolicySet } from '../engine/policy-set.js';
 import { FieldmeshError } from '../lib/errors.js';
-import { declared } from './metrics.js';
+import { declared } from './labels.js';
 
 /*
  * The spans both shells open (docs/operations.md, "Traces"), through the

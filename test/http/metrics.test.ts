@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { expect } from 'chai';
 import { Registry } from 'prom-client';
-import { createMetrics, declared } from '../../src/http/metrics.js';
+import { declared } from '../../src/http/labels.js';
+import { createMetrics } from '../../src/http/metrics.js';
 import { examplePolicies } from '../express/harness.js';
 import { parseProm } from './prom-text.js';
 
