@@ -88,7 +88,7 @@ describe('testing/run-cases', function () {
       try {
         const r = p.mocha();
         expect(r.code, r.out).to.equal(1);
-        expect(r.out).to.match(/my redaction\n\s+cases\/mixed\.yaml\n\s+✔ a clerk sees the name\n\s+1\) a clerk sees the id/);
+        expect(r.out).to.match(/my redaction\n\s+cases\/mixed\.yaml\n\s+✔ a clerk sees the name( \(\d+ms\))?\n\s+1\) a clerk sees the id/);
         expect(r.out).to.include('1 passing').and.include('1 failing');
         expect(r.out).to.include('CaseFailure:   {\n-   "id": "p2",\n    "name": "Bob",');
         expect(r.out, 'no stack trace to read past').to.not.match(/\n\s+at /);
