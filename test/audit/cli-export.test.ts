@@ -194,6 +194,8 @@ describe('cli/audit export (the built binary)', function () {
   it('--follow streams events a writer appends while it runs, and SIGINT stops it with the cursor saved', async () => {
     const cursor = join(dir, `c-${randomBytes(4).toString('hex')}`);
     const p = startFieldmesh(['audit', 'export', '--audit', file, '--follow', '--poll-ms', '100', '--cursor', cursor, '--by', 'siem']);
+    // The backlog written means the export's own record is in (seq 3001): only then does the writer start.
+    await p.waitFor(`"seq":${TRAIL},`);
     const writer = spawn(process.execPath, ['--import', 'tsx', 'test/audit/append-worker.ts', file, '-', 'follow', '400'], {
       cwd: ROOT,
       stdio: 'pipe',
