@@ -95,6 +95,7 @@ export function withBreakGlassAlert(store: AuditStore, opts: BreakGlassAlertOpti
       return event;
     },
     query: (filter) => store.query(filter),
+    count: (filter) => store.count(filter),
     verify: (onProgress, options) => store.verify(onProgress, options),
     pendingReviews: () => store.pendingReviews(),
     acknowledge: (eventId, by, note) => store.acknowledge(eventId, by, note),

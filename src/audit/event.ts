@@ -29,7 +29,12 @@ export const auditEntrySchema = z.strictObject({
   roles: names,
   purpose: z.string(),
   resource: z.string(),
-  action: z.enum(['read', 'create', 'update', 'review']),
+  /**
+   * What was done: a record API's `read`, `create` or `update`; a guardian's
+   * `review`; or a read of the trail itself (`query`, `report`, `export`),
+   * recorded because showing who saw a record is itself a disclosure.
+   */
+  action: z.enum(['read', 'create', 'update', 'review', 'query', 'report', 'export']),
   decision: z.enum(['disclosed', 'refused']),
   /** The refusal's error code. */
   code: z.string().optional(),

@@ -23,6 +23,16 @@ export function whereClause(
   eq('resource', filter.resource);
   eq('decision', filter.decision);
   eq('action', filter.action);
+  eq('chain', filter.chain);
+  for (const [name, op] of [
+    ['afterSeq', '>'],
+    ['throughSeq', '<='],
+  ] as const) {
+    const seq = filter[name];
+    if (seq === undefined) continue;
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new TypeError(`AuditFilter.${name} must be a whole number, 0 or more`);
+    clauses.push(`seq ${op} ${p(seq)}`);
+  }
   if (filter.recordId !== undefined) {
     const raw = printable(filter.recordId);
     const id = recordIdKey === undefined ? raw : pseudonymiseRecordId(raw, recordIdKey);

@@ -42,17 +42,40 @@ export async function queryEvents(
   filter: AuditFilter,
   recordIdKey: string | Buffer | undefined,
 ): Promise<AuditEvent[]> {
-  if (filter.recordId !== undefined) {
-    const problem = recordKeyProblem((await reader.mode())?.recordKey, recordKeyCheck(recordIdKey));
-    if (problem !== undefined) throw new FieldmeshError('audit_record_key', `Cannot search the trail by record id: ${problem}`);
-  }
+  await refuseUnkeyedRecordSearch(reader, filter, recordIdKey);
   const { where, params } = whereClause(filter, reader.dialect, recordIdKey);
   const limit = filter.limit === undefined ? '' : ` LIMIT ${filter.limit}`;
+  // A page of a walk (afterSeq) takes the first events after the position; a listing, the latest.
+  if (filter.afterSeq !== undefined) {
+    const rows = await reader.all<AuditRow>(`SELECT * FROM ${reader.table} ${where} ORDER BY chain, seq${limit}`, params);
+    return rows.map(fromRow);
+  }
   const rows = await reader.all<AuditRow>(
     `SELECT * FROM ${reader.table} ${where} ORDER BY time DESC, chain DESC, seq DESC${limit}`,
     params,
   );
   return rows.map(fromRow).reverse();
+}
+
+/**
+ * `AuditStore.count`: how many events match the filter (its `limit` aside),
+ * refused as `queryEvents` is for a record search under another key.
+ */
+export async function countEvents(reader: TrailReader, filter: AuditFilter, recordIdKey: string | Buffer | undefined): Promise<number> {
+  await refuseUnkeyedRecordSearch(reader, filter, recordIdKey);
+  const { where, params } = whereClause({ ...filter, limit: undefined }, reader.dialect, recordIdKey);
+  const [row] = await reader.all<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${reader.table} ${where}`, params);
+  return Number(row?.n ?? 0);
+}
+
+async function refuseUnkeyedRecordSearch(
+  reader: TrailReader,
+  filter: AuditFilter,
+  recordIdKey: string | Buffer | undefined,
+): Promise<void> {
+  if (filter.recordId === undefined) return;
+  const problem = recordKeyProblem((await reader.mode())?.recordKey, recordKeyCheck(recordIdKey));
+  if (problem !== undefined) throw new FieldmeshError('audit_record_key', `Cannot search the trail by record id: ${problem}`);
 }
 
 /**

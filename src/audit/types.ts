@@ -28,8 +28,17 @@ export interface AuditFilter {
   action?: AuditEvent['action'] | undefined;
   /** true: only break-glass events; false: none of them. */
   breakGlass?: boolean | undefined;
-  /** The most recent `limit` matching events (still listed oldest first). */
+  /** The most recent `limit` matching events (still listed oldest first); with `afterSeq`, the first `limit` after it. */
   limit?: number | undefined;
+  /** Only events of this chain. */
+  chain?: string | undefined;
+  /**
+   * Only events after this seq, listed in seq order, `limit` taking the first
+   * of them: one page of a walk through the trail (`audit export`). Use with `chain`.
+   */
+  afterSeq?: number | undefined;
+  /** Only events at this seq or before. */
+  throughSeq?: number | undefined;
 }
 
 /**
@@ -98,6 +107,8 @@ export interface AuditStore {
   /** Rejects with a FieldmeshError coded audit_unavailable (503) when the trail cannot be written. */
   append(entry: AuditEntry): Promise<AuditEvent>;
   query(filter?: AuditFilter): Promise<AuditEvent[]>;
+  /** How many events match (`limit` is ignored). */
+  count(filter?: AuditFilter): Promise<number>;
   /**
    * Checks the chain. The trail has one chain, the one its store records on
    * first write (`chain`); events under any other name fail. On a keyed trail

@@ -4,6 +4,7 @@ import type { AuditStore } from '../audit/types.js';
 import { printable, printableJson } from '../lib/text.js';
 import { auditOption, guard, out, plural, usageErrorsExit2, withStore } from './audit-common.js';
 import { brief, brokenLine, renderTable, shortTime, styles, timeOption, type Cell } from './audit-format.js';
+import { byOption, readerName, recordRead } from './audit-read-record.js';
 import { CliExit, EXIT } from './common.js';
 
 /**
@@ -108,18 +109,25 @@ export function registerAuditReport(audit: Command): void {
     .option('--since <time>', 'from this time', timeOption('since'))
     .option('--until <time>', 'before this time (a bare date includes that whole day)', timeOption('until'))
     .option('--json', 'print as JSON')
+    .addOption(byOption())
     .addHelpText(
       'after',
-      '\nExample:\n  $ fieldmesh audit report --record p-1002\n  Access to record p-1002: 2 events by 2 users, 2026-03-01 14:02:11Z to 2026-03-02 03:12:44Z\n' +
+      '\nThe report is recorded in the trail (who, which record) before it prints; when that cannot be written\n' +
+        'it prints nothing and exits 3.\n' +
+        '\nExample:\n  $ fieldmesh audit report --record p-1002\n  Access to record p-1002: 2 events by 2 users, 2026-03-01 14:02:11Z to 2026-03-02 03:12:44Z\n' +
         '  TIME                  USER    ROLES          PURPOSE      ACTION  OUTCOME    FIELDS                             NOTE\n' +
         '  2026-03-01 14:02:11Z  u-4411  nurse          direct-care  read    disclosed  dateOfBirth, id, name, ward\n' +
         '  2026-03-02 03:12:44Z  u-9001  ed-consultant  emergency    read    disclosed  diagnoses, id, name                 break-glass, awaiting review',
     )
     .action(
-      guard('report', async (opts: { audit: string; record: string; since?: string; until?: string; json?: true }) => {
+      guard('report', async (opts: { audit: string; record: string; since?: string; until?: string; json?: true; by?: string }) => {
+        const by = readerName(opts.by);
         await withStore(opts.audit, 'read', async (store) => {
           const events = await store.query({ recordId: opts.record, since: opts.since, until: opts.until });
           const pending = new Set((await store.pendingReviews()).map((e) => e.id));
+          // A report is itself a disclosure: recorded before it is shown, and shown by the next report on this record.
+          const scope = { since: opts.since, until: opts.until, count: events.length };
+          await recordRead(opts.audit, 'report', store, { action: 'report', by, recordId: opts.record, scope });
           const key = process.env.FIELDMESH_AUDIT_RECORD_KEY;
           const storedId = key === undefined || key === '' ? printable(opts.record) : pseudonymiseRecordId(printable(opts.record), key);
           const lines = events.map((e) => reportLine(e, storedId, pending));

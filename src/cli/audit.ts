@@ -5,6 +5,8 @@ import { printable, printableJson } from '../lib/text.js';
 import { parseChainHead } from '../audit/verify.js';
 import { auditOption, guard, out, plural, usageErrorsExit2, withStore } from './audit-common.js';
 import { brief, brokenLine, positiveInt, progressBar, renderTable, shortTime, styles, timeOption, type Cell } from './audit-format.js';
+import { registerAuditExport } from './audit-export.js';
+import { byOption, readerName, recordRead } from './audit-read-record.js';
 import { registerAuditReport, registerAuditReview } from './audit-review.js';
 import { CliExit, EXIT } from './common.js';
 
@@ -24,7 +26,7 @@ const DEFAULT_QUERY_LIMIT = 1000;
  */
 export function registerAudit(program: Command): Command {
   const audit = usageErrorsExit2(program.command('audit'))
-    .description('check, search and review the audit trail of disclosures')
+    .description('check, search, review and export the audit trail of disclosures')
     .addHelpText(
       'after',
       '\nThe trail is a SQLite file or a postgres:// URL: --audit, else $FIELDMESH_AUDIT, else ./fieldmesh-audit.db.\n' +
@@ -101,17 +103,29 @@ export function registerAudit(program: Command): Command {
     .option('--no-break-glass', 'no break-glass events')
     .option('--limit <n>', `at most this many, the most recent (default ${DEFAULT_QUERY_LIMIT})`, positiveInt)
     .option('--json', 'print the events as a JSON array')
+    .addOption(byOption())
     .addHelpText(
       'after',
       '\nExample:\n  $ fieldmesh audit query --user u-4411 --since 7d\n' +
         '  TIME                  EVENT     USER    PURPOSE      RESOURCE  ACTION  DECISION   RECORDS  BREAK-GLASS\n' +
-        '  2026-03-02 09:14:03Z  5c1e07aa  u-4411  direct-care  Patient   read    disclosed  p-1002\n  1 event',
+        '  2026-03-02 09:14:03Z  5c1e07aa  u-4411  direct-care  Patient   read    disclosed  p-1002\n  1 event\n\n' +
+        'The query is recorded in the trail (who, which filters, how many events) before it prints; when that\n' +
+        'cannot be written it prints nothing and exits 3.',
     )
     .action(
       guard('query', async (opts: QueryOptions) => {
+        const by = readerName(opts.by);
         await withStore(opts.audit, 'read', async (store) => {
           const limit = opts.limit ?? DEFAULT_QUERY_LIMIT;
           const events = await store.query({ ...filterFrom(opts), limit });
+          // The filters as given (the record searched for is named like a disclosed one), and how many events were shown.
+          const { audit: _trail, json: _json, by: _by, record, ...scope } = opts;
+          await recordRead(opts.audit, 'query', store, {
+            action: 'query',
+            by,
+            recordId: record,
+            scope: { ...scope, count: events.length },
+          });
           if (opts.json) out(printableJson(events));
           else out(events.length === 0 ? 'No matching events.' : `${eventTable(events)}\n${events.length} event${plural(events.length)}`);
           if (opts.limit === undefined && events.length === limit) {
@@ -123,6 +137,7 @@ export function registerAudit(program: Command): Command {
 
   registerAuditReview(audit);
   registerAuditReport(audit);
+  registerAuditExport(audit);
   return audit;
 }
 
@@ -138,6 +153,7 @@ interface QueryOptions {
   breakGlass?: boolean;
   limit?: number;
   json?: true;
+  by?: string;
 }
 
 function filterFrom(o: QueryOptions): AuditFilter {

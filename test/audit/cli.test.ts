@@ -104,11 +104,12 @@ describe('cli/audit', () => {
         ids('--user', 'u-7'),
         ids('--decision', 'refused'),
         ids('--break-glass'),
-        ids('--no-break-glass'),
+        // Each query is recorded (resource AuditEvent, now): these two filter those records out.
+        ids('--no-break-glass', '--resource', 'Patient'),
         ids('--record', 'p-1002'),
         ids('--purpose', 'emergency'),
         ids('--since', '2026-03-02', '--until', '2026-03-03'),
-        ids('--limit', '2'),
+        ids('--limit', '2', '--resource', 'Patient'),
       ]);
       expect(user).to.deep.equal([3]);
       expect(decision).to.deep.equal([3]);

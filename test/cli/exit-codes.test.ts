@@ -6,6 +6,7 @@ import { join, relative } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { openAuditStore } from '../../src/audit/open.js';
+import type { AuditStoreOptions } from '../../src/audit/types.js';
 import { breakGlassEntry, sampleEntry } from '../audit/entries.js';
 import { BIN, fieldmeshAsync, ROOT, startFieldmesh, type Run } from './run.js';
 
@@ -307,6 +308,13 @@ const ROWS: Row[] = [
     stdout: /^No matching events\.$/m,
   },
   { args: ['audit', 'query', '--audit', '{tmp}/no-such.db'], code: 2, why: 'no trail file', stderr: /no audit trail at/ },
+  {
+    args: ['audit', 'query', '--audit', '{keyed}'],
+    code: 3,
+    why: 'the query cannot be recorded (a keyed trail, no chain key): nothing shown',
+    stderr: /refused: reading the trail is recorded in it, and this read could not be recorded/,
+    stdout: /^$/,
+  },
   { args: ['audit', 'query', '--audit', UNREACHABLE_PG], code: 2, why: 'PostgreSQL unreachable', stderr: /cannot be read/ },
   {
     args: ['audit', 'query', '--audit', '{intact}', '--decision', 'maybe'],
@@ -386,6 +394,37 @@ const ROWS: Row[] = [
     code: 2,
     why: 'PostgreSQL unreachable',
     stderr: /cannot be read/,
+  },
+  {
+    args: ['audit', 'report', '--audit', '{keyed}', '--record', 'p-1002'],
+    code: 3,
+    why: 'the report cannot be recorded: nothing shown',
+    stderr: /audit report: refused: reading the trail is recorded/,
+    stdout: /^$/,
+  },
+
+  { args: ['audit', 'export', '--audit', '{intact}'], code: 0, why: 'exported', stdout: /^\{"id":"[^"]+","chain":"main","seq":1,/ },
+  {
+    args: ['audit', 'export', '--audit', '{intact}', '--format', 'csv'],
+    code: 2,
+    why: 'unknown --format',
+    stderr: /Allowed choices are jsonl, fhir/,
+  },
+  { args: ['audit', 'export', '--audit', '{intact}', '--after', '-1'], code: 2, why: 'bad --after', stderr: /expected a seq/ },
+  { args: ['audit', 'export', '--audit', '{tmp}/no-such.db'], code: 2, why: 'no trail file', stderr: /no audit trail at/ },
+  { args: ['audit', 'export', '--audit', UNREACHABLE_PG], code: 2, why: 'PostgreSQL unreachable', stderr: /cannot be read/ },
+  {
+    args: ['audit', 'export', '--audit', '{intact}', '--cursor', '{tmp}/bad.cursor'],
+    code: 2,
+    why: 'a cursor file that holds no position',
+    stderr: /does not hold a position/,
+  },
+  {
+    args: ['audit', 'export', '--audit', '{keyed}'],
+    code: 3,
+    why: 'the export cannot be recorded: nothing exported',
+    stderr: /audit export: refused: reading the trail is recorded/,
+    stdout: /^$/,
   },
 
   {
@@ -471,7 +510,8 @@ const ROWS: Row[] = [
 /** The command a row runs, as docs/cli.md names it. */
 function commandOf(args: string[]): string {
   const [first, second] = args;
-  if (first === 'audit') return ['verify', 'head', 'query', 'review', 'report'].includes(second ?? '') ? `audit ${second}` : 'fieldmesh';
+  if (first === 'audit')
+    return ['verify', 'head', 'query', 'review', 'report', 'export'].includes(second ?? '') ? `audit ${second}` : 'fieldmesh';
   return ['check', 'diff', 'redact', 'explain', 'test', 'matrix', 'serve', 'demo'].includes(first ?? '') ? (first as string) : 'fieldmesh';
 }
 
@@ -559,6 +599,9 @@ describe('fieldmesh exit codes (the built binary)', () => {
     const acked = await trail(join(tmp, 'acked.db'));
     values['acked'] = acked.file;
     values['ackedBreakGlassId'] = acked.breakGlassId;
+    // A keyed trail read without its chain key: it can be read, but a read of it cannot be recorded.
+    values['keyed'] = (await trail(join(tmp, 'keyed.db'), { chainKey: 'exit-codes-chain-key-0123456789' })).file;
+    writeFileSync(join(tmp, 'bad.cursor'), 'seq five\n');
 
     // The package as npm installs it (dist, no fixtures), and a checkout whose example policies are broken.
     values['installed'] = packageCopy(join(tmp, 'installed'));
@@ -633,8 +676,8 @@ function mkdirIn(parent: string, name: string): string {
 }
 
 /** A trail where a nurse read p-1002, a consultant broke glass for it, a porter was refused it, and p-2000 was read. */
-async function trail(file: string): Promise<{ file: string; plainId: string; breakGlassId: string }> {
-  const store = await openAuditStore(file);
+async function trail(file: string, opts: AuditStoreOptions = {}): Promise<{ file: string; plainId: string; breakGlassId: string }> {
+  const store = await openAuditStore(file, opts);
   const plain = await store.append(sampleEntry({ time: '2026-03-01T14:02:11Z' }));
   const breakGlass = await store.append(breakGlassEntry({ time: '2026-03-02T03:12:44Z' }));
   await store.append(

@@ -32,6 +32,7 @@ function gatedStore() {
       } as AuditEvent;
     },
     query: async () => [],
+    count: async () => 0,
     verify: async () => ({ ok: true, events: 0, chains: 0, heads: [] }),
     pendingReviews: async () => [],
     acknowledge: async () => Promise.reject(new Error('not supported')),
@@ -44,6 +45,7 @@ function gatedStore() {
 const failingStore: AuditStore = {
   append: async () => Promise.reject(new AccessError('audit_unavailable', 'The audit trail db.example cannot be written: disk full')),
   query: async () => [],
+  count: async () => 0,
   verify: async () => ({ ok: true, events: 0, chains: 0, heads: [] }),
   pendingReviews: async () => [],
   acknowledge: async () => Promise.reject(new Error('not supported')),

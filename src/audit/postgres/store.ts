@@ -3,7 +3,7 @@ import { FieldmeshError } from '../../lib/errors.js';
 import type { SqlDialect } from '../dialect.js';
 import { prepareEntry, type AuditEntry, type AuditEvent } from '../event.js';
 import { GroupCommit } from '../group-commit.js';
-import { pendingReviewEvents, queryEvents, verifyTrail, type TrailReader } from '../reads.js';
+import { countEvents, pendingReviewEvents, queryEvents, verifyTrail, type TrailReader } from '../reads.js';
 import { reviewBatch, reviewLookupSql } from '../review.js';
 import { insertSql, toRow, type AuditRow } from '../row.js';
 import { headSql, sealBatch, writerFrom, type Batch, type Writer } from '../seal.js';
@@ -218,6 +218,10 @@ class PostgresAuditStore implements AuditStore {
 
   async query(filter: AuditFilter = {}): Promise<AuditEvent[]> {
     return queryEvents(this.#reader, filter, this.#opts.recordIdKey);
+  }
+
+  async count(filter: AuditFilter = {}): Promise<number> {
+    return countEvents(this.#reader, filter, this.#opts.recordIdKey);
   }
 
   async verify(onProgress?: (done: number, total: number) => void, options: VerifyOptions = {}): Promise<VerifyResult> {

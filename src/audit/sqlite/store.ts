@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { FieldmeshError } from '../../lib/errors.js';
 import { prepareEntry, type AuditEntry, type AuditEvent } from '../event.js';
 import { GroupCommit } from '../group-commit.js';
-import { pendingReviewEvents, queryEvents, verifyTrail, type TrailReader } from '../reads.js';
+import { countEvents, pendingReviewEvents, queryEvents, verifyTrail, type TrailReader } from '../reads.js';
 import { reviewBatch, reviewLookupSql } from '../review.js';
 import type { AuditRow } from '../row.js';
 import { writerFrom, type Batch, type Writer } from '../seal.js';
@@ -186,6 +186,10 @@ class SqliteAuditStore implements AuditStore {
 
   async query(filter: AuditFilter = {}): Promise<AuditEvent[]> {
     return queryEvents(this.#reader, filter, this.#opts.recordIdKey);
+  }
+
+  async count(filter: AuditFilter = {}): Promise<number> {
+    return countEvents(this.#reader, filter, this.#opts.recordIdKey);
   }
 
   async verify(onProgress?: (done: number, total: number) => void, options: VerifyOptions = {}): Promise<VerifyResult> {

