@@ -245,6 +245,6 @@ describe('architecture', () => {
     const intoStore = [...graph()].flatMap(([file, edges]) =>
       edges.filter((e) => e.to === 'audit/sqlite/store.ts' && !e.typeOnly).map(() => file),
     );
-    expect([...new Set(intoStore)]).to.deep.equal(['audit/sqlite/driver.ts']);
+    expect([...new Set(intoStore)]).to.deep.equal(['audit/load-sqlite.ts']);
   });
 });

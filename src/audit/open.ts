@@ -1,5 +1,5 @@
 import { checkedKey } from '../lib/keys.js';
-import { loadSqliteStore } from './sqlite/driver.js';
+import { loadSqliteStore } from './load-sqlite.js';
 import { resolveTarget } from './target.js';
 import type { AuditStore, AuditStoreOptions, AuditTarget } from './types.js';
 

@@ -4,10 +4,10 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ROOT } from '../../cli/run.js';
+import { ROOT } from '../cli/run.js';
 
 /** Runs node with better-sqlite3 unresolvable, as an install without the optional driver is. */
-const NO_DRIVER = pathToFileURL(join(ROOT, 'test', 'audit', 'sqlite', 'no-driver.mjs')).href;
+const NO_DRIVER = pathToFileURL(join(ROOT, 'test', 'audit', 'no-sqlite-driver.mjs')).href;
 const BIN = join(ROOT, 'dist', 'cli', 'bin.js');
 
 /**
@@ -31,7 +31,7 @@ try {
 process.stdout.write(JSON.stringify(report));
 `;
 
-describe('audit/sqlite/driver: an install without the optional SQLite driver', () => {
+describe('audit/load-sqlite: an install without the optional SQLite driver', () => {
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'fieldmesh-no-driver-'));

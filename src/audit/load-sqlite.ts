@@ -1,4 +1,4 @@
-import { FieldmeshError } from '../../lib/errors.js';
+import { FieldmeshError } from '../lib/errors.js';
 
 /** The npm package the SQLite trail needs: an optional dependency, compiled when no prebuilt binary fits. */
 export const SQLITE_DRIVER = 'better-sqlite3';
@@ -14,9 +14,9 @@ export const SQLITE_DRIVER = 'better-sqlite3';
  * @example
  * const { openSqliteStore } = await loadSqliteStore('./fieldmesh-audit.db');
  */
-export async function loadSqliteStore(where: string): Promise<typeof import('./store.js')> {
+export async function loadSqliteStore(where: string): Promise<typeof import('./sqlite/store.js')> {
   try {
-    return await import('./store.js');
+    return await import('./sqlite/store.js');
   } catch (err) {
     if (!isMissingDriver(err)) throw err;
     const e = new FieldmeshError(
