@@ -14,8 +14,7 @@
  *   node --import tsx bench/gateway.ts --quick    # 1 round × 1 s per variant, after 0.5 s
  *   BENCH_ROUNDS, BENCH_SECONDS, BENCH_CONNECTIONS change the load.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +23,7 @@ import { openAuditStore } from '../src/audit/open.js';
 import { DEMO_PSEUDONYM_KEY } from '../src/demo/guide.js';
 import { gpClaims, JWT_SECRET, PATHS, PURPOSE } from './baselines/scenario.js';
 import { resultLine } from './lib/results.js';
-import { canonical, freePort, load, median, perSecond, type Served, serveChild } from './lib/servers.js';
+import { canonical, ensureBuilt, freePort, load, median, perSecond, type Served, serveChild } from './lib/servers.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const QUICK = process.argv.includes('--quick');
@@ -33,19 +32,6 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? (QUICK ? 1 : 5));
 const WARMUP_SECONDS = QUICK ? 0.5 : 2;
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 16);
 const tsx = (file: string, ...args: string[]) => [process.execPath, ['--import', 'tsx', join(ROOT, 'bench', file), ...args]] as const;
-
-/** dist/ is built from the current src/, or built now: the bench measures what ships. */
-function ensureBuilt(): void {
-  const bin = join(ROOT, 'dist', 'cli', 'bin.js');
-  const newest = (dir: string): number =>
-    readdirSync(dir, { withFileTypes: true }).reduce((m, e) => {
-      const p = join(dir, e.name);
-      return Math.max(m, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-    }, 0);
-  if (existsSync(bin) && statSync(bin).mtimeMs >= newest(join(ROOT, 'src'))) return;
-  console.log('dist/ is missing or older than src/: npm run build');
-  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
-}
 
 async function startCerbos(dir: string, http: number, grpc: number): Promise<Served> {
   const config = join(dir, 'cerbos.yaml');
@@ -135,7 +121,7 @@ interface Variant {
 
 async function main(): Promise<void> {
   const t0 = performance.now();
-  ensureBuilt();
+  ensureBuilt(ROOT);
   const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-bench-gateway-'));
   const servers: Served[] = [];
   let answeredByFieldmesh = 0;

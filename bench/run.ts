@@ -7,6 +7,7 @@
  *   npm run bench                    # full run: writes BENCHMARKS.md at the repository root
  *   npm run bench -- --quick         # each bench short (≤ 10 s): prints the table, writes nothing
  *   npm run bench -- gateway         # only the benches whose file name starts with "gateway"
+ *   npm run bench -- instances       # several gateways on one PostgreSQL trail (needs PostgreSQL: FIELDMESH_BENCH_PG_URL)
  *   npm run bench -- --quick --out /tmp/b.md   # write the table somewhere (any mode)
  *
  * A quick run never overwrites BENCHMARKS.md: its figures are too short to
@@ -24,7 +25,7 @@ import { benchFiles, runBench } from './lib/harness.js';
 import { type BenchFailure, type BenchResult, missingRows, renderMarkdown } from './lib/results.js';
 
 /** The benches of the table, in its order; any other bench file runs after them. */
-const ORDER = ['engine.ts', 'middleware.ts', 'gateway.ts', 'compile.ts', 'roles.ts', 'audit.ts'];
+const ORDER = ['engine.ts', 'middleware.ts', 'gateway.ts', 'compile.ts', 'roles.ts', 'audit.ts', 'instances.ts'];
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const args = process.argv.slice(2);

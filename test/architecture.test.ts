@@ -59,12 +59,12 @@ function isTypeOnly(clause: ts.ImportClause | undefined): boolean {
 }
 
 /**
- * Every relative import of a file, static or dynamic. The specifier list is
- * TypeScript's own pre-processor's (`ts.preProcessFile`, which also finds
- * `import()` and re-exports); the syntax tree is read only to learn which
- * of them are type-only, which the pre-processor cannot tell.
+ * Every import of a file, static or dynamic, with whether it is type-only.
+ * The specifier list is TypeScript's own pre-processor's (`ts.preProcessFile`,
+ * which also finds `import()` and re-exports); the syntax tree is read only
+ * to learn which of them are type-only, which the pre-processor cannot tell.
  */
-function importsOf(file: string): Edge[] {
+function specifiersOf(file: string): { spec: string; typeOnly: boolean }[] {
   const text = readFileSync(file, 'utf8');
   const specifiers = ts.preProcessFile(text, true, true).importedFiles.map((f) => f.fileName);
   const typeOnly = new Map<string, boolean>();
@@ -84,13 +84,25 @@ function importsOf(file: string): Edge[] {
     }
     if (spec !== undefined && ts.isStringLiteral(spec)) typeOnly.set(spec.text, (typeOnly.get(spec.text) ?? true) && types);
   }
-  return specifiers
-    .filter((s) => s.startsWith('.'))
-    .map((s) => ({
+  return specifiers.map((spec) => ({ spec, typeOnly: typeOnly.get(spec) ?? false }));
+}
+
+/** Every relative import of a file: the edges of src/'s graph. */
+function importsOf(file: string): Edge[] {
+  return specifiersOf(file)
+    .filter(({ spec }) => spec.startsWith('.'))
+    .map(({ spec, typeOnly }) => ({
       from: relative(SRC, file),
-      to: relative(SRC, resolve(dirname(file), s.replace(/\.js$/, '.ts'))),
-      typeOnly: typeOnly.get(s) ?? false,
+      to: relative(SRC, resolve(dirname(file), spec.replace(/\.js$/, '.ts'))),
+      typeOnly,
     }));
+}
+
+/** The npm package an import names (`@scope/name`, or `name`), or undefined for a relative or `node:` import. */
+function packageOf(spec: string): string | undefined {
+  if (spec.startsWith('.') || spec.startsWith('node:')) return undefined;
+  const parts = spec.split('/');
+  return spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
 }
 
 function layerOf(path: string): string {
@@ -200,5 +212,39 @@ describe('architecture', () => {
       }
     }
     expect(upward, 'imports against the layering').to.deep.equal([]);
+  });
+
+  it('loads at run time only the packages it depends on: express is a peer used for types only, better-sqlite3 optional and loaded lazily', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      dependencies: Record<string, string>;
+      optionalDependencies: Record<string, string>;
+      peerDependencies: Record<string, string>;
+      peerDependenciesMeta: Record<string, { optional?: boolean }>;
+    };
+    expect(pkg.peerDependencies).to.have.property('express');
+    expect(pkg.peerDependenciesMeta.express?.optional).to.equal(true);
+    expect(pkg.optionalDependencies).to.have.property('better-sqlite3');
+    const runtime = new Map<string, string[]>();
+    let typeOnlyExpress = 0;
+    for (const file of sourceFiles(SRC)) {
+      for (const { spec, typeOnly } of specifiersOf(file)) {
+        const name = packageOf(spec);
+        if (name === undefined) continue;
+        if (typeOnly) {
+          if (name === 'express') typeOnlyExpress++;
+          continue;
+        }
+        runtime.set(name, [...(runtime.get(name) ?? []), relative(SRC, file)]);
+      }
+    }
+    expect(typeOnlyExpress, 'the middleware names express types (the check would pass vacuously otherwise)').to.be.greaterThan(0);
+    const undeclared = [...runtime.keys()].filter((name) => !(name in pkg.dependencies) && !(name in pkg.optionalDependencies));
+    expect(undeclared, 'packages imported at run time that are not dependencies').to.deep.equal([]);
+    expect(runtime.get('better-sqlite3')?.every((f) => f.startsWith('audit/sqlite/'))).to.equal(true);
+    // The SQLite store (and through it the driver) is reached only through the loader that names the missing package.
+    const intoStore = [...graph()].flatMap(([file, edges]) =>
+      edges.filter((e) => e.to === 'audit/sqlite/store.ts' && !e.typeOnly).map(() => file),
+    );
+    expect([...new Set(intoStore)]).to.deep.equal(['audit/load-sqlite.ts']);
   });
 });

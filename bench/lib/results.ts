@@ -57,6 +57,9 @@ export const EXPECTED_IDS = [
   'compile-100-roles',
   'compile-1000-roles',
   'request-1000-vs-10-roles',
+  'instances-1',
+  'instances-2',
+  'instances-3',
 ] as const;
 
 export type ParsedLine = { kind: 'none' } | { kind: 'result'; result: BenchResult } | { kind: 'malformed'; reason: string };

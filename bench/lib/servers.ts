@@ -3,9 +3,11 @@
  * generator never shares their event loop), free ports, autocannon runs that
  * refuse to count anything but successful answers, and medians.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 
 export interface Served {
   url: string;
@@ -147,4 +149,22 @@ export function canonical(value: unknown): string {
       ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
       : v,
   );
+}
+
+/**
+ * dist/ is built from the current src/, or built now: the HTTP benches measure what ships.
+ *
+ * @example
+ * ensureBuilt(ROOT); // then spawn dist/cli/bin.js
+ */
+export function ensureBuilt(root: string): void {
+  const bin = join(root, 'dist', 'cli', 'bin.js');
+  const newest = (dir: string): number =>
+    readdirSync(dir, { withFileTypes: true }).reduce((m, e) => {
+      const p = join(dir, e.name);
+      return Math.max(m, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+    }, 0);
+  if (existsSync(bin) && statSync(bin).mtimeMs >= newest(join(root, 'src'))) return;
+  console.log('dist/ is missing or older than src/: npm run build');
+  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
 }

@@ -1,4 +1,5 @@
 import { checkedKey } from '../lib/keys.js';
+import { loadSqliteStore } from './load-sqlite.js';
 import { resolveTarget } from './target.js';
 import type { AuditStore, AuditStoreOptions, AuditTarget } from './types.js';
 
@@ -10,7 +11,9 @@ import type { AuditStore, AuditStoreOptions, AuditTarget } from './types.js';
  *
  * The driver is imported here, when a store of its kind is first opened:
  * an application on PostgreSQL never loads the SQLite binding, one on
- * SQLite never loads pg, and importing the contract loads neither.
+ * SQLite never loads pg, and importing the contract loads neither. The
+ * SQLite driver is an optional dependency: when it is not installed, opening
+ * a SQLite trail rejects with an `audit_unavailable` error naming the package.
  *
  * @example
  * const store = await openAuditStore(process.env.FIELDMESH_AUDIT ?? './fieldmesh-audit.db');
@@ -22,6 +25,6 @@ export async function openAuditStore(target: AuditTarget, options: AuditStoreOpt
     const { openPostgresStore } = await import('./postgres/store.js');
     return openPostgresStore(resolved.url, options);
   }
-  const { openSqliteStore } = await import('./sqlite/store.js');
+  const { openSqliteStore } = await loadSqliteStore(resolved.path);
   return openSqliteStore(resolved.path, options);
 }

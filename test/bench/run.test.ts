@@ -139,9 +139,13 @@ describe('bench harness: the table', () => {
       'compile-100-roles',
       'compile-1000-roles',
       'request-1000-vs-10-roles',
+      'instances-1',
+      'instances-2',
+      'instances-3',
       'audit-x',
     ]);
     expect(md).to.contain('| engine-vs-hand-written | **failed**: no bench printed this row |');
+    expect(md).to.contain('| instances-2 | **failed**: no bench printed this row |');
   });
 });
 

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { startTcpProxy } from '../../../bench/lib/tcp-proxy.js';
 import { COLUMNS, toRow } from '../../../src/audit/row.js';
 import { openAuditStore } from '../../../src/audit/open.js';
 import { FieldmeshError } from '../../../src/lib/errors.js';
@@ -36,32 +37,6 @@ async function unavailable(p: Promise<unknown>): Promise<FieldmeshError | string
     () => 'resolved',
     (e: unknown) => (e instanceof FieldmeshError ? e : `unexpected: ${String(e)}`),
   );
-}
-
-/** A TCP relay to the server that can be cut and restored on the same port: the database going away and coming back. */
-async function relay(target: URL): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(Number(target.port || 5432), target.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  const listen = (port: number) => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  await listen(0);
-  const port = (server.address() as AddressInfo).port;
-  const cut = async () => {
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const s of sockets) s.destroy();
-    await closed;
-  };
-  return { port, cut, restore: () => listen(port), close: cut };
 }
 
 async function closedPort(): Promise<number> {
@@ -182,7 +157,7 @@ describe('audit/postgres', () => {
 
     it('recovers by itself when the server comes back', async () => {
       const target = new URL(PG_URL as string);
-      const link = await relay(target);
+      const link = await startTcpProxy(target.hostname, Number(target.port || 5432));
       const url = new URL(PG_URL as string);
       url.hostname = '127.0.0.1';
       url.port = String(link.port);
