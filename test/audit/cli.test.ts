@@ -189,11 +189,14 @@ describe('cli/audit', () => {
       expect(unkeyed.stderr).to.include('this trail stores record ids as keyed pseudonyms: set FIELDMESH_AUDIT_RECORD_KEY');
     });
 
-    it('requires --record', async () => {
+    it('requires exactly one of --record and --subject', async () => {
       const { file } = await setup();
-      const r = await cli(['report', '--audit', file]);
-      expect(r.code).to.equal(2);
-      expect(r.stderr).to.include("required option '--record <id>' not specified");
+      for (const args of [[], ['--record', 'p-1002', '--subject', 'p-1002']]) {
+        const r = await cli(['report', '--audit', file, ...args]);
+        expect(r.code).to.equal(2);
+        expect(r.stdout).to.equal('');
+        expect(r.stderr).to.equal('fieldmesh audit report: give exactly one of --record ID and --subject ID\n');
+      }
     });
   });
 

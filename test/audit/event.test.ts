@@ -100,6 +100,8 @@ describe('audit/event', () => {
         grants: ['nurse#0'],
         recordIds: ['p-1'],
         withheldRecordIds: ['p-2'],
+        subjectIds: [],
+        withheldSubjectIds: [],
         rowsReturned: 1,
         rowsWithheld: 1,
         rowReasons: { 'no-grant': 1 },

@@ -134,7 +134,7 @@ describe('audit/postgres', () => {
       await raw(`ALTER TABLE ${t} ALTER COLUMN seq DROP NOT NULL`);
       await raw(`INSERT INTO ${t} SELECT 'forged-1', chain, NULL, time, 'forged', 'u-666', roles, purpose, resource, action, decision, code,
         status, record_ids, withheld_record_ids, fields_disclosed, fields_withheld, transforms, restrictions, grants, NULL, policy_version,
-        NULL, NULL, NULL, 'x', 'x' FROM ${t} WHERE seq = 2`);
+        NULL, NULL, NULL, 'x', 'x', NULL, NULL FROM ${t} WHERE seq = 2`);
       const nullSeq = await store.verify();
       expect(nullSeq).to.deep.include({ ok: false, kind: 'hidden' });
       if (!nullSeq.ok)
@@ -148,7 +148,7 @@ describe('audit/postgres', () => {
       );
       await raw(`ALTER TABLE ${t} DROP CONSTRAINT "${constraint?.conname}"; CREATE INDEX ON ${t} (chain, seq)`);
       await raw(`INSERT INTO ${t} SELECT 'forged-2', chain, 1000, time, request_id, 'Dr Nobody', '[]', purpose, resource, 'review', 'disclosed',
-        NULL, 200, '[]', '[]', '[]', '[]', '{}', '[]', '[]', NULL, policy_version, id, 'Dr Nobody', 'fine', 'x', 'x' FROM ${t} WHERE seq = 1`);
+        NULL, 200, '[]', '[]', '[]', '[]', '{}', '[]', '[]', NULL, policy_version, id, 'Dr Nobody', 'fine', 'x', 'x', NULL, NULL FROM ${t} WHERE seq = 1`);
       const dup = await store.verify();
       expect(dup).to.deep.include({ ok: false, kind: 'trail' });
       if (!dup.ok) expect(dup.reason).to.include('no longer has its UNIQUE (chain, seq) constraint');
@@ -159,7 +159,7 @@ describe('audit/postgres', () => {
       const schema = newSchema();
       const store = await openAuditStore(PG_URL as string, { schema });
       const versions = await raw<{ version: number }>(`SELECT version FROM "${schema}".fieldmesh_audit_schema`);
-      expect(versions.map((v) => v.version)).to.deep.equal([1, 2, 3]);
+      expect(versions.map((v) => v.version)).to.deep.equal([1, 2, 3, 4]);
       await store.close();
     });
   });
