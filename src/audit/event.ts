@@ -42,6 +42,10 @@ export const auditEntrySchema = z.strictObject({
   status: z.number().int(),
   recordIds: names,
   withheldRecordIds: names,
+  /** Ids of the people the records disclosed are about (the resource's `subject` path); absent when none. */
+  subjectIds: names.optional(),
+  /** Ids of the people the records withheld (or refused) are about; absent when none. */
+  withheldSubjectIds: names.optional(),
   fieldsDisclosed: names,
   fieldsWithheld: names,
   /** Field path → transform applied (pseudonym, year, …). */
@@ -128,11 +132,17 @@ export function prepareEntry(entry: AuditEntry, opts: { recordIdKey?: string | B
   const e = printableTexts(parsed.data);
   const key = opts.recordIdKey;
   const ids = (list: string[]): string[] => (key === undefined ? list : list.map((id) => pseudonymiseRecordId(id, key)));
+  // A subject id is a record id (a Patient's): stored the same way, so a search by either finds it. Absent when empty,
+  // so an event without subjects hashes as events did before subjects were recorded.
+  const subjects = (list: string[] | undefined): string[] | undefined =>
+    list === undefined || list.length === 0 ? undefined : ids([...new Set(list)]);
   return {
     ...e,
     time: new Date(e.time ?? Date.now()).toISOString(),
     recordIds: ids(e.recordIds),
     withheldRecordIds: ids(e.withheldRecordIds),
+    subjectIds: subjects(e.subjectIds),
+    withheldSubjectIds: subjects(e.withheldSubjectIds),
   };
 }
 
@@ -201,6 +211,8 @@ export function entryFromDecision(
     status: extra.status,
     recordIds: [...decision.recordIds],
     withheldRecordIds: [...decision.withheldRecordIds],
+    subjectIds: decision.subjectIds.length > 0 ? [...decision.subjectIds] : undefined,
+    withheldSubjectIds: decision.withheldSubjectIds.length > 0 ? [...decision.withheldSubjectIds] : undefined,
     fieldsDisclosed: [...decision.disclosed],
     fieldsWithheld: [...decision.withheld],
     transforms: { ...decision.transforms },

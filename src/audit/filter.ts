@@ -5,8 +5,8 @@ import { printable } from '../lib/text.js';
 
 /**
  * Builds `WHERE …` and its parameters for a filter. Texts go through
- * `printable`, as they did when stored; record ids are then pseudonymised
- * with the store's key so callers always pass raw ids.
+ * `printable`, as they did when stored; record and subject ids are then
+ * pseudonymised with the store's key so callers always pass raw ids.
  */
 export function whereClause(
   filter: AuditFilter,
@@ -33,12 +33,13 @@ export function whereClause(
     if (!Number.isSafeInteger(seq) || seq < 0) throw new TypeError(`AuditFilter.${name} must be a whole number, 0 or more`);
     clauses.push(`seq ${op} ${p(seq)}`);
   }
-  if (filter.recordId !== undefined) {
-    const raw = printable(filter.recordId);
-    const id = recordIdKey === undefined ? raw : pseudonymiseRecordId(raw, recordIdKey);
-    const value = dialect.arrayValue(id);
-    clauses.push(`(${dialect.arrayHas('record_ids', p(value))} OR ${dialect.arrayHas('withheld_record_ids', p(value))})`);
-  }
+  const either = (id: string, disclosed: string, withheld: string): void => {
+    const raw = printable(id);
+    const value = dialect.arrayValue(recordIdKey === undefined ? raw : pseudonymiseRecordId(raw, recordIdKey));
+    clauses.push(`(${dialect.arrayHas(disclosed, p(value))} OR ${dialect.arrayHas(withheld, p(value))})`);
+  };
+  if (filter.recordId !== undefined) either(filter.recordId, 'record_ids', 'withheld_record_ids');
+  if (filter.subject !== undefined) either(filter.subject, 'subject_ids', 'withheld_subject_ids');
   if (filter.since !== undefined) clauses.push(`time >= ${dialect.time(p(isoTime(filter.since, 'since')))}`);
   if (filter.until !== undefined) clauses.push(`time < ${dialect.time(p(isoTime(filter.until, 'until')))}`);
   if (filter.breakGlass !== undefined) clauses.push(filter.breakGlass ? 'break_glass IS NOT NULL' : 'break_glass IS NULL');

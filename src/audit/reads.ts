@@ -73,9 +73,33 @@ async function refuseUnkeyedRecordSearch(
   filter: AuditFilter,
   recordIdKey: string | Buffer | undefined,
 ): Promise<void> {
-  if (filter.recordId === undefined) return;
-  const problem = recordKeyProblem((await reader.mode())?.recordKey, recordKeyCheck(recordIdKey));
-  if (problem !== undefined) throw new FieldmeshError('audit_record_key', `Cannot search the trail by record id: ${problem}`);
+  if (filter.recordId !== undefined || filter.subject !== undefined) {
+    const problem = recordKeyProblem((await reader.mode())?.recordKey, recordKeyCheck(recordIdKey));
+    const by = filter.recordId !== undefined ? 'record id' : 'subject';
+    if (problem !== undefined) throw new FieldmeshError('audit_record_key', `Cannot search the trail by ${by}: ${problem}`);
+  }
+  if (filter.subject !== undefined) await assertSubjectColumns(reader);
+}
+
+/**
+ * A trail written before events recorded subjects, read by a store that may
+ * not upgrade it (a read-only one, as the CLI's), has no subject columns: a
+ * search by subject is refused saying so, never answered as if nobody had
+ * seen anything about the person. (Upgraded, its earlier events name no
+ * subject: they are found by record id.)
+ */
+async function assertSubjectColumns(reader: TrailReader): Promise<void> {
+  try {
+    await reader.all(`SELECT subject_ids, withheld_subject_ids FROM ${reader.table} WHERE 1 = 0`);
+  } catch (err) {
+    await reader.all(`SELECT 1 FROM ${reader.table} WHERE 1 = 0`); // unreachable or no trail at all: that error, as any read gives it
+    const refusal = new FieldmeshError(
+      'audit_unavailable',
+      'The audit trail cannot be searched by subject: it was written before events recorded subjects and has not been upgraded yet (a writer of this version upgrades it when it opens the trail)',
+    );
+    refusal.cause = err;
+    throw refusal;
+  }
 }
 
 /**

@@ -25,6 +25,8 @@ export const COLUMNS = [
   'status',
   'record_ids',
   'withheld_record_ids',
+  'subject_ids',
+  'withheld_subject_ids',
   'fields_disclosed',
   'fields_withheld',
   'transforms',
@@ -40,7 +42,9 @@ export const COLUMNS = [
 ] as const;
 
 /**
- * JSON-valued columns: TEXT in SQLite, jsonb in PostgreSQL.
+ * JSON-valued columns: TEXT in SQLite, jsonb in PostgreSQL. The subject
+ * columns are NULL when the event names no subject (and in rows written
+ * before subjects were recorded).
  *
  * @example
  * JSON_COLUMNS.has('record_ids'); // true
@@ -49,6 +53,8 @@ export const JSON_COLUMNS = new Set<string>([
   'roles',
   'record_ids',
   'withheld_record_ids',
+  'subject_ids',
+  'withheld_subject_ids',
   'fields_disclosed',
   'fields_withheld',
   'transforms',
@@ -87,6 +93,8 @@ export function toRow(e: AuditEvent): (string | number | null)[] {
     status: e.status,
     record_ids: e.recordIds,
     withheld_record_ids: e.withheldRecordIds,
+    subject_ids: e.subjectIds,
+    withheld_subject_ids: e.withheldSubjectIds,
     fields_disclosed: e.fieldsDisclosed,
     fields_withheld: e.fieldsWithheld,
     transforms: e.transforms,
@@ -100,7 +108,9 @@ export function toRow(e: AuditEvent): (string | number | null)[] {
     prev_hash: e.prevHash,
     hash: e.hash,
   };
-  return COLUMNS.map((c) => (JSON_COLUMNS.has(c) ? JSON.stringify(values[c]) : (values[c] as string | number | null)));
+  return COLUMNS.map((c) =>
+    JSON_COLUMNS.has(c) ? (values[c] === undefined ? null : JSON.stringify(values[c])) : (values[c] as string | number | null),
+  );
 }
 
 const TEXT = [
@@ -153,6 +163,18 @@ export function storedTypeProblem(r: AuditRow): string | undefined {
   )
     return bad('seq');
   if (typeof r.status !== 'number' || !Number.isInteger(r.status)) return bad('status');
+  // NULL (or no column, in a trail read before it was upgraded) when the event names no subject; never an empty list.
+  for (const c of ['subject_ids', 'withheld_subject_ids'] as const) {
+    if (r[c] === null || r[c] === undefined) continue;
+    let value: unknown;
+    try {
+      value = typeof r[c] === 'string' ? JSON.parse(r[c] as string) : undefined;
+    } catch {
+      return `${c} does not hold valid JSON`;
+    }
+    if (!Array.isArray(value) || value.length === 0 || !value.every((v) => typeof v === 'string'))
+      return `${bad(c)} (NULL or a non-empty list of strings)`;
+  }
   for (const c of [...STRING_LISTS, 'transforms'] as const) {
     let value: unknown;
     try {
@@ -200,6 +222,8 @@ export function fromRow(r: AuditRow): AuditEvent {
     status: Number(r.status),
     recordIds: json(r.record_ids),
     withheldRecordIds: json(r.withheld_record_ids),
+    subjectIds: r.subject_ids === null ? undefined : json(r.subject_ids),
+    withheldSubjectIds: r.withheld_subject_ids === null ? undefined : json(r.withheld_subject_ids),
     fieldsDisclosed: json(r.fields_disclosed),
     fieldsWithheld: json(r.fields_withheld),
     transforms: json(r.transforms),

@@ -13,6 +13,8 @@ export interface TrailRead {
   by: string;
   /** The record reported on (or searched for): stored like any record id, so `report --record` finds the read too. */
   recordId?: string | undefined;
+  /** The person reported on (`report --subject`): stored like any subject id, so `report --subject` finds the read too. */
+  subjectId?: string | undefined;
   /** What was read: the command's filters and range (`since`, `until`, `after`, `through`, `format`, `count`…); names and numbers only. */
   scope: Record<string, string | number | boolean | undefined>;
 }
@@ -25,8 +27,8 @@ export const TRAIL_PURPOSE = 'audit';
 /**
  * The entry that records a read of the trail. It is `disclosed` (the read
  * went ahead), answered `200` as a review is, names the record reported on
- * in `recordIds` (so a later subject access report on that record shows that
- * its history was read, and by whom), and keeps the read's scope in
+ * in `recordIds` and the person in `subjectIds` (so a later subject access
+ * report on that record or person shows that its history was read, and by whom), and keeps the read's scope in
  * `transforms` (a read of the trail transforms no field, so that map is free
  * on these events: `{ format: 'jsonl', after: '0', through: '5000', count: '5000' }`).
  * The store validates it as it validates every entry.
@@ -53,6 +55,7 @@ export function trailReadEntry(read: TrailRead): AuditEntry {
     status: 200,
     recordIds: read.recordId === undefined ? [] : [read.recordId],
     withheldRecordIds: [],
+    ...(read.subjectId === undefined ? {} : { subjectIds: [read.subjectId] }),
     fieldsDisclosed: [],
     fieldsWithheld: [],
     transforms: scope,

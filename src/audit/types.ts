@@ -20,6 +20,11 @@ export interface AuditFilter {
   resource?: string | undefined;
   /** Events that disclosed or withheld this record (the raw id: the store pseudonymises it when configured to). */
   recordId?: string | undefined;
+  /**
+   * Events that disclosed or withheld a record about this person, whichever
+   * resource (the raw id, pseudonymised as record ids are).
+   */
+  subject?: string | undefined;
   /** Inclusive lower bound on `time`. */
   since?: string | Date | undefined;
   /** Exclusive upper bound on `time`. */

@@ -95,46 +95,64 @@ async function resolveId(store: AuditStore, given: string): Promise<string> {
 }
 
 /**
- * Adds `audit report --record ID`: the subject access request view, who
- * accessed this person's record, when, for which purpose and which fields.
+ * Adds `audit report --record ID` and `audit report --subject ID`: the
+ * subject access request view, who accessed this person's record (or, by
+ * subject, any record about them, whichever resource carried it), when, for
+ * which purpose and which fields.
  *
  * @example
  * registerAuditReport(program.command('audit'));
  */
 export function registerAuditReport(audit: Command): void {
   usageErrorsExit2(audit.command('report'))
-    .description('subject access report: who accessed a record, when, for which purpose, which fields')
+    .description('subject access report: who accessed a record (or anything about a person), when, for which purpose, which fields')
     .addOption(auditOption())
-    .requiredOption('--record <id>', 'the record id (as the record API knows it)')
+    .option('--record <id>', 'the record id (as the record API knows it)')
+    .option('--subject <id>', "the person's id: every record about them, whichever resource (needs subject: in the policy's resources)")
     .option('--since <time>', 'from this time', timeOption('since'))
     .option('--until <time>', 'before this time (a bare date includes that whole day)', timeOption('until'))
     .option('--json', 'print as JSON')
     .addOption(byOption())
     .addHelpText(
       'after',
-      '\nThe report is recorded in the trail (who, which record) before it prints; when that cannot be written\n' +
-        'it prints nothing and exits 3.\n' +
-        '\nExample:\n  $ fieldmesh audit report --record p-1002\n  Access to record p-1002: 2 events by 2 users, 2026-03-01 14:02:11Z to 2026-03-02 03:12:44Z\n' +
+      '\nThe report is recorded in the trail (who, which record or subject) before it prints; when that cannot be\n' +
+        'written it prints nothing and exits 3.\n' +
+        '\nExamples:\n  $ fieldmesh audit report --record p-1002\n  Access to record p-1002: 2 events by 2 users, 2026-03-01 14:02:11Z to 2026-03-02 03:12:44Z\n' +
         '  TIME                  USER    ROLES          PURPOSE      ACTION  OUTCOME    FIELDS                             NOTE\n' +
         '  2026-03-01 14:02:11Z  u-4411  nurse          direct-care  read    disclosed  dateOfBirth, id, name, ward\n' +
-        '  2026-03-02 03:12:44Z  u-9001  ed-consultant  emergency    read    disclosed  diagnoses, id, name                 break-glass, awaiting review',
+        '  2026-03-02 03:12:44Z  u-9001  ed-consultant  emergency    read    disclosed  diagnoses, id, name                 break-glass, awaiting review\n\n' +
+        '  $ fieldmesh audit report --subject p-1002\n  Access to records about p-1002: 2 events by 2 users, 2026-03-01 14:02:11Z to 2026-03-01 14:05:40Z\n' +
+        '  TIME                  USER    ROLES  PURPOSE      RESOURCE  ACTION  OUTCOME    FIELDS                       NOTE\n' +
+        '  2026-03-01 14:02:11Z  u-4411  nurse  direct-care  Patient   read    disclosed  dateOfBirth, id, name, ward\n' +
+        '  2026-03-01 14:05:40Z  u-4411  nurse  direct-care  CaseNote  read    disclosed  authoredAt, id, subjectId, text\n\n' +
+        'Exactly one of --record and --subject. On a trail that stores ids as pseudonyms, set FIELDMESH_AUDIT_RECORD_KEY.',
     )
     .action(
-      guard('report', async (opts: { audit: string; record: string; since?: string; until?: string; json?: true; by?: string }) => {
-        const by = readerName(opts.by);
-        await withStore(opts.audit, 'read', async (store) => {
-          const events = await store.query({ recordId: opts.record, since: opts.since, until: opts.until });
-          const pending = new Set((await store.pendingReviews()).map((e) => e.id));
-          // A report is itself a disclosure: recorded before it is shown, and shown by the next report on this record.
-          const scope = { since: opts.since, until: opts.until, count: events.length };
-          await recordRead(opts.audit, 'report', store, { action: 'report', by, recordId: opts.record, scope });
-          const key = process.env.FIELDMESH_AUDIT_RECORD_KEY;
-          const storedId = key === undefined || key === '' ? printable(opts.record) : pseudonymiseRecordId(printable(opts.record), key);
-          const lines = events.map((e) => reportLine(e, storedId, pending));
-          if (opts.json) return out(printableJson({ record: opts.record, events: lines }));
-          printReport(opts.record, lines);
-        });
-      }),
+      guard(
+        'report',
+        async (opts: { audit: string; record?: string; subject?: string; since?: string; until?: string; json?: true; by?: string }) => {
+          const by = readerName(opts.by);
+          if ((opts.record === undefined) === (opts.subject === undefined))
+            throw new Error('give exactly one of --record ID and --subject ID');
+          const bySubject = opts.subject !== undefined;
+          const id = (opts.subject ?? opts.record) as string;
+          await withStore(opts.audit, 'read', async (store) => {
+            const filter = bySubject ? { subject: id } : { recordId: id };
+            const events = await store.query({ ...filter, since: opts.since, until: opts.until });
+            const pending = new Set((await store.pendingReviews()).map((e) => e.id));
+            // A report is itself a disclosure: recorded before it is shown, and shown by the next report on this record.
+            const scope = { since: opts.since, until: opts.until, count: events.length };
+            await recordRead(opts.audit, 'report', store, { action: 'report', by, recordId: opts.record, subjectId: opts.subject, scope });
+            const key = process.env.FIELDMESH_AUDIT_RECORD_KEY;
+            // A subject id is stored as a record id is: one pseudonym for both.
+            const storedId = key === undefined || key === '' ? printable(id) : pseudonymiseRecordId(printable(id), key);
+            const disclosedIn = bySubject ? (e: AuditEvent) => e.subjectIds ?? [] : (e: AuditEvent) => e.recordIds;
+            const lines = events.map((e) => reportLine(e, disclosedIn(e).includes(storedId), pending));
+            if (opts.json) return out(printableJson(bySubject ? { subject: id, events: lines } : { record: id, events: lines }));
+            printReport(bySubject ? `records about ${id}` : `record ${id}`, lines, bySubject);
+          });
+        },
+      ),
     );
 }
 
@@ -144,6 +162,7 @@ interface ReportLine {
   user: string;
   roles: string[];
   purpose: string;
+  resource: string;
   action: string;
   outcome: 'disclosed' | 'written' | 'withheld' | 'refused';
   code?: string;
@@ -156,18 +175,20 @@ interface ReportLine {
 /**
  * One row of the report. Fields are those the response disclosed (the event
  * records them per response, not per row), or for a write's own event those
- * it wrote; a withheld or refused record was disclosed nothing.
+ * it wrote; a withheld or refused record was disclosed nothing. `disclosed`:
+ * the record (or a record about the subject) is among those the event disclosed.
  */
-function reportLine(e: AuditEvent, storedId: string, pending: Set<string>): ReportLine {
+function reportLine(e: AuditEvent, disclosed: boolean, pending: Set<string>): ReportLine {
   // A write's own event (status 0, before the answer) records the fields written, not disclosed.
   const shown = e.action !== 'read' && e.action !== 'review' && e.status === 0 ? 'written' : 'disclosed';
-  const outcome = e.decision === 'refused' ? 'refused' : e.recordIds.includes(storedId) ? shown : 'withheld';
+  const outcome = e.decision === 'refused' ? 'refused' : disclosed ? shown : 'withheld';
   const line: ReportLine = {
     eventId: e.id,
     time: e.time,
     user: e.user,
     roles: e.roles,
     purpose: e.purpose,
+    resource: e.resource,
     action: e.action,
     outcome,
     fields: outcome === 'disclosed' || outcome === 'written' ? e.fieldsDisclosed : [],
@@ -181,24 +202,24 @@ function reportLine(e: AuditEvent, storedId: string, pending: Set<string>): Repo
   return line;
 }
 
-function printReport(record: string, lines: ReportLine[]): void {
+/** `about`: `record p-1002` or `records about p-1002`; by subject, each line names its resource. */
+function printReport(about: string, lines: ReportLine[], byResource: boolean): void {
   const s = styles(process.stdout);
   if (lines.length === 0) {
-    out(printable(`No access to record ${record} is recorded.`));
+    out(printable(`No access to ${about} is recorded.`));
     if (process.env.FIELDMESH_AUDIT_RECORD_KEY === undefined)
       out('(If this trail stores record ids as pseudonyms, set FIELDMESH_AUDIT_RECORD_KEY.)');
     return;
   }
   const users = new Set(lines.map((l) => l.user)).size;
   const span = `${shortTime((lines[0] as ReportLine).time)} to ${shortTime((lines[lines.length - 1] as ReportLine).time)}`;
-  out(
-    s.bold(printable(`Access to record ${record}: ${lines.length} event${plural(lines.length)} by ${users} user${plural(users)}, ${span}`)),
-  );
+  out(s.bold(printable(`Access to ${about}: ${lines.length} event${plural(lines.length)} by ${users} user${plural(users)}, ${span}`)));
   const rows: Cell[][] = lines.map((l) => [
     shortTime(l.time),
     l.user,
     l.roles.join(', '),
     l.purpose,
+    ...(byResource ? [l.resource] : []),
     l.action,
     l.outcome === 'disclosed' || l.outcome === 'written'
       ? l.outcome
@@ -206,5 +227,6 @@ function printReport(record: string, lines: ReportLine[]): void {
     l.fields.map((f) => (l.transforms[f] === undefined ? f : `${f} (${l.transforms[f]})`)).join(', '),
     l.breakGlass === undefined ? '' : { text: `break-glass, ${l.review === 'awaiting' ? 'awaiting review' : 'reviewed'}`, paint: s.yellow },
   ]);
-  out(renderTable(['TIME', 'USER', 'ROLES', 'PURPOSE', 'ACTION', 'OUTCOME', 'FIELDS', 'NOTE'], rows, s));
+  const head = ['TIME', 'USER', 'ROLES', 'PURPOSE', ...(byResource ? ['RESOURCE'] : []), 'ACTION', 'OUTCOME', 'FIELDS', 'NOTE'];
+  out(renderTable(head, rows, s));
 }

@@ -36,6 +36,14 @@ export interface Decision {
   recordIds: string[];
   /** Ids of the rows withheld whole. */
   withheldRecordIds: string[];
+  /**
+   * Ids of the people the rows returned are about, as found at the
+   * resource's `subject` path (arrays walked; only strings and numbers;
+   * none when the resource declares no subject path).
+   */
+  subjectIds: string[];
+  /** Ids of the people the rows withheld whole are about. */
+  withheldSubjectIds: string[];
   rowsReturned: number;
   rowsWithheld: number;
   /** Why rows were withheld: reason → count (no-grant, opt-out, consent, restriction:<name>). */
@@ -76,6 +84,8 @@ export function emptyDecision(d: DecisionStart): Decision {
     grants: [],
     recordIds: [],
     withheldRecordIds: [],
+    subjectIds: [],
+    withheldSubjectIds: [],
     rowsReturned: 0,
     rowsWithheld: 0,
     rowReasons: {},
@@ -100,8 +110,8 @@ export function asRefusal(from: DecisionStart | Decision, code: ErrorCode): Deci
 }
 
 /**
- * Fold one row's decision into a list's (`into`, returned): unions of names,
- * sums of counts, ids in row order. A list redacted row by row is recorded
+ * Fold one row's decision into a list's (`into`, returned): unions of names
+ * and subjects, sums of counts, record ids in row order. A list redacted row by row is recorded
  * as one decision.
  *
  * @example
@@ -118,6 +128,8 @@ export function mergeDecision(into: Decision, d: Decision): Decision {
   Object.assign(into.transforms, d.transforms);
   into.recordIds.push(...d.recordIds);
   into.withheldRecordIds.push(...d.withheldRecordIds);
+  union(into.subjectIds, d.subjectIds);
+  union(into.withheldSubjectIds, d.withheldSubjectIds);
   into.rowsReturned += d.rowsReturned;
   into.rowsWithheld += d.rowsWithheld;
   for (const [reason, n] of Object.entries(d.rowReasons)) into.rowReasons[reason] = (into.rowReasons[reason] ?? 0) + n;

@@ -161,10 +161,11 @@ export function resourceChanges(before: CompiledPolicies, after: CompiledPolicie
       changes.push({ kind: 'resource-removed', effect: 'narrowing', resource, message: 'resource removed' });
       continue;
     }
-    for (const key of ['id', 'consent', 'optOut'] as const) {
+    for (const key of ['id', 'subject', 'consent', 'optOut'] as const) {
       if (old[key] === now[key]) continue;
       // Where consent or an opt-out is read decides which rows pass: a moved path cannot be proved harmless.
-      const unsure = key !== 'id';
+      // The id and subject paths only name records in the audit trail.
+      const unsure = key === 'consent' || key === 'optOut';
       const change: PolicyChange = {
         kind: 'resource-changed',
         effect: unsure ? 'widening' : 'neutral',

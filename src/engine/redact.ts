@@ -150,7 +150,7 @@ const readKeysByPlan = new WeakMap<readonly PlannedGrant[], readonly string[] | 
 /**
  * The top-level keys of a row that deciding on it reads: the conditions of
  * the plan's grants and restrictions (the marker-shape guards read the same
- * paths), the id path, and the opt-out and consent paths when the purpose
+ * paths), the id and subject paths, and the opt-out and consent paths when the purpose
  * reads them. `WHOLE_ROW` when a condition's keys cannot be told exactly.
  * Hostile keys are never read by any of them.
  */
@@ -168,6 +168,7 @@ function collectReadKeys(plan: Plan): readonly string[] | typeof WHOLE_ROW {
   const keys = new Set<string>();
   const top = (path: string) => keys.add(splitPath(path)[0]!);
   top(resource.def.id);
+  if (resource.def.subject !== undefined) top(resource.def.subject);
   if (purpose.def.optOut === 'respect') top(resource.def.optOut!);
   if (purpose.def.consent === 'required') top(resource.def.consent!);
   const conditions = [...plan.grants.map((g) => g.grant.where), ...plan.restrictions.map((r) => r.restriction.when)];
@@ -394,13 +395,18 @@ class RowTally {
   private readonly withheld = new Set<string>();
   private readonly grantsUsed = new Set<string>();
   private readonly decision: Decision;
-  private readonly idPath: string;
   /** The id path split once; a one-segment path is read directly. */
   private readonly idSegments: string[];
+  /** The subject path split once; undefined when the resource declares none. */
+  private readonly subjectSegments: string[] | undefined;
+  /** Subjects of rows returned and withheld, each once: a list of one person's notes names them once. */
+  private readonly subjects = new Set<string>();
+  private readonly withheldSubjects = new Set<string>();
 
   constructor(plan: Plan) {
-    this.idPath = plan.resource.def.id;
-    this.idSegments = splitPath(this.idPath);
+    this.idSegments = splitPath(plan.resource.def.id);
+    const subject = plan.resource.def.subject;
+    this.subjectSegments = subject === undefined ? undefined : splitPath(subject);
     this.decision = planDecision(plan);
   }
 
@@ -412,7 +418,8 @@ class RowTally {
     }
     d.rowsWithheld++;
     d.rowReasons[reason] = (d.rowReasons[reason] ?? 0) + 1;
-    this.idsOf(row, d.withheldRecordIds);
+    idsAt(row, this.idSegments, d.withheldRecordIds);
+    if (this.subjectSegments !== undefined) idsAt(row, this.subjectSegments, this.withheldSubjects);
   }
 
   /** A disclosed row: its names are taken once per shape (the same as per row: sets, in first-seen order). */
@@ -427,26 +434,9 @@ class RowTally {
       for (const p of projection.withheld) this.withheld.add(p);
       for (const [p, t] of projection.transforms) d.transforms[p] = t;
     }
-    this.idsOf(row, d.recordIds);
+    idsAt(row, this.idSegments, d.recordIds);
+    if (this.subjectSegments !== undefined) idsAt(row, this.subjectSegments, this.subjects);
     d.rowsReturned++;
-  }
-
-  /** `recordIdsOf`, with the path split once: a plain string or number at a one-segment path is the common case. */
-  private idsOf(row: unknown, into: string[]): void {
-    if (this.idSegments.length === 1 && isPlainObject(row)) {
-      const key = this.idSegments[0]!;
-      const v = Object.hasOwn(row, key) && !HOSTILE_KEYS.has(key) ? row[key] : undefined;
-      if (typeof v === 'string') {
-        into.push(v);
-        return;
-      }
-      if (typeof v === 'number') {
-        into.push(String(v));
-        return;
-      }
-      if (!Array.isArray(v)) return;
-    }
-    for (const id of recordIdsOf(row, this.idSegments)) into.push(id);
   }
 
   /** The decision, with the names gathered over every row. */
@@ -456,8 +446,30 @@ class RowTally {
     d.withheld = [...this.withheld];
     d.restrictions = [...this.fired];
     d.grants = [...this.grantsUsed];
+    d.subjectIds = [...this.subjects];
+    d.withheldSubjectIds = [...this.withheldSubjects];
     return d;
   }
+}
+
+/**
+ * `recordIdsOf` for the id or subject path, split once, added to a list or
+ * a set: a plain string or number at a one-segment path is the common case.
+ * Anything else there (missing, an object, a boolean) adds nothing.
+ */
+function idsAt(row: unknown, segments: readonly string[], into: string[] | Set<string>): void {
+  const add = (id: string): void => {
+    if (Array.isArray(into)) into.push(id);
+    else into.add(id);
+  };
+  if (segments.length === 1 && isPlainObject(row)) {
+    const key = segments[0]!;
+    const v = Object.hasOwn(row, key) && !HOSTILE_KEYS.has(key) ? row[key] : undefined;
+    if (typeof v === 'string') return add(v);
+    if (typeof v === 'number') return add(String(v));
+    if (!Array.isArray(v)) return;
+  }
+  for (const id of recordIdsOf(row, segments)) add(id);
 }
 
 /**

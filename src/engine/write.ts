@@ -50,6 +50,7 @@ export function checkWriteWithPlan(plan: Plan, body: unknown, target: WriteTarge
   const { resource, view, ctx } = plan;
   const update = plan.action === 'update';
   const recordIds = recordIdsOf(update ? target.existing : body, resource.def.id);
+  const subjectIds = writeSubjects(resource.def.subject, update ? target.existing : undefined, body);
   // `named`: the fields the refusal is about (the body's forbidden paths, or what a PUT may not erase).
   const refuse = (
     code: 'write_forbidden' | 'invalid_body',
@@ -58,7 +59,7 @@ export function checkWriteWithPlan(plan: Plan, body: unknown, target: WriteTarge
     withheld: string[] = [],
     named: string[] = [],
   ): never => {
-    throw new AccessError(code, message, asRefusal({ ...decisionOf(plan, fields, recordIds), withheld }, code), named);
+    throw new AccessError(code, message, asRefusal({ ...decisionOf(plan, fields, recordIds, subjectIds), withheld }, code), named);
   };
   // Visibility before anything about the body: a hidden record must answer
   // exactly as a missing one whatever the body holds.
@@ -115,7 +116,7 @@ export function checkWriteWithPlan(plan: Plan, body: unknown, target: WriteTarge
       );
     }
   }
-  return { ...decisionOf(plan, written, recordIds), grants, restrictions: seen?.restrictions ?? [] };
+  return { ...decisionOf(plan, written, recordIds, subjectIds), grants, restrictions: seen?.restrictions ?? [] };
 }
 
 /** The stored record, read as the caller would: missing or hidden refuses as "No such record". */
@@ -166,6 +167,18 @@ function quoted(paths: string[]): string {
   return paths.map((f) => `"${f}"`).join(', ');
 }
 
-function decisionOf(plan: Plan, written: string[], recordIds: string[]): Decision {
-  return { ...planDecision(plan), written, recordIds: [...recordIds] };
+function decisionOf(plan: Plan, written: string[], recordIds: string[], subjectIds: string[] = []): Decision {
+  return { ...planDecision(plan), written, recordIds: [...recordIds], subjectIds: [...subjectIds] };
+}
+
+/**
+ * Whom a write is about: the subject of the stored record (an update) and
+ * of the body, each once. An update that moves a note to another person is
+ * about both. None when the resource declares no subject path.
+ */
+function writeSubjects(path: string | undefined, existing: unknown, body: unknown): string[] {
+  if (path === undefined) return [];
+  const ids = recordIdsOf(existing, path);
+  for (const id of recordIdsOf(body, path)) if (!ids.includes(id)) ids.push(id);
+  return ids;
 }

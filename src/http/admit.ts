@@ -76,6 +76,8 @@ export interface RequestFacts {
   unverifiedBreakGlass?: true | undefined;
   /** Ids the route parameters select by the resource's id path: a refusal names them, read or not, so a subject access report lists the attempt. */
   targetIds?: string[] | undefined;
+  /** The same ids, when the resource's subject path is its id path (a Patient): the person a refusal is about. */
+  targetSubjectIds?: string[] | undefined;
   /** A route parameter selects the records (by id or another field): the answer is a lookup, and a lookup's empty answer must look like a miss. */
   selectsByPath?: true | undefined;
 }
@@ -150,7 +152,8 @@ async function admitting(req: AdmissionRequest, resource: string, action: Action
   } catch (e) {
     query = e as FieldmeshError; // too long to read: refused below, once the caller is known
   }
-  const idPath = policies.compiled.resources.get(resource)?.def.id;
+  const def = policies.compiled.resources.get(resource)?.def;
+  const idPath = def?.id;
   const targetIds: string[] = [];
   for (const p of req.params ?? []) {
     if (idPath !== undefined && (p.field ?? (p.name === 'id' ? idPath : undefined)) === idPath && p.value !== undefined)
@@ -160,6 +163,8 @@ async function admitting(req: AdmissionRequest, resource: string, action: Action
   // a refusal is listed in that record's subject access report too (bounded: the caller chose them).
   if (Array.isArray(query)) targetIds.push(...queryIds(query, idPath));
   if (targetIds.length > 0) facts.targetIds = [...new Set(targetIds)];
+  // Only where that is certain: a record selected by its id is about the person only when the id names the person.
+  if (facts.targetIds !== undefined && def?.subject !== undefined && def.subject === idPath) facts.targetSubjectIds = facts.targetIds;
   if ((req.params ?? []).some((p) => p.value !== undefined)) facts.selectsByPath = true;
   const declared = header(req.headers, 'x-break-glass')?.trim();
   try {

@@ -19,7 +19,8 @@ export function disclosureEntry(decision: Decision, facts: RequestFacts, status:
  * The audit entry of any failure: the engine's refused decision when the
  * error carries one, otherwise what the facts say (an unauthenticated caller
  * is `anonymous`). The record a route parameter selects by id is named
- * among the withheld ids even when the refusal came before it was read.
+ * among the withheld ids even when the refusal came before it was read, and
+ * among the withheld subjects when the resource's subject is its id.
  * Field names only, never values.
  */
 export function refusalEntry(error: unknown, facts: RequestFacts): AuditEntry {
@@ -45,6 +46,9 @@ export function refusalEntry(error: unknown, facts: RequestFacts): AuditEntry {
   });
   for (const id of facts.targetIds ?? [])
     if (!entry.recordIds.includes(id) && !entry.withheldRecordIds.includes(id)) entry.withheldRecordIds.push(id);
+  const subjects = entry.withheldSubjectIds ?? [];
+  for (const id of facts.targetSubjectIds ?? []) if (!entry.subjectIds?.includes(id) && !subjects.includes(id)) subjects.push(id);
+  if (subjects.length > 0) entry.withheldSubjectIds = subjects;
   return entry;
 }
 

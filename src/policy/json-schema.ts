@@ -12,6 +12,8 @@ const DESCRIPTIONS: Record<string, string> = {
   'resources.*': 'A resource (a kind of record): its id path, consent and opt-out paths, and its fields with their classes.',
   'resources.*.description': 'What this resource is, for people.',
   'resources.*.id': 'Path of the record id (default: id), recorded in the audit trail.',
+  'resources.*.subject':
+    'Path of the id of the person a record is about (a declared field: id on Patient, subjectId on a case note). Recorded in the audit trail, so a subject access report finds every resource that disclosed something about the person.',
   'resources.*.consent': 'Path of an object { <purpose>: granted | refused }, read by purposes with consent: required.',
   'resources.*.optOut': 'Path of a boolean: the national data opt-out, read by purposes with optOut: respect.',
   'resources.*.fields':

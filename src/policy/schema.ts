@@ -27,6 +27,8 @@ export type Condition = z.infer<typeof conditionSchema>;
 export const resourceSchema = z.strictObject({
   description: z.string().optional(),
   id: fieldPath.default('id'),
+  /** Path of the id of the person a record is about (one of its declared fields): audit reports by subject find it. */
+  subject: fieldPath.optional(),
   consent: fieldPath.optional(),
   optOut: fieldPath.optional(),
   fields: z.record(fieldPath, z.enum(FIELD_CLASSES)),
@@ -115,6 +117,7 @@ export const KNOWN_KEYS = [
   'restrictions',
   'description',
   'id',
+  'subject',
   'consent',
   'optOut',
   'fields',

@@ -72,7 +72,12 @@ interface Check {
 
 type Say = (path: string, message: string, severity?: PolicyIssue['severity']) => void;
 
-/** Paths a resource declares that would reach a prototype: its fields, and the id, consent and opt-out paths. */
+/**
+ * Paths a resource declares that would reach a prototype: its fields, and the
+ * id, subject, consent and opt-out paths. The subject path must be one of its
+ * declared fields: a typo would leave every disclosure of the resource out
+ * of the reports by subject.
+ */
 function checkResourcePaths({ doc, report }: Check): void {
   for (const [name, resource] of Object.entries(doc.resources)) {
     for (const path of Object.keys(resource.fields)) {
@@ -80,7 +85,7 @@ function checkResourcePaths({ doc, report }: Check): void {
         report(`resources.${name}`, `resources.${name}.fields.${path}`, `"${path}" can never be a field: it would pollute objects`);
     }
     // The engine reads these paths in every row: a hostile segment would walk into a prototype.
-    for (const key of ['id', 'consent', 'optOut'] as const) {
+    for (const key of ['id', 'subject', 'consent', 'optOut'] as const) {
       const path = resource[key];
       if (path !== undefined && isHostile(path))
         report(
@@ -89,6 +94,13 @@ function checkResourcePaths({ doc, report }: Check): void {
           `"${path}" can never be a path the engine reads: it would reach a prototype`,
         );
     }
+    const subject = resource.subject;
+    if (subject !== undefined && !isHostile(subject) && !Object.hasOwn(resource.fields, subject))
+      report(
+        `resources.${name}`,
+        `resources.${name}.subject`,
+        `unknown field "${subject}" of ${name}${didYouMean(subject, Object.keys(resource.fields))}: the subject path must be one of its declared fields (resources.${name}.fields)`,
+      );
   }
 }
 

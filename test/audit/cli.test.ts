@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -190,11 +190,56 @@ describe('cli/audit', () => {
       expect(unkeyed.stderr).to.include('this trail stores record ids as keyed pseudonyms: set FIELDMESH_AUDIT_RECORD_KEY');
     });
 
-    it('requires --record', async () => {
+    it('by subject: every resource that disclosed or withheld a record about the person, with its resource', async () => {
       const { file } = await setup();
-      const r = await cli(['report', '--audit', file]);
+      const store = await openAuditStore(file);
+      const note = { resource: 'CaseNote', fieldsDisclosed: ['id', 'subjectId', 'text'], fieldsWithheld: [] };
+      await store.append(sampleEntry({ ...note, time: '2026-03-05T09:00:00Z', recordIds: ['n-1', 'n-2'], subjectIds: ['p-1002', 'p-7'] }));
+      // A list that disclosed p-7's note and withheld p-1002's: nothing about p-1002 was disclosed.
+      await store.append(
+        sampleEntry({ ...note, time: '2026-03-06T09:00:00Z', recordIds: ['n-3'], subjectIds: ['p-7'], withheldSubjectIds: ['p-1002'] }),
+      );
+      await store.close();
+      const r = await cli(['report', '--audit', file, '--subject', 'p-1002']);
+      expect(r.code, r.stderr).to.equal(0);
+      const lines = r.stdout.trimEnd().split('\n');
+      expect(lines[0]).to.equal('Access to records about p-1002: 2 events by 1 user, 2026-03-05 09:00:00Z to 2026-03-06 09:00:00Z');
+      expect(lines[2]).to.match(/u-4411 +nurse +direct-care +CaseNote +read +disclosed +id, subjectId, text$/);
+      expect(lines[3]).to.match(/u-4411 +nurse +direct-care +CaseNote +read +withheld$/);
+      // The setup's Patient events name records, not subjects (written as before): they are found by --record.
+      const json = JSON.parse((await cli(['report', '--audit', file, '--subject', 'p-7', '--json'])).stdout) as {
+        subject: string;
+        events: { resource: string; outcome: string }[];
+      };
+      expect(json.subject).to.equal('p-7');
+      expect(json.events.map((e) => `${e.resource}:${e.outcome}`)).to.deep.equal(['CaseNote:disclosed', 'CaseNote:disclosed']);
+      const none = await cli(['report', '--audit', file, '--subject', 'p-404']);
+      expect(none.stdout).to.include('No access to records about p-404 is recorded.');
+    });
+
+    it('by subject on a trail written before subjects were recorded: exits 2 saying so, and --record still answers', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-cli-'));
+      dirs.push(dir);
+      const file = join(dir, 'audit.db');
+      copyFileSync('test/fixtures/audit/trail-before-subjects.db', file);
+      const env = { FIELDMESH_AUDIT_RECORD_KEY: 'old-trail-record-key-0123' };
+      const r = await cli(['report', '--audit', file, '--subject', 'p-1'], env);
       expect(r.code).to.equal(2);
-      expect(r.stderr).to.include("required option '--record <id>' not specified");
+      expect(r.stdout).to.equal('');
+      expect(r.stderr).to.include('written before events recorded subjects and has not been upgraded yet');
+      const byRecord = await cli(['report', '--audit', file, '--record', 'p-1', '--json'], env);
+      expect((JSON.parse(byRecord.stdout) as { events: unknown[] }).events).to.have.length(2);
+      expect((await cli(['verify', '--audit', file])).code).to.equal(0);
+    });
+
+    it('requires exactly one of --record and --subject', async () => {
+      const { file } = await setup();
+      for (const args of [[], ['--record', 'p-1002', '--subject', 'p-1002']]) {
+        const r = await cli(['report', '--audit', file, ...args]);
+        expect(r.code).to.equal(2);
+        expect(r.stdout).to.equal('');
+        expect(r.stderr).to.equal('fieldmesh audit report: give exactly one of --record ID and --subject ID\n');
+      }
     });
   });
 
@@ -229,6 +274,8 @@ describe('cli/audit', () => {
         expect(r.stdout, cmd).to.include(`Usage: fieldmesh audit ${cmd} [options]`);
         expect(r.stdout, cmd).to.include('--audit <path|url>');
       }
+      const report = await cli(['report', '--help']);
+      expect(report.stdout).to.include('--subject <id>').and.include('$ fieldmesh audit report --subject p-1002');
     });
   });
 });

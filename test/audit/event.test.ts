@@ -83,6 +83,14 @@ describe('audit/event', () => {
       expect(e.recordIds[0]).to.match(/^[0-9a-f]{32}$/);
       expect(pseudonymiseRecordId('p-1', 'k2')).to.not.equal(pseudonymiseRecordId('p-1', 'k1'));
     });
+    it('pseudonymises subject ids as record ids (one pseudonym for a person and their record), each once, and leaves out an empty list', () => {
+      const e = prepareEntry(sampleEntry({ subjectIds: ['p-1', 'p-1', 'p-2'], withheldSubjectIds: [] }), { recordIdKey: 'k1' });
+      expect(e.subjectIds).to.deep.equal([pseudonymiseRecordId('p-1', 'k1'), pseudonymiseRecordId('p-2', 'k1')]);
+      expect(e.withheldSubjectIds).to.equal(undefined);
+      const plain = prepareEntry(sampleEntry({ withheldSubjectIds: ['p-3'] }));
+      expect(plain).to.deep.include({ withheldSubjectIds: ['p-3'], subjectIds: undefined });
+      expect(() => prepareEntry(sampleEntry({ subjectIds: [7] as never }))).to.throw(TypeError, /subjectIds/);
+    });
   });
 
   describe('entryFromDecision', () => {
@@ -100,6 +108,8 @@ describe('audit/event', () => {
         grants: ['nurse#0'],
         recordIds: ['p-1'],
         withheldRecordIds: ['p-2'],
+        subjectIds: [],
+        withheldSubjectIds: [],
         rowsReturned: 1,
         rowsWithheld: 1,
         rowReasons: { 'no-grant': 1 },
@@ -141,6 +151,20 @@ describe('audit/event', () => {
       expect(entry.decision).to.equal('refused');
       expect(entry.code).to.equal('break_glass_refused');
       expect(entry.breakGlass).to.equal('Collapsed in clinic, unresponsive');
+    });
+
+    it('carries the subjects of a decision, and leaves them out when there are none (an event hashed as before)', () => {
+      const entry = entryFromDecision(setup({ subjectIds: ['p-1'], withheldSubjectIds: ['p-9'] }), {
+        requestId: 'r',
+        user: 'u',
+        status: 200,
+      });
+      expect(entry).to.deep.include({ subjectIds: ['p-1'], withheldSubjectIds: ['p-9'] });
+      const none = entryFromDecision(setup(), { requestId: 'r', user: 'u', status: 200 });
+      expect(none.subjectIds).to.equal(undefined);
+      expect(none.withheldSubjectIds).to.equal(undefined);
+      const sealed = sealEntries([prepareEntry(none)], 'main', undefined, () => 'e-1');
+      expect(Object.keys(sealed[0] as object)).to.not.include.members(['subjectIds', 'withheldSubjectIds']);
     });
   });
 });

@@ -439,6 +439,104 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
     });
   });
 
+  describe('subjects', () => {
+    /** Two resources about p-1 (its Patient record and a case note), one about p-2, a refusal naming p-1, an event with none. */
+    async function about(opts: AuditStoreOptions = {}) {
+      const s = await setup(0, opts);
+      const at = (t: string) => `2026-03-0${t}Z`;
+      await s.store.append(sampleEntry({ time: at('1T09:00:00'), recordIds: ['p-1'], subjectIds: ['p-1'] }));
+      await s.store.append(
+        sampleEntry({ time: at('2T09:00:00'), resource: 'CaseNote', recordIds: ['n-1', 'n-2'], subjectIds: ['p-1', 'p-2'] }),
+      );
+      await s.store.append(
+        sampleEntry({ time: at('3T09:00:00'), resource: 'CaseNote', recordIds: ['n-3'], subjectIds: ['p-2'], withheldSubjectIds: ['p-1'] }),
+      );
+      await s.store.append(
+        sampleEntry({
+          time: at('4T09:00:00'),
+          user: 'u-7',
+          decision: 'refused',
+          code: 'purpose_not_granted',
+          status: 403,
+          recordIds: [],
+          withheldRecordIds: ['p-1'],
+          withheldSubjectIds: ['p-1'],
+        }),
+      );
+      await s.store.append(sampleEntry({ time: at('5T09:00:00'), recordIds: ['p-1'], subjectIds: [] }));
+      return s;
+    }
+    const resources = (events: AuditEvent[]) => events.map((e) => `${e.resource}@${e.time.slice(8, 10)}`);
+
+    it('finds every event that disclosed or withheld a record about a person, whichever resource', async () => {
+      const { store } = await about();
+      expect(resources(await store.query({ subject: 'p-1' }))).to.deep.equal(['Patient@01', 'CaseNote@02', 'CaseNote@03', 'Patient@04']);
+      expect(resources(await store.query({ subject: 'p-2' }))).to.deep.equal(['CaseNote@02', 'CaseNote@03']);
+      expect(resources(await store.query({ subject: 'p-1', resource: 'CaseNote', since: '2026-03-03' }))).to.deep.equal(['CaseNote@03']);
+      expect(await store.query({ subject: 'n-1' })).to.deep.equal([]);
+      // A search by record is not one by subject: the case note's own ids are records, not people.
+      expect(resources(await store.query({ recordId: 'n-1' }))).to.deep.equal(['CaseNote@02']);
+      expect(await store.verify()).to.deep.include({ ok: true, events: 5 });
+      await store.close();
+    });
+
+    it('leaves the subject fields out when empty, so the event hashes as one written before subjects', async () => {
+      const { trail, store } = await about();
+      const [last] = await store.query({ limit: 1 });
+      expect(last).to.not.have.property('subjectIds');
+      expect(last).to.not.have.property('withheldSubjectIds');
+      const { subjectIds: _s, withheldSubjectIds: _w, ...without } = { ...last } as AuditEvent;
+      expect(hashEvent(without)).to.equal(last?.hash);
+      const rows = await trail.rows('SELECT subject_ids, withheld_subject_ids FROM $T ORDER BY seq');
+      expect(
+        rows.map((r) => [r['subject_ids'], r['withheld_subject_ids']].map((v) => (typeof v === 'string' ? JSON.parse(v) : v))),
+      ).to.deep.equal([
+        [['p-1'], null],
+        [['p-1', 'p-2'], null],
+        [['p-2'], ['p-1']],
+        [null, ['p-1']],
+        [null, null],
+      ]);
+      await store.close();
+    });
+
+    it('stores subjects as keyed pseudonyms, the same as the record ids of the person, and refuses a search without the key', async () => {
+      const key = 'audit-key-of-16-chars+';
+      const { trail, store } = await about({ recordIdKey: key });
+      const raw = await trail.rows('SELECT subject_ids, withheld_subject_ids FROM $T');
+      expect(JSON.stringify(raw)).to.not.include('p-');
+      const [first] = await store.query({ limit: 5 });
+      expect(first?.subjectIds).to.deep.equal(first?.recordIds);
+      expect(resources(await store.query({ subject: 'p-1' }))).to.have.length(4);
+      await store.close();
+      const reader = await trail.open({ readonly: true });
+      const err = await reader.query({ subject: 'p-1' }).catch((e: unknown) => e);
+      expect((err as FieldmeshError).code).to.equal('audit_record_key');
+      expect((err as FieldmeshError).message).to.include('Cannot search the trail by subject');
+      await reader.close();
+    });
+
+    it('detects a subject added to, removed from or emptied in a stored event', async () => {
+      for (const set of [
+        `subject_ids = '["p-9"]' WHERE seq = 5`,
+        'subject_ids = NULL WHERE seq = 2',
+        `withheld_subject_ids = '["p-1","p-9"]' WHERE seq = 4`,
+      ]) {
+        const { trail, store } = await about();
+        await trail.sql(`UPDATE $T SET ${set}`);
+        expect(await store.verify(), set).to.deep.include({ ok: false, kind: 'changed' });
+        await store.close();
+      }
+      const { trail, store } = await about();
+      await trail.sql(`UPDATE $T SET subject_ids = '[]' WHERE seq = 5`);
+      const result = await store.verify();
+      expect(result).to.deep.include({ ok: false, seq: 5, kind: 'unreadable' });
+      if (!result.ok)
+        expect(result.reason).to.include('subject_ids is not stored as the type the store writes (NULL or a non-empty list of strings)');
+      await store.close();
+    });
+  });
+
   describe('review', () => {
     it('lists break-glass events, disclosed or refused, until a guardian acknowledges them with a chained event', async () => {
       const { store } = await setup(2);

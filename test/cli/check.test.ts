@@ -123,9 +123,9 @@ describe('fieldmesh check --format', () => {
       `::error file=${LOCATED}/rules/roles.yaml,line=${line},col=${col},title=fieldmesh check::roles.nurse.grants[0].purpose: unknown purpose "dirct-care" (did you mean "direct-care"?)`,
     );
     expect(lines.filter((l) => l.startsWith('::warning file='))).to.have.length(4);
-    expect(lines.filter((l) => l.startsWith('::error file='))).to.have.length(25);
+    expect(lines.filter((l) => l.startsWith('::error file='))).to.have.length(26);
     // The summary stays a plain line of the log.
-    expect(lines.at(-1)).to.equal(`FAIL ${LOCATED}/rules: 25 errors`);
+    expect(lines.at(-1)).to.equal(`FAIL ${LOCATED}/rules: 26 errors`);
   });
 
   it('leaves out line and col of a problem that has no place', () => {

@@ -375,7 +375,24 @@ const ROWS: Row[] = [
     why: 'reported',
     stdout: /^Access to record p-1002: 3 events by 3 users/,
   },
-  { args: ['audit', 'report', '--audit', '{intact}'], code: 2, why: 'no --record', stderr: /required option '--record <id>'/ },
+  {
+    args: ['audit', 'report', '--audit', '{intact}'],
+    code: 2,
+    why: 'neither --record nor --subject',
+    stderr: /give exactly one of --record ID and --subject ID/,
+  },
+  {
+    args: ['audit', 'report', '--audit', '{intact}', '--record', 'p-1002', '--subject', 'p-1002'],
+    code: 2,
+    why: 'both --record and --subject',
+    stderr: /give exactly one of --record ID and --subject ID/,
+  },
+  {
+    args: ['audit', 'report', '--audit', '{intact}', '--subject', 'p-1002'],
+    code: 0,
+    why: 'reported by subject (events written without subjects name none)',
+    stdout: /^No access to records about p-1002 is recorded\./,
+  },
   {
     args: ['audit', 'report', '--audit', '{tmp}/no-such.db', '--record', 'p-1002'],
     code: 2,

@@ -13,6 +13,8 @@ const NOTHING = {
   grants: [],
   recordIds: [],
   withheldRecordIds: [],
+  subjectIds: [],
+  withheldSubjectIds: [],
   rowsReturned: 0,
   rowsWithheld: 0,
   rowReasons: {},

@@ -4,7 +4,7 @@ import { AccessError } from '../../src/engine/access-error.js';
 import type { Decision } from '../../src/engine/decision.js';
 import { readFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
-import { policiesFromSources } from '../../src/engine/policy-set.js';
+import { loadPolicies, policiesFromSources } from '../../src/engine/policy-set.js';
 import { NOW, patient, refusal, user, VALID_POLICY, validPolicies } from '../helpers.js';
 
 /** The test policy as data, to change one thing per test. */
@@ -690,5 +690,86 @@ describe('redact: depth of list rows, checked where a value is read or copied', 
   it('still checks a single record whole, keys nothing reads included', () => {
     const { read } = setup();
     refusedTooDeep(() => read(patient({ internalNotes: cycle() }), ['gp'], 'direct-care'));
+  });
+});
+
+describe('subjects: whom the rows are about (resources.<R>.subject)', () => {
+  const policies = async () => loadPolicies('policies', { pseudonymKey: 'test-pseudonym-key', now: NOW });
+  const nurse = { sub: 'n1', roles: ['ward-nurse'], team: 'ward-7', training: '2026-06-01' };
+  const note = (id: string, subjectId: unknown, extra: Record<string, unknown> = {}) => ({
+    id,
+    subjectId,
+    author: 'u-1',
+    authoredAt: '2026-11-20',
+    kind: 'clinical',
+    text: 'Reviewed today',
+    careTeam: 'ward-7',
+    ...extra,
+  });
+  const readNotes = async (input: unknown) =>
+    (await policies()).redact(input, { resource: 'CaseNote', purpose: 'direct-care', user: nurse, now: NOW });
+
+  it('names the subject of one record, and of a Patient (subject: id) its own id', async () => {
+    const { decision } = await readNotes(note('n-1', 'p-1'));
+    expect(decision).to.deep.include({ recordIds: ['n-1'], subjectIds: ['p-1'], withheldSubjectIds: [] });
+    const set = await policies();
+    const patient = { id: 'p-1', name: [{ family: 'Doe' }], careTeam: 'ward-7', ward: 'W7' };
+    const read = set.redact(patient, { resource: 'Patient', purpose: 'direct-care', user: nurse, now: NOW });
+    expect(read.decision).to.deep.include({ recordIds: ['p-1'], subjectIds: ['p-1'] });
+  });
+
+  it('names each subject of a list once, and the subjects of rows withheld whole apart', async () => {
+    const rows = [
+      note('n-1', 'p-1'),
+      note('n-2', 'p-2'),
+      note('n-3', 'p-1'),
+      note('n-4', 'p-3', { careTeam: 'ward-9' }),
+      note('n-5', 42),
+      note('n-6', 'p-1', { careTeam: 'ward-9' }),
+    ];
+    const { data, decision } = await readNotes(rows);
+    expect(data).to.have.length(4);
+    expect(decision.subjectIds).to.deep.equal(['p-1', 'p-2', '42']);
+    expect(decision.withheldSubjectIds).to.deep.equal(['p-3', 'p-1']);
+    expect(decision.withheldRecordIds).to.deep.equal(['n-4', 'n-6']);
+  });
+
+  it('records nothing for a subject that is missing, an object, a boolean or null, and still discloses the row', async () => {
+    const rows = [note('n-1', undefined), note('n-2', { id: 'p-1' }), note('n-3', true), note('n-4', null), note('n-5', ['p-7', { x: 1 }])];
+    const { data, decision } = await readNotes(rows);
+    expect(data).to.have.length(5);
+    expect(decision.recordIds).to.deep.equal(['n-1', 'n-2', 'n-3', 'n-4', 'n-5']);
+    // A list at the path is walked, as for ids: only its strings and numbers are subjects.
+    expect(decision.subjectIds).to.deep.equal(['p-7']);
+    // A single record whose subject is not an id is disclosed too.
+    const one = await readNotes(note('n-9', { nested: 'p-1' }));
+    expect(one.decision).to.deep.include({ recordIds: ['n-9'], subjectIds: [] });
+  });
+
+  it('names the subject of a single record refused as withheld', async () => {
+    const set = await policies();
+    const e = refusal(() =>
+      set.redact(note('n-1', 'p-1', { careTeam: 'ward-9' }), { resource: 'CaseNote', purpose: 'direct-care', user: nurse, now: NOW }),
+    );
+    expect(e.code).to.equal('record_withheld');
+    expect(e.decision).to.deep.include({ subjectIds: [], withheldSubjectIds: ['p-1'], withheldRecordIds: ['n-1'] });
+  });
+
+  it('names no subject on a resource that declares no subject path', () => {
+    const { read } = setup();
+    const { decision } = read([patient({ id: 'a' }), patient({ id: 'b', careTeam: 'ward-9' })], ['nurse'], 'direct-care');
+    expect(decision).to.deep.include({ recordIds: ['a'], subjectIds: [], withheldSubjectIds: [] });
+  });
+
+  it('refuses a list row whose subject nests too deep, as it refuses one whose id does (the decision reads it)', async () => {
+    const deep = JSON.parse(`${'['.repeat(6000)}"p-1"${']'.repeat(6000)}`) as unknown;
+    let thrown: unknown;
+    try {
+      await readNotes([note('n-1', 'p-1'), note('n-2', deep)]);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).to.be.instanceOf(FieldmeshError);
+    expect((thrown as FieldmeshError).code).to.equal('unredactable_body');
   });
 });

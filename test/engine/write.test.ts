@@ -178,3 +178,42 @@ describe('checkWrite', () => {
     expect(code(() => write({ ward: deep }, ['nurse'], 'update', patient())).code).to.equal('invalid_body');
   });
 });
+
+describe('checkWrite: subjects', () => {
+  const POLICY = `resources:
+  CaseNote:
+    subject: subjectId
+    fields: { id: identifier, subjectId: identifier, text: special }
+purposes:
+  direct-care:
+    lawfulBasis: { article6: "6(1)(e)", article9: "9(2)(h)" }
+    reviewBy: 2099-12-31
+    views: { CaseNote: { fields: [id, subjectId, text] } }
+roles:
+  clerk:
+    grants:
+      - { purpose: direct-care, resource: CaseNote, read: view, update: [subjectId, text], create: [id, subjectId, text] }
+`;
+  const policies = policiesFromSources([{ file: 'policy.yaml', text: POLICY }], {});
+  const ctx = { resource: 'CaseNote', purpose: 'direct-care', user: user(['clerk']), now: NOW };
+
+  it('names the subject of a new record from its body', () => {
+    const decision = policies.checkWrite({ id: 'n-1', subjectId: 'p-1', text: 'x' }, { ...ctx, action: 'create' });
+    expect(decision).to.deep.include({ recordIds: ['n-1'], subjectIds: ['p-1'] });
+  });
+
+  it('names both people when an update moves a note from one to another, and one when it does not', () => {
+    const existing = { id: 'n-1', subjectId: 'p-1', text: 'x' };
+    const moved = policies.checkWrite({ subjectId: 'p-2' }, { ...ctx, action: 'update', existing });
+    expect(moved).to.deep.include({ recordIds: ['n-1'], subjectIds: ['p-1', 'p-2'] });
+    const edited = policies.checkWrite({ text: 'y' }, { ...ctx, action: 'update', existing });
+    expect(edited.subjectIds).to.deep.equal(['p-1']);
+  });
+
+  it('names the subject in a refused write, and nothing for a subject that is not an id', () => {
+    const e = refusal(() => policies.checkWrite({ subjectId: 'p-1', author: 'me' }, { ...ctx, action: 'create' }));
+    expect(e.code).to.equal('write_forbidden');
+    expect(e.decision?.subjectIds).to.deep.equal(['p-1']);
+    expect(policies.checkWrite({ subjectId: { id: 'p-1' }, text: 'x' }, { ...ctx, action: 'create' }).subjectIds).to.deep.equal([]);
+  });
+});

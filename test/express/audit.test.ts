@@ -160,6 +160,28 @@ describe('mesh audit trail', () => {
     }
   });
 
+  it('names whom the records are about, for Patient and CaseNote alike, and the person a refused Patient route names', async () => {
+    const notes = JSON.parse(readFileSync('fixtures/records/CaseNote.json', 'utf8')) as Record<string, unknown>[];
+    const { app, mesh } = await setup((a, m) => {
+      a.get('/patients/:id', m.read('Patient'), patientsHandler);
+      a.get('/notes', m.read('CaseNote'), (_req, res) => res.json(notes));
+    });
+    expect((await request(app).get('/patients/pat-001').set(as(USERS.nurse))).status).to.equal(200);
+    expect((await request(app).get('/notes').set(as(USERS.nurse))).status).to.equal(200);
+    expect((await request(app).get('/patients/pat-002').set(as(USERS.receptionist, 'research'))).status).to.equal(403);
+    const events = await mesh.audit.query({});
+    // The nurse's care team (ward-7) notes are disclosed, the others withheld whole: each person named once, on the side they fell.
+    expect(events.map((e) => [e.resource, e.subjectIds ?? [], e.withheldSubjectIds ?? []])).to.deep.equal([
+      ['Patient', ['pat-001'], []],
+      ['CaseNote', ['pat-001', 'pat-002'], ['pat-003', 'pat-010', 'pat-014']],
+      ['Patient', [], ['pat-002']],
+    ]);
+    expect((await mesh.audit.query({ subject: 'pat-002' })).map((e) => [e.resource, e.decision])).to.deep.equal([
+      ['CaseNote', 'disclosed'],
+      ['Patient', 'refused'],
+    ]);
+  });
+
   it('never writes a record value to the trail file, whatever was asked, refused or disclosed', async () => {
     const { app, auditFile, mesh } = await setup((a, m) => {
       a.get('/patients', m.read('Patient'), patientsHandler);

@@ -1,4 +1,9 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
+import { openAuditStore } from '../../src/audit/open.js';
+import { fieldmeshAsync } from '../cli/run.js';
 import { as, call, records, startJsonServer, startTestGateway, token, USERS } from './helpers.js';
 
 describe('gateway › audit trail', () => {
@@ -99,6 +104,94 @@ describe('gateway › audit trail', () => {
       expect(text).not.to.include('pat-001');
       expect(text).not.to.include('B86001');
       expect(text).not.to.include('Testwood');
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('gateway › subject access across resources (the built CLI)', () => {
+  const RK = 'subject-record-key-0123456789';
+  const dirs: string[] = [];
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  /** A gateway over Patient and CaseNote with the example policies, writing a trail that stores ids as keyed pseudonyms. */
+  async function serve() {
+    const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-subject-'));
+    dirs.push(dir);
+    const file = join(dir, 'audit.db');
+    const store = await openAuditStore(file, { recordIdKey: RK });
+    const upstream = await startJsonServer();
+    const gw = await startTestGateway(upstream.url, {}, { audit: store });
+    return {
+      file,
+      get: (path: string, headers: Record<string, string>) => call(`${gw.url}${path}`, { headers }),
+      close: async () => {
+        await gw.close();
+        await upstream.close();
+        await store.close();
+      },
+    };
+  }
+
+  it('lists every disclosure and refusal about pat-001, its case notes included, oldest first; needs the record-id key', async () => {
+    const { file, get, close } = await serve();
+    try {
+      const statuses = [
+        (await get('/patients/pat-001', as(USERS.nurse, 'direct-care'))).status,
+        // The GP's clinical and referral notes: cn-001 and cn-004 are about pat-001.
+        (await get('/notes', as(USERS.gp, 'direct-care'))).status,
+        (await get('/notes/cn-004', as(USERS.nurse, 'direct-care'))).status,
+        // A social worker reads safeguarding notes only: the clinical note about pat-001 is withheld.
+        (await get('/notes/cn-001', as(USERS.socialWorker, 'safeguarding'))).status,
+        // Refused before any record was read: the route's id is the person's, so the refusal is theirs too.
+        (await get('/patients/pat-001', as(USERS.receptionist, 'research'))).status,
+        // About someone else: not in the report.
+        (await get('/notes/cn-003', as(USERS.gp, 'direct-care'))).status,
+        (await get('/patients/pat-002', as(USERS.nurse, 'direct-care'))).status,
+      ];
+      expect(statuses).to.deep.equal([200, 200, 200, 404, 403, 200, 200]);
+      const env = { FIELDMESH_AUDIT_RECORD_KEY: RK, FIELDMESH_AUDIT_CHAIN_KEY: undefined, NO_COLOR: '1' };
+      const json = await fieldmeshAsync(['audit', 'report', '--audit', file, '--subject', 'pat-001', '--json'], { env });
+      expect(json.code, json.stderr).to.equal(0);
+      const report = JSON.parse(json.stdout) as {
+        subject: string;
+        events: { resource: string; user: string; purpose: string; outcome: string; code?: string; fields: string[] }[];
+      };
+      expect(report.subject).to.equal('pat-001');
+      expect(report.events.map((e) => [e.resource, e.user, e.purpose, e.outcome, e.code ?? null])).to.deep.equal([
+        ['Patient', 'nurse-1', 'direct-care', 'disclosed', null],
+        ['CaseNote', 'gp-1', 'direct-care', 'disclosed', null],
+        ['CaseNote', 'nurse-1', 'direct-care', 'disclosed', null],
+        ['CaseNote', 'sw-1', 'safeguarding', 'refused', 'record_withheld'],
+        ['Patient', 'rec-1', 'research', 'refused', 'purpose_not_granted'],
+      ]);
+      expect(report.events[1]!.fields).to.include.members(['subjectId', 'text']);
+      expect(report.events[3]!.fields).to.deep.equal([]);
+      // By record, the person's own record only: the notes are other records.
+      const byRecord = await fieldmeshAsync(['audit', 'report', '--audit', file, '--record', 'pat-001', '--json'], { env });
+      expect((JSON.parse(byRecord.stdout) as { events: { resource: string }[] }).events.map((e) => e.resource)).to.deep.equal([
+        'Patient',
+        'Patient',
+      ]);
+      const text = await fieldmeshAsync(['audit', 'report', '--audit', file, '--subject', 'pat-001'], { env });
+      const lines = text.stdout.trimEnd().split('\n');
+      expect(lines[0]).to.match(/^Access to records about pat-001: 5 events by 4 users, /);
+      expect(lines[1]).to.match(/^TIME +USER +ROLES +PURPOSE +RESOURCE +ACTION +OUTCOME +FIELDS +NOTE$/);
+      expect(lines[3], text.stdout).to.match(/gp-1 +gp +direct-care +CaseNote +read +disclosed +.*subjectId/);
+      expect(lines[6]).to.match(/rec-1 +receptionist +research +Patient +read +refused \(purpose_not_granted\)$/);
+      expect(text.stdout).not.to.include('cn-003');
+      // Without the key the trail cannot be searched: exit 2, saying so, rather than an empty report.
+      const unkeyed = await fieldmeshAsync(['audit', 'report', '--audit', file, '--subject', 'pat-001'], {
+        env: { ...env, FIELDMESH_AUDIT_RECORD_KEY: undefined },
+      });
+      expect(unkeyed.code).to.equal(2);
+      expect(unkeyed.stdout).to.equal('');
+      expect(unkeyed.stderr).to.include('Cannot search the trail by subject').and.include('set FIELDMESH_AUDIT_RECORD_KEY');
+      // The trail itself names no one: subjects are pseudonyms, as record ids are.
+      expect(readFileSync(file).toString('latin1')).not.to.include('pat-001');
     } finally {
       await close();
     }

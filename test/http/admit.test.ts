@@ -36,6 +36,26 @@ describe('admit', () => {
       expect(refusalEntry(a.error, a)).to.include({ user: 'gp-1', purpose: 'research', decision: 'refused', status: 403 });
     });
 
+    it('names the person a refusal is about when the route selects by id and the resource is the person (subject: id)', async () => {
+      const { deps, headers } = await setup();
+      const param = [{ name: 'id', value: 'pat-001' }];
+      const patient = await admit({ headers: headers(USERS.gp, 'research'), params: param }, 'Patient', 'read', deps);
+      if (patient.ok) return expect.fail('admitted');
+      expect(refusalEntry(patient.error, patient)).to.deep.include({ withheldRecordIds: ['pat-001'], withheldSubjectIds: ['pat-001'] });
+      // A case note's id names the note, not the person it is about: no subject is guessed.
+      const note = await admit(
+        { headers: headers(USERS.gp, 'research'), params: [{ name: 'id', value: 'n-1' }] },
+        'CaseNote',
+        'read',
+        deps,
+      );
+      if (note.ok) return expect.fail('admitted');
+      const entry = refusalEntry(note.error, note);
+      expect(entry.withheldRecordIds).to.deep.equal(['n-1']);
+      expect(entry.withheldSubjectIds).to.equal(undefined);
+      expect(entry.subjectIds).to.equal(undefined);
+    });
+
     it('checks the query of a raw URL as a gateway passes it', async () => {
       const { deps, headers } = await setup();
       const a = await admit(

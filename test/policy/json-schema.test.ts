@@ -123,7 +123,7 @@ describe('policy/json-schema', () => {
             .and.not.equal('');
       };
       described(schema, 'resources', 'purposes', 'roles', 'restrictions');
-      described(resource, 'id', 'consent', 'optOut', 'fields');
+      described(resource, 'id', 'subject', 'consent', 'optOut', 'fields');
       described(purpose, 'lawfulBasis', 'reviewBy', 'identifiable', 'consent', 'optOut', 'breakGlass', 'views');
       described(view['additionalProperties'] as Json, 'fields', 'transform');
       described(grant, 'purpose', 'resource', 'read', 'update', 'create', 'where');

@@ -112,8 +112,40 @@ describe('validatePolicies', () => {
     loadsCleanly(base());
   });
 
+  describe('the subject path', () => {
+    it('loads a subject path that is a declared field, a nested one included', () => {
+      const p = base();
+      patient(p).subject = 'id';
+      loadsCleanly(p);
+      patient(p).fields['address.postcode'] = 'quasi';
+      patient(p).subject = 'address.postcode';
+      loadsCleanly(p);
+    });
+
+    it('refuses a subject path that is not a declared field, suggesting the field meant', () => {
+      const p = base();
+      patient(p).subject = 'nhsNumbr';
+      const message = refusedAt(p, 'resources.Patient.subject');
+      expect(message).to.equal(
+        'unknown field "nhsNumbr" of Patient (did you mean "nhsNumber"?): the subject path must be one of its declared fields (resources.Patient.fields)',
+      );
+    });
+
+    it('refuses a path under a declared field that is not itself declared: only declared fields name a person', () => {
+      const p = base();
+      patient(p).subject = 'address.city';
+      expect(refusedAt(p, 'resources.Patient.subject')).to.include('unknown field "address.city" of Patient');
+    });
+
+    it('refuses a hostile subject path once, as a path the engine reads', () => {
+      const p = base();
+      patient(p).subject = 'a.__proto__';
+      expect(refusedAt(p, 'resources.Patient.subject')).to.include('would reach a prototype');
+    });
+  });
+
   describe('declared fields', () => {
-    for (const key of ['id', 'consent', 'optOut'] as const) {
+    for (const key of ['id', 'subject', 'consent', 'optOut'] as const) {
       it(`refuses a hostile segment in the ${key} path the engine reads`, () => {
         const p = base();
         patient(p)[key] = 'prefs.__proto__';

@@ -56,6 +56,11 @@ const MIGRATIONS = (t: ReturnType<typeof tableNames>): string[] => [
     recorded_at timestamptz NOT NULL DEFAULT now()
   );`,
   `ALTER TABLE ${t.trail} ADD COLUMN trail_id text, ADD COLUMN record_key text;`,
+  // Subject ids (the people records are about): NULL in every event written before, which names none.
+  // Indexed as record ids are, so a report by subject does not read the whole trail.
+  `ALTER TABLE ${t.events} ADD COLUMN subject_ids jsonb, ADD COLUMN withheld_subject_ids jsonb;
+  CREATE INDEX fieldmesh_audit_events_subjects ON ${t.events} USING gin (subject_ids jsonb_path_ops);
+  CREATE INDEX fieldmesh_audit_events_withheld_subjects ON ${t.events} USING gin (withheld_subject_ids jsonb_path_ops);`,
 ];
 
 /**

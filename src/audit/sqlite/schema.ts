@@ -45,6 +45,10 @@ const MIGRATIONS: string[] = [
   );`,
   `ALTER TABLE fieldmesh_audit_trail ADD COLUMN trail_id TEXT;
   ALTER TABLE fieldmesh_audit_trail ADD COLUMN record_key TEXT;`,
+  // Subject ids (the people records are about): NULL in every event written before, which names none.
+  // Not indexed, as record ids are not: a report reads them with json_each.
+  `ALTER TABLE fieldmesh_audit_events ADD COLUMN subject_ids TEXT;
+  ALTER TABLE fieldmesh_audit_events ADD COLUMN withheld_subject_ids TEXT;`,
 ];
 
 /**

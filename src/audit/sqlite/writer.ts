@@ -19,8 +19,11 @@ import { readSqliteMode, SQLITE_TABLE as T, sqliteDialect } from './schema.js';
 export function sealer(db: Database.Database, writer: Writer): (batch: Batch, review?: boolean) => AuditEvent[] {
   const head = headSql(T, sqliteDialect, writer.chain);
   const last = db.prepare(head.sql);
-  const insert = db.prepare(insertSql(T, 1, sqliteDialect));
+  // Prepared at the first write: a read-only store on a trail an older version wrote (without this version's
+  // columns) prepares no insert, and must still open to be read.
+  let insert: Database.Statement | undefined;
   return (batch, review = false) => {
+    const statement = (insert ??= db.prepare(insertSql(T, 1, sqliteDialect)));
     const events = sealBatch(
       batch,
       writer,
@@ -28,7 +31,7 @@ export function sealer(db: Database.Database, writer: Writer): (batch: Batch, re
       last.get(...head.params) as { seq: number; hash: string } | undefined,
       review,
     );
-    for (const event of events) insert.run(toRow(event));
+    for (const event of events) statement.run(toRow(event));
     return events;
   };
 }

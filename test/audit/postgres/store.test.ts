@@ -75,6 +75,61 @@ describe('audit/postgres', () => {
     };
   });
 
+  describe('subjects', () => {
+    it('answers a search by subject from its index, not by reading every event', async () => {
+      const schema = newSchema();
+      const t = `"${schema}".fieldmesh_audit_events`;
+      const store = await openAuditStore(PG_URL as string, { schema });
+      await store.append(sampleEntry({ resource: 'CaseNote', recordIds: ['n-1'], subjectIds: ['p-1'] }));
+      await store.close();
+      const indexes = await raw<{ indexname: string }>('SELECT indexname FROM pg_indexes WHERE schemaname = $1 ORDER BY indexname', [
+        schema,
+      ]);
+      expect(indexes.map((i) => i.indexname)).to.include.members([
+        'fieldmesh_audit_events_subjects',
+        'fieldmesh_audit_events_withheld_subjects',
+      ]);
+      // The planner picks a sequential scan on a table this small; without that choice the index must serve the filter.
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      try {
+        await client.query('SET enable_seqscan = off');
+        const plan = await client.query<{ 'QUERY PLAN': string }>(
+          `EXPLAIN SELECT * FROM ${t} WHERE (subject_ids @> $1::jsonb OR withheld_subject_ids @> $1::jsonb)`,
+          ['["p-1"]'],
+        );
+        const text = plan.rows.map((r) => r['QUERY PLAN']).join('\n');
+        expect(text).to.include('fieldmesh_audit_events_subjects').and.include('fieldmesh_audit_events_withheld_subjects');
+      } finally {
+        await client.end();
+      }
+    });
+
+    it('upgrades tables made before subjects were recorded: old events still verify, new ones are found by subject', async () => {
+      const schema = newSchema();
+      const t = `"${schema}".fieldmesh_audit_events`;
+      const first = await openAuditStore(PG_URL as string, { schema });
+      await first.append(sampleEntry({ requestId: 'old-1', recordIds: ['p-1'] }));
+      await first.close();
+      // The tables as the version before wrote them: schema version 3, no subject columns or indexes.
+      await raw(`ALTER TABLE ${t} DROP COLUMN subject_ids, DROP COLUMN withheld_subject_ids;
+        DELETE FROM "${schema}".fieldmesh_audit_schema WHERE version = 4`);
+      const reader = await openAuditStore(PG_URL as string, { schema, readonly: true });
+      expect(await reader.verify()).to.deep.include({ ok: true, events: 1 });
+      const err = (await reader.query({ subject: 'p-1' }).catch((e: unknown) => e)) as FieldmeshError;
+      expect(err.message).to.include('written before events recorded subjects');
+      await reader.close();
+      const writer = await openAuditStore(PG_URL as string, { schema });
+      await writer.append(sampleEntry({ requestId: 'new-1', recordIds: ['p-1'], subjectIds: ['p-1'] }));
+      expect(await writer.verify()).to.deep.include({ ok: true, events: 2 });
+      expect((await writer.query({ subject: 'p-1' })).map((e) => e.requestId)).to.deep.equal(['new-1']);
+      expect((await writer.query({ recordId: 'p-1' })).map((e) => e.requestId)).to.deep.equal(['old-1', 'new-1']);
+      await writer.close();
+      const versions = await raw<{ version: number }>(`SELECT version FROM "${schema}".fieldmesh_audit_schema ORDER BY version`);
+      expect(versions.map((v) => v.version)).to.deep.equal([1, 2, 3, 4]);
+    });
+  });
+
   describe('shared by several instances', () => {
     it('lets two processes append at once to one chain with no event lost', async () => {
       const schema = newSchema();
@@ -109,7 +164,7 @@ describe('audit/postgres', () => {
       await raw(`ALTER TABLE ${t} ALTER COLUMN seq DROP NOT NULL`);
       await raw(`INSERT INTO ${t} SELECT 'forged-1', chain, NULL, time, 'forged', 'u-666', roles, purpose, resource, action, decision, code,
         status, record_ids, withheld_record_ids, fields_disclosed, fields_withheld, transforms, restrictions, grants, NULL, policy_version,
-        NULL, NULL, NULL, 'x', 'x' FROM ${t} WHERE seq = 2`);
+        NULL, NULL, NULL, 'x', 'x', NULL, NULL FROM ${t} WHERE seq = 2`);
       const nullSeq = await store.verify();
       expect(nullSeq).to.deep.include({ ok: false, kind: 'hidden' });
       if (!nullSeq.ok)
@@ -123,7 +178,7 @@ describe('audit/postgres', () => {
       );
       await raw(`ALTER TABLE ${t} DROP CONSTRAINT "${constraint?.conname}"; CREATE INDEX ON ${t} (chain, seq)`);
       await raw(`INSERT INTO ${t} SELECT 'forged-2', chain, 1000, time, request_id, 'Dr Nobody', '[]', purpose, resource, 'review', 'disclosed',
-        NULL, 200, '[]', '[]', '[]', '[]', '{}', '[]', '[]', NULL, policy_version, id, 'Dr Nobody', 'fine', 'x', 'x' FROM ${t} WHERE seq = 1`);
+        NULL, 200, '[]', '[]', '[]', '[]', '{}', '[]', '[]', NULL, policy_version, id, 'Dr Nobody', 'fine', 'x', 'x', NULL, NULL FROM ${t} WHERE seq = 1`);
       const dup = await store.verify();
       expect(dup).to.deep.include({ ok: false, kind: 'trail' });
       if (!dup.ok) expect(dup.reason).to.include('no longer has its UNIQUE (chain, seq) constraint');
@@ -134,7 +189,7 @@ describe('audit/postgres', () => {
       const schema = newSchema();
       const store = await openAuditStore(PG_URL as string, { schema });
       const versions = await raw<{ version: number }>(`SELECT version FROM "${schema}".fieldmesh_audit_schema`);
-      expect(versions.map((v) => v.version)).to.deep.equal([1, 2, 3]);
+      expect(versions.map((v) => v.version)).to.deep.equal([1, 2, 3, 4]);
       await store.close();
     });
   });

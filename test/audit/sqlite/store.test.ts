@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, rmdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -99,7 +99,7 @@ describe('audit/sqlite', () => {
         INSERT INTO fieldmesh_audit_events SELECT * FROM old; DROP TABLE old`);
       rebuild(ddl.replace(/,\s*UNIQUE \(chain, seq\)/, ''));
       db.exec(`INSERT INTO fieldmesh_audit_events SELECT 'forged', chain, 1000, time, request_id, 'Dr Nobody', '[]', purpose, resource, 'review',
-        'disclosed', NULL, 200, '[]', '[]', '[]', '[]', '{}', '[]', '[]', NULL, policy_version, id, 'Dr Nobody', 'fine', 'x', 'x'
+        'disclosed', NULL, 200, '[]', '[]', '[]', '[]', '{}', '[]', '[]', NULL, policy_version, id, 'Dr Nobody', 'fine', 'x', 'x', NULL, NULL
         FROM fieldmesh_audit_events WHERE seq = 1`);
       const dup = await store.verify();
       expect(dup).to.deep.include({ ok: false, kind: 'trail' });
@@ -109,7 +109,7 @@ describe('audit/sqlite', () => {
       expect(await store.verify()).to.deep.include({ ok: true, events: 1000 });
       db.exec(`INSERT INTO fieldmesh_audit_events SELECT 'forged', chain, NULL, time, request_id, 'u-666', roles, purpose, resource, action,
         decision, code, status, record_ids, withheld_record_ids, fields_disclosed, fields_withheld, transforms, restrictions, grants, NULL,
-        policy_version, NULL, NULL, NULL, 'x', 'x' FROM fieldmesh_audit_events WHERE seq = 2`);
+        policy_version, NULL, NULL, NULL, 'x', 'x', NULL, NULL FROM fieldmesh_audit_events WHERE seq = 2`);
       db.close();
       // SQLite sorts NULL first, so the walk meets it at once; PostgreSQL sorts it last, where only the count finds it.
       expect(await store.verify()).to.deep.include({ ok: false, kind: 'unreadable', eventId: 'forged' });
@@ -124,7 +124,8 @@ describe('audit/sqlite', () => {
       await store.append(sampleEntry());
       await store.close();
       const db = new Database(file);
-      db.exec('DROP TABLE fieldmesh_audit_trail; DELETE FROM fieldmesh_audit_schema WHERE version >= 2');
+      db.exec(`DROP TABLE fieldmesh_audit_trail; DELETE FROM fieldmesh_audit_schema WHERE version >= 2;
+        ALTER TABLE fieldmesh_audit_events DROP COLUMN subject_ids; ALTER TABLE fieldmesh_audit_events DROP COLUMN withheld_subject_ids`);
       db.close();
       const reader = await openAuditStore(file, { readonly: true });
       expect(await reader.verify()).to.deep.include({ ok: true, events: 1 });
@@ -141,6 +142,43 @@ describe('audit/sqlite', () => {
       await writer.append(sampleEntry());
       expect(await writer.verify()).to.deep.include({ ok: true, events: 2 });
       await writer.close();
+    });
+  });
+
+  describe('a trail written before events recorded subjects (test/fixtures/audit)', () => {
+    const KEY = 'old-trail-record-key-0123';
+    const copy = (): string => {
+      const file = join(tempDir(), 'audit.db');
+      copyFileSync('test/fixtures/audit/trail-before-subjects.db', file);
+      return file;
+    };
+
+    it('still opens read-only and verifies; a search by subject is refused saying why, a search by record still answers', async () => {
+      const reader = await openAuditStore(copy(), { readonly: true, recordIdKey: KEY });
+      expect(await reader.verify()).to.deep.include({ ok: true, events: 3 });
+      expect((await reader.query({ recordId: 'p-1' })).map((e) => e.requestId)).to.deep.equal(['old-1', 'old-3']);
+      const err = (await reader.query({ subject: 'p-1' }).catch((e: unknown) => e)) as FieldmeshError;
+      expect(err).to.be.instanceOf(FieldmeshError);
+      expect(err.message).to.include('written before events recorded subjects and has not been upgraded yet');
+      await reader.close();
+    });
+
+    it('is upgraded by its next writer: old events still verify, new ones carry subjects and are found by them', async () => {
+      const file = copy();
+      const writer = await openAuditStore(file, { recordIdKey: KEY });
+      await writer.append(sampleEntry({ resource: 'CaseNote', recordIds: ['n-2'], subjectIds: ['p-1'] }));
+      expect(await writer.verify()).to.deep.include({ ok: true, events: 4 });
+      await writer.close();
+      const db = new Database(file, { readonly: true });
+      expect(db.prepare('SELECT MAX(version) AS v FROM fieldmesh_audit_schema').get()).to.deep.equal({ v: 4 });
+      db.close();
+      const reader = await openAuditStore(file, { readonly: true, recordIdKey: KEY });
+      // Events written before name no subject: only the new one is found by subject, all of them by record.
+      expect((await reader.query({ subject: 'p-1' })).map((e) => e.resource)).to.deep.equal(['CaseNote']);
+      expect((await reader.query({ recordId: 'p-1' })).map((e) => e.requestId)).to.deep.equal(['old-1', 'old-3']);
+      const [old] = await reader.query({ limit: 4 });
+      expect(old).to.not.have.property('subjectIds');
+      await reader.close();
     });
   });
 
