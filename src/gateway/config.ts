@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { FieldmeshError } from '../lib/errors.js';
 import { keyProblem } from '../lib/keys.js';
+import { isHttpUrl } from '../lib/url.js';
 import { TRAINING_MAX_AGE_DAYS_LIMIT } from '../engine/plan.js';
 
 /**
@@ -31,7 +32,7 @@ const secretKey = z
     if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
   })
   .optional();
-const httpUrl = text.refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL');
+const httpUrl = text.refine(isHttpUrl, 'must be an http:// or https:// URL');
 
 const SETTINGS = {
   jwtSecret: setting({ flag: '--jwt-secret', env: 'FIELDMESH_JWT_SECRET', schema: text.optional() }),
