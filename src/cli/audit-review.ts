@@ -4,7 +4,7 @@ import type { AuditStore } from '../audit/types.js';
 import { printable, printableJson } from '../lib/text.js';
 import { auditOption, guard, out, plural, usageErrorsExit2, withStore } from './audit-common.js';
 import { brief, brokenLine, renderTable, shortTime, styles, timeOption, type Cell } from './audit-format.js';
-import { CliExit, EXIT } from './common.js';
+import { CliExit, EXIT, secretEnv } from './common.js';
 
 /**
  * Adds `audit review`: the guardian's queue of break-glass events, and
@@ -31,7 +31,7 @@ export function registerAuditReview(audit: Command): void {
         'The queue is read from rows verify accepts: on a broken chain it prints the BROKEN line and exits 1.',
     )
     .action(
-      guard('review', async (opts: { audit: string; ack?: string; by?: string; note?: string; json?: true }) => {
+      guard('review', async (opts: { audit?: string; ack?: string; by?: string; note?: string; json?: true }) => {
         if (opts.ack !== undefined && (opts.by === undefined || opts.note === undefined))
           throw new Error('--ack needs --by NAME and --note TEXT');
         // A forged review row (or a deleted one) would change the queue: trust it only on a chain that verifies.
@@ -116,12 +116,12 @@ export function registerAuditReport(audit: Command): void {
         '  2026-03-02 03:12:44Z  u-9001  ed-consultant  emergency    read    disclosed  diagnoses, id, name                 break-glass, awaiting review',
     )
     .action(
-      guard('report', async (opts: { audit: string; record: string; since?: string; until?: string; json?: true }) => {
+      guard('report', async (opts: { audit?: string; record: string; since?: string; until?: string; json?: true }) => {
         await withStore(opts.audit, 'read', async (store) => {
           const events = await store.query({ recordId: opts.record, since: opts.since, until: opts.until });
           const pending = new Set((await store.pendingReviews()).map((e) => e.id));
-          const key = process.env.FIELDMESH_AUDIT_RECORD_KEY;
-          const storedId = key === undefined || key === '' ? printable(opts.record) : pseudonymiseRecordId(printable(opts.record), key);
+          const key = secretEnv('FIELDMESH_AUDIT_RECORD_KEY');
+          const storedId = key === undefined ? printable(opts.record) : pseudonymiseRecordId(printable(opts.record), key);
           const lines = events.map((e) => reportLine(e, storedId, pending));
           if (opts.json) return out(printableJson({ record: opts.record, events: lines }));
           printReport(opts.record, lines);
@@ -177,7 +177,7 @@ function printReport(record: string, lines: ReportLine[]): void {
   const s = styles(process.stdout);
   if (lines.length === 0) {
     out(printable(`No access to record ${record} is recorded.`));
-    if (process.env.FIELDMESH_AUDIT_RECORD_KEY === undefined)
+    if (secretEnv('FIELDMESH_AUDIT_RECORD_KEY') === undefined)
       out('(If this trail stores record ids as pseudonyms, set FIELDMESH_AUDIT_RECORD_KEY.)');
     return;
   }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { withBreakGlassAlert } from '../audit/alert.js';
 import { openAuditStore } from '../audit/open.js';
 import type { AuditStore } from '../audit/types.js';
 import { ConfigError, type Config } from './config.js';
@@ -57,6 +58,8 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   routes = await loadRoutes(config.routes, holder.current.resourceNames(), holder.current);
   const audit =
     opts.audit ?? (await openAuditStore(config.audit, { recordIdKey: config.auditRecordIdKey, chainKey: config.auditChainKey }));
+  // The middleware's alert, retries and rate limit: one implementation (src/audit/alert.ts).
+  const alerting = withBreakGlassAlert(audit, { breakGlassWebhook: config.breakGlassWebhook, logger });
   if (!(await audit.healthy()))
     logger.error({ event: 'audit_unavailable' }, 'the audit trail cannot be written: every request will be refused (503) until it can');
   const upstream = createUpstream({
@@ -70,7 +73,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       routes,
       holder,
       verifier,
-      audit,
+      audit: alerting,
       upstream,
       logger,
       trainingMaxAgeDays: config.trainingMaxAgeDays,
