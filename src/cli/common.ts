@@ -60,10 +60,10 @@ export async function loadForCli(dir: string, opts: PolicyOptions = {}): Promise
 /**
  * Whether output to `stream` is coloured, the one rule every command uses:
  * never on stderr (main escapes every ESC written there); never when NO_COLOR
- * is set (not empty), which wins, since plain text is always safe to read;
- * when FORCE_COLOR is set (not empty), colour unless it is `0` or `false`,
- * for a CI log or a pager that shows colour though it is no terminal; else
- * only on a terminal.
+ * is set (not empty), which wins, since plain text is always safe to read
+ * (commander's own rule, so help and output agree); when FORCE_COLOR is set
+ * (not empty), colour unless it is `0` or `false`, for a CI log or a pager
+ * that shows colour though it is no terminal; else only on a terminal.
  *
  * @example
  * colourOn(process.stdout); // false when piped, unless FORCE_COLOR=1
