@@ -25,7 +25,9 @@ export type FileVariable = (typeof FILE_VARIABLES)[number];
  * names; undefined when neither is set. A problem names the variables and
  * the path, never what the file holds.
  */
-export type EnvValue = { value: string | undefined; from: string; problem?: undefined } | { problem: string };
+export type EnvValue =
+  | { value: string | undefined; from: string; problem?: undefined }
+  | { problem: string; value?: undefined; from?: undefined };
 
 /**
  * Read `name` from the environment, or from the file `name_FILE` names. An
