@@ -1,17 +1,10 @@
 import { pino } from 'pino';
-import { request } from 'undici';
 import type { AuditEvent } from './event.js';
 import type { AuditStore } from './types.js';
+import { isHttpUrl } from '../lib/url.js';
+import { webhookSender, type AlertLogger, type WebhookSender } from './webhook.js';
 
-/**
- * The part of a pino logger the alert uses.
- *
- * @example
- * const logger: AlertLogger = pino();
- */
-export interface AlertLogger {
-  warn(obj: object, msg: string): void;
-}
+export type { AlertLogger } from './webhook.js';
 
 /**
  * Where break-glass use is announced the moment it is recorded.
@@ -21,8 +14,14 @@ export interface BreakGlassAlertOptions {
   onBreakGlass?: ((event: AuditEvent) => void | Promise<void>) | undefined;
   /** POSTed each break-glass event as JSON. */
   breakGlassWebhook?: string | undefined;
-  /** Webhook time limit in ms (default 5000). */
+  /** Webhook time limit per attempt in ms (default 5000). */
   webhookTimeoutMs?: number | undefined;
+  /** Webhook attempts in all (default 3); a 4xx other than 408 and 429 is not retried. */
+  webhookAttempts?: number | undefined;
+  /** Wait before the first retry in ms (default 1000), doubling each time, with jitter. */
+  webhookBackoffMs?: number | undefined;
+  /** Most webhook deliveries pending at once (default 100); more are dropped, counted and logged. */
+  webhookMaxPending?: number | undefined;
   /** Where failed and dropped alerts are reported (default: pino on stderr). */
   logger?: AlertLogger | undefined;
   /** Most alerts per user in one minute (default 5); more are dropped, counted and logged. */
@@ -53,22 +52,47 @@ const MINUTE_MS = 60_000;
 export function withBreakGlassAlert(store: AuditStore, opts: BreakGlassAlertOptions): AuditStore {
   const { onBreakGlass, breakGlassWebhook } = opts;
   if (onBreakGlass === undefined && breakGlassWebhook === undefined) return store;
-  if (breakGlassWebhook !== undefined && !/^https?:\/\//i.test(breakGlassWebhook)) {
-    throw new TypeError(`withBreakGlassAlert: breakGlassWebhook must be an http(s) URL, got "${breakGlassWebhook}"`);
+  // The URL is not quoted: its query may hold the receiver's token.
+  if (breakGlassWebhook !== undefined && !isHttpUrl(breakGlassWebhook)) {
+    throw new TypeError('withBreakGlassAlert: breakGlassWebhook must be an http:// or https:// URL');
+  }
+  for (const [name, min] of [
+    ['webhookTimeoutMs', 1],
+    ['webhookAttempts', 1],
+    ['webhookBackoffMs', 0],
+    ['webhookMaxPending', 1],
+  ] as const) {
+    const n = opts[name];
+    if (n !== undefined && !(Number.isInteger(n) && n >= min))
+      throw new TypeError(`withBreakGlassAlert: ${name} must be a whole number, at least ${min}`);
   }
   const logger = opts.logger ?? pino({ name: 'fieldmesh-audit' }, pino.destination(2));
-  const timeout = opts.webhookTimeoutMs ?? 5000;
   const admit = rateLimit(opts.perUserPerMinute ?? 5, opts.perMinute ?? 30, opts.now ?? Date.now);
   let dropped = 0;
+  const drop = (): number => {
+    dropped += 1;
+    return dropped;
+  };
+  const webhook: WebhookSender | undefined =
+    breakGlassWebhook === undefined
+      ? undefined
+      : webhookSender({
+          url: breakGlassWebhook,
+          timeoutMs: opts.webhookTimeoutMs ?? 5000,
+          attempts: opts.webhookAttempts ?? 3,
+          backoffMs: opts.webhookBackoffMs ?? 1000,
+          maxPending: opts.webhookMaxPending ?? 100,
+          logger,
+          drop,
+        });
 
   const alert = (event: AuditEvent): void => {
     // Defence in depth: admission never records a stranger's reason, and an unauthenticated refusal never alerts.
     if (event.code === 'unauthenticated') return;
     const limited = admit(event.user);
     if (limited !== undefined) {
-      dropped += 1;
       logger.warn(
-        { eventId: event.id, channel: 'rate-limit', limit: limited, dropped },
+        { eventId: event.id, channel: 'rate-limit', limit: limited, dropped: drop() },
         'break-glass alert dropped: too many this minute (the event is in the trail)',
       );
       return;
@@ -83,9 +107,7 @@ export function withBreakGlassAlert(store: AuditStore, opts: BreakGlassAlertOpti
         .then(() => onBreakGlass(event))
         .catch(report('onBreakGlass'));
     }
-    if (breakGlassWebhook !== undefined) {
-      postJson(breakGlassWebhook, event, timeout).catch(report('webhook'));
-    }
+    webhook?.send(event);
   };
 
   return {
@@ -100,7 +122,11 @@ export function withBreakGlassAlert(store: AuditStore, opts: BreakGlassAlertOpti
     pendingReviews: () => store.pendingReviews(),
     acknowledge: (eventId, by, note) => store.acknowledge(eventId, by, note),
     healthy: () => store.healthy(),
-    close: () => store.close(),
+    async close() {
+      // Retries still waiting are dropped (and logged); attempts in flight end within their time limit.
+      await webhook?.close();
+      await store.close();
+    },
   };
 }
 
@@ -127,16 +153,4 @@ function rateLimit(perUser: number, overall: number, now: () => number): (user: 
     total += 1;
     return undefined;
   };
-}
-
-async function postJson(url: string, event: AuditEvent, timeout: number): Promise<void> {
-  const res = await request(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(event),
-    headersTimeout: timeout,
-    bodyTimeout: timeout,
-  });
-  await res.body.dump();
-  if (res.statusCode < 200 || res.statusCode >= 300) throw new Error(`webhook answered ${res.statusCode}`);
 }

@@ -3,18 +3,21 @@ import { Option, type Command } from 'commander';
 import { openAuditStore } from '../audit/open.js';
 import { DEFAULT_SQLITE_FILE, resolveTarget } from '../audit/target.js';
 import type { AuditStore } from '../audit/types.js';
-import { CliExit, EXIT } from './common.js';
+import { CliExit, EXIT, secretEnv } from './common.js';
 
 /**
- * `--audit`: the flag, else $FIELDMESH_AUDIT, else the default file (flags win over the environment).
+ * `--audit`: the flag, else $FIELDMESH_AUDIT or the file $FIELDMESH_AUDIT_FILE
+ * names (a postgres:// URL may hold a password), else the default file
+ * (flags win over the environment). `withStore` resolves the last two.
  *
  * @example
  * cmd.addOption(auditOption());
  */
 export function auditOption(): Option {
-  return new Option('--audit <path|url>', 'the audit trail: a SQLite file or a postgres:// URL')
-    .env('FIELDMESH_AUDIT')
-    .default(DEFAULT_SQLITE_FILE);
+  return new Option(
+    '--audit <path|url>',
+    `the audit trail: a SQLite file or a postgres:// URL (env: FIELDMESH_AUDIT or FIELDMESH_AUDIT_FILE, default: ${DEFAULT_SQLITE_FILE})`,
+  );
 }
 
 /**
@@ -26,22 +29,21 @@ export function auditOption(): Option {
  * await withStore(opts.audit, 'read', async (store) => print(await store.query({})));
  */
 export async function withStore(
-  target: string,
+  flag: string | undefined,
   mode: 'read' | 'write',
   fn: (store: AuditStore) => Promise<void>,
   chain?: string,
 ): Promise<void> {
+  const target = flag ?? secretEnv('FIELDMESH_AUDIT') ?? DEFAULT_SQLITE_FILE;
   const resolved = resolveTarget(target);
   if (resolved.kind === 'sqlite' && !existsSync(resolved.path)) {
     throw new Error(`no audit trail at ${resolved.path} (pass --audit PATH|URL or set FIELDMESH_AUDIT)`);
   }
-  const key = process.env.FIELDMESH_AUDIT_RECORD_KEY;
-  // The chain key only from the environment: on the command line it would show in `ps` and shell history.
-  const chainKey = process.env.FIELDMESH_AUDIT_CHAIN_KEY;
+  // The keys only from the environment or files: on the command line they would show in `ps` and shell history.
   const store = await openAuditStore(target, {
     readonly: mode === 'read',
-    recordIdKey: key === '' ? undefined : key,
-    chainKey: chainKey === '' ? undefined : chainKey,
+    recordIdKey: secretEnv('FIELDMESH_AUDIT_RECORD_KEY'),
+    chainKey: secretEnv('FIELDMESH_AUDIT_CHAIN_KEY'),
     chain,
   });
   try {

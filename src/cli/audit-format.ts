@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import { printable } from '../lib/text.js';
+import { colourOn } from './common.js';
 import type { VerifyResult } from '../audit/types.js';
 
 /**
@@ -17,15 +18,15 @@ export interface Styles {
 }
 
 /**
- * Colour only on a terminal, and never when NO_COLOR is set: piped output
- * goes to files and other programs, which want plain text.
+ * Colour as `colourOn` decides (src/cli/common.ts): piped output goes to
+ * files and other programs, which want plain text, unless FORCE_COLOR asks.
  *
  * @example
  * const s = styles(process.stdout);
  * console.log(s.red('BROKEN'));
  */
 export function styles(stream: { isTTY?: boolean }): Styles {
-  const on = stream.isTTY === true && (process.env.NO_COLOR ?? '') === '';
+  const on = colourOn(stream);
   const sgr =
     (open: number, close: number) =>
     (s: string): string =>

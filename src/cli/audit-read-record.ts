@@ -42,7 +42,7 @@ export function readerName(by: string | undefined): string {
  * @example
  * const own = await recordRead(opts.audit, 'report', store, { action: 'report', by: 'dr-g', recordId: 'p-1002', scope: {} });
  */
-export async function recordRead(target: string, command: string, reader: AuditStore, read: TrailRead): Promise<AuditEvent> {
+export async function recordRead(target: string | undefined, command: string, reader: AuditStore, read: TrailRead): Promise<AuditEvent> {
   const [latest] = await reader.query({ limit: 1 });
   let event: AuditEvent | undefined;
   try {

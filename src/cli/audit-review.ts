@@ -5,7 +5,7 @@ import { printable, printableJson } from '../lib/text.js';
 import { auditOption, guard, out, plural, usageErrorsExit2, withStore } from './audit-common.js';
 import { brief, brokenLine, renderTable, shortTime, styles, timeOption, type Cell } from './audit-format.js';
 import { byOption, readerName, recordRead } from './audit-read-record.js';
-import { CliExit, EXIT } from './common.js';
+import { CliExit, EXIT, secretEnv } from './common.js';
 
 /**
  * Adds `audit review`: the guardian's queue of break-glass events, and
@@ -32,7 +32,7 @@ export function registerAuditReview(audit: Command): void {
         'The queue is read from rows verify accepts: on a broken chain it prints the BROKEN line and exits 1.',
     )
     .action(
-      guard('review', async (opts: { audit: string; ack?: string; by?: string; note?: string; json?: true }) => {
+      guard('review', async (opts: { audit?: string; ack?: string; by?: string; note?: string; json?: true }) => {
         if (opts.ack !== undefined && (opts.by === undefined || opts.note === undefined))
           throw new Error('--ack needs --by NAME and --note TEXT');
         // A forged review row (or a deleted one) would change the queue: trust it only on a chain that verifies.
@@ -130,7 +130,7 @@ export function registerAuditReport(audit: Command): void {
     .action(
       guard(
         'report',
-        async (opts: { audit: string; record?: string; subject?: string; since?: string; until?: string; json?: true; by?: string }) => {
+        async (opts: { audit?: string; record?: string; subject?: string; since?: string; until?: string; json?: true; by?: string }) => {
           const by = readerName(opts.by);
           if ((opts.record === undefined) === (opts.subject === undefined))
             throw new Error('give exactly one of --record ID and --subject ID');
@@ -143,9 +143,9 @@ export function registerAuditReport(audit: Command): void {
             // A report is itself a disclosure: recorded before it is shown, and shown by the next report on this record.
             const scope = { since: opts.since, until: opts.until, count: events.length };
             await recordRead(opts.audit, 'report', store, { action: 'report', by, recordId: opts.record, subjectId: opts.subject, scope });
-            const key = process.env.FIELDMESH_AUDIT_RECORD_KEY;
+            const key = secretEnv('FIELDMESH_AUDIT_RECORD_KEY');
             // A subject id is stored as a record id is: one pseudonym for both.
-            const storedId = key === undefined || key === '' ? printable(id) : pseudonymiseRecordId(printable(id), key);
+            const storedId = key === undefined ? printable(id) : pseudonymiseRecordId(printable(id), key);
             const disclosedIn = bySubject ? (e: AuditEvent) => e.subjectIds ?? [] : (e: AuditEvent) => e.recordIds;
             const lines = events.map((e) => reportLine(e, disclosedIn(e).includes(storedId), pending));
             if (opts.json) return out(printableJson(bySubject ? { subject: id, events: lines } : { record: id, events: lines }));
@@ -207,7 +207,7 @@ function printReport(about: string, lines: ReportLine[], byResource: boolean): v
   const s = styles(process.stdout);
   if (lines.length === 0) {
     out(printable(`No access to ${about} is recorded.`));
-    if (process.env.FIELDMESH_AUDIT_RECORD_KEY === undefined)
+    if (secretEnv('FIELDMESH_AUDIT_RECORD_KEY') === undefined)
       out('(If this trail stores record ids as pseudonyms, set FIELDMESH_AUDIT_RECORD_KEY.)');
     return;
   }

@@ -47,7 +47,7 @@ export function registerAudit(program: Command): Command {
         'from time to time and pass the last one with --expect-head, which fails when the trail was cut short or rewritten.',
     )
     .action(
-      guard('verify', async (opts: { audit: string; json?: true; expectHead?: ChainHead }) => {
+      guard('verify', async (opts: { audit?: string; json?: true; expectHead?: ChainHead }) => {
         await withStore(opts.audit, 'read', async (store) => {
           const result = await verifyWithBar(store, opts.json === true, opts.expectHead);
           const s = styles(process.stdout);
@@ -75,7 +75,7 @@ export function registerAudit(program: Command): Command {
         "A broken chain has no head worth recording: it exits 1 as verify does (with --json, printing verify's JSON result).",
     )
     .action(
-      guard('head', async (opts: { audit: string; json?: true }) => {
+      guard('head', async (opts: { audit?: string; json?: true }) => {
         await withStore(opts.audit, 'read', async (store) => {
           const result = await verifyWithBar(store, opts.json === true, undefined);
           if (!result.ok) {
@@ -142,7 +142,7 @@ export function registerAudit(program: Command): Command {
 }
 
 interface QueryOptions {
-  audit: string;
+  audit?: string;
   user?: string;
   purpose?: string;
   resource?: string;

@@ -5,7 +5,7 @@ import { registerAudit } from './audit.js';
 import { registerCheck } from './check.js';
 import { registerDemo } from './demo.js';
 import { registerDiff } from './diff.js';
-import { CliExit, EXIT } from './common.js';
+import { CliExit, EXIT, exitCodeOf } from './common.js';
 import { registerExplain } from './explain.js';
 import { registerMatrix } from './matrix.js';
 import { registerRedact } from './redact.js';
@@ -15,10 +15,11 @@ import { registerTest } from './test.js';
 /**
  * The `fieldmesh` command: thin shells over the engine, one file per command.
  * Returns the exit code; `bin.ts` is the only place that hands it to the
- * process. Commands signal failure one way, by throwing, and this is the one
- * place that turns what they throw into a code (docs/cli.md lists them):
- * `CliExit` carries its own; a usage error of commander, 2; a PolicyError, 1;
- * anything else (a missing file, an unreachable store, a bad configuration), 2.
+ * process. Commands signal failure one way, by throwing; this prints what
+ * they throw and `exitCodeOf` (common.ts) turns it into a code (docs/cli.md
+ * lists them): `CliExit` carries its own; a usage error of commander, 2; a
+ * PolicyError, 1; anything else (a missing file, an unreachable store, a bad
+ * configuration), 2.
  * Importing this module does nothing by itself.
  *
  * @example
@@ -46,19 +47,10 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CliExit) {
       if (e.message) process.stderr.write(forStderr(`${e.message}\n`));
-      return e.exitCode;
-    }
-    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    if (e instanceof PolicyError) {
-      process.stderr.write(forStderr(`${e.format()}\n`));
-      return EXIT.failed;
-    }
-    if (e instanceof FieldmeshError) {
-      process.stderr.write(forStderr(`${e.code}: ${e.message}\n`));
-      return EXIT.usage;
-    }
-    process.stderr.write(forStderr(`fieldmesh: ${(e as Error).message}\n`));
-    return EXIT.usage;
+    } else if (e instanceof PolicyError) process.stderr.write(forStderr(`${e.format()}\n`));
+    else if (e instanceof FieldmeshError) process.stderr.write(forStderr(`${e.code}: ${e.message}\n`));
+    else if (!(e instanceof CommanderError)) process.stderr.write(forStderr(`fieldmesh: ${(e as Error).message}\n`));
+    return exitCodeOf(e);
   }
 }
 

@@ -8,7 +8,7 @@ import { didYouMean } from '../lib/suggest.js';
 import { pseudonymKeyProblem } from '../engine/transforms.js';
 import { formatTrace } from '../engine/trace-format.js';
 import type { Trace } from '../engine/trace.js';
-import { CliExit, EXIT, loadForCli, parseNow, withPolicies } from './common.js';
+import { CliExit, EXIT, loadForCli, parseNow, secretEnv, withPolicies } from './common.js';
 
 interface RedactOptions {
   policies: string;
@@ -62,7 +62,7 @@ export function registerRedact(program: Command): void {
       if (user === null || typeof user !== 'object' || Array.isArray(user))
         throw new CliExit(EXIT.usage, '--user: the claims file must hold a JSON object');
       const input = await readJson(file, 'input');
-      const pseudonymKey = process.env['FIELDMESH_PSEUDONYM_KEY'] || undefined;
+      const pseudonymKey = secretEnv('FIELDMESH_PSEUDONYM_KEY');
       const keyProblem = pseudonymKeyProblem(pseudonymKey, false);
       if (keyProblem !== undefined) throw new CliExit(EXIT.usage, `FIELDMESH_PSEUDONYM_KEY: ${keyProblem}`);
       const policies = await loadForCli(opts.policies, { pseudonymKey });

@@ -3,14 +3,21 @@ import { CONFIG_OPTIONS, resolveConfig, type ConfigFlags } from '../gateway/conf
 import { onSignals, type Gateway } from '../gateway/server.js';
 import { startGateway } from '../gateway/start.js';
 import { CliExit, EXIT } from './common.js';
+import { startupError } from './startup-error.js';
 
 const HELP = `
 Every option can also come from the environment (shown in brackets); a flag
 wins over its variable. Secrets belong in the environment, not on the command
-line: FIELDMESH_JWT_SECRET, FIELDMESH_PSEUDONYM_KEY, FIELDMESH_UPSTREAM_AUTHORIZATION.
+line: FIELDMESH_JWT_SECRET, FIELDMESH_PSEUDONYM_KEY, FIELDMESH_UPSTREAM_AUTHORIZATION,
+FIELDMESH_BREAK_GLASS_WEBHOOK. Each secret variable may instead name a file that
+holds it (Docker and Kubernetes secrets): FIELDMESH_JWT_SECRET_FILE=/run/secrets/jwt.
+
+A gateway that cannot start exits 2 (1 for invalid policies); when stderr is not
+a terminal, the reason is one JSON log line (level, msg, code, problems).
 
 Example:
-  FIELDMESH_JWT_SECRET=… FIELDMESH_PSEUDONYM_KEY=… \\
+  FIELDMESH_JWT_SECRET_FILE=/run/secrets/jwt FIELDMESH_PSEUDONYM_KEY=… \\
+  FIELDMESH_BREAK_GLASS_WEBHOOK=https://guardian.example/hooks/break-glass \\
     fieldmesh serve --upstream http://127.0.0.1:3000 --routes routes.yaml --policies ./policies
 
 Operations: GET /healthz (up), GET /readyz (policies loaded, audit writable),
@@ -28,8 +35,12 @@ export function registerServe(program: Command): void {
   const cmd = program.command('serve').description('run the gateway: a reverse proxy that redacts and audits every answer of a record API');
   for (const [flags, help] of CONFIG_OPTIONS) cmd.option(flags, help);
   cmd.addHelpText('after', HELP).action(async (opts: ConfigFlags) => {
-    const config = resolveConfig(opts, process.env, { requireUpstream: true });
-    const gateway = await startGateway(config, { processMetrics: true });
+    let gateway: Gateway;
+    try {
+      gateway = await startGateway(resolveConfig(opts, process.env, { requireUpstream: true }), { processMetrics: true });
+    } catch (e) {
+      throw startupError(e);
+    }
     await untilStopped(gateway);
   });
 }

@@ -9,7 +9,7 @@ import { type CaseFile, evaluateCase, loadRecords, parseCaseFile, type RecordSto
 import { jsonReport, junitReport, REPORTERS, type ReportedCase, type ReporterName, summaryOf } from '../testing/reporters.js';
 import { caseFilter } from '../testing/select.js';
 import { applyUpdates, type PairEdit, planUpdate } from '../testing/update.js';
-import { CliExit, EXIT, loadForCli, paint, withPolicies } from './common.js';
+import { CliExit, EXIT, loadForCli, paint, secretEnv, withPolicies } from './common.js';
 import { coverageReport, withCoverageOptions, type CoverageOptions } from './test-coverage.js';
 
 interface TestOptions {
@@ -199,8 +199,9 @@ function selectorOf(pattern: string | undefined): (file: string, name: string) =
 /** One policy set per pseudonym key: case files may name their own key. */
 function policyLoader(dir: string): (key: string | undefined) => Promise<PolicySet> {
   const sets = new Map<string, PolicySet>();
+  const fromEnv = secretEnv('FIELDMESH_PSEUDONYM_KEY');
   return async (key) => {
-    const k = key ?? process.env['FIELDMESH_PSEUDONYM_KEY'] ?? '';
+    const k = key ?? fromEnv ?? '';
     if (!sets.has(k)) sets.set(k, await loadForCli(dir, { pseudonymKey: k || undefined }));
     return sets.get(k)!;
   };

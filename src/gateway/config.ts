@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { FieldmeshError } from '../lib/errors.js';
 import { keyProblem } from '../lib/keys.js';
+import { isHttpUrl } from '../lib/url.js';
+import { envOrFile, FILE_VARIABLES, type FileVariable } from '../lib/env-file.js';
 import { TRAINING_MAX_AGE_DAYS_LIMIT } from '../engine/plan.js';
 
 /**
@@ -31,7 +33,7 @@ const secretKey = z
     if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
   })
   .optional();
-const httpUrl = text.refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL');
+const httpUrl = text.refine(isHttpUrl, 'must be an http:// or https:// URL');
 
 const SETTINGS = {
   jwtSecret: setting({ flag: '--jwt-secret', env: 'FIELDMESH_JWT_SECRET', schema: text.optional() }),
@@ -55,6 +57,7 @@ const SETTINGS = {
   routes: setting({ flag: '--routes', env: 'FIELDMESH_ROUTES', schema: text.optional() }),
   policies: setting({ flag: '--policies', env: 'FIELDMESH_POLICIES', schema: text.default('./policies') }),
   upstreamAuthorization: setting({ flag: '--upstream-credential', env: 'FIELDMESH_UPSTREAM_AUTHORIZATION', schema: text.optional() }),
+  breakGlassWebhook: setting({ flag: '--break-glass-webhook', env: 'FIELDMESH_BREAK_GLASS_WEBHOOK', schema: httpUrl.optional() }),
   timeoutMs: setting({ flag: '--timeout-ms', env: 'FIELDMESH_TIMEOUT_MS', schema: int(1, 600_000).default(10_000) }),
   maxBodyBytes: setting({
     flag: '--max-body-bytes',
@@ -104,9 +107,11 @@ function labelOf(s: Setting<z.ZodType>): string {
 }
 
 /**
- * Resolve the configuration from flags and environment (flags win). Throws a
- * `ConfigError` listing every problem at once: a wrong value, more than one
- * or no JWT key source, an unreadable public key file, a short HMAC secret.
+ * Resolve the configuration from flags and environment (flags win). A secret
+ * variable may instead name a file (`FIELDMESH_JWT_SECRET_FILE`, src/lib/env-file.ts),
+ * read here, once. Throws a `ConfigError` listing every problem at once: a
+ * wrong value, a variable set both ways, an unreadable secret file, more
+ * than one or no JWT key source, an unreadable public key file, a short HMAC secret.
  *
  * @example
  * const config = resolveConfig(program.opts(), process.env);
@@ -123,9 +128,19 @@ export function resolveConfig(
   for (const [key, s] of Object.entries(SETTINGS) as [keyof Settings, Setting<z.ZodType>][]) {
     const flag = flags[key];
     const fromFlag = flag !== undefined;
-    const raw = fromFlag ? flag : s.env !== undefined ? env[s.env] : undefined;
-    const parsed = s.schema.safeParse(raw === '' && !fromFlag ? undefined : raw);
     from[key] = sourceOf(s, fromFlag);
+    let raw = fromFlag ? flag : s.env !== undefined ? env[s.env] : undefined;
+    if (!fromFlag && isFileVariable(s.env)) {
+      const got = envOrFile(env, s.env);
+      if (got.problem !== undefined) {
+        failed.add(key);
+        problems.push(got.problem);
+        continue;
+      }
+      raw = got.value;
+      from[key] = got.from;
+    }
+    const parsed = s.schema.safeParse(raw === '' && !fromFlag ? undefined : raw);
     if (parsed.success) out[key] = parsed.data;
     else {
       failed.add(key);
@@ -133,7 +148,7 @@ export function resolveConfig(
     }
   }
   const config = out as Config;
-  checkIdentity(config, from, problems);
+  checkIdentity(config, from, problems, failed);
   if (opts.requireUpstream === true) {
     if (config.upstream === undefined && !failed.has('upstream'))
       problems.push(`${labelOf(SETTINGS.upstream)}: required (the record API to put need-to-know in front of)`);
@@ -145,9 +160,11 @@ export function resolveConfig(
 }
 
 /** Exactly one key source, a strong enough HMAC secret, a readable public key file. */
-function checkIdentity(config: Config, from: Record<string, string>, problems: string[]): void {
-  const given = (['jwtSecret', 'jwtPublicKey', 'jwtJwksUrl'] as const).filter((k) => config[k] !== undefined);
-  if (given.length === 0) {
+function checkIdentity(config: Config, from: Record<string, string>, problems: string[], failed: Set<string>): void {
+  const sources = ['jwtSecret', 'jwtPublicKey', 'jwtJwksUrl'] as const;
+  const given = sources.filter((k) => config[k] !== undefined);
+  // A source that failed has its own problem already: "none is set" would mislead.
+  if (given.length === 0 && !sources.some((k) => failed.has(k))) {
     problems.push(
       `one of ${labelOf(SETTINGS.jwtSecret)}, ${labelOf(SETTINGS.jwtPublicKey)} or ${labelOf(SETTINGS.jwtJwksUrl)} is required: tokens must be verified`,
     );
@@ -172,6 +189,10 @@ function checkIdentity(config: Config, from: Record<string, string>, problems: s
   }
 }
 
+function isFileVariable(name: string | undefined): name is FileVariable {
+  return (FILE_VARIABLES as readonly (string | undefined)[]).includes(name);
+}
+
 /**
  * The commander option definitions for every flag, with their help text.
  *
@@ -193,6 +214,7 @@ export const CONFIG_OPTIONS: [string, string][] = [
   ['--jwt-roles-claim <path>', 'claim holding the roles (FIELDMESH_JWT_ROLES_CLAIM, default roles)'],
   ['--training-max-age-days <n>', 'confidentiality training limit (FIELDMESH_TRAINING_MAX_AGE_DAYS, default 365)'],
   ['--upstream-credential <value>', 'Authorization header sent to the record API (FIELDMESH_UPSTREAM_AUTHORIZATION)'],
+  ['--break-glass-webhook <url>', 'http(s) URL POSTed each break-glass event (FIELDMESH_BREAK_GLASS_WEBHOOK)'],
   ['--timeout-ms <n>', 'upstream time limit in ms (FIELDMESH_TIMEOUT_MS, default 10000)'],
   ['--max-body-bytes <n>', 'largest request or upstream body (FIELDMESH_MAX_BODY_BYTES, default 10485760)'],
 ];

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { withBreakGlassAlert } from '../audit/alert.js';
 import { openAuditStore } from '../audit/open.js';
 import type { AuditStore } from '../audit/types.js';
 import { ConfigError, type Config } from './config.js';
@@ -72,6 +73,8 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       chainKey: config.auditChainKey,
       onCommit: (batch) => metrics.auditCommit(batch),
     }));
+  // The middleware's alert, retries and rate limit: one implementation (src/audit/alert.ts).
+  const alerting = withBreakGlassAlert(audit, { breakGlassWebhook: config.breakGlassWebhook, logger });
   if (!(await audit.healthy()))
     logger.error({ event: 'audit_unavailable' }, 'the audit trail cannot be written: every request will be refused (503) until it can');
   const upstream = observedUpstream(
@@ -88,7 +91,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       routes,
       holder,
       verifier,
-      audit: observedAudit(audit, metrics, () => holder.current),
+      audit: observedAudit(alerting, metrics, () => holder.current),
       upstream,
       logger,
       metrics,

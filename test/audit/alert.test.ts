@@ -35,9 +35,14 @@ describe('audit/alert', () => {
     return { store, logger, warnings, nextWarning };
   }
 
-  /** A guardian's webhook on 127.0.0.1 that answers `status` and hands over each body it receives. */
-  async function webhook(status: number) {
+  /**
+   * A guardian's webhook on 127.0.0.1 that answers each request with the next
+   * of `statuses` (the last repeats; 'hang' never answers) and hands over each
+   * body it receives.
+   */
+  async function webhook(...statuses: (number | 'hang')[]) {
     const bodies: unknown[] = [];
+    const waiters: { n: number; resolve: () => void }[] = [];
     let received: (body: unknown) => void = () => undefined;
     const first = new Promise<unknown>((r) => {
       received = r;
@@ -49,15 +54,25 @@ describe('audit/alert', () => {
       });
       req.on('end', () => {
         const body = { contentType: req.headers['content-type'], method: req.method, json: JSON.parse(text) as unknown };
+        const status = statuses[Math.min(bodies.length, statuses.length - 1)] ?? 204;
         bodies.push(body);
+        received(body);
+        for (const w of waiters.filter((x) => x.n <= bodies.length)) w.resolve();
+        if (status === 'hang') return;
         res.statusCode = status;
         res.end();
-        received(body);
       });
     });
     servers.push(server);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/break-glass`, bodies, first };
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/break-glass`,
+      bodies,
+      first,
+      /** Resolves once `n` requests have arrived. */
+      received: (n: number) => new Promise<void>((resolve) => waiters.push({ n, resolve })),
+      stop: () => server.closeAllConnections(),
+    };
   }
 
   it('calls onBreakGlass with each break-glass event once it is recorded, and only those', async () => {
@@ -95,16 +110,97 @@ describe('audit/alert', () => {
     await alerting.close();
   });
 
-  it('logs a failing webhook and still records the event and answers the request', async () => {
+  it('retries a failing webhook three times, then logs it once; the event is recorded all the same', async () => {
     const { store, logger, warnings, nextWarning } = await setup();
     const hook = await webhook(500);
-    const alerting = withBreakGlassAlert(store, { breakGlassWebhook: hook.url, logger });
+    const alerting = withBreakGlassAlert(store, { breakGlassWebhook: hook.url, logger, webhookBackoffMs: 1 });
     const bg = await alerting.append(breakGlassEntry());
     await nextWarning;
+    expect(hook.bodies).to.have.length(3);
+    expect(warnings).to.have.length(1);
     expect(warnings[0]?.msg).to.equal('break-glass alert failed');
-    expect(warnings[0]?.obj).to.deep.include({ eventId: bg.id, channel: 'webhook', err: 'webhook answered 500' });
+    expect(warnings[0]?.obj).to.deep.equal({ eventId: bg.id, channel: 'webhook', attempts: 3, err: 'webhook answered 500' });
     expect(await alerting.query({ breakGlass: true })).to.have.length(1);
     await alerting.close();
+  });
+
+  it('delivers on a retry after a 503, a 429 and a 408, each the same event, and logs nothing', async () => {
+    const { store, logger, warnings } = await setup();
+    const hook = await webhook(503, 429, 408, 204);
+    const alerting = withBreakGlassAlert(store, { breakGlassWebhook: hook.url, logger, webhookBackoffMs: 1, webhookAttempts: 4 });
+    const bg = await alerting.append(breakGlassEntry());
+    await hook.received(4);
+    await alerting.close();
+    expect(hook.bodies.map((b) => (b as { json: { id: string } }).json.id)).to.deep.equal([bg.id, bg.id, bg.id, bg.id]);
+    expect(warnings).to.deep.equal([]);
+  });
+
+  for (const status of [400, 401, 404, 410]) {
+    it(`does not retry a webhook that answers ${status}: it would answer the same again`, async () => {
+      const { store, logger, warnings, nextWarning } = await setup();
+      const hook = await webhook(status, 204);
+      const alerting = withBreakGlassAlert(store, { breakGlassWebhook: hook.url, logger, webhookBackoffMs: 1 });
+      await alerting.append(breakGlassEntry());
+      await nextWarning;
+      await alerting.close();
+      expect(hook.bodies).to.have.length(1);
+      expect(warnings[0]?.obj).to.deep.include({ attempts: 1, err: `webhook answered ${status}` });
+    });
+  }
+
+  it('never logs the webhook URL nor the reason when the webhook cannot be reached (its query may hold a token)', async () => {
+    const { store, logger, warnings, nextWarning } = await setup();
+    const hook = await webhook(204);
+    const url = `${hook.url}?token=s3cret-token`;
+    await new Promise<void>((r) => servers.pop()?.close(() => r()));
+    const alerting = withBreakGlassAlert(store, { breakGlassWebhook: url, logger, webhookBackoffMs: 1 });
+    const reason = 'Unconscious on arrival, no consent possible';
+    const bg = await alerting.append(breakGlassEntry({ breakGlass: reason }));
+    await nextWarning;
+    await alerting.close();
+    expect(warnings[0]?.obj).to.deep.equal({ eventId: bg.id, channel: 'webhook', attempts: 3, err: 'ECONNREFUSED' });
+    const logged = JSON.stringify(warnings);
+    for (const secret of ['s3cret-token', reason, '127.0.0.1']) expect(logged).not.to.include(secret);
+  });
+
+  it('bounds the deliveries pending on a webhook that never answers: one more is dropped, counted and logged by event id', async () => {
+    const { store, logger, warnings, nextWarning } = await setup();
+    const hook = await webhook('hang');
+    const alerting = withBreakGlassAlert(store, {
+      breakGlassWebhook: hook.url,
+      logger,
+      webhookMaxPending: 2,
+      webhookAttempts: 1,
+    });
+    const reason = 'Unconscious on arrival, no consent possible';
+    const arrived = hook.received(2);
+    const events = [];
+    for (const requestId of ['one', 'two', 'three']) events.push(await alerting.append(breakGlassEntry({ requestId, breakGlass: reason })));
+    await nextWarning;
+    expect(warnings).to.have.length(1);
+    expect(warnings[0]?.msg).to.match(/^break-glass alert dropped/);
+    expect(warnings[0]?.obj).to.deep.equal({ eventId: events[2]?.id, channel: 'webhook', limit: 'pending', dropped: 1 });
+    expect(JSON.stringify(warnings)).not.to.include(reason);
+    // Every event is in the trail and its review queue, alerted or not.
+    expect(await alerting.pendingReviews()).to.have.length(3);
+    await arrived;
+    expect(hook.bodies.map((b) => (b as { json: { requestId: string } }).json.requestId)).to.deep.equal(['one', 'two']);
+    hook.stop();
+    await alerting.close();
+  });
+
+  it('drops the retries still waiting when the store closes, logging each, instead of holding the process', async () => {
+    const { store, logger, warnings, nextWarning } = await setup();
+    const hook = await webhook(500);
+    const alerting = withBreakGlassAlert(store, { breakGlassWebhook: hook.url, logger, webhookBackoffMs: 3_600_000 });
+    const arrived = hook.received(1);
+    const bg = await alerting.append(breakGlassEntry());
+    await arrived;
+    // The first attempt fails (before or after close); its retry would wait an hour. Closing must not wait for it.
+    await alerting.close();
+    await nextWarning;
+    expect(warnings.map((w) => w.obj)).to.deep.equal([{ eventId: bg.id, channel: 'webhook', limit: 'closed', dropped: 1 }]);
+    expect(hook.bodies).to.have.length(1);
   });
 
   it('logs a throwing onBreakGlass hook without failing the append', async () => {
@@ -167,7 +263,15 @@ describe('audit/alert', () => {
 
   it('refuses a webhook that is not an http(s) URL when it is configured, not when it first fires', async () => {
     const { store } = await setup();
-    expect(() => withBreakGlassAlert(store, { breakGlassWebhook: 'guardian.example/hook' })).to.throw(TypeError, /http/);
+    expect(() => withBreakGlassAlert(store, { breakGlassWebhook: 'guardian.example/hook?token=s3cret' }))
+      .to.throw(TypeError, /http/)
+      .with.property('message')
+      .that.does.not.include('s3cret');
+    expect(() => withBreakGlassAlert(store, { breakGlassWebhook: 'file:///etc/passwd' })).to.throw(TypeError, /http/);
+    expect(() => withBreakGlassAlert(store, { breakGlassWebhook: 'https://g.example/', webhookAttempts: 0 })).to.throw(
+      TypeError,
+      /webhookAttempts/,
+    );
     await store.close();
   });
 });

@@ -469,7 +469,8 @@ const ROWS: Row[] = [
     env: GATEWAY_ENV,
     code: 1,
     why: 'policy errors',
-    stderr: /unknown purpose "dirct-care"/,
+    // stderr is no terminal here: the reason is a JSON log line.
+    stderr: /^\{"level":50,.*"code":"policy_invalid".*unknown purpose \\"dirct-care\\"/,
   },
   { args: ['serve', '--bogus'], code: 2, why: 'unknown option', stderr: /unknown option '--bogus'/ },
   {

@@ -35,6 +35,8 @@ describe('gateway › CLI', () => {
       '--policies <dir>',
       '--port <n>',
       'FIELDMESH_UPSTREAM_AUTHORIZATION',
+      '--break-glass-webhook <url>',
+      'FIELDMESH_JWT_SECRET_FILE',
       '/readyz',
       '/metrics',
       'SIGHUP',

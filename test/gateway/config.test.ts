@@ -120,4 +120,26 @@ describe('config', () => {
     const secret = 'short-secret';
     expect(problems({ jwtSecret: secret }, {}).join('\n')).not.to.include(secret);
   });
+  it('takes a secret from the file its _FILE variable names, and a flag over both without reading the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-config-'));
+    writeFileSync(join(dir, 'jwt'), `${SECRET}\n`);
+    writeFileSync(join(dir, 'hook'), 'https://guardian.example/hook?token=t\r\n');
+    const c = resolveConfig({}, { FIELDMESH_JWT_SECRET_FILE: join(dir, 'jwt'), FIELDMESH_BREAK_GLASS_WEBHOOK_FILE: join(dir, 'hook') });
+    expect(c.jwtSecret).to.equal(SECRET);
+    expect(c.breakGlassWebhook).to.equal('https://guardian.example/hook?token=t');
+    const flagged = resolveConfig({ jwtSecret: SECRET }, { FIELDMESH_JWT_SECRET_FILE: join(dir, 'missing') });
+    expect(flagged.jwtSecret).to.equal(SECRET);
+  });
+
+  it('reports an unusable secret file once, not also as a missing JWT key source', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-config-'));
+    expect(problems({}, { FIELDMESH_JWT_SECRET_FILE: join(dir, 'missing') })).to.deep.equal([
+      `FIELDMESH_JWT_SECRET_FILE: cannot read ${join(dir, 'missing')} (ENOENT)`,
+    ]);
+  });
+
+  it('refuses a break-glass webhook that is not http(s), without quoting it', () => {
+    const found = problems({ breakGlassWebhook: 'file:///etc/token-s3cret' }, { FIELDMESH_JWT_SECRET: SECRET });
+    expect(found).to.deep.equal(['--break-glass-webhook: must be an http:// or https:// URL']);
+  });
 });

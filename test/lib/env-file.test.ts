@@ -1,0 +1,108 @@
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { envOrFile, FILE_VARIABLES } from '../../src/lib/env-file.js';
+
+describe('lib/env-file', () => {
+  const dirs: string[] = [];
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  function setup() {
+    const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-env-file-'));
+    dirs.push(dir);
+    const file = (name: string, text: string) => {
+      writeFileSync(join(dir, name), text);
+      return join(dir, name);
+    };
+    return { dir, file };
+  }
+
+  it('takes the variable when no _FILE form is set, and nothing when neither is', () => {
+    expect(envOrFile({ FIELDMESH_PSEUDONYM_KEY: 'k' }, 'FIELDMESH_PSEUDONYM_KEY')).to.deep.equal({
+      value: 'k',
+      from: 'FIELDMESH_PSEUDONYM_KEY',
+    });
+    expect(envOrFile({}, 'FIELDMESH_PSEUDONYM_KEY')).to.deep.equal({ value: undefined, from: 'FIELDMESH_PSEUDONYM_KEY' });
+    expect(envOrFile({ FIELDMESH_PSEUDONYM_KEY: '' }, 'FIELDMESH_PSEUDONYM_KEY').value).to.equal(undefined);
+  });
+
+  for (const [ending, text] of [
+    ['a trailing LF', 'the-secret\n'],
+    ['a trailing CRLF', 'the-secret\r\n'],
+    ['no line break', 'the-secret'],
+  ] as const) {
+    it(`reads the file _FILE names, with ${ending} taken off`, () => {
+      const { file } = setup();
+      const path = file('secret', text);
+      expect(envOrFile({ FIELDMESH_JWT_SECRET_FILE: path }, 'FIELDMESH_JWT_SECRET')).to.deep.equal({
+        value: 'the-secret',
+        from: 'FIELDMESH_JWT_SECRET_FILE',
+      });
+    });
+  }
+
+  it('takes off one line break only, and keeps other whitespace: a key is used as it is written', () => {
+    const { file } = setup();
+    expect(envOrFile({ FIELDMESH_PSEUDONYM_KEY_FILE: file('k', ' key \n\n') }, 'FIELDMESH_PSEUDONYM_KEY').value).to.equal(' key \n');
+  });
+
+  it('refuses both the variable and its _FILE form, naming both and neither value', () => {
+    const { file } = setup();
+    const got = envOrFile(
+      { FIELDMESH_AUDIT: 'postgres://u:pw1@db/x', FIELDMESH_AUDIT_FILE: file('a', 'postgres://u:pw2@db/x') },
+      'FIELDMESH_AUDIT',
+    );
+    expect(got.problem).to.equal('FIELDMESH_AUDIT and FIELDMESH_AUDIT_FILE are both set: set only one');
+  });
+
+  it('refuses an empty file, a file holding one line break, a missing file and a directory, naming the variable and the path', () => {
+    const { dir, file } = setup();
+    mkdirSync(join(dir, 'a-dir'));
+    for (const [path, why] of [
+      [file('empty', ''), 'is empty'],
+      [file('newline', '\n'), 'is empty'],
+      [join(dir, 'missing'), 'cannot read'],
+      [join(dir, 'a-dir'), 'cannot read'],
+    ] as const) {
+      const got = envOrFile({ FIELDMESH_AUDIT_CHAIN_KEY_FILE: path }, 'FIELDMESH_AUDIT_CHAIN_KEY');
+      expect(got.problem).to.include('FIELDMESH_AUDIT_CHAIN_KEY_FILE: ').and.include(path).and.include(why);
+    }
+    expect(envOrFile({ FIELDMESH_AUDIT_CHAIN_KEY_FILE: join(dir, 'missing') }, 'FIELDMESH_AUDIT_CHAIN_KEY').problem).to.match(
+      /\(ENOENT\)$/,
+    );
+  });
+
+  it('refuses a file it may not read, without its content', function () {
+    if (process.getuid?.() === 0) this.skip(); // root reads any file
+    const { file } = setup();
+    const path = file('locked', 'locked-secret-value');
+    chmodSync(path, 0o000);
+    const got = envOrFile({ FIELDMESH_UPSTREAM_AUTHORIZATION_FILE: path }, 'FIELDMESH_UPSTREAM_AUTHORIZATION');
+    expect(got.problem).to.equal(`FIELDMESH_UPSTREAM_AUTHORIZATION_FILE: cannot read ${path} (EACCES)`);
+  });
+
+  it('never puts what a file holds into a problem', () => {
+    const { file } = setup();
+    // A file that cannot be used for another reason than its content is covered above; here the content is fine but ambiguous.
+    const got = envOrFile(
+      { FIELDMESH_JWT_SECRET: 'env-value-secret', FIELDMESH_JWT_SECRET_FILE: file('s', 'file-value-secret') },
+      'FIELDMESH_JWT_SECRET',
+    );
+    expect(got.problem).not.to.include('value-secret');
+  });
+
+  it('lists every secret the gateway and the CLI read', () => {
+    expect([...FILE_VARIABLES].sort()).to.deep.equal([
+      'FIELDMESH_AUDIT',
+      'FIELDMESH_AUDIT_CHAIN_KEY',
+      'FIELDMESH_AUDIT_RECORD_KEY',
+      'FIELDMESH_BREAK_GLASS_WEBHOOK',
+      'FIELDMESH_JWT_SECRET',
+      'FIELDMESH_PSEUDONYM_KEY',
+      'FIELDMESH_UPSTREAM_AUTHORIZATION',
+    ]);
+  });
+});
