@@ -98,6 +98,7 @@ export function withBreakGlassAlert(store: AuditStore, opts: BreakGlassAlertOpti
     verify: (onProgress, options) => store.verify(onProgress, options),
     pendingReviews: () => store.pendingReviews(),
     acknowledge: (eventId, by, note) => store.acknowledge(eventId, by, note),
+    archive: (options) => store.archive(options),
     healthy: () => store.healthy(),
     close: () => store.close(),
   };

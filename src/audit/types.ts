@@ -1,4 +1,5 @@
-import type { AuditEntry, AuditEvent } from './event.js';
+import type { ArchiveOptions, ArchiveOutcome } from './archive.js';
+import type { ArchiveRecord, AuditEntry, AuditEvent } from './event.js';
 
 /*
  * The audit store contract: what every trail does, whatever holds it. It
@@ -63,7 +64,18 @@ export interface ChainHead {
  * if (!r.ok) console.error('eventId' in r ? `event ${r.eventId} (chain ${r.chain}, seq ${r.seq}): ${r.reason}` : r.reason);
  */
 export type VerifyResult =
-  | { ok: true; events: number; chains: number; heads: { chain: string; seq: number; hash: string; events: number }[] }
+  | {
+      ok: true;
+      events: number;
+      chains: number;
+      heads: { chain: string; seq: number; hash: string; events: number }[];
+      /**
+       * When events were archived: the live chain starts after seq `seq`
+       * (hash `hash`), and depends on these archives. `verified` lists the
+       * archive files checked (`VerifyOptions.archives`), all of them.
+       */
+      archived?: { seq: number; hash: string; archives: ArchiveRecord[]; verified?: string[] };
+    }
   | {
       ok: false;
       eventId: string;
@@ -71,8 +83,10 @@ export type VerifyResult =
       seq: number;
       kind: 'changed' | 'gap' | 'link' | 'unreadable' | 'foreign' | 'rewritten';
       reason: string;
+      /** The archive file holding the event, when it is in one. */
+      archive?: string;
     }
-  | { ok: false; chain: string; kind: 'truncated' | 'key' | 'trail' | 'hidden'; reason: string };
+  | { ok: false; chain: string; kind: 'truncated' | 'key' | 'trail' | 'hidden' | 'archived' | 'archive'; reason: string; archive?: string };
 
 /**
  * What else `verify` checks.
@@ -83,6 +97,12 @@ export type VerifyResult =
 export interface VerifyOptions {
   /** A head recorded earlier: the chain must still hold this event with this hash (it may have grown since). */
   expectHead?: ChainHead | undefined;
+  /**
+   * Archive files (`archive`) to check as well: every archive the trail
+   * records must be given, so the chain is verified from its genesis to the
+   * live head.
+   */
+  archives?: string[] | undefined;
 }
 
 /**
@@ -110,6 +130,14 @@ export interface AuditStore {
   pendingReviews(): Promise<AuditEvent[]>;
   /** Appends a chained `review` event acknowledging break-glass event `eventId`. */
   acknowledge(eventId: string, by: string, note: string): Promise<AuditEvent>;
+  /**
+   * Moves the beginning of the chain (events before `before`) into a new
+   * archive file that verifies by itself, then, in one transaction under
+   * the write lock, deletes those rows and appends a checkpoint (an
+   * `archive` event) from which the live chain verifies. Refusals are data
+   * (`ok: false`, nothing changed); an I/O failure rejects, nothing changed.
+   */
+  archive(options: ArchiveOptions): Promise<ArchiveOutcome>;
   /** Whether an event could be written now. */
   healthy(): Promise<boolean>;
   /** Waits for appends in flight, then releases the file or pool. */

@@ -56,6 +56,8 @@ const MIGRATIONS = (t: ReturnType<typeof tableNames>): string[] => [
     recorded_at timestamptz NOT NULL DEFAULT now()
   );`,
   `ALTER TABLE ${t.trail} ADD COLUMN trail_id text, ADD COLUMN record_key text;`,
+  // An archive checkpoint's list of archives (docs/audit.md, Archiving), NULL on every other event.
+  `ALTER TABLE ${t.events} ADD COLUMN archives jsonb;`,
 ];
 
 /**

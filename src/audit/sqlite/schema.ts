@@ -45,6 +45,8 @@ const MIGRATIONS: string[] = [
   );`,
   `ALTER TABLE fieldmesh_audit_trail ADD COLUMN trail_id TEXT;
   ALTER TABLE fieldmesh_audit_trail ADD COLUMN record_key TEXT;`,
+  // An archive checkpoint's list of archives (docs/audit.md, Archiving), NULL on every other event.
+  'ALTER TABLE fieldmesh_audit_events ADD COLUMN archives TEXT;',
 ];
 
 /**

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { FieldmeshError } from '../../lib/errors.js';
 import { prepareEntry, type AuditEntry, type AuditEvent } from '../event.js';
 import { GroupCommit } from '../group-commit.js';
+import { archiveTrail, assertPlan, checkpointSql, type ArchiveOptions, type ArchiveOutcome, type CheckpointPlan } from '../archive.js';
 import { pendingReviewEvents, queryEvents, verifyTrail, type TrailReader } from '../reads.js';
 import { reviewBatch, reviewLookupSql } from '../review.js';
 import type { AuditRow } from '../row.js';
@@ -207,6 +208,41 @@ class SqliteAuditStore implements AuditStore {
       this.#drop();
       throw auditUnavailable(this.#file, err);
     }
+  }
+
+  async archive(options: ArchiveOptions): Promise<ArchiveOutcome> {
+    return archiveTrail(
+      {
+        reader: this.#reader,
+        chain: this.#writer.chain,
+        chainKey: this.#writer.chainKey,
+        verify: () => this.verify(),
+        pendingReviews: () => this.pendingReviews(),
+        checkpoint: async (plan, entry) => this.#checkpoint(plan, entry),
+      },
+      options,
+    );
+  }
+
+  /**
+   * The checkpoint's one transaction, under the file's write lock (`BEGIN
+   * IMMEDIATE`, as every append takes it): the plan still holds, the
+   * archived rows go, the checkpoint is sealed after the head.
+   */
+  #checkpoint(plan: CheckpointPlan, entry: Batch[number]): AuditEvent {
+    if (this.#closed) throw auditUnavailable(this.#file, new Error('the store is closed'));
+    const db = this.#writable();
+    if (this.#cannotWrite !== undefined) throw auditUnavailable(this.#file, new Error(this.#cannotWrite));
+    const seal = sealer(db, this.#writer);
+    const { check, remove } = checkpointSql(T, dialect, plan);
+    return db
+      .transaction(() => {
+        assertPlan(db.prepare(check.sql).get(...check.params) as Parameters<typeof assertPlan>[0], plan);
+        db.prepare(remove.sql).run(...remove.params);
+        // A checkpoint names no records, so another record-id key does not stop it (as for a review).
+        return seal([entry], true)[0] as AuditEvent;
+      })
+      .immediate();
   }
 
   /** A real committed write: an open handle says nothing about whether the disk still takes writes. */
