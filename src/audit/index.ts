@@ -11,6 +11,7 @@
 export { openAuditStore } from './open.js';
 export type { AuditStore, AuditFilter, AuditStoreOptions, AuditTarget, VerifyResult, VerifyOptions, ChainHead } from './types.js';
 export { entryFromDecision } from './event.js';
-export type { AuditEntry, AuditEvent } from './event.js';
+export type { ArchiveRecord, AuditEntry, AuditEvent } from './event.js';
+export type { ArchiveOptions, ArchiveOutcome } from './archive.js';
 export { withBreakGlassAlert } from './alert.js';
 export type { BreakGlassAlertOptions } from './alert.js';

@@ -159,7 +159,7 @@ describe('audit/postgres', () => {
       const schema = newSchema();
       const store = await openAuditStore(PG_URL as string, { schema });
       const versions = await raw<{ version: number }>(`SELECT version FROM "${schema}".fieldmesh_audit_schema`);
-      expect(versions.map((v) => v.version)).to.deep.equal([1, 2, 3]);
+      expect(versions.map((v) => v.version)).to.deep.equal([1, 2, 3, 4]);
       await store.close();
     });
   });
