@@ -7,11 +7,11 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { canonicalJson } from '../lib/canonical-json.js';
 import { parameters } from './dialect.js';
 import { prepareEntry, type ArchiveRecord, type AuditEntry, type AuditEvent } from './event.js';
-import type { TrailReader } from './reads.js';
+import type { TrailReader } from './trail-reader.js';
 import { COLUMNS, fromRow, toRow, type AuditRow } from './row.js';
 import type { Batch } from './seal.js';
 import { genesisHash, type TrailMode } from './trail-mode.js';
-import type { ChainHead, VerifyResult } from './types.js';
+import type { ArchiveOptions, ArchiveOutcome, ChainHead, VerifyResult } from './types.js';
 import { verifyRows } from './verify.js';
 
 /*
@@ -42,40 +42,6 @@ export interface ArchiveHeader {
   to: ChainHead;
   events: number;
 }
-
-/**
- * What `AuditStore.archive` is asked.
- *
- * @example
- * await store.archive({ before: new Date('2026-01-01T00:00:00Z'), out: '/archive/audit-2025.jsonl' });
- */
-export interface ArchiveOptions {
-  /** Archive events whose time is before this (and every event before them in the chain): not in the future. */
-  before: Date;
-  /** The archive file to create; it must not exist. */
-  out: string;
-  /** Archive break-glass events no review acknowledges yet too (refused otherwise). */
-  includeUnreviewed?: boolean | undefined;
-  /** Who archives, recorded in the checkpoint (default: the operating-system user). */
-  by?: string | undefined;
-}
-
-/**
- * What archiving did. `ok: false` changed nothing in the trail and left no
- * file: `nothing` (no event to archive), `exists` (the file is there),
- * `before` (a date in the future), `broken` (the chain does not verify:
- * `verify` holds why), `unreviewed` (a break-glass event awaiting review is
- * in the range), `changed` (the trail changed under the archive: another
- * archive, or its rows).
- */
-export type ArchiveOutcome =
-  | { ok: true; file: string; record: ArchiveRecord; checkpoint: AuditEvent }
-  | {
-      ok: false;
-      kind: 'nothing' | 'exists' | 'before' | 'broken' | 'unreviewed' | 'changed';
-      reason: string;
-      verify?: VerifyResult;
-    };
 
 /**
  * The state an archive was planned on; the checkpoint's transaction checks

@@ -1,33 +1,17 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { FieldmeshError } from '../lib/errors.js';
-import { parameters, type SqlDialect } from './dialect.js';
+import { parameters } from './dialect.js';
 import type { AuditEvent } from './event.js';
 import { whereClause } from './filter.js';
 import { pendingReviewsSql } from './review.js';
 import { fromRow, type AuditRow } from './row.js';
 import { latestCheckpoint, verifyArchiveFiles } from './archive.js';
-import { CHAIN_NAME, recordKeyCheck, recordKeyProblem, type TrailMode } from './trail-mode.js';
+import { CHAIN_NAME, recordKeyCheck, recordKeyProblem } from './trail-mode.js';
+import type { TrailReader } from './trail-reader.js';
 import type { AuditFilter, VerifyOptions, VerifyResult } from './types.js';
 import { verifyRows, type StoredRows } from './verify.js';
 
-/**
- * How a store reads its trail: what the reads both stores make need from a
- * driver. Each member rejects with `audit_unavailable` (doing: read) when the
- * trail cannot be read.
- */
-export interface TrailReader {
-  /** The events table. */
-  table: string;
-  dialect: SqlDialect;
-  /** What the verify walk selects: every column, and whatever else the driver needs to see a changed value. */
-  verifyColumns: string;
-  /** The rows a SELECT returns. */
-  all<R>(sql: string, params?: unknown[]): Promise<R[]>;
-  /** The trail's record of its chain and keys, undefined when there is none. */
-  mode(): Promise<TrailMode | undefined>;
-  /** Whether the events table still has its UNIQUE (chain, seq) constraint. */
-  uniqueSeq(): Promise<boolean>;
-}
+export type { TrailReader } from './trail-reader.js';
 
 /** Rows per page of the verify walk. */
 const PAGE = 1000;

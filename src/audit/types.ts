@@ -1,4 +1,3 @@
-import type { ArchiveOptions, ArchiveOutcome } from './archive.js';
 import type { ArchiveRecord, AuditEntry, AuditEvent } from './event.js';
 
 /*
@@ -178,3 +177,37 @@ export interface AuditStoreOptions {
  * const target: AuditTarget = process.env.FIELDMESH_AUDIT ?? { sqlite: './fieldmesh-audit.db' };
  */
 export type AuditTarget = string | { sqlite: string } | { postgres: string };
+
+/**
+ * What `AuditStore.archive` is asked.
+ *
+ * @example
+ * await store.archive({ before: new Date('2026-01-01T00:00:00Z'), out: '/archive/audit-2025.jsonl' });
+ */
+export interface ArchiveOptions {
+  /** Archive events whose time is before this (and every event before them in the chain): not in the future. */
+  before: Date;
+  /** The archive file to create; it must not exist. */
+  out: string;
+  /** Archive break-glass events no review acknowledges yet too (refused otherwise). */
+  includeUnreviewed?: boolean | undefined;
+  /** Who archives, recorded in the checkpoint (default: the operating-system user). */
+  by?: string | undefined;
+}
+
+/**
+ * What archiving did. `ok: false` changed nothing in the trail and left no
+ * file: `nothing` (no event to archive), `exists` (the file is there),
+ * `before` (a date in the future), `broken` (the chain does not verify:
+ * `verify` holds why), `unreviewed` (a break-glass event awaiting review is
+ * in the range), `changed` (the trail changed under the archive: another
+ * archive, or its rows).
+ */
+export type ArchiveOutcome =
+  | { ok: true; file: string; record: ArchiveRecord; checkpoint: AuditEvent }
+  | {
+      ok: false;
+      kind: 'nothing' | 'exists' | 'before' | 'broken' | 'unreviewed' | 'changed';
+      reason: string;
+      verify?: VerifyResult;
+    };

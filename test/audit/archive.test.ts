@@ -172,7 +172,7 @@ describe('fieldmesh audit archive and verify --archive (built binary)', function
 
         const plain = cli(trail, ['verify']);
         expect(plain.code, plain.stdout).to.equal(0);
-        const archivedHash = (header.to as { hash: string }).hash;
+        const archivedHash = (header?.to as { hash: string }).hash;
         expect(plain.stdout).to.contain(`the live chain starts at seq 13, after 1 archive ending at seq 12 hash ${archivedHash}`);
         expect(plain.stdout).to.contain(`seq 1 to 12  audit-2025.jsonl  sha256 ${sha}`);
         expect(plain.stdout).to.contain('archives not checked');
@@ -257,6 +257,21 @@ describe('fieldmesh audit archive and verify --archive (built binary)', function
         expect(moved.stdout).to.contain('BROKEN');
         await trail.sql(`UPDATE ${T} SET archives = ${kind === sqlite ? '?' : '$1::jsonb'} WHERE action = 'archive'`, [cp?.archives]);
         expect(cli(trail, ['verify']).code).to.equal(0);
+        // a live row after the checkpoint's start deleted
+        const [row13] = await trail.sql<Record<string, unknown>>(`SELECT id FROM ${T} WHERE seq = 13`);
+        const saved = (await openAuditStore(trail.target, { readonly: true }).then(async (st) => {
+          try {
+            return (await st.query({})).find((e) => e.id === row13?.id);
+          } finally {
+            await st.close();
+          }
+        })) as AuditEvent;
+        await trail.sql(`DELETE FROM ${T} WHERE seq = 13`);
+        const cut = cli(trail, ['verify']);
+        expect(cut.code).to.equal(1);
+        expect(cut.stdout).to.contain('seq gap: expected seq 13, found 14');
+        await trail.insert(saved);
+        expect(cli(trail, ['verify']).code).to.equal(0);
         await trail.sql(`DELETE FROM ${T} WHERE action = 'archive'`);
         const gone = cli(trail, ['verify']);
         expect(gone.code).to.equal(1);
@@ -319,18 +334,24 @@ describe('fieldmesh audit archive and verify --archive (built binary)', function
         const dir = tmp();
         const trail = await kind.make(dir);
         await seed(trail, {}, 400, 1);
-        const worker = spawn(process.execPath, ['--import', 'tsx', 'test/audit/append-worker.ts', trail.target, '-', 'live', '300'], {
+        const worker = spawn(process.execPath, ['--import', 'tsx', 'test/audit/append-worker.ts', trail.target, '-', 'live', '1000'], {
           cwd: ROOT,
           stdio: ['ignore', 'pipe', 'inherit'],
         });
         let appended = '';
         worker.stdout.on('data', (d: Buffer) => (appended += d.toString()));
         const exited = new Promise<number | null>((resolve) => worker.on('exit', resolve));
+        // Start archiving once the other process is appending (a condition, not a time limit).
+        for (;;) {
+          const [n] = await trail.sql<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${T}`);
+          if (Number(n?.n) > 420) break;
+          await new Promise((r) => setTimeout(r, 20));
+        }
         const out = join(dir, 'concurrent.jsonl');
         const archived = await fieldmeshAsync(['audit', 'archive', '--before', '2026-01-01', '--out', out, '--audit', trail.target]);
         expect(await exited).to.equal(0);
         expect(archived.code, archived.stderr).to.equal(0);
-        expect(appended.trim()).to.equal('300');
+        expect(appended.trim()).to.equal('1000');
         const verified = cli(trail, ['verify', '--archive', out]);
         expect(verified.code, verified.stdout).to.equal(0);
         const inArchive = lines(out)
@@ -342,7 +363,7 @@ describe('fieldmesh audit archive and verify --archive (built binary)', function
         const all = [...inArchive, ...live];
         expect(new Set(all).size).to.equal(all.length);
         expect(all.filter((id) => String(id).startsWith('old-'))).to.have.length(400);
-        expect(all.filter((id) => String(id).startsWith('live-'))).to.have.length(300);
+        expect(all.filter((id) => String(id).startsWith('live-'))).to.have.length(1000);
         expect(inArchive).to.have.length(400);
       });
     });
@@ -405,6 +426,22 @@ describe('fieldmesh audit archive and verify --archive (built binary)', function
       expect(cli(trail, ['archive', '--out', out]).code).to.equal(2);
       expect(existsSync(out)).to.equal(false);
       expect(head(trail)).to.equal(before);
+    });
+
+    it('--include-unreviewed archives a break-glass event awaiting review, which then leaves the queue', async () => {
+      const dir = tmp();
+      const trail = await sqlite.make(dir);
+      const store = await openAuditStore(trail.target);
+      const bg = await store.append(breakGlassEntry({ time: '2025-03-01T00:00:00.000Z' }));
+      await store.append(sampleEntry({ requestId: 'now' }));
+      await store.close();
+      expect(cli(trail, ['review']).stdout).to.contain(bg.id);
+      const out = join(dir, 'u.jsonl');
+      const r = cli(trail, ['archive', '--before', '2026-01-01', '--out', out, '--include-unreviewed']);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(lines(out)[1]).to.include({ id: bg.id });
+      expect(cli(trail, ['review']).stdout).to.contain('No break-glass events awaiting review.');
+      expect(cli(trail, ['verify', '--archive', out]).code).to.equal(0);
     });
 
     it('a broken trail is not archived (exit 1)', async () => {

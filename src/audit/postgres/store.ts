@@ -3,21 +3,13 @@ import { FieldmeshError } from '../../lib/errors.js';
 import type { SqlDialect } from '../dialect.js';
 import { prepareEntry, type AuditEntry, type AuditEvent } from '../event.js';
 import { GroupCommit } from '../group-commit.js';
-import {
-  archiveTrail,
-  assertPlan,
-  checkpointSql,
-  TrailMoved,
-  type ArchiveOptions,
-  type ArchiveOutcome,
-  type CheckpointPlan,
-} from '../archive.js';
+import { archiveTrail, assertPlan, checkpointSql, TrailMoved, type CheckpointPlan } from '../archive.js';
 import { pendingReviewEvents, queryEvents, verifyTrail, type TrailReader } from '../reads.js';
 import { reviewBatch, reviewLookupSql } from '../review.js';
 import { insertSql, toRow, type AuditRow } from '../row.js';
 import { headSql, sealBatch, writerFrom, type Batch, type Writer } from '../seal.js';
 import { writeProblems, type TrailMode } from '../trail-mode.js';
-import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from '../types.js';
+import type { ArchiveOptions, ArchiveOutcome, AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from '../types.js';
 import { auditUnavailable, describePostgres } from '../unavailable.js';
 import { advisoryKey, migratePostgres, readPostgresMode, tableNames } from './schema.js';
 

@@ -2,14 +2,14 @@ import Database from 'better-sqlite3';
 import { FieldmeshError } from '../../lib/errors.js';
 import { prepareEntry, type AuditEntry, type AuditEvent } from '../event.js';
 import { GroupCommit } from '../group-commit.js';
-import { archiveTrail, assertPlan, checkpointSql, type ArchiveOptions, type ArchiveOutcome, type CheckpointPlan } from '../archive.js';
+import { archiveTrail, assertPlan, checkpointSql, type CheckpointPlan } from '../archive.js';
 import { pendingReviewEvents, queryEvents, verifyTrail, type TrailReader } from '../reads.js';
 import { reviewBatch, reviewLookupSql } from '../review.js';
 import type { AuditRow } from '../row.js';
 import { writerFrom, type Batch, type Writer } from '../seal.js';
 import { DEFAULT_SQLITE_FILE } from '../target.js';
 import { writeProblems } from '../trail-mode.js';
-import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from '../types.js';
+import type { ArchiveOptions, ArchiveOutcome, AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from '../types.js';
 import { auditUnavailable } from '../unavailable.js';
 import { fileIdentity } from './file-identity.js';
 import { claimSqliteMode, migrateSqlite, readSqliteMode, sqliteDialect as dialect, SQLITE_TABLE as T } from './schema.js';
@@ -97,13 +97,14 @@ class SqliteAuditStore implements AuditStore {
         ({ chain: cannotWrite, records: cannotRecord } = claimSqliteMode(db, wanted));
       }
       db.pragma('synchronous = FULL');
-      const seal = sealer(db, this.#writer);
+      // A store that may not write prepares no insert: a read-only one may be reading a file of an older schema.
+      const seal = cannotWrite === undefined ? sealer(db, this.#writer) : undefined;
       const lookup = reviewLookupSql(T, dialect);
       const byId = db.prepare(lookup.event);
       const reviewed = db.prepare(lookup.reviewed);
       // The duplicate check and the insert in one transaction under the write lock: two guardians acknowledging at once write one review.
       this.#reviewTx =
-        cannotWrite !== undefined
+        seal === undefined
           ? undefined
           : db.transaction((eventId: string, by: string, note: string) => {
               const batch = reviewBatch(
