@@ -172,7 +172,7 @@ describe('fieldmesh audit archive and verify --archive (built binary)', function
 
         const plain = cli(trail, ['verify']);
         expect(plain.code, plain.stdout).to.equal(0);
-        const archivedHash = (header?.to as { hash: string }).hash;
+        const archivedHash = (header as { to: { hash: string } }).to.hash;
         expect(plain.stdout).to.contain(`the live chain starts at seq 13, after 1 archive ending at seq 12 hash ${archivedHash}`);
         expect(plain.stdout).to.contain(`seq 1 to 12  audit-2025.jsonl  sha256 ${sha}`);
         expect(plain.stdout).to.contain('archives not checked');
