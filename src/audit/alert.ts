@@ -121,6 +121,7 @@ export function withBreakGlassAlert(store: AuditStore, opts: BreakGlassAlertOpti
     verify: (onProgress, options) => store.verify(onProgress, options),
     pendingReviews: () => store.pendingReviews(),
     acknowledge: (eventId, by, note) => store.acknowledge(eventId, by, note),
+    archive: (options) => store.archive(options),
     healthy: () => store.healthy(),
     async close() {
       // Retries still waiting are dropped (and logged); attempts in flight end within their time limit.

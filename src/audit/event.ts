@@ -13,6 +13,21 @@ import { printable } from '../lib/text.js';
 export const GENESIS_HASH = '0'.repeat(64);
 
 const names = z.array(z.string());
+const seqHash = z.strictObject({ seq: z.number().int().nonnegative(), hash: z.string() });
+
+/**
+ * One archive a chain depends on, as its checkpoint event lists it: the
+ * file's name (no directory), the range it holds (`from` is the event before
+ * its first one, seq 0 and the genesis hash for the first archive; `to` its
+ * last), how many events and the SHA-256 of the file's bytes. See archive.ts.
+ */
+export const archiveRecordSchema = z.strictObject({
+  file: z.string(),
+  from: seqHash,
+  to: seqHash,
+  events: z.number().int().positive(),
+  sha256: z.string(),
+});
 const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO date-time');
 
 /**
@@ -31,10 +46,11 @@ export const auditEntrySchema = z.strictObject({
   resource: z.string(),
   /**
    * What was done: a record API's `read`, `create` or `update`; a guardian's
-   * `review`; or a read of the trail itself (`query`, `report`, `export`),
-   * recorded because showing who saw a record is itself a disclosure.
+   * `review`; a read of the trail itself (`query`, `report`, `export`),
+   * recorded because showing who saw a record is itself a disclosure; or an
+   * `archive` checkpoint (written only by the store's archive step).
    */
-  action: z.enum(['read', 'create', 'update', 'review', 'query', 'report', 'export']),
+  action: z.enum(['read', 'create', 'update', 'review', 'query', 'report', 'export', 'archive']),
   decision: z.enum(['disclosed', 'refused']),
   /** The refusal's error code. */
   code: z.string().optional(),
@@ -60,7 +76,17 @@ export const auditEntrySchema = z.strictObject({
   policyVersion: z.string(),
   /** A guardian's acknowledgement of an earlier (break-glass) event. */
   review: z.strictObject({ of: z.string(), by: z.string(), note: z.string() }).optional(),
+  /** On an `archive` event (a checkpoint): every archive the chain now depends on, oldest first. */
+  archives: z.array(archiveRecordSchema).optional(),
 });
+
+/**
+ * One archive a chain depends on (see `archiveRecordSchema`).
+ *
+ * @example
+ * const a: ArchiveRecord = { file: 'audit-2025.jsonl', from: { seq: 0, hash: GENESIS_HASH }, to: { seq: 1200, hash: '9f2c…' }, events: 1200, sha256: '…' };
+ */
+export type ArchiveRecord = z.infer<typeof archiveRecordSchema>;
 
 /**
  * One event as a caller hands it to the trail, before it is sealed into the chain.
@@ -124,10 +150,17 @@ export function pseudonymiseRecordId(id: string, key: string | Buffer): string {
  * record ids when a key is configured. This runs before the event is
  * hashed; events already stored are never rewritten, so they still verify.
  */
-export function prepareEntry(entry: AuditEntry, opts: { recordIdKey?: string | Buffer | undefined } = {}): AuditEntry & { time: string } {
+export function prepareEntry(
+  entry: AuditEntry,
+  opts: { recordIdKey?: string | Buffer | undefined; checkpoint?: boolean } = {},
+): AuditEntry & { time: string } {
   const parsed = auditEntrySchema.safeParse(entry);
   if (!parsed.success) {
     throw new TypeError(`Invalid audit entry: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  // A checkpoint tells verify where the live chain starts: only the archive step writes one (see archive.ts).
+  if ((parsed.data.action === 'archive' || parsed.data.archives !== undefined) && opts.checkpoint !== true) {
+    throw new TypeError('Invalid audit entry: archive events are written only by archiving the trail (fieldmesh audit archive)');
   }
   const e = printableTexts(parsed.data);
   const key = opts.recordIdKey;

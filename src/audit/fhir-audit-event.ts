@@ -184,6 +184,7 @@ const ACTIONS: Record<AuditEvent['action'], FhirAuditEvent['action']> = {
   query: 'E',
   report: 'E',
   export: 'R',
+  archive: 'E',
 };
 
 function eventType(action: AuditEvent['action']): FhirCoding {
@@ -199,6 +200,8 @@ function eventType(action: AuditEvent['action']): FhirCoding {
       return { system: DICOM, code: '110112', display: 'Query' };
     case 'review':
       return { system: ACTION_SYSTEM, code: 'review', display: "A guardian's review of a break-glass event" };
+    case 'archive':
+      return { system: ACTION_SYSTEM, code: 'archive', display: 'The beginning of the chain moved into an archive file' };
   }
 }
 

@@ -12,6 +12,7 @@ export { openAuditStore } from './open.js';
 export type { AuditStore, AuditFilter, AuditStoreOptions, AuditTarget, VerifyResult, VerifyOptions, ChainHead } from './types.js';
 export type { CommitObservation } from './group-commit.js';
 export { entryFromDecision } from './event.js';
-export type { AuditEntry, AuditEvent } from './event.js';
+export type { ArchiveRecord, AuditEntry, AuditEvent } from './event.js';
+export type { ArchiveOptions, ArchiveOutcome } from './types.js';
 export { withBreakGlassAlert } from './alert.js';
 export type { BreakGlassAlertOptions } from './alert.js';

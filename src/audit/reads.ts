@@ -1,32 +1,17 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { FieldmeshError } from '../lib/errors.js';
-import { parameters, type SqlDialect } from './dialect.js';
+import { parameters } from './dialect.js';
 import type { AuditEvent } from './event.js';
 import { whereClause } from './filter.js';
 import { pendingReviewsSql } from './review.js';
 import { fromRow, type AuditRow } from './row.js';
-import { recordKeyCheck, recordKeyProblem, type TrailMode } from './trail-mode.js';
+import { latestCheckpoint, verifyArchiveFiles } from './archive.js';
+import { CHAIN_NAME, recordKeyCheck, recordKeyProblem } from './trail-mode.js';
+import type { TrailReader } from './trail-reader.js';
 import type { AuditFilter, VerifyOptions, VerifyResult } from './types.js';
 import { verifyRows, type StoredRows } from './verify.js';
 
-/**
- * How a store reads its trail: what the reads both stores make need from a
- * driver. Each member rejects with `audit_unavailable` (doing: read) when the
- * trail cannot be read.
- */
-export interface TrailReader {
-  /** The events table. */
-  table: string;
-  dialect: SqlDialect;
-  /** What the verify walk selects: every column, and whatever else the driver needs to see a changed value. */
-  verifyColumns: string;
-  /** The rows a SELECT returns. */
-  all<R>(sql: string, params?: unknown[]): Promise<R[]>;
-  /** The trail's record of its chain and keys, undefined when there is none. */
-  mode(): Promise<TrailMode | undefined>;
-  /** Whether the events table still has its UNIQUE (chain, seq) constraint. */
-  uniqueSeq(): Promise<boolean>;
-}
+export type { TrailReader } from './trail-reader.js';
 
 /** Rows per page of the verify walk. */
 const PAGE = 1000;
@@ -140,15 +125,50 @@ export async function verifyTrail(
       duplicateSeq: row?.dup === null || row?.dup === undefined ? undefined : Number(row.dup),
     };
   };
+  // Where the live chain starts when its beginning was archived: the walk checks the checkpoint this comes from.
+  const archives = CHAIN_NAME.test(mode.chain) ? await latestCheckpoint(reader, mode.chain) : undefined;
+  const last = archives?.[archives.length - 1]?.to;
+  const expect = options.expectHead;
+  const files = options.archives ?? [];
   const ctx = {
     mode,
     chainKey: own.chainKey,
     counts: Object.fromEntries(counts.map((r) => [r.chain, Number(r.n)])),
-    expectHead: options.expectHead,
+    // An archived head is checked in its archive file, when given: never against the live chain.
+    expectHead: expect !== undefined && last !== undefined && expect.seq <= last.seq ? undefined : expect,
     uniqueSeq,
     stored,
+    start: last,
+    archives,
+    reachCheckpoint: true,
   };
-  return verifyRows(pages(reader), ctx, onProgress);
+  const live = await verifyRows(pages(reader), ctx, onProgress);
+  if (!live.ok) return live;
+  if (files.length === 0) {
+    if (expect !== undefined && last !== undefined && expect.seq <= last.seq && !(expect.seq === last.seq && expect.hash === last.hash)) {
+      const reason =
+        `the expected head at seq ${expect.seq} is archived (the live chain starts at seq ${last.seq + 1}): ` +
+        'pass the archives with --archive to check it';
+      return { ok: false, chain: mode.chain, kind: 'archived', reason };
+    }
+    return live;
+  }
+  if (live.archived === undefined) {
+    return {
+      ok: false,
+      chain: mode.chain,
+      kind: 'archive',
+      reason: 'this trail records no archive: none of the files given can be one of it',
+    };
+  }
+  const checked = await verifyArchiveFiles(files, {
+    mode,
+    chainKey: own.chainKey,
+    known: live.archived.archives,
+    expectHead: ctx.expectHead === undefined ? expect : undefined,
+  });
+  if (!checked.ok) return checked;
+  return { ...live, archived: { ...live.archived, verified: checked.verified } };
 }
 
 /** Keyset pages in chain order, yielding between pages so a long verify does not hold the event loop. */

@@ -1,5 +1,6 @@
+import { z } from 'zod';
 import type { SqlDialect } from './dialect.js';
-import type { AuditEvent } from './event.js';
+import { archiveRecordSchema, type AuditEvent } from './event.js';
 
 /**
  * Table columns, in insert order. Every event field has its own column and
@@ -39,6 +40,7 @@ export const COLUMNS = [
   'review_note',
   'prev_hash',
   'hash',
+  'archives',
 ] as const;
 
 /**
@@ -107,6 +109,7 @@ export function toRow(e: AuditEvent): (string | number | null)[] {
     review_note: e.review?.note ?? null,
     prev_hash: e.prevHash,
     hash: e.hash,
+    archives: e.archives === undefined ? null : JSON.stringify(e.archives),
   };
   return COLUMNS.map((c) =>
     JSON_COLUMNS.has(c) ? (values[c] === undefined ? null : JSON.stringify(values[c])) : (values[c] as string | number | null),
@@ -188,6 +191,19 @@ export function storedTypeProblem(r: AuditRow): string | undefined {
         : Array.isArray(value) && value.every((v) => typeof v === 'string');
     if (!strings) return `${bad(c)} (${c === 'transforms' ? 'an object of strings' : 'a list of strings'})`;
   }
+  // A checkpoint's list, on an archive event and nowhere else (undefined: a read-only store on a file not yet migrated).
+  const archives = r.archives ?? null;
+  if (archives !== null) {
+    let value: unknown;
+    try {
+      value = typeof archives === 'string' ? JSON.parse(archives) : undefined;
+    } catch {
+      return 'archives does not hold valid JSON';
+    }
+    if (!z.array(archiveRecordSchema).min(1).safeParse(value).success) return `${bad('archives')} (a list of archives)`;
+  }
+  if ((archives !== null) !== (r.action === 'archive'))
+    return 'archives is set on an event that is not an archive checkpoint, or missing on one';
   // The event is rebuilt without them when review_of is NULL, so the hash would not cover them.
   for (const c of ['review_by', 'review_note'] as const) {
     if (r.review_of === null && r[c] !== null)
@@ -237,6 +253,7 @@ export function fromRow(r: AuditRow): AuditEvent {
         : { of: String(r.review_of), by: opt(r.review_by), note: opt(r.review_note) },
     prevHash: String(r.prev_hash),
     hash: String(r.hash),
+    archives: r.archives === null || r.archives === undefined ? undefined : json(r.archives),
   };
   for (const k of Object.keys(event)) if (event[k] === undefined) delete event[k];
   return event as AuditEvent;

@@ -1,4 +1,4 @@
-import type { AuditEntry, AuditEvent } from './event.js';
+import type { ArchiveRecord, AuditEntry, AuditEvent } from './event.js';
 import type { CommitObservation } from './group-commit.js';
 
 /*
@@ -78,7 +78,18 @@ export interface ChainHead {
  * if (!r.ok) console.error('eventId' in r ? `event ${r.eventId} (chain ${r.chain}, seq ${r.seq}): ${r.reason}` : r.reason);
  */
 export type VerifyResult =
-  | { ok: true; events: number; chains: number; heads: { chain: string; seq: number; hash: string; events: number }[] }
+  | {
+      ok: true;
+      events: number;
+      chains: number;
+      heads: { chain: string; seq: number; hash: string; events: number }[];
+      /**
+       * When events were archived: the live chain starts after seq `seq`
+       * (hash `hash`), and depends on these archives. `verified` lists the
+       * archive files checked (`VerifyOptions.archives`), all of them.
+       */
+      archived?: { seq: number; hash: string; archives: ArchiveRecord[]; verified?: string[] };
+    }
   | {
       ok: false;
       eventId: string;
@@ -86,8 +97,10 @@ export type VerifyResult =
       seq: number;
       kind: 'changed' | 'gap' | 'link' | 'unreadable' | 'foreign' | 'rewritten';
       reason: string;
+      /** The archive file holding the event, when it is in one. */
+      archive?: string;
     }
-  | { ok: false; chain: string; kind: 'truncated' | 'key' | 'trail' | 'hidden'; reason: string };
+  | { ok: false; chain: string; kind: 'truncated' | 'key' | 'trail' | 'hidden' | 'archived' | 'archive'; reason: string; archive?: string };
 
 /**
  * What else `verify` checks.
@@ -98,6 +111,12 @@ export type VerifyResult =
 export interface VerifyOptions {
   /** A head recorded earlier: the chain must still hold this event with this hash (it may have grown since). */
   expectHead?: ChainHead | undefined;
+  /**
+   * Archive files (`archive`) to check as well: every archive the trail
+   * records must be given, so the chain is verified from its genesis to the
+   * live head.
+   */
+  archives?: string[] | undefined;
 }
 
 /**
@@ -127,6 +146,14 @@ export interface AuditStore {
   pendingReviews(): Promise<AuditEvent[]>;
   /** Appends a chained `review` event acknowledging break-glass event `eventId`. */
   acknowledge(eventId: string, by: string, note: string): Promise<AuditEvent>;
+  /**
+   * Moves the beginning of the chain (events before `before`) into a new
+   * archive file that verifies by itself, then, in one transaction under
+   * the write lock, deletes those rows and appends a checkpoint (an
+   * `archive` event) from which the live chain verifies. Refusals are data
+   * (`ok: false`, nothing changed); an I/O failure rejects, nothing changed.
+   */
+  archive(options: ArchiveOptions): Promise<ArchiveOutcome>;
   /** Whether an event could be written now. */
   healthy(): Promise<boolean>;
   /** Waits for appends in flight, then releases the file or pool. */
@@ -169,3 +196,37 @@ export interface AuditStoreOptions {
  * const target: AuditTarget = process.env.FIELDMESH_AUDIT ?? { sqlite: './fieldmesh-audit.db' };
  */
 export type AuditTarget = string | { sqlite: string } | { postgres: string };
+
+/**
+ * What `AuditStore.archive` is asked.
+ *
+ * @example
+ * await store.archive({ before: new Date('2026-01-01T00:00:00Z'), out: '/archive/audit-2025.jsonl' });
+ */
+export interface ArchiveOptions {
+  /** Archive events whose time is before this (and every event before them in the chain): not in the future. */
+  before: Date;
+  /** The archive file to create; it must not exist. */
+  out: string;
+  /** Archive break-glass events no review acknowledges yet too (refused otherwise). */
+  includeUnreviewed?: boolean | undefined;
+  /** Who archives, recorded in the checkpoint (default: the operating-system user). */
+  by?: string | undefined;
+}
+
+/**
+ * What archiving did. `ok: false` changed nothing in the trail and left no
+ * file: `nothing` (no event to archive), `exists` (the file is there),
+ * `before` (a date in the future), `broken` (the chain does not verify:
+ * `verify` holds why), `unreviewed` (a break-glass event awaiting review is
+ * in the range), `changed` (the trail changed under the archive: another
+ * archive, or its rows).
+ */
+export type ArchiveOutcome =
+  | { ok: true; file: string; record: ArchiveRecord; checkpoint: AuditEvent }
+  | {
+      ok: false;
+      kind: 'nothing' | 'exists' | 'before' | 'broken' | 'unreviewed' | 'changed';
+      reason: string;
+      verify?: VerifyResult;
+    };

@@ -1,4 +1,5 @@
-import { GENESIS_HASH, hashEvent } from './event.js';
+import { canonicalJson } from '../lib/canonical-json.js';
+import { GENESIS_HASH, hashEvent, type ArchiveRecord, type AuditEvent } from './event.js';
 import { fromRow, storedTypeProblem, type AuditRow } from './row.js';
 import type { ChainHead, VerifyResult } from './types.js';
 import { CHAIN_NAME, chainKeyCheck, genesisHash, keyProblem, type TrailMode } from './trail-mode.js';
@@ -17,6 +18,19 @@ export interface VerifyContext {
   uniqueSeq: boolean;
   /** Counts the rows as stored, to compare with the rows walked (see `StoredRows`). */
   stored: (chain: string, upTo: number) => Promise<StoredRows>;
+  /**
+   * Where the walk starts when the events before it were archived: after
+   * event `start.seq`, whose hash is `start.hash` (absent: seq 1 after the genesis).
+   */
+  start?: { seq: number; hash: string } | undefined;
+  /**
+   * Every archive the chain depends on, as its latest checkpoint lists them:
+   * each archive event walked must list a beginning of it. With
+   * `reachCheckpoint` (the live trail) the walk must also reach the
+   * checkpoint that lists all of them.
+   */
+  archives?: ArchiveRecord[] | undefined;
+  reachCheckpoint?: boolean | undefined;
 }
 
 /**
@@ -75,9 +89,12 @@ export async function verifyRows(
   const genesis = genesisHash(ctx.mode, ctx.chainKey);
   const total = Object.values(ctx.counts).reduce((a, b) => a + b, 0);
   const expect = ctx.expectHead;
+  const start = ctx.start ?? { seq: 0, hash: genesis };
+  const known = ctx.archives ?? [];
+  let listed = 0;
   let chain: string | undefined;
-  let expectedSeq = 1;
-  let prevHash = genesis;
+  let expectedSeq = start.seq + 1;
+  let prevHash = start.hash;
   let events = 0;
   const heads: { chain: string; seq: number; hash: string; events: number }[] = [];
   for await (const rows of pages) {
@@ -118,9 +135,15 @@ export async function verifyRows(
       }
       if (event.chain !== chain) {
         chain = event.chain;
-        expectedSeq = 1;
-        prevHash = genesis;
+        expectedSeq = start.seq + 1;
+        prevHash = start.hash;
         heads.push({ chain, seq: 0, hash: GENESIS_HASH, events: 0 });
+      }
+      if (event.seq <= start.seq) {
+        const reason =
+          `seq ${event.seq} is archived: the chain starts at seq ${start.seq + 1}, after the archives that end at seq ${start.seq}, ` +
+          'so this row was left behind or put back after archiving';
+        return { ok: false, ...where, kind: 'gap', reason };
       }
       if (event.seq !== expectedSeq) {
         const reason =
@@ -140,6 +163,11 @@ export async function verifyRows(
       if (hash !== event.hash) {
         return { ok: false, ...where, kind: 'changed', reason: 'hash mismatch: the event was changed after it was written' };
       }
+      if (event.archives !== undefined) {
+        const problem = checkpointProblem(event, genesis, known, listed);
+        if (problem !== undefined) return { ok: false, ...where, kind: 'link', reason: problem };
+        listed = event.archives.length;
+      }
       if (expect !== undefined && event.seq === expect.seq && event.hash !== expect.hash) {
         const reason =
           `not the expected head: seq ${expect.seq} should have hash ${expect.hash}, found ${event.hash}: ` +
@@ -149,7 +177,7 @@ export async function verifyRows(
       prevHash = event.hash;
       expectedSeq += 1;
       events += 1;
-      heads[heads.length - 1] = { chain, seq: event.seq, hash: event.hash, events: event.seq };
+      heads[heads.length - 1] = { chain, seq: event.seq, hash: event.hash, events: event.seq - start.seq };
       onProgress?.(events, Math.max(total, events));
     }
   }
@@ -165,6 +193,12 @@ export async function verifyRows(
       'rows were added beside the chain where the walk does not reach them';
     return { ok: false, chain: own, kind: 'hidden', reason };
   }
+  if (ctx.reachCheckpoint === true && listed < known.length) {
+    const reason =
+      `the checkpoint listing ${known.length} archive${known.length === 1 ? '' : 's'} (through seq ${start.seq}) is not in the chain walked: ` +
+      'it was deleted or moved after it was written';
+    return { ok: false, chain: own, kind: 'hidden', reason };
+  }
   if (expect !== undefined && last < expect.seq) {
     const cut = expect.seq - last;
     const reason =
@@ -172,7 +206,32 @@ export async function verifyRows(
       `${gapText(cut)} deleted from its end`;
     return { ok: false, chain: own, kind: 'truncated', reason };
   }
-  return { ok: true, events, chains: heads.length, heads };
+  if (known.length === 0) return { ok: true, events, chains: heads.length, heads };
+  return { ok: true, events, chains: heads.length, heads, archived: { seq: start.seq, hash: start.hash, archives: known } };
+}
+
+/**
+ * Why a checkpoint (an `archive` event) cannot be the one the archive step
+ * wrote: its archives must follow one another from the genesis, each `from`
+ * the `to` of the one before, hold `to.seq - from.seq` events, end before
+ * the checkpoint itself, and be a beginning of the list the chain's latest
+ * checkpoint gives, longer than the checkpoint walked before it.
+ */
+function checkpointProblem(event: AuditEvent, genesis: string, known: ArchiveRecord[], listed: number): string | undefined {
+  const list = event.archives ?? [];
+  let before = { seq: 0, hash: genesis };
+  for (const a of list) {
+    if (a.from.seq !== before.seq || a.from.hash !== before.hash || a.to.seq - a.from.seq !== a.events) {
+      return `the archives this checkpoint lists do not follow one another from the genesis (at ${a.file}): it was changed after it was written`;
+    }
+    before = a.to;
+  }
+  if (before.seq >= event.seq) return 'this checkpoint lists archives that end at or after it: it was changed after it was written';
+  const beginning = list.length > listed && list.every((a, i) => known[i] !== undefined && canonicalJson(a) === canonicalJson(known[i]));
+  if (!beginning) {
+    return "this checkpoint's archives are not a beginning of the latest checkpoint's: a checkpoint was changed, inserted or removed";
+  }
+  return undefined;
 }
 
 /**

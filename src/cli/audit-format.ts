@@ -153,6 +153,7 @@ export function progressBar(
  * if (!result.ok) out(brokenLine(result)); // 'BROKEN at event 0b6f… (chain main, seq 3): hash mismatch: …'
  */
 export function brokenLine(result: Exclude<VerifyResult, { ok: true }>): string {
-  const where = 'eventId' in result ? ` at event ${result.eventId} (chain ${result.chain}, seq ${result.seq})` : '';
+  const file = 'eventId' in result && result.archive !== undefined ? ` in archive ${result.archive}` : '';
+  const where = 'eventId' in result ? `${file} at event ${result.eventId} (chain ${result.chain}, seq ${result.seq})` : '';
   return `${styles(process.stdout).red('BROKEN')}${printable(`${where}: ${result.reason}`)}`;
 }

@@ -5,6 +5,7 @@ import { printable, printableJson } from '../lib/text.js';
 import { parseChainHead } from '../audit/verify.js';
 import { auditOption, guard, out, plural, usageErrorsExit2, withStore } from './audit-common.js';
 import { brief, brokenLine, positiveInt, progressBar, renderTable, shortTime, styles, timeOption, type Cell } from './audit-format.js';
+import { archivedLines, registerAuditArchive } from './audit-archive.js';
 import { registerAuditExport } from './audit-export.js';
 import { byOption, readerName, recordRead } from './audit-read-record.js';
 import { registerAuditReport, registerAuditReview } from './audit-review.js';
@@ -15,7 +16,7 @@ const PROGRESS_FROM = 10_000;
 const DEFAULT_QUERY_LIMIT = 1000;
 
 /**
- * Adds `fieldmesh audit verify | head | query | review | report`. Exit codes: 0 done,
+ * Adds `fieldmesh audit verify | head | query | review | report | archive`. Exit codes: 0 done,
  * 1 (verify) the chain is broken, 2 the command could not run (bad option,
  * trail unreachable), so a script can tell tampering from a typo.
  *
@@ -35,10 +36,13 @@ export function registerAudit(program: Command): Command {
     );
 
   usageErrorsExit2(audit.command('verify'))
-    .description('check the hash chain: exit 0 intact, 1 broken (naming the first broken event and why)')
+    .description(
+      'check the hash chain (and, with --archive, its archives): exit 0 intact, 1 broken (naming the first broken event and why)',
+    )
     .addOption(auditOption())
     .option('--json', 'print the result as JSON')
     .option('--expect-head <seq:hash>', 'fail unless the chain still holds this head, recorded earlier with `audit head`', headOption)
+    .option('--archive <file>', 'check this archive file too (repeat for each: all of them, to verify from the genesis)', collect, [])
     .addHelpText(
       'after',
       '\nExample:\n  $ fieldmesh audit verify\n  intact: 1204 events in 1 chain\n' +
@@ -47,15 +51,16 @@ export function registerAudit(program: Command): Command {
         'from time to time and pass the last one with --expect-head, which fails when the trail was cut short or rewritten.',
     )
     .action(
-      guard('verify', async (opts: { audit?: string; json?: true; expectHead?: ChainHead }) => {
+      guard('verify', async (opts: { audit?: string; json?: true; expectHead?: ChainHead; archive: string[] }) => {
         await withStore(opts.audit, 'read', async (store) => {
-          const result = await verifyWithBar(store, opts.json === true, opts.expectHead);
+          const result = await verifyWithBar(store, opts.json === true, opts.expectHead, opts.archive);
           const s = styles(process.stdout);
           if (opts.json) out(printableJson(result));
           else if (result.ok) {
             out(`${s.green('intact')}: ${result.events} event${plural(result.events)} in ${result.chains} chain${plural(result.chains)}`);
             for (const h of result.heads)
               out(printable(`  chain ${h.chain}  head seq ${h.seq}  hash ${h.hash}  (${h.events} event${plural(h.events)})`));
+            for (const line of archivedLines(result)) out(line);
           } else {
             out(brokenLine(result));
           }
@@ -138,6 +143,7 @@ export function registerAudit(program: Command): Command {
   registerAuditReview(audit);
   registerAuditReport(audit);
   registerAuditExport(audit);
+  registerAuditArchive(audit);
   return audit;
 }
 
@@ -186,11 +192,21 @@ function eventTable(events: AuditEvent[]): string {
 }
 
 /** Verifies with a progress bar on a terminal (never with --json, whose reader is a program). */
-async function verifyWithBar(store: AuditStore, json: boolean, expectHead: ChainHead | undefined): Promise<VerifyResult> {
+async function verifyWithBar(
+  store: AuditStore,
+  json: boolean,
+  expectHead: ChainHead | undefined,
+  archives: string[] = [],
+): Promise<VerifyResult> {
   const bar = progressBar(process.stderr, json ? Number.POSITIVE_INFINITY : PROGRESS_FROM);
-  const result = await store.verify(bar.update, { expectHead });
+  const result = await store.verify(bar.update, { expectHead, archives });
   bar.done();
   return result;
+}
+
+/** A repeatable option's values, in the order given. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 /** `--expect-head SEQ:HASH`, as `audit head` prints it. */

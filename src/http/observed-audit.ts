@@ -36,6 +36,7 @@ export function observedAudit(store: AuditStore, metrics: Metrics, policies: () 
     },
     query: (filter) => store.query(filter),
     count: (filter) => store.count(filter),
+    archive: (options) => store.archive(options),
     verify: (onProgress, options) => store.verify(onProgress, options),
     pendingReviews: () => store.pendingReviews(),
     acknowledge: (eventId, by, note) => store.acknowledge(eventId, by, note),

@@ -445,6 +445,60 @@ const ROWS: Row[] = [
   },
 
   {
+    args: ['audit', 'verify', '--audit', '{intact}', '--archive', '{tmp}/not-an-archive.jsonl'],
+    code: 1,
+    why: 'an archive given for a trail that records none',
+    stdout: /^BROKEN: this trail records no archive/m,
+  },
+  {
+    args: ['audit', 'archive', '--audit', '{archivable}', '--before', '2026-03-02', '--out', '{tmp}/archive-1.jsonl'],
+    code: 0,
+    why: 'archived (up to the break-glass event of 2026-03-02)',
+    stdout: /^archived seq 1 to 1 \(1 event\) into /m,
+  },
+  {
+    args: ['audit', 'archive', '--audit', '{intact}', '--before', '2000-01-01', '--out', '{tmp}/archive-none.jsonl'],
+    code: 0,
+    why: 'nothing to archive',
+    stdout: /^Nothing to archive: /m,
+  },
+  {
+    args: ['audit', 'archive', '--audit', '{tampered}', '--before', '2026-04-01', '--out', '{tmp}/archive-tampered.jsonl'],
+    code: 1,
+    why: 'the chain does not verify',
+    stdout: /^BROKEN at event /m,
+  },
+  {
+    args: ['audit', 'archive', '--audit', '{intact}', '--before', '2026-04-01', '--out', '{intact}'],
+    code: 2,
+    why: 'the file exists',
+    stderr: /exists: an archive never replaces a file/,
+  },
+  {
+    args: ['audit', 'archive', '--audit', '{intact}', '--before', '2999-01-01', '--out', '{tmp}/archive-future.jsonl'],
+    code: 2,
+    why: 'a date in the future',
+    stderr: /not in the future/,
+  },
+  {
+    args: ['audit', 'archive', '--audit', '{intact}', '--before', 'someday', '--out', '{tmp}/archive-someday.jsonl'],
+    code: 2,
+    why: 'a malformed date',
+    stderr: /expected a date/,
+  },
+  {
+    args: ['audit', 'archive', '--audit', '{tmp}/no-such.db', '--before', '2026-04-01', '--out', '{tmp}/archive-nothing.jsonl'],
+    code: 2,
+    why: 'no trail at that path',
+    stderr: /no audit trail at/,
+  },
+  {
+    args: ['audit', 'archive', '--audit', '{intact}', '--before', '2026-04-01', '--out', '{tmp}/archive-bg.jsonl'],
+    code: 3,
+    why: 'a break-glass event awaiting review is in the range',
+    stderr: /await(s)? review, the oldest .*--include-unreviewed/,
+  },
+  {
     args: ['serve', '--upstream', 'http://127.0.0.1:1', '--routes', ROUTES, '--port', '0', '--audit', '{tmp}/serve.db'],
     env: GATEWAY_ENV,
     stop: { after: '"gateway listening"', signal: 'SIGTERM', probe: true },
@@ -530,6 +584,7 @@ function commandOf(args: string[]): string {
   const [first, second] = args;
   if (first === 'audit')
     return ['verify', 'head', 'query', 'review', 'report', 'export'].includes(second ?? '') ? `audit ${second}` : 'fieldmesh';
+  return ['verify', 'head', 'query', 'review', 'report', 'archive'].includes(second ?? '') ? `audit ${second}` : 'fieldmesh';
   return ['check', 'diff', 'redact', 'explain', 'test', 'matrix', 'serve', 'demo'].includes(first ?? '') ? (first as string) : 'fieldmesh';
 }
 
@@ -620,6 +675,7 @@ describe('fieldmesh exit codes (the built binary)', () => {
     // A keyed trail read without its chain key: it can be read, but a read of it cannot be recorded.
     values['keyed'] = (await trail(join(tmp, 'keyed.db'), { chainKey: 'exit-codes-chain-key-0123456789' })).file;
     writeFileSync(join(tmp, 'bad.cursor'), 'seq five\n');
+    values['archivable'] = (await trail(join(tmp, 'archivable.db'))).file;
 
     // The package as npm installs it (dist, no fixtures), and a checkout whose example policies are broken.
     values['installed'] = packageCopy(join(tmp, 'installed'));

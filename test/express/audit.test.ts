@@ -36,6 +36,7 @@ function gatedStore() {
     verify: async () => ({ ok: true, events: 0, chains: 0, heads: [] }),
     pendingReviews: async () => [],
     acknowledge: async () => Promise.reject(new Error('not supported')),
+    archive: async () => Promise.reject(new Error('not supported')),
     healthy: async () => true,
     close: async () => undefined,
   };
@@ -49,6 +50,7 @@ const failingStore: AuditStore = {
   verify: async () => ({ ok: true, events: 0, chains: 0, heads: [] }),
   pendingReviews: async () => [],
   acknowledge: async () => Promise.reject(new Error('not supported')),
+  archive: async () => Promise.reject(new Error('not supported')),
   healthy: async () => false,
   close: async () => undefined,
 };

@@ -61,6 +61,8 @@ const MIGRATIONS = (t: ReturnType<typeof tableNames>): string[] => [
   `ALTER TABLE ${t.events} ADD COLUMN subject_ids jsonb, ADD COLUMN withheld_subject_ids jsonb;
   CREATE INDEX fieldmesh_audit_events_subjects ON ${t.events} USING gin (subject_ids jsonb_path_ops);
   CREATE INDEX fieldmesh_audit_events_withheld_subjects ON ${t.events} USING gin (withheld_subject_ids jsonb_path_ops);`,
+  // An archive checkpoint's list of archives (docs/audit.md, Archiving), NULL on every other event.
+  `ALTER TABLE ${t.events} ADD COLUMN archives jsonb;`,
 ];
 
 /**

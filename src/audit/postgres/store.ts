@@ -3,12 +3,13 @@ import { FieldmeshError } from '../../lib/errors.js';
 import type { SqlDialect } from '../dialect.js';
 import { prepareEntry, type AuditEntry, type AuditEvent } from '../event.js';
 import { GroupCommit } from '../group-commit.js';
+import { archiveTrail, assertPlan, checkpointSql, TrailMoved, type CheckpointPlan } from '../archive.js';
 import { countEvents, pendingReviewEvents, queryEvents, verifyTrail, type TrailReader } from '../reads.js';
 import { reviewBatch, reviewLookupSql } from '../review.js';
 import { insertSql, toRow, type AuditRow } from '../row.js';
 import { headSql, sealBatch, writerFrom, type Batch, type Writer } from '../seal.js';
 import { writeProblems, type TrailMode } from '../trail-mode.js';
-import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from '../types.js';
+import type { ArchiveOptions, ArchiveOutcome, AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from '../types.js';
 import { auditUnavailable, describePostgres } from '../unavailable.js';
 import { advisoryKey, migratePostgres, readPostgresMode, tableNames } from './schema.js';
 
@@ -259,6 +260,53 @@ class PostgresAuditStore implements AuditStore {
       // Destroyed rather than pooled: its transaction state is unknown.
       done?.(true);
       if (err instanceof FieldmeshError) throw err; // the review itself was refused; nothing was written
+      throw auditUnavailable(this.#where, err);
+    }
+  }
+
+  async archive(options: ArchiveOptions): Promise<ArchiveOutcome> {
+    return archiveTrail(
+      {
+        reader: this.#reader,
+        chain: this.#writer.chain,
+        chainKey: this.#writer.chainKey,
+        verify: () => this.verify(),
+        pendingReviews: () => this.pendingReviews(),
+        checkpoint: (plan, entry) => this.#checkpoint(plan, entry),
+      },
+      options,
+    );
+  }
+
+  /**
+   * The checkpoint's one transaction, holding the chain's advisory lock as
+   * every append does: the plan still holds, the archived rows go, the
+   * checkpoint is sealed after the head. Not retried: the archive step
+   * withdraws its file and reports.
+   */
+  async #checkpoint(plan: CheckpointPlan, entry: Batch[number]): Promise<AuditEvent> {
+    if (this.#closed) throw auditUnavailable(this.#where, new Error('the store is closed'));
+    let done: ((broken: boolean) => void) | undefined;
+    try {
+      if (this.#opts.readonly === true) throw new Error('the store was opened read-only');
+      await this.#ensureSchema();
+      if (this.#cannotWrite !== undefined) throw new Error(this.#cannotWrite);
+      const checkedOut = await this.#checkout();
+      done = checkedOut.done;
+      const { client } = checkedOut;
+      await client.query(this.#begin);
+      const { check, remove } = checkpointSql(this.#t.events, dialect, plan);
+      assertPlan((await client.query(check.sql, check.params)).rows[0], plan);
+      await client.query(remove.sql, remove.params);
+      // A checkpoint names no records, so another record-id key does not stop it (as for a review).
+      const [event] = await this.#sealAndInsert(client, [entry], true);
+      await client.query('COMMIT');
+      done(false);
+      return event as AuditEvent;
+    } catch (err) {
+      // Destroyed rather than pooled: its transaction (rolled back with it) is over.
+      done?.(true);
+      if (err instanceof TrailMoved) throw err;
       throw auditUnavailable(this.#where, err);
     }
   }

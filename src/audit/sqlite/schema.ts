@@ -49,6 +49,8 @@ const MIGRATIONS: string[] = [
   // Not indexed, as record ids are not: a report reads them with json_each.
   `ALTER TABLE fieldmesh_audit_events ADD COLUMN subject_ids TEXT;
   ALTER TABLE fieldmesh_audit_events ADD COLUMN withheld_subject_ids TEXT;`,
+  // An archive checkpoint's list of archives (docs/audit.md, Archiving), NULL on every other event.
+  'ALTER TABLE fieldmesh_audit_events ADD COLUMN archives TEXT;',
 ];
 
 /**

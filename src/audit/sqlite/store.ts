@@ -2,13 +2,14 @@ import Database from 'better-sqlite3';
 import { FieldmeshError } from '../../lib/errors.js';
 import { prepareEntry, type AuditEntry, type AuditEvent } from '../event.js';
 import { GroupCommit } from '../group-commit.js';
+import { archiveTrail, assertPlan, checkpointSql, type CheckpointPlan } from '../archive.js';
 import { countEvents, pendingReviewEvents, queryEvents, verifyTrail, type TrailReader } from '../reads.js';
 import { reviewBatch, reviewLookupSql } from '../review.js';
 import type { AuditRow } from '../row.js';
 import { writerFrom, type Batch, type Writer } from '../seal.js';
 import { DEFAULT_SQLITE_FILE } from '../target.js';
 import { writeProblems } from '../trail-mode.js';
-import type { AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from '../types.js';
+import type { ArchiveOptions, ArchiveOutcome, AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from '../types.js';
 import { auditUnavailable } from '../unavailable.js';
 import { fileIdentity } from './file-identity.js';
 import { claimSqliteMode, migrateSqlite, readSqliteMode, sqliteDialect as dialect, SQLITE_TABLE as T } from './schema.js';
@@ -96,13 +97,14 @@ class SqliteAuditStore implements AuditStore {
         ({ chain: cannotWrite, records: cannotRecord } = claimSqliteMode(db, wanted));
       }
       db.pragma('synchronous = FULL');
-      const seal = sealer(db, this.#writer);
+      // A store that may not write prepares no insert: a read-only one may be reading a file of an older schema.
+      const seal = cannotWrite === undefined ? sealer(db, this.#writer) : undefined;
       const lookup = reviewLookupSql(T, dialect);
       const byId = db.prepare(lookup.event);
       const reviewed = db.prepare(lookup.reviewed);
       // The duplicate check and the insert in one transaction under the write lock: two guardians acknowledging at once write one review.
       this.#reviewTx =
-        cannotWrite !== undefined
+        seal === undefined
           ? undefined
           : db.transaction((eventId: string, by: string, note: string) => {
               const batch = reviewBatch(
@@ -211,6 +213,41 @@ class SqliteAuditStore implements AuditStore {
       this.#drop();
       throw auditUnavailable(this.#file, err);
     }
+  }
+
+  async archive(options: ArchiveOptions): Promise<ArchiveOutcome> {
+    return archiveTrail(
+      {
+        reader: this.#reader,
+        chain: this.#writer.chain,
+        chainKey: this.#writer.chainKey,
+        verify: () => this.verify(),
+        pendingReviews: () => this.pendingReviews(),
+        checkpoint: async (plan, entry) => this.#checkpoint(plan, entry),
+      },
+      options,
+    );
+  }
+
+  /**
+   * The checkpoint's one transaction, under the file's write lock (`BEGIN
+   * IMMEDIATE`, as every append takes it): the plan still holds, the
+   * archived rows go, the checkpoint is sealed after the head.
+   */
+  #checkpoint(plan: CheckpointPlan, entry: Batch[number]): AuditEvent {
+    if (this.#closed) throw auditUnavailable(this.#file, new Error('the store is closed'));
+    const db = this.#writable();
+    if (this.#cannotWrite !== undefined) throw auditUnavailable(this.#file, new Error(this.#cannotWrite));
+    const seal = sealer(db, this.#writer);
+    const { check, remove } = checkpointSql(T, dialect, plan);
+    return db
+      .transaction(() => {
+        assertPlan(db.prepare(check.sql).get(...check.params) as Parameters<typeof assertPlan>[0], plan);
+        db.prepare(remove.sql).run(...remove.params);
+        // A checkpoint names no records, so another record-id key does not stop it (as for a review).
+        return seal([entry], true)[0] as AuditEvent;
+      })
+      .immediate();
   }
 
   /** A real committed write: an open handle says nothing about whether the disk still takes writes. */

@@ -99,7 +99,7 @@ describe('audit/sqlite', () => {
         INSERT INTO fieldmesh_audit_events SELECT * FROM old; DROP TABLE old`);
       rebuild(ddl.replace(/,\s*UNIQUE \(chain, seq\)/, ''));
       db.exec(`INSERT INTO fieldmesh_audit_events SELECT 'forged', chain, 1000, time, request_id, 'Dr Nobody', '[]', purpose, resource, 'review',
-        'disclosed', NULL, 200, '[]', '[]', '[]', '[]', '{}', '[]', '[]', NULL, policy_version, id, 'Dr Nobody', 'fine', 'x', 'x', NULL, NULL
+        'disclosed', NULL, 200, '[]', '[]', '[]', '[]', '{}', '[]', '[]', NULL, policy_version, id, 'Dr Nobody', 'fine', 'x', 'x', NULL, NULL, NULL
         FROM fieldmesh_audit_events WHERE seq = 1`);
       const dup = await store.verify();
       expect(dup).to.deep.include({ ok: false, kind: 'trail' });
@@ -109,7 +109,7 @@ describe('audit/sqlite', () => {
       expect(await store.verify()).to.deep.include({ ok: true, events: 1000 });
       db.exec(`INSERT INTO fieldmesh_audit_events SELECT 'forged', chain, NULL, time, request_id, 'u-666', roles, purpose, resource, action,
         decision, code, status, record_ids, withheld_record_ids, fields_disclosed, fields_withheld, transforms, restrictions, grants, NULL,
-        policy_version, NULL, NULL, NULL, 'x', 'x', NULL, NULL FROM fieldmesh_audit_events WHERE seq = 2`);
+        policy_version, NULL, NULL, NULL, 'x', 'x', NULL, NULL, NULL FROM fieldmesh_audit_events WHERE seq = 2`);
       db.close();
       // SQLite sorts NULL first, so the walk meets it at once; PostgreSQL sorts it last, where only the count finds it.
       expect(await store.verify()).to.deep.include({ ok: false, kind: 'unreadable', eventId: 'forged' });
@@ -125,7 +125,8 @@ describe('audit/sqlite', () => {
       await store.close();
       const db = new Database(file);
       db.exec(`DROP TABLE fieldmesh_audit_trail; DELETE FROM fieldmesh_audit_schema WHERE version >= 2;
-        ALTER TABLE fieldmesh_audit_events DROP COLUMN subject_ids; ALTER TABLE fieldmesh_audit_events DROP COLUMN withheld_subject_ids`);
+        ALTER TABLE fieldmesh_audit_events DROP COLUMN subject_ids; ALTER TABLE fieldmesh_audit_events DROP COLUMN withheld_subject_ids;
+        ALTER TABLE fieldmesh_audit_events DROP COLUMN archives`);
       db.close();
       const reader = await openAuditStore(file, { readonly: true });
       expect(await reader.verify()).to.deep.include({ ok: true, events: 1 });
