@@ -583,8 +583,7 @@ const ROWS: Row[] = [
 function commandOf(args: string[]): string {
   const [first, second] = args;
   if (first === 'audit')
-    return ['verify', 'head', 'query', 'review', 'report', 'export'].includes(second ?? '') ? `audit ${second}` : 'fieldmesh';
-  return ['verify', 'head', 'query', 'review', 'report', 'archive'].includes(second ?? '') ? `audit ${second}` : 'fieldmesh';
+    return ['verify', 'head', 'query', 'review', 'report', 'export', 'archive'].includes(second ?? '') ? `audit ${second}` : 'fieldmesh';
   return ['check', 'diff', 'redact', 'explain', 'test', 'matrix', 'serve', 'demo'].includes(first ?? '') ? (first as string) : 'fieldmesh';
 }
 
