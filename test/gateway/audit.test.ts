@@ -178,7 +178,9 @@ describe('gateway › subject access across resources (the built CLI)', () => {
       ]);
       const text = await fieldmeshAsync(['audit', 'report', '--audit', file, '--subject', 'pat-001'], { env });
       const lines = text.stdout.trimEnd().split('\n');
-      expect(lines[0]).to.match(/^Access to records about pat-001: 5 events by 4 users, /);
+      // The --json report above is itself a disclosure about pat-001: recorded, and listed now.
+      expect(lines[0]).to.match(/^Access to records about pat-001: 6 events by 5 users, /);
+      expect(lines[7]).to.match(/ +AuditEvent +report +disclosed/);
       expect(lines[1]).to.match(/^TIME +USER +ROLES +PURPOSE +RESOURCE +ACTION +OUTCOME +FIELDS +NOTE$/);
       expect(lines[3], text.stdout).to.match(/gp-1 +gp +direct-care +CaseNote +read +disclosed +.*subjectId/);
       expect(lines[6]).to.match(/rec-1 +receptionist +research +Patient +read +refused \(purpose_not_granted\)$/);

@@ -111,9 +111,9 @@ describe('audit/postgres', () => {
       const first = await openAuditStore(PG_URL as string, { schema });
       await first.append(sampleEntry({ requestId: 'old-1', recordIds: ['p-1'] }));
       await first.close();
-      // The tables as the version before wrote them: schema version 3, no subject columns or indexes.
-      await raw(`ALTER TABLE ${t} DROP COLUMN subject_ids, DROP COLUMN withheld_subject_ids;
-        DELETE FROM "${schema}".fieldmesh_audit_schema WHERE version = 4`);
+      // The tables as the version before wrote them: schema version 3, no subject or archive columns, no indexes.
+      await raw(`ALTER TABLE ${t} DROP COLUMN subject_ids, DROP COLUMN withheld_subject_ids, DROP COLUMN archives;
+        DELETE FROM "${schema}".fieldmesh_audit_schema WHERE version >= 4`);
       const reader = await openAuditStore(PG_URL as string, { schema, readonly: true });
       expect(await reader.verify()).to.deep.include({ ok: true, events: 1 });
       const err = (await reader.query({ subject: 'p-1' }).catch((e: unknown) => e)) as FieldmeshError;
@@ -126,7 +126,7 @@ describe('audit/postgres', () => {
       expect((await writer.query({ recordId: 'p-1' })).map((e) => e.requestId)).to.deep.equal(['old-1', 'new-1']);
       await writer.close();
       const versions = await raw<{ version: number }>(`SELECT version FROM "${schema}".fieldmesh_audit_schema ORDER BY version`);
-      expect(versions.map((v) => v.version)).to.deep.equal([1, 2, 3, 4]);
+      expect(versions.map((v) => v.version)).to.deep.equal([1, 2, 3, 4, 5]);
     });
   });
 
@@ -189,7 +189,7 @@ describe('audit/postgres', () => {
       const schema = newSchema();
       const store = await openAuditStore(PG_URL as string, { schema });
       const versions = await raw<{ version: number }>(`SELECT version FROM "${schema}".fieldmesh_audit_schema`);
-      expect(versions.map((v) => v.version)).to.deep.equal([1, 2, 3, 4]);
+      expect(versions.map((v) => v.version)).to.deep.equal([1, 2, 3, 4, 5]);
       await store.close();
     });
   });

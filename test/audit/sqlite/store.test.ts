@@ -171,7 +171,7 @@ describe('audit/sqlite', () => {
       expect(await writer.verify()).to.deep.include({ ok: true, events: 4 });
       await writer.close();
       const db = new Database(file, { readonly: true });
-      expect(db.prepare('SELECT MAX(version) AS v FROM fieldmesh_audit_schema').get()).to.deep.equal({ v: 4 });
+      expect(db.prepare('SELECT MAX(version) AS v FROM fieldmesh_audit_schema').get()).to.deep.equal({ v: 5 });
       db.close();
       const reader = await openAuditStore(file, { readonly: true, recordIdKey: KEY });
       // Events written before name no subject: only the new one is found by subject, all of them by record.
