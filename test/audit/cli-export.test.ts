@@ -376,6 +376,10 @@ describe("cli/audit export resumes only where the trail still holds the cursor's
     ]);
     const behind = await cli(['export', '--audit', file, '--cursor', early, '--by', 'siem']);
     await refusedUnchanged(behind, file, 3);
+    // From the start (no cursor), the range runs to the head: the whole live chain, not as many seqs as it has events.
+    const whole = await cli(['export', '--audit', file, '--by', 'siem']);
+    expect(whole.code, whole.stderr).to.equal(0);
+    expect(seqsOf(parsed(whole.stdout))).to.deep.equal([20, 21, 22]);
     expect(behind.stderr).to.match(/is behind the live trail: the events after seq 18 up to seq 19 were archived since \(archive\.jsonl\)/);
   });
 
