@@ -428,6 +428,31 @@ describe('cli/audit: reading the trail is recorded', function () {
     expect(v.stdout).to.match(/^intact: 8 events in 1 chain/); // 5, two reports, the query
   });
 
+  it('a subject access report lists the earlier reads about that id, whether they asked by record or by subject', async () => {
+    const file = join(dir, 'subject-reads.db');
+    const store = await openAuditStore(file);
+    await store.append(sampleEntry({ recordIds: ['pat-001'], subjectIds: ['pat-001'] }));
+    await store.close();
+    expect((await cli(['report', '--audit', file, '--record', 'pat-001', '--by', 'a'])).code).to.equal(0);
+    expect((await cli(['query', '--audit', file, '--record', 'pat-001', '--by', 'b'])).code).to.equal(0);
+    const bySubject = await cli(['report', '--audit', file, '--subject', 'pat-001', '--by', 'c', '--json']);
+    expect(bySubject.code, bySubject.stderr).to.equal(0);
+    type Line = { user: string; action: string; outcome: string };
+    const who = (r: { stdout: string }) => (JSON.parse(r.stdout) as { events: Line[] }).events.map((e) => [e.user, e.action, e.outcome]);
+    expect(who(bySubject)).to.deep.equal([
+      ['u-4411', 'read', 'disclosed'],
+      ['a', 'report', 'disclosed'],
+      ['b', 'query', 'disclosed'],
+    ]);
+    // And the reverse: a report by subject is found by a report by record on the same id.
+    const byRecord = await cli(['report', '--audit', file, '--record', 'pat-001', '--by', 'd', '--json']);
+    expect(who(byRecord).slice(-1)).to.deep.equal([['c', 'report', 'disclosed']]);
+    // An unfiltered query is recorded by its filters, naming no one: it is not in a subject's report.
+    expect((await cli(['query', '--audit', file, '--by', 'e'])).code).to.equal(0);
+    const last = await cli(['report', '--audit', file, '--subject', 'pat-001', '--by', 'f', '--json']);
+    expect(who(last).map((l) => l[0])).to.deep.equal(['u-4411', 'a', 'b', 'c', 'd']);
+  });
+
   it('a query names its filters and how many events it showed; the reader defaults to the operating-system user', async () => {
     const file = join(dir, 'queries.db');
     await fill(file, 5);
@@ -446,6 +471,7 @@ describe('cli/audit: reading the trail is recorded', function () {
     expect(r.code, r.stderr).to.equal(0);
     const own = (await stored(file, { recordIdKey: key })).at(-1) as AuditEvent;
     expect(own.recordIds).to.deep.equal([pseudonymiseRecordId('p-1002', key)]);
+    expect(own.subjectIds).to.deep.equal([pseudonymiseRecordId('p-1002', key)]);
     expect(JSON.stringify(own)).to.not.include('p-1002');
   });
 
