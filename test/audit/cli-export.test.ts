@@ -399,6 +399,53 @@ describe("cli/audit export resumes only where the trail still holds the cursor's
   });
 });
 
+describe('cli/audit export --format fhir names the people the records are about', function () {
+  this.timeout(60_000);
+
+  it('writes an entity per subject (a withheld one described withheld), valid against the R4 definitions', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-cli-fhir-subjects-'));
+    try {
+      const file = join(dir, 'subjects.db');
+      const store = await openAuditStore(file);
+      await store.append(
+        sampleEntry({
+          resource: 'CaseNote',
+          recordIds: ['cn-001'],
+          withheldRecordIds: ['cn-007'],
+          subjectIds: ['pat-001'],
+          withheldSubjectIds: ['pat-002'],
+        }),
+      );
+      await store.close();
+      const r = await cli(['export', '--audit', file, '--format', 'fhir', '--by', 'siem']);
+      expect(r.code, r.stderr).to.equal(0);
+      const [resource] = r.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Resource & { entity: Record<string, unknown>[] });
+      const people = resource?.entity.filter((x) => (x.role as { code: string }).code === '1');
+      expect(people).to.deep.equal([
+        {
+          what: { identifier: { system: 'urn:fieldmesh:subject-id', value: 'pat-001' } },
+          type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1', display: 'Person' },
+          role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1', display: 'Patient' },
+        },
+        {
+          what: { identifier: { system: 'urn:fieldmesh:subject-id', value: 'pat-002' } },
+          type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1', display: 'Person' },
+          role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1', display: 'Patient' },
+          description: 'withheld',
+        },
+      ]);
+      indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json') as Bundle<StructureDefinition>);
+      indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json') as Bundle<StructureDefinition>);
+      validateResource(resource as Resource);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('cli/audit: reading the trail is recorded', function () {
   this.timeout(120_000);
   let dir: string;
