@@ -13,7 +13,8 @@ import type { AuditStore } from './types.js';
  */
 
 /**
- * Why a position cannot be resumed from, as data: `unchecked` (a cursor
+ * Why a position cannot be resumed from, as data: `trail` (saved from a
+ * trail with another id), `unchecked` (a cursor
  * written before cursors recorded a hash), `beyond` (the seq is past the
  * trail's head), `other` (another event, another hash, at that seq),
  * `missing` (no event at that seq, and it is not where an archive ends),
@@ -21,14 +22,15 @@ import type { AuditStore } from './types.js';
  * file, not in the live trail).
  */
 export interface ResumeProblem {
-  kind: 'unchecked' | 'beyond' | 'other' | 'missing' | 'archived';
+  kind: 'trail' | 'unchecked' | 'beyond' | 'other' | 'missing' | 'archived';
   reason: string;
 }
 
 /**
  * Checks a saved position against the trail: undefined when the trail still
  * holds its event (or, archived, it is where the last archive ends, with the
- * hash the checkpoint records), else why not. `head` is the seq of the
+ * hash the checkpoint records) and, when both record one, has the trail's
+ * id, else why not. `head` is the seq of the
  * chain's last event (0 when empty).
  *
  * @example
@@ -37,6 +39,10 @@ export interface ResumeProblem {
  */
 export async function resumeProblem(store: AuditStore, position: SavedPosition, head: number): Promise<ResumeProblem | undefined> {
   const { chain, seq, hash } = position;
+  const trail = (await store.trailId?.()) ?? null;
+  if (position.trail !== undefined && trail !== null && position.trail !== trail) {
+    return { kind: 'trail', reason: `it was saved from the trail with id ${position.trail}, and this trail's id is ${trail}` };
+  }
   if (seq > head) {
     return { kind: 'beyond', reason: `it names seq ${seq}, but the trail's chain ends at seq ${head}` };
   }

@@ -38,6 +38,8 @@ export interface ExportPosition {
   chain: string;
   seq: number;
   hash: string;
+  /** The trail's id (`AuditStore.trailId`), when it records one. */
+  trail?: string | undefined;
 }
 
 /**
@@ -166,13 +168,17 @@ export async function readCursor(file: string): Promise<SavedPosition | undefine
     typeof v?.chain !== 'string' ||
     !Number.isSafeInteger(v.seq) ||
     (v.seq as number) < 0 ||
-    (v.hash !== undefined && (typeof v.hash !== 'string' || !/^[0-9a-f]{64}$/.test(v.hash)))
+    (v.hash !== undefined && (typeof v.hash !== 'string' || !/^[0-9a-f]{64}$/.test(v.hash))) ||
+    (v.trail !== undefined && (typeof v.trail !== 'string' || !/^[0-9A-Za-z-]{1,64}$/.test(v.trail)))
   ) {
     throw new Error(
       `the cursor file ${file} does not hold a position ({"chain":"main","seq":N,"hash":"…"}); remove it to start from the first event`,
     );
   }
-  return v.hash === undefined ? { chain: v.chain, seq: v.seq as number } : { chain: v.chain, seq: v.seq as number, hash: v.hash };
+  const position: SavedPosition = { chain: v.chain, seq: v.seq as number };
+  if (v.hash !== undefined) position.hash = v.hash;
+  if (v.trail !== undefined) position.trail = v.trail;
+  return position;
 }
 
 /**
@@ -227,7 +233,8 @@ export async function saveCursor(file: string, position: ExportPosition): Promis
   try {
     const handle = await open(tmp, 'w', 0o600);
     try {
-      await handle.writeFile(`${JSON.stringify({ chain: position.chain, seq: position.seq, hash: position.hash })}\n`);
+      const { chain, seq, hash, trail } = position;
+      await handle.writeFile(`${JSON.stringify(trail === undefined ? { chain, seq, hash } : { chain, seq, hash, trail })}\n`);
       await handle.sync();
     } finally {
       await handle.close();

@@ -93,6 +93,7 @@ async function runExport(opts: ExportOptions): Promise<void> {
       );
     }
     const head = latest?.seq ?? 0;
+    const trail = (await store.trailId?.()) ?? null;
     if (opts.after !== undefined && opts.after > head) {
       throw new Error(
         `--after ${opts.after} is beyond the end of the trail (its chain ends at seq ${head}): nothing after it can be exported`,
@@ -130,7 +131,10 @@ async function runExport(opts: ExportOptions): Promise<void> {
         pollMs: opts.pollMs,
         render: opts.format === 'fhir' ? (e: AuditEvent) => printableJson(toFhirAuditEvent(e), 0) : (e: AuditEvent) => printableJson(e, 0),
         write: writeStdout,
-        save: opts.cursor === undefined ? async () => undefined : (p: ExportPosition) => saveCursor(opts.cursor as string, p),
+        save:
+          opts.cursor === undefined
+            ? async () => undefined
+            : (p: ExportPosition) => saveCursor(opts.cursor as string, trail === null ? p : { ...p, trail }),
         signal: stop.signal,
         onPage: progress.page,
       });
@@ -151,6 +155,11 @@ async function runExport(opts: ExportOptions): Promise<void> {
 /** Why the export does not resume from the cursor, and what the operator can do. */
 function resumeRefusal(file: string, problem: NonNullable<Awaited<ReturnType<typeof resumeProblem>>>): string {
   switch (problem.kind) {
+    case 'trail':
+      return (
+        `the cursor ${file} is another trail's: ${problem.reason}. Resuming from it would skip events: use this trail's own ` +
+        `cursor, or start this trail's export with --after 0 --cursor ${file}`
+      );
     case 'unchecked':
       return (
         `the cursor ${file} cannot be checked: ${problem.reason}. If its seq is the last one you exported from this trail, ` +

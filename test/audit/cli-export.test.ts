@@ -79,7 +79,17 @@ async function interrupt(
 
 const seqsOf = (events: AuditEvent[]) => events.map((e) => e.seq);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-const cursorOf = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as { chain: string; seq: number; hash: string };
+const cursorOf = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as { chain: string; seq: number; hash: string; trail?: string };
+
+/** The id the trail records (`AuditStore.trailId`). */
+async function trailIdOf(target: string): Promise<string | null> {
+  const store = await openAuditStore(target, { readonly: true });
+  try {
+    return (await store.trailId?.()) ?? null;
+  } finally {
+    await store.close();
+  }
+}
 
 describe('cli/audit export (the built binary)', function () {
   this.timeout(180_000);
@@ -127,7 +137,7 @@ describe('cli/audit export (the built binary)', function () {
     expect(p.out.stderr).to.match(/stopped at seq \d+ before the end of its range \(seq 3000\): run it again with --cursor/);
     const first = parsed(p.out.stdout);
     expect(first.length).to.be.within(400, TRAIL - 1);
-    expect(cursorOf(cursor)).to.deep.equal({ chain: 'main', seq: first.at(-1)?.seq, hash: first.at(-1)?.hash });
+    expect(cursorOf(cursor)).to.deep.include({ chain: 'main', seq: first.at(-1)?.seq, hash: first.at(-1)?.hash });
 
     const second = await cli(['export', '--audit', file, '--cursor', cursor, '--by', 'siem']);
     expect(second.code, second.stderr).to.equal(0);
@@ -211,7 +221,7 @@ describe('cli/audit export (the built binary)', function () {
     const events = parsed(p.out.stdout);
     expect(seqsOf(events)).to.deep.equal(range(1, TRAIL + 401));
     expect(events.filter((e) => e.requestId.startsWith('follow-'))).to.have.length(400);
-    expect(cursorOf(cursor)).to.deep.equal({ chain: 'main', seq: TRAIL + 401, hash: events.at(-1)?.hash });
+    expect(cursorOf(cursor)).to.deep.equal({ chain: 'main', seq: TRAIL + 401, hash: events.at(-1)?.hash, trail: await trailIdOf(file) });
     const own = events[TRAIL] as AuditEvent;
     expect(own).to.deep.include({
       action: 'export',
@@ -270,26 +280,36 @@ describe("cli/audit export resumes only where the trail still holds the cursor's
     expect(await stored(file), 'nothing was exported, so nothing was recorded').to.have.length(events);
   };
 
-  it('saves the hash of the event at its seq, and refuses a cursor from another trail, even one shorter than it', async () => {
+  it('saves the trail id and the hash of the event at its seq, and refuses a cursor from another trail', async () => {
     const c1 = join(dir, 'c1.cursor');
     const t1 = await exported('t1.db', 18, c1);
-    expect(cursorOf(c1)).to.deep.equal({ chain: 'main', seq: 18, hash: (await stored(t1))[17]?.hash });
+    const id1 = await trailIdOf(t1);
+    expect(id1).to.match(/^[0-9a-f-]{36}$/);
+    expect(cursorOf(c1)).to.deep.equal({ chain: 'main', seq: 18, hash: (await stored(t1))[17]?.hash, trail: id1 });
     const saved = readFileSync(c1, 'utf8');
     const t2 = join(dir, 't2.db');
     await fill(t2, 6);
+    const other = await cli(['export', '--audit', t2, '--cursor', c1, '--by', 'siem']);
+    await refusedUnchanged(other, t2, 6);
+    expect(other.stderr).to.include(
+      `c1.cursor is another trail's: it was saved from the trail with id ${id1}, and this trail's id is ${await trailIdOf(t2)}`,
+    );
+    expect(readFileSync(c1, 'utf8'), 'a refused export leaves the cursor as it was').to.equal(saved);
+
+    // Without the trail id (a trail that records none), the hash tells the trails apart: shorter, or as long.
+    const { trail: _id, ...anonymous } = cursorOf(c1);
+    writeFileSync(c1, JSON.stringify(anonymous));
     const shorter = await cli(['export', '--audit', t2, '--cursor', c1, '--by', 'siem']);
     await refusedUnchanged(shorter, t2, 6);
     expect(shorter.stderr).to.match(
       /the trail no longer holds the event the cursor .*c1\.cursor names: it names seq 18, but the trail's chain ends at seq 6/,
     );
     expect(shorter.stderr).to.match(/another trail's, or this trail was rolled back .* --after that seq --cursor/);
-    // As long: the same seq, another event.
     const t3 = join(dir, 't3.db');
     await fill(t3, 30);
     const longer = await cli(['export', '--audit', t3, '--cursor', c1, '--by', 'siem']);
     await refusedUnchanged(longer, t3, 30);
     expect(longer.stderr).to.match(/the event at seq 18 has hash [0-9a-f]{64}, not [0-9a-f]{64}/);
-    expect(readFileSync(c1, 'utf8'), 'a refused export leaves the cursor as it was').to.equal(saved);
   });
 
   it('refuses a cursor, or --after, beyond the end of the trail', async () => {
@@ -319,7 +339,7 @@ describe("cli/audit export resumes only where the trail still holds the cursor's
     const confirmed = await cli(['export', '--audit', file, '--after', '4', '--cursor', cursor, '--by', 'siem']);
     expect(confirmed.code, confirmed.stderr).to.equal(0);
     expect(seqsOf(parsed(confirmed.stdout))).to.deep.equal(range(5, 10));
-    expect(cursorOf(cursor)).to.deep.equal({ chain: 'main', seq: 10, hash: (await stored(file))[9]?.hash });
+    expect(cursorOf(cursor)).to.deep.equal({ chain: 'main', seq: 10, hash: (await stored(file))[9]?.hash, trail: await trailIdOf(file) });
     const next = await cli(['export', '--audit', file, '--cursor', cursor, '--by', 'siem']);
     expect(next.code, next.stderr).to.equal(0);
     expect(seqsOf(parsed(next.stdout))).to.deep.equal([11]); // the confirming export's own record

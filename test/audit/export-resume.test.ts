@@ -42,6 +42,16 @@ describe('audit/export-resume', () => {
     expect((await resumeProblem(store, { chain: 'main', seq: 5 }, 8))?.kind).to.equal('unchecked');
   });
 
+  it("refuses a position saved from a trail with another id, and accepts one with this trail's", async () => {
+    const id = (await store.trailId?.()) as string;
+    expect(await resumeProblem(store, { ...at(5), trail: id }, 8)).to.equal(undefined);
+    const other = '00000000-0000-4000-8000-000000000000';
+    expect(await resumeProblem(store, { ...at(5), trail: other }, 8)).to.deep.equal({
+      kind: 'trail',
+      reason: `it was saved from the trail with id ${other}, and this trail's id is ${id}`,
+    });
+  });
+
   it('refuses a position whose event was deleted from the middle of the trail', async () => {
     const db = new Database(join(dir, 'audit.db'));
     db.prepare('DELETE FROM fieldmesh_audit_events WHERE seq = 5').run();

@@ -141,6 +141,16 @@ describe('audit/export-stream', () => {
       }
     });
 
+    it("keeps the trail's id when the position names one", async () => {
+      const file = join(dir, 'trail.cursor');
+      const trail = '0b8f6c1e-7a51-4c3e-9d2a-5e4f3b2a1c0d';
+      await saveCursor(file, { chain: 'main', seq: 5, hash: H5, trail });
+      expect(readFileSync(file, 'utf8')).to.equal(`{"chain":"main","seq":5,"hash":"${H5}","trail":"${trail}"}\n`);
+      expect(await readCursor(file)).to.deep.equal({ chain: 'main', seq: 5, hash: H5, trail });
+      writeFileSync(file, `{"chain":"main","seq":5,"hash":"${H5}","trail":"a b"}`);
+      expect((await rejection(readCursor(file))).message).to.match(/does not hold a position/);
+    });
+
     it('reads a cursor an earlier version wrote, without a hash, as a position whose hash is unknown', async () => {
       const file = join(dir, 'old.cursor');
       writeFileSync(file, '{"chain":"main","seq":18}\n');
