@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { resumeProblem } from '../audit/export-resume.js';
+import { resumeProblem, type ResumeProblem } from '../audit/export-resume.js';
 import { assertCursorWritable, exportEvents, readCursor, saveCursor, type ExportPosition } from '../audit/export-stream.js';
 import type { AuditEvent } from '../audit/event.js';
 import { toFhirAuditEvent } from '../audit/fhir-audit-event.js';
@@ -153,7 +153,7 @@ async function runExport(opts: ExportOptions): Promise<void> {
 }
 
 /** Why the export does not resume from the cursor, and what the operator can do. */
-function resumeRefusal(file: string, problem: NonNullable<Awaited<ReturnType<typeof resumeProblem>>>): string {
+function resumeRefusal(file: string, problem: ResumeProblem): string {
   switch (problem.kind) {
     case 'trail':
       return (
