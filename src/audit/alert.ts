@@ -123,6 +123,7 @@ export function withBreakGlassAlert(store: AuditStore, opts: BreakGlassAlertOpti
     acknowledge: (eventId, by, note) => store.acknowledge(eventId, by, note),
     archive: (options) => store.archive(options),
     healthy: () => store.healthy(),
+    ...(store.trailId === undefined ? {} : { trailId: () => (store.trailId as () => Promise<string | null>)() }),
     async close() {
       // Retries still waiting are dropped (and logged); attempts in flight end within their time limit.
       await webhook?.close();

@@ -77,6 +77,13 @@ export interface FhirAuditEvent {
 export const FIELDMESH_EXTENSION = 'urn:fieldmesh:fhir:StructureDefinition:audit-event';
 /** The system of record ids as the trail stores them (keyed pseudonyms on a trail that pseudonymises them). */
 export const RECORD_ID_SYSTEM = 'urn:fieldmesh:record-id';
+/**
+ * The system of the ids of the people records are about (`subjectIds`), as
+ * the trail stores them: pseudonymised with the record-id key, as record ids
+ * are, on a trail that pseudonymises. Which resource holds the person is not
+ * recorded, so a subject is named by identifier, not by reference.
+ */
+export const SUBJECT_ID_SYSTEM = 'urn:fieldmesh:subject-id';
 /** The system of the user ids (JWT `sub`) and reviewer names in `agent.who.identifier`. */
 export const USER_SYSTEM = 'urn:fieldmesh:user';
 /** The system of role names in `agent.role`. */
@@ -89,6 +96,7 @@ const RESTFUL_INTERACTION = 'http://hl7.org/fhir/restful-interaction';
 const DICOM = 'http://dicom.nema.org/resources/ontology/DCM';
 const ACT_REASON = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
 const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
+const ENTITY_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
 const SOURCE_TYPE = 'http://terminology.hl7.org/CodeSystem/security-source-type';
 const SECURITY_ROLE_TYPE = 'http://terminology.hl7.org/CodeSystem/extra-security-role-type';
 /** FHIR `integer` is 32-bit: a seq beyond it goes as a string. */
@@ -120,7 +128,10 @@ export interface FhirAuditOptions {
  *   per role that took part); agent 2: fieldmesh (`requestor: false`);
  * - entity per record disclosed (`what.reference` `Type/id` for a record
  *   API's request, and `what.identifier` the id as stored), per record
- *   withheld (described `withheld`), and the event a review acknowledges;
+ *   withheld (described `withheld`), per person the records are about
+ *   (`subjectIds`: type Person, role Patient, `what.identifier` the id as
+ *   stored; `withheldSubjectIds` described `withheld`), and the event a
+ *   review acknowledges;
  * - purposeOfEvent: the declared purpose as text; for break-glass, a second
  *   entry coded ETREAT and BTG whose text is the declared reason.
  *
@@ -164,6 +175,8 @@ export function toFhirAuditEvent(e: AuditEvent, options: FhirAuditOptions = {}):
   const entities = [
     ...e.recordIds.map((id) => recordEntity(e, id, rest, undefined)),
     ...e.withheldRecordIds.map((id) => recordEntity(e, id, rest, 'withheld')),
+    ...(e.subjectIds ?? []).map((id) => subjectEntity(id, undefined)),
+    ...(e.withheldSubjectIds ?? []).map((id) => subjectEntity(id, 'withheld')),
   ];
   if (e.review !== undefined) {
     entities.push({
@@ -230,6 +243,17 @@ function recordEntity(
       ? { reference: `${e.resource}/${id}`, identifier: { system: RECORD_ID_SYSTEM, value: id } }
       : { identifier: { system: RECORD_ID_SYSTEM, value: id } },
     role: { system: OBJECT_ROLE, code: '4', display: 'Domain Resource' },
+  };
+  if (description !== undefined) entity.description = description;
+  return entity;
+}
+
+/** A person the event's records are about, as BALP's patient entity, named by identifier (the resource holding them is not recorded). */
+function subjectEntity(id: string, description: string | undefined): NonNullable<FhirAuditEvent['entity']>[number] {
+  const entity: NonNullable<FhirAuditEvent['entity']>[number] = {
+    what: { identifier: { system: SUBJECT_ID_SYSTEM, value: id } },
+    type: { system: ENTITY_TYPE, code: '1', display: 'Person' },
+    role: { system: OBJECT_ROLE, code: '1', display: 'Patient' },
   };
   if (description !== undefined) entity.description = description;
   return entity;

@@ -11,9 +11,9 @@ export interface TrailRead {
   action: 'query' | 'report' | 'export';
   /** Who ran it (`--by`, else the operating-system user). */
   by: string;
-  /** The record reported on (or searched for): stored like any record id, so `report --record` finds the read too. */
+  /** The record reported on (or searched for); recorded as record id and subject id (see `trailReadEntry`). */
   recordId?: string | undefined;
-  /** The person reported on (`report --subject`): stored like any subject id, so `report --subject` finds the read too. */
+  /** The person reported on (`report --subject`); recorded as subject id and record id (see `trailReadEntry`). */
   subjectId?: string | undefined;
   /** What was read: the command's filters and range (`since`, `until`, `after`, `through`, `format`, `count`…); names and numbers only. */
   scope: Record<string, string | number | boolean | undefined>;
@@ -26,9 +26,11 @@ export const TRAIL_PURPOSE = 'audit';
 
 /**
  * The entry that records a read of the trail. It is `disclosed` (the read
- * went ahead), answered `200` as a review is, names the record reported on
- * in `recordIds` and the person in `subjectIds` (so a later subject access
- * report on that record or person shows that its history was read, and by whom), and keeps the read's scope in
+ * went ahead), answered `200` as a review is, and names the id read about
+ * (the record, or the person) in both `recordIds` and `subjectIds`: the id
+ * given may name a record or a person, and on a Patient they are the same,
+ * so a later report by record or by subject on that id shows that its
+ * history was read, and by whom, whichever way either asked. It keeps the read's scope in
  * `transforms` (a read of the trail transforms no field, so that map is free
  * on these events: `{ format: 'jsonl', after: '0', through: '5000', count: '5000' }`).
  * The store validates it as it validates every entry.
@@ -39,6 +41,7 @@ export const TRAIL_PURPOSE = 'audit';
 export function trailReadEntry(read: TrailRead): AuditEntry {
   const by = read.by.trim();
   if (by === '') throw new TypeError('a read of the trail needs the name of who ran it');
+  const about = [...new Set([read.recordId, read.subjectId].filter((id): id is string => id !== undefined))];
   const scope = Object.fromEntries(
     Object.entries(read.scope)
       .filter(([, v]) => v !== undefined)
@@ -53,9 +56,9 @@ export function trailReadEntry(read: TrailRead): AuditEntry {
     action: read.action,
     decision: 'disclosed',
     status: 200,
-    recordIds: read.recordId === undefined ? [] : [read.recordId],
+    recordIds: about,
     withheldRecordIds: [],
-    ...(read.subjectId === undefined ? {} : { subjectIds: [read.subjectId] }),
+    ...(about.length === 0 ? {} : { subjectIds: about }),
     fieldsDisclosed: [],
     fieldsWithheld: [],
     transforms: scope,

@@ -156,6 +156,13 @@ export interface AuditStore {
   archive(options: ArchiveOptions): Promise<ArchiveOutcome>;
   /** Whether an event could be written now. */
   healthy(): Promise<boolean>;
+  /**
+   * The random id the trail was given when its mode was first recorded (null:
+   * a trail recorded before trail ids, or not written yet). Optional, for
+   * stores written elsewhere: an export's cursor records it when known, so a
+   * cursor from another trail is told apart from one this trail outgrew.
+   */
+  trailId?(): Promise<string | null>;
   /** Waits for appends in flight, then releases the file or pool. */
   close(): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { exportEvents, readCursor, saveCursor, type ExportPosition } from '../audit/export-stream.js';
+import { resumeProblem, type ResumeProblem } from '../audit/export-resume.js';
+import { assertCursorWritable, exportEvents, readCursor, saveCursor, type ExportPosition } from '../audit/export-stream.js';
 import type { AuditEvent } from '../audit/event.js';
 import { toFhirAuditEvent } from '../audit/fhir-audit-event.js';
 import { printableJson } from '../lib/text.js';
@@ -47,8 +48,15 @@ export function registerAuditExport(audit: Command): void {
     .addOption(
       new Option('--format <format>', 'jsonl: each event as stored; fhir: FHIR R4 AuditEvent').choices(['jsonl', 'fhir']).default('jsonl'),
     )
-    .option('--after <seq>', 'start after this seq (default: after the --cursor position, else from the first event)', wholeNumber)
-    .option('--cursor <file>', 'resume after the position this file holds, and save each position exported to it')
+    .option(
+      '--after <seq>',
+      'start after this seq, not beyond the end of the trail (default: after the --cursor position, else from the first event)',
+      wholeNumber,
+    )
+    .option(
+      '--cursor <file>',
+      'resume after the position this file holds (checked: the trail must still hold its event), and save each position exported to it',
+    )
     .option('--follow', 'after the events there are, keep streaming new ones until SIGINT or SIGTERM')
     .option('--poll-ms <ms>', 'with --follow, how often to look for new events', positiveInt, DEFAULT_POLL_MS)
     .option('--page-size <n>', 'events read, written and then saved to the cursor at a time', positiveInt, DEFAULT_PAGE)
@@ -62,8 +70,11 @@ export function registerAuditExport(audit: Command): void {
         'Each line carries its chain and seq; the cursor is saved only after the lines before it were written,\n' +
         'so a resumed export has no gap. A process killed without warning may send up to one page again\n' +
         '(at-least-once; drop repeats by id or seq); one stopped by SIGINT or SIGTERM saves its place and\n' +
-        'resumes exactly once. The export is recorded in the trail (who, which range, how many) before its\n' +
-        'first line; when that cannot be written nothing is exported and it exits 3.',
+        'resumes exactly once. The cursor holds the seq and hash of the last event exported: when the trail no\n' +
+        'longer holds that event (another trail, or one rolled back since) it exits 2 rather than skip events;\n' +
+        'resume then with --after SEQ --cursor FILE from the last seq you trust. The export is recorded in the\n' +
+        'trail (who, which range, how many) before its first line; when that cannot be written nothing is\n' +
+        'exported and it exits 3.',
     )
     .action(guard('export', runExport));
 }
@@ -71,6 +82,8 @@ export function registerAuditExport(audit: Command): void {
 async function runExport(opts: ExportOptions): Promise<void> {
   const by = readerName(opts.by);
   const cursor = opts.cursor === undefined ? undefined : await readCursor(opts.cursor);
+  // Checked before anything is written: a cursor that cannot be saved would fail only after the first page.
+  if (opts.cursor !== undefined) await assertCursorWritable(opts.cursor);
   await withStore(opts.audit, 'read', async (store) => {
     const [latest] = await store.query({ limit: 1 });
     const chain = cursor?.chain ?? latest?.chain ?? 'main';
@@ -79,9 +92,20 @@ async function runExport(opts: ExportOptions): Promise<void> {
         `the cursor ${opts.cursor} is for chain "${chain}", but this trail is written in chain "${latest.chain}": is it another trail's?`,
       );
     }
+    const head = latest?.seq ?? 0;
+    const trail = (await store.trailId?.()) ?? null;
+    if (opts.after !== undefined && opts.after > head) {
+      throw new Error(
+        `--after ${opts.after} is beyond the end of the trail (its chain ends at seq ${head}): nothing after it can be exported`,
+      );
+    }
+    if (opts.after === undefined && cursor !== undefined) {
+      const problem = await resumeProblem(store, cursor, head);
+      if (problem !== undefined) throw new Error(resumeRefusal(opts.cursor as string, problem));
+    }
     const after = opts.after ?? cursor?.seq ?? 0;
     // The range is fixed now: up to the head as it is (the export's own event, and anything later, is for the next export).
-    const through = after + (await store.count({ chain, afterSeq: after }));
+    const through = head;
     const count = await store.count({ chain, afterSeq: after, throughSeq: through, since: opts.since, until: opts.until });
     await recordRead(opts.audit, 'export', store, {
       action: 'export',
@@ -107,7 +131,10 @@ async function runExport(opts: ExportOptions): Promise<void> {
         pollMs: opts.pollMs,
         render: opts.format === 'fhir' ? (e: AuditEvent) => printableJson(toFhirAuditEvent(e), 0) : (e: AuditEvent) => printableJson(e, 0),
         write: writeStdout,
-        save: opts.cursor === undefined ? async () => undefined : (p: ExportPosition) => saveCursor(opts.cursor as string, p),
+        save:
+          opts.cursor === undefined
+            ? async () => undefined
+            : (p: ExportPosition) => saveCursor(opts.cursor as string, trail === null ? p : { ...p, trail }),
         signal: stop.signal,
         onPage: progress.page,
       });
@@ -115,16 +142,42 @@ async function runExport(opts: ExportOptions): Promise<void> {
       if (!result.complete && opts.follow !== true) {
         throw new CliExit(
           EXIT.usage,
-          `fieldmesh audit export: stopped at seq ${result.position.seq} before the end of its range (seq ${through})` +
-            (opts.cursor === undefined
-              ? `: resume with --after ${result.position.seq}`
-              : `: run it again with --cursor ${opts.cursor} to resume`),
+          `fieldmesh audit export: stopped at seq ${result.seq} before the end of its range (seq ${through})` +
+            (opts.cursor === undefined ? `: resume with --after ${result.seq}` : `: run it again with --cursor ${opts.cursor} to resume`),
         );
       }
     } finally {
       for (const s of signals) process.off(s, onSignal);
     }
   });
+}
+
+/** Why the export does not resume from the cursor, and what the operator can do. */
+function resumeRefusal(file: string, problem: ResumeProblem): string {
+  switch (problem.kind) {
+    case 'trail':
+      return (
+        `the cursor ${file} is another trail's: ${problem.reason}. Resuming from it would skip events: use this trail's own ` +
+        `cursor, or start this trail's export with --after 0 --cursor ${file}`
+      );
+    case 'unchecked':
+      return (
+        `the cursor ${file} cannot be checked: ${problem.reason}. If its seq is the last one you exported from this trail, ` +
+        `run once with --after SEQ --cursor ${file}: the position saved then is checked on every later run`
+      );
+    case 'archived':
+      return (
+        `the cursor ${file} is behind the live trail: ${problem.reason}. Take those events from the archive files, ` +
+        `then resume with --after the last seq archived and --cursor ${file}`
+      );
+    default:
+      return (
+        `the trail no longer holds the event the cursor ${file} names: ${problem.reason}. The cursor is another trail's, ` +
+        'or this trail was rolled back or rewritten since it was saved (a restore, or a failover that lost committed events ' +
+        'whose seqs new events then took), and resuming from it would skip events. Find the last seq you exported whose hash ' +
+        `this trail still holds (audit export --after N shows the trail's), then resume with --after that seq --cursor ${file}`
+      );
+  }
 }
 
 /** Resolves once the chunk is handed to the operating system; only then may its position be saved. */

