@@ -59,8 +59,10 @@ export interface CheckpointPlan {
  * What a store lends archiving: its reads, and the one write, made in one
  * transaction under the trail's write lock (SQLite `BEGIN IMMEDIATE`,
  * PostgreSQL the chain's advisory lock): check the plan still holds
- * (`checkpointSql`, `planProblem`, throwing `TrailMoved` when it does not),
- * delete the archived rows, seal `entry` after the chain's head.
+ * (`checkpointSql`, `assertPlan`, throwing `TrailMoved` when it does not),
+ * seal `entry` after the chain's head as it is before anything is deleted
+ * (so it chains after the last event even when every event is archived),
+ * then delete the archived rows.
  */
 export interface ArchiveAccess {
   reader: TrailReader;

@@ -192,6 +192,35 @@ describe('fieldmesh audit archive and verify --archive (built binary)', function
         expect(cli(trail, ['review']).stdout).to.contain('No break-glass events awaiting review.');
       });
 
+      it('archives every live event (a quiet trail): the checkpoint chains after the head, appends and a second archive go on', async () => {
+        const dir = tmp();
+        const trail = await kind.make(dir);
+        await seed(trail, {}, 20, 0);
+        const headBefore = head(trail); // 20:…
+        const out = join(dir, 'all.jsonl');
+        const r = cli(trail, ['archive', '--before', '2026-01-01', '--out', out]);
+        expect(r.code, r.stderr).to.equal(0);
+        expect(r.stdout).to.contain('archived seq 1 to 20 (20 events)').and.contain('at seq 21; the live chain starts at seq 21');
+        const [cp] = await trail.sql<{ seq: number | string; prev_hash: string }>(`SELECT seq, prev_hash FROM ${T}`);
+        expect(Number(cp?.seq)).to.equal(21);
+        expect(cp?.prev_hash).to.equal(headBefore.split(':')[1]);
+        const plain = cli(trail, ['verify']);
+        expect(plain.code, plain.stdout).to.equal(0);
+        expect(cli(trail, ['verify', '--archive', out]).code).to.equal(0);
+        const store = await openAuditStore(trail.target);
+        const next = await store.append(sampleEntry({ requestId: 'after' })).finally(() => store.close());
+        expect(next.seq).to.equal(22);
+        // everything again, the first checkpoint with it: a second checkpoint at seq 23 lists both archives
+        const out2 = join(dir, 'all-2.jsonl');
+        const again = cli(trail, ['archive', '--before', new Date().toISOString(), '--out', out2]);
+        expect(again.code, again.stderr).to.equal(0);
+        expect(again.stdout).to.contain('archived seq 21 to 22 (2 events)').and.contain('at seq 23');
+        const both = cli(trail, ['verify', '--archive', out, '--archive', out2]);
+        expect(both.code, both.stdout).to.equal(0);
+        expect(both.stdout).to.contain('after 2 archives');
+        expect(cli(trail, ['verify']).code).to.equal(0);
+      });
+
       it('fails verify when the archive or the live trail is tampered with, naming the event, the file or the missing range', async () => {
         const dir = tmp();
         const trail = await kind.make(dir);

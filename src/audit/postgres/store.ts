@@ -280,8 +280,8 @@ class PostgresAuditStore implements AuditStore {
 
   /**
    * The checkpoint's one transaction, holding the chain's advisory lock as
-   * every append does: the plan still holds, the archived rows go, the
-   * checkpoint is sealed after the head. Not retried: the archive step
+   * every append does: the plan still holds, the checkpoint is sealed
+   * after the head, the archived rows go. Not retried: the archive step
    * withdraws its file and reports.
    */
   async #checkpoint(plan: CheckpointPlan, entry: Batch[number]): Promise<AuditEvent> {
@@ -297,9 +297,10 @@ class PostgresAuditStore implements AuditStore {
       await client.query(this.#begin);
       const { check, remove } = checkpointSql(this.#t.events, dialect, plan);
       assertPlan((await client.query(check.sql, check.params)).rows[0], plan);
-      await client.query(remove.sql, remove.params);
+      // Sealed before the rows go, so it chains after the head even when every event is archived.
       // A checkpoint names no records, so another record-id key does not stop it (as for a review).
       const [event] = await this.#sealAndInsert(client, [entry], true);
+      await client.query(remove.sql, remove.params);
       await client.query('COMMIT');
       done(false);
       return event as AuditEvent;

@@ -232,7 +232,7 @@ class SqliteAuditStore implements AuditStore {
   /**
    * The checkpoint's one transaction, under the file's write lock (`BEGIN
    * IMMEDIATE`, as every append takes it): the plan still holds, the
-   * archived rows go, the checkpoint is sealed after the head.
+   * checkpoint is sealed after the head, the archived rows go.
    */
   #checkpoint(plan: CheckpointPlan, entry: Batch[number]): AuditEvent {
     if (this.#closed) throw auditUnavailable(this.#file, new Error('the store is closed'));
@@ -243,9 +243,11 @@ class SqliteAuditStore implements AuditStore {
     return db
       .transaction(() => {
         assertPlan(db.prepare(check.sql).get(...check.params) as Parameters<typeof assertPlan>[0], plan);
-        db.prepare(remove.sql).run(...remove.params);
+        // Sealed before the rows go, so it chains after the head even when every event is archived.
         // A checkpoint names no records, so another record-id key does not stop it (as for a review).
-        return seal([entry], true)[0] as AuditEvent;
+        const checkpoint = seal([entry], true)[0] as AuditEvent;
+        db.prepare(remove.sql).run(...remove.params);
+        return checkpoint;
       })
       .immediate();
   }
