@@ -79,6 +79,9 @@ export class TrailMoved extends Error {}
 /** Rows per page when reading the events to archive. */
 const PAGE = 1000;
 
+/** Why an archive whose trail moved under it changed nothing. */
+const MOVED = 'another archive ran, or the events to archive changed, while this one was written: nothing was archived';
+
 /**
  * Archives the beginning of the chain up to the first event at or after
  * `before` into `out` (see the module comment for the order of steps), then
@@ -130,7 +133,7 @@ export async function archiveTrail(access: ArchiveAccess, options: ArchiveOption
     `SELECT hash FROM ${reader.table} WHERE chain = ${at.p(chain)} AND seq = ${at.p(last)}`,
     at.params,
   );
-  if (end === undefined) return { ok: false, kind: 'changed', reason: 'the events to archive changed while they were read' };
+  if (end === undefined) return { ok: false, kind: 'changed', reason: MOVED };
   const header: ArchiveHeader = {
     format: ARCHIVE_FORMAT,
     version: 1,
@@ -143,7 +146,7 @@ export async function archiveTrail(access: ArchiveAccess, options: ArchiveOption
   let record: ArchiveRecord;
   try {
     const sha256 = await writeArchive(tmp, header, rowsOf(reader, chain, from.seq, last));
-    if (sha256 === undefined) return { ok: false, kind: 'changed', reason: 'the events to archive changed while they were read' };
+    if (sha256 === undefined) return { ok: false, kind: 'changed', reason: MOVED };
     record = { file: basename(out), from: header.from, to: header.to, events: header.events, sha256 };
     // What is on disk, read back, must verify as the archive it is meant to be before anything is deleted.
     const check = await checkArchive(tmp, { mode, chainKey: access.chainKey, known: [...previous, record] });
@@ -208,7 +211,7 @@ export function assertPlan(
     Number(row.n) === plan.to.seq - plan.from.seq &&
     row.hash === plan.to.hash &&
     Number(row.latest ?? 0) === plan.latest;
-  if (!same) throw new TrailMoved('the trail changed while it was archived (another archive, or its rows): nothing was archived');
+  if (!same) throw new TrailMoved(MOVED);
 }
 
 /**

@@ -105,6 +105,24 @@ async function seed(trail: Trail, opts: AuditStoreOptions = {}, count = 12, rece
   }
 }
 
+/** `count` events of 2025 appended many at a time (one group commit each), then `recent` of now. */
+async function seedMany(trail: Trail, count: number, recent: number): Promise<void> {
+  const store = await openAuditStore(trail.target);
+  try {
+    for (let i = 0; i < count; i += 500) {
+      const n = Math.min(500, count - i);
+      await Promise.all(
+        Array.from({ length: n }, (_, j) =>
+          store.append(sampleEntry({ requestId: `bulk-${i + j}`, time: new Date(Date.UTC(2025, 0, 1) + (i + j) * 1000).toISOString() })),
+        ),
+      );
+    }
+    for (let i = 0; i < recent; i++) await store.append(sampleEntry({ requestId: `recent-bulk-${i}` }));
+  } finally {
+    await store.close();
+  }
+}
+
 function cli(trail: Trail, args: string[], env: Record<string, string> = {}): Run {
   return fieldmesh(['audit', ...args, '--audit', trail.target], { env });
 }
@@ -219,6 +237,58 @@ describe('fieldmesh audit archive and verify --archive (built binary)', function
         expect(both.code, both.stdout).to.equal(0);
         expect(both.stdout).to.contain('after 2 archives');
         expect(cli(trail, ['verify']).code).to.equal(0);
+      });
+
+      it('verify reads one consistent view: an archive committing between two of its pages is not a gap', async () => {
+        const dir = tmp();
+        const trail = await kind.make(dir);
+        await seedMany(trail, 2500, 2);
+        const out = join(dir, 'mid-walk.jsonl');
+        const store = await openAuditStore(trail.target, { readonly: true });
+        let archived: Run | undefined;
+        try {
+          // After the first page of the walk (1000 events), the binary archives and commits while the walk waits.
+          const result = await store.verify((done) => {
+            if (done === 1000 && archived === undefined) {
+              archived = cli(trail, ['archive', '--before', '2026-01-01', '--out', out]);
+            }
+          });
+          expect(archived?.code, archived?.stderr).to.equal(0);
+          expect(archived?.stdout).to.contain('archived seq 1 to 2500');
+          expect(result.ok, JSON.stringify(result)).to.equal(true);
+          expect(result.ok && result.events).to.equal(2502); // the trail as it was when the walk began
+        } finally {
+          await store.close();
+        }
+        const after = cli(trail, ['verify', '--archive', out]);
+        expect(after.code, after.stdout).to.equal(0);
+      });
+
+      it('verify in a loop while archives run (child processes): never BROKEN; of concurrent archives one wins, the others exit 0 or 2', async () => {
+        const dir = tmp();
+        const trail = await kind.make(dir);
+        await seedMany(trail, 3000, 2);
+        const outs = [1, 2, 3, 4].map((i) => join(dir, `race-${i}.jsonl`));
+        const archives = Promise.all(
+          outs.map((o) => fieldmeshAsync(['audit', 'archive', '--before', '2026-01-01', '--out', o, '--audit', trail.target])),
+        );
+        let finished = false;
+        void archives.then(() => (finished = true));
+        const verifies: Run[] = [];
+        // Verify until every archive has exited (a condition, not a time limit), two at a time.
+        while (!finished || verifies.length === 0) {
+          verifies.push(...(await Promise.all([1, 2].map(() => fieldmeshAsync(['audit', 'verify', '--audit', trail.target])))));
+        }
+        for (const v of verifies) expect(v.code, v.stdout + v.stderr).to.equal(0);
+        const results = await archives;
+        for (const r of results) expect([0, 2], r.stdout + r.stderr).to.include(r.code);
+        const won = results.filter((r) => r.stdout.includes('archived seq 1 to 3000'));
+        expect(won).to.have.length(1);
+        for (const r of results.filter((x) => x.code === 2)) expect(r.stderr).to.contain('another archive');
+        const kept = outs.filter((o) => existsSync(o));
+        expect(kept).to.have.length(1);
+        const full = cli(trail, ['verify', '--archive', kept[0] as string]);
+        expect(full.code, full.stdout).to.equal(0);
       });
 
       it('fails verify when the archive or the live trail is tampered with, naming the event, the file or the missing range', async () => {

@@ -77,7 +77,8 @@ class PostgresAuditStore implements AuditStore {
       verifyColumns: VERIFY_COLUMNS,
       all: <R>(sql: string, params: unknown[] = []) => this.#read<R & pg.QueryResultRow>(sql, params),
       mode: () => this.#mode(),
-      uniqueSeq: () => this.#uniqueSeq(),
+      uniqueSeq: () => this.#uniqueSeq((sql, params) => this.#read(sql, params)),
+      snapshot: (fn) => this.#snapshot(fn),
     };
     this.#pool = new pg.Pool({
       connectionString: url,
@@ -105,8 +106,8 @@ class PostgresAuditStore implements AuditStore {
   }
 
   /** Whether the events table still has a valid, non-partial UNIQUE index on exactly (chain, seq), as the store created it. */
-  async #uniqueSeq(): Promise<boolean> {
-    const [unique] = await this.#read<{ ok: boolean }>(
+  async #uniqueSeq(read: (sql: string, params: unknown[]) => Promise<{ ok: boolean }[]>): Promise<boolean> {
+    const [unique] = await read(
       `SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass($1)
       AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indnatts = 2
       AND (SELECT array_agg(a.attname::text ORDER BY k.n) FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
@@ -209,6 +210,54 @@ class PostgresAuditStore implements AuditStore {
       return (await this.#pool.query<R>(sql, params)).rows;
     } catch (err) {
       throw auditUnavailable(this.#where, err, 'read');
+    }
+  }
+
+  /**
+   * `fn` reading through one REPEATABLE READ, READ ONLY transaction on one
+   * connection: every read sees the trail as it was at the first one,
+   * whatever an archive or an append commits meanwhile.
+   */
+  async #snapshot<R>(fn: (reader: TrailReader) => Promise<R>): Promise<R> {
+    let done: ((broken: boolean) => void) | undefined;
+    let client: pg.PoolClient;
+    try {
+      await this.#ensureSchema();
+      const checkedOut = await this.#checkout();
+      ({ client, done } = checkedOut);
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    } catch (err) {
+      done?.(true);
+      throw auditUnavailable(this.#where, err, 'read');
+    }
+    const query = async <T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> => {
+      try {
+        return (await client.query<T>(sql, params)).rows;
+      } catch (err) {
+        throw auditUnavailable(this.#where, err, 'read');
+      }
+    };
+    let broken = true;
+    try {
+      const result = await fn({
+        table: this.#reader.table,
+        dialect: this.#reader.dialect,
+        verifyColumns: this.#reader.verifyColumns,
+        all: <T>(sql: string, params: unknown[] = []) => query<T & pg.QueryResultRow>(sql, params),
+        mode: async () => {
+          try {
+            return await readPostgresMode(client, this.#opts.schema);
+          } catch (err) {
+            throw auditUnavailable(this.#where, err, 'read');
+          }
+        },
+        uniqueSeq: () => this.#uniqueSeq(query),
+      });
+      await client.query('COMMIT');
+      broken = false;
+      return result;
+    } finally {
+      done(broken);
     }
   }
 

@@ -73,6 +73,7 @@ class SqliteAuditStore implements AuditStore {
       all: async <R>(sql: string, params: unknown[] = []) => this.#read((db) => db.prepare(sql).all(...params) as R[]),
       mode: async () => this.#read((db) => readSqliteMode(db)),
       uniqueSeq: async () => this.#read((db) => hasUniqueSeq(db)),
+      snapshot: (fn) => this.#snapshot(fn),
     };
     this.#commit = new GroupCommit((batch) => this.#write(batch), opts.maxBatch ?? 500, opts.onCommit);
     try {
@@ -178,6 +179,47 @@ class SqliteAuditStore implements AuditStore {
     } catch (err) {
       this.#drop();
       throw auditUnavailable(this.#file, err, 'read');
+    }
+  }
+
+  /**
+   * `fn` reading through a read transaction on a connection of its own: in
+   * WAL mode every read in it sees the file as it was at the first one,
+   * whatever other connections commit meanwhile. Its own connection, so
+   * nothing else this store does on its handle (a review, a health check)
+   * lands inside the transaction.
+   */
+  async #snapshot<R>(fn: (reader: TrailReader) => Promise<R>): Promise<R> {
+    this.#read((db) => db); // opens (and, for a writer, creates and migrates) the trail as any read does
+    let db: Database.Database;
+    try {
+      db = new Database(this.#file, { readonly: true, fileMustExist: true, timeout: 5000 });
+      db.exec('BEGIN');
+    } catch (err) {
+      throw auditUnavailable(this.#file, err, 'read');
+    }
+    const read = <T>(step: () => T): T => {
+      try {
+        return step();
+      } catch (err) {
+        throw auditUnavailable(this.#file, err, 'read');
+      }
+    };
+    try {
+      return await fn({
+        table: this.#reader.table,
+        dialect: this.#reader.dialect,
+        verifyColumns: this.#reader.verifyColumns,
+        all: async <T>(sql: string, params: unknown[] = []) => read(() => db.prepare(sql).all(...params) as T[]),
+        mode: async () => read(() => readSqliteMode(db)),
+        uniqueSeq: async () => read(() => hasUniqueSeq(db)),
+      });
+    } finally {
+      try {
+        if (db.inTransaction) db.exec('COMMIT');
+      } finally {
+        db.close();
+      }
     }
   }
 
