@@ -75,6 +75,7 @@ export function registerAuditArchive(audit: Command): void {
                     `  sha256 ${record.sha256}  checkpoint event ${checkpoint.id} at seq ${checkpoint.seq}; the live chain starts at seq ${record.to.seq + 1}`,
                   ),
                 );
+                if (outcome.note !== undefined) out(printable(`  (${outcome.note})`));
               }
               return;
             }

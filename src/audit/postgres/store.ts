@@ -3,10 +3,10 @@ import { FieldmeshError } from '../../lib/errors.js';
 import type { SqlDialect } from '../dialect.js';
 import { prepareEntry, type AuditEntry, type AuditEvent } from '../event.js';
 import { GroupCommit } from '../group-commit.js';
-import { archiveTrail, assertPlan, checkpointSql, TrailMoved, type CheckpointPlan } from '../archive.js';
+import { archiveTrail, assertPlan, checkpointSql, checkpointsSql, CommitUnknown, TrailMoved, type CheckpointPlan } from '../archive.js';
 import { countEvents, pendingReviewEvents, queryEvents, verifyTrail, type TrailReader } from '../reads.js';
 import { reviewBatch, reviewLookupSql } from '../review.js';
-import { insertSql, toRow, type AuditRow } from '../row.js';
+import { fromRow, insertSql, toRow, type AuditRow } from '../row.js';
 import { headSql, sealBatch, writerFrom, type Batch, type Writer } from '../seal.js';
 import { writeProblems, type TrailMode } from '../trail-mode.js';
 import type { ArchiveOptions, ArchiveOutcome, AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from '../types.js';
@@ -322,6 +322,7 @@ class PostgresAuditStore implements AuditStore {
         verify: () => this.verify(),
         pendingReviews: () => this.pendingReviews(),
         checkpoint: (plan, entry) => this.#checkpoint(plan, entry),
+        checkpoints: () => this.#checkpoints(),
       },
       options,
     );
@@ -330,12 +331,14 @@ class PostgresAuditStore implements AuditStore {
   /**
    * The checkpoint's one transaction, holding the chain's advisory lock as
    * every append does: the plan still holds, the checkpoint is sealed
-   * after the head, the archived rows go. Not retried: the archive step
-   * withdraws its file and reports.
+   * after the head, the archived rows go. Not retried: a failure once
+   * COMMIT was sent is `CommitUnknown`, and the archive step checks the
+   * trail (`#checkpoints`) before it withdraws its file.
    */
   async #checkpoint(plan: CheckpointPlan, entry: Batch[number]): Promise<AuditEvent> {
     if (this.#closed) throw auditUnavailable(this.#where, new Error('the store is closed'));
     let done: ((broken: boolean) => void) | undefined;
+    let committing = false;
     try {
       if (this.#opts.readonly === true) throw new Error('the store was opened read-only');
       await this.#ensureSchema();
@@ -350,14 +353,43 @@ class PostgresAuditStore implements AuditStore {
       // A checkpoint names no records, so another record-id key does not stop it (as for a review).
       const [event] = await this.#sealAndInsert(client, [entry], true);
       await client.query(remove.sql, remove.params);
+      committing = true;
       await client.query('COMMIT');
       done(false);
       return event as AuditEvent;
     } catch (err) {
-      // Destroyed rather than pooled: its transaction (rolled back with it) is over.
+      // Destroyed rather than pooled: a transaction not committed is rolled back with it.
       done?.(true);
       if (err instanceof TrailMoved) throw err;
-      throw auditUnavailable(this.#where, err);
+      const unavailable = auditUnavailable(this.#where, err);
+      if (!committing) throw unavailable;
+      const unknown = new CommitUnknown(unavailable.message);
+      unknown.cause = unavailable;
+      throw unknown;
+    }
+  }
+
+  /**
+   * The chain's checkpoints, read holding the chain's advisory lock: a
+   * checkpoint transaction whose COMMIT was sent over a connection since
+   * lost holds the lock until the server has committed or rolled it back,
+   * so what is read here is its outcome, not a moment before it.
+   */
+  async #checkpoints(): Promise<AuditEvent[]> {
+    let done: ((broken: boolean) => void) | undefined;
+    try {
+      const checkedOut = await this.#checkout();
+      done = checkedOut.done;
+      const { client } = checkedOut;
+      await client.query(this.#begin);
+      const q = checkpointsSql(this.#t.events, dialect, this.#writer.chain);
+      const rows = (await client.query<AuditRow>(q.sql, q.params)).rows;
+      await client.query('COMMIT');
+      done(false);
+      return rows.map(fromRow);
+    } catch (err) {
+      done?.(true);
+      throw auditUnavailable(this.#where, err, 'read');
     }
   }
 

@@ -2,10 +2,10 @@ import Database from 'better-sqlite3';
 import { FieldmeshError } from '../../lib/errors.js';
 import { prepareEntry, type AuditEntry, type AuditEvent } from '../event.js';
 import { GroupCommit } from '../group-commit.js';
-import { archiveTrail, assertPlan, checkpointSql, type CheckpointPlan } from '../archive.js';
+import { archiveTrail, assertPlan, checkpointSql, checkpointsSql, type CheckpointPlan } from '../archive.js';
 import { countEvents, pendingReviewEvents, queryEvents, verifyTrail, type TrailReader } from '../reads.js';
 import { reviewBatch, reviewLookupSql } from '../review.js';
-import type { AuditRow } from '../row.js';
+import { fromRow, type AuditRow } from '../row.js';
 import { writerFrom, type Batch, type Writer } from '../seal.js';
 import { DEFAULT_SQLITE_FILE } from '../target.js';
 import { writeProblems } from '../trail-mode.js';
@@ -266,6 +266,11 @@ class SqliteAuditStore implements AuditStore {
         verify: () => this.verify(),
         pendingReviews: () => this.pendingReviews(),
         checkpoint: async (plan, entry) => this.#checkpoint(plan, entry),
+        // A SQLite write is over (committed or rolled back) when its call returns.
+        checkpoints: async () => {
+          const q = checkpointsSql(T, dialect, this.#writer.chain);
+          return (await this.#reader.all<AuditRow>(q.sql, q.params)).map(fromRow);
+        },
       },
       options,
     );
