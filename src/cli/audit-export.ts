@@ -1,5 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { exportEvents, readCursor, saveCursor, type ExportPosition } from '../audit/export-stream.js';
+import { archivedStartReason, exportRange } from '../audit/export-range.js';
 import type { AuditEvent } from '../audit/event.js';
 import { toFhirAuditEvent } from '../audit/fhir-audit-event.js';
 import { printableJson } from '../lib/text.js';
@@ -81,7 +82,14 @@ async function runExport(opts: ExportOptions): Promise<void> {
     }
     const after = opts.after ?? cursor?.seq ?? 0;
     // The range is fixed now: up to the head as it is (the export's own event, and anything later, is for the next export).
-    const through = after + (await store.count({ chain, afterSeq: after }));
+    const { through, archived } = await exportRange(store, chain, after);
+    if (archived !== undefined) {
+      // Told where to start: never skip past events it has not sent. From the first event: the live chain, said so.
+      if (opts.after !== undefined || cursor !== undefined) throw new Error(archivedStartReason(archived, after));
+      process.stderr.write(
+        `seq ${archived.from} to ${archived.to} are archived (in ${archived.files.join(', ')}): exporting the live chain from seq ${archived.to + 1}\n`,
+      );
+    }
     const count = await store.count({ chain, afterSeq: after, throughSeq: through, since: opts.since, until: opts.until });
     await recordRead(opts.audit, 'export', store, {
       action: 'export',
