@@ -164,6 +164,8 @@ export async function archiveTrail(access: ArchiveAccess, options: ArchiveOption
     const sha256 = await writeArchive(tmp, header, rowsOf(reader, chain, from.seq, last));
     if (sha256 === undefined) return { ok: false, kind: 'changed', reason: MOVED };
     record = { file: basename(out), from: header.from, to: header.to, events: header.events, sha256 };
+    // Archived unreviewed, they leave the review queue: the checkpoint names them so the guardian can still find them.
+    if (pending.length > 0) record.unreviewed = pending.map((e) => e.id);
     // What is on disk, read back, must verify as the archive it is meant to be before anything is deleted.
     const check = await checkArchive(tmp, { mode, chainKey: access.chainKey, known: [...previous, record] });
     if (!check.ok) throw new Error(`the archive written does not verify (${check.reason}): nothing was archived`);

@@ -75,6 +75,15 @@ export function registerAuditArchive(audit: Command): void {
                     `  sha256 ${record.sha256}  checkpoint event ${checkpoint.id} at seq ${checkpoint.seq}; the live chain starts at seq ${record.to.seq + 1}`,
                   ),
                 );
+                const unreviewed = record.unreviewed ?? [];
+                if (unreviewed.length > 0) {
+                  out(
+                    printable(
+                      `  ${unreviewed.length} break-glass event${plural(unreviewed.length)} archived awaiting review (no longer in the review queue; ` +
+                        `named in the checkpoint, the events in ${opts.out}): ${unreviewed.join(', ')}`,
+                    ),
+                  );
+                }
                 if (outcome.note !== undefined) out(printable(`  (${outcome.note})`));
               }
               return;

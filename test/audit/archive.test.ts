@@ -291,6 +291,34 @@ describe('fieldmesh audit archive and verify --archive (built binary)', function
         expect(full.code, full.stdout).to.equal(0);
       });
 
+      it('--include-unreviewed names the break-glass events it archives; report and query say the archived seqs were not searched', async () => {
+        const dir = tmp();
+        const trail = await kind.make(dir);
+        const store = await openAuditStore(trail.target);
+        const bg = await store.append(breakGlassEntry({ time: '2025-03-01T00:00:00.000Z', recordIds: ['p-77'] }));
+        await store.append(sampleEntry({ requestId: 'old', time: '2025-04-01T00:00:00.000Z', recordIds: ['p-77'] }));
+        await store.append(sampleEntry({ requestId: 'now', recordIds: ['p-88'] }));
+        await store.close();
+        const out = join(dir, 'unreviewed.jsonl');
+        const r = cli(trail, ['archive', '--before', '2026-01-01', '--out', out, '--include-unreviewed']);
+        expect(r.code, r.stderr).to.equal(0);
+        expect(r.stdout).to.contain(`1 break-glass event archived awaiting review`).and.contain(`: ${bg.id}`);
+        const v = JSON.parse(cli(trail, ['verify', '--json']).stdout) as { archived: { archives: { unreviewed?: string[] }[] } };
+        expect(v.archived.archives[0]?.unreviewed).to.deep.equal([bg.id]);
+        expect(cli(trail, ['verify', '--archive', out]).code).to.equal(0);
+
+        const report = cli(trail, ['report', '--record', 'p-77', '--by', 'dpo']);
+        expect(report.code, report.stderr).to.equal(0);
+        expect(report.stdout).to.contain('No access to record p-77 is recorded.');
+        expect(report.stdout).to.contain('seq 1 to 2 are archived (unreviewed.jsonl) and were not searched');
+        const json = JSON.parse(cli(trail, ['report', '--record', 'p-77', '--json', '--by', 'dpo']).stdout) as Record<string, unknown>;
+        expect(json.notSearched).to.deep.equal({ seq: [1, 2], archives: ['unreviewed.jsonl'] });
+        const query = cli(trail, ['query', '--user', 'u-9001', '--by', 'dpo']);
+        expect(query.code, query.stderr).to.equal(0);
+        expect(query.stdout).to.contain('No matching events.');
+        expect(query.stderr).to.contain('seq 1 to 2 are archived (unreviewed.jsonl) and were not searched');
+      });
+
       it('fails verify when the archive or the live trail is tampered with, naming the event, the file or the missing range', async () => {
         const dir = tmp();
         const trail = await kind.make(dir);
