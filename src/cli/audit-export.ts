@@ -64,7 +64,9 @@ export function registerAuditExport(audit: Command): void {
         'so a resumed export has no gap. A process killed without warning may send up to one page again\n' +
         '(at-least-once; drop repeats by id or seq); one stopped by SIGINT or SIGTERM saves its place and\n' +
         'resumes exactly once. The export is recorded in the trail (who, which range, how many) before its\n' +
-        'first line; when that cannot be written nothing is exported and it exits 3.',
+        'first line; when that cannot be written nothing is exported and it exits 3.\n' +
+        'After archiving, an export from the first event starts at the live chain (saying so on stderr); a cursor\n' +
+        'or --after whose next events were archived is refused (exit 2), naming the archive that holds them.',
     )
     .action(guard('export', runExport));
 }
