@@ -59,8 +59,10 @@ export interface CheckpointPlan {
  * What a store lends archiving: its reads, and the one write, made in one
  * transaction under the trail's write lock (SQLite `BEGIN IMMEDIATE`,
  * PostgreSQL the chain's advisory lock): check the plan still holds
- * (`checkpointSql`, `planProblem`, throwing `TrailMoved` when it does not),
- * delete the archived rows, seal `entry` after the chain's head.
+ * (`checkpointSql`, `assertPlan`, throwing `TrailMoved` when it does not),
+ * seal `entry` after the chain's head as it is before anything is deleted
+ * (so it chains after the last event even when every event is archived),
+ * then delete the archived rows.
  */
 export interface ArchiveAccess {
   reader: TrailReader;
@@ -69,19 +71,38 @@ export interface ArchiveAccess {
   verify(): Promise<VerifyResult>;
   pendingReviews(): Promise<AuditEvent[]>;
   checkpoint(plan: CheckpointPlan, entry: Batch[number]): Promise<AuditEvent>;
+  /**
+   * The chain's checkpoints, newest first, read once no write of the chain
+   * is in flight (PostgreSQL: holding the chain's advisory lock, so a
+   * checkpoint whose COMMIT is still on its way has landed or is gone).
+   */
+  checkpoints(): Promise<AuditEvent[]>;
 }
 
 /** The trail changed between planning an archive and its checkpoint: nothing was changed. */
 export class TrailMoved extends Error {}
 
+/**
+ * The checkpoint's COMMIT was sent and no answer came (the connection
+ * dropped): the transaction may have committed. `cause` says why.
+ */
+export class CommitUnknown extends Error {}
+
 /** Rows per page when reading the events to archive. */
 const PAGE = 1000;
+
+/** Why an archive whose trail moved under it changed nothing. */
+const MOVED = 'another archive ran, or the events to archive changed, while this one was written: nothing was archived';
 
 /**
  * Archives the beginning of the chain up to the first event at or after
  * `before` into `out` (see the module comment for the order of steps), then
  * checkpoints the trail. Refusals are data (`ok: false`); an I/O failure
- * (a full disk) throws, with the trail unchanged and no file left.
+ * (a full disk) throws, with the trail unchanged and no file left. When the
+ * checkpoint's transaction fails, the trail is checked before the file is
+ * withdrawn: a checkpoint that did commit (the connection lost after COMMIT)
+ * is success, and when the outcome cannot be known the file is kept
+ * (`unknown`), never deleted with the events it may be the only copy of.
  *
  * @example
  * const outcome = await archiveTrail(access, { before: new Date('2026-01-01T00:00:00Z'), out: 'audit-2025.jsonl' });
@@ -128,7 +149,7 @@ export async function archiveTrail(access: ArchiveAccess, options: ArchiveOption
     `SELECT hash FROM ${reader.table} WHERE chain = ${at.p(chain)} AND seq = ${at.p(last)}`,
     at.params,
   );
-  if (end === undefined) return { ok: false, kind: 'changed', reason: 'the events to archive changed while they were read' };
+  if (end === undefined) return { ok: false, kind: 'changed', reason: MOVED };
   const header: ArchiveHeader = {
     format: ARCHIVE_FORMAT,
     version: 1,
@@ -141,8 +162,10 @@ export async function archiveTrail(access: ArchiveAccess, options: ArchiveOption
   let record: ArchiveRecord;
   try {
     const sha256 = await writeArchive(tmp, header, rowsOf(reader, chain, from.seq, last));
-    if (sha256 === undefined) return { ok: false, kind: 'changed', reason: 'the events to archive changed while they were read' };
+    if (sha256 === undefined) return { ok: false, kind: 'changed', reason: MOVED };
     record = { file: basename(out), from: header.from, to: header.to, events: header.events, sha256 };
+    // Archived unreviewed, they leave the review queue: the checkpoint names them so the guardian can still find them.
+    if (pending.length > 0) record.unreviewed = pending.map((e) => e.id);
     // What is on disk, read back, must verify as the archive it is meant to be before anything is deleted.
     const check = await checkArchive(tmp, { mode, chainKey: access.chainKey, known: [...previous, record] });
     if (!check.ok) throw new Error(`the archive written does not verify (${check.reason}): nothing was archived`);
@@ -165,12 +188,45 @@ export async function archiveTrail(access: ArchiveAccess, options: ArchiveOption
     const checkpoint = await access.checkpoint(plan, entry);
     return { ok: true, file: out, record, checkpoint };
   } catch (err) {
-    // The trail still holds every event: the file is withdrawn so that a retry can write it again.
-    await unlink(out).catch(() => undefined);
-    await syncDirectory(dirname(out)).catch(() => undefined);
-    if (err instanceof TrailMoved) return { ok: false, kind: 'changed', reason: err.message };
+    // The file is withdrawn (so that a retry can write it again) only when the trail is known to hold every event.
+    const withdraw = async (): Promise<void> => {
+      await unlink(out).catch(() => undefined);
+      await syncDirectory(dirname(out)).catch(() => undefined);
+    };
+    if (err instanceof TrailMoved) {
+      await withdraw();
+      return { ok: false, kind: 'changed', reason: err.message };
+    }
+    let found: AuditEvent | undefined;
+    try {
+      found = (await access.checkpoints()).find((e) => e.archives?.[e.archives.length - 1]?.sha256 === record.sha256);
+    } catch {
+      if (err instanceof CommitUnknown) {
+        const reason =
+          `the archive ${options.out} is kept: the checkpoint's transaction was sent but its outcome is unknown (${err.message}) ` +
+          `and the trail could not be checked; run \`audit verify --archive ${options.out}\` when it is back`;
+        return { ok: false, kind: 'unknown', file: out, reason };
+      }
+      // It failed before its COMMIT was sent: nothing was deleted.
+      await withdraw();
+      throw err;
+    }
+    if (found !== undefined) {
+      const note = `the connection was lost after the checkpoint was sent (${(err as Error).message}); the trail holds it: the archive is in place`;
+      return { ok: true, file: out, record, checkpoint: found, note };
+    }
+    await withdraw();
     throw err;
   }
+}
+
+/**
+ * A chain's checkpoints (`archive` events), newest first: what
+ * `ArchiveAccess.checkpoints` reads, in whichever transaction the store holds.
+ */
+export function checkpointsSql(table: string, dialect: TrailReader['dialect'], chain: string): { sql: string; params: unknown[] } {
+  const { p, params } = parameters(dialect);
+  return { sql: `SELECT * FROM ${table} WHERE chain = ${p(chain)} AND action = 'archive' ORDER BY seq DESC`, params };
 }
 
 /**
@@ -206,7 +262,7 @@ export function assertPlan(
     Number(row.n) === plan.to.seq - plan.from.seq &&
     row.hash === plan.to.hash &&
     Number(row.latest ?? 0) === plan.latest;
-  if (!same) throw new TrailMoved('the trail changed while it was archived (another archive, or its rows): nothing was archived');
+  if (!same) throw new TrailMoved(MOVED);
 }
 
 /**

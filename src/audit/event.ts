@@ -27,6 +27,8 @@ export const archiveRecordSchema = z.strictObject({
   to: seqHash,
   events: z.number().int().positive(),
   sha256: z.string(),
+  /** Break-glass events archived while still awaiting review (`--include-unreviewed`): their ids, so the guardian can find them. */
+  unreviewed: z.array(z.string()).min(1).optional(),
 });
 const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO date-time');
 

@@ -17,12 +17,12 @@ import type { AuditStore } from './types.js';
  * trail with another id), `unchecked` (a cursor
  * written before cursors recorded a hash), `beyond` (the seq is past the
  * trail's head), `other` (another event, another hash, at that seq),
- * `missing` (no event at that seq, and it is not where an archive ends),
- * `archived` (events after it were archived since: they are in an archive
- * file, not in the live trail).
+ * `missing` (no event at that seq, and it is not where an archive ends).
+ * A position behind the archived events is not refused here: `exportRange`
+ * refuses any start inside the archived range, naming the archive.
  */
 export interface ResumeProblem {
-  kind: 'trail' | 'unchecked' | 'beyond' | 'other' | 'missing' | 'archived';
+  kind: 'trail' | 'unchecked' | 'beyond' | 'other' | 'missing';
   reason: string;
 }
 
@@ -48,12 +48,8 @@ export async function resumeProblem(store: AuditStore, position: SavedPosition, 
   }
   const [checkpoint] = await store.query({ chain, action: 'archive', limit: 1 });
   const last = checkpoint?.archives?.at(-1)?.to;
-  if (last !== undefined && seq < last.seq) {
-    return {
-      kind: 'archived',
-      reason: `the events after seq ${seq} up to seq ${last.seq} were archived since (${checkpoint?.archives?.map((a) => a.file).join(', ')})`,
-    };
-  }
+  // Behind the archived events: not this function's to explain; `exportRange` refuses it, naming the archive that holds them.
+  if (last !== undefined && seq < last.seq) return undefined;
   if (seq === 0) return undefined;
   const [event] = await store.query({ chain, afterSeq: seq - 1, throughSeq: seq, limit: 1 });
   const held = event?.hash ?? (last?.seq === seq ? last.hash : undefined);

@@ -106,6 +106,17 @@ export async function verifyTrail(
   options: VerifyOptions,
   onProgress?: (done: number, total: number) => void,
 ): Promise<VerifyResult> {
+  // One consistent view for the whole walk: an archive deleting rows meanwhile is then seen entirely or not at all.
+  if (reader.snapshot !== undefined) return reader.snapshot((view) => verifyView(view, own, options, onProgress));
+  return verifyView(reader, own, options, onProgress);
+}
+
+async function verifyView(
+  reader: TrailReader,
+  own: { chain: string; chainKey: string | Buffer | undefined },
+  options: VerifyOptions,
+  onProgress?: (done: number, total: number) => void,
+): Promise<VerifyResult> {
   const t = reader.table;
   const counts = await reader.all<{ chain: string; n: number | string }>(`SELECT chain, COUNT(*) AS n FROM ${t} GROUP BY chain`);
   const mode = (await reader.mode()) ?? { chain: own.chain, keyed: false, keyCheck: null };

@@ -18,4 +18,11 @@ export interface TrailReader {
   mode(): Promise<TrailMode | undefined>;
   /** Whether the events table still has its UNIQUE (chain, seq) constraint. */
   uniqueSeq(): Promise<boolean>;
+  /**
+   * Runs `fn` with a reader whose reads all see the trail as it was at its
+   * first one (SQLite: a read transaction on a connection of its own;
+   * PostgreSQL: a REPEATABLE READ, READ ONLY transaction), so a walk of many
+   * pages never sees rows an archive deleted half way through it.
+   */
+  snapshot?<R>(fn: (reader: TrailReader) => Promise<R>): Promise<R>;
 }

@@ -227,13 +227,19 @@ export interface ArchiveOptions {
  * `before` (a date in the future), `broken` (the chain does not verify:
  * `verify` holds why), `unreviewed` (a break-glass event awaiting review is
  * in the range), `changed` (the trail changed under the archive: another
- * archive, or its rows).
+ * archive, or its rows). Except `unknown`: the checkpoint's COMMIT was sent,
+ * no answer came and the trail could not be checked, so the archive `file`
+ * is kept (it may hold the only copy of the events); `verify --archive`
+ * says which it was once the trail is back.
+ * `ok: true` with a `note`: the answer to COMMIT was lost, and the trail,
+ * checked again, holds the checkpoint.
  */
 export type ArchiveOutcome =
-  | { ok: true; file: string; record: ArchiveRecord; checkpoint: AuditEvent }
+  | { ok: true; file: string; record: ArchiveRecord; checkpoint: AuditEvent; note?: string }
   | {
       ok: false;
       kind: 'nothing' | 'exists' | 'before' | 'broken' | 'unreviewed' | 'changed';
       reason: string;
       verify?: VerifyResult;
-    };
+    }
+  | { ok: false; kind: 'unknown'; file: string; reason: string };

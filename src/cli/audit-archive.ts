@@ -26,7 +26,10 @@ export function registerAuditArchive(audit: Command): void {
       timeOption('since'),
     )
     .requiredOption('--out <file>', 'the archive file to create (JSON lines); it must not exist')
-    .option('--include-unreviewed', 'archive break-glass events still awaiting review too (they leave the review queue)')
+    .option(
+      '--include-unreviewed',
+      'archive break-glass events still awaiting review too (they leave the review queue; the output and the checkpoint name them)',
+    )
     .option('--by <name>', 'who archives, recorded in the checkpoint (default: the operating-system user)')
     .option('--json', 'print the outcome as JSON')
     .addHelpText(
@@ -37,7 +40,9 @@ export function registerAuditArchive(audit: Command): void {
         '  $ fieldmesh audit verify --archive /archive/audit-2025.jsonl\n\n' +
         'Archives the beginning of the chain up to its first event at or after the date. Keep every archive:\n' +
         'the trail records each one (range, hashes, SHA-256) and verify --archive needs them all.\n' +
-        'On a keyed trail set FIELDMESH_AUDIT_CHAIN_KEY; the archive holds no key.',
+        'On a keyed trail set FIELDMESH_AUDIT_CHAIN_KEY; the archive holds no key.\n' +
+        'If the connection drops after the checkpoint was sent and the trail cannot be checked, the file is kept\n' +
+        '(exit 2): run verify --archive FILE once the trail is back to know whether it was archived.',
     )
     .action(
       guard('archive', async (opts: { audit: string; before: string; out: string; includeUnreviewed?: true; by?: string; json?: true }) => {
@@ -75,6 +80,16 @@ export function registerAuditArchive(audit: Command): void {
                     `  sha256 ${record.sha256}  checkpoint event ${checkpoint.id} at seq ${checkpoint.seq}; the live chain starts at seq ${record.to.seq + 1}`,
                   ),
                 );
+                const unreviewed = record.unreviewed ?? [];
+                if (unreviewed.length > 0) {
+                  out(
+                    printable(
+                      `  ${unreviewed.length} break-glass event${plural(unreviewed.length)} archived awaiting review (no longer in the review queue; ` +
+                        `named in the checkpoint, the events in ${opts.out}): ${unreviewed.join(', ')}`,
+                    ),
+                  );
+                }
+                if (outcome.note !== undefined) out(printable(`  (${outcome.note})`));
               }
               return;
             }

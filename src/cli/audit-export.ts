@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { archivedStartReason, exportRange } from '../audit/export-range.js';
 import { resumeProblem, type ResumeProblem } from '../audit/export-resume.js';
 import { assertCursorWritable, exportEvents, readCursor, saveCursor, type ExportPosition } from '../audit/export-stream.js';
 import type { AuditEvent } from '../audit/event.js';
@@ -74,7 +75,9 @@ export function registerAuditExport(audit: Command): void {
         'longer holds that event (another trail, or one rolled back since) it exits 2 rather than skip events;\n' +
         'resume then with --after SEQ --cursor FILE from the last seq you trust. The export is recorded in the\n' +
         'trail (who, which range, how many) before its first line; when that cannot be written nothing is\n' +
-        'exported and it exits 3.',
+        'exported and it exits 3.\n' +
+        'After archiving, an export from the first event starts at the live chain (saying so on stderr); a cursor\n' +
+        'or --after whose next events were archived is refused (exit 2), naming the archive that holds them.',
     )
     .action(guard('export', runExport));
 }
@@ -105,7 +108,14 @@ async function runExport(opts: ExportOptions): Promise<void> {
     }
     const after = opts.after ?? cursor?.seq ?? 0;
     // The range is fixed now: up to the head as it is (the export's own event, and anything later, is for the next export).
-    const through = head;
+    const { through, archived } = await exportRange(store, chain, after);
+    if (archived !== undefined) {
+      // Told where to start: never skip past events it has not sent. From the first event: the live chain, said so.
+      if (opts.after !== undefined || cursor !== undefined) throw new Error(archivedStartReason(archived, after));
+      process.stderr.write(
+        `seq ${archived.from} to ${archived.to} are archived (in ${archived.files.join(', ')}): exporting the live chain from seq ${archived.to + 1}\n`,
+      );
+    }
     const count = await store.count({ chain, afterSeq: after, throughSeq: through, since: opts.since, until: opts.until });
     await recordRead(opts.audit, 'export', store, {
       action: 'export',
@@ -164,11 +174,6 @@ function resumeRefusal(file: string, problem: ResumeProblem): string {
       return (
         `the cursor ${file} cannot be checked: ${problem.reason}. If its seq is the last one you exported from this trail, ` +
         `run once with --after SEQ --cursor ${file}: the position saved then is checked on every later run`
-      );
-    case 'archived':
-      return (
-        `the cursor ${file} is behind the live trail: ${problem.reason}. Take those events from the archive files, ` +
-        `then resume with --after the last seq archived and --cursor ${file}`
       );
     default:
       return (

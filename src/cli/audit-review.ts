@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { archivedRange, notSearchedLine } from '../audit/archived.js';
 import { pseudonymiseRecordId, type AuditEvent } from '../audit/event.js';
 import type { AuditStore } from '../audit/types.js';
 import { printable, printableJson } from '../lib/text.js';
@@ -148,8 +149,15 @@ export function registerAuditReport(audit: Command): void {
             const storedId = key === undefined ? printable(id) : pseudonymiseRecordId(printable(id), key);
             const disclosedIn = bySubject ? (e: AuditEvent) => e.subjectIds ?? [] : (e: AuditEvent) => e.recordIds;
             const lines = events.map((e) => reportLine(e, disclosedIn(e).includes(storedId), pending));
-            if (opts.json) return out(printableJson(bySubject ? { subject: id, events: lines } : { record: id, events: lines }));
+            // Events archived out of the trail were not searched: said, so that "No access … is recorded" is not read as all time.
+            const archived = await archivedRange(store);
+            const notSearched = archived && { seq: [1, archived.through], archives: archived.archives.map((a) => a.file) };
+            if (opts.json) {
+              const about = bySubject ? { subject: id } : { record: id };
+              return out(printableJson({ ...about, events: lines, ...(notSearched === undefined ? {} : { notSearched }) }));
+            }
             printReport(bySubject ? `records about ${id}` : `record ${id}`, lines, bySubject);
+            if (archived !== undefined) out(printable(`(${notSearchedLine(archived)})`));
           });
         },
       ),

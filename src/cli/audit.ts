@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { archivedRange, notSearchedLine } from '../audit/archived.js';
 import { GENESIS_HASH, type AuditEvent } from '../audit/event.js';
 import type { AuditFilter, AuditStore, ChainHead, VerifyResult } from '../audit/types.js';
 import { printable, printableJson } from '../lib/text.js';
@@ -136,6 +137,8 @@ export function registerAudit(program: Command): Command {
           if (opts.limit === undefined && events.length === limit) {
             process.stderr.write(`(showing the latest ${limit} events; narrow the filters or pass --limit)\n`);
           }
+          const archived = await archivedRange(store);
+          if (archived !== undefined) process.stderr.write(`${printable(`(${notSearchedLine(archived)})`)}\n`);
         });
       }),
     );

@@ -105,6 +105,24 @@ async function seed(trail: Trail, opts: AuditStoreOptions = {}, count = 12, rece
   }
 }
 
+/** `count` events of 2025 appended many at a time (one group commit each), then `recent` of now. */
+async function seedMany(trail: Trail, count: number, recent: number): Promise<void> {
+  const store = await openAuditStore(trail.target);
+  try {
+    for (let i = 0; i < count; i += 500) {
+      const n = Math.min(500, count - i);
+      await Promise.all(
+        Array.from({ length: n }, (_, j) =>
+          store.append(sampleEntry({ requestId: `bulk-${i + j}`, time: new Date(Date.UTC(2025, 0, 1) + (i + j) * 1000).toISOString() })),
+        ),
+      );
+    }
+    for (let i = 0; i < recent; i++) await store.append(sampleEntry({ requestId: `recent-bulk-${i}` }));
+  } finally {
+    await store.close();
+  }
+}
+
 function cli(trail: Trail, args: string[], env: Record<string, string> = {}): Run {
   return fieldmesh(['audit', ...args, '--audit', trail.target], { env });
 }
@@ -190,6 +208,115 @@ describe('fieldmesh audit archive and verify --archive (built binary)', function
         // head and review keep working on the live chain
         expect(head(trail)).to.match(/^16:[0-9a-f]{64}$/);
         expect(cli(trail, ['review']).stdout).to.contain('No break-glass events awaiting review.');
+      });
+
+      it('archives every live event (a quiet trail): the checkpoint chains after the head, appends and a second archive go on', async () => {
+        const dir = tmp();
+        const trail = await kind.make(dir);
+        await seed(trail, {}, 20, 0);
+        const headBefore = head(trail); // 20:…
+        const out = join(dir, 'all.jsonl');
+        const r = cli(trail, ['archive', '--before', '2026-01-01', '--out', out]);
+        expect(r.code, r.stderr).to.equal(0);
+        expect(r.stdout).to.contain('archived seq 1 to 20 (20 events)').and.contain('at seq 21; the live chain starts at seq 21');
+        const [cp] = await trail.sql<{ seq: number | string; prev_hash: string }>(`SELECT seq, prev_hash FROM ${T}`);
+        expect(Number(cp?.seq)).to.equal(21);
+        expect(cp?.prev_hash).to.equal(headBefore.split(':')[1]);
+        const plain = cli(trail, ['verify']);
+        expect(plain.code, plain.stdout).to.equal(0);
+        expect(cli(trail, ['verify', '--archive', out]).code).to.equal(0);
+        const store = await openAuditStore(trail.target);
+        const next = await store.append(sampleEntry({ requestId: 'after' })).finally(() => store.close());
+        expect(next.seq).to.equal(22);
+        // everything again, the first checkpoint with it: a second checkpoint at seq 23 lists both archives
+        const out2 = join(dir, 'all-2.jsonl');
+        const again = cli(trail, ['archive', '--before', new Date().toISOString(), '--out', out2]);
+        expect(again.code, again.stderr).to.equal(0);
+        expect(again.stdout).to.contain('archived seq 21 to 22 (2 events)').and.contain('at seq 23');
+        const both = cli(trail, ['verify', '--archive', out, '--archive', out2]);
+        expect(both.code, both.stdout).to.equal(0);
+        expect(both.stdout).to.contain('after 2 archives');
+        expect(cli(trail, ['verify']).code).to.equal(0);
+      });
+
+      it('verify reads one consistent view: an archive committing between two of its pages is not a gap', async () => {
+        const dir = tmp();
+        const trail = await kind.make(dir);
+        await seedMany(trail, 2500, 2);
+        const out = join(dir, 'mid-walk.jsonl');
+        const store = await openAuditStore(trail.target, { readonly: true });
+        let archived: Run | undefined;
+        try {
+          // After the first page of the walk (1000 events), the binary archives and commits while the walk waits.
+          const result = await store.verify((done) => {
+            if (done === 1000 && archived === undefined) {
+              archived = cli(trail, ['archive', '--before', '2026-01-01', '--out', out]);
+            }
+          });
+          expect(archived?.code, archived?.stderr).to.equal(0);
+          expect(archived?.stdout).to.contain('archived seq 1 to 2500');
+          expect(result.ok, JSON.stringify(result)).to.equal(true);
+          expect(result.ok && result.events).to.equal(2502); // the trail as it was when the walk began
+        } finally {
+          await store.close();
+        }
+        const after = cli(trail, ['verify', '--archive', out]);
+        expect(after.code, after.stdout).to.equal(0);
+      });
+
+      it('verify in a loop while archives run (child processes): never BROKEN; of concurrent archives one wins, the others exit 0 or 2', async () => {
+        const dir = tmp();
+        const trail = await kind.make(dir);
+        await seedMany(trail, 3000, 2);
+        const outs = [1, 2, 3, 4].map((i) => join(dir, `race-${i}.jsonl`));
+        const archives = Promise.all(
+          outs.map((o) => fieldmeshAsync(['audit', 'archive', '--before', '2026-01-01', '--out', o, '--audit', trail.target])),
+        );
+        let finished = false;
+        void archives.then(() => (finished = true));
+        const verifies: Run[] = [];
+        // Verify until every archive has exited (a condition, not a time limit), two at a time.
+        while (!finished || verifies.length === 0) {
+          verifies.push(...(await Promise.all([1, 2].map(() => fieldmeshAsync(['audit', 'verify', '--audit', trail.target])))));
+        }
+        for (const v of verifies) expect(v.code, v.stdout + v.stderr).to.equal(0);
+        const results = await archives;
+        for (const r of results) expect([0, 2], r.stdout + r.stderr).to.include(r.code);
+        const won = results.filter((r) => r.stdout.includes('archived seq 1 to 3000'));
+        expect(won).to.have.length(1);
+        for (const r of results.filter((x) => x.code === 2)) expect(r.stderr).to.contain('another archive');
+        const kept = outs.filter((o) => existsSync(o));
+        expect(kept).to.have.length(1);
+        const full = cli(trail, ['verify', '--archive', kept[0] as string]);
+        expect(full.code, full.stdout).to.equal(0);
+      });
+
+      it('--include-unreviewed names the break-glass events it archives; report and query say the archived seqs were not searched', async () => {
+        const dir = tmp();
+        const trail = await kind.make(dir);
+        const store = await openAuditStore(trail.target);
+        const bg = await store.append(breakGlassEntry({ time: '2025-03-01T00:00:00.000Z', recordIds: ['p-77'] }));
+        await store.append(sampleEntry({ requestId: 'old', time: '2025-04-01T00:00:00.000Z', recordIds: ['p-77'] }));
+        await store.append(sampleEntry({ requestId: 'now', recordIds: ['p-88'] }));
+        await store.close();
+        const out = join(dir, 'unreviewed.jsonl');
+        const r = cli(trail, ['archive', '--before', '2026-01-01', '--out', out, '--include-unreviewed']);
+        expect(r.code, r.stderr).to.equal(0);
+        expect(r.stdout).to.contain(`1 break-glass event archived awaiting review`).and.contain(`: ${bg.id}`);
+        const v = JSON.parse(cli(trail, ['verify', '--json']).stdout) as { archived: { archives: { unreviewed?: string[] }[] } };
+        expect(v.archived.archives[0]?.unreviewed).to.deep.equal([bg.id]);
+        expect(cli(trail, ['verify', '--archive', out]).code).to.equal(0);
+
+        const report = cli(trail, ['report', '--record', 'p-77', '--by', 'dpo']);
+        expect(report.code, report.stderr).to.equal(0);
+        expect(report.stdout).to.contain('No access to record p-77 is recorded.');
+        expect(report.stdout).to.contain('seq 1 to 2 are archived (unreviewed.jsonl) and were not searched');
+        const json = JSON.parse(cli(trail, ['report', '--record', 'p-77', '--json', '--by', 'dpo']).stdout) as Record<string, unknown>;
+        expect(json.notSearched).to.deep.equal({ seq: [1, 2], archives: ['unreviewed.jsonl'] });
+        const query = cli(trail, ['query', '--user', 'u-9001', '--by', 'dpo']);
+        expect(query.code, query.stderr).to.equal(0);
+        expect(query.stdout).to.contain('No matching events.');
+        expect(query.stderr).to.contain('seq 1 to 2 are archived (unreviewed.jsonl) and were not searched');
       });
 
       it('fails verify when the archive or the live trail is tampered with, naming the event, the file or the missing range', async () => {

@@ -400,7 +400,7 @@ describe("cli/audit export resumes only where the trail still holds the cursor's
     const whole = await cli(['export', '--audit', file, '--by', 'siem']);
     expect(whole.code, whole.stderr).to.equal(0);
     expect(seqsOf(parsed(whole.stdout))).to.deep.equal([20, 21, 22]);
-    expect(behind.stderr).to.match(/is behind the live trail: the events after seq 18 up to seq 19 were archived since \(archive\.jsonl\)/);
+    expect(behind.stderr).to.include('seq 19 to 19, the next events to export, are archived (in archive.jsonl)');
   });
 
   it('refuses a symbolic link as --cursor, and a cursor in a directory that does not exist, before it writes a line', async () => {
@@ -599,4 +599,98 @@ describe('cli/audit export on PostgreSQL', function () {
       await admin.end();
     }
   });
+});
+
+describe('cli/audit export after archiving (SQLite and PostgreSQL)', function () {
+  this.timeout(180_000);
+  const cleanup: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const c of cleanup) await c();
+  });
+
+  /** A trail of `kind` in a directory of its own. */
+  async function target(kind: 'sqlite' | 'postgres'): Promise<{ dir: string; url: string }> {
+    const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-export-archived-'));
+    cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
+    if (kind === 'sqlite') return { dir, url: join(dir, 'audit.db') };
+    const schema = `fm_exparch_${randomBytes(6).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    await admin.end();
+    cleanup.push(async () => {
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await c.end();
+    });
+    const url = new URL(PG_URL as string);
+    url.searchParams.set('options', `-c search_path=${schema}`);
+    return { dir, url: url.toString() };
+  }
+
+  async function append(url: string, n: number, label: string, year2025: boolean): Promise<void> {
+    const store = await openAuditStore(url);
+    try {
+      for (let i = 0; i < n; i++) {
+        const time = year2025 ? new Date(Date.UTC(2025, 0, 1) + i * 60_000).toISOString() : undefined;
+        await store.append(sampleEntry({ requestId: `${label}-${i}`, ...(time === undefined ? {} : { time }) }));
+      }
+    } finally {
+      await store.close();
+    }
+  }
+
+  for (const kind of ['sqlite', 'postgres'] as const) {
+    it(`${kind}: exports the live chain to its head (not a count from seq 0), --since too, saying which seqs are archived`, async function () {
+      if (kind === 'postgres' && PG_URL === undefined) this.skip();
+      const { dir, url } = await target(kind);
+      await append(url, 20, 'old', true);
+      await append(url, 3, 'new', false);
+      const arch = join(dir, 'audit-2025.jsonl');
+      const a = await cli(['archive', '--before', '2026-01-01', '--out', arch, '--audit', url]);
+      expect(a.code, a.stderr).to.equal(0); // seq 1 to 20 archived, checkpoint at 24
+      const r = await cli(['export', '--audit', url, '--by', 'siem']);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(seqsOf(parsed(r.stdout))).to.deep.equal(range(21, 24));
+      expect(r.stderr).to.contain('seq 1 to 20 are archived (in audit-2025.jsonl): exporting the live chain from seq 21');
+      const since = await cli(['export', '--audit', url, '--since', '2026-01-01', '--by', 'siem']);
+      expect(since.code, since.stderr).to.equal(0);
+      // the three new events, the checkpoint and the first export's own record (seq 25)
+      expect(seqsOf(parsed(since.stdout))).to.deep.equal(range(21, 25));
+    });
+
+    it(`${kind}: a cursor whose next events were archived is refused (exit 2) naming the archive; --after its end goes on`, async function () {
+      if (kind === 'postgres' && PG_URL === undefined) this.skip();
+      const { dir, url } = await target(kind);
+      await append(url, 5, 'old', true);
+      const cursor = join(dir, 'siem.cursor');
+      const first = await cli(['export', '--audit', url, '--cursor', cursor, '--by', 'siem']);
+      expect(seqsOf(parsed(first.stdout))).to.deep.equal(range(1, 5)); // the cursor holds seq 5; seq 6 records the export
+      await append(url, 4, 'more', true);
+      const arch = join(dir, 'all.jsonl');
+      const a = await cli(['archive', '--before', new Date().toISOString(), '--out', arch, '--audit', url]);
+      expect(a.code, a.stderr).to.equal(0);
+      expect(a.stdout).to.contain('archived seq 1 to 10');
+      const refused = await cli(['export', '--audit', url, '--cursor', cursor, '--by', 'siem']);
+      expect(refused.code).to.equal(2);
+      expect(refused.stdout).to.equal('');
+      expect(refused.stderr).to.contain('seq 6 to 10, the next events to export, are archived (in all.jsonl)');
+      expect(refused.stderr).to.contain(`tail -n +2 all.jsonl | jq -c 'select(.seq > 5)'`).and.contain('--after 10');
+      expect((await cli(['export', '--audit', url, '--after', '5', '--by', 'siem'])).code).to.equal(2);
+      // what the message says to take from the archive: seq 6 to 10, as stored
+      const fromArchive = readFileSync(arch, 'utf8')
+        .trimEnd()
+        .split('\n')
+        .slice(1)
+        .map((l) => JSON.parse(l) as AuditEvent)
+        .filter((e) => e.seq > 5);
+      expect(seqsOf(fromArchive)).to.deep.equal(range(6, 10));
+      const rest = await cli(['export', '--audit', url, '--cursor', cursor, '--after', '10', '--by', 'siem']);
+      expect(rest.code, rest.stderr).to.equal(0);
+      expect(seqsOf(parsed(rest.stdout))).to.deep.equal([11]); // the checkpoint
+      const next = await cli(['export', '--audit', url, '--cursor', cursor, '--by', 'siem']);
+      expect(next.code, next.stderr).to.equal(0);
+    });
+  }
 });

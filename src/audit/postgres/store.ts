@@ -3,10 +3,10 @@ import { FieldmeshError } from '../../lib/errors.js';
 import type { SqlDialect } from '../dialect.js';
 import { prepareEntry, type AuditEntry, type AuditEvent } from '../event.js';
 import { GroupCommit } from '../group-commit.js';
-import { archiveTrail, assertPlan, checkpointSql, TrailMoved, type CheckpointPlan } from '../archive.js';
+import { archiveTrail, assertPlan, checkpointSql, checkpointsSql, CommitUnknown, TrailMoved, type CheckpointPlan } from '../archive.js';
 import { countEvents, pendingReviewEvents, queryEvents, verifyTrail, type TrailReader } from '../reads.js';
 import { reviewBatch, reviewLookupSql } from '../review.js';
-import { insertSql, toRow, type AuditRow } from '../row.js';
+import { fromRow, insertSql, toRow, type AuditRow } from '../row.js';
 import { headSql, sealBatch, writerFrom, type Batch, type Writer } from '../seal.js';
 import { writeProblems, type TrailMode } from '../trail-mode.js';
 import type { ArchiveOptions, ArchiveOutcome, AuditFilter, AuditStore, AuditStoreOptions, VerifyOptions, VerifyResult } from '../types.js';
@@ -77,7 +77,8 @@ class PostgresAuditStore implements AuditStore {
       verifyColumns: VERIFY_COLUMNS,
       all: <R>(sql: string, params: unknown[] = []) => this.#read<R & pg.QueryResultRow>(sql, params),
       mode: () => this.#mode(),
-      uniqueSeq: () => this.#uniqueSeq(),
+      uniqueSeq: () => this.#uniqueSeq((sql, params) => this.#read(sql, params)),
+      snapshot: (fn) => this.#snapshot(fn),
     };
     this.#pool = new pg.Pool({
       connectionString: url,
@@ -105,8 +106,8 @@ class PostgresAuditStore implements AuditStore {
   }
 
   /** Whether the events table still has a valid, non-partial UNIQUE index on exactly (chain, seq), as the store created it. */
-  async #uniqueSeq(): Promise<boolean> {
-    const [unique] = await this.#read<{ ok: boolean }>(
+  async #uniqueSeq(read: (sql: string, params: unknown[]) => Promise<{ ok: boolean }[]>): Promise<boolean> {
+    const [unique] = await read(
       `SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass($1)
       AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indnatts = 2
       AND (SELECT array_agg(a.attname::text ORDER BY k.n) FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
@@ -212,6 +213,54 @@ class PostgresAuditStore implements AuditStore {
     }
   }
 
+  /**
+   * `fn` reading through one REPEATABLE READ, READ ONLY transaction on one
+   * connection: every read sees the trail as it was at the first one,
+   * whatever an archive or an append commits meanwhile.
+   */
+  async #snapshot<R>(fn: (reader: TrailReader) => Promise<R>): Promise<R> {
+    let done: ((broken: boolean) => void) | undefined;
+    let client: pg.PoolClient;
+    try {
+      await this.#ensureSchema();
+      const checkedOut = await this.#checkout();
+      ({ client, done } = checkedOut);
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    } catch (err) {
+      done?.(true);
+      throw auditUnavailable(this.#where, err, 'read');
+    }
+    const query = async <T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> => {
+      try {
+        return (await client.query<T>(sql, params)).rows;
+      } catch (err) {
+        throw auditUnavailable(this.#where, err, 'read');
+      }
+    };
+    let broken = true;
+    try {
+      const result = await fn({
+        table: this.#reader.table,
+        dialect: this.#reader.dialect,
+        verifyColumns: this.#reader.verifyColumns,
+        all: <T>(sql: string, params: unknown[] = []) => query<T & pg.QueryResultRow>(sql, params),
+        mode: async () => {
+          try {
+            return await readPostgresMode(client, this.#opts.schema);
+          } catch (err) {
+            throw auditUnavailable(this.#where, err, 'read');
+          }
+        },
+        uniqueSeq: () => this.#uniqueSeq(query),
+      });
+      await client.query('COMMIT');
+      broken = false;
+      return result;
+    } finally {
+      done(broken);
+    }
+  }
+
   async append(entry: AuditEntry): Promise<AuditEvent> {
     if (this.#closed) throw auditUnavailable(this.#where, new Error('the store is closed'));
     return this.#commit.submit(prepareEntry(entry, { recordIdKey: this.#opts.recordIdKey }));
@@ -273,6 +322,7 @@ class PostgresAuditStore implements AuditStore {
         verify: () => this.verify(),
         pendingReviews: () => this.pendingReviews(),
         checkpoint: (plan, entry) => this.#checkpoint(plan, entry),
+        checkpoints: () => this.#checkpoints(),
       },
       options,
     );
@@ -280,13 +330,15 @@ class PostgresAuditStore implements AuditStore {
 
   /**
    * The checkpoint's one transaction, holding the chain's advisory lock as
-   * every append does: the plan still holds, the archived rows go, the
-   * checkpoint is sealed after the head. Not retried: the archive step
-   * withdraws its file and reports.
+   * every append does: the plan still holds, the checkpoint is sealed
+   * after the head, the archived rows go. Not retried: a failure once
+   * COMMIT was sent is `CommitUnknown`, and the archive step checks the
+   * trail (`#checkpoints`) before it withdraws its file.
    */
   async #checkpoint(plan: CheckpointPlan, entry: Batch[number]): Promise<AuditEvent> {
     if (this.#closed) throw auditUnavailable(this.#where, new Error('the store is closed'));
     let done: ((broken: boolean) => void) | undefined;
+    let committing = false;
     try {
       if (this.#opts.readonly === true) throw new Error('the store was opened read-only');
       await this.#ensureSchema();
@@ -297,17 +349,47 @@ class PostgresAuditStore implements AuditStore {
       await client.query(this.#begin);
       const { check, remove } = checkpointSql(this.#t.events, dialect, plan);
       assertPlan((await client.query(check.sql, check.params)).rows[0], plan);
-      await client.query(remove.sql, remove.params);
+      // Sealed before the rows go, so it chains after the head even when every event is archived.
       // A checkpoint names no records, so another record-id key does not stop it (as for a review).
       const [event] = await this.#sealAndInsert(client, [entry], true);
+      await client.query(remove.sql, remove.params);
+      committing = true;
       await client.query('COMMIT');
       done(false);
       return event as AuditEvent;
     } catch (err) {
-      // Destroyed rather than pooled: its transaction (rolled back with it) is over.
+      // Destroyed rather than pooled: a transaction not committed is rolled back with it.
       done?.(true);
       if (err instanceof TrailMoved) throw err;
-      throw auditUnavailable(this.#where, err);
+      const unavailable = auditUnavailable(this.#where, err);
+      if (!committing) throw unavailable;
+      const unknown = new CommitUnknown(unavailable.message);
+      unknown.cause = unavailable;
+      throw unknown;
+    }
+  }
+
+  /**
+   * The chain's checkpoints, read holding the chain's advisory lock: a
+   * checkpoint transaction whose COMMIT was sent over a connection since
+   * lost holds the lock until the server has committed or rolled it back,
+   * so what is read here is its outcome, not a moment before it.
+   */
+  async #checkpoints(): Promise<AuditEvent[]> {
+    let done: ((broken: boolean) => void) | undefined;
+    try {
+      const checkedOut = await this.#checkout();
+      done = checkedOut.done;
+      const { client } = checkedOut;
+      await client.query(this.#begin);
+      const q = checkpointsSql(this.#t.events, dialect, this.#writer.chain);
+      const rows = (await client.query<AuditRow>(q.sql, q.params)).rows;
+      await client.query('COMMIT');
+      done(false);
+      return rows.map(fromRow);
+    } catch (err) {
+      done?.(true);
+      throw auditUnavailable(this.#where, err, 'read');
     }
   }
 

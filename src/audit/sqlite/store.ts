@@ -2,10 +2,10 @@ import Database from 'better-sqlite3';
 import { FieldmeshError } from '../../lib/errors.js';
 import { prepareEntry, type AuditEntry, type AuditEvent } from '../event.js';
 import { GroupCommit } from '../group-commit.js';
-import { archiveTrail, assertPlan, checkpointSql, type CheckpointPlan } from '../archive.js';
+import { archiveTrail, assertPlan, checkpointSql, checkpointsSql, type CheckpointPlan } from '../archive.js';
 import { countEvents, pendingReviewEvents, queryEvents, verifyTrail, type TrailReader } from '../reads.js';
 import { reviewBatch, reviewLookupSql } from '../review.js';
-import type { AuditRow } from '../row.js';
+import { fromRow, type AuditRow } from '../row.js';
 import { writerFrom, type Batch, type Writer } from '../seal.js';
 import { DEFAULT_SQLITE_FILE } from '../target.js';
 import { writeProblems } from '../trail-mode.js';
@@ -73,6 +73,7 @@ class SqliteAuditStore implements AuditStore {
       all: async <R>(sql: string, params: unknown[] = []) => this.#read((db) => db.prepare(sql).all(...params) as R[]),
       mode: async () => this.#read((db) => readSqliteMode(db)),
       uniqueSeq: async () => this.#read((db) => hasUniqueSeq(db)),
+      snapshot: (fn) => this.#snapshot(fn),
     };
     this.#commit = new GroupCommit((batch) => this.#write(batch), opts.maxBatch ?? 500, opts.onCommit);
     try {
@@ -181,6 +182,47 @@ class SqliteAuditStore implements AuditStore {
     }
   }
 
+  /**
+   * `fn` reading through a read transaction on a connection of its own: in
+   * WAL mode every read in it sees the file as it was at the first one,
+   * whatever other connections commit meanwhile. Its own connection, so
+   * nothing else this store does on its handle (a review, a health check)
+   * lands inside the transaction.
+   */
+  async #snapshot<R>(fn: (reader: TrailReader) => Promise<R>): Promise<R> {
+    this.#read((db) => db); // opens (and, for a writer, creates and migrates) the trail as any read does
+    let db: Database.Database;
+    try {
+      db = new Database(this.#file, { readonly: true, fileMustExist: true, timeout: 5000 });
+      db.exec('BEGIN');
+    } catch (err) {
+      throw auditUnavailable(this.#file, err, 'read');
+    }
+    const read = <T>(step: () => T): T => {
+      try {
+        return step();
+      } catch (err) {
+        throw auditUnavailable(this.#file, err, 'read');
+      }
+    };
+    try {
+      return await fn({
+        table: this.#reader.table,
+        dialect: this.#reader.dialect,
+        verifyColumns: this.#reader.verifyColumns,
+        all: async <T>(sql: string, params: unknown[] = []) => read(() => db.prepare(sql).all(...params) as T[]),
+        mode: async () => read(() => readSqliteMode(db)),
+        uniqueSeq: async () => read(() => hasUniqueSeq(db)),
+      });
+    } finally {
+      try {
+        if (db.inTransaction) db.exec('COMMIT');
+      } finally {
+        db.close();
+      }
+    }
+  }
+
   async append(entry: AuditEntry): Promise<AuditEvent> {
     if (this.#closed) throw auditUnavailable(this.#file, new Error('the store is closed'));
     return this.#commit.submit(prepareEntry(entry, { recordIdKey: this.#opts.recordIdKey }));
@@ -224,6 +266,11 @@ class SqliteAuditStore implements AuditStore {
         verify: () => this.verify(),
         pendingReviews: () => this.pendingReviews(),
         checkpoint: async (plan, entry) => this.#checkpoint(plan, entry),
+        // A SQLite write is over (committed or rolled back) when its call returns.
+        checkpoints: async () => {
+          const q = checkpointsSql(T, dialect, this.#writer.chain);
+          return (await this.#reader.all<AuditRow>(q.sql, q.params)).map(fromRow);
+        },
       },
       options,
     );
@@ -232,7 +279,7 @@ class SqliteAuditStore implements AuditStore {
   /**
    * The checkpoint's one transaction, under the file's write lock (`BEGIN
    * IMMEDIATE`, as every append takes it): the plan still holds, the
-   * archived rows go, the checkpoint is sealed after the head.
+   * checkpoint is sealed after the head, the archived rows go.
    */
   #checkpoint(plan: CheckpointPlan, entry: Batch[number]): AuditEvent {
     if (this.#closed) throw auditUnavailable(this.#file, new Error('the store is closed'));
@@ -243,9 +290,11 @@ class SqliteAuditStore implements AuditStore {
     return db
       .transaction(() => {
         assertPlan(db.prepare(check.sql).get(...check.params) as Parameters<typeof assertPlan>[0], plan);
-        db.prepare(remove.sql).run(...remove.params);
+        // Sealed before the rows go, so it chains after the head even when every event is archived.
         // A checkpoint names no records, so another record-id key does not stop it (as for a review).
-        return seal([entry], true)[0] as AuditEvent;
+        const checkpoint = seal([entry], true)[0] as AuditEvent;
+        db.prepare(remove.sql).run(...remove.params);
+        return checkpoint;
       })
       .immediate();
   }
