@@ -45,11 +45,11 @@ describe('lib/env-file', () => {
   }
 
   for (const [what, text] of [
-    ['two line breaks', 'x'.repeat(40) + '\n\n'],
-    ['trailing spaces', 'x'.repeat(40) + '   '],
-    ['trailing spaces before the line break', 'x'.repeat(40) + ' \n'],
-    ['a leading space', ' ' + 'x'.repeat(40)],
-    ['a trailing tab', 'x'.repeat(40) + '\t\r\n'],
+    ['two line breaks', `${'x'.repeat(40)}\n\n`],
+    ['trailing spaces', `${'x'.repeat(40)}   `],
+    ['trailing spaces before the line break', `${'x'.repeat(40)} \n`],
+    ['a leading space', ` ${'x'.repeat(40)}`],
+    ['a trailing tab', `${'x'.repeat(40)}\t\r\n`],
   ] as const) {
     it(`takes off one line break only and trims nothing else: a file with ${what} is refused as ambiguous`, () => {
       const { file } = setup();
