@@ -74,7 +74,8 @@ export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
 
 /**
  * Open an audit trail (see `fieldmesh/audit`, which exports the same
- * function): a `postgres://` URL is PostgreSQL, anything else a SQLite file.
+ * function): a `postgres://` URL is PostgreSQL, a path a SQLite file, any
+ * other URL a TypeError.
  * The driver is loaded on the first call.
  *
  * @example
