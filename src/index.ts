@@ -14,7 +14,7 @@
  * const { data, decision } = policies.redact(record, { resource: 'Patient', purpose: 'direct-care', user });
  */
 import type { AuditStore, AuditStoreOptions, AuditTarget } from './audit/index.js';
-import type { Mesh } from './express/mesh.js';
+import type { MeshFor, PlainHandler, PlainRequest, WriteOptionsFor } from './express/mesh-types.js';
 import type { MeshOptions } from './express/options.js';
 
 export { loadPolicies, policiesFromSources, PolicySet } from './engine/policy-set.js';
@@ -37,8 +37,22 @@ export type { PolicyIssue, AccessCode, ErrorCode } from './lib/errors.js';
 export { entryFromDecision } from './audit/event.js';
 export type { AuditEntry, AuditEvent } from './audit/event.js';
 export type { AuditStore, AuditFilter, VerifyResult, VerifyOptions, ChainHead, AuditStoreOptions, AuditTarget } from './audit/index.js';
-export type { Mesh } from './express/mesh.js';
-export type { MeshOptions, ReadOptions, WriteOptions } from './express/options.js';
+export type { MeshOptions, ReadOptions } from './express/options.js';
+export type { PlainHandler, PlainRequest } from './express/mesh-types.js';
+
+/**
+ * The middleware `fieldmesh()` builds, typed without express's declarations
+ * (an engine-only project compiles this entry without @types/express): its
+ * handlers are plain `(req, res, next)` functions, which express takes as
+ * they are. `fieldmesh/express` exports the same mesh typed with express's
+ * own `Request` and `RequestHandler`.
+ *
+ * @example
+ * const mesh: Mesh = await fieldmesh(options);
+ */
+export type Mesh = MeshFor<PlainHandler, PlainRequest>;
+/** The options of `mesh.write()` from this entry: `load` is given a PlainRequest (express's Request is one). */
+export type WriteOptions = WriteOptionsFor<PlainRequest>;
 
 let middleware: Promise<typeof import('./express/mesh.js')> | undefined;
 let trails: Promise<typeof import('./audit/index.js')> | undefined;
@@ -54,12 +68,14 @@ let trails: Promise<typeof import('./audit/index.js')> | undefined;
  */
 export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
   middleware ??= import('./express/mesh.js');
-  return (await middleware).fieldmesh(options);
+  // The same mesh, seen through the structural types above: express's handler takes its own Request, a PlainRequest's subtype.
+  return (await middleware).fieldmesh(options) as Promise<unknown> as Promise<Mesh>;
 }
 
 /**
  * Open an audit trail (see `fieldmesh/audit`, which exports the same
- * function): a `postgres://` URL is PostgreSQL, anything else a SQLite file.
+ * function): a `postgres://` URL is PostgreSQL, a path a SQLite file, any
+ * other URL a TypeError.
  * The driver is loaded on the first call.
  *
  * @example

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import type { AuditEvent } from './event.js';
 import type { AuditStore } from './types.js';
-import { isHttpUrl } from '../lib/url.js';
+import { webhookUrlProblem } from '../lib/url.js';
 import { webhookSender, type AlertLogger, type WebhookSender } from './webhook.js';
 
 export type { AlertLogger } from './webhook.js';
@@ -53,8 +53,9 @@ export function withBreakGlassAlert(store: AuditStore, opts: BreakGlassAlertOpti
   const { onBreakGlass, breakGlassWebhook } = opts;
   if (onBreakGlass === undefined && breakGlassWebhook === undefined) return store;
   // The URL is not quoted: its query may hold the receiver's token.
-  if (breakGlassWebhook !== undefined && !isHttpUrl(breakGlassWebhook)) {
-    throw new TypeError('withBreakGlassAlert: breakGlassWebhook must be an http:// or https:// URL');
+  const urlProblem = breakGlassWebhook === undefined ? undefined : webhookUrlProblem(breakGlassWebhook);
+  if (urlProblem !== undefined) {
+    throw new TypeError(`withBreakGlassAlert: breakGlassWebhook ${urlProblem}`);
   }
   for (const [name, min] of [
     ['webhookTimeoutMs', 1],

@@ -5,9 +5,10 @@ import type { AuditStore, AuditStoreOptions, AuditTarget } from './types.js';
 
 /**
  * Opens the trail a target names: a `postgres://` or `postgresql://` URL is
- * PostgreSQL, anything else a SQLite file. Never rejects because the trail is
- * unreachable (appends reject with `audit_unavailable` until it is back; call
- * `healthy()` to check at start-up); a malformed target is a TypeError.
+ * PostgreSQL, a path a SQLite file (`resolveTarget`). Never rejects because
+ * the trail is unreachable (appends reject with `audit_unavailable` until it
+ * is back; call `healthy()` to check at start-up); any other URL, a
+ * malformed one or a padded target is a TypeError.
  *
  * The driver is imported here, when a store of its kind is first opened:
  * an application on PostgreSQL never loads the SQLite binding, one on

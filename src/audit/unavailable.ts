@@ -16,16 +16,23 @@ export function auditUnavailable(where: string, cause: unknown, doing: 'written'
 }
 
 /**
- * A PostgreSQL URL as it may be printed: host, port and database, no user or password.
+ * A URL as it may be printed: scheme, host, port and database; never a user,
+ * a password or a query (which may hold `password=`). A path that could
+ * hold credentials (`postgres:user:pw@db`) is not shown; a URL that cannot
+ * be parsed shows its scheme at most. Every message that names an audit
+ * target by URL uses it.
  *
  * @example
  * describePostgres('postgres://app:secret@db:5432/audit'); // 'postgres://db:5432/audit'
+ * describePostgres('postgresql+psycopg://app:secret@db/audit'); // 'postgresql+psycopg://db/audit'
  */
 export function describePostgres(url: string): string {
   try {
     const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
+    const path = /[@:]/.test(u.pathname) ? '/…' : u.pathname;
+    return `${u.protocol}//${u.host}${path}`;
   } catch {
-    return 'postgres://(unparsable URL)';
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
+    return `${scheme ?? 'postgres'}://(unparsable URL)`;
   }
 }

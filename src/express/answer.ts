@@ -58,7 +58,7 @@ export interface Outbound extends Refusing {
 export async function sendAnswer(answer: Captured, out: Outbound): Promise<void> {
   try {
     const input = { policies: out.policies, admitted: out.facts, answer: sourceAnswer(answer, out.res), list: out.list };
-    const facts = { resource: out.facts.resource, purpose: out.facts.ctx.purpose, route: routeOf(out.res) };
+    const facts = { resource: out.facts.resource, purpose: out.facts.purposeLabel, route: routeOf(out.res) };
     const outcome = redactSpan(out.policies, facts, () => (out.write ? writeOutcome(input) : readOutcome(input)));
     if (outcome.kind === 'refusal') return await refuse(out, outcome.error, outcome.entry);
     try {
@@ -106,7 +106,7 @@ function ended(out: Refusing, code: string | undefined, entry: AuditEntry, outco
     route: routeOf(out.res),
     method: out.res.req.method,
     resource: facts.resource,
-    purpose: facts.ctx?.purpose ?? facts.purpose,
+    purpose: facts.purposeLabel,
     outcome,
     code,
     entry,

@@ -8,5 +8,5 @@
  * app.get('/patients/:id', mesh.read('Patient'), getPatient);
  */
 export { fieldmesh } from './mesh.js';
-export type { Mesh } from './mesh.js';
-export type { MeshOptions, ReadOptions, WriteOptions } from './options.js';
+export type { Mesh, WriteOptions } from './mesh.js';
+export type { MeshOptions, ReadOptions } from './options.js';

@@ -1,10 +1,9 @@
-import type { RequestHandler } from 'express';
-import type { Registry } from 'prom-client';
+import type { Request, RequestHandler } from 'express';
+import type { AdmissionCounters } from '../http/admit.js';
 import { withBreakGlassAlert } from '../audit/alert.js';
 import { openAuditStore } from '../audit/open.js';
 import { DEFAULT_SQLITE_FILE } from '../audit/target.js';
 import type { AuditStore } from '../audit/types.js';
-import type { AdmissionCounters } from '../http/admit.js';
 import { selectableField } from '../http/query.js';
 import { createMetrics } from '../http/metrics.js';
 import { observedAudit } from '../http/observed-audit.js';
@@ -13,15 +12,8 @@ import { loadPolicies, PolicySet } from '../engine/policy-set.js';
 import { didYouMean } from '../lib/suggest.js';
 import { parseListKey } from '../engine/body-shape.js';
 import { pseudonymKeyProblem } from '../engine/transforms.js';
-import {
-  readOptionsSchema,
-  resolveMeshOptions,
-  writeOptionsSchema,
-  type MeshOptions,
-  type ReadOptions,
-  type ResolvedMeshOptions,
-  type WriteOptions,
-} from './options.js';
+import { readOptionsSchema, resolveMeshOptions, writeOptionsSchema, type MeshOptions, type ResolvedMeshOptions } from './options.js';
+import type { MeshFor, WriteOptionsFor } from './mesh-types.js';
 import { readHandler, type MeshRuntime } from './read.js';
 import { writeHandler } from './write.js';
 
@@ -33,26 +25,15 @@ import { writeHandler } from './write.js';
  * app.get('/patients/:id', mesh.read('Patient'), getPatient);
  * app.patch('/patients/:id', mesh.write('Patient', { load: (req) => db.patients.get(req.params.id) }), updatePatient);
  */
-export interface Mesh {
-  /** Middleware that redacts whatever the route's handler answers. Throws a TypeError for an unknown resource. */
-  read(resource: string, opts?: ReadOptions): RequestHandler;
-  /** Middleware that checks a POST (create) or PUT/PATCH (update) body before the handler runs, and redacts its answer. Updates need `load`. */
-  write(resource: string, opts?: WriteOptions): RequestHandler;
-  /** Closes the audit trail if fieldmesh opened it (a store passed in stays open). */
-  close(): Promise<void>;
-  readonly policies: PolicySet;
-  readonly audit: AuditStore;
-  /** Break-glass declarations that came without a verified token: counted here, never recorded as break-glass. */
-  readonly counters: Readonly<AdmissionCounters>;
-  /**
-   * The registry the mesh's metrics are in (the `metrics` option, or one of its own): mount it where your
-   * app serves metrics (docs/middleware.md, "Metrics and traces").
-   *
-   * @example
-   * app.get('/metrics', async (_req, res) => void res.type(mesh.metrics.contentType).send(await mesh.metrics.metrics()));
-   */
-  readonly metrics: Registry;
-}
+export type Mesh = MeshFor<RequestHandler, Request>;
+
+/**
+ * The options of `mesh.write()`, as a caller writes them: `load` is given express's Request.
+ *
+ * @example
+ * const opts: WriteOptions = { load: (req) => db.patients.get(req.params.id) };
+ */
+export type WriteOptions = WriteOptionsFor<Request>;
 
 /**
  * Build the middleware (docs/middleware.md, "Options"). Every option is checked now:
@@ -124,7 +105,8 @@ export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
     write(resource, opts = {}) {
       const { list, load, params = {} } = checked('write', resource, writeOptionsSchema.safeParse(opts), policies);
       checkParams('write', resource, params, policies);
-      return writeHandler(rt, resource, list === undefined ? null : list, load, params);
+      // The schema checks only that `load` is a function; its request type is WriteOptions' (express's Request).
+      return writeHandler(rt, resource, list === undefined ? null : list, load as ((req: Request) => unknown) | undefined, params);
     },
     close() {
       closed ??= owned ? store.close() : Promise.resolve();

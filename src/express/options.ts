@@ -1,4 +1,3 @@
-import type { Request } from 'express';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { AuditEvent } from '../audit/event.js';
@@ -160,7 +159,6 @@ export const writeOptionsSchema = readOptionsSchema.extend({
    * The record as it is before an update (`undefined` or `null`: no such record). Required for PUT and
    * PATCH: the caller must be able to see the record to change it; without it every update is refused (500 `write_needs_load`).
    */
-  load: z.custom<(req: Request) => Promise<unknown> | unknown>(isFunction, 'load must be a function').optional(),
+  // Typed by the entry that takes it (WriteOptionsFor, src/express/mesh-types.ts): express's Request or a structural one.
+  load: z.custom<(req: never) => unknown>(isFunction, 'load must be a function').optional(),
 });
-/** The options of `mesh.write()`, as a caller writes them. */
-export type WriteOptions = z.input<typeof writeOptionsSchema>;

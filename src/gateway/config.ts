@@ -1,8 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { validateHeaderValue } from 'node:http';
+import { dirname } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_SQLITE_FILE, resolveTarget } from '../audit/target.js';
 import { FieldmeshError } from '../lib/errors.js';
 import { keyProblem } from '../lib/keys.js';
-import { isHttpUrl } from '../lib/url.js';
+import { hasEdgeWhitespace } from '../lib/text.js';
+import { isHttpUrl, webhookUrlProblem } from '../lib/url.js';
 import { envOrFile, FILE_VARIABLES, type FileVariable } from '../lib/env-file.js';
 import { TRAINING_MAX_AGE_DAYS_LIMIT } from '../engine/plan.js';
 
@@ -34,16 +38,61 @@ const secretKey = z
   })
   .optional();
 const httpUrl = text.refine(isHttpUrl, 'must be an http:// or https:// URL');
+/**
+ * A secret or a value that may hold one, used as it is written: never trimmed
+ * (src/lib/env-file.ts gives the rule for variables and files; a flag keeps it too).
+ * Its problems never quote it.
+ */
+const exact = z
+  .string()
+  .min(1, 'must not be empty')
+  .refine((v) => !hasEdgeWhitespace(v), 'must not begin or end with whitespace (a space, a tab or a line break): it is never trimmed');
+/** The Authorization header sent upstream: a line break in it would add a header of the caller's choosing. */
+const headerValue = exact.refine((v) => {
+  try {
+    validateHeaderValue('authorization', v);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a valid header value: no line break or other control character');
+/** The break-glass webhook, by the rule `withBreakGlassAlert` applies too (src/lib/url.ts). */
+const webhookUrl = exact.superRefine((url, ctx) => {
+  const problem = webhookUrlProblem(url);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
+/**
+ * The audit trail: classified by the one rule (src/audit/target.ts), so a
+ * URL that is not postgres:// or malformed, or surrounding whitespace, stops
+ * start-up; a SQLite file may be created, but not its folder.
+ */
+const auditTarget = z
+  .string()
+  .min(1, 'must not be empty')
+  .superRefine((target, ctx) => {
+    let resolved: ReturnType<typeof resolveTarget>;
+    try {
+      resolved = resolveTarget(target);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^openAuditStore: /, '') });
+      return;
+    }
+    if (resolved.kind === 'sqlite' && !existsSync(dirname(resolved.path)))
+      ctx.addIssue({
+        code: 'custom',
+        message: `the folder of the SQLite file ${resolved.path} does not exist (the file is created, its folder is not)`,
+      });
+  });
 
 const SETTINGS = {
-  jwtSecret: setting({ flag: '--jwt-secret', env: 'FIELDMESH_JWT_SECRET', schema: text.optional() }),
+  jwtSecret: setting({ flag: '--jwt-secret', env: 'FIELDMESH_JWT_SECRET', schema: exact.optional() }),
   jwtPublicKey: setting({ flag: '--jwt-public-key', env: 'FIELDMESH_JWT_PUBLIC_KEY', schema: text.optional() }),
   jwtJwksUrl: setting({ flag: '--jwt-jwks-url', env: 'FIELDMESH_JWT_JWKS_URL', schema: httpUrl.optional() }),
   jwtIssuer: setting({ flag: '--jwt-issuer', env: 'FIELDMESH_JWT_ISSUER', schema: text.optional() }),
   jwtAudience: setting({ flag: '--jwt-audience', env: 'FIELDMESH_JWT_AUDIENCE', schema: text.optional() }),
   jwtRolesClaim: setting({ flag: '--jwt-roles-claim', env: 'FIELDMESH_JWT_ROLES_CLAIM', schema: text.default('roles') }),
   pseudonymKey: setting({ env: 'FIELDMESH_PSEUDONYM_KEY', schema: secretKey }),
-  audit: setting({ flag: '--audit', env: 'FIELDMESH_AUDIT', schema: text.default('./fieldmesh-audit.db') }),
+  audit: setting({ flag: '--audit', env: 'FIELDMESH_AUDIT', schema: auditTarget.default(DEFAULT_SQLITE_FILE) }),
   auditRecordIdKey: setting({ env: 'FIELDMESH_AUDIT_RECORD_KEY', schema: secretKey }),
   auditChainKey: setting({ env: 'FIELDMESH_AUDIT_CHAIN_KEY', schema: secretKey }),
   trainingMaxAgeDays: setting({
@@ -56,8 +105,12 @@ const SETTINGS = {
   upstream: setting({ flag: '--upstream', env: 'FIELDMESH_UPSTREAM', schema: httpUrl.optional() }),
   routes: setting({ flag: '--routes', env: 'FIELDMESH_ROUTES', schema: text.optional() }),
   policies: setting({ flag: '--policies', env: 'FIELDMESH_POLICIES', schema: text.default('./policies') }),
-  upstreamAuthorization: setting({ flag: '--upstream-credential', env: 'FIELDMESH_UPSTREAM_AUTHORIZATION', schema: text.optional() }),
-  breakGlassWebhook: setting({ flag: '--break-glass-webhook', env: 'FIELDMESH_BREAK_GLASS_WEBHOOK', schema: httpUrl.optional() }),
+  upstreamAuthorization: setting({
+    flag: '--upstream-credential',
+    env: 'FIELDMESH_UPSTREAM_AUTHORIZATION',
+    schema: headerValue.optional(),
+  }),
+  breakGlassWebhook: setting({ flag: '--break-glass-webhook', env: 'FIELDMESH_BREAK_GLASS_WEBHOOK', schema: webhookUrl.optional() }),
   timeoutMs: setting({ flag: '--timeout-ms', env: 'FIELDMESH_TIMEOUT_MS', schema: int(1, 600_000).default(10_000) }),
   maxBodyBytes: setting({
     flag: '--max-body-bytes',

@@ -12,6 +12,7 @@ export interface RequestLog {
   /** The matched route pattern, or a fixed label (`(no route)`, `/healthz`). */
   route: string;
   resource?: string | undefined;
+  /** The purpose named when the policy set declares it, else `(unknown)` (src/http/labels.ts): never the header's text. */
   purpose?: string | undefined;
   status: number;
   durationMs: number;

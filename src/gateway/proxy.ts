@@ -145,7 +145,8 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
         'break-glass declared without a verified token: not recorded as break-glass',
       );
     }
-    line.purpose = admitted.ctx?.purpose;
+    // Logged as metrics and spans label it: a declared purpose or `(unknown)`, never the header's text.
+    line.purpose = admitted.purposeLabel;
     if (!admitted.ok) return refuse(deps, res, req, admitted.error, refusalEntry(admitted.error, admitted), admitted, finish);
     // Forward exactly the parameters that were checked, serialised anew: the raw
     // string could mean more to an upstream that also splits on ';'.

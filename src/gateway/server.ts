@@ -49,10 +49,11 @@ export async function listenGateway(
     res.once('finish', () => {
       if (closing !== undefined) setImmediate(() => server.closeIdleConnections());
     });
-    if (req.url === '/healthz' && req.method === 'GET') return probe(res, 200, { status: 'ok' });
-    if (req.url === '/readyz' && req.method === 'GET')
-      return void ready(parts, closing !== undefined).then(([status, body]) => probe(res, status, body));
-    if (req.url === '/metrics' && req.method === 'GET') return void scrape(parts.metrics, res);
+    // The gateway's own paths ignore a query string (a scraper or probe may add one, `?x=1` or a cache-buster).
+    const own = req.method === 'GET' ? (req.url ?? '').split('?', 1)[0] : undefined;
+    if (own === '/healthz') return probe(res, 200, { status: 'ok' });
+    if (own === '/readyz') return void ready(parts, closing !== undefined).then(([status, body]) => probe(res, status, body));
+    if (own === '/metrics') return void scrape(parts.metrics, res);
     proxy(req, res).catch((e: unknown) => {
       parts.logger.error({ err: faultOf(e) }, 'unhandled gateway error');
       if (!res.headersSent) res.writeHead(500).end();

@@ -76,7 +76,10 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   // The middleware's alert, retries and rate limit: one implementation (src/audit/alert.ts).
   const alerting = withBreakGlassAlert(audit, { breakGlassWebhook: config.breakGlassWebhook, logger });
   if (!(await audit.healthy()))
-    logger.error({ event: 'audit_unavailable' }, 'the audit trail cannot be written: every request will be refused (503) until it can');
+    logger.error(
+      { event: 'audit_unavailable', reason: await unhealthyReason(audit) },
+      'the audit trail cannot be written: every request will be refused (503) until it can',
+    );
   const upstream = observedUpstream(
     createUpstream({
       url: config.upstream,
@@ -154,4 +157,19 @@ function listenError(e: unknown, config: Config): unknown {
   if (code === 'EACCES') return new ConfigError([`--port / PORT: not permitted to listen on port ${config.port}`]);
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return new ConfigError([`--host: cannot listen on ${config.host}`]);
   return e;
+}
+
+/**
+ * Why a trail that is not healthy cannot be written, for the start-up line:
+ * a read says what is wrong with the connection or the file (its message
+ * names the trail without user or password, src/audit/unavailable.ts); a
+ * trail that reads but may not be extended is kept by other keys.
+ */
+async function unhealthyReason(audit: AuditStore): Promise<string> {
+  try {
+    await audit.count({});
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+  return 'the trail is there but this gateway may not extend it (another chain, or another chain or record-id key): run fieldmesh audit verify';
 }

@@ -5,6 +5,7 @@ import { BREAK_GLASS_MAX_REASON, refusedDecision, type Action, type Plan, type R
 import { withoutControls } from '../lib/text.js';
 import { isPurposeName, readDeclaredContext, requestIdFrom, type RequestHeaders } from './context.js';
 import type { VerifiedUser, Verifier } from './identity.js';
+import { declared as declaredLabel } from './labels.js';
 import { inSpan, spanAttributes } from './spans.js';
 import {
   checkEntries,
@@ -68,6 +69,13 @@ export interface RequestFacts {
   policyVersion: string;
   verified?: VerifiedUser | undefined;
   ctx?: RequestContext | undefined;
+  /**
+   * The purpose as logs, metrics and spans show it (`declared`, src/http/labels.ts):
+   * the X-Purpose named when the policy set declares it, else `(unknown)`.
+   * Read before the token is verified and kept whatever is refused later: a
+   * declared name is the policy's text, not the caller's.
+   */
+  purposeLabel: string;
   /** The X-Purpose a verified caller declared, when it is a purpose name: recorded even when the request context is refused. */
   purpose?: string | undefined;
   /** The declared break-glass reason of a verified caller, kept even when the declaration was refused (control characters removed). */
@@ -134,9 +142,7 @@ export function admit(req: AdmissionRequest, resource: string, action: Action, d
     const a = await admitting(req, resource, action, deps);
     if (span.isRecording()) {
       const code = a.ok ? undefined : a.error instanceof FieldmeshError ? a.error.code : 'internal';
-      span.setAttributes(
-        spanAttributes(deps.policies, { purpose: a.ctx?.purpose ?? a.purpose, outcome: a.ok ? 'admitted' : 'refused', code }),
-      );
+      span.setAttributes(spanAttributes(deps.policies, { purpose: a.purposeLabel, outcome: a.ok ? 'admitted' : 'refused', code }));
     }
     return a;
   });
@@ -144,7 +150,13 @@ export function admit(req: AdmissionRequest, resource: string, action: Action, d
 
 async function admitting(req: AdmissionRequest, resource: string, action: Action, deps: AdmissionDeps): Promise<Admitted | Refused> {
   const { policies } = deps;
-  const facts: RequestFacts = { requestId: req.requestId ?? requestIdFrom(req.headers), resource, action, policyVersion: policies.version };
+  const facts: RequestFacts = {
+    requestId: req.requestId ?? requestIdFrom(req.headers),
+    resource,
+    action,
+    policyVersion: policies.version,
+    purposeLabel: declaredLabel(header(req.headers, 'x-purpose')?.trim(), policies.compiled.purposes),
+  };
   // The query is read once: its keys are checked, and a lookup by id in it names its record.
   let query: QueryEntries | FieldmeshError;
   try {

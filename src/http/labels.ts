@@ -1,7 +1,8 @@
 /*
- * The bounded values metrics and spans may carry for what a caller names:
- * a purpose or resource is kept only when the policy set declares it.
- * Metrics (src/http/metrics.ts) and spans (src/http/spans.ts) both use it.
+ * The bounded values logs, metrics and spans may carry for what a caller
+ * names: a purpose or resource is kept only when the policy set declares it.
+ * Admission labels the purpose once (RequestFacts.purposeLabel) for the
+ * gateway's request log, metrics (src/http/metrics.ts) and spans (src/http/spans.ts).
  */
 
 /** The label of a purpose or resource the policy set does not declare (or a request that named none). */

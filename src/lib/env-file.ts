@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { hasEdgeWhitespace } from './text.js';
 
 /**
  * The variables that hold a secret, each of which may instead name a file
@@ -35,7 +36,10 @@ export type EnvValue =
  * Both set is ambiguous and refused; the file is read once, by the caller's
  * entry point, with one trailing line break (\n or \r\n) taken off, since
  * editors and `echo` add one; an empty or unreadable file is a problem, not
- * an unset secret that would quietly turn a protection off.
+ * an unset secret that would quietly turn a protection off. Nothing else is
+ * ever trimmed: a value (from the variable or the file) that still begins or
+ * ends with whitespace is refused as ambiguous, since one reader trimming
+ * and another not would make the same text two secrets.
  *
  * @example
  * const key = envOrFile(process.env, 'FIELDMESH_PSEUDONYM_KEY');
@@ -50,7 +54,10 @@ export function envOrFile(
   const direct = env[name];
   const path = env[fileName];
   const hasDirect = direct !== undefined && direct !== '';
-  if (path === undefined || path === '') return { value: hasDirect ? direct : undefined, from: name };
+  if (path === undefined || path === '') {
+    if (hasDirect && hasEdgeWhitespace(direct)) return { problem: edgeProblem(name) };
+    return { value: hasDirect ? direct : undefined, from: name };
+  }
   if (hasDirect) return { problem: `${name} and ${fileName} are both set: set only one` };
   let text: string;
   try {
@@ -60,5 +67,10 @@ export function envOrFile(
   }
   const value = text.replace(/\r?\n$/, '');
   if (value === '') return { problem: `${fileName}: ${path} is empty` };
+  if (hasEdgeWhitespace(value)) return { problem: `${edgeProblem(fileName)} (only one trailing line break is taken off a file)` };
   return { value, from: fileName };
+}
+
+function edgeProblem(source: string): string {
+  return `${source}: the value begins or ends with whitespace (a space, a tab or a line break): remove it; it is never trimmed`;
 }

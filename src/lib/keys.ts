@@ -1,3 +1,5 @@
+import { hasEdgeWhitespace } from './text.js';
+
 /**
  * Secret keys given by configuration (the pseudonym key, the audit
  * record-id key, the audit chain key): one rule for all of them, asked by
@@ -21,7 +23,7 @@ export const KEY_MIN_LENGTH = 16;
  */
 export function keyProblem(key: unknown): string | undefined {
   if (!(typeof key === 'string' || Buffer.isBuffer(key))) return 'must be a string or a Buffer';
-  if (typeof key === 'string' && key.trim() !== key) return 'must not begin or end with whitespace (it would count as part of the key)';
+  if (typeof key === 'string' && hasEdgeWhitespace(key)) return 'must not begin or end with whitespace (it would count as part of the key)';
   if (key.length < KEY_MIN_LENGTH) return `must be at least ${KEY_MIN_LENGTH} characters`;
   return undefined;
 }

@@ -48,3 +48,16 @@ export function printableJson(value: unknown, space = 2): string {
 export function withoutControls(text: string): string {
   return text.replace(UNSAFE, '');
 }
+
+/**
+ * Whether a configured value begins or ends with whitespace (a space, a tab,
+ * a line break): the one test behind every refusal of such a value, since
+ * trimming in one entry point and not another would make the same text two
+ * different secrets, paths or URLs.
+ *
+ * @example
+ * hasEdgeWhitespace('secret \n'); // true
+ */
+export function hasEdgeWhitespace(text: string): boolean {
+  return text.trim() !== text;
+}

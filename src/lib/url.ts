@@ -10,3 +10,22 @@
 export function isHttpUrl(url: string): boolean {
   return URL.canParse(url) && /^https?:$/.test(new URL(url).protocol);
 }
+
+/**
+ * What is wrong with a break-glass webhook URL, or `undefined`: the one rule
+ * for the gateway's configuration and `withBreakGlassAlert`. It must be
+ * http(s), and may not hold `user:password@`: userinfo is not sent as Basic
+ * auth, so a credential there would be silently dropped; a receiver's token
+ * goes in the URL's path or query. The problem never quotes the URL.
+ *
+ * @example
+ * webhookUrlProblem('https://hook:t0ken@guardian.example/alert'); // 'must not hold user:password@ …'
+ * webhookUrlProblem('https://guardian.example/alert?token=t0ken'); // undefined
+ */
+export function webhookUrlProblem(url: string): string | undefined {
+  if (!isHttpUrl(url)) return 'must be an http:// or https:// URL';
+  const u = new URL(url);
+  if (u.username !== '' || u.password !== '')
+    return "must not hold user:password@ (userinfo is not sent): put the receiver's token in the URL's path or query";
+  return undefined;
+}

@@ -268,6 +268,11 @@ describe('audit/alert', () => {
       .with.property('message')
       .that.does.not.include('s3cret');
     expect(() => withBreakGlassAlert(store, { breakGlassWebhook: 'file:///etc/passwd' })).to.throw(TypeError, /http/);
+    // Userinfo is not sent: refused rather than silently dropped, and never quoted.
+    expect(() => withBreakGlassAlert(store, { breakGlassWebhook: 'https://hook:s3cret@g.example/alert' }))
+      .to.throw(TypeError, /breakGlassWebhook must not hold user:password@/)
+      .with.property('message')
+      .that.does.not.include('s3cret');
     expect(() => withBreakGlassAlert(store, { breakGlassWebhook: 'https://g.example/', webhookAttempts: 0 })).to.throw(
       TypeError,
       /webhookAttempts/,

@@ -54,6 +54,7 @@ describe('emptyDecision', () => {
       resource: 'Patient',
       action: 'read',
       policyVersion: policies.version,
+      purposeLabel: '(unknown)',
     });
     expect(Object.keys(read).sort()).to.deep.equal(keys);
     expect(

@@ -39,6 +39,24 @@ describe('express › metrics', () => {
     return { ...h, url: await listen(h.app) };
   }
 
+  it('labels a refusal with the declared purpose the request named, whenever it was refused, as the gateway does', async () => {
+    const { url } = await app();
+    await request(url).get('/patients/pat-001').set({ 'X-Purpose': 'direct-care' }).expect(401);
+    await request(url)
+      .get('/patients/pat-001')
+      .set({ ...as(USERS.nurse, 'direct-care'), 'X-Acting-Role': 'gp' })
+      .expect(403);
+    await request(url)
+      .get('/patients/pat-001')
+      .set({ ...as(USERS.nurse, 'emergency'), 'X-Break-Glass': 'urgent' })
+      .expect(403);
+    const s = parseProm((await request(url).get('/metrics').expect(200)).text);
+    const count = (purpose: string, code: string) => s.value('fieldmesh_requests_total', { route: '/patients/:id', purpose, code });
+    expect(count('direct-care', 'unauthenticated')).to.equal(1);
+    expect(count('direct-care', 'role_not_held')).to.equal(1);
+    expect(count('emergency', 'break_glass_refused')).to.equal(1);
+  });
+
   it('counts each request by route pattern, purpose, outcome and code, with no user id, path or value in a label', async () => {
     const { url, mesh } = await app();
     await request(url).get('/patients').set(as(USERS.nurse, 'direct-care')).expect(200);

@@ -142,4 +142,32 @@ describe('config', () => {
     const found = problems({ breakGlassWebhook: 'file:///etc/token-s3cret' }, { FIELDMESH_JWT_SECRET: SECRET });
     expect(found).to.deep.equal(['--break-glass-webhook: must be an http:// or https:// URL']);
   });
+
+  it("uses a flag's secret as written: surrounding whitespace is refused, never trimmed, and never quoted", () => {
+    const found = problems({ jwtSecret: `${SECRET}   `, upstreamAuthorization: ' Bearer svc', audit: './trail.db ' }, {});
+    expect(found).to.deep.equal([
+      '--jwt-secret: must not begin or end with whitespace (a space, a tab or a line break): it is never trimmed',
+      '--audit: the audit target begins or ends with whitespace (a space, a tab or a line break): remove it; it is never trimmed',
+      '--upstream-credential: must not begin or end with whitespace (a space, a tab or a line break): it is never trimmed',
+    ]);
+    expect(found.join('\n')).not.to.include(SECRET);
+  });
+
+  it('refuses an upstream credential that would break its header, naming the variable only', () => {
+    for (const value of ['Bearer abc\nX-Evil: 1', 'Bearer abc\r\nX-Evil: 1', 'Bearer a\u0000b', 'Bearer caf\u00e9\u2028x']) {
+      const found = problems({}, { FIELDMESH_JWT_SECRET: SECRET, FIELDMESH_UPSTREAM_AUTHORIZATION: value });
+      expect(found).to.deep.equal([
+        'FIELDMESH_UPSTREAM_AUTHORIZATION: must be a valid header value: no line break or other control character',
+      ]);
+    }
+  });
+
+  it('refuses a break-glass webhook with user:password@, and takes one with a token in its query', () => {
+    expect(problems({ breakGlassWebhook: 'https://u:t0ken-s3cret@guardian.example/hook' }, { FIELDMESH_JWT_SECRET: SECRET })).to.deep.equal(
+      ["--break-glass-webhook: must not hold user:password@ (userinfo is not sent): put the receiver's token in the URL's path or query"],
+    );
+    expect(
+      resolveConfig({ breakGlassWebhook: 'https://guardian.example/hook?token=t' }, { FIELDMESH_JWT_SECRET: SECRET }).breakGlassWebhook,
+    ).to.equal('https://guardian.example/hook?token=t');
+  });
 });

@@ -19,7 +19,11 @@ describe('gateway › metrics', function () {
   });
 
   /** A gateway as `fieldmesh serve` starts one: it opens its own SQLite trail (so the group commit is observed). */
-  async function setup(flags: ConfigFlags = {}, upstream?: TestUpstream): Promise<{ gw: Gateway; upstream: string }> {
+  async function setup(
+    flags: ConfigFlags = {},
+    upstream?: TestUpstream,
+    logger = pino({ level: 'silent' }),
+  ): Promise<{ gw: Gateway; upstream: string }> {
     const up = upstream ?? (await startJsonServer());
     if (upstream === undefined) open.push(up);
     const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-metrics-'));
@@ -36,7 +40,7 @@ describe('gateway › metrics', function () {
       },
       { FIELDMESH_PSEUDONYM_KEY: PSEUDONYM_KEY },
     );
-    const gw = await startGateway(config, { logger: pino({ level: 'silent' }), watch: false, now: () => NOW });
+    const gw = await startGateway(config, { logger, watch: false, now: () => NOW });
     open.push(gw);
     return { gw, upstream: up.url };
   }
@@ -97,6 +101,37 @@ describe('gateway › metrics', function () {
     // No user id, no header text, no raw path, no record value anywhere in the scrape.
     for (const leak of ['nurse-1', 'rec-1', 'zzjunk', 'stranger-text', 'q7x9', 'pat-00', REASON, 'ward-7'])
       expect(text, leak).to.not.include(leak);
+  });
+
+  it('labels a refusal with the purpose named whenever the policy declares it, and logs, counts and traces no other purpose text', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const { gw } = await setup({}, undefined, logger);
+    const cases: [Record<string, string>, number, string, string][] = [
+      // A purpose no policy declares: its text reaches neither the log nor a label.
+      [as(USERS.nurse, '9990000018'), 403, 'purpose_unknown', '(unknown)'],
+      // Refused before the request context was read: the declared purpose is labelled all the same.
+      [as(USERS.nurse, 'direct-care', { 'x-acting-role': 'gp' }), 403, 'role_not_held', 'direct-care'],
+      [{ 'x-purpose': 'direct-care' }, 401, 'unauthenticated', 'direct-care'],
+      [{ 'x-purpose': 'direct-care', authorization: 'Bearer not.a.token' }, 401, 'unauthenticated', 'direct-care'],
+      [{ 'x-purpose': '9990000019' }, 401, 'unauthenticated', '(unknown)'],
+      // A short break-glass reason is refused while the context is read, a purpose not for break-glass while planning: one label.
+      [as(USERS.nurse, 'emergency', { 'x-break-glass': 'urgent' }), 403, 'break_glass_refused', 'emergency'],
+      [as(USERS.receptionist, 'emergency', { 'x-break-glass': REASON }), 403, 'break_glass_refused', 'emergency'],
+    ];
+    for (const [headers, status] of cases) expect((await call(`${gw.url}/patients/pat-001`, { headers })).status).to.equal(status);
+    const requests = lines.filter((l) => l['msg'] === 'request');
+    expect(requests.map((l) => [l['code'], l['purpose']])).to.deep.equal(cases.map(([, , code, purpose]) => [code, purpose]));
+    const { scrape: s, text } = await scrape(gw);
+    const count = (purpose: string, code: string) =>
+      s.value('fieldmesh_requests_total', { route: '/patients/:id', purpose, outcome: 'refused', code });
+    expect(count('(unknown)', 'purpose_unknown')).to.equal(1);
+    expect(count('direct-care', 'role_not_held')).to.equal(1);
+    expect(count('direct-care', 'unauthenticated')).to.equal(2);
+    expect(count('(unknown)', 'unauthenticated')).to.equal(1);
+    expect(count('emergency', 'break_glass_refused')).to.equal(2);
+    expect(s.all('fieldmesh_requests_total').filter((x) => x.labels['code'] === 'break_glass_refused')).to.have.length(1);
+    for (const leak of ['999000001', 'urgent']) expect(JSON.stringify(lines) + text, leak).not.to.include(leak);
   });
 
   it('counts an upstream that cannot be reached, by code, in the requests and the upstream errors', async () => {

@@ -115,6 +115,103 @@ describe('gateway › secrets from files (the built binary)', () => {
     expect(p.out.stdout + p.out.stderr).not.to.include(SECRET);
   });
 
+  it('refuses a padded secret, a URL-like audit target, a header-breaking credential and a webhook with userinfo: exit 2, no value', async () => {
+    const pw = 'S3CRETPW';
+    const s = secrets({
+      jwt: `${'x'.repeat(40)}   `,
+      pseudonym: `${PSEUDONYM_KEY}\n\n`,
+      audit: ` postgres://postgres:${pw}@127.0.0.1:5432/test\n`,
+      upstreamAuth: 'Bearer abc\nX-Evil: 1\n',
+    });
+    const p = startFieldmesh(
+      [
+        'serve',
+        '--upstream',
+        'http://127.0.0.1:9',
+        '--routes',
+        ROUTES,
+        '--policies',
+        POLICIES,
+        '--break-glass-webhook',
+        `https://hook:${pw}@127.0.0.1:9/alert`,
+      ],
+      {
+        env: {
+          FIELDMESH_JWT_SECRET_FILE: s.jwt!,
+          FIELDMESH_PSEUDONYM_KEY_FILE: s.pseudonym!,
+          FIELDMESH_AUDIT_FILE: s.audit!,
+          FIELDMESH_UPSTREAM_AUTHORIZATION_FILE: s.upstreamAuth!,
+        },
+      },
+    );
+    expect((await p.exited).code).to.equal(2);
+    const line = JSON.parse(p.out.stderr) as { code: string; problems: string[] };
+    expect(line.code).to.equal('config_invalid');
+    const edge =
+      'the value begins or ends with whitespace (a space, a tab or a line break): remove it; it is never trimmed (only one trailing line break is taken off a file)';
+    expect(line.problems).to.deep.equal([
+      `FIELDMESH_JWT_SECRET_FILE: ${edge}`,
+      `FIELDMESH_PSEUDONYM_KEY_FILE: ${edge}`,
+      `FIELDMESH_AUDIT_FILE: ${edge}`,
+      'FIELDMESH_UPSTREAM_AUTHORIZATION_FILE: must be a valid header value: no line break or other control character',
+      "--break-glass-webhook: must not hold user:password@ (userinfo is not sent): put the receiver's token in the URL's path or query",
+    ]);
+    for (const secret of [pw, 'xxxxxxxx', PSEUDONYM_KEY, 'X-Evil']) expect(p.out.stdout + p.out.stderr).not.to.include(secret);
+  });
+
+  for (const [what, target, problem] of [
+    [
+      'a driver suffix',
+      'postgresql+psycopg://postgres:S3CRETPW@127.0.0.1:5432/test',
+      'unsupported audit URL postgresql+psycopg://127.0.0.1:5432/test',
+    ],
+    ['one slash', 'postgres:/postgres:S3CRETPW@127.0.0.1/test', 'unsupported audit URL postgres:///…'],
+    ['a malformed host', 'postgres://postgres:S3CRETPW@[bad/test', 'malformed audit URL postgres://(unparsable URL)'],
+    ['a SQLite file in a folder that does not exist', '/no-such-folder-fieldmesh/S3CRETPW/audit.db', 'the folder of the SQLite file'],
+  ] as const) {
+    it(`stops serve (exit 2) and the audit commands on an audit target with ${what}, its password never shown`, async () => {
+      const p = startFieldmesh(['serve', '--upstream', 'http://127.0.0.1:9', '--routes', ROUTES, '--policies', POLICIES], {
+        env: { FIELDMESH_JWT_SECRET: SECRET, FIELDMESH_AUDIT: target },
+      });
+      expect((await p.exited).code).to.equal(2);
+      const line = JSON.parse(p.out.stderr) as { problems: string[] };
+      expect(line.problems).to.have.length(1);
+      expect(line.problems[0]).to.include(`FIELDMESH_AUDIT: ${problem}`);
+      const verify = await fieldmeshAsync(['audit', 'verify'], { env: { FIELDMESH_AUDIT: target } });
+      expect(verify.code).to.equal(2);
+      if (!problem.startsWith('the folder')) expect(verify.stderr).to.include(problem);
+      for (const out of [p.out.stdout + p.out.stderr, verify.stdout + verify.stderr])
+        if (!target.startsWith('/')) expect(out).not.to.include('S3CRETPW');
+    });
+  }
+
+  it('refuses an audit target with a leading space in every entry point, as the one rule says', async () => {
+    const s = secrets({ audit: ' postgres://postgres:S3CRETPW@127.0.0.1:5432/test\n' });
+    const verify = await fieldmeshAsync(['audit', 'verify'], { env: { FIELDMESH_AUDIT_FILE: s.audit! } });
+    expect(verify.code).to.equal(2);
+    expect(verify.stderr).to.match(/^FIELDMESH_AUDIT_FILE: the value begins or ends with whitespace/);
+    const flag = await fieldmeshAsync(['audit', 'verify', '--audit', ' postgres://postgres:S3CRETPW@127.0.0.1:5432/test']);
+    expect(flag.code).to.equal(2);
+    expect(flag.stderr).to.include('the audit target begins or ends with whitespace');
+    for (const out of [verify.stdout + verify.stderr, flag.stdout + flag.stderr]) expect(out).not.to.include('S3CRETPW');
+  });
+
+  it('starts on an unreachable PostgreSQL (it recovers by itself) and logs why, without the password', async () => {
+    // Port 9 (discard) has no PostgreSQL: the connection is refused at once.
+    const p = startFieldmesh(['serve', '--upstream', 'http://127.0.0.1:9', '--routes', ROUTES, '--policies', POLICIES, '--port', '0'], {
+      env: {
+        FIELDMESH_JWT_SECRET: SECRET,
+        FIELDMESH_PSEUDONYM_KEY: PSEUDONYM_KEY,
+        FIELDMESH_AUDIT: 'postgres://postgres:S3CRETPW@127.0.0.1:9/test',
+      },
+    });
+    cleanups.push(() => p.stop('SIGKILL'));
+    await p.waitFor('"gateway listening"');
+    const line = JSON.parse(p.out.stdout.split('\n').find((l) => l.includes('"audit_unavailable"'))!) as { reason: string };
+    expect(line.reason).to.match(/^The audit trail postgres:\/\/127\.0\.0\.1:9\/test cannot be read: .*ECONNREFUSED/);
+    expect(p.out.stdout + p.out.stderr).not.to.include('S3CRETPW');
+  });
+
   it('names the _FILE variable when the value in the file is wrong (a short key), not its content', async () => {
     const s = secrets({ pseudonym: 'short-key\n' });
     const p = startFieldmesh(['serve', '--upstream', 'http://127.0.0.1:9', '--routes', ROUTES, '--policies', POLICIES], {

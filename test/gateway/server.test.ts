@@ -33,15 +33,30 @@ describe('gateway › operations', () => {
       expect(upstream.seen).to.have.length(0);
     });
 
+    it('ignores a query string on /healthz, /readyz and /metrics (a probe or scraper may add one), and never forwards them', async () => {
+      const upstream = await startJsonServer();
+      open.push(upstream);
+      const gw = await startTestGateway(upstream.url);
+      open.push(gw);
+      expect((await call(`${gw.url}/healthz?probe=1`)).status).to.equal(200);
+      const ready = await call(`${gw.url}/readyz?x=1&y`);
+      expect(ready.status).to.equal(200);
+      expect(ready.json).to.deep.include({ status: 'ready' });
+      const metrics = await request(`${gw.url}/metrics?x=1`);
+      expect(metrics.statusCode).to.equal(200);
+      expect(await metrics.body.text()).to.include('fieldmesh_requests_total');
+      // Not a prefix match: another path is the proxy's, which knows no such route.
+      expect((await call(`${gw.url}/metricsx?x=1`)).status).to.equal(404);
+      expect(upstream.seen).to.have.length(0);
+    });
+
     it('is not ready, and discloses nothing, while the audit trail cannot be written; ready again once it can', async () => {
       const upstream = await startJsonServer();
       open.push(upstream);
       const dir = join(mkdtempSync(join(tmpdir(), 'fieldmesh-gw-')), 'not-yet');
-      const gw = await startTestGateway(
-        upstream.url,
-        { audit: join(dir, 'audit.db') },
-        { audit: await openAuditStore(join(dir, 'audit.db')) },
-      );
+      // The store is given: `serve` would refuse a trail whose folder is missing at start (a configuration error), while a
+      // store whose folder goes away later recovers by itself, as this one does.
+      const gw = await startTestGateway(upstream.url, {}, { audit: await openAuditStore(join(dir, 'audit.db')) });
       open.push(gw);
       const ready = await call(`${gw.url}/readyz`);
       expect(ready.status).to.equal(503);

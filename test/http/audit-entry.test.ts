@@ -17,17 +17,25 @@ describe('audit entries', () => {
         resource: 'Patient',
         action: 'read',
         policyVersion: policies.version,
+        purposeLabel: '(unknown)',
       });
       expect(entry).to.include({ user: 'anonymous', code: 'unauthenticated', status: 401, decision: 'refused', purpose: '' });
     });
     it('records an unexpected error as a 500 internal refusal', async () => {
-      const entry = refusalEntry(new Error('boom'), { requestId: 'r1', resource: 'Patient', action: 'read', policyVersion: 'v' });
+      const entry = refusalEntry(new Error('boom'), {
+        requestId: 'r1',
+        resource: 'Patient',
+        action: 'read',
+        policyVersion: 'v',
+        purposeLabel: '(unknown)',
+      });
       expect(entry).to.include({ code: 'internal', status: 500 });
       const known = refusalEntry(new FieldmeshError('unredactable_body', 'x'), {
         requestId: 'r1',
         resource: 'Patient',
         action: 'read',
         policyVersion: 'v',
+        purposeLabel: '(unknown)',
       });
       expect(known.code).to.equal('unredactable_body');
     });

@@ -9,7 +9,7 @@ import { recordFirst, refuseWithAudit, trailDown } from '../../src/http/refuse.j
 import { FieldmeshError } from '../../src/lib/errors.js';
 import { AccessError } from '../../src/engine/access-error.js';
 
-const FACTS = { requestId: 'req-1', resource: 'Patient', action: 'read', policyVersion: 'v1' } as const;
+const FACTS = { requestId: 'req-1', resource: 'Patient', action: 'read', policyVersion: 'v1', purposeLabel: '(unknown)' } as const;
 
 describe('refuse', () => {
   const stores: AuditStore[] = [];

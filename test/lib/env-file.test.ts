@@ -44,9 +44,29 @@ describe('lib/env-file', () => {
     });
   }
 
-  it('takes off one line break only, and keeps other whitespace: a key is used as it is written', () => {
-    const { file } = setup();
-    expect(envOrFile({ FIELDMESH_PSEUDONYM_KEY_FILE: file('k', ' key \n\n') }, 'FIELDMESH_PSEUDONYM_KEY').value).to.equal(' key \n');
+  for (const [what, text] of [
+    ['two line breaks', `${'x'.repeat(40)}\n\n`],
+    ['trailing spaces', `${'x'.repeat(40)}   `],
+    ['trailing spaces before the line break', `${'x'.repeat(40)} \n`],
+    ['a leading space', ` ${'x'.repeat(40)}`],
+    ['a trailing tab', `${'x'.repeat(40)}\t\r\n`],
+  ] as const) {
+    it(`takes off one line break only and trims nothing else: a file with ${what} is refused as ambiguous`, () => {
+      const { file } = setup();
+      const got = envOrFile({ FIELDMESH_JWT_SECRET_FILE: file('k', text) }, 'FIELDMESH_JWT_SECRET');
+      expect(got.value).to.equal(undefined);
+      expect(got.problem).to.match(/^FIELDMESH_JWT_SECRET_FILE: the value begins or ends with whitespace .*only one trailing line break/);
+      expect(got.problem).not.to.include('xxxx');
+    });
+  }
+
+  it('refuses a variable that begins or ends with whitespace, naming it and not its value', () => {
+    for (const value of [`${'x'.repeat(40)} `, `\t${'x'.repeat(40)}`, `${'x'.repeat(40)}\n`]) {
+      const got = envOrFile({ FIELDMESH_JWT_SECRET: value }, 'FIELDMESH_JWT_SECRET');
+      expect(got.problem).to.match(/^FIELDMESH_JWT_SECRET: the value begins or ends with whitespace/);
+    }
+    // Inner spaces are the value.
+    expect(envOrFile({ FIELDMESH_UPSTREAM_AUTHORIZATION: 'Bearer a b' }, 'FIELDMESH_UPSTREAM_AUTHORIZATION').value).to.equal('Bearer a b');
   });
 
   it('refuses both the variable and its _FILE form, naming both and neither value', () => {
