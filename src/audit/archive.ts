@@ -6,7 +6,7 @@ import { userInfo } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { canonicalJson } from '../lib/canonical-json.js';
 import { parameters } from './dialect.js';
-import { prepareEntry, type ArchiveRecord, type AuditEntry, type AuditEvent } from './event.js';
+import { prepareEntry, trailEntry, type ArchiveRecord, type AuditEntry, type AuditEvent } from './event.js';
 import type { TrailReader } from './trail-reader.js';
 import { COLUMNS, fromRow, toRow, type AuditRow } from './row.js';
 import type { Batch } from './seal.js';
@@ -519,25 +519,16 @@ async function writeArchive(tmp: string, header: ArchiveHeader, events: AsyncIte
 
 /** The checkpoint event: an `archive` action naming no records, listing every archive the chain depends on. */
 function checkpointEntry(record: ArchiveRecord, archives: ArchiveRecord[], by: string): AuditEntry {
-  return {
+  return trailEntry({
     requestId: `archive-${record.sha256.slice(0, 16)}`,
     user: by,
-    roles: [],
     purpose: 'retention',
     resource: 'audit-trail',
     action: 'archive',
-    decision: 'disclosed',
     status: 0,
-    recordIds: [],
-    withheldRecordIds: [],
-    fieldsDisclosed: [],
-    fieldsWithheld: [],
-    transforms: {},
-    restrictions: [],
-    grants: [],
     policyVersion: 'none',
     archives,
-  };
+  });
 }
 
 /** A new name in a directory survives a crash only once the directory itself is synced. */

@@ -223,6 +223,32 @@ function dropUndefined<T extends object>(obj: T): T {
 }
 
 /**
+ * An event the trail writes about itself (a review, a read of the trail, an
+ * archive checkpoint): no role took part, no field was disclosed, withheld
+ * or transformed, no restriction fired, no grant matched. The caller names
+ * the rest; a field it gives wins.
+ *
+ * @example
+ * trailEntry({ requestId, user: 'dr-g', purpose: 'audit', resource: 'AuditEvent', action: 'report', status: 200, policyVersion: '' });
+ */
+export function trailEntry(
+  entry: Pick<AuditEntry, 'requestId' | 'user' | 'purpose' | 'resource' | 'action' | 'status' | 'policyVersion'> & Partial<AuditEntry>,
+): AuditEntry {
+  return {
+    roles: [],
+    decision: 'disclosed',
+    recordIds: [],
+    withheldRecordIds: [],
+    fieldsDisclosed: [],
+    fieldsWithheld: [],
+    transforms: {},
+    restrictions: [],
+    grants: [],
+    ...entry,
+  };
+}
+
+/**
  * Maps the engine's Decision to an audit entry. The caller adds what only
  * the HTTP layer knows: request id, user, the status it answered.
  *

@@ -1,6 +1,6 @@
 import { FieldmeshError } from '../lib/errors.js';
 import type { SqlDialect } from './dialect.js';
-import { prepareEntry, type AuditEntry, type AuditEvent } from './event.js';
+import { prepareEntry, trailEntry, type AuditEntry, type AuditEvent } from './event.js';
 import { fromRow, type AuditRow } from './row.js';
 import type { Batch } from './seal.js';
 
@@ -29,25 +29,16 @@ export function reviewEntry(
     throw new FieldmeshError('audit_review_not_needed', `Event ${eventId} is not a break-glass event`);
   }
   if (alreadyReviewed) throw new FieldmeshError('audit_review_duplicate', `Event ${eventId} has already been reviewed`);
-  return {
+  return trailEntry({
     requestId: target.requestId,
     user: by.trim(),
-    roles: [],
     purpose: target.purpose,
     resource: target.resource,
     action: 'review',
-    decision: 'disclosed',
     status: 200,
-    recordIds: [],
-    withheldRecordIds: [],
-    fieldsDisclosed: [],
-    fieldsWithheld: [],
-    transforms: {},
-    restrictions: [],
-    grants: [],
     policyVersion: target.policyVersion,
     review: { of: target.id, by: by.trim(), note: note.trim() },
-  };
+  });
 }
 
 /**

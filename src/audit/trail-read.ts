@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { AuditEntry } from './event.js';
+import { type AuditEntry, trailEntry } from './event.js';
 
 /**
  * A read of the trail itself: who saw which events. Showing who accessed a
@@ -47,23 +47,16 @@ export function trailReadEntry(read: TrailRead): AuditEntry {
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => [k, String(v)]),
   );
-  return {
+  return trailEntry({
     requestId: randomUUID(),
     user: by,
-    roles: [],
     purpose: TRAIL_PURPOSE,
     resource: TRAIL_RESOURCE,
     action: read.action,
-    decision: 'disclosed',
     status: 200,
     recordIds: about,
-    withheldRecordIds: [],
     ...(about.length === 0 ? {} : { subjectIds: about }),
-    fieldsDisclosed: [],
-    fieldsWithheld: [],
     transforms: scope,
-    restrictions: [],
-    grants: [],
     policyVersion: '',
-  };
+  });
 }
