@@ -9,7 +9,7 @@ const SRC = fileURLToPath(new URL('../src/', import.meta.url));
 /**
  * The layers, lowest first: what each folder of src/ may import besides
  * itself. The engine (lib, policy, engine) knows nothing of HTTP, storage or
- * the shells built on it; the audit sees the engine only through its types
+ * the shells built on it; FHIR knowledge (src/fhir) sits on the engine for both shells; the audit sees the engine only through its types
  * (a decision to record); the two HTTP shells share src/http and never reach
  * into each other. `index.ts` at the root is the package entry: it may name
  * anything a user imports from `fieldmesh`.
@@ -19,13 +19,14 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   policy: ['lib'],
   engine: ['policy', 'lib'],
   audit: ['lib'],
-  http: ['engine', 'policy', 'audit', 'lib'],
-  express: ['http', 'engine', 'policy', 'audit', 'lib'],
-  gateway: ['http', 'engine', 'policy', 'audit', 'lib'],
-  demo: ['express', 'gateway', 'http', 'engine', 'policy', 'audit', 'lib', 'testing'],
+  fhir: ['engine', 'policy', 'lib'],
+  http: ['fhir', 'engine', 'policy', 'audit', 'lib'],
+  express: ['http', 'fhir', 'engine', 'policy', 'audit', 'lib'],
+  gateway: ['http', 'fhir', 'engine', 'policy', 'audit', 'lib'],
+  demo: ['express', 'gateway', 'http', 'fhir', 'engine', 'policy', 'audit', 'lib', 'testing'],
   testing: ['engine', 'policy', 'lib'],
-  cli: ['demo', 'express', 'gateway', 'http', 'engine', 'policy', 'audit', 'lib', 'testing'],
-  '.': ['express', 'gateway', 'http', 'engine', 'policy', 'audit', 'lib', 'testing'],
+  cli: ['demo', 'express', 'gateway', 'http', 'fhir', 'engine', 'policy', 'audit', 'lib', 'testing'],
+  '.': ['express', 'gateway', 'http', 'fhir', 'engine', 'policy', 'audit', 'lib', 'testing'],
 };
 
 /** Layers a folder may import types from (erased at runtime), beyond MAY_IMPORT. */

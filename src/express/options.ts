@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
+import { FHIR_ROUTE_OPTIONS } from '../fhir/route-options.js';
 import type { AuditEvent } from '../audit/event.js';
 import type { AuditStore } from '../audit/types.js';
 import type { IdentityOptions } from '../http/identity.js';
@@ -144,6 +145,8 @@ export const readOptionsSchema = z.strictObject({
   list: z.string().optional(),
   /** The field each route parameter selects records by (`{ nhs: 'nhsNumber' }`); `id` defaults to the id path, any other parameter must be named. */
   params: z.record(z.string(), z.string().min(1)).optional(),
+  /** FHIR: `fhir` (the R4 type served, or true for the resource's own name), `search`, `markWithheld` (docs/fhir.md). */
+  ...FHIR_ROUTE_OPTIONS,
 });
 /** The options of `mesh.read()`, as a caller writes them. */
 export type ReadOptions = z.input<typeof readOptionsSchema>;

@@ -7,6 +7,8 @@ import { selectableField } from '../http/query.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import { parseListKey } from '../engine/body-shape.js';
 import { lineBreakHazard } from '../policy/line-breaks.js';
+import { isResourceType } from '../fhir/definitions.js';
+import { FHIR_ROUTE_OPTIONS } from '../fhir/route-options.js';
 
 /**
  * Methods a route may allow: each maps to a policy action (read, create, update).
@@ -47,6 +49,8 @@ const routeSchema = z.strictObject({
     .default(['GET']),
   /** The field each path parameter selects records by (`nhs: nhsNumber`); `id` defaults to the resource's id path. */
   params: z.record(z.string(), z.string().min(1)).optional(),
+  /** FHIR: `fhir`, `search` and `markWithheld` (docs/fhir.md). */
+  ...FHIR_ROUTE_OPTIONS,
 });
 const routesFileSchema = z.strictObject({ routes: z.array(routeSchema).min(1, 'at least one route is needed') });
 
@@ -63,6 +67,8 @@ export type RouteDef = z.output<typeof routeSchema>;
  */
 export interface Route extends RouteDef {
   matches: MatchFunction<Record<string, string | string[]>>;
+  /** The R4 resource type the route serves, when it is a FHIR route (see `fhirTypeOf`). */
+  fhirType?: string | undefined;
 }
 
 /**
@@ -137,6 +143,7 @@ export function parseRoutes(text: string, file: string, resources: readonly stri
     seen.add(r.path);
     problems.push(...paramProblems(r, `routes.${i}`, resources.includes(r.resource) ? policies : undefined));
     problems.push(...writeProblems(r, `routes.${i}`, resources.includes(r.resource) ? policies : undefined));
+    problems.push(...fhirProblems(r, `routes.${i}`));
   });
   if (problems.length > 0) throw routesError(file, problems);
   return routeTable(parsed.data.routes);
@@ -192,6 +199,35 @@ function writeProblems(r: RouteDef, at: string, policies: PolicySet | undefined)
   return problems;
 }
 
+/** A route said to be FHIR must serve an R4 resource type. */
+function fhirProblems(r: RouteDef, at: string): string[] {
+  if (r.fhir === undefined || r.fhir === false) return [];
+  const type = r.fhir === true ? r.resource : r.fhir;
+  return isResourceType(type)
+    ? []
+    : [
+        `${at}.fhir: "${type}" is not an R4 resource type; write fhir: <type> (such as fhir: Patient) when the policy names the resource otherwise`,
+      ];
+}
+
+/**
+ * The R4 resource type a route serves, or undefined when it is not a FHIR
+ * route: `fhir` in the routes file decides; unset, a route is FHIR when its
+ * resource is an R4 type that its path names as a segment (`/Patient`,
+ * `/fhir/Patient/:id`), so a JSON API's `/patients` with a resource called
+ * Patient stays a JSON route.
+ *
+ * @example
+ * fhirTypeOf({ path: '/fhir/Observation/:id', resource: 'Observation', methods: ['GET'] }); // 'Observation'
+ * fhirTypeOf({ path: '/patients', resource: 'Patient', methods: ['GET'] });                 // undefined
+ */
+export function fhirTypeOf(route: RouteDef): string | undefined {
+  if (route.fhir === false) return undefined;
+  if (route.fhir === true) return route.resource;
+  if (typeof route.fhir === 'string') return route.fhir;
+  return isResourceType(route.resource) && route.path.split('/').includes(route.resource) ? route.resource : undefined;
+}
+
 /**
  * The field a route's parameter selects by, when the routes file names one.
  *
@@ -233,7 +269,11 @@ export async function loadRoutes(file: string, resources: readonly string[], pol
  * A route table from routes already checked.
  */
 export function routeTable(defs: RouteDef[]): RouteTable {
-  const routes = defs.map((d) => ({ ...d, matches: match<Record<string, string | string[]>>(d.path, MATCH_OPTIONS) }));
+  const routes = defs.map((d) => ({
+    ...d,
+    matches: match<Record<string, string | string[]>>(d.path, MATCH_OPTIONS),
+    fhirType: fhirTypeOf(d),
+  }));
   return {
     routes,
     find(pathname) {
