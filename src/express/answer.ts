@@ -10,6 +10,7 @@ import { JSON_FAULTS, parseJson } from '../http/json-body.js';
 import { answerContentType } from '../http/media-type.js';
 import { readOutcome, writeOutcome, type Outcome, type SourceAnswer } from '../http/outcome.js';
 import { recordFirst, refuseWithAudit } from '../http/refuse.js';
+import type { ErrorFormat } from '../http/error-format.js';
 import { securityHeaders, sendError } from '../http/respond.js';
 import { isPlainObject } from '../lib/paths.js';
 import type { PolicySet } from '../engine/policy-set.js';
@@ -76,7 +77,7 @@ export async function sendAnswer(answer: Captured, out: Outbound): Promise<void>
 
 /**
  * Answer a refusal: audited first (see `refuseWithAudit`), then sent as JSON
- * through `sendError` in place of anything the handler began (see
+ * or a FHIR OperationOutcome through `sendError` in place of anything the handler began (see
  * `sendInstead`). If the refusal cannot be recorded the answer is 503: the
  * trail is down and nothing is disclosed.
  */
@@ -97,6 +98,8 @@ export interface Refusing {
   metrics: Metrics;
   /** The policy set the mesh decides with: only the purposes and resources it declares become labels. */
   policies: PolicySet;
+  /** JSON or a FHIR OperationOutcome (`fhirAnswer`, decided from the request as it arrived). */
+  errors: ErrorFormat;
 }
 
 /** Count the end of a request (src/http/metrics.ts): labels from the route pattern, declared names and the code answered. */
@@ -134,9 +137,9 @@ function routeOf(res: Response): string {
  * that of a missing one. What remains is what the response had before the
  * handler ran, then sendError's own headers.
  */
-function sendInstead(out: Pick<Outbound, 'res' | 'release'> & { facts: RequestFacts }, err: unknown): void {
+function sendInstead(out: Pick<Outbound, 'res' | 'release' | 'errors'> & { facts: RequestFacts }, err: unknown): void {
   out.release(true);
-  sendError(out.res, err, out.facts.requestId);
+  sendError(out.res, err, out.facts.requestId, out.errors);
 }
 
 /** Write the outcome: a generic error, the redacted body, or no body at all. */

@@ -10,6 +10,7 @@ import { observedAudit } from '../http/observed-audit.js';
 import { createVerifier, type Verifier } from '../http/identity.js';
 import { loadPolicies, PolicySet } from '../engine/policy-set.js';
 import { didYouMean } from '../lib/suggest.js';
+import { isResourceType } from '../fhir/definitions.js';
 import { parseListKey } from '../engine/body-shape.js';
 import { pseudonymKeyProblem } from '../engine/transforms.js';
 import { readOptionsSchema, resolveMeshOptions, writeOptionsSchema, type MeshOptions, type ResolvedMeshOptions } from './options.js';
@@ -98,15 +99,22 @@ export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
     counters,
     metrics: metrics.registry,
     read(resource, opts = {}) {
-      const { list, params = {} } = checked('read', resource, readOptionsSchema.safeParse(opts), policies);
+      const { list, params = {}, fhir } = checked('read', resource, readOptionsSchema.safeParse(opts), policies);
       checkParams('read', resource, params, policies);
-      return readHandler(rt, resource, list === undefined ? null : list, params);
+      return readHandler(rt, resource, list === undefined ? null : list, params, fhirTypeOption('read', resource, fhir));
     },
     write(resource, opts = {}) {
-      const { list, load, params = {} } = checked('write', resource, writeOptionsSchema.safeParse(opts), policies);
+      const { list, load, params = {}, fhir } = checked('write', resource, writeOptionsSchema.safeParse(opts), policies);
       checkParams('write', resource, params, policies);
       // The schema checks only that `load` is a function; its request type is WriteOptions' (express's Request).
-      return writeHandler(rt, resource, list === undefined ? null : list, load as ((req: Request) => unknown) | undefined, params);
+      return writeHandler(
+        rt,
+        resource,
+        list === undefined ? null : list,
+        load as ((req: Request) => unknown) | undefined,
+        params,
+        fhirTypeOption('write', resource, fhir),
+      );
     },
     close() {
       closed ??= owned ? store.close() : Promise.resolve();
@@ -121,6 +129,21 @@ function checkParams(kind: 'read' | 'write', resource: string, params: Readonly<
     if (!selectableField(policies, resource, field))
       throw new TypeError(`fieldmesh: mesh.${kind}('${resource}'): params.${name}: unknown field "${field}" of resource "${resource}"`);
   }
+}
+
+/**
+ * The R4 type a route's `fhir` option says it serves (`true`: the resource's own name), as the routes file
+ * reads it; a name that is not an R4 resource type is a programmer's mistake, said at creation.
+ */
+function fhirTypeOption(kind: 'read' | 'write', resource: string, fhir: boolean | string | undefined): string | undefined {
+  if (fhir === undefined || fhir === false) return undefined;
+  const type = fhir === true ? resource : fhir;
+  if (!isResourceType(type)) {
+    throw new TypeError(
+      `fieldmesh: mesh.${kind}('${resource}'): fhir: "${type}" is not an R4 resource type; write fhir: '<type>' (such as fhir: 'Patient') when the policy names the resource otherwise`,
+    );
+  }
+  return type;
 }
 
 function verifierFor(o: ResolvedMeshOptions): Verifier {

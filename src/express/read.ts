@@ -4,6 +4,7 @@ import { FieldmeshError } from '../lib/errors.js';
 import { AccessError } from '../engine/access-error.js';
 import { admit, type Admitted, type AdmissionDeps, type AdmissionRequest } from '../http/admit.js';
 import type { Metrics } from '../http/metrics.js';
+import { fhirAnswer, type ErrorFormat } from '../http/error-format.js';
 import { UPSTREAM_ACCEPT } from '../http/media-type.js';
 import { securityHeaders } from '../http/respond.js';
 import type { PolicySet } from '../engine/policy-set.js';
@@ -82,6 +83,7 @@ const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', '
  * The middleware of `mesh.read()`: admit the request, then let the handler
  * answer as it likes and redact, audit and send what it answered. Only GET
  * and HEAD pass: any other method is refused (405) before the handler runs.
+ * On a FHIR route (`fhirType`, the R4 type served) errors are OperationOutcomes.
  *
  * @example
  * app.get('/patients', readHandler(runtime, 'Patient', null), listPatients);
@@ -91,10 +93,13 @@ export function readHandler(
   resource: string,
   list: ListKey | null,
   params: Readonly<Record<string, string>> = {},
+  fhirType: string | undefined = undefined,
 ): RequestHandler {
   return async function fieldmeshRead(req, res, next) {
+    // Before redirectAnswer rewrites `Accept` for the handler.
+    const errors = fhirAnswer(fhirType, req.headers);
     const admitted = await admit(admissionRequest(req, params), resource, 'read', rt.admission);
-    const base = { res, release: noop, facts: admitted, audit: rt.audit, metrics: rt.metrics, policies: rt.policies };
+    const base = { res, release: noop, facts: admitted, audit: rt.audit, metrics: rt.metrics, policies: rt.policies, errors };
     if (!admitted.ok) return refuse(base, admitted.error);
     // A body sent to a read route would reach the handler unchecked: writes go through mesh.write().
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -105,7 +110,7 @@ export function readHandler(
       return refuse(base, new AccessError('bad_request', 'A read takes no body: send filters in the query string, where they are checked'));
     const unrouted = unroutedError(req, 'read');
     if (unrouted) return refuse(base, unrouted);
-    if (!redirectAnswer(rt, admitted, list, false, res)) return;
+    if (!redirectAnswer(rt, admitted, list, false, res, errors)) return;
     // A handler asked "is it fresh?" answers 304 from a record fieldmesh never sees, hidden or not: the
     // conditions go, as the gateway drops them, and every read is answered whole and redacted.
     for (const name of CONDITIONAL_HEADERS) delete req.headers[name];
@@ -119,7 +124,7 @@ export function readHandler(
  * begun (another middleware flushed it): nothing can be redacted any more.
  *
  * @example
- * if (redirectAnswer(rt, admitted, null, true, res)) next();
+ * if (redirectAnswer(rt, admitted, null, true, res, JSON_ERRORS)) next();
  */
 export function redirectAnswer(
   rt: MeshRuntime,
@@ -127,8 +132,19 @@ export function redirectAnswer(
   list: ListKey | null,
   write: boolean,
   res: Parameters<RequestHandler>[1],
+  errors: ErrorFormat,
 ): boolean {
-  const out: Outbound = { res, release: noop, policies: rt.policies, facts: admitted, audit: rt.audit, metrics: rt.metrics, list, write };
+  const out: Outbound = {
+    res,
+    release: noop,
+    policies: rt.policies,
+    facts: admitted,
+    audit: rt.audit,
+    metrics: rt.metrics,
+    list,
+    write,
+    errors,
+  };
   if (res.headersSent) {
     void refuse(out, new FieldmeshError('unredactable_body', 'The response had begun before fieldmesh could redact it'));
     return false;

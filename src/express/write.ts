@@ -2,6 +2,7 @@ import type { Request, RequestHandler } from 'express';
 import { FieldmeshError } from '../lib/errors.js';
 import { AccessError } from '../engine/access-error.js';
 import { admit } from '../http/admit.js';
+import { fhirAnswer } from '../http/error-format.js';
 import { refusalFor } from '../http/audit-entry.js';
 import { recordFirst } from '../http/refuse.js';
 import { checkWrite } from '../http/write-check.js';
@@ -21,7 +22,8 @@ const ACTIONS: Record<string, Exclude<Action, 'read'>> = { POST: 'create', PUT: 
  * handler may perform it, and the handler's answer is redacted as a read.
  * An update (PUT, PATCH) first loads the stored record with `load` and
  * needs it to be visible to the caller; a route without `load` refuses
- * every update (500 `write_needs_load`) rather than check it blind.
+ * every update (500 `write_needs_load`) rather than check it blind. On a
+ * FHIR route (`fhirType`) errors are OperationOutcomes.
  *
  * @example
  * app.patch('/patients/:id', writeHandler(runtime, 'Patient', null, (req) => db.get(req.params.id)), update);
@@ -32,12 +34,14 @@ export function writeHandler(
   list: ListKey | null,
   load?: (req: Request) => unknown,
   params: Readonly<Record<string, string>> = {},
+  fhirType: string | undefined = undefined,
 ): RequestHandler {
   return async function fieldmeshWrite(req, res, next) {
+    const errors = fhirAnswer(fhirType, req.headers);
     const action = ACTIONS[req.method];
     // The same checks as a read: the raw query the handler can read, and route parameters as filters.
     const admitted = await admit(admissionRequest(req, params), resource, action ?? 'read', rt.admission);
-    const base = { res, release: () => undefined, facts: admitted, audit: rt.audit, metrics: rt.metrics, policies: rt.policies };
+    const base = { res, release: () => undefined, facts: admitted, audit: rt.audit, metrics: rt.metrics, policies: rt.policies, errors };
     if (!admitted.ok) return refuse(base, admitted.error);
     if (action === undefined)
       return refuse(base, new AccessError('method_not_allowed', `${req.method} is not a write: use POST, PUT or PATCH, or mesh.read()`));
@@ -82,7 +86,7 @@ export function writeHandler(
     } catch (err) {
       return refuse(base, err);
     }
-    if (redirectAnswer(rt, admitted, list, true, res)) next();
+    if (redirectAnswer(rt, admitted, list, true, res, errors)) next();
   };
 }
 

@@ -15,6 +15,7 @@ import { inSpan, spanAttributes } from '../http/spans.js';
 import { readJsonRequest } from '../http/json-body.js';
 import type { Outcome } from '../http/outcome.js';
 import { recordFirst, refuseWithAudit } from '../http/refuse.js';
+import { fhirAnswer, type ErrorFormat } from '../http/error-format.js';
 import { securityHeaders, sendError } from '../http/respond.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import type { Action } from '../engine/plan.js';
@@ -100,11 +101,14 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
     const found = path === undefined ? undefined : deps.routes.find(path);
     const method = (req.method ?? '').toUpperCase() as RouteMethod;
     if (method === 'GET') req.resume();
+    // Read before anything rewrites the request's headers; a path no route matches is FHIR by its headers alone.
+    const errors = fhirAnswer(found?.route.fhirType, req.headers);
     if (found === undefined) {
       // Deny by default: a path the routes file does not name is never forwarded.
       return fail(
         res,
         req,
+        errors,
         new AccessError('not_found', 'No route for this path: the gateway forwards only the paths its routes file names'),
         line.requestId,
         finish,
@@ -115,7 +119,14 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
     line.resource = route.resource;
     if (!route.methods.includes(method)) {
       res.setHeader('Allow', route.methods.join(', '));
-      return fail(res, req, new AccessError('method_not_allowed', `This route allows ${route.methods.join(', ')}`), line.requestId, finish);
+      return fail(
+        res,
+        req,
+        errors,
+        new AccessError('method_not_allowed', `This route allows ${route.methods.join(', ')}`),
+        line.requestId,
+        finish,
+      );
     }
     const policies = deps.policies();
     decidedBy = policies;
@@ -147,7 +158,7 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
     }
     // Logged as metrics and spans label it: a declared purpose or `(unknown)`, never the header's text.
     line.purpose = admitted.purposeLabel;
-    if (!admitted.ok) return refuse(deps, res, req, admitted.error, refusalEntry(admitted.error, admitted), admitted, finish);
+    if (!admitted.ok) return refuse(deps, res, req, errors, admitted.error, refusalEntry(admitted.error, admitted), admitted, finish);
     // Forward exactly the parameters that were checked, serialised anew: the raw
     // string could mean more to an upstream that also splits on ';'.
     const checked = search === '' ? '' : new URLSearchParams(search).toString();
@@ -164,11 +175,11 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
     try {
       if (method !== 'GET') call.body = await readJsonRequest(req, deps.maxBodyBytes);
       const outcome = method === 'GET' ? await readThrough(call) : await writeThrough(call);
-      if (outcome.kind === 'refusal') return await refuse(deps, res, req, outcome.error, outcome.entry, admitted, finish);
+      if (outcome.kind === 'refusal') return await refuse(deps, res, req, errors, outcome.error, outcome.entry, admitted, finish);
       // No disclosure without a record: the event is durable before a byte is sent.
       await recordFirst(deps.audit, outcome.entry);
       if (outcome.error !== undefined)
-        return fail(res, req, outcome.error, admitted.requestId, finish, { outcome: 'disclosed', rowsReturned: 0 }, outcome.entry);
+        return fail(res, req, errors, outcome.error, admitted.requestId, finish, { outcome: 'disclosed', rowsReturned: 0 }, outcome.entry);
       send(res, outcome, admitted.requestId);
       finish(
         outcome.status,
@@ -181,7 +192,7 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
         outcome.entry,
       );
     } catch (e) {
-      await refuse(deps, res, req, e, refusalFor(e, admitted, call.body), admitted, finish);
+      await refuse(deps, res, req, errors, e, refusalFor(e, admitted, call.body), admitted, finish);
     }
   }
 }
@@ -191,6 +202,7 @@ async function refuse(
   deps: ProxyDeps,
   res: ServerResponse,
   req: IncomingMessage,
+  errors: ErrorFormat,
   error: unknown,
   entry: AuditEntry,
   facts: RequestFacts,
@@ -202,7 +214,7 @@ async function refuse(
   } else if (answer.status >= 500) {
     deps.logger.warn({ requestId: facts.requestId, code: answer.code, reason: answer.message }, 'request failed');
   }
-  fail(res, req, answer, facts.requestId, finish, { outcome: 'refused' }, entry);
+  fail(res, req, errors, answer, facts.requestId, finish, { outcome: 'refused' }, entry);
 }
 
 /** Log, count and trace the end of a request; `entry` is its last audit entry, when it has one. */
@@ -211,6 +223,7 @@ type Finish = (status: number, decision?: Partial<Decision>, code?: string, entr
 function fail(
   res: ServerResponse,
   req: IncomingMessage,
+  errors: ErrorFormat,
   error: unknown,
   requestId: string,
   finish: Finish,
@@ -219,7 +232,7 @@ function fail(
 ): void {
   // A body left unread (a refused write) is not drained: the connection closes after the answer.
   if (!req.complete) res.setHeader('Connection', 'close');
-  sendError(res, error, requestId);
+  sendError(res, error, requestId, errors);
   const code = error instanceof FieldmeshError ? error.code : 'internal';
   finish(res.statusCode, decision ?? { outcome: 'refused' }, code, entry);
 }

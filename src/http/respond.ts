@@ -1,13 +1,13 @@
 import type { ServerResponse } from 'node:http';
 import type { Response as ExpressResponse } from 'express';
-import { FieldmeshError } from '../lib/errors.js';
+import { operationOutcome } from '../fhir/operation-outcome.js';
+import { answerable } from '../lib/errors.js';
+import { JSON_ERRORS, type ErrorFormat } from './error-format.js';
 
 /**
  * Either response object: express's Response is a node ServerResponse underneath.
  */
 export type HttpResponse = ExpressResponse | ServerResponse;
-
-const INTERNAL = new FieldmeshError('internal', 'Internal error: nothing was disclosed');
 
 /**
  * Headers that describe a body that will no longer be sent. A shell may have
@@ -43,23 +43,27 @@ export function securityHeaders(res: HttpResponse): void {
 /**
  * The one place an error becomes a response. A FieldmeshError answers with
  * its status and `toJSON()` (5xx with a fixed public message); anything else
- * is a 500 that says nothing of its cause. If the response has already begun,
- * the connection is cut: a truncated body must never pass for a whole one.
+ * is a 500 that says nothing of its cause. A FHIR request (`format`, from
+ * `fhirAnswer`) gets the same status, headers and message as an R4
+ * OperationOutcome (docs/fhir.md, "Errors: OperationOutcome"). If the
+ * response has already begun, the connection is cut: a truncated body must
+ * never pass for a whole one.
  *
  * @example
- * try { … } catch (err) { log.error({ err, requestId }); sendError(res, err, requestId); }
+ * try { … } catch (err) { log.error({ err, requestId }); sendError(res, err, requestId, fhirAnswer(route.fhirType, req.headers)); }
  */
-export function sendError(res: HttpResponse, err: unknown, requestId: string): void {
+export function sendError(res: HttpResponse, err: unknown, requestId: string, format: ErrorFormat = JSON_ERRORS): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const known = err instanceof FieldmeshError && err.status >= 400 && err.status <= 599;
-  const status = known ? err.status : INTERNAL.status;
-  const body = Buffer.from(JSON.stringify(known ? err.toJSON() : INTERNAL.toJSON()), 'utf8');
+  const answer = answerable(err);
+  const status = answer.status;
+  const value = format.fhir ? operationOutcome(answer, format.resourceType) : answer.toJSON();
+  const body = Buffer.from(JSON.stringify(value), 'utf8');
   for (const name of BODY_HEADERS) res.removeHeader(name);
   securityHeaders(res);
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Type', format.fhir ? 'application/fhir+json; charset=utf-8' : 'application/json; charset=utf-8');
   res.setHeader('Content-Length', body.length);
   res.setHeader('X-Request-Id', requestId);
   // RFC 6750 §3: a 401 for a bearer-protected resource names the scheme.

@@ -38,6 +38,22 @@ export class FieldmeshError extends Error {
   }
 }
 
+/** What a caller sees of a failure that is not a FieldmeshError: a 500 that says nothing of its cause. */
+const INTERNAL = new FieldmeshError('internal', 'Internal error: nothing was disclosed');
+
+/**
+ * The error an answer is made from, whatever its form (fieldmesh's JSON or a
+ * FHIR OperationOutcome): a FieldmeshError with an error status as it is;
+ * anything else (a runtime fault, whose message could quote the data it
+ * choked on) the fixed internal 500.
+ *
+ * @example
+ * answerable(new TypeError('Cannot read properties of undefined')).toJSON(); // { error: { code: 'internal', … } }
+ */
+export function answerable(err: unknown): FieldmeshError {
+  return err instanceof FieldmeshError && err.status >= 400 && err.status <= 599 ? err : INTERNAL;
+}
+
 /** The registry's status, or the relayed one when the code relays: a mismatch is a programming error, thrown now. */
 function statusFor(code: string, relayed: number | undefined): number {
   if (!isErrorCode(code)) throw new TypeError(`unknown error code "${code}": add it to src/lib/error-codes.ts`);
