@@ -5,6 +5,7 @@ import express from 'express';
 import request from 'supertest';
 import { FieldmeshError, PolicyError } from '../../src/lib/errors.js';
 import { AccessError } from '../../src/engine/access-error.js';
+import { FIELDMESH_ERROR_SYSTEM } from '../../src/fhir/operation-outcome.js';
 import { securityHeaders, sendError } from '../../src/http/respond.js';
 
 /** An express app whose one route fails with `err`. */
@@ -140,5 +141,54 @@ describe('securityHeaders', () => {
     const res = await request(app).get('/patients');
     expect(res.headers['cache-control']).to.equal('no-store');
     expect(res.headers['x-content-type-options']).to.equal('nosniff');
+  });
+  describe('as a FHIR OperationOutcome', () => {
+    function fhirApp(err: unknown) {
+      const app = express();
+      app.get('/Patient', (_req, res) => {
+        res.setHeader('ETag', '"upstream"');
+        res.setHeader('Allow', 'GET');
+        sendError(res, err, 'req-1', { fhir: true, resourceType: 'Patient' });
+      });
+      return app;
+    }
+
+    it('answers with the same status and headers, labelled FHIR, the code in details and the fields as expressions', async () => {
+      const res = await request(
+        fhirApp(
+          new AccessError('filter_forbidden', 'You may not filter, sort or look records up by "birthdate"', undefined, ['birthDate']),
+        ),
+      ).get('/Patient');
+      expect(res.status).to.equal(403);
+      expect(res.headers['content-type']).to.equal('application/fhir+json; charset=utf-8');
+      expect(res.headers['cache-control']).to.equal('no-store');
+      expect(res.headers['x-request-id']).to.equal('req-1');
+      expect(res.headers['allow']).to.equal('GET');
+      expect(res.headers).not.to.have.property('etag');
+      expect(JSON.parse(res.text)).to.deep.equal({
+        resourceType: 'OperationOutcome',
+        issue: [
+          {
+            severity: 'error',
+            code: 'forbidden',
+            details: {
+              coding: [{ system: FIELDMESH_ERROR_SYSTEM, code: 'filter_forbidden' }],
+              text: 'You may not filter, sort or look records up by "birthdate"',
+            },
+            expression: ['Patient.birthDate'],
+          },
+        ],
+      });
+    });
+
+    it('names the Bearer scheme on a 401, and keeps an unknown failure to the fixed internal 500', async () => {
+      const unauthenticated = await request(fhirApp(new AccessError('unauthenticated', 'token expired'))).get('/Patient');
+      expect(unauthenticated.status).to.equal(401);
+      expect(unauthenticated.headers['www-authenticate']).to.equal('Bearer realm="fieldmesh"');
+      const fault = await request(fhirApp(new Error('cannot read "Testwood"'))).get('/Patient');
+      expect(fault.status).to.equal(500);
+      expect(fault.text).not.to.include('Testwood');
+      expect(JSON.parse(fault.text).issue[0].details.coding[0].code).to.equal('internal');
+    });
   });
 });
