@@ -75,7 +75,8 @@ describe('security › FHIR entries of another type (gateway)', () => {
     answer = RELATED;
     const res = await call(`${gw.url}/Patient/pt-01`, { headers: headers() });
     expect(res.status).to.equal(502);
-    expect(res.json.error.code).to.equal('upstream_invalid');
+    // A FHIR route answers its errors as an OperationOutcome, the code in details (docs/fhir.md).
+    expect(res.json.issue[0].details.coding[0].code).to.equal('upstream_invalid');
     expect(res.text).not.to.include('Carer-Hidden');
   });
 });

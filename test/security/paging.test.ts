@@ -119,7 +119,8 @@ describe('security › row order and paging', () => {
       // The ward nurse reads only her care team's patients: a short page with a next link would show that others matched.
       const res = await call(`${gateway.url}/Patient?name=a`, { headers: gwAs(GW_USERS.nurse, 'direct-care') });
       expect(res.status).to.equal(403);
-      expect(res.json.error.code).to.equal('filter_forbidden');
+      // A FHIR route answers its errors as an OperationOutcome, the code in details (docs/fhir.md).
+      expect(res.json.issue[0].details.coding[0].code).to.equal('filter_forbidden');
       expect(res.text).not.to.match(/pat-0\d\d/);
       const events = await gateway.audit.query({});
       expect(events.at(-1)).to.include({ decision: 'refused', code: 'filter_forbidden' });
@@ -138,7 +139,7 @@ describe('security › row order and paging', () => {
       paged = true;
       const page = await call(`${gateway.url}/Patient`, { headers: gwAs(GW_USERS.analyst, 'service-planning') });
       expect(page.status).to.equal(403);
-      expect(page.json.error.code).to.equal('filter_forbidden');
+      expect(page.json.issue[0].details.coding[0].code).to.equal('filter_forbidden');
       paged = false;
       const whole = await call(`${gateway.url}/Patient`, { headers: gwAs(GW_USERS.analyst, 'service-planning') });
       expect(whole.status).to.equal(200);
