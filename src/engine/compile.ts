@@ -26,6 +26,12 @@ export interface CompiledPolicies {
    */
   grants: Map<string, CompiledGrant[]>;
   restrictions: Map<string, CompiledRestriction[]>;
+  /**
+   * HL7 PurposeOfUse code → the purposes declaring it (`purposeOfUse`), in
+   * declaration order: a token's purpose claim selects its purpose by this
+   * (src/http/purpose-of-use.ts). A code two purposes declare lists both.
+   */
+  purposeOfUse: ReadonlyMap<string, readonly string[]>;
   /** Whether any view uses the pseudonym transform (then a key is required). */
   usesPseudonyms: boolean;
 }
@@ -193,7 +199,29 @@ export function compilePolicies(doc: PolicyDocument): CompiledPolicies {
     restrictions.set(r.resource, [...(restrictions.get(r.resource) ?? []), compiled]);
   }
 
-  return { version: versionOf(doc), document: doc, resources, purposes, grants, restrictions, usesPseudonyms };
+  return {
+    version: versionOf(doc),
+    document: doc,
+    resources,
+    purposes,
+    grants,
+    restrictions,
+    purposeOfUse: purposesByCode(doc),
+    usesPseudonyms,
+  };
+}
+
+/** Each declared PurposeOfUse code with the purposes that answer to it, each once. */
+function purposesByCode(doc: PolicyDocument): Map<string, readonly string[]> {
+  const byCode = new Map<string, string[]>();
+  for (const [name, def] of Object.entries(doc.purposes)) {
+    for (const code of def.purposeOfUse ?? []) {
+      const names = byCode.get(code);
+      if (names === undefined) byCode.set(code, [name]);
+      else if (!names.includes(name)) names.push(name);
+    }
+  }
+  return byCode;
 }
 
 /**

@@ -253,11 +253,8 @@ function requestGates(
   }
   observe?.('review-date', 'passed');
   if (purpose.def.breakGlass) {
-    if (reason === undefined)
-      return refused(observe, 'break-glass', {
-        code: 'break_glass_required',
-        message: `purpose "${ctx.purpose}" is break-glass only: declare a reason (X-Break-Glass)`,
-      });
+    const missing = breakGlassReasonMissing(reason, `purpose "${ctx.purpose}" is break-glass only`);
+    if (missing) return refused(observe, 'break-glass', missing);
     observe?.('break-glass', 'passed');
   } else if (reason !== undefined) {
     return refused(observe, 'break-glass', {
@@ -579,6 +576,23 @@ export function breakGlassReasonRefusal(reason: string): Refusal | undefined {
     };
   }
   return undefined;
+}
+
+/**
+ * Caldicott 7: a break-glass request with no reason at all is refused
+ * (`break_glass_required`), whatever made it break-glass: a break-glass
+ * purpose, or a token whose purpose of use is emergency treatment
+ * (src/http/purpose-of-use.ts). `why` says which, in the policy's words or
+ * the code's, never the caller's text. A reason given is judged by
+ * `breakGlassReasonRefusal`.
+ *
+ * @example
+ * breakGlassReasonMissing(undefined, 'purpose "emergency-care" is break-glass only'); // { code: 'break_glass_required', … }
+ * breakGlassReasonMissing('Unconscious patient in A&E', 'purpose "emergency-care" is break-glass only'); // undefined
+ */
+export function breakGlassReasonMissing(reason: string | undefined, why: string): Refusal | undefined {
+  if (reason !== undefined) return undefined;
+  return { code: 'break_glass_required', message: `${why}: declare a reason (X-Break-Glass)` };
 }
 
 /**

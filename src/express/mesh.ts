@@ -87,7 +87,15 @@ export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
     policies,
     audit,
     metrics,
-    admission: { policies, verifier, trainingMaxAgeDays: o.trainingMaxAgeDays, pagingKeys: o.pagingKeys, now: o.now, counters },
+    admission: {
+      policies,
+      verifier,
+      trainingMaxAgeDays: o.trainingMaxAgeDays,
+      pagingKeys: o.pagingKeys,
+      purposeClaim: o.purposeClaim,
+      now: o.now,
+      counters,
+    },
     maxBodyBytes: o.maxBodyBytes,
     maxResponseBytes: o.maxResponseBytes,
   };

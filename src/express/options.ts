@@ -8,6 +8,7 @@ import { PolicySet } from '../engine/policy-set.js';
 import { pseudonymKeyProblem } from '../engine/transforms.js';
 import { keyProblem } from '../lib/keys.js';
 import { trainingMaxAgeProblem } from '../engine/plan.js';
+import { purposeClaimProblem } from '../http/purpose-of-use.js';
 
 const isFunction = (v: unknown): boolean => typeof v === 'function';
 const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -72,6 +73,12 @@ export const meshOptionsSchema = z.strictObject({
     .default(365),
   /** Query keys allowed without a field check (default DEFAULT_PAGING_KEYS). */
   pagingKeys: z.array(z.string().min(1)).optional(),
+  /** The token claim carrying HL7 PurposeOfUse codes (a name or dotted path): its codes select the purpose (docs/fhir.md). */
+  purposeClaim: z
+    .custom<string>((name) => purposeClaimProblem(name) === undefined, {
+      error: (issue) => `purposeClaim ${purposeClaimProblem(issue.input)}`,
+    })
+    .optional(),
   /** The prom-client Registry to put the mesh's metrics in (default: one of its own, as `mesh.metrics`). */
   metrics: z
     .custom<Registry>(

@@ -9,6 +9,7 @@ import { hasEdgeWhitespace } from '../lib/text.js';
 import { isHttpUrl, webhookUrlProblem } from '../lib/url.js';
 import { envOrFile, FILE_VARIABLES, type FileVariable } from '../lib/env-file.js';
 import { TRAINING_MAX_AGE_DAYS_LIMIT } from '../engine/plan.js';
+import { purposeClaimProblem } from '../http/purpose-of-use.js';
 
 /**
  * One setting: its flag, its environment variable and its schema. Flags win
@@ -84,6 +85,12 @@ const auditTarget = z
       });
   });
 
+/** The token claim carrying HL7 PurposeOfUse, by the rule the middleware's option follows too. */
+const purposeClaim = text.superRefine((name, ctx) => {
+  const problem = purposeClaimProblem(name);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
+
 const SETTINGS = {
   jwtSecret: setting({ flag: '--jwt-secret', env: 'FIELDMESH_JWT_SECRET', schema: exact.optional() }),
   jwtPublicKey: setting({ flag: '--jwt-public-key', env: 'FIELDMESH_JWT_PUBLIC_KEY', schema: text.optional() }),
@@ -91,6 +98,7 @@ const SETTINGS = {
   jwtIssuer: setting({ flag: '--jwt-issuer', env: 'FIELDMESH_JWT_ISSUER', schema: text.optional() }),
   jwtAudience: setting({ flag: '--jwt-audience', env: 'FIELDMESH_JWT_AUDIENCE', schema: text.optional() }),
   jwtRolesClaim: setting({ flag: '--jwt-roles-claim', env: 'FIELDMESH_JWT_ROLES_CLAIM', schema: text.default('roles') }),
+  purposeClaim: setting({ flag: '--purpose-claim', env: 'FIELDMESH_PURPOSE_CLAIM', schema: purposeClaim.optional() }),
   pseudonymKey: setting({ env: 'FIELDMESH_PSEUDONYM_KEY', schema: secretKey }),
   audit: setting({ flag: '--audit', env: 'FIELDMESH_AUDIT', schema: auditTarget.default(DEFAULT_SQLITE_FILE) }),
   auditRecordIdKey: setting({ env: 'FIELDMESH_AUDIT_RECORD_KEY', schema: secretKey }),
@@ -265,6 +273,7 @@ export const CONFIG_OPTIONS: [string, string][] = [
   ['--jwt-issuer <iss>', 'required token issuer (FIELDMESH_JWT_ISSUER)'],
   ['--jwt-audience <aud>', 'required token audience (FIELDMESH_JWT_AUDIENCE)'],
   ['--jwt-roles-claim <path>', 'claim holding the roles (FIELDMESH_JWT_ROLES_CLAIM, default roles)'],
+  ['--purpose-claim <name>', 'token claim carrying HL7 PurposeOfUse codes, a name or dotted path (FIELDMESH_PURPOSE_CLAIM)'],
   ['--training-max-age-days <n>', 'confidentiality training limit (FIELDMESH_TRAINING_MAX_AGE_DAYS, default 365)'],
   ['--upstream-credential <value>', 'Authorization header sent to the record API (FIELDMESH_UPSTREAM_AUTHORIZATION)'],
   ['--break-glass-webhook <url>', 'http(s) URL POSTed each break-glass event (FIELDMESH_BREAK_GLASS_WEBHOOK)'],

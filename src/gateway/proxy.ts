@@ -42,6 +42,8 @@ export interface ProxyDeps {
   /** Where each request's end, and the trail's and the upstream's timings, are counted (src/http/metrics.ts). */
   metrics: Metrics;
   trainingMaxAgeDays: number;
+  /** The token claim carrying HL7 PurposeOfUse (`--purpose-claim`); unset: X-Purpose alone. */
+  purposeClaim?: string | undefined;
   maxBodyBytes: number;
   /** The clock (tests inject one). */
   now?: (() => Date) | undefined;
@@ -144,6 +146,7 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
         policies,
         verifier: deps.verifier,
         trainingMaxAgeDays: deps.trainingMaxAgeDays,
+        purposeClaim: deps.purposeClaim,
         now: deps.now,
         counters,
       },

@@ -99,6 +99,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       logger,
       metrics,
       trainingMaxAgeDays: config.trainingMaxAgeDays,
+      purposeClaim: config.purposeClaim,
       maxBodyBytes: config.maxBodyBytes,
       now: opts.now,
     },

@@ -6,6 +6,7 @@ import { withoutControls } from '../lib/text.js';
 import { isPurposeName, readDeclaredContext, requestIdFrom, type RequestHeaders } from './context.js';
 import type { VerifiedUser, Verifier } from './identity.js';
 import { declared as declaredLabel } from './labels.js';
+import { purposeFromToken } from './purpose-of-use.js';
 import { inSpan, spanAttributes } from './spans.js';
 import {
   checkEntries,
@@ -31,6 +32,8 @@ export interface AdmissionDeps {
   now?: (() => Date) | undefined;
   /** Counts what admission refuses to record as such (see AdmissionCounters). */
   counters?: AdmissionCounters | undefined;
+  /** The token claim carrying HL7 PurposeOfUse (src/http/purpose-of-use.ts); unset: X-Purpose alone says the purpose. */
+  purposeClaim?: string | undefined;
 }
 
 /**
@@ -76,8 +79,10 @@ export interface RequestFacts {
    * declared name is the policy's text, not the caller's.
    */
   purposeLabel: string;
-  /** The X-Purpose a verified caller declared, when it is a purpose name: recorded even when the request context is refused. */
+  /** The X-Purpose a verified caller declared, when it is a purpose name, or the purpose the token's purpose of use selected: recorded even when the request context is refused. */
   purpose?: string | undefined;
+  /** The purpose came from the token's purpose-of-use claim (docs/fhir.md, "Purpose of use from the token"). */
+  purposeFromToken?: true | undefined;
   /** The declared break-glass reason of a verified caller, kept even when the declaration was refused (control characters removed). */
   breakGlass?: string | undefined;
   /** A break-glass header came with a token that did not verify: counted, never recorded as break-glass. */
@@ -194,10 +199,26 @@ async function admitting(req: AdmissionRequest, resource: string, action: Action
     // Why the data was wanted belongs in the trail even when the request is refused (a malformed break-glass reason).
     const purpose = header(req.headers, 'x-purpose')?.trim();
     if (purpose !== undefined && isPurposeName(purpose)) facts.purpose = purpose;
+    // The token's purpose of use, when configured and carried, selects the purpose (one rule: purposeFromToken).
+    const fromToken =
+      deps.purposeClaim === undefined
+        ? undefined
+        : purposeFromToken(
+            facts.verified.claims,
+            { claim: deps.purposeClaim, compiled: policies.compiled },
+            { purpose, breakGlass: declared },
+          );
+    if (fromToken !== undefined) {
+      // A declared purpose's name is the policy's text: safe for the trail, logs, metrics and spans.
+      facts.purpose = fromToken.purpose;
+      facts.purposeLabel = fromToken.purpose;
+      facts.purposeFromToken = true;
+    }
     const now = deps.now?.();
     const declaredCtx = readDeclaredContext(req.headers, facts.verified.user, {
       ...(deps.trainingMaxAgeDays === undefined ? {} : { trainingMaxAgeDays: deps.trainingMaxAgeDays }),
       ...(now === undefined ? {} : { now: () => now }),
+      ...(fromToken === undefined ? {} : { purpose: fromToken.purpose }),
     });
     const ctx: RequestContext = { resource, purpose: declaredCtx.purpose, user: declaredCtx.user, breakGlass: declaredCtx.breakGlass, now };
     facts.ctx = ctx;

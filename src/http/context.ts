@@ -36,6 +36,8 @@ const contextOptionsSchema = z
     trainingMaxAgeDays: z.number().int().positive().default(365),
     /** The clock (tests inject one). */
     now: z.custom<() => Date>((v) => typeof v === 'function', 'must be a function returning a Date').optional(),
+    /** The purpose the token's purpose of use selected (src/http/purpose-of-use.ts): then X-Purpose may be left out. */
+    purpose: z.string().min(1).optional(),
   })
   .strict();
 /**
@@ -48,11 +50,22 @@ export type ContextOptions = z.input<typeof contextOptionsSchema>;
  * same well-formed options on every request: those are taken as they are,
  * anything else goes through the schema, which fills the default or says what is wrong.
  */
-function contextOptions(opts: ContextOptions): { trainingMaxAgeDays: number; now?: (() => Date) | undefined } {
-  const { trainingMaxAgeDays: days, now } = opts;
-  const known = Object.keys(opts).every((k) => k === 'trainingMaxAgeDays' || k === 'now');
-  if (known && typeof days === 'number' && Number.isSafeInteger(days) && days > 0 && (now === undefined || typeof now === 'function')) {
-    return { trainingMaxAgeDays: days, now };
+function contextOptions(opts: ContextOptions): {
+  trainingMaxAgeDays: number;
+  now?: (() => Date) | undefined;
+  purpose?: string | undefined;
+} {
+  const { trainingMaxAgeDays: days, now, purpose } = opts;
+  const known = Object.keys(opts).every((k) => k === 'trainingMaxAgeDays' || k === 'now' || k === 'purpose');
+  if (
+    known &&
+    typeof days === 'number' &&
+    Number.isSafeInteger(days) &&
+    days > 0 &&
+    (now === undefined || typeof now === 'function') &&
+    (purpose === undefined || (typeof purpose === 'string' && purpose !== ''))
+  ) {
+    return { trainingMaxAgeDays: days, now, purpose };
   }
   const parsed = contextOptionsSchema.safeParse(opts);
   if (!parsed.success) throw new TypeError(`Invalid request context options: ${z.prettifyError(parsed.error)}`);
@@ -83,23 +96,25 @@ function declaredHeader(value: unknown): string | undefined {
  * policies.redact(rows, { resource: 'Patient', purpose: ctx.purpose, user: ctx.user, breakGlass: ctx.breakGlass });
  */
 export function readDeclaredContext(headers: RequestHeaders, user: User, opts: ContextOptions = {}): DeclaredContext {
-  const { trainingMaxAgeDays, now } = contextOptions(opts);
+  const { trainingMaxAgeDays, now, purpose: fromToken } = contextOptions(opts);
   const h = {
     'x-purpose': declaredHeader(headerAt(headers, 'x-purpose')),
     'x-break-glass': declaredHeader(headerAt(headers, 'x-break-glass')),
     'x-acting-role': declaredHeader(headerAt(headers, 'x-acting-role')),
   };
 
-  const purpose = h['x-purpose'];
-  if (purpose === undefined || purpose === '') {
+  const header = h['x-purpose'];
+  // A purpose the token selected needs no header; one sent beside it was checked against it (purposeFromToken).
+  if (fromToken === undefined && (header === undefined || header === '')) {
     throw new AccessError(
       'purpose_required',
       'Declare why you need this data in the X-Purpose header (for example X-Purpose: direct-care)',
     );
   }
-  if (!isPurposeName(purpose)) {
+  if (header !== undefined && header !== '' && !isPurposeName(header)) {
     throw new AccessError('purpose_malformed', "X-Purpose must be a purpose name: letters, digits, '.', '_' or '-', at most 64 characters");
   }
+  const purpose = fromToken ?? (header as string);
 
   const reason = h['x-break-glass'];
   const badReason = reason === undefined ? undefined : breakGlassReasonRefusal(reason);

@@ -27,6 +27,16 @@ export const ERROR_CODES = {
   purpose_unknown: { status: 403, meaning: 'the purpose is not in the policy set' },
   purpose_not_granted: { status: 403, meaning: "none of the user's roles is granted the purpose for this resource" },
   purpose_expired: { status: 403, meaning: 'the purpose passed its reviewBy date' },
+  purpose_ambiguous: { status: 403, meaning: "the token's purpose-of-use codes select more than one purpose" },
+  purpose_conflict: {
+    status: 403,
+    meaning:
+      "X-Purpose names another purpose than the token's purpose of use, or a break-glass code selects a purpose that is not break-glass",
+  },
+  purpose_claim_invalid: {
+    status: 403,
+    meaning: "the token's purpose claim is not a PurposeOfUse code, a v3 ActReason Coding or a list of them",
+  },
   role_not_held: { status: 403, meaning: 'X-Acting-Role names a role the user does not hold' },
   training_missing: { status: 403, meaning: 'the token carries no valid confidentiality training date' },
   training_expired: { status: 403, meaning: 'the confidentiality training is older than the limit' },
@@ -150,6 +160,9 @@ export const ACCESS_CODES = [
   'purpose_unknown',
   'purpose_not_granted',
   'purpose_expired',
+  'purpose_ambiguous',
+  'purpose_conflict',
+  'purpose_claim_invalid',
   'role_not_held',
   'training_missing',
   'training_expired',

@@ -36,6 +36,9 @@ const DESCRIPTIONS: Record<string, string> = {
   'purposes.*.optOut': 'ignore (default), or respect: rows with the national data opt-out set are withheld.',
   'purposes.*.breakGlass':
     'true: usable only with a break-glass reason (at least 10 characters), by roles granted the purpose; every use is flagged for review.',
+  'purposes.*.purposeOfUse':
+    'HL7 PurposeOfUse codes (case-sensitive, such as TREAT) a token’s purpose claim names this purpose by. ETREAT and BTG also make the request break-glass.',
+  'purposes.*.purposeOfUse[]': 'One HL7 PurposeOfUse code, such as TREAT, HOPERAT, PUBHLTH, HRESCH or ETREAT.',
   'purposes.*.views': 'Resource → the most this purpose may ever carry of it. A grant may not exceed its purpose’s view.',
   'purposes.*.views.*': 'The view of one resource: its fields, and how some of them are transformed.',
   'purposes.*.views.*.fields': 'The field paths this purpose may carry of the resource; a path grants its whole subtree.',

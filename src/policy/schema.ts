@@ -9,6 +9,14 @@ import { z } from 'zod';
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-"');
 /** A dotted field path: `address.postcode`. Hostile segments are refused at load. */
 const fieldPath = z.string().regex(/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, 'a dotted field path such as "address.postcode"');
+/**
+ * An HL7 PurposeOfUse code as a token carries it (`TREAT`, `ETREAT`): a plain
+ * code, case-sensitive, as FHIR codes are; never a display text.
+ */
+export const PURPOSE_OF_USE_CODE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const purposeOfUseCode = z
+  .string()
+  .regex(PURPOSE_OF_USE_CODE, 'an HL7 PurposeOfUse code such as "TREAT": letters, digits, ".", "_" or "-"');
 const isoDate = z.union([
   // A calendar date that exists: 2026-99-99 or 2026-02-30 is refused, never rolled over.
   z.iso.date({ error: 'a real calendar date such as 2027-03-31' }),
@@ -48,6 +56,8 @@ export const purposeSchema = z.strictObject({
   consent: z.enum(['implied', 'required']).default('implied'),
   optOut: z.enum(['ignore', 'respect']).default('ignore'),
   breakGlass: z.boolean().default(false),
+  /** The HL7 PurposeOfUse codes a token's purpose claim names this purpose by (docs/fhir.md, "Purpose of use from the token"). */
+  purposeOfUse: z.array(purposeOfUseCode).min(1, 'name at least one code, or leave purposeOfUse out').optional(),
   views: z.record(name, viewSchema),
 });
 
@@ -128,6 +138,7 @@ export const KNOWN_KEYS = [
   'reviewBy',
   'identifiable',
   'breakGlass',
+  'purposeOfUse',
   'views',
   'transform',
   'grants',

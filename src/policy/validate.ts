@@ -15,6 +15,7 @@ import type {
 } from './schema.js';
 import { didYouMean } from '../lib/suggest.js';
 import { inheritProblems, rolesHolding } from './roles.js';
+import { purposeOfUseIssues } from './purpose-of-use.js';
 import { valueKey } from '../lib/value-key.js';
 
 /**
@@ -44,6 +45,7 @@ export function validatePolicies(doc: PolicyDocument, now: Date): PolicyIssue[] 
   checkResourcePaths(check);
   const today = now.toISOString().slice(0, 10);
   for (const [name, purpose] of Object.entries(doc.purposes)) checkPurpose(check, name, purpose, today);
+  issues.push(...purposeOfUseIssues(doc));
   const granted = new Set<string>();
   for (const p of inheritProblems(doc.roles)) check.report(`roles.${p.role}`, p.path, p.message);
   // A role that inherits grants gives its users those: only one that holds none at all sees nothing.
