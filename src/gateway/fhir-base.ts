@@ -1,4 +1,14 @@
-import type { Route } from './routes.js';
+/**
+ * What these functions read of a route (src/gateway/routes.ts `Route`), named here so that
+ * routes.ts can check its file with them without an import circle.
+ */
+export interface RoutePath {
+  path: string;
+  /** The R4 type the route serves, when it is a FHIR route. */
+  fhirType?: string | undefined;
+  /** The route's matcher: anything but `false` is a match. */
+  matches(path: string): unknown;
+}
 
 /** A path segment the pattern matches literally: no parameter, wildcard, group or escape. */
 const STATIC = /^[A-Za-z0-9\-._~!$&'()+,;=@%]+$/;
@@ -37,8 +47,8 @@ export function fhirRestPath(path: string, type: string): { base: string; param?
  * @example
  * metadataEndpoints(table.routes).get('/fhir/metadata'); // the routes under /fhir
  */
-export function metadataEndpoints(routes: readonly Route[]): ReadonlyMap<string, readonly Route[]> {
-  const out = new Map<string, Route[]>();
+export function metadataEndpoints<R extends RoutePath>(routes: readonly R[]): ReadonlyMap<string, readonly R[]> {
+  const out = new Map<string, R[]>();
   for (const route of routes) {
     if (route.fhirType === undefined) continue;
     const at = fhirRestPath(route.path, route.fhirType);
@@ -59,7 +69,7 @@ export function metadataEndpoints(routes: readonly Route[]): ReadonlyMap<string,
  * @example
  * metadataProblems(table.routes); // ['routes.2.path: "/metadata" would answer /metadata, …']
  */
-export function metadataProblems(routes: readonly Route[]): string[] {
+export function metadataProblems(routes: readonly RoutePath[]): string[] {
   const paths = [...metadataEndpoints(routes).keys()];
   const problems: string[] = [];
   routes.forEach((route, i) => {
