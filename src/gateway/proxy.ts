@@ -22,7 +22,9 @@ import type { Action } from '../engine/plan.js';
 import { readThrough, writeThrough, type Call } from './exchange.js';
 import { safePath } from './headers.js';
 import { logRequest, type RequestLog } from './log.js';
-import { fieldOf, type RouteMethod, type RouteTable } from './routes.js';
+import { metadataEndpoints } from './fhir-base.js';
+import { capabilityScope, fetchCapability, metadataQueryProblem } from './metadata.js';
+import { fieldOf, type Route, type RouteMethod, type RouteTable } from './routes.js';
 import type { Upstream } from './upstream.js';
 
 /**
@@ -64,6 +66,7 @@ const ACTIONS: Record<RouteMethod, Action> = { GET: 'read', POST: 'create', PUT:
 export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const counters: AdmissionCounters = { unverifiedBreakGlass: 0 };
   deps.metrics.watch({ policies: deps.policies, counters });
+  const metadata = metadataEndpoints(deps.routes.routes);
   return function fieldmeshGateway(req, res) {
     // Traced as `fieldmesh.request`, the parent of the request's other spans (a no-op without an SDK).
     return inSpan('fieldmesh.request', {}, (span) => handle(req, res, span));
@@ -105,6 +108,8 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
     if (method === 'GET') req.resume();
     // Read before anything rewrites the request's headers; a path no route matches is FHIR by its headers alone.
     const errors = fhirAnswer(found?.route.fhirType, req.headers);
+    const underBase = path === undefined ? undefined : metadata.get(path);
+    if (underBase !== undefined) return capability(req, res, path!, search, underBase, line, finish);
     if (found === undefined) {
       // Deny by default: a path the routes file does not name is never forwarded.
       return fail(
@@ -198,6 +203,50 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
       await refuse(deps, res, req, errors, e, refusalFor(e, admitted, call.body), admitted, finish);
     }
   }
+
+  /**
+   * `<base>/metadata`: the upstream's CapabilityStatement restricted to what
+   * the routes under `base` serve (docs/fhir.md, "CapabilityStatement"). No
+   * token: clients and SMART discovery read it first, and it holds no
+   * record data; so nothing is decided about a person and nothing audited.
+   */
+  async function capability(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    search: string,
+    routes: readonly Route[],
+    line: RequestLog,
+    finish: Finish,
+  ): Promise<void> {
+    line.route = path;
+    // A FHIR endpoint whatever the caller's headers: its refusals are OperationOutcomes.
+    const errors: ErrorFormat = { fhir: true, resourceType: undefined };
+    if (req.method !== 'GET') {
+      res.setHeader('Allow', 'GET');
+      return fail(
+        res,
+        req,
+        errors,
+        new AccessError('method_not_allowed', 'The CapabilityStatement is read with GET'),
+        line.requestId,
+        finish,
+      );
+    }
+    const refused = metadataQueryProblem(search);
+    if (refused !== undefined) return fail(res, req, errors, refused, line.requestId, finish);
+    try {
+      const scope = capabilityScope(routes, deps.policies());
+      const statement = await fetchCapability(deps.upstream, path.slice(0, -'/metadata'.length), scope, req.headers, line.requestId);
+      send(res, { status: 200, body: statement, contentType: 'application/fhir+json; charset=utf-8' }, line.requestId);
+      finish(200, { outcome: 'disclosed' });
+    } catch (e) {
+      if (e instanceof FieldmeshError && e.status >= 500)
+        deps.logger.warn({ requestId: line.requestId, code: e.code, reason: e.message }, 'request failed');
+      else if (!(e instanceof FieldmeshError)) deps.logger.error({ requestId: line.requestId, err: faultOf(e) }, 'unexpected error');
+      fail(res, req, errors, e, line.requestId, finish);
+    }
+  }
 }
 
 /** Audit a refusal, then answer it (see `refuseWithAudit`); a fault or a 5xx is logged, never its record data. */
@@ -258,7 +307,7 @@ export function faultOf(e: unknown): { name: string; code?: string; at: string[]
   return { name: err.name, ...(typeof code === 'string' ? { code } : {}), at };
 }
 
-function send(res: ServerResponse, outcome: Outcome, requestId: string): void {
+function send(res: ServerResponse, outcome: Pick<Outcome, 'status' | 'body' | 'contentType'>, requestId: string): void {
   securityHeaders(res);
   res.setHeader('X-Request-Id', requestId);
   res.statusCode = outcome.status;

@@ -9,6 +9,7 @@ import { parseListKey } from '../engine/body-shape.js';
 import { lineBreakHazard } from '../policy/line-breaks.js';
 import { isResourceType } from '../fhir/definitions.js';
 import { FHIR_ROUTE_OPTIONS } from '../fhir/route-options.js';
+import { metadataProblems } from './fhir-base.js';
 
 /**
  * Methods a route may allow: each maps to a policy action (read, create, update).
@@ -111,6 +112,8 @@ function compiles(path: string): boolean {
  * and a typo must not go unnoticed until the first request. Every path
  * parameter must name the field it selects by (`id` selects by the id path
  * unless mapped); given the policy set, each named field must be declared.
+ * A route that would answer a `<base>/metadata` of the FHIR routes is
+ * refused: the gateway answers it itself (src/gateway/fhir-base.ts).
  * Throws a FieldmeshError (`routes_invalid`) listing every problem with its place.
  *
  * @example
@@ -145,8 +148,10 @@ export function parseRoutes(text: string, file: string, resources: readonly stri
     problems.push(...writeProblems(r, `routes.${i}`, resources.includes(r.resource) ? policies : undefined));
     problems.push(...fhirProblems(r, `routes.${i}`));
   });
+  const table = routeTable(parsed.data.routes);
+  problems.push(...metadataProblems(table.routes));
   if (problems.length > 0) throw routesError(file, problems);
-  return routeTable(parsed.data.routes);
+  return table;
 }
 
 /**
