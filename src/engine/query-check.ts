@@ -1,6 +1,9 @@
 import { AccessError } from './access-error.js';
 import type { PolicySet } from './policy-set.js';
 import { refusedDecision, type Plan } from './plan.js';
+import { DEFAULT_PAGING_KEYS, jsonDialect, type QueryDialect } from './query-dialect.js';
+
+export { DEFAULT_PAGING_KEYS, jsonDialect, type KeyReading, type QueryDialect } from './query-dialect.js';
 
 /**
  * Which rows a request may choose: the one rule behind every query filter,
@@ -10,29 +13,6 @@ import { refusedDecision, type Plan } from './plan.js';
  * proves refused is refused over HTTP too.
  */
 
-/**
- * Query keys that page through rows without looking at any field, allowed
- * for everyone (json-server, FHIR and common REST spellings).
- *
- * @example
- * admit(req, 'Patient', 'read', { policies, verifier, pagingKeys: [...DEFAULT_PAGING_KEYS, 'pageToken'] });
- */
-export const DEFAULT_PAGING_KEYS: readonly string[] = [
-  '_page',
-  '_limit',
-  '_count',
-  '_offset',
-  '_start',
-  '_end',
-  'page',
-  'limit',
-  'offset',
-  'cursor',
-];
-/** Query keys whose values name the fields rows are sorted by. */
-const SORT_KEYS = new Set(['_sort', 'sort', '_order']);
-/** json-server operators: `dateOfBirth_gte` filters by `dateOfBirth`. */
-const OPERATOR = /_(like|ne|gte|lte)$/;
 /** The most refused names a refusal carries: the caller chose them, so they are bounded. */
 const MAX_NAMED = 50;
 
@@ -59,35 +39,45 @@ export type QueryEntries = [string, string[]][];
  * key nor a field the user may filter by, every sort naming such a field,
  * and every route parameter that looks records up by such a field. Keys
  * outside the policy (`q`, `_embed`) and parameters that name no field are
- * refused too: deny by default. The refusal's message names the keys as sent
- * and its `fields` the field each key filters by (`dateOfBirth_gte` →
- * `dateOfBirth`, `_sort=-name` → `name`), never a value.
+ * refused too: deny by default. How a key is read into fields is the
+ * dialect's (json-server's by default, or a list of its paging keys; FHIR's
+ * on a FHIR route, src/fhir/search.ts): a key that reads several fields
+ * (FHIR `date` reads `effectiveDateTime`, `effectivePeriod`…) needs every
+ * one, and a key the dialect refuses is refused with its reason. The
+ * refusal's message names the keys as sent and its `fields` the field each
+ * key filters by (`dateOfBirth_gte` → `dateOfBirth`, `_sort=-name` →
+ * `name`), never a value.
  *
  * @example
  * checkEntries(policies, plan, [['nhsNumber', ['9990000018']]], DEFAULT_PAGING_KEYS, []); // throws for a receptionist
+ * checkEntries(policies, plan, [['birthdate', ['ge1980']]], fhirDialect('Patient'), []);  // FHIR: checks birthDate
  */
 export function checkEntries(
   policies: PolicySet,
   plan: Plan,
   keys: QueryEntries,
-  pagingKeys: readonly string[],
+  dialect: QueryDialect | readonly string[],
   params: readonly RouteParam[],
 ): { filtered: boolean } {
+  const reading = isDialect(dialect) ? dialect : dialect === DEFAULT_PAGING_KEYS ? DEFAULT_DIALECT : jsonDialect(dialect);
+  const { pagingKeys } = reading;
   const forbidden: string[] = [];
   const fields: string[] = [];
+  const reasons: string[] = [];
   const forbid = (key: string, field: string) => {
     forbidden.push(key);
     if (!fields.includes(field)) fields.push(field);
   };
   // The one rule for every way of choosing rows: only a field the user may read, untransformed, in every row.
   const mayUse = (field: string) => policies.mayFilterBy(plan, field);
+  let chooses = false;
   for (const [key, values] of keys) {
     if (pagingKeys.includes(key)) continue;
-    if (SORT_KEYS.has(key)) {
-      for (const field of sortFields(key, values)) if (!mayUse(field)) forbid(`${key}=${field}`, field);
-    } else {
-      const field = key.replace(OPERATOR, '');
-      if (!mayUse(field)) forbid(key, field);
+    for (const use of reading.fieldsOf(key, values)) {
+      chooses = true;
+      if ('refused' in use) reasons.push(`${JSON.stringify(use.name.slice(0, 80))}: ${use.refused}`);
+      // Every field the key reads: a match in any of them picks the row.
+      else for (const field of use.fields) if (!mayUse(field)) forbid(use.name, field);
     }
   }
   for (const param of params) {
@@ -100,11 +90,11 @@ export function checkEntries(
     const bounded = named.slice(0, MAX_NAMED).map((f) => f.slice(0, 200));
     throw new AccessError(code, message, refusedDecision(policies.compiled, plan.ctx, plan.action, plan.roles, code), bounded);
   };
-  if (forbidden.length === 0) {
+  if (forbidden.length === 0 && reasons.length === 0) {
     // The record API pages before fieldmesh drops hidden rows: with a filter or
     // a sort, an empty or short page would show that a hidden row matched.
     const names = keys.map(([k]) => k);
-    const filtered = params.length > 0 || names.some((k) => !pagingKeys.includes(k));
+    const filtered = params.length > 0 || chooses;
     // De-identified rows come in the record API's order (often by id): a page's position would name its row.
     if (plan.deidentified && names.some((k) => pagingKeys.includes(k))) {
       refuse(
@@ -118,22 +108,20 @@ export function checkEntries(
     }
     return { filtered };
   }
-  const named = [...new Set(forbidden)]
-    .slice(0, 10)
-    .map((k) => JSON.stringify(k.slice(0, 80)))
-    .join(', ');
-  return refuse(`You may not filter, sort or look records up by ${named}: only fields you may read in every row can be queried`, fields);
+  const parts: string[] = [];
+  if (reasons.length > 0) parts.push(`This query cannot be checked: ${[...new Set(reasons)].slice(0, 10).join('; ')}`);
+  if (forbidden.length > 0) {
+    const named = [...new Set(forbidden)]
+      .slice(0, 10)
+      .map((k) => JSON.stringify(k.slice(0, 80)))
+      .join(', ');
+    parts.push(`You may not filter, sort or look records up by ${named}: only fields you may read in every row can be queried`);
+  }
+  return refuse(parts.join('. '), fields);
 }
 
-/** Field names in sort values: `a,-b`, `+c`, `d:desc`. `_order` also takes the directions asc and desc. */
-function sortFields(key: string, values: string[]): string[] {
-  const fields = values
-    .flatMap((v) => v.split(','))
-    .map((f) =>
-      f
-        .trim()
-        .replace(/^[+-]/, '')
-        .replace(/[: ](asc|desc)$/i, ''),
-    );
-  return fields.filter((f) => f !== '' && !(key === '_order' && /^(asc|desc)$/i.test(f)));
+const DEFAULT_DIALECT = jsonDialect();
+
+function isDialect(d: QueryDialect | readonly string[]): d is QueryDialect {
+  return !Array.isArray(d);
 }

@@ -16,6 +16,9 @@ import { pseudonymKeyProblem } from '../engine/transforms.js';
 import { readOptionsSchema, resolveMeshOptions, writeOptionsSchema, type MeshOptions, type ResolvedMeshOptions } from './options.js';
 import type { MeshFor, WriteOptionsFor } from './mesh-types.js';
 import { readHandler, type MeshRuntime } from './read.js';
+import type { FhirRouteOptions } from '../fhir/route-options.js';
+import { fhirDialect, searchProblems } from '../fhir/search.js';
+import type { QueryDialect } from '../engine/query-dialect.js';
 import { writeHandler } from './write.js';
 
 /**
@@ -107,13 +110,17 @@ export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
     counters,
     metrics: metrics.registry,
     read(resource, opts = {}) {
-      const { list, params = {}, fhir } = checked('read', resource, readOptionsSchema.safeParse(opts), policies);
+      const options = checked('read', resource, readOptionsSchema.safeParse(opts), policies);
+      const { list, params = {} } = options;
       checkParams('read', resource, params, policies);
-      return readHandler(rt, resource, list === undefined ? null : list, params, fhirTypeOption('read', resource, fhir));
+      const dialect = dialectFor('read', resource, options, policies);
+      return readHandler(rt, resource, list === undefined ? null : list, params, fhirTypeOption('read', resource, options.fhir), dialect);
     },
     write(resource, opts = {}) {
-      const { list, load, params = {}, fhir } = checked('write', resource, writeOptionsSchema.safeParse(opts), policies);
+      const options = checked('write', resource, writeOptionsSchema.safeParse(opts), policies);
+      const { list, load, params = {} } = options;
       checkParams('write', resource, params, policies);
+      const dialect = dialectFor('write', resource, options, policies);
       // The schema checks only that `load` is a function; its request type is WriteOptions' (express's Request).
       return writeHandler(
         rt,
@@ -121,7 +128,8 @@ export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
         list === undefined ? null : list,
         load as ((req: Request) => unknown) | undefined,
         params,
-        fhirTypeOption('write', resource, fhir),
+        fhirTypeOption('write', resource, options.fhir),
+        dialect,
       );
     },
     close() {
@@ -152,6 +160,23 @@ function fhirTypeOption(kind: 'read' | 'write', resource: string, fhir: boolean 
     );
   }
   return type;
+}
+
+/**
+ * A FHIR route's query dialect (`fhir: true` or the R4 type), its search parameters read into fields
+ * now; a type FHIR does not know or a bad `search` mapping is a programmer's mistake, said at creation.
+ */
+function dialectFor(kind: 'read' | 'write', resource: string, opts: FhirRouteOptions, policies: PolicySet): QueryDialect | undefined {
+  const type = opts.fhir === true ? resource : opts.fhir === false ? undefined : opts.fhir;
+  const at = `fieldmesh: mesh.${kind}('${resource}')`;
+  if (type !== undefined && !isResourceType(type))
+    throw new TypeError(
+      `${at}: fhir: "${type}" is not an R4 resource type; give the type (fhir: 'Patient') when the policy names the resource otherwise`,
+    );
+  const problems = searchProblems(type, resource, opts.search ?? {}, (f) => selectableField(policies, resource, f));
+  if (problems.length > 0)
+    throw new TypeError(`${at}: ${problems.map((p) => `search${p.name === undefined ? '' : `.${p.name}`}: ${p.message}`).join('; ')}`);
+  return type === undefined ? undefined : fhirDialect(type, opts.search);
 }
 
 function verifierFor(o: ResolvedMeshOptions): Verifier {

@@ -9,6 +9,7 @@ import { UPSTREAM_ACCEPT } from '../http/media-type.js';
 import { securityHeaders } from '../http/respond.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import type { ListKey } from '../engine/body-shape.js';
+import type { QueryDialect } from '../engine/query-dialect.js';
 import { refuse, sendAnswer, type Outbound } from './answer.js';
 import { captureResponse } from './capture.js';
 
@@ -37,11 +38,16 @@ export interface MeshRuntime {
  * @example
  * await admit(admissionRequest(req, { nhs: 'nhsNumber' }), 'Patient', 'read', deps);
  */
-export function admissionRequest(req: Request, params: Readonly<Record<string, string>> = {}): AdmissionRequest {
+export function admissionRequest(
+  req: Request,
+  params: Readonly<Record<string, string>> = {},
+  dialect?: QueryDialect | undefined,
+): AdmissionRequest {
   const url = req.originalUrl ?? req.url;
   const at = url.indexOf('?');
   return {
     headers: req.headers,
+    dialect,
     query: at === -1 ? '' : url.slice(at + 1),
     params: Object.entries(req.params ?? {}).map(([name, value]) => ({
       name,
@@ -94,11 +100,12 @@ export function readHandler(
   list: ListKey | null,
   params: Readonly<Record<string, string>> = {},
   fhirType: string | undefined = undefined,
+  dialect?: QueryDialect | undefined,
 ): RequestHandler {
   return async function fieldmeshRead(req, res, next) {
     // Before redirectAnswer rewrites `Accept` for the handler.
     const errors = fhirAnswer(fhirType, req.headers);
-    const admitted = await admit(admissionRequest(req, params), resource, 'read', rt.admission);
+    const admitted = await admit(admissionRequest(req, params, dialect), resource, 'read', rt.admission);
     const base = { res, release: noop, facts: admitted, audit: rt.audit, metrics: rt.metrics, policies: rt.policies, errors };
     if (!admitted.ok) return refuse(base, admitted.error);
     // A body sent to a read route would reach the handler unchecked: writes go through mesh.write().

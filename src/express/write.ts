@@ -9,6 +9,7 @@ import { checkWrite } from '../http/write-check.js';
 import { isPlainObject } from '../lib/paths.js';
 import type { Action } from '../engine/plan.js';
 import type { ListKey } from '../engine/body-shape.js';
+import type { QueryDialect } from '../engine/query-dialect.js';
 import { refuse } from './answer.js';
 import { readJsonBody } from './body.js';
 import { admissionRequest, redirectAnswer, unroutedError, type MeshRuntime } from './read.js';
@@ -35,12 +36,13 @@ export function writeHandler(
   load?: (req: Request) => unknown,
   params: Readonly<Record<string, string>> = {},
   fhirType: string | undefined = undefined,
+  dialect?: QueryDialect | undefined,
 ): RequestHandler {
   return async function fieldmeshWrite(req, res, next) {
     const errors = fhirAnswer(fhirType, req.headers);
     const action = ACTIONS[req.method];
     // The same checks as a read: the raw query the handler can read, and route parameters as filters.
-    const admitted = await admit(admissionRequest(req, params), resource, action ?? 'read', rt.admission);
+    const admitted = await admit(admissionRequest(req, params, dialect), resource, action ?? 'read', rt.admission);
     const base = { res, release: () => undefined, facts: admitted, audit: rt.audit, metrics: rt.metrics, policies: rt.policies, errors };
     if (!admitted.ok) return refuse(base, admitted.error);
     if (action === undefined)

@@ -144,7 +144,7 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
       value: typeof value === 'string' ? value : undefined,
     }));
     const admitted = await admit(
-      { headers: req.headers, query: search, params, requestId: line.requestId },
+      { headers: req.headers, query: search, params, requestId: line.requestId, dialect: route.dialect },
       route.resource,
       ACTIONS[method],
       {

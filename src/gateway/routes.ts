@@ -10,6 +10,8 @@ import { lineBreakHazard } from '../policy/line-breaks.js';
 import { isResourceType } from '../fhir/definitions.js';
 import { FHIR_ROUTE_OPTIONS } from '../fhir/route-options.js';
 import { metadataProblems } from './fhir-base.js';
+import { fhirDialect, searchProblems } from '../fhir/search.js';
+import type { QueryDialect } from '../engine/query-dialect.js';
 
 /**
  * Methods a route may allow: each maps to a policy action (read, create, update).
@@ -70,6 +72,8 @@ export interface Route extends RouteDef {
   matches: MatchFunction<Record<string, string | string[]>>;
   /** The R4 resource type the route serves, when it is a FHIR route (see `fhirTypeOf`). */
   fhirType?: string | undefined;
+  /** How the route's query is read: its search parameters on a FHIR route (src/fhir/search.ts), json-server's otherwise. */
+  dialect?: QueryDialect | undefined;
 }
 
 /**
@@ -147,6 +151,9 @@ export function parseRoutes(text: string, file: string, resources: readonly stri
     problems.push(...paramProblems(r, `routes.${i}`, resources.includes(r.resource) ? policies : undefined));
     problems.push(...writeProblems(r, `routes.${i}`, resources.includes(r.resource) ? policies : undefined));
     problems.push(...fhirProblems(r, `routes.${i}`));
+    const known = resources.includes(r.resource) ? policies : undefined;
+    for (const p of searchProblems(fhirTypeOf(r), r.resource, r.search ?? {}, known && ((f) => selectableField(known, r.resource, f))))
+      problems.push(`routes.${i}.search${p.name === undefined ? '' : `.${p.name}`}: ${p.message}`);
   });
   const table = routeTable(parsed.data.routes);
   problems.push(...metadataProblems(table.routes));
@@ -274,11 +281,12 @@ export async function loadRoutes(file: string, resources: readonly string[], pol
  * A route table from routes already checked.
  */
 export function routeTable(defs: RouteDef[]): RouteTable {
-  const routes = defs.map((d) => ({
-    ...d,
-    matches: match<Record<string, string | string[]>>(d.path, MATCH_OPTIONS),
-    fhirType: fhirTypeOf(d),
-  }));
+  const routes = defs.map((d): Route => {
+    const fhirType = fhirTypeOf(d);
+    // The search parameters are read into fields once, here: per request a key is only looked up.
+    const dialect = fhirType === undefined ? undefined : fhirDialect(fhirType, d.search);
+    return { ...d, matches: match<Record<string, string | string[]>>(d.path, MATCH_OPTIONS), fhirType, dialect };
+  });
   return {
     routes,
     find(pathname) {

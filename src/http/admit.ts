@@ -18,6 +18,7 @@ import {
   type QueryInput,
   type RouteParam,
 } from './query.js';
+import type { QueryDialect } from '../engine/query-dialect.js';
 
 /**
  * What admission needs: the engine, a verifier and the request-context settings.
@@ -57,6 +58,8 @@ export interface AdmissionRequest {
   params?: readonly RouteParam[] | undefined;
   /** The id the shell already read with `requestIdFrom`: one request is never given two (and two UUIDs are not made). */
   requestId?: string | undefined;
+  /** How the route's record API reads its query (a FHIR route's search parameters, src/fhir/search.ts); default json-server's, with `pagingKeys`. */
+  dialect?: QueryDialect | undefined;
 }
 
 /**
@@ -178,7 +181,7 @@ async function admitting(req: AdmissionRequest, resource: string, action: Action
   }
   // A lookup by id in the query (`?id=pat-001`) names its record as surely as the path does:
   // a refusal is listed in that record's subject access report too (bounded: the caller chose them).
-  if (Array.isArray(query)) targetIds.push(...queryIds(query, idPath));
+  if (Array.isArray(query)) targetIds.push(...queryIds(query, req.dialect?.idKey ?? idPath));
   if (targetIds.length > 0) facts.targetIds = [...new Set(targetIds)];
   // Only where that is certain: a record selected by its id is about the person only when the id names the person.
   if (facts.targetIds !== undefined && def?.subject !== undefined && def.subject === idPath) facts.targetSubjectIds = facts.targetIds;
@@ -233,7 +236,7 @@ async function admitting(req: AdmissionRequest, resource: string, action: Action
         refusedDecision(policies.compiled, ctx, action, plan.roles, 'bad_request'),
       );
     }
-    const { filtered } = checkEntries(policies, plan, query, deps.pagingKeys ?? DEFAULT_PAGING_KEYS, req.params ?? []);
+    const { filtered } = checkEntries(policies, plan, query, req.dialect ?? deps.pagingKeys ?? DEFAULT_PAGING_KEYS, req.params ?? []);
     const paged = pagedAnswerAllowed(plan, filtered);
     // The facts become the answer in place: copying them with a spread measured as the costliest step of admission.
     return Object.assign(facts, { ok: true as const, verified: facts.verified, ctx, plan, writePlan, pagedAnswerAllowed: paged });
