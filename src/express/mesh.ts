@@ -16,6 +16,7 @@ import { readOptionsSchema, resolveMeshOptions, writeOptionsSchema, type MeshOpt
 import type { MeshFor, WriteOptionsFor } from './mesh-types.js';
 import { readHandler, type MeshRuntime } from './read.js';
 import { writeHandler } from './write.js';
+import { answerFhir } from './withheld.js';
 
 /**
  * Need-to-know enforcement for an existing express app: one mesh per app,
@@ -98,15 +99,16 @@ export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
     counters,
     metrics: metrics.registry,
     read(resource, opts = {}) {
-      const { list, params = {} } = checked('read', resource, readOptionsSchema.safeParse(opts), policies);
+      const { list, params = {}, ...fhir } = checked('read', resource, readOptionsSchema.safeParse(opts), policies);
       checkParams('read', resource, params, policies);
-      return readHandler(rt, resource, list === undefined ? null : list, params);
+      return readHandler(rt, resource, list === undefined ? null : list, params, answerFhir('read', resource, fhir));
     },
     write(resource, opts = {}) {
-      const { list, load, params = {} } = checked('write', resource, writeOptionsSchema.safeParse(opts), policies);
+      const { list, load, params = {}, ...fhir } = checked('write', resource, writeOptionsSchema.safeParse(opts), policies);
       checkParams('write', resource, params, policies);
       // The schema checks only that `load` is a function; its request type is WriteOptions' (express's Request).
-      return writeHandler(rt, resource, list === undefined ? null : list, load as ((req: Request) => unknown) | undefined, params);
+      const loader = load as ((req: Request) => unknown) | undefined;
+      return writeHandler(rt, resource, list === undefined ? null : list, loader, params, answerFhir('write', resource, fhir));
     },
     close() {
       closed ??= owned ? store.close() : Promise.resolve();

@@ -10,6 +10,7 @@ import type { PolicySet } from '../engine/policy-set.js';
 import type { ListKey } from '../engine/body-shape.js';
 import { refuse, sendAnswer, type Outbound } from './answer.js';
 import { captureResponse } from './capture.js';
+import type { AnswerFhir } from './withheld.js';
 
 /**
  * What every handler of one mesh shares, built once by `fieldmesh()`.
@@ -91,6 +92,7 @@ export function readHandler(
   resource: string,
   list: ListKey | null,
   params: Readonly<Record<string, string>> = {},
+  fhir: AnswerFhir = {},
 ): RequestHandler {
   return async function fieldmeshRead(req, res, next) {
     const admitted = await admit(admissionRequest(req, params), resource, 'read', rt.admission);
@@ -105,7 +107,7 @@ export function readHandler(
       return refuse(base, new AccessError('bad_request', 'A read takes no body: send filters in the query string, where they are checked'));
     const unrouted = unroutedError(req, 'read');
     if (unrouted) return refuse(base, unrouted);
-    if (!redirectAnswer(rt, admitted, list, false, res)) return;
+    if (!redirectAnswer(rt, admitted, list, false, res, fhir)) return;
     // A handler asked "is it fresh?" answers 304 from a record fieldmesh never sees, hidden or not: the
     // conditions go, as the gateway drops them, and every read is answered whole and redacted.
     for (const name of CONDITIONAL_HEADERS) delete req.headers[name];
@@ -127,8 +129,19 @@ export function redirectAnswer(
   list: ListKey | null,
   write: boolean,
   res: Parameters<RequestHandler>[1],
+  fhir: AnswerFhir = {},
 ): boolean {
-  const out: Outbound = { res, release: noop, policies: rt.policies, facts: admitted, audit: rt.audit, metrics: rt.metrics, list, write };
+  const out: Outbound = {
+    res,
+    release: noop,
+    policies: rt.policies,
+    facts: admitted,
+    audit: rt.audit,
+    metrics: rt.metrics,
+    list,
+    write,
+    fhir,
+  };
   if (res.headersSent) {
     void refuse(out, new FieldmeshError('unredactable_body', 'The response had begun before fieldmesh could redact it'));
     return false;

@@ -11,6 +11,7 @@ import type { ListKey } from '../engine/body-shape.js';
 import { refuse } from './answer.js';
 import { readJsonBody } from './body.js';
 import { admissionRequest, redirectAnswer, unroutedError, type MeshRuntime } from './read.js';
+import type { AnswerFhir } from './withheld.js';
 
 const ACTIONS: Record<string, Exclude<Action, 'read'>> = { POST: 'create', PUT: 'update', PATCH: 'update' };
 
@@ -32,6 +33,7 @@ export function writeHandler(
   list: ListKey | null,
   load?: (req: Request) => unknown,
   params: Readonly<Record<string, string>> = {},
+  fhir: AnswerFhir = {},
 ): RequestHandler {
   return async function fieldmeshWrite(req, res, next) {
     const action = ACTIONS[req.method];
@@ -82,7 +84,7 @@ export function writeHandler(
     } catch (err) {
       return refuse(base, err);
     }
-    if (redirectAnswer(rt, admitted, list, true, res)) next();
+    if (redirectAnswer(rt, admitted, list, true, res, fhir)) next();
   };
 }
 

@@ -144,6 +144,7 @@ export function parseRoutes(text: string, file: string, resources: readonly stri
     problems.push(...paramProblems(r, `routes.${i}`, resources.includes(r.resource) ? policies : undefined));
     problems.push(...writeProblems(r, `routes.${i}`, resources.includes(r.resource) ? policies : undefined));
     problems.push(...fhirProblems(r, `routes.${i}`));
+    problems.push(...markProblems(r, `routes.${i}`));
   });
   if (problems.length > 0) throw routesError(file, problems);
   return routeTable(parsed.data.routes);
@@ -208,6 +209,12 @@ function fhirProblems(r: RouteDef, at: string): string[] {
     : [
         `${at}.fhir: "${type}" is not an R4 resource type; write fhir: <type> (such as fhir: Patient) when the policy names the resource otherwise`,
       ];
+}
+
+/** Withheld markers are FHIR's (docs/fhir.md): asked on a route that is not FHIR, they would silently never come. */
+function markProblems(r: RouteDef, at: string): string[] {
+  if (r.markWithheld !== true || fhirTypeOf(r) !== undefined) return [];
+  return [`${at}.markWithheld: only FHIR routes are marked, and "${r.path}" is not one; say which R4 type it serves (fhir: <type>)`];
 }
 
 /**

@@ -48,6 +48,8 @@ export const purposeSchema = z.strictObject({
   consent: z.enum(['implied', 'required']).default('implied'),
   optOut: z.enum(['ignore', 'respect']).default('ignore'),
   breakGlass: z.boolean().default(false),
+  /** On FHIR routes, mark what was withheld from this purpose's answers (docs/fhir.md, "Withheld, not absent"). */
+  markWithheld: z.boolean().default(false),
   views: z.record(name, viewSchema),
 });
 
@@ -128,6 +130,7 @@ export const KNOWN_KEYS = [
   'reviewBy',
   'identifiable',
   'breakGlass',
+  'markWithheld',
   'views',
   'transform',
   'grants',
