@@ -15,6 +15,9 @@ const LABEL = { system: REDACTED_SYSTEM, code: 'REDACTED' };
 const MASKED = { extension: [{ url: DATA_ABSENT_REASON, valueCode: 'masked' }] };
 const HIV_LABEL = { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'HIV' };
 
+/** An Observation as the gateway may answer it: a withheld primitive's marker sits under `_status`. */
+type Marked = Observation & { _status?: unknown };
+
 const loinc = (code: string, display: string) => ({ coding: [{ system: 'http://loinc.org', code, display }] });
 const RESOURCES: Resource[] = [
   {
@@ -93,9 +96,9 @@ describe('gateway › FHIR withheld markers (medplum server, fhir-kit-client, R4
   }
   const clinician = (gw: TestGateway) => client(gw, ['clinician'], 'direct-care');
   const technician = (gw: TestGateway) => client(gw, ['device-technician'], 'device-audit');
-  const read = async (c: Client, id: string) => (await c.read({ resourceType: 'Observation', id })) as Observation;
-  const search = async (c: Client) => (await c.search({ resourceType: 'Observation' })) as unknown as Bundle<Observation>;
-  const byId = (bundle: Bundle<Observation>) => new Map((bundle.entry ?? []).map((e) => [e.resource?.id, e.resource!]));
+  const read = async (c: Client, id: string) => (await c.read({ resourceType: 'Observation', id })) as unknown as Marked;
+  const search = async (c: Client) => (await c.search({ resourceType: 'Observation' })) as unknown as Bundle<Marked>;
+  const byId = (bundle: Bundle<Marked>) => new Map((bundle.entry ?? []).map((e) => [e.resource?.id, e.resource!]));
 
   it('marks nothing by default: a withheld status and code just vanish, and the resource is no longer valid R4', async () => {
     const ob = await read(clinician(plain), 'ob-hiv');
