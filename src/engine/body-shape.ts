@@ -75,10 +75,10 @@ export function redactBody(
     // The type is not named: it is the upstream's data.
     if (otherType(body, plan.resource.name, false)) throw unredactable(`the record's resourceType is not ${plan.resource.name}`);
     const { data, decision } = policies.redactWith(plan, body);
-    return { body: data, decision };
+    return { body: opts.mark === undefined ? data : opts.mark(body, data), decision };
   }
   const steps = parseListKey(list);
-  const state: Walk = { policies, plan, steps, list, decision: undefined, returned: 0, fhir: isBundle(body) };
+  const state: Walk = { policies, plan, steps, list, decision: undefined, returned: 0, fhir: isBundle(body), mark: opts.mark };
   const out = rebuild(body, 0, state);
   if (isBundle(body) && Object.hasOwn(body, 'total')) (out as Record<string, unknown>)['total'] = state.returned;
   return { body: out, decision: state.decision! };
@@ -93,7 +93,25 @@ export function redactBody(
 export interface RedactBodyOptions {
   /** false: a FHIR Bundle the record API paged by itself (a `next` or `previous` link) is refused (403 `filter_forbidden`). Default true. */
   pagedAllowed?: boolean | undefined;
+  /**
+   * Called with each row redacted one by one (a single record, the rows of
+   * wrapped elements such as a Bundle's `entry.resource`) as the source had
+   * it and as redacted, and returns the row to send. A shell uses it to say
+   * what was withheld in its own format (src/fhir/withheld.ts); the engine
+   * stays format-free. Rows of a plain array are redacted together and are
+   * not passed to it. Never called for a row withheld whole.
+   */
+  mark?: RowMark | undefined;
 }
+
+/**
+ * What `RedactBodyOptions.mark` is given: a row before and after redaction
+ * (both the record's JSON, the second a fresh copy), returning what is sent.
+ *
+ * @example
+ * const mark: RowMark = (before, after) => after; // marks nothing
+ */
+export type RowMark = (before: unknown, after: unknown) => unknown;
 
 /** A Bundle that is one page of more: it links to the next or the previous page. */
 function pagedByUpstream(bundle: Record<string, unknown>): boolean {
@@ -113,6 +131,7 @@ interface Walk {
   returned: number;
   /** The body is a FHIR Bundle: every row must say it is the plan's resource. */
   fhir: boolean;
+  mark: RowMark | undefined;
 }
 
 /** FHIR's Bundle.entry.search.mode codes; anything else is free text and is not passed on. */
@@ -195,8 +214,9 @@ function wrappedRows(elements: unknown[], rest: string[], w: Walk): unknown[] {
     }
     const { data, decision } = w.policies.redactWith(w.plan, [row]);
     mergeDecision(merged, decision);
-    const [kept] = data as unknown[];
-    if (kept === undefined) continue;
+    const [redacted] = data as unknown[];
+    if (redacted === undefined) continue;
+    const kept = w.mark === undefined ? redacted : w.mark(row, redacted);
     const source = element as Record<string, unknown>;
     const base: Record<string, unknown> = {};
     // fullUrl is dropped: the record API's text, and any text fits in a URL (`https://host/nhs-9990000026/Patient/pat-002`).

@@ -16,6 +16,8 @@ import { isPlainObject } from '../lib/paths.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import type { ListKey } from '../engine/body-shape.js';
 import type { Captured, Release } from './capture.js';
+import { markFor } from '../fhir/withheld.js';
+import type { MeshRoute } from './route.js';
 
 /**
  * Headers a handler may set on an answer that fieldmesh redacts. Deny by
@@ -46,6 +48,8 @@ export interface Outbound extends Refusing {
   list: ListKey | null;
   /** The answer to a write: a record the user may not see is answered 204, since the write itself was done. */
   write: boolean;
+  /** The route's FHIR side: whether and how what was withheld is marked (src/fhir/withheld.ts). */
+  fhir?: Pick<MeshRoute, 'fhirType' | 'markWithheld'> | undefined;
 }
 
 /**
@@ -58,7 +62,8 @@ export interface Outbound extends Refusing {
  */
 export async function sendAnswer(answer: Captured, out: Outbound): Promise<void> {
   try {
-    const input = { policies: out.policies, admitted: out.facts, answer: sourceAnswer(answer, out.res), list: out.list };
+    const mark = markFor(out.fhir?.fhirType, out.fhir?.markWithheld, out.facts.plan.purpose.def.markWithheld);
+    const input = { policies: out.policies, admitted: out.facts, answer: sourceAnswer(answer, out.res), list: out.list, mark };
     const facts = { resource: out.facts.resource, purpose: out.facts.purposeLabel, route: routeOf(out.res) };
     const outcome = redactSpan(out.policies, facts, () => (out.write ? writeOutcome(input) : readOutcome(input)));
     if (outcome.kind === 'refusal') return await refuse(out, outcome.error, outcome.entry);

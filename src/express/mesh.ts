@@ -4,22 +4,18 @@ import { withBreakGlassAlert } from '../audit/alert.js';
 import { openAuditStore } from '../audit/open.js';
 import { DEFAULT_SQLITE_FILE } from '../audit/target.js';
 import type { AuditStore } from '../audit/types.js';
-import { selectableField } from '../http/query.js';
 import { createMetrics } from '../http/metrics.js';
 import { observedAudit } from '../http/observed-audit.js';
 import { createVerifier, type Verifier } from '../http/identity.js';
 import { loadPolicies, PolicySet } from '../engine/policy-set.js';
 import { didYouMean } from '../lib/suggest.js';
-import { isResourceType } from '../fhir/definitions.js';
 import { parseListKey } from '../engine/body-shape.js';
 import { pseudonymKeyProblem } from '../engine/transforms.js';
 import { readOptionsSchema, resolveMeshOptions, writeOptionsSchema, type MeshOptions, type ResolvedMeshOptions } from './options.js';
 import type { MeshFor, WriteOptionsFor } from './mesh-types.js';
 import { readHandler, type MeshRuntime } from './read.js';
-import type { FhirRouteOptions } from '../fhir/route-options.js';
-import { fhirDialect, searchProblems } from '../fhir/search.js';
-import type { QueryDialect } from '../engine/query-dialect.js';
 import { writeHandler } from './write.js';
+import { meshRoute } from './route.js';
 
 /**
  * Need-to-know enforcement for an existing express app: one mesh per app,
@@ -111,72 +107,19 @@ export async function fieldmesh(options: MeshOptions): Promise<Mesh> {
     metrics: metrics.registry,
     read(resource, opts = {}) {
       const options = checked('read', resource, readOptionsSchema.safeParse(opts), policies);
-      const { list, params = {} } = options;
-      checkParams('read', resource, params, policies);
-      const dialect = dialectFor('read', resource, options, policies);
-      return readHandler(rt, resource, list === undefined ? null : list, params, fhirTypeOption('read', resource, options.fhir), dialect);
+      return readHandler(rt, resource, meshRoute('read', resource, options, policies));
     },
     write(resource, opts = {}) {
       const options = checked('write', resource, writeOptionsSchema.safeParse(opts), policies);
-      const { list, load, params = {} } = options;
-      checkParams('write', resource, params, policies);
-      const dialect = dialectFor('write', resource, options, policies);
       // The schema checks only that `load` is a function; its request type is WriteOptions' (express's Request).
-      return writeHandler(
-        rt,
-        resource,
-        list === undefined ? null : list,
-        load as ((req: Request) => unknown) | undefined,
-        params,
-        fhirTypeOption('write', resource, options.fhir),
-        dialect,
-      );
+      const load = options.load as ((req: Request) => unknown) | undefined;
+      return writeHandler(rt, resource, meshRoute('write', resource, options, policies), load);
     },
     close() {
       closed ??= owned ? store.close() : Promise.resolve();
       return closed;
     },
   };
-}
-
-/** A route parameter mapped to a field that is not one: a programmer's mistake, said at creation. */
-function checkParams(kind: 'read' | 'write', resource: string, params: Readonly<Record<string, string>>, policies: PolicySet): void {
-  for (const [name, field] of Object.entries(params)) {
-    if (!selectableField(policies, resource, field))
-      throw new TypeError(`fieldmesh: mesh.${kind}('${resource}'): params.${name}: unknown field "${field}" of resource "${resource}"`);
-  }
-}
-
-/**
- * The R4 type a route's `fhir` option says it serves (`true`: the resource's own name), as the routes file
- * reads it; a name that is not an R4 resource type is a programmer's mistake, said at creation.
- */
-function fhirTypeOption(kind: 'read' | 'write', resource: string, fhir: boolean | string | undefined): string | undefined {
-  if (fhir === undefined || fhir === false) return undefined;
-  const type = fhir === true ? resource : fhir;
-  if (!isResourceType(type)) {
-    throw new TypeError(
-      `fieldmesh: mesh.${kind}('${resource}'): fhir: "${type}" is not an R4 resource type; write fhir: '<type>' (such as fhir: 'Patient') when the policy names the resource otherwise`,
-    );
-  }
-  return type;
-}
-
-/**
- * A FHIR route's query dialect (`fhir: true` or the R4 type), its search parameters read into fields
- * now; a type FHIR does not know or a bad `search` mapping is a programmer's mistake, said at creation.
- */
-function dialectFor(kind: 'read' | 'write', resource: string, opts: FhirRouteOptions, policies: PolicySet): QueryDialect | undefined {
-  const type = opts.fhir === true ? resource : opts.fhir === false ? undefined : opts.fhir;
-  const at = `fieldmesh: mesh.${kind}('${resource}')`;
-  if (type !== undefined && !isResourceType(type))
-    throw new TypeError(
-      `${at}: fhir: "${type}" is not an R4 resource type; give the type (fhir: 'Patient') when the policy names the resource otherwise`,
-    );
-  const problems = searchProblems(type, resource, opts.search ?? {}, (f) => selectableField(policies, resource, f));
-  if (problems.length > 0)
-    throw new TypeError(`${at}: ${problems.map((p) => `search${p.name === undefined ? '' : `.${p.name}`}: ${p.message}`).join('; ')}`);
-  return type === undefined ? undefined : fhirDialect(type, opts.search);
 }
 
 function verifierFor(o: ResolvedMeshOptions): Verifier {

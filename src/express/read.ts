@@ -8,16 +8,16 @@ import { fhirAnswer, type ErrorFormat } from '../http/error-format.js';
 import { UPSTREAM_ACCEPT } from '../http/media-type.js';
 import { securityHeaders } from '../http/respond.js';
 import type { PolicySet } from '../engine/policy-set.js';
-import type { ListKey } from '../engine/body-shape.js';
 import type { QueryDialect } from '../engine/query-dialect.js';
 import { refuse, sendAnswer, type Outbound } from './answer.js';
 import { captureResponse } from './capture.js';
+import type { MeshRoute } from './route.js';
 
 /**
  * What every handler of one mesh shares, built once by `fieldmesh()`.
  *
  * @example
- * const handler = readHandler(runtime, 'Patient', null);
+ * const handler = readHandler(runtime, 'Patient', route);
  */
 export interface MeshRuntime {
   policies: PolicySet;
@@ -89,23 +89,16 @@ const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', '
  * The middleware of `mesh.read()`: admit the request, then let the handler
  * answer as it likes and redact, audit and send what it answered. Only GET
  * and HEAD pass: any other method is refused (405) before the handler runs.
- * On a FHIR route (`fhirType`, the R4 type served) errors are OperationOutcomes.
+ * On a FHIR route (`route.fhirType`) the query is read as search parameters and errors are OperationOutcomes.
  *
  * @example
- * app.get('/patients', readHandler(runtime, 'Patient', null), listPatients);
+ * app.get('/patients', readHandler(runtime, 'Patient', meshRoute('read', 'Patient', {}, policies)), listPatients);
  */
-export function readHandler(
-  rt: MeshRuntime,
-  resource: string,
-  list: ListKey | null,
-  params: Readonly<Record<string, string>> = {},
-  fhirType: string | undefined = undefined,
-  dialect?: QueryDialect | undefined,
-): RequestHandler {
+export function readHandler(rt: MeshRuntime, resource: string, route: MeshRoute): RequestHandler {
   return async function fieldmeshRead(req, res, next) {
     // Before redirectAnswer rewrites `Accept` for the handler.
-    const errors = fhirAnswer(fhirType, req.headers);
-    const admitted = await admit(admissionRequest(req, params, dialect), resource, 'read', rt.admission);
+    const errors = fhirAnswer(route.fhirType, req.headers);
+    const admitted = await admit(admissionRequest(req, route.params, route.dialect), resource, 'read', rt.admission);
     const base = { res, release: noop, facts: admitted, audit: rt.audit, metrics: rt.metrics, policies: rt.policies, errors };
     if (!admitted.ok) return refuse(base, admitted.error);
     // A body sent to a read route would reach the handler unchecked: writes go through mesh.write().
@@ -117,7 +110,7 @@ export function readHandler(
       return refuse(base, new AccessError('bad_request', 'A read takes no body: send filters in the query string, where they are checked'));
     const unrouted = unroutedError(req, 'read');
     if (unrouted) return refuse(base, unrouted);
-    if (!redirectAnswer(rt, admitted, list, false, res, errors)) return;
+    if (!redirectAnswer(rt, admitted, route, false, res, errors)) return;
     // A handler asked "is it fresh?" answers 304 from a record fieldmesh never sees, hidden or not: the
     // conditions go, as the gateway drops them, and every read is answered whole and redacted.
     for (const name of CONDITIONAL_HEADERS) delete req.headers[name];
@@ -131,12 +124,12 @@ export function readHandler(
  * begun (another middleware flushed it): nothing can be redacted any more.
  *
  * @example
- * if (redirectAnswer(rt, admitted, null, true, res, JSON_ERRORS)) next();
+ * if (redirectAnswer(rt, admitted, route, true, res, JSON_ERRORS)) next();
  */
 export function redirectAnswer(
   rt: MeshRuntime,
   admitted: Admitted,
-  list: ListKey | null,
+  route: MeshRoute,
   write: boolean,
   res: Parameters<RequestHandler>[1],
   errors: ErrorFormat,
@@ -148,9 +141,10 @@ export function redirectAnswer(
     facts: admitted,
     audit: rt.audit,
     metrics: rt.metrics,
-    list,
+    list: route.list,
     write,
     errors,
+    fhir: route,
   };
   if (res.headersSent) {
     void refuse(out, new FieldmeshError('unredactable_body', 'The response had begun before fieldmesh could redact it'));

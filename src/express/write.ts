@@ -8,11 +8,10 @@ import { recordFirst } from '../http/refuse.js';
 import { checkWrite } from '../http/write-check.js';
 import { isPlainObject } from '../lib/paths.js';
 import type { Action } from '../engine/plan.js';
-import type { ListKey } from '../engine/body-shape.js';
-import type { QueryDialect } from '../engine/query-dialect.js';
 import { refuse } from './answer.js';
 import { readJsonBody } from './body.js';
 import { admissionRequest, redirectAnswer, unroutedError, type MeshRuntime } from './read.js';
+import type { MeshRoute } from './route.js';
 
 const ACTIONS: Record<string, Exclude<Action, 'read'>> = { POST: 'create', PUT: 'update', PATCH: 'update' };
 
@@ -24,25 +23,17 @@ const ACTIONS: Record<string, Exclude<Action, 'read'>> = { POST: 'create', PUT: 
  * An update (PUT, PATCH) first loads the stored record with `load` and
  * needs it to be visible to the caller; a route without `load` refuses
  * every update (500 `write_needs_load`) rather than check it blind. On a
- * FHIR route (`fhirType`) errors are OperationOutcomes.
+ * FHIR route (`route.fhirType`) errors are OperationOutcomes.
  *
  * @example
- * app.patch('/patients/:id', writeHandler(runtime, 'Patient', null, (req) => db.get(req.params.id)), update);
+ * app.patch('/patients/:id', writeHandler(runtime, 'Patient', route, (req) => db.get(req.params.id)), update);
  */
-export function writeHandler(
-  rt: MeshRuntime,
-  resource: string,
-  list: ListKey | null,
-  load?: (req: Request) => unknown,
-  params: Readonly<Record<string, string>> = {},
-  fhirType: string | undefined = undefined,
-  dialect?: QueryDialect | undefined,
-): RequestHandler {
+export function writeHandler(rt: MeshRuntime, resource: string, route: MeshRoute, load?: (req: Request) => unknown): RequestHandler {
   return async function fieldmeshWrite(req, res, next) {
-    const errors = fhirAnswer(fhirType, req.headers);
+    const errors = fhirAnswer(route.fhirType, req.headers);
     const action = ACTIONS[req.method];
     // The same checks as a read: the raw query the handler can read, and route parameters as filters.
-    const admitted = await admit(admissionRequest(req, params, dialect), resource, action ?? 'read', rt.admission);
+    const admitted = await admit(admissionRequest(req, route.params, route.dialect), resource, action ?? 'read', rt.admission);
     const base = { res, release: () => undefined, facts: admitted, audit: rt.audit, metrics: rt.metrics, policies: rt.policies, errors };
     if (!admitted.ok) return refuse(base, admitted.error);
     if (action === undefined)
@@ -88,7 +79,7 @@ export function writeHandler(
     } catch (err) {
       return refuse(base, err);
     }
-    if (redirectAnswer(rt, admitted, list, true, res, errors)) next();
+    if (redirectAnswer(rt, admitted, route, true, res, errors)) next();
   };
 }
 

@@ -11,6 +11,7 @@ import { redactSpan, type SpanFacts } from '../http/spans.js';
 import { checkWrite } from '../http/write-check.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import { recordIdsOf } from '../engine/redact.js';
+import { markFor } from '../fhir/withheld.js';
 import { upstreamHeaders, writeContentType } from './headers.js';
 import type { Route, RouteMethod } from './routes.js';
 import type { Upstream, UpstreamAnswer } from './upstream.js';
@@ -41,7 +42,13 @@ export async function readThrough(call: Call): Promise<Outcome | RefusedOutcome>
     path: call.path,
     headers: upstreamHeaders(call.headers, call.admitted.requestId),
   });
-  const input = { policies: call.policies, admitted: call.admitted, answer: sourceAnswer(answer), list: call.route.list };
+  const input = {
+    policies: call.policies,
+    admitted: call.admitted,
+    answer: sourceAnswer(answer),
+    list: call.route.list,
+    mark: markOf(call),
+  };
   return redactSpan(call.policies, spanFacts(call), () => readOutcome(input));
 }
 
@@ -67,8 +74,13 @@ export async function writeThrough(call: Call): Promise<Outcome | RefusedOutcome
   const json = Buffer.from(JSON.stringify(call.body), 'utf8');
   const headers = upstreamHeaders(call.headers, admitted.requestId, writeContentType(call.headers) ?? 'application/json');
   const answer = await call.upstream.send({ method: call.method, path: call.path, headers, body: json });
-  const input = { policies, admitted, answer: sourceAnswer(answer), list: undefined };
+  const input = { policies, admitted, answer: sourceAnswer(answer), list: undefined, mark: markOf(call) };
   return redactSpan(policies, spanFacts(call), () => writeOutcome(input));
+}
+
+/** Withheld markers (docs/fhir.md): on a FHIR route that asks for them, or whose caller's purpose does. */
+function markOf(call: Call): ReturnType<typeof markFor> {
+  return markFor(call.route.fhirType, call.route.markWithheld, call.admitted.plan.purpose.def.markWithheld);
 }
 
 /** What the redact span says of a call. */

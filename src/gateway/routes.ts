@@ -154,6 +154,7 @@ export function parseRoutes(text: string, file: string, resources: readonly stri
     const known = resources.includes(r.resource) ? policies : undefined;
     for (const p of searchProblems(fhirTypeOf(r), r.resource, r.search ?? {}, known && ((f) => selectableField(known, r.resource, f))))
       problems.push(`routes.${i}.search${p.name === undefined ? '' : `.${p.name}`}: ${p.message}`);
+    problems.push(...markProblems(r, `routes.${i}`));
   });
   const table = routeTable(parsed.data.routes);
   problems.push(...metadataProblems(table.routes));
@@ -220,6 +221,12 @@ function fhirProblems(r: RouteDef, at: string): string[] {
     : [
         `${at}.fhir: "${type}" is not an R4 resource type; write fhir: <type> (such as fhir: Patient) when the policy names the resource otherwise`,
       ];
+}
+
+/** Withheld markers are FHIR's (docs/fhir.md): asked on a route that is not FHIR, they would silently never come. */
+function markProblems(r: RouteDef, at: string): string[] {
+  if (r.markWithheld !== true || fhirTypeOf(r) !== undefined) return [];
+  return [`${at}.markWithheld: only FHIR routes are marked, and "${r.path}" is not one; say which R4 type it serves (fhir: <type>)`];
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { AuditEntry } from '../audit/event.js';
 import type { Decision } from '../engine/decision.js';
-import { redactBody, type ListKey } from '../engine/body-shape.js';
+import { redactBody, type ListKey, type RowMark } from '../engine/body-shape.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import { FieldmeshError, NO_SUCH_RECORD } from '../lib/errors.js';
 import { AccessError, isWithheld } from '../engine/access-error.js';
@@ -33,6 +33,8 @@ export interface OutcomeInput {
   answer: SourceAnswer;
   /** Where the rows are (see `ListKey`); `undefined`: one record; `null`: an array is a list, anything else one record. */
   list: ListKey | null | undefined;
+  /** What marks each redacted row (see `RedactBodyOptions.mark`): a FHIR route's withheld markers. */
+  mark?: RowMark | undefined;
 }
 
 /**
@@ -139,7 +141,10 @@ function answered(input: OutcomeInput, entryOf: EntryOf): Outcome {
   if (answer.body === undefined) return bare(input, status, entryOf);
   const list = input.list === null ? (Array.isArray(answer.body) ? '' : undefined) : input.list;
   try {
-    const redacted = redactBody(policies, admitted.plan, answer.body, list, { pagedAllowed: admitted.pagedAnswerAllowed });
+    const redacted = redactBody(policies, admitted.plan, answer.body, list, {
+      pagedAllowed: admitted.pagedAnswerAllowed,
+      mark: input.mark,
+    });
     return { kind: 'answer', status, body: redacted.body, contentType: answer.contentType, entry: entryOf(redacted.decision, status) };
   } catch (e) {
     // The route said where the rows are and the upstream answered another shape: its fault, not the caller's.

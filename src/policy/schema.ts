@@ -58,6 +58,8 @@ export const purposeSchema = z.strictObject({
   breakGlass: z.boolean().default(false),
   /** The HL7 PurposeOfUse codes a token's purpose claim names this purpose by (docs/fhir.md, "Purpose of use from the token"). */
   purposeOfUse: z.array(purposeOfUseCode).min(1, 'name at least one code, or leave purposeOfUse out').optional(),
+  /** On FHIR routes, mark what was withheld from this purpose's answers (docs/fhir.md, "Withheld, not absent"). */
+  markWithheld: z.boolean().default(false),
   views: z.record(name, viewSchema),
 });
 
@@ -139,6 +141,7 @@ export const KNOWN_KEYS = [
   'identifiable',
   'breakGlass',
   'purposeOfUse',
+  'markWithheld',
   'views',
   'transform',
   'grants',

@@ -143,6 +143,29 @@ describe('redactBody', () => {
       expect(decision.rowReasons).to.deep.include({ 'not-a-record': 1 });
     });
 
+    it('hands each kept row to the mark with its source, never a row withheld whole, and sends what the mark returns', async () => {
+      const { policies, plan } = await setup();
+      const seen: [unknown, unknown][] = [];
+      const mark = (before: unknown, after: unknown) => {
+        seen.push([before, after]);
+        return { ...(after as object), marked: true };
+      };
+      const input = bundle();
+      const { body } = redactBody(policies, plan, input, 'entry.resource', { mark });
+      const rows = (body as { entry: { resource: Record<string, unknown> }[] }).entry.map((e) => e.resource);
+      expect(rows.map((r) => r['id'])).to.deep.equal(NURSE_ROWS);
+      expect(rows.every((r) => r['marked'] === true)).to.equal(true);
+      // Each source is the entry's resource as the record API sent it; each redacted row a fresh copy.
+      expect(seen.map(([b]) => b)).to.deep.equal(
+        input.entry.filter((e) => NURSE_ROWS.includes(String(e.resource['id']))).map((e) => e.resource),
+      );
+      expect(seen.every(([b, a]) => b !== a && !Object.hasOwn(a as object, 'address'))).to.equal(true);
+      const single = redactBody(policies, plan, patient('pat-001'), undefined, { mark }).body as Record<string, unknown>;
+      expect(single['marked']).to.equal(true);
+      expect(() => redactBody(policies, plan, patient('pat-003'), undefined, { mark })).to.throw(AccessError);
+      expect(seen).to.have.length(NURSE_ROWS.length + 1);
+    });
+
     it('reads a Bundle without entries (a search that matched nothing) as no rows', async () => {
       const { redact } = await setup();
       const { body, decision } = redact({ resourceType: 'Bundle', type: 'searchset', total: 0 }, 'entry.resource');

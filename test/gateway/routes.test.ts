@@ -55,6 +55,14 @@ describe('gateway › routes file', () => {
     expect(problemsOf('routes:\n  - { path: /patients, resource: Patient, lists: "" }')).to.match(/lists/);
   });
 
+  it('refuses withheld markers on a route that is not FHIR: they would never come', () => {
+    expect(problemsOf('routes:\n  - { path: /patients/:id, resource: Patient, markWithheld: true }')).to.include(
+      'routes.0.markWithheld: only FHIR routes are marked, and "/patients/:id" is not one',
+    );
+    const table = parseRoutes('routes:\n  - { path: /Patient/:id, resource: Patient, markWithheld: true }', 'routes.yaml', RESOURCES);
+    expect(table.routes[0]).to.deep.include({ fhirType: 'Patient', markWithheld: true });
+  });
+
   it('refuses a bad list key and a bad path, both at once', () => {
     const message = problemsOf(
       'routes:\n  - { path: /patients, resource: Patient, list: "entry..resource" }\n  - { path: patients, resource: Patient }',
