@@ -12,6 +12,7 @@ import { checkWrite } from '../http/write-check.js';
 import type { PolicySet } from '../engine/policy-set.js';
 import { recordIdsOf } from '../engine/redact.js';
 import { upstreamHeaders, writeContentType } from './headers.js';
+import { gatewayUrls, type LinkContext } from './links.js';
 import type { Route, RouteMethod } from './routes.js';
 import type { Upstream, UpstreamAnswer } from './upstream.js';
 
@@ -30,10 +31,14 @@ export interface Call {
   headers: IncomingHttpHeaders;
   /** A write's parsed body. */
   body?: unknown;
+  /** How a Bundle's links and `fullUrl`s are made the gateway's (src/gateway/links.ts). */
+  links: LinkContext;
 }
 
 /**
- * A read: forward, then redact the answer with the request's read plan.
+ * A read: forward, then redact the answer with the request's read plan. A
+ * Bundle's links then point at the gateway, or are dropped, and its entries
+ * get a `fullUrl` of the gateway's (see `gatewayUrls`): never the record API's address.
  */
 export async function readThrough(call: Call): Promise<Outcome | RefusedOutcome> {
   const answer = await call.upstream.send({
@@ -42,7 +47,14 @@ export async function readThrough(call: Call): Promise<Outcome | RefusedOutcome>
     headers: upstreamHeaders(call.headers, call.admitted.requestId),
   });
   const input = { policies: call.policies, admitted: call.admitted, answer: sourceAnswer(answer), list: call.route.list };
-  return redactSpan(call.policies, spanFacts(call), () => readOutcome(input));
+  const outcome = redactSpan(call.policies, spanFacts(call), () => readOutcome(input));
+  if (outcome.kind === 'answer' && outcome.body !== undefined) {
+    const { plan } = call.admitted;
+    // A transformed id (a pseudonym) or a de-identified row is not the record's address: no fullUrl is made of it.
+    const fullUrls = !plan.deidentified && outcome.entry.transforms[plan.resource.def.id] === undefined;
+    outcome.body = gatewayUrls(outcome.body, call.links, { fullUrls });
+  }
+  return outcome;
 }
 
 /**

@@ -20,6 +20,7 @@ import type { PolicySet } from '../engine/policy-set.js';
 import type { Action } from '../engine/plan.js';
 import { readThrough, writeThrough, type Call } from './exchange.js';
 import { safePath } from './headers.js';
+import { publicBase } from './links.js';
 import { logRequest, type RequestLog } from './log.js';
 import { fieldOf, type RouteMethod, type RouteTable } from './routes.js';
 import type { Upstream } from './upstream.js';
@@ -42,6 +43,10 @@ export interface ProxyDeps {
   metrics: Metrics;
   trainingMaxAgeDays: number;
   maxBodyBytes: number;
+  /** The record API's base URL, which a Bundle's links must be under to be kept; without it every link is dropped. */
+  upstreamUrl?: string | undefined;
+  /** The gateway's address as clients reach it (`--public-url`); without it, the request's `Host`. */
+  publicUrl?: string | undefined;
   /** The clock (tests inject one). */
   now?: (() => Date) | undefined;
 }
@@ -160,6 +165,14 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
       method,
       path: checked === '' ? rawPath : `${rawPath}?${checked}`,
       headers: req.headers,
+      links: {
+        base: publicBase(deps.publicUrl, req.headers.host),
+        upstream: deps.upstreamUrl,
+        requested: checked === '' ? rawPath : `${rawPath}?${checked}`,
+        routes: deps.routes,
+        route,
+        query: checked,
+      },
     };
     try {
       if (method !== 'GET') call.body = await readJsonRequest(req, deps.maxBodyBytes);

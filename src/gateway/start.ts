@@ -100,6 +100,8 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       metrics,
       trainingMaxAgeDays: config.trainingMaxAgeDays,
       maxBodyBytes: config.maxBodyBytes,
+      upstreamUrl: config.upstream,
+      publicUrl: config.publicUrl,
       now: opts.now,
     },
     { port: config.port, host: config.host },
