@@ -33,8 +33,9 @@ export interface FhirServerOptions {
   /** The path it answers under (`/fhir/R4`, as a medplum server does); default none. */
   base?: string;
   /**
-   * Write `self`/`first`/`next`/`previous` links on a search's Bundle, absolute
-   * and by `_count`/`_offset`, as medplum's server does (its in-memory repository writes none).
+   * Page searches as medplum's server does: cut at 20 unless `_count` says
+   * otherwise, with absolute `self`/`first`/`next`/`previous` links by
+   * `_count`/`_offset` (its in-memory repository does neither).
    */
   pageLinks?: boolean;
 }
@@ -76,6 +77,12 @@ export async function startFhirServer(resources: Resource[], opts: FhirServerOpt
       const query: Record<string, string> = {};
       for (const [k, v] of url.searchParams) query[k] = v;
       const path = url.pathname.startsWith(`${base}/`) ? url.pathname.slice(base.length) : url.pathname;
+      const type = /^\/([A-Z][A-Za-z]+)$/.exec(path)?.[1];
+      // medplum's server cuts a search at its default page size; its in-memory repository does not.
+      if (opts.pageLinks === true && type !== undefined && !url.searchParams.has('_count')) {
+        url.searchParams.set('_count', String(DEFAULT_COUNT));
+        query['_count'] = String(DEFAULT_COUNT);
+      }
       // The router reads `url` and refuses a request that also sets the (deprecated) `pathname`.
       const request = {
         method: (req.method ?? 'GET') as HttpMethod,
@@ -85,7 +92,6 @@ export async function startFhirServer(resources: Resource[], opts: FhirServerOpt
         query,
       } as Omit<FhirRequest, 'pathname'>;
       const [outcome, resource] = await router.handleRequest(request as FhirRequest, repo);
-      const type = /^\/([A-Z][A-Za-z]+)$/.exec(path)?.[1];
       if (opts.pageLinks === true && type !== undefined && resource?.resourceType === 'Bundle' && resource.type === 'searchset')
         resource.link = pageLinks(origin, base, type, query, resource);
       const text = JSON.stringify(resource ?? outcome);
