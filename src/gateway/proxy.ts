@@ -156,6 +156,7 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
     // Forward exactly the parameters that were checked, serialised anew: the raw
     // string could mean more to an upstream that also splits on ';'.
     const checked = search === '' ? '' : new URLSearchParams(search).toString();
+    const forwarded = checked === '' ? rawPath : `${rawPath}?${checked}`;
     const call: Call = {
       policies,
       upstream: deps.upstream,
@@ -163,12 +164,12 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
       admitted,
       route,
       method,
-      path: checked === '' ? rawPath : `${rawPath}?${checked}`,
+      path: forwarded,
       headers: req.headers,
       links: {
         base: publicBase(deps.publicUrl, req.headers.host),
         upstream: deps.upstreamUrl,
-        requested: checked === '' ? rawPath : `${rawPath}?${checked}`,
+        requested: forwarded,
         routes: deps.routes,
         route,
         query: checked,
