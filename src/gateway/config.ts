@@ -6,7 +6,7 @@ import { DEFAULT_SQLITE_FILE, resolveTarget } from '../audit/target.js';
 import { FieldmeshError } from '../lib/errors.js';
 import { keyProblem } from '../lib/keys.js';
 import { hasEdgeWhitespace } from '../lib/text.js';
-import { isHttpUrl, webhookUrlProblem } from '../lib/url.js';
+import { isHttpUrl, publicUrlProblem, webhookUrlProblem } from '../lib/url.js';
 import { envOrFile, FILE_VARIABLES, type FileVariable } from '../lib/env-file.js';
 import { TRAINING_MAX_AGE_DAYS_LIMIT } from '../engine/plan.js';
 import { purposeClaimProblem } from '../http/purpose-of-use.js';
@@ -62,6 +62,11 @@ const webhookUrl = exact.superRefine((url, ctx) => {
   const problem = webhookUrlProblem(url);
   if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
 });
+/** The gateway's own address, which links in its answers start with (src/lib/url.ts). */
+const publicUrl = text.superRefine((url, ctx) => {
+  const problem = publicUrlProblem(url);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
 /**
  * The audit trail: classified by the one rule (src/audit/target.ts), so a
  * URL that is not postgres:// or malformed, or surrounding whitespace, stops
@@ -111,6 +116,7 @@ const SETTINGS = {
   port: setting({ flag: '--port', env: 'PORT', schema: int(0, 65535).default(8080) }),
   host: setting({ flag: '--host', env: 'FIELDMESH_HOST', schema: text.default('127.0.0.1') }),
   upstream: setting({ flag: '--upstream', env: 'FIELDMESH_UPSTREAM', schema: httpUrl.optional() }),
+  publicUrl: setting({ flag: '--public-url', env: 'FIELDMESH_PUBLIC_URL', schema: publicUrl.optional() }),
   routes: setting({ flag: '--routes', env: 'FIELDMESH_ROUTES', schema: text.optional() }),
   policies: setting({ flag: '--policies', env: 'FIELDMESH_POLICIES', schema: text.default('./policies') }),
   upstreamAuthorization: setting({
@@ -263,6 +269,7 @@ function isFileVariable(name: string | undefined): name is FileVariable {
 export const CONFIG_OPTIONS: [string, string][] = [
   ['--upstream <url>', 'the record API to protect (FIELDMESH_UPSTREAM)'],
   ['--routes <file>', 'routes file: paths → resources (FIELDMESH_ROUTES)'],
+  ['--public-url <url>', "the gateway's address as clients reach it, for links in answers (FIELDMESH_PUBLIC_URL)"],
   ['--policies <dir>', 'policy directory (FIELDMESH_POLICIES, default ./policies)'],
   ['--port <n>', 'port to listen on, 0 for any free port (PORT, default 8080)'],
   ['--host <host>', 'address to listen on (FIELDMESH_HOST, default 127.0.0.1)'],

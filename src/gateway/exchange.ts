@@ -13,6 +13,7 @@ import type { PolicySet } from '../engine/policy-set.js';
 import { recordIdsOf } from '../engine/redact.js';
 import { markFor } from '../fhir/withheld.js';
 import { upstreamHeaders, writeContentType } from './headers.js';
+import { gatewayUrls, type LinkContext } from './links.js';
 import type { Route, RouteMethod } from './routes.js';
 import type { Upstream, UpstreamAnswer } from './upstream.js';
 
@@ -31,10 +32,14 @@ export interface Call {
   headers: IncomingHttpHeaders;
   /** A write's parsed body. */
   body?: unknown;
+  /** How a Bundle's links and `fullUrl`s are made the gateway's (src/gateway/links.ts). */
+  links: LinkContext;
 }
 
 /**
- * A read: forward, then redact the answer with the request's read plan.
+ * A read: forward, then redact the answer with the request's read plan. A
+ * Bundle's links then point at the gateway, or are dropped, and its entries
+ * get a `fullUrl` of the gateway's (see `gatewayUrls`): never the record API's address.
  */
 export async function readThrough(call: Call): Promise<Outcome | RefusedOutcome> {
   const answer = await call.upstream.send({
@@ -49,7 +54,14 @@ export async function readThrough(call: Call): Promise<Outcome | RefusedOutcome>
     list: call.route.list,
     mark: markOf(call),
   };
-  return redactSpan(call.policies, spanFacts(call), () => readOutcome(input));
+  const outcome = redactSpan(call.policies, spanFacts(call), () => readOutcome(input));
+  if (outcome.kind === 'answer' && outcome.body !== undefined) {
+    const { plan } = call.admitted;
+    // A transformed id (a pseudonym) or a de-identified row is not the record's address: no fullUrl is made of it.
+    const fullUrls = !plan.deidentified && outcome.entry.transforms[plan.resource.def.id] === undefined;
+    outcome.body = gatewayUrls(outcome.body, call.links, { fullUrls });
+  }
+  return outcome;
 }
 
 /**

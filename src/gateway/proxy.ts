@@ -21,6 +21,7 @@ import type { PolicySet } from '../engine/policy-set.js';
 import type { Action } from '../engine/plan.js';
 import { readThrough, writeThrough, type Call } from './exchange.js';
 import { safePath } from './headers.js';
+import { publicBase } from './links.js';
 import { logRequest, type RequestLog } from './log.js';
 import { metadataEndpoints } from './fhir-base.js';
 import { capabilityScope, fetchCapability, metadataQueryProblem } from './metadata.js';
@@ -47,6 +48,10 @@ export interface ProxyDeps {
   /** The token claim carrying HL7 PurposeOfUse (`--purpose-claim`); unset: X-Purpose alone. */
   purposeClaim?: string | undefined;
   maxBodyBytes: number;
+  /** The record API's base URL, which a Bundle's links must be under to be kept; without it every link is dropped. */
+  upstreamUrl?: string | undefined;
+  /** The gateway's address as clients reach it (`--public-url`); without it, the request's `Host`. */
+  publicUrl?: string | undefined;
   /** The clock (tests inject one). */
   now?: (() => Date) | undefined;
 }
@@ -170,6 +175,7 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
     // Forward exactly the parameters that were checked, serialised anew: the raw
     // string could mean more to an upstream that also splits on ';'.
     const checked = search === '' ? '' : new URLSearchParams(search).toString();
+    const forwarded = checked === '' ? rawPath : `${rawPath}?${checked}`;
     const call: Call = {
       policies,
       upstream: deps.upstream,
@@ -177,8 +183,16 @@ export function createProxy(deps: ProxyDeps): (req: IncomingMessage, res: Server
       admitted,
       route,
       method,
-      path: checked === '' ? rawPath : `${rawPath}?${checked}`,
+      path: forwarded,
       headers: req.headers,
+      links: {
+        base: publicBase(deps.publicUrl, req.headers.host),
+        upstream: deps.upstreamUrl,
+        requested: forwarded,
+        routes: deps.routes,
+        route,
+        query: checked,
+      },
     };
     try {
       if (method !== 'GET') call.body = await readJsonRequest(req, deps.maxBodyBytes);

@@ -101,6 +101,8 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       trainingMaxAgeDays: config.trainingMaxAgeDays,
       purposeClaim: config.purposeClaim,
       maxBodyBytes: config.maxBodyBytes,
+      upstreamUrl: config.upstream,
+      publicUrl: config.publicUrl,
       now: opts.now,
     },
     { port: config.port, host: config.host },

@@ -170,4 +170,21 @@ describe('config', () => {
       resolveConfig({ breakGlassWebhook: 'https://guardian.example/hook?token=t' }, { FIELDMESH_JWT_SECRET: SECRET }).breakGlassWebhook,
     ).to.equal('https://guardian.example/hook?token=t');
   });
+
+  it('takes a public URL with a path, and refuses one with userinfo, a query, a fragment or another scheme, naming its source only', () => {
+    const env = { FIELDMESH_JWT_SECRET: SECRET };
+    expect(resolveConfig({}, { ...env, FIELDMESH_PUBLIC_URL: 'https://records.example/fhir/' }).publicUrl).to.equal(
+      'https://records.example/fhir/',
+    );
+    expect(resolveConfig({}, env).publicUrl).to.equal(undefined);
+    expect(problems({}, { ...env, FIELDMESH_PUBLIC_URL: 'https://gw:pa55@records.example' })).to.deep.equal([
+      'FIELDMESH_PUBLIC_URL: must not hold user:password@ (every link the gateway writes starts with it)',
+    ]);
+    for (const url of ['https://records.example/?pa55=1', 'https://records.example/?', 'https://records.example/#pa55']) {
+      expect(problems({ publicUrl: url }, env)).to.deep.equal([
+        "--public-url: must not hold a query (?…) or a fragment (#…): it is the base each link's own path and query follow",
+      ]);
+    }
+    expect(problems({ publicUrl: 'records.example' }, env)).to.deep.equal(['--public-url: must be an http:// or https:// URL']);
+  });
 });
