@@ -73,23 +73,26 @@ export async function demo(print: (line: string) => void = console.log): Promise
       customHeaders: { Authorization: `Bearer ${token({ sub: 'clerk-1', roles: ['clerk'], purpose_of_use: ['HOPERAT'] })}` },
     });
 
-    const patients = (await clinician.search({ resourceType: 'Patient', searchParams: { birthdate: 'ge1960' } })) as Bundle<Patient>;
+    const patients = (await clinician.search({
+      resourceType: 'Patient',
+      searchParams: { birthdate: 'ge1960' },
+    })) as unknown as Bundle<Patient>;
     say(`clinician, Patient?birthdate=ge1960: ${patients.entry?.length ?? 0} patients of their own practice`);
     const first = patients.entry?.[0]?.resource;
     const since = (await clinician.search({
       resourceType: 'Observation',
       searchParams: { patient: `Patient/${first?.id}`, date: 'ge2025-01-01' },
-    })) as Bundle;
+    })) as unknown as Bundle;
     const heart = (await clinician.search({
       resourceType: 'Observation',
       searchParams: { patient: `Patient/${first?.id}`, code: `${LOINC}|8867-4` },
-    })) as Bundle;
+    })) as unknown as Bundle;
     say(`clinician, observations of ${first?.id}: ${since.entry?.length ?? 0} since 2025, ${heart.entry?.length ?? 0} heart rates`);
 
     const names = (await clerk.search({
       resourceType: 'Patient',
       searchParams: { family: first?.name?.[0]?.family ?? '' },
-    })) as Bundle<Patient>;
+    })) as unknown as Bundle<Patient>;
     const one = names.entry?.[0]?.resource;
     say(
       `clerk, Patient?family=${first?.name?.[0]?.family}: ${names.entry?.length ?? 0} patients, fields ${Object.keys(one ?? {})
@@ -105,7 +108,7 @@ export async function demo(print: (line: string) => void = console.log): Promise
 
     // medplum's in-memory router has no CapabilityStatement of its own (it reads /metadata as a search): the gateway says 502.
     await clinician.capabilityStatement().then(
-      (statement: CapabilityStatement) => say(`/metadata: ${(statement.rest?.[0]?.resource ?? []).map((r) => r.type).join(', ')}`),
+      (found: unknown) => say(`/metadata: ${((found as CapabilityStatement).rest?.[0]?.resource ?? []).map((r) => r.type).join(', ')}`),
       (err: unknown) => say(`/metadata: ${outcome(err)} (this upstream has no CapabilityStatement)`),
     );
   } catch (err) {

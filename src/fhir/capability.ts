@@ -102,7 +102,12 @@ const serverSchema = z.object({
   resource: z.array(z.object({ type: code }).loose()).optional(),
 });
 const smartSchema = z.object({ url: z.literal(SMART_OAUTH_URIS), extension: extensionList.min(1) });
-const endpointSchema = z.object({ url: z.enum(SMART_ENDPOINTS), valueUri: url });
+// An endpoint a client is sent to: http(s) only (never `javascript:` or `data:`), and never with credentials in it.
+const endpointUri = z.httpUrl().refine((u) => {
+  const parsed = URL.parse(u);
+  return parsed !== null && parsed.username === '' && parsed.password === '';
+});
+const endpointSchema = z.object({ url: z.enum(SMART_ENDPOINTS), valueUri: endpointUri });
 const resourceSchema = z.object({
   type: code,
   profile: url.optional(),

@@ -193,7 +193,8 @@ export function resolveConfig(
   const from: Record<string, string> = {};
   const failed = new Set<string>();
   for (const [key, s] of Object.entries(SETTINGS) as [keyof Settings, Setting<z.ZodType>][]) {
-    const flag = flags[key];
+    // By its key, or as the command line names it (commander reads `--upstream-credential` as `upstreamCredential`).
+    const flag = flags[key] ?? (s.flag === undefined ? undefined : (flags as Record<string, string | undefined>)[camelCase(s.flag)]);
     const fromFlag = flag !== undefined;
     from[key] = sourceOf(s, fromFlag);
     let raw = fromFlag ? flag : s.env !== undefined ? env[s.env] : undefined;
@@ -287,3 +288,8 @@ export const CONFIG_OPTIONS: [string, string][] = [
   ['--timeout-ms <n>', 'upstream time limit in ms (FIELDMESH_TIMEOUT_MS, default 10000)'],
   ['--max-body-bytes <n>', 'largest request or upstream body (FIELDMESH_MAX_BODY_BYTES, default 10485760)'],
 ];
+
+/** `--upstream-credential` → `upstreamCredential`, as commander names an option. */
+function camelCase(flag: string): string {
+  return flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}

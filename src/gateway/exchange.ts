@@ -13,7 +13,8 @@ import type { PolicySet } from '../engine/policy-set.js';
 import { recordIdsOf } from '../engine/redact.js';
 import { markFor } from '../fhir/withheld.js';
 import { upstreamHeaders, writeContentType } from './headers.js';
-import { gatewayUrls, type LinkContext } from './links.js';
+import { gatewayUrls, upstreamPage, type LinkContext } from './links.js';
+import { isPlainObject } from '../lib/paths.js';
 import type { Route, RouteMethod } from './routes.js';
 import type { Upstream, UpstreamAnswer } from './upstream.js';
 
@@ -42,11 +43,10 @@ export interface Call {
  * get a `fullUrl` of the gateway's (see `gatewayUrls`): never the record API's address.
  */
 export async function readThrough(call: Call): Promise<Outcome | RefusedOutcome> {
-  const answer = await call.upstream.send({
-    method: 'GET',
-    path: call.path,
-    headers: upstreamHeaders(call.headers, call.admitted.requestId),
-  });
+  const answer = await wholeResult(
+    call,
+    await call.upstream.send({ method: 'GET', path: call.path, headers: upstreamHeaders(call.headers, call.admitted.requestId) }),
+  );
   const input = {
     policies: call.policies,
     admitted: call.admitted,
@@ -62,6 +62,67 @@ export async function readThrough(call: Call): Promise<Outcome | RefusedOutcome>
     outcome.body = gatewayUrls(outcome.body, call.links, { fullUrls });
   }
   return outcome;
+}
+
+/** The most rows, and pages, the gateway gathers for one search (see `wholeResult`). */
+export const MAX_GATHERED_ROWS = 10_000;
+const MAX_GATHERED_PAGES = 200;
+
+/**
+ * The whole result of a search the record API paged by itself, when the
+ * caller may not be given a page of it: rows may be hidden from them, or
+ * their purpose is de-identified (`pagedAnswerAllowed`). Where a page is cut
+ * before hidden rows are removed, a short or empty page, or whether the
+ * record API paged at all, depends on rows the caller may not see: an answer
+ * made of one page, or a refusal because there was more than one, would
+ * tell them (how many hidden rows matched, where they sit in the record
+ * API's order). So the gateway follows the `next` links itself (only along
+ * the same route of the same record API) and redacts the result whole. Past
+ * MAX_GATHERED_ROWS rows it refuses (403 `filter_forbidden`): what that tells
+ * is only that more than that many records matched the search.
+ */
+async function wholeResult(call: Call, first: UpstreamAnswer): Promise<UpstreamAnswer> {
+  if (call.admitted.pagedAnswerAllowed || !isPagedBundle(first)) return first;
+  const bundle = first.body as Record<string, unknown>;
+  const entries: unknown[] = Array.isArray(bundle['entry']) ? [...bundle['entry']] : [];
+  let page: UpstreamAnswer = first;
+  for (let pages = 1, next = nextLink(bundle); next !== undefined; pages++, next = nextLink(page.body as Record<string, unknown>)) {
+    const path = upstreamPage(next, call.links);
+    if (entries.length > MAX_GATHERED_ROWS || pages >= MAX_GATHERED_PAGES) throw tooManyRows();
+    // A next page the gateway cannot follow along this route (another path, another host) leaves the result
+    // unknown: nothing is answered rather than a part.
+    if (path === undefined) throw invalid('the record API paged this search with a link the gateway cannot follow along its route');
+    page = await call.upstream.send({ method: 'GET', path, headers: upstreamHeaders(call.headers, call.admitted.requestId) });
+    if (page.status !== 200 || !isPlainObject(page.body) || page.body['resourceType'] !== 'Bundle')
+      throw page.status >= 400 ? upstreamStatus(page.status, false) : invalid('a page of the search is not a Bundle');
+    const more = page.body['entry'];
+    if (more !== undefined && !Array.isArray(more)) throw invalid('a page of the search has an entry that is not a list');
+    entries.push(...(more ?? []));
+  }
+  if (entries.length > MAX_GATHERED_ROWS) throw tooManyRows();
+  // Only `previous` (a page past the first, which such a caller cannot ask for): not the whole result.
+  if (nextLink(bundle) === undefined) throw invalid('the record API answered a later page of this search');
+  const links = Array.isArray(bundle['link']) ? bundle['link'].filter((l) => isPlainObject(l) && l['relation'] === 'self') : [];
+  return { ...first, body: { ...bundle, link: links, entry: entries } };
+}
+
+function tooManyRows(): AccessError {
+  return new AccessError(
+    'filter_forbidden',
+    `This search matches more than ${MAX_GATHERED_ROWS} records: some rows are hidden from you (or de-identified), so it is answered whole or not at all. Narrow the search.`,
+  );
+}
+
+/** A Bundle that links to another page (`next`, or only `previous`: a page the caller asked for past the first). */
+function isPagedBundle(answer: UpstreamAnswer): boolean {
+  const body = answer.body;
+  if (answer.status !== 200 || !isPlainObject(body) || body['resourceType'] !== 'Bundle' || !Array.isArray(body['link'])) return false;
+  return body['link'].some((l) => isPlainObject(l) && ['next', 'previous', 'prev'].includes(l['relation'] as string));
+}
+
+function nextLink(bundle: Record<string, unknown>): unknown {
+  const links = Array.isArray(bundle['link']) ? bundle['link'] : [];
+  return (links.find((l) => isPlainObject(l) && l['relation'] === 'next') as Record<string, unknown> | undefined)?.['url'];
 }
 
 /**

@@ -67,6 +67,43 @@ export function publicBase(publicUrl: string | undefined, host: string | string[
 }
 
 /**
+ * A link the record API wrote, read as it meant it (a relative one against
+ * the URL it answered), when it is under the record API's URL and its path,
+ * re-rooted at the gateway, is one the gateway forwards through the same
+ * route the request came through; `undefined` otherwise.
+ */
+function sameRouteUrl(url: unknown, ctx: LinkContext): { path: string; search: string } | undefined {
+  if (typeof url !== 'string' || ctx.upstream === undefined) return undefined;
+  const upstream = new URL(ctx.upstream);
+  const prefix = upstream.pathname.replace(/\/+$/, '');
+  let u: URL;
+  try {
+    u = new URL(url, `${upstream.origin}${prefix}${ctx.requested}`);
+  } catch {
+    return undefined;
+  }
+  if (u.origin !== upstream.origin || u.username !== '' || u.password !== '') return undefined;
+  if (!u.pathname.startsWith(`${prefix}/`)) return undefined;
+  const path = safePath(u.pathname.slice(prefix.length));
+  if (path === undefined || ctx.routes.find(path)?.route !== ctx.route) return undefined;
+  return { path, search: u.search };
+}
+
+/**
+ * Where to ask the record API for the page a `next` link names, below its
+ * base (what `upstream.send` takes), when the link stays on the same route;
+ * `undefined` otherwise. Only the gateway follows it (see `wholeResult` in
+ * src/gateway/exchange.ts): the query is the record API's own and never reaches the caller.
+ *
+ * @example
+ * upstreamPage('http://10.0.0.5:8103/fhir/R4/Patient?_count=20&_offset=20', ctx); // '/Patient?_count=20&_offset=20'
+ */
+export function upstreamPage(url: unknown, ctx: LinkContext): string | undefined {
+  const u = sameRouteUrl(url, ctx);
+  return u === undefined ? undefined : `${u.path}${u.search}`;
+}
+
+/**
  * A Bundle link as the gateway writes it, or `undefined` when it is dropped.
  * Kept only when it is under the record API's URL (same origin, under its
  * base path), its path re-rooted at the gateway is a safe path that matches
@@ -80,20 +117,10 @@ export function publicBase(publicUrl: string | undefined, host: string | string[
  * gatewayLink('http://10.0.0.5:8103/fhir/R4?_getpages=7f3a', ctx);             // undefined: no route
  */
 export function gatewayLink(url: unknown, ctx: LinkContext): string | undefined {
-  if (typeof url !== 'string' || ctx.base === undefined || ctx.upstream === undefined) return undefined;
-  const upstream = new URL(ctx.upstream);
-  const prefix = upstream.pathname.replace(/\/+$/, '');
-  let u: URL;
-  try {
-    // A relative link is read as the record API meant it: against the URL it answered.
-    u = new URL(url, `${upstream.origin}${prefix}${ctx.requested}`);
-  } catch {
-    return undefined;
-  }
-  if (u.origin !== upstream.origin || u.username !== '' || u.password !== '') return undefined;
-  if (!u.pathname.startsWith(`${prefix}/`)) return undefined;
-  const path = safePath(u.pathname.slice(prefix.length));
-  if (path === undefined || ctx.routes.find(path)?.route !== ctx.route) return undefined;
+  if (ctx.base === undefined) return undefined;
+  const u = sameRouteUrl(url, ctx);
+  if (u === undefined) return undefined;
+  const path = u.path;
   const query = new URLSearchParams(u.search);
   if (!onlyCallersQuery(query, new URLSearchParams(ctx.query), ctx.pagingKeys ?? DEFAULT_PAGING_KEYS)) return undefined;
   const search = query.toString();

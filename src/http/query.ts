@@ -63,11 +63,13 @@ export function selectableField(policies: PolicySet, resource: string, field: st
 }
 
 /**
- * Whether an answer the record API paged by itself may be passed on. A FHIR
- * server pages a search even when nobody asked (a default page size): with a
- * filter and rows that may be hidden, a short page with a `next` link shows
- * that hidden rows matched, exactly as explicit paging would; and a
- * de-identified purpose's page is a window on the record API's order.
+ * Whether an answer the record API paged by itself may be passed on as the
+ * page it is. Not for a filtered request when rows may be hidden from the
+ * caller: whether the record API paged at all, and where it cut the page,
+ * depend on the hidden rows that matched; nor for a de-identified purpose,
+ * whose page is a window on the record API's order. The gateway then
+ * gathers every page and answers the result whole (src/gateway/exchange.ts);
+ * the middleware refuses (docs/middleware.md).
  *
  * @example
  * redactBody(policies, admitted.plan, bundle, 'entry.resource', { pagedAllowed: admitted.pagedAnswerAllowed });

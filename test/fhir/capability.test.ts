@@ -257,6 +257,22 @@ describe('fhir › capability: the upstream CapabilityStatement, restricted', ()
         /security\.extension\.0\.extension\.0\.valueUri/,
       ],
       [
+        'a SMART endpoint that is a javascript: URL',
+        statement({
+          security: { extension: [{ url: SMART_OAUTH_URIS, extension: [{ url: 'register', valueUri: 'javascript:alert(1)' }] }] },
+        }),
+        /security\.extension\.0\.extension\.0\.valueUri/,
+      ],
+      [
+        'a SMART endpoint with credentials in it',
+        statement({
+          security: {
+            extension: [{ url: SMART_OAUTH_URIS, extension: [{ url: 'manage', valueUri: 'https://user:secret@auth.example/x' }] }],
+          },
+        }),
+        /security\.extension\.0\.extension\.0\.valueUri/,
+      ],
+      [
         'two SMART extensions',
         statement({
           security: {

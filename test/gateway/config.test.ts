@@ -75,6 +75,14 @@ describe('config', () => {
     expect(c).to.deep.include({ port: 0, audit: './other.db', upstreamAuthorization: 'Bearer flag' });
   });
 
+  it('reads a flag as the command line names it (`--upstream-credential` is `upstreamCredential`), winning over its variable', () => {
+    const c = resolveConfig({ port: '0', upstreamCredential: 'Bearer flag' } as ConfigFlags, {
+      FIELDMESH_JWT_SECRET: SECRET,
+      FIELDMESH_UPSTREAM_AUTHORIZATION: 'Bearer env',
+    });
+    expect(c).to.deep.include({ upstreamAuthorization: 'Bearer flag' });
+  });
+
   it('names the flag when a flag is wrong, and the variable when the variable is', () => {
     expect(problems({ port: 'eighty' }, { FIELDMESH_JWT_SECRET: SECRET })).to.deep.equal(['--port: must be a whole number']);
     expect(problems({}, { FIELDMESH_JWT_SECRET: SECRET, PORT: '70000' })).to.deep.equal(['PORT: must be at most 65535']);

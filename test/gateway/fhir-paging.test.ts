@@ -160,25 +160,45 @@ describe('gateway › paging a FHIR search (medplum) with fhir-kit-client', () =
     }
   });
 
-  it('still refuses a filtered search the record API paged by itself when rows may be hidden, and its next page', async () => {
+  it('answers a filtered search the record API paged by itself whole when rows may be hidden: the gateway follows every page itself', async () => {
+    // Where a page is cut, or whether the record API paged at all, depends on the hidden rows that matched:
+    // answering one page, or refusing because there was more than one, would tell the caller about them.
     const c = client(gw.url, clinicianA, 'direct-care');
-    const refusal = async (searchParams: Record<string, string | number>) => {
-      let status: number | undefined;
-      let body: unknown;
-      await c.search({ resourceType: 'Patient', searchParams }).catch((e: { response?: { status?: number; data?: unknown } }) => {
-        status = e.response?.status;
-        body = e.response?.data;
-      });
-      expect(JSON.stringify(body)).not.to.include(upstreamHost);
-      return { status, code: JSON.stringify(body).includes('filter_forbidden') ? 'filter_forbidden' : JSON.stringify(body) };
-    };
-    // No paging asked for: the record API cut its default page of 20, with a next link. Refused on the answer.
     const seenBefore = fhir.seen.length;
-    expect(await refusal({ gender: 'female' })).to.deep.equal({ status: 403, code: 'filter_forbidden' });
-    expect(fhir.seen.length - seenBefore).to.equal(1);
+    const bundle = (await c.search({ resourceType: 'Patient', searchParams: { gender: 'female' } })) as unknown as Bundle<Patient>;
+    // 24 female patients, 20 a page: the gateway asked for both pages and answered what the policy allows of all 24.
+    expect(fhir.seen.length - seenBefore).to.equal(2);
+    expect(fhir.seen.at(-1)?.url).to.match(/^\/fhir\/R4\/Patient\?.*_offset=20/);
+    expect(fhir.seen.at(-1)?.url).to.include('gender=female');
+    expect(idsOf(bundle).sort()).to.deep.equal(ALLOWED_A);
+    expect(bundle.total).to.equal(ALLOWED_A.length);
+    expect((bundle.link ?? []).map((l) => l.relation)).to.not.include.members(['next', 'previous']);
+    expect(JSON.stringify(bundle)).not.to.include(upstreamHost);
     // The page that next link named, asked for outright: refused before the record API is asked.
-    expect(await refusal({ gender: 'female', _count: 20, _offset: 20 })).to.deep.equal({ status: 403, code: 'filter_forbidden' });
-    expect(fhir.seen.length - seenBefore).to.equal(1);
+    let status: number | undefined;
+    await c
+      .search({ resourceType: 'Patient', searchParams: { gender: 'female', _count: 20, _offset: 20 } })
+      .catch((e: { response?: { status?: number } }) => {
+        status = e.response?.status;
+      });
+    expect(status).to.equal(403);
+    expect(fhir.seen.length - seenBefore).to.equal(2);
+  });
+
+  it('answers alike however many hidden rows a search matched: no page cut, no refusal to count them by', async () => {
+    // The 11 patients the clinician may see, padded with hidden ones (practice B) up to and past the record API's page of 20.
+    const c = client(gw.url, clinicianA, 'direct-care');
+    const hidden = ['pt-02', 'pt-04', 'pt-06', 'pt-08', 'pt-10', 'pt-12', 'pt-14', 'pt-16', 'pt-18', 'pt-20'];
+    const answers: string[][] = [];
+    for (const extra of [hidden.slice(0, 9), hidden, ['pt-99', ...hidden.slice(0, 8)]]) {
+      const bundle = (await c.search({
+        resourceType: 'Patient',
+        searchParams: { _id: [...ALLOWED_A, ...extra].join(',') },
+      })) as unknown as Bundle<Patient>;
+      answers.push(idsOf(bundle).sort());
+    }
+    // 20 matched (one page), 21 matched (two pages), 19 matched and one missing: the same answer each time.
+    expect(answers).to.deep.equal([ALLOWED_A, ALLOWED_A, ALLOWED_A]);
   });
 
   it('writes links but no fullUrl when the ids disclosed are pseudonyms', async () => {
