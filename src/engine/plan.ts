@@ -253,7 +253,7 @@ function requestGates(
   }
   observe?.('review-date', 'passed');
   if (purpose.def.breakGlass) {
-    const missing = breakGlassReasonMissing(reason, `purpose "${ctx.purpose}" is break-glass only`);
+    const missing = breakGlassReasonMissing(reason, ctx.purpose);
     if (missing) return refused(observe, 'break-glass', missing);
     observe?.('break-glass', 'passed');
   } else if (reason !== undefined) {
@@ -579,20 +579,19 @@ export function breakGlassReasonRefusal(reason: string): Refusal | undefined {
 }
 
 /**
- * Caldicott 7: a break-glass request with no reason at all is refused
- * (`break_glass_required`), whatever made it break-glass: a break-glass
- * purpose, or a token whose purpose of use is emergency treatment
- * (src/http/purpose-of-use.ts). `why` says which, in the policy's words or
- * the code's, never the caller's text. A reason given is judged by
- * `breakGlassReasonRefusal`.
+ * Caldicott 7: a break-glass purpose asked for with no reason at all is
+ * refused (`break_glass_required`), in the same words whatever named the
+ * purpose: `X-Purpose`, or a token whose purpose of use selected it
+ * (src/http/purpose-of-use.ts). The message names the policy's purpose,
+ * never the caller's text. A reason given is judged by `breakGlassReasonRefusal`.
  *
  * @example
- * breakGlassReasonMissing(undefined, 'purpose "emergency-care" is break-glass only'); // { code: 'break_glass_required', … }
- * breakGlassReasonMissing('Unconscious patient in A&E', 'purpose "emergency-care" is break-glass only'); // undefined
+ * breakGlassReasonMissing(undefined, 'emergency-care'); // { code: 'break_glass_required', message: 'purpose "emergency-care" is break-glass only: …' }
+ * breakGlassReasonMissing('Unconscious patient in A&E', 'emergency-care'); // undefined
  */
-export function breakGlassReasonMissing(reason: string | undefined, why: string): Refusal | undefined {
+export function breakGlassReasonMissing(reason: string | undefined, purpose: string): Refusal | undefined {
   if (reason !== undefined) return undefined;
-  return { code: 'break_glass_required', message: `${why}: declare a reason (X-Break-Glass)` };
+  return { code: 'break_glass_required', message: `purpose "${purpose}" is break-glass only: declare a reason (X-Break-Glass)` };
 }
 
 /**

@@ -6,7 +6,7 @@ import { withoutControls } from '../lib/text.js';
 import { isPurposeName, readDeclaredContext, requestIdFrom, type RequestHeaders } from './context.js';
 import type { VerifiedUser, Verifier } from './identity.js';
 import { declared as declaredLabel } from './labels.js';
-import { purposeFromToken } from './purpose-of-use.js';
+import { purposeFromToken, tokenPurposeRefusal } from './purpose-of-use.js';
 import { inSpan, spanAttributes } from './spans.js';
 import {
   checkEntries,
@@ -77,12 +77,18 @@ export interface RequestFacts {
   ctx?: RequestContext | undefined;
   /**
    * The purpose as logs, metrics and spans show it (`declared`, src/http/labels.ts):
-   * the X-Purpose named when the policy set declares it, else `(unknown)`.
-   * Read before the token is verified and kept whatever is refused later: a
-   * declared name is the policy's text, not the caller's.
+   * the X-Purpose named when the policy set declares it, else `(unknown)`;
+   * the token's purpose once its purpose of use selected one. Read before the
+   * token is verified and kept whatever is refused later: a declared name is
+   * the policy's text, not the caller's.
    */
   purposeLabel: string;
-  /** The X-Purpose a verified caller declared, when it is a purpose name, or the purpose the token's purpose of use selected: recorded even when the request context is refused. */
+  /**
+   * The X-Purpose a verified caller declared, when it is a purpose name, or
+   * the purpose the token's purpose of use selected (then also when the
+   * header names another: a conflict records the token's): recorded even
+   * when the request context is refused.
+   */
   purpose?: string | undefined;
   /** The purpose came from the token's purpose-of-use claim (docs/fhir.md, "Purpose of use from the token"). */
   purposeFromToken?: true | undefined;
@@ -206,16 +212,16 @@ async function admitting(req: AdmissionRequest, resource: string, action: Action
     const fromToken =
       deps.purposeClaim === undefined
         ? undefined
-        : purposeFromToken(
-            facts.verified.claims,
-            { claim: deps.purposeClaim, compiled: policies.compiled },
-            { purpose, breakGlass: declared },
-          );
+        : purposeFromToken(facts.verified.claims, { claim: deps.purposeClaim, compiled: policies.compiled });
     if (fromToken !== undefined) {
+      // Recorded before anything can refuse it: the token is the verified statement of why, the header only the
+      // caller's text, so a conflict's trail, log line and metric name the token's purpose.
       // A declared purpose's name is the policy's text: safe for the trail, logs, metrics and spans.
       facts.purpose = fromToken.purpose;
       facts.purposeLabel = fromToken.purpose;
       facts.purposeFromToken = true;
+      const refusal = tokenPurposeRefusal(fromToken, policies.compiled, purpose);
+      if (refusal !== undefined) throw refusal;
     }
     const now = deps.now?.();
     const declaredCtx = readDeclaredContext(req.headers, facts.verified.user, {

@@ -104,7 +104,7 @@ export function readDeclaredContext(headers: RequestHeaders, user: User, opts: C
   };
 
   const header = h['x-purpose'];
-  // A purpose the token selected needs no header; one sent beside it was checked against it (purposeFromToken).
+  // A purpose the token selected needs no header; one sent beside it was checked against it (tokenPurposeRefusal).
   if (fromToken === undefined && (header === undefined || header === '')) {
     throw new AccessError(
       'purpose_required',

@@ -1,6 +1,5 @@
 import { AccessError } from '../engine/access-error.js';
 import type { CompiledPolicies } from '../engine/compile.js';
-import { breakGlassReasonMissing } from '../engine/plan.js';
 import { BREAK_GLASS_CODES } from '../policy/purpose-of-use.js';
 import { PURPOSE_OF_USE_CODE } from '../policy/schema.js';
 import { claimAt } from './claims.js';
@@ -33,15 +32,6 @@ export interface PurposeOfUseConfig {
 }
 
 /**
- * What a request declares besides its token: its `X-Purpose` and its
- * `X-Break-Glass`, trimmed, `undefined` when absent.
- */
-export interface DeclaredByHeaders {
-  purpose?: string | undefined;
-  breakGlass?: string | undefined;
-}
-
-/**
  * The purpose a token's purpose of use selects: the purpose, the codes that
  * selected it (plain codes only: they were checked), and whether a
  * break-glass code (ETREAT, BTG) made the request break-glass.
@@ -58,27 +48,22 @@ export interface TokenPurpose {
  * such claim (then `X-Purpose` says it, as without a claim configured). The
  * claim is a PurposeOfUse code (`"TREAT"`), a Coding (`{ system, code }`,
  * system absent or v3 ActReason), or a list of either. Refused, as an
- * AccessError, when:
+ * AccessError, when no one purpose is selected:
  * - the claim is anything else, or a Coding of another system (`purpose_claim_invalid`);
- * - a code no purpose declares (`purpose_unknown`), or codes that select more than one purpose (`purpose_ambiguous`);
- * - `X-Purpose` names another purpose (`purpose_conflict`);
- * - a break-glass code (ETREAT, BTG) selects a purpose that is not break-glass
- *   (`purpose_conflict`), or comes without a reason (`break_glass_required`,
- *   the engine's own rule: Caldicott 7).
- * A break-glass code selects the purpose that declares it when there is one;
- * otherwise the other codes select the purpose. The messages name the
+ * - a code no purpose declares (`purpose_unknown`), or codes that select more than one purpose (`purpose_ambiguous`).
+ * A break-glass code selects the purpose that declares it when there is one,
+ * whatever the other codes would select (a break-glass request needs its
+ * reason and is reviewed); otherwise the other codes select the purpose.
+ * Whether the selected purpose may be used is `tokenPurposeRefusal`'s
+ * question, asked once the selection is recorded. The messages name the
  * policy's purposes and the token's codes (checked plain codes, at most
  * three), never other claim content.
  *
  * @example
- * purposeFromToken({ purpose_of_use: ['TREAT'] }, { claim: 'purpose_of_use', compiled }, {});
+ * purposeFromToken({ purpose_of_use: ['TREAT'] }, { claim: 'purpose_of_use', compiled });
  * // { purpose: 'direct-care', codes: ['TREAT'], breakGlass: false }
  */
-export function purposeFromToken(
-  claims: Readonly<Record<string, unknown>>,
-  config: PurposeOfUseConfig,
-  declared: DeclaredByHeaders,
-): TokenPurpose | undefined {
+export function purposeFromToken(claims: Readonly<Record<string, unknown>>, config: PurposeOfUseConfig): TokenPurpose | undefined {
   const value = claimAt(claims as Record<string, unknown>, config.claim);
   if (value === undefined) return undefined;
   const codes = codesOf(value);
@@ -87,7 +72,7 @@ export function purposeFromToken(
       'purpose_claim_invalid',
       `the token's purpose claim "${config.claim}" must be an HL7 PurposeOfUse code, a Coding of the v3 ActReason system, or a list of at most ${MAX_CODES} of them`,
     );
-  const { purposeOfUse, purposes } = config.compiled;
+  const { purposeOfUse } = config.compiled;
   const breakGlassCodes = codes.filter((c) => BREAK_GLASS_CODES.has(c));
   const others = codes.filter((c) => !BREAK_GLASS_CODES.has(c));
   // A code that names no purpose is refused even beside one that does: the token asked for it, and it cannot be honoured.
@@ -101,22 +86,40 @@ export function purposeFromToken(
       'purpose_ambiguous',
       `the token's purpose of use ${named(codes)} selects more than one purpose (${selected.join(', ')}): a token must name one`,
     );
-  const purpose = selected[0]!;
-  if (declared.purpose !== undefined && declared.purpose !== '' && declared.purpose !== purpose)
-    throw new AccessError(
+  return { purpose: selected[0]!, codes, breakGlass: breakGlassCodes.length > 0 };
+}
+
+/**
+ * Why the purpose a token selected cannot be used, or `undefined`: an
+ * `X-Purpose` naming another purpose, or a break-glass code (ETREAT, BTG)
+ * beside a purpose that is not break-glass (both `purpose_conflict`). Asked
+ * after the selection is recorded, so a refusal's trail, log line and metric
+ * name the purpose the token chose, never the header's. A break-glass
+ * request without a reason is left to the engine's one rule
+ * (`break_glass_required`, the words a break-glass purpose named by
+ * `X-Purpose` is refused with): the purpose here is break-glass.
+ *
+ * @example
+ * tokenPurposeRefusal({ purpose: 'direct-care', codes: ['TREAT'], breakGlass: false }, compiled, 'administration');
+ * // AccessError purpose_conflict
+ */
+export function tokenPurposeRefusal(
+  selected: TokenPurpose,
+  compiled: Pick<CompiledPolicies, 'purposes'>,
+  declaredPurpose: string | undefined,
+): AccessError | undefined {
+  const { purpose, codes } = selected;
+  if (declaredPurpose !== undefined && declaredPurpose !== '' && declaredPurpose !== purpose)
+    return new AccessError(
       'purpose_conflict',
       `X-Purpose names another purpose than the token's purpose of use ${named(codes)}, which selects "${purpose}": send that one, or no X-Purpose`,
     );
-  if (breakGlassCodes.length > 0) {
-    if (purposes.get(purpose)?.def.breakGlass !== true)
-      throw new AccessError(
-        'purpose_conflict',
-        `the token's purpose of use ${named(breakGlassCodes)} asks for break-glass access, but selects purpose "${purpose}", which is not break-glass`,
-      );
-    const missing = breakGlassReasonMissing(declared.breakGlass, `the token's purpose of use ${named(breakGlassCodes)} is break-glass`);
-    if (missing) throw new AccessError(missing.code, missing.message);
-  }
-  return { purpose, codes, breakGlass: breakGlassCodes.length > 0 };
+  if (selected.breakGlass && compiled.purposes.get(purpose)?.def.breakGlass !== true)
+    return new AccessError(
+      'purpose_conflict',
+      `the token's purpose of use ${named(codes.filter((c) => BREAK_GLASS_CODES.has(c)))} asks for break-glass access, but selects purpose "${purpose}", which is not break-glass`,
+    );
+  return undefined;
 }
 
 /**
@@ -156,7 +159,8 @@ function named(codes: readonly string[]): string {
 /**
  * What is wrong with a purpose claim name in the configuration, or
  * `undefined`: a claim name (a namespaced URL too) or a dotted path to a
- * nested claim, without whitespace or control characters, at most 200 characters. Both shells' options use this rule.
+ * nested claim, without whitespace or control characters or empty segments
+ * (`a..b`, `.a`, `a.`), at most 200 characters. Both shells' options use this rule.
  *
  * @example
  * purposeClaimProblem('purpose_of_use'); // undefined
@@ -167,5 +171,7 @@ export function purposeClaimProblem(name: unknown): string | undefined {
   if (name.length > 200) return 'must be at most 200 characters';
   // A namespaced claim (`https://idp.example/purpose`) is a name too: claimAt tries the exact key first.
   if (!/^[^\s\p{Cc}\p{Cf}]+$/u.test(name)) return 'must be a claim name or a dotted path, without spaces or control characters';
+  // `a..b`, `.a`, `a.`: a step that names no claim is a typo, and would be read as a name nobody meant.
+  if (name.split('.').includes('')) return 'must not have an empty segment (two dots together, or a leading or trailing dot)';
   return undefined;
 }

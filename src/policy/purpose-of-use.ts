@@ -33,7 +33,7 @@ export const BREAK_GLASS_CODES: ReadonlySet<string> = new Set(['ETREAT', 'BTG'])
  * What `fieldmesh check` warns about in the purposes' `purposeOfUse` codes
  * (warnings, not errors: the set still loads and a request is refused, never
  * guessed): a code two purposes declare (a token carrying it selects both,
- * so it is refused as ambiguous), a code that is not a v3
+ * so it is refused as ambiguous), a code repeated within one purpose, a code that is not a v3
  * PurposeOfUse code, and a break-glass code on a purpose that is not
  * break-glass (a token carrying it is always refused for that purpose).
  *
@@ -55,7 +55,14 @@ export function purposeOfUseIssues(doc: PolicyDocument): PolicyIssue[] {
         severity: 'warning',
       });
     };
-    (purpose.purposeOfUse ?? []).forEach((code, i) => {
+    const codes = purpose.purposeOfUse ?? [];
+    codes.forEach((code, i) => {
+      // A repeat changes nothing a token selects, but is likely a slip for another code: said once, at the repeat.
+      const first = codes.indexOf(code);
+      if (first !== i) {
+        warn(i, `code "${code}" is repeated (first at purposeOfUse[${first}]): declare each code once`);
+        return;
+      }
       const others = (byCode.get(code) ?? []).filter((p) => p !== name);
       if (others.length > 0)
         warn(

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,8 @@ import { startFhirServer } from './fhir-server.js';
 import { call, ROOT, SECRET, startTestGateway, token, type TestGateway, type TestUpstream } from './helpers.js';
 
 const POLICIES = join(ROOT, 'test', 'fixtures', 'policies', 'fhir-purpose');
+/** BTG declared by no purpose, PUBHLTH by two. */
+const POLICIES_ETREAT = join(ROOT, 'test', 'fixtures', 'policies', 'fhir-purpose-etreat');
 const ROUTES = join(ROOT, 'test', 'fixtures', 'gateway', 'fhir-purpose-routes.yaml');
 const ACT_REASON = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
 const REASON = 'Unconscious patient brought to A&E, no registered GP known';
@@ -43,6 +45,17 @@ async function refusal(p: Promise<unknown>): Promise<{ status: number | undefine
 function errorCode(body: unknown): string | undefined {
   const b = body as { error?: { code?: string }; issue?: { details?: { coding?: { code?: string }[] } }[] } | undefined;
   return b?.error?.code ?? b?.issue?.[0]?.details?.coding?.[0]?.code;
+}
+/** fieldmesh's error message, from its JSON error or from an OperationOutcome's details. */
+function errorMessage(text: string): string | undefined {
+  const b = JSON.parse(text) as { error?: { message?: string }; issue?: { details?: { text?: string } }[] } | null;
+  return b?.error?.message ?? b?.issue?.[0]?.details?.text;
+}
+/** The requests counter's purpose label on the line counting a refusal with `code`. */
+async function purposeLabelOf(url: string, code: string): Promise<string | undefined> {
+  const text = (await call(`${url}/metrics`)).text;
+  const line = text.split('\n').find((l) => l.startsWith('fieldmesh_requests_total{') && l.includes(`code="${code}"`));
+  return /purpose="([^"]*)"/.exec(line ?? '')?.[1];
 }
 
 describe('gateway › purpose of use from the token (FHIR R4 server, fhir-kit-client)', () => {
@@ -94,7 +107,10 @@ describe('gateway › purpose of use from the token (FHIR R4 server, fhir-kit-cl
     const r = await refusal(search(client({ purpose_of_use: 'TREAT' }, { 'X-Purpose': 'administration' })));
     expect(r).to.include({ status: 403, code: 'purpose_conflict' });
     expect(fhir.seen.length).to.equal(before);
-    expect(await lastEvent()).to.include({ decision: 'refused', code: 'purpose_conflict', purpose: 'administration' });
+    // The token is the verified statement; the header is the caller's text: the trail records the token's purpose.
+    expect(await lastEvent()).to.include({ decision: 'refused', code: 'purpose_conflict', purpose: 'direct-care' });
+    expect(gw.logs.at(-1)).to.include({ code: 'purpose_conflict', purpose: 'direct-care' });
+    expect(await purposeLabelOf(gw.url, 'purpose_conflict')).to.equal('direct-care');
   });
 
   it('refuses a code no purpose declares (403 purpose_unknown), naming the code only', async () => {
@@ -122,6 +138,27 @@ describe('gateway › purpose of use from the token (FHIR R4 server, fhir-kit-cl
     expect(fhir.seen.length).to.equal(before);
   });
 
+  it('records the purpose ETREAT selected when it comes without a reason: event, log line and metric label', async () => {
+    const r = await refusal(search(client({ purpose_of_use: 'ETREAT' })));
+    expect(r).to.include({ status: 403, code: 'break_glass_required' });
+    expect(await lastEvent()).to.include({ decision: 'refused', code: 'break_glass_required', purpose: 'emergency-care' });
+    expect(gw.logs.at(-1)).to.include({ code: 'break_glass_required', purpose: 'emergency-care' });
+    expect(await purposeLabelOf(gw.url, 'break_glass_required')).to.equal('emergency-care');
+  });
+
+  it('refuses a break-glass purpose without a reason in the same words from the token as from X-Purpose', async () => {
+    const byToken = await refusal(search(client({ purpose_of_use: 'ETREAT' })));
+    const byHeader = await refusal(search(client({}, { 'X-Purpose': 'emergency-care' })));
+    expect(byHeader).to.include({ status: 403, code: 'break_glass_required' });
+    expect(errorMessage(byToken.text)).to.be.a('string').and.equal(errorMessage(byHeader.text));
+  });
+
+  it('lets ETREAT select emergency-care beside HOPERAT, a code ambiguous alone (a break-glass code wins)', async () => {
+    const bundle = await search(client({ purpose_of_use: ['HOPERAT', 'ETREAT'] }, { 'X-Break-Glass': REASON }));
+    expect(ids(bundle)).to.deep.equal(['pt-01', 'pt-02', 'pt-03']);
+    expect(await lastEvent()).to.include({ purpose: 'emergency-care', breakGlass: REASON, decision: 'disclosed' });
+  });
+
   it('answers ETREAT with X-Break-Glass as break-glass: every patient, and a break-glass event awaiting review', async () => {
     const bundle = await search(client({ purpose_of_use: 'ETREAT' }, { 'X-Break-Glass': REASON }));
     expect(ids(bundle)).to.deep.equal(['pt-01', 'pt-02', 'pt-03']);
@@ -138,6 +175,41 @@ describe('gateway › purpose of use from the token (FHIR R4 server, fhir-kit-cl
     expect(ids(bundle)).to.deep.equal(['pt-01', 'pt-03']);
     const r = await refusal(search(client({})));
     expect(r).to.include({ status: 400, code: 'purpose_required' });
+  });
+});
+
+describe('gateway › purpose of use from the token, BTG declared by no purpose', () => {
+  let fhir: TestUpstream;
+  let gw: TestGateway;
+  before(async () => {
+    fhir = await startFhirServer(RESOURCES);
+    gw = await startTestGateway(fhir.url, { policies: POLICIES_ETREAT, routes: ROUTES, purposeClaim: 'purpose_of_use' });
+  });
+  after(async () => {
+    await gw.close();
+    await fhir.close();
+  });
+  const client = (pou: unknown, headers: Record<string, string> = {}) =>
+    new Client({
+      baseUrl: gw.url,
+      customHeaders: { Authorization: `Bearer ${token({ ...clinicianA, purpose_of_use: pou })}`, ...headers },
+    });
+  const search = (c: Client) => c.search({ resourceType: 'Patient' }) as unknown as Promise<Bundle<Patient>>;
+  const lastEvent = async () => (await gw.audit.query({ limit: 1 }))[0]!;
+
+  it('records direct-care, the purpose TREAT selected, when BTG beside it is refused (purpose_conflict)', async () => {
+    const r = await refusal(search(client(['BTG', 'TREAT'], { 'X-Break-Glass': REASON })));
+    expect(r).to.include({ status: 403, code: 'purpose_conflict' });
+    expect(await lastEvent()).to.include({ decision: 'refused', code: 'purpose_conflict', purpose: 'direct-care' });
+    expect(gw.logs.at(-1)).to.include({ code: 'purpose_conflict', purpose: 'direct-care' });
+    expect(await purposeLabelOf(gw.url, 'purpose_conflict')).to.equal('direct-care');
+  });
+
+  it('lets ETREAT select emergency-care beside PUBHLTH, which two purposes declare', async () => {
+    expect(await refusal(search(client('PUBHLTH')))).to.include({ status: 403, code: 'purpose_ambiguous' });
+    const bundle = await search(client(['PUBHLTH', 'ETREAT'], { 'X-Break-Glass': REASON }));
+    expect((bundle.entry ?? []).length).to.equal(3);
+    expect(await lastEvent()).to.include({ purpose: 'emergency-care', breakGlass: REASON, decision: 'disclosed' });
   });
 });
 
@@ -217,6 +289,55 @@ describe('fieldmesh serve (built binary) › --purpose-claim and FIELDMESH_PURPO
       expect(res.status).to.equal(200);
       expect((res.json.entry as { resource: Patient }[]).map((e) => e.resource.id).sort()).to.deep.equal(['pt-01', 'pt-03']);
       expect(errorCode((await call(`${url}/Patient`, { headers: headers('HOPERAT') })).json)).to.equal('purpose_ambiguous');
+    } finally {
+      await stop(child);
+    }
+  });
+
+  /** Run the built binary to its exit, expecting it to stop at start-up. */
+  function refusedStart(args: string[], env: Record<string, string>): { code: number | null; out: string } {
+    const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-pou-'));
+    const run = spawnSync(
+      process.execPath,
+      [
+        BIN,
+        'serve',
+        '--upstream',
+        fhir.url,
+        '--routes',
+        ROUTES,
+        '--policies',
+        POLICIES,
+        '--port',
+        '0',
+        '--audit',
+        join(dir, 'a.db'),
+        ...args,
+      ],
+      { env: { PATH: process.env['PATH'] ?? '', FIELDMESH_JWT_SECRET: SECRET, ...env }, encoding: 'utf8', timeout: 30000 },
+    );
+    return { code: run.status, out: run.stdout + run.stderr };
+  }
+
+  it('refuses a claim path with an empty segment, by flag or variable, naming where it came from (exit 2)', () => {
+    for (const path of ['a..b', '.a', 'a.']) {
+      const byFlag = refusedStart(['--purpose-claim', path], {});
+      expect(byFlag.code, path).to.equal(2);
+      expect(byFlag.out).to.include('--purpose-claim').and.include('empty');
+      const byVariable = refusedStart([], { FIELDMESH_PURPOSE_CLAIM: path });
+      expect(byVariable.code, path).to.equal(2);
+      expect(byVariable.out).to.include('FIELDMESH_PURPOSE_CLAIM').and.include('empty');
+    }
+  });
+
+  it('refuses an empty --purpose-claim, and takes an empty FIELDMESH_PURPOSE_CLAIM as unset, as every variable', async () => {
+    const byFlag = refusedStart(['--purpose-claim', ''], {});
+    expect(byFlag.code).to.equal(2);
+    expect(byFlag.out).to.include('--purpose-claim');
+    const { url, child } = await serve([], { FIELDMESH_PURPOSE_CLAIM: '' });
+    try {
+      // No claim is read: without X-Purpose the request declares no purpose.
+      expect(errorCode((await call(`${url}/Patient`, { headers: headers('TREAT') })).json)).to.equal('purpose_required');
     } finally {
       await stop(child);
     }

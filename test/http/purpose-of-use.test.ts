@@ -5,7 +5,7 @@ import { loadPolicies } from '../../src/engine/policy-set.js';
 import { admit, type AdmissionDeps } from '../../src/http/admit.js';
 import { refusalEntry } from '../../src/http/audit-entry.js';
 import { createVerifier } from '../../src/http/identity.js';
-import { purposeClaimProblem, purposeFromToken, type DeclaredByHeaders } from '../../src/http/purpose-of-use.js';
+import { purposeClaimProblem, purposeFromToken, tokenPurposeRefusal } from '../../src/http/purpose-of-use.js';
 import { NOW, ROOT, SECRET, token } from '../gateway/helpers.js';
 
 const POLICIES = join(ROOT, 'test', 'fixtures', 'policies', 'fhir-purpose');
@@ -15,10 +15,12 @@ const REASON = 'Unconscious patient brought to A&E, no registered GP known';
 async function setup() {
   const policies = await loadPolicies(POLICIES, { now: NOW });
   const config = { claim: 'purpose_of_use', compiled: policies.compiled };
-  /** The rule's answer, or the code it refused with. */
-  const select = (value: unknown, declared: DeclaredByHeaders = {}, claim = 'purpose_of_use') => {
+  /** The rule's answer, or the code it refused with: the selection, then its check beside X-Purpose. */
+  const select = (value: unknown, declaredPurpose?: string, claim = 'purpose_of_use') => {
     try {
-      return purposeFromToken({ sub: 'u', [claim]: value }, config, declared);
+      const got = purposeFromToken({ sub: 'u', [claim]: value }, config);
+      const refusal = got === undefined ? undefined : tokenPurposeRefusal(got, policies.compiled, declaredPurpose);
+      return refusal === undefined ? got : { refused: refusal.code, message: refusal.message };
     } catch (e) {
       if (!(e instanceof AccessError)) throw e;
       return { refused: e.code, message: e.message };
@@ -31,7 +33,7 @@ describe('purposeFromToken', () => {
   describe('a claim the token does not carry', () => {
     it('answers undefined: X-Purpose says the purpose, as without a claim configured', async () => {
       const { config } = await setup();
-      expect(purposeFromToken({ sub: 'u' }, config, { purpose: 'direct-care' })).to.equal(undefined);
+      expect(purposeFromToken({ sub: 'u' }, config)).to.equal(undefined);
     });
   });
 
@@ -60,7 +62,7 @@ describe('purposeFromToken', () => {
     it('reads a nested claim by its dotted path', async () => {
       const { config } = await setup();
       const claims = { sub: 'u', ext: { purpose_of_use: 'TREAT' } };
-      expect(purposeFromToken(claims, { ...config, claim: 'ext.purpose_of_use' }, {})).to.include({ purpose: 'direct-care' });
+      expect(purposeFromToken(claims, { ...config, claim: 'ext.purpose_of_use' })).to.include({ purpose: 'direct-care' });
     });
 
     for (const [what, value] of [
@@ -122,12 +124,12 @@ describe('purposeFromToken', () => {
   describe('beside X-Purpose', () => {
     it('accepts an X-Purpose naming the same purpose', async () => {
       const { select } = await setup();
-      expect(select('TREAT', { purpose: 'direct-care' })).to.include({ purpose: 'direct-care' });
+      expect(select('TREAT', 'direct-care')).to.include({ purpose: 'direct-care' });
     });
 
     it('refuses an X-Purpose naming another purpose (purpose_conflict), without repeating the header', async () => {
       const { select } = await setup();
-      const got = select('TREAT', { purpose: 'administration' });
+      const got = select('TREAT', 'administration');
       expect(got).to.have.property('refused', 'purpose_conflict');
       expect((got as { message: string }).message)
         .to.include('"direct-care"')
@@ -136,54 +138,43 @@ describe('purposeFromToken', () => {
 
     it('takes an empty X-Purpose as none', async () => {
       const { select } = await setup();
-      expect(select('TREAT', { purpose: '' })).to.include({ purpose: 'direct-care' });
+      expect(select('TREAT', '')).to.include({ purpose: 'direct-care' });
     });
   });
 
   describe('break-glass codes (ETREAT, BTG)', () => {
-    it('selects the purpose declaring the code, as a break-glass request, when a reason is declared', async () => {
+    it('selects the purpose declaring the code, as a break-glass request', async () => {
       const { select } = await setup();
-      expect(select('ETREAT', { breakGlass: REASON })).to.deep.equal({ purpose: 'emergency-care', codes: ['ETREAT'], breakGlass: true });
-      expect(select({ system: ACT_REASON, code: 'BTG' }, { breakGlass: REASON })).to.include({
-        purpose: 'emergency-care',
-        breakGlass: true,
-      });
+      expect(select('ETREAT')).to.deep.equal({ purpose: 'emergency-care', codes: ['ETREAT'], breakGlass: true });
+      expect(select({ system: ACT_REASON, code: 'BTG' })).to.include({ purpose: 'emergency-care', breakGlass: true });
     });
 
     it('lets a break-glass code declared by a purpose win over the other codes', async () => {
       const { select } = await setup();
-      expect(select(['TREAT', 'ETREAT'], { breakGlass: REASON })).to.include({ purpose: 'emergency-care' });
+      expect(select(['TREAT', 'ETREAT'])).to.include({ purpose: 'emergency-care' });
     });
 
-    it('refuses one without a reason (break_glass_required), as a break-glass purpose without one', async () => {
+    it('lets it win over a code that is ambiguous alone (HOPERAT: administration and service-planning)', async () => {
       const { select } = await setup();
-      const got = select('ETREAT');
-      expect(got).to.have.property('refused', 'break_glass_required');
-      expect((got as { message: string }).message).to.include('X-Break-Glass');
-    });
-
-    it('leaves a reason present but too short to the reason rule (not refused here)', async () => {
-      const { select } = await setup();
-      expect(select('ETREAT', { breakGlass: '' })).to.include({ purpose: 'emergency-care' });
+      expect(select('HOPERAT')).to.have.property('refused', 'purpose_ambiguous');
+      expect(select(['HOPERAT', 'ETREAT'])).to.include({ purpose: 'emergency-care', breakGlass: true });
     });
 
     it('refuses a break-glass code that selects a purpose that is not break-glass (purpose_conflict)', async () => {
       const { policies } = await setup();
       // No purpose declares BTG here: the other code selects direct-care, which is not break-glass.
       const compiled = { ...policies.compiled, purposeOfUse: new Map([['TREAT', ['direct-care']]]) };
-      let code: string | undefined;
-      try {
-        purposeFromToken({ pou: ['TREAT', 'BTG'] }, { claim: 'pou', compiled }, { breakGlass: REASON });
-      } catch (e) {
-        code = (e as AccessError).code;
-      }
-      expect(code).to.equal('purpose_conflict');
+      const selected = purposeFromToken({ pou: ['TREAT', 'BTG'] }, { claim: 'pou', compiled });
+      expect(selected).to.deep.equal({ purpose: 'direct-care', codes: ['TREAT', 'BTG'], breakGlass: true });
+      const refusal = tokenPurposeRefusal(selected!, compiled, undefined);
+      expect(refusal).to.have.property('code', 'purpose_conflict');
+      expect(refusal?.message).to.include('(BTG)').and.include('"direct-care"');
     });
 
     it('refuses a break-glass code alone that no purpose declares (purpose_unknown)', async () => {
       const { policies } = await setup();
       const compiled = { ...policies.compiled, purposeOfUse: new Map([['TREAT', ['direct-care']]]) };
-      expect(() => purposeFromToken({ pou: 'BTG' }, { claim: 'pou', compiled }, { breakGlass: REASON }))
+      expect(() => purposeFromToken({ pou: 'BTG' }, { claim: 'pou', compiled }))
         .to.throw(AccessError)
         .with.property('code', 'purpose_unknown');
     });
@@ -198,6 +189,11 @@ describe('purposeClaimProblem', () => {
 
   it('refuses an empty name, spaces, control characters and an overlong name', () => {
     for (const name of ['', 'purpose of use', 'purpose\u0000', 'x'.repeat(201), 7]) expect(purposeClaimProblem(name)).to.be.a('string');
+  });
+
+  it('refuses a dotted path with an empty segment', () => {
+    for (const name of ['a..b', '.a', 'a.', '.', 'https://idp.example/pou.'])
+      expect(purposeClaimProblem(name), name).to.include('empty segment');
   });
 });
 
@@ -231,6 +227,26 @@ describe('admit › purpose of use from the token', () => {
     if (a.ok) return expect.fail('admitted');
     expect(a.error).to.have.property('code', 'training_expired');
     expect(refusalEntry(a.error, a)).to.include({ purpose: 'direct-care' });
+  });
+
+  it('records the token purpose, not the header one, when X-Purpose names another (purpose_conflict)', async () => {
+    const { run } = await admitSetup('purpose_of_use');
+    const a = await run({ purpose_of_use: 'TREAT' }, { 'x-purpose': 'administration' });
+    if (a.ok) return expect.fail('admitted');
+    expect(a.error).to.have.property('code', 'purpose_conflict');
+    expect(a.purposeLabel).to.equal('direct-care');
+    expect(refusalEntry(a.error, a)).to.include({ purpose: 'direct-care' });
+  });
+
+  it('refuses ETREAT without a reason by the break-glass purpose rule, in its words, recording the purpose', async () => {
+    const { run } = await admitSetup('purpose_of_use');
+    const byToken = await run({ purpose_of_use: 'ETREAT' });
+    const byHeader = await run({}, { 'x-purpose': 'emergency-care' });
+    if (byToken.ok || byHeader.ok) return expect.fail('admitted');
+    expect(byToken.error).to.have.property('code', 'break_glass_required');
+    expect((byToken.error as AccessError).message).to.equal((byHeader.error as AccessError).message);
+    expect(byToken.purposeLabel).to.equal('emergency-care');
+    expect(refusalEntry(byToken.error, byToken)).to.include({ purpose: 'emergency-care' });
   });
 
   it('admits an ETREAT request with its reason as a break-glass request', async () => {

@@ -38,7 +38,7 @@ describe('purposeOfUse codes', () => {
     for (const code of BREAK_GLASS_CODES) expect(PURPOSE_OF_USE_CODES.has(code)).to.equal(true);
   });
 
-  it('compiles each code to the purposes declaring it, and warns (not errors) about duplicates, unknown codes and break-glass codes', async () => {
+  it('compiles each code to the purposes declaring it, and warns (not errors) about duplicates, repeats, unknown codes and break-glass codes', async () => {
     const policies = await loadPolicies(WARNINGS, { now: NOW });
     expect(policies.compiled.purposeOfUse.get('TREAT')).to.deep.equal(['direct-care', 'continuity']);
     expect(policies.compiled.purposeOfUse.get('TRAET')).to.deep.equal(['continuity']);
@@ -47,7 +47,10 @@ describe('purposeOfUse codes', () => {
       'purposes.direct-care.purposeOfUse[0]: code "TREAT" is also declared by purpose "continuity": a token carrying it selects both, and is refused as ambiguous',
       'purposes.continuity.purposeOfUse[1]: "TRAET" is not an HL7 v3 PurposeOfUse code (did you mean "TRAIN"?): only a token carrying exactly this code selects the purpose',
       'purposes.direct-care.purposeOfUse[1]: "ETREAT" asks for break-glass access, but this purpose is not break-glass (breakGlass: true): a token carrying it is always refused',
+      'purposes.continuity.purposeOfUse[2]: code "TREAT" is repeated (first at purposeOfUse[0]): declare each code once',
     ]);
+    // The repeat is named once, at the repeat: not again as a code two purposes declare.
+    expect(warnings.filter((w) => w.startsWith('purposes.continuity.purposeOfUse[2]'))).to.have.length(1);
   });
 
   it('refuses a code that is not a plain code, and an empty list, as errors', async () => {
@@ -67,7 +70,8 @@ describe('fieldmesh check (built binary) › purposeOfUse warnings', () => {
       /purposes\.yaml:\d+:\d+ › purposes\.continuity\.purposeOfUse\[1\]: "TRAET" is not an HL7 v3 PurposeOfUse code/,
     );
     expect(run.stdout + run.stderr).to.include('code "TREAT" is also declared by purpose "direct-care"');
-    expect(run.stdout + run.stderr).to.include('4 warnings');
+    expect(run.stdout + run.stderr).to.include('code "TREAT" is repeated (first at purposeOfUse[0])');
+    expect(run.stdout + run.stderr).to.include('5 warnings');
     expect(fieldmesh(['check', '--strict', '--policies', WARNINGS]).code).to.equal(1);
   });
 });
