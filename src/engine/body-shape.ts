@@ -75,7 +75,7 @@ export function redactBody(
     // The type is not named: it is the upstream's data.
     if (otherType(body, plan.resource.name, false)) throw unredactable(`the record's resourceType is not ${plan.resource.name}`);
     const { data, decision } = policies.redactWith(plan, body);
-    return { body: opts.mark === undefined ? data : opts.mark(body, data), decision };
+    return { body: opts.mark === undefined ? data : opts.mark(body, data, plan), decision };
   }
   const steps = parseListKey(list);
   const state: Walk = { policies, plan, steps, list, decision: undefined, returned: 0, fhir: isBundle(body), mark: opts.mark };
@@ -106,12 +106,13 @@ export interface RedactBodyOptions {
 
 /**
  * What `RedactBodyOptions.mark` is given: a row before and after redaction
- * (both the record's JSON, the second a fresh copy), returning what is sent.
+ * (both the record's JSON, the second a fresh copy) and the plan that
+ * redacted it (which fields it transforms), returning what is sent.
  *
  * @example
  * const mark: RowMark = (before, after) => after; // marks nothing
  */
-export type RowMark = (before: unknown, after: unknown) => unknown;
+export type RowMark = (before: unknown, after: unknown, plan: Plan) => unknown;
 
 /** A Bundle that is one page of more: it links to the next or the previous page. */
 function pagedByUpstream(bundle: Record<string, unknown>): boolean {
@@ -216,7 +217,7 @@ function wrappedRows(elements: unknown[], rest: string[], w: Walk): unknown[] {
     mergeDecision(merged, decision);
     const [redacted] = data as unknown[];
     if (redacted === undefined) continue;
-    const kept = w.mark === undefined ? redacted : w.mark(row, redacted);
+    const kept = w.mark === undefined ? redacted : w.mark(row, redacted, w.plan);
     const source = element as Record<string, unknown>;
     const base: Record<string, unknown> = {};
     // fullUrl is dropped: the record API's text, and any text fits in a URL (`https://host/nhs-9990000026/Patient/pat-002`).

@@ -27,7 +27,7 @@ export function withheldMarker(fhirType: string): RowMark {
   if (mark === undefined) {
     if (r4().types[fhirType] === undefined || !r4().resourceTypes.includes(fhirType))
       throw new TypeError(`markWithheld: "${fhirType}" is not an R4 resource type`);
-    mark = (before, after) => markWithheld(fhirType, before, after);
+    mark = (before, after, plan) => markWithheld(fhirType, withoutTransformed(before, plan.view.transforms.keys()), after);
     markers.set(fhirType, mark);
   }
   return mark;
@@ -66,6 +66,29 @@ export function markFor(fhirType: string | undefined, route: boolean | undefined
 export function markWithheld(fhirType: string, before: unknown, after: unknown): unknown {
   if (!isPlainObject(before) || !isPlainObject(after) || !lostAny(before, after)) return after;
   return labelled(markElement(fhirType, before, after));
+}
+
+/**
+ * `before` without the fields the plan transforms. A transformed value is
+ * still disclosed, in another form; one the transform could not read (a
+ * postcode that is no postcode, a date that is no date) is dropped, and
+ * marking it would tell which values were malformed. So a transformed field
+ * never counts as withheld, whether it came through or not.
+ */
+function withoutTransformed(before: unknown, paths: Iterable<string>): unknown {
+  let out = before;
+  for (const path of paths) out = dropPath(out, path.split('.'));
+  return out;
+}
+
+function dropPath(node: unknown, steps: string[]): unknown {
+  if (Array.isArray(node)) return node.map((n) => dropPath(n, steps));
+  if (!isPlainObject(node) || steps.length === 0 || !Object.hasOwn(node, steps[0]!)) return node;
+  const [head, ...rest] = steps as [string, ...string[]];
+  const copy = { ...node };
+  if (rest.length === 0) delete copy[head];
+  else copy[head] = dropPath(node[head], rest);
+  return copy;
 }
 
 /** Whether anything of `before` is absent from `after`: a key, or an element of a list. */

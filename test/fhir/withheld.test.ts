@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import type { Plan } from '../../src/engine/plan.js';
 import { DATA_ABSENT_REASON, markFor, markWithheld, REDACTED_SYSTEM, withheldMarker } from '../../src/fhir/withheld.js';
 
 const LABEL = { system: REDACTED_SYSTEM, code: 'REDACTED' };
@@ -188,6 +189,35 @@ describe('fhir › withheld', () => {
     const copy = structuredClone(after);
     markWithheld('Observation', before, after);
     expect(after).to.deep.equal(copy);
+  });
+
+  describe('transformed fields', () => {
+    // A plan that transforms birthDate to its year and a postcode to its district (only what the marker reads of it).
+    const plan = {
+      view: {
+        transforms: new Map([
+          ['birthDate', 'year'],
+          ['address.postalCode', 'district'],
+        ]),
+      },
+    } as unknown as Plan;
+    const mark = withheldMarker('Patient');
+
+    it('never counts a transformed field as withheld, whether the transform could read the value or dropped it', () => {
+      const readable = { resourceType: 'Patient', birthDate: '1980-01-01', address: [{ postalCode: 'LS1 4AP' }] };
+      const malformed = { resourceType: 'Patient', birthDate: '1700-01-01', address: [{ postalCode: 'NOTAPOSTCODE' }] };
+      // The transform wrote a year and a district for one, and dropped what it could not read for the other.
+      const transformed = mark(readable, { resourceType: 'Patient', birthDate: '1980', address: [{ postalCode: 'LS1' }] }, plan);
+      const dropped = mark(malformed, { resourceType: 'Patient', address: [{}] }, plan);
+      // No label on either: a label only on the second would tell that its values were malformed.
+      expect(transformed).not.to.have.property('meta');
+      expect(dropped).not.to.have.property('meta');
+    });
+
+    it('still labels a resource that lost a field the plan does not transform', () => {
+      const out = mark({ resourceType: 'Patient', birthDate: '1700-01-01', gender: 'female' }, { resourceType: 'Patient' }, plan);
+      expect(out).to.have.nested.property('meta.security[0].code', 'REDACTED');
+    });
   });
 
   describe('withheldMarker and markFor', () => {
