@@ -1,3 +1,4 @@
+import { DEFAULT_PAGING_KEYS } from '../engine/query-check.js';
 import type { KeyReading, QueryDialect } from '../engine/query-dialect.js';
 import { isResourceType, r4 } from './definitions.js';
 import { searchParamsFor, type SearchFields } from './search-params.js';
@@ -167,8 +168,13 @@ export function searchProblems(
   for (const [name, fields] of Object.entries(search)) {
     if (name.includes('.') || name.includes(':'))
       problems.push({ name, message: 'a search parameter name has no "." or ":" (chains and modifiers are read from the query)' });
+    // As FHIR names search parameters: a name no query can carry as a key (`a;b`, `a=b`, a trailing space) could never be used.
+    else if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(name))
+      problems.push({ name, message: 'a search parameter name is letters, digits, "-" and "_" (as FHIR names them)' });
     else if (RESERVED_SEARCH_NAMES.has(name))
       problems.push({ name, message: `"${name}" is a FHIR control parameter and cannot be mapped` });
+    // Paging keys of other record APIs (`_page`, `_limit`…): a link carrying one is read as a page number (src/gateway/links.ts).
+    else if (DEFAULT_PAGING_KEYS.includes(name)) problems.push({ name, message: `"${name}" pages a search and cannot be mapped` });
     if (fields === false || selectable === undefined) continue;
     for (const field of fields)
       if (!selectable(field)) problems.push({ name, message: `unknown field "${field}" of resource "${resource}"` });

@@ -209,5 +209,14 @@ describe('fhir › search', () => {
           /control parameter/,
         );
     });
+
+    it('refuses a name no query could carry as a key, and the paging keys of other record APIs', () => {
+      for (const name of ['a;b', 'a=b', 'gender ', 'a&b', ''])
+        expect(searchProblems('Patient', 'Patient', { [name]: ['identifier'] }, selectable)[0]?.message, JSON.stringify(name)).to.match(
+          /letters, digits/,
+        );
+      for (const name of ['_page', '_limit', 'cursor'])
+        expect(searchProblems('Patient', 'Patient', { [name]: ['identifier'] }, selectable)[0]?.message, name).to.match(/pages a search/);
+    });
   });
 });
