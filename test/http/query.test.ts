@@ -92,22 +92,22 @@ describe('query checks', () => {
   });
 
   describe('pagedAnswerAllowed', () => {
-    it('refuses a page the record API cut by itself for a de-identified purpose, or for a filtered request whose rows may be hidden', async () => {
+    it('refuses a page the record API cut by itself for a de-identified purpose, or whenever rows may be hidden, filtered or not', async () => {
       const { planFor } = await setup();
       const analyst = planFor(USERS.analyst, 'service-planning');
       expect(analyst.deidentified).to.equal(true);
-      expect(pagedAnswerAllowed(analyst, false)).to.equal(false);
+      expect(pagedAnswerAllowed(analyst)).to.equal(false);
       const nurse = planFor(USERS.nurse, 'direct-care');
       expect(nurse.deidentified).to.equal(false);
       expect(nurse.mayHideRows).to.equal(true);
-      expect(pagedAnswerAllowed(nurse, true)).to.equal(false);
-      expect(pagedAnswerAllowed(nurse, false)).to.equal(true);
+      // An unfiltered page cut before hidden rows are removed shows where they sit: not passed on either.
+      expect(pagedAnswerAllowed(nurse)).to.equal(false);
     });
   });
 });
 
 describe('checkQuery › paging', () => {
-  it('refuses paging combined with a filter or a sort when rows may be hidden, and allows either alone', async () => {
+  it('refuses paging when rows may be hidden, filtered or not (a short or empty page would show where they are), and allows the filter alone', async () => {
     const { loadPolicies } = await import('../../src/engine/policy-set.js');
     const { checkQuery, DEFAULT_PAGING_KEYS } = await import('../../src/http/query.js');
     const policies = await loadPolicies('policies');
@@ -125,7 +125,9 @@ describe('checkQuery › paging', () => {
       .to.throw()
       .with.property('code', 'filter_forbidden');
     expect(() => checkQuery(policies, nurse, 'id=pat-001', DEFAULT_PAGING_KEYS)).to.not.throw();
-    expect(() => checkQuery(policies, nurse, '_page=2&_limit=10', DEFAULT_PAGING_KEYS)).to.not.throw();
+    expect(() => checkQuery(policies, nurse, '_page=2&_limit=10', DEFAULT_PAGING_KEYS))
+      .to.throw()
+      .with.property('code', 'filter_forbidden');
     const receptionist = policies.plan({
       resource: 'Patient',
       purpose: 'administration',
