@@ -42,15 +42,25 @@ describe('query checks', () => {
     it('accepts paging keys and readable fields in every form a query comes in', async () => {
       const { policies, planFor } = await setup();
       const plan = planFor(USERS.receptionist, 'administration');
-      // Filters and paging each alone: together they are refused where rows may be hidden (sealed records here).
-      for (const query of [
-        { gp: 'B86001' },
-        { _page: '2' },
-        new URLSearchParams('gp=B86001&gp=B86002'),
-        new URLSearchParams('limit=5'),
-        'name=x&_sort=gp',
-      ] as const) {
+      // Sealed records may be withheld from a receptionist: filters pass, paging is refused (it would show where they sit).
+      expect(plan.mayHideRows).to.equal(true);
+      for (const query of [{ gp: 'B86001' }, new URLSearchParams('gp=B86001&gp=B86002'), 'name=x&_sort=gp'] as const) {
         expect(() => checkQuery(policies, plan, query, DEFAULT_PAGING_KEYS)).not.to.throw();
+      }
+      for (const query of [{ _page: '2' }, new URLSearchParams('limit=5'), '_limit=5'] as const) {
+        expect(refusedKeys(() => checkQuery(policies, plan, query, DEFAULT_PAGING_KEYS))).to.include('Paging is not available');
+      }
+      // The safeguarding lead reads every concern (no row condition, no restriction withholding one): paging passes, with filters too.
+      const lead = policies.plan({ resource: 'SafeguardingConcern', purpose: 'safeguarding', user: USERS.lead, now: NOW }, 'read');
+      expect(lead.mayHideRows).to.equal(false);
+      for (const query of [
+        { _page: '2' },
+        { riskLevel: 'high', _page: '2' },
+        new URLSearchParams('limit=5'),
+        new URLSearchParams('status=open&status=closed&_limit=5'),
+        'riskLevel=high&_sort=raisedAt&_page=2',
+      ] as const) {
+        expect(() => checkQuery(policies, lead, query, DEFAULT_PAGING_KEYS)).not.to.throw();
       }
     });
 
