@@ -101,9 +101,11 @@ export function checkEntries(
         `Paging is not available for purpose "${plan.purpose.name}": its rows are de-identified, and a row's position in the record API's order (often by id) would identify it. Ask for the whole list.`,
       );
     }
-    if (plan.mayHideRows && names.some((k) => pagingKeys.includes(k)) && filtered) {
+    // A page is cut before hidden rows are removed: a short or empty page shows where they sit in the record API's
+    // order (an empty page at an offset names a hidden record there), and with a filter that they matched.
+    if (plan.mayHideRows && names.some((k) => pagingKeys.includes(k))) {
       refuse(
-        'Paging cannot be combined with filters or sorting here: some rows are hidden from you, and a page cut before they are removed would show that they matched. Filter without paging, or page without filters.',
+        'Paging is not available here: some rows are hidden from you, and a page cut before they are removed would show where they are, or that they matched. Ask for the whole result.',
       );
     }
     return { filtered };

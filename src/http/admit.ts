@@ -242,8 +242,8 @@ async function admitting(req: AdmissionRequest, resource: string, action: Action
         refusedDecision(policies.compiled, ctx, action, plan.roles, 'bad_request'),
       );
     }
-    const { filtered } = checkEntries(policies, plan, query, req.dialect ?? deps.pagingKeys ?? DEFAULT_PAGING_KEYS, req.params ?? []);
-    const paged = pagedAnswerAllowed(plan, filtered);
+    checkEntries(policies, plan, query, req.dialect ?? deps.pagingKeys ?? DEFAULT_PAGING_KEYS, req.params ?? []);
+    const paged = pagedAnswerAllowed(plan);
     // The facts become the answer in place: copying them with a spread measured as the costliest step of admission.
     return Object.assign(facts, { ok: true as const, verified: facts.verified, ctx, plan, writePlan, pagedAnswerAllowed: paged });
   } catch (error) {

@@ -64,9 +64,9 @@ export function selectableField(policies: PolicySet, resource: string, field: st
 
 /**
  * Whether an answer the record API paged by itself may be passed on as the
- * page it is. Not for a filtered request when rows may be hidden from the
- * caller: whether the record API paged at all, and where it cut the page,
- * depend on the hidden rows that matched; nor for a de-identified purpose,
+ * page it is. Not when rows may be hidden from the caller, filtered or not:
+ * whether the record API paged at all, and where it cut the page, depend on
+ * the hidden rows (an empty or short page shows where they sit); nor for a de-identified purpose,
  * whose page is a window on the record API's order. The gateway then
  * gathers every page and answers the result whole (src/gateway/exchange.ts);
  * the middleware refuses (docs/middleware.md).
@@ -74,8 +74,8 @@ export function selectableField(policies: PolicySet, resource: string, field: st
  * @example
  * redactBody(policies, admitted.plan, bundle, 'entry.resource', { pagedAllowed: admitted.pagedAnswerAllowed });
  */
-export function pagedAnswerAllowed(plan: Plan, filtered: boolean): boolean {
-  return !plan.deidentified && !(filtered && plan.mayHideRows);
+export function pagedAnswerAllowed(plan: Plan): boolean {
+  return !plan.deidentified && !plan.mayHideRows;
 }
 
 /**

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import request from 'supertest';
 import { as, cleanup, patientsHandler, setup, USERS } from './harness.js';
@@ -13,6 +15,11 @@ async function listApp(options = {}) {
   }, options);
   return { ...h, calls: () => calls };
 }
+
+/** A list of safeguarding concerns, which the safeguarding lead reads whole: no row of it can be hidden from them. */
+const CONCERNS: Record<string, unknown>[] = JSON.parse(
+  readFileSync(fileURLToPath(new URL('../../fixtures/records/SafeguardingConcern.json', import.meta.url)), 'utf8'),
+) as Record<string, unknown>[];
 
 describe('mesh.read query filters', () => {
   afterEach(cleanup);
@@ -36,14 +43,16 @@ describe('mesh.read query filters', () => {
     expect(calls()).to.equal(1);
   });
 
-  it('refuses paging together with a filter where rows may be hidden (a page cut before they are dropped would show they matched)', async () => {
+  it('refuses paging where rows may be hidden, with a filter or without (a page cut before they are dropped would show they matched, or where they sit)', async () => {
     const { app, calls } = await listApp();
-    const res = await request(app).get('/patients?gp=B86001&_page=1&_limit=10').set(as(USERS.receptionist, 'administration'));
-    expect(res.status).to.equal(403);
-    expect(res.body.error.code).to.equal('filter_forbidden');
-    expect(res.body.error.message).to.include('Paging cannot be combined');
+    for (const query of ['gp=B86001&_page=1&_limit=10', '_page=1&_limit=10']) {
+      const res = await request(app).get(`/patients?${query}`).set(as(USERS.receptionist, 'administration'));
+      expect(res.status, query).to.equal(403);
+      expect(res.body.error.code).to.equal('filter_forbidden');
+      expect(res.body.error.message).to.include('Paging is not available');
+    }
     expect(calls()).to.equal(0);
-    expect((await request(app).get('/patients?_page=1&_limit=10').set(as(USERS.receptionist, 'administration'))).status).to.equal(200);
+    expect((await request(app).get('/patients?gp=B86001').set(as(USERS.receptionist, 'administration'))).status).to.equal(200);
   });
 
   it('refuses a filter on a field a restriction withholds from some rows (the address of a person at risk)', async () => {
@@ -98,8 +107,28 @@ describe('mesh.read query filters', () => {
   });
 
   it('takes the paging keys it is configured with', async () => {
-    const { app } = await listApp({ pagingKeys: ['pageToken'] });
-    expect((await request(app).get('/patients?pageToken=abc').set(as(USERS.gp))).status).to.equal(200);
-    expect((await request(app).get('/patients?_page=2').set(as(USERS.gp))).status).to.equal(403);
+    let calls = 0;
+    const { app } = await setup(
+      (a, mesh) => {
+        a.get('/patients', mesh.read('Patient'), patientsHandler);
+        a.get('/concerns', mesh.read('SafeguardingConcern'), (_req, res) => {
+          calls += 1;
+          res.json(CONCERNS);
+        });
+      },
+      { pagingKeys: ['pageToken'] },
+    );
+    // No concern can be hidden from the safeguarding lead, so they may page: by the configured key only.
+    const lead = as(USERS.lead, 'safeguarding');
+    expect((await request(app).get('/concerns?pageToken=abc').set(lead)).status).to.equal(200);
+    expect((await request(app).get('/concerns?riskLevel=high&pageToken=abc').set(lead)).status).to.equal(200);
+    const unknown = await request(app).get('/concerns?_page=2').set(lead);
+    expect(unknown.status).to.equal(403);
+    expect(unknown.body.error.message).to.include('"_page"');
+    expect(calls).to.equal(2);
+    // The configured key is read as paging for a GP too, whose rows may be hidden: refused as paging, not as a filter.
+    const gp = await request(app).get('/patients?pageToken=abc').set(as(USERS.gp));
+    expect(gp.status).to.equal(403);
+    expect(gp.body.error.message).to.include('Paging is not available');
   });
 });

@@ -276,11 +276,17 @@ describe('gateway › FHIR searches (medplum) read with fhir-kit-client', () => 
       expect(r.reachedServer).to.equal(false);
     });
 
-    it('refuses paging a filtered search where rows may be hidden: a short page would show a hidden row matched', async () => {
-      const r = await refused(USERS.clinician, 'Patient', { birthdate: 'ge1960', _count: '5' });
-      expect(r.status).to.equal(403);
-      expect(r.body).to.include('Paging cannot be combined');
-      expect(r.reachedServer).to.equal(false);
+    it('refuses paging a search where rows may be hidden, filtered or not: a short page would show a hidden row matched, or where it sits', async () => {
+      for (const searchParams of [
+        { birthdate: 'ge1960', _count: '5' },
+        { _count: '1', _offset: '4' },
+      ]) {
+        const r = await refused(USERS.clinician, 'Patient', searchParams);
+        expect(r.status).to.equal(403);
+        expect(r.body).to.include('filter_forbidden');
+        expect(r.body).to.include('Paging is not available here');
+        expect(r.reachedServer).to.equal(false);
+      }
     });
   });
 

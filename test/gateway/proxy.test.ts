@@ -91,9 +91,15 @@ describe('gateway › reads in front of json-server', () => {
     });
 
     it('never passes on the count headers of the upstream (they would count hidden rows)', async () => {
-      const { get } = await setup();
-      const res = await get('/patients?_page=1&_limit=50', as(USERS.gp, 'direct-care'));
+      const { upstream, get } = await setup();
+      // json-server counts and links pages only when asked for one; a GP, from whom rows may be hidden, may not ask.
+      const gp = await get('/patients?_page=1&_limit=50', as(USERS.gp, 'direct-care'));
+      expect(gp.status).to.equal(403);
+      expect(upstream.seen).to.have.length(0);
+      // The safeguarding lead reads every concern and may page: the headers still do not travel (deny by default).
+      const res = await get('/concerns?_page=1&_limit=50', as(USERS.lead, 'safeguarding'));
       expect(res.status).to.equal(200);
+      expect(upstream.seen.map((s) => s.url)).to.deep.equal(['/concerns?_page=1&_limit=50']);
       expect(res.headers).not.to.have.property('x-total-count');
       expect(res.headers).not.to.have.property('link');
       expect(res.headers).not.to.have.property('etag');
@@ -167,13 +173,17 @@ describe('gateway › reads in front of json-server', () => {
       expect(upstream.seen.map((s) => s.url)).to.deep.equal(['/patients?careTeam=ward-7']);
     });
 
-    it('forwards a filter on a field the user may read, and paging keys, each alone', async () => {
+    it('forwards a filter on a field the user may read, and paging keys, each alone, paging only where no row can be hidden', async () => {
       const { upstream, get } = await setup();
       const filtered = await get('/patients?gp=B86001', as(USERS.gp, 'direct-care'));
       expect(filtered.status).to.equal(200);
-      const paged = await get('/patients?_limit=2', as(USERS.gp, 'direct-care'));
+      // A GP's page would show where the other practices' patients sit: refused, never forwarded.
+      const refused = await get('/patients?_limit=2', as(USERS.gp, 'direct-care'));
+      expect(refused.status).to.equal(403);
+      expect(refused.json.error.code).to.equal('filter_forbidden');
+      const paged = await get('/concerns?_limit=2', as(USERS.lead, 'safeguarding'));
       expect(paged.status).to.equal(200);
-      expect(upstream.seen.map((s) => s.url)).to.deep.equal(['/patients?gp=B86001', '/patients?_limit=2']);
+      expect(upstream.seen.map((s) => s.url)).to.deep.equal(['/patients?gp=B86001', '/concerns?_limit=2']);
       expect(paged.json.length).to.be.at.most(2);
     });
 

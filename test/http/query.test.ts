@@ -42,15 +42,25 @@ describe('query checks', () => {
     it('accepts paging keys and readable fields in every form a query comes in', async () => {
       const { policies, planFor } = await setup();
       const plan = planFor(USERS.receptionist, 'administration');
-      // Filters and paging each alone: together they are refused where rows may be hidden (sealed records here).
-      for (const query of [
-        { gp: 'B86001' },
-        { _page: '2' },
-        new URLSearchParams('gp=B86001&gp=B86002'),
-        new URLSearchParams('limit=5'),
-        'name=x&_sort=gp',
-      ] as const) {
+      // Sealed records may be withheld from a receptionist: filters pass, paging is refused (it would show where they sit).
+      expect(plan.mayHideRows).to.equal(true);
+      for (const query of [{ gp: 'B86001' }, new URLSearchParams('gp=B86001&gp=B86002'), 'name=x&_sort=gp'] as const) {
         expect(() => checkQuery(policies, plan, query, DEFAULT_PAGING_KEYS)).not.to.throw();
+      }
+      for (const query of [{ _page: '2' }, new URLSearchParams('limit=5'), '_limit=5'] as const) {
+        expect(refusedKeys(() => checkQuery(policies, plan, query, DEFAULT_PAGING_KEYS))).to.include('Paging is not available');
+      }
+      // The safeguarding lead reads every concern (no row condition, no restriction withholding one): paging passes, with filters too.
+      const lead = policies.plan({ resource: 'SafeguardingConcern', purpose: 'safeguarding', user: USERS.lead, now: NOW }, 'read');
+      expect(lead.mayHideRows).to.equal(false);
+      for (const query of [
+        { _page: '2' },
+        { riskLevel: 'high', _page: '2' },
+        new URLSearchParams('limit=5'),
+        new URLSearchParams('status=open&status=closed&_limit=5'),
+        'riskLevel=high&_sort=raisedAt&_page=2',
+      ] as const) {
+        expect(() => checkQuery(policies, lead, query, DEFAULT_PAGING_KEYS)).not.to.throw();
       }
     });
 
@@ -92,22 +102,22 @@ describe('query checks', () => {
   });
 
   describe('pagedAnswerAllowed', () => {
-    it('refuses a page the record API cut by itself for a de-identified purpose, or for a filtered request whose rows may be hidden', async () => {
+    it('refuses a page the record API cut by itself for a de-identified purpose, or whenever rows may be hidden, filtered or not', async () => {
       const { planFor } = await setup();
       const analyst = planFor(USERS.analyst, 'service-planning');
       expect(analyst.deidentified).to.equal(true);
-      expect(pagedAnswerAllowed(analyst, false)).to.equal(false);
+      expect(pagedAnswerAllowed(analyst)).to.equal(false);
       const nurse = planFor(USERS.nurse, 'direct-care');
       expect(nurse.deidentified).to.equal(false);
       expect(nurse.mayHideRows).to.equal(true);
-      expect(pagedAnswerAllowed(nurse, true)).to.equal(false);
-      expect(pagedAnswerAllowed(nurse, false)).to.equal(true);
+      // An unfiltered page cut before hidden rows are removed shows where they sit: not passed on either.
+      expect(pagedAnswerAllowed(nurse)).to.equal(false);
     });
   });
 });
 
 describe('checkQuery › paging', () => {
-  it('refuses paging combined with a filter or a sort when rows may be hidden, and allows either alone', async () => {
+  it('refuses paging when rows may be hidden, filtered or not (a short or empty page would show where they are), and allows the filter alone', async () => {
     const { loadPolicies } = await import('../../src/engine/policy-set.js');
     const { checkQuery, DEFAULT_PAGING_KEYS } = await import('../../src/http/query.js');
     const policies = await loadPolicies('policies');
@@ -125,7 +135,9 @@ describe('checkQuery › paging', () => {
       .to.throw()
       .with.property('code', 'filter_forbidden');
     expect(() => checkQuery(policies, nurse, 'id=pat-001', DEFAULT_PAGING_KEYS)).to.not.throw();
-    expect(() => checkQuery(policies, nurse, '_page=2&_limit=10', DEFAULT_PAGING_KEYS)).to.not.throw();
+    expect(() => checkQuery(policies, nurse, '_page=2&_limit=10', DEFAULT_PAGING_KEYS))
+      .to.throw()
+      .with.property('code', 'filter_forbidden');
     const receptionist = policies.plan({
       resource: 'Patient',
       purpose: 'administration',

@@ -15,15 +15,24 @@ describe('security › headers a handler sets', () => {
 
   it('does not count hidden rows through a pagination Link header (as X-Total-Count would)', async () => {
     // json-server style paging: `last` names the page count of all rows, hidden ones included.
+    let reached = 0;
     const h = await setup((app, mesh) => {
       app.get('/patients', mesh.read('Patient'), (_req, res) => {
+        reached += 1;
         res.set('X-Total-Count', String(PATIENTS.length));
         res.set('Link', `</patients?_page=1&_limit=1>; rel="first", </patients?_page=${PATIENTS.length}&_limit=1>; rel="last"`);
         res.json(PATIENTS.slice(0, 1));
       });
     });
-    const res = await request(h.app).get('/patients?_page=1&_limit=1').set(as(USERS.nurse));
+    // Rows may be hidden from a nurse, so a page is refused before the handler is asked.
+    const paged = await request(h.app).get('/patients?_page=1&_limit=1').set(as(USERS.nurse));
+    expect(paged.status).to.equal(403);
+    expect(paged.body.error.code).to.equal('filter_forbidden');
+    expect(reached).to.equal(0);
+    // A handler that sets the headers on a request that did not ask for a page: they do not travel.
+    const res = await request(h.app).get('/patients').set(as(USERS.nurse));
     expect(res.status).to.equal(200);
+    expect(reached).to.equal(1);
     expect(res.headers).not.to.have.property('x-total-count');
     expect(res.headers['link'] ?? '', 'the last page number counts every patient').not.to.include(`_page=${PATIENTS.length}&`);
   });

@@ -20,6 +20,9 @@ import {
   type TestUpstream,
 } from '../gateway/helpers.js';
 
+/** Safeguarding concerns: the safeguarding lead reads every one (no row condition, no restriction withholding one). */
+const CONCERNS = records('SafeguardingConcern');
+
 /**
  * Where a row stands can say who it is. A de-identified list in the record
  * API's order (often by id) pairs the n-th pseudonym with the n-th id, and a
@@ -27,6 +30,8 @@ import {
  * they were there, or that they matched a filter.
  */
 describe('security › row order and paging', () => {
+  afterEach(cleanup);
+
   describe('de-identified lists', () => {
     it('come in an order that does not depend on the order the record API gave', async () => {
       const policies = await loadPolicies(POLICIES, { pseudonymKey: PSEUDONYM_KEY, now: NOW });
@@ -60,6 +65,7 @@ describe('security › row order and paging', () => {
           reached += 1;
           res.json(PATIENTS);
         });
+        app.get('/concerns', mesh.read('SafeguardingConcern'), (_req, res) => res.json(CONCERNS));
       });
       const paged = await request(h.app).get('/patients?_limit=1&_page=4').set(as(USERS.analyst, 'service-planning'));
       expect(paged.status).to.equal(403);
@@ -68,11 +74,15 @@ describe('security › row order and paging', () => {
       expect(reached).to.equal(0);
       const whole = await request(h.app).get('/patients').set(as(USERS.analyst, 'service-planning'));
       expect(whole.status).to.equal(200);
-      // A receptionist (identifiable rows) may still page without filters.
+      // Identifiable rows may be paged only where none can be hidden: a receptionist may have sealed records withheld,
+      // the safeguarding lead reads every concern.
       const receptionist = await request(h.app).get('/patients?_limit=1&_page=4').set(as(USERS.receptionist, 'administration'));
-      expect(receptionist.status).to.equal(200);
+      expect(receptionist.status).to.equal(403);
+      expect(receptionist.body.error.message).to.include('Paging is not available here');
+      expect(reached).to.equal(1);
+      const lead = await request(h.app).get('/concerns?_limit=1&_page=4').set(as(USERS.lead, 'safeguarding'));
+      expect(lead.status).to.equal(200);
     });
-    afterEach(cleanup);
   });
 
   describe('a FHIR server that pages by itself (gateway)', () => {
@@ -81,24 +91,31 @@ describe('security › row order and paging', () => {
     let gateway: TestGateway;
     let paged = true;
     const patients: Record<string, unknown>[] = records('Patient').map((p) => ({ resourceType: 'Patient', ...p }));
+    const concerns: Record<string, unknown>[] = CONCERNS.map((c) => ({ resourceType: 'SafeguardingConcern', ...c }));
 
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), 'fieldmesh-paging-'));
       const routes = join(dir, 'routes.yaml');
-      writeFileSync(routes, 'routes:\n  - { path: /Patient, resource: Patient, list: entry.resource }\n');
+      writeFileSync(
+        routes,
+        'routes:\n  - { path: /Patient, resource: Patient, list: entry.resource }\n' +
+          '  - { path: /SafeguardingConcern, resource: SafeguardingConcern, list: entry.resource }\n',
+      );
       // Like a FHIR server with a default page size of 3: no paging was asked for, yet the answer is one page of more.
       upstream = await startRawUpstream((req, res) => {
-        const name = new URL(req.url ?? '/', 'http://x').searchParams.get('name');
-        const matched =
-          name === null ? patients : patients.filter((p) => name.split(',').some((n) => JSON.stringify(p['name'] ?? '').includes(n)));
+        const url = new URL(req.url ?? '/', 'http://x');
+        const type = url.pathname === '/SafeguardingConcern' ? 'SafeguardingConcern' : 'Patient';
+        const name = url.searchParams.get('name');
+        const all = type === 'Patient' ? patients : concerns;
+        const matched = name === null ? all : all.filter((p) => name.split(',').some((n) => JSON.stringify(p['name'] ?? '').includes(n)));
         const page = paged ? matched.slice(0, 3) : matched;
         const bundle = {
           resourceType: 'Bundle',
           type: 'searchset',
           total: matched.length,
           link: [
-            { relation: 'self', url: 'http://upstream/Patient' },
-            ...(paged && matched.length > 3 ? [{ relation: 'next', url: 'http://upstream/Patient?_getpages=x' }] : []),
+            { relation: 'self', url: `http://upstream/${type}` },
+            ...(paged && matched.length > 3 ? [{ relation: 'next', url: `http://upstream/${type}?_getpages=x` }] : []),
           ],
           entry: page.map((resource) => ({ resource, search: { mode: 'match' } })),
         };
@@ -127,13 +144,52 @@ describe('security › row order and paging', () => {
       expect(events.at(-1)).to.include({ decision: 'refused', code: 'upstream_invalid' });
     });
 
-    it('passes the same filtered search when the record API answers it whole, and an unfiltered page', async () => {
+    it('passes the same filtered search when the record API answers it whole, and an unfiltered page only where no row can be hidden', async () => {
       paged = false;
       const whole = await call(`${gateway.url}/Patient?name=a`, { headers: gwAs(GW_USERS.nurse, 'direct-care') });
       expect(whole.status).to.equal(200);
       paged = true;
+      // Unfiltered, the nurse's page would still show where her hidden rows sit: gathered whole, here nothing at all.
       const unfiltered = await call(`${gateway.url}/Patient`, { headers: gwAs(GW_USERS.nurse, 'direct-care') });
-      expect(unfiltered.status).to.equal(200);
+      expect(unfiltered.status).to.equal(502);
+      expect(unfiltered.json.issue[0].details.coding[0].code).to.equal('upstream_invalid');
+      expect(unfiltered.text).not.to.match(/pat-0\d\d/);
+      // The safeguarding lead reads every concern: the record API's own page is passed on as it is.
+      const lead = await call(`${gateway.url}/SafeguardingConcern`, { headers: gwAs(GW_USERS.lead, 'safeguarding') });
+      expect(lead.status).to.equal(200);
+      expect((lead.json.entry as unknown[]).length).to.equal(3);
+    });
+
+    it('refuses paging to a caller from whom rows may be hidden, before the handler or the record API is asked (an empty page at an offset named a hidden record)', async () => {
+      // Middleware, json-server style: a GP reads only patients of their own practice.
+      let reached = 0;
+      const h = await setup((app, mesh) => {
+        app.get('/patients', mesh.read('Patient'), (_req, res) => {
+          reached += 1;
+          res.json(PATIENTS);
+        });
+      });
+      for (const page of [1, 2, 5]) {
+        const res = await request(h.app).get(`/patients?_page=${page}&_limit=1`).set(as(USERS.gp));
+        expect(res.status, `_page=${page}`).to.equal(403);
+        expect(res.body.error.code).to.equal('filter_forbidden');
+        expect(res.body.error.message).to.include('Paging is not available here');
+        expect(res.text).not.to.match(/pat-0\d\d/);
+      }
+      expect(reached).to.equal(0);
+      // Gateway, FHIR route: the same refusal at every offset, the record API never asked.
+      const before = upstream.seen.length;
+      const answers: string[] = [];
+      for (const offset of [0, 1, 4, 23]) {
+        const res = await call(`${gateway.url}/Patient?_count=1&_offset=${offset}`, { headers: gwAs(GW_USERS.nurse, 'direct-care') });
+        expect(res.status, `_offset=${offset}`).to.equal(403);
+        expect(res.json.resourceType).to.equal('OperationOutcome');
+        expect(res.json.issue[0].details.coding[0].code).to.equal('filter_forbidden');
+        expect(res.text).not.to.match(/pat-0\d\d/);
+        answers.push(JSON.stringify(res.json.issue));
+      }
+      expect(new Set(answers).size, 'the refusal is the same at every offset').to.equal(1);
+      expect(upstream.seen.length).to.equal(before);
     });
 
     it('refuses any page of more to a de-identified purpose, and passes a whole answer in content order', async () => {
