@@ -67,7 +67,7 @@ export function redactBody(
   if (opts.pagedAllowed === false && isBundle(body) && pagedByUpstream(body)) {
     throw new AccessError(
       'filter_forbidden',
-      'The record API answered one page of this search: some rows are hidden from you (or de-identified), and a page cut before they are removed would show where they were or which matched. Ask the record API for the whole result (a larger page size), or search without filters.',
+      'The record API answered one page of this search: some rows are hidden from you (or de-identified), and a page cut before they are removed would show where they were or which matched. Answer the whole result: the gateway gathers every page itself; a handler behind the middleware must not page it.',
     );
   }
   if (list === undefined) {

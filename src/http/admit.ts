@@ -120,8 +120,8 @@ export interface Admitted extends RequestFacts {
   writePlan?: Plan | undefined;
   /**
    * Whether an answer the record API paged by itself (a FHIR Bundle with a
-   * `next` link) may be passed on: not when rows may be hidden and the
-   * request filters, sorts or looks up, nor for a de-identified purpose (see `pagedAnswerAllowed`).
+   * `next` link) may be passed on: not when rows may be hidden, filtered or
+   * not, nor for a de-identified purpose (see `pagedAnswerAllowed`).
    */
   pagedAnswerAllowed: boolean;
 }
