@@ -240,28 +240,32 @@ describe('fieldmesh serve (built binary) › --purpose-claim and FIELDMESH_PURPO
     await fhir.close();
   });
 
+  /** The built binary's `serve` in front of the FHIR server, a fresh trail each time, then `args`. */
+  function serveArgs(args: string[]): string[] {
+    const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-pou-'));
+    return [
+      BIN,
+      'serve',
+      '--upstream',
+      fhir.url,
+      '--routes',
+      ROUTES,
+      '--policies',
+      POLICIES,
+      '--port',
+      '0',
+      '--audit',
+      join(dir, 'a.db'),
+      ...args,
+    ];
+  }
+
   /** Start the built binary and wait for its listening line; the URL it serves on. */
   async function serve(args: string[], env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
-    const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-pou-'));
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'serve',
-        '--upstream',
-        fhir.url,
-        '--routes',
-        ROUTES,
-        '--policies',
-        POLICIES,
-        '--port',
-        '0',
-        '--audit',
-        join(dir, 'a.db'),
-        ...args,
-      ],
-      { env: { PATH: process.env['PATH'] ?? '', FIELDMESH_JWT_SECRET: SECRET, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawn(process.execPath, serveArgs(args), {
+      env: { PATH: process.env['PATH'] ?? '', FIELDMESH_JWT_SECRET: SECRET, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     const url = await new Promise<string>((resolve, reject) => {
       const look = (chunk: Buffer) => {
@@ -296,26 +300,11 @@ describe('fieldmesh serve (built binary) › --purpose-claim and FIELDMESH_PURPO
 
   /** Run the built binary to its exit, expecting it to stop at start-up. */
   function refusedStart(args: string[], env: Record<string, string>): { code: number | null; out: string } {
-    const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-pou-'));
-    const run = spawnSync(
-      process.execPath,
-      [
-        BIN,
-        'serve',
-        '--upstream',
-        fhir.url,
-        '--routes',
-        ROUTES,
-        '--policies',
-        POLICIES,
-        '--port',
-        '0',
-        '--audit',
-        join(dir, 'a.db'),
-        ...args,
-      ],
-      { env: { PATH: process.env['PATH'] ?? '', FIELDMESH_JWT_SECRET: SECRET, ...env }, encoding: 'utf8', timeout: 30000 },
-    );
+    const run = spawnSync(process.execPath, serveArgs(args), {
+      env: { PATH: process.env['PATH'] ?? '', FIELDMESH_JWT_SECRET: SECRET, ...env },
+      encoding: 'utf8',
+      timeout: 30000,
+    });
     return { code: run.status, out: run.stdout + run.stderr };
   }
 
